@@ -1,0 +1,1112 @@
+//! The directory: every object of one domain, the indexes AD keeps for its well-known
+//! lookups, and the operations LDAP exposes (add, modify, delete, rename, compare, search,
+//! bind) as plain synchronous functions. Each operation checks everything first and then
+//! applies, so a refused operation changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+
+use clock::Clock;
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::account;
+use crate::dn::{Dn, DnKey, Rdn};
+use crate::entry::{Entry, values_equal};
+use crate::error::{AdError, AdResult, ResultCode};
+use crate::filter::{Filter, Subject};
+use crate::password::{decode_unicode_pwd, nt_hash};
+use crate::schema::{self, Syntax};
+use crate::sid::Sid;
+
+/// AD's MaxPageSize: a search returns at most this many entries per request or page.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// The domain a directory serves.
+#[derive(Clone, Debug)]
+pub struct DomainConfig {
+    /// DNS name: `testlab.example`.
+    pub dns_name: String,
+    /// NetBIOS name: `TESTLAB`.
+    pub netbios: String,
+    /// The domain controller's host name (first label): `DC1`.
+    pub dc_name: String,
+    /// The domain SID's three sub-authorities after S-1-5-21.
+    pub sid: [u32; 3],
+    /// Seeds every random value (objectGUIDs), so a lab is reproducible.
+    pub seed: u64,
+    /// The built-in Administrator's password.
+    pub admin_password: String,
+}
+
+impl DomainConfig {
+    pub fn base_dn(&self) -> Dn {
+        Dn::from_dns_domain(&self.dns_name)
+    }
+}
+
+/// Who is asking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    User { dn: Dn, sam: String, admin: bool },
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::User { admin: true, .. })
+    }
+    pub fn dn(&self) -> Option<&Dn> {
+        match self {
+            Principal::User { dn, .. } => Some(dn),
+            Principal::Anonymous => None,
+        }
+    }
+}
+
+/// Facts about the connection an operation arrived on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpContext {
+    /// TLS (LDAPS or after StartTLS): AD refuses unicodePwd writes without it.
+    pub encrypted: bool,
+    /// LDAP_SERVER_PERMISSIVE_MODIFY: adding a present value or deleting an absent one
+    /// succeeds quietly.
+    pub permissive: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModOp {
+    Add,
+    Delete,
+    Replace,
+    Increment,
+}
+
+#[derive(Clone, Debug)]
+pub struct Modification {
+    pub op: ModOp,
+    pub attr: String,
+    pub values: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Base,
+    OneLevel,
+    Subtree,
+}
+
+#[derive(Clone, Debug)]
+pub struct SearchRequest {
+    pub base: String,
+    pub scope: Scope,
+    pub filter: Filter,
+}
+
+/// Which attributes a search returns.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub all_user: bool,
+    pub all_operational: bool,
+    pub named: Vec<String>,
+    pub types_only: bool,
+    /// The lab's export control: include password hashes (admin over TLS only).
+    pub with_secrets: bool,
+}
+
+impl Selection {
+    /// RFC 4511 4.5.1.8: empty list or `*` = all user attributes; `+` = operational;
+    /// `1.1` alone = none.
+    pub fn from_request(attrs: &[String], types_only: bool) -> Selection {
+        let mut s = Selection { types_only, ..Default::default() };
+        if attrs.is_empty() {
+            s.all_user = true;
+        }
+        for a in attrs {
+            match a.as_str() {
+                "*" => s.all_user = true,
+                "+" => s.all_operational = true,
+                "1.1" => {}
+                a => s.named.push(a.split(';').next().unwrap_or(a).to_string()),
+            }
+        }
+        s
+    }
+}
+
+/// A rendered search entry: DN and attributes with values.
+pub type Rendered = (String, Vec<(String, Vec<Vec<u8>>)>);
+
+/// (forward link, back link): AD keeps the back link consistent with the forward link.
+const LINKS: &[(&str, &str)] = &[("member", "memberOf"), ("manager", "directReports")];
+
+pub struct Directory {
+    config: DomainConfig,
+    base: Dn,
+    domain_sid: Sid,
+    clock: Clock,
+    rng: StdRng,
+    entries: BTreeMap<DnKey, Entry>,
+    idx_sam: HashMap<String, DnKey>,
+    idx_upn: HashMap<String, DnKey>,
+    idx_guid: HashMap<[u8; 16], DnKey>,
+    idx_sid: HashMap<Vec<u8>, DnKey>,
+    idx_mail: HashMap<String, BTreeSet<DnKey>>,
+    usn: i64,
+    next_rid: u32,
+}
+
+impl Directory {
+    /// A directory holding only what a freshly promoted domain controller has.
+    pub fn new(config: DomainConfig, clock: Clock) -> Directory {
+        let base = config.base_dn();
+        let domain_sid = Sid::domain(config.sid);
+        let mut d = Directory {
+            rng: StdRng::seed_from_u64(config.seed),
+            config,
+            base,
+            domain_sid,
+            clock,
+            entries: BTreeMap::new(),
+            idx_sam: HashMap::new(),
+            idx_upn: HashMap::new(),
+            idx_guid: HashMap::new(),
+            idx_sid: HashMap::new(),
+            idx_mail: HashMap::new(),
+            usn: 4096,
+            next_rid: 1103,
+        };
+        crate::domain::provision(&mut d);
+        d
+    }
+
+    pub fn config(&self) -> &DomainConfig {
+        &self.config
+    }
+    pub fn base_dn(&self) -> &Dn {
+        &self.base
+    }
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+    pub fn domain_sid(&self) -> &Sid {
+        &self.domain_sid
+    }
+    pub fn highest_usn(&self) -> i64 {
+        self.usn
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+    pub fn get(&self, key: &DnKey) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+    pub fn get_dn(&self, dn: &Dn) -> Option<&Entry> {
+        self.entries.get(&dn.key())
+    }
+    pub fn by_sam(&self, sam: &str) -> Option<&Entry> {
+        self.idx_sam.get(&sam.to_lowercase()).and_then(|k| self.entries.get(k))
+    }
+    pub fn by_upn(&self, upn: &str) -> Option<&Entry> {
+        self.idx_upn.get(&upn.to_lowercase()).and_then(|k| self.entries.get(k))
+    }
+    pub fn by_guid(&self, guid: &[u8; 16]) -> Option<&Entry> {
+        self.idx_guid.get(guid).and_then(|k| self.entries.get(k))
+    }
+
+    // ----- storage and indexes -----
+
+    fn index(&mut self, key: &DnKey, e: &Entry) {
+        if let Some(s) = e.first_str("sAMAccountName") {
+            self.idx_sam.insert(s.to_lowercase(), key.clone());
+        }
+        if let Some(s) = e.first_str("userPrincipalName") {
+            self.idx_upn.insert(s.to_lowercase(), key.clone());
+        }
+        if let Some(g) = e.guid() {
+            self.idx_guid.insert(g, key.clone());
+        }
+        if let Some(s) = e.values("objectSid").first() {
+            self.idx_sid.insert(s.clone(), key.clone());
+        }
+        for m in e.values("mail") {
+            self.idx_mail.entry(String::from_utf8_lossy(m).to_lowercase()).or_default().insert(key.clone());
+        }
+    }
+
+    fn unindex(&mut self, key: &DnKey, e: &Entry) {
+        if let Some(s) = e.first_str("sAMAccountName") {
+            self.idx_sam.remove(&s.to_lowercase());
+        }
+        if let Some(s) = e.first_str("userPrincipalName") {
+            self.idx_upn.remove(&s.to_lowercase());
+        }
+        if let Some(g) = e.guid() {
+            self.idx_guid.remove(&g);
+        }
+        if let Some(s) = e.values("objectSid").first() {
+            self.idx_sid.remove(s);
+        }
+        for m in e.values("mail") {
+            let k = String::from_utf8_lossy(m).to_lowercase();
+            if let Some(set) = self.idx_mail.get_mut(&k) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.idx_mail.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Puts an entry in place (replacing any entry at its DN) and keeps the indexes true.
+    pub(crate) fn store(&mut self, e: Entry) {
+        let key = e.dn.key();
+        if let Some(old) = self.entries.remove(&key) {
+            self.unindex(&key, &old);
+        }
+        self.index(&key, &e);
+        self.entries.insert(key, e);
+    }
+
+    fn unstore(&mut self, key: &DnKey) -> Option<Entry> {
+        let e = self.entries.remove(key)?;
+        self.unindex(key, &e);
+        Some(e)
+    }
+
+    pub(crate) fn next_usn(&mut self) -> i64 {
+        self.usn += 1;
+        self.usn
+    }
+
+    pub(crate) fn new_guid(&mut self) -> [u8; 16] {
+        let mut g = [0u8; 16];
+        self.rng.fill_bytes(&mut g);
+        // RFC 4122 version 4 layout, in AD's little-endian field order.
+        g[7] = (g[7] & 0x0F) | 0x40;
+        g[8] = (g[8] & 0x3F) | 0x80;
+        g
+    }
+
+    pub(crate) fn new_rid(&mut self) -> u32 {
+        let r = self.next_rid;
+        self.next_rid += 1;
+        r
+    }
+
+    pub(crate) fn random_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// Stamps whenChanged / uSNChanged as AD does on every originating write.
+    fn touch(&mut self, e: &mut Entry) {
+        let usn = self.next_usn();
+        e.set_str("uSNChanged", usn.to_string());
+        e.set_str("whenChanged", clock::generalized_time(self.clock.now()));
+    }
+
+    // ----- name resolution -----
+
+    /// Resolves a DN as a client sent it, including AD's `<GUID=...>` and `<SID=...>`
+    /// forms. Errors are AD's: invalidDNSyntax, or noSuchObject with the best match.
+    pub fn resolve(&self, dn: &str) -> AdResult<DnKey> {
+        let t = dn.trim();
+        if let Some(inner) = t.strip_prefix('<').and_then(|s| s.strip_suffix('>')) {
+            let (kind, val) = inner.split_once('=').ok_or_else(|| AdError::invalid_dn(dn))?;
+            let found = if kind.eq_ignore_ascii_case("GUID") {
+                let g = parse_guid_text(val).ok_or_else(|| AdError::invalid_dn(dn))?;
+                self.idx_guid.get(&g)
+            } else if kind.eq_ignore_ascii_case("SID") {
+                let s = Sid::parse(val).ok_or_else(|| AdError::invalid_dn(dn))?;
+                self.idx_sid.get(&s.to_bytes())
+            } else {
+                return Err(AdError::invalid_dn(dn));
+            };
+            return found.cloned().ok_or_else(|| AdError::no_such_object(""));
+        }
+        let parsed = Dn::parse(t).map_err(|_| AdError::invalid_dn(dn))?;
+        let key = parsed.key();
+        if self.entries.contains_key(&key) {
+            return Ok(key);
+        }
+        Err(AdError::no_such_object(&self.best_match(&parsed)))
+    }
+
+    fn best_match(&self, dn: &Dn) -> String {
+        let mut cur = dn.parent();
+        while let Some(d) = cur {
+            if let Some(e) = self.entries.get(&d.key()) {
+                return e.dn.to_string();
+            }
+            cur = d.parent();
+        }
+        String::new()
+    }
+
+    fn entry(&self, key: &DnKey) -> &Entry {
+        // Callers pass keys obtained from `resolve` under the same borrow.
+        &self.entries[key]
+    }
+
+    // ----- access (Part 2 refines this into delegated rights) -----
+
+    fn require_admin(&self, who: &Principal) -> AdResult<()> {
+        match who {
+            Principal::Anonymous => Err(AdError::must_bind()),
+            Principal::User { admin: true, .. } => Ok(()),
+            Principal::User { .. } => Err(AdError::no_write_access()),
+        }
+    }
+
+    /// True for the built-in Administrator and members (nested) of the admin groups.
+    pub fn is_admin(&self, key: &DnKey) -> bool {
+        let Some(e) = self.entries.get(key) else { return false };
+        if e.values("objectSid").first().and_then(|s| Sid::from_bytes(s)).is_some_and(|s| s.rid() == Some(500)) {
+            return true;
+        }
+        let admin_groups = ["Domain Admins", "Enterprise Admins", "Administrators"];
+        admin_groups.iter().any(|g| {
+            self.by_sam(g).is_some_and(|grp| self.reaches(&e.dn, "memberOf", &grp.dn.key(), &mut BTreeSet::new()))
+        })
+    }
+
+    /// True when `target` is reachable from `from` by following `attr` transitively.
+    fn reaches(&self, from: &Dn, attr: &str, target: &DnKey, seen: &mut BTreeSet<DnKey>) -> bool {
+        let Some(e) = self.entries.get(&from.key()) else { return false };
+        for v in e.values(attr) {
+            let Ok(d) = Dn::parse(&String::from_utf8_lossy(v)) else { continue };
+            let k = d.key();
+            if &k == target {
+                return true;
+            }
+            if seen.insert(k) && self.reaches(&d, attr, target, seen) {
+                return true;
+            }
+        }
+        false
+    }
+
+    // ----- add -----
+
+    pub fn add(&mut self, who: &Principal, dn: &str, attrs: Vec<(String, Vec<Vec<u8>>)>, ctx: OpContext) -> AdResult<()> {
+        self.require_admin(who)?;
+        let parsed = Dn::parse(dn).map_err(|_| AdError::invalid_dn(dn))?;
+        let Some(parent) = parsed.parent() else { return Err(AdError::unwilling(0x2035, "")) };
+        let key = parsed.key();
+        if self.entries.contains_key(&key) {
+            return Err(AdError::already_exists());
+        }
+        if !self.entries.contains_key(&parent.key()) {
+            return Err(AdError::no_such_object(&self.best_match(&parsed)));
+        }
+        let parent_dn = self.entry(&parent.key()).dn.clone();
+        let rdn = parsed.rdn().cloned().unwrap_or_else(|| Rdn::new("CN", ""));
+        let dn = parent_dn.child(rdn);
+
+        // Gather and check the client's attributes.
+        let mut e = Entry::new(dn.clone());
+        let mut password: Option<String> = None;
+        for (name, values) in attrs {
+            let def = schema::attribute(&name).ok_or_else(|| AdError::undefined_attribute(&name))?;
+            if values.is_empty() {
+                return Err(AdError::constraint(def.name));
+            }
+            if def.name == "unicodePwd" {
+                if !ctx.encrypted {
+                    return Err(unicode_pwd_needs_tls());
+                }
+                if values.len() != 1 {
+                    return Err(AdError::constraint(def.name));
+                }
+                password = Some(decode_unicode_pwd(&values[0])?);
+                continue;
+            }
+            if def.secret() {
+                return Err(AdError::no_write_access());
+            }
+            let writable_on_add = ["instanceType", "objectCategory"];
+            if def.system() && !writable_on_add.contains(&def.name) {
+                // AD allows a client to state the RDN-derived values, if they agree.
+                if !(def.name == "name" && values.len() == 1 && values_equal("name", &values[0], dn.rdns[0].value.as_bytes())) {
+                    return Err(AdError::system_only(def.name));
+                }
+                continue;
+            }
+            check_syntax(def, &values)?;
+            if e.has(def.name) {
+                let mut all = e.values(def.name).to_vec();
+                all.extend(values);
+                e.set(def.name, all);
+            } else {
+                e.set(def.name, values);
+            }
+            if def.single() && e.values(def.name).len() > 1 {
+                return Err(AdError::constraint(def.name));
+            }
+        }
+
+        // objectClass: the structural class and its chain, as AD stores it.
+        let mut structural = None;
+        for v in e.values("objectClass") {
+            let name = String::from_utf8_lossy(v);
+            if let Some(c) = schema::class(&name) {
+                if structural.is_none_or(|s: &schema::ClassDef| c.chain.len() > s.chain.len()) {
+                    structural = Some(c);
+                }
+            } else if !schema::is_superclass_name(&name) {
+                return Err(AdError::object_class(&format!("unknown class {name}")));
+            }
+        }
+        let class = structural.ok_or_else(|| AdError::object_class("no structural objectClass"))?;
+        e.set("objectClass", class.chain.iter().map(|c| c.as_bytes().to_vec()).collect());
+
+        // The RDN attribute must fit the class (CN for most, OU, DC).
+        let want_rdn = match class.name {
+            "organizationalUnit" => "OU",
+            "domainDNS" => "DC",
+            _ => "CN",
+        };
+        let rdn = &dn.rdns[0];
+        if !rdn.attr.eq_ignore_ascii_case(want_rdn) {
+            return Err(AdError::new(
+                ResultCode::NamingViolation,
+                "00002099: NameErr: DSID-0305109C, problem 2005 (NAMING_VIOLATION), data 0, best match of:\n\t'".to_string()
+                    + &parent_dn.to_string()
+                    + "'\n",
+            ));
+        }
+        let rdn_attr = want_rdn.to_ascii_lowercase();
+        match e.first_str(&rdn_attr) {
+            Some(v) if !values_equal(&rdn_attr, v.as_bytes(), rdn.value.as_bytes()) => {
+                return Err(AdError::new(
+                    ResultCode::NotAllowedOnRdn,
+                    "000020B1: UpdErr: DSID-030F1144, problem 6004 (CANT_ON_RDN), data 0\n",
+                ));
+            }
+            _ => e.set_str(&rdn_attr, rdn.value.clone()),
+        }
+
+        // Uniqueness AD enforces: sAMAccountName per domain, UPN per forest.
+        if let Some(sam) = e.first_str("sAMAccountName") {
+            if self.idx_sam.contains_key(&sam.to_lowercase()) {
+                return Err(AdError::already_exists());
+            }
+        }
+        if let Some(upn) = e.first_str("userPrincipalName") {
+            if self.idx_upn.contains_key(&upn.to_lowercase()) {
+                return Err(AdError::constraint("userPrincipalName"));
+            }
+        }
+        self.check_links_exist(&e)?;
+
+        let is_user = class.chain.contains(&"user");
+        if is_user {
+            let uac = e.int("userAccountControl").unwrap_or(account::UF_NORMAL_ACCOUNT | account::UF_PASSWD_NOTREQD | account::UF_ACCOUNTDISABLE);
+            // Windows refuses to create an enabled account that needs a password and has none.
+            if password.is_none() && uac & account::UF_ACCOUNTDISABLE == 0 && uac & account::UF_PASSWD_NOTREQD == 0 {
+                return Err(AdError::new(
+                    ResultCode::UnwillingToPerform,
+                    "0000052D: SvcErr: DSID-031A126C, problem 5003 (WILL_NOT_PERFORM), data 0\n",
+                ));
+            }
+        }
+
+        // Everything checked: fill in what the DC maintains, then store.
+        let now = self.clock.now();
+        let usn = self.next_usn();
+        let guid = self.new_guid();
+        e.set_str("distinguishedName", dn.to_string());
+        e.set_str("name", rdn.value.clone());
+        e.set("objectGUID", vec![guid.to_vec()]);
+        e.set_str("whenCreated", clock::generalized_time(now));
+        e.set_str("whenChanged", clock::generalized_time(now));
+        e.set_str("uSNCreated", usn.to_string());
+        e.set_str("uSNChanged", usn.to_string());
+        if !e.has("instanceType") {
+            e.set_str("instanceType", "4");
+        }
+        if !e.has("objectCategory") {
+            e.set_str("objectCategory", format!("CN={},{}", class.category, self.schema_dn()));
+        }
+        let is_principal = is_user || class.name == "group";
+        if is_principal {
+            let rid = self.new_rid();
+            e.set("objectSid", vec![self.domain_sid.child(rid).to_bytes()]);
+            if !e.has("sAMAccountName") {
+                let n = self.random_u64();
+                e.set_str("sAMAccountName", format!("${:04X}-{:012X}", (n >> 48) as u16, n & 0xFFFF_FFFF_FFFF));
+            }
+        }
+        if is_user {
+            account::init_user(&mut e, class.name == "computer", now);
+            if let Some(pw) = password {
+                account::set_password(&mut e, &pw, clock::to_filetime(now), 0);
+            }
+        }
+        if class.name == "group" {
+            if !e.has("groupType") {
+                e.set_str("groupType", account::GROUP_GLOBAL_SECURITY.to_string());
+            }
+            let gt = e.int("groupType").unwrap_or(0);
+            e.set_str("sAMAccountType", account::group_sam_account_type(gt).to_string());
+        }
+        let links: Vec<(&str, Vec<Vec<u8>>)> = LINKS.iter().map(|(f, _)| (*f, e.values(f).to_vec())).collect();
+        self.store(e);
+        for (fwd, vals) in links {
+            self.relink(fwd, &dn, &[], &vals);
+        }
+        Ok(())
+    }
+
+    pub fn schema_dn(&self) -> String {
+        format!("CN=Schema,CN=Configuration,{}", self.base)
+    }
+
+    fn check_links_exist(&self, e: &Entry) -> AdResult<()> {
+        for (fwd, _) in LINKS {
+            for v in e.values(fwd) {
+                let s = String::from_utf8_lossy(v);
+                let d = Dn::parse(&s).map_err(|_| AdError::bad_syntax(fwd))?;
+                if !self.entries.contains_key(&d.key()) {
+                    return Err(AdError::no_such_object(&self.best_match(&d)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps back links true after a forward link on `dn` went from `old` to `new`.
+    fn relink(&mut self, fwd: &str, dn: &Dn, old: &[Vec<u8>], new: &[Vec<u8>]) {
+        let Some(back) = LINKS.iter().find(|(f, _)| *f == fwd).map(|(_, b)| *b) else { return };
+        let target_keys = |vals: &[Vec<u8>]| -> BTreeSet<DnKey> {
+            vals.iter().filter_map(|v| Dn::parse(&String::from_utf8_lossy(v)).ok()).map(|d| d.key()).collect()
+        };
+        let (before, after) = (target_keys(old), target_keys(new));
+        let me = dn.to_string().into_bytes();
+        for k in before.difference(&after) {
+            if let Some(t) = self.entries.get_mut(k) {
+                let vals: Vec<Vec<u8>> = t.values(back).iter().filter(|v| !values_equal(back, v, &me)).cloned().collect();
+                t.set(back, vals);
+            }
+        }
+        for k in after.difference(&before) {
+            if let Some(t) = self.entries.get_mut(k) {
+                let mut vals = t.values(back).to_vec();
+                vals.push(me.clone());
+                t.set(back, vals);
+            }
+        }
+    }
+
+    // ----- modify -----
+
+    pub fn modify(&mut self, who: &Principal, dn: &str, mods: Vec<Modification>, ctx: OpContext) -> AdResult<()> {
+        if matches!(who, Principal::Anonymous) {
+            return Err(AdError::must_bind());
+        }
+        let key = self.resolve(dn)?;
+        let old = self.entry(&key).clone();
+        let mut e = old.clone();
+        let now = self.clock.now();
+
+        // unicodePwd: delete old + add new is a change, replace is a reset.
+        let (pw_mods, mods): (Vec<_>, Vec<_>) = mods.into_iter().partition(|m| m.attr.eq_ignore_ascii_case("unicodePwd"));
+        if !pw_mods.is_empty() {
+            self.password_modify(who, &mut e, &pw_mods, ctx, now)?;
+        }
+        if !mods.is_empty() {
+            self.require_admin(who)?;
+        }
+        for m in &mods {
+            let def = schema::attribute(&m.attr).ok_or_else(|| AdError::undefined_attribute(&m.attr))?;
+            if def.secret() {
+                return Err(AdError::no_write_access());
+            }
+            if def.system() {
+                return Err(AdError::system_only(def.name));
+            }
+            let rdn_attr = e.dn.rdns[0].attr.to_ascii_lowercase();
+            if def.name.eq_ignore_ascii_case(&rdn_attr) || def.name == "objectClass" {
+                return Err(AdError::new(
+                    ResultCode::NotAllowedOnRdn,
+                    "000020B1: UpdErr: DSID-030F1144, problem 6004 (CANT_ON_RDN), data 0\n",
+                ));
+            }
+            check_syntax(def, &m.values)?;
+            match m.op {
+                ModOp::Add => {
+                    if m.values.is_empty() {
+                        return Err(AdError::constraint(def.name));
+                    }
+                    let mut vals = e.values(def.name).to_vec();
+                    for v in &m.values {
+                        if vals.iter().any(|x| values_equal(def.name, x, v)) {
+                            if ctx.permissive {
+                                continue;
+                            }
+                            return Err(AdError::value_exists(def.name));
+                        }
+                        vals.push(v.clone());
+                    }
+                    if def.single() && vals.len() > 1 {
+                        return Err(AdError::constraint(def.name));
+                    }
+                    e.set(def.name, vals);
+                }
+                ModOp::Delete => {
+                    if !e.has(def.name) {
+                        if ctx.permissive {
+                            continue;
+                        }
+                        return Err(AdError::no_such_attribute(def.name));
+                    }
+                    if m.values.is_empty() {
+                        e.remove(def.name);
+                    } else {
+                        let mut vals = e.values(def.name).to_vec();
+                        for v in &m.values {
+                            match vals.iter().position(|x| values_equal(def.name, x, v)) {
+                                Some(pos) => {
+                                    vals.remove(pos);
+                                }
+                                None if ctx.permissive => {}
+                                None => return Err(AdError::no_such_attribute(def.name)),
+                            }
+                        }
+                        e.set(def.name, vals);
+                    }
+                }
+                ModOp::Replace => {
+                    if def.single() && m.values.len() > 1 {
+                        return Err(AdError::constraint(def.name));
+                    }
+                    e.set(def.name, m.values.clone());
+                }
+                ModOp::Increment => {
+                    let by = m.values.first().and_then(|v| crate::entry::parse_int(v)).ok_or_else(|| AdError::bad_syntax(def.name))?;
+                    let cur = e.int(def.name).ok_or_else(|| AdError::no_such_attribute(def.name))?;
+                    e.set_str(def.name, (cur + by).to_string());
+                }
+            }
+        }
+        // uniqueness of the indexed names after the change
+        for (attr, idx) in [("sAMAccountName", &self.idx_sam), ("userPrincipalName", &self.idx_upn)] {
+            if let Some(v) = e.first_str(attr) {
+                if idx.get(&v.to_lowercase()).is_some_and(|k| k != &key) {
+                    return Err(if attr == "sAMAccountName" { AdError::already_exists() } else { AdError::constraint(attr) });
+                }
+            }
+        }
+        self.check_links_exist(&e)?;
+        account::check_user_state(&old, &e)?;
+
+        // Everything checked: apply.
+        let links: Vec<(&str, Vec<Vec<u8>>, Vec<Vec<u8>>)> =
+            LINKS.iter().map(|(f, _)| (*f, old.values(f).to_vec(), e.values(f).to_vec())).collect();
+        if account::replicated_change(&old, &e) {
+            self.touch(&mut e);
+        }
+        let dn = e.dn.clone();
+        self.store(e);
+        for (fwd, before, after) in links {
+            self.relink(fwd, &dn, &before, &after);
+        }
+        Ok(())
+    }
+
+    fn password_modify(&self, who: &Principal, e: &mut Entry, mods: &[Modification], ctx: OpContext, now: clock::OffsetDateTime) -> AdResult<()> {
+        if !ctx.encrypted {
+            return Err(unicode_pwd_needs_tls());
+        }
+        if !e.is_class("user") {
+            return Err(AdError::no_write_access());
+        }
+        let ft = clock::to_filetime(now);
+        match mods {
+            [Modification { op: ModOp::Replace, values, .. }] => {
+                // A reset: an administrator's act.
+                if !who.is_admin() {
+                    return Err(AdError::no_control_access());
+                }
+                let [v] = values.as_slice() else { return Err(AdError::constraint("unicodePwd")) };
+                let new = decode_unicode_pwd(v)?;
+                account::set_password(e, &new, ft, 0);
+                Ok(())
+            }
+            [Modification { op: ModOp::Delete, values: old, .. }, Modification { op: ModOp::Add, values: new, .. }] => {
+                // A change: whoever knows the current password ("Change Password" is
+                // granted to everyone).
+                let ([old], [new]) = (old.as_slice(), new.as_slice()) else {
+                    return Err(AdError::new(
+                        ResultCode::ConstraintViolation,
+                        "0000202F: 'unicodePwd' attribute must have exactly one value on add operations!",
+                    ));
+                };
+                let old = decode_unicode_pwd(old)?;
+                let new = decode_unicode_pwd(new)?;
+                if e.secrets.nt_hash != Some(nt_hash(&old)) {
+                    return Err(AdError::attr(ResultCode::ConstraintViolation, 0x56, "1005 (CONSTRAINT_ATT_TYPE)", "unicodePwd"));
+                }
+                account::set_password(e, &new, ft, 0);
+                Ok(())
+            }
+            [Modification { op: ModOp::Add, .. }] => Err(AdError::no_write_access()),
+            [Modification { op: ModOp::Delete, .. }] => Err(AdError::unwilling(0x2035, "")),
+            _ => Err(AdError::unwilling(0x2035, "")),
+        }
+    }
+
+    // ----- delete -----
+
+    pub fn delete(&mut self, who: &Principal, dn: &str) -> AdResult<()> {
+        self.require_admin(who)?;
+        let key = self.resolve(dn)?;
+        if key == self.base.key() {
+            return Err(AdError::unwilling(0x2035, ""));
+        }
+        let has_children = self.entries.range(key.subtree_start()..).next().is_some_and(|(k, _)| k.is_below(&key));
+        if has_children {
+            return Err(AdError::non_leaf());
+        }
+        if self.entry(&key).get("isCriticalSystemObject").is_some_and(|a| a.values.first().is_some_and(|v| v.eq_ignore_ascii_case(b"TRUE"))) {
+            return Err(AdError::unwilling(0x2035, ""));
+        }
+        let gone = self.unstore(&key).expect("resolved");
+        // AD drops links to a deleted object everywhere, forward and back.
+        for (fwd, back) in LINKS {
+            self.relink(fwd, &gone.dn, gone.values(fwd), &[]);
+            let holders: Vec<Vec<u8>> = gone.values(back).to_vec();
+            for h in holders {
+                let Ok(hd) = Dn::parse(&String::from_utf8_lossy(&h)) else { continue };
+                if let Some(t) = self.entries.get_mut(&hd.key()) {
+                    let me = gone.dn.to_string().into_bytes();
+                    let vals: Vec<Vec<u8>> = t.values(fwd).iter().filter(|v| !values_equal(fwd, v, &me)).cloned().collect();
+                    t.set(fwd, vals);
+                }
+            }
+        }
+        self.next_usn();
+        Ok(())
+    }
+
+    // ----- modifyDN -----
+
+    pub fn rename(&mut self, who: &Principal, dn: &str, new_rdn: &str, delete_old: bool, new_superior: Option<&str>) -> AdResult<()> {
+        self.require_admin(who)?;
+        let key = self.resolve(dn)?;
+        let old_dn = self.entry(&key).dn.clone();
+        let rdn = Dn::parse(new_rdn).ok().filter(|d| d.rdns.len() == 1).ok_or_else(|| AdError::invalid_dn(new_rdn))?.rdns[0].clone();
+        if !rdn.attr.eq_ignore_ascii_case(&old_dn.rdns[0].attr) {
+            return Err(AdError::new(ResultCode::NamingViolation, "00002099: NameErr: DSID-0305109C, problem 2005 (NAMING_VIOLATION), data 0\n"));
+        }
+        let parent = match new_superior {
+            Some(s) => {
+                let pk = self.resolve(s)?;
+                self.entry(&pk).dn.clone()
+            }
+            None => old_dn.parent().unwrap_or_default(),
+        };
+        let new_dn = parent.child(rdn.clone());
+        if new_dn.is_within(&old_dn) {
+            return Err(AdError::unwilling(0x2035, ""));
+        }
+        let new_key = new_dn.key();
+        if new_key != key && self.entries.contains_key(&new_key) {
+            return Err(AdError::already_exists());
+        }
+        let _ = delete_old; // AD always replaces the RDN value (single-valued naming attributes)
+
+        // Move the object and everything below it.
+        let moved: Vec<DnKey> = std::iter::once(key.clone())
+            .chain(self.entries.range(key.subtree_start()..).take_while(|(k, _)| k.is_below(&key)).map(|(k, _)| k.clone()))
+            .collect();
+        let mut renamed = Vec::new();
+        for k in moved {
+            let mut e = self.unstore(&k).expect("listed");
+            let keep = e.dn.rdns.len() - old_dn.rdns.len();
+            let mut rdns = e.dn.rdns[..keep].to_vec();
+            rdns.extend(new_dn.rdns.iter().cloned());
+            e.dn = Dn { rdns };
+            e.set_str("distinguishedName", e.dn.to_string());
+            if keep == 0 {
+                let rdn_attr = rdn.attr.to_ascii_lowercase();
+                e.set_str(&rdn_attr, rdn.value.clone());
+                e.set_str("name", rdn.value.clone());
+                self.touch(&mut e);
+            }
+            renamed.push(e);
+        }
+        for e in renamed {
+            self.store(e);
+        }
+        // DN-valued attributes everywhere follow the move (AD links by GUID).
+        let old_s = old_dn.clone();
+        let rewrite = |v: &[u8]| -> Option<Vec<u8>> {
+            let d = Dn::parse(&String::from_utf8_lossy(v)).ok()?;
+            if !d.is_within(&old_s) {
+                return None;
+            }
+            let keep = d.rdns.len() - old_s.rdns.len();
+            let mut rdns = d.rdns[..keep].to_vec();
+            rdns.extend(new_dn.rdns.iter().cloned());
+            Some(Dn { rdns }.to_string().into_bytes())
+        };
+        for e in self.entries.values_mut() {
+            let dn_attrs: Vec<String> = e
+                .attrs()
+                .filter(|a| schema::attribute(&a.name).is_some_and(|d| d.syntax == Syntax::Dn && d.name != "distinguishedName" && d.name != "objectCategory"))
+                .map(|a| a.name.clone())
+                .collect();
+            for a in dn_attrs {
+                let vals = e.values(&a).to_vec();
+                if vals.iter().any(|v| rewrite(v).is_some()) {
+                    e.set(&a, vals.iter().map(|v| rewrite(v).unwrap_or_else(|| v.clone())).collect());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ----- compare -----
+
+    pub fn compare(&self, who: &Principal, dn: &str, attr: &str, value: &[u8]) -> AdResult<bool> {
+        if matches!(who, Principal::Anonymous) {
+            return Err(AdError::must_bind());
+        }
+        let key = self.resolve(dn)?;
+        let def = schema::attribute(attr).ok_or_else(|| AdError::undefined_attribute(attr))?;
+        if def.secret() {
+            return Err(AdError::no_write_access());
+        }
+        let e = self.entry(&key);
+        let vals = self.values_of(e, def.name);
+        if vals.is_empty() {
+            return Err(AdError::no_such_attribute(def.name));
+        }
+        Ok(vals.iter().any(|v| values_equal(def.name, v, value)))
+    }
+
+    // ----- search -----
+
+    /// The keys of the entries that match, in directory order.
+    pub fn search(&self, who: &Principal, req: &SearchRequest) -> AdResult<Vec<DnKey>> {
+        if matches!(who, Principal::Anonymous) {
+            return Err(AdError::must_bind());
+        }
+        let base = if req.base.trim().is_empty() { self.base.key() } else { self.resolve(&req.base)? };
+        let in_scope = |k: &DnKey| match req.scope {
+            Scope::Base => k == &base,
+            Scope::OneLevel => k.is_below(&base) && k.depth() == base.depth() + 1,
+            Scope::Subtree => k == &base || k.is_below(&base),
+        };
+        let matches = |k: &DnKey| -> bool {
+            in_scope(k) && self.entries.get(k).is_some_and(|e| req.filter.matches(&Candidate { dir: self, entry: e }))
+        };
+        if let Some(cands) = self.candidates_from_index(&req.filter) {
+            let mut out: Vec<DnKey> = cands.into_iter().filter(|k| matches(k)).collect();
+            out.sort();
+            return Ok(out);
+        }
+        Ok(match req.scope {
+            Scope::Base => matches(&base).then(|| base.clone()).into_iter().collect(),
+            _ => {
+                let range = self.entries.range((Bound::Included(base.clone()), Bound::Unbounded));
+                range.take_while(|(k, _)| *k == &base || k.is_below(&base)).filter(|(k, _)| matches(k)).map(|(k, _)| k.clone()).collect()
+            }
+        })
+    }
+
+    /// Uses an index when the filter pins an indexed attribute by equality.
+    fn candidates_from_index(&self, f: &Filter) -> Option<Vec<DnKey>> {
+        for (attr, val) in f.indexed_equalities() {
+            let v = val.to_lowercase();
+            let found: Option<Vec<DnKey>> = match schema::attribute(attr).map(|d| d.name) {
+                Some("sAMAccountName") => Some(self.idx_sam.get(&v).cloned().into_iter().collect()),
+                Some("userPrincipalName") => Some(self.idx_upn.get(&v).cloned().into_iter().collect()),
+                Some("mail") => Some(self.idx_mail.get(&v).map(|s| s.iter().cloned().collect()).unwrap_or_default()),
+                Some("objectGUID") => {
+                    let g: Option<[u8; 16]> = val.as_bytes().try_into().ok();
+                    Some(g.and_then(|g| self.idx_guid.get(&g).cloned()).into_iter().collect())
+                }
+                _ => None,
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// Stored and constructed values of an attribute (never secrets).
+    pub fn values_of(&self, e: &Entry, attr: &str) -> Vec<Vec<u8>> {
+        match schema::attribute(attr) {
+            Some(d) if d.secret() => vec![],
+            Some(d) if d.constructed() => self.constructed(e, d.name).unwrap_or_default(),
+            _ => e.values(attr).to_vec(),
+        }
+    }
+
+    fn constructed(&self, e: &Entry, name: &str) -> Option<Vec<Vec<u8>>> {
+        let one = |s: String| Some(vec![s.into_bytes()]);
+        match name {
+            "canonicalName" => {
+                let mut parts: Vec<String> = e.dn.rdns.iter().rev().skip_while(|r| r.attr.eq_ignore_ascii_case("dc")).map(|r| r.value.clone()).collect();
+                parts.insert(0, self.config.dns_name.clone());
+                one(parts.join("/") + if e.dn.key() == self.base.key() { "/" } else { "" })
+            }
+            "createTimeStamp" => e.values("whenCreated").first().map(|v| vec![v.clone()]),
+            "modifyTimeStamp" => e.values("whenChanged").first().map(|v| vec![v.clone()]),
+            "structuralObjectClass" => e.structural_class().map(|c| vec![c.as_bytes().to_vec()]),
+            "subSchemaSubEntry" => one(format!("CN=Aggregate,{}", self.schema_dn())),
+            _ if e.is_class("user") => account::constructed(self, e, name, self.clock.filetime()),
+            _ => None,
+        }
+    }
+
+    /// Renders an entry for a search result.
+    pub fn render(&self, key: &DnKey, sel: &Selection) -> Option<Rendered> {
+        let e = self.entries.get(key)?;
+        let mut out: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        let mut push = |name: String, vals: Vec<Vec<u8>>| {
+            if !vals.is_empty() && !out.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                out.push((name, if sel.types_only { vec![] } else { vals }));
+            }
+        };
+        if sel.all_user {
+            for a in e.attrs() {
+                if schema::attribute(&a.name).is_none_or(|d| !d.secret() && !d.constructed()) {
+                    push(a.name.clone(), a.values.clone());
+                }
+            }
+        }
+        if sel.all_operational {
+            for d in schema::attributes().iter().filter(|d| d.constructed()) {
+                push(d.name.to_string(), self.values_of(e, d.name));
+            }
+        }
+        for n in &sel.named {
+            let name = schema::attribute(n).map(|d| d.name.to_string()).unwrap_or_else(|| n.clone());
+            push(name.clone(), self.values_of(e, &name));
+        }
+        if sel.with_secrets {
+            if let Some(h) = e.secrets.nt_hash {
+                push("unicodePwd".into(), vec![h.to_vec()]);
+            }
+            if !e.secrets.nt_history.is_empty() {
+                push("ntPwdHistory".into(), vec![e.secrets.nt_history.concat()]);
+            }
+        }
+        Some((e.dn.to_string(), out))
+    }
+
+    // ----- bind -----
+
+    /// A simple bind. Empty name: anonymous. A name with an empty password is an
+    /// unauthenticated bind, which Windows answers as anonymous (RFC 4513 5.1.2).
+    pub fn bind(&mut self, name: &str, password: &str) -> AdResult<Principal> {
+        if name.is_empty() && password.is_empty() {
+            return Ok(Principal::Anonymous);
+        }
+        if password.is_empty() {
+            return Ok(Principal::Anonymous);
+        }
+        let Some(key) = self.resolve_bind_name(name) else { return Err(AdError::bind("52e")) };
+        let now = self.clock.filetime();
+        let e = self.entries.get_mut(&key).expect("resolved");
+        account::check_bind(e, password, now)?;
+        let (dn, sam) = (e.dn.clone(), e.first_str("sAMAccountName").unwrap_or_default().to_string());
+        Ok(Principal::User { admin: self.is_admin(&key), dn, sam })
+    }
+
+    /// The name forms a simple bind accepts: DN, UPN, implicit UPN (sam@dnsdomain) and
+    /// NETBIOS\sam (MS-ADTS 5.1.1.1.1).
+    pub fn resolve_bind_name(&self, name: &str) -> Option<DnKey> {
+        let name = name.trim();
+        let key = if let Some((dom, sam)) = name.split_once('\\') {
+            if !dom.eq_ignore_ascii_case(&self.config.netbios) {
+                return None;
+            }
+            self.idx_sam.get(&sam.to_lowercase()).cloned()
+        } else if name.contains('=') {
+            let k = Dn::parse(name).ok()?.key();
+            self.entries.contains_key(&k).then_some(k)
+        } else if let Some((user, dom)) = name.rsplit_once('@') {
+            self.idx_upn.get(&name.to_lowercase()).cloned().or_else(|| {
+                if !dom.eq_ignore_ascii_case(&self.config.dns_name) {
+                    return None;
+                }
+                let k = self.idx_sam.get(&user.to_lowercase())?;
+                (!self.entries[k].has("userPrincipalName")).then(|| k.clone())
+            })
+        } else {
+            None
+        }?;
+        self.entries.get(&key).filter(|e| e.is_class("user")).map(|_| key)
+    }
+
+    /// Loads entries as they are (LDIF import): no access checks, system attributes kept
+    /// when given and generated when missing. Existing entries at the same DN are replaced.
+    pub fn import(&mut self, records: Vec<crate::ldif::Record>) -> AdResult<usize> {
+        crate::domain::import(self, records)
+    }
+
+    pub(crate) fn set_domain_sid(&mut self, sid: Sid) {
+        self.domain_sid = sid;
+    }
+    pub(crate) fn set_counters(&mut self, usn: i64, rid: u32) {
+        self.usn = self.usn.max(usn);
+        self.next_rid = self.next_rid.max(rid);
+    }
+}
+
+fn unicode_pwd_needs_tls() -> AdError {
+    AdError::unwilling(0x1F, "")
+}
+
+fn check_syntax(def: &schema::AttrDef, values: &[Vec<u8>]) -> AdResult<()> {
+    let ok = values.iter().all(|v| match def.syntax {
+        Syntax::Integer => std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).is_some_and(|n| i32::try_from(n).is_ok() || u32::try_from(n).is_ok()),
+        Syntax::LargeInteger => std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).is_some(),
+        Syntax::Boolean => v.eq_ignore_ascii_case(b"TRUE") || v.eq_ignore_ascii_case(b"FALSE"),
+        Syntax::Dn => std::str::from_utf8(v).ok().is_some_and(|s| Dn::parse(s).is_ok_and(|d| !d.is_root())),
+        Syntax::Guid => v.len() == 16,
+        Syntax::Sid => Sid::from_bytes(v).is_some(),
+        Syntax::GeneralizedTime => std::str::from_utf8(v).ok().and_then(clock::parse_generalized_time).is_some(),
+        Syntax::String | Syntax::Oid => std::str::from_utf8(v).is_ok() && !v.is_empty(),
+        Syntax::Binary => true,
+    });
+    if ok { Ok(()) } else { Err(AdError::bad_syntax(def.name)) }
+}
+
+/// `01234567-89ab-cdef-0123-456789abcdef` (or 32 hex digits) → AD's objectGUID bytes.
+pub fn parse_guid_text(s: &str) -> Option<[u8; 16]> {
+    let s = s.trim().trim_start_matches('{').trim_end_matches('}');
+    let u = uuid::Uuid::parse_str(s).ok()?;
+    Some(u.to_bytes_le())
+}
+
+pub fn guid_text(g: &[u8; 16]) -> String {
+    uuid::Uuid::from_bytes_le(*g).to_string()
+}
+
+struct Candidate<'a> {
+    dir: &'a Directory,
+    entry: &'a Entry,
+}
+
+impl Subject for Candidate<'_> {
+    fn values_of(&self, attr: &str) -> Vec<Vec<u8>> {
+        self.dir.values_of(self.entry, attr)
+    }
+    fn in_chain(&self, attr: &str, dn: &str) -> bool {
+        let Ok(target) = Dn::parse(dn) else { return false };
+        let Some(def) = schema::attribute(attr) else { return false };
+        self.dir.reaches(&self.entry.dn, def.name, &target.key(), &mut BTreeSet::new())
+    }
+}

@@ -1,0 +1,322 @@
+//! What a freshly promoted domain controller holds (the domain object with Windows'
+//! default policy, the well-known containers, accounts and groups), and loading a saved
+//! directory from LDIF on top of it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::account;
+use crate::directory::{Directory, Modification, ModOp, OpContext, Principal};
+use crate::dn::{Dn, Rdn};
+use crate::entry::Entry;
+use crate::error::{AdError, AdResult};
+use crate::ldif::Record;
+use crate::password::{decode_unicode_pwd, nt_hash};
+use crate::schema;
+use crate::sid::Sid;
+
+/// The directory acting on itself during provisioning and import.
+pub fn system() -> Principal {
+    Principal::User { dn: Dn::root(), sam: "SYSTEM".into(), admin: true }
+}
+
+const TLS: OpContext = OpContext { encrypted: true, permissive: false };
+
+/// Windows Server's Default Domain Policy (also Samba's provisioning defaults).
+pub const DEFAULT_POLICY: &[(&str, &str)] = &[
+    ("minPwdLength", "7"),
+    ("pwdProperties", "1"),
+    ("pwdHistoryLength", "24"),
+    ("minPwdAge", "-864000000000"),
+    ("maxPwdAge", "-36288000000000"),
+    ("lockoutThreshold", "0"),
+    ("lockoutDuration", "-18000000000"),
+    ("lockOutObservationWindow", "-18000000000"),
+    ("forceLogoff", "-9223372036854775808"),
+];
+
+pub(crate) fn provision(d: &mut Directory) {
+    let base = d.base_dn().clone();
+    let now = d.clock().now();
+    let mut dom = Entry::new(base.clone());
+    dom.set("objectClass", schema::class("domainDNS").expect("known").chain.iter().map(|c| c.as_bytes().to_vec()).collect());
+    dom.set_str("dc", base.rdns[0].value.clone());
+    dom.set_str("name", base.rdns[0].value.clone());
+    dom.set_str("distinguishedName", base.to_string());
+    let guid = d.new_guid();
+    dom.set("objectGUID", vec![guid.to_vec()]);
+    dom.set("objectSid", vec![d.domain_sid().to_bytes()]);
+    dom.set_str("objectCategory", format!("CN=Domain-DNS,{}", d.schema_dn()));
+    dom.set_str("instanceType", "5");
+    dom.set_str("whenCreated", clock::generalized_time(now));
+    dom.set_str("whenChanged", clock::generalized_time(now));
+    let usn = d.next_usn();
+    dom.set_str("uSNCreated", usn.to_string());
+    dom.set_str("uSNChanged", usn.to_string());
+    for (a, v) in DEFAULT_POLICY {
+        dom.set_str(a, *v);
+    }
+    dom.set_str("msDS-Behavior-Version", "7");
+    dom.set_str("nTMixedDomain", "0");
+    d.store(dom);
+
+    let sys = system();
+    let add = |d: &mut Directory, dn: String, attrs: &[(&str, &str)]| {
+        let attrs = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
+        d.add(&sys, &dn, attrs, TLS).unwrap_or_else(|e| panic!("provisioning {dn}: {e}"));
+    };
+    let critical = ("isCriticalSystemObject", "TRUE");
+    add(d, format!("CN=Users,{base}"), &[("objectClass", "container"), ("description", "Default container for upgraded user accounts"), critical]);
+    add(d, format!("CN=Computers,{base}"), &[("objectClass", "container"), ("description", "Default container for upgraded computer accounts"), critical]);
+    add(d, format!("OU=Domain Controllers,{base}"), &[("objectClass", "organizationalUnit"), ("description", "Default container for domain controllers"), critical]);
+    add(d, format!("CN=System,{base}"), &[("objectClass", "container"), ("description", "Builtin system settings"), critical]);
+    add(d, format!("CN=AdminSDHolder,CN=System,{base}"), &[("objectClass", "container"), critical]);
+    add(d, format!("CN=Password Settings Container,CN=System,{base}"), &[("objectClass", "msDS-PasswordSettingsContainer"), critical]);
+    add(d, format!("CN=Builtin,{base}"), &[("objectClass", "builtinDomain"), critical]);
+
+    // Well-known accounts and groups with their fixed RIDs.
+    let dsid = d.domain_sid().clone();
+    let users = format!("CN=Users,{base}");
+    let builtin = format!("CN=Builtin,{base}");
+    let mk_group = |d: &mut Directory, parent: &str, name: &str, sid: Sid, gt: i64, protected: bool, desc: &str| {
+        let dn = format!("CN={name},{parent}");
+        add(d, dn.clone(), &[("objectClass", "group"), ("sAMAccountName", name), ("groupType", &gt.to_string()), ("description", desc), critical]);
+        fix_sid(d, &dn, sid, protected);
+    };
+    mk_group(d, &builtin, "Administrators", Sid::builtin().child(544), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Administrators have complete and unrestricted access to the computer/domain");
+    mk_group(d, &builtin, "Users", Sid::builtin().child(545), account::GROUP_BUILTIN_LOCAL_SECURITY, false, "Users are prevented from making accidental or intentional system-wide changes");
+    mk_group(d, &builtin, "Account Operators", Sid::builtin().child(548), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Members can administer domain user and group accounts");
+    mk_group(d, &builtin, "Server Operators", Sid::builtin().child(549), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Members can administer domain servers");
+    mk_group(d, &builtin, "Print Operators", Sid::builtin().child(550), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Members can administer printers installed on domain controllers");
+    mk_group(d, &builtin, "Backup Operators", Sid::builtin().child(551), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Backup Operators can override security restrictions for the sole purpose of backing up or restoring files");
+    for (name, rid, protected, desc) in [
+        ("Domain Admins", 512, true, "Designated administrators of the domain"),
+        ("Domain Users", 513, false, "All domain users"),
+        ("Domain Guests", 514, false, "All domain guests"),
+        ("Domain Computers", 515, false, "All workstations and servers joined to the domain"),
+        ("Domain Controllers", 516, true, "All domain controllers in the domain"),
+        ("Schema Admins", 518, true, "Designated administrators of the schema"),
+        ("Enterprise Admins", 519, true, "Designated administrators of the enterprise"),
+        ("Group Policy Creator Owners", 520, false, "Members in this group can modify group policy for the domain"),
+        ("Protected Users", 525, false, "Members of this group are afforded additional protections against authentication security threats"),
+    ] {
+        mk_group(d, &users, name, dsid.child(rid), account::GROUP_GLOBAL_SECURITY, protected, desc);
+    }
+
+    // Administrator (500), Guest (501), krbtgt (502), and the DC's own computer account.
+    let admin_dn = format!("CN=Administrator,{users}");
+    let upn = format!("Administrator@{}", d.config().dns_name);
+    let pw = crate::password::unicode_pwd(&d.config().admin_password.clone());
+    d.add(
+        &sys,
+        &admin_dn,
+        vec![
+            ("objectClass".into(), vec![b"user".to_vec()]),
+            ("sAMAccountName".into(), vec![b"Administrator".to_vec()]),
+            ("userPrincipalName".into(), vec![upn.into_bytes()]),
+            ("description".into(), vec![b"Built-in account for administering the computer/domain".to_vec()]),
+            ("userAccountControl".into(), vec![account::UF_NORMAL_ACCOUNT.to_string().into_bytes()]),
+            ("unicodePwd".into(), vec![pw]),
+            ("isCriticalSystemObject".into(), vec![b"TRUE".to_vec()]),
+        ],
+        TLS,
+    )
+    .expect("provisioning Administrator");
+    fix_sid(d, &admin_dn, dsid.child(500), true);
+    add(d, format!("CN=Guest,{users}"), &[("objectClass", "user"), ("sAMAccountName", "Guest"), ("userAccountControl", "66082"), ("description", "Built-in account for guest access to the computer/domain"), critical]);
+    fix_sid(d, &format!("CN=Guest,{users}"), dsid.child(501), false);
+    add(d, format!("CN=krbtgt,{users}"), &[("objectClass", "user"), ("sAMAccountName", "krbtgt"), ("userAccountControl", "514"), ("description", "Key Distribution Center Service Account"), critical]);
+    fix_sid(d, &format!("CN=krbtgt,{users}"), dsid.child(502), true);
+    let dc = d.config().dc_name.clone();
+    let dc_dn = format!("CN={dc},OU=Domain Controllers,{base}");
+    let host = format!("{}.{}", dc.to_lowercase(), d.config().dns_name);
+    let uac = (account::UF_SERVER_TRUST_ACCOUNT | account::UF_TRUSTED_FOR_DELEGATION).to_string();
+    add(d, dc_dn.clone(), &[("objectClass", "computer"), ("sAMAccountName", &format!("{dc}$")), ("dNSHostName", &host), ("userAccountControl", &uac), ("primaryGroupID", "516"), critical]);
+    fix_sid(d, &dc_dn, dsid.child(1000), false);
+
+    for g in ["Domain Admins", "Enterprise Admins", "Schema Admins", "Group Policy Creator Owners"] {
+        member_add(d, &format!("CN={g},{users}"), &admin_dn);
+    }
+    member_add(d, &format!("CN=Administrators,{builtin}"), &admin_dn);
+    member_add(d, &format!("CN=Administrators,{builtin}"), &format!("CN=Domain Admins,{users}"));
+    member_add(d, &format!("CN=Administrators,{builtin}"), &format!("CN=Enterprise Admins,{users}"));
+    member_add(d, &format!("CN=Domain Controllers,{users}"), &dc_dn);
+}
+
+/// Adds `member` to a group as the system.
+pub fn member_add(d: &mut Directory, group: &str, member: &str) {
+    let m = Modification { op: ModOp::Add, attr: "member".into(), values: vec![member.as_bytes().to_vec()] };
+    d.modify(&system(), group, vec![m], TLS).unwrap_or_else(|e| panic!("adding {member} to {group}: {e}"));
+}
+
+/// Well-known objects have fixed SIDs; protected ones carry adminCount=1.
+fn fix_sid(d: &mut Directory, dn: &str, sid: Sid, protected: bool) {
+    let key = Dn::parse(dn).expect("provisioned DN").key();
+    let mut e = d.get(&key).expect("just added").clone();
+    e.set("objectSid", vec![sid.to_bytes()]);
+    if protected {
+        e.set_str("adminCount", "1");
+    }
+    d.store(e);
+}
+
+/// Loads LDIF records into the directory: all of them or none.
+pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> AdResult<usize> {
+    let now = d.clock().now();
+    let ft = clock::to_filetime(now);
+    let mut staged: Vec<Entry> = Vec::with_capacity(records.len());
+    let mut staged_keys: BTreeSet<crate::dn::DnKey> = BTreeSet::new();
+    let at = |line: usize, e: AdError| AdError { message: format!("line {line}: {}", e.message), ..e };
+    for r in records {
+        let dn = Dn::parse(&r.dn).map_err(|_| at(r.line, AdError::invalid_dn(&r.dn)))?;
+        let key = dn.key();
+        if let Some(p) = dn.parent() {
+            let pk = p.key();
+            if !staged_keys.contains(&pk) && d.get(&pk).is_none() {
+                return Err(at(r.line, AdError::no_such_object(&p.to_string())));
+            }
+        }
+        let mut e = Entry::new(dn.clone());
+        let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        for (a, v) in r.attrs {
+            let base = a.split(';').next().unwrap_or(&a).to_string();
+            match grouped.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&base)) {
+                Some((_, vs)) => vs.push(v),
+                None => grouped.push((base, vec![v])),
+            }
+        }
+        for (a, vals) in grouped {
+            let def = schema::attribute(&a).ok_or_else(|| at(r.line, AdError::undefined_attribute(&a)))?;
+            match def.name {
+                "unicodePwd" => {
+                    let v = &vals[0];
+                    if let Ok(h) = <[u8; 16]>::try_from(v.as_slice()) {
+                        // a hash as a saved lab (or a Samba sam.ldb dump) holds it
+                        e.secrets.nt_hash = Some(h);
+                    } else {
+                        let pw = decode_unicode_pwd(v).map_err(|err| at(r.line, err))?;
+                        e.secrets.nt_hash = Some(nt_hash(&pw));
+                        if !e.has("pwdLastSet") {
+                            e.set_str("pwdLastSet", ft.to_string());
+                        }
+                    }
+                }
+                "ntPwdHistory" => {
+                    e.secrets.nt_history = vals[0].chunks_exact(16).map(|c| c.try_into().expect("16 bytes")).collect();
+                }
+                "objectClass" => {
+                    let names: Vec<String> = vals.iter().map(|v| String::from_utf8_lossy(v).to_string()).collect();
+                    let class = names.iter().filter_map(|n| schema::class(n)).max_by_key(|c| c.chain.len());
+                    let class = class.ok_or_else(|| at(r.line, AdError::object_class("no structural objectClass")))?;
+                    e.set("objectClass", class.chain.iter().map(|c| c.as_bytes().to_vec()).collect());
+                }
+                _ => {
+                    if def.single() && vals.len() > 1 {
+                        return Err(at(r.line, AdError::constraint(def.name)));
+                    }
+                    e.set(def.name, vals);
+                }
+            }
+        }
+        if let Some(h) = e.secrets.nt_hash {
+            if e.secrets.nt_history.is_empty() {
+                e.secrets.nt_history.push(h);
+            }
+        }
+        complete(d, &mut e, now).map_err(|err| at(r.line, err))?;
+        staged_keys.insert(key);
+        staged.push(e);
+    }
+    let n = staged.len();
+    for e in staged {
+        d.store(e);
+    }
+    rebuild_back_links(d);
+    // Keep counters ahead of anything imported; adopt the domain SID of an imported domain.
+    let (mut max_usn, mut max_rid) = (0i64, 0u32);
+    let base_key = d.base_dn().key();
+    let mut domain_sid = None;
+    for e in d.entries() {
+        max_usn = max_usn.max(e.int("uSNChanged").unwrap_or(0)).max(e.int("uSNCreated").unwrap_or(0));
+        if let Some(s) = e.values("objectSid").first().and_then(|s| Sid::from_bytes(s)) {
+            if e.dn.key() == base_key {
+                domain_sid = Some(s);
+            } else if s.subs.first() == Some(&21) {
+                max_rid = max_rid.max(s.rid().unwrap_or(0));
+            }
+        }
+    }
+    if let Some(s) = domain_sid {
+        d.set_domain_sid(s);
+    }
+    d.set_counters(max_usn, max_rid + 1);
+    Ok(n)
+}
+
+/// Fills in what AD maintains for an imported object that the LDIF left out.
+fn complete(d: &mut Directory, e: &mut Entry, now: clock::OffsetDateTime) -> AdResult<()> {
+    let class = e.structural_class().and_then(schema::class).ok_or_else(|| AdError::object_class("no structural objectClass"))?;
+    let rdn: Rdn = e.dn.rdns.first().cloned().ok_or_else(|| AdError::invalid_dn(""))?;
+    e.set_str(&rdn.attr.to_ascii_lowercase(), rdn.value.clone());
+    e.set_str("name", rdn.value.clone());
+    e.set_str("distinguishedName", e.dn.to_string());
+    if !e.has("objectGUID") {
+        let g = d.new_guid();
+        e.set("objectGUID", vec![g.to_vec()]);
+    }
+    for (a, v) in [("whenCreated", clock::generalized_time(now)), ("whenChanged", clock::generalized_time(now))] {
+        if !e.has(a) {
+            e.set_str(a, v);
+        }
+    }
+    if !e.has("uSNCreated") {
+        let usn = d.next_usn();
+        e.set_str("uSNCreated", usn.to_string());
+        e.set_str("uSNChanged", usn.to_string());
+    }
+    if !e.has("instanceType") {
+        e.set_str("instanceType", "4");
+    }
+    if !e.has("objectCategory") {
+        e.set_str("objectCategory", format!("CN={},{}", class.category, d.schema_dn()));
+    }
+    let is_user = class.chain.contains(&"user");
+    if (is_user || class.name == "group") && !e.has("objectSid") {
+        let rid = d.new_rid();
+        e.set("objectSid", vec![d.domain_sid().child(rid).to_bytes()]);
+    }
+    if is_user {
+        account::init_user(e, class.name == "computer", now);
+    }
+    if class.name == "group" {
+        if !e.has("groupType") {
+            e.set_str("groupType", account::GROUP_GLOBAL_SECURITY.to_string());
+        }
+        let gt = e.int("groupType").unwrap_or(0);
+        e.set_str("sAMAccountType", account::group_sam_account_type(gt).to_string());
+    }
+    Ok(())
+}
+
+/// memberOf and directReports recomputed from member and manager everywhere.
+fn rebuild_back_links(d: &mut Directory) {
+    let mut back: HashMap<crate::dn::DnKey, Vec<(&'static str, Vec<u8>)>> = HashMap::new();
+    for e in d.entries() {
+        for (fwd, bk) in [("member", "memberOf"), ("manager", "directReports")] {
+            for v in e.values(fwd) {
+                if let Ok(t) = Dn::parse(&String::from_utf8_lossy(v)) {
+                    back.entry(t.key()).or_default().push((bk, e.dn.to_string().into_bytes()));
+                }
+            }
+        }
+    }
+    let keys: BTreeSet<crate::dn::DnKey> =
+        d.entries().filter(|e| e.has("memberOf") || e.has("directReports")).map(|e| e.dn.key()).chain(back.keys().cloned()).collect();
+    for k in keys {
+        let Some(mut e) = d.get(&k).cloned() else { continue };
+        let links = back.remove(&k).unwrap_or_default();
+        for bk in ["memberOf", "directReports"] {
+            e.set(bk, links.iter().filter(|(n, _)| *n == bk).map(|(_, v)| v.clone()).collect());
+        }
+        d.store(e);
+    }
+}

@@ -1,0 +1,133 @@
+//! One directory object: its DN, its attributes (by lower-case name, spelled as AD's schema
+//! spells them), and its password material, which lives outside the attributes so that no
+//! search can ever return it.
+
+use std::collections::BTreeMap;
+
+use crate::dn::Dn;
+use crate::schema::{self, Syntax};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attr {
+    /// AD's spelling (`sAMAccountName`), or the client's for attributes the lab's schema
+    /// does not list (only reachable through LDIF import).
+    pub name: String,
+    pub values: Vec<Vec<u8>>,
+}
+
+/// What AD keeps of a password: the NT hash (MD4 of UTF-16LE) and the hashes before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Secrets {
+    pub nt_hash: Option<[u8; 16]>,
+    /// Most recent first, the current hash included, at most pwdHistoryLength long.
+    pub nt_history: Vec<[u8; 16]>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub dn: Dn,
+    attrs: BTreeMap<String, Attr>,
+    pub secrets: Secrets,
+}
+
+impl Entry {
+    pub fn new(dn: Dn) -> Entry {
+        Entry { dn, attrs: BTreeMap::new(), secrets: Secrets::default() }
+    }
+
+    pub fn attrs(&self) -> impl Iterator<Item = &Attr> {
+        self.attrs.values()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Attr> {
+        self.attrs.get(&name.to_ascii_lowercase())
+    }
+
+    pub fn values(&self, name: &str) -> &[Vec<u8>] {
+        self.get(name).map(|a| a.values.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn first_str(&self, name: &str) -> Option<&str> {
+        self.values(name).first().and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.first_str(name).and_then(|s| s.trim().parse().ok())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|a| !a.values.is_empty())
+    }
+
+    /// Replaces all values; no values removes the attribute.
+    pub fn set(&mut self, name: &str, values: Vec<Vec<u8>>) {
+        let key = name.to_ascii_lowercase();
+        if values.is_empty() {
+            self.attrs.remove(&key);
+            return;
+        }
+        let spelled = schema::attribute(name).map(|d| d.name.to_string()).unwrap_or_else(|| name.to_string());
+        self.attrs.insert(key, Attr { name: spelled, values });
+    }
+
+    pub fn set_str(&mut self, name: &str, value: impl Into<String>) {
+        self.set(name, vec![value.into().into_bytes()]);
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.attrs.remove(&name.to_ascii_lowercase());
+    }
+
+    /// True when the attribute holds a value equal to `v` under the attribute's matching rule.
+    pub fn has_value(&self, name: &str, v: &[u8]) -> bool {
+        self.values(name).iter().any(|x| values_equal(name, x, v))
+    }
+
+    pub fn is_class(&self, class: &str) -> bool {
+        self.values("objectClass").iter().any(|v| v.eq_ignore_ascii_case(class.as_bytes()))
+    }
+
+    /// The structural class: the last in AD's stored objectClass chain.
+    pub fn structural_class(&self) -> Option<&str> {
+        self.values("objectClass").last().and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    pub fn guid(&self) -> Option<[u8; 16]> {
+        self.values("objectGUID").first().and_then(|v| v.as_slice().try_into().ok())
+    }
+}
+
+/// Equality under the attribute's syntax: case-insensitive strings and DNs, numbers by value,
+/// binary byte for byte.
+pub fn values_equal(attr: &str, a: &[u8], b: &[u8]) -> bool {
+    let syntax = schema::attribute(attr).map(|d| d.syntax).unwrap_or(Syntax::String);
+    match syntax {
+        Syntax::Binary | Syntax::Guid | Syntax::Sid => a == b,
+        Syntax::Integer | Syntax::LargeInteger => match (parse_int(a), parse_int(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+        Syntax::Dn => match (std::str::from_utf8(a), std::str::from_utf8(b)) {
+            (Ok(x), Ok(y)) => match (Dn::parse(x), Dn::parse(y)) {
+                (Ok(x), Ok(y)) => x.key() == y.key(),
+                _ => x.eq_ignore_ascii_case(y),
+            },
+            _ => false,
+        },
+        Syntax::String | Syntax::Oid | Syntax::Boolean | Syntax::GeneralizedTime => {
+            match (std::str::from_utf8(a), std::str::from_utf8(b)) {
+                (Ok(x), Ok(y)) => fold(x) == fold(y),
+                _ => a == b,
+            }
+        }
+    }
+}
+
+pub fn parse_int(v: &[u8]) -> Option<i64> {
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
+
+/// AD's case folding for string matching.
+pub fn fold(s: &str) -> String {
+    s.to_lowercase()
+}

@@ -1,0 +1,41 @@
+//! A fake Active Directory domain controller: an in-memory directory shaped like a Windows
+//! DC's, served over real LDAP (TCP, LDAPS, StartTLS) so that any LDAP client — ldapsearch,
+//! Python ldap3, Apache Directory Studio, the Rust `ldap3` crate, our writeback engine —
+//! talks to it as to AD.
+//!
+//! What it simulates: AD's object model for users, groups, OUs and containers (objectGUID,
+//! objectSid, sAMAccountName, userPrincipalName, uSN and when- stamps, member/memberOf),
+//! AD's name forms for simple binds, its result codes and diagnostic texts, its rootDSE,
+//! paging and size limits, and passwords kept only as NT hashes.
+//!
+//! What it leaves out: schema changes, replication, Kerberos/NTLM/SASL, security
+//! descriptors, the Configuration and Schema naming contexts, referrals, tombstones.
+//!
+//! Layout:
+//! - [`dn`], [`sid`], [`schema`], [`entry`]: names, SIDs, the known schema, one object;
+//! - [`directory`]: the objects, the indexes and every operation as plain synchronous Rust;
+//! - [`account`], [`password`]: account state and password material;
+//! - [`filter`]: RFC 4515 filters with AD's matching rules;
+//! - [`domain`]: what a new domain holds; [`ldif`]: seeding and saving a directory;
+//! - [`session`], [`rootdse`]: LDAP requests → directory calls, with no socket;
+//! - [`server`], [`tls`]: listeners, LDAPS and StartTLS.
+
+pub mod account;
+pub mod directory;
+pub mod dn;
+pub mod domain;
+pub mod entry;
+pub mod error;
+pub mod filter;
+pub mod ldif;
+pub mod password;
+pub mod rootdse;
+pub mod schema;
+pub mod server;
+pub mod session;
+pub mod sid;
+pub mod tls;
+
+pub use directory::{Directory, DomainConfig, Principal};
+pub use error::{AdError, ResultCode};
+pub use server::{DomainController, Transport, serve};

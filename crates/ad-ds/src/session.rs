@@ -1,0 +1,503 @@
+//! One LDAP connection's state, and the translation of each request into directory calls
+//! and back into LDAP responses. No socket here: `handle` maps one `LdapMsg` to the
+//! messages to send, so every protocol rule is testable in memory.
+
+use std::collections::VecDeque;
+use std::sync::RwLock;
+
+use ldap3_proto::control::LdapControl;
+use ldap3_proto::proto::*;
+
+use crate::directory::{Directory, ModOp, Modification, OpContext, Principal, Scope, SearchRequest, Selection, MAX_PAGE_SIZE};
+use crate::dn::DnKey;
+use crate::error::{AdError, ResultCode};
+use crate::filter::Filter;
+
+pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
+pub const OID_WHOAMI: &str = "1.3.6.1.4.1.4203.1.11.3";
+pub const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
+pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
+/// LDAP_SERVER_PERMISSIVE_MODIFY_OID: adding a present value or deleting an absent one is
+/// not an error.
+pub const OID_PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
+/// The lab's own control (under the UUID arc 2.25, which needs no registration): a search
+/// by an administrator over TLS that carries it also returns password hashes, so that
+/// `lab export` can save a directory that `lab up --adds-ldif` restores with its passwords.
+pub const OID_LAB_EXPORT_SECRETS: &str = "2.25.129010377316938416394386376185574914177";
+
+/// Controls AD advertises that the lab honours or may safely ignore.
+pub const SUPPORTED_CONTROLS: &[&str] = &[
+    OID_PAGED_RESULTS,
+    OID_PERMISSIVE_MODIFY,
+    "1.2.840.113556.1.4.801",  // SD flags: accepted, no security descriptors are returned
+    "1.2.840.113556.1.4.417",  // show deleted: there are no tombstones to show
+    "1.2.840.113556.1.4.529",  // extended DN: accepted, DNs are returned plain
+    "1.2.840.113556.1.4.1340", // search options
+    "1.2.840.113556.1.4.473",  // server-side sort request: accepted, directory order kept
+];
+
+/// What the connection does after the replies are sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    /// Upgrade to TLS now (the StartTLS response is in the replies).
+    StartTls,
+    Close,
+}
+
+pub struct Reply {
+    pub msgs: Vec<LdapMsg>,
+    pub next: Next,
+}
+
+/// A paged search in progress: what is left to send.
+struct Cursor {
+    cookie: Vec<u8>,
+    remaining: VecDeque<DnKey>,
+    selection: Selection,
+}
+
+/// Paged searches a connection may keep open at once (AD keeps a bounded number too).
+const MAX_CURSORS: usize = 16;
+
+pub struct Session {
+    pub principal: Principal,
+    encrypted: bool,
+    tls_available: bool,
+    cursors: VecDeque<Cursor>,
+    next_cookie: u64,
+}
+
+fn result(code: ResultCode, e: Option<&AdError>) -> LdapResult {
+    LdapResult {
+        code: to_proto(code),
+        matcheddn: e.map(|e| e.matched.clone()).unwrap_or_default(),
+        message: e.map(|e| e.message.clone()).unwrap_or_default(),
+        referral: vec![],
+    }
+}
+
+fn ok() -> LdapResult {
+    result(ResultCode::Success, None)
+}
+
+fn err(e: &AdError) -> LdapResult {
+    result(e.code, Some(e))
+}
+
+fn to_proto(c: ResultCode) -> LdapResultCode {
+    use LdapResultCode as P;
+    use ResultCode::*;
+    match c {
+        Success => P::Success,
+        OperationsError => P::OperationsError,
+        ProtocolError => P::ProtocolError,
+        SizeLimitExceeded => P::SizeLimitExceeded,
+        CompareFalse => P::CompareFalse,
+        CompareTrue => P::CompareTrue,
+        AuthMethodNotSupported => P::AuthMethodNotSupported,
+        StrongerAuthRequired => P::StrongerAuthRequired,
+        UnavailableCriticalExtension => P::UnavailableCriticalExtension,
+        ConfidentialityRequired => P::ConfidentialityRequired,
+        NoSuchAttribute => P::NoSuchAttribute,
+        UndefinedAttributeType => P::UndefinedAttributeType,
+        ConstraintViolation => P::ConstraintViolation,
+        AttributeOrValueExists => P::AttributeOrValueExists,
+        InvalidAttributeSyntax => P::InvalidAttributeSyntax,
+        NoSuchObject => P::NoSuchObject,
+        InvalidDnSyntax => P::InvalidDNSyntax,
+        InvalidCredentials => P::InvalidCredentials,
+        InsufficientAccessRights => P::InsufficentAccessRights,
+        Busy => P::Busy,
+        UnwillingToPerform => P::UnwillingToPerform,
+        NamingViolation => P::NamingViolation,
+        ObjectClassViolation => P::ObjectClassViolation,
+        NotAllowedOnNonLeaf => P::NotAllowedOnNonLeaf,
+        NotAllowedOnRdn => P::NotALlowedOnRDN,
+        EntryAlreadyExists => P::EntryAlreadyExists,
+        Other => P::Other,
+    }
+}
+
+/// The unsolicited notification AD sends before it drops a connection it cannot parse.
+pub fn notice_of_disconnection(message: &str) -> LdapMsg {
+    LdapMsg {
+        msgid: 0,
+        op: LdapOp::ExtendedResponse(LdapExtendedResponse {
+            res: LdapResult {
+                code: LdapResultCode::ProtocolError,
+                matcheddn: String::new(),
+                message: message.to_string(),
+                referral: vec![],
+            },
+            name: Some(OID_NOTICE_OF_DISCONNECTION.to_string()),
+            value: None,
+        }),
+        ctrl: vec![],
+    }
+}
+
+impl Session {
+    pub fn new(encrypted: bool, tls_available: bool) -> Session {
+        Session { principal: Principal::Anonymous, encrypted, tls_available, cursors: VecDeque::new(), next_cookie: 1 }
+    }
+
+    pub fn encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// Called once the StartTLS handshake has completed.
+    pub fn tls_started(&mut self) {
+        self.encrypted = true;
+    }
+
+    pub fn handle(&mut self, dir: &RwLock<Directory>, msg: LdapMsg) -> Reply {
+        let LdapMsg { msgid, op, ctrl } = msg;
+        let one = |op: LdapOp| Reply { msgs: vec![LdapMsg { msgid, op, ctrl: vec![] }], next: Next::Continue };
+
+        // Critical controls the lab does not know are refused before anything happens.
+        let mut permissive = false;
+        let mut paged: Option<(i64, Vec<u8>)> = None;
+        let mut export = false;
+        for c in &ctrl {
+            match c {
+                LdapControl::SimplePagedResults { size, cookie } => paged = Some((*size, cookie.clone())),
+                LdapControl::Unknown { oid, .. } if oid == OID_PERMISSIVE_MODIFY => permissive = true,
+                LdapControl::Unknown { oid, .. } if oid == OID_LAB_EXPORT_SECRETS => export = true,
+                LdapControl::Unknown { oid, criticality, .. } => {
+                    if *criticality && !SUPPORTED_CONTROLS.contains(&oid.as_str()) {
+                        let e = AdError::unavailable_critical_extension(oid);
+                        return match response_for(&op, err(&e)) {
+                            Some(op) => one(op),
+                            None => Reply { msgs: vec![], next: Next::Continue },
+                        };
+                    }
+                }
+                LdapControl::SyncRequest { criticality: true, .. } | LdapControl::PasswordPolicyRequest { criticality: true } => {
+                    let e = AdError::unavailable_critical_extension(control_oid(c));
+                    return match response_for(&op, err(&e)) {
+                        Some(op) => one(op),
+                        None => Reply { msgs: vec![], next: Next::Continue },
+                    };
+                }
+                _ => {}
+            }
+        }
+        let ctx = OpContext { encrypted: self.encrypted, permissive };
+
+        match op {
+            LdapOp::BindRequest(req) => one(LdapOp::BindResponse(LdapBindResponse { res: self.bind(dir, req), saslcreds: None })),
+            LdapOp::UnbindRequest => Reply { msgs: vec![], next: Next::Close },
+            LdapOp::SearchRequest(req) => Reply { msgs: self.search(dir, msgid, req, paged, export), next: Next::Continue },
+            LdapOp::ModifyRequest(req) => {
+                let mods = req
+                    .changes
+                    .into_iter()
+                    .map(|m| Modification {
+                        op: match m.operation {
+                            LdapModifyType::Add => ModOp::Add,
+                            LdapModifyType::Delete => ModOp::Delete,
+                            LdapModifyType::Replace => ModOp::Replace,
+                            LdapModifyType::Increment => ModOp::Increment,
+                        },
+                        attr: strip_options(&m.modification.atype),
+                        values: m.modification.vals,
+                    })
+                    .collect();
+                let r = write(dir).modify(&self.principal, &req.dn, mods, ctx);
+                one(LdapOp::ModifyResponse(r.map_or_else(|e| err(&e), |()| ok())))
+            }
+            LdapOp::AddRequest(req) => {
+                let attrs = req.attributes.into_iter().map(|a| (strip_options(&a.atype), a.vals)).collect();
+                let r = write(dir).add(&self.principal, &req.dn, attrs, ctx);
+                one(LdapOp::AddResponse(r.map_or_else(|e| err(&e), |()| ok())))
+            }
+            LdapOp::DelRequest(dn) => {
+                let r = write(dir).delete(&self.principal, &dn);
+                one(LdapOp::DelResponse(r.map_or_else(|e| err(&e), |()| ok())))
+            }
+            LdapOp::ModifyDNRequest(req) => {
+                let r = write(dir).rename(&self.principal, &req.dn, &req.newrdn, req.deleteoldrdn, req.new_superior.as_deref());
+                one(LdapOp::ModifyDNResponse(r.map_or_else(|e| err(&e), |()| ok())))
+            }
+            LdapOp::CompareRequest(req) => {
+                let r = read(dir).compare(&self.principal, &req.dn, &strip_options(&req.atype), &req.val);
+                one(LdapOp::CompareResult(match r {
+                    Ok(true) => result(ResultCode::CompareTrue, None),
+                    Ok(false) => result(ResultCode::CompareFalse, None),
+                    Err(e) => err(&e),
+                }))
+            }
+            // Operations complete before the next request is read, so there is never
+            // anything left to abandon; RFC 4511 4.11: no response.
+            LdapOp::AbandonRequest(_) => Reply { msgs: vec![], next: Next::Continue },
+            LdapOp::ExtendedRequest(req) => {
+                let netbios = read(dir).config().netbios.clone();
+                self.extended(msgid, req, &netbios)
+            }
+            other => Reply {
+                msgs: vec![notice_of_disconnection(&format!(
+                    "00002024: LdapErr: DSID-0C060810, comment: {} is not a request, data 0, v4563",
+                    op_name(&other)
+                ))],
+                next: Next::Close,
+            },
+        }
+    }
+
+    fn bind(&mut self, dir: &RwLock<Directory>, req: LdapBindRequest) -> LdapResult {
+        // A bind, successful or not, first drops the connection's identity (RFC 4513 4).
+        self.principal = Principal::Anonymous;
+        self.cursors.clear();
+        if req.version != 3 && req.version != 2 {
+            return result(ResultCode::ProtocolError, Some(&AdError::new(ResultCode::ProtocolError, "00002024: LdapErr: DSID-0C0608B6, comment: Unsupported LDAP version, data 0, v4563")));
+        }
+        let LdapBindCred::Simple(password) = req.cred else {
+            let e = AdError::new(
+                ResultCode::AuthMethodNotSupported,
+                "00002027: LdapErr: DSID-0C0905B8, comment: The lab supports simple binds only (no SASL), data 0, v4563",
+            );
+            return err(&e);
+        };
+        match write(dir).bind(&req.dn, &password) {
+            Ok(p) => {
+                self.principal = p;
+                ok()
+            }
+            Err(e) => err(&e),
+        }
+    }
+
+    fn search(&mut self, dir: &RwLock<Directory>, msgid: i32, req: LdapSearchRequest, paged: Option<(i64, Vec<u8>)>, export: bool) -> Vec<LdapMsg> {
+        let done = |res: LdapResult, ctrl: Vec<LdapControl>| LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl };
+        let mut selection = Selection::from_request(&req.attrs, req.typesonly);
+        if export {
+            if !(self.principal.is_admin() && self.encrypted) {
+                return vec![done(err(&AdError::no_control_access()), vec![])];
+            }
+            selection.with_secrets = true;
+        }
+
+        // The rootDSE: readable by anyone, the entry every client reads first.
+        if req.base.trim().is_empty() && req.scope == LdapSearchScope::Base {
+            let d = read(dir);
+            let root = crate::rootdse::entry(&d, self.tls_available, self.encrypted);
+            let f = match to_filter(&req.filter) {
+                Ok(f) => f,
+                Err(e) => return vec![done(err(&e), vec![])],
+            };
+            let mut msgs = vec![];
+            if f.matches(&crate::rootdse::Subject(&root)) {
+                msgs.push(entry_msg(msgid, crate::rootdse::render(&root, &selection)));
+            }
+            msgs.push(done(ok(), vec![]));
+            return msgs;
+        }
+
+        // Continuing (or abandoning) a paged search.
+        if let Some((size, cookie)) = &paged {
+            if !cookie.is_empty() {
+                let Some(pos) = self.cursors.iter().position(|c| &c.cookie == cookie) else {
+                    let e = AdError::unwilling(0x2024, " (the paged-results cookie is not known on this connection)");
+                    return vec![done(err(&e), vec![])];
+                };
+                let mut cursor = self.cursors.remove(pos).expect("found");
+                if *size <= 0 {
+                    return vec![done(ok(), vec![paged_ctrl(vec![])])];
+                }
+                return self.page(dir, msgid, &mut cursor, *size as usize);
+            }
+        }
+
+        let filter = match to_filter(&req.filter) {
+            Ok(f) => f,
+            Err(e) => return vec![done(err(&e), vec![])],
+        };
+        let scope = match req.scope {
+            LdapSearchScope::Base => Scope::Base,
+            LdapSearchScope::OneLevel => Scope::OneLevel,
+            LdapSearchScope::Subtree | LdapSearchScope::Children => Scope::Subtree,
+        };
+        let sreq = SearchRequest { base: req.base.clone(), scope, filter };
+        let keys = {
+            let d = read(dir);
+            match d.search(&self.principal, &sreq) {
+                Ok(k) => k,
+                Err(e) => return vec![done(err(&e), vec![])],
+            }
+        };
+        let mut keys: VecDeque<DnKey> = keys.into();
+        if req.scope == LdapSearchScope::Children {
+            keys.retain(|k| k.as_str() != "" && Some(k) != read(dir).resolve(&req.base).ok().as_ref());
+        }
+        let client_limit = usize::try_from(req.sizelimit).unwrap_or(0);
+        if client_limit > 0 && keys.len() > client_limit {
+            keys.truncate(client_limit);
+            let mut msgs = self.render(dir, msgid, keys.iter(), &selection);
+            msgs.push(done(result(ResultCode::SizeLimitExceeded, None), vec![]));
+            return msgs;
+        }
+        match paged {
+            Some((size, _)) => {
+                let cookie = self.next_cookie.to_be_bytes().to_vec();
+                self.next_cookie += 1;
+                let mut cursor = Cursor { cookie, remaining: keys, selection };
+                self.page(dir, msgid, &mut cursor, usize::try_from(size).unwrap_or(0))
+            }
+            None => {
+                // Without paging AD answers at most MaxPageSize entries, then sizeLimitExceeded.
+                let over = keys.len() > MAX_PAGE_SIZE;
+                keys.truncate(MAX_PAGE_SIZE);
+                let mut msgs = self.render(dir, msgid, keys.iter(), &selection);
+                let code = if over { ResultCode::SizeLimitExceeded } else { ResultCode::Success };
+                msgs.push(done(result(code, None), vec![]));
+                msgs
+            }
+        }
+    }
+
+    fn page(&mut self, dir: &RwLock<Directory>, msgid: i32, cursor: &mut Cursor, size: usize) -> Vec<LdapMsg> {
+        let n = size.clamp(1, MAX_PAGE_SIZE).min(cursor.remaining.len());
+        let page: Vec<DnKey> = cursor.remaining.drain(..n).collect();
+        let mut msgs = self.render(dir, msgid, page.iter(), &cursor.selection);
+        let next_cookie = if cursor.remaining.is_empty() {
+            vec![]
+        } else {
+            let c = std::mem::take(&mut cursor.cookie);
+            self.cursors.push_back(Cursor { cookie: c.clone(), remaining: std::mem::take(&mut cursor.remaining), selection: cursor.selection.clone() });
+            while self.cursors.len() > MAX_CURSORS {
+                self.cursors.pop_front();
+            }
+            c
+        };
+        msgs.push(LdapMsg { msgid, op: LdapOp::SearchResultDone(ok()), ctrl: vec![paged_ctrl(next_cookie)] });
+        msgs
+    }
+
+    fn render<'a>(&self, dir: &RwLock<Directory>, msgid: i32, keys: impl Iterator<Item = &'a DnKey>, sel: &Selection) -> Vec<LdapMsg> {
+        let d = read(dir);
+        keys.filter_map(|k| d.render(k, sel)).map(|r| entry_msg(msgid, r)).collect()
+    }
+
+    fn extended(&mut self, msgid: i32, req: LdapExtendedRequest, netbios: &str) -> Reply {
+        let reply = |res: LdapResult, name: Option<&str>, value: Option<Vec<u8>>, next: Next| Reply {
+            msgs: vec![LdapMsg {
+                msgid,
+                op: LdapOp::ExtendedResponse(LdapExtendedResponse { res, name: name.map(str::to_string), value }),
+                ctrl: vec![],
+            }],
+            next,
+        };
+        match req.name.as_str() {
+            OID_STARTTLS => {
+                if self.encrypted {
+                    let e = AdError::new(ResultCode::OperationsError, "00000000: LdapErr: DSID-0C090FC5, comment: TLS or SSL already in effect, data 0, v4563");
+                    return reply(err(&e), Some(OID_STARTTLS), None, Next::Continue);
+                }
+                if !self.tls_available {
+                    let e = AdError::new(ResultCode::ProtocolError, "00000000: LdapErr: DSID-0C090E9E, comment: Error initializing SSL/TLS, data 0, v4563");
+                    return reply(err(&e), Some(OID_STARTTLS), None, Next::Continue);
+                }
+                reply(ok(), Some(OID_STARTTLS), None, Next::StartTls)
+            }
+            OID_WHOAMI => {
+                let id = match &self.principal {
+                    Principal::Anonymous => String::new(),
+                    Principal::User { sam, .. } => format!("u:{netbios}\\{sam}"),
+                };
+                reply(ok(), None, Some(id.into_bytes()), Next::Continue)
+            }
+            other => {
+                let e = AdError::new(
+                    ResultCode::ProtocolError,
+                    format!("0000203D: LdapErr: DSID-0C091031, comment: Unknown extended request OID {other}, data 0, v4563"),
+                );
+                reply(err(&e), None, None, Next::Continue)
+            }
+        }
+    }
+}
+
+fn read(dir: &RwLock<Directory>) -> std::sync::RwLockReadGuard<'_, Directory> {
+    dir.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write(dir: &RwLock<Directory>) -> std::sync::RwLockWriteGuard<'_, Directory> {
+    dir.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn strip_options(atype: &str) -> String {
+    atype.split(';').next().unwrap_or(atype).to_string()
+}
+
+fn paged_ctrl(cookie: Vec<u8>) -> LdapControl {
+    LdapControl::SimplePagedResults { size: 0, cookie }
+}
+
+fn entry_msg(msgid: i32, (dn, attrs): crate::directory::Rendered) -> LdapMsg {
+    LdapMsg {
+        msgid,
+        op: LdapOp::SearchResultEntry(LdapSearchResultEntry {
+            dn,
+            attributes: attrs.into_iter().map(|(atype, vals)| LdapPartialAttribute { atype, vals }).collect(),
+        }),
+        ctrl: vec![],
+    }
+}
+
+/// The response type that answers a request type, for errors raised before dispatch.
+fn response_for(op: &LdapOp, res: LdapResult) -> Option<LdapOp> {
+    Some(match op {
+        LdapOp::BindRequest(_) => LdapOp::BindResponse(LdapBindResponse { res, saslcreds: None }),
+        LdapOp::SearchRequest(_) => LdapOp::SearchResultDone(res),
+        LdapOp::ModifyRequest(_) => LdapOp::ModifyResponse(res),
+        LdapOp::AddRequest(_) => LdapOp::AddResponse(res),
+        LdapOp::DelRequest(_) => LdapOp::DelResponse(res),
+        LdapOp::ModifyDNRequest(_) => LdapOp::ModifyDNResponse(res),
+        LdapOp::CompareRequest(_) => LdapOp::CompareResult(res),
+        LdapOp::ExtendedRequest(_) => LdapOp::ExtendedResponse(LdapExtendedResponse { res, name: None, value: None }),
+        _ => return None,
+    })
+}
+
+fn control_oid(c: &LdapControl) -> &'static str {
+    match c {
+        LdapControl::SyncRequest { .. } => "1.3.6.1.4.1.4203.1.9.1.1",
+        LdapControl::PasswordPolicyRequest { .. } => "1.3.6.1.4.1.42.2.27.8.5.1",
+        _ => "",
+    }
+}
+
+fn op_name(op: &LdapOp) -> &'static str {
+    match op {
+        LdapOp::BindResponse(_) => "BindResponse",
+        LdapOp::SearchResultEntry(_) => "SearchResultEntry",
+        LdapOp::SearchResultDone(_) => "SearchResultDone",
+        LdapOp::ModifyResponse(_) => "ModifyResponse",
+        LdapOp::AddResponse(_) => "AddResponse",
+        LdapOp::DelResponse(_) => "DelResponse",
+        LdapOp::ExtendedResponse(_) => "ExtendedResponse",
+        _ => "a response",
+    }
+}
+
+/// ldap3_proto's filter → the directory's.
+pub fn to_filter(f: &LdapFilter) -> Result<Filter, AdError> {
+    Ok(match f {
+        LdapFilter::And(fs) => Filter::And(fs.iter().map(to_filter).collect::<Result<_, _>>()?),
+        LdapFilter::Or(fs) => Filter::Or(fs.iter().map(to_filter).collect::<Result<_, _>>()?),
+        LdapFilter::Not(f) => Filter::Not(Box::new(to_filter(f)?)),
+        LdapFilter::Equality(a, v) => Filter::Equal(strip_options(a), v.clone()),
+        LdapFilter::Substring(a, s) => Filter::Substring { attr: strip_options(a), initial: s.initial.clone(), any: s.any.clone(), last: s.final_.clone() },
+        LdapFilter::GreaterOrEqual(a, v) => Filter::GreaterOrEqual(strip_options(a), v.clone()),
+        LdapFilter::LessOrEqual(a, v) => Filter::LessOrEqual(strip_options(a), v.clone()),
+        LdapFilter::Present(a) => Filter::Present(strip_options(a)),
+        LdapFilter::Approx(a, v) => Filter::Approx(strip_options(a), v.clone()),
+        LdapFilter::Extensible(m) => Filter::Extensible {
+            rule: m.matching_rule.clone(),
+            attr: m.type_.clone(),
+            value: m.match_value.clone(),
+            dn_attributes: m.dn_attributes,
+        },
+    })
+}
