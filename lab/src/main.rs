@@ -1,1 +1,208 @@
-fn main(){}
+//! `lab`: start a hybrid identity lab on this machine, save its state.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use clock::Clock;
+use labkit::{DEFAULT_LDAP, DEFAULT_LDAPS, Lab, LabConfig};
+
+#[derive(Parser)]
+#[command(name = "lab", version, about = "A hybrid identity lab: a fake AD DS (and, soon, Entra ID tenant and writeback engine) on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the lab on its built-in environment "testlab" and run until Ctrl-C / SIGTERM.
+    Up(UpArgs),
+    /// Save a running lab's AD DS as LDIF (with password hashes), for `lab up --adds-ldif`.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// LDAP listener (StartTLS offered); port 0 = any free port.
+    #[arg(long, default_value = DEFAULT_LDAP)]
+    ldap: SocketAddr,
+    /// LDAPS listener; port 0 = any free port.
+    #[arg(long, default_value = DEFAULT_LDAPS)]
+    ldaps: SocketAddr,
+    /// Print one JSON line with every endpoint and credential once the lab is ready.
+    #[arg(long)]
+    json: bool,
+    /// Seed the AD DS from this LDIF file (on top of the built-in domain objects) instead
+    /// of the built-in users.
+    #[arg(long, value_name = "FILE")]
+    adds_ldif: Option<PathBuf>,
+    /// Where the lab writes files for clients (the CA certificate, ca.pem).
+    #[arg(long, default_value = ".lab")]
+    state_dir: PathBuf,
+    /// TLS certificate chain (PEM) to serve instead of a lab-made one; needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Seed for every generated value (GUIDs): the same seed gives the same lab.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Stop the lab clock at a fixed instant (it moves only when advanced).
+    #[arg(long)]
+    frozen_clock: bool,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The lab's LDAPS endpoint.
+    #[arg(long, default_value = "ldaps://127.0.0.1:1636")]
+    ldaps: String,
+    /// An administrator's DN (or UPN, or DOMAIN\sam).
+    #[arg(long, default_value = "CN=Administrator,CN=Users,DC=testlab,DC=example")]
+    bind_dn: String,
+    /// Its password (default: testlab's Administrator).
+    #[arg(long, default_value = labkit::testlab::ADMIN_PASSWORD, hide_default_value = true)]
+    password: String,
+    /// The CA certificate to trust (written by `lab up`).
+    #[arg(long, default_value = ".lab/ca.pem")]
+    ca: PathBuf,
+    /// Write here instead of standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
+    let rt = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Up(args) => rt.block_on(up(args)),
+        Command::Export(args) => rt.block_on(export(args)),
+    }
+}
+
+async fn up(a: UpArgs) -> Result<()> {
+    let adds_ldif = match &a.adds_ldif {
+        Some(p) => Some((p.display().to_string(), std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)),
+        None => None,
+    };
+    let cfg = LabConfig {
+        ldap: a.ldap,
+        ldaps: a.ldaps,
+        state_dir: a.state_dir,
+        clock: if a.frozen_clock { Clock::frozen(Clock::lab_epoch()) } else { Clock::running() },
+        seed: a.seed,
+        adds_ldif,
+        tls_files: a.tls_cert.zip(a.tls_key),
+    };
+    let lab = Lab::start(cfg).await?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string(&lab.info)?)?;
+    } else {
+        print_summary(&mut out, &lab.info)?;
+    }
+    out.flush()?;
+    drop(out);
+    wait_for_signal().await?;
+    lab.stop().await;
+    Ok(())
+}
+
+fn print_summary(out: &mut impl Write, info: &labkit::LabInfo) -> Result<()> {
+    let a = &info.adds;
+    writeln!(out, "hybrid-lab is up (Ctrl-C to stop)\n")?;
+    writeln!(out, "AD DS  {} (StartTLS)  {}", a.ldap, a.ldaps)?;
+    writeln!(out, "       domain {} ({}), base {}", a.domain, a.netbios, a.base_dn)?;
+    writeln!(out, "       admin  {} / {}", a.admin_dn, a.admin_password)?;
+    writeln!(out, "       CA     {}\n", a.ca_cert.display())?;
+    writeln!(out, "Seeded accounts:")?;
+    for u in &info.users {
+        writeln!(out, "  {:<20} {:<18} {}", u.sam, u.password.as_deref().unwrap_or("(hash only)"), u.about)?;
+    }
+    writeln!(
+        out,
+        "\nTry:\n  LDAPTLS_CACERT={} ldapwhoami -H {} -x -D '{}\\User1' -w 'Summer-Lake-41'",
+        a.ca_cert.display(),
+        a.ldaps,
+        a.netbios
+    )?;
+    writeln!(out, "  ldapsearch -H {} -x -D '{}' -w '{}' -b '{}' '(objectCategory=person)' sAMAccountName", a.ldap, a.admin_dn, a.admin_password, a.base_dn)?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+async fn export(a: ExportArgs) -> Result<()> {
+    use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+    use ldap3::controls::RawControl;
+    use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pem = std::fs::read(&a.ca).with_context(|| format!("reading the lab CA {}", a.ca.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile_certs(&pem)? {
+        roots.add(c)?;
+    }
+    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let settings = LdapConnSettings::new().set_config(Arc::new(tls));
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &a.ldaps).await.with_context(|| format!("connecting to {}", a.ldaps))?;
+    ldap3::drive!(conn);
+    ldap.simple_bind(&a.bind_dn, &a.password).await?.success().context("bind")?;
+    let (root, _) = ldap.search("", Scope::Base, "(objectClass=*)", vec!["defaultNamingContext"]).await?.success()?;
+    let Some(base) = root.into_iter().next().and_then(|e| SearchEntry::construct(e).attrs.remove("defaultNamingContext")).and_then(|mut v| v.pop())
+    else {
+        bail!("the rootDSE has no defaultNamingContext");
+    };
+    let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(500))];
+    let export_ctrl = RawControl { ctype: ad_ds::session::OID_LAB_EXPORT_SECRETS.into(), crit: true, val: None };
+    let mut search = ldap.with_controls(vec![export_ctrl]).streaming_search_with(adapters, &base, Scope::Subtree, "(objectClass=*)", vec!["*"]).await?;
+    let mut text = format!("version: 1\n# hybrid-lab export of {base} (password hashes included: keep this file private)\n\n");
+    let mut n = 0usize;
+    while let Some(e) = search.next().await? {
+        let e = SearchEntry::construct(e);
+        let mut attrs: Vec<(String, Vec<Vec<u8>>)> = e
+            .attrs
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(String::into_bytes).collect()))
+            .chain(e.bin_attrs)
+            .collect();
+        attrs.sort_by_key(|(k, _)| (!k.eq_ignore_ascii_case("objectClass"), k.to_ascii_lowercase()));
+        ad_ds::ldif::write_entry(&mut text, &e.dn, &attrs);
+        n += 1;
+    }
+    search.finish().await.success().context("export search")?;
+    ldap.unbind().await?;
+    match a.output {
+        Some(p) => {
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+            eprintln!("exported {n} objects to {}", p.display());
+        }
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>()?;
+    if certs.is_empty() {
+        bail!("no certificate in the CA file");
+    }
+    Ok(certs)
+}

@@ -546,7 +546,7 @@ impl Directory {
         if is_user {
             account::init_user(&mut e, class.name == "computer", now);
             if let Some(pw) = password {
-                account::set_password(&mut e, &pw, clock::to_filetime(now), 0);
+                account::set_password(&mut e, &pw, clock::to_filetime(now), self.history_len());
             }
         }
         if class.name == "group" {
@@ -562,6 +562,11 @@ impl Directory {
             self.relink(fwd, &dn, &[], &vals);
         }
         Ok(())
+    }
+
+    /// How many NT hashes a user's password history keeps (pwdHistoryLength).
+    pub fn history_len(&self) -> usize {
+        self.get_dn(&self.base).and_then(|d| d.int("pwdHistoryLength")).and_then(|n| usize::try_from(n).ok()).unwrap_or(0)
     }
 
     pub fn schema_dn(&self) -> String {
@@ -736,7 +741,7 @@ impl Directory {
                 }
                 let [v] = values.as_slice() else { return Err(AdError::constraint("unicodePwd")) };
                 let new = decode_unicode_pwd(v)?;
-                account::set_password(e, &new, ft, 0);
+                account::set_password(e, &new, ft, self.history_len());
                 Ok(())
             }
             [Modification { op: ModOp::Delete, values: old, .. }, Modification { op: ModOp::Add, values: new, .. }] => {
@@ -753,7 +758,7 @@ impl Directory {
                 if e.secrets.nt_hash != Some(nt_hash(&old)) {
                     return Err(AdError::attr(ResultCode::ConstraintViolation, 0x56, "1005 (CONSTRAINT_ATT_TYPE)", "unicodePwd"));
                 }
-                account::set_password(e, &new, ft, 0);
+                account::set_password(e, &new, ft, self.history_len());
                 Ok(())
             }
             [Modification { op: ModOp::Add, .. }] => Err(AdError::no_write_access()),
@@ -1052,7 +1057,7 @@ impl Directory {
 
     /// Loads entries as they are (LDIF import): no access checks, system attributes kept
     /// when given and generated when missing. Existing entries at the same DN are replaced.
-    pub fn import(&mut self, records: Vec<crate::ldif::Record>) -> AdResult<usize> {
+    pub fn import(&mut self, records: Vec<crate::ldif::Record>) -> Result<usize, crate::domain::ImportError> {
         crate::domain::import(self, records)
     }
 

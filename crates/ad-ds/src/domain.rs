@@ -130,7 +130,12 @@ pub(crate) fn provision(d: &mut Directory) {
     let dc_dn = format!("CN={dc},OU=Domain Controllers,{base}");
     let host = format!("{}.{}", dc.to_lowercase(), d.config().dns_name);
     let uac = (account::UF_SERVER_TRUST_ACCOUNT | account::UF_TRUSTED_FOR_DELEGATION).to_string();
-    add(d, dc_dn.clone(), &[("objectClass", "computer"), ("sAMAccountName", &format!("{dc}$")), ("dNSHostName", &host), ("userAccountControl", &uac), ("primaryGroupID", "516"), critical]);
+    // The DC's machine password: random, as Windows makes it, and known to nobody.
+    let machine_pw = format!("{:016x}{:016x}", d.random_u64(), d.random_u64());
+    let attrs = [("objectClass", "computer"), ("sAMAccountName", &format!("{dc}$")), ("dNSHostName", &host), ("userAccountControl", &uac), ("primaryGroupID", "516"), critical];
+    let mut attrs: Vec<(String, Vec<Vec<u8>>)> = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
+    attrs.push(("unicodePwd".into(), vec![crate::password::unicode_pwd(&machine_pw)]));
+    d.add(&sys, &dc_dn, attrs, TLS).expect("provisioning the DC account");
     fix_sid(d, &dc_dn, dsid.child(1000), false);
 
     for g in ["Domain Admins", "Enterprise Admins", "Schema Admins", "Group Policy Creator Owners"] {
@@ -159,17 +164,33 @@ fn fix_sid(d: &mut Directory, dn: &str, sid: Sid, protected: bool) {
     d.store(e);
 }
 
+/// An LDIF record the directory refused, with the line the record starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportError {
+    pub line: usize,
+    pub error: AdError,
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.line, self.error)
+    }
+}
+
+impl std::error::Error for ImportError {}
+
 /// Loads LDIF records into the directory: all of them or none.
-pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> AdResult<usize> {
+pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> Result<usize, ImportError> {
     let now = d.clock().now();
     let ft = clock::to_filetime(now);
     let mut staged: Vec<Entry> = Vec::with_capacity(records.len());
     let mut staged_keys: BTreeSet<crate::dn::DnKey> = BTreeSet::new();
-    let at = |line: usize, e: AdError| AdError { message: format!("line {line}: {}", e.message), ..e };
+    let at = |line: usize, error: AdError| ImportError { line, error };
     for r in records {
         let dn = Dn::parse(&r.dn).map_err(|_| at(r.line, AdError::invalid_dn(&r.dn)))?;
         let key = dn.key();
-        if let Some(p) = dn.parent() {
+        let replacing = d.get(&key).is_some();
+        if let (Some(p), false) = (dn.parent(), replacing) {
             let pk = p.key();
             if !staged_keys.contains(&pk) && d.get(&pk).is_none() {
                 return Err(at(r.line, AdError::no_such_object(&p.to_string())));

@@ -136,7 +136,11 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut framed: Framed<S, LdapCodec>
         }
         match reply.next {
             Next::Continue => {}
-            Next::Close => return None,
+            Next::Close => {
+                // Close TLS properly (close_notify) before the socket goes.
+                let _ = framed.close().await;
+                return None;
+            }
             Next::StartTls => return Some(framed),
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// A server identity ready for rustls, and the CA certificate clients should trust.
@@ -64,16 +65,13 @@ pub fn generate(names: &[String], org: &str) -> Result<TlsIdentity, TlsError> {
 pub fn load(cert: &Path, key: &Path) -> Result<TlsIdentity, TlsError> {
     let file_err = |p: &Path, m: String| TlsError::File { path: p.display().to_string(), message: m };
     let cert_pem = std::fs::read(cert).map_err(|e| file_err(cert, e.to_string()))?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_err(cert, e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&cert_pem).collect::<Result<_, _>>().map_err(|e| file_err(cert, e.to_string()))?;
     if certs.is_empty() {
         return Err(file_err(cert, "no CERTIFICATE in the file".into()));
     }
     let key_pem = std::fs::read(key).map_err(|e| file_err(key, e.to_string()))?;
-    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| file_err(key, e.to_string()))?
-        .ok_or_else(|| file_err(key, "no PRIVATE KEY in the file".into()))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| file_err(key, format!("no usable PRIVATE KEY: {e}")))?;
     let ca_pem = pem_of(certs.last().expect("non-empty"));
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?

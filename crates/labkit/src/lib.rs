@@ -1,1 +1,181 @@
+//! Assembles a lab: builds each part on one shared [`Clock`], starts its listeners, and
+//! hands back the endpoints and well-known credentials ([`LabInfo`]). Both the `lab`
+//! command and the tests start labs through [`Lab::start`]; the parts are reached only
+//! through their protocols afterwards.
+//!
+//! Today a lab is the AD DS (LDAP and LDAPS); the tenant and the writeback engine join it
+//! in later issues.
 
+pub mod testlab;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ad_ds::{Directory, DomainController, Transport};
+use anyhow::{Context, Result};
+use clock::Clock;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use testlab::SeededUser;
+
+/// The default ports (unprivileged, so `lab up` needs no root).
+pub const DEFAULT_LDAP: &str = "127.0.0.1:1389";
+pub const DEFAULT_LDAPS: &str = "127.0.0.1:1636";
+
+/// How to start a lab.
+#[derive(Clone, Debug)]
+pub struct LabConfig {
+    pub ldap: SocketAddr,
+    pub ldaps: SocketAddr,
+    /// Where the lab writes files clients need (the CA certificate).
+    pub state_dir: PathBuf,
+    pub clock: Clock,
+    /// Seeds GUIDs and everything else random.
+    pub seed: u64,
+    /// LDIF text to seed the AD DS with instead of the built-in users (on top of the
+    /// built-in domain objects), with the name to report errors against.
+    pub adds_ldif: Option<(String, String)>,
+    /// The operator's certificate and key (PEM) instead of a lab CA.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+}
+
+impl LabConfig {
+    /// Any free ports on 127.0.0.1, a frozen clock at the lab epoch: what tests want.
+    pub fn ephemeral(state_dir: PathBuf) -> LabConfig {
+        LabConfig {
+            ldap: "127.0.0.1:0".parse().expect("literal"),
+            ldaps: "127.0.0.1:0".parse().expect("literal"),
+            state_dir,
+            clock: Clock::frozen(Clock::lab_epoch()),
+            seed: 1,
+            adds_ldif: None,
+            tls_files: None,
+        }
+    }
+}
+
+/// Everything a client needs to use a running lab; `lab up --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabInfo {
+    pub adds: AddsInfo,
+    pub users: Vec<SeededUser>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AddsInfo {
+    pub ldap: String,
+    pub ldaps: String,
+    pub base_dn: String,
+    pub domain: String,
+    pub netbios: String,
+    pub admin_dn: String,
+    pub admin_password: String,
+    pub ca_cert: PathBuf,
+}
+
+pub struct Lab {
+    pub info: LabInfo,
+    pub clock: Clock,
+    /// The AD DS's state, for the lab's own control surface (never for scenario steps).
+    pub adds: Arc<DomainController>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Lab {
+    pub async fn start(cfg: LabConfig) -> Result<Lab> {
+        // One crypto provider for the process (ring), whatever else is linked in.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let domain = testlab::domain(cfg.seed);
+        let mut dir = Directory::new(domain.clone(), cfg.clock.clone());
+        let users = match &cfg.adds_ldif {
+            None => testlab::seed(&mut dir),
+            Some((name, text)) => {
+                let records = ad_ds::ldif::parse(text).map_err(|e| anyhow::anyhow!("{name}:{e}"))?;
+                let users = users_in_ldif(&records);
+                dir.import(records).map_err(|e| anyhow::anyhow!("{name}:{e}"))?;
+                users
+            }
+        };
+
+        std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating {}", cfg.state_dir.display()))?;
+        let tls = match &cfg.tls_files {
+            Some((cert, key)) => ad_ds::tls::load(cert, key)?,
+            None => {
+                let host = format!("{}.{}", domain.dc_name.to_lowercase(), domain.dns_name);
+                let names = vec!["localhost".into(), "127.0.0.1".into(), host, domain.dns_name.clone()];
+                ad_ds::tls::generate(&names, &domain.netbios)?
+            }
+        };
+        let ca_cert = cfg.state_dir.join("ca.pem");
+        std::fs::write(&ca_cert, &tls.ca_pem).with_context(|| format!("writing {}", ca_cert.display()))?;
+        let ca_cert = ca_cert.canonicalize().unwrap_or(ca_cert);
+
+        let ldap = TcpListener::bind(cfg.ldap).await.with_context(|| format!("LDAP listener on {}", cfg.ldap))?;
+        let ldaps = TcpListener::bind(cfg.ldaps).await.with_context(|| format!("LDAPS listener on {}", cfg.ldaps))?;
+        let (ldap_addr, ldaps_addr) = (ldap.local_addr()?, ldaps.local_addr()?);
+
+        let base_dn = dir.base_dn().to_string();
+        let dc = DomainController::new(dir, Some(tls));
+        let (stop, rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let tasks = vec![
+            tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))),
+            tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx))),
+        ];
+        let info = LabInfo {
+            adds: AddsInfo {
+                ldap: format!("ldap://{ldap_addr}"),
+                ldaps: format!("ldaps://{ldaps_addr}"),
+                admin_dn: format!("CN=Administrator,CN=Users,{base_dn}"),
+                base_dn,
+                domain: domain.dns_name.clone(),
+                netbios: domain.netbios.clone(),
+                admin_password: domain.admin_password.clone(),
+                ca_cert,
+            },
+            users,
+        };
+        Ok(Lab { info, clock: cfg.clock, adds: dc, stop, tasks })
+    }
+
+    /// Stops every listener and waits for them.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// User objects of an LDIF seed; the password is known only where the file gave it in clear.
+fn users_in_ldif(records: &[ad_ds::ldif::Record]) -> Vec<SeededUser> {
+    let get = |r: &ad_ds::ldif::Record, a: &str| {
+        r.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(a)).map(|(_, v)| String::from_utf8_lossy(v).to_string())
+    };
+    records
+        .iter()
+        .filter(|r| {
+            let class = |c: &[u8]| r.attrs.iter().any(|(n, v)| n.eq_ignore_ascii_case("objectClass") && v.eq_ignore_ascii_case(c));
+            class(b"user") && !class(b"computer")
+        })
+        .map(|r| SeededUser {
+            sam: get(r, "sAMAccountName").unwrap_or_default(),
+            upn: get(r, "userPrincipalName").unwrap_or_default(),
+            dn: r.dn.clone(),
+            password: r
+                .attrs
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("unicodePwd"))
+                .and_then(|(_, v)| ad_ds::password::decode_unicode_pwd(v).ok()),
+            about: get(r, "description").unwrap_or_else(|| "seeded from LDIF".into()),
+        })
+        .collect()
+}
