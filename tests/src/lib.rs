@@ -1,1 +1,92 @@
+//! Test kit for end-to-end tests: start a lab on free ports with a frozen clock, and
+//! connect real clients to it.
 
+use std::sync::Arc;
+
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use labkit::{Lab, LabConfig, LabInfo};
+
+pub struct TestLab {
+    pub lab: Lab,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Via {
+    /// ldap:// in clear
+    Plain,
+    /// ldap:// upgraded with StartTLS
+    StartTls,
+    /// ldaps://
+    Ldaps,
+}
+
+impl TestLab {
+    pub async fn start() -> TestLab {
+        TestLab::start_with(|_| {}).await
+    }
+
+    /// Starts a lab after `tune` has adjusted its configuration.
+    pub async fn start_with(tune: impl FnOnce(&mut LabConfig)) -> TestLab {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = LabConfig::ephemeral(dir.path().to_path_buf());
+        tune(&mut cfg);
+        let lab = Lab::start(cfg).await.expect("lab starts");
+        TestLab { lab, _dir: dir }
+    }
+
+    pub fn info(&self) -> &LabInfo {
+        &self.lab.info
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(&self.lab.info.adds.ca_cert).expect("CA file")
+    }
+
+    /// A connected, unauthenticated client.
+    pub async fn connect(&self, via: Via) -> Ldap {
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject;
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&self.ca_pem()) {
+            roots.add(c.expect("PEM")).expect("CA");
+        }
+        let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let settings = LdapConnSettings::new().set_config(Arc::new(tls));
+        let a = &self.lab.info.adds;
+        let (settings, url) = match via {
+            Via::Plain => (settings, a.ldap.clone()),
+            Via::StartTls => (settings.set_starttls(true), a.ldap.clone()),
+            Via::Ldaps => (settings, a.ldaps.clone()),
+        };
+        // `localhost` so that the certificate's DNS name is checked, not only its IP.
+        let url = url.replace("127.0.0.1", "localhost");
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, &url).await.expect("connect");
+        ldap3::drive!(conn);
+        ldap
+    }
+
+    /// A client bound as `name` / `password`.
+    pub async fn bind(&self, via: Via, name: &str, password: &str) -> Ldap {
+        let mut l = self.connect(via).await;
+        l.simple_bind(name, password).await.expect("bind sent").success().unwrap_or_else(|e| panic!("bind as {name}: {e}"));
+        l
+    }
+
+    /// A client bound as the domain's Administrator.
+    pub async fn admin(&self, via: Via) -> Ldap {
+        let a = self.lab.info.adds.clone();
+        self.bind(via, &a.admin_dn, &a.admin_password).await
+    }
+
+    pub fn password_of(&self, sam: &str) -> String {
+        self.lab.info.users.iter().find(|u| u.sam == sam).and_then(|u| u.password.clone()).expect("seeded user")
+    }
+
+    pub fn base(&self) -> String {
+        self.lab.info.adds.base_dn.clone()
+    }
+}
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

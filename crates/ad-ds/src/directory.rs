@@ -1074,7 +1074,14 @@ fn unicode_pwd_needs_tls() -> AdError {
     AdError::unwilling(0x1F, "")
 }
 
+/// The largest value the lab stores. AD bounds each attribute by its schema rangeUpper
+/// (description: 1,024 characters, thumbnailPhoto: 100 KiB); the lab applies one bound.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+
 fn check_syntax(def: &schema::AttrDef, values: &[Vec<u8>]) -> AdResult<()> {
+    if values.iter().any(|v| v.len() > MAX_VALUE_BYTES) {
+        return Err(AdError::constraint(def.name));
+    }
     let ok = values.iter().all(|v| match def.syntax {
         Syntax::Integer => std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).is_some_and(|n| i32::try_from(n).is_ok() || u32::try_from(n).is_ok()),
         Syntax::LargeInteger => std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).is_some(),

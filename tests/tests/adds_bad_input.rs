@@ -1,0 +1,189 @@
+//! Bad input over a raw socket: the server answers with a Notice of Disconnection or an
+//! LDAP error, stays up, and the directory is unchanged.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::{SinkExt, StreamExt};
+use hybrid_lab_tests::{TestLab, Via, install_crypto};
+use ldap3::Scope;
+use ldap3_proto::LdapCodec;
+use ldap3_proto::proto::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Encoder, Framed};
+
+fn addr(t: &TestLab) -> String {
+    t.info().adds.ldap.trim_start_matches("ldap://").to_string()
+}
+
+async fn usn(t: &TestLab) -> String {
+    let mut l = t.admin(Via::Plain).await;
+    let (rs, _) = l.search("", Scope::Base, "(objectClass=*)", vec!["highestCommittedUSN"]).await.unwrap().success().unwrap();
+    ldap3::SearchEntry::construct(rs.into_iter().next().unwrap()).attrs["highestCommittedUSN"][0].clone()
+}
+
+/// Reads until the server closes; returns the decoded messages it sent first.
+async fn drain(stream: TcpStream) -> Vec<LdapMsg> {
+    let mut f = Framed::new(stream, LdapCodec::default());
+    let mut out = vec![];
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), f.next()).await {
+        out.push(m);
+    }
+    out
+}
+
+fn is_notice(m: &LdapMsg) -> bool {
+    matches!(&m.op, LdapOp::ExtendedResponse(r) if r.name.as_deref() == Some("1.3.6.1.4.1.1466.20036") && r.res.code == LdapResultCode::ProtocolError)
+        && m.msgid == 0
+}
+
+fn encode(msg: LdapMsg) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    LdapCodec::new(Some(64 * 1024 * 1024), None).encode(msg, &mut buf).unwrap();
+    buf.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_gets_a_notice_of_disconnection_and_the_server_stays_up() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let before = usn(&t).await;
+    for junk in [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], &[0x30, 0x03, 0x02, 0x01, 0x01][..], &[0x30, 0x84, 0x00, 0x00, 0x00, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff][..]] {
+        let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+        s.write_all(junk).await.unwrap();
+        // Half-close: whatever the server still waits for will never come.
+        s.shutdown().await.unwrap();
+        let msgs = drain(s).await;
+        assert_eq!(msgs.len(), 1, "{junk:?}: {msgs:?}");
+        assert!(is_notice(&msgs[0]), "{msgs:?}");
+    }
+    assert_eq!(usn(&t).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_is_refused_whole() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let before = usn(&t).await;
+    let huge = LdapMsg {
+        msgid: 1,
+        op: LdapOp::AddRequest(LdapAddRequest {
+            dn: "CN=Huge,CN=Users,DC=testlab,DC=example".into(),
+            attributes: vec![
+                LdapPartialAttribute { atype: "objectClass".into(), vals: vec![b"user".to_vec()] },
+                LdapPartialAttribute { atype: "description".into(), vals: vec![vec![b'x'; 11 * 1024 * 1024]] },
+            ],
+        }),
+        ctrl: vec![],
+    };
+    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+    // The server may hang up before it has read it all; that is the point.
+    let _ = s.write_all(&encode(huge)).await;
+    let msgs = drain(s).await;
+    assert!(msgs.iter().all(is_notice) && msgs.len() <= 1, "{msgs:?}");
+    assert_eq!(usn(&t).await, before);
+
+    // a large value under the PDU limit gets AD's constraint violation, not a crash
+    let mut l = t.admin(Via::Plain).await;
+    let big = "y".repeat(2 * 1024 * 1024);
+    let r = l.add("CN=Big,CN=Users,DC=testlab,DC=example", vec![("objectClass", ["user"].into()), ("description", [big.as_str()].into())]).await.unwrap();
+    assert_eq!(r.rc, 19, "{}", r.text);
+    assert_eq!(usn(&t).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_request_changes_nothing() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let before = usn(&t).await;
+    let add = LdapMsg {
+        msgid: 2,
+        op: LdapOp::AddRequest(LdapAddRequest {
+            dn: "CN=Half,CN=Users,DC=testlab,DC=example".into(),
+            attributes: vec![LdapPartialAttribute { atype: "objectClass".into(), vals: vec![b"group".to_vec()] }],
+        }),
+        ctrl: vec![],
+    };
+    let bytes = encode(add);
+    for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+        let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+        s.write_all(&bytes[..cut]).await.unwrap();
+        drop(s);
+    }
+    // a bind then half a request, then gone
+    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+    let bind = LdapMsg {
+        msgid: 1,
+        op: LdapOp::BindRequest(LdapBindRequest {
+            version: 3,
+            dn: t.info().adds.admin_dn.clone(),
+            cred: LdapBindCred::Simple(t.info().adds.admin_password.clone()),
+        }),
+        ctrl: vec![],
+    };
+    s.write_all(&encode(bind)).await.unwrap();
+    let mut buf = [0u8; 256];
+    let _ = s.read(&mut buf).await.unwrap();
+    s.write_all(&bytes[..bytes.len() - 3]).await.unwrap();
+    drop(s);
+    assert_eq!(usn(&t).await, before);
+    let mut l = t.admin(Via::Plain).await;
+    assert_eq!(l.search("CN=Half,CN=Users,DC=testlab,DC=example", Scope::Base, "(objectClass=*)", vec!["1.1"]).await.unwrap().1.rc, 32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_misuse_is_answered_as_ad_answers_it() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let s = TcpStream::connect(addr(&t)).await.unwrap();
+    let mut f = Framed::new(s, LdapCodec::default());
+    // SASL: authMethodNotSupported; LDAPv4: protocolError; unknown extended op: protocolError
+    let sasl = LdapBindCred::SASL(SaslCredentials { mechanism: "GSSAPI".into(), credentials: vec![] });
+    let requests = [
+        (1, LdapOp::BindRequest(LdapBindRequest { version: 3, dn: String::new(), cred: sasl })),
+        (2, LdapOp::BindRequest(LdapBindRequest { version: 4, dn: String::new(), cred: LdapBindCred::Simple(String::new()) })),
+        (3, LdapOp::ExtendedRequest(LdapExtendedRequest { name: "1.3.6.1.4.1.4203.1.11.1".into(), value: None })),
+        (4, LdapOp::AbandonRequest(1)),
+        (5, LdapOp::SearchRequest(LdapSearchRequest {
+            base: String::new(),
+            scope: LdapSearchScope::Base,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: true,
+            filter: LdapFilter::Present("objectClass".into()),
+            attrs: vec!["defaultNamingContext".into()],
+        })),
+    ];
+    for (msgid, op) in requests {
+        f.send(LdapMsg { msgid, op, ctrl: vec![] }).await.unwrap();
+    }
+    let codes: Vec<(i32, LdapResultCode)> = vec![
+        (1, LdapResultCode::AuthMethodNotSupported),
+        (2, LdapResultCode::ProtocolError),
+        (3, LdapResultCode::ProtocolError),
+    ];
+    for (msgid, code) in codes {
+        let m = f.next().await.unwrap().unwrap();
+        let res = match m.op {
+            LdapOp::BindResponse(r) => r.res,
+            LdapOp::ExtendedResponse(r) => r.res,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((m.msgid, res.code), (msgid, code), "{}", res.message);
+    }
+    // abandon has no answer: the next message answers the search, types only
+    let m = f.next().await.unwrap().unwrap();
+    assert_eq!(m.msgid, 5);
+    let LdapOp::SearchResultEntry(e) = m.op else { panic!("{:?}", m.op) };
+    assert_eq!(e.attributes.len(), 1);
+    assert!(e.attributes[0].vals.is_empty());
+    // sending a response is a protocol violation: notice, then the connection closes
+    f.send(LdapMsg { msgid: 6, op: LdapOp::DelResponse(LdapResult { code: LdapResultCode::Success, matcheddn: String::new(), message: String::new(), referral: vec![] }), ctrl: vec![] }).await.unwrap();
+    let mut rest = vec![];
+    while let Some(Ok(m)) = f.next().await {
+        rest.push(m);
+    }
+    assert!(rest.last().is_some_and(is_notice), "{rest:?}");
+}
