@@ -11,7 +11,11 @@ use clock::Clock;
 use labkit::{DEFAULT_LDAP, DEFAULT_LDAPS, Lab, LabConfig};
 
 #[derive(Parser)]
-#[command(name = "lab", version, about = "A hybrid identity lab: a fake AD DS (and, soon, Entra ID tenant and writeback engine) on one machine")]
+#[command(
+    name = "lab",
+    version,
+    about = "A hybrid identity lab: a fake AD DS (and, soon, Entra ID tenant and writeback engine) on one machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -135,7 +139,11 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo) -> Result<()> {
         a.ldaps,
         a.netbios
     )?;
-    writeln!(out, "  ldapsearch -H {} -x -D '{}' -w '{}' -b '{}' '(objectCategory=person)' sAMAccountName", a.ldap, a.admin_dn, a.admin_password, a.base_dn)?;
+    writeln!(
+        out,
+        "  ldapsearch -H {} -x -D '{}' -w '{}' -b '{}' '(objectCategory=person)' sAMAccountName",
+        a.ldap, a.admin_dn, a.admin_password, a.base_dn
+    )?;
     Ok(())
 }
 
@@ -165,23 +173,21 @@ async fn export(a: ExportArgs) -> Result<()> {
     ldap3::drive!(conn);
     ldap.simple_bind(&a.bind_dn, &a.password).await?.success().context("bind")?;
     let (root, _) = ldap.search("", Scope::Base, "(objectClass=*)", vec!["defaultNamingContext"]).await?.success()?;
-    let Some(base) = root.into_iter().next().and_then(|e| SearchEntry::construct(e).attrs.remove("defaultNamingContext")).and_then(|mut v| v.pop())
+    let Some(base) =
+        root.into_iter().next().and_then(|e| SearchEntry::construct(e).attrs.remove("defaultNamingContext")).and_then(|mut v| v.pop())
     else {
         bail!("the rootDSE has no defaultNamingContext");
     };
     let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(500))];
     let export_ctrl = RawControl { ctype: ad_ds::session::OID_LAB_EXPORT_SECRETS.into(), crit: true, val: None };
-    let mut search = ldap.with_controls(vec![export_ctrl]).streaming_search_with(adapters, &base, Scope::Subtree, "(objectClass=*)", vec!["*"]).await?;
+    let mut search =
+        ldap.with_controls(vec![export_ctrl]).streaming_search_with(adapters, &base, Scope::Subtree, "(objectClass=*)", vec!["*"]).await?;
     let mut text = format!("version: 1\n# hybrid-lab export of {base} (password hashes included: keep this file private)\n\n");
     let mut n = 0usize;
     while let Some(e) = search.next().await? {
         let e = SearchEntry::construct(e);
-        let mut attrs: Vec<(String, Vec<Vec<u8>>)> = e
-            .attrs
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().map(String::into_bytes).collect()))
-            .chain(e.bin_attrs)
-            .collect();
+        let mut attrs: Vec<(String, Vec<Vec<u8>>)> =
+            e.attrs.into_iter().map(|(k, v)| (k, v.into_iter().map(String::into_bytes).collect())).chain(e.bin_attrs).collect();
         attrs.sort_by_key(|(k, _)| (!k.eq_ignore_ascii_case("objectClass"), k.to_ascii_lowercase()));
         ad_ds::ldif::write_entry(&mut text, &e.dn, &attrs);
         n += 1;

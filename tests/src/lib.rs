@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use labkit::{Lab, LabConfig, LabInfo};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 
 pub struct TestLab {
     pub lab: Lab,

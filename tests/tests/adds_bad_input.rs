@@ -49,7 +49,11 @@ async fn garbage_gets_a_notice_of_disconnection_and_the_server_stays_up() {
     install_crypto();
     let t = TestLab::start().await;
     let before = usn(&t).await;
-    for junk in [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], &[0x30, 0x03, 0x02, 0x01, 0x01][..], &[0x30, 0x84, 0x00, 0x00, 0x00, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff][..]] {
+    for junk in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        &[0x30, 0x03, 0x02, 0x01, 0x01][..],
+        &[0x30, 0x84, 0x00, 0x00, 0x00, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff][..],
+    ] {
         let mut s = TcpStream::connect(addr(&t)).await.unwrap();
         s.write_all(junk).await.unwrap();
         // Half-close: whatever the server still waits for will never come.
@@ -87,7 +91,10 @@ async fn an_oversized_request_is_refused_whole() {
     // a large value under the PDU limit gets AD's constraint violation, not a crash
     let mut l = t.admin(Via::Plain).await;
     let big = "y".repeat(2 * 1024 * 1024);
-    let r = l.add("CN=Big,CN=Users,DC=testlab,DC=example", vec![("objectClass", ["user"].into()), ("description", [big.as_str()].into())]).await.unwrap();
+    let r = l
+        .add("CN=Big,CN=Users,DC=testlab,DC=example", vec![("objectClass", ["user"].into()), ("description", [big.as_str()].into())])
+        .await
+        .unwrap();
     assert_eq!(r.rc, 19, "{}", r.text);
     assert_eq!(usn(&t).await, before);
 }
@@ -145,25 +152,25 @@ async fn protocol_misuse_is_answered_as_ad_answers_it() {
         (2, LdapOp::BindRequest(LdapBindRequest { version: 4, dn: String::new(), cred: LdapBindCred::Simple(String::new()) })),
         (3, LdapOp::ExtendedRequest(LdapExtendedRequest { name: "1.3.6.1.4.1.4203.1.11.1".into(), value: None })),
         (4, LdapOp::AbandonRequest(1)),
-        (5, LdapOp::SearchRequest(LdapSearchRequest {
-            base: String::new(),
-            scope: LdapSearchScope::Base,
-            aliases: LdapDerefAliases::Never,
-            sizelimit: 0,
-            timelimit: 0,
-            typesonly: true,
-            filter: LdapFilter::Present("objectClass".into()),
-            attrs: vec!["defaultNamingContext".into()],
-        })),
+        (
+            5,
+            LdapOp::SearchRequest(LdapSearchRequest {
+                base: String::new(),
+                scope: LdapSearchScope::Base,
+                aliases: LdapDerefAliases::Never,
+                sizelimit: 0,
+                timelimit: 0,
+                typesonly: true,
+                filter: LdapFilter::Present("objectClass".into()),
+                attrs: vec!["defaultNamingContext".into()],
+            }),
+        ),
     ];
     for (msgid, op) in requests {
         f.send(LdapMsg { msgid, op, ctrl: vec![] }).await.unwrap();
     }
-    let codes: Vec<(i32, LdapResultCode)> = vec![
-        (1, LdapResultCode::AuthMethodNotSupported),
-        (2, LdapResultCode::ProtocolError),
-        (3, LdapResultCode::ProtocolError),
-    ];
+    let codes: Vec<(i32, LdapResultCode)> =
+        vec![(1, LdapResultCode::AuthMethodNotSupported), (2, LdapResultCode::ProtocolError), (3, LdapResultCode::ProtocolError)];
     for (msgid, code) in codes {
         let m = f.next().await.unwrap().unwrap();
         let res = match m.op {
@@ -180,7 +187,18 @@ async fn protocol_misuse_is_answered_as_ad_answers_it() {
     assert_eq!(e.attributes.len(), 1);
     assert!(e.attributes[0].vals.is_empty());
     // sending a response is a protocol violation: notice, then the connection closes
-    f.send(LdapMsg { msgid: 6, op: LdapOp::DelResponse(LdapResult { code: LdapResultCode::Success, matcheddn: String::new(), message: String::new(), referral: vec![] }), ctrl: vec![] }).await.unwrap();
+    f.send(LdapMsg {
+        msgid: 6,
+        op: LdapOp::DelResponse(LdapResult {
+            code: LdapResultCode::Success,
+            matcheddn: String::new(),
+            message: String::new(),
+            referral: vec![],
+        }),
+        ctrl: vec![],
+    })
+    .await
+    .unwrap();
     let mut rest = vec![];
     while let Some(Ok(m)) = f.next().await {
         rest.push(m);

@@ -33,7 +33,12 @@ async fn simple_bind_accepts_ads_name_forms_and_answers_ads_sub_codes() {
     let t = TestLab::start().await;
     let pw = t.password_of("User1");
     let base = t.base();
-    for name in [format!("CN=User1,OU=Lab Users,{base}"), " cn=user1 , ou=lab users,dc=TESTLAB,dc=example".into(), "user1@TESTLAB.example".into(), "testlab\\user1".into()] {
+    for name in [
+        format!("CN=User1,OU=Lab Users,{base}"),
+        " cn=user1 , ou=lab users,dc=TESTLAB,dc=example".into(),
+        "user1@TESTLAB.example".into(),
+        "testlab\\user1".into(),
+    ] {
         let mut l = t.connect(Via::Ldaps).await;
         let r = l.simple_bind(&name, &pw).await.unwrap();
         assert_eq!((r.rc, r.text.as_str()), (0, ""), "bind as {name}");
@@ -149,7 +154,11 @@ async fn search_scopes_filters_and_attribute_selection() {
     assert!(e.attrs.is_empty() && e.bin_attrs.is_empty());
 
     // client size limit: the entries up to it, then sizeLimitExceeded
-    let r = l.with_search_options(SearchOptions::new().sizelimit(2)).search(&ou, Scope::Subtree, "(objectClass=user)", vec!["1.1"]).await.unwrap();
+    let r = l
+        .with_search_options(SearchOptions::new().sizelimit(2))
+        .search(&ou, Scope::Subtree, "(objectClass=user)", vec!["1.1"])
+        .await
+        .unwrap();
     assert_eq!((r.0.len(), r.1.rc), (2, 4));
 
     // AD's <GUID=...> and <SID=...> bases
@@ -182,7 +191,10 @@ async fn paged_results_walk_large_directories_and_unpaged_searches_stop_at_max_p
 
     use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
     let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(250))];
-    let mut s = l.streaming_search_with(adapters, "OU=Bulk,DC=testlab,DC=example", Scope::OneLevel, "(objectClass=user)", vec!["sAMAccountName"]).await.unwrap();
+    let mut s = l
+        .streaming_search_with(adapters, "OU=Bulk,DC=testlab,DC=example", Scope::OneLevel, "(objectClass=user)", vec!["sAMAccountName"])
+        .await
+        .unwrap();
     let mut seen = HashSet::new();
     while let Some(e) = s.next().await.unwrap() {
         seen.insert(SearchEntry::construct(e).dn);
@@ -192,7 +204,8 @@ async fn paged_results_walk_large_directories_and_unpaged_searches_stop_at_max_p
 
     // An unknown cookie is refused.
     let bogus = ldap3::controls::PagedResults { size: 10, cookie: b"nope".to_vec() };
-    let r = l.with_controls(bogus).search("OU=Bulk,DC=testlab,DC=example", Scope::OneLevel, "(objectClass=user)", vec!["1.1"]).await.unwrap();
+    let r =
+        l.with_controls(bogus).search("OU=Bulk,DC=testlab,DC=example", Scope::OneLevel, "(objectClass=user)", vec!["1.1"]).await.unwrap();
     assert_eq!(r.1.rc, 53);
 }
 
@@ -205,10 +218,21 @@ async fn writes_keep_links_stamps_and_names_consistent() {
     let ou = format!("OU=Projects,{base}");
     l.add(&ou, vec![("objectClass", HashSet::from(["organizationalUnit"]))]).await.unwrap().success().unwrap();
     let grp = format!("CN=Writers,{ou}");
-    l.add(&grp, vec![("objectClass", HashSet::from(["group"])), ("sAMAccountName", HashSet::from(["Writers"]))]).await.unwrap().success().unwrap();
+    l.add(&grp, vec![("objectClass", HashSet::from(["group"])), ("sAMAccountName", HashSet::from(["Writers"]))])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
     let alice = format!("CN=Alice,{ou}");
     let r = l
-        .add(&alice, vec![("objectClass", HashSet::from(["user"])), ("sAMAccountName", HashSet::from(["alice"])), ("userPrincipalName", HashSet::from(["alice@testlab.example"]))])
+        .add(
+            &alice,
+            vec![
+                ("objectClass", HashSet::from(["user"])),
+                ("sAMAccountName", HashSet::from(["alice"])),
+                ("userPrincipalName", HashSet::from(["alice@testlab.example"])),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!((r.rc, r.text.as_str()), (0, ""), "Windows answers success with an empty message");
@@ -250,9 +274,21 @@ async fn writes_keep_links_stamps_and_names_consistent() {
     // refusals, each with AD's code, and nothing changed
     let usn_before = one(&mut l, "", vec!["highestCommittedUSN"]).await;
     let checks: Vec<(LdapResult, u32, &str)> = vec![
-        (l.add(&format!("CN=Dup,{ou}"), vec![("objectClass", HashSet::from(["user"])), ("sAMAccountName", HashSet::from(["ALICE"]))]).await.unwrap(), 68, "00000524"),
+        (
+            l.add(&format!("CN=Dup,{ou}"), vec![("objectClass", HashSet::from(["user"])), ("sAMAccountName", HashSet::from(["ALICE"]))])
+                .await
+                .unwrap(),
+            68,
+            "00000524",
+        ),
         (l.add(&format!("CN=X,OU=Missing,{base}"), vec![("objectClass", HashSet::from(["user"]))]).await.unwrap(), 32, "0000208D"),
-        (l.add(&format!("CN=Y,{ou}"), vec![("objectClass", HashSet::from(["user"])), ("favouriteColour", HashSet::from(["blue"]))]).await.unwrap(), 17, "00000057"),
+        (
+            l.add(&format!("CN=Y,{ou}"), vec![("objectClass", HashSet::from(["user"])), ("favouriteColour", HashSet::from(["blue"]))])
+                .await
+                .unwrap(),
+            17,
+            "00000057",
+        ),
         (l.add(&format!("CN=Z,{ou}"), vec![("objectClass", HashSet::from(["spaceship"]))]).await.unwrap(), 65, "00002014"),
         (l.add(&format!("OU=W,{ou}"), vec![("objectClass", HashSet::from(["user"]))]).await.unwrap(), 64, "00002099"),
         (l.modify(&moved, vec![Mod::Replace("objectGUID", HashSet::from(["0123456789abcdef"]))]).await.unwrap(), 19, "000020B1"),
@@ -316,15 +352,27 @@ async fn unicode_pwd_needs_tls_and_is_never_read_back() {
     assert!(r.text.starts_with("00000056: AtrErr:"), "{}", r.text);
     let r = user.modify(&dn, vec![Mod::Replace(upwd.clone(), pw("Second-Wind-22"))]).await.unwrap();
     assert_eq!(r.rc, 50, "a user may change but not reset: {}", r.text);
-    user.modify(&dn, vec![Mod::Delete(upwd.clone(), pw("Fresh-Start-11")), Mod::Add(upwd.clone(), pw("Second-Wind-22"))]).await.unwrap().success().unwrap();
+    user.modify(&dn, vec![Mod::Delete(upwd.clone(), pw("Fresh-Start-11")), Mod::Add(upwd.clone(), pw("Second-Wind-22"))])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
     assert_eq!(c.simple_bind(&dn, "Second-Wind-22").await.unwrap().rc, 0);
 
     let (rs, _) = admin.search(&dn, Scope::Base, "(objectClass=*)", vec!["unicodePwd", "userPassword"]).await.unwrap().success().unwrap();
     let e = SearchEntry::construct(rs.into_iter().next().unwrap());
     assert!(e.attrs.is_empty() && e.bin_attrs.is_empty());
-    let r = admin.with_controls(RawControl { ctype: ad_ds::session::OID_LAB_EXPORT_SECRETS.into(), crit: true, val: None }).search(&dn, Scope::Base, "(objectClass=*)", vec!["1.1"]).await.unwrap();
+    let r = admin
+        .with_controls(RawControl { ctype: ad_ds::session::OID_LAB_EXPORT_SECRETS.into(), crit: true, val: None })
+        .search(&dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .unwrap();
     assert_eq!(r.1.rc, 0, "the export control: admin over TLS only");
-    let r = plain.with_controls(RawControl { ctype: ad_ds::session::OID_LAB_EXPORT_SECRETS.into(), crit: true, val: None }).search(&dn, Scope::Base, "(objectClass=*)", vec!["1.1"]).await.unwrap();
+    let r = plain
+        .with_controls(RawControl { ctype: ad_ds::session::OID_LAB_EXPORT_SECRETS.into(), crit: true, val: None })
+        .search(&dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .unwrap();
     assert_eq!(r.1.rc, 50, "no hashes in clear");
 }
 

@@ -56,7 +56,22 @@ async fn ldapsearch_pages_like_ad_tools_and_prints_binary_as_base64() {
     let o = tool(
         &t,
         "ldapsearch",
-        &["-H", &a.ldap, "-x", "-D", &a.admin_dn, "-w", &a.admin_password, "-b", &a.base_dn, "-E", "pr=2/noprompt", "(&(objectCategory=person)(objectClass=user))", "sAMAccountName", "objectGUID"],
+        &[
+            "-H",
+            &a.ldap,
+            "-x",
+            "-D",
+            &a.admin_dn,
+            "-w",
+            &a.admin_password,
+            "-b",
+            &a.base_dn,
+            "-E",
+            "pr=2/noprompt",
+            "(&(objectCategory=person)(objectClass=user))",
+            "sAMAccountName",
+            "objectGUID",
+        ],
         None,
     )
     .await;
@@ -86,8 +101,44 @@ async fn ldapmodify_adds_changes_and_is_refused_with_ads_text() {
     assert_eq!(o.status.code(), Some(53), "{}", text(&o));
     assert!(text(&o).contains("0000001F: SvcErr"), "{}", text(&o));
     // ldapsearch sees the change; ldapcompare agrees
-    let o = tool(&t, "ldapsearch", &["-LLL", "-H", &a.ldap, "-ZZ", "-x", "-D", "TESTLAB\\carol", "-w", "Start-Here-12", "-b", &a.base_dn, "(sAMAccountName=carol)", "description"], None).await;
+    let o = tool(
+        &t,
+        "ldapsearch",
+        &[
+            "-LLL",
+            "-H",
+            &a.ldap,
+            "-ZZ",
+            "-x",
+            "-D",
+            "TESTLAB\\carol",
+            "-w",
+            "Start-Here-12",
+            "-b",
+            &a.base_dn,
+            "(sAMAccountName=carol)",
+            "description",
+        ],
+        None,
+    )
+    .await;
     assert!(text(&o).contains("description: added with ldapmodify"), "{}", text(&o));
-    let o = tool(&t, "ldapcompare", &["-H", &a.ldap, "-x", "-D", &a.admin_dn, "-w", &a.admin_password, "CN=Carol,OU=Lab Users,DC=testlab,DC=example", "sAMAccountName:CAROL"], None).await;
+    let o = tool(
+        &t,
+        "ldapcompare",
+        &[
+            "-H",
+            &a.ldap,
+            "-x",
+            "-D",
+            &a.admin_dn,
+            "-w",
+            &a.admin_password,
+            "CN=Carol,OU=Lab Users,DC=testlab,DC=example",
+            "sAMAccountName:CAROL",
+        ],
+        None,
+    )
+    .await;
     assert_eq!(o.status.code(), Some(6), "compareTrue: {}", text(&o));
 }

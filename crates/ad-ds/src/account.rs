@@ -39,7 +39,11 @@ pub fn init_user(e: &mut Entry, computer: bool, _now: clock::OffsetDateTime) {
     let defaults: [(&str, String); 10] = [
         (
             "userAccountControl",
-            if computer { (UF_WORKSTATION_TRUST_ACCOUNT | UF_PASSWD_NOTREQD).to_string() } else { (UF_NORMAL_ACCOUNT | UF_PASSWD_NOTREQD | UF_ACCOUNTDISABLE).to_string() },
+            if computer {
+                (UF_WORKSTATION_TRUST_ACCOUNT | UF_PASSWD_NOTREQD).to_string()
+            } else {
+                (UF_NORMAL_ACCOUNT | UF_PASSWD_NOTREQD | UF_ACCOUNTDISABLE).to_string()
+            },
         ),
         ("primaryGroupID", if computer { "515".into() } else { "513".into() }),
         ("pwdLastSet", "0".into()),
@@ -135,7 +139,10 @@ pub fn check_user_state(old: &Entry, new: &Entry) -> AdResult<()> {
     }
     let uac = new.int("userAccountControl").unwrap_or(0);
     if uac & (UF_ACCOUNTDISABLE | UF_PASSWD_NOTREQD) == 0 && new.secrets.nt_hash.is_none() {
-        return Err(AdError::new(ResultCode::UnwillingToPerform, "0000052D: SvcErr: DSID-031A126C, problem 5003 (WILL_NOT_PERFORM), data 0\n"));
+        return Err(AdError::new(
+            ResultCode::UnwillingToPerform,
+            "0000052D: SvcErr: DSID-031A126C, problem 5003 (WILL_NOT_PERFORM), data 0\n",
+        ));
     }
     Ok(())
 }

@@ -371,9 +371,7 @@ impl Directory {
             return true;
         }
         let admin_groups = ["Domain Admins", "Enterprise Admins", "Administrators"];
-        admin_groups.iter().any(|g| {
-            self.by_sam(g).is_some_and(|grp| self.reaches(&e.dn, "memberOf", &grp.dn.key(), &mut BTreeSet::new()))
-        })
+        admin_groups.iter().any(|g| self.by_sam(g).is_some_and(|grp| self.reaches(&e.dn, "memberOf", &grp.dn.key(), &mut BTreeSet::new())))
     }
 
     /// True when `target` is reachable from `from` by following `attr` transitively.
@@ -507,7 +505,8 @@ impl Directory {
 
         let is_user = class.chain.contains(&"user");
         if is_user {
-            let uac = e.int("userAccountControl").unwrap_or(account::UF_NORMAL_ACCOUNT | account::UF_PASSWD_NOTREQD | account::UF_ACCOUNTDISABLE);
+            let uac =
+                e.int("userAccountControl").unwrap_or(account::UF_NORMAL_ACCOUNT | account::UF_PASSWD_NOTREQD | account::UF_ACCOUNTDISABLE);
             // Windows refuses to create an enabled account that needs a password and has none.
             if password.is_none() && uac & account::UF_ACCOUNTDISABLE == 0 && uac & account::UF_PASSWD_NOTREQD == 0 {
                 return Err(AdError::new(
@@ -725,7 +724,14 @@ impl Directory {
         Ok(())
     }
 
-    fn password_modify(&self, who: &Principal, e: &mut Entry, mods: &[Modification], ctx: OpContext, now: clock::OffsetDateTime) -> AdResult<()> {
+    fn password_modify(
+        &self,
+        who: &Principal,
+        e: &mut Entry,
+        mods: &[Modification],
+        ctx: OpContext,
+        now: clock::OffsetDateTime,
+    ) -> AdResult<()> {
         if !ctx.encrypted {
             return Err(unicode_pwd_needs_tls());
         }
@@ -779,7 +785,8 @@ impl Directory {
         if has_children {
             return Err(AdError::non_leaf());
         }
-        if self.entry(&key).get("isCriticalSystemObject").is_some_and(|a| a.values.first().is_some_and(|v| v.eq_ignore_ascii_case(b"TRUE"))) {
+        if self.entry(&key).get("isCriticalSystemObject").is_some_and(|a| a.values.first().is_some_and(|v| v.eq_ignore_ascii_case(b"TRUE")))
+        {
             return Err(AdError::unwilling(0x2035, ""));
         }
         let gone = self.unstore(&key).expect("resolved");
@@ -808,7 +815,10 @@ impl Directory {
         let old_dn = self.entry(&key).dn.clone();
         let rdn = Dn::parse(new_rdn).ok().filter(|d| d.rdns.len() == 1).ok_or_else(|| AdError::invalid_dn(new_rdn))?.rdns[0].clone();
         if !rdn.attr.eq_ignore_ascii_case(&old_dn.rdns[0].attr) {
-            return Err(AdError::new(ResultCode::NamingViolation, "00002099: NameErr: DSID-0305109C, problem 2005 (NAMING_VIOLATION), data 0\n"));
+            return Err(AdError::new(
+                ResultCode::NamingViolation,
+                "00002099: NameErr: DSID-0305109C, problem 2005 (NAMING_VIOLATION), data 0\n",
+            ));
         }
         let parent = match new_superior {
             Some(s) => {
@@ -865,7 +875,10 @@ impl Directory {
         for e in self.entries.values_mut() {
             let dn_attrs: Vec<String> = e
                 .attrs()
-                .filter(|a| schema::attribute(&a.name).is_some_and(|d| d.syntax == Syntax::Dn && d.name != "distinguishedName" && d.name != "objectCategory"))
+                .filter(|a| {
+                    schema::attribute(&a.name)
+                        .is_some_and(|d| d.syntax == Syntax::Dn && d.name != "distinguishedName" && d.name != "objectCategory")
+                })
                 .map(|a| a.name.clone())
                 .collect();
             for a in dn_attrs {
@@ -961,7 +974,8 @@ impl Directory {
         let one = |s: String| Some(vec![s.into_bytes()]);
         match name {
             "canonicalName" => {
-                let mut parts: Vec<String> = e.dn.rdns.iter().rev().skip_while(|r| r.attr.eq_ignore_ascii_case("dc")).map(|r| r.value.clone()).collect();
+                let mut parts: Vec<String> =
+                    e.dn.rdns.iter().rev().skip_while(|r| r.attr.eq_ignore_ascii_case("dc")).map(|r| r.value.clone()).collect();
                 parts.insert(0, self.config.dns_name.clone());
                 one(parts.join("/") + if e.dn.key() == self.base.key() { "/" } else { "" })
             }
@@ -1083,7 +1097,10 @@ fn check_syntax(def: &schema::AttrDef, values: &[Vec<u8>]) -> AdResult<()> {
         return Err(AdError::constraint(def.name));
     }
     let ok = values.iter().all(|v| match def.syntax {
-        Syntax::Integer => std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).is_some_and(|n| i32::try_from(n).is_ok() || u32::try_from(n).is_ok()),
+        Syntax::Integer => std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .is_some_and(|n| i32::try_from(n).is_ok() || u32::try_from(n).is_ok()),
         Syntax::LargeInteger => std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).is_some(),
         Syntax::Boolean => v.eq_ignore_ascii_case(b"TRUE") || v.eq_ignore_ascii_case(b"FALSE"),
         Syntax::Dn => std::str::from_utf8(v).ok().is_some_and(|s| Dn::parse(s).is_ok_and(|d| !d.is_root())),

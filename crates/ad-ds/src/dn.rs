@@ -54,9 +54,7 @@ impl DnKey {
         if base.0.is_empty() {
             return !self.0.is_empty();
         }
-        self.0.len() > base.0.len()
-            && self.0.starts_with(&base.0)
-            && self.0[base.0.len()..].starts_with(KEY_SEP)
+        self.0.len() > base.0.len() && self.0.starts_with(&base.0) && self.0[base.0.len()..].starts_with(KEY_SEP)
     }
 
     /// The smallest key strictly below `self` (start of the subtree range).
@@ -123,8 +121,8 @@ impl Dn {
             let mut raw_bytes: Vec<u8> = Vec::new();
             let flush_bytes = |raw: &mut Vec<u8>, value: &mut String| -> Result<(), DnError> {
                 if !raw.is_empty() {
-                    let text = String::from_utf8(std::mem::take(raw))
-                        .map_err(|_| DnError(format!("`{s}`: escaped bytes are not UTF-8")))?;
+                    let text =
+                        String::from_utf8(std::mem::take(raw)).map_err(|_| DnError(format!("`{s}`: escaped bytes are not UTF-8")))?;
                     value.push_str(&text);
                 }
                 Ok(())
@@ -217,18 +215,12 @@ impl Dn {
 
     /// True when `self` is `base` or lies below it.
     pub fn is_within(&self, base: &Dn) -> bool {
-        self.rdns.len() >= base.rdns.len()
-            && self.rdns[self.rdns.len() - base.rdns.len()..] == base.rdns[..]
+        self.rdns.len() >= base.rdns.len() && self.rdns[self.rdns.len() - base.rdns.len()..] == base.rdns[..]
     }
 
     /// `DC=testlab,DC=example` → `testlab.example`.
     pub fn dns_domain(&self) -> String {
-        self.rdns
-            .iter()
-            .filter(|r| r.attr.eq_ignore_ascii_case("dc"))
-            .map(|r| r.value.to_lowercase())
-            .collect::<Vec<_>>()
-            .join(".")
+        self.rdns.iter().filter(|r| r.attr.eq_ignore_ascii_case("dc")).map(|r| r.value.to_lowercase()).collect::<Vec<_>>().join(".")
     }
 
     pub fn from_dns_domain(domain: &str) -> Dn {
@@ -310,9 +302,7 @@ mod tests {
 
     fn value() -> impl Strategy<Value = String> {
         // printable text including every special character, and some non-ASCII
-        proptest::string::string_regex("[a-zA-Z0-9 ,+\"\\\\<>;=#é-]{1,12}")
-            .unwrap()
-            .prop_filter("not blank", |s| !s.trim().is_empty())
+        proptest::string::string_regex("[a-zA-Z0-9 ,+\"\\\\<>;=#é-]{1,12}").unwrap().prop_filter("not blank", |s| !s.trim().is_empty())
     }
 
     proptest! {

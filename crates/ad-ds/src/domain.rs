@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::account;
-use crate::directory::{Directory, Modification, ModOp, OpContext, Principal};
+use crate::directory::{Directory, ModOp, Modification, OpContext, Principal};
 use crate::dn::{Dn, Rdn};
 use crate::entry::Entry;
 use crate::error::{AdError, AdResult};
@@ -65,9 +65,21 @@ pub(crate) fn provision(d: &mut Directory) {
         d.add(&sys, &dn, attrs, TLS).unwrap_or_else(|e| panic!("provisioning {dn}: {e}"));
     };
     let critical = ("isCriticalSystemObject", "TRUE");
-    add(d, format!("CN=Users,{base}"), &[("objectClass", "container"), ("description", "Default container for upgraded user accounts"), critical]);
-    add(d, format!("CN=Computers,{base}"), &[("objectClass", "container"), ("description", "Default container for upgraded computer accounts"), critical]);
-    add(d, format!("OU=Domain Controllers,{base}"), &[("objectClass", "organizationalUnit"), ("description", "Default container for domain controllers"), critical]);
+    add(
+        d,
+        format!("CN=Users,{base}"),
+        &[("objectClass", "container"), ("description", "Default container for upgraded user accounts"), critical],
+    );
+    add(
+        d,
+        format!("CN=Computers,{base}"),
+        &[("objectClass", "container"), ("description", "Default container for upgraded computer accounts"), critical],
+    );
+    add(
+        d,
+        format!("OU=Domain Controllers,{base}"),
+        &[("objectClass", "organizationalUnit"), ("description", "Default container for domain controllers"), critical],
+    );
     add(d, format!("CN=System,{base}"), &[("objectClass", "container"), ("description", "Builtin system settings"), critical]);
     add(d, format!("CN=AdminSDHolder,CN=System,{base}"), &[("objectClass", "container"), critical]);
     add(d, format!("CN=Password Settings Container,CN=System,{base}"), &[("objectClass", "msDS-PasswordSettingsContainer"), critical]);
@@ -79,15 +91,67 @@ pub(crate) fn provision(d: &mut Directory) {
     let builtin = format!("CN=Builtin,{base}");
     let mk_group = |d: &mut Directory, parent: &str, name: &str, sid: Sid, gt: i64, protected: bool, desc: &str| {
         let dn = format!("CN={name},{parent}");
-        add(d, dn.clone(), &[("objectClass", "group"), ("sAMAccountName", name), ("groupType", &gt.to_string()), ("description", desc), critical]);
+        add(
+            d,
+            dn.clone(),
+            &[("objectClass", "group"), ("sAMAccountName", name), ("groupType", &gt.to_string()), ("description", desc), critical],
+        );
         fix_sid(d, &dn, sid, protected);
     };
-    mk_group(d, &builtin, "Administrators", Sid::builtin().child(544), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Administrators have complete and unrestricted access to the computer/domain");
-    mk_group(d, &builtin, "Users", Sid::builtin().child(545), account::GROUP_BUILTIN_LOCAL_SECURITY, false, "Users are prevented from making accidental or intentional system-wide changes");
-    mk_group(d, &builtin, "Account Operators", Sid::builtin().child(548), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Members can administer domain user and group accounts");
-    mk_group(d, &builtin, "Server Operators", Sid::builtin().child(549), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Members can administer domain servers");
-    mk_group(d, &builtin, "Print Operators", Sid::builtin().child(550), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Members can administer printers installed on domain controllers");
-    mk_group(d, &builtin, "Backup Operators", Sid::builtin().child(551), account::GROUP_BUILTIN_LOCAL_SECURITY, true, "Backup Operators can override security restrictions for the sole purpose of backing up or restoring files");
+    mk_group(
+        d,
+        &builtin,
+        "Administrators",
+        Sid::builtin().child(544),
+        account::GROUP_BUILTIN_LOCAL_SECURITY,
+        true,
+        "Administrators have complete and unrestricted access to the computer/domain",
+    );
+    mk_group(
+        d,
+        &builtin,
+        "Users",
+        Sid::builtin().child(545),
+        account::GROUP_BUILTIN_LOCAL_SECURITY,
+        false,
+        "Users are prevented from making accidental or intentional system-wide changes",
+    );
+    mk_group(
+        d,
+        &builtin,
+        "Account Operators",
+        Sid::builtin().child(548),
+        account::GROUP_BUILTIN_LOCAL_SECURITY,
+        true,
+        "Members can administer domain user and group accounts",
+    );
+    mk_group(
+        d,
+        &builtin,
+        "Server Operators",
+        Sid::builtin().child(549),
+        account::GROUP_BUILTIN_LOCAL_SECURITY,
+        true,
+        "Members can administer domain servers",
+    );
+    mk_group(
+        d,
+        &builtin,
+        "Print Operators",
+        Sid::builtin().child(550),
+        account::GROUP_BUILTIN_LOCAL_SECURITY,
+        true,
+        "Members can administer printers installed on domain controllers",
+    );
+    mk_group(
+        d,
+        &builtin,
+        "Backup Operators",
+        Sid::builtin().child(551),
+        account::GROUP_BUILTIN_LOCAL_SECURITY,
+        true,
+        "Backup Operators can override security restrictions for the sole purpose of backing up or restoring files",
+    );
     for (name, rid, protected, desc) in [
         ("Domain Admins", 512, true, "Designated administrators of the domain"),
         ("Domain Users", 513, false, "All domain users"),
@@ -97,7 +161,12 @@ pub(crate) fn provision(d: &mut Directory) {
         ("Schema Admins", 518, true, "Designated administrators of the schema"),
         ("Enterprise Admins", 519, true, "Designated administrators of the enterprise"),
         ("Group Policy Creator Owners", 520, false, "Members in this group can modify group policy for the domain"),
-        ("Protected Users", 525, false, "Members of this group are afforded additional protections against authentication security threats"),
+        (
+            "Protected Users",
+            525,
+            false,
+            "Members of this group are afforded additional protections against authentication security threats",
+        ),
     ] {
         mk_group(d, &users, name, dsid.child(rid), account::GROUP_GLOBAL_SECURITY, protected, desc);
     }
@@ -122,9 +191,29 @@ pub(crate) fn provision(d: &mut Directory) {
     )
     .expect("provisioning Administrator");
     fix_sid(d, &admin_dn, dsid.child(500), true);
-    add(d, format!("CN=Guest,{users}"), &[("objectClass", "user"), ("sAMAccountName", "Guest"), ("userAccountControl", "66082"), ("description", "Built-in account for guest access to the computer/domain"), critical]);
+    add(
+        d,
+        format!("CN=Guest,{users}"),
+        &[
+            ("objectClass", "user"),
+            ("sAMAccountName", "Guest"),
+            ("userAccountControl", "66082"),
+            ("description", "Built-in account for guest access to the computer/domain"),
+            critical,
+        ],
+    );
     fix_sid(d, &format!("CN=Guest,{users}"), dsid.child(501), false);
-    add(d, format!("CN=krbtgt,{users}"), &[("objectClass", "user"), ("sAMAccountName", "krbtgt"), ("userAccountControl", "514"), ("description", "Key Distribution Center Service Account"), critical]);
+    add(
+        d,
+        format!("CN=krbtgt,{users}"),
+        &[
+            ("objectClass", "user"),
+            ("sAMAccountName", "krbtgt"),
+            ("userAccountControl", "514"),
+            ("description", "Key Distribution Center Service Account"),
+            critical,
+        ],
+    );
     fix_sid(d, &format!("CN=krbtgt,{users}"), dsid.child(502), true);
     let dc = d.config().dc_name.clone();
     let dc_dn = format!("CN={dc},OU=Domain Controllers,{base}");
@@ -132,7 +221,14 @@ pub(crate) fn provision(d: &mut Directory) {
     let uac = (account::UF_SERVER_TRUST_ACCOUNT | account::UF_TRUSTED_FOR_DELEGATION).to_string();
     // The DC's machine password: random, as Windows makes it, and known to nobody.
     let machine_pw = format!("{:016x}{:016x}", d.random_u64(), d.random_u64());
-    let attrs = [("objectClass", "computer"), ("sAMAccountName", &format!("{dc}$")), ("dNSHostName", &host), ("userAccountControl", &uac), ("primaryGroupID", "516"), critical];
+    let attrs = [
+        ("objectClass", "computer"),
+        ("sAMAccountName", &format!("{dc}$")),
+        ("dNSHostName", &host),
+        ("userAccountControl", &uac),
+        ("primaryGroupID", "516"),
+        critical,
+    ];
     let mut attrs: Vec<(String, Vec<Vec<u8>>)> = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
     attrs.push(("unicodePwd".into(), vec![crate::password::unicode_pwd(&machine_pw)]));
     d.add(&sys, &dc_dn, attrs, TLS).expect("provisioning the DC account");

@@ -109,9 +109,7 @@ impl AdError {
         AdError {
             code: ResultCode::NoSuchObject,
             matched: best_match.to_string(),
-            message: format!(
-                "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT), data 0, best match of:\n\t'{best_match}'\n"
-            ),
+            message: format!("0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT), data 0, best match of:\n\t'{best_match}'\n"),
         }
     }
 
@@ -135,18 +133,12 @@ impl AdError {
 
     /// A write the principal holds no right for.
     pub fn no_write_access() -> AdError {
-        AdError::new(
-            ResultCode::InsufficientAccessRights,
-            "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n",
-        )
+        AdError::new(ResultCode::InsufficientAccessRights, "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n")
     }
 
     /// A reset or other control-access operation without the extended right.
     pub fn no_control_access() -> AdError {
-        AdError::new(
-            ResultCode::InsufficientAccessRights,
-            "00000005: SecErr: DSID-031A11B9, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n",
-        )
+        AdError::new(ResultCode::InsufficientAccessRights, "00000005: SecErr: DSID-031A11B9, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n")
     }
 
     pub fn non_leaf() -> AdError {

@@ -124,7 +124,7 @@ impl Filter {
                         let vals = s.values_of(attr);
                         Truth::from_bool(vals.iter().filter_map(|v| parse_int(v)).any(|n| {
                             // AD compares bit patterns as unsigned 32-bit for Integer syntax.
-                            let (n, m) = (n as u64 & 0xFFFF_FFFF_FFFF_FFFF, mask as u64);
+                            let (n, m) = (n as u64, mask as u64);
                             if rule == RULE_BIT_AND { n & m == m } else { n & m != 0 }
                         }))
                     }
@@ -176,9 +176,7 @@ fn order(s: &dyn Subject, a: &str, v: &str, ok: impl Fn(Ordering) -> bool) -> Tr
             let Ok(want) = v.trim().parse::<i64>() else { return Truth::Undefined };
             Truth::from_bool(vals.iter().filter_map(|x| parse_int(x)).any(|n| ok(n.cmp(&want))))
         }
-        Syntax::Binary | Syntax::Guid | Syntax::Sid => {
-            Truth::from_bool(vals.iter().any(|x| ok(x.as_slice().cmp(v.as_bytes()))))
-        }
+        Syntax::Binary | Syntax::Guid | Syntax::Sid => Truth::from_bool(vals.iter().any(|x| ok(x.as_slice().cmp(v.as_bytes())))),
         _ => {
             let want = fold(v);
             Truth::from_bool(vals.iter().any(|x| ok(fold(&String::from_utf8_lossy(x)).cmp(&want))))
@@ -213,10 +211,7 @@ mod tests {
     struct Obj(HashMap<String, Vec<String>>);
     impl Subject for Obj {
         fn values_of(&self, attr: &str) -> Vec<Vec<u8>> {
-            self.0
-                .get(&attr.to_ascii_lowercase())
-                .map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect())
-                .unwrap_or_default()
+            self.0.get(&attr.to_ascii_lowercase()).map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect()).unwrap_or_default()
         }
         fn in_chain(&self, _: &str, dn: &str) -> bool {
             dn.eq_ignore_ascii_case("CN=Outer,DC=x")
@@ -250,11 +245,21 @@ mod tests {
             dn_attributes: false,
         };
         assert!(disabled.matches(&u));
-        let sub = Filter::Substring { attr: "displayName".into(), initial: Some("user".into()), any: vec!["ONE".into()], last: Some("lab)".into()) };
+        let sub = Filter::Substring {
+            attr: "displayName".into(),
+            initial: Some("user".into()),
+            any: vec!["ONE".into()],
+            last: Some("lab)".into()),
+        };
         assert!(sub.matches(&u));
         assert!(Filter::GreaterOrEqual("userAccountControl".into(), "512".into()).matches(&u));
         assert!(!Filter::LessOrEqual("userAccountControl".into(), "513".into()).matches(&u));
-        let chain = Filter::Extensible { rule: Some(RULE_IN_CHAIN.into()), attr: Some("memberOf".into()), value: "CN=Outer,DC=x".into(), dn_attributes: false };
+        let chain = Filter::Extensible {
+            rule: Some(RULE_IN_CHAIN.into()),
+            attr: Some("memberOf".into()),
+            value: "CN=Outer,DC=x".into(),
+            dn_attributes: false,
+        };
         assert!(chain.matches(&u));
     }
 

@@ -92,10 +92,10 @@ pub fn parse(text: &str) -> Result<Vec<Record>, LdifError> {
             Some(r) => {
                 if name.eq_ignore_ascii_case("changetype") {
                     if !value.eq_ignore_ascii_case(b"add") {
-                        return Err(err(vcol, &format!(
-                            "changetype `{}` is not supported in a seed file (only add)",
-                            String::from_utf8_lossy(&value)
-                        )));
+                        return Err(err(
+                            vcol,
+                            &format!("changetype `{}` is not supported in a seed file (only add)", String::from_utf8_lossy(&value)),
+                        ));
                     }
                     continue;
                 }
@@ -133,11 +133,7 @@ pub fn write_entry(out: &mut String, dn: &str, attrs: &[(String, Vec<Vec<u8>>)])
 }
 
 fn write_line(out: &mut String, name: &str, v: &[u8]) {
-    let line = if is_safe(v) {
-        format!("{name}: {}", String::from_utf8_lossy(v))
-    } else {
-        format!("{name}:: {}", B64.encode(v))
-    };
+    let line = if is_safe(v) { format!("{name}: {}", String::from_utf8_lossy(v)) } else { format!("{name}:: {}", B64.encode(v)) };
     let mut first = true;
     let mut rest = line.as_str();
     while !rest.is_empty() {

@@ -17,12 +17,8 @@ pub fn unicode_pwd(password: &str) -> Vec<u8> {
 
 /// Decodes a unicodePwd value. AD refuses anything that is not quoted UTF-16LE.
 pub fn decode_unicode_pwd(v: &[u8]) -> Result<String, AdError> {
-    let refuse = || {
-        AdError::new(
-            ResultCode::ConstraintViolation,
-            "0000202F: setup_io: it's not allowed to set the NT hash password directly'",
-        )
-    };
+    let refuse =
+        || AdError::new(ResultCode::ConstraintViolation, "0000202F: setup_io: it's not allowed to set the NT hash password directly'");
     if v.len() < 4 || v.len() % 2 != 0 {
         return Err(refuse());
     }

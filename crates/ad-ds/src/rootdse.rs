@@ -72,7 +72,7 @@ pub struct Subject<'a>(pub &'a RootDse);
 
 impl crate::filter::Subject for Subject<'_> {
     fn values_of(&self, attr: &str) -> Vec<Vec<u8>> {
-        self.0 .0.iter().find(|(n, _)| n.eq_ignore_ascii_case(attr)).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.0.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(attr)).map(|(_, v)| v.clone()).unwrap_or_default()
     }
     fn in_chain(&self, _: &str, _: &str) -> bool {
         false

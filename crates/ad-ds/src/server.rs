@@ -101,11 +101,17 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
 
 /// Reads requests until the client leaves; returns the framed stream when it asked for
 /// StartTLS.
-async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut framed: Framed<S, LdapCodec>, session: &mut Session, dc: &DomainController) -> Option<Framed<S, LdapCodec>> {
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    mut framed: Framed<S, LdapCodec>,
+    session: &mut Session,
+    dc: &DomainController,
+) -> Option<Framed<S, LdapCodec>> {
     loop {
         let msg = match tokio::time::timeout(IDLE_TIMEOUT, framed.next()).await {
             Err(_) => {
-                let _ = framed.send(notice_of_disconnection("00002024: LdapErr: DSID-0C060598, comment: idle connection timed out, data 0, v4563")).await;
+                let _ = framed
+                    .send(notice_of_disconnection("00002024: LdapErr: DSID-0C060598, comment: idle connection timed out, data 0, v4563"))
+                    .await;
                 return None;
             }
             Ok(None) => return None,

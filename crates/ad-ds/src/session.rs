@@ -8,7 +8,7 @@ use std::sync::RwLock;
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::*;
 
-use crate::directory::{Directory, ModOp, Modification, OpContext, Principal, Scope, SearchRequest, Selection, MAX_PAGE_SIZE};
+use crate::directory::{Directory, MAX_PAGE_SIZE, ModOp, Modification, OpContext, Principal, Scope, SearchRequest, Selection};
 use crate::dn::DnKey;
 use crate::error::{AdError, ResultCode};
 use crate::filter::Filter;
@@ -250,7 +250,13 @@ impl Session {
         self.principal = Principal::Anonymous;
         self.cursors.clear();
         if req.version != 3 && req.version != 2 {
-            return result(ResultCode::ProtocolError, Some(&AdError::new(ResultCode::ProtocolError, "00002024: LdapErr: DSID-0C0608B6, comment: Unsupported LDAP version, data 0, v4563")));
+            return result(
+                ResultCode::ProtocolError,
+                Some(&AdError::new(
+                    ResultCode::ProtocolError,
+                    "00002024: LdapErr: DSID-0C0608B6, comment: Unsupported LDAP version, data 0, v4563",
+                )),
+            );
         }
         let LdapBindCred::Simple(password) = req.cred else {
             let e = AdError::new(
@@ -268,7 +274,14 @@ impl Session {
         }
     }
 
-    fn search(&mut self, dir: &RwLock<Directory>, msgid: i32, req: LdapSearchRequest, paged: Option<(i64, Vec<u8>)>, export: bool) -> Vec<LdapMsg> {
+    fn search(
+        &mut self,
+        dir: &RwLock<Directory>,
+        msgid: i32,
+        req: LdapSearchRequest,
+        paged: Option<(i64, Vec<u8>)>,
+        export: bool,
+    ) -> Vec<LdapMsg> {
         let done = |res: LdapResult, ctrl: Vec<LdapControl>| LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl };
         let mut selection = Selection::from_request(&req.attrs, req.typesonly);
         if export {
@@ -364,7 +377,11 @@ impl Session {
             vec![]
         } else {
             let c = std::mem::take(&mut cursor.cookie);
-            self.cursors.push_back(Cursor { cookie: c.clone(), remaining: std::mem::take(&mut cursor.remaining), selection: cursor.selection.clone() });
+            self.cursors.push_back(Cursor {
+                cookie: c.clone(),
+                remaining: std::mem::take(&mut cursor.remaining),
+                selection: cursor.selection.clone(),
+            });
             while self.cursors.len() > MAX_CURSORS {
                 self.cursors.pop_front();
             }
@@ -391,11 +408,17 @@ impl Session {
         match req.name.as_str() {
             OID_STARTTLS => {
                 if self.encrypted {
-                    let e = AdError::new(ResultCode::OperationsError, "00000000: LdapErr: DSID-0C090FC5, comment: TLS or SSL already in effect, data 0, v4563");
+                    let e = AdError::new(
+                        ResultCode::OperationsError,
+                        "00000000: LdapErr: DSID-0C090FC5, comment: TLS or SSL already in effect, data 0, v4563",
+                    );
                     return reply(err(&e), Some(OID_STARTTLS), None, Next::Continue);
                 }
                 if !self.tls_available {
-                    let e = AdError::new(ResultCode::ProtocolError, "00000000: LdapErr: DSID-0C090E9E, comment: Error initializing SSL/TLS, data 0, v4563");
+                    let e = AdError::new(
+                        ResultCode::ProtocolError,
+                        "00000000: LdapErr: DSID-0C090E9E, comment: Error initializing SSL/TLS, data 0, v4563",
+                    );
                     return reply(err(&e), Some(OID_STARTTLS), None, Next::Continue);
                 }
                 reply(ok(), Some(OID_STARTTLS), None, Next::StartTls)
@@ -488,7 +511,9 @@ pub fn to_filter(f: &LdapFilter) -> Result<Filter, AdError> {
         LdapFilter::Or(fs) => Filter::Or(fs.iter().map(to_filter).collect::<Result<_, _>>()?),
         LdapFilter::Not(f) => Filter::Not(Box::new(to_filter(f)?)),
         LdapFilter::Equality(a, v) => Filter::Equal(strip_options(a), v.clone()),
-        LdapFilter::Substring(a, s) => Filter::Substring { attr: strip_options(a), initial: s.initial.clone(), any: s.any.clone(), last: s.final_.clone() },
+        LdapFilter::Substring(a, s) => {
+            Filter::Substring { attr: strip_options(a), initial: s.initial.clone(), any: s.any.clone(), last: s.final_.clone() }
+        }
         LdapFilter::GreaterOrEqual(a, v) => Filter::GreaterOrEqual(strip_options(a), v.clone()),
         LdapFilter::LessOrEqual(a, v) => Filter::LessOrEqual(strip_options(a), v.clone()),
         LdapFilter::Present(a) => Filter::Present(strip_options(a)),

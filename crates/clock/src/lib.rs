@@ -63,10 +63,7 @@ impl Clock {
     /// Moves the lab's time forward. Time never goes back.
     pub fn advance(&self, by: Duration) {
         let ns = i64::try_from(by.as_nanos()).unwrap_or(i64::MAX);
-        self.inner
-            .offset_ns
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| Some(o.saturating_add(ns)))
-            .ok();
+        self.inner.offset_ns.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| Some(o.saturating_add(ns))).ok();
     }
 
     pub fn is_frozen(&self) -> bool {
@@ -92,15 +89,7 @@ pub fn from_filetime(ft: i64) -> OffsetDateTime {
 
 /// AD's GeneralizedTime for whenCreated / whenChanged: `YYYYMMDDhhmmss.0Z`, whole seconds.
 pub fn generalized_time(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}.0Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{:04}{:02}{:02}{:02}{:02}{:02}.0Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
 }
 
 /// Parses AD GeneralizedTime (`YYYYMMDDhhmmss[.f]Z`), as used in filters and LDIF.

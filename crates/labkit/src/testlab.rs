@@ -4,7 +4,7 @@
 //! the cases password writeback meets.
 
 use ad_ds::account::{UF_ACCOUNTDISABLE, UF_DONT_EXPIRE_PASSWD, UF_NORMAL_ACCOUNT};
-use ad_ds::directory::{Modification, ModOp, OpContext};
+use ad_ds::directory::{ModOp, Modification, OpContext};
 use ad_ds::domain::{member_add, system};
 use ad_ds::password::unicode_pwd;
 use ad_ds::{Directory, DomainConfig};
@@ -115,13 +115,12 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
     let domain = d.config().dns_name.clone();
     let sys = system();
     let tls = OpContext { encrypted: true, permissive: false };
-    let policy = POLICY
-        .iter()
-        .map(|(a, v)| Modification { op: ModOp::Replace, attr: (*a).into(), values: vec![v.as_bytes().to_vec()] })
-        .collect();
+    let policy =
+        POLICY.iter().map(|(a, v)| Modification { op: ModOp::Replace, attr: (*a).into(), values: vec![v.as_bytes().to_vec()] }).collect();
     d.modify(&sys, &base, policy, tls).expect("testlab policy");
     for (ou, desc) in OUS {
-        let attrs = vec![("objectClass".into(), vec![b"organizationalUnit".to_vec()]), ("description".into(), vec![desc.as_bytes().to_vec()])];
+        let attrs =
+            vec![("objectClass".into(), vec![b"organizationalUnit".to_vec()]), ("description".into(), vec![desc.as_bytes().to_vec()])];
         d.add(&sys, &format!("OU={ou},{base}"), attrs, tls).expect("testlab OU");
     }
     let mut out = vec![SeededUser {

@@ -1,0 +1,123 @@
+//! The `lab` command as a user runs it: `lab up --json` prints one line once every listener
+//! is ready, `lab export` saves the directory, SIGTERM stops the lab with exit code 0, and
+//! `lab up --adds-ldif` brings the saved state back.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+struct Running {
+    child: Child,
+    info: Value,
+}
+
+fn up(dir: &std::path::Path, extra: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["up", "--json", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--state-dir"])
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lab starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("one JSON line, got {line:?}: {e}"));
+    Running { child, info }
+}
+
+fn sigterm(mut r: Running) -> std::process::ExitStatus {
+    let pid = r.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    r.child.wait().unwrap()
+}
+
+fn ldapwhoami(info: &Value, name: &str, password: &str) -> String {
+    let out = Command::new("ldapwhoami")
+        .args(["-H", info["adds"]["ldaps"].as_str().unwrap(), "-x", "-D", name, "-w", password])
+        .env("LDAPTLS_CACERT", info["adds"]["ca_cert"].as_str().unwrap())
+        .env("LDAPCONF", "/dev/null")
+        .output()
+        .expect("ldapwhoami (Debian's ldap-utils: `make deps`)");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout).trim(), String::from_utf8_lossy(&out.stderr).trim())
+}
+
+#[test]
+fn up_prints_its_endpoints_and_credentials_then_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = up(dir.path(), &[]);
+    let a = &lab.info["adds"];
+    for key in ["ldap", "ldaps", "base_dn", "domain", "netbios", "admin_dn", "admin_password", "ca_cert"] {
+        assert!(a[key].is_string(), "adds.{key} in {}", lab.info);
+    }
+    assert!(a["ldap"].as_str().unwrap().starts_with("ldap://127.0.0.1:"));
+    assert!(a["ldaps"].as_str().unwrap().starts_with("ldaps://127.0.0.1:"));
+    assert_eq!(a["base_dn"], "DC=testlab,DC=example");
+    assert_eq!(a["netbios"], "TESTLAB");
+    assert!(std::fs::read_to_string(a["ca_cert"].as_str().unwrap()).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let users = lab.info["users"].as_array().unwrap();
+    let sams: Vec<&str> = users.iter().map(|u| u["sam"].as_str().unwrap()).collect();
+    assert_eq!(sams, ["Administrator", "User1", "User2", "User3", "User4", "User5", "MSOL_5f2a9c31d7e8"]);
+    for u in users {
+        for key in ["sam", "upn", "dn", "password", "about"] {
+            assert!(u[key].is_string(), "{key} of {u}");
+        }
+        if u["sam"] != "User3" {
+            // every seeded, enabled account binds with the password it is listed with
+            assert_eq!(
+                ldapwhoami(&lab.info, u["upn"].as_str().unwrap(), u["password"].as_str().unwrap()),
+                format!("u:TESTLAB\\{}", u["sam"].as_str().unwrap())
+            );
+        }
+    }
+    assert_eq!(sigterm(lab).code(), Some(0));
+}
+
+#[test]
+fn export_then_up_from_the_ldif_restores_passwords_and_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = up(dir.path(), &[]);
+    let a = lab.info["adds"].clone();
+    let ldif = dir.path().join("saved.ldif");
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["export", "--ldaps", a["ldaps"].as_str().unwrap(), "--ca", a["ca_cert"].as_str().unwrap(), "-o"])
+        .arg(&ldif)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sigterm(lab).code(), Some(0));
+    let text = std::fs::read_to_string(&ldif).unwrap();
+    assert!(text.starts_with("version: 1\n"));
+    assert!(!text.contains("Summer-Lake-41"), "no clear-text password in an export");
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let restored = up(dir2.path(), &["--adds-ldif", ldif.to_str().unwrap()]);
+    assert_eq!(ldapwhoami(&restored.info, "TESTLAB\\User1", "Summer-Lake-41"), "u:TESTLAB\\User1");
+    assert_eq!(
+        ldapwhoami(&restored.info, "CN=MSOL_5f2a9c31d7e8,OU=Service Accounts,DC=testlab,DC=example", "Connector-Svc-4417!"),
+        "u:TESTLAB\\MSOL_5f2a9c31d7e8"
+    );
+    assert_eq!(sigterm(restored).code(), Some(0));
+}
+
+#[test]
+fn a_bad_seed_file_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ldif = dir.path().join("bad.ldif");
+    std::fs::write(&ldif, "version: 1\n\ndn: OU=Good,DC=testlab,DC=example\nobjectClass: organizationalUnit\n\ndn: CN=Orphan,OU=Missing,DC=testlab,DC=example\nobjectClass: user\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["up", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path())
+        .arg("--adds-ldif")
+        .arg(&ldif)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:6: noSuchObject (32)", ldif.display())), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(["up", "--ldap", "not-an-address"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'not-an-address' for '--ldap <LDAP>'"));
+}
