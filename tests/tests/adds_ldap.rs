@@ -136,7 +136,7 @@ async fn search_scopes_filters_and_attribute_selection() {
     let dn = format!("CN=User1,{ou}");
     let e = one(&mut l, &dn, vec!["*"]).await;
     assert_eq!(attr(&e, "sAMAccountName"), ["User1"]);
-    assert_eq!(attr(&e, "distinguishedName"), [dn.clone()]);
+    assert_eq!(attr(&e, "distinguishedName"), [dn.as_str()]);
     assert_eq!(attr(&e, "objectClass"), ["top", "person", "organizationalPerson", "user"]);
     let guid = e.bin_attrs.get("objectGUID").or(e.attrs.get("objectGUID").map(|_| unreachable!())).expect("objectGUID");
     assert_eq!(guid[0].len(), 16);
@@ -247,7 +247,7 @@ async fn writes_keep_links_stamps_and_names_consistent() {
 
     // member → memberOf
     l.modify(&grp, vec![Mod::Add("member", HashSet::from([alice.as_str()]))]).await.unwrap().success().unwrap();
-    assert_eq!(attr(&one(&mut l, &alice, vec!["memberOf"]).await, "memberOf"), [grp.clone()]);
+    assert_eq!(attr(&one(&mut l, &alice, vec!["memberOf"]).await, "memberOf"), [grp.as_str()]);
     // the clock moves, the stamps follow; uSNChanged only grows
     t.lab.clock.advance(std::time::Duration::from_secs(3600));
     l.modify(&alice, vec![Mod::Replace("description", HashSet::from(["writer"]))]).await.unwrap().success().unwrap();
@@ -258,13 +258,13 @@ async fn writes_keep_links_stamps_and_names_consistent() {
     // rename: the member value follows
     l.modifydn(&alice, "CN=Alice Smith", true, None).await.unwrap().success().unwrap();
     let renamed = format!("CN=Alice Smith,{ou}");
-    assert_eq!(attr(&one(&mut l, &grp, vec!["member"]).await, "member"), [renamed.clone()]);
+    assert_eq!(attr(&one(&mut l, &grp, vec!["member"]).await, "member"), [renamed.as_str()]);
     let e = one(&mut l, &renamed, vec!["cn", "name", "distinguishedName"]).await;
     assert_eq!(attr(&e, "name"), ["Alice Smith"]);
     // move to another container
     l.modifydn(&renamed, "CN=Alice Smith", true, Some(&format!("CN=Users,{base}"))).await.unwrap().success().unwrap();
     let moved = format!("CN=Alice Smith,CN=Users,{base}");
-    assert_eq!(attr(&one(&mut l, &grp, vec!["member"]).await, "member"), [moved.clone()]);
+    assert_eq!(attr(&one(&mut l, &grp, vec!["member"]).await, "member"), [moved.as_str()]);
 
     // compare
     assert!(l.compare(&moved, "sAMAccountName", "ALICE").await.unwrap().equal().unwrap());

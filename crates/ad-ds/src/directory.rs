@@ -491,15 +491,15 @@ impl Directory {
         }
 
         // Uniqueness AD enforces: sAMAccountName per domain, UPN per forest.
-        if let Some(sam) = e.first_str("sAMAccountName") {
-            if self.idx_sam.contains_key(&sam.to_lowercase()) {
-                return Err(AdError::already_exists());
-            }
+        if let Some(sam) = e.first_str("sAMAccountName")
+            && self.idx_sam.contains_key(&sam.to_lowercase())
+        {
+            return Err(AdError::already_exists());
         }
-        if let Some(upn) = e.first_str("userPrincipalName") {
-            if self.idx_upn.contains_key(&upn.to_lowercase()) {
-                return Err(AdError::constraint("userPrincipalName"));
-            }
+        if let Some(upn) = e.first_str("userPrincipalName")
+            && self.idx_upn.contains_key(&upn.to_lowercase())
+        {
+            return Err(AdError::constraint("userPrincipalName"));
         }
         self.check_links_exist(&e)?;
 
@@ -701,18 +701,18 @@ impl Directory {
         }
         // uniqueness of the indexed names after the change
         for (attr, idx) in [("sAMAccountName", &self.idx_sam), ("userPrincipalName", &self.idx_upn)] {
-            if let Some(v) = e.first_str(attr) {
-                if idx.get(&v.to_lowercase()).is_some_and(|k| k != &key) {
-                    return Err(if attr == "sAMAccountName" { AdError::already_exists() } else { AdError::constraint(attr) });
-                }
+            if let Some(v) = e.first_str(attr)
+                && idx.get(&v.to_lowercase()).is_some_and(|k| k != &key)
+            {
+                return Err(if attr == "sAMAccountName" { AdError::already_exists() } else { AdError::constraint(attr) });
             }
         }
         self.check_links_exist(&e)?;
         account::check_user_state(&old, &e)?;
 
         // Everything checked: apply.
-        let links: Vec<(&str, Vec<Vec<u8>>, Vec<Vec<u8>>)> =
-            LINKS.iter().map(|(f, _)| (*f, old.values(f).to_vec(), e.values(f).to_vec())).collect();
+        type LinkChange = (&'static str, Vec<Vec<u8>>, Vec<Vec<u8>>);
+        let links: Vec<LinkChange> = LINKS.iter().map(|(f, _)| (*f, old.values(f).to_vec(), e.values(f).to_vec())).collect();
         if account::replicated_change(&old, &e) {
             self.touch(&mut e);
         }

@@ -143,9 +143,7 @@ impl Dn {
                             let Some(m) = chars.next().filter(char::is_ascii_hexdigit) else {
                                 return Err(DnError(format!("`{s}`: `\\{n}` is not a two-digit hex escape")));
                             };
-                            for _ in 0..pending_space {
-                                raw_bytes.push(b' ');
-                            }
+                            raw_bytes.extend(std::iter::repeat_n(b' ', pending_space));
                             pending_space = 0;
                             let byte = u8::from_str_radix(&format!("{n}{m}"), 16).unwrap_or(0);
                             raw_bytes.push(byte);

@@ -334,10 +334,10 @@ pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> Result<usize, I
                 }
             }
         }
-        if let Some(h) = e.secrets.nt_hash {
-            if e.secrets.nt_history.is_empty() {
-                e.secrets.nt_history.push(h);
-            }
+        if let Some(h) = e.secrets.nt_hash
+            && e.secrets.nt_history.is_empty()
+        {
+            e.secrets.nt_history.push(h);
         }
         complete(d, &mut e, now).map_err(|err| at(r.line, err))?;
         staged_keys.insert(key);

@@ -155,13 +155,13 @@ fn expand_category(v: &str) -> String {
 }
 
 fn equal(syntax: Syntax, attr: &str, stored: &[u8], asserted: &[u8]) -> bool {
-    if attr.eq_ignore_ascii_case("objectCategory") {
-        if let (Ok(s), Ok(a)) = (std::str::from_utf8(stored), std::str::from_utf8(asserted)) {
-            // `CN=Person` (from the shorthand) matches the full category DN by its RDN.
-            if !a.contains(',') {
-                let rdn = s.split(',').next().unwrap_or("");
-                return rdn.eq_ignore_ascii_case(a);
-            }
+    if attr.eq_ignore_ascii_case("objectCategory")
+        && let (Ok(s), Ok(a)) = (std::str::from_utf8(stored), std::str::from_utf8(asserted))
+    {
+        // `CN=Person` (from the shorthand) matches the full category DN by its RDN.
+        if !a.contains(',') {
+            let rdn = s.split(',').next().unwrap_or("");
+            return rdn.eq_ignore_ascii_case(a);
         }
     }
     let _ = syntax;

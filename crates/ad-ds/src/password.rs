@@ -19,7 +19,7 @@ pub fn unicode_pwd(password: &str) -> Vec<u8> {
 pub fn decode_unicode_pwd(v: &[u8]) -> Result<String, AdError> {
     let refuse =
         || AdError::new(ResultCode::ConstraintViolation, "0000202F: setup_io: it's not allowed to set the NT hash password directly'");
-    if v.len() < 4 || v.len() % 2 != 0 {
+    if v.len() < 4 || !v.len().is_multiple_of(2) {
         return Err(refuse());
     }
     let units: Vec<u16> = v.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();

@@ -164,14 +164,12 @@ impl Session {
                 LdapControl::SimplePagedResults { size, cookie } => paged = Some((*size, cookie.clone())),
                 LdapControl::Unknown { oid, .. } if oid == OID_PERMISSIVE_MODIFY => permissive = true,
                 LdapControl::Unknown { oid, .. } if oid == OID_LAB_EXPORT_SECRETS => export = true,
-                LdapControl::Unknown { oid, criticality, .. } => {
-                    if *criticality && !SUPPORTED_CONTROLS.contains(&oid.as_str()) {
-                        let e = AdError::unavailable_critical_extension(oid);
-                        return match response_for(&op, err(&e)) {
-                            Some(op) => one(op),
-                            None => Reply { msgs: vec![], next: Next::Continue },
-                        };
-                    }
+                LdapControl::Unknown { oid, criticality, .. } if *criticality && !SUPPORTED_CONTROLS.contains(&oid.as_str()) => {
+                    let e = AdError::unavailable_critical_extension(oid);
+                    return match response_for(&op, err(&e)) {
+                        Some(op) => one(op),
+                        None => Reply { msgs: vec![], next: Next::Continue },
+                    };
                 }
                 LdapControl::SyncRequest { criticality: true, .. } | LdapControl::PasswordPolicyRequest { criticality: true } => {
                     let e = AdError::unavailable_critical_extension(control_oid(c));
@@ -308,18 +306,18 @@ impl Session {
         }
 
         // Continuing (or abandoning) a paged search.
-        if let Some((size, cookie)) = &paged {
-            if !cookie.is_empty() {
-                let Some(pos) = self.cursors.iter().position(|c| &c.cookie == cookie) else {
-                    let e = AdError::unwilling(0x2024, " (the paged-results cookie is not known on this connection)");
-                    return vec![done(err(&e), vec![])];
-                };
-                let mut cursor = self.cursors.remove(pos).expect("found");
-                if *size <= 0 {
-                    return vec![done(ok(), vec![paged_ctrl(vec![])])];
-                }
-                return self.page(dir, msgid, &mut cursor, *size as usize);
+        if let Some((size, cookie)) = &paged
+            && !cookie.is_empty()
+        {
+            let Some(pos) = self.cursors.iter().position(|c| &c.cookie == cookie) else {
+                let e = AdError::unwilling(0x2024, " (the paged-results cookie is not known on this connection)");
+                return vec![done(err(&e), vec![])];
+            };
+            let mut cursor = self.cursors.remove(pos).expect("found");
+            if *size <= 0 {
+                return vec![done(ok(), vec![paged_ctrl(vec![])])];
             }
+            return self.page(dir, msgid, &mut cursor, *size as usize);
         }
 
         let filter = match to_filter(&req.filter) {
