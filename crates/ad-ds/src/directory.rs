@@ -3,7 +3,7 @@
 //! bind) as plain synchronous functions. Each operation checks everything first and then
 //! applies, so a refused operation changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use clock::Clock;
@@ -146,7 +146,10 @@ pub struct Directory {
     domain_sid: Sid,
     clock: Clock,
     rng: StdRng,
-    entries: BTreeMap<DnKey, Entry>,
+    /// The objects, for point lookups (one hash probe, whatever the size).
+    entries: HashMap<DnKey, Entry>,
+    /// The same keys in directory order: subtrees are ranges of it.
+    order: BTreeSet<DnKey>,
     idx_sam: HashMap<String, DnKey>,
     idx_upn: HashMap<String, DnKey>,
     idx_guid: HashMap<[u8; 16], DnKey>,
@@ -167,7 +170,8 @@ impl Directory {
             base,
             domain_sid,
             clock,
-            entries: BTreeMap::new(),
+            entries: HashMap::new(),
+            order: BTreeSet::new(),
             idx_sam: HashMap::new(),
             idx_upn: HashMap::new(),
             idx_guid: HashMap::new(),
@@ -202,7 +206,7 @@ impl Directory {
         self.entries.is_empty()
     }
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.values()
+        self.order.iter().map(|k| &self.entries[k])
     }
     pub fn get(&self, key: &DnKey) -> Option<&Entry> {
         self.entries.get(key)
@@ -269,6 +273,8 @@ impl Directory {
         let key = e.dn.key();
         if let Some(old) = self.entries.remove(&key) {
             self.unindex(&key, &old);
+        } else {
+            self.order.insert(key.clone());
         }
         self.index(&key, &e);
         self.entries.insert(key, e);
@@ -276,6 +282,7 @@ impl Directory {
 
     fn unstore(&mut self, key: &DnKey) -> Option<Entry> {
         let e = self.entries.remove(key)?;
+        self.order.remove(key);
         self.unindex(key, &e);
         Some(e)
     }
@@ -781,7 +788,7 @@ impl Directory {
         if key == self.base.key() {
             return Err(AdError::unwilling(0x2035, ""));
         }
-        let has_children = self.entries.range(key.subtree_start()..).next().is_some_and(|(k, _)| k.is_below(&key));
+        let has_children = self.order.range(key.subtree_start()..).next().is_some_and(|k| k.is_below(&key));
         if has_children {
             return Err(AdError::non_leaf());
         }
@@ -839,7 +846,7 @@ impl Directory {
 
         // Move the object and everything below it.
         let moved: Vec<DnKey> = std::iter::once(key.clone())
-            .chain(self.entries.range(key.subtree_start()..).take_while(|(k, _)| k.is_below(&key)).map(|(k, _)| k.clone()))
+            .chain(self.order.range(key.subtree_start()..).take_while(|k| k.is_below(&key)).cloned())
             .collect();
         let mut renamed = Vec::new();
         for k in moved {
@@ -876,10 +883,10 @@ impl Directory {
             let dn_attrs: Vec<String> = e
                 .attrs()
                 .filter(|a| {
-                    schema::attribute(&a.name)
+                    schema::attribute(a.name)
                         .is_some_and(|d| d.syntax == Syntax::Dn && d.name != "distinguishedName" && d.name != "objectCategory")
                 })
-                .map(|a| a.name.clone())
+                .map(|a| a.name.to_string())
                 .collect();
             for a in dn_attrs {
                 let vals = e.values(&a).to_vec();
@@ -934,8 +941,8 @@ impl Directory {
         Ok(match req.scope {
             Scope::Base => matches(&base).then(|| base.clone()).into_iter().collect(),
             _ => {
-                let range = self.entries.range((Bound::Included(base.clone()), Bound::Unbounded));
-                range.take_while(|(k, _)| *k == &base || k.is_below(&base)).filter(|(k, _)| matches(k)).map(|(k, _)| k.clone()).collect()
+                let range = self.order.range((Bound::Included(base.clone()), Bound::Unbounded));
+                range.take_while(|k| *k == &base || k.is_below(&base)).filter(|k| matches(k)).cloned().collect()
             }
         })
     }
@@ -963,10 +970,14 @@ impl Directory {
 
     /// Stored and constructed values of an attribute (never secrets).
     pub fn values_of(&self, e: &Entry, attr: &str) -> Vec<Vec<u8>> {
+        self.values_ref(e, attr).into_owned()
+    }
+
+    fn values_ref<'a>(&self, e: &'a Entry, attr: &str) -> std::borrow::Cow<'a, [Vec<u8>]> {
         match schema::attribute(attr) {
-            Some(d) if d.secret() => vec![],
-            Some(d) if d.constructed() => self.constructed(e, d.name).unwrap_or_default(),
-            _ => e.values(attr).to_vec(),
+            Some(d) if d.secret() => std::borrow::Cow::Borrowed(&[]),
+            Some(d) if d.constructed() => self.constructed(e, d.name).unwrap_or_default().into(),
+            _ => e.values(attr).into(),
         }
     }
 
@@ -999,8 +1010,8 @@ impl Directory {
         };
         if sel.all_user {
             for a in e.attrs() {
-                if schema::attribute(&a.name).is_none_or(|d| !d.secret() && !d.constructed()) {
-                    push(a.name.clone(), a.values.clone());
+                if schema::attribute(a.name).is_none_or(|d| !d.secret() && !d.constructed()) {
+                    push(a.name.to_string(), a.values.clone());
                 }
             }
         }
@@ -1130,8 +1141,8 @@ struct Candidate<'a> {
 }
 
 impl Subject for Candidate<'_> {
-    fn values_of(&self, attr: &str) -> Vec<Vec<u8>> {
-        self.dir.values_of(self.entry, attr)
+    fn values_of(&self, attr: &str) -> std::borrow::Cow<'_, [Vec<u8>]> {
+        self.dir.values_ref(self.entry, attr)
     }
     fn in_chain(&self, attr: &str, dn: &str) -> bool {
         let Ok(target) = Dn::parse(dn) else { return false };

@@ -39,7 +39,7 @@ pub struct Dn {
 /// A DN in the order the directory sorts by: root first, so that a subtree is a
 /// contiguous key range and parents sort before their children.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DnKey(String);
+pub struct DnKey(std::sync::Arc<str>);
 
 /// Separates RDNs inside a [`DnKey`]; it cannot occur in a parsed value.
 const KEY_SEP: char = '\u{1}';
@@ -54,12 +54,12 @@ impl DnKey {
         if base.0.is_empty() {
             return !self.0.is_empty();
         }
-        self.0.len() > base.0.len() && self.0.starts_with(&base.0) && self.0[base.0.len()..].starts_with(KEY_SEP)
+        self.0.len() > base.0.len() && self.0.starts_with(&*base.0) && self.0[base.0.len()..].starts_with(KEY_SEP)
     }
 
     /// The smallest key strictly below `self` (start of the subtree range).
     pub fn subtree_start(&self) -> DnKey {
-        if self.0.is_empty() { DnKey(String::new()) } else { DnKey(format!("{}{KEY_SEP}", self.0)) }
+        if self.0.is_empty() { DnKey("".into()) } else { DnKey(format!("{}{KEY_SEP}", self.0).into()) }
     }
 
     /// How many RDNs this key has.
@@ -193,8 +193,16 @@ impl Dn {
     }
 
     pub fn key(&self) -> DnKey {
-        let parts: Vec<String> = self.rdns.iter().rev().map(Rdn::norm).collect();
-        DnKey(parts.join(&KEY_SEP.to_string()))
+        let mut k = String::with_capacity(self.rdns.iter().map(|r| r.attr.len() + r.value.len() + 2).sum());
+        for (i, r) in self.rdns.iter().rev().enumerate() {
+            if i > 0 {
+                k.push(KEY_SEP);
+            }
+            k.extend(r.attr.chars().map(|c| c.to_ascii_lowercase()));
+            k.push('=');
+            k.extend(r.value.chars().flat_map(char::to_lowercase));
+        }
+        DnKey(k.into())
     }
 
     pub fn parent(&self) -> Option<Dn> {

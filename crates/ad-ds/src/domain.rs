@@ -293,16 +293,18 @@ pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> Result<usize, I
             }
         }
         let mut e = Entry::new(dn.clone());
-        let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        // Group the record's lines by attribute (LDIF lists one value per line).
+        let mut grouped: Vec<(&'static str, Vec<Vec<u8>>)> = Vec::with_capacity(r.attrs.len());
         for (a, v) in r.attrs {
-            let base = a.split(';').next().unwrap_or(&a).to_string();
-            match grouped.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&base)) {
+            let base = a.split(';').next().unwrap_or(&a);
+            let def = schema::attribute(base).ok_or_else(|| at(r.line, AdError::undefined_attribute(base)))?;
+            match grouped.iter_mut().find(|(n, _)| *n == def.name) {
                 Some((_, vs)) => vs.push(v),
-                None => grouped.push((base, vec![v])),
+                None => grouped.push((def.name, vec![v])),
             }
         }
-        for (a, vals) in grouped {
-            let def = schema::attribute(&a).ok_or_else(|| at(r.line, AdError::undefined_attribute(&a)))?;
+        for (name, vals) in grouped {
+            let def = schema::attribute(name).expect("looked up above");
             match def.name {
                 "unicodePwd" => {
                     let v = &vals[0];

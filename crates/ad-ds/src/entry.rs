@@ -2,16 +2,15 @@
 //! spells them), and its password material, which lives outside the attributes so that no
 //! search can ever return it.
 
-use std::collections::BTreeMap;
-
 use crate::dn::Dn;
 use crate::schema::{self, Syntax};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attr {
-    /// AD's spelling (`sAMAccountName`), or the client's for attributes the lab's schema
-    /// does not list (only reachable through LDIF import).
-    pub name: String,
+    /// The attribute's id in the lab's schema (objects store ids, not names).
+    id: u16,
+    /// AD's spelling (`sAMAccountName`).
+    pub name: &'static str,
     pub values: Vec<Vec<u8>>,
 }
 
@@ -26,21 +25,27 @@ pub struct Secrets {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub dn: Dn,
-    attrs: BTreeMap<String, Attr>,
+    /// Sorted by schema id, so objectClass comes first and lookups are a binary search.
+    attrs: Vec<Attr>,
     pub secrets: Secrets,
 }
 
 impl Entry {
     pub fn new(dn: Dn) -> Entry {
-        Entry { dn, attrs: BTreeMap::new(), secrets: Secrets::default() }
+        Entry { dn, attrs: Vec::new(), secrets: Secrets::default() }
     }
 
     pub fn attrs(&self) -> impl Iterator<Item = &Attr> {
-        self.attrs.values()
+        self.attrs.iter()
+    }
+
+    fn find(&self, id: u16) -> Result<usize, usize> {
+        self.attrs.binary_search_by_key(&id, |a| a.id)
     }
 
     pub fn get(&self, name: &str) -> Option<&Attr> {
-        self.attrs.get(&name.to_ascii_lowercase())
+        let id = schema::attribute_id(name)?;
+        self.find(id).ok().map(|i| &self.attrs[i])
     }
 
     pub fn values(&self, name: &str) -> &[Vec<u8>] {
@@ -59,15 +64,21 @@ impl Entry {
         self.get(name).is_some_and(|a| !a.values.is_empty())
     }
 
-    /// Replaces all values; no values removes the attribute.
+    /// Replaces all values; no values removes the attribute. Only attributes of the lab's
+    /// schema can be stored: every write path checks names against it first.
     pub fn set(&mut self, name: &str, values: Vec<Vec<u8>>) {
-        let key = name.to_ascii_lowercase();
-        if values.is_empty() {
-            self.attrs.remove(&key);
+        let Some(id) = schema::attribute_id(name) else {
+            debug_assert!(false, "{name} is not in the schema");
             return;
+        };
+        match (self.find(id), values.is_empty()) {
+            (Ok(i), true) => {
+                self.attrs.remove(i);
+            }
+            (Ok(i), false) => self.attrs[i].values = values,
+            (Err(_), true) => {}
+            (Err(i), false) => self.attrs.insert(i, Attr { id, name: schema::attribute_by_id(id).name, values }),
         }
-        let spelled = schema::attribute(name).map(|d| d.name.to_string()).unwrap_or_else(|| name.to_string());
-        self.attrs.insert(key, Attr { name: spelled, values });
     }
 
     pub fn set_str(&mut self, name: &str, value: impl Into<String>) {
@@ -75,7 +86,7 @@ impl Entry {
     }
 
     pub fn remove(&mut self, name: &str) {
-        self.attrs.remove(&name.to_ascii_lowercase());
+        self.set(name, Vec::new());
     }
 
     /// True when the attribute holds a value equal to `v` under the attribute's matching rule.
@@ -102,7 +113,9 @@ impl Entry {
 pub fn values_equal(attr: &str, a: &[u8], b: &[u8]) -> bool {
     let syntax = schema::attribute(attr).map(|d| d.syntax).unwrap_or(Syntax::String);
     match syntax {
-        Syntax::Binary | Syntax::Guid | Syntax::Sid => a == b,
+        // AD also accepts the text form of a SID in an assertion: (objectSid=S-1-5-21-...)
+        Syntax::Sid => a == b || crate::sid::Sid::parse(&String::from_utf8_lossy(b)).is_some_and(|s| s.to_bytes() == a),
+        Syntax::Binary | Syntax::Guid => a == b,
         Syntax::Integer | Syntax::LargeInteger => match (parse_int(a), parse_int(b)) {
             (Some(x), Some(y)) => x == y,
             _ => false,
@@ -115,6 +128,9 @@ pub fn values_equal(attr: &str, a: &[u8], b: &[u8]) -> bool {
             _ => false,
         },
         Syntax::String | Syntax::Oid | Syntax::Boolean | Syntax::GeneralizedTime => {
+            if a.is_ascii() && b.is_ascii() {
+                return a.eq_ignore_ascii_case(b);
+            }
             match (std::str::from_utf8(a), std::str::from_utf8(b)) {
                 (Ok(x), Ok(y)) => fold(x) == fold(y),
                 _ => a == b,

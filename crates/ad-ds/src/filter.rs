@@ -2,6 +2,7 @@
 //! by attribute syntax, `(objectCategory=person)` shorthand, and AD's bitwise and in-chain
 //! matching rules.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::entry::{fold, parse_int};
@@ -52,7 +53,7 @@ impl Truth {
 /// What the evaluator needs of an object: its values (stored and constructed) and, for the
 /// in-chain rule, the directory around it.
 pub trait Subject {
-    fn values_of(&self, attr: &str) -> Vec<Vec<u8>>;
+    fn values_of(&self, attr: &str) -> Cow<'_, [Vec<u8>]>;
     /// True when `dn` can be reached from this object by following `attr` (member, memberOf)
     /// transitively.
     fn in_chain(&self, attr: &str, dn: &str) -> bool;

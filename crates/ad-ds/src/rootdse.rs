@@ -71,8 +71,9 @@ pub fn render(root: &RootDse, sel: &Selection) -> Rendered {
 pub struct Subject<'a>(pub &'a RootDse);
 
 impl crate::filter::Subject for Subject<'_> {
-    fn values_of(&self, attr: &str) -> Vec<Vec<u8>> {
-        self.0.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(attr)).map(|(_, v)| v.clone()).unwrap_or_default()
+    fn values_of(&self, attr: &str) -> std::borrow::Cow<'_, [Vec<u8>]> {
+        let found = self.0.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(attr));
+        found.map(|(_, v)| v.as_slice()).unwrap_or_default().into()
     }
     fn in_chain(&self, _: &str, _: &str) -> bool {
         false

@@ -210,15 +210,34 @@ static ATTRIBUTES: &[AttrDef] = attrs! {
     "subSchemaSubEntry" Dn C;
 };
 
-fn index() -> &'static HashMap<std::string::String, &'static AttrDef> {
-    static INDEX: OnceLock<HashMap<std::string::String, &'static AttrDef>> = OnceLock::new();
-    INDEX.get_or_init(|| ATTRIBUTES.iter().map(|a| (a.name.to_ascii_lowercase(), a)).collect())
+fn index() -> &'static HashMap<std::string::String, u16> {
+    static INDEX: OnceLock<HashMap<std::string::String, u16>> = OnceLock::new();
+    INDEX.get_or_init(|| ATTRIBUTES.iter().enumerate().map(|(i, a)| (a.name.to_ascii_lowercase(), i as u16)).collect())
+}
+
+/// The attribute's position in the lab's schema: a small id objects store instead of names.
+pub fn attribute_id(name: &str) -> Option<u16> {
+    // Lower-case into a stack buffer: this runs for every attribute of every operation.
+    let mut buf = [0u8; 64];
+    let b = name.as_bytes();
+    if b.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(b) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..b.len()]).ok()?;
+    index().get(lower).copied()
 }
 
 /// Looks an attribute up by any case of its name; `None` for attributes AD's schema (as far
 /// as the lab knows it) does not have.
 pub fn attribute(name: &str) -> Option<&'static AttrDef> {
-    index().get(&name.to_ascii_lowercase()).copied()
+    attribute_id(name).map(|i| &ATTRIBUTES[i as usize])
+}
+
+pub fn attribute_by_id(id: u16) -> &'static AttrDef {
+    &ATTRIBUTES[id as usize]
 }
 
 pub fn attributes() -> &'static [AttrDef] {

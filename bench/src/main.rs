@@ -1,0 +1,241 @@
+//! `ldap-bench`: the measurements behind docs/benchmarks.md.
+//!
+//! - `load`: an LDAP load client (the `ldap3` crate) — simple binds/s or indexed equality
+//!   searches/s over N concurrent connections for a fixed time, against any server, so
+//!   the lab and OpenLDAP's slapd are measured by the same client;
+//! - `gen`: LDIF with N users, in the lab's (AD) or slapd's (inetOrgPerson) shape;
+//! - `import`: LDIF import time and resident memory for N users, in process;
+//! - `lookup`: the cost of a sAMAccountName lookup at several directory sizes, in process.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use base64::Engine;
+use clap::{Parser, Subcommand, ValueEnum};
+use rand::{Rng, SeedableRng};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Flavor {
+    /// The lab's AD DS: OU=Load,DC=testlab,DC=example, sAMAccountName, unicodePwd.
+    Ad,
+    /// slapd: ou=people,dc=bench,dc=example, uid, userPassword.
+    Openldap,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Op {
+    Bind,
+    Search,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    Gen {
+        #[arg(long)]
+        users: usize,
+        #[arg(long, value_enum)]
+        flavor: Flavor,
+        /// For openldap: the userPassword value (e.g. an {SSHA} hash from slappasswd).
+        #[arg(long, default_value = "")]
+        hash: String,
+    },
+    Load {
+        #[arg(long)]
+        url: String,
+        #[arg(long, value_enum)]
+        flavor: Flavor,
+        #[arg(long, value_enum)]
+        op: Op,
+        #[arg(long)]
+        users: usize,
+        #[arg(long, default_value_t = 1)]
+        conns: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// DN and password of the account searches run as.
+        #[arg(long)]
+        admin_dn: String,
+        #[arg(long)]
+        admin_password: String,
+    },
+    Import {
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+    },
+    Lookup {
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1_000, 10_000, 100_000])]
+        sizes: Vec<usize>,
+    },
+}
+
+pub const PASSWORD: &str = "Load-Pass-123!";
+
+fn user_dn(f: Flavor, i: usize) -> String {
+    match f {
+        Flavor::Ad => format!("CN=load{i},OU=Load,DC=testlab,DC=example"),
+        Flavor::Openldap => format!("uid=load{i},ou=people,dc=bench,dc=example"),
+    }
+}
+
+fn gen_ldif(users: usize, f: Flavor, hash: &str) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(users * 200);
+    match f {
+        Flavor::Ad => {
+            let pw = ad_ds::password::unicode_pwd(PASSWORD);
+            let pw = base64::engine::general_purpose::STANDARD.encode(&pw);
+            s.push_str("dn: OU=Load,DC=testlab,DC=example\nobjectClass: organizationalUnit\n\n");
+            for i in 0..users {
+                let _ = write!(
+                    s,
+                    "dn: {}\nobjectClass: user\nsAMAccountName: load{i}\nuserPrincipalName: load{i}@testlab.example\nmail: load{i}@testlab.example\ndisplayName: Load User {i}\nuserAccountControl: 512\nunicodePwd:: {pw}\n\n",
+                    user_dn(f, i)
+                );
+            }
+        }
+        Flavor::Openldap => {
+            s.push_str("dn: dc=bench,dc=example\nobjectClass: dcObject\nobjectClass: organization\no: bench\ndc: bench\n\n");
+            s.push_str("dn: ou=people,dc=bench,dc=example\nobjectClass: organizationalUnit\nou: people\n\n");
+            for i in 0..users {
+                let _ = write!(
+                    s,
+                    "dn: {}\nobjectClass: inetOrgPerson\nuid: load{i}\ncn: Load User {i}\nsn: User\nmail: load{i}@bench.example\nuserPassword: {hash}\n\n",
+                    user_dn(f, i)
+                );
+            }
+        }
+    }
+    s
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn directory_with(users: usize) -> Result<ad_ds::Directory> {
+    directory_with_text(&gen_ldif(users, Flavor::Ad, ""))
+}
+
+async fn load(url: String, f: Flavor, op: Op, users: usize, conns: usize, seconds: u64, admin_dn: String, admin_pw: String) -> Result<()> {
+    let ops = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for w in 0..conns {
+        let (url, ops, errors, admin_dn, admin_pw) = (url.clone(), ops.clone(), errors.clone(), admin_dn.clone(), admin_pw.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
+            let (conn, mut ldap) = ldap3::LdapConnAsync::new(&url).await?;
+            ldap3::drive!(conn);
+            if op == Op::Search {
+                ldap.simple_bind(&admin_dn, &admin_pw).await?.success()?;
+            }
+            let (base, attr) = match f {
+                Flavor::Ad => ("DC=testlab,DC=example", "sAMAccountName"),
+                Flavor::Openldap => ("dc=bench,dc=example", "uid"),
+            };
+            while Instant::now() < deadline {
+                let i = rng.gen_range(0..users);
+                let ok = match op {
+                    Op::Bind => ldap.simple_bind(&user_dn(f, i), PASSWORD).await?.rc == 0,
+                    Op::Search => {
+                        let ldap3::SearchResult(rs, r) = ldap.search(base, ldap3::Scope::Subtree, &format!("({attr}=load{i})"), vec!["cn"]).await?;
+                        r.rc == 0 && rs.len() == 1
+                    }
+                };
+                if ok { ops.fetch_add(1, Ordering::Relaxed) } else { errors.fetch_add(1, Ordering::Relaxed) };
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let n = ops.load(Ordering::Relaxed);
+    let e = errors.load(Ordering::Relaxed);
+    if e > 0 {
+        bail!("{e} operations failed");
+    }
+    println!("{:.0}", n as f64 / seconds as f64);
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Gen { users, flavor, hash } => print!("{}", gen_ldif(users, flavor, &hash)),
+        Cmd::Load { url, flavor, op, users, conns, seconds, admin_dn, admin_password } => {
+            tokio::runtime::Runtime::new()?.block_on(load(url, flavor, op, users, conns, seconds, admin_dn, admin_password))?
+        }
+        Cmd::Import { users } => {
+            let text = gen_ldif(users, Flavor::Ad, "");
+            let before = rss_kib();
+            let t = Instant::now();
+            let d = directory_with_text(&text)?;
+            let took = t.elapsed();
+            let after = rss_kib();
+            drop(text);
+            println!("import of {users} users: {:.2} s, RSS +{} MiB (process {} MiB), {} objects", took.as_secs_f64(), (after - before) / 1024, after / 1024, d.len());
+        }
+        Cmd::Lookup { sizes } => {
+            for n in sizes {
+                let d = directory_with(n)?;
+                let who = ad_ds::Principal::User { dn: ad_ds::dn::Dn::root(), sam: "bench".into(), admin: true };
+                let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+                let rounds = 200_000;
+                let t = Instant::now();
+                for _ in 0..rounds {
+                    let i = rng.gen_range(0..n);
+                    let req = ad_ds::directory::SearchRequest {
+                        base: "DC=testlab,DC=example".into(),
+                        scope: ad_ds::directory::Scope::Subtree,
+                        filter: ad_ds::filter::Filter::Equal("sAMAccountName".into(), format!("load{i}")),
+                    };
+                    let hits = d.search(&who, &req)?;
+                    assert_eq!(hits.len(), 1);
+                }
+                let indexed = t.elapsed().as_nanos() as f64 / rounds as f64;
+                // The same question on an attribute without an index: a scan, for scale.
+                let scans = 20;
+                let t = Instant::now();
+                for _ in 0..scans {
+                    let i = rng.gen_range(0..n);
+                    let req = ad_ds::directory::SearchRequest {
+                        base: "DC=testlab,DC=example".into(),
+                        scope: ad_ds::directory::Scope::Subtree,
+                        filter: ad_ds::filter::Filter::Equal("displayName".into(), format!("Load User {i}")),
+                    };
+                    assert_eq!(d.search(&who, &req)?.len(), 1);
+                }
+                let scan = t.elapsed().as_nanos() as f64 / scans as f64;
+                println!("{n} users: {indexed:.0} ns per sAMAccountName lookup (indexed); {:.0} us per displayName lookup (scan)", scan / 1000.0);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn directory_with_text(text: &str) -> Result<ad_ds::Directory> {
+    let cfg = ad_ds::DomainConfig {
+        dns_name: "testlab.example".into(),
+        netbios: "TESTLAB".into(),
+        dc_name: "DC1".into(),
+        sid: [1, 2, 3],
+        seed: 7,
+        admin_password: "Bench-Admin-1!".into(),
+    };
+    let mut d = ad_ds::Directory::new(cfg, clock::Clock::frozen(clock::Clock::lab_epoch()));
+    d.import(ad_ds::ldif::parse(text)?)?;
+    Ok(d)
+}
