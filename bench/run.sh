@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Benchmarks for docs/benchmarks.md. Measures, in one run on this machine:
+#  1. simple binds/s and indexed equality searches/s at 1 and 16 connections over loopback,
+#     10,000 users, against the lab's AD DS and against OpenLDAP's slapd (mdb backend), with
+#     the same load client (ldap-bench, the `ldap3` crate);
+#  2. LDIF import time and memory for 100,000 users;
+#  3. a sAMAccountName lookup at 1,000 / 10,000 / 100,000 users (indexed vs a scan).
+# Installs Debian's slapd and ldap-utils if missing. Listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USERS=${USERS:-10000}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
+SLAPD_PORT=${SLAPD_PORT:-3890}
+
+if ! command -v slapd >/dev/null || ! command -v ldapsearch >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends slapd ldap-utils
+fi
+SLAPD=$(command -v slapd || echo /usr/sbin/slapd)
+SLAPADD=$(command -v slapadd || echo /usr/sbin/slapadd)
+SLAPPASSWD=$(command -v slappasswd || echo /usr/sbin/slappasswd)
+
+cargo build --release -p lab -p ldap-bench
+BIN=target/release
+work=$(mktemp -d)
+cleanup() { [ -n "${LAB_PID:-}" ] && kill "$LAB_PID" 2>/dev/null; [ -f "$work/slapd.pid" ] && kill "$(cat "$work/slapd.pid")" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
+
+echo "== generating $USERS users for each server"
+$BIN/ldap-bench gen --users "$USERS" --flavor ad > "$work/ad.ldif"
+HASH=$($SLAPPASSWD -s 'Load-Pass-123!')
+$BIN/ldap-bench gen --users "$USERS" --flavor openldap --hash "$HASH" > "$work/ol.ldif"
+
+echo "== starting the lab"
+$BIN/lab up --json --frozen-clock --ldap 127.0.0.1:0 --ldaps 127.0.0.1:0 --state-dir "$work/lab" --adds-ldif "$work/ad.ldif" > "$work/lab.json" &
+LAB_PID=$!
+for _ in $(seq 100); do [ -s "$work/lab.json" ] && break; sleep 0.1; done
+LAB_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adds"]["ldap"])' "$work/lab.json")
+
+echo "== starting slapd (mdb) on 127.0.0.1:$SLAPD_PORT"
+mkdir -p "$work/ol-db"
+cat > "$work/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile $work/slapd.pid
+loglevel 0
+database mdb
+maxsize 1073741824
+suffix "dc=bench,dc=example"
+rootdn "cn=admin,dc=bench,dc=example"
+rootpw Bench-Admin-1!
+directory $work/ol-db
+index objectClass eq
+index uid eq
+CONF
+$SLAPADD -q -f "$work/slapd.conf" -l "$work/ol.ldif"
+$SLAPD -f "$work/slapd.conf" -h "ldap://127.0.0.1:$SLAPD_PORT/"
+for _ in $(seq 100); do ldapsearch -x -H "ldap://127.0.0.1:$SLAPD_PORT" -b '' -s base >/dev/null 2>&1 && break; sleep 0.1; done
+
+run() { # server url flavor op conns admin_dn admin_pw
+  $BIN/ldap-bench load --url "$2" --flavor "$3" --op "$4" --conns "$5" --users "$USERS" --seconds "$SECONDS_PER_RUN" --admin-dn "$6" --admin-password "$7"
+}
+LAB_ADMIN="CN=Administrator,CN=Users,DC=testlab,DC=example"; LAB_PW='Lab-Admin-Pa55!'
+OL_ADMIN="cn=admin,dc=bench,dc=example"; OL_PW='Bench-Admin-1!'
+echo
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+echo "| workload ($USERS users; median of 3 alternating ${SECONDS_PER_RUN}s runs) | connections | hybrid-lab AD DS (ops/s) | slapd mdb (ops/s) |"
+echo "|---|---|---|---|"
+for op in bind search; do
+  for c in 1 16; do
+    a=(); b=()
+    for _ in 1 2 3; do
+      a+=("$(run lab "$LAB_URL" ad "$op" "$c" "$LAB_ADMIN" "$LAB_PW")")
+      b+=("$(run slapd "ldap://127.0.0.1:$SLAPD_PORT" openldap "$op" "$c" "$OL_ADMIN" "$OL_PW")")
+    done
+    echo "| $op | $c | $(median "${a[@]}") (${a[*]}) | $(median "${b[@]}") (${b[*]}) |"
+  done
+done
+echo
+echo "== LDIF import (in process)"
+$BIN/ldap-bench import --users 100000
+echo
+echo "== sAMAccountName lookup by directory size (in process)"
+$BIN/ldap-bench lookup --sizes 1000,10000,100000
