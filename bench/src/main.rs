@@ -150,11 +150,16 @@ async fn load(url: String, f: Flavor, op: Op, users: usize, conns: usize, second
                 let ok = match op {
                     Op::Bind => ldap.simple_bind(&user_dn(f, i), PASSWORD).await?.rc == 0,
                     Op::Search => {
-                        let ldap3::SearchResult(rs, r) = ldap.search(base, ldap3::Scope::Subtree, &format!("({attr}=load{i})"), vec!["cn"]).await?;
+                        let ldap3::SearchResult(rs, r) =
+                            ldap.search(base, ldap3::Scope::Subtree, &format!("({attr}=load{i})"), vec!["cn"]).await?;
                         r.rc == 0 && rs.len() == 1
                     }
                 };
-                if ok { ops.fetch_add(1, Ordering::Relaxed) } else { errors.fetch_add(1, Ordering::Relaxed) };
+                if ok {
+                    ops.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed)
+                };
             }
             anyhow::Ok(())
         }));
@@ -186,7 +191,13 @@ fn main() -> Result<()> {
             let took = t.elapsed();
             let after = rss_kib();
             drop(text);
-            println!("import of {users} users: {:.2} s, RSS +{} MiB (process {} MiB), {} objects", took.as_secs_f64(), (after - before) / 1024, after / 1024, d.len());
+            println!(
+                "import of {users} users: {:.2} s, RSS +{} MiB (process {} MiB), {} objects",
+                took.as_secs_f64(),
+                (after - before) / 1024,
+                after / 1024,
+                d.len()
+            );
         }
         Cmd::Lookup { sizes } => {
             for n in sizes {
@@ -219,7 +230,10 @@ fn main() -> Result<()> {
                     assert_eq!(d.search(&who, &req)?.len(), 1);
                 }
                 let scan = t.elapsed().as_nanos() as f64 / scans as f64;
-                println!("{n} users: {indexed:.0} ns per sAMAccountName lookup (indexed); {:.0} us per displayName lookup (scan)", scan / 1000.0);
+                println!(
+                    "{n} users: {indexed:.0} ns per sAMAccountName lookup (indexed); {:.0} us per displayName lookup (scan)",
+                    scan / 1000.0
+                );
             }
         }
     }

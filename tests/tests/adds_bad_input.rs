@@ -205,3 +205,32 @@ async fn protocol_misuse_is_answered_as_ad_answers_it() {
     }
     assert!(rest.last().is_some_and(is_notice), "{rest:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_that_cannot_be_decoded_closes_the_connection_and_changes_nothing() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let before = usn(&t).await;
+    // A SearchRequest whose filter has an unknown choice tag ([12]): the PDU is well framed
+    // but the filter is not RFC 4511's.
+    let body: Vec<u8> = [
+        &[0x04, 0x00][..],               // baseObject ""
+        &[0x0a, 0x01, 0x00],             // scope base
+        &[0x0a, 0x01, 0x00],             // derefAliases never
+        &[0x02, 0x01, 0x00],             // sizeLimit 0
+        &[0x02, 0x01, 0x00],             // timeLimit 0
+        &[0x01, 0x01, 0x00],             // typesOnly false
+        &[0xac, 0x03, 0x04, 0x01, 0x78], // filter: [12] { "x" } — no such filter type
+        &[0x30, 0x00],                   // attributes
+    ]
+    .concat();
+    let mut search = vec![0x63, body.len() as u8];
+    search.extend(body);
+    let mut pdu = vec![0x30, (3 + search.len()) as u8, 0x02, 0x01, 0x07];
+    pdu.extend(search);
+    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+    s.write_all(&pdu).await.unwrap();
+    let msgs = drain(s).await;
+    assert!(msgs.len() == 1 && is_notice(&msgs[0]), "{msgs:?}");
+    assert_eq!(usn(&t).await, before);
+}

@@ -398,3 +398,58 @@ async fn tls_both_ways_and_controls_by_criticality() {
     let r = l.with_controls(unknown(false)).search(&t.base(), Scope::Base, "(objectClass=*)", vec!["1.1"]).await.unwrap();
     assert_eq!((r.0.len(), r.1.rc), (1, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_anchors_and_filetime_stamps_come_from_the_lab() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let dn = format!("CN=User4,OU=Lab Users,{}", t.base());
+    let mut l = t.admin(Via::Ldaps).await;
+    // mS-DS-ConsistencyGuid: 16 bytes written, the same 16 bytes read back as binary
+    let anchor: Vec<u8> = (0u8..16).map(|b| b.wrapping_mul(37) | 0x80).collect();
+    l.modify(&dn, vec![Mod::Replace(b"mS-DS-ConsistencyGuid".to_vec(), HashSet::from([anchor.clone()]))]).await.unwrap().success().unwrap();
+    let e = one(&mut l, &dn, vec!["mS-DS-ConsistencyGuid", "pwdLastSet"]).await;
+    assert_eq!(e.bin_attrs["mS-DS-ConsistencyGuid"], vec![anchor]);
+    // pwdLastSet is the lab clock's FILETIME at the moment the password was set
+    let epoch = clock::to_filetime(clock::Clock::lab_epoch());
+    assert_eq!(attr(&e, "pwdLastSet"), [epoch.to_string()]);
+    t.lab.clock.advance(std::time::Duration::from_secs(86_400));
+    l.modify(&dn, vec![Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd("Next-Day-Pass-7")]))])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let e = one(&mut l, &dn, vec!["pwdLastSet"]).await;
+    assert_eq!(attr(&e, "pwdLastSet"), [(epoch + 86_400 * 10_000_000).to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_own_certificate_is_served_when_given() {
+    install_crypto();
+    // A CA and a server certificate made by "the operator", written to files.
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().signed_by(&key, &issuer).unwrap();
+    let (cert_path, key_path) = (dir.path().join("dc.pem"), dir.path().join("dc.key"));
+    std::fs::write(&cert_path, format!("{}{}", leaf.pem(), ca_cert.pem())).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+
+    let t = TestLab::start_with(|c| c.tls_files = Some((cert_path.clone(), key_path.clone()))).await;
+    assert_eq!(std::fs::read_to_string(&t.info().adds.ca_cert).unwrap(), ca_cert.pem(), "clients are told to trust the operator's CA");
+    let mut l = t.bind(Via::Ldaps, "TESTLAB\\User1", &t.password_of("User1")).await;
+    let (exop, _) = l.extended(WhoAmI).await.unwrap().success().unwrap();
+    assert_eq!(exop.parse::<WhoAmIResp>().authzid, "u:TESTLAB\\User1");
+
+    // a key file with no key is refused with its path
+    std::fs::write(&key_path, "not a key").unwrap();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let mut cfg = labkit::LabConfig::ephemeral(cfg_dir.path().to_path_buf());
+    cfg.tls_files = Some((cert_path, key_path.clone()));
+    let err = labkit::Lab::start(cfg).await.err().expect("refused").to_string();
+    assert!(err.contains(&key_path.display().to_string()), "{err}");
+}

@@ -845,9 +845,8 @@ impl Directory {
         let _ = delete_old; // AD always replaces the RDN value (single-valued naming attributes)
 
         // Move the object and everything below it.
-        let moved: Vec<DnKey> = std::iter::once(key.clone())
-            .chain(self.order.range(key.subtree_start()..).take_while(|k| k.is_below(&key)).cloned())
-            .collect();
+        let moved: Vec<DnKey> =
+            std::iter::once(key.clone()).chain(self.order.range(key.subtree_start()..).take_while(|k| k.is_below(&key)).cloned()).collect();
         let mut renamed = Vec::new();
         for k in moved {
             let mut e = self.unstore(&k).expect("listed");

@@ -211,8 +211,9 @@ mod tests {
 
     struct Obj(HashMap<String, Vec<String>>);
     impl Subject for Obj {
-        fn values_of(&self, attr: &str) -> Vec<Vec<u8>> {
-            self.0.get(&attr.to_ascii_lowercase()).map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect()).unwrap_or_default()
+        fn values_of(&self, attr: &str) -> Cow<'_, [Vec<u8>]> {
+            let vals = self.0.get(&attr.to_ascii_lowercase()).map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect());
+            Cow::Owned(vals.unwrap_or_default())
         }
         fn in_chain(&self, _: &str, dn: &str) -> bool {
             dn.eq_ignore_ascii_case("CN=Outer,DC=x")
