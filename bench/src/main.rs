@@ -36,6 +36,27 @@ enum Op {
     Search,
 }
 
+#[derive(clap::Args)]
+struct LoadArgs {
+    #[arg(long)]
+    url: String,
+    #[arg(long, value_enum)]
+    flavor: Flavor,
+    #[arg(long, value_enum)]
+    op: Op,
+    #[arg(long)]
+    users: usize,
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// DN and password of the account searches run as.
+    #[arg(long)]
+    admin_dn: String,
+    #[arg(long)]
+    admin_password: String,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     Gen {
@@ -47,25 +68,7 @@ enum Cmd {
         #[arg(long, default_value = "")]
         hash: String,
     },
-    Load {
-        #[arg(long)]
-        url: String,
-        #[arg(long, value_enum)]
-        flavor: Flavor,
-        #[arg(long, value_enum)]
-        op: Op,
-        #[arg(long)]
-        users: usize,
-        #[arg(long, default_value_t = 1)]
-        conns: usize,
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// DN and password of the account searches run as.
-        #[arg(long)]
-        admin_dn: String,
-        #[arg(long)]
-        admin_password: String,
-    },
+    Load(LoadArgs),
     Import {
         #[arg(long, default_value_t = 100_000)]
         users: usize,
@@ -127,7 +130,8 @@ fn directory_with(users: usize) -> Result<ad_ds::Directory> {
     directory_with_text(&gen_ldif(users, Flavor::Ad, ""))
 }
 
-async fn load(url: String, f: Flavor, op: Op, users: usize, conns: usize, seconds: u64, admin_dn: String, admin_pw: String) -> Result<()> {
+async fn load(a: LoadArgs) -> Result<()> {
+    let LoadArgs { url, flavor: f, op, users, conns, seconds, admin_dn, admin_password: admin_pw } = a;
     let ops = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -180,9 +184,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Gen { users, flavor, hash } => print!("{}", gen_ldif(users, flavor, &hash)),
-        Cmd::Load { url, flavor, op, users, conns, seconds, admin_dn, admin_password } => {
-            tokio::runtime::Runtime::new()?.block_on(load(url, flavor, op, users, conns, seconds, admin_dn, admin_password))?
-        }
+        Cmd::Load(args) => tokio::runtime::Runtime::new()?.block_on(load(args))?,
         Cmd::Import { users } => {
             let text = gen_ldif(users, Flavor::Ad, "");
             let before = rss_kib();
