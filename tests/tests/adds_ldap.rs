@@ -345,7 +345,8 @@ async fn unicode_pwd_needs_tls_and_is_never_read_back() {
     assert_eq!(c.simple_bind("TESTLAB\\User1", &old).await.unwrap().rc, 49);
     assert_eq!(c.simple_bind("TESTLAB\\User1", "Fresh-Start-11").await.unwrap().rc, 0);
 
-    // change by the user: delete the old value, add the new
+    // change by the user: delete the old value, add the new (a day later: minPwdAge)
+    t.lab.clock.advance(std::time::Duration::from_secs(86_400));
     let mut user = t.bind(Via::Ldaps, "TESTLAB\\User1", "Fresh-Start-11").await;
     let r = user.modify(&dn, vec![Mod::Delete(upwd.clone(), pw("not-it")), Mod::Add(upwd.clone(), pw("Second-Wind-22"))]).await.unwrap();
     assert_eq!(r.rc, 19);

@@ -1,10 +1,12 @@
 //! Account state of user objects: userAccountControl flags, what a new user starts with,
-//! setting a password, the constructed account attributes, and what a simple bind checks.
+//! setting a password, the constructed account attributes, and what a simple bind checks
+//! and records (badPwdCount, badPasswordTime, lockoutTime, lastLogon...).
 
 use crate::directory::Directory;
 use crate::entry::Entry;
 use crate::error::{AdError, AdResult, ResultCode};
 use crate::password::nt_hash;
+use crate::policy::Policy;
 use clock::FILETIME_NEVER;
 
 pub const UF_ACCOUNTDISABLE: i64 = 0x0002;
@@ -26,6 +28,10 @@ pub const GROUP_GLOBAL_SECURITY: i64 = -2_147_483_646;
 pub const GROUP_DOMAIN_LOCAL_SECURITY: i64 = -2_147_483_644;
 pub const GROUP_BUILTIN_LOCAL_SECURITY: i64 = -2_147_483_643;
 
+/// lastLogonTimestamp is rewritten only when older than this (msDS-LogonTimeSyncInterval,
+/// 14 days by default), which is why it is replicated and lastLogon is not.
+const LOGON_TIMESTAMP_INTERVAL: i64 = 14 * 86_400 * 10_000_000;
+
 /// Attributes that are not replicated: changing only these does not move uSNChanged or
 /// whenChanged (seen on Samba: badPwdCount 0 → 2 with uSNChanged fixed).
 const NOT_REPLICATED: &[&str] = &["badpwdcount", "badpasswordtime", "lastlogon", "logoncount", "memberof", "directreports"];
@@ -35,16 +41,11 @@ pub fn group_sam_account_type(group_type: i64) -> i64 {
 }
 
 /// What AD gives a user object created over LDAP.
-pub fn init_user(e: &mut Entry, computer: bool, _now: clock::OffsetDateTime) {
-    let defaults: [(&str, String); 10] = [
-        (
-            "userAccountControl",
-            if computer {
-                (UF_WORKSTATION_TRUST_ACCOUNT | UF_PASSWD_NOTREQD).to_string()
-            } else {
-                (UF_NORMAL_ACCOUNT | UF_PASSWD_NOTREQD | UF_ACCOUNTDISABLE).to_string()
-            },
-        ),
+pub fn init_user(e: &mut Entry, computer: bool) {
+    let uac =
+        if computer { UF_WORKSTATION_TRUST_ACCOUNT | UF_PASSWD_NOTREQD } else { UF_NORMAL_ACCOUNT | UF_PASSWD_NOTREQD | UF_ACCOUNTDISABLE };
+    let defaults: [(&str, String); 11] = [
+        ("userAccountControl", uac.to_string()),
         ("primaryGroupID", if computer { "515".into() } else { "513".into() }),
         ("pwdLastSet", "0".into()),
         ("accountExpires", FILETIME_NEVER.to_string()),
@@ -54,18 +55,23 @@ pub fn init_user(e: &mut Entry, computer: bool, _now: clock::OffsetDateTime) {
         ("lastLogon", "0".into()),
         ("lastLogoff", "0".into()),
         ("codePage", "0".into()),
+        ("countryCode", "0".into()),
     ];
     for (a, v) in defaults {
         if !e.has(a) {
             e.set_str(a, v);
         }
     }
-    if !e.has("countryCode") {
-        e.set_str("countryCode", "0");
-    }
-    let uac = e.int("userAccountControl").unwrap_or(0);
+    let uac = stored_uac(e.int("userAccountControl").unwrap_or(0));
+    e.set_str("userAccountControl", uac.to_string());
     let sam_type = if uac & (UF_WORKSTATION_TRUST_ACCOUNT | UF_SERVER_TRUST_ACCOUNT) != 0 { SAM_MACHINE_ACCOUNT } else { SAM_USER_OBJECT };
     e.set_str("sAMAccountType", sam_type.to_string());
+}
+
+/// AD never stores the computed bits in userAccountControl: a client writing them is
+/// accepted and the bits dropped (Samba #: UAC 528 reads back 512).
+pub fn stored_uac(uac: i64) -> i64 {
+    uac & !(UF_LOCKOUT | UF_PASSWORD_EXPIRED)
 }
 
 /// Stores a new password as AD does: the NT hash, the history, pwdLastSet = now.
@@ -81,55 +87,140 @@ pub fn set_password(e: &mut Entry, password: &str, now_filetime: i64, history_le
 pub fn constructed(dir: &Directory, e: &Entry, name: &str, now: i64) -> Option<Vec<Vec<u8>>> {
     let one = |n: i64| Some(vec![n.to_string().into_bytes()]);
     match name {
-        "msDS-User-Account-Control-Computed" => one(computed_uac(dir, e, now)),
-        "msDS-UserPasswordExpiryTimeComputed" => one(password_expiry(dir, e)),
+        "msDS-User-Account-Control-Computed" => one(computed_uac(e, &dir.effective_policy(e), now)),
+        "msDS-UserPasswordExpiryTimeComputed" => one(password_expiry(e, &dir.effective_policy(e))),
+        "msDS-ResultantPSO" => dir.effective_policy(e).pso.map(|p| vec![p.into_bytes()]),
         _ => None,
     }
 }
 
-fn domain_int(dir: &Directory, attr: &str) -> i64 {
-    dir.get_dn(dir.base_dn()).and_then(|d| d.int(attr)).unwrap_or(0)
-}
-
 /// When the password expires (FILETIME): never for DONT_EXPIRE_PASSWD or maxPwdAge 0, 0 when
 /// the user must change it now.
-pub fn password_expiry(dir: &Directory, e: &Entry) -> i64 {
+pub fn password_expiry(e: &Entry, policy: &Policy) -> i64 {
     let uac = e.int("userAccountControl").unwrap_or(0);
     let last = e.int("pwdLastSet").unwrap_or(0);
-    let max_age = domain_int(dir, "maxPwdAge");
-    if uac & UF_DONT_EXPIRE_PASSWD != 0 || max_age == 0 {
+    if uac & UF_DONT_EXPIRE_PASSWD != 0 || policy.max_age == 0 {
         return FILETIME_NEVER;
     }
     if last == 0 {
         return 0;
     }
-    last.saturating_add(max_age.saturating_abs())
+    last.saturating_add(policy.max_age)
 }
 
-pub fn computed_uac(dir: &Directory, e: &Entry, now: i64) -> i64 {
-    let mut v = 0;
+pub fn is_locked(e: &Entry, policy: &Policy, now: i64) -> bool {
     let lockout_time = e.int("lockoutTime").unwrap_or(0);
-    let duration = domain_int(dir, "lockoutDuration").saturating_abs();
-    if lockout_time != 0 && (duration == 0 || lockout_time.saturating_add(duration) > now) {
+    lockout_time != 0 && (policy.lockout_duration == 0 || lockout_time.saturating_add(policy.lockout_duration) > now)
+}
+
+pub fn must_change(e: &Entry) -> bool {
+    e.int("pwdLastSet") == Some(0) && e.int("userAccountControl").unwrap_or(0) & UF_DONT_EXPIRE_PASSWD == 0
+}
+
+pub fn is_expired(e: &Entry, policy: &Policy, now: i64) -> bool {
+    let expiry = password_expiry(e, policy);
+    expiry != FILETIME_NEVER && expiry != 0 && expiry <= now
+}
+
+pub fn computed_uac(e: &Entry, policy: &Policy, now: i64) -> i64 {
+    let mut v = 0;
+    if is_locked(e, policy, now) {
         v |= UF_LOCKOUT;
     }
-    let expiry = password_expiry(dir, e);
-    if expiry != FILETIME_NEVER && expiry <= now {
+    if must_change(e) || is_expired(e, policy, now) {
         v |= UF_PASSWORD_EXPIRED;
     }
     v
 }
 
-/// A simple bind's password check and the account states that refuse a right password.
-pub fn check_bind(e: &mut Entry, password: &str, _now: i64) -> AdResult<()> {
-    if e.secrets.nt_hash != Some(nt_hash(password)) {
-        return Err(AdError::bind("52e"));
+/// Attribute writes a bind (or a failed password change) makes on the account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bookkeeping(pub Vec<(&'static str, String)>);
+
+impl Bookkeeping {
+    /// Sets `attr`, replacing an earlier write of it.
+    fn put(&mut self, attr: &'static str, value: impl ToString) {
+        self.0.retain(|(a, _)| *a != attr);
+        self.0.push((attr, value.to_string()));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a simple bind answers, and what it writes on the account.
+pub struct BindOutcome {
+    pub result: AdResult<()>,
+    pub writes: Bookkeeping,
+}
+
+/// A bad password: badPwdCount counts within the observation window, and reaching the
+/// threshold locks the account (lockoutTime = the attempt's time, as badPasswordTime).
+/// With no threshold AD (as recorded on Samba) counts nothing.
+pub fn bad_password(e: &Entry, policy: &Policy, now: i64, w: &mut Bookkeeping) {
+    if policy.lockout_threshold <= 0 {
+        return;
+    }
+    let lockout_ran_out = e.int("lockoutTime").unwrap_or(0) != 0;
+    let mut count = if lockout_ran_out { 0 } else { e.int("badPwdCount").unwrap_or(0) };
+    let last = e.int("badPasswordTime").unwrap_or(0);
+    if policy.observation_window > 0 && last.saturating_add(policy.observation_window) <= now {
+        count = 0;
+    }
+    count += 1;
+    w.put("badPwdCount", count);
+    w.put("badPasswordTime", now);
+    if count >= policy.lockout_threshold {
+        w.put("lockoutTime", now);
+    }
+}
+
+/// A simple bind's checks, in the order AD applies them: locked beats everything (and
+/// counts nothing); a wrong password is 52e whatever else holds; with the right password,
+/// disabled (533), account expired (701), must change (773), password expired (532).
+pub fn bind(e: &Entry, password: &str, policy: &Policy, now: i64) -> BindOutcome {
+    let mut w = Bookkeeping::default();
+    if is_locked(e, policy, now) {
+        return BindOutcome { result: Err(AdError::bind("775")), writes: w };
+    }
+    if e.int("lockoutTime").unwrap_or(0) != 0 {
+        // The lockout has run out: this attempt starts afresh.
+        w.put("lockoutTime", 0);
+        w.put("badPwdCount", 0);
+    }
+    let h = nt_hash(password);
+    if e.secrets.nt_hash != Some(h) {
+        // The two passwords before the current one are answered 52e without counting (the
+        // history check Windows applies before it increments badPwdCount).
+        if !e.secrets.nt_history.iter().skip(1).take(2).any(|x| *x == h) {
+            bad_password(e, policy, now, &mut w);
+        }
+        return BindOutcome { result: Err(AdError::bind("52e")), writes: w };
     }
     let uac = e.int("userAccountControl").unwrap_or(0);
-    if uac & UF_ACCOUNTDISABLE != 0 {
-        return Err(AdError::bind("533"));
+    let account_expires = e.int("accountExpires").unwrap_or(0);
+    let refused = if uac & UF_ACCOUNTDISABLE != 0 {
+        Some("533")
+    } else if account_expires != 0 && account_expires != FILETIME_NEVER && account_expires <= now {
+        Some("701")
+    } else if must_change(e) {
+        Some("773")
+    } else if is_expired(e, policy, now) {
+        Some("532")
+    } else {
+        None
+    };
+    if let Some(data) = refused {
+        return BindOutcome { result: Err(AdError::bind(data)), writes: w };
     }
-    Ok(())
+    if e.int("badPwdCount").unwrap_or(0) != 0 {
+        w.put("badPwdCount", 0);
+        w.put("lastLogon", now);
+    }
+    if e.int("lastLogonTimestamp").is_none_or(|t| t.saturating_add(LOGON_TIMESTAMP_INTERVAL) <= now) {
+        w.put("lastLogonTimestamp", now);
+    }
+    BindOutcome { result: Ok(()), writes: w }
 }
 
 /// Refuses account states AD refuses: enabling a user that has no password and needs one.

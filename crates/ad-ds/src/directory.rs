@@ -10,12 +10,14 @@ use clock::Clock;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::account;
+use crate::access::{Grant, Right, Trustee};
+use crate::account::{self, Bookkeeping};
 use crate::dn::{Dn, DnKey, Rdn};
 use crate::entry::{Entry, values_equal};
 use crate::error::{AdError, AdResult, ResultCode};
 use crate::filter::{Filter, Subject};
 use crate::password::{decode_unicode_pwd, nt_hash};
+use crate::policy::{self, Policy};
 use crate::schema::{self, Syntax};
 use crate::sid::Sid;
 
@@ -72,6 +74,9 @@ pub struct OpContext {
     /// LDAP_SERVER_PERMISSIVE_MODIFY: adding a present value or deleting an absent one
     /// succeeds quietly.
     pub permissive: bool,
+    /// LDAP_SERVER_POLICY_HINTS with flag 1: a reset is held to the full password policy
+    /// (history and minimum age too), as Azure AD Connect asks for.
+    pub policy_hints: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +162,7 @@ pub struct Directory {
     idx_mail: HashMap<String, BTreeSet<DnKey>>,
     usn: i64,
     next_rid: u32,
+    grants: Vec<Grant>,
 }
 
 impl Directory {
@@ -179,6 +185,7 @@ impl Directory {
             idx_mail: HashMap::new(),
             usn: 4096,
             next_rid: 1103,
+            grants: Vec::new(),
         };
         crate::domain::provision(&mut d);
         d
@@ -371,6 +378,100 @@ impl Directory {
         }
     }
 
+    /// True when `who` holds `right` on the object at `target`: administrators always;
+    /// others through a grant to them, to a group they belong to, or to Everyone. Grants to
+    /// users and groups do not reach protected objects (adminCount=1): AdminSDHolder.
+    pub fn has_right(&self, who: &Principal, right: Right, target: &DnKey) -> bool {
+        let Principal::User { dn, admin, .. } = who else { return false };
+        if *admin {
+            return true;
+        }
+        let protected = self.entries.get(target).and_then(|e| e.int("adminCount")).unwrap_or(0) != 0;
+        let me = dn.key();
+        self.grants.iter().filter(|g| g.right == right && g.covers(target)).any(|g| match &g.trustee {
+            Trustee::Everyone => true,
+            Trustee::Object(t) => !protected && (t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new())),
+        })
+    }
+
+    /// Grants `right` over the subtree at `scope` to `trustee` (a user or group DN; `None`
+    /// for Everyone). Granting what is already granted changes nothing.
+    pub fn grant(&mut self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<()> {
+        let g = self.make_grant(trustee, right, scope)?;
+        if !self.grants.contains(&g) {
+            self.grants.push(g);
+        }
+        Ok(())
+    }
+
+    /// Takes a grant away; false when there was no such grant.
+    pub fn revoke(&mut self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<bool> {
+        let g = self.make_grant(trustee, right, scope)?;
+        let before = self.grants.len();
+        self.grants.retain(|x| x != &g);
+        Ok(self.grants.len() != before)
+    }
+
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    fn make_grant(&self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<Grant> {
+        let trustee = match trustee {
+            None => Trustee::Everyone,
+            Some(t) => {
+                let k = self.resolve(t)?;
+                let e = self.entry(&k);
+                if !(e.is_class("user") || e.is_class("group")) {
+                    return Err(AdError::no_such_object(&e.dn.to_string()));
+                }
+                Trustee::Object(k)
+            }
+        };
+        Ok(Grant { trustee, right, scope: self.resolve(scope)? })
+    }
+
+    fn need(&self, who: &Principal, right: Right, target: &DnKey) -> AdResult<()> {
+        if self.has_right(who, right, target) { Ok(()) } else { Err(AdError::no_write_access()) }
+    }
+
+    /// The password policy in force for an object: the fine-grained policy (PSO) that
+    /// applies to it — linked to the user directly, else through a group, lowest
+    /// msDS-PasswordSettingsPrecedence winning, ties to the lower objectGUID — or the domain's.
+    pub fn effective_policy(&self, e: &Entry) -> Policy {
+        let domain = self.get_dn(&self.base).map(Policy::from_domain).unwrap_or_else(|| Policy::from_domain(e));
+        if !e.is_class("user") {
+            return domain;
+        }
+        let psc = self.base.child(Rdn::new("CN", "System")).child(Rdn::new("CN", "Password Settings Container")).key();
+        let me = e.dn.key();
+        let mut best: Option<(bool, i64, [u8; 16], &Entry)> = None; // (via group, precedence, guid)
+        for k in self.order.range(psc.subtree_start()..).take_while(|k| k.is_below(&psc)) {
+            let p = &self.entries[k];
+            if !p.is_class("msDS-PasswordSettings") {
+                continue;
+            }
+            let targets = p.values("msDS-PSOAppliesTo").iter().filter_map(|v| Dn::parse(&String::from_utf8_lossy(v)).ok());
+            let mut via = None;
+            for t in targets {
+                let tk = t.key();
+                if tk == me {
+                    via = Some(false);
+                    break;
+                }
+                if self.reaches(&e.dn, "memberOf", &tk, &mut BTreeSet::new()) {
+                    via = Some(true);
+                }
+            }
+            let Some(via_group) = via else { continue };
+            let cand = (via_group, p.int("msDS-PasswordSettingsPrecedence").unwrap_or(i64::MAX), p.guid().unwrap_or_default(), p);
+            if best.as_ref().is_none_or(|b| (cand.0, cand.1, cand.2) < (b.0, b.1, b.2)) {
+                best = Some(cand);
+            }
+        }
+        best.map(|(_, _, _, p)| Policy::from_pso(p)).unwrap_or(domain)
+    }
+
     /// True for the built-in Administrator and members (nested) of the admin groups.
     pub fn is_admin(&self, key: &DnKey) -> bool {
         let Some(e) = self.entries.get(key) else { return false };
@@ -510,7 +611,18 @@ impl Directory {
         }
         self.check_links_exist(&e)?;
 
+        if class.name == "msDS-PasswordSettings" {
+            if let Some(missing) = policy::PSO_SETTINGS.iter().find(|a| !e.has(a)) {
+                return Err(AdError::object_class(&format!("{missing} is required")));
+            }
+        }
         let is_user = class.chain.contains(&"user");
+        if let (true, Some(pw)) = (is_user && class.name != "computer", &password) {
+            // Creating a user with a password is a password set: length and complexity apply.
+            let policy = self.effective_policy(&e);
+            policy::check_new_password(&policy, &e, policy::Write::Reset { full_policy: false }, pw, self.clock.filetime())
+                .map_err(|r| AdError::password_policy(&r))?;
+        }
         if is_user {
             let uac =
                 e.int("userAccountControl").unwrap_or(account::UF_NORMAL_ACCOUNT | account::UF_PASSWD_NOTREQD | account::UF_ACCOUNTDISABLE);
@@ -550,9 +662,10 @@ impl Directory {
             }
         }
         if is_user {
-            account::init_user(&mut e, class.name == "computer", now);
+            account::init_user(&mut e, class.name == "computer");
             if let Some(pw) = password {
-                account::set_password(&mut e, &pw, clock::to_filetime(now), self.history_len());
+                let history = self.effective_policy(&e).history_length;
+                account::set_password(&mut e, &pw, clock::to_filetime(now), history);
             }
         }
         if class.name == "group" {
@@ -568,11 +681,6 @@ impl Directory {
             self.relink(fwd, &dn, &[], &vals);
         }
         Ok(())
-    }
-
-    /// How many NT hashes a user's password history keeps (pwdHistoryLength).
-    pub fn history_len(&self) -> usize {
-        self.get_dn(&self.base).and_then(|d| d.int("pwdHistoryLength")).and_then(|n| usize::try_from(n).ok()).unwrap_or(0)
     }
 
     pub fn schema_dn(&self) -> String {
@@ -624,15 +732,19 @@ impl Directory {
         let key = self.resolve(dn)?;
         let old = self.entry(&key).clone();
         let mut e = old.clone();
-        let now = self.clock.now();
+        let now = self.clock.filetime();
 
         // unicodePwd: delete old + add new is a change, replace is a reset.
         let (pw_mods, mods): (Vec<_>, Vec<_>) = mods.into_iter().partition(|m| m.attr.eq_ignore_ascii_case("unicodePwd"));
         if !pw_mods.is_empty() {
-            self.password_modify(who, &mut e, &pw_mods, ctx, now)?;
-        }
-        if !mods.is_empty() {
-            self.require_admin(who)?;
+            if let Err((error, bookkeeping)) = self.password_modify(who, &key, &mut e, &pw_mods, ctx, now) {
+                // A wrong old password is a bad password: AD records it even though the
+                // change itself is refused.
+                if !bookkeeping.is_empty() {
+                    self.apply_bookkeeping(&key, bookkeeping);
+                }
+                return Err(error);
+            }
         }
         for m in &mods {
             let def = schema::attribute(&m.attr).ok_or_else(|| AdError::undefined_attribute(&m.attr))?;
@@ -642,6 +754,15 @@ impl Directory {
             if def.system() {
                 return Err(AdError::system_only(def.name));
             }
+            // Who may write what: the password-related attributes by their own rights,
+            // everything else by administrators.
+            let unexpire = m.values.len() == 1 && crate::entry::parse_int(&m.values[0]) == Some(-1);
+            match def.name {
+                "lockoutTime" => self.need(who, Right::WriteLockoutTime, &key)?,
+                "pwdLastSet" if unexpire && self.has_right(who, Right::UnexpirePassword, &key) => {}
+                "pwdLastSet" => self.need(who, Right::WritePwdLastSet, &key)?,
+                _ => self.require_admin(who)?,
+            }
             let rdn_attr = e.dn.rdns[0].attr.to_ascii_lowercase();
             if def.name.eq_ignore_ascii_case(&rdn_attr) || def.name == "objectClass" {
                 return Err(AdError::new(
@@ -650,13 +771,16 @@ impl Directory {
                 ));
             }
             check_syntax(def, &m.values)?;
+            let values = account_values(def.name, m, now)?;
             match m.op {
+                // pwdLastSet: a delete before an add of -1 (Samba accepts the pair) removes nothing.
+                ModOp::Delete if def.name == "pwdLastSet" => continue,
                 ModOp::Add => {
-                    if m.values.is_empty() {
+                    if values.is_empty() {
                         return Err(AdError::constraint(def.name));
                     }
                     let mut vals = e.values(def.name).to_vec();
-                    for v in &m.values {
+                    for v in &values {
                         if vals.iter().any(|x| values_equal(def.name, x, v)) {
                             if ctx.permissive {
                                 continue;
@@ -666,7 +790,10 @@ impl Directory {
                         vals.push(v.clone());
                     }
                     if def.single() && vals.len() > 1 {
-                        return Err(AdError::constraint(def.name));
+                        if def.name != "pwdLastSet" {
+                            return Err(AdError::constraint(def.name));
+                        }
+                        vals.remove(0);
                     }
                     e.set(def.name, vals);
                 }
@@ -677,11 +804,11 @@ impl Directory {
                         }
                         return Err(AdError::no_such_attribute(def.name));
                     }
-                    if m.values.is_empty() {
+                    if values.is_empty() {
                         e.remove(def.name);
                     } else {
                         let mut vals = e.values(def.name).to_vec();
-                        for v in &m.values {
+                        for v in &values {
                             match vals.iter().position(|x| values_equal(def.name, x, v)) {
                                 Some(pos) => {
                                     vals.remove(pos);
@@ -694,16 +821,20 @@ impl Directory {
                     }
                 }
                 ModOp::Replace => {
-                    if def.single() && m.values.len() > 1 {
+                    if def.single() && values.len() > 1 {
                         return Err(AdError::constraint(def.name));
                     }
-                    e.set(def.name, m.values.clone());
+                    e.set(def.name, values.clone());
                 }
                 ModOp::Increment => {
-                    let by = m.values.first().and_then(|v| crate::entry::parse_int(v)).ok_or_else(|| AdError::bad_syntax(def.name))?;
+                    let by = values.first().and_then(|v| crate::entry::parse_int(v)).ok_or_else(|| AdError::bad_syntax(def.name))?;
                     let cur = e.int(def.name).ok_or_else(|| AdError::no_such_attribute(def.name))?;
                     e.set_str(def.name, (cur + by).to_string());
                 }
+            }
+            // Unlocking (lockoutTime = 0) also clears the bad password count.
+            if def.name == "lockoutTime" && e.int("lockoutTime") == Some(0) {
+                e.set_str("badPwdCount", "0");
             }
         }
         // uniqueness of the indexed names after the change
@@ -716,6 +847,11 @@ impl Directory {
         }
         self.check_links_exist(&e)?;
         account::check_user_state(&old, &e)?;
+        if e.is_class("msDS-PasswordSettings") {
+            if let Some(missing) = policy::PSO_SETTINGS.iter().find(|a| !e.has(a)) {
+                return Err(AdError::object_class(&format!("{missing} is required")));
+            }
+        }
 
         // Everything checked: apply.
         type LinkChange = (&'static str, Vec<Vec<u8>>, Vec<Vec<u8>>);
@@ -731,53 +867,82 @@ impl Directory {
         Ok(())
     }
 
+    /// A unicodePwd write: a change (delete the old value, add the new) or a reset
+    /// (replace). On refusal, the bookkeeping a wrong old password leaves behind.
     fn password_modify(
         &self,
         who: &Principal,
+        key: &DnKey,
         e: &mut Entry,
         mods: &[Modification],
         ctx: OpContext,
-        now: clock::OffsetDateTime,
-    ) -> AdResult<()> {
+        now: i64,
+    ) -> Result<(), (AdError, Bookkeeping)> {
+        let plain = |err: AdError| (err, Bookkeeping::default());
         if !ctx.encrypted {
-            return Err(unicode_pwd_needs_tls());
+            return Err(plain(unicode_pwd_needs_tls()));
         }
         if !e.is_class("user") {
-            return Err(AdError::no_write_access());
+            return Err(plain(AdError::no_write_access()));
         }
-        let ft = clock::to_filetime(now);
+        let policy = self.effective_policy(e);
         match mods {
             [Modification { op: ModOp::Replace, values, .. }] => {
-                // A reset: an administrator's act.
-                if !who.is_admin() {
-                    return Err(AdError::no_control_access());
+                if !self.has_right(who, Right::ResetPassword, key) {
+                    return Err(plain(AdError::no_control_access()));
                 }
-                let [v] = values.as_slice() else { return Err(AdError::constraint("unicodePwd")) };
-                let new = decode_unicode_pwd(v)?;
-                account::set_password(e, &new, ft, self.history_len());
+                let [v] = values.as_slice() else { return Err(plain(AdError::constraint("unicodePwd"))) };
+                let new = decode_unicode_pwd(v).map_err(plain)?;
+                policy::check_new_password(&policy, e, policy::Write::Reset { full_policy: ctx.policy_hints }, &new, now)
+                    .map_err(|r| plain(AdError::password_policy(&r)))?;
+                account::set_password(e, &new, now, policy.history_length);
                 Ok(())
             }
             [Modification { op: ModOp::Delete, values: old, .. }, Modification { op: ModOp::Add, values: new, .. }] => {
-                // A change: whoever knows the current password ("Change Password" is
-                // granted to everyone).
+                if !self.has_right(who, Right::ChangePassword, key) {
+                    return Err(plain(AdError::no_control_access()));
+                }
                 let ([old], [new]) = (old.as_slice(), new.as_slice()) else {
-                    return Err(AdError::new(
+                    return Err(plain(AdError::new(
                         ResultCode::ConstraintViolation,
                         "0000202F: 'unicodePwd' attribute must have exactly one value on add operations!",
-                    ));
+                    )));
                 };
-                let old = decode_unicode_pwd(old)?;
-                let new = decode_unicode_pwd(new)?;
-                if e.secrets.nt_hash != Some(nt_hash(&old)) {
-                    return Err(AdError::attr(ResultCode::ConstraintViolation, 0x56, "1005 (CONSTRAINT_ATT_TYPE)", "unicodePwd"));
+                if account::is_locked(e, &policy, now) {
+                    return Err(plain(AdError::password_attr(0x775, None)));
                 }
-                account::set_password(e, &new, ft, self.history_len());
+                let old = decode_unicode_pwd(old).map_err(plain)?;
+                let new = decode_unicode_pwd(new).map_err(plain)?;
+                if e.secrets.nt_hash != Some(nt_hash(&old)) {
+                    let mut w = Bookkeeping::default();
+                    account::bad_password(e, &policy, now, &mut w);
+                    return Err((AdError::password_attr(0x56, None), w));
+                }
+                policy::check_new_password(&policy, e, policy::Write::Change, &new, now)
+                    .map_err(|r| plain(AdError::password_policy(&r)))?;
+                account::set_password(e, &new, now, policy.history_length);
                 Ok(())
             }
-            [Modification { op: ModOp::Add, .. }] => Err(AdError::no_write_access()),
-            [Modification { op: ModOp::Delete, .. }] => Err(AdError::unwilling(0x2035, "")),
-            _ => Err(AdError::unwilling(0x2035, "")),
+            [Modification { op: ModOp::Add, .. }] => Err(plain(AdError::no_write_access())),
+            _ => Err(plain(AdError::unwilling(
+                0x2035,
+                " (a password is changed by deleting the old value and adding the new, or reset by replacing it)",
+            ))),
         }
+    }
+
+    /// Writes account bookkeeping (bind results, bad passwords) on an object, stamping
+    /// uSNChanged only when something replicated changed.
+    fn apply_bookkeeping(&mut self, key: &DnKey, w: Bookkeeping) {
+        let Some(old) = self.entries.get(key).cloned() else { return };
+        let mut e = old.clone();
+        for (a, v) in w.0 {
+            e.set_str(a, v);
+        }
+        if account::replicated_change(&old, &e) {
+            self.touch(&mut e);
+        }
+        self.store(e);
     }
 
     // ----- delete -----
@@ -1036,21 +1201,32 @@ impl Directory {
 
     // ----- bind -----
 
-    /// A simple bind. Empty name: anonymous. A name with an empty password is an
-    /// unauthenticated bind, which Windows answers as anonymous (RFC 4513 5.1.2).
-    pub fn bind(&mut self, name: &str, password: &str) -> AdResult<Principal> {
-        if name.is_empty() && password.is_empty() {
-            return Ok(Principal::Anonymous);
-        }
+    /// A simple bind, read only: the answer, and the bookkeeping it would write (bad
+    /// password count, lockout, logon stamps). Empty name: anonymous. A name with an empty
+    /// password is an unauthenticated bind, which Windows answers as anonymous (RFC 4513
+    /// 5.1.2).
+    pub fn bind_outcome(&self, name: &str, password: &str) -> (AdResult<Principal>, Option<(DnKey, Bookkeeping)>) {
         if password.is_empty() {
-            return Ok(Principal::Anonymous);
+            return (Ok(Principal::Anonymous), None);
         }
-        let Some(key) = self.resolve_bind_name(name) else { return Err(AdError::bind("52e")) };
-        let now = self.clock.filetime();
-        let e = self.entries.get_mut(&key).expect("resolved");
-        account::check_bind(e, password, now)?;
-        let (dn, sam) = (e.dn.clone(), e.first_str("sAMAccountName").unwrap_or_default().to_string());
-        Ok(Principal::User { admin: self.is_admin(&key), dn, sam })
+        let Some(key) = self.resolve_bind_name(name) else { return (Err(AdError::bind("52e")), None) };
+        let e = self.entry(&key);
+        let out = account::bind(e, password, &self.effective_policy(e), self.clock.filetime());
+        let principal = out.result.map(|()| Principal::User {
+            admin: self.is_admin(&key),
+            dn: e.dn.clone(),
+            sam: e.first_str("sAMAccountName").unwrap_or_default().to_string(),
+        });
+        (principal, (!out.writes.is_empty()).then_some((key, out.writes)))
+    }
+
+    /// A simple bind, with its bookkeeping written.
+    pub fn bind(&mut self, name: &str, password: &str) -> AdResult<Principal> {
+        let (result, writes) = self.bind_outcome(name, password);
+        if let Some((key, w)) = writes {
+            self.apply_bookkeeping(&key, w);
+        }
+        result
     }
 
     /// The name forms a simple bind accepts: DN, UPN, implicit UPN (sam@dnsdomain) and
@@ -1091,6 +1267,24 @@ impl Directory {
     pub(crate) fn set_counters(&mut self, usn: i64, rid: u32) {
         self.usn = self.usn.max(usn);
         self.next_rid = self.next_rid.max(rid);
+    }
+}
+
+/// The values AD actually stores for a write of an account attribute: pwdLastSet takes
+/// only 0 (must change) or -1 (now), userAccountControl never keeps the computed bits.
+fn account_values(attr: &str, m: &Modification, now: i64) -> AdResult<Vec<Vec<u8>>> {
+    match attr {
+        "pwdLastSet" if m.op != ModOp::Delete => match m.values.iter().map(|v| crate::entry::parse_int(v)).collect::<Vec<_>>().as_slice() {
+            [Some(0)] => Ok(vec![b"0".to_vec()]),
+            [Some(-1)] => Ok(vec![now.to_string().into_bytes()]),
+            _ => Err(AdError::new(ResultCode::Other, "00000057: setup_last_set_field: pwdLastSet must be 0 or -1 only!")),
+        },
+        "userAccountControl" => Ok(m
+            .values
+            .iter()
+            .map(|v| crate::entry::parse_int(v).map(|n| account::stored_uac(n).to_string().into_bytes()).unwrap_or_else(|| v.clone()))
+            .collect()),
+        _ => Ok(m.values.clone()),
     }
 }
 

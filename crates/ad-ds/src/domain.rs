@@ -19,7 +19,7 @@ pub fn system() -> Principal {
     Principal::User { dn: Dn::root(), sam: "SYSTEM".into(), admin: true }
 }
 
-const TLS: OpContext = OpContext { encrypted: true, permissive: false };
+const TLS: OpContext = OpContext { encrypted: true, permissive: false, policy_hints: false };
 
 /// Windows Server's Default Domain Policy (also Samba's provisioning defaults).
 pub const DEFAULT_POLICY: &[(&str, &str)] = &[
@@ -234,6 +234,10 @@ pub(crate) fn provision(d: &mut Directory) {
     d.add(&sys, &dc_dn, attrs, TLS).expect("provisioning the DC account");
     fix_sid(d, &dc_dn, dsid.child(1000), false);
 
+    // AD's default ACL lets Everyone change a password they know (User-Change-Password).
+    let root = base.to_string();
+    d.grant(None, crate::access::Right::ChangePassword, &root).expect("domain root");
+
     for g in ["Domain Admins", "Enterprise Admins", "Schema Admins", "Group Policy Creator Owners"] {
         member_add(d, &format!("CN={g},{users}"), &admin_dn);
     }
@@ -404,7 +408,7 @@ fn complete(d: &mut Directory, e: &mut Entry, now: clock::OffsetDateTime) -> AdR
         e.set("objectSid", vec![d.domain_sid().child(rid).to_bytes()]);
     }
     if is_user {
-        account::init_user(e, class.name == "computer", now);
+        account::init_user(e, class.name == "computer");
     }
     if class.name == "group" {
         if !e.has("groupType") {

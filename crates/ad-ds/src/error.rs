@@ -196,6 +196,23 @@ impl AdError {
         )
     }
 
+    /// A refused unicodePwd write, in Windows' form (`Att 9005a (unicodePwd)`): 0x56 wrong
+    /// old password, 0x52D policy, 0x775 locked out. Windows names no reason; the lab adds
+    /// one line saying which rule refused (Samba's wording), marked as the lab's.
+    pub fn password_attr(win32: u32, reason: Option<&str>) -> AdError {
+        let mut m = format!(
+            "{win32:08X}: AtrErr: DSID-03190F80, #1:\n\t0: {win32:08X}: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 9005a (unicodePwd)\n"
+        );
+        if let Some(r) = reason {
+            m.push_str(&format!("\t(lab: check_password_restrictions: {r})\n"));
+        }
+        AdError::new(ResultCode::ConstraintViolation, m)
+    }
+
+    pub fn password_policy(r: &crate::policy::Refusal) -> AdError {
+        AdError::password_attr(0x52D, Some(&r.reason()))
+    }
+
     pub fn unavailable_critical_extension(oid: &str) -> AdError {
         AdError::new(
             ResultCode::UnavailableCriticalExtension,

@@ -14,12 +14,15 @@
 //! Layout:
 //! - [`dn`], [`sid`], [`schema`], [`entry`]: names, SIDs, the known schema, one object;
 //! - [`directory`]: the objects, the indexes and every operation as plain synchronous Rust;
-//! - [`account`], [`password`]: account state and password material;
+//! - [`account`], [`password`], [`policy`]: account state, bind bookkeeping, password
+//!   material, the domain and fine-grained password policies;
+//! - [`access`]: who may reset, change, unlock and unexpire whose password;
 //! - [`filter`]: RFC 4515 filters with AD's matching rules;
 //! - [`domain`]: what a new domain holds; [`ldif`]: seeding and saving a directory;
 //! - [`session`], [`rootdse`]: LDAP requests → directory calls, with no socket;
 //! - [`server`], [`tls`]: listeners, LDAPS and StartTLS.
 
+pub mod access;
 pub mod account;
 pub mod directory;
 pub mod dn;
@@ -29,6 +32,7 @@ pub mod error;
 pub mod filter;
 pub mod ldif;
 pub mod password;
+pub mod policy;
 pub mod rootdse;
 pub mod schema;
 pub mod server;

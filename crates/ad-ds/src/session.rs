@@ -25,10 +25,17 @@ pub const OID_PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
 /// `lab export` can save a directory that `lab up --adds-ldif` restores with its passwords.
 pub const OID_LAB_EXPORT_SECRETS: &str = "2.25.129010377316938416394386376185574914177";
 
+/// LDAP_SERVER_POLICY_HINTS_OID and its deprecated twin (MS-ADTS 3.1.1.3.4.1.27): value
+/// `SEQUENCE { flags INTEGER }`, flag 1 = hold a password reset to the full policy.
+pub const OID_POLICY_HINTS: &str = "1.2.840.113556.1.4.2239";
+pub const OID_POLICY_HINTS_DEPRECATED: &str = "1.2.840.113556.1.4.2066";
+
 /// Controls AD advertises that the lab honours or may safely ignore.
 pub const SUPPORTED_CONTROLS: &[&str] = &[
     OID_PAGED_RESULTS,
     OID_PERMISSIVE_MODIFY,
+    OID_POLICY_HINTS,
+    OID_POLICY_HINTS_DEPRECATED,
     "1.2.840.113556.1.4.801",  // SD flags: accepted, no security descriptors are returned
     "1.2.840.113556.1.4.417",  // show deleted: there are no tombstones to show
     "1.2.840.113556.1.4.529",  // extended DN: accepted, DNs are returned plain
@@ -159,8 +166,26 @@ impl Session {
         let mut permissive = false;
         let mut paged: Option<(i64, Vec<u8>)> = None;
         let mut export = false;
+        let mut policy_hints = false;
         for c in &ctrl {
             match c {
+                LdapControl::Unknown { oid, value, .. } if oid == OID_POLICY_HINTS || oid == OID_POLICY_HINTS_DEPRECATED => {
+                    match parse_policy_hints(value.as_deref()) {
+                        Some(flags) => policy_hints = flags & 1 != 0,
+                        None => {
+                            let e = AdError::new(
+                                ResultCode::ProtocolError,
+                                format!(
+                                    "00000057: LdapErr: DSID-0C090C78, comment: Error processing control, data 0, v4563 ({oid}: expected SEQUENCE {{ flags INTEGER }})"
+                                ),
+                            );
+                            return match response_for(&op, err(&e)) {
+                                Some(op) => one(op),
+                                None => Reply { msgs: vec![], next: Next::Continue },
+                            };
+                        }
+                    }
+                }
                 LdapControl::SimplePagedResults { size, cookie } => paged = Some((*size, cookie.clone())),
                 LdapControl::Unknown { oid, .. } if oid == OID_PERMISSIVE_MODIFY => permissive = true,
                 LdapControl::Unknown { oid, .. } if oid == OID_LAB_EXPORT_SECRETS => export = true,
@@ -181,7 +206,7 @@ impl Session {
                 _ => {}
             }
         }
-        let ctx = OpContext { encrypted: self.encrypted, permissive };
+        let ctx = OpContext { encrypted: self.encrypted, permissive, policy_hints };
 
         match op {
             LdapOp::BindRequest(req) => one(LdapOp::BindResponse(LdapBindResponse { res: self.bind(dir, req), saslcreds: None })),
@@ -263,7 +288,11 @@ impl Session {
             );
             return err(&e);
         };
-        match write(dir).bind(&req.dn, &password) {
+        // Most binds write nothing (no bad password to count, no logon stamp due): answer
+        // those under the read lock, and take the write lock only to record something.
+        let (result, writes) = read(dir).bind_outcome(&req.dn, &password);
+        let result = if writes.is_some() { write(dir).bind(&req.dn, &password) } else { result };
+        match result {
             Ok(p) => {
                 self.principal = p;
                 ok()
@@ -500,6 +529,23 @@ fn op_name(op: &LdapOp) -> &'static str {
         LdapOp::ExtendedResponse(_) => "ExtendedResponse",
         _ => "a response",
     }
+}
+
+/// The policy-hints value: BER `SEQUENCE { flags INTEGER }` → the flags.
+fn parse_policy_hints(v: Option<&[u8]>) -> Option<i64> {
+    use ldap3_lber::common::TagClass;
+    let (rest, tag) = ldap3_lber::parse::parse_tag(v?, 4).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let [flags] = tag.match_class(TagClass::Universal)?.match_id(16)?.expect_constructed()?.try_into().ok()?;
+    let bytes = flags.match_class(TagClass::Universal)?.match_id(2)?.expect_primitive()?;
+    if bytes.is_empty() || bytes.len() > 8 {
+        return None;
+    }
+    // two's complement, big-endian
+    let init: i64 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
+    Some(bytes.iter().fold(init, |n, b| (n << 8) | i64::from(*b)))
 }
 
 /// ldap3_proto's filter → the directory's.

@@ -99,6 +99,8 @@ impl Lab {
                 let records = ad_ds::ldif::parse(text).map_err(|e| anyhow::anyhow!("{name}:{e}"))?;
                 let users = users_in_ldif(&records);
                 dir.import(records).map_err(|e| anyhow::anyhow!("{name}:{e}"))?;
+                // Rights are not part of LDIF: a saved testlab gets its connector's back.
+                testlab::grant_writeback_rights(&mut dir);
                 users
             }
         };

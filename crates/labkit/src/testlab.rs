@@ -3,6 +3,7 @@
 //! Administrator, Azure AD Connect's AD DS connector account, and User1..User5 covering
 //! the cases password writeback meets.
 
+use ad_ds::access::Right;
 use ad_ds::account::{UF_ACCOUNTDISABLE, UF_DONT_EXPIRE_PASSWD, UF_NORMAL_ACCOUNT};
 use ad_ds::directory::{ModOp, Modification, OpContext};
 use ad_ds::domain::{member_add, system};
@@ -20,6 +21,9 @@ pub struct SeededUser {
 }
 
 pub const ADMIN_PASSWORD: &str = "Lab-Admin-Pa55!";
+
+/// Azure AD Connect's AD DS connector account (express settings name it MSOL_<hex>).
+pub const CONNECTOR: &str = "MSOL_5f2a9c31d7e8";
 
 pub fn domain(seed: u64) -> DomainConfig {
     DomainConfig {
@@ -93,7 +97,7 @@ const USERS: &[Spec] = &[
         about: "outside the sync scope: its cloud twin is a cloud-only user",
     },
     Spec {
-        sam: "MSOL_5f2a9c31d7e8",
+        sam: CONNECTOR,
         given: "",
         ou: "OU=Service Accounts",
         password: "Connector-Svc-4417!",
@@ -114,7 +118,7 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
     let base = d.base_dn().to_string();
     let domain = d.config().dns_name.clone();
     let sys = system();
-    let tls = OpContext { encrypted: true, permissive: false };
+    let tls = OpContext { encrypted: true, permissive: false, policy_hints: false };
     let policy =
         POLICY.iter().map(|(a, v)| Modification { op: ModOp::Replace, attr: (*a).into(), values: vec![v.as_bytes().to_vec()] }).collect();
     d.modify(&sys, &base, policy, tls).expect("testlab policy");
@@ -155,5 +159,17 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
         }
         out.push(SeededUser { sam: u.sam.into(), upn, dn, password: Some(u.password.into()), about: u.about.into() });
     }
+    grant_writeback_rights(d);
     out
+}
+
+/// What `Set-ADSyncPasswordWritebackPermissions` (and the "Unexpire Password" step of the
+/// writeback tutorial) give the connector account: exactly the writeback rights, on the
+/// domain root, inherited by every user below it — protected accounts excepted.
+pub fn grant_writeback_rights(d: &mut Directory) {
+    let Some(connector) = d.by_sam(CONNECTOR).map(|e| e.dn.to_string()) else { return };
+    let root = d.base_dn().to_string();
+    for right in Right::WRITEBACK {
+        d.grant(Some(&connector), right, &root).expect("connector and domain root exist");
+    }
 }
