@@ -82,6 +82,19 @@ for op in bind search; do
   done
 done
 echo
+echo "== password operations on the lab (LDAPS, policy checks on: length, complexity, history on change)"
+LAB_LDAPS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adds"]["ldaps"])' "$work/lab.json")
+LAB_CA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adds"]["ca_cert"])' "$work/lab.json")
+for op in reset change; do
+  for c in 1 16; do
+    r=()
+    for _ in 1 2 3; do
+      r+=("$($BIN/ldap-bench load --url "$LAB_LDAPS" --ca "$LAB_CA" --flavor ad --op "$op" --conns "$c" --users "$USERS" --seconds "$SECONDS_PER_RUN" --admin-dn "$LAB_ADMIN" --admin-password "$LAB_PW")")
+    done
+    echo "| password $op | $c | $(median "${r[@]}") (${r[*]}) |"
+  done
+done
+echo
 echo "== LDIF import (in process)"
 $BIN/ldap-bench import --users 100000
 echo

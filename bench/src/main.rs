@@ -34,6 +34,10 @@ enum Flavor {
 enum Op {
     Bind,
     Search,
+    /// Admin resets (unicodePwd replace) of random users, over LDAPS (the lab only).
+    Reset,
+    /// Password changes (old and new) of each worker's own users, over LDAPS (the lab only).
+    Change,
 }
 
 #[derive(clap::Args)]
@@ -55,6 +59,9 @@ struct LoadArgs {
     admin_dn: String,
     #[arg(long)]
     admin_password: String,
+    /// CA certificate to trust for ldaps:// URLs.
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -119,6 +126,34 @@ fn gen_ldif(users: usize, f: Flavor, hash: &str) -> String {
     s
 }
 
+/// A fresh password that passes AD's complexity rule for every load user: no digits (the
+/// users' displayName tokens are "Load", "User" and their number), letters that spell
+/// neither name.
+fn unique_password(prefix: &str, worker: usize, n: usize) -> String {
+    // Unique across runs too (the history remembers 24): the process id goes in.
+    format!("{prefix}-{}-{}-{}!", letters(std::process::id() as usize), letters(worker), letters(n))
+}
+
+fn letters(mut x: usize) -> String {
+    const LETTERS: &[u8] = b"bcdfghjkmnpqtvwxyz";
+    let mut out = String::new();
+    loop {
+        out.push(LETTERS[x % LETTERS.len()] as char);
+        x /= LETTERS.len();
+        if x == 0 {
+            return out;
+        }
+    }
+}
+
+/// Prints the first refusal, so a failing run says why.
+fn report(r: &ldap3::LdapResult) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if r.rc != 0 {
+        ONCE.call_once(|| eprintln!("first refusal: {} {}", r.rc, r.text.trim_end()));
+    }
+}
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -131,20 +166,61 @@ fn directory_with(users: usize) -> Result<ad_ds::Directory> {
 }
 
 async fn load(a: LoadArgs) -> Result<()> {
-    let LoadArgs { url, flavor: f, op, users, conns, seconds, admin_dn, admin_password: admin_pw } = a;
+    let LoadArgs { url, flavor: f, op, users, conns, seconds, admin_dn, admin_password: admin_pw, ca } = a;
+    let settings = match &ca {
+        Some(ca) => {
+            use rustls::pki_types::pem::PemObject;
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls::pki_types::CertificateDer::pem_file_iter(ca)? {
+                roots.add(c?)?;
+            }
+            let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+            ldap3::LdapConnSettings::new().set_config(Arc::new(tls))
+        }
+        None => ldap3::LdapConnSettings::new(),
+    };
+    if op == Op::Change {
+        // Changes right after one another: the bench domain waives the minimum age.
+        let (conn, mut ldap) = ldap3::LdapConnAsync::with_settings(settings.clone(), &url).await?;
+        ldap3::drive!(conn);
+        ldap.simple_bind(&admin_dn, &admin_pw).await?.success()?;
+        let zero = std::collections::HashSet::from(["0"]);
+        ldap.modify("DC=testlab,DC=example", vec![ldap3::Mod::Replace("minPwdAge", zero)]).await?.success()?;
+        ldap.unbind().await?;
+    }
     let ops = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    // Every worker sets up first (binds; for changes, resets its users to known passwords),
+    // then all start the clock together.
+    let start = Arc::new(tokio::sync::Barrier::new(conns));
     let mut tasks = Vec::new();
     for w in 0..conns {
         let (url, ops, errors, admin_dn, admin_pw) = (url.clone(), ops.clone(), errors.clone(), admin_dn.clone(), admin_pw.clone());
+        let settings = settings.clone();
+        let start = start.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
-            let (conn, mut ldap) = ldap3::LdapConnAsync::new(&url).await?;
+            let (conn, mut ldap) = ldap3::LdapConnAsync::with_settings(settings, &url).await?;
             ldap3::drive!(conn);
-            if op == Op::Search {
+            // change: this worker owns users w, w+conns, w+2·conns... and knows their passwords
+            let mine: Vec<usize> = (w..users).step_by(conns).collect();
+            let mut current: Vec<String> = Vec::new();
+            let mut n = 0usize;
+            if op != Op::Bind {
                 ldap.simple_bind(&admin_dn, &admin_pw).await?.success()?;
             }
+            if op == Op::Change {
+                for (k, &i) in mine.iter().enumerate() {
+                    let p = unique_password("Start", w, k);
+                    let m =
+                        ldap3::Mod::Replace(b"unicodePwd".to_vec(), std::collections::HashSet::from([ad_ds::password::unicode_pwd(&p)]));
+                    ldap.modify(&user_dn(f, i), vec![m]).await?.success()?;
+                    current.push(p);
+                }
+            }
+            start.wait().await;
+            let deadline = Instant::now() + Duration::from_secs(seconds);
             let (base, attr) = match f {
                 Flavor::Ad => ("DC=testlab,DC=example", "sAMAccountName"),
                 Flavor::Openldap => ("dc=bench,dc=example", "uid"),
@@ -157,6 +233,31 @@ async fn load(a: LoadArgs) -> Result<()> {
                         let ldap3::SearchResult(rs, r) =
                             ldap.search(base, ldap3::Scope::Subtree, &format!("({attr}=load{i})"), vec!["cn"]).await?;
                         r.rc == 0 && rs.len() == 1
+                    }
+                    Op::Reset => {
+                        n += 1;
+                        let new = ad_ds::password::unicode_pwd(&unique_password("Reset", w, n));
+                        let m = ldap3::Mod::Replace(b"unicodePwd".to_vec(), std::collections::HashSet::from([new]));
+                        let r = ldap.modify(&user_dn(f, i), vec![m]).await?;
+                        report(&r);
+                        r.rc == 0
+                    }
+                    Op::Change => {
+                        n += 1;
+                        let k = n % mine.len();
+                        let new = unique_password("Change", w, n);
+                        let old = ad_ds::password::unicode_pwd(&current[k]);
+                        let mods = vec![
+                            ldap3::Mod::Delete(b"unicodePwd".to_vec(), std::collections::HashSet::from([old])),
+                            ldap3::Mod::Add(b"unicodePwd".to_vec(), std::collections::HashSet::from([ad_ds::password::unicode_pwd(&new)])),
+                        ];
+                        let r = ldap.modify(&user_dn(f, mine[k]), mods).await?;
+                        report(&r);
+                        let ok = r.rc == 0;
+                        if ok {
+                            current[k] = new;
+                        }
+                        ok
                     }
                 };
                 if ok {
