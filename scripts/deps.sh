@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Installs what the tests need from Debian's packages, once: OpenLDAP's command-line
-# clients (ldapsearch, ldapwhoami, ldapmodify), which the end-to-end tests drive.
+# Installs what the tests need, once: OpenLDAP's command-line clients from Debian's
+# packages (ldapsearch, ldapwhoami, ldapmodify), and Python's ldap3 in a venv (.venv).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Python clients, in the project's own venv
+req=tests/python/requirements.txt
+if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/.requirements 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" .venv/.requirements
+fi
+
 packages=(ldap-utils)
 commands=(ldapsearch)
 missing=0
