@@ -275,9 +275,20 @@ impl Directory {
         }
     }
 
+    /// Every object, in no particular order (cheaper than [`Directory::entries`]).
+    pub fn unordered_entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
     /// Puts an entry in place (replacing any entry at its DN) and keeps the indexes true.
     pub(crate) fn store(&mut self, e: Entry) {
         let key = e.dn.key();
+        self.store_at(key, e);
+    }
+
+    /// [`Directory::store`] when the caller already has the entry's key.
+    pub(crate) fn store_at(&mut self, key: DnKey, e: Entry) {
+        debug_assert_eq!(key, e.dn.key());
         if let Some(old) = self.entries.remove(&key) {
             self.unindex(&key, &old);
         } else {
@@ -1175,7 +1186,7 @@ impl Directory {
         if sel.all_user {
             for a in e.attrs() {
                 if schema::attribute(a.name).is_none_or(|d| !d.secret() && !d.constructed()) {
-                    push(a.name.to_string(), a.values.clone());
+                    push(a.name.to_string(), a.values.to_vec());
                 }
             }
         }

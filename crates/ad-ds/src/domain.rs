@@ -2,7 +2,7 @@
 //! default policy, the well-known containers, accounts and groups), and loading a saved
 //! directory from LDIF on top of it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::account;
 use crate::directory::{Directory, ModOp, Modification, OpContext, Principal};
@@ -283,8 +283,8 @@ impl std::error::Error for ImportError {}
 pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> Result<usize, ImportError> {
     let now = d.clock().now();
     let ft = clock::to_filetime(now);
-    let mut staged: Vec<Entry> = Vec::with_capacity(records.len());
-    let mut staged_keys: BTreeSet<crate::dn::DnKey> = BTreeSet::new();
+    let mut staged: Vec<(crate::dn::DnKey, Entry)> = Vec::with_capacity(records.len());
+    let mut staged_keys: std::collections::HashSet<crate::dn::DnKey> = std::collections::HashSet::with_capacity(records.len());
     let at = |line: usize, error: AdError| ImportError { line, error };
     for r in records {
         let dn = Dn::parse(&r.dn).map_err(|_| at(r.line, AdError::invalid_dn(&r.dn)))?;
@@ -346,19 +346,19 @@ pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> Result<usize, I
             e.secrets.nt_history.push(h);
         }
         complete(d, &mut e, now).map_err(|err| at(r.line, err))?;
-        staged_keys.insert(key);
-        staged.push(e);
+        staged_keys.insert(key.clone());
+        staged.push((key, e));
     }
     let n = staged.len();
-    for e in staged {
-        d.store(e);
+    for (key, e) in staged {
+        d.store_at(key, e);
     }
     rebuild_back_links(d);
     // Keep counters ahead of anything imported; adopt the domain SID of an imported domain.
     let (mut max_usn, mut max_rid) = (0i64, 0u32);
     let base_key = d.base_dn().key();
     let mut domain_sid = None;
-    for e in d.entries() {
+    for e in d.unordered_entries() {
         max_usn = max_usn.max(e.int("uSNChanged").unwrap_or(0)).max(e.int("uSNCreated").unwrap_or(0));
         if let Some(s) = e.values("objectSid").first().and_then(|s| Sid::from_bytes(s)) {
             if e.dn.key() == base_key {
@@ -423,7 +423,11 @@ fn complete(d: &mut Directory, e: &mut Entry, now: clock::OffsetDateTime) -> AdR
 /// memberOf and directReports recomputed from member and manager everywhere.
 fn rebuild_back_links(d: &mut Directory) {
     let mut back: HashMap<crate::dn::DnKey, Vec<(&'static str, Vec<u8>)>> = HashMap::new();
-    for e in d.entries() {
+    let mut stale: Vec<crate::dn::DnKey> = Vec::new();
+    for e in d.unordered_entries() {
+        if e.has("memberOf") || e.has("directReports") {
+            stale.push(e.dn.key());
+        }
         for (fwd, bk) in [("member", "memberOf"), ("manager", "directReports")] {
             for v in e.values(fwd) {
                 if let Ok(t) = Dn::parse(&String::from_utf8_lossy(v)) {
@@ -432,8 +436,7 @@ fn rebuild_back_links(d: &mut Directory) {
             }
         }
     }
-    let keys: BTreeSet<crate::dn::DnKey> =
-        d.entries().filter(|e| e.has("memberOf") || e.has("directReports")).map(|e| e.dn.key()).chain(back.keys().cloned()).collect();
+    let keys: std::collections::HashSet<crate::dn::DnKey> = stale.into_iter().chain(back.keys().cloned()).collect();
     for k in keys {
         let Some(mut e) = d.get(&k).cloned() else { continue };
         let links = back.remove(&k).unwrap_or_default();

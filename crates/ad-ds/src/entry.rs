@@ -11,8 +11,11 @@ pub struct Attr {
     id: u16,
     /// AD's spelling (`sAMAccountName`).
     pub name: &'static str,
-    pub values: Vec<Vec<u8>>,
+    /// Most attributes hold one value: keep it inline (one allocation less per attribute).
+    pub values: Values,
 }
+
+pub type Values = smallvec::SmallVec<[Vec<u8>; 1]>;
 
 /// What AD keeps of a password: the NT hash (MD4 of UTF-16LE) and the hashes before it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -75,9 +78,9 @@ impl Entry {
             (Ok(i), true) => {
                 self.attrs.remove(i);
             }
-            (Ok(i), false) => self.attrs[i].values = values,
+            (Ok(i), false) => self.attrs[i].values = Values::from_vec(values),
             (Err(_), true) => {}
-            (Err(i), false) => self.attrs.insert(i, Attr { id, name: schema::attribute_by_id(id).name, values }),
+            (Err(i), false) => self.attrs.insert(i, Attr { id, name: schema::attribute_by_id(id).name, values: Values::from_vec(values) }),
         }
     }
 
