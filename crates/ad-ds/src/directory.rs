@@ -622,11 +622,7 @@ impl Directory {
         }
         self.check_links_exist(&e)?;
 
-        if class.name == "msDS-PasswordSettings" {
-            if let Some(missing) = policy::PSO_SETTINGS.iter().find(|a| !e.has(a)) {
-                return Err(AdError::object_class(&format!("{missing} is required")));
-            }
-        }
+        check_pso(&e)?;
         let is_user = class.chain.contains(&"user");
         if let (true, Some(pw)) = (is_user && class.name != "computer", &password) {
             // Creating a user with a password is a password set: length and complexity apply.
@@ -747,15 +743,15 @@ impl Directory {
 
         // unicodePwd: delete old + add new is a change, replace is a reset.
         let (pw_mods, mods): (Vec<_>, Vec<_>) = mods.into_iter().partition(|m| m.attr.eq_ignore_ascii_case("unicodePwd"));
-        if !pw_mods.is_empty() {
-            if let Err((error, bookkeeping)) = self.password_modify(who, &key, &mut e, &pw_mods, ctx, now) {
-                // A wrong old password is a bad password: AD records it even though the
-                // change itself is refused.
-                if !bookkeeping.is_empty() {
-                    self.apply_bookkeeping(&key, bookkeeping);
-                }
-                return Err(error);
+        if !pw_mods.is_empty()
+            && let Err((error, bookkeeping)) = self.password_modify(who, &key, &mut e, &pw_mods, ctx, now)
+        {
+            // A wrong old password is a bad password: AD records it even though the
+            // change itself is refused.
+            if !bookkeeping.is_empty() {
+                self.apply_bookkeeping(&key, bookkeeping);
             }
+            return Err(error);
         }
         for m in &mods {
             let def = schema::attribute(&m.attr).ok_or_else(|| AdError::undefined_attribute(&m.attr))?;
@@ -858,11 +854,7 @@ impl Directory {
         }
         self.check_links_exist(&e)?;
         account::check_user_state(&old, &e)?;
-        if e.is_class("msDS-PasswordSettings") {
-            if let Some(missing) = policy::PSO_SETTINGS.iter().find(|a| !e.has(a)) {
-                return Err(AdError::object_class(&format!("{missing} is required")));
-            }
-        }
+        check_pso(&e)?;
 
         // Everything checked: apply.
         type LinkChange = (&'static str, Vec<Vec<u8>>, Vec<Vec<u8>>);
@@ -1296,6 +1288,14 @@ fn account_values(attr: &str, m: &Modification, now: i64) -> AdResult<Vec<Vec<u8
             .map(|v| crate::entry::parse_int(v).map(|n| account::stored_uac(n).to_string().into_bytes()).unwrap_or_else(|| v.clone()))
             .collect()),
         _ => Ok(m.values.clone()),
+    }
+}
+
+/// A password settings object must carry every setting (the class's mustContain).
+fn check_pso(e: &Entry) -> AdResult<()> {
+    match policy::PSO_SETTINGS.iter().find(|a| !e.has(a)) {
+        Some(missing) if e.is_class("msDS-PasswordSettings") => Err(AdError::object_class(&format!("{missing} is required"))),
+        _ => Ok(()),
     }
 }
 
