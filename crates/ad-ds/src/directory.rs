@@ -644,36 +644,60 @@ impl Directory {
 
         // Everything checked: fill in what the DC maintains, then store.
         let now = self.clock.now();
-        let usn = self.next_usn();
-        let guid = self.new_guid();
-        e.set_str("distinguishedName", dn.to_string());
-        e.set_str("name", rdn.value.clone());
-        e.set("objectGUID", vec![guid.to_vec()]);
-        e.set_str("whenCreated", clock::generalized_time(now));
-        e.set_str("whenChanged", clock::generalized_time(now));
-        e.set_str("uSNCreated", usn.to_string());
-        e.set_str("uSNChanged", usn.to_string());
+        self.complete_object(&mut e, class, now);
+        if let (true, Some(pw)) = (is_user, password) {
+            let history = self.effective_policy(&e).history_length;
+            account::set_password(&mut e, &pw, clock::to_filetime(now), history);
+        }
+        let links: Vec<(&str, Vec<Vec<u8>>)> = LINKS.iter().map(|(f, _)| (*f, e.values(f).to_vec())).collect();
+        self.store(e);
+        for (fwd, vals) in links {
+            self.relink(fwd, &dn, &[], &vals);
+        }
+        Ok(())
+    }
+
+    /// Fills in what the DC maintains on a new object, keeping whatever is already there
+    /// (an LDIF import may carry GUIDs, SIDs and stamps; an LDAP add never does).
+    pub(crate) fn complete_object(&mut self, e: &mut Entry, class: &'static schema::ClassDef, now: clock::OffsetDateTime) {
+        let rdn = e.dn.rdns[0].clone();
+        e.set_str(&rdn.attr.to_ascii_lowercase(), rdn.value.clone());
+        e.set_str("name", rdn.value);
+        e.set_str("distinguishedName", e.dn.to_string());
+        if !e.has("objectGUID") {
+            let g = self.new_guid();
+            e.set("objectGUID", vec![g.to_vec()]);
+        }
+        for a in ["whenCreated", "whenChanged"] {
+            if !e.has(a) {
+                e.set_str(a, clock::generalized_time(now));
+            }
+        }
+        if !e.has("uSNCreated") {
+            let usn = self.next_usn();
+            e.set_str("uSNCreated", usn.to_string());
+            e.set_str("uSNChanged", usn.to_string());
+        }
         if !e.has("instanceType") {
             e.set_str("instanceType", "4");
         }
         if !e.has("objectCategory") {
             e.set_str("objectCategory", format!("CN={},{}", class.category, self.schema_dn()));
         }
-        let is_principal = is_user || class.name == "group";
-        if is_principal {
-            let rid = self.new_rid();
-            e.set("objectSid", vec![self.domain_sid.child(rid).to_bytes()]);
+        let is_user = class.chain.contains(&"user");
+        if is_user || class.name == "group" {
+            if !e.has("objectSid") {
+                let rid = self.new_rid();
+                e.set("objectSid", vec![self.domain_sid.child(rid).to_bytes()]);
+            }
             if !e.has("sAMAccountName") {
+                // AD's generated form for a security principal created without one.
                 let n = self.random_u64();
                 e.set_str("sAMAccountName", format!("${:04X}-{:012X}", (n >> 48) as u16, n & 0xFFFF_FFFF_FFFF));
             }
         }
         if is_user {
-            account::init_user(&mut e, class.name == "computer");
-            if let Some(pw) = password {
-                let history = self.effective_policy(&e).history_length;
-                account::set_password(&mut e, &pw, clock::to_filetime(now), history);
-            }
+            account::init_user(e, class.name == "computer");
         }
         if class.name == "group" {
             if !e.has("groupType") {
@@ -682,12 +706,6 @@ impl Directory {
             let gt = e.int("groupType").unwrap_or(0);
             e.set_str("sAMAccountType", account::group_sam_account_type(gt).to_string());
         }
-        let links: Vec<(&str, Vec<Vec<u8>>)> = LINKS.iter().map(|(f, _)| (*f, e.values(f).to_vec())).collect();
-        self.store(e);
-        for (fwd, vals) in links {
-            self.relink(fwd, &dn, &[], &vals);
-        }
-        Ok(())
     }
 
     pub fn schema_dn(&self) -> String {

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use crate::account;
 use crate::directory::{Directory, ModOp, Modification, OpContext, Principal};
-use crate::dn::{Dn, Rdn};
+use crate::dn::Dn;
 use crate::entry::Entry;
-use crate::error::{AdError, AdResult};
+use crate::error::AdError;
 use crate::ldif::Record;
 use crate::password::{decode_unicode_pwd, nt_hash};
 use crate::schema;
@@ -345,7 +345,9 @@ pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> Result<usize, I
         {
             e.secrets.nt_history.push(h);
         }
-        complete(d, &mut e, now).map_err(|err| at(r.line, err))?;
+        let class =
+            e.structural_class().and_then(schema::class).ok_or_else(|| at(r.line, AdError::object_class("no structural objectClass")))?;
+        d.complete_object(&mut e, class, now);
         staged_keys.insert(key.clone());
         staged.push((key, e));
     }
@@ -373,51 +375,6 @@ pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> Result<usize, I
     }
     d.set_counters(max_usn, max_rid + 1);
     Ok(n)
-}
-
-/// Fills in what AD maintains for an imported object that the LDIF left out.
-fn complete(d: &mut Directory, e: &mut Entry, now: clock::OffsetDateTime) -> AdResult<()> {
-    let class = e.structural_class().and_then(schema::class).ok_or_else(|| AdError::object_class("no structural objectClass"))?;
-    let rdn: Rdn = e.dn.rdns.first().cloned().ok_or_else(|| AdError::invalid_dn(""))?;
-    e.set_str(&rdn.attr.to_ascii_lowercase(), rdn.value.clone());
-    e.set_str("name", rdn.value.clone());
-    e.set_str("distinguishedName", e.dn.to_string());
-    if !e.has("objectGUID") {
-        let g = d.new_guid();
-        e.set("objectGUID", vec![g.to_vec()]);
-    }
-    for (a, v) in [("whenCreated", clock::generalized_time(now)), ("whenChanged", clock::generalized_time(now))] {
-        if !e.has(a) {
-            e.set_str(a, v);
-        }
-    }
-    if !e.has("uSNCreated") {
-        let usn = d.next_usn();
-        e.set_str("uSNCreated", usn.to_string());
-        e.set_str("uSNChanged", usn.to_string());
-    }
-    if !e.has("instanceType") {
-        e.set_str("instanceType", "4");
-    }
-    if !e.has("objectCategory") {
-        e.set_str("objectCategory", format!("CN={},{}", class.category, d.schema_dn()));
-    }
-    let is_user = class.chain.contains(&"user");
-    if (is_user || class.name == "group") && !e.has("objectSid") {
-        let rid = d.new_rid();
-        e.set("objectSid", vec![d.domain_sid().child(rid).to_bytes()]);
-    }
-    if is_user {
-        account::init_user(e, class.name == "computer");
-    }
-    if class.name == "group" {
-        if !e.has("groupType") {
-            e.set_str("groupType", account::GROUP_GLOBAL_SECURITY.to_string());
-        }
-        let gt = e.int("groupType").unwrap_or(0);
-        e.set_str("sAMAccountType", account::group_sam_account_type(gt).to_string());
-    }
-    Ok(())
 }
 
 /// memberOf and directReports recomputed from member and manager everywhere.
