@@ -397,12 +397,42 @@ impl Directory {
         if *admin {
             return true;
         }
-        let protected = self.entries.get(target).and_then(|e| e.int("adminCount")).unwrap_or(0) != 0;
+        let protected = self.is_protected(target);
         let me = dn.key();
         self.grants.iter().filter(|g| g.right == right && g.covers(target)).any(|g| match &g.trustee {
             Trustee::Everyone => true,
             Trustee::Object(t) => !protected && (t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new())),
         })
+    }
+
+    /// Protected accounts carry adminCount=1 (see [`Directory::stamp_protected`]).
+    pub fn is_protected(&self, key: &DnKey) -> bool {
+        self.entries.get(key).is_some_and(|e| e.int("adminCount").unwrap_or(0) != 0)
+    }
+
+    /// SDProp: a member (nested) of a protected group gets adminCount=1 — at once here,
+    /// within the hour on Windows — and keeps it after leaving the group (AD's "orphaned
+    /// adminCount": delegated rights stay blocked until an administrator clears it).
+    fn stamp_protected(&mut self, group: &DnKey) {
+        if !self.is_protected(group) {
+            return;
+        }
+        let mut todo: Vec<DnKey> = self.entries[group]
+            .values("member")
+            .iter()
+            .filter_map(|v| Dn::parse(&String::from_utf8_lossy(v)).ok())
+            .map(|d| d.key())
+            .collect();
+        while let Some(k) = todo.pop() {
+            if self.is_protected(&k) {
+                continue;
+            }
+            let Some(mut e) = self.entries.get(&k).cloned() else { continue };
+            e.set_str("adminCount", "1");
+            self.touch(&mut e);
+            todo.extend(e.values("member").iter().filter_map(|v| Dn::parse(&String::from_utf8_lossy(v)).ok()).map(|d| d.key()));
+            self.store_at(k, e);
+        }
     }
 
     /// Grants `right` over the subtree at `scope` to `trustee` (a user or group DN; `None`
@@ -885,6 +915,7 @@ impl Directory {
         for (fwd, before, after) in links {
             self.relink(fwd, &dn, &before, &after);
         }
+        self.stamp_protected(&key);
         Ok(())
     }
 

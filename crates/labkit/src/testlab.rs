@@ -153,9 +153,8 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
         }
         d.add(&sys, &dn, attrs, tls).unwrap_or_else(|e| panic!("testlab user {}: {e}", u.sam));
         for g in u.groups {
+            // Joining a protected group stamps adminCount=1, as SDProp does.
             member_add(d, &format!("CN={g},CN=Users,{base}"), &dn);
-            d.modify(&sys, &dn, vec![Modification { op: ModOp::Replace, attr: "adminCount".into(), values: vec![b"1".to_vec()] }], tls)
-                .expect("adminCount");
         }
         out.push(SeededUser { sam: u.sam.into(), upn, dn, password: Some(u.password.into()), about: u.about.into() });
     }
