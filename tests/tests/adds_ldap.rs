@@ -454,3 +454,27 @@ async fn the_operators_own_certificate_is_served_when_given() {
     let err = labkit::Lab::start(cfg).await.err().expect("refused").to_string();
     assert!(err.contains(&key_path.display().to_string()), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_implicit_upn_binds_only_users_without_an_explicit_one() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let mut admin = t.admin(Via::Ldaps).await;
+    let dn = "CN=NoUpn,OU=Lab Users,DC=testlab,DC=example";
+    let attrs = vec![
+        (b"objectClass".to_vec(), HashSet::from([b"user".to_vec()])),
+        (b"sAMAccountName".to_vec(), HashSet::from([b"noupn".to_vec()])),
+        (b"unicodePwd".to_vec(), HashSet::from([unicode_pwd("Implicit-Upn-42")])),
+        (b"userAccountControl".to_vec(), HashSet::from([b"512".to_vec()])),
+    ];
+    admin.add(dn, attrs).await.unwrap().success().unwrap();
+    let mut c = t.connect(Via::Ldaps).await;
+    // sam@dnsdomain binds a user that has no userPrincipalName (MS-ADTS 5.1.1.1.1)...
+    assert_eq!(c.simple_bind("noupn@testlab.example", "Implicit-Upn-42").await.unwrap().rc, 0);
+    // ...but not one whose UPN is something else, and never with another domain
+    admin.modify(dn, vec![Mod::Replace("userPrincipalName", HashSet::from(["carol.n@testlab.example"]))]).await.unwrap().success().unwrap();
+    let r = c.simple_bind("noupn@testlab.example", "Implicit-Upn-42").await.unwrap();
+    assert_eq!(r.rc, 49, "{}", r.text);
+    assert_eq!(c.simple_bind("carol.n@testlab.example", "Implicit-Upn-42").await.unwrap().rc, 0);
+    assert_eq!(c.simple_bind("noupn@other.example", "Implicit-Upn-42").await.unwrap().rc, 49);
+}
