@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use clock::Clock;
-use labkit::{DEFAULT_LDAP, DEFAULT_LDAPS, Lab, LabConfig};
+use labkit::{DEFAULT_HTTP, DEFAULT_HTTPS, DEFAULT_LDAP, DEFAULT_LDAPS, Lab, LabConfig};
 
 // A directory is millions of small allocations; glibc's malloc spends a third of an import
 // consolidating them (docs/benchmarks.md).
@@ -42,6 +42,12 @@ struct UpArgs {
     /// LDAPS listener; port 0 = any free port.
     #[arg(long, default_value = DEFAULT_LDAPS)]
     ldaps: SocketAddr,
+    /// The tenant's HTTPS listener (OIDC, tokens, Graph; MSAL needs https); port 0 = any.
+    #[arg(long, default_value = DEFAULT_HTTPS)]
+    https: SocketAddr,
+    /// The tenant's plain HTTP listener (curl in a hurry); port 0 = any free port.
+    #[arg(long, default_value = DEFAULT_HTTP)]
+    http: SocketAddr,
     /// Print one JSON line with every endpoint and credential once the lab is ready.
     #[arg(long)]
     json: bool,
@@ -106,6 +112,8 @@ async fn up(a: UpArgs) -> Result<()> {
     let cfg = LabConfig {
         ldap: a.ldap,
         ldaps: a.ldaps,
+        https: a.https,
+        http: a.http,
         state_dir: a.state_dir,
         clock: if a.frozen_clock { Clock::frozen(Clock::lab_epoch()) } else { Clock::running() },
         seed: a.seed,
@@ -133,9 +141,16 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo) -> Result<()> {
     writeln!(out, "       domain {} ({}), base {}", a.domain, a.netbios, a.base_dn)?;
     writeln!(out, "       admin  {} / {}", a.admin_dn, a.admin_password)?;
     writeln!(out, "       CA     {}\n", a.ca_cert.display())?;
+    let t = &info.tenant;
+    writeln!(out, "Tenant {} (HTTPS, the same CA)  {}", t.https, t.http)?;
+    writeln!(out, "       authority {}", t.authority)?;
+    writeln!(out, "       Graph     {}", t.graph)?;
+    writeln!(out, "       admin     {} / {}", t.admin_upn, t.admin_password)?;
+    writeln!(out, "       app       client_id {} / secret {}\n", t.client_id, t.client_secret)?;
     writeln!(out, "Seeded accounts:")?;
     for u in &info.users {
-        writeln!(out, "  {:<20} {:<18} {}", u.sam, u.password.as_deref().unwrap_or("(hash only)"), u.about)?;
+        let name = if u.sam.is_empty() { &u.upn } else { &u.sam };
+        writeln!(out, "  {:<34} {:<20} {}", name, u.password.as_deref().unwrap_or("(hash only)"), u.about)?;
     }
     writeln!(
         out,

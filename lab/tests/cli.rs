@@ -14,7 +14,19 @@ struct Running {
 
 fn up(dir: &std::path::Path, extra: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(["up", "--json", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--state-dir"])
+        .args([
+            "up",
+            "--json",
+            "--ldap",
+            "127.0.0.1:0",
+            "--ldaps",
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--state-dir",
+        ])
         .arg(dir)
         .args(extra)
         .stdout(Stdio::piped())
@@ -56,10 +68,22 @@ fn up_prints_its_endpoints_and_credentials_then_stops_cleanly_on_sigterm() {
     assert_eq!(a["base_dn"], "DC=testlab,DC=example");
     assert_eq!(a["netbios"], "TESTLAB");
     assert!(std::fs::read_to_string(a["ca_cert"].as_str().unwrap()).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let t = &lab.info["tenant"];
+    for key in ["https", "http", "authority", "graph", "tenant_id", "admin_upn", "admin_password", "client_id", "client_secret"] {
+        assert!(t[key].is_string(), "tenant.{key} in {}", lab.info);
+    }
+    assert!(t["authority"].as_str().unwrap().starts_with("https://localhost:"));
+    assert!(t["authority"].as_str().unwrap().ends_with(t["tenant_id"].as_str().unwrap()));
     let users = lab.info["users"].as_array().unwrap();
-    let sams: Vec<&str> = users.iter().map(|u| u["sam"].as_str().unwrap()).collect();
+    let on_prem: Vec<&Value> = users.iter().filter(|u| !u["dn"].as_str().unwrap().is_empty()).collect();
+    let sams: Vec<&str> = on_prem.iter().map(|u| u["sam"].as_str().unwrap()).collect();
     assert_eq!(sams, ["Administrator", "User1", "User2", "User3", "User4", "User5", "MSOL_5f2a9c31d7e8"]);
-    for u in users {
+    let synced: Vec<&str> = users.iter().filter(|u| u["synced"] == true).map(|u| u["sam"].as_str().unwrap()).collect();
+    assert_eq!(synced, ["User1", "User2", "User3", "User4"]);
+    let cloud_only: Vec<&str> =
+        users.iter().filter(|u| u["cloud"] == true && u["synced"] == false).map(|u| u["upn"].as_str().unwrap()).collect();
+    assert_eq!(cloud_only, ["labadmin@testlab.onmicrosoft.com", "helpdesk@testlab.example", "user5@testlab.onmicrosoft.com"]);
+    for u in on_prem {
         for key in ["sam", "upn", "dn", "password", "about"] {
             assert!(u[key].is_string(), "{key} of {u}");
         }
@@ -107,7 +131,7 @@ fn a_bad_seed_file_is_refused_with_its_line() {
     let ldif = dir.path().join("bad.ldif");
     std::fs::write(&ldif, "version: 1\n\ndn: OU=Good,DC=testlab,DC=example\nobjectClass: organizationalUnit\n\ndn: CN=Orphan,OU=Missing,DC=testlab,DC=example\nobjectClass: user\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(["up", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--state-dir"])
+        .args(["up", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--state-dir"])
         .arg(dir.path())
         .arg("--adds-ldif")
         .arg(&ldif)

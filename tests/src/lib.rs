@@ -82,6 +82,12 @@ impl TestLab {
         self.lab.info.users.iter().find(|u| u.sam == sam).and_then(|u| u.password.clone()).expect("seeded user")
     }
 
+    /// An HTTP client that trusts the lab CA (for the tenant's https listener).
+    pub fn http(&self) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&self.ca_pem()).expect("CA");
+        reqwest::Client::builder().add_root_certificate(ca).build().expect("client")
+    }
+
     pub fn base(&self) -> String {
         self.lab.info.adds.base_dn.clone()
     }

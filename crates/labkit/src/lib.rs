@@ -3,8 +3,8 @@
 //! command and the tests start labs through [`Lab::start`]; the parts are reached only
 //! through their protocols afterwards.
 //!
-//! Today a lab is the AD DS (LDAP and LDAPS); the tenant and the writeback engine join it
-//! in later issues.
+//! Today a lab is the AD DS (LDAP and LDAPS) and the tenant (HTTPS and HTTP: OIDC, tokens,
+//! a Graph subset); the writeback engine joins it in a later issue.
 
 pub mod testlab;
 
@@ -25,12 +25,17 @@ pub use testlab::SeededUser;
 /// The default ports (unprivileged, so `lab up` needs no root).
 pub const DEFAULT_LDAP: &str = "127.0.0.1:1389";
 pub const DEFAULT_LDAPS: &str = "127.0.0.1:1636";
+pub const DEFAULT_HTTPS: &str = "127.0.0.1:8443";
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
 /// How to start a lab.
 #[derive(Clone, Debug)]
 pub struct LabConfig {
     pub ldap: SocketAddr,
     pub ldaps: SocketAddr,
+    /// The tenant's HTTPS listener (what MSAL and the Graph SDKs need) and plain HTTP one.
+    pub https: SocketAddr,
+    pub http: SocketAddr,
     /// Where the lab writes files clients need (the CA certificate).
     pub state_dir: PathBuf,
     pub clock: Clock,
@@ -49,6 +54,8 @@ impl LabConfig {
         LabConfig {
             ldap: "127.0.0.1:0".parse().expect("literal"),
             ldaps: "127.0.0.1:0".parse().expect("literal"),
+            https: "127.0.0.1:0".parse().expect("literal"),
+            http: "127.0.0.1:0".parse().expect("literal"),
             state_dir,
             clock: Clock::frozen(Clock::lab_epoch()),
             seed: 1,
@@ -62,7 +69,23 @@ impl LabConfig {
 #[derive(Clone, Debug, Serialize)]
 pub struct LabInfo {
     pub adds: AddsInfo,
+    pub tenant: TenantInfo,
     pub users: Vec<SeededUser>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TenantInfo {
+    pub https: String,
+    pub http: String,
+    /// MSAL's authority: the https base and the tenant id.
+    pub authority: String,
+    /// Base of Graph v1.0 (`{graph}/users`).
+    pub graph: String,
+    pub tenant_id: String,
+    pub admin_upn: String,
+    pub admin_password: String,
+    pub client_id: String,
+    pub client_secret: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -82,6 +105,8 @@ pub struct Lab {
     pub clock: Clock,
     /// The AD DS's state, for the lab's own control surface (never for scenario steps).
     pub adds: Arc<DomainController>,
+    /// The tenant's state, likewise.
+    pub tenant: Arc<tenant::server::TenantServer>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -120,7 +145,28 @@ impl Lab {
 
         let ldap = TcpListener::bind(cfg.ldap).await.with_context(|| format!("LDAP listener on {}", cfg.ldap))?;
         let ldaps = TcpListener::bind(cfg.ldaps).await.with_context(|| format!("LDAPS listener on {}", cfg.ldaps))?;
+        let https = TcpListener::bind(cfg.https).await.with_context(|| format!("HTTPS listener on {}", cfg.https))?;
+        let http = TcpListener::bind(cfg.http).await.with_context(|| format!("HTTP listener on {}", cfg.http))?;
         let (ldap_addr, ldaps_addr) = (ldap.local_addr()?, ldaps.local_addr()?);
+        let (https_addr, http_addr) = (https.local_addr()?, http.local_addr()?);
+
+        // The tenant, seeded from the AD objects as Connect would have left it.
+        let mut id_bytes = [0u8; 16];
+        id_bytes[..8].copy_from_slice(&cfg.seed.to_le_bytes());
+        id_bytes[8..].copy_from_slice(b"tenantid");
+        let tenant_id = uuid::Builder::from_random_bytes(id_bytes).into_uuid();
+        let domains = vec![testlab::INITIAL_DOMAIN.to_string(), domain.dns_name.clone()];
+        let mut t = tenant::directory::Tenant::new(tenant_id, testlab::TENANT_NAME, domains, cfg.clock.clone(), cfg.seed);
+        let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &dir, &users);
+        let https_base = format!("https://localhost:{}", https_addr.port());
+        let tenant_server = Arc::new(tenant::server::TenantServer {
+            tenant: std::sync::Mutex::new(t),
+            signer: tenant::token::Signer::new(cfg.seed),
+            https_base: https_base.clone(),
+            clock: cfg.clock.clone(),
+        });
+        let mut http_tls = (*tls.config).clone();
+        http_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
         let base_dn = dir.base_dn().to_string();
         let dc = DomainController::new(dir, Some(tls));
@@ -128,10 +174,15 @@ impl Lab {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        let app = tenant::server::app(tenant_server.clone());
         let tasks = vec![
             tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))),
-            tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx))),
+            tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx.clone()))),
+            tokio::spawn(tenant::server::serve(https, app.clone(), Some(Arc::new(http_tls)), stopped(rx.clone()))),
+            tokio::spawn(tenant::server::serve(http, app, None, stopped(rx))),
         ];
+        let mut all_users = users;
+        all_users.extend(cloud_users);
         let info = LabInfo {
             adds: AddsInfo {
                 ldap: format!("ldap://{ldap_addr}"),
@@ -143,9 +194,20 @@ impl Lab {
                 admin_password: domain.admin_password.clone(),
                 ca_cert,
             },
-            users,
+            tenant: TenantInfo {
+                https: https_base.clone(),
+                http: format!("http://{http_addr}"),
+                authority: format!("{https_base}/{tenant_id}"),
+                graph: format!("{https_base}/v1.0"),
+                tenant_id: tenant_id.to_string(),
+                admin_upn: testlab::CLOUD_ADMIN.0.into(),
+                admin_password: testlab::CLOUD_ADMIN.1.into(),
+                client_id: client_id.to_string(),
+                client_secret: testlab::CLIENT_SECRET.into(),
+            },
+            users: all_users,
         };
-        Ok(Lab { info, clock: cfg.clock, adds: dc, stop, tasks })
+        Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, stop, tasks })
     }
 
     /// Stops every listener and waits for them.
@@ -178,6 +240,8 @@ fn users_in_ldif(records: &[ad_ds::ldif::Record]) -> Vec<SeededUser> {
                 .find(|(n, _)| n.eq_ignore_ascii_case("unicodePwd"))
                 .and_then(|(_, v)| ad_ds::password::decode_unicode_pwd(v).ok()),
             about: get(r, "description").unwrap_or_else(|| "seeded from LDIF".into()),
+            cloud: false,
+            synced: false,
         })
         .collect()
 }

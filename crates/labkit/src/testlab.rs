@@ -13,11 +13,17 @@ use ad_ds::{Directory, DomainConfig};
 /// One seeded account, as `lab up --json` reports it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SeededUser {
+    /// Empty for cloud-only users.
     pub sam: String,
     pub upn: String,
+    /// Empty for cloud-only users.
     pub dn: String,
     pub password: Option<String>,
     pub about: String,
+    /// Has an account in the tenant.
+    pub cloud: bool,
+    /// The tenant's account is the synced twin of the AD account.
+    pub synced: bool,
 }
 
 pub const ADMIN_PASSWORD: &str = "Lab-Admin-Pa55!";
@@ -133,6 +139,8 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
         dn: format!("CN=Administrator,CN=Users,{base}"),
         password: Some(ADMIN_PASSWORD.into()),
         about: "the domain's built-in administrator (RID 500)".into(),
+        cloud: false,
+        synced: false,
     }];
     for u in USERS {
         let dn = format!("CN={},{},{base}", u.sam, u.ou);
@@ -156,7 +164,17 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
             // Joining a protected group stamps adminCount=1, as SDProp does.
             member_add(d, &format!("CN={g},CN=Users,{base}"), &dn);
         }
-        out.push(SeededUser { sam: u.sam.into(), upn, dn, password: Some(u.password.into()), about: u.about.into() });
+        // Connect syncs OU=Lab Users; User5's OU is out of scope.
+        let synced = u.ou == "OU=Lab Users";
+        out.push(SeededUser {
+            sam: u.sam.into(),
+            upn,
+            dn,
+            password: Some(u.password.into()),
+            about: u.about.into(),
+            cloud: synced,
+            synced,
+        });
     }
     grant_writeback_rights(d);
     out
@@ -171,4 +189,84 @@ pub fn grant_writeback_rights(d: &mut Directory) {
     for right in Right::WRITEBACK {
         d.grant(Some(&connector), right, &root).expect("connector and domain root exist");
     }
+}
+
+/// The tenant's cloud-only accounts and app registration.
+pub const TENANT_NAME: &str = "Testlab";
+pub const INITIAL_DOMAIN: &str = "testlab.onmicrosoft.com";
+pub const CLOUD_ADMIN: (&str, &str) = ("labadmin@testlab.onmicrosoft.com", "Cloud-Admin-Pa55!");
+pub const HELPDESK: (&str, &str) = ("helpdesk@testlab.example", "Help-Desk-Pa55!");
+pub const USER5_CLOUD: (&str, &str) = ("user5@testlab.onmicrosoft.com", "Amber-Cloud-62!");
+pub const CLIENT_SECRET: &str = "Lab~Client~Secret~8f2e61";
+
+/// What the testlab's app registration is called and may do (application permissions).
+pub const APP_NAME: &str = "hybrid-lab automation";
+pub const APP_PERMISSIONS: &[&str] = &["User.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All", "Directory.Read.All"];
+
+/// Seeds the tenant as Azure AD Connect would have left it: the synced twins of the users in
+/// the sync scope (onPremisesImmutableId = base64 of the AD objectGUID, the other
+/// onPremises* values from the AD object, the password as hash sync carried it), plus
+/// cloud-only administrators, a cloud-only user, and one app registration.
+/// Returns the cloud-only users (for `lab up --json`) and the app's client id.
+pub fn seed_tenant(t: &mut tenant::directory::Tenant, d: &Directory, users: &[SeededUser]) -> (Vec<SeededUser>, uuid::Uuid) {
+    use base64::Engine;
+    use tenant::directory::{NewUser, OnPremises};
+    use tenant::roles::Role;
+    for u in users.iter().filter(|u| u.synced) {
+        let e = d.by_sam(&u.sam).expect("seeded AD user");
+        let guid = e.guid().expect("objectGUID");
+        let sid = e.values("objectSid").first().and_then(|s| ad_ds::sid::Sid::from_bytes(s)).map(|s| s.to_string()).unwrap_or_default();
+        let uac = e.int("userAccountControl").unwrap_or(0);
+        t.add_user(NewUser {
+            user_principal_name: u.upn.clone(),
+            display_name: e.first_str("displayName").unwrap_or(&u.sam).to_string(),
+            given_name: e.first_str("givenName").map(str::to_string),
+            surname: e.first_str("sn").map(str::to_string),
+            mail: e.first_str("mail").map(str::to_string),
+            account_enabled: uac & ad_ds::account::UF_ACCOUNTDISABLE == 0,
+            on_premises: Some(OnPremises {
+                immutable_id: base64::engine::general_purpose::STANDARD.encode(guid),
+                sam_account_name: u.sam.clone(),
+                domain_name: d.config().dns_name.clone(),
+                distinguished_name: u.dn.clone(),
+                security_identifier: sid,
+            }),
+            password: u.password.clone(),
+            // password hash sync stamps this unless the cloud policy for synced users is on
+            password_policies: vec!["DisablePasswordExpiration".into()],
+            roles: vec![],
+        });
+    }
+    let cloud = [
+        (CLOUD_ADMIN, "Lab Admin", vec![Role::GlobalAdministrator], "cloud-only Global Administrator"),
+        (
+            HELPDESK,
+            "Helpdesk",
+            vec![Role::HelpdeskAdministrator],
+            "cloud-only Helpdesk Administrator: may reset non-admins, not Global Administrators",
+        ),
+        (USER5_CLOUD, "User5 (cloud)", vec![], "User5's cloud-only twin: not synced, so its password never reaches AD"),
+    ];
+    let mut out = vec![];
+    for ((upn, password), name, roles, about) in cloud {
+        t.add_user(NewUser {
+            user_principal_name: upn.into(),
+            display_name: name.into(),
+            account_enabled: true,
+            password: Some(password.into()),
+            roles,
+            ..Default::default()
+        });
+        out.push(SeededUser {
+            sam: String::new(),
+            upn: upn.into(),
+            dn: String::new(),
+            password: Some(password.into()),
+            about: about.into(),
+            cloud: true,
+            synced: false,
+        });
+    }
+    let client_id = t.add_app(APP_NAME, CLIENT_SECRET, APP_PERMISSIONS);
+    (out, client_id)
 }

@@ -7,5 +7,8 @@
 //! - [`passwords`]: Entra's cloud password rules, Password Protection's banned-password
 //!   evaluation, and the salted form in which the tenant keeps a password.
 
+pub mod directory;
 pub mod passwords;
 pub mod roles;
+pub mod server;
+pub mod token;

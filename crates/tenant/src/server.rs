@@ -1,0 +1,624 @@
+//! The tenant over HTTP(S): OpenID Connect metadata, JWKS and the v2.0 token endpoint
+//! (resource-owner password and client-credentials grants) per tenant, and a Microsoft
+//! Graph v1.0 subset. The handlers only translate HTTP to [`Tenant`] calls and back.
+
+// Helpers return a finished error response as their Err: the handler sends it as it is.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::directory::{ClientError, SignInError, Tenant, User};
+use crate::token::{AccessClaims, GRAPH_AUDIENCE, LIFETIME_SECONDS, Signer, TokenError};
+
+/// Everything the handlers share.
+pub struct TenantServer {
+    pub tenant: Mutex<Tenant>,
+    pub signer: Signer,
+    /// The https base URL clients are told to use (`https://localhost:PORT`).
+    pub https_base: String,
+    /// The lab clock (the tenant's too), readable without taking the tenant's lock.
+    pub clock: clock::Clock,
+}
+
+impl TenantServer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tenant> {
+        self.tenant.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn tenant_id(&self) -> Uuid {
+        self.lock().id
+    }
+
+    /// v1 access tokens' issuer, as Graph checks it.
+    pub fn access_issuer(&self) -> String {
+        format!("https://sts.windows.net/{}/", self.tenant_id())
+    }
+}
+
+type Shared = Arc<TenantServer>;
+
+pub fn app(state: Shared) -> Router {
+    Router::new()
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
+        .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/common/userrealm/{upn}", get(user_realm))
+        .route("/v1.0/me", get(me))
+        .route("/v1.0/users", get(list_users))
+        .route("/v1.0/users/{id}", get(get_user))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` (TLS when `tls` is given) until `shutdown` completes.
+pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::ServerConfig>>, shutdown: impl Future<Output = ()>) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let (svc, acceptor) = (TowerToHyperService::new(app.clone()), acceptor.clone());
+                conns.spawn(async move {
+                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match acceptor {
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(tcp).await {
+                                let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).await;
+                        }
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.shutdown().await;
+}
+
+/// Every answer carries Graph's `request-id` (and echoes `client-request-id`).
+async fn request_id(req: Request, next: axum::middleware::Next) -> Response {
+    let client = req.headers().get("client-request-id").cloned();
+    let id = Uuid::new_v4().to_string();
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("request-id", v);
+    }
+    if let Some(c) = client {
+        h.insert("client-request-id", c);
+    }
+    res
+}
+
+// ----- errors -----
+
+/// Graph's OData error, dated by the lab clock.
+fn graph_error(s: &TenantServer, status: StatusCode, code: &str, message: &str) -> Response {
+    let now = s.clock.now();
+    let date = format!("{}T{:02}:{:02}:{:02}", now.date(), now.hour(), now.minute(), now.second());
+    let body = json!({ "error": { "code": code, "message": message, "innerError": {
+        "date": date,
+        "request-id": Uuid::new_v4().to_string(),
+        "client-request-id": Uuid::new_v4().to_string(),
+    }}});
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// The token endpoint's error body, as the Microsoft identity platform writes it.
+fn sts_error(status: StatusCode, error: &str, code: u32, description: &str, now: clock::OffsetDateTime) -> Response {
+    let trace = Uuid::new_v4();
+    let correlation = Uuid::new_v4();
+    let stamp = format!("{} {:02}:{:02}:{:02}Z", now.date(), now.hour(), now.minute(), now.second());
+    let body = json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {stamp}"),
+        "error_codes": [code],
+        "timestamp": stamp,
+        "trace_id": trace.to_string(),
+        "correlation_id": correlation.to_string(),
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+    });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+async fn not_found(State(s): State<Shared>) -> Response {
+    graph_error(&s, StatusCode::NOT_FOUND, "BadRequest", "Resource not found for the segment.")
+}
+
+// ----- OpenID Connect -----
+
+fn check_tenant(s: &TenantServer, tenant: &str) -> Result<Uuid, Response> {
+    let t = s.lock();
+    let ok = tenant == t.id.to_string() || t.domains.iter().any(|d| d.eq_ignore_ascii_case(tenant)) || tenant == "organizations";
+    if ok {
+        return Ok(t.id);
+    }
+    let now = t.clock().now();
+    Err(sts_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        90002,
+        &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        now,
+    ))
+}
+
+async fn openid_configuration(State(s): State<Shared>, Path(tenant): Path<String>) -> Response {
+    let tid = match check_tenant(&s, &tenant) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let b = &s.https_base;
+    Json(json!({
+        "token_endpoint": format!("{b}/{tid}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "jwks_uri": format!("{b}/{tid}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{b}/{tid}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{b}/oidc/userinfo"),
+        "authorization_endpoint": format!("{b}/{tid}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{b}/{tid}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{b}/{tid}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid", "preferred_username", "tid", "ver"],
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+    }))
+    .into_response()
+}
+
+async fn jwks(State(s): State<Shared>, Path(tenant): Path<String>) -> Response {
+    if let Err(r) = check_tenant(&s, &tenant) {
+        return r;
+    }
+    Json(serde_json::to_value(s.signer.jwks()).unwrap_or(Value::Null)).into_response()
+}
+
+/// MSAL's username/password flow asks this first: a managed (not federated) account.
+async fn user_realm(State(s): State<Shared>, Path(upn): Path<String>) -> Response {
+    let t = s.lock();
+    let domain = upn.rsplit('@').next().unwrap_or_default().to_string();
+    Json(json!({
+        "ver": "1.0",
+        "account_type": if t.domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) { "Managed" } else { "Unknown" },
+        "domain_name": domain,
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    }))
+    .into_response()
+}
+
+/// Delegated permissions the lab's public client holds with admin consent.
+const DELEGATED_SCOPES: &str = "Directory.AccessAsUser.All User.Read User.ReadBasic.All User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All openid profile email";
+
+async fn token(
+    State(s): State<Shared>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let tid = match check_tenant(&s, &tenant) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let now = s.lock().clock().now();
+    let missing = |p: &str| {
+        sts_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            &format!("The request body must contain the following parameter: '{p}'."),
+            now,
+        )
+    };
+    let Some(grant) = form.get("grant_type") else { return missing("grant_type") };
+    let Some(scope) = form.get("scope") else {
+        return sts_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            "The provided request must include a 'scope' input parameter.",
+            now,
+        );
+    };
+    // client_secret_basic: the credentials in an Authorization header
+    let (basic_id, basic_secret) = basic_auth(&headers).unzip();
+    let Some(client_id) = form.get("client_id").cloned().or(basic_id) else { return missing("client_id") };
+    let iat = now.unix_timestamp();
+    let mut claims = AccessClaims {
+        aud: GRAPH_AUDIENCE.into(),
+        iss: s.access_issuer(),
+        iat,
+        nbf: iat,
+        exp: iat + LIFETIME_SECONDS,
+        tid: tid.to_string(),
+        oid: String::new(),
+        sub: String::new(),
+        appid: client_id.clone(),
+        ver: "1.0".into(),
+        scp: None,
+        roles: vec![],
+        wids: vec![],
+        upn: None,
+        unique_name: None,
+        name: None,
+    };
+    match grant.as_str() {
+        "password" => {
+            let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
+                return missing(if form.contains_key("username") { "password" } else { "username" });
+            };
+            let mut t = s.lock();
+            if Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).is_none() {
+                return unknown_app(&client_id, &t, now);
+            }
+            let user_id = match t.sign_in(username, password) {
+                Ok(id) => id,
+                Err(e) => return sign_in_error(&e, username, &t, now),
+            };
+            let u = t.user(&user_id).expect("signed in");
+            claims.oid = u.id.to_string();
+            claims.sub = u.id.to_string();
+            claims.upn = Some(u.user_principal_name.clone());
+            claims.unique_name = Some(u.user_principal_name.clone());
+            claims.name = Some(u.display_name.clone());
+            claims.scp = Some(DELEGATED_SCOPES.into());
+            claims.wids = u.roles.iter().map(|r| r.template_id().to_string()).collect();
+        }
+        "client_credentials" => {
+            if !scope.split_whitespace().all(|sc| sc.ends_with("/.default")) {
+                return sts_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    1002012,
+                    &format!(
+                        "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                    ),
+                    now,
+                );
+            }
+            let Some(secret) = form.get("client_secret").cloned().or(basic_secret) else {
+                return missing("client_assertion' or 'client_secret");
+            };
+            let t = s.lock();
+            let app = match t.authenticate_app(&client_id, &secret) {
+                Ok(a) => a,
+                Err(ClientError::UnknownApp) => return unknown_app(&client_id, &t, now),
+                Err(ClientError::InvalidSecret) => {
+                    return sts_error(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        7000215,
+                        &format!(
+                            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                        ),
+                        now,
+                    );
+                }
+            };
+            // the app's service principal object id stands in as oid
+            claims.oid = app.client_id.to_string();
+            claims.sub = app.client_id.to_string();
+            claims.roles = app.permissions.clone();
+        }
+        other => {
+            return sts_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                &format!("The app requested an unsupported grant type '{other}'."),
+                now,
+            );
+        }
+    }
+    let access = s.signer.sign(&claims);
+    let mut body = json!({
+        "token_type": "Bearer",
+        "scope": claims.scp.clone().unwrap_or_else(|| scope.clone()),
+        "expires_in": LIFETIME_SECONDS,
+        "ext_expires_in": LIFETIME_SECONDS,
+        "access_token": access,
+    });
+    if grant == "password" && scope.split_whitespace().any(|s| s == "openid") {
+        // an id token (v2.0) for MSAL's account cache, and client_info when asked for
+        let id_claims = json!({
+            "aud": client_id, "iss": format!("{}/{tid}/v2.0", s.https_base), "iat": iat, "nbf": iat, "exp": iat + LIFETIME_SECONDS,
+            "name": claims.name, "oid": claims.oid, "preferred_username": claims.upn, "sub": claims.sub, "tid": tid.to_string(), "ver": "2.0",
+        });
+        body["id_token"] = Value::String(s.signer.sign(&id_claims));
+        if form.get("client_info").map(String::as_str) == Some("1") {
+            let info = json!({ "uid": claims.oid, "utid": tid.to_string() }).to_string();
+            body["client_info"] = Value::String(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(info));
+        }
+    }
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store, no-cache")], Json(body)).into_response()
+}
+
+fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
+    let (id, secret) = String::from_utf8(raw).ok()?.split_once(':').map(|(a, b)| (a.to_string(), b.to_string()))?;
+    Some((id, secret))
+}
+
+fn unknown_app(client_id: &str, t: &Tenant, now: clock::OffsetDateTime) -> Response {
+    sts_error(
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        700016,
+        &format!(
+            "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+            t.name
+        ),
+        now,
+    )
+}
+
+fn sign_in_error(e: &SignInError, username: &str, t: &Tenant, now: clock::OffsetDateTime) -> Response {
+    let text = match e {
+        SignInError::UnknownUser => format!("The user account {{EUII Hidden}} does not exist in the '{}' directory. To sign into this application, the account must be added to the directory.", t.id),
+        SignInError::InvalidCredentials => "Error validating credentials due to invalid username or password.".into(),
+        SignInError::Disabled => "The user account is disabled.".into(),
+        SignInError::Locked => "Your account is temporarily locked to prevent unauthorized use. Try again later, and if you still have trouble, contact your admin.".into(),
+        SignInError::PasswordChangeRequired => "The password is expired.".into(),
+    };
+    let _ = username; // never echoed: Entra hides the account (EUII)
+    sts_error(StatusCode::BAD_REQUEST, "invalid_grant", e.code(), &text, now)
+}
+
+// ----- Graph -----
+
+/// Who is calling Graph.
+enum Caller {
+    User { id: Uuid, scopes: Vec<String> },
+    App { roles: Vec<String> },
+}
+
+impl Caller {
+    fn may_read_users(&self) -> bool {
+        match self {
+            Caller::User { scopes, .. } => scopes.iter().any(|s| {
+                matches!(
+                    s.as_str(),
+                    "User.ReadBasic.All" | "User.Read.All" | "User.ReadWrite.All" | "Directory.Read.All" | "Directory.AccessAsUser.All"
+                )
+            }),
+            Caller::App { roles } => roles
+                .iter()
+                .any(|r| matches!(r.as_str(), "User.Read.All" | "User.ReadWrite.All" | "Directory.Read.All" | "Directory.ReadWrite.All")),
+        }
+    }
+}
+
+fn caller(s: &TenantServer, headers: &HeaderMap) -> Result<Caller, Response> {
+    let unauthorized = |e: TokenError| graph_error(&s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", e.message());
+    let token =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim();
+    let now = s.lock().clock().now().unix_timestamp();
+    let c = s.signer.validate(token, &s.access_issuer(), now).map_err(unauthorized)?;
+    match c.scp {
+        Some(scp) => {
+            let id = Uuid::parse_str(&c.oid).map_err(|_| unauthorized(TokenError::Malformed))?;
+            Ok(Caller::User { id, scopes: scp.split_whitespace().map(str::to_string).collect() })
+        }
+        None => Ok(Caller::App { roles: c.roles }),
+    }
+}
+
+/// The properties Graph returns for a user when `$select` names none.
+const DEFAULT_USER_PROPERTIES: &[&str] = &[
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+];
+
+fn user_json(u: &User) -> serde_json::Map<String, Value> {
+    let on = u.on_premises.as_ref();
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_string(), v);
+    };
+    put("businessPhones", json!([]));
+    put("displayName", json!(u.display_name));
+    put("givenName", json!(u.given_name));
+    put("jobTitle", Value::Null);
+    put("mail", json!(u.mail));
+    put("mobilePhone", Value::Null);
+    put("officeLocation", Value::Null);
+    put("preferredLanguage", Value::Null);
+    put("surname", json!(u.surname));
+    put("userPrincipalName", json!(u.user_principal_name));
+    put("id", json!(u.id.to_string()));
+    put("accountEnabled", json!(u.account_enabled));
+    put("onPremisesSyncEnabled", if on.is_some() { json!(true) } else { Value::Null });
+    put("onPremisesImmutableId", json!(on.map(|o| &o.immutable_id)));
+    put("onPremisesSamAccountName", json!(on.map(|o| &o.sam_account_name)));
+    put("onPremisesDomainName", json!(on.map(|o| &o.domain_name)));
+    put("onPremisesDistinguishedName", json!(on.map(|o| &o.distinguished_name)));
+    put("onPremisesSecurityIdentifier", json!(on.map(|o| &o.security_identifier)));
+    put("passwordPolicies", if u.password_policies.is_empty() { Value::Null } else { json!(u.password_policies.join(", ")) });
+    put(
+        "lastPasswordChangeDateTime",
+        json!(u.last_password_change.format(&clock::format_description::well_known::Rfc3339).unwrap_or_default()),
+    );
+    m
+}
+
+/// `$select`: the listed properties (Graph rejects unknown ones); otherwise the defaults.
+fn select(s: &TenantServer, u: &User, sel: Option<&str>) -> Result<Value, Response> {
+    let all = user_json(u);
+    let names: Vec<&str> = match sel {
+        Some(s) => s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect(),
+        None => DEFAULT_USER_PROPERTIES.to_vec(),
+    };
+    let mut out = serde_json::Map::new();
+    for n in names {
+        let Some((k, v)) = all.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)) else {
+            return Err(graph_error(
+                &s,
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                &format!("Could not find a property named '{n}' on type 'Microsoft.DirectoryServices.User'."),
+            ));
+        };
+        out.insert(k.clone(), v.clone());
+    }
+    Ok(Value::Object(out))
+}
+
+fn context(s: &TenantServer, sel: Option<&str>, entity: bool) -> String {
+    let cols = sel.map(|c| format!("({c})")).unwrap_or_default();
+    format!("{}/v1.0/$metadata#users{cols}{}", s.https_base, if entity { "/$entity" } else { "" })
+}
+
+async fn me(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = match caller(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Caller::User { id, .. } = c else {
+        return graph_error(&s, StatusCode::BAD_REQUEST, "BadRequest", "/me request is only valid with delegated authentication flow.");
+    };
+    let t = s.lock();
+    let Some(u) = t.user(&id) else {
+        return graph_error(
+            &s,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        );
+    };
+    entity(&s, u, q.get("$select").map(String::as_str))
+}
+
+fn entity(s: &TenantServer, u: &User, sel: Option<&str>) -> Response {
+    match select(&s, u, sel) {
+        Ok(Value::Object(mut m)) => {
+            let mut out = serde_json::Map::new();
+            out.insert("@odata.context".into(), json!(context(s, sel, true)));
+            out.append(&mut m);
+            Json(Value::Object(out)).into_response()
+        }
+        Ok(_) => graph_error(&s, StatusCode::INTERNAL_SERVER_ERROR, "generalException", "unexpected shape"),
+        Err(r) => r,
+    }
+}
+
+async fn get_user(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let c = match caller(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let t = s.lock();
+    let own = matches!(&c, Caller::User { id: me, .. } if t.find_user(&id).is_some_and(|u| u.id == *me));
+    if !own && !c.may_read_users() {
+        return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+    }
+    let Some(u) = t.find_user(&id) else {
+        return graph_error(
+            &s,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        );
+    };
+    entity(&s, u, q.get("$select").map(String::as_str))
+}
+
+async fn list_users(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = match caller(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !c.may_read_users() {
+        return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+    }
+    let filter = match q.get("$filter").map(|f| parse_filter(&s, f)).transpose() {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let sel = q.get("$select").map(String::as_str);
+    let t = s.lock();
+    let mut value = vec![];
+    for u in t.users() {
+        if let Some((prop, want)) = &filter {
+            let props = user_json(u);
+            let have = props.iter().find(|(k, _)| k.eq_ignore_ascii_case(prop)).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+            if !have.as_str().is_some_and(|h| h.eq_ignore_ascii_case(want)) {
+                continue;
+            }
+        }
+        match select(&s, u, sel) {
+            Ok(v) => value.push(v),
+            Err(r) => return r,
+        }
+    }
+    Json(json!({ "@odata.context": context(&s, sel, false), "value": value })).into_response()
+}
+
+/// `$filter`: `prop eq 'value'` on the properties the lab indexes.
+fn parse_filter(s: &TenantServer, f: &str) -> Result<(String, String), Response> {
+    let bad = || {
+        graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            &format!(
+                "Unsupported or invalid query filter clause specified for property '{}' of resource 'User'.",
+                f.split_whitespace().next().unwrap_or("")
+            ),
+        )
+    };
+    let parts: Vec<&str> = f.splitn(3, ' ').collect();
+    let [prop, op, value] = parts.as_slice() else { return Err(bad()) };
+    let allowed = ["userPrincipalName", "onPremisesImmutableId", "id", "mail", "displayName"];
+    if !op.eq_ignore_ascii_case("eq") || !allowed.iter().any(|a| a.eq_ignore_ascii_case(prop)) {
+        return Err(bad());
+    }
+    let v = value.trim().strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).ok_or_else(bad)?;
+    Ok((prop.to_string(), v.replace("''", "'")))
+}
+
+use axum::Json;

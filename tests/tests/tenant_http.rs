@@ -1,0 +1,226 @@
+//! The tenant over real HTTPS with reqwest: OIDC metadata, the token endpoint's grants and
+//! AADSTS errors, tokens validated against the published JWKS, and Graph's user reads
+//! with OData errors.
+
+use std::time::Duration;
+
+use base64::Engine;
+use hybrid_lab_tests::{TestLab, Via, install_crypto};
+use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
+use serde_json::Value;
+
+async fn token(t: &TestLab, form: &[(&str, &str)]) -> (u16, Value) {
+    let url = format!("{}/oauth2/v2.0/token", t.info().tenant.authority);
+    let r = t.http().post(url).form(form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn user_token(t: &TestLab, upn: &str, password: &str) -> (u16, Value) {
+    let client_id = t.info().tenant.client_id.clone();
+    token(
+        t,
+        &[
+            ("grant_type", "password"),
+            ("client_id", &client_id),
+            ("username", upn),
+            ("password", password),
+            ("scope", "https://graph.microsoft.com/.default openid profile"),
+        ],
+    )
+    .await
+}
+
+fn aadsts(body: &Value) -> u64 {
+    let codes = body["error_codes"].as_array().expect("error_codes");
+    assert!(body["error_description"].as_str().unwrap().starts_with(&format!("AADSTS{}: ", codes[0])), "{body}");
+    codes[0].as_u64().unwrap()
+}
+
+async fn graph(t: &TestLab, path: &str, bearer: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = t.http().get(format!("{}{path}", t.info().tenant.graph));
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let r = req.send().await.unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    (status, headers, r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_metadata_and_jwks_verify_the_tokens_issued() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let tn = t.info().tenant.clone();
+    let meta: Value =
+        t.http().get(format!("{}/v2.0/.well-known/openid-configuration", tn.authority)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["issuer"], format!("{}/v2.0", tn.authority));
+    assert_eq!(meta["token_endpoint"], format!("{}/oauth2/v2.0/token", tn.authority));
+    let jwks: JwkSet = t.http().get(meta["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+
+    let (status, body) = user_token(&t, "user1@testlab.example", "Summer-Lake-41").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    let access = body["access_token"].as_str().unwrap();
+    let kid = jsonwebtoken::decode_header(access).unwrap().kid.unwrap();
+    let key = DecodingKey::from_jwk(jwks.find(&kid).expect("kid in JWKS")).unwrap();
+    let mut v = Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["https://graph.microsoft.com"]);
+    v.set_issuer(&[format!("https://sts.windows.net/{}/", tn.tenant_id)]);
+    v.validate_exp = false; // issued on the lab clock (frozen at 2026-01-05)
+    let claims = jsonwebtoken::decode::<Value>(access, &key, &v).expect("valid signature").claims;
+    assert_eq!(claims["tid"], tn.tenant_id);
+    assert_eq!(claims["upn"], "user1@testlab.example");
+    assert!(claims["scp"].as_str().unwrap().split(' ').any(|s| s == "User.Read"));
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+    assert!(body["id_token"].is_string(), "openid was asked for");
+    // the Global Administrator's token carries the role template id
+    let (_, admin) = user_token(&t, &tn.admin_upn, &tn.admin_password).await;
+    let claims = jsonwebtoken::decode::<Value>(admin["access_token"].as_str().unwrap(), &key, &v).unwrap().claims;
+    assert_eq!(claims["wids"], serde_json::json!(["62e90394-69f5-4237-9190-012177145e10"]));
+
+    // an unknown tenant
+    let r = t.http().get(format!("{}/no-such-tenant/v2.0/.well-known/openid-configuration", tn.https)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(aadsts(&r.json().await.unwrap()), 90002);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_failures_answer_entras_aadsts_codes_and_smart_lockout_is_the_clouds_own() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let (status, body) = user_token(&t, "user1@testlab.example", "wrong").await;
+    assert_eq!((status, body["error"].as_str().unwrap(), aadsts(&body)), (400, "invalid_grant", 50126));
+    assert!(!body.to_string().contains("user1@testlab.example"), "the account is not echoed back");
+    assert_eq!(aadsts(&user_token(&t, "nobody@testlab.example", "x").await.1), 50034);
+    // User3 is disabled on-premises, so its synced twin is disabled in the cloud
+    assert_eq!(aadsts(&user_token(&t, "user3@testlab.example", "Quiet-Meadow-58").await.1), 50057);
+    // smart lockout: ten failures lock the cloud sign-in for a minute, whatever the password
+    for _ in 0..9 {
+        assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", "wrong").await.1), 50126);
+    }
+    assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", "wrong").await.1), 50053);
+    assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", "Copper-River-93").await.1), 50053);
+    // ...and it is not AD's lockout: the on-premises account still binds
+    let mut l = t.connect(Via::Ldaps).await;
+    assert_eq!(l.simple_bind("TESTLAB\\User4", "Copper-River-93").await.unwrap().rc, 0);
+    t.lab.clock.advance(Duration::from_secs(61));
+    assert_eq!(user_token(&t, "user4@testlab.example", "Copper-River-93").await.0, 200);
+    // malformed requests
+    let (s, b) = token(&t, &[("client_id", "x"), ("scope", "openid")]).await;
+    assert_eq!((s, aadsts(&b)), (400, 900144));
+    let client_id = t.info().tenant.client_id.clone();
+    let (s, b) = token(&t, &[("grant_type", "authorization_code"), ("client_id", &client_id), ("scope", "openid")]).await;
+    assert_eq!((s, b["error"].as_str().unwrap()), (400, "unsupported_grant_type"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_give_app_roles() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let tn = t.info().tenant.clone();
+    let ok = [
+        ("grant_type", "client_credentials"),
+        ("client_id", tn.client_id.as_str()),
+        ("client_secret", tn.client_secret.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let (status, body) = token(&t, &ok).await;
+    assert_eq!(status, 200, "{body}");
+    let payload = body["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["roles"], serde_json::json!(["User.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All", "Directory.Read.All"]));
+    assert!(claims.get("scp").is_none());
+    let mut bad = ok;
+    bad[2].1 = "not-the-secret";
+    let (s, b) = token(&t, &bad).await;
+    assert_eq!((s, b["error"].as_str().unwrap(), aadsts(&b)), (401, "invalid_client", 7000215));
+    let mut unknown = ok;
+    unknown[1].1 = "00000000-0000-0000-0000-000000000001";
+    assert_eq!(aadsts(&token(&t, &unknown).await.1), 700016);
+    let mut scope = ok;
+    scope[3].1 = "User.Read";
+    let (s, b) = token(&t, &scope).await;
+    assert_eq!((s, b["error"].as_str().unwrap()), (400, "invalid_scope"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_reads_users_with_odata_shapes_and_synced_twins_match_ad() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let (_, body) = user_token(&t, "user1@testlab.example", "Summer-Lake-41").await;
+    let user = body["access_token"].as_str().unwrap().to_string();
+    let (status, headers, me) = graph(&t, "/me", Some(&user)).await;
+    assert_eq!(status, 200, "{me}");
+    assert!(headers.contains_key("request-id"));
+    assert!(me["@odata.context"].as_str().unwrap().ends_with("/v1.0/$metadata#users/$entity"));
+    assert_eq!(me["userPrincipalName"], "user1@testlab.example");
+    assert!(me.get("onPremisesImmutableId").is_none(), "only the default properties without $select");
+
+    // the synced twin carries the AD object's anchor: base64 of objectGUID, read over LDAP
+    let mut l = t.admin(Via::Ldaps).await;
+    let (rs, _) = l
+        .search("DC=testlab,DC=example", ldap3::Scope::Subtree, "(sAMAccountName=User1)", vec!["objectGUID", "objectSid"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let e = ldap3::SearchEntry::construct(rs.into_iter().next().unwrap());
+    let anchor = base64::engine::general_purpose::STANDARD.encode(&e.bin_attrs["objectGUID"][0]);
+    let sid = ad_ds::sid::Sid::from_bytes(&e.bin_attrs["objectSid"][0]).unwrap().to_string();
+    let (_, _, me) = graph(
+        &t,
+        "/me?$select=id,onPremisesImmutableId,onPremisesSamAccountName,onPremisesSecurityIdentifier,onPremisesSyncEnabled",
+        Some(&user),
+    )
+    .await;
+    assert_eq!(me["onPremisesImmutableId"], anchor);
+    assert_eq!(me["onPremisesSamAccountName"], "User1");
+    assert_eq!(me["onPremisesSecurityIdentifier"], sid);
+    assert_eq!(me["onPremisesSyncEnabled"], true);
+    let found = graph(&t, &format!("/users?$filter=onPremisesImmutableId eq '{anchor}'&$select=userPrincipalName"), Some(&user)).await.2;
+    assert_eq!(found["value"], serde_json::json!([{ "userPrincipalName": "user1@testlab.example" }]));
+    let by_upn = graph(&t, "/users/USER2@testlab.example?$select=displayName", Some(&user)).await.2;
+    assert_eq!(by_upn["displayName"], "User2");
+    let all = graph(&t, "/users?$select=userPrincipalName", Some(&user)).await.2;
+    assert_eq!(all["value"].as_array().unwrap().len(), 7, "four synced twins, three cloud-only users");
+
+    // OData errors
+    let (s, _, e) = graph(&t, "/me", None).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str().unwrap(), e["error"]["message"].as_str().unwrap()),
+        (401, "InvalidAuthenticationToken", "Access token is empty.")
+    );
+    assert!(e["error"]["innerError"]["request-id"].is_string());
+    let mut forged = user.clone();
+    forged.replace_range(forged.len() - 6.., "AAAAAA");
+    assert_eq!(graph(&t, "/me", Some(&forged)).await.2["error"]["message"], "Access token validation failure. Invalid signature.");
+    let (s, _, e) = graph(&t, "/users/nobody@testlab.example", Some(&user)).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (404, "Request_ResourceNotFound"));
+    let (s, _, e) = graph(&t, "/me?$select=favouriteColour", Some(&user)).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "Request_BadRequest"));
+    let (s, _, e) = graph(&t, "/users?$filter=startswith(displayName,'U')", Some(&user)).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "Request_UnsupportedQuery"));
+    // an app token has no /me
+    let tn = t.info().tenant.clone();
+    let app = token(
+        &t,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &tn.client_id),
+            ("client_secret", &tn.client_secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await
+    .1;
+    let (s, _, _) = graph(&t, "/me", app["access_token"].as_str()).await;
+    assert_eq!(s, 400);
+    assert_eq!(graph(&t, "/users/user1@testlab.example", app["access_token"].as_str()).await.0, 200);
+    // tokens expire on the lab clock
+    t.lab.clock.advance(Duration::from_secs(3601));
+    let (s, _, e) = graph(&t, "/me", Some(&user)).await;
+    assert_eq!((s, e["error"]["message"].as_str().unwrap()), (401, "Lifetime validation failed, the token is expired."));
+    // the plain http listener serves the same
+    let r = reqwest::get(format!("{}/{}/v2.0/.well-known/openid-configuration", tn.http, tn.tenant_id)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
