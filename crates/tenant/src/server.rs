@@ -420,7 +420,7 @@ impl Caller {
 }
 
 fn caller(s: &TenantServer, headers: &HeaderMap) -> Result<Caller, Response> {
-    let unauthorized = |e: TokenError| graph_error(&s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", e.message());
+    let unauthorized = |e: TokenError| graph_error(s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", e.message());
     let token =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim();
     let now = s.lock().clock().now().unix_timestamp();
@@ -492,7 +492,7 @@ fn select(s: &TenantServer, u: &User, sel: Option<&str>) -> Result<Value, Respon
     for n in names {
         let Some((k, v)) = all.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)) else {
             return Err(graph_error(
-                &s,
+                s,
                 StatusCode::BAD_REQUEST,
                 "Request_BadRequest",
                 &format!("Could not find a property named '{n}' on type 'Microsoft.DirectoryServices.User'."),
@@ -529,14 +529,14 @@ async fn me(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap
 }
 
 fn entity(s: &TenantServer, u: &User, sel: Option<&str>) -> Response {
-    match select(&s, u, sel) {
+    match select(s, u, sel) {
         Ok(Value::Object(mut m)) => {
             let mut out = serde_json::Map::new();
             out.insert("@odata.context".into(), json!(context(s, sel, true)));
             out.append(&mut m);
             Json(Value::Object(out)).into_response()
         }
-        Ok(_) => graph_error(&s, StatusCode::INTERNAL_SERVER_ERROR, "generalException", "unexpected shape"),
+        Ok(_) => graph_error(s, StatusCode::INTERNAL_SERVER_ERROR, "generalException", "unexpected shape"),
         Err(r) => r,
     }
 }
@@ -602,7 +602,7 @@ async fn list_users(State(s): State<Shared>, headers: HeaderMap, Query(q): Query
 fn parse_filter(s: &TenantServer, f: &str) -> Result<(String, String), Response> {
     let bad = || {
         graph_error(
-            &s,
+            s,
             StatusCode::BAD_REQUEST,
             "Request_UnsupportedQuery",
             &format!(
