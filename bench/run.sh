@@ -2,7 +2,7 @@
 # Benchmarks for docs/benchmarks.md. Measures, in one run on this machine:
 #  1. simple binds/s and indexed equality searches/s at 1 and 16 connections over loopback,
 #     10,000 users, against the lab's AD DS and against OpenLDAP's slapd (mdb backend), with
-#     the same load client (ldap-bench, the `ldap3` crate);
+#     the same load client (lab-bench, the `ldap3` crate);
 #  2. LDIF import time and memory for 100,000 users;
 #  3. a sAMAccountName lookup at 1,000 / 10,000 / 100,000 users (indexed vs a scan).
 # Installs Debian's slapd and ldap-utils if missing. Listens on 127.0.0.1 only.
@@ -21,7 +21,7 @@ SLAPD=$(command -v slapd || echo /usr/sbin/slapd)
 SLAPADD=$(command -v slapadd || echo /usr/sbin/slapadd)
 SLAPPASSWD=$(command -v slappasswd || echo /usr/sbin/slappasswd)
 
-cargo build --release -p lab -p ldap-bench
+cargo build --release -p lab -p lab-bench
 BIN=target/release
 work=$(mktemp -d)
 cleanup() { [ -n "${LAB_PID:-}" ] && kill "$LAB_PID" 2>/dev/null; [ -f "$work/slapd.pid" ] && kill "$(cat "$work/slapd.pid")" 2>/dev/null; rm -rf "$work"; }
@@ -29,9 +29,9 @@ trap cleanup EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT
 
 echo "== generating $USERS users for each server"
-$BIN/ldap-bench gen --users "$USERS" --flavor ad > "$work/ad.ldif"
+$BIN/lab-bench gen --users "$USERS" --flavor ad > "$work/ad.ldif"
 HASH=$($SLAPPASSWD -s 'Load-Pass-123!')
-$BIN/ldap-bench gen --users "$USERS" --flavor openldap --hash "$HASH" > "$work/ol.ldif"
+$BIN/lab-bench gen --users "$USERS" --flavor openldap --hash "$HASH" > "$work/ol.ldif"
 
 echo "== starting the lab"
 $BIN/lab up --json --frozen-clock --ldap 127.0.0.1:0 --ldaps 127.0.0.1:0 --state-dir "$work/lab" --adds-ldif "$work/ad.ldif" > "$work/lab.json" &
@@ -63,7 +63,7 @@ $SLAPD -f "$work/slapd.conf" -h "ldap://127.0.0.1:$SLAPD_PORT/"
 for _ in $(seq 100); do ldapsearch -x -H "ldap://127.0.0.1:$SLAPD_PORT" -b '' -s base >/dev/null 2>&1 && break; sleep 0.1; done
 
 run() { # server url flavor op conns admin_dn admin_pw
-  $BIN/ldap-bench load --url "$2" --flavor "$3" --op "$4" --conns "$5" --users "$USERS" --seconds "$SECONDS_PER_RUN" --admin-dn "$6" --admin-password "$7"
+  $BIN/lab-bench load --url "$2" --flavor "$3" --op "$4" --conns "$5" --users "$USERS" --seconds "$SECONDS_PER_RUN" --admin-dn "$6" --admin-password "$7"
 }
 LAB_ADMIN="CN=Administrator,CN=Users,DC=testlab,DC=example"; LAB_PW='Lab-Admin-Pa55!'
 OL_ADMIN="cn=admin,dc=bench,dc=example"; OL_PW='Bench-Admin-1!'
@@ -89,14 +89,20 @@ for op in reset change; do
   for c in 1 16; do
     r=()
     for _ in 1 2 3; do
-      r+=("$($BIN/ldap-bench load --url "$LAB_LDAPS" --ca "$LAB_CA" --flavor ad --op "$op" --conns "$c" --users "$USERS" --seconds "$SECONDS_PER_RUN" --admin-dn "$LAB_ADMIN" --admin-password "$LAB_PW")")
+      r+=("$($BIN/lab-bench load --url "$LAB_LDAPS" --ca "$LAB_CA" --flavor ad --op "$op" --conns "$c" --users "$USERS" --seconds "$SECONDS_PER_RUN" --admin-dn "$LAB_ADMIN" --admin-password "$LAB_PW")")
     done
     echo "| password $op | $c | $(median "${r[@]}") (${r[*]}) |"
   done
 done
 echo
 echo "== LDIF import (in process)"
-$BIN/ldap-bench import --users 100000
+$BIN/lab-bench import --users 100000
+echo
+echo "== the tenant (in process, HTTPS): token issuance and Graph reads"
+$BIN/lab-bench tenant --conns 16 --seconds "$SECONDS_PER_RUN"
+echo
+echo "== lab start-up (AD DS + tenant)"
+$BIN/lab-bench startup --runs 10
 echo
 echo "== sAMAccountName lookup by directory size (in process)"
-$BIN/ldap-bench lookup --sizes 1000,10000,100000
+$BIN/lab-bench lookup --sizes 1000,10000,100000

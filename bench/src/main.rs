@@ -1,4 +1,4 @@
-//! `ldap-bench`: the measurements behind docs/benchmarks.md.
+//! `lab-bench`: the measurements behind docs/benchmarks.md.
 //!
 //! - `load`: an LDAP load client (the `ldap3` crate) — simple binds/s or indexed equality
 //!   searches/s over N concurrent connections for a fixed time, against any server, so
@@ -88,6 +88,19 @@ enum Cmd {
     Lookup {
         #[arg(long, value_delimiter = ',', default_values_t = vec![1_000, 10_000, 100_000])]
         sizes: Vec<usize>,
+    },
+    /// The tenant under load, in process: token issuance (password grant) and Graph
+    /// `GET /users/{id}` over HTTPS with N concurrent clients.
+    Tenant {
+        #[arg(long, default_value_t = 16)]
+        conns: usize,
+        #[arg(long, default_value_t = 4)]
+        seconds: u64,
+    },
+    /// How long `Lab::start` takes (both halves, listeners bound), N times in one process.
+    Startup {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
     },
 }
 
@@ -330,6 +343,8 @@ fn main() -> Result<()> {
                 runs.join(" ")
             );
         }
+        Cmd::Tenant { conns, seconds } => tokio::runtime::Runtime::new()?.block_on(tenant_load(conns, seconds))?,
+        Cmd::Startup { runs } => tokio::runtime::Runtime::new()?.block_on(startup(runs))?,
         Cmd::Lookup { sizes } => {
             for n in sizes {
                 let d = directory_with(n)?;
@@ -368,6 +383,101 @@ fn main() -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn tenant_load(conns: usize, seconds: u64) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir()?;
+    let lab = labkit::Lab::start(labkit::LabConfig::ephemeral(dir.path().to_path_buf())).await?;
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&lab.info.adds.ca_cert)?)?;
+    let client = reqwest::Client::builder().add_root_certificate(ca).build()?;
+    let t = lab.info.tenant.clone();
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", t.client_id.as_str()),
+        ("username", "user1@testlab.example"),
+        ("password", "Summer-Lake-41"),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let token_url = format!("{}/oauth2/v2.0/token", t.authority);
+    let body: serde_json::Value = client.post(&token_url).form(&form).send().await?.json().await?;
+    let token = body["access_token"].as_str().unwrap_or_default().to_string();
+    let me: serde_json::Value = client.get(format!("{}/me", t.graph)).bearer_auth(&token).send().await?.json().await?;
+    let user_url = format!("{}/users/{}", t.graph, me["id"].as_str().unwrap_or_default());
+    for (what, is_token) in [("token issuance (password grant)", true), ("Graph GET /users/{id}", false)] {
+        let start = Arc::new(tokio::sync::Barrier::new(conns));
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let (client, start, token_url, user_url, token) =
+                (client.clone(), start.clone(), token_url.clone(), user_url.clone(), token.clone());
+            let form: Vec<(String, String)> = form.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                let deadline = Instant::now() + Duration::from_secs(seconds);
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    let r = if is_token {
+                        client.post(&token_url).form(&form).send().await?
+                    } else {
+                        client.get(&user_url).bearer_auth(&token).send().await?
+                    };
+                    let ok = r.status().is_success();
+                    let _ = r.bytes().await?;
+                    if !ok {
+                        bail!("{what}: request failed");
+                    }
+                    latencies.push(t0.elapsed());
+                }
+                anyhow::Ok(latencies)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        all.sort();
+        let median = all.get(all.len() / 2).copied().unwrap_or_default();
+        println!(
+            "{what}: {:.0}/s with {conns} clients, median latency {:.2} ms",
+            all.len() as f64 / seconds as f64,
+            median.as_secs_f64() * 1000.0
+        );
+    }
+    // and one client alone: Graph's latency without queueing
+    let mut one = Vec::new();
+    for _ in 0..2000 {
+        let t0 = Instant::now();
+        let r = client.get(&user_url).bearer_auth(&token).send().await?;
+        let _ = r.bytes().await?;
+        one.push(t0.elapsed());
+    }
+    one.sort();
+    println!("Graph GET /users/{{id}}, one client: median {:.3} ms", one[one.len() / 2].as_secs_f64() * 1000.0);
+    lab.stop().await;
+    Ok(())
+}
+
+async fn startup(runs: usize) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let dir = tempfile::tempdir()?;
+        let t0 = Instant::now();
+        let lab = labkit::Lab::start(labkit::LabConfig::ephemeral(dir.path().to_path_buf())).await?;
+        times.push(t0.elapsed());
+        lab.stop().await;
+    }
+    let first = times[0];
+    let mut rest = times[1..].to_vec();
+    rest.sort();
+    println!(
+        "lab start (AD DS + tenant, listeners bound): first {:.0} ms (includes the tenant's RSA-2048 key), then median {:.1} ms over {} starts",
+        first.as_secs_f64() * 1000.0,
+        rest.get(rest.len() / 2).copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        rest.len()
+    );
     Ok(())
 }
 
