@@ -161,7 +161,7 @@ impl Lab {
         let https_base = format!("https://localhost:{}", https_addr.port());
         let tenant_server = Arc::new(tenant::server::TenantServer {
             tenant: std::sync::Mutex::new(t),
-            signer: tenant::token::Signer::new(cfg.seed),
+            signer: signing_key(&cfg.state_dir, cfg.seed)?,
             https_base: https_base.clone(),
             clock: cfg.clock.clone(),
         });
@@ -217,6 +217,29 @@ impl Lab {
             let _ = t.await;
         }
     }
+}
+
+/// The tenant's signing key, kept in the state directory as a real tenant keeps its keys:
+/// RSA generation costs 50–500 ms, so only the first start of a lab pays it.
+fn signing_key(state_dir: &std::path::Path, seed: u64) -> Result<tenant::token::Signer> {
+    let path = state_dir.join(format!("tenant-signing-key-{seed}.der"));
+    if let Ok(der) = std::fs::read(&path) {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        if rsa::RsaPrivateKey::from_pkcs1_der(&der).is_ok() {
+            return Ok(tenant::token::Signer::from_der(seed, &der));
+        }
+    }
+    let der = tenant::token::Signer::key_der(seed);
+    write_private(&path, &der).with_context(|| format!("writing {}", path.display()))?;
+    Ok(tenant::token::Signer::from_der(seed, &der))
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(bytes)
 }
 
 /// User objects of an LDIF seed; the password is known only where the file gave it in clear.

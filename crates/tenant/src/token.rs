@@ -83,9 +83,15 @@ pub struct Signer {
 static KEYS: LazyLock<Mutex<HashMap<u64, Vec<u8>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 impl Signer {
+    /// The signing key for a lab seed: generated once per process (the same seed always gives
+    /// the same key).
     pub fn new(seed: u64) -> Signer {
-        let der = KEYS
-            .lock()
+        Signer::from_der(seed, &Signer::key_der(seed))
+    }
+
+    /// The PKCS#1 DER of the seed's key, for a lab to keep in its state directory.
+    pub fn key_der(seed: u64) -> Vec<u8> {
+        KEYS.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(seed)
             .or_insert_with(|| {
@@ -93,8 +99,12 @@ impl Signer {
                 let key = RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation");
                 key.to_pkcs1_der().expect("DER").as_bytes().to_vec()
             })
-            .clone();
-        let encoding = EncodingKey::from_rsa_der(&der);
+            .clone()
+    }
+
+    /// A signer from a kept key (PKCS#1 DER).
+    pub fn from_der(seed: u64, der: &[u8]) -> Signer {
+        let encoding = EncodingKey::from_rsa_der(der);
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).expect("JWK from an RSA key");
         let kid = format!("lab-{seed:x}");
         jwk.common.key_id = Some(kid.clone());
