@@ -128,7 +128,10 @@ async fn client_credentials_give_app_roles() {
     assert_eq!(status, 200, "{body}");
     let payload = body["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
     let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    assert_eq!(claims["roles"], serde_json::json!(["User.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All", "Directory.Read.All"]));
+    assert_eq!(
+        claims["roles"],
+        serde_json::json!(["User.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All", "Directory.Read.All", "AuditLog.Read.All"])
+    );
     assert!(claims.get("scp").is_none());
     let mut bad = ok;
     bad[2].1 = "not-the-secret";
@@ -223,4 +226,151 @@ async fn graph_reads_users_with_odata_shapes_and_synced_twins_match_ad() {
     // the plain http listener serves the same
     let r = reqwest::get(format!("{}/{}/v2.0/.well-known/openid-configuration", tn.http, tn.tenant_id)).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
+}
+
+async fn patch(t: &TestLab, path: &str, bearer: &str, body: &str) -> (u16, Value) {
+    let r = t
+        .http()
+        .patch(format!("{}{path}", t.info().tenant.graph))
+        .bearer_auth(bearer)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_reset_through_graph_follows_the_role_table_and_changes_only_the_cloud() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let (_, hd) = user_token(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await;
+    let helpdesk = hd["access_token"].as_str().unwrap().to_string();
+
+    // a Helpdesk Administrator resets User1 (synced, no admin role): 204, forced change
+    let (s, b) = patch(
+        &t,
+        "/users/user1@testlab.example",
+        &helpdesk,
+        r#"{"passwordProfile":{"password":"Cloud-Reset-Pass-31","forceChangePasswordNextSignIn":true}}"#,
+    )
+    .await;
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(aadsts(&user_token(&t, "user1@testlab.example", "Cloud-Reset-Pass-31").await.1), 50055, "must change at next sign-in");
+    assert_eq!(aadsts(&user_token(&t, "user1@testlab.example", "Summer-Lake-41").await.1), 50126);
+    // Graph's PATCH is not a writeback path: AD keeps the old password (the drift is real)
+    let mut l = t.connect(Via::Ldaps).await;
+    assert_eq!(l.simple_bind("TESTLAB\\User1", "Summer-Lake-41").await.unwrap().rc, 0);
+    assert_eq!(l.simple_bind("TESTLAB\\User1", "Cloud-Reset-Pass-31").await.unwrap().rc, 49);
+    // without the forced change the new password signs in at once
+    let (s, _) = patch(
+        &t,
+        "/users/user4@testlab.example",
+        &helpdesk,
+        r#"{"passwordProfile":{"password":"Cloud-Reset-Pass-44","forceChangePasswordNextSignIn":false}}"#,
+    )
+    .await;
+    assert_eq!(s, 204);
+    assert_eq!(user_token(&t, "user4@testlab.example", "Cloud-Reset-Pass-44").await.0, 200);
+
+    // Microsoft's table: a Helpdesk Administrator cannot reset a Global Administrator
+    let (s, b) =
+        patch(&t, "/users/labadmin@testlab.onmicrosoft.com", &helpdesk, r#"{"passwordProfile":{"password":"Never-Allowed-Pass-1"}}"#).await;
+    assert_eq!((s, b["error"]["code"].as_str().unwrap()), (403, "Authorization_RequestDenied"));
+    assert_eq!(user_token(&t, "labadmin@testlab.onmicrosoft.com", "Cloud-Admin-Pa55!").await.0, 200, "unchanged");
+    // ...but a Global Administrator can reset the Helpdesk Administrator
+    let (_, ga) = user_token(&t, "labadmin@testlab.onmicrosoft.com", "Cloud-Admin-Pa55!").await;
+    let admin = ga["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        patch(
+            &t,
+            "/users/helpdesk@testlab.example",
+            &admin,
+            r#"{"passwordProfile":{"password":"Help-Desk-Reset-9","forceChangePasswordNextSignIn":false}}"#
+        )
+        .await
+        .0,
+        204
+    );
+
+    // the cloud rules (cloud-only users) and Password Protection (everyone), one message
+    for (who, pw) in [
+        ("user5@testlab.onmicrosoft.com", "short"),
+        ("user5@testlab.onmicrosoft.com", "alllowercase"),
+        ("user1@testlab.example", "P@ssw0rd1"),
+    ] {
+        let (s, b) = patch(&t, &format!("/users/{who}"), &admin, &format!(r#"{{"passwordProfile":{{"password":"{pw}"}}}}"#)).await;
+        assert_eq!((s, b["error"]["code"].as_str().unwrap()), (400, "Request_BadRequest"), "{who} {pw}");
+        assert_eq!(
+            b["error"]["message"],
+            "The specified password does not comply with password complexity requirements. Please provide a different password."
+        );
+    }
+    assert_eq!(user_token(&t, "user5@testlab.onmicrosoft.com", "Amber-Cloud-62!").await.0, 200, "refused resets change nothing");
+    // bad input: OData errors, nothing changed
+    let (s, b) = patch(&t, "/users/user5@testlab.onmicrosoft.com", &admin, "{not json").await;
+    assert_eq!((s, b["error"]["code"].as_str().unwrap()), (400, "BadRequest"));
+    let (s, _) = patch(&t, "/users/user5@testlab.onmicrosoft.com", &admin, r#"{"passwordProfile":{"password":12345}}"#).await;
+    assert_eq!(s, 400);
+    let (s, _) =
+        patch(&t, "/users/user5@testlab.onmicrosoft.com", &admin, r#"{"passwordProfile":{"password":"Fine-Pass-12","colour":"blue"}}"#)
+            .await;
+    assert_eq!(s, 400);
+    assert_eq!(user_token(&t, "user5@testlab.onmicrosoft.com", "Amber-Cloud-62!").await.0, 200);
+    // an app without a directory role reaches nobody
+    let tn = t.info().tenant.clone();
+    let app = token(
+        &t,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &tn.client_id),
+            ("client_secret", &tn.client_secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await
+    .1;
+    let app_token = app["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        patch(&t, "/users/user5@testlab.onmicrosoft.com", &app_token, r#"{"passwordProfile":{"password":"Fine-Pass-12"}}"#).await.0,
+        403
+    );
+
+    // the directory audit log: newest first, successes and failures with reasons
+    let (s, _, log) = graph(&t, "/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Reset user password'", Some(&app_token)).await;
+    assert_eq!(s, 200, "{log}");
+    let entries = log["value"].as_array().unwrap();
+    let summary: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["result"].as_str().unwrap().into(),
+                e["resultReason"].as_str().unwrap().into(),
+                e["targetResources"][0]["userPrincipalName"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        summary,
+        vec![
+            s("failure", "Insufficient privileges to complete the operation.", "user5@testlab.onmicrosoft.com"),
+            s("failure", "FuzzyPolicyViolationInvalidPassword", "user1@testlab.example"),
+            s("failure", "PasswordDoesNotComplyWithPolicy", "user5@testlab.onmicrosoft.com"),
+            s("failure", "PasswordDoesNotComplyWithPolicy", "user5@testlab.onmicrosoft.com"),
+            s("success", "", "helpdesk@testlab.example"),
+            s("failure", "Insufficient privileges to complete the operation.", "labadmin@testlab.onmicrosoft.com"),
+            s("success", "", "user4@testlab.example"),
+            s("success", "", "user1@testlab.example"),
+        ]
+    );
+    assert_eq!(entries[4]["initiatedBy"]["user"]["userPrincipalName"], "labadmin@testlab.onmicrosoft.com");
+    assert_eq!(entries[0]["initiatedBy"]["app"]["displayName"], "hybrid-lab automation");
+    assert_eq!(entries[7]["loggedByService"], "Core Directory");
+    // only readers of the log read it
+    let (_, u1) = user_token(&t, "user4@testlab.example", "Cloud-Reset-Pass-44").await;
+    assert_eq!(graph(&t, "/auditLogs/directoryAudits", u1["access_token"].as_str()).await.0, 403);
 }

@@ -201,7 +201,8 @@ pub const CLIENT_SECRET: &str = "Lab~Client~Secret~8f2e61";
 
 /// What the testlab's app registration is called and may do (application permissions).
 pub const APP_NAME: &str = "hybrid-lab automation";
-pub const APP_PERMISSIONS: &[&str] = &["User.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All", "Directory.Read.All"];
+pub const APP_PERMISSIONS: &[&str] =
+    &["User.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All", "Directory.Read.All", "AuditLog.Read.All"];
 
 /// Seeds the tenant as Azure AD Connect would have left it: the synced twins of the users in
 /// the sync scope (onPremisesImmutableId = base64 of the AD objectGUID, the other

@@ -9,8 +9,8 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::passwords::Credential;
-use crate::roles::Role;
+use crate::passwords::{self, BannedList, Credential, Refusal};
+use crate::roles::{self, Role};
 
 /// What password hash sync left on a synced user (Graph's onPremises* properties).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -107,6 +107,41 @@ pub enum ClientError {
     InvalidSecret,
 }
 
+/// A directory audit entry (Graph's directoryAudit).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub id: String,
+    pub category: String,
+    pub correlation_id: String,
+    pub result: String,
+    pub result_reason: String,
+    pub activity_display_name: String,
+    pub activity_date_time: String,
+    pub logged_by_service: String,
+    pub operation_type: String,
+    pub initiated_by: serde_json::Value,
+    pub target_resources: Vec<serde_json::Value>,
+    pub additional_details: Vec<serde_json::Value>,
+}
+
+/// Who acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User(Uuid),
+    App(Uuid),
+}
+
+/// Why an administrator's reset was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResetError {
+    /// The actor's roles do not reach the target (Graph: 403 Authorization_RequestDenied).
+    Forbidden,
+    NotFound,
+    /// Cloud rules or the banned-password list (Graph: 400, the complexity message).
+    Policy(Refusal),
+}
+
 pub struct Tenant {
     pub id: Uuid,
     /// The organisation's display name (Password Protection checks it too).
@@ -116,12 +151,17 @@ pub struct Tenant {
     users: HashMap<Uuid, User>,
     by_upn: HashMap<String, Uuid>,
     apps: HashMap<Uuid, App>,
+    /// Newest last.
+    audit: Vec<AuditEntry>,
+    /// Password Protection's lists.
+    pub banned: BannedList,
     clock: Clock,
     rng: StdRng,
 }
 
 impl Tenant {
     pub fn new(id: Uuid, name: &str, domains: Vec<String>, clock: Clock, seed: u64) -> Tenant {
+        let banned = BannedList { global: passwords::LAB_GLOBAL_BANNED.iter().map(|s| s.to_string()).collect(), custom: vec![] };
         Tenant {
             id,
             name: name.into(),
@@ -129,6 +169,8 @@ impl Tenant {
             users: HashMap::new(),
             by_upn: HashMap::new(),
             apps: HashMap::new(),
+            audit: Vec::new(),
+            banned,
             clock,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -235,6 +277,110 @@ impl Tenant {
             return Err(SignInError::PasswordChangeRequired);
         }
         Ok(id)
+    }
+
+    /// The checks a new password goes through in the cloud: Entra's cloud rules for
+    /// cloud-only users (synced users are held to AD's policy instead), then Password
+    /// Protection for everyone.
+    pub fn check_new_password(&self, user: &User, password: &str) -> Result<(), Refusal> {
+        if !user.synced() {
+            let weak_ok = user.password_policies.iter().any(|p| p.eq_ignore_ascii_case("DisableStrongPassword"));
+            passwords::check_cloud_rules(password, weak_ok)?;
+        }
+        let subject = passwords::Subject {
+            first_name: user.given_name.as_deref().unwrap_or(""),
+            last_name: user.surname.as_deref().unwrap_or(""),
+            tenant_name: &self.name,
+        };
+        passwords::check_banned(password, &self.banned, &subject)
+    }
+
+    /// An administrator's reset through Graph (`PATCH /users/{id}` with a passwordProfile):
+    /// Microsoft's table of who may reset whom, then the password rules. It changes the cloud
+    /// password only, also for synced users (Microsoft lists this path as not written back).
+    pub fn admin_reset(&mut self, actor: Actor, target: Uuid, password: &str, force_change: bool) -> Result<(), ResetError> {
+        let outcome = self.try_admin_reset(actor, target, password, force_change);
+        let reason = match &outcome {
+            Ok(()) => String::new(),
+            Err(ResetError::Forbidden) => "Insufficient privileges to complete the operation.".into(),
+            Err(ResetError::NotFound) => "User not found.".into(),
+            Err(ResetError::Policy(Refusal::Banned { .. })) => "FuzzyPolicyViolationInvalidPassword".into(),
+            Err(ResetError::Policy(_)) => "PasswordDoesNotComplyWithPolicy".into(),
+        };
+        if !matches!(outcome, Err(ResetError::NotFound)) {
+            self.record("Reset user password", "UserManagement", "Core Directory", actor, target, outcome.is_ok(), &reason);
+        }
+        outcome
+    }
+
+    fn try_admin_reset(&mut self, actor: Actor, target: Uuid, password: &str, force_change: bool) -> Result<(), ResetError> {
+        let target_user = self.users.get(&target).ok_or(ResetError::NotFound)?;
+        // App-only callers hold no directory role here, so they reach nobody (Graph needs at
+        // least User Administrator assigned to the app).
+        let actor_roles: &[Role] = match actor {
+            Actor::User(id) => self.users.get(&id).map(|u| u.roles.as_slice()).unwrap_or(&[]),
+            Actor::App(_) => &[],
+        };
+        let t = roles::Target { roles: &target_user.roles, in_role_assignable_group: false };
+        if !roles::can_reset_password(actor_roles, &t) {
+            return Err(ResetError::Forbidden);
+        }
+        self.check_new_password(target_user, password).map_err(ResetError::Policy)?;
+        let credential = Credential::from_password(password, &mut self.rng);
+        let now = self.clock.now();
+        let u = self.users.get_mut(&target).expect("found above");
+        u.credential = Some(credential);
+        u.force_change_password_next_sign_in = force_change;
+        u.last_password_change = now;
+        u.smart_lockout = SmartLockout::default();
+        Ok(())
+    }
+
+    /// Writes a directory audit entry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(&mut self, activity: &str, category: &str, service: &str, actor: Actor, target: Uuid, ok: bool, reason: &str) {
+        let id = self.new_id();
+        let correlation = self.new_id();
+        let now = self.clock.now();
+        let initiated_by = match actor {
+            Actor::User(uid) => {
+                let u = self.users.get(&uid);
+                serde_json::json!({ "user": { "id": uid.to_string(), "displayName": u.map(|u| &u.display_name), "userPrincipalName": u.map(|u| &u.user_principal_name) }, "app": null })
+            }
+            Actor::App(aid) => {
+                let a = self.apps.get(&aid);
+                serde_json::json!({ "user": null, "app": { "appId": aid.to_string(), "displayName": a.map(|a| &a.display_name), "servicePrincipalId": aid.to_string() } })
+            }
+        };
+        let t = self.users.get(&target);
+        let target_json = serde_json::json!({
+            "id": target.to_string(), "displayName": t.map(|u| &u.display_name), "type": "User",
+            "userPrincipalName": t.map(|u| &u.user_principal_name), "modifiedProperties": [],
+        });
+        self.audit.push(AuditEntry {
+            id: format!("Directory_{id}"),
+            category: category.into(),
+            correlation_id: correlation.to_string(),
+            result: if ok { "success".into() } else { "failure".into() },
+            result_reason: reason.into(),
+            activity_display_name: activity.into(),
+            activity_date_time: now.format(&clock::format_description::well_known::Rfc3339).unwrap_or_default(),
+            logged_by_service: service.into(),
+            operation_type: "Update".into(),
+            initiated_by,
+            target_resources: vec![target_json],
+            additional_details: vec![],
+        });
+    }
+
+    /// Audit entries, newest first.
+    pub fn audit(&self) -> impl Iterator<Item = &AuditEntry> {
+        self.audit.iter().rev()
+    }
+
+    /// Simple profile edits an administrator makes (`PATCH /users/{id}`).
+    pub fn user_mut(&mut self, id: &Uuid) -> Option<&mut User> {
+        self.users.get_mut(id)
     }
 
     /// The client-credentials grant: the app and its secret.

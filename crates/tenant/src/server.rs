@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::directory::{ClientError, SignInError, Tenant, User};
+use crate::directory::{Actor, ClientError, ResetError, SignInError, Tenant, User};
 use crate::token::{AccessClaims, GRAPH_AUDIENCE, LIFETIME_SECONDS, Signer, TokenError};
 
 /// Everything the handlers share.
@@ -57,7 +57,8 @@ pub fn app(state: Shared) -> Router {
         .route("/common/userrealm/{upn}", get(user_realm))
         .route("/v1.0/me", get(me))
         .route("/v1.0/users", get(list_users))
-        .route("/v1.0/users/{id}", get(get_user))
+        .route("/v1.0/users/{id}", get(get_user).patch(patch_user))
+        .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
@@ -400,7 +401,7 @@ fn sign_in_error(e: &SignInError, username: &str, t: &Tenant, now: clock::Offset
 /// Who is calling Graph.
 enum Caller {
     User { id: Uuid, scopes: Vec<String> },
-    App { roles: Vec<String> },
+    App { id: Uuid, roles: Vec<String> },
 }
 
 impl Caller {
@@ -412,7 +413,7 @@ impl Caller {
                     "User.ReadBasic.All" | "User.Read.All" | "User.ReadWrite.All" | "Directory.Read.All" | "Directory.AccessAsUser.All"
                 )
             }),
-            Caller::App { roles } => roles
+            Caller::App { roles, .. } => roles
                 .iter()
                 .any(|r| matches!(r.as_str(), "User.Read.All" | "User.ReadWrite.All" | "Directory.Read.All" | "Directory.ReadWrite.All")),
         }
@@ -430,7 +431,10 @@ fn caller(s: &TenantServer, headers: &HeaderMap) -> Result<Caller, Response> {
             let id = Uuid::parse_str(&c.oid).map_err(|_| unauthorized(TokenError::Malformed))?;
             Ok(Caller::User { id, scopes: scp.split_whitespace().map(str::to_string).collect() })
         }
-        None => Ok(Caller::App { roles: c.roles }),
+        None => {
+            let id = Uuid::parse_str(&c.oid).map_err(|_| unauthorized(TokenError::Malformed))?;
+            Ok(Caller::App { id, roles: c.roles })
+        }
     }
 }
 
@@ -596,6 +600,118 @@ async fn list_users(State(s): State<Shared>, headers: HeaderMap, Query(q): Query
         }
     }
     Json(json!({ "@odata.context": context(&s, sel, false), "value": value })).into_response()
+}
+
+/// Graph's message for any password the policy refuses (it does not say which rule).
+const COMPLEXITY_MESSAGE: &str =
+    "The specified password does not comply with password complexity requirements. Please provide a different password.";
+
+/// `PATCH /users/{id}`: today the passwordProfile (an administrator's reset). The whole body
+/// is checked before anything changes.
+async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    let c = match caller(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let bad = |m: &str| graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", m);
+    let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        );
+    };
+    if let Some(other) = props.keys().find(|k| *k != "passwordProfile") {
+        return bad(&format!("Property '{other}' cannot be updated in the lab yet (supported: passwordProfile)."));
+    }
+    let Some(profile) = props.get("passwordProfile") else { return bad("Nothing to update.") };
+    let Some(profile) = profile.as_object() else { return bad("Invalid value for property 'passwordProfile'.") };
+    if let Some(other) = profile
+        .keys()
+        .find(|k| !matches!(k.as_str(), "password" | "forceChangePasswordNextSignIn" | "forceChangePasswordNextSignInWithMfa"))
+    {
+        return bad(&format!("Property '{other}' does not exist as a declared property or extension property."));
+    }
+    let Some(password) = profile.get("password").and_then(Value::as_str) else {
+        return bad("Invalid value for property 'passwordProfile.password'.");
+    };
+    let force = match profile.get("forceChangePasswordNextSignIn") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return bad("Invalid value for property 'forceChangePasswordNextSignIn'."),
+    };
+    if matches!(&c, Caller::User { scopes, .. } if !scopes.iter().any(|x| matches!(x.as_str(), "Directory.AccessAsUser.All" | "User-PasswordProfile.ReadWrite.All")))
+    {
+        return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+    }
+    let actor = match &c {
+        Caller::User { id, .. } => Actor::User(*id),
+        Caller::App { id, .. } => Actor::App(*id),
+    };
+    let mut t = s.lock();
+    let Some(target) = t.find_user(&id).map(|u| u.id) else {
+        drop(t);
+        return graph_error(
+            &s,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        );
+    };
+    match t.admin_reset(actor, target, password, force) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(ResetError::Forbidden) => {
+            drop(t);
+            graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        }
+        Err(ResetError::NotFound) => {
+            drop(t);
+            graph_error(
+                &s,
+                StatusCode::NOT_FOUND,
+                "Request_ResourceNotFound",
+                &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+            )
+        }
+        Err(ResetError::Policy(_)) => {
+            drop(t);
+            bad(COMPLEXITY_MESSAGE)
+        }
+    }
+}
+
+/// Roles that may read the directory audit log.
+const AUDIT_READERS: &[crate::roles::Role] = &[
+    crate::roles::Role::GlobalAdministrator,
+    crate::roles::Role::ReportsReader,
+    crate::roles::Role::SecurityAdministrator,
+    crate::roles::Role::UserAdministrator,
+    crate::roles::Role::HelpdeskAdministrator,
+];
+
+async fn directory_audits(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = match caller(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let t = s.lock();
+    let allowed = match &c {
+        Caller::User { id, .. } => t.user(id).is_some_and(|u| u.roles.iter().any(|r| AUDIT_READERS.contains(r))),
+        Caller::App { roles, .. } => roles.iter().any(|r| r == "AuditLog.Read.All"),
+    };
+    if !allowed {
+        drop(t);
+        return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+    }
+    let want =
+        q.get("$filter").and_then(|f| f.strip_prefix("activityDisplayName eq '")).and_then(|f| f.strip_suffix('\'')).map(str::to_string);
+    let value: Vec<Value> = t
+        .audit()
+        .filter(|e| want.as_deref().is_none_or(|w| e.activity_display_name == w))
+        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .collect();
+    Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#auditLogs/directoryAudits", s.https_base), "value": value })).into_response()
 }
 
 /// `$filter`: `prop eq 'value'` on the properties the lab indexes.
