@@ -374,3 +374,73 @@ async fn an_admin_reset_through_graph_follows_the_role_table_and_changes_only_th
     let (_, u1) = user_token(&t, "user4@testlab.example", "Cloud-Reset-Pass-44").await;
     assert_eq!(graph(&t, "/auditLogs/directoryAudits", u1["access_token"].as_str()).await.0, 403);
 }
+
+async fn send(t: &TestLab, method: reqwest::Method, url: String, bearer: &str, body: Option<&str>) -> (u16, Value) {
+    let mut req = t.http().request(method, url).bearer_auth(bearer);
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_string());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_two_halves_of_the_writeback_switch_are_read_and_set_by_a_global_administrator() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let tn = t.info().tenant.clone();
+    let ga = user_token(&t, &tn.admin_upn, &tn.admin_password).await.1["access_token"].as_str().unwrap().to_string();
+    let sync = format!("{}/directory/onPremisesSynchronization", tn.graph);
+    let (s, b) = send(&t, reqwest::Method::GET, sync.clone(), &ga, None).await;
+    assert_eq!(s, 200, "{b}");
+    let features = &b["value"][0]["features"];
+    assert_eq!(
+        (features["passwordSyncEnabled"].as_bool(), features["passwordWritebackEnabled"].as_bool()),
+        (Some(true), Some(false)),
+        "writeback waits for the engine"
+    );
+    assert_eq!(b["value"][0]["id"], tn.tenant_id);
+    let lab = format!("{}/lab/sspr/onPremisesIntegration", tn.https);
+    let (s, b) = send(&t, reqwest::Method::GET, lab.clone(), &ga, None).await;
+    assert_eq!(
+        (s, &b["writeBackPasswords"], &b["allowUnlockWithoutReset"], &b["writebackEnabled"]),
+        (200, &Value::Bool(true), &Value::Bool(false), &Value::Bool(false))
+    );
+
+    // the sync side switched on (what the engine's onboarding will do), then the blade's toggles
+    let one = format!("{sync}/{}", tn.tenant_id);
+    assert_eq!(send(&t, reqwest::Method::PATCH, one.clone(), &ga, Some(r#"{"features":{"passwordWritebackEnabled":true}}"#)).await.0, 204);
+    assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some(r#"{"allowUnlockWithoutReset":true}"#)).await.0, 204);
+    let (_, b) = send(&t, reqwest::Method::GET, lab.clone(), &ga, None).await;
+    assert_eq!((&b["allowUnlockWithoutReset"], &b["writebackEnabled"]), (&Value::Bool(true), &Value::Bool(true)));
+    assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some(r#"{"writeBackPasswords":false}"#)).await.0, 204);
+    assert_eq!(send(&t, reqwest::Method::GET, lab.clone(), &ga, None).await.1["writebackEnabled"], false, "both halves must agree");
+
+    // refusals change nothing
+    let (s, b) =
+        send(&t, reqwest::Method::PATCH, one.clone(), &ga, Some(r#"{"features":{"passwordSyncEnabled":false,"madeUpEnabled":true}}"#))
+            .await;
+    assert_eq!((s, b["error"]["code"].as_str().unwrap()), (400, "Request_BadRequest"));
+    assert_eq!(send(&t, reqwest::Method::GET, one.clone(), &ga, None).await.1["features"]["passwordSyncEnabled"], true);
+    assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some(r#"{"allowUnlockWithoutReset":"yes"}"#)).await.0, 400);
+    assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some("[1,2")).await.0, 400);
+    // only a Global Administrator, and no app (Graph offers no application permission here)
+    let hd = user_token(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await.1["access_token"].as_str().unwrap().to_string();
+    assert_eq!(send(&t, reqwest::Method::GET, sync.clone(), &hd, None).await.0, 403);
+    assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), &hd, Some(r#"{"writeBackPasswords":true}"#)).await.0, 403);
+    let app = token(
+        &t,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &tn.client_id),
+            ("client_secret", &tn.client_secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await
+    .1;
+    assert_eq!(send(&t, reqwest::Method::GET, sync, app["access_token"].as_str().unwrap(), None).await.0, 403);
+    assert_eq!(send(&t, reqwest::Method::GET, lab, &hd, None).await.0, 403);
+}

@@ -125,6 +125,43 @@ pub struct AuditEntry {
     pub additional_details: Vec<serde_json::Value>,
 }
 
+/// The sync side's feature flags (Graph's onPremisesDirectorySynchronizationFeature), the
+/// ones writeback and hash sync depend on.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncFeatures {
+    pub password_sync_enabled: bool,
+    /// Set by Azure AD Connect when it onboards with password writeback ticked.
+    pub password_writeback_enabled: bool,
+    pub user_force_password_change_on_logon_enabled: bool,
+    pub cloud_password_policy_for_password_synced_users_enabled: bool,
+}
+
+impl SyncFeatures {
+    /// Sets a feature by its Graph name; false for names the lab does not keep.
+    pub fn set(&mut self, name: &str, on: bool) -> bool {
+        let slot = match name {
+            "passwordSyncEnabled" => &mut self.password_sync_enabled,
+            "passwordWritebackEnabled" => &mut self.password_writeback_enabled,
+            "userForcePasswordChangeOnLogonEnabled" => &mut self.user_force_password_change_on_logon_enabled,
+            "cloudPasswordPolicyForPasswordSyncedUsersEnabled" => &mut self.cloud_password_policy_for_password_synced_users_enabled,
+            _ => return false,
+        };
+        *slot = on;
+        true
+    }
+}
+
+/// SSPR's "On-premises integration" blade: the cloud side of writeback.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OnPremisesIntegration {
+    /// "Write back passwords to your on-premises directory?"
+    pub write_back_passwords: bool,
+    /// "Allow users to unlock accounts without resetting their password?"
+    pub allow_unlock_without_reset: bool,
+}
+
 /// Who acts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Actor {
@@ -155,6 +192,9 @@ pub struct Tenant {
     audit: Vec<AuditEntry>,
     /// Password Protection's lists.
     pub banned: BannedList,
+    /// The two halves of writeback's switch: the sync side's flags and SSPR's blade.
+    pub sync_features: SyncFeatures,
+    pub on_premises_integration: OnPremisesIntegration,
     clock: Clock,
     rng: StdRng,
 }
@@ -171,6 +211,15 @@ impl Tenant {
             apps: HashMap::new(),
             audit: Vec::new(),
             banned,
+            // Hash sync runs; writeback waits for the engine to onboard (the sync side) and
+            // the portal's toggle is on, as the tutorial leaves it.
+            sync_features: SyncFeatures {
+                password_sync_enabled: true,
+                password_writeback_enabled: false,
+                user_force_password_change_on_logon_enabled: false,
+                cloud_password_policy_for_password_synced_users_enabled: false,
+            },
+            on_premises_integration: OnPremisesIntegration { write_back_passwords: true, allow_unlock_without_reset: false },
             clock,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -371,6 +420,11 @@ impl Tenant {
             target_resources: vec![target_json],
             additional_details: vec![],
         });
+    }
+
+    /// Writeback is on only when both halves say so.
+    pub fn writeback_enabled(&self) -> bool {
+        self.sync_features.password_writeback_enabled && self.on_premises_integration.write_back_passwords
     }
 
     /// Audit entries, newest first.

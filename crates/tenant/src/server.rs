@@ -59,6 +59,9 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/users", get(list_users))
         .route("/v1.0/users/{id}", get(get_user).patch(patch_user))
         .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
+        .route("/v1.0/directory/onPremisesSynchronization", get(get_sync))
+        .route("/v1.0/directory/onPremisesSynchronization/{id}", get(get_sync_one).patch(patch_sync))
+        .route("/lab/sspr/onPremisesIntegration", get(get_integration).patch(patch_integration))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
@@ -712,6 +715,150 @@ async fn directory_audits(State(s): State<Shared>, headers: HeaderMap, Query(q):
         .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
         .collect();
     Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#auditLogs/directoryAudits", s.https_base), "value": value })).into_response()
+}
+
+/// The directory settings endpoints: a Global Administrator with a delegated token only
+/// (Graph supports no application permission for them).
+fn global_admin(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
+    let c = caller(s, headers)?;
+    let ok = match c {
+        Caller::User { id, .. } => s.lock().user(&id).is_some_and(|u| u.roles.contains(&crate::roles::Role::GlobalAdministrator)),
+        Caller::App { .. } => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(graph_error(s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."))
+    }
+}
+
+fn sync_object(t: &Tenant) -> Value {
+    json!({ "id": t.id.to_string(), "configuration": {}, "features": serde_json::to_value(&t.sync_features).unwrap_or(Value::Null) })
+}
+
+async fn get_sync(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    let value = vec![sync_object(&s.lock())];
+    Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#directory/onPremisesSynchronization", s.https_base), "value": value }))
+        .into_response()
+}
+
+async fn get_sync_one(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    if id != s.tenant_id().to_string() {
+        return graph_error(
+            &s,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        );
+    }
+    let mut obj = sync_object(&s.lock());
+    obj["@odata.context"] = json!(format!("{}/v1.0/$metadata#directory/onPremisesSynchronization/$entity", s.https_base));
+    Json(obj).into_response()
+}
+
+/// `PATCH .../onPremisesSynchronization/{id}` with `{"features": {"<name>Enabled": bool}}`.
+async fn patch_sync(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    if id != s.tenant_id().to_string() {
+        return graph_error(
+            &s,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        );
+    }
+    let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        );
+    };
+    let Some(Value::Object(features)) = props.get("features") else {
+        return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid value for property 'features'.");
+    };
+    // Check everything, then apply: a refused request changes nothing.
+    let mut next = s.lock().sync_features.clone();
+    for (name, v) in features {
+        let Some(on) = v.as_bool() else {
+            return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("Invalid value for property '{name}'."));
+        };
+        if !next.set(name, on) {
+            return graph_error(
+                &s,
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                &format!(
+                    "Property '{name}' is not kept by the lab (known: passwordSyncEnabled, passwordWritebackEnabled, userForcePasswordChangeOnLogonEnabled, cloudPasswordPolicyForPasswordSyncedUsersEnabled)."
+                ),
+            );
+        }
+    }
+    s.lock().sync_features = next;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// The lab's endpoint for SSPR's "On-premises integration" blade (Graph has no public API).
+async fn get_integration(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    let t = s.lock();
+    let mut v = serde_json::to_value(&t.on_premises_integration).unwrap_or(Value::Null);
+    // Writeback works only when the sync side is on too.
+    v["writebackEnabled"] = json!(t.writeback_enabled());
+    Json(v).into_response()
+}
+
+async fn patch_integration(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        );
+    };
+    let mut next = s.lock().on_premises_integration.clone();
+    for (name, v) in &props {
+        let (Some(on), slot) = (
+            v.as_bool(),
+            match name.as_str() {
+                "writeBackPasswords" => &mut next.write_back_passwords,
+                "allowUnlockWithoutReset" => &mut next.allow_unlock_without_reset,
+                _ => {
+                    return graph_error(
+                        &s,
+                        StatusCode::BAD_REQUEST,
+                        "Request_BadRequest",
+                        &format!("Unknown setting '{name}' (known: writeBackPasswords, allowUnlockWithoutReset)."),
+                    );
+                }
+            },
+        ) else {
+            return graph_error(
+                &s,
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                &format!("Invalid value for '{name}': expected true or false."),
+            );
+        };
+        *slot = on;
+    }
+    s.lock().on_premises_integration = next;
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// `$filter`: `prop eq 'value'` on the properties the lab indexes.
