@@ -191,6 +191,18 @@ pub fn grant_writeback_rights(d: &mut Directory) {
     }
 }
 
+/// A lab user's registered SSPR methods: an alternate email, and (when `phone`) a mobile
+/// number in the fictional 555-01xx range.
+fn sspr_methods(name: &str, phone: bool) -> Vec<tenant::sspr::Method> {
+    use tenant::sspr::Method;
+    let mut m = vec![Method::Email(format!("{name}@alt.testlab.example"))];
+    if phone {
+        let n = name.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b))) % 100;
+        m.push(Method::MobilePhone(format!("+1 42555501{n:02}")));
+    }
+    m
+}
+
 /// The tenant's cloud-only accounts and app registration.
 pub const TENANT_NAME: &str = "Testlab";
 pub const INITIAL_DOMAIN: &str = "testlab.onmicrosoft.com";
@@ -236,6 +248,8 @@ pub fn seed_tenant(t: &mut tenant::directory::Tenant, d: &Directory, users: &[Se
             // password hash sync stamps this unless the cloud policy for synced users is on
             password_policies: vec!["DisablePasswordExpiration".into()],
             roles: vec![],
+            // registered for SSPR: an alternate email and a mobile phone
+            methods: sspr_methods(&u.sam.to_lowercase(), true),
         });
     }
     let cloud = [
@@ -255,6 +269,7 @@ pub fn seed_tenant(t: &mut tenant::directory::Tenant, d: &Directory, users: &[Se
             display_name: name.into(),
             account_enabled: true,
             password: Some(password.into()),
+            methods: sspr_methods(upn.split('@').next().unwrap_or_default(), !roles.is_empty()),
             roles,
             ..Default::default()
         });

@@ -40,6 +40,9 @@ pub struct User {
     pub password_policies: Vec<String>,
     pub last_password_change: OffsetDateTime,
     pub roles: Vec<Role>,
+    /// Registered SSPR methods.
+    pub methods: Vec<crate::sspr::Method>,
+    pub sspr_counters: crate::sspr::Counters,
     smart_lockout: SmartLockout,
 }
 
@@ -195,6 +198,11 @@ pub struct Tenant {
     /// The two halves of writeback's switch: the sync side's flags and SSPR's blade.
     pub sync_features: SyncFeatures,
     pub on_premises_integration: OnPremisesIntegration,
+    pub sspr_policy: crate::sspr::Policy,
+    flows: HashMap<Uuid, crate::sspr::Flow>,
+    outbox: Vec<crate::sspr::OutboxMessage>,
+    /// The door to on-premises for synced users' password operations.
+    pub writeback: Box<dyn crate::sspr::Writeback>,
     clock: Clock,
     rng: StdRng,
 }
@@ -220,6 +228,10 @@ impl Tenant {
                 cloud_password_policy_for_password_synced_users_enabled: false,
             },
             on_premises_integration: OnPremisesIntegration { write_back_passwords: true, allow_unlock_without_reset: false },
+            sspr_policy: crate::sspr::Policy::default(),
+            flows: HashMap::new(),
+            outbox: Vec::new(),
+            writeback: Box::new(crate::sspr::NoEngine),
             clock,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -257,6 +269,8 @@ impl Tenant {
             password_policies: spec.password_policies,
             last_password_change: self.clock.now(),
             roles: spec.roles,
+            methods: spec.methods,
+            sspr_counters: Default::default(),
             smart_lockout: SmartLockout::default(),
         };
         self.by_upn.insert(spec.user_principal_name.to_lowercase(), id);
@@ -427,6 +441,200 @@ impl Tenant {
         self.sync_features.password_writeback_enabled && self.on_premises_integration.write_back_passwords
     }
 
+    // ----- self-service password reset -----
+
+    /// "Who are you?": the eligibility checks in Microsoft's order — enabled for the user,
+    /// enough registered methods, and for synced users writeback configured. Administrators
+    /// are always enabled and always need two gates (the two-gate policy).
+    pub fn sspr_start(&mut self, upn: &str) -> Result<crate::sspr::Flow, crate::sspr::Error> {
+        use crate::sspr::{Enabled, Error, Flow};
+        let now = self.clock.now();
+        let Some(id) = self.by_upn.get(&upn.to_lowercase()).copied() else { return Err(Error::UnknownUser) };
+        let u = &self.users[&id];
+        if u.sspr_counters.blocked(now) {
+            return Err(Error::Blocked);
+        }
+        let admin = !u.roles.is_empty();
+        if !admin && self.sspr_policy.enabled == Enabled::None {
+            return Err(Error::NotEnabled);
+        }
+        let required = if admin { 2 } else { usize::from(self.sspr_policy.methods_required) };
+        if self.usable_methods(u).len() < required {
+            return Err(Error::NotProperlyConfigured);
+        }
+        if u.synced() && !self.writeback_enabled() {
+            return Err(Error::WritebackNotEnabled);
+        }
+        let unlock_offered = u.synced() && self.on_premises_integration.allow_unlock_without_reset;
+        let flow =
+            Flow { id: self.new_id(), user: id, started: now, gates_required: required, passed: vec![], pending: vec![], unlock_offered };
+        self.flows.insert(flow.id, flow.clone());
+        Ok(flow)
+    }
+
+    /// The methods a user may verify with under the policy (admins: email and phone).
+    pub fn usable_methods<'a>(&self, u: &'a User) -> Vec<&'a crate::sspr::Method> {
+        use crate::sspr::Method;
+        let admin = !u.roles.is_empty();
+        u.methods
+            .iter()
+            .filter(|m| match m {
+                Method::Email(_) => admin || self.sspr_policy.email_enabled,
+                Method::MobilePhone(_) => admin || self.sspr_policy.mobile_phone_enabled,
+            })
+            .collect()
+    }
+
+    fn live_flow(&mut self, flow: Uuid) -> Result<crate::sspr::Flow, crate::sspr::Error> {
+        let now = self.clock.now();
+        match self.flows.get(&flow) {
+            Some(f) if !f.expired(now) => Ok(f.clone()),
+            Some(_) => {
+                self.flows.remove(&flow);
+                Err(crate::sspr::Error::FlowExpired)
+            }
+            None => Err(crate::sspr::Error::FlowExpired),
+        }
+    }
+
+    /// Sends a one-time code by one of the user's methods (to the lab outbox).
+    pub fn sspr_send_code(&mut self, flow: Uuid, kind: &str) -> Result<(), crate::sspr::Error> {
+        use crate::sspr::Error;
+        let f = self.live_flow(flow)?;
+        let now = self.clock.now();
+        let u = &self.users[&f.user];
+        let Some(method) = self.usable_methods(u).into_iter().find(|m| m.kind() == kind).cloned() else { return Err(Error::NotAllowed) };
+        if f.passed.contains(&method.kind()) {
+            return Err(Error::NotAllowed);
+        }
+        let code = crate::sspr::new_code(&mut self.rng);
+        let tenant = self.name.clone();
+        self.outbox.push(crate::sspr::OutboxMessage {
+            to: method.address().to_string(),
+            channel: method.kind(),
+            subject: format!("{tenant} account password reset"),
+            body: format!("Use {code} to verify your {tenant} account. The code is valid for 5 minutes."),
+            code: code.clone(),
+            sent_at: now.format(&clock::format_description::well_known::Rfc3339).unwrap_or_default(),
+        });
+        let f = self.flows.get_mut(&flow).expect("live");
+        f.pending.retain(|(k, _, _)| *k != method.kind());
+        f.pending.push((method.kind(), code, now));
+        Ok(())
+    }
+
+    /// Checks a code; five failures within an hour block the user for 24 hours.
+    pub fn sspr_verify(&mut self, flow: Uuid, kind: &str, code: &str) -> Result<(usize, usize), crate::sspr::Error> {
+        use crate::sspr::{CODE_LIFETIME, Error};
+        let f = self.live_flow(flow)?;
+        let now = self.clock.now();
+        let good = f.pending.iter().any(|(k, c, at)| *k == kind && c == code.trim() && now - *at <= CODE_LIFETIME);
+        if !good {
+            let user = f.user;
+            let blocked = self.users.get_mut(&user).expect("flow user").sspr_counters.fail(now);
+            if blocked {
+                self.flows.remove(&flow);
+                self.record(
+                    "Blocked from self-service password reset",
+                    "UserManagement",
+                    "Self-service Password Management",
+                    Actor::User(user),
+                    user,
+                    true,
+                    "",
+                );
+                return Err(Error::Blocked);
+            }
+            return Err(Error::BadCode);
+        }
+        let f = self.flows.get_mut(&flow).expect("live");
+        let k = f.pending.iter().find(|(k, _, _)| *k == kind).map(|(k, _, _)| *k).expect("matched");
+        f.pending.retain(|(x, _, _)| *x != k);
+        f.passed.push(k);
+        Ok((f.passed.len(), f.gates_required))
+    }
+
+    /// The new password. Cloud rules (cloud-only users) and Password Protection are checked
+    /// in the cloud first; a synced user's password then goes through the writeback port,
+    /// and the cloud takes it only when AD did ("zero-delay feedback"). A reset also unlocks.
+    pub fn sspr_reset(&mut self, flow: Uuid, password: &str) -> Result<(), crate::sspr::Error> {
+        use crate::sspr::Error;
+        let f = self.live_flow(flow)?;
+        if !f.verified() {
+            return Err(Error::NotAllowed);
+        }
+        let user = f.user;
+        let outcome = self.sspr_apply(user, password);
+        let reason = match &outcome {
+            Ok(()) => String::new(),
+            Err(Error::Policy { on_premises: false }) => "FuzzyPolicyViolationInvalidPassword".into(),
+            Err(e) => e.code().into(),
+        };
+        self.record(
+            "Reset password (self-service)",
+            "UserManagement",
+            "Self-service Password Management",
+            Actor::User(user),
+            user,
+            outcome.is_ok(),
+            &reason,
+        );
+        if outcome.is_ok() {
+            self.flows.remove(&flow);
+        }
+        outcome
+    }
+
+    fn sspr_apply(&mut self, user: Uuid, password: &str) -> Result<(), crate::sspr::Error> {
+        use crate::sspr::Error;
+        let u = &self.users[&user];
+        self.check_new_password(u, password).map_err(|_| Error::Policy { on_premises: false })?;
+        if u.synced() {
+            if !self.writeback_enabled() {
+                return Err(Error::WritebackNotEnabled);
+            }
+            self.writeback.reset(user, password, true)?;
+        }
+        let credential = Credential::from_password(password, &mut self.rng);
+        let now = self.clock.now();
+        let u = self.users.get_mut(&user).expect("flow user");
+        u.credential = Some(credential);
+        u.force_change_password_next_sign_in = false;
+        u.last_password_change = now;
+        u.smart_lockout = SmartLockout::default();
+        u.sspr_counters = Default::default();
+        Ok(())
+    }
+
+    /// "I know my password, but still can't sign in": unlock the AD account only.
+    pub fn sspr_unlock(&mut self, flow: Uuid) -> Result<(), crate::sspr::Error> {
+        use crate::sspr::Error;
+        let f = self.live_flow(flow)?;
+        if !f.verified() || !f.unlock_offered {
+            return Err(Error::NotAllowed);
+        }
+        let outcome = self.writeback.unlock(f.user).map_err(Error::from);
+        let reason = outcome.as_ref().err().map(|e| e.code().to_string()).unwrap_or_default();
+        self.record(
+            "Unlock user account (self-service)",
+            "UserManagement",
+            "Self-service Password Management",
+            Actor::User(f.user),
+            f.user,
+            outcome.is_ok(),
+            &reason,
+        );
+        if outcome.is_ok() {
+            self.flows.remove(&flow);
+        }
+        outcome
+    }
+
+    /// What the lab "sent", oldest first; only messages to `to` when given.
+    pub fn outbox(&self, to: Option<&str>) -> Vec<&crate::sspr::OutboxMessage> {
+        self.outbox.iter().filter(|m| to.is_none_or(|t| m.to.eq_ignore_ascii_case(t))).collect()
+    }
+
     /// Audit entries, newest first.
     pub fn audit(&self) -> impl Iterator<Item = &AuditEntry> {
         self.audit.iter().rev()
@@ -458,4 +666,5 @@ pub struct NewUser {
     pub password: Option<String>,
     pub password_policies: Vec<String>,
     pub roles: Vec<Role>,
+    pub methods: Vec<crate::sspr::Method>,
 }

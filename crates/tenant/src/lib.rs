@@ -11,4 +11,5 @@ pub mod directory;
 pub mod passwords;
 pub mod roles;
 pub mod server;
+pub mod sspr;
 pub mod token;

@@ -62,6 +62,13 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/directory/onPremisesSynchronization", get(get_sync))
         .route("/v1.0/directory/onPremisesSynchronization/{id}", get(get_sync_one).patch(patch_sync))
         .route("/lab/sspr/onPremisesIntegration", get(get_integration).patch(patch_integration))
+        .route("/lab/sspr/policy", get(get_sspr_policy).patch(patch_sspr_policy))
+        .route("/lab/sspr/flows", post(sspr_start))
+        .route("/lab/sspr/flows/{flow}/codes", post(sspr_code))
+        .route("/lab/sspr/flows/{flow}/verify", post(sspr_verify))
+        .route("/lab/sspr/flows/{flow}/reset", post(sspr_reset))
+        .route("/lab/sspr/flows/{flow}/unlock", post(sspr_unlock))
+        .route("/lab/outbox", get(outbox))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
@@ -858,6 +865,165 @@ async fn patch_integration(State(s): State<Shared>, headers: HeaderMap, body: ax
         *slot = on;
     }
     s.lock().on_premises_integration = next;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+// ----- SSPR (the portal's steps as JSON; no sign-in: the user has lost the password) -----
+
+fn sspr_error(e: &crate::sspr::Error) -> Response {
+    use crate::sspr::Error::*;
+    let status = match e {
+        UnknownUser | FlowExpired => StatusCode::NOT_FOUND,
+        NotEnabled | WritebackNotEnabled | NotProperlyConfigured => StatusCode::FORBIDDEN,
+        OnPremisesAdminActionRequired | OnPremisesConnectivity => StatusCode::BAD_GATEWAY,
+        Blocked => StatusCode::TOO_MANY_REQUESTS,
+        NotAllowed => StatusCode::CONFLICT,
+        Policy { .. } | BadCode => StatusCode::BAD_REQUEST,
+    };
+    // the "Support code" the portal shows on error pages
+    let body = json!({ "error": { "code": e.code(), "message": e.message(), "supportCode": Uuid::new_v4().to_string() } });
+    (status, Json(body)).into_response()
+}
+
+fn body_json(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+fn bad_body(s: &TenantServer, what: &str) -> Response {
+    graph_error(s, StatusCode::BAD_REQUEST, "BadRequest", &format!("Expected a JSON object with {what}."))
+}
+
+async fn sspr_start(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
+    let Some(upn) = body_json(&body).and_then(|m| m.get("userPrincipalName").and_then(Value::as_str).map(str::to_string)) else {
+        return bad_body(&s, "\"userPrincipalName\"");
+    };
+    let mut t = s.lock();
+    match t.sspr_start(&upn) {
+        Ok(f) => {
+            let u = t.user(&f.user).expect("flow user");
+            let methods: Vec<Value> = t.usable_methods(u).iter().map(|m| json!({ "type": m.kind(), "display": m.masked() })).collect();
+            (StatusCode::CREATED, Json(json!({ "id": f.id.to_string(), "gatesRequired": f.gates_required, "methods": methods, "unlockOffered": f.unlock_offered }))).into_response()
+        }
+        Err(e) => sspr_error(&e),
+    }
+}
+
+fn flow_id(s: &TenantServer, flow: &str) -> Result<Uuid, Response> {
+    Uuid::parse_str(flow).map_err(|_| {
+        let _ = s;
+        sspr_error(&crate::sspr::Error::FlowExpired)
+    })
+}
+
+async fn sspr_code(State(s): State<Shared>, Path(flow): Path<String>, body: axum::body::Bytes) -> Response {
+    let id = match flow_id(&s, &flow) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(method) = body_json(&body).and_then(|m| m.get("method").and_then(Value::as_str).map(str::to_string)) else {
+        return bad_body(&s, "\"method\" (email or mobilePhone)");
+    };
+    match s.lock().sspr_send_code(id, &method) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "expiresInSeconds": crate::sspr::CODE_LIFETIME.as_secs() }))).into_response(),
+        Err(e) => sspr_error(&e),
+    }
+}
+
+async fn sspr_verify(State(s): State<Shared>, Path(flow): Path<String>, body: axum::body::Bytes) -> Response {
+    let id = match flow_id(&s, &flow) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let m = body_json(&body).unwrap_or_default();
+    let (Some(method), Some(code)) = (m.get("method").and_then(Value::as_str), m.get("code").and_then(Value::as_str)) else {
+        return bad_body(&s, "\"method\" and \"code\"");
+    };
+    match s.lock().sspr_verify(id, method, code) {
+        Ok((passed, required)) => Json(json!({ "gatesPassed": passed, "gatesRequired": required })).into_response(),
+        Err(e) => sspr_error(&e),
+    }
+}
+
+async fn sspr_reset(State(s): State<Shared>, Path(flow): Path<String>, body: axum::body::Bytes) -> Response {
+    let id = match flow_id(&s, &flow) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(password) = body_json(&body).and_then(|m| m.get("newPassword").and_then(Value::as_str).map(str::to_string)) else {
+        return bad_body(&s, "\"newPassword\"");
+    };
+    match s.lock().sspr_reset(id, &password) {
+        Ok(()) => Json(json!({ "result": "succeeded" })).into_response(),
+        Err(e) => sspr_error(&e),
+    }
+}
+
+async fn sspr_unlock(State(s): State<Shared>, Path(flow): Path<String>) -> Response {
+    let id = match flow_id(&s, &flow) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match s.lock().sspr_unlock(id) {
+        Ok(()) => Json(json!({ "result": "succeeded" })).into_response(),
+        Err(e) => sspr_error(&e),
+    }
+}
+
+/// The lab's outbox: the codes "sent" by email and text message, for tests and trainees.
+async fn outbox(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let t = s.lock();
+    let value: Vec<Value> =
+        t.outbox(q.get("to").map(String::as_str)).into_iter().map(|m| serde_json::to_value(m).unwrap_or(Value::Null)).collect();
+    Json(json!({ "value": value })).into_response()
+}
+
+async fn get_sspr_policy(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    Json(serde_json::to_value(&s.lock().sspr_policy).unwrap_or(Value::Null)).into_response()
+}
+
+/// `PATCH /lab/sspr/policy`: `enabled` ("None" | "All"), `methodsRequired` (1 | 2),
+/// `emailEnabled`, `mobilePhoneEnabled`. Checked whole before it applies.
+async fn patch_sspr_policy(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    let Some(m) = body_json(&body) else { return bad_body(&s, "policy settings") };
+    let mut next = s.lock().sspr_policy.clone();
+    for (k, v) in &m {
+        let ok = match (k.as_str(), v) {
+            ("enabled", Value::String(e)) if e == "None" => {
+                next.enabled = crate::sspr::Enabled::None;
+                true
+            }
+            ("enabled", Value::String(e)) if e == "All" => {
+                next.enabled = crate::sspr::Enabled::All;
+                true
+            }
+            ("methodsRequired", Value::Number(n)) if matches!(n.as_u64(), Some(1 | 2)) => {
+                next.methods_required = n.as_u64().unwrap_or(1) as u8;
+                true
+            }
+            ("emailEnabled", Value::Bool(b)) => {
+                next.email_enabled = *b;
+                true
+            }
+            ("mobilePhoneEnabled", Value::Bool(b)) => {
+                next.mobile_phone_enabled = *b;
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("Invalid setting '{k}': {v}."));
+        }
+    }
+    s.lock().sspr_policy = next;
     StatusCode::NO_CONTENT.into_response()
 }
 

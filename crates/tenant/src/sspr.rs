@@ -1,0 +1,289 @@
+//! Self-service password reset as the portal runs it: the policy, the eligibility checks in
+//! Microsoft's order, verification gates with one-time codes sent to a lab outbox,
+//! throttling, then the reset (or unlock) — for synced users through the writeback port.
+//! Facts: concept-sspr-howitworks, the SSPR troubleshooting table (SSPR_xxxx codes), and
+//! the passwords FAQ (5-minute codes, 15-minute sessions, throttling).
+
+use std::time::Duration;
+
+use clock::OffsetDateTime;
+use rand::Rng;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Who SSPR is enabled for ("Selected" needs groups, which the lab does not model yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Enabled {
+    None,
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    pub enabled: Enabled,
+    /// 1 or 2.
+    pub methods_required: u8,
+    pub email_enabled: bool,
+    pub mobile_phone_enabled: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy { enabled: Enabled::All, methods_required: 1, email_enabled: true, mobile_phone_enabled: true }
+    }
+}
+
+/// A registered verification method.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "type", content = "address")]
+pub enum Method {
+    Email(String),
+    MobilePhone(String),
+}
+
+impl Method {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Method::Email(_) => "email",
+            Method::MobilePhone(_) => "mobilePhone",
+        }
+    }
+    pub fn address(&self) -> &str {
+        match self {
+            Method::Email(a) | Method::MobilePhone(a) => a,
+        }
+    }
+    /// How the portal shows it: `u*****@alt.example`, `+X XXXXXXXX01`.
+    pub fn masked(&self) -> String {
+        match self {
+            Method::Email(a) => {
+                let (user, domain) = a.split_once('@').unwrap_or((a, ""));
+                let first: String = user.chars().take(1).collect();
+                format!("{first}{}@{domain}", "*".repeat(user.chars().count().saturating_sub(1).max(1)))
+            }
+            Method::MobilePhone(p) => {
+                let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+                let tail: String = digits.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
+                format!("+X XXXXXXXX{tail}")
+            }
+        }
+    }
+}
+
+/// The SSPR errors users see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// SSPR_0009: reset not enabled for the organisation.
+    NotEnabled,
+    /// SSPR_0010: the password is managed on-premises and writeback is not enabled.
+    WritebackNotEnabled,
+    /// SSPR_0014: not enough registered methods.
+    NotProperlyConfigured,
+    /// SSPR_0029: the on-premises configuration refused (protected account, rights...).
+    OnPremisesAdminActionRequired,
+    /// SSPR_0030: the on-premises environment could not be reached.
+    OnPremisesConnectivity,
+    /// The new password broke a rule; `on_premises` when AD's policy refused it.
+    Policy {
+        on_premises: bool,
+    },
+    /// Too many attempts: blocked for 24 hours.
+    Blocked,
+    UnknownUser,
+    /// No such flow, or its 15 minutes are over.
+    FlowExpired,
+    /// The code is wrong, or its 5 minutes are over.
+    BadCode,
+    /// The step is not allowed yet (gates missing) or at all (unlock not offered).
+    NotAllowed,
+}
+
+impl Error {
+    /// The code on the error page (SSPR_xxxx) or the lab's name for a plain message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotEnabled => "SSPR_0009",
+            Error::WritebackNotEnabled => "SSPR_0010",
+            Error::NotProperlyConfigured => "SSPR_0014",
+            Error::OnPremisesAdminActionRequired => "SSPR_0029",
+            Error::OnPremisesConnectivity => "SSPR_0030",
+            Error::Policy { on_premises: true } => "OnPremisesPolicyViolation",
+            Error::Policy { on_premises: false } => "PasswordPolicyViolation",
+            Error::Blocked => "Blocked",
+            Error::UnknownUser => "UserNotFound",
+            Error::FlowExpired => "SessionExpired",
+            Error::BadCode => "InvalidCode",
+            Error::NotAllowed => "NotAllowed",
+        }
+    }
+
+    pub fn message(&self) -> &'static str {
+        match self {
+            Error::NotEnabled => "Your organization has not enabled password reset. Contact your administrator.",
+            Error::WritebackNotEnabled => {
+                "Your password is managed on-premises and your organization has not enabled password writeback. Contact your administrator."
+            }
+            Error::NotProperlyConfigured => {
+                "You don't have enough security info registered to reset your password. Contact your administrator."
+            }
+            Error::OnPremisesAdminActionRequired => {
+                "We're unable to reset your password due to an error in your on-premises configuration. Contact your administrator."
+            }
+            Error::OnPremisesConnectivity => {
+                "We can't reset your password due to a poor connection with your on-premises environment. Try again later."
+            }
+            Error::Policy { on_premises: true } => "Your new password doesn't meet your organization's on-premises password policy.",
+            Error::Policy { on_premises: false } => "Your new password doesn't meet the password policy. Choose a different password.",
+            Error::Blocked => "You've tried too many times. Try again in 24 hours.",
+            Error::UnknownUser => "We couldn't find an account with that user ID.",
+            Error::FlowExpired => "Your session has expired. Start again.",
+            Error::BadCode => "The code is wrong or has expired.",
+            Error::NotAllowed => "This step is not available.",
+        }
+    }
+}
+
+/// One-time codes live 5 minutes; a reset session 15 (the passwords FAQ).
+pub const CODE_LIFETIME: Duration = Duration::from_secs(5 * 60);
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// Failed verifications before a 24-hour block (the FAQ's and the troubleshooting page's 5).
+pub const MAX_FAILURES: u32 = 5;
+pub const BLOCK: Duration = Duration::from_secs(24 * 3600);
+
+/// A reset in progress.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub id: Uuid,
+    pub user: Uuid,
+    pub started: OffsetDateTime,
+    pub gates_required: usize,
+    /// The methods already proven, by kind.
+    pub passed: Vec<&'static str>,
+    /// The code sent for a method and when.
+    pub pending: Vec<(&'static str, String, OffsetDateTime)>,
+    pub unlock_offered: bool,
+}
+
+impl Flow {
+    pub fn expired(&self, now: OffsetDateTime) -> bool {
+        now - self.started > SESSION_LIFETIME
+    }
+    pub fn verified(&self) -> bool {
+        self.passed.len() >= self.gates_required
+    }
+}
+
+/// A user's SSPR counters (throttling).
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    pub failures: Vec<OffsetDateTime>,
+    pub blocked_until: Option<OffsetDateTime>,
+}
+
+impl Counters {
+    pub fn blocked(&self, now: OffsetDateTime) -> bool {
+        self.blocked_until.is_some_and(|t| t > now)
+    }
+
+    /// Records a failed verification; true when it blocks the user.
+    pub fn fail(&mut self, now: OffsetDateTime) -> bool {
+        self.failures.retain(|t| now - *t < Duration::from_secs(3600));
+        self.failures.push(now);
+        if self.failures.len() as u32 >= MAX_FAILURES {
+            self.blocked_until = Some(now + BLOCK);
+            self.failures.clear();
+            return true;
+        }
+        false
+    }
+}
+
+/// A message the lab "sent": what a test or a trainee reads instead of a mailbox or phone.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxMessage {
+    pub to: String,
+    pub channel: &'static str,
+    pub subject: String,
+    pub body: String,
+    /// The one-time code, for convenience.
+    pub code: String,
+    pub sent_at: String,
+}
+
+/// An eight-digit one-time code.
+pub fn new_code(rng: &mut impl Rng) -> String {
+    format!("{:08}", rng.gen_range(0..100_000_000u32))
+}
+
+/// What happened on-premises (the writeback port's answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WritebackError {
+    NotEnabled,
+    /// No engine connected, or it did not answer in time.
+    Unreachable,
+    /// AD refused: policy (history, age, length, complexity).
+    Policy,
+    /// AD refused: access (protected account, missing rights).
+    AccessDenied,
+}
+
+/// The one door to on-premises for password operations on synced users. The relay that
+/// implements it comes with the writeback engine; until then the tenant uses [`NoEngine`].
+pub trait Writeback: Send + Sync {
+    fn reset(&self, user: Uuid, password: &str, unlock: bool) -> Result<(), WritebackError>;
+    fn unlock(&self, user: Uuid) -> Result<(), WritebackError>;
+}
+
+/// No engine has connected: what Entra says when the on-premises side cannot be reached.
+pub struct NoEngine;
+
+impl Writeback for NoEngine {
+    fn reset(&self, _: Uuid, _: &str, _: bool) -> Result<(), WritebackError> {
+        Err(WritebackError::Unreachable)
+    }
+    fn unlock(&self, _: Uuid) -> Result<(), WritebackError> {
+        Err(WritebackError::Unreachable)
+    }
+}
+
+impl From<WritebackError> for Error {
+    fn from(e: WritebackError) -> Error {
+        match e {
+            WritebackError::NotEnabled => Error::WritebackNotEnabled,
+            WritebackError::Unreachable => Error::OnPremisesConnectivity,
+            WritebackError::Policy => Error::Policy { on_premises: true },
+            WritebackError::AccessDenied => Error::OnPremisesAdminActionRequired,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_like_the_portal() {
+        assert_eq!(Method::Email("user1@alt.example".into()).masked(), "u****@alt.example");
+        assert_eq!(Method::MobilePhone("+1 4255550101".into()).masked(), "+X XXXXXXXX01");
+    }
+
+    #[test]
+    fn five_failures_in_an_hour_block_for_a_day() {
+        let t0 = clock::Clock::lab_epoch();
+        let mut c = Counters::default();
+        for i in 0..4 {
+            assert!(!c.fail(t0 + Duration::from_secs(i * 60)));
+        }
+        // more than an hour after the last of them, the old failures no longer count
+        assert!(!c.fail(t0 + Duration::from_secs(4000)));
+        assert!(!c.blocked(t0 + Duration::from_secs(4000)));
+        for i in 0..3 {
+            assert!(!c.fail(t0 + Duration::from_secs(4010 + i)));
+        }
+        assert!(c.fail(t0 + Duration::from_secs(4020)));
+        assert!(c.blocked(t0 + Duration::from_secs(4020 + 23 * 3600)));
+        assert!(!c.blocked(t0 + Duration::from_secs(4020 + 24 * 3600 + 1)));
+    }
+}

@@ -1,0 +1,208 @@
+//! Self-service password reset over HTTP, as the portal's steps: who are you, the
+//! verification gates with codes from the lab outbox, the new password — and the SSPR_xxxx
+//! errors Entra shows, including what synced users get while no writeback engine is there.
+
+use std::time::Duration;
+
+use hybrid_lab_tests::{TestLab, Via, install_crypto};
+use serde_json::{Value, json};
+
+async fn post(t: &TestLab, path: &str, body: Value) -> (u16, Value) {
+    let r = t.http().post(format!("{}/lab/sspr{path}", t.info().tenant.https)).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+}
+
+async fn latest_code(t: &TestLab, to: &str) -> String {
+    let r: Value = t.http().get(format!("{}/lab/outbox?to={to}", t.info().tenant.https)).send().await.unwrap().json().await.unwrap();
+    r["value"].as_array().unwrap().last().expect("a message")["code"].as_str().unwrap().to_string()
+}
+
+async fn sign_in(t: &TestLab, upn: &str, password: &str) -> u16 {
+    let tn = t.info().tenant.clone();
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", tn.client_id.as_str()),
+        ("username", upn),
+        ("password", password),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    t.http().post(format!("{}/oauth2/v2.0/token", tn.authority)).form(&form).send().await.unwrap().status().as_u16()
+}
+
+async fn admin_token(t: &TestLab) -> String {
+    let tn = t.info().tenant.clone();
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", tn.client_id.as_str()),
+        ("username", tn.admin_upn.as_str()),
+        ("password", tn.admin_password.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let b: Value = t.http().post(format!("{}/oauth2/v2.0/token", tn.authority)).form(&form).send().await.unwrap().json().await.unwrap();
+    b["access_token"].as_str().unwrap().to_string()
+}
+
+async fn admin_patch(t: &TestLab, path: &str, body: Value) -> u16 {
+    let token = admin_token(t).await;
+    let url = format!("{}{path}", t.info().tenant.https);
+    t.http().patch(url).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_only_user_resets_through_the_gates_with_a_code_from_the_outbox() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let upn = "user5@testlab.onmicrosoft.com";
+    let (s, flow) = post(&t, "/flows", json!({ "userPrincipalName": upn })).await;
+    assert_eq!(s, 201, "{flow}");
+    assert_eq!(flow["gatesRequired"], 1);
+    assert_eq!(flow["methods"], json!([{ "type": "email", "display": "u****@alt.testlab.example" }]));
+    assert_eq!(flow["unlockOffered"], false, "cloud-only: nothing to unlock on-premises");
+    let id = flow["id"].as_str().unwrap();
+
+    // no reset before the gate
+    assert_eq!(post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "Fresh-Cloud-Pass-1" })).await.0, 409);
+    assert_eq!(post(&t, &format!("/flows/{id}/codes"), json!({ "method": "email" })).await.0, 202);
+    let code = latest_code(&t, "user5@alt.testlab.example").await;
+    assert_eq!(code.len(), 8);
+    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    let (s, e) = post(&t, &format!("/flows/{id}/verify"), json!({ "method": "email", "code": wrong })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "InvalidCode"));
+    let (s, v) = post(&t, &format!("/flows/{id}/verify"), json!({ "method": "email", "code": code })).await;
+    assert_eq!((s, v), (200, json!({ "gatesPassed": 1, "gatesRequired": 1 })));
+    // the cloud rules and Password Protection still apply, and a refusal changes nothing
+    let (s, e) = post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "password" })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "PasswordPolicyViolation"));
+    assert!(e["error"]["supportCode"].is_string());
+    assert_eq!(sign_in(&t, upn, "Amber-Cloud-62!").await, 200);
+    let (s, r) = post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "Fresh-Cloud-Pass-1" })).await;
+    assert_eq!((s, r["result"].as_str().unwrap()), (200, "succeeded"));
+    assert_eq!(sign_in(&t, upn, "Fresh-Cloud-Pass-1").await, 200);
+    assert_eq!(sign_in(&t, upn, "Amber-Cloud-62!").await, 400);
+    // the flow is over
+    assert_eq!(post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "Again-Cloud-Pass-2" })).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_expire_and_five_wrong_codes_block_for_a_day() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let upn = "user5@testlab.onmicrosoft.com";
+    let (_, flow) = post(&t, "/flows", json!({ "userPrincipalName": upn })).await;
+    let id = flow["id"].as_str().unwrap().to_string();
+    post(&t, &format!("/flows/{id}/codes"), json!({ "method": "email" })).await;
+    let code = latest_code(&t, "user5@alt.testlab.example").await;
+    t.lab.clock.advance(Duration::from_secs(6 * 60)); // codes live five minutes
+    let (s, _) = post(&t, &format!("/flows/{id}/verify"), json!({ "method": "email", "code": code })).await;
+    assert_eq!(s, 400);
+    for _ in 0..3 {
+        assert_eq!(post(&t, &format!("/flows/{id}/verify"), json!({ "method": "email", "code": "99999999" })).await.0, 400);
+    }
+    let (s, e) = post(&t, &format!("/flows/{id}/verify"), json!({ "method": "email", "code": "99999999" })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (429, "Blocked"));
+    assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": upn })).await.0, 429);
+    t.lab.clock.advance(Duration::from_secs(24 * 3600 + 60));
+    assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": upn })).await.0, 201);
+    // sessions live fifteen minutes
+    let (_, flow) = post(&t, "/flows", json!({ "userPrincipalName": upn })).await;
+    t.lab.clock.advance(Duration::from_secs(16 * 60));
+    assert_eq!(post(&t, &format!("/flows/{}/codes", flow["id"].as_str().unwrap()), json!({ "method": "email" })).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_decides_who_may_start_and_administrators_always_need_two_gates() {
+    install_crypto();
+    let t = TestLab::start().await;
+    // administrators: two gates, whatever the user policy says
+    let (s, flow) = post(&t, "/flows", json!({ "userPrincipalName": "helpdesk@testlab.example" })).await;
+    assert_eq!((s, flow["gatesRequired"].as_u64()), (201, Some(2)));
+    assert_eq!(flow["methods"].as_array().unwrap().len(), 2);
+    // two methods required: a user with one registered method cannot reset (SSPR_0014)
+    assert_eq!(admin_patch(&t, "/lab/sspr/policy", json!({ "methodsRequired": 2 })).await, 204);
+    let (s, e) = post(&t, "/flows", json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (403, "SSPR_0014"));
+    // SSPR off for users (SSPR_0009); administrators keep it (the two-gate admin policy)
+    assert_eq!(admin_patch(&t, "/lab/sspr/policy", json!({ "enabled": "None", "methodsRequired": 1 })).await, 204);
+    let (s, e) = post(&t, "/flows", json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (403, "SSPR_0009"));
+    assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": "labadmin@testlab.onmicrosoft.com" })).await.0, 201);
+    // bad settings change nothing
+    assert_eq!(admin_patch(&t, "/lab/sspr/policy", json!({ "enabled": "All", "methodsRequired": 3 })).await, 400);
+    let (s, e) = post(&t, "/flows", json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (403, "SSPR_0009"));
+    assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": "nobody@testlab.example" })).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synced_users_need_writeback_and_without_an_engine_nothing_changes_anywhere() {
+    install_crypto();
+    let t = TestLab::start().await;
+    // the sync side has not switched writeback on: SSPR_0010
+    let (s, e) = post(&t, "/flows", json!({ "userPrincipalName": "user1@testlab.example" })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (403, "SSPR_0010"));
+    // switched on (as the engine's onboarding will), unlock offered, but no engine connected
+    let tid = t.info().tenant.tenant_id.clone();
+    assert_eq!(
+        admin_patch(
+            &t,
+            &format!("/v1.0/directory/onPremisesSynchronization/{tid}"),
+            json!({ "features": { "passwordWritebackEnabled": true } })
+        )
+        .await,
+        204
+    );
+    assert_eq!(admin_patch(&t, "/lab/sspr/onPremisesIntegration", json!({ "allowUnlockWithoutReset": true })).await, 204);
+    let (s, flow) = post(&t, "/flows", json!({ "userPrincipalName": "user1@testlab.example" })).await;
+    assert_eq!((s, flow["unlockOffered"].as_bool()), (201, Some(true)), "{flow}");
+    let id = flow["id"].as_str().unwrap();
+    post(&t, &format!("/flows/{id}/codes"), json!({ "method": "mobilePhone" })).await;
+    let phone =
+        flow["methods"].as_array().unwrap().iter().find(|m| m["type"] == "mobilePhone").unwrap()["display"].as_str().unwrap().to_string();
+    assert!(phone.starts_with("+X XXXXXXXX"));
+    let r: Value = t.http().get(format!("{}/lab/outbox", t.info().tenant.https)).send().await.unwrap().json().await.unwrap();
+    let sms = r["value"].as_array().unwrap().iter().find(|m| m["channel"] == "mobilePhone").unwrap().clone();
+    assert_eq!(post(&t, &format!("/flows/{id}/verify"), json!({ "method": "mobilePhone", "code": sms["code"] })).await.0, 200);
+    let (s, e) = post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "Written-Back-Pass-1" })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (502, "SSPR_0030"));
+    let (s, e) = post(&t, &format!("/flows/{id}/unlock"), json!({})).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (502, "SSPR_0030"));
+    // nothing half-applied: the cloud and AD both keep the old password
+    assert_eq!(sign_in(&t, "user1@testlab.example", "Summer-Lake-41").await, 200);
+    assert_eq!(sign_in(&t, "user1@testlab.example", "Written-Back-Pass-1").await, 400);
+    let mut l = t.connect(Via::Ldaps).await;
+    assert_eq!(l.simple_bind("TESTLAB\\User1", "Summer-Lake-41").await.unwrap().rc, 0);
+    // and the audit says so
+    let token = admin_token(&t).await;
+    let log: Value = t
+        .http()
+        .get(format!("{}/auditLogs/directoryAudits", t.info().tenant.graph))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<(String, String, String)> = log["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["activityDisplayName"].as_str().unwrap().into(),
+                e["result"].as_str().unwrap().into(),
+                e["resultReason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("Unlock user account (self-service)".into(), "failure".into(), "SSPR_0030".into()),
+            ("Reset password (self-service)".into(), "failure".into(), "SSPR_0030".into()),
+        ]
+    );
+    assert_eq!(log["value"][0]["loggedByService"], "Self-service Password Management");
+}
