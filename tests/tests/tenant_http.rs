@@ -30,6 +30,18 @@ async fn user_token(t: &TestLab, upn: &str, password: &str) -> (u16, Value) {
     .await
 }
 
+/// An app-only token (client credentials) for the testlab app registration.
+async fn app_token(t: &TestLab) -> String {
+    let tn = t.info().tenant.clone();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", tn.client_id.as_str()),
+        ("client_secret", tn.client_secret.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    token(t, &form).await.1["access_token"].as_str().expect("app token").to_string()
+}
+
 fn aadsts(body: &Value) -> u64 {
     let codes = body["error_codes"].as_array().expect("error_codes");
     assert!(body["error_description"].as_str().unwrap().starts_with(&format!("AADSTS{}: ", codes[0])), "{body}");
@@ -204,26 +216,16 @@ async fn graph_reads_users_with_odata_shapes_and_synced_twins_match_ad() {
     let (s, _, e) = graph(&t, "/users?$filter=startswith(displayName,'U')", Some(&user)).await;
     assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "Request_UnsupportedQuery"));
     // an app token has no /me
-    let tn = t.info().tenant.clone();
-    let app = token(
-        &t,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &tn.client_id),
-            ("client_secret", &tn.client_secret),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
-    )
-    .await
-    .1;
-    let (s, _, _) = graph(&t, "/me", app["access_token"].as_str()).await;
+    let app = app_token(&t).await;
+    let (s, _, _) = graph(&t, "/me", Some(&app)).await;
     assert_eq!(s, 400);
-    assert_eq!(graph(&t, "/users/user1@testlab.example", app["access_token"].as_str()).await.0, 200);
+    assert_eq!(graph(&t, "/users/user1@testlab.example", Some(&app)).await.0, 200);
     // tokens expire on the lab clock
     t.lab.clock.advance(Duration::from_secs(3601));
     let (s, _, e) = graph(&t, "/me", Some(&user)).await;
     assert_eq!((s, e["error"]["message"].as_str().unwrap()), (401, "Lifetime validation failed, the token is expired."));
     // the plain http listener serves the same
+    let tn = t.info().tenant.clone();
     let r = reqwest::get(format!("{}/{}/v2.0/.well-known/openid-configuration", tn.http, tn.tenant_id)).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
@@ -321,19 +323,8 @@ async fn an_admin_reset_through_graph_follows_the_role_table_and_changes_only_th
     assert_eq!(s, 400);
     assert_eq!(user_token(&t, "user5@testlab.onmicrosoft.com", "Amber-Cloud-62!").await.0, 200);
     // an app without a directory role reaches nobody
-    let tn = t.info().tenant.clone();
-    let app = token(
-        &t,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &tn.client_id),
-            ("client_secret", &tn.client_secret),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
-    )
-    .await
-    .1;
-    let app_token = app["access_token"].as_str().unwrap().to_string();
+    let app = app_token(&t).await;
+    let app_token = app;
     assert_eq!(
         patch(&t, "/users/user5@testlab.onmicrosoft.com", &app_token, r#"{"passwordProfile":{"password":"Fine-Pass-12"}}"#).await.0,
         403
@@ -430,17 +421,7 @@ async fn the_two_halves_of_the_writeback_switch_are_read_and_set_by_a_global_adm
     let hd = user_token(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await.1["access_token"].as_str().unwrap().to_string();
     assert_eq!(send(&t, reqwest::Method::GET, sync.clone(), &hd, None).await.0, 403);
     assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), &hd, Some(r#"{"writeBackPasswords":true}"#)).await.0, 403);
-    let app = token(
-        &t,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &tn.client_id),
-            ("client_secret", &tn.client_secret),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
-    )
-    .await
-    .1;
-    assert_eq!(send(&t, reqwest::Method::GET, sync, app["access_token"].as_str().unwrap(), None).await.0, 403);
+    let app = app_token(&t).await;
+    assert_eq!(send(&t, reqwest::Method::GET, sync, &app, None).await.0, 403);
     assert_eq!(send(&t, reqwest::Method::GET, lab, &hd, None).await.0, 403);
 }

@@ -124,6 +124,21 @@ async fn request_id(req: Request, next: axum::middleware::Next) -> Response {
 
 // ----- errors -----
 
+/// 404 for a user (or other object) that is not there, in Graph's words.
+fn no_such_resource(s: &TenantServer, id: &str) -> Response {
+    graph_error(
+        s,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+    )
+}
+
+/// 403 when the caller's permissions or roles do not reach.
+fn insufficient_privileges(s: &TenantServer) -> Response {
+    graph_error(s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+}
+
 /// Graph's OData error, dated by the lab clock.
 fn graph_error(s: &TenantServer, status: StatusCode, code: &str, message: &str) -> Response {
     let now = s.clock.now();
@@ -532,12 +547,7 @@ async fn me(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap
     };
     let t = s.lock();
     let Some(u) = t.user(&id) else {
-        return graph_error(
-            &s,
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-        );
+        return no_such_resource(&s, &id.to_string());
     };
     entity(&s, u, q.get("$select").map(String::as_str))
 }
@@ -568,15 +578,10 @@ async fn get_user(
     let t = s.lock();
     let own = matches!(&c, Caller::User { id: me, .. } if t.find_user(&id).is_some_and(|u| u.id == *me));
     if !own && !c.may_read_users() {
-        return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        return insufficient_privileges(&s);
     }
     let Some(u) = t.find_user(&id) else {
-        return graph_error(
-            &s,
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-        );
+        return no_such_resource(&s, &id.to_string());
     };
     entity(&s, u, q.get("$select").map(String::as_str))
 }
@@ -587,7 +592,7 @@ async fn list_users(State(s): State<Shared>, headers: HeaderMap, Query(q): Query
         Err(r) => return r,
     };
     if !c.may_read_users() {
-        return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        return insufficient_privileges(&s);
     }
     let filter = match q.get("$filter").map(|f| parse_filter(&s, f)).transpose() {
         Ok(f) => f,
@@ -653,7 +658,7 @@ async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
     };
     if matches!(&c, Caller::User { scopes, .. } if !scopes.iter().any(|x| matches!(x.as_str(), "Directory.AccessAsUser.All" | "User-PasswordProfile.ReadWrite.All")))
     {
-        return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        return insufficient_privileges(&s);
     }
     let actor = match &c {
         Caller::User { id, .. } => Actor::User(*id),
@@ -662,27 +667,17 @@ async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
     let mut t = s.lock();
     let Some(target) = t.find_user(&id).map(|u| u.id) else {
         drop(t);
-        return graph_error(
-            &s,
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-        );
+        return no_such_resource(&s, &id.to_string());
     };
     match t.admin_reset(actor, target, password, force) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(ResetError::Forbidden) => {
             drop(t);
-            graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+            insufficient_privileges(&s)
         }
         Err(ResetError::NotFound) => {
             drop(t);
-            graph_error(
-                &s,
-                StatusCode::NOT_FOUND,
-                "Request_ResourceNotFound",
-                &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-            )
+            no_such_resource(&s, &id.to_string())
         }
         Err(ResetError::Policy(_)) => {
             drop(t);
@@ -712,7 +707,7 @@ async fn directory_audits(State(s): State<Shared>, headers: HeaderMap, Query(q):
     };
     if !allowed {
         drop(t);
-        return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        return insufficient_privileges(&s);
     }
     let want =
         q.get("$filter").and_then(|f| f.strip_prefix("activityDisplayName eq '")).and_then(|f| f.strip_suffix('\'')).map(str::to_string);
@@ -732,11 +727,7 @@ fn global_admin(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
         Caller::User { id, .. } => s.lock().user(&id).is_some_and(|u| u.roles.contains(&crate::roles::Role::GlobalAdministrator)),
         Caller::App { .. } => false,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(graph_error(s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."))
-    }
+    if ok { Ok(()) } else { Err(insufficient_privileges(s)) }
 }
 
 fn sync_object(t: &Tenant) -> Value {
@@ -757,12 +748,7 @@ async fn get_sync_one(State(s): State<Shared>, headers: HeaderMap, Path(id): Pat
         return r;
     }
     if id != s.tenant_id().to_string() {
-        return graph_error(
-            &s,
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-        );
+        return no_such_resource(&s, &id.to_string());
     }
     let mut obj = sync_object(&s.lock());
     obj["@odata.context"] = json!(format!("{}/v1.0/$metadata#directory/onPremisesSynchronization/$entity", s.https_base));
@@ -775,12 +761,7 @@ async fn patch_sync(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
         return r;
     }
     if id != s.tenant_id().to_string() {
-        return graph_error(
-            &s,
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-        );
+        return no_such_resource(&s, &id.to_string());
     }
     let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&body) else {
         return graph_error(
