@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 use hybrid_lab_tests::{TestLab, Via, install_crypto};
 use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn token(t: &TestLab, form: &[(&str, &str)]) -> (u16, Value) {
     let url = format!("{}/oauth2/v2.0/token", t.info().tenant.authority);
@@ -424,4 +424,86 @@ async fn the_two_halves_of_the_writeback_switch_are_read_and_set_by_a_global_adm
     let app = app_token(&t).await;
     assert_eq!(send(&t, reqwest::Method::GET, sync, &app, None).await.0, 403);
     assert_eq!(send(&t, reqwest::Method::GET, lab, &hd, None).await.0, 403);
+}
+
+async fn reset_method(t: &TestLab, user: &str, bearer: &str, body: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+    let url = format!("{}/users/{user}/authentication/methods/28c10230-6103-485e-b985-444c60001490/resetPassword", t.info().tenant.graph);
+    let mut req = t.http().post(url).bearer_auth(bearer);
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_string());
+    }
+    let r = req.send().await.unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    (status, headers, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+}
+
+async fn poll(t: &TestLab, location: &str, bearer: &str) -> Value {
+    t.http().get(location).bearer_auth(bearer).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_on_the_password_method_is_an_operation_that_writeback_decides_for_synced_users() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let hd = user_token(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await.1["access_token"].as_str().unwrap().to_string();
+    // the password method's fixed id
+    let (_, _, methods) = graph(&t, "/users/user5@testlab.onmicrosoft.com/authentication/passwordMethods", Some(&hd)).await;
+    assert_eq!(methods["value"][0]["id"], "28c10230-6103-485e-b985-444c60001490");
+
+    // a cloud-only user, no password given: the service makes one; 202 + Location
+    let (s, headers, body) = reset_method(&t, "user5@testlab.onmicrosoft.com", &hd, None).await;
+    assert_eq!(s, 202, "{body}");
+    let generated = body["newPassword"].as_str().expect("a generated password").to_string();
+    assert!(
+        generated.len() == 8 && generated.chars().next().unwrap().is_ascii_uppercase() && generated.ends_with(|c: char| c.is_ascii_digit()),
+        "{generated}"
+    );
+    let location = headers["location"].to_str().unwrap().to_string();
+    assert!(location.contains("/authentication/operations/"), "{location}");
+    let op = poll(&t, &location, &hd).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    // the user must change it at next sign-in
+    assert_eq!(aadsts(&user_token(&t, "user5@testlab.onmicrosoft.com", &generated).await.1), 50055);
+
+    // a synced user: the new password is required...
+    let (s, _, e) = reset_method(&t, "user1@testlab.example", &hd, Some("{}")).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "Request_BadRequest"));
+    // ...and writeback decides: off → the operation fails, nothing changes anywhere
+    let (s, headers, _) = reset_method(&t, "user1@testlab.example", &hd, Some(r#"{"newPassword":"Through-Writeback-1"}"#)).await;
+    assert_eq!(s, 202);
+    let op = poll(&t, headers["location"].to_str().unwrap(), &hd).await;
+    assert_eq!((op["status"].as_str().unwrap(), op["statusDetail"].as_str().unwrap()), ("failed", "SSPR_0010"));
+    // on, but no engine connected: failed as the on-premises side can't be reached
+    let tn = t.info().tenant.clone();
+    let ga = user_token(&t, &tn.admin_upn, &tn.admin_password).await.1["access_token"].as_str().unwrap().to_string();
+    let sync = format!("{}/directory/onPremisesSynchronization/{}", tn.graph, tn.tenant_id);
+    assert_eq!(send(&t, reqwest::Method::PATCH, sync, &ga, Some(r#"{"features":{"passwordWritebackEnabled":true}}"#)).await.0, 204);
+    let (_, headers, _) = reset_method(&t, "user1@testlab.example", &hd, Some(r#"{"newPassword":"Through-Writeback-1"}"#)).await;
+    let op = poll(&t, headers["location"].to_str().unwrap(), &hd).await;
+    assert_eq!((op["status"].as_str().unwrap(), op["statusDetail"].as_str().unwrap()), ("failed", "SSPR_0030"));
+    assert_eq!(user_token(&t, "user1@testlab.example", "Summer-Lake-41").await.0, 200);
+    let mut l = t.connect(Via::Ldaps).await;
+    assert_eq!(l.simple_bind("TESTLAB\\User1", "Summer-Lake-41").await.unwrap().rc, 0);
+
+    // never on one's own account; the role table; apps not supported; unknown method id
+    assert_eq!(reset_method(&t, "helpdesk@testlab.example", &hd, Some(r#"{"newPassword":"Own-Account-Pass-1"}"#)).await.0, 403);
+    assert_eq!(reset_method(&t, "labadmin@testlab.onmicrosoft.com", &hd, Some(r#"{"newPassword":"Not-Allowed-Pass-1"}"#)).await.0, 403);
+    let app = app_token(&t).await;
+    assert_eq!(reset_method(&t, "user5@testlab.onmicrosoft.com", &app, None).await.0, 403);
+    let r = t
+        .http()
+        .post(format!("{}/users/user5@testlab.onmicrosoft.com/authentication/methods/not-a-method/resetPassword", tn.graph))
+        .bearer_auth(&hd)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    // the audit says who and through which on-premises agent
+    let log = graph(&t, "/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Reset password (by admin)'", Some(&app)).await.2;
+    let entries = log["value"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["additionalDetails"], json!([{ "key": "OnPremisesAgent", "value": "Microsoft Entra Connect" }]));
+    assert_eq!(entries[2]["additionalDetails"], json!([{ "key": "OnPremisesAgent", "value": "None" }]));
+    assert_eq!(entries[2]["result"], "success");
 }

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use clock::{Clock, OffsetDateTime};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -165,6 +165,23 @@ pub struct OnPremisesIntegration {
     pub allow_unlock_without_reset: bool,
 }
 
+/// A long-running operation (Graph's longRunningOperation for a password reset).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub user: Uuid,
+    pub created_date_time: String,
+    pub last_action_date_time: String,
+    /// notStarted, running, succeeded, failed
+    pub status: String,
+    pub status_detail: Option<String>,
+}
+
+/// The id Graph gives every user's password authentication method.
+pub const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
+
 /// Who acts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Actor {
@@ -180,6 +197,8 @@ pub enum ResetError {
     NotFound,
     /// Cloud rules or the banned-password list (Graph: 400, the complexity message).
     Policy(Refusal),
+    /// A synced user's reset needs the new password (none can be generated for AD).
+    PasswordRequired,
 }
 
 pub struct Tenant {
@@ -203,6 +222,7 @@ pub struct Tenant {
     outbox: Vec<crate::sspr::OutboxMessage>,
     /// The door to on-premises for synced users' password operations.
     pub writeback: Box<dyn crate::sspr::Writeback>,
+    operations: HashMap<Uuid, Operation>,
     clock: Clock,
     rng: StdRng,
 }
@@ -232,6 +252,7 @@ impl Tenant {
             flows: HashMap::new(),
             outbox: Vec::new(),
             writeback: Box::new(crate::sspr::NoEngine),
+            operations: HashMap::new(),
             clock,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -369,6 +390,7 @@ impl Tenant {
             Err(ResetError::NotFound) => "User not found.".into(),
             Err(ResetError::Policy(Refusal::Banned { .. })) => "FuzzyPolicyViolationInvalidPassword".into(),
             Err(ResetError::Policy(_)) => "PasswordDoesNotComplyWithPolicy".into(),
+            Err(ResetError::PasswordRequired) => "PasswordRequired".into(),
         };
         if !matches!(outcome, Err(ResetError::NotFound)) {
             self.record("Reset user password", "UserManagement", "Core Directory", actor, target, outcome.is_ok(), &reason);
@@ -397,6 +419,93 @@ impl Tenant {
         u.last_password_change = now;
         u.smart_lockout = SmartLockout::default();
         Ok(())
+    }
+
+    /// Graph's `resetPassword` on the password method: an administrator's reset that is
+    /// written back for synced users. A new password is required for synced users; for
+    /// cloud-only users the service generates one when none is given. Never on one's own
+    /// account; application permissions are not supported. The user must change the
+    /// password at next sign-in. Returns the operation (already finished: the writeback
+    /// port answers synchronously) and the generated password, if any.
+    pub fn reset_password_method(
+        &mut self,
+        actor: Actor,
+        target: Uuid,
+        new_password: Option<&str>,
+    ) -> Result<(Operation, Option<String>), ResetError> {
+        let Actor::User(actor_id) = actor else { return Err(ResetError::Forbidden) };
+        if actor_id == target {
+            return Err(ResetError::Forbidden);
+        }
+        let u = self.users.get(&target).ok_or(ResetError::NotFound)?;
+        let actor_roles = self.users.get(&actor_id).map(|a| a.roles.clone()).unwrap_or_default();
+        if !roles::can_reset_password(&actor_roles, &roles::Target { roles: &u.roles, in_role_assignable_group: false }) {
+            return Err(ResetError::Forbidden);
+        }
+        let synced = u.synced();
+        let (password, generated) = match new_password {
+            Some(p) => (p.to_string(), None),
+            None if synced => return Err(ResetError::PasswordRequired),
+            None => {
+                let g = self.generate_password();
+                (g.clone(), Some(g))
+            }
+        };
+        self.check_new_password(&self.users[&target], &password).map_err(ResetError::Policy)?;
+        let outcome: Result<(), String> = if synced {
+            if !self.writeback_enabled() {
+                Err(crate::sspr::Error::WritebackNotEnabled.code().to_string())
+            } else {
+                self.writeback.reset(target, &password, true).map_err(|e| crate::sspr::Error::from(e).code().to_string())
+            }
+        } else {
+            Ok(())
+        };
+        if outcome.is_ok() {
+            let credential = Credential::from_password(&password, &mut self.rng);
+            let now = self.clock.now();
+            let u = self.users.get_mut(&target).expect("found above");
+            u.credential = Some(credential);
+            u.force_change_password_next_sign_in = true;
+            u.last_password_change = now;
+            u.smart_lockout = SmartLockout::default();
+        }
+        let agent = if synced { "Microsoft Entra Connect" } else { "None" };
+        self.record(
+            "Reset password (by admin)",
+            "UserManagement",
+            "Self-service Password Management",
+            actor,
+            target,
+            outcome.is_ok(),
+            outcome.as_ref().err().map(String::as_str).unwrap_or(""),
+        );
+        if let Some(last) = self.audit.last_mut() {
+            last.additional_details = vec![serde_json::json!({ "key": "OnPremisesAgent", "value": agent })];
+        }
+        let now = self.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default();
+        let op = Operation {
+            id: self.new_id(),
+            user: target,
+            created_date_time: now.clone(),
+            last_action_date_time: now,
+            status: if outcome.is_ok() { "succeeded".into() } else { "failed".into() },
+            status_detail: outcome.err(),
+        };
+        self.operations.insert(op.id, op.clone());
+        Ok((op, generated))
+    }
+
+    pub fn operation(&self, user: Uuid, id: Uuid) -> Option<&Operation> {
+        self.operations.get(&id).filter(|o| o.user == user)
+    }
+
+    /// A system-generated password like Entra's ("Cuyo5459"): one upper-case and three
+    /// lower-case letters, four digits.
+    fn generate_password(&mut self) -> String {
+        let upper = (b'A' + self.rng.gen_range(0..26u8)) as char;
+        let lower: String = (0..3).map(|_| (b'a' + self.rng.gen_range(0..26u8)) as char).collect();
+        format!("{upper}{lower}{:04}", self.rng.gen_range(0..10_000u32))
     }
 
     /// Writes a directory audit entry.

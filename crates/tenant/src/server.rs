@@ -58,6 +58,9 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/me", get(me))
         .route("/v1.0/users", get(list_users))
         .route("/v1.0/users/{id}", get(get_user).patch(patch_user))
+        .route("/v1.0/users/{id}/authentication/passwordMethods", get(password_methods))
+        .route("/v1.0/users/{id}/authentication/methods/{method}/resetPassword", post(reset_password))
+        .route("/v1.0/users/{id}/authentication/operations/{op}", get(get_operation))
         .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
         .route("/v1.0/directory/onPremisesSynchronization", get(get_sync))
         .route("/v1.0/directory/onPremisesSynchronization/{id}", get(get_sync_one).patch(patch_sync))
@@ -683,7 +686,118 @@ async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
             drop(t);
             bad(COMPLEXITY_MESSAGE)
         }
+        Err(ResetError::PasswordRequired) => {
+            drop(t);
+            bad("Invalid value for property 'passwordProfile.password'.")
+        }
     }
+}
+
+/// Delegated callers with `UserAuthenticationMethod.ReadWrite.All`; application
+/// permissions are not supported by these APIs.
+fn method_admin(s: &TenantServer, headers: &HeaderMap) -> Result<Uuid, Response> {
+    match caller(s, headers)? {
+        Caller::User { id, scopes } if scopes.iter().any(|x| x == "UserAuthenticationMethod.ReadWrite.All") => Ok(id),
+        _ => Err(insufficient_privileges(s)),
+    }
+}
+
+async fn password_methods(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = caller(&s, &headers) {
+        return r;
+    }
+    let t = s.lock();
+    let Some(u) = t.find_user(&id) else {
+        drop(t);
+        return no_such_resource(&s, &id);
+    };
+    Json(json!({
+        "@odata.context": format!("{}/v1.0/$metadata#users('{}')/authentication/passwordMethods", s.https_base, u.id),
+        "value": [{ "id": crate::directory::PASSWORD_METHOD_ID, "password": null, "createdDateTime": null }],
+    }))
+    .into_response()
+}
+
+/// `POST /users/{id}/authentication/methods/{passwordMethodId}/resetPassword`:
+/// `202 Accepted` with the `Location` of an operation to poll.
+async fn reset_password(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((id, method)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let actor = match method_admin(&s, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if method != crate::directory::PASSWORD_METHOD_ID {
+        return no_such_resource(&s, &method);
+    }
+    let new_password = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => match m.get("newPassword") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(p)) => Some(p.clone()),
+                Some(_) => {
+                    return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid value for property 'newPassword'.");
+                }
+            },
+            _ => {
+                return graph_error(
+                    &s,
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+                );
+            }
+        }
+    };
+    let mut t = s.lock();
+    let Some(target) = t.find_user(&id).map(|u| u.id) else {
+        drop(t);
+        return no_such_resource(&s, &id);
+    };
+    let result = t.reset_password_method(Actor::User(actor), target, new_password.as_deref());
+    drop(t);
+    match result {
+        Ok((op, generated)) => {
+            let location = format!("{}/v1.0/users/{target}/authentication/operations/{}", s.https_base, op.id);
+            let body = match generated {
+                Some(p) => {
+                    json!({ "@odata.context": format!("{}/v1.0/$metadata#microsoft.graph.passwordResetResponse", s.https_base), "newPassword": p })
+                }
+                None => json!({}),
+            };
+            (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response()
+        }
+        Err(ResetError::Forbidden) => insufficient_privileges(&s),
+        Err(ResetError::NotFound) => no_such_resource(&s, &id),
+        Err(ResetError::Policy(_)) => graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", COMPLEXITY_MESSAGE),
+        Err(ResetError::PasswordRequired) => graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "A new password must be supplied for a user whose password is managed on-premises.",
+        ),
+    }
+}
+
+async fn get_operation(State(s): State<Shared>, headers: HeaderMap, Path((id, op)): Path<(String, String)>) -> Response {
+    if let Err(r) = method_admin(&s, &headers) {
+        return r;
+    }
+    let t = s.lock();
+    let found = match (t.find_user(&id).map(|u| u.id), Uuid::parse_str(&op)) {
+        (Some(user), Ok(op_id)) => t.operation(user, op_id).cloned(),
+        _ => None,
+    };
+    drop(t);
+    let Some(o) = found else { return no_such_resource(&s, &op) };
+    let mut v = serde_json::to_value(&o).unwrap_or(Value::Null);
+    v["@odata.context"] = json!(format!("{}/v1.0/$metadata#microsoft.graph.passwordResetOperation", s.https_base));
+    Json(v).into_response()
 }
 
 /// Roles that may read the directory audit log.
