@@ -206,3 +206,95 @@ async fn synced_users_need_writeback_and_without_an_engine_nothing_changes_anywh
     );
     assert_eq!(log["value"][0]["loggedByService"], "Self-service Password Management");
 }
+
+async fn token_for(t: &TestLab, upn: &str, password: &str) -> String {
+    let tn = t.info().tenant.clone();
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", tn.client_id.as_str()),
+        ("username", upn),
+        ("password", password),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let b: Value = t.http().post(format!("{}/oauth2/v2.0/token", tn.authority)).form(&form).send().await.unwrap().json().await.unwrap();
+    b["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_a_phone_makes_the_two_method_policy_reachable() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let graph = t.info().tenant.graph.clone();
+    assert_eq!(admin_patch(&t, "/lab/sspr/policy", json!({ "methodsRequired": 2 })).await, 204);
+    let upn = "user5@testlab.onmicrosoft.com";
+    assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": upn })).await.1["error"]["code"], "SSPR_0014");
+
+    let me = token_for(&t, upn, "Amber-Cloud-62!").await;
+    let list: Value = t
+        .http()
+        .get(format!("{graph}/users/{upn}/authentication/emailMethods"))
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["value"], json!([{ "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f", "emailAddress": "user5@alt.testlab.example" }]));
+    // bad numbers and types are refused; then a mobile phone is registered
+    for body in
+        [json!({ "phoneNumber": "4255550155", "phoneType": "mobile" }), json!({ "phoneNumber": "+1 4255550155", "phoneType": "office" })]
+    {
+        let r =
+            t.http().post(format!("{graph}/users/{upn}/authentication/phoneMethods")).bearer_auth(&me).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{body}");
+    }
+    let r = t
+        .http()
+        .post(format!("{graph}/users/{upn}/authentication/phoneMethods"))
+        .bearer_auth(&me)
+        .json(&json!({ "phoneNumber": "+1 4255550155", "phoneType": "mobile" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let added: Value = r.json().await.unwrap();
+    assert_eq!((added["id"].as_str().unwrap(), added["phoneType"].as_str().unwrap()), ("3179e48a-750b-4051-897c-87b9720928f7", "mobile"));
+    let again = t
+        .http()
+        .post(format!("{graph}/users/{upn}/authentication/phoneMethods"))
+        .bearer_auth(&me)
+        .json(&json!({ "phoneNumber": "+1 4255550156", "phoneType": "mobile" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 400, "one mobile phone per user");
+    // now two gates are possible
+    let (s, flow) = post(&t, "/flows", json!({ "userPrincipalName": upn })).await;
+    assert_eq!((s, flow["gatesRequired"].as_u64(), flow["methods"].as_array().map(Vec::len)), (201, Some(2), Some(2)));
+
+    // who may look: the role table again (Helpdesk reaches users, not Global Administrators)
+    let hd = token_for(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await;
+    let phones: Value = t
+        .http()
+        .get(format!("{graph}/users/user1@testlab.example/authentication/phoneMethods"))
+        .bearer_auth(&hd)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(phones["value"][0]["phoneType"], "mobile");
+    let r = t
+        .http()
+        .get(format!("{graph}/users/labadmin@testlab.onmicrosoft.com/authentication/phoneMethods"))
+        .bearer_auth(&hd)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let other =
+        t.http().get(format!("{graph}/users/user1@testlab.example/authentication/emailMethods")).bearer_auth(&me).send().await.unwrap();
+    assert_eq!(other.status().as_u16(), 403, "a user sees only their own");
+}

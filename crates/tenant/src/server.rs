@@ -59,6 +59,8 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/users", get(list_users))
         .route("/v1.0/users/{id}", get(get_user).patch(patch_user))
         .route("/v1.0/users/{id}/authentication/passwordMethods", get(password_methods))
+        .route("/v1.0/users/{id}/authentication/emailMethods", get(email_methods).post(add_email_method))
+        .route("/v1.0/users/{id}/authentication/phoneMethods", get(phone_methods).post(add_phone_method))
         .route("/v1.0/users/{id}/authentication/methods/{method}/resetPassword", post(reset_password))
         .route("/v1.0/users/{id}/authentication/operations/{op}", get(get_operation))
         .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
@@ -700,6 +702,120 @@ fn method_admin(s: &TenantServer, headers: &HeaderMap) -> Result<Uuid, Response>
         Caller::User { id, scopes } if scopes.iter().any(|x| x == "UserAuthenticationMethod.ReadWrite.All") => Ok(id),
         _ => Err(insufficient_privileges(s)),
     }
+}
+
+/// Graph's fixed ids for the methods SSPR uses.
+const EMAIL_METHOD_ID: &str = "3ddfcfc8-9383-446f-83cc-3ab9be4be18f";
+const MOBILE_PHONE_METHOD_ID: &str = "3179e48a-750b-4051-897c-87b9720928f7";
+
+/// Who may read and change a user's authentication methods: the user, an app with
+/// UserAuthenticationMethod.ReadWrite.All, or an administrator whose role reaches the user
+/// (the same table as password resets). Returns the target's id.
+fn methods_target(s: &TenantServer, headers: &HeaderMap, id: &str) -> Result<Uuid, Response> {
+    let c = caller(s, headers)?;
+    let t = s.lock();
+    let target = t.find_user(id).map(|u| (u.id, u.roles.clone()));
+    let Some((target, target_roles)) = target else {
+        drop(t);
+        return Err(no_such_resource(s, id));
+    };
+    let allowed = match &c {
+        Caller::User { id: me, .. } if *me == target => true,
+        Caller::User { id: me, scopes } => {
+            scopes.iter().any(|x| x == "UserAuthenticationMethod.ReadWrite.All")
+                && t.user(me).is_some_and(|a| {
+                    crate::roles::can_reset_password(
+                        &a.roles,
+                        &crate::roles::Target { roles: &target_roles, in_role_assignable_group: false },
+                    )
+                })
+        }
+        Caller::App { roles, .. } => roles.iter().any(|r| r == "UserAuthenticationMethod.ReadWrite.All"),
+    };
+    drop(t);
+    if allowed { Ok(target) } else { Err(insufficient_privileges(s)) }
+}
+
+fn method_json(m: &crate::sspr::Method) -> Value {
+    match m {
+        crate::sspr::Method::Email(a) => json!({ "id": EMAIL_METHOD_ID, "emailAddress": a }),
+        crate::sspr::Method::MobilePhone(p) => {
+            json!({ "id": MOBILE_PHONE_METHOD_ID, "phoneNumber": p, "phoneType": "mobile", "smsSignInState": "notSupported" })
+        }
+    }
+}
+
+fn list_methods(s: &TenantServer, headers: &HeaderMap, id: &str, kind: &str) -> Response {
+    let target = match methods_target(s, headers, id) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let t = s.lock();
+    let value: Vec<Value> =
+        t.user(&target).map(|u| u.methods.iter().filter(|m| m.kind() == kind).map(method_json).collect()).unwrap_or_default();
+    let collection = if kind == "email" { "emailMethods" } else { "phoneMethods" };
+    Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#users('{target}')/authentication/{collection}", s.https_base), "value": value })).into_response()
+}
+
+async fn email_methods(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    list_methods(&s, &headers, &id, "email")
+}
+
+async fn phone_methods(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    list_methods(&s, &headers, &id, "mobilePhone")
+}
+
+/// Adds a method; a user has at most one of each kind here (Graph: one email method, one
+/// phone of each type).
+fn add_method(s: &TenantServer, headers: &HeaderMap, id: &str, method: crate::sspr::Method) -> Response {
+    let target = match methods_target(s, headers, id) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let mut t = s.lock();
+    let u = t.user_mut(&target).expect("found above");
+    if u.methods.iter().any(|m| m.kind() == method.kind()) {
+        drop(t);
+        return graph_error(s, StatusCode::BAD_REQUEST, "badRequest", "A method of this type is already registered for the user.");
+    }
+    u.methods.push(method.clone());
+    drop(t);
+    (StatusCode::CREATED, Json(method_json(&method))).into_response()
+}
+
+async fn add_email_method(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    let address = body_json(&body).and_then(|m| m.get("emailAddress").and_then(Value::as_str).map(str::to_string));
+    match address {
+        Some(a) if a.split_once('@').is_some_and(|(u, d)| !u.is_empty() && d.contains('.')) => {
+            add_method(&s, &headers, &id, crate::sspr::Method::Email(a))
+        }
+        _ => graph_error(&s, StatusCode::BAD_REQUEST, "badRequest", "Invalid email address."),
+    }
+}
+
+/// Phone numbers as Entra takes them: `+<country code> <number>` (e.g. `+1 4255550101`).
+async fn add_phone_method(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    let m = body_json(&body).unwrap_or_default();
+    let number = m.get("phoneNumber").and_then(Value::as_str).unwrap_or_default().to_string();
+    if m.get("phoneType").and_then(Value::as_str) != Some("mobile") {
+        return graph_error(&s, StatusCode::BAD_REQUEST, "badRequest", "The lab keeps mobile phones only (phoneType \"mobile\").");
+    }
+    let valid = number.strip_prefix('+').and_then(|n| n.split_once(' ')).is_some_and(|(cc, rest)| {
+        !cc.is_empty()
+            && cc.len() <= 3
+            && cc.chars().all(|c| c.is_ascii_digit())
+            && rest.len() >= 4
+            && rest.chars().all(|c| c.is_ascii_digit())
+    });
+    if !valid {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "badRequest",
+            "Invalid phone number: expected '+<country code> <number>', e.g. '+1 4255550101'.",
+        );
+    }
+    add_method(&s, &headers, &id, crate::sspr::Method::MobilePhone(number))
 }
 
 async fn password_methods(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
