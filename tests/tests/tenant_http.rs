@@ -507,3 +507,67 @@ async fn reset_password_on_the_password_method_is_an_operation_that_writeback_de
     assert_eq!(entries[2]["additionalDetails"], json!([{ "key": "OnPremisesAgent", "value": "None" }]));
     assert_eq!(entries[2]["result"], "success");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_created_and_deleted_as_graph_does_it() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let base = t.info().tenant.graph.clone();
+    let app = app_token(&t).await;
+    let new = json!({
+        "accountEnabled": true, "displayName": "Cloud Carol", "mailNickname": "carol",
+        "userPrincipalName": "carol@testlab.onmicrosoft.com",
+        "passwordProfile": { "forceChangePasswordNextSignIn": false, "password": "Carol-Cloud-Pass-7" }
+    });
+    let r = t.http().post(format!("{base}/users")).bearer_auth(&app).json(&new).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["userPrincipalName"], "carol@testlab.onmicrosoft.com");
+    assert!(location.ends_with(created["id"].as_str().unwrap()));
+    assert_eq!(user_token(&t, "carol@testlab.onmicrosoft.com", "Carol-Cloud-Pass-7").await.0, 200);
+
+    // Graph's refusals, and nothing created
+    let mut dup = new.clone();
+    dup["displayName"] = json!("Another Carol");
+    let cases = [
+        (dup, "Another object with the same value for property userPrincipalName already exists."),
+        (
+            json!({ "accountEnabled": true, "displayName": "X", "mailNickname": "x", "userPrincipalName": "x@not-ours.example", "passwordProfile": { "password": "Fine-Pass-123" } }),
+            "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
+        ),
+        (
+            json!({ "accountEnabled": true, "displayName": "X", "userPrincipalName": "x@testlab.example", "passwordProfile": { "password": "Fine-Pass-123" } }),
+            "Invalid value specified for property 'mailNickname' of resource 'User'.",
+        ),
+        (
+            json!({ "accountEnabled": true, "displayName": "Weak", "mailNickname": "weak", "userPrincipalName": "weak@testlab.example", "passwordProfile": { "password": "weakpass" } }),
+            "The specified password does not comply with password complexity requirements. Please provide a different password.",
+        ),
+    ];
+    for (body, message) in cases {
+        let r = t.http().post(format!("{base}/users")).bearer_auth(&app).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["message"], message);
+    }
+    let all = graph_list_count(&t, &app).await;
+    assert_eq!(all, 8, "seven seeded users and Carol");
+    // a Helpdesk Administrator may not create or delete users
+    let hd = user_token(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await.1["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        t.http().delete(format!("{base}/users/carol@testlab.onmicrosoft.com")).bearer_auth(&hd).send().await.unwrap().status().as_u16(),
+        403
+    );
+    // deleting: 204, then gone (sign-in answers an unknown user)
+    assert_eq!(
+        t.http().delete(format!("{base}/users/carol@testlab.onmicrosoft.com")).bearer_auth(&app).send().await.unwrap().status().as_u16(),
+        204
+    );
+    assert_eq!(graph(&t, "/users/carol@testlab.onmicrosoft.com", Some(&app)).await.0, 404);
+    assert_eq!(aadsts(&user_token(&t, "carol@testlab.onmicrosoft.com", "Carol-Cloud-Pass-7").await.1), 50034);
+}
+
+async fn graph_list_count(t: &TestLab, bearer: &str) -> usize {
+    graph(t, "/users?$select=id", Some(bearer)).await.2["value"].as_array().unwrap().len()
+}

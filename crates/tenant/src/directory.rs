@@ -50,6 +50,28 @@ impl User {
     pub fn synced(&self) -> bool {
         self.on_premises.is_some()
     }
+
+    /// A user not yet created, for checking a password against its names.
+    pub fn probe(spec: &NewUser) -> User {
+        User {
+            id: Uuid::nil(),
+            user_principal_name: spec.user_principal_name.clone(),
+            display_name: spec.display_name.clone(),
+            given_name: spec.given_name.clone(),
+            surname: spec.surname.clone(),
+            mail: spec.mail.clone(),
+            account_enabled: spec.account_enabled,
+            on_premises: None,
+            credential: None,
+            force_change_password_next_sign_in: false,
+            password_policies: spec.password_policies.clone(),
+            last_password_change: clock::OffsetDateTime::UNIX_EPOCH,
+            roles: vec![],
+            methods: vec![],
+            sspr_counters: Default::default(),
+            smart_lockout: SmartLockout::default(),
+        }
+    }
 }
 
 /// An app registration with a client secret and Graph application permissions.
@@ -747,6 +769,22 @@ impl Tenant {
     /// Audit entries, newest first.
     pub fn audit(&self) -> impl Iterator<Item = &AuditEntry> {
         self.audit.iter().rev()
+    }
+
+    /// True for a userPrincipalName whose domain the tenant has verified.
+    pub fn verified_domain(&self, upn: &str) -> bool {
+        upn.rsplit_once('@').is_some_and(|(_, d)| self.domains.iter().any(|x| x.eq_ignore_ascii_case(d)))
+    }
+
+    pub fn upn_taken(&self, upn: &str) -> bool {
+        self.by_upn.contains_key(&upn.to_lowercase())
+    }
+
+    /// Removes a user (Graph's DELETE: soft delete is not modelled).
+    pub fn delete_user(&mut self, id: &Uuid) -> Option<User> {
+        let u = self.users.remove(id)?;
+        self.by_upn.remove(&u.user_principal_name.to_lowercase());
+        Some(u)
     }
 
     /// Simple profile edits an administrator makes (`PATCH /users/{id}`).

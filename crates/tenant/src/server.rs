@@ -56,8 +56,8 @@ pub fn app(state: Shared) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/common/userrealm/{upn}", get(user_realm))
         .route("/v1.0/me", get(me))
-        .route("/v1.0/users", get(list_users))
-        .route("/v1.0/users/{id}", get(get_user).patch(patch_user))
+        .route("/v1.0/users", get(list_users).post(create_user))
+        .route("/v1.0/users/{id}", get(get_user).patch(patch_user).delete(delete_user))
         .route("/v1.0/users/{id}/authentication/passwordMethods", get(password_methods))
         .route("/v1.0/users/{id}/authentication/emailMethods", get(email_methods).post(add_email_method))
         .route("/v1.0/users/{id}/authentication/phoneMethods", get(phone_methods).post(add_phone_method))
@@ -693,6 +693,114 @@ async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
             bad("Invalid value for property 'passwordProfile.password'.")
         }
     }
+}
+
+/// Creating and deleting users: an app with User.ReadWrite.All, or a delegated User
+/// Administrator or Global Administrator.
+fn user_manager(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
+    use crate::roles::Role;
+    let ok = match caller(s, headers)? {
+        Caller::App { roles, .. } => roles.iter().any(|r| r == "User.ReadWrite.All" || r == "Directory.ReadWrite.All"),
+        Caller::User { id, .. } => {
+            s.lock().user(&id).is_some_and(|u| u.roles.iter().any(|r| matches!(r, Role::GlobalAdministrator | Role::UserAdministrator)))
+        }
+    };
+    if ok { Ok(()) } else { Err(insufficient_privileges(s)) }
+}
+
+/// `POST /users`: accountEnabled, displayName, mailNickname, userPrincipalName and
+/// passwordProfile are required, as in Graph; the UPN's domain must be verified and unused;
+/// the password meets the cloud rules and Password Protection.
+async fn create_user(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = user_manager(&s, &headers) {
+        return r;
+    }
+    let Some(m) = body_json(&body) else {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        );
+    };
+    let invalid = |p: &str| {
+        graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("Invalid value specified for property '{p}' of resource 'User'."),
+        )
+    };
+    let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string).filter(|v| !v.trim().is_empty());
+    let Some(enabled) = m.get("accountEnabled").and_then(Value::as_bool) else { return invalid("accountEnabled") };
+    let Some(display_name) = text("displayName") else { return invalid("displayName") };
+    if text("mailNickname").is_none() {
+        return invalid("mailNickname");
+    }
+    let Some(upn) = text("userPrincipalName") else { return invalid("userPrincipalName") };
+    let Some(password) = m.get("passwordProfile").and_then(|p| p.get("password")).and_then(Value::as_str).map(str::to_string) else {
+        return invalid("passwordProfile");
+    };
+    let force = m.get("passwordProfile").and_then(|p| p.get("forceChangePasswordNextSignIn")).and_then(Value::as_bool).unwrap_or(true);
+    let mut t = s.lock();
+    if !t.verified_domain(&upn) {
+        drop(t);
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
+        );
+    }
+    if t.upn_taken(&upn) {
+        drop(t);
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Another object with the same value for property userPrincipalName already exists.",
+        );
+    }
+    let candidate = crate::directory::NewUser {
+        user_principal_name: upn.clone(),
+        display_name,
+        given_name: text("givenName"),
+        surname: text("surname"),
+        mail: text("mail"),
+        account_enabled: enabled,
+        ..Default::default()
+    };
+    // the password is checked against the new user's own names, before anything exists
+    let probe = User::probe(&candidate);
+    if t.check_new_password(&probe, &password).is_err() {
+        drop(t);
+        return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", COMPLEXITY_MESSAGE);
+    }
+    let id = t.add_user(crate::directory::NewUser { password: Some(password), ..candidate });
+    if force {
+        t.user_mut(&id).expect("just added").force_change_password_next_sign_in = true;
+    }
+    let u = t.user(&id).expect("just added").clone();
+    drop(t);
+    let Ok(Value::Object(mut v)) = select(&s, &u, None) else {
+        return graph_error(&s, StatusCode::INTERNAL_SERVER_ERROR, "generalException", "unexpected shape");
+    };
+    v.insert("@odata.context".into(), json!(context(&s, None, true)));
+    let location = format!("{}/v1.0/users/{}", s.https_base, u.id);
+    (StatusCode::CREATED, [(header::LOCATION, location)], Json(Value::Object(v))).into_response()
+}
+
+async fn delete_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = user_manager(&s, &headers) {
+        return r;
+    }
+    let mut t = s.lock();
+    let Some(uid) = t.find_user(&id).map(|u| u.id) else {
+        drop(t);
+        return no_such_resource(&s, &id);
+    };
+    t.delete_user(&uid);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Delegated callers with `UserAuthenticationMethod.ReadWrite.All`; application
