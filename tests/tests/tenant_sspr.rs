@@ -298,3 +298,60 @@ async fn registering_a_phone_makes_the_two_method_policy_reachable() {
         t.http().get(format!("{graph}/users/user1@testlab.example/authentication/emailMethods")).bearer_auth(&me).send().await.unwrap();
     assert_eq!(other.status().as_u16(), 403, "a user sees only their own");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_premium_licence_a_user_cannot_reset() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let graph = t.info().tenant.graph.clone();
+    let admin = admin_token(&t).await;
+    let p1 = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
+    let user: Value = t
+        .http()
+        .get(format!("{graph}/users/user5@testlab.onmicrosoft.com?$select=assignedLicenses"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["assignedLicenses"], json!([{ "disabledPlans": [], "skuId": p1 }]), "the Test Lab Guide's P1 trial");
+    let remove = json!({ "addLicenses": [], "removeLicenses": [p1] });
+    let r = t
+        .http()
+        .post(format!("{graph}/users/user5@testlab.onmicrosoft.com/assignLicense"))
+        .bearer_auth(&admin)
+        .json(&remove)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (s, e) = post(&t, "/flows", json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" })).await;
+    assert_eq!((s, e["error"]["code"].as_str().unwrap()), (403, "SSPR_0012"));
+    // an unknown SKU is refused and changes nothing; P2 brings SSPR back
+    let bogus = json!({ "addLicenses": [{ "skuId": "00000000-0000-0000-0000-000000000042" }], "removeLicenses": [] });
+    let r = t
+        .http()
+        .post(format!("{graph}/users/user5@testlab.onmicrosoft.com/assignLicense"))
+        .bearer_auth(&admin)
+        .json(&bogus)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let p2 = json!({ "addLicenses": [{ "skuId": "84a661c4-e949-4bd2-a560-ed7766fcaf2b" }], "removeLicenses": [] });
+    assert_eq!(
+        t.http()
+            .post(format!("{graph}/users/user5@testlab.onmicrosoft.com/assignLicense"))
+            .bearer_auth(&admin)
+            .json(&p2)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" })).await.0, 201);
+}

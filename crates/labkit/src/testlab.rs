@@ -250,6 +250,8 @@ pub fn seed_tenant(t: &mut tenant::directory::Tenant, d: &Directory, users: &[Se
             roles: vec![],
             // registered for SSPR: an alternate email and a mobile phone
             methods: sspr_methods(&u.sam.to_lowercase(), true),
+            // the Test Lab Guide's P1 trial
+            licenses: vec![tenant::directory::SKU_ENTRA_ID_P1],
         });
     }
     let cloud = [
@@ -270,6 +272,7 @@ pub fn seed_tenant(t: &mut tenant::directory::Tenant, d: &Directory, users: &[Se
             account_enabled: true,
             password: Some(password.into()),
             methods: sspr_methods(upn.split('@').next().unwrap_or_default(), !roles.is_empty()),
+            licenses: vec![tenant::directory::SKU_ENTRA_ID_P1],
             roles,
             ..Default::default()
         });

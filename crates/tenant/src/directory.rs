@@ -42,6 +42,8 @@ pub struct User {
     pub roles: Vec<Role>,
     /// Registered SSPR methods.
     pub methods: Vec<crate::sspr::Method>,
+    /// Assigned licence SKU ids.
+    pub licenses: Vec<Uuid>,
     pub sspr_counters: crate::sspr::Counters,
     smart_lockout: SmartLockout,
 }
@@ -68,11 +70,21 @@ impl User {
             last_password_change: clock::OffsetDateTime::UNIX_EPOCH,
             roles: vec![],
             methods: vec![],
+            licenses: vec![],
             sspr_counters: Default::default(),
             smart_lockout: SmartLockout::default(),
         }
     }
+
+    /// Entra ID P1 or P2: what SSPR (and writeback) need for non-administrators.
+    pub fn has_premium(&self) -> bool {
+        self.licenses.iter().any(|l| *l == SKU_ENTRA_ID_P1 || *l == SKU_ENTRA_ID_P2)
+    }
 }
+
+/// SKU ids of Microsoft Entra ID P1 (AAD_PREMIUM) and P2 (AAD_PREMIUM_P2).
+pub const SKU_ENTRA_ID_P1: Uuid = uuid::uuid!("078d2b04-f1bd-4111-bbd4-b4b1b354cef4");
+pub const SKU_ENTRA_ID_P2: Uuid = uuid::uuid!("84a661c4-e949-4bd2-a560-ed7766fcaf2b");
 
 /// An app registration with a client secret and Graph application permissions.
 #[derive(Clone, Debug)]
@@ -313,6 +325,7 @@ impl Tenant {
             last_password_change: self.clock.now(),
             roles: spec.roles,
             methods: spec.methods,
+            licenses: spec.licenses,
             sspr_counters: Default::default(),
             smart_lockout: SmartLockout::default(),
         };
@@ -589,6 +602,9 @@ impl Tenant {
         if !admin && self.sspr_policy.enabled == Enabled::None {
             return Err(Error::NotEnabled);
         }
+        if !admin && !u.has_premium() {
+            return Err(Error::NotLicensed);
+        }
         let required = if admin { 2 } else { usize::from(self.sspr_policy.methods_required) };
         if self.usable_methods(u).len() < required {
             return Err(Error::NotProperlyConfigured);
@@ -814,4 +830,5 @@ pub struct NewUser {
     pub password_policies: Vec<String>,
     pub roles: Vec<Role>,
     pub methods: Vec<crate::sspr::Method>,
+    pub licenses: Vec<Uuid>,
 }

@@ -58,6 +58,7 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/me", get(me))
         .route("/v1.0/users", get(list_users).post(create_user))
         .route("/v1.0/users/{id}", get(get_user).patch(patch_user).delete(delete_user))
+        .route("/v1.0/users/{id}/assignLicense", post(assign_license))
         .route("/v1.0/users/{id}/authentication/passwordMethods", get(password_methods))
         .route("/v1.0/users/{id}/authentication/emailMethods", get(email_methods).post(add_email_method))
         .route("/v1.0/users/{id}/authentication/phoneMethods", get(phone_methods).post(add_phone_method))
@@ -508,6 +509,7 @@ fn user_json(u: &User) -> serde_json::Map<String, Value> {
     put("onPremisesDistinguishedName", json!(on.map(|o| &o.distinguished_name)));
     put("onPremisesSecurityIdentifier", json!(on.map(|o| &o.security_identifier)));
     put("passwordPolicies", if u.password_policies.is_empty() { Value::Null } else { json!(u.password_policies.join(", ")) });
+    put("assignedLicenses", json!(u.licenses.iter().map(|l| json!({ "disabledPlans": [], "skuId": l.to_string() })).collect::<Vec<_>>()));
     put(
         "lastPasswordChangeDateTime",
         json!(u.last_password_change.format(&clock::format_description::well_known::Rfc3339).unwrap_or_default()),
@@ -788,6 +790,61 @@ async fn create_user(State(s): State<Shared>, headers: HeaderMap, body: axum::bo
     v.insert("@odata.context".into(), json!(context(&s, None, true)));
     let location = format!("{}/v1.0/users/{}", s.https_base, u.id);
     (StatusCode::CREATED, [(header::LOCATION, location)], Json(Value::Object(v))).into_response()
+}
+
+/// `POST /users/{id}/assignLicense {"addLicenses": [{"skuId"}], "removeLicenses": [skuId]}`.
+async fn assign_license(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    if let Err(r) = user_manager(&s, &headers) {
+        return r;
+    }
+    let Some(m) = body_json(&body) else {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        );
+    };
+    let sku = |v: &Value| v.as_str().and_then(|x| Uuid::parse_str(x).ok());
+    let add: Option<Vec<Uuid>> = m
+        .get("addLicenses")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|l| l.get("skuId").and_then(sku)).collect::<Option<_>>())
+        .unwrap_or(None);
+    let remove: Option<Vec<Uuid>> =
+        m.get("removeLicenses").and_then(Value::as_array).map(|a| a.iter().map(sku).collect::<Option<_>>()).unwrap_or(None);
+    let (Some(add), Some(remove)) = (add, remove) else {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Invalid value specified for property 'addLicenses' or 'removeLicenses' of resource 'User'.",
+        );
+    };
+    let known = [crate::directory::SKU_ENTRA_ID_P1, crate::directory::SKU_ENTRA_ID_P2];
+    if let Some(unknown) = add.iter().find(|l| !known.contains(l)) {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("License {unknown} does not correspond to a valid company License."),
+        );
+    }
+    let mut t = s.lock();
+    let Some(uid) = t.find_user(&id).map(|u| u.id) else {
+        drop(t);
+        return no_such_resource(&s, &id);
+    };
+    let u = t.user_mut(&uid).expect("found");
+    u.licenses.retain(|l| !remove.contains(l));
+    for l in add {
+        if !u.licenses.contains(&l) {
+            u.licenses.push(l);
+        }
+    }
+    let u = u.clone();
+    drop(t);
+    entity(&s, &u, None)
 }
 
 async fn delete_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -1193,7 +1250,7 @@ fn sspr_error(e: &crate::sspr::Error) -> Response {
     use crate::sspr::Error::*;
     let status = match e {
         UnknownUser | FlowExpired => StatusCode::NOT_FOUND,
-        NotEnabled | WritebackNotEnabled | NotProperlyConfigured => StatusCode::FORBIDDEN,
+        NotEnabled | NotLicensed | WritebackNotEnabled | NotProperlyConfigured => StatusCode::FORBIDDEN,
         OnPremisesAdminActionRequired | OnPremisesConnectivity => StatusCode::BAD_GATEWAY,
         Blocked => StatusCode::TOO_MANY_REQUESTS,
         NotAllowed => StatusCode::CONFLICT,

@@ -78,6 +78,8 @@ pub enum Error {
     NotEnabled,
     /// SSPR_0010: the password is managed on-premises and writeback is not enabled.
     WritebackNotEnabled,
+    /// SSPR_0012: the user lacks the licence SSPR needs (Entra ID P1 or P2).
+    NotLicensed,
     /// SSPR_0014: not enough registered methods.
     NotProperlyConfigured,
     /// SSPR_0029: the on-premises configuration refused (protected account, rights...).
@@ -105,6 +107,7 @@ impl Error {
         match self {
             Error::NotEnabled => "SSPR_0009",
             Error::WritebackNotEnabled => "SSPR_0010",
+            Error::NotLicensed => "SSPR_0012",
             Error::NotProperlyConfigured => "SSPR_0014",
             Error::OnPremisesAdminActionRequired => "SSPR_0029",
             Error::OnPremisesConnectivity => "SSPR_0030",
@@ -124,6 +127,7 @@ impl Error {
             Error::WritebackNotEnabled => {
                 "Your password is managed on-premises and your organization has not enabled password writeback. Contact your administrator."
             }
+            Error::NotLicensed => "Your account doesn't have the license password reset needs. Contact your administrator.",
             Error::NotProperlyConfigured => {
                 "You don't have enough security info registered to reset your password. Contact your administrator."
             }
