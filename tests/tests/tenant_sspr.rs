@@ -207,6 +207,10 @@ async fn synced_users_need_writeback_and_without_an_engine_nothing_changes_anywh
     assert_eq!(log["value"][0]["loggedByService"], "Self-service Password Management");
 }
 
+async fn get_json(t: &TestLab, url: String, bearer: &str) -> Value {
+    t.http().get(url).bearer_auth(bearer).send().await.unwrap().json().await.unwrap()
+}
+
 async fn token_for(t: &TestLab, upn: &str, password: &str) -> String {
     let tn = t.info().tenant.clone();
     let form = [
@@ -230,16 +234,7 @@ async fn registering_a_phone_makes_the_two_method_policy_reachable() {
     assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": upn })).await.1["error"]["code"], "SSPR_0014");
 
     let me = token_for(&t, upn, "Amber-Cloud-62!").await;
-    let list: Value = t
-        .http()
-        .get(format!("{graph}/users/{upn}/authentication/emailMethods"))
-        .bearer_auth(&me)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&t, format!("{graph}/users/{upn}/authentication/emailMethods"), &me).await;
     assert_eq!(list["value"], json!([{ "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f", "emailAddress": "user5@alt.testlab.example" }]));
     // bad numbers and types are refused; then a mobile phone is registered
     for body in
@@ -275,16 +270,7 @@ async fn registering_a_phone_makes_the_two_method_policy_reachable() {
 
     // who may look: the role table again (Helpdesk reaches users, not Global Administrators)
     let hd = token_for(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await;
-    let phones: Value = t
-        .http()
-        .get(format!("{graph}/users/user1@testlab.example/authentication/phoneMethods"))
-        .bearer_auth(&hd)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let phones: Value = get_json(&t, format!("{graph}/users/user1@testlab.example/authentication/phoneMethods"), &hd).await;
     assert_eq!(phones["value"][0]["phoneType"], "mobile");
     let r = t
         .http()
@@ -306,16 +292,7 @@ async fn without_a_premium_licence_a_user_cannot_reset() {
     let graph = t.info().tenant.graph.clone();
     let admin = admin_token(&t).await;
     let p1 = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
-    let user: Value = t
-        .http()
-        .get(format!("{graph}/users/user5@testlab.onmicrosoft.com?$select=assignedLicenses"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user: Value = get_json(&t, format!("{graph}/users/user5@testlab.onmicrosoft.com?$select=assignedLicenses"), &admin).await;
     assert_eq!(user["assignedLicenses"], json!([{ "disabledPlans": [], "skuId": p1 }]), "the Test Lab Guide's P1 trial");
     let remove = json!({ "addLicenses": [], "removeLicenses": [p1] });
     let r = t

@@ -140,6 +140,16 @@ fn no_such_resource(s: &TenantServer, id: &str) -> Response {
     )
 }
 
+/// 400 for a body that is not the JSON object expected, in Graph's words.
+fn unreadable_json(s: &TenantServer) -> Response {
+    graph_error(
+        s,
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+    )
+}
+
 /// 403 when the caller's permissions or roles do not reach.
 fn insufficient_privileges(s: &TenantServer) -> Response {
     graph_error(s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
@@ -637,12 +647,7 @@ async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
     };
     let bad = |m: &str| graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", m);
     let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&body) else {
-        return graph_error(
-            &s,
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        );
+        return unreadable_json(&s);
     };
     if let Some(other) = props.keys().find(|k| *k != "passwordProfile") {
         return bad(&format!("Property '{other}' cannot be updated in the lab yet (supported: passwordProfile)."));
@@ -718,12 +723,7 @@ async fn create_user(State(s): State<Shared>, headers: HeaderMap, body: axum::bo
         return r;
     }
     let Some(m) = body_json(&body) else {
-        return graph_error(
-            &s,
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        );
+        return unreadable_json(&s);
     };
     let invalid = |p: &str| {
         graph_error(
@@ -798,12 +798,7 @@ async fn assign_license(State(s): State<Shared>, headers: HeaderMap, Path(id): P
         return r;
     }
     let Some(m) = body_json(&body) else {
-        return graph_error(
-            &s,
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        );
+        return unreadable_json(&s);
     };
     let sku = |v: &Value| v.as_str().and_then(|x| Uuid::parse_str(x).ok());
     let add: Option<Vec<Uuid>> = m
@@ -1026,12 +1021,7 @@ async fn reset_password(
                 }
             },
             _ => {
-                return graph_error(
-                    &s,
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-                );
+                return unreadable_json(&s);
             }
         }
     };
@@ -1159,12 +1149,7 @@ async fn patch_sync(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
         return no_such_resource(&s, &id.to_string());
     }
     let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&body) else {
-        return graph_error(
-            &s,
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        );
+        return unreadable_json(&s);
     };
     let Some(Value::Object(features)) = props.get("features") else {
         return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid value for property 'features'.");
@@ -1207,12 +1192,7 @@ async fn patch_integration(State(s): State<Shared>, headers: HeaderMap, body: ax
         return r;
     }
     let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&body) else {
-        return graph_error(
-            &s,
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        );
+        return unreadable_json(&s);
     };
     let mut next = s.lock().on_premises_integration.clone();
     for (name, v) in &props {
