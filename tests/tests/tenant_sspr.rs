@@ -207,6 +207,12 @@ async fn synced_users_need_writeback_and_without_an_engine_nothing_changes_anywh
     assert_eq!(log["value"][0]["loggedByService"], "Self-service Password Management");
 }
 
+/// POSTs an assignLicense body for user5's cloud twin; the status.
+async fn assign_license(t: &TestLab, bearer: &str, body: &Value) -> u16 {
+    let url = format!("{}/users/user5@testlab.onmicrosoft.com/assignLicense", t.info().tenant.graph);
+    t.http().post(url).bearer_auth(bearer).json(body).send().await.unwrap().status().as_u16()
+}
+
 async fn get_json(t: &TestLab, url: String, bearer: &str) -> Value {
     t.http().get(url).bearer_auth(bearer).send().await.unwrap().json().await.unwrap()
 }
@@ -295,40 +301,13 @@ async fn without_a_premium_licence_a_user_cannot_reset() {
     let user: Value = get_json(&t, format!("{graph}/users/user5@testlab.onmicrosoft.com?$select=assignedLicenses"), &admin).await;
     assert_eq!(user["assignedLicenses"], json!([{ "disabledPlans": [], "skuId": p1 }]), "the Test Lab Guide's P1 trial");
     let remove = json!({ "addLicenses": [], "removeLicenses": [p1] });
-    let r = t
-        .http()
-        .post(format!("{graph}/users/user5@testlab.onmicrosoft.com/assignLicense"))
-        .bearer_auth(&admin)
-        .json(&remove)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(assign_license(&t, &admin, &remove).await, 200);
     let (s, e) = post(&t, "/flows", json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" })).await;
     assert_eq!((s, e["error"]["code"].as_str().unwrap()), (403, "SSPR_0012"));
     // an unknown SKU is refused and changes nothing; P2 brings SSPR back
     let bogus = json!({ "addLicenses": [{ "skuId": "00000000-0000-0000-0000-000000000042" }], "removeLicenses": [] });
-    let r = t
-        .http()
-        .post(format!("{graph}/users/user5@testlab.onmicrosoft.com/assignLicense"))
-        .bearer_auth(&admin)
-        .json(&bogus)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(assign_license(&t, &admin, &bogus).await, 400);
     let p2 = json!({ "addLicenses": [{ "skuId": "84a661c4-e949-4bd2-a560-ed7766fcaf2b" }], "removeLicenses": [] });
-    assert_eq!(
-        t.http()
-            .post(format!("{graph}/users/user5@testlab.onmicrosoft.com/assignLicense"))
-            .bearer_auth(&admin)
-            .json(&p2)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(assign_license(&t, &admin, &p2).await, 200);
     assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" })).await.0, 201);
 }

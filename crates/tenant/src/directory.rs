@@ -53,27 +53,32 @@ impl User {
         self.on_premises.is_some()
     }
 
-    /// A user not yet created, for checking a password against its names.
-    pub fn probe(spec: &NewUser) -> User {
+    /// A user built from its creation spec.
+    fn from_spec(id: Uuid, spec: &NewUser, credential: Option<Credential>, now: OffsetDateTime) -> User {
         User {
-            id: Uuid::nil(),
+            id,
             user_principal_name: spec.user_principal_name.clone(),
             display_name: spec.display_name.clone(),
             given_name: spec.given_name.clone(),
             surname: spec.surname.clone(),
             mail: spec.mail.clone(),
             account_enabled: spec.account_enabled,
-            on_premises: None,
-            credential: None,
+            on_premises: spec.on_premises.clone(),
+            credential,
             force_change_password_next_sign_in: false,
             password_policies: spec.password_policies.clone(),
-            last_password_change: clock::OffsetDateTime::UNIX_EPOCH,
-            roles: vec![],
-            methods: vec![],
-            licenses: vec![],
+            last_password_change: now,
+            roles: spec.roles.clone(),
+            methods: spec.methods.clone(),
+            licenses: spec.licenses.clone(),
             sspr_counters: Default::default(),
             smart_lockout: SmartLockout::default(),
         }
+    }
+
+    /// A user not yet created, for checking a password against its names.
+    pub fn probe(spec: &NewUser) -> User {
+        User::from_spec(Uuid::nil(), spec, None, OffsetDateTime::UNIX_EPOCH)
     }
 
     /// Entra ID P1 or P2: what SSPR (and writeback) need for non-administrators.
@@ -310,25 +315,7 @@ impl Tenant {
     pub fn add_user(&mut self, spec: NewUser) -> Uuid {
         let id = self.new_id();
         let credential = spec.password.as_deref().map(|p| Credential::from_password(p, &mut self.rng));
-        let user = User {
-            id,
-            user_principal_name: spec.user_principal_name.clone(),
-            display_name: spec.display_name,
-            given_name: spec.given_name,
-            surname: spec.surname,
-            mail: spec.mail,
-            account_enabled: spec.account_enabled,
-            on_premises: spec.on_premises,
-            credential,
-            force_change_password_next_sign_in: false,
-            password_policies: spec.password_policies,
-            last_password_change: self.clock.now(),
-            roles: spec.roles,
-            methods: spec.methods,
-            licenses: spec.licenses,
-            sspr_counters: Default::default(),
-            smart_lockout: SmartLockout::default(),
-        };
+        let user = User::from_spec(id, &spec, credential, self.clock.now());
         self.by_upn.insert(spec.user_principal_name.to_lowercase(), id);
         self.users.insert(id, user);
         id

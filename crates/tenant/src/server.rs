@@ -1267,15 +1267,13 @@ async fn sspr_start(State(s): State<Shared>, body: axum::body::Bytes) -> Respons
     }
 }
 
-fn flow_id(s: &TenantServer, flow: &str) -> Result<Uuid, Response> {
-    Uuid::parse_str(flow).map_err(|_| {
-        let _ = s;
-        sspr_error(&crate::sspr::Error::FlowExpired)
-    })
+/// A flow id from the path; anything unparseable is a flow that does not exist.
+fn flow_id(flow: &str) -> Result<Uuid, Response> {
+    Uuid::parse_str(flow).map_err(|_| sspr_error(&crate::sspr::Error::FlowExpired))
 }
 
 async fn sspr_code(State(s): State<Shared>, Path(flow): Path<String>, body: axum::body::Bytes) -> Response {
-    let id = match flow_id(&s, &flow) {
+    let id = match flow_id(&flow) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -1289,7 +1287,7 @@ async fn sspr_code(State(s): State<Shared>, Path(flow): Path<String>, body: axum
 }
 
 async fn sspr_verify(State(s): State<Shared>, Path(flow): Path<String>, body: axum::body::Bytes) -> Response {
-    let id = match flow_id(&s, &flow) {
+    let id = match flow_id(&flow) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -1304,7 +1302,7 @@ async fn sspr_verify(State(s): State<Shared>, Path(flow): Path<String>, body: ax
 }
 
 async fn sspr_reset(State(s): State<Shared>, Path(flow): Path<String>, body: axum::body::Bytes) -> Response {
-    let id = match flow_id(&s, &flow) {
+    let id = match flow_id(&flow) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -1318,7 +1316,7 @@ async fn sspr_reset(State(s): State<Shared>, Path(flow): Path<String>, body: axu
 }
 
 async fn sspr_unlock(State(s): State<Shared>, Path(flow): Path<String>) -> Response {
-    let id = match flow_id(&s, &flow) {
+    let id = match flow_id(&flow) {
         Ok(id) => id,
         Err(r) => return r,
     };
