@@ -91,6 +91,64 @@ impl TestLab {
     pub fn base(&self) -> String {
         self.lab.info.adds.base_dn.clone()
     }
+
+    /// The ROPC grant for a user: (status, body).
+    pub async fn token(&self, upn: &str, password: &str) -> (u16, serde_json::Value) {
+        let tn = &self.lab.info.tenant;
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", tn.client_id.as_str()),
+            ("username", upn),
+            ("password", password),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let r = self.http().post(format!("{}/oauth2/v2.0/token", tn.authority)).form(&form).send().await.expect("token endpoint");
+        (r.status().as_u16(), r.json().await.expect("JSON"))
+    }
+
+    /// A user's access token; panics when the sign-in fails.
+    pub async fn user_token(&self, upn: &str, password: &str) -> String {
+        let (status, body) = self.token(upn, password).await;
+        assert_eq!(status, 200, "sign-in as {upn}: {body}");
+        body["access_token"].as_str().expect("access_token").to_string()
+    }
+
+    /// The cloud-only Global Administrator's token.
+    pub async fn admin_token(&self) -> String {
+        let tn = self.lab.info.tenant.clone();
+        self.user_token(&tn.admin_upn, &tn.admin_password).await
+    }
+
+    /// The testlab app's token (client credentials).
+    pub async fn app_token(&self) -> String {
+        let tn = &self.lab.info.tenant;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", tn.client_id.as_str()),
+            ("client_secret", tn.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let r = self.http().post(format!("{}/oauth2/v2.0/token", tn.authority)).form(&form).send().await.expect("token endpoint");
+        let body: serde_json::Value = r.json().await.expect("JSON");
+        body["access_token"].as_str().expect("access_token").to_string()
+    }
+
+    /// One request to the tenant's https listener (`path` from the root, e.g. `/v1.0/me`):
+    /// (status, body as JSON or Null when empty).
+    pub async fn call(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http().request(method, format!("{}{path}", self.lab.info.tenant.https));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (status, if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
+    }
 }
 
 pub fn install_crypto() {

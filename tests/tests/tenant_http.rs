@@ -142,7 +142,14 @@ async fn client_credentials_give_app_roles() {
     let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(
         claims["roles"],
-        serde_json::json!(["User.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All", "Directory.Read.All", "AuditLog.Read.All"])
+        serde_json::json!([
+            "User.ReadWrite.All",
+            "UserAuthenticationMethod.ReadWrite.All",
+            "Directory.Read.All",
+            "AuditLog.Read.All",
+            "Group.ReadWrite.All",
+            "IdentityRiskyUser.ReadWrite.All"
+        ])
     );
     assert!(claims.get("scp").is_none());
     let mut bad = ok;

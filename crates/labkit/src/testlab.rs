@@ -213,8 +213,18 @@ pub const CLIENT_SECRET: &str = "Lab~Client~Secret~8f2e61";
 
 /// What the testlab's app registration is called and may do (application permissions).
 pub const APP_NAME: &str = "hybrid-lab automation";
-pub const APP_PERMISSIONS: &[&str] =
-    &["User.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All", "Directory.Read.All", "AuditLog.Read.All"];
+pub const APP_PERMISSIONS: &[&str] = &[
+    "User.ReadWrite.All",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "Directory.Read.All",
+    "AuditLog.Read.All",
+    "Group.ReadWrite.All",
+    "IdentityRiskyUser.ReadWrite.All",
+];
+
+/// The Test Lab Guide's security group for SSPR's "Selected" scope (SSPR itself starts
+/// enabled for All; a scenario switches it to this group).
+pub const SSPR_GROUP: &str = "PWReset";
 
 /// Seeds the tenant as Azure AD Connect would have left it: the synced twins of the users in
 /// the sync scope (onPremisesImmutableId = base64 of the AD objectGUID, the other
@@ -286,6 +296,21 @@ pub fn seed_tenant(t: &mut tenant::directory::Tenant, d: &Directory, users: &[Se
             synced: false,
         });
     }
+    // PWReset holds User1 and User4 (and not User2, the protected administrator)
+    let members = ["User1", "User4"]
+        .iter()
+        .filter_map(|sam| users.iter().find(|u| u.sam == *sam))
+        .filter_map(|u| t.find_user(&u.upn).map(|x| x.id))
+        .collect();
+    t.add_group(tenant::groups::Group {
+        id: uuid::Uuid::nil(),
+        display_name: SSPR_GROUP.into(),
+        mail_nickname: SSPR_GROUP.into(),
+        description: Some("Users allowed to reset their password (the Test Lab Guide's group)".into()),
+        security_enabled: true,
+        is_assignable_to_role: false,
+        members,
+    });
     let client_id = t.add_app(APP_NAME, CLIENT_SECRET, APP_PERMISSIONS);
     (out, client_id)
 }

@@ -45,6 +45,8 @@ pub struct User {
     /// Assigned licence SKU ids.
     pub licenses: Vec<Uuid>,
     pub sspr_counters: crate::sspr::Counters,
+    /// Identity Protection's view of the user.
+    pub risk: crate::risk::UserRisk,
     smart_lockout: SmartLockout,
 }
 
@@ -72,6 +74,7 @@ impl User {
             methods: spec.methods.clone(),
             licenses: spec.licenses.clone(),
             sspr_counters: Default::default(),
+            risk: Default::default(),
             smart_lockout: SmartLockout::default(),
         }
     }
@@ -102,16 +105,14 @@ pub struct App {
 }
 
 /// Entra smart lockout, apart from AD's: after 10 failed sign-ins the account is locked for
-/// a minute, each further lockout longer (Microsoft's defaults).
+/// a minute, each further lockout longer (Microsoft's defaults; the Password Rule Settings
+/// change both).
 #[derive(Clone, Debug, Default)]
 struct SmartLockout {
     failures: u32,
     locked_until: Option<OffsetDateTime>,
     lockouts: u32,
 }
-
-pub const SMART_LOCKOUT_THRESHOLD: u32 = 10;
-pub const SMART_LOCKOUT_SECONDS: i64 = 60;
 
 /// Sign-in failures, as AADSTS codes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +127,8 @@ pub enum SignInError {
     Locked,
     /// AADSTS50055: the password has expired / must be changed.
     PasswordChangeRequired,
+    /// AADSTS50142: the user-risk policy demands a secure password change.
+    RiskyUserPasswordChange,
 }
 
 impl SignInError {
@@ -136,6 +139,7 @@ impl SignInError {
             SignInError::Disabled => 50057,
             SignInError::Locked => 50053,
             SignInError::PasswordChangeRequired => 50055,
+            SignInError::RiskyUserPasswordChange => 50142,
         }
     }
 }
@@ -202,6 +206,10 @@ pub struct OnPremisesIntegration {
     pub write_back_passwords: bool,
     /// "Allow users to unlock accounts without resetting their password?"
     pub allow_unlock_without_reset: bool,
+    /// Lab setting (sources disagree, see docs/fidelity.md): whether Graph's
+    /// `/me/changePassword` of a synced user is written back (true: treated as the
+    /// self-service change Microsoft supports) or changes the cloud password only (false).
+    pub write_back_graph_change_password: bool,
 }
 
 /// A long-running operation (Graph's longRunningOperation for a password reset).
@@ -240,19 +248,63 @@ pub enum ResetError {
     PasswordRequired,
 }
 
+/// Why a user's own password change was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeError {
+    NotFound,
+    /// The current password is wrong (in the cloud, or AD said so for a synced user).
+    WrongCurrentPassword,
+    /// Cloud rules, Password Protection, or reuse of the current password.
+    Policy(Refusal),
+    /// The new password is the current one ("the last password can't be reused").
+    SameAsCurrent,
+    /// A synced user's change that cannot reach AD.
+    WritebackNotEnabled,
+    /// AD's answer, through the writeback port.
+    OnPremises(crate::sspr::WritebackError),
+}
+
+impl ChangeError {
+    /// The audit entry's result reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ChangeError::NotFound => "User not found.",
+            ChangeError::WrongCurrentPassword => "InvalidCurrentPassword",
+            ChangeError::Policy(Refusal::Banned { .. }) => "FuzzyPolicyViolationInvalidPassword",
+            ChangeError::Policy(_) | ChangeError::SameAsCurrent => "PasswordDoesNotComplyWithPolicy",
+            ChangeError::WritebackNotEnabled => "SSPR_0010",
+            ChangeError::OnPremises(e) => crate::sspr::Error::from(e.clone()).code(),
+        }
+    }
+}
+
+/// Where a user changes their own password: Graph's `POST /me/changePassword`, or the
+/// sign-in page's change (voluntary, expired, forced after a reset, or demanded by the
+/// user-risk policy). The portal's change is always written back for synced users; Graph's
+/// follows [`OnPremisesIntegration::write_back_graph_change_password`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeVia {
+    Graph,
+    SignIn,
+}
+
 pub struct Tenant {
     pub id: Uuid,
     /// The organisation's display name (Password Protection checks it too).
     pub name: String,
     /// Verified domains; the first is the initial `.onmicrosoft.com` domain.
     pub domains: Vec<String>,
-    users: HashMap<Uuid, User>,
+    pub(crate) users: HashMap<Uuid, User>,
     by_upn: HashMap<String, Uuid>,
+    pub(crate) groups: HashMap<Uuid, crate::groups::Group>,
     apps: HashMap<Uuid, App>,
     /// Newest last.
     audit: Vec<AuditEntry>,
-    /// Password Protection's lists.
+    /// Password Protection's global list (the custom one is in `password_rules`).
     pub banned: BannedList,
+    /// The "Password Rule Settings" directory setting: custom banned list, smart lockout.
+    pub password_rules: crate::settings::PasswordRuleSettings,
+    pub user_risk_policy: crate::risk::UserRiskPolicy,
     /// The two halves of writeback's switch: the sync side's flags and SSPR's blade.
     pub sync_features: SyncFeatures,
     pub on_premises_integration: OnPremisesIntegration,
@@ -275,9 +327,12 @@ impl Tenant {
             domains,
             users: HashMap::new(),
             by_upn: HashMap::new(),
+            groups: HashMap::new(),
             apps: HashMap::new(),
             audit: Vec::new(),
             banned,
+            password_rules: Default::default(),
+            user_risk_policy: Default::default(),
             // Hash sync runs; writeback waits for the engine to onboard (the sync side) and
             // the portal's toggle is on, as the tutorial leaves it.
             sync_features: SyncFeatures {
@@ -286,7 +341,11 @@ impl Tenant {
                 user_force_password_change_on_logon_enabled: false,
                 cloud_password_policy_for_password_synced_users_enabled: false,
             },
-            on_premises_integration: OnPremisesIntegration { write_back_passwords: true, allow_unlock_without_reset: false },
+            on_premises_integration: OnPremisesIntegration {
+                write_back_passwords: true,
+                allow_unlock_without_reset: false,
+                write_back_graph_change_password: true,
+            },
             sspr_policy: crate::sspr::Policy::default(),
             flows: HashMap::new(),
             outbox: Vec::new(),
@@ -358,6 +417,8 @@ impl Tenant {
     pub fn sign_in(&mut self, upn: &str, password: &str) -> Result<Uuid, SignInError> {
         let now = self.clock.now();
         let Some(id) = self.by_upn.get(&upn.to_lowercase()).copied() else { return Err(SignInError::UnknownUser) };
+        let (threshold, duration) = (self.password_rules.lockout_threshold, self.password_rules.lockout_duration_seconds);
+        let demands_change = self.user_risk_policy.demands_change(&self.users[&id].risk);
         let user = self.users.get_mut(&id).expect("indexed");
         let lock = &mut user.smart_lockout;
         if lock.locked_until.is_some_and(|t| t > now) {
@@ -366,9 +427,9 @@ impl Tenant {
         let good = user.credential.as_ref().is_some_and(|c| c.verify(password));
         if !good {
             lock.failures += 1;
-            if lock.failures >= SMART_LOCKOUT_THRESHOLD {
+            if lock.failures >= threshold {
                 lock.lockouts += 1;
-                let seconds = SMART_LOCKOUT_SECONDS.unsigned_abs() * u64::from(lock.lockouts);
+                let seconds = u64::from(duration) * u64::from(lock.lockouts);
                 lock.locked_until = Some(now + std::time::Duration::from_secs(seconds));
                 lock.failures = 0;
                 return Err(SignInError::Locked);
@@ -381,6 +442,9 @@ impl Tenant {
         }
         if user.force_change_password_next_sign_in {
             return Err(SignInError::PasswordChangeRequired);
+        }
+        if demands_change {
+            return Err(SignInError::RiskyUserPasswordChange);
         }
         Ok(id)
     }
@@ -398,7 +462,12 @@ impl Tenant {
             last_name: user.surname.as_deref().unwrap_or(""),
             tenant_name: &self.name,
         };
-        passwords::check_banned(password, &self.banned, &subject)
+        let custom = self.password_rules.custom_terms();
+        if custom.is_empty() {
+            return passwords::check_banned(password, &self.banned, &subject);
+        }
+        let lists = BannedList { global: self.banned.global.clone(), custom: custom.to_vec() };
+        passwords::check_banned(password, &lists, &subject)
     }
 
     /// An administrator's reset through Graph (`PATCH /users/{id}` with a passwordProfile):
@@ -428,7 +497,7 @@ impl Tenant {
             Actor::User(id) => self.users.get(&id).map(|u| u.roles.as_slice()).unwrap_or(&[]),
             Actor::App(_) => &[],
         };
-        let t = roles::Target { roles: &target_user.roles, in_role_assignable_group: false };
+        let t = roles::Target { roles: &target_user.roles, in_role_assignable_group: self.in_role_assignable_group(target) };
         if !roles::can_reset_password(actor_roles, &t) {
             return Err(ResetError::Forbidden);
         }
@@ -440,6 +509,7 @@ impl Tenant {
         u.force_change_password_next_sign_in = force_change;
         u.last_password_change = now;
         u.smart_lockout = SmartLockout::default();
+        u.risk.remediate(crate::risk::RiskDetail::AdminGeneratedTemporaryPassword);
         Ok(())
     }
 
@@ -461,7 +531,10 @@ impl Tenant {
         }
         let u = self.users.get(&target).ok_or(ResetError::NotFound)?;
         let actor_roles = self.users.get(&actor_id).map(|a| a.roles.clone()).unwrap_or_default();
-        if !roles::can_reset_password(&actor_roles, &roles::Target { roles: &u.roles, in_role_assignable_group: false }) {
+        if !roles::can_reset_password(
+            &actor_roles,
+            &roles::Target { roles: &u.roles, in_role_assignable_group: self.in_role_assignable_group(target) },
+        ) {
             return Err(ResetError::Forbidden);
         }
         let synced = u.synced();
@@ -491,6 +564,7 @@ impl Tenant {
             u.force_change_password_next_sign_in = true;
             u.last_password_change = now;
             u.smart_lockout = SmartLockout::default();
+            u.risk.remediate(crate::risk::RiskDetail::AdminGeneratedTemporaryPassword);
         }
         let agent = if synced { "Microsoft Entra Connect" } else { "None" };
         self.record(
@@ -516,6 +590,59 @@ impl Tenant {
         };
         self.operations.insert(op.id, op.clone());
         Ok((op, generated))
+    }
+
+    /// A user's own password change, knowing the current one. Checks in the cloud first
+    /// (current password, reuse, cloud rules, Password Protection); a synced user's change
+    /// then goes to AD through the writeback port as a change (AD checks the old password,
+    /// history and minimum age), and the cloud takes it only when AD did. A successful
+    /// change clears a forced change and remediates the user's risk.
+    pub fn change_password(&mut self, user: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<(), ChangeError> {
+        let outcome = self.try_change_password(user, current, new, via);
+        if !matches!(outcome, Err(ChangeError::NotFound)) {
+            let reason = outcome.as_ref().err().map(ChangeError::reason).unwrap_or("");
+            self.record(
+                "Change password (self-service)",
+                "UserManagement",
+                "Self-service Password Management",
+                Actor::User(user),
+                user,
+                outcome.is_ok(),
+                reason,
+            );
+        }
+        outcome
+    }
+
+    fn try_change_password(&mut self, user: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<(), ChangeError> {
+        let u = self.users.get(&user).ok_or(ChangeError::NotFound)?;
+        if !u.credential.as_ref().is_some_and(|c| c.verify(current)) {
+            return Err(ChangeError::WrongCurrentPassword);
+        }
+        if current == new {
+            return Err(ChangeError::SameAsCurrent);
+        }
+        self.check_new_password(u, new).map_err(ChangeError::Policy)?;
+        let written_back = u.synced() && (via == ChangeVia::SignIn || self.on_premises_integration.write_back_graph_change_password);
+        if written_back {
+            if !self.writeback_enabled() {
+                return Err(ChangeError::WritebackNotEnabled);
+            }
+            self.writeback.change(user, current, new).map_err(|e| match e {
+                // the cloud's hash agreed but AD's did not: the two sides had drifted
+                crate::sspr::WritebackError::BadOldPassword => ChangeError::WrongCurrentPassword,
+                e => ChangeError::OnPremises(e),
+            })?;
+        }
+        let credential = Credential::from_password(new, &mut self.rng);
+        let now = self.clock.now();
+        let u = self.users.get_mut(&user).expect("found above");
+        u.credential = Some(credential);
+        u.force_change_password_next_sign_in = false;
+        u.last_password_change = now;
+        u.smart_lockout = SmartLockout::default();
+        u.risk.remediate(crate::risk::RiskDetail::UserPerformedSecuredPasswordChange);
+        Ok(())
     }
 
     pub fn operation(&self, user: Uuid, id: Uuid) -> Option<&Operation> {
@@ -586,8 +713,11 @@ impl Tenant {
             return Err(Error::Blocked);
         }
         let admin = !u.roles.is_empty();
-        if !admin && self.sspr_policy.enabled == Enabled::None {
-            return Err(Error::NotEnabled);
+        match self.sspr_policy.enabled {
+            _ if admin => {}
+            Enabled::None => return Err(Error::NotEnabled),
+            Enabled::Selected(g) if !crate::groups::is_member(&self.groups, g, id) => return Err(Error::NotInScopedGroup),
+            Enabled::Selected(_) | Enabled::All => {}
         }
         if !admin && !u.has_premium() {
             return Err(Error::NotLicensed);
@@ -648,7 +778,7 @@ impl Tenant {
             channel: method.kind(),
             subject: format!("{tenant} account password reset"),
             body: format!("Use {code} to verify your {tenant} account. The code is valid for 5 minutes."),
-            code: code.clone(),
+            code: Some(code.clone()),
             sent_at: now.format(&clock::format_description::well_known::Rfc3339).unwrap_or_default(),
         });
         let f = self.flows.get_mut(&flow).expect("live");
@@ -715,8 +845,45 @@ impl Tenant {
         );
         if outcome.is_ok() {
             self.flows.remove(&flow);
+            self.notify_reset(user);
         }
         outcome
+    }
+
+    /// The notifications a completed self-service reset sends, per the SSPR policy: to the
+    /// user (at their email methods and mail), and when an administrator reset their own
+    /// password, to every Global Administrator except them.
+    fn notify_reset(&mut self, user: Uuid) {
+        let now = self.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default();
+        let u = &self.users[&user];
+        let (name, upn, admin) = (u.display_name.clone(), u.user_principal_name.clone(), !u.roles.is_empty());
+        let mut messages = vec![];
+        if self.sspr_policy.notify_users_on_password_reset {
+            let mut to: Vec<String> =
+                u.methods.iter().filter(|m| matches!(m, crate::sspr::Method::Email(_))).map(|m| m.address().to_string()).collect();
+            to.extend(u.mail.clone());
+            to.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+            for addr in to {
+                messages.push((
+                    addr,
+                    format!("{} account password reset", self.name),
+                    format!("The password for {upn} was reset. If you didn't do this, contact your administrator."),
+                ));
+            }
+        }
+        if admin && self.sspr_policy.notify_admins_on_admin_reset {
+            for a in self.users.values().filter(|a| a.id != user && a.roles.contains(&Role::GlobalAdministrator)) {
+                let to = a.mail.clone().unwrap_or_else(|| a.user_principal_name.clone());
+                messages.push((
+                    to,
+                    format!("{} administrator password reset", self.name),
+                    format!("{name} ({upn}), an administrator, reset their password."),
+                ));
+            }
+        }
+        for (to, subject, body) in messages {
+            self.outbox.push(crate::sspr::OutboxMessage { to, channel: "email", subject, body, code: None, sent_at: now.clone() });
+        }
     }
 
     fn sspr_apply(&mut self, user: Uuid, password: &str) -> Result<(), crate::sspr::Error> {
@@ -737,6 +904,7 @@ impl Tenant {
         u.last_password_change = now;
         u.smart_lockout = SmartLockout::default();
         u.sspr_counters = Default::default();
+        u.risk.remediate(crate::risk::RiskDetail::UserPerformedSecuredPasswordReset);
         Ok(())
     }
 
@@ -790,9 +958,52 @@ impl Tenant {
         Some(u)
     }
 
-    /// Simple profile edits an administrator makes (`PATCH /users/{id}`).
     pub fn user_mut(&mut self, id: &Uuid) -> Option<&mut User> {
         self.users.get_mut(id)
+    }
+
+    /// Can `actor` take a sensitive action (reset, profile edit) on `target`? Microsoft's
+    /// table; app-only callers need User.ReadWrite.All and reach non-administrators only.
+    pub fn may_manage(&self, actor: Actor, target: Uuid) -> bool {
+        let Some(t) = self.users.get(&target) else { return false };
+        let target = roles::Target { roles: &t.roles, in_role_assignable_group: self.in_role_assignable_group(target) };
+        match actor {
+            Actor::User(id) => self.users.get(&id).is_some_and(|a| roles::can_reset_password(&a.roles, &target)),
+            Actor::App(_) => target.roles.is_empty() && !target.in_role_assignable_group,
+        }
+    }
+
+    /// An administrator's profile edit (`PATCH /users/{id}` without a passwordProfile):
+    /// who may touch whom, and on a synced user the on-premises-mastered properties refuse.
+    pub fn update_user(&mut self, actor: Actor, target: Uuid, edit: ProfileEdit) -> Result<(), EditError> {
+        let u = self.users.get(&target).ok_or(EditError::NotFound)?;
+        if !self.may_manage(actor, target) {
+            return Err(EditError::Forbidden);
+        }
+        if u.synced() && edit.touches_synced_properties() {
+            return Err(EditError::SyncedProperty);
+        }
+        let u = self.users.get_mut(&target).expect("found above");
+        if let Some(v) = edit.display_name {
+            u.display_name = v;
+        }
+        if let Some(v) = edit.given_name {
+            u.given_name = v;
+        }
+        if let Some(v) = edit.surname {
+            u.surname = v;
+        }
+        if let Some(v) = edit.mail {
+            u.mail = v;
+        }
+        if let Some(v) = edit.account_enabled {
+            u.account_enabled = v;
+        }
+        if let Some(v) = edit.password_policies {
+            u.password_policies = v;
+        }
+        self.record("Update user", "UserManagement", "Core Directory", actor, target, true, "");
+        Ok(())
     }
 
     /// The client-credentials grant: the app and its secret.
@@ -801,6 +1012,41 @@ impl Tenant {
         let app = self.apps.get(&id).ok_or(ClientError::UnknownApp)?;
         if app.secret.verify(secret) { Ok(app) } else { Err(ClientError::InvalidSecret) }
     }
+}
+
+/// A profile edit: `Some` for each property the request names (`Some(None)` clears).
+#[derive(Clone, Debug, Default)]
+pub struct ProfileEdit {
+    pub display_name: Option<String>,
+    pub given_name: Option<Option<String>>,
+    pub surname: Option<Option<String>>,
+    pub mail: Option<Option<String>>,
+    pub account_enabled: Option<bool>,
+    pub password_policies: Option<Vec<String>>,
+}
+
+impl ProfileEdit {
+    /// Properties Connect masters for synced users (passwordPolicies stays cloud-side).
+    pub fn touches_synced_properties(&self) -> bool {
+        self.display_name.is_some()
+            || self.given_name.is_some()
+            || self.surname.is_some()
+            || self.mail.is_some()
+            || self.account_enabled.is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.touches_synced_properties() && self.password_policies.is_none()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EditError {
+    NotFound,
+    Forbidden,
+    /// Graph: "Unable to update the specified properties for on-premises mastered Directory
+    /// Sync objects or objects currently undergoing migration."
+    SyncedProperty,
 }
 
 /// What it takes to create a user.

@@ -8,8 +8,11 @@
 //!   evaluation, and the salted form in which the tenant keeps a password.
 
 pub mod directory;
+pub mod groups;
 pub mod passwords;
+pub mod risk;
 pub mod roles;
 pub mod server;
+pub mod settings;
 pub mod sspr;
 pub mod token;

@@ -11,11 +11,22 @@ use rand::Rng;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Who SSPR is enabled for ("Selected" needs groups, which the lab does not model yet).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// Who SSPR is enabled for: nobody, the members (transitively) of one group, or everyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enabled {
     None,
+    Selected(Uuid),
     All,
+}
+
+impl Serialize for Enabled {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Enabled::None => "None",
+            Enabled::Selected(_) => "Selected",
+            Enabled::All => "All",
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -26,11 +37,22 @@ pub struct Policy {
     pub methods_required: u8,
     pub email_enabled: bool,
     pub mobile_phone_enabled: bool,
+    /// "Notify users on password resets?"
+    pub notify_users_on_password_reset: bool,
+    /// "Notify all admins when other admins reset their password?"
+    pub notify_admins_on_admin_reset: bool,
 }
 
 impl Default for Policy {
     fn default() -> Policy {
-        Policy { enabled: Enabled::All, methods_required: 1, email_enabled: true, mobile_phone_enabled: true }
+        Policy {
+            enabled: Enabled::All,
+            methods_required: 1,
+            email_enabled: true,
+            mobile_phone_enabled: true,
+            notify_users_on_password_reset: true,
+            notify_admins_on_admin_reset: false,
+        }
     }
 }
 
@@ -80,6 +102,8 @@ pub enum Error {
     WritebackNotEnabled,
     /// SSPR_0012: the user lacks the licence SSPR needs (Entra ID P1 or P2).
     NotLicensed,
+    /// SSPR_0013: SSPR is enabled for a selected group the user is not in.
+    NotInScopedGroup,
     /// SSPR_0014: not enough registered methods.
     NotProperlyConfigured,
     /// SSPR_0029: the on-premises configuration refused (protected account, rights...).
@@ -108,6 +132,7 @@ impl Error {
             Error::NotEnabled => "SSPR_0009",
             Error::WritebackNotEnabled => "SSPR_0010",
             Error::NotLicensed => "SSPR_0012",
+            Error::NotInScopedGroup => "SSPR_0013",
             Error::NotProperlyConfigured => "SSPR_0014",
             Error::OnPremisesAdminActionRequired => "SSPR_0029",
             Error::OnPremisesConnectivity => "SSPR_0030",
@@ -128,6 +153,7 @@ impl Error {
                 "Your password is managed on-premises and your organization has not enabled password writeback. Contact your administrator."
             }
             Error::NotLicensed => "Your account doesn't have the license password reset needs. Contact your administrator.",
+            Error::NotInScopedGroup => "Your organization hasn't enabled password reset for you. Contact your administrator.",
             Error::NotProperlyConfigured => {
                 "You don't have enough security info registered to reset your password. Contact your administrator."
             }
@@ -211,8 +237,9 @@ pub struct OutboxMessage {
     pub channel: &'static str,
     pub subject: String,
     pub body: String,
-    /// The one-time code, for convenience.
-    pub code: String,
+    /// The one-time code, for convenience (none in notifications).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     pub sent_at: String,
 }
 
@@ -231,6 +258,8 @@ pub enum WritebackError {
     Policy,
     /// AD refused: access (protected account, missing rights).
     AccessDenied,
+    /// AD refused a change: the old password is not the current one.
+    BadOldPassword,
 }
 
 /// The one door to on-premises for password operations on synced users. The relay that
@@ -238,6 +267,8 @@ pub enum WritebackError {
 pub trait Writeback: Send + Sync {
     fn reset(&self, user: Uuid, password: &str, unlock: bool) -> Result<(), WritebackError>;
     fn unlock(&self, user: Uuid) -> Result<(), WritebackError>;
+    /// A user's own change, knowing the old password.
+    fn change(&self, user: Uuid, old: &str, new: &str) -> Result<(), WritebackError>;
 }
 
 /// No engine has connected: what Entra says when the on-premises side cannot be reached.
@@ -250,6 +281,9 @@ impl Writeback for NoEngine {
     fn unlock(&self, _: Uuid) -> Result<(), WritebackError> {
         Err(WritebackError::Unreachable)
     }
+    fn change(&self, _: Uuid, _: &str, _: &str) -> Result<(), WritebackError> {
+        Err(WritebackError::Unreachable)
+    }
 }
 
 impl From<WritebackError> for Error {
@@ -258,7 +292,7 @@ impl From<WritebackError> for Error {
             WritebackError::NotEnabled => Error::WritebackNotEnabled,
             WritebackError::Unreachable => Error::OnPremisesConnectivity,
             WritebackError::Policy => Error::Policy { on_premises: true },
-            WritebackError::AccessDenied => Error::OnPremisesAdminActionRequired,
+            WritebackError::AccessDenied | WritebackError::BadOldPassword => Error::OnPremisesAdminActionRequired,
         }
     }
 }

@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+mod account;
+mod groups;
+mod protection;
+
 use crate::directory::{Actor, ClientError, ResetError, SignInError, Tenant, User};
 use crate::token::{AccessClaims, GRAPH_AUDIENCE, LIFETIME_SECONDS, Signer, TokenError};
 
@@ -75,6 +79,23 @@ pub fn app(state: Shared) -> Router {
         .route("/lab/sspr/flows/{flow}/reset", post(sspr_reset))
         .route("/lab/sspr/flows/{flow}/unlock", post(sspr_unlock))
         .route("/lab/outbox", get(outbox))
+        .route("/v1.0/me/changePassword", post(account::me_change_password))
+        .route("/v1.0/users/{id}/changePassword", post(account::user_change_password))
+        .route("/lab/signIn/changePassword", post(account::sign_in_change_password))
+        .route("/v1.0/groups", get(groups::list_groups).post(groups::create_group))
+        .route("/v1.0/groups/{id}", get(groups::get_group).delete(groups::delete_group))
+        .route("/v1.0/groups/{id}/members", get(groups::list_members))
+        .route("/v1.0/groups/{id}/members/$ref", post(groups::add_member))
+        .route("/v1.0/groups/{id}/members/{member}/$ref", axum::routing::delete(groups::remove_member))
+        .route("/v1.0/identityProtection/riskyUsers", get(protection::list_risky))
+        .route("/v1.0/identityProtection/riskyUsers/confirmCompromised", post(protection::confirm_compromised))
+        .route("/v1.0/identityProtection/riskyUsers/dismiss", post(protection::dismiss))
+        .route("/v1.0/identityProtection/riskyUsers/{id}", get(protection::get_risky))
+        .route("/lab/identityProtection/riskyUsers/{id}", axum::routing::patch(protection::lab_set_risk))
+        .route("/lab/identityProtection/userRiskPolicy", get(protection::get_risk_policy).patch(protection::patch_risk_policy))
+        .route("/v1.0/groupSettingTemplates", get(protection::setting_templates))
+        .route("/v1.0/groupSettings", get(protection::list_settings).post(protection::create_setting))
+        .route("/v1.0/groupSettings/{id}", get(protection::get_setting).patch(protection::patch_setting).delete(protection::delete_setting))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
@@ -260,7 +281,7 @@ async fn user_realm(State(s): State<Shared>, Path(upn): Path<String>) -> Respons
 }
 
 /// Delegated permissions the lab's public client holds with admin consent.
-const DELEGATED_SCOPES: &str = "Directory.AccessAsUser.All User.Read User.ReadBasic.All User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All openid profile email";
+const DELEGATED_SCOPES: &str = "Directory.AccessAsUser.All Group.ReadWrite.All IdentityRiskyUser.ReadWrite.All User.Read User.ReadBasic.All User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All openid profile email";
 
 async fn token(
     State(s): State<Shared>,
@@ -432,6 +453,7 @@ fn sign_in_error(e: &SignInError, username: &str, t: &Tenant, now: clock::Offset
         SignInError::Disabled => "The user account is disabled.".into(),
         SignInError::Locked => "Your account is temporarily locked to prevent unauthorized use. Try again later, and if you still have trouble, contact your admin.".into(),
         SignInError::PasswordChangeRequired => "The password is expired.".into(),
+        SignInError::RiskyUserPasswordChange => "Password change is required due to a conditional access policy.".into(),
     };
     let _ = username; // never echoed: Entra hides the account (EUII)
     sts_error(StatusCode::BAD_REQUEST, "invalid_grant", e.code(), &text, now)
@@ -638,8 +660,8 @@ async fn list_users(State(s): State<Shared>, headers: HeaderMap, Query(q): Query
 const COMPLEXITY_MESSAGE: &str =
     "The specified password does not comply with password complexity requirements. Please provide a different password.";
 
-/// `PATCH /users/{id}`: today the passwordProfile (an administrator's reset). The whole body
-/// is checked before anything changes.
+/// `PATCH /users/{id}`: profile properties and/or a passwordProfile (an administrator's
+/// reset). The whole body is checked, and every refusal found, before anything changes.
 async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
     let c = match caller(&s, &headers) {
         Ok(c) => c,
@@ -649,27 +671,20 @@ async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
     let Ok(Value::Object(props)) = serde_json::from_slice::<Value>(&body) else {
         return unreadable_json(&s);
     };
-    if let Some(other) = props.keys().find(|k| *k != "passwordProfile") {
-        return bad(&format!("Property '{other}' cannot be updated in the lab yet (supported: passwordProfile)."));
-    }
-    let Some(profile) = props.get("passwordProfile") else { return bad("Nothing to update.") };
-    let Some(profile) = profile.as_object() else { return bad("Invalid value for property 'passwordProfile'.") };
-    if let Some(other) = profile
-        .keys()
-        .find(|k| !matches!(k.as_str(), "password" | "forceChangePasswordNextSignIn" | "forceChangePasswordNextSignInWithMfa"))
-    {
-        return bad(&format!("Property '{other}' does not exist as a declared property or extension property."));
-    }
-    let Some(password) = profile.get("password").and_then(Value::as_str) else {
-        return bad("Invalid value for property 'passwordProfile.password'.");
+    let (edit, reset) = match parse_user_patch(&props) {
+        Ok(x) => x,
+        Err(m) => return bad(&m),
     };
-    let force = match profile.get("forceChangePasswordNextSignIn") {
-        None => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return bad("Invalid value for property 'forceChangePasswordNextSignIn'."),
+    if edit.is_empty() && reset.is_none() {
+        return bad("Nothing to update.");
+    }
+    let may_write = match &c {
+        Caller::User { scopes, .. } => scopes
+            .iter()
+            .any(|x| matches!(x.as_str(), "Directory.AccessAsUser.All" | "User.ReadWrite.All" | "User-PasswordProfile.ReadWrite.All")),
+        Caller::App { roles, .. } => roles.iter().any(|r| r == "User.ReadWrite.All" || r == "Directory.ReadWrite.All"),
     };
-    if matches!(&c, Caller::User { scopes, .. } if !scopes.iter().any(|x| matches!(x.as_str(), "Directory.AccessAsUser.All" | "User-PasswordProfile.ReadWrite.All")))
-    {
+    if !may_write {
         return insufficient_privileges(&s);
     }
     let actor = match &c {
@@ -681,25 +696,90 @@ async fn patch_user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<
         drop(t);
         return no_such_resource(&s, &id.to_string());
     };
-    match t.admin_reset(actor, target, password, force) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(ResetError::Forbidden) => {
+    if !edit.is_empty() {
+        if !t.may_manage(actor, target) {
             drop(t);
-            insufficient_privileges(&s)
+            return insufficient_privileges(&s);
         }
-        Err(ResetError::NotFound) => {
+        if t.user(&target).is_some_and(|u| u.synced()) && edit.touches_synced_properties() {
             drop(t);
-            no_such_resource(&s, &id.to_string())
-        }
-        Err(ResetError::Policy(_)) => {
-            drop(t);
-            bad(COMPLEXITY_MESSAGE)
-        }
-        Err(ResetError::PasswordRequired) => {
-            drop(t);
-            bad("Invalid value for property 'passwordProfile.password'.")
+            return bad(SYNCED_PROPERTY_MESSAGE);
         }
     }
+    if let Some((password, force)) = reset {
+        let refusal = match t.admin_reset(actor, target, &password, force) {
+            Ok(()) => None,
+            Err(ResetError::Forbidden) => Some(insufficient_privileges(&s)),
+            Err(ResetError::NotFound) => Some(no_such_resource(&s, &id.to_string())),
+            Err(ResetError::Policy(_)) => Some(bad(COMPLEXITY_MESSAGE)),
+            Err(ResetError::PasswordRequired) => Some(bad("Invalid value for property 'passwordProfile.password'.")),
+        };
+        if let Some(r) = refusal {
+            return r;
+        }
+    }
+    if !edit.is_empty() {
+        // checked above: cannot fail now
+        let _ = t.update_user(actor, target, edit);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+const SYNCED_PROPERTY_MESSAGE: &str =
+    "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.";
+
+/// The properties `PATCH /users/{id}` takes, with their types checked.
+fn parse_user_patch(props: &serde_json::Map<String, Value>) -> Result<(crate::directory::ProfileEdit, Option<(String, bool)>), String> {
+    let mut edit = crate::directory::ProfileEdit::default();
+    let mut reset = None;
+    let invalid = |k: &str| format!("Invalid value specified for property '{k}' of resource 'User'.");
+    let text = |k: &str, v: &Value| match v {
+        Value::Null => Ok(None),
+        Value::String(x) => Ok(Some(x.clone())),
+        _ => Err(invalid(k)),
+    };
+    for (k, v) in props {
+        match k.as_str() {
+            "displayName" => edit.display_name = Some(v.as_str().filter(|x| !x.trim().is_empty()).ok_or_else(|| invalid(k))?.to_string()),
+            "givenName" => edit.given_name = Some(text(k, v)?),
+            "surname" => edit.surname = Some(text(k, v)?),
+            "mail" => edit.mail = Some(text(k, v)?),
+            "accountEnabled" => edit.account_enabled = Some(v.as_bool().ok_or_else(|| invalid(k))?),
+            "passwordPolicies" => {
+                let list: Vec<String> = match text(k, v)? {
+                    None => vec![],
+                    Some(x) => x.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "None").map(str::to_string).collect(),
+                };
+                if list.iter().any(|p| p != "DisablePasswordExpiration" && p != "DisableStrongPassword") {
+                    return Err(invalid(k));
+                }
+                edit.password_policies = Some(list);
+            }
+            "passwordProfile" => {
+                let profile = v.as_object().ok_or("Invalid value for property 'passwordProfile'.")?;
+                if let Some(other) = profile
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "password" | "forceChangePasswordNextSignIn" | "forceChangePasswordNextSignInWithMfa"))
+                {
+                    return Err(format!("Property '{other}' does not exist as a declared property or extension property."));
+                }
+                let password =
+                    profile.get("password").and_then(Value::as_str).ok_or("Invalid value for property 'passwordProfile.password'.")?;
+                let force = match profile.get("forceChangePasswordNextSignIn") {
+                    None => true,
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => return Err("Invalid value for property 'forceChangePasswordNextSignIn'.".into()),
+                };
+                reset = Some((password.to_string(), force));
+            }
+            other => {
+                return Err(format!(
+                    "Property '{other}' cannot be updated in the lab (supported: displayName, givenName, surname, mail, accountEnabled, passwordPolicies, passwordProfile)."
+                ));
+            }
+        }
+    }
+    Ok((edit, reset))
 }
 
 /// Creating and deleting users: an app with User.ReadWrite.All, or a delegated User
@@ -1201,12 +1281,15 @@ async fn patch_integration(State(s): State<Shared>, headers: HeaderMap, body: ax
             match name.as_str() {
                 "writeBackPasswords" => &mut next.write_back_passwords,
                 "allowUnlockWithoutReset" => &mut next.allow_unlock_without_reset,
+                "writeBackGraphChangePassword" => &mut next.write_back_graph_change_password,
                 _ => {
                     return graph_error(
                         &s,
                         StatusCode::BAD_REQUEST,
                         "Request_BadRequest",
-                        &format!("Unknown setting '{name}' (known: writeBackPasswords, allowUnlockWithoutReset)."),
+                        &format!(
+                            "Unknown setting '{name}' (known: writeBackPasswords, allowUnlockWithoutReset, writeBackGraphChangePassword)."
+                        ),
                     );
                 }
             },
@@ -1230,7 +1313,7 @@ fn sspr_error(e: &crate::sspr::Error) -> Response {
     use crate::sspr::Error::*;
     let status = match e {
         UnknownUser | FlowExpired => StatusCode::NOT_FOUND,
-        NotEnabled | NotLicensed | WritebackNotEnabled | NotProperlyConfigured => StatusCode::FORBIDDEN,
+        NotEnabled | NotLicensed | NotInScopedGroup | WritebackNotEnabled | NotProperlyConfigured => StatusCode::FORBIDDEN,
         OnPremisesAdminActionRequired | OnPremisesConnectivity => StatusCode::BAD_GATEWAY,
         Blocked => StatusCode::TOO_MANY_REQUESTS,
         NotAllowed => StatusCode::CONFLICT,
@@ -1338,11 +1421,18 @@ async fn get_sspr_policy(State(s): State<Shared>, headers: HeaderMap) -> Respons
     if let Err(r) = global_admin(&s, &headers) {
         return r;
     }
-    Json(serde_json::to_value(&s.lock().sspr_policy).unwrap_or(Value::Null)).into_response()
+    let p = s.lock().sspr_policy.clone();
+    let mut v = serde_json::to_value(&p).unwrap_or(Value::Null);
+    if let crate::sspr::Enabled::Selected(g) = p.enabled {
+        v["selectedGroupId"] = json!(g.to_string());
+    }
+    Json(v).into_response()
 }
 
-/// `PATCH /lab/sspr/policy`: `enabled` ("None" | "All"), `methodsRequired` (1 | 2),
-/// `emailEnabled`, `mobilePhoneEnabled`. Checked whole before it applies.
+/// `PATCH /lab/sspr/policy`: `enabled` ("None" | "Selected" | "All"; Selected with
+/// `selectedGroupId`, an existing group), `methodsRequired` (1 | 2), `emailEnabled`,
+/// `mobilePhoneEnabled`, `notifyUsersOnPasswordReset`, `notifyAdminsOnAdminReset`.
+/// Checked whole before it applies.
 async fn patch_sspr_policy(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if let Err(r) = global_admin(&s, &headers) {
         return r;
@@ -1357,6 +1447,25 @@ async fn patch_sspr_policy(State(s): State<Shared>, headers: HeaderMap, body: ax
             }
             ("enabled", Value::String(e)) if e == "All" => {
                 next.enabled = crate::sspr::Enabled::All;
+                true
+            }
+            ("enabled", Value::String(e)) if e == "Selected" => {
+                let group = m.get("selectedGroupId").and_then(Value::as_str).and_then(|g| Uuid::parse_str(g).ok());
+                match group.filter(|g| s.lock().group(g).is_some()) {
+                    Some(g) => {
+                        next.enabled = crate::sspr::Enabled::Selected(g);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            ("selectedGroupId", _) => m.get("enabled").is_some_and(|e| e == "Selected"),
+            ("notifyUsersOnPasswordReset", Value::Bool(b)) => {
+                next.notify_users_on_password_reset = *b;
+                true
+            }
+            ("notifyAdminsOnAdminReset", Value::Bool(b)) => {
+                next.notify_admins_on_admin_reset = *b;
                 true
             }
             ("methodsRequired", Value::Number(n)) if matches!(n.as_u64(), Some(1 | 2)) => {
