@@ -337,3 +337,22 @@ async fn a_completed_reset_notifies_the_user_and_nobody_gets_a_code_in_it() {
     assert!(notice.get("code").is_none(), "{notice}");
     assert!(!notice["body"].as_str().unwrap().contains("Notified-Pass-42"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_body_gets_an_odata_413_and_changes_nothing() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let admin = t.admin_token().await;
+    let huge = json!({ "displayName": "x".repeat(2 * 1024 * 1024) });
+    let (s, e) = t.call("PATCH", &format!("/v1.0/users/{}", USER5.0), Some(&admin), Some(huge)).await;
+    assert_eq!((s, graph_code(&e)), (413, "RequestEntityTooLarge"), "{e}");
+    assert!(e["error"]["innerError"]["request-id"].is_string());
+    let (_, u) = t.call("GET", &format!("/v1.0/users/{}", USER5.0), Some(&admin), None).await;
+    assert_eq!(u["displayName"], "User5 (cloud)");
+    // wrong types and unknown properties: 400, nothing changed
+    for body in [json!({ "displayName": 7 }), json!({ "nickname": "x" }), json!(["displayName"])] {
+        let (s, e) = t.call("PATCH", &format!("/v1.0/users/{}", USER5.0), Some(&admin), Some(body.clone())).await;
+        assert_eq!(s, 400, "{body}: {e}");
+    }
+    assert_eq!(t.call("GET", &format!("/v1.0/users/{}", USER5.0), Some(&admin), None).await.1["displayName"], "User5 (cloud)");
+}

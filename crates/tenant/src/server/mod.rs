@@ -97,6 +97,8 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/groupSettings", get(protection::list_settings).post(protection::create_setting))
         .route("/v1.0/groupSettings/{id}", get(protection::get_setting).patch(protection::patch_setting).delete(protection::delete_setting))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), too_large))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -132,6 +134,23 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::S
         }
     }
     conns.shutdown().await;
+}
+
+/// The largest request body the tenant reads (Graph's own limit is about 4 MB).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// A body over [`MAX_BODY`] gets an OData error rather than axum's plain-text 413.
+async fn too_large(State(s): State<Shared>, req: Request, next: axum::middleware::Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return res;
+    }
+    graph_error(
+        &s,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &format!("The request body is larger than the lab's limit of {MAX_BODY} bytes."),
+    )
 }
 
 /// Every answer carries Graph's `request-id` (and echoes `client-request-id`).
