@@ -356,3 +356,38 @@ async fn a_huge_body_gets_an_odata_413_and_changes_nothing() {
     }
     assert_eq!(t.call("GET", &format!("/v1.0/users/{}", USER5.0), Some(&admin), None).await.1["displayName"], "User5 (cloud)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lab_clock_and_role_assignments_over_http() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let admin = t.admin_token().await;
+    let (s, c) = t.call("GET", "/lab/clock", None, None).await;
+    assert_eq!((s, c["now"].as_str(), c["frozen"].as_bool()), (200, Some("2026-01-05T09:00:00Z"), Some(true)));
+    let helpdesk = t.user_token("helpdesk@testlab.example", "Help-Desk-Pa55!").await;
+    assert_eq!(t.call("POST", "/lab/clock", Some(&helpdesk), Some(json!({ "advance": "1d" }))).await.0, 403);
+    assert_eq!(t.call("POST", "/lab/clock", Some(&admin), Some(json!({ "advance": "soon" }))).await.0, 400);
+    let (s, c) = t.call("POST", "/lab/clock", Some(&admin), Some(json!({ "advance": "1d" }))).await;
+    assert_eq!((s, c["now"].as_str()), (200, Some("2026-01-06T09:00:00Z")));
+    // the AD DS shares the clock: an access token from before is now expired
+    assert_eq!(t.call("GET", "/v1.0/me", Some(&helpdesk), None).await.0, 401);
+
+    // make user4 a Helpdesk Administrator; then user4 may reset user1 but user1 not user4
+    let admin = t.admin_token().await;
+    let user4 = user_id(&t, &admin, "user4@testlab.example").await;
+    let helpdesk_role = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+    let assign = json!({ "principalId": user4, "roleDefinitionId": helpdesk_role, "directoryScopeId": "/" });
+    let (s, a) = t.call("POST", "/v1.0/roleManagement/directory/roleAssignments", Some(&admin), Some(assign.clone())).await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(t.call("POST", "/v1.0/roleManagement/directory/roleAssignments", Some(&admin), Some(assign)).await.0, 400);
+    let path = format!("/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{user4}'");
+    assert_eq!(t.call("GET", &path, Some(&admin), None).await.1["value"].as_array().unwrap().len(), 1);
+    let user4_token = t.user_token("user4@testlab.example", "Copper-River-93").await;
+    let reset = json!({ "passwordProfile": { "password": "By-Helpdesk-User4-1" } });
+    assert_eq!(t.call("PATCH", "/v1.0/users/user5@testlab.onmicrosoft.com", Some(&user4_token), Some(reset)).await.0, 204);
+    let (s, _) = t
+        .call("DELETE", &format!("/v1.0/roleManagement/directory/roleAssignments/{}", a["id"].as_str().unwrap()), Some(&admin), None)
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(t.call("GET", &path, Some(&admin), None).await.1["value"], json!([]));
+}

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 mod account;
 mod groups;
+mod lab;
 mod protection;
 
 use crate::directory::{Actor, ClientError, ResetError, SignInError, Tenant, User};
@@ -96,6 +97,9 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/groupSettingTemplates", get(protection::setting_templates))
         .route("/v1.0/groupSettings", get(protection::list_settings).post(protection::create_setting))
         .route("/v1.0/groupSettings/{id}", get(protection::get_setting).patch(protection::patch_setting).delete(protection::delete_setting))
+        .route("/lab/clock", get(lab::get_clock).post(lab::advance_clock))
+        .route("/v1.0/roleManagement/directory/roleAssignments", get(lab::list_assignments).post(lab::create_assignment))
+        .route("/v1.0/roleManagement/directory/roleAssignments/{id}", axum::routing::delete(lab::delete_assignment))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), too_large))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
