@@ -32,6 +32,38 @@ enum Command {
     Up(UpArgs),
     /// Save a running lab's AD DS as LDIF (with password hashes), for `lab up --adds-ldif`.
     Export(ExportArgs),
+    /// Run scenario files (default: scenarios/), each in its own lab; exit 1 if any fails.
+    Run(RunArgs),
+    /// Check scenario files without running them.
+    Check(CheckArgs),
+    /// Print the JSON Schema of the scenario format (docs/scenario.schema.json).
+    Schema,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Files or directories of scenarios.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// Only scenarios whose name (path under the scenarios directory) contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write each scenario's redacted transcript into this directory.
+    #[arg(long, value_name = "DIR")]
+    transcripts: Option<PathBuf>,
+    /// How many scenarios run at once (each has its own lab); default: the number of CPUs.
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Files or directories of scenarios.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -70,6 +102,10 @@ struct UpArgs {
     /// Stop the lab clock at a fixed instant (it moves only when advanced).
     #[arg(long)]
     frozen_clock: bool,
+    /// Set the lab up as this scenario's `given:` says, print its steps, and stop there so
+    /// that a trainee can play them by hand.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -101,6 +137,71 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Up(args) => rt.block_on(up(args)),
         Command::Export(args) => rt.block_on(export(args)),
+        Command::Run(args) => rt.block_on(run(args)),
+        Command::Check(args) => check(args),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&scenario::model::schema())?);
+            Ok(())
+        }
+    }
+}
+
+/// The directory scenario names are relative to: the common root of the paths given.
+fn scenarios_root(paths: &[PathBuf]) -> PathBuf {
+    match paths {
+        [one] if one.is_dir() => one.clone(),
+        [one] => one.parent().map(PathBuf::from).unwrap_or_default(),
+        _ => PathBuf::from("."),
+    }
+}
+
+async fn run(a: RunArgs) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let root = scenarios_root(&a.paths);
+    let mut files = scenario::suite::discover(&a.paths)?;
+    if let Some(f) = &a.filter {
+        files.retain(|p| scenario::suite::test_id(&root, p).contains(f.as_str()));
+    }
+    if files.is_empty() {
+        bail!("no scenario files to run");
+    }
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
+    let started = std::time::Instant::now();
+    let results = scenario::suite::run_all(&root, files, jobs).await;
+    print!("{}", scenario::suite::human(&results, scenario::suite::Style::for_stdout()));
+    println!("wall time {} ms", started.elapsed().as_millis());
+    if let Some(path) = &a.junit {
+        std::fs::write(path, scenario::suite::junit(&results)).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(dir) = &a.transcripts {
+        for r in &results {
+            let file = dir.join(format!("{}.txt", r.id));
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&file, &r.transcript).with_context(|| format!("writing {}", file.display()))?;
+        }
+    }
+    if results.iter().any(|r| !r.passed()) {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn check(a: CheckArgs) -> Result<()> {
+    let files = scenario::suite::discover(&a.paths)?;
+    let errors = scenario::suite::check(&files);
+    for e in &errors {
+        eprintln!("{e}");
+        if !e.detail.is_empty() {
+            eprintln!("{}", e.detail);
+        }
+    }
+    if errors.is_empty() {
+        println!("{} scenario files checked: all valid", files.len());
+        Ok(())
+    } else {
+        bail!("{} of {} scenario files are invalid", errors.len(), files.len())
     }
 }
 
@@ -120,12 +221,34 @@ async fn up(a: UpArgs) -> Result<()> {
         adds_ldif,
         tls_files: a.tls_cert.zip(a.tls_key),
     };
+    let guided = match &a.scenario {
+        Some(p) => Some((p.clone(), scenario::suite::load(p).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?)),
+        None => None,
+    };
     let lab = Lab::start(cfg).await?;
+    if let Some((path, s)) = &guided {
+        let ca_pem = std::fs::read(&lab.info.adds.ca_cert)?;
+        let target =
+            scenario::run::Target { info: lab.info.clone(), control: scenario::run::Control::InProcess(lab.clock.clone()), ca_pem };
+        let mut runner = scenario::run::Runner::new(&target).map_err(|e| anyhow::anyhow!(e.0))?;
+        runner.prepare(s).await.map_err(|e| anyhow::anyhow!("{}: given: {}", path.display(), e.0))?;
+    }
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", serde_json::to_string(&lab.info)?)?;
     } else {
         print_summary(&mut out, &lab.info)?;
+    }
+    if let Some((path, s)) = &guided {
+        let text = std::fs::read_to_string(path)?;
+        let steps = text.find("\nsteps:").map(|i| &text[i + 1..]).unwrap_or("");
+        writeln!(
+            out,
+            "\nScenario {} — {}\n{}\nThe lab is set up as its `given:` says; play these steps by hand:\n{steps}",
+            path.display(),
+            s.name,
+            s.about.trim()
+        )?;
     }
     out.flush()?;
     drop(out);

@@ -1,0 +1,805 @@
+//! The scenario file: what a user writes. Strict (unknown keys are errors); every step keeps
+//! its line and column so that a failure points at it.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::Spanned;
+
+/// One scenario file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A sentence: what happens.
+    pub name: String,
+    /// What real behaviour the scenario pins down, and where that behaviour is documented.
+    pub about: String,
+    /// The environment: `testlab` (the built-in default) or a path to an LDIF file for the
+    /// AD DS (relative to the scenario file).
+    #[serde(default)]
+    pub lab: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Settings applied, as an administrator would, before the first step.
+    #[serde(default)]
+    pub given: Given,
+    #[schemars(with = "Vec<Step>")]
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// Overrides on top of the environment, applied over the same HTTP and LDAP as the steps.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Given {
+    #[serde(default)]
+    pub tenant: TenantGiven,
+    #[serde(default, rename = "ad-ds")]
+    pub ad_ds: AdGiven,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantGiven {
+    pub sspr: Option<SetSspr>,
+    pub writeback: Option<SetWriteback>,
+    pub risk_policy: Option<SetRiskPolicy>,
+    pub password_rules: Option<SetPasswordRules>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdGiven {
+    /// The domain's password and lockout policy, written on the domain object.
+    pub policy: Option<AdPolicy>,
+}
+
+/// The default domain policy's knobs (durations like `1d`, `30m`; `0` for none).
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdPolicy {
+    pub min_length: Option<u32>,
+    pub history: Option<u32>,
+    pub complexity: Option<bool>,
+    pub min_age: Option<String>,
+    pub max_age: Option<String>,
+    pub lockout_threshold: Option<u32>,
+    pub lockout_duration: Option<String>,
+    pub lockout_window: Option<String>,
+}
+
+/// How an LDAP client connects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// ldap:// in clear
+    Ldap,
+    /// ldap:// upgraded with StartTLS
+    Starttls,
+    /// ldaps:// (the default)
+    #[default]
+    Ldaps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Base,
+    One,
+    Sub,
+}
+
+/// A step: one action (its name is the key) plus what to expect of it and what to keep.
+#[derive(Debug)]
+pub struct Step {
+    pub action: Action,
+    pub expect: Option<Expect>,
+    /// `name: field` — keep a field of the answer (e.g. `newPassword`) as `${name}`.
+    pub capture: BTreeMap<String, String>,
+}
+
+/// What a step should come to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    Ok,
+    Outcome(Outcome),
+}
+
+/// An expected failure by its real code, or a detail of a success.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Outcome {
+    /// LDAP result name, e.g. `invalidCredentials`, `constraintViolation`.
+    pub ldap: Option<String>,
+    /// AD's `data` sub-code in the diagnostic, e.g. `52e`, `775`, `0000052D`.
+    pub data: Option<String>,
+    /// Graph's error code, e.g. `Authorization_RequestDenied`.
+    pub graph: Option<String>,
+    /// The HTTP status.
+    pub status: Option<u16>,
+    /// The AADSTS number of a sign-in failure, e.g. 50126.
+    pub aadsts: Option<u32>,
+    /// The SSPR code, e.g. `SSPR_0010`, or the lab's name of a portal message.
+    pub sspr: Option<String>,
+    /// A Graph resetPassword operation's end: `succeeded` or `failed`.
+    pub operation: Option<String>,
+    /// The operation's statusDetail.
+    pub detail: Option<String>,
+    /// How many entries a search returns.
+    pub count: Option<usize>,
+    /// What a compare answers.
+    pub compare: Option<bool>,
+    /// Text the error message contains.
+    pub message: Option<String>,
+}
+
+macro_rules! actions {
+    ($( $(#[doc = $doc:literal])* $name:literal => $variant:ident($args:ty), )*) => {
+        /// Every action, by the name a step uses.
+        #[derive(Debug)]
+        pub enum Action {
+            $( $(#[doc = $doc])* $variant($args), )*
+        }
+
+        impl Action {
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( Action::$variant(_) => $name, )*
+                }
+            }
+
+            fn next_from<'de, A: MapAccess<'de>>(name: &str, map: &mut A) -> Result<Action, A::Error> {
+                Ok(match name {
+                    $( $name => Action::$variant(map.next_value()?), )*
+                    other => return Err(de::Error::unknown_variant(other, Self::NAMES)),
+                })
+            }
+
+            /// The JSON Schema of a step: one object per action.
+            fn step_schemas(g: &mut schemars::SchemaGenerator) -> Vec<schemars::Schema> {
+                let expect = g.subschema_for::<ExpectSchema>();
+                let capture = g.subschema_for::<BTreeMap<String, String>>();
+                vec![$(
+                    schemars::json_schema!({
+                        "type": "object",
+                        "description": concat!($($doc),*).trim(),
+                        "properties": { $name: g.subschema_for::<$args>(), "expect": expect.clone(), "capture": capture.clone() },
+                        "required": [$name],
+                        "additionalProperties": false,
+                    }),
+                )*]
+            }
+        }
+    };
+}
+
+actions! {
+    /// SSPR "Who are you?": starts a reset for a user.
+    "sspr.start" => SsprStart(SsprUser),
+    /// Sends a code by a method and verifies it with the code from the lab outbox (or `code`).
+    "sspr.verify" => SsprVerify(SsprVerify),
+    /// The new password; with `user`, the whole flow (start, every gate, reset) in one step.
+    "sspr.reset" => SsprReset(SsprReset),
+    /// Unlock without reset; with `user`, the whole flow in one step.
+    "sspr.unlock" => SsprUnlock(SsprUnlock),
+    /// A cloud sign-in (the token endpoint's password grant).
+    "user.sign_in" => UserSignIn(Credentials),
+    /// A user's own change: Graph's /me/changePassword or the sign-in page's.
+    "user.change_password" => UserChangePassword(UserChange),
+    /// An administrator's reset: Graph's resetPassword method (written back) or PATCH passwordProfile (cloud only).
+    "admin.reset_password" => AdminReset(AdminReset),
+    /// Assigns a directory role.
+    "admin.set_role" => AdminSetRole(SetRole),
+    /// SSPR's policy blade.
+    "admin.set_sspr" => AdminSetSspr(SetSspr),
+    /// The two halves of the writeback switch.
+    "admin.set_writeback" => AdminSetWriteback(SetWriteback),
+    /// Plays an Identity Protection detection at a level.
+    "admin.set_risk" => AdminSetRisk(SetRisk),
+    /// The user-risk policy.
+    "admin.set_risk_policy" => AdminSetRiskPolicy(SetRiskPolicy),
+    /// Password Rule Settings: custom banned list, smart lockout.
+    "admin.set_password_rules" => AdminSetPasswordRules(SetPasswordRules),
+    /// Adds or removes licences (P1, P2).
+    "admin.set_licenses" => AdminSetLicenses(SetLicenses),
+    /// Adds a user to a group (by display name).
+    "admin.add_member" => AdminAddMember(AddMember),
+    /// Any Graph call as an administrator.
+    "admin.graph" => AdminGraph(GraphCall),
+    /// An LDAP simple bind.
+    "ldap.bind" => LdapBind(LdapBind),
+    /// An LDAP search.
+    "ldap.search" => LdapSearch(LdapSearch),
+    /// An LDAP compare.
+    "ldap.compare" => LdapCompare(LdapCompare),
+    /// An LDAP modify.
+    "ldap.modify" => LdapModify(LdapModify),
+    /// An LDAP add.
+    "ldap.add" => LdapAdd(LdapAdd),
+    /// An LDAP delete.
+    "ldap.delete" => LdapDelete(LdapDelete),
+    /// A user's own change over LDAP: unicodePwd delete old, add new, bound as the user.
+    "ldap.change_password" => LdapChange(LdapChange),
+    /// A reset over LDAP: unicodePwd replace, as an administrator or any principal.
+    "ldap.reset_password" => LdapReset(LdapReset),
+    /// Unlocks an account over LDAP (lockoutTime 0).
+    "ldap.unlock" => LdapUnlock(LdapUnlock),
+    /// Moves the lab clock forward (`90m`, `2d`).
+    "clock.advance" => ClockAdvance(String),
+    /// A directory audit entry exists (the newest with that activity).
+    "expect.audit" => ExpectAudit(ExpectAudit),
+    /// An AD entry's attributes, read as the domain's administrator.
+    "expect.entry" => ExpectEntry(ExpectEntry),
+    /// A cloud user's properties, read through Graph as an administrator.
+    "expect.user" => ExpectUser(ExpectUser),
+    /// Messages in the lab outbox.
+    "expect.outbox" => ExpectOutbox(ExpectOutbox),
+    /// A user's risk in Identity Protection.
+    "expect.risk" => ExpectRisk(ExpectRisk),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsprUser {
+    pub user: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsprVerify {
+    /// `email` or `mobilePhone`.
+    pub method: String,
+    /// A code to type instead of the one sent (to try a wrong one).
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsprReset {
+    pub user: Option<String>,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsprUnlock {
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeVia {
+    /// `POST /me/changePassword` with the user's token
+    #[default]
+    Graph,
+    /// the sign-in page's change (`/lab/signIn/changePassword`), no token needed
+    SignIn,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub user: String,
+    pub current: String,
+    pub new: String,
+    #[serde(default)]
+    pub via: ChangeVia,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetVia {
+    /// `POST /users/{id}/authentication/methods/{id}/resetPassword` (written back)
+    #[default]
+    ResetPassword,
+    /// `PATCH /users/{id}` with a passwordProfile (the cloud only)
+    PasswordProfile,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminReset {
+    /// The administrator (default: the testlab Global Administrator).
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    /// The administrator's password, when not a seeded account.
+    pub password: Option<String>,
+    pub user: String,
+    /// Omit for a system-generated password (cloud-only users; capture `newPassword`).
+    pub new_password: Option<String>,
+    /// Must change at next sign-in (PATCH only; resetPassword always forces).
+    pub force_change: Option<bool>,
+    #[serde(default)]
+    pub via: ResetVia,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    pub user: String,
+    /// The role's display name, e.g. `Helpdesk Administrator`.
+    pub role: String,
+}
+
+/// SSPR's policy blade.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetSspr {
+    /// `none`, `selected` (with `group`) or `all`.
+    pub enabled: Option<String>,
+    /// The group's display name for `selected`.
+    pub group: Option<String>,
+    pub methods_required: Option<u8>,
+    pub email: Option<bool>,
+    pub mobile_phone: Option<bool>,
+    pub notify_users: Option<bool>,
+    pub notify_admins: Option<bool>,
+}
+
+/// The two halves of writeback's switch, and the lab's Graph-change setting.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetWriteback {
+    /// The sync side's passwordWritebackEnabled (what Connect sets when it onboards).
+    pub sync_side: Option<bool>,
+    /// SSPR's "Write back passwords to your on-premises directory?"
+    pub write_back_passwords: Option<bool>,
+    /// "Allow users to unlock accounts without resetting their password?"
+    pub allow_unlock: Option<bool>,
+    /// Whether Graph's /me/changePassword of a synced user is written back.
+    pub graph_change_password: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRisk {
+    pub user: String,
+    /// none, low, medium, high
+    pub level: String,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRiskPolicy {
+    pub enabled: Option<bool>,
+    /// low, medium, high
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordRules {
+    /// The custom banned list.
+    #[serde(default)]
+    pub banned: Vec<String>,
+    pub enabled: Option<bool>,
+    pub lockout_threshold: Option<u32>,
+    pub lockout_seconds: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetLicenses {
+    pub user: String,
+    /// `P1`, `P2`
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    pub group: String,
+    pub user: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraphCall {
+    /// GET, POST, PATCH, DELETE
+    pub method: String,
+    /// From the root, e.g. `/v1.0/users`.
+    pub path: String,
+    /// A JSON body (YAML is fine).
+    pub body: Option<serde_json::Value>,
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Who an LDAP step binds as: a DN, UPN or `NETBIOS\sam` (default: the domain's
+/// Administrator); seeded accounts need no password.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapAs {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapBind {
+    pub user: String,
+    pub password: String,
+    #[serde(default)]
+    pub via: Via,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSearch {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+    /// Default: the domain's base DN.
+    pub base: Option<String>,
+    pub scope: Option<Scope>,
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub attrs: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapCompare {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+    /// A DN, or a user's sAMAccountName or UPN.
+    pub entry: String,
+    pub attr: String,
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// add, delete, replace, increment
+    pub op: String,
+    pub attr: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapModify {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+    pub entry: String,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapAdd {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+    pub dn: String,
+    pub attrs: BTreeMap<String, OneOrMany>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapDelete {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+    pub entry: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapChange {
+    pub user: String,
+    pub old: String,
+    pub new: String,
+    #[serde(default)]
+    pub via: Via,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapReset {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+    pub user: String,
+    pub new_password: String,
+    /// Send the policy-hints control (AD then applies history to the reset), as the
+    /// writeback engine does.
+    #[serde(default)]
+    pub policy_hints: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapUnlock {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+    pub user: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectAudit {
+    /// The activity display name, e.g. `Reset password (self-service)`.
+    pub activity: String,
+    /// success or failure
+    pub result: Option<String>,
+    pub reason: Option<String>,
+    /// The target's userPrincipalName.
+    pub user: Option<String>,
+}
+
+/// Attribute expectations: a value, a list of values, `null` for absent, `"*"` for present
+/// with any value, `"!v"` for present and not `v`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEntry {
+    /// A DN, or a user's sAMAccountName or UPN.
+    pub entry: String,
+    pub attrs: BTreeMap<String, Option<OneOrMany>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectUser {
+    pub user: String,
+    /// Graph property names and their expected JSON values.
+    pub props: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectOutbox {
+    pub to: String,
+    pub count: Option<usize>,
+    /// Text the newest message's subject contains.
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectRisk {
+    pub user: String,
+    pub level: Option<String>,
+    pub state: Option<String>,
+    pub detail: Option<String>,
+}
+
+// ----- hand-written parts: a step's one action key beside `expect`/`capture` -----
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Step, D::Error> {
+        struct StepVisitor;
+        impl<'de> Visitor<'de> for StepVisitor {
+            type Value = Step;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a step: one action (e.g. `ldap.bind: {...}`) with optional `expect` and `capture`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
+                let (mut action, mut expect, mut capture) = (None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "expect" if expect.is_none() => expect = Some(map.next_value()?),
+                        "capture" if capture.is_none() => capture = Some(map.next_value()?),
+                        "expect" | "capture" => return Err(de::Error::duplicate_field("expect/capture")),
+                        name if action.is_none() => action = Some(Action::next_from(name, &mut map)?),
+                        name => {
+                            return Err(de::Error::custom(format!(
+                                "a step has one action, found a second `{name}` (start a new `- ` item for it)"
+                            )));
+                        }
+                    }
+                }
+                let action = action.ok_or_else(|| de::Error::custom("a step needs an action, e.g. `ldap.bind: {...}`"))?;
+                Ok(Step { action, expect, capture: capture.unwrap_or_default() })
+            }
+        }
+        d.deserialize_map(StepVisitor)
+    }
+}
+
+impl JsonSchema for Step {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Step".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "oneOf": Action::step_schemas(g) })
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Expect, D::Error> {
+        struct ExpectVisitor;
+        impl<'de> Visitor<'de> for ExpectVisitor {
+            type Value = Expect;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`ok` or a map such as `{ ldap: invalidCredentials, data: 52e }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Expect, E> {
+                if v == "ok" { Ok(Expect::Ok) } else { Err(E::invalid_value(de::Unexpected::Str(v), &self)) }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Expect, A::Error> {
+                Outcome::deserialize(de::value::MapAccessDeserializer::new(map)).map(Expect::Outcome)
+            }
+        }
+        d.deserialize_any(ExpectVisitor)
+    }
+}
+
+/// The schema of `expect` (the hand-written Deserialize above accepts exactly this).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum ExpectSchema {
+    Ok(OkWord),
+    Outcome(Outcome),
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+enum OkWord {
+    Ok,
+}
+
+/// The JSON Schema of the scenario format, for editors (docs/scenario.schema.json).
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).expect("schema serialises")
+}
+
+/// A scenario file that does not parse: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+    /// The parser's full text (with a source snippet), for humans.
+    pub detail: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parses a scenario; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
+    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| {
+        let detail = e.to_string().replace("<input>", file);
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let message = strip_location(detail.lines().next().unwrap_or("invalid scenario"));
+        ParseError { file: file.to_string(), line, column, message, detail }
+    })?;
+    if scenario.steps.is_empty() {
+        return Err(ParseError {
+            file: file.to_string(),
+            line: 1,
+            column: 1,
+            message: "a scenario needs at least one step under `steps:`".into(),
+            detail: String::new(),
+        });
+    }
+    Ok(scenario)
+}
+
+/// serde-saphyr's first line reads "error: line L column C: what"; the location is put in
+/// front as file:line:column instead.
+fn strip_location(first: &str) -> String {
+    let rest = first.trim().trim_start_matches("error: ");
+    let rest = match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((place, what)) if place.contains(" column ") => what,
+        _ => rest,
+    };
+    rest.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: a reset\nabout: why\nsteps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: x }\n    expect: { ldap: invalidCredentials, data: 52e }\n  - clock.advance: 2d\n  - user.sign_in: { user: u, password: p }\n    expect: ok\n    capture: { t: access_token }\n";
+
+    #[test]
+    fn a_good_file_parses_with_step_locations() {
+        let s = parse("good.yaml", GOOD).unwrap();
+        assert_eq!(s.steps.len(), 3);
+        assert_eq!(s.steps[0].value.action.name(), "ldap.bind");
+        assert_eq!(s.steps[1].referenced.line(), 6);
+        let Expect::Outcome(o) = s.steps[0].value.expect.clone().unwrap() else { panic!() };
+        assert_eq!((o.ldap.as_deref(), o.data.as_deref()), (Some("invalidCredentials"), Some("52e")));
+        assert_eq!(s.steps[2].value.expect, Some(Expect::Ok));
+        assert_eq!(s.steps[2].value.capture["t"], "access_token");
+    }
+
+    fn error(text: &str) -> ParseError {
+        parse("bad.yaml", text).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_place_and_what_was_expected() {
+        let e = error("name: n\nabout: a\nsteps:\n  - ldap.bnd: { user: u, password: p }\n");
+        assert_eq!((e.line, e.file.as_str()), (4, "bad.yaml"));
+        assert!(e.message.contains("ldap.bnd") && e.message.contains("ldap.bind"), "{e}");
+
+        let e = error("name: n\nabout: a\nsteps:\n  - ldap.bind: { user: u, pasword: p }\n");
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("pasword") && e.message.contains("password"), "{e}");
+
+        let e = error("name: n\nabout: a\nstep:\n  - clock.advance: 1d\n");
+        assert!(e.message.contains("step"), "{e}");
+
+        let e = error("name: n\nabout: a\nsteps:\n  - clock.advance: 1d\n    expect: fine\n");
+        assert_eq!(e.line, 5);
+        assert!(e.message.contains("ok"), "{e}");
+
+        let e = error("name: n\nabout: a\nsteps:\n  - clock.advance: 1d\n    ldap.bind: { user: u, password: p }\n");
+        assert!(e.message.contains("one action"), "{e}");
+
+        let e = error("name: n\nabout: a\nsteps: []\n");
+        assert!(e.message.contains("at least one step"), "{e}");
+        assert!(e.to_string().starts_with("bad.yaml:1:1: "));
+    }
+
+    #[test]
+    fn the_schema_lists_every_action() {
+        let text = schema().to_string();
+        for name in Action::NAMES {
+            assert!(text.contains(&format!("\"{name}\"")), "{name} missing from the schema");
+        }
+    }
+}

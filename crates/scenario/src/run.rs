@@ -1,0 +1,1133 @@
+//! Plays a scenario against a lab. Steps reach the tenant only over HTTP and the AD DS only
+//! over LDAP, as any client would; what acts on the lab itself (the clock) goes through the
+//! lab's control surface — in process, or `/lab/clock` on a running lab.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use labkit::LabInfo;
+use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope as LdapScope, SearchEntry};
+use serde_json::{Value, json};
+
+use crate::model::*;
+use crate::observe::{self, Observed};
+use crate::transcript::{Transcript, clean_form, clean_json};
+
+/// How the runner acts on the lab itself.
+#[derive(Clone)]
+pub enum Control {
+    /// A lab in this process: its clock directly.
+    InProcess(clock::Clock),
+    /// A running lab: its `/lab/clock` endpoint, as its Global Administrator.
+    Http,
+}
+
+/// The lab a scenario runs against.
+#[derive(Clone)]
+pub struct Target {
+    pub info: LabInfo,
+    pub control: Control,
+    /// The lab CA's certificate (PEM).
+    pub ca_pem: Vec<u8>,
+}
+
+/// A step that could not be played (not an outcome to compare: a broken reference, a
+/// connection that failed).
+#[derive(Debug, Clone)]
+pub struct RunError(pub String);
+
+impl<E: std::fmt::Display> From<E> for RunError {
+    fn from(e: E) -> RunError {
+        RunError(e.to_string())
+    }
+}
+
+/// Where a scenario stopped, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// 1-based step number; 0 for the `given:` section.
+    pub step: usize,
+    pub action: String,
+    pub line: u64,
+    pub column: u64,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// An SSPR flow the scenario has started.
+struct Flow {
+    id: String,
+    user: String,
+    methods: Vec<String>,
+    gates: u64,
+}
+
+pub struct Runner<'a> {
+    target: &'a Target,
+    http: reqwest::Client,
+    tls: Arc<rustls::ClientConfig>,
+    captures: HashMap<String, String>,
+    /// Passwords learned during the run (changes, resets), by account, for `as:` lookups.
+    passwords: HashMap<String, String>,
+    flow: Option<Flow>,
+    pub transcript: Transcript,
+    step: usize,
+    last_body: Value,
+}
+
+fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, RunError> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.map_err(|e| RunError(format!("lab CA: {e}")))?)?;
+    }
+    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(target: &'a Target) -> Result<Runner<'a>, RunError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&target.ca_pem)?).build()?;
+        let mut transcript = Transcript::default();
+        for u in &target.info.users {
+            if let Some(p) = &u.password {
+                transcript.secret(p);
+            }
+        }
+        transcript.secret(&target.info.adds.admin_password);
+        transcript.secret(&target.info.tenant.admin_password);
+        transcript.secret(&target.info.tenant.client_secret);
+        Ok(Runner {
+            target,
+            http,
+            tls: tls_config(&target.ca_pem)?,
+            captures: HashMap::new(),
+            passwords: HashMap::new(),
+            flow: None,
+            transcript,
+            step: 0,
+            last_body: Value::Null,
+        })
+    }
+
+    /// Plays a whole scenario; the first step whose outcome differs from its expectation
+    /// (or that cannot be played) stops it.
+    pub async fn run(&mut self, s: &Scenario) -> Result<(), Failure> {
+        self.given(&s.given).await.map_err(|e| Failure {
+            step: 0,
+            action: "given".into(),
+            line: 1,
+            column: 1,
+            expected: "the `given:` settings to apply".into(),
+            actual: e.0,
+        })?;
+        for (i, spanned) in s.steps.iter().enumerate() {
+            let step = &spanned.value;
+            self.step = i + 1;
+            self.transcript.step(self.step, step.action.name());
+            let expect = step.expect.clone().unwrap_or(Expect::Ok);
+            let fail = |actual: String| Failure {
+                step: i + 1,
+                action: step.action.name().into(),
+                line: spanned.referenced.line(),
+                column: spanned.referenced.column(),
+                expected: observe::describe_expect(&expect),
+                actual,
+            };
+            let got = self.exec(&step.action).await.map_err(|e| fail(format!("could not be played: {}", e.0)))?;
+            if !observe::matches(&expect, &got) {
+                return Err(fail(got.describe()));
+            }
+            for (name, field) in &step.capture {
+                let v = lookup(&self.last_body, field).ok_or_else(|| fail(format!("no field `{field}` to capture in the answer")))?;
+                if field.to_ascii_lowercase().contains("password") {
+                    self.transcript.secret(&v);
+                }
+                self.captures.insert(name.clone(), v);
+            }
+        }
+        Ok(())
+    }
+
+    // ----- values -----
+
+    /// `${name}`: a capture, or `initial.<sam|upn>`, `tenant_id`, `base_dn`, `domain`, `netbios`.
+    fn s(&self, text: &str) -> Result<String, RunError> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("${") {
+            out.push_str(&rest[..i]);
+            let end = rest[i..].find('}').ok_or_else(|| RunError(format!("unclosed `${{` in {text:?}")))?;
+            let name = &rest[i + 2..i + end];
+            out.push_str(&self.value_of(name)?);
+            rest = &rest[i + end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn value_of(&self, name: &str) -> Result<String, RunError> {
+        let info = &self.target.info;
+        if let Some(v) = self.captures.get(name) {
+            return Ok(v.clone());
+        }
+        if let Some(who) = name.strip_prefix("initial.") {
+            return self.seeded(who).and_then(|u| u.password.clone()).ok_or_else(|| RunError(format!("no seeded password for `{who}`")));
+        }
+        Ok(match name {
+            "tenant_id" => info.tenant.tenant_id.clone(),
+            "base_dn" => info.adds.base_dn.clone(),
+            "domain" => info.adds.domain.clone(),
+            "netbios" => info.adds.netbios.clone(),
+            _ => return Err(RunError(format!("`${{{name}}}` is neither a capture nor a built-in value"))),
+        })
+    }
+
+    fn seeded(&self, who: &str) -> Option<&labkit::SeededUser> {
+        let who = who.rsplit('\\').next().unwrap_or(who);
+        self.target
+            .info
+            .users
+            .iter()
+            .find(|u| u.sam.eq_ignore_ascii_case(who) || u.upn.eq_ignore_ascii_case(who) || u.dn.eq_ignore_ascii_case(who))
+    }
+
+    /// The password of an account acting in a step: given, learned during the run, or seeded.
+    fn password_for(&self, who: &str, given: Option<&str>) -> Result<String, RunError> {
+        if let Some(p) = given {
+            return self.s(p);
+        }
+        let key = who.to_ascii_lowercase();
+        if let Some(p) = self.passwords.get(&key) {
+            return Ok(p.clone());
+        }
+        let t = &self.target.info.tenant;
+        if who.eq_ignore_ascii_case(&t.admin_upn) {
+            return Ok(t.admin_password.clone());
+        }
+        if who.eq_ignore_ascii_case(&self.target.info.adds.admin_dn) {
+            return Ok(self.target.info.adds.admin_password.clone());
+        }
+        self.seeded(who)
+            .and_then(|u| u.password.clone())
+            .ok_or_else(|| RunError(format!("no password known for `{who}`: give `password:`")))
+    }
+
+    fn learn(&mut self, who: &str, password: &str) {
+        self.transcript.secret(password);
+        let key = who.to_ascii_lowercase();
+        self.passwords.insert(key, password.to_string());
+        // the same account under its other names
+        if let Some(u) = self.seeded(who).cloned() {
+            for name in [
+                u.sam,
+                u.upn,
+                u.dn,
+                format!("{}\\{}", self.target.info.adds.netbios, self.seeded(who).map(|x| x.sam.clone()).unwrap_or_default()),
+            ] {
+                if !name.is_empty() {
+                    self.passwords.insert(name.to_ascii_lowercase(), password.to_string());
+                }
+            }
+        }
+    }
+
+    // ----- HTTP -----
+
+    async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Result<Observed, RunError> {
+        let shown = body.as_ref().map(|b| format!(" {}", clean_json(b))).unwrap_or_default();
+        self.transcript.request(self.step, &format!("{method} {path}{shown}"));
+        let m = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self.http.request(m, format!("{}{path}", self.target.info.tenant.https));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let r = req.send().await?;
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = r.text().await?;
+        let body: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let shown = if body.is_null() { String::new() } else { format!(" {}", clean_json(&body)) };
+        self.transcript.response(self.step, &format!("{status}{shown}"));
+        self.last_body = body.clone();
+        let mut o = Observed::http(status, body);
+        if let Some(l) = location {
+            o.http.as_mut().expect("set").1["@location"] = json!(l);
+        }
+        Ok(o)
+    }
+
+    async fn token(&mut self, upn: &str, password: &str) -> Result<(Observed, Option<String>), RunError> {
+        let t = self.target.info.tenant.clone();
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", t.client_id.as_str()),
+            ("username", upn),
+            ("password", password),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let path = format!("/{}/oauth2/v2.0/token", t.tenant_id);
+        self.transcript.request(self.step, &format!("POST {path} {}", clean_form(&form)));
+        let r = self.http.post(format!("{}{path}", t.https)).form(&form).send().await?;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await?;
+        self.transcript.response(self.step, &format!("{status} {}", clean_json(&body)));
+        let token = body.get("access_token").and_then(Value::as_str).map(str::to_string);
+        self.last_body = body.clone();
+        Ok((Observed::http(status, body), token))
+    }
+
+    /// An administrator's token (default: the tenant's Global Administrator).
+    async fn admin_token(&mut self, who: Option<&str>, password: Option<&str>) -> Result<String, RunError> {
+        let who = match who {
+            Some(w) => self.s(w)?,
+            None => self.target.info.tenant.admin_upn.clone(),
+        };
+        let password = self.password_for(&who, password)?;
+        let (o, token) = self.token(&who, &password).await?;
+        token.ok_or_else(|| RunError(format!("the administrator {who} could not sign in: {}", o.describe())))
+    }
+
+    async fn user_id(&mut self, token: &str, upn: &str) -> Result<String, RunError> {
+        let o = self.call("GET", &format!("/v1.0/users/{upn}?$select=id"), Some(token), None).await?;
+        o.http.and_then(|(_, b)| b["id"].as_str().map(str::to_string)).ok_or_else(|| RunError(format!("no cloud user {upn}")))
+    }
+
+    async fn group_id(&mut self, token: &str, name: &str) -> Result<String, RunError> {
+        let o = self.call("GET", "/v1.0/groups", Some(token), None).await?;
+        let list = o.http.map(|(_, b)| b["value"].clone()).unwrap_or(Value::Null);
+        list.as_array()
+            .and_then(|a| a.iter().find(|g| g["displayName"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))))
+            .and_then(|g| g["id"].as_str().map(str::to_string))
+            .ok_or_else(|| RunError(format!("no group named {name}")))
+    }
+
+    // ----- LDAP -----
+
+    async fn connect(&mut self, via: Via) -> Result<ldap3::Ldap, RunError> {
+        let a = &self.target.info.adds;
+        let settings = LdapConnSettings::new().set_config(self.tls.clone()).set_conn_timeout(Duration::from_secs(10));
+        let (settings, url) = match via {
+            Via::Ldap => (settings, a.ldap.clone()),
+            Via::Starttls => (settings.set_starttls(true), a.ldap.clone()),
+            Via::Ldaps => (settings, a.ldaps.clone()),
+        };
+        // `localhost`, so the certificate's DNS name is checked
+        let url = url.replace("127.0.0.1", "localhost");
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, &url).await?;
+        ldap3::drive!(conn);
+        Ok(ldap)
+    }
+
+    fn via_name(via: Via) -> &'static str {
+        match via {
+            Via::Ldap => "LDAP",
+            Via::Starttls => "LDAP+StartTLS",
+            Via::Ldaps => "LDAPS",
+        }
+    }
+
+    /// A connection bound as `who` (default: the domain's Administrator); Err(observed) when
+    /// the bind itself fails.
+    async fn bound(&mut self, who: Option<&str>, password: Option<&str>, via: Via) -> Result<Result<ldap3::Ldap, Observed>, RunError> {
+        let who = match who {
+            Some(w) => self.s(w)?,
+            None => self.target.info.adds.admin_dn.clone(),
+        };
+        let password = self.password_for(&who, password)?;
+        let mut l = self.connect(via).await?;
+        self.transcript.request(self.step, &format!("{} bind {who} {}", Self::via_name(via), crate::transcript::REDACTED));
+        let r = l.simple_bind(&who, &password).await?;
+        self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+        if r.rc != 0 {
+            return Ok(Err(Observed::ldap(r.rc, &r.text)));
+        }
+        Ok(Ok(l))
+    }
+
+    /// A DN for a DN, sAMAccountName, `NETBIOS\sam` or UPN (looked up as the administrator).
+    async fn dn_of(&mut self, entry: &str) -> Result<String, RunError> {
+        let entry = self.s(entry)?;
+        if entry.contains('=') {
+            return Ok(entry);
+        }
+        if let Some(u) = self.seeded(&entry).filter(|u| !u.dn.is_empty()) {
+            return Ok(u.dn.clone());
+        }
+        let name = entry.rsplit('\\').next().unwrap_or(&entry).to_string();
+        let mut l = self.connect(Via::Ldaps).await?;
+        let a = self.target.info.adds.clone();
+        l.simple_bind(&a.admin_dn, &a.admin_password).await?.success()?;
+        let filter = format!("(|(sAMAccountName={name})(userPrincipalName={name}))");
+        let (entries, _) = l.search(&a.base_dn, LdapScope::Subtree, &filter, vec!["1.1"]).await?.success()?;
+        let _ = l.unbind().await;
+        entries.into_iter().next().map(|e| SearchEntry::construct(e).dn).ok_or_else(|| RunError(format!("no AD entry for {name}")))
+    }
+
+    async fn ldap_modify(
+        &mut self,
+        l: &mut ldap3::Ldap,
+        dn: &str,
+        mods: Vec<Mod<Vec<u8>>>,
+        shown: &str,
+        hints: bool,
+    ) -> Result<Observed, RunError> {
+        self.transcript.request(self.step, &format!("modify {dn}: {shown}{}", if hints { " [policy hints]" } else { "" }));
+        let r = if hints {
+            // LDAP_SERVER_POLICY_HINTS_OID, value SEQUENCE { INTEGER 1 }: apply history to a reset
+            let ctrl = ldap3::controls::RawControl {
+                ctype: "1.2.840.113556.1.4.2239".into(),
+                crit: true,
+                val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+            };
+            l.with_controls(vec![ctrl]).modify(dn, mods).await?
+        } else {
+            l.modify(dn, mods).await?
+        };
+        self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+        let _ = l.unbind().await;
+        Ok(Observed::ldap(r.rc, &r.text))
+    }
+
+    // ----- the steps -----
+
+    async fn exec(&mut self, action: &Action) -> Result<Observed, RunError> {
+        match action {
+            Action::SsprStart(a) => {
+                let user = self.s(&a.user)?;
+                self.sspr_start(&user).await
+            }
+            Action::SsprVerify(a) => self.sspr_verify(&a.method, a.code.as_deref()).await,
+            Action::SsprReset(a) => {
+                let password = self.s(&a.new_password)?;
+                self.transcript.secret(&password);
+                if let Some(u) = &a.user {
+                    let u = self.s(u)?;
+                    let o = self.sspr_through_gates(&u).await?;
+                    if !o.ok {
+                        return Ok(o);
+                    }
+                }
+                let flow = self.flow.as_ref().ok_or_else(|| RunError("no SSPR flow: start one (sspr.start) or give `user`".into()))?;
+                let (id, user) = (flow.id.clone(), flow.user.clone());
+                let o = self.call("POST", &format!("/lab/sspr/flows/{id}/reset"), None, Some(json!({ "newPassword": password }))).await?;
+                if o.ok {
+                    self.learn(&user, &password);
+                    self.flow = None;
+                }
+                Ok(o)
+            }
+            Action::SsprUnlock(a) => {
+                if let Some(u) = &a.user {
+                    let u = self.s(u)?;
+                    let o = self.sspr_through_gates(&u).await?;
+                    if !o.ok {
+                        return Ok(o);
+                    }
+                }
+                let id =
+                    self.flow.as_ref().map(|f| f.id.clone()).ok_or_else(|| RunError("no SSPR flow: start one or give `user`".into()))?;
+                let o = self.call("POST", &format!("/lab/sspr/flows/{id}/unlock"), None, None).await?;
+                if o.ok {
+                    self.flow = None;
+                }
+                Ok(o)
+            }
+            Action::UserSignIn(a) => {
+                let (user, password) = (self.s(&a.user)?, self.s(&a.password)?);
+                self.transcript.secret(&password);
+                Ok(self.token(&user, &password).await?.0)
+            }
+            Action::UserChangePassword(a) => {
+                let (user, current, new) = (self.s(&a.user)?, self.s(&a.current)?, self.s(&a.new)?);
+                self.transcript.secret(&current);
+                self.transcript.secret(&new);
+                let o = match a.via {
+                    ChangeVia::Graph => {
+                        let (signed, token) = self.token(&user, &current).await?;
+                        let Some(token) = token else { return Ok(signed) };
+                        let body = json!({ "currentPassword": current, "newPassword": new });
+                        self.call("POST", "/v1.0/me/changePassword", Some(&token), Some(body)).await?
+                    }
+                    ChangeVia::SignIn => {
+                        let body = json!({ "userPrincipalName": user, "currentPassword": current, "newPassword": new });
+                        self.call("POST", "/lab/signIn/changePassword", None, Some(body)).await?
+                    }
+                };
+                if o.ok {
+                    self.learn(&user, &new);
+                }
+                Ok(o)
+            }
+            Action::AdminReset(a) => self.admin_reset(a).await,
+            Action::AdminSetRole(a) => {
+                let token = self.admin_token(None, None).await?;
+                let user = self.s(&a.user)?;
+                let id = self.user_id(&token, &user).await?;
+                let role = tenant::roles::Role::parse(&a.role).ok_or_else(|| RunError(format!("no directory role named {:?}", a.role)))?;
+                let body = json!({ "principalId": id, "roleDefinitionId": role.template_id(), "directoryScopeId": "/" });
+                self.call("POST", "/v1.0/roleManagement/directory/roleAssignments", Some(&token), Some(body)).await
+            }
+            Action::AdminSetSspr(a) => self.set_sspr(a).await,
+            Action::AdminSetWriteback(a) => self.set_writeback(a).await,
+            Action::AdminSetRisk(a) => {
+                let token = self.admin_token(None, None).await?;
+                let user = self.s(&a.user)?;
+                self.call(
+                    "PATCH",
+                    &format!("/lab/identityProtection/riskyUsers/{user}"),
+                    Some(&token),
+                    Some(json!({ "riskLevel": a.level })),
+                )
+                .await
+            }
+            Action::AdminSetRiskPolicy(a) => self.set_risk_policy(a).await,
+            Action::AdminSetPasswordRules(a) => self.set_password_rules(a).await,
+            Action::AdminSetLicenses(a) => {
+                let token = self.admin_token(None, None).await?;
+                let user = self.s(&a.user)?;
+                let sku = |n: &String| match n.to_ascii_uppercase().as_str() {
+                    "P1" => Ok(tenant::directory::SKU_ENTRA_ID_P1.to_string()),
+                    "P2" => Ok(tenant::directory::SKU_ENTRA_ID_P2.to_string()),
+                    other => Err(RunError(format!("unknown licence {other} (P1, P2)"))),
+                };
+                let add: Vec<Value> =
+                    a.add.iter().map(|n| sku(n).map(|s| json!({ "skuId": s, "disabledPlans": [] }))).collect::<Result<_, _>>()?;
+                let remove: Vec<String> = a.remove.iter().map(sku).collect::<Result<_, _>>()?;
+                let body = json!({ "addLicenses": add, "removeLicenses": remove });
+                self.call("POST", &format!("/v1.0/users/{user}/assignLicense"), Some(&token), Some(body)).await
+            }
+            Action::AdminAddMember(a) => {
+                let token = self.admin_token(None, None).await?;
+                let user = self.s(&a.user)?;
+                let (group, member) = (self.group_id(&token, &a.group).await?, self.user_id(&token, &user).await?);
+                let body = json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{member}") });
+                self.call("POST", &format!("/v1.0/groups/{group}/members/$ref"), Some(&token), Some(body)).await
+            }
+            Action::AdminGraph(a) => {
+                let token = self.admin_token(a.actor.as_deref(), a.password.as_deref()).await?;
+                let path = self.s(&a.path)?;
+                let body = match &a.body {
+                    Some(b) => Some(serde_json::from_str(&self.s(&b.to_string())?)?),
+                    None => None,
+                };
+                self.call(&a.method.to_ascii_uppercase(), &path, Some(&token), body).await
+            }
+            Action::LdapBind(a) => {
+                let (user, password) = (self.s(&a.user)?, self.s(&a.password)?);
+                self.transcript.secret(&password);
+                let mut l = self.connect(a.via).await?;
+                self.transcript.request(self.step, &format!("{} bind {user} {}", Self::via_name(a.via), crate::transcript::REDACTED));
+                let r = l.simple_bind(&user, &password).await?;
+                self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+                let _ = l.unbind().await;
+                Ok(Observed::ldap(r.rc, &r.text))
+            }
+            Action::LdapSearch(a) => {
+                let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                let base = match &a.base {
+                    Some(b) => self.s(b)?,
+                    None => self.target.info.adds.base_dn.clone(),
+                };
+                let filter = self.s(a.filter.as_deref().unwrap_or("(objectClass=*)"))?;
+                let scope = match a.scope.unwrap_or(Scope::Sub) {
+                    Scope::Base => LdapScope::Base,
+                    Scope::One => LdapScope::OneLevel,
+                    Scope::Sub => LdapScope::Subtree,
+                };
+                let attrs: Vec<&str> = if a.attrs.is_empty() { vec!["1.1"] } else { a.attrs.iter().map(String::as_str).collect() };
+                self.transcript.request(self.step, &format!("search {base} {scope:?} {filter} {attrs:?}"));
+                let res = l.search(&base, scope, &filter, attrs).await?;
+                let mut entries = vec![];
+                for e in &res.0 {
+                    let e = SearchEntry::construct(e.clone());
+                    let mut m: serde_json::Map<String, Value> = e.attrs.into_iter().map(|(k, v)| (k, json!(v))).collect();
+                    m.insert("dn".into(), json!(e.dn));
+                    entries.push(Value::Object(m));
+                }
+                let r = &res.1;
+                self.transcript.response(self.step, &format!("{} entries; {}", entries.len(), ldap_line(r.rc, &r.text)));
+                let _ = l.unbind().await;
+                self.last_body = json!({ "entries": entries });
+                let mut o = Observed::ldap(r.rc, &r.text);
+                o.count = Some(entries.len());
+                Ok(o)
+            }
+            Action::LdapCompare(a) => {
+                let dn = self.dn_of(&a.entry).await?;
+                let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                let value = self.s(&a.value)?;
+                self.transcript.request(self.step, &format!("compare {dn} {}={value}", a.attr));
+                let r = l.compare(&dn, &a.attr, value.as_str()).await?.0;
+                self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+                let _ = l.unbind().await;
+                let mut o = Observed::ldap(r.rc, &r.text);
+                o.compare = match r.rc {
+                    6 => Some(true),
+                    5 => Some(false),
+                    _ => None,
+                };
+                Ok(o)
+            }
+            Action::LdapModify(a) => {
+                let dn = self.dn_of(&a.entry).await?;
+                let mut mods = vec![];
+                let mut shown = vec![];
+                for c in &a.changes {
+                    let values: HashSet<Vec<u8>> = c.values.iter().map(|v| self.s(v).map(String::into_bytes)).collect::<Result<_, _>>()?;
+                    let attr = c.attr.clone().into_bytes();
+                    shown.push(format!("{} {} {:?}", c.op, c.attr, c.values));
+                    mods.push(match c.op.as_str() {
+                        "add" => Mod::Add(attr, values),
+                        "delete" => Mod::Delete(attr, values),
+                        "replace" => Mod::Replace(attr, values),
+                        "increment" => Mod::Increment(attr, c.values.first().cloned().unwrap_or_default().into_bytes()),
+                        other => return Err(RunError(format!("unknown modify op {other} (add, delete, replace, increment)"))),
+                    });
+                }
+                let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                self.ldap_modify(&mut l, &dn, mods, &shown.join("; "), false).await
+            }
+            Action::LdapAdd(a) => {
+                let dn = self.s(&a.dn)?;
+                let mut attrs = vec![];
+                for (k, v) in &a.attrs {
+                    let vals: HashSet<Vec<u8>> = v.values().iter().map(|x| self.s(x).map(String::into_bytes)).collect::<Result<_, _>>()?;
+                    attrs.push((k.clone().into_bytes(), vals));
+                }
+                let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                self.transcript.request(self.step, &format!("add {dn} {:?}", a.attrs.keys().collect::<Vec<_>>()));
+                let r = l.add(&dn, attrs).await?;
+                self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+                let _ = l.unbind().await;
+                Ok(Observed::ldap(r.rc, &r.text))
+            }
+            Action::LdapDelete(a) => {
+                let dn = self.dn_of(&a.entry).await?;
+                let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                self.transcript.request(self.step, &format!("delete {dn}"));
+                let r = l.delete(&dn).await?;
+                self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+                let _ = l.unbind().await;
+                Ok(Observed::ldap(r.rc, &r.text))
+            }
+            Action::LdapChange(a) => {
+                let (user, old, new) = (self.s(&a.user)?, self.s(&a.old)?, self.s(&a.new)?);
+                self.transcript.secret(&old);
+                self.transcript.secret(&new);
+                let dn = self.dn_of(&user).await?;
+                let mut l = match self.bound(Some(&user), Some(&old), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                let mods = vec![
+                    Mod::Delete(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(&old)])),
+                    Mod::Add(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(&new)])),
+                ];
+                let o = self.ldap_modify(&mut l, &dn, mods, "delete unicodePwd ***; add unicodePwd ***", false).await?;
+                if o.ok {
+                    self.learn(&user, &new);
+                }
+                Ok(o)
+            }
+            Action::LdapReset(a) => {
+                let (user, new) = (self.s(&a.user)?, self.s(&a.new_password)?);
+                self.transcript.secret(&new);
+                let dn = self.dn_of(&user).await?;
+                let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                let mods = vec![Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(&new)]))];
+                let o = self.ldap_modify(&mut l, &dn, mods, "replace unicodePwd ***", a.policy_hints).await?;
+                if o.ok {
+                    self.learn(&user, &new);
+                }
+                Ok(o)
+            }
+            Action::LdapUnlock(a) => {
+                let dn = self.dn_of(&a.user).await?;
+                let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                let mods = vec![Mod::Replace(b"lockoutTime".to_vec(), HashSet::from([b"0".to_vec()]))];
+                self.ldap_modify(&mut l, &dn, mods, "replace lockoutTime 0", false).await
+            }
+            Action::ClockAdvance(d) => {
+                let by = clock::parse_duration(d).map_err(RunError)?;
+                self.transcript.request(self.step, &format!("advance the lab clock by {d}"));
+                match self.target.control.clone() {
+                    Control::InProcess(c) => {
+                        c.advance(by);
+                        Ok(Observed { ok: true, ..Default::default() })
+                    }
+                    Control::Http => {
+                        let token = self.admin_token(None, None).await?;
+                        self.call("POST", "/lab/clock", Some(&token), Some(json!({ "advance": d }))).await
+                    }
+                }
+            }
+            Action::ExpectAudit(a) => self.expect_audit(a).await,
+            Action::ExpectEntry(a) => self.expect_entry(a).await,
+            Action::ExpectUser(a) => {
+                let token = self.admin_token(None, None).await?;
+                let user = self.s(&a.user)?;
+                let select = a.props.keys().cloned().collect::<Vec<_>>().join(",");
+                let o = self.call("GET", &format!("/v1.0/users/{user}?$select={select}"), Some(&token), None).await?;
+                let Some((200, body)) = o.http.clone() else {
+                    return Ok(Observed::check(Some(format!("no such cloud user: {}", o.describe()))));
+                };
+                let diffs: Vec<String> = a
+                    .props
+                    .iter()
+                    .filter(|(k, want)| body.get(k.as_str()) != Some(want))
+                    .map(|(k, want)| format!("{k}: expected {want}, found {}", body.get(k.as_str()).unwrap_or(&Value::Null)))
+                    .collect();
+                Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
+            }
+            Action::ExpectOutbox(a) => {
+                let to = self.s(&a.to)?;
+                let o = self.call("GET", &format!("/lab/outbox?to={to}"), None, None).await?;
+                let list = o.http.map(|(_, b)| b["value"].as_array().cloned().unwrap_or_default()).unwrap_or_default();
+                let mut diffs = vec![];
+                if let Some(n) = a.count.filter(|n| *n != list.len()) {
+                    diffs.push(format!("{n} messages to {to} expected, found {}", list.len()));
+                }
+                if let Some(s) = &a.subject {
+                    let last = list.last().and_then(|m| m["subject"].as_str()).unwrap_or("");
+                    if !last.contains(s.as_str()) {
+                        diffs.push(format!("the newest subject {last:?} does not contain {s:?}"));
+                    }
+                }
+                Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
+            }
+            Action::ExpectRisk(a) => {
+                let token = self.admin_token(None, None).await?;
+                let user = self.s(&a.user)?;
+                let id = self.user_id(&token, &user).await?;
+                let o = self.call("GET", &format!("/v1.0/identityProtection/riskyUsers/{id}"), Some(&token), None).await?;
+                let body = o.http.map(|(_, b)| b).unwrap_or(Value::Null);
+                let diffs: Vec<String> = [("riskLevel", &a.level), ("riskState", &a.state), ("riskDetail", &a.detail)]
+                    .into_iter()
+                    .filter_map(|(k, want)| want.as_ref().map(|w| (k, w)))
+                    .filter(|(k, w)| body[*k].as_str() != Some(w.as_str()))
+                    .map(|(k, w)| format!("{k}: expected {w}, found {}", body[k]))
+                    .collect();
+                Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
+            }
+        }
+    }
+
+    async fn sspr_start(&mut self, user: &str) -> Result<Observed, RunError> {
+        let o = self.call("POST", "/lab/sspr/flows", None, Some(json!({ "userPrincipalName": user }))).await?;
+        if let (true, Some((_, b))) = (o.ok, &o.http) {
+            self.flow = Some(Flow {
+                id: b["id"].as_str().unwrap_or_default().to_string(),
+                user: user.to_string(),
+                methods: b["methods"].as_array().into_iter().flatten().filter_map(|m| m["type"].as_str().map(str::to_string)).collect(),
+                gates: b["gatesRequired"].as_u64().unwrap_or(1),
+            });
+        }
+        Ok(o)
+    }
+
+    async fn sspr_verify(&mut self, method: &str, code: Option<&str>) -> Result<Observed, RunError> {
+        let id = self.flow.as_ref().map(|f| f.id.clone()).ok_or_else(|| RunError("no SSPR flow: start one first (sspr.start)".into()))?;
+        let sent = self.call("POST", &format!("/lab/sspr/flows/{id}/codes"), None, Some(json!({ "method": method }))).await?;
+        if !sent.ok {
+            return Ok(sent);
+        }
+        let code = match code {
+            Some(c) => self.s(c)?,
+            None => {
+                let o = self.call("GET", "/lab/outbox", None, None).await?;
+                let list = o.http.map(|(_, b)| b["value"].as_array().cloned().unwrap_or_default()).unwrap_or_default();
+                list.iter()
+                    .rev()
+                    .find(|m| m["channel"] == method && m["code"].is_string())
+                    .and_then(|m| m["code"].as_str().map(str::to_string))
+                    .ok_or_else(|| RunError(format!("no {method} code in the outbox")))?
+            }
+        };
+        self.call("POST", &format!("/lab/sspr/flows/{id}/verify"), None, Some(json!({ "method": method, "code": code }))).await
+    }
+
+    /// Start, then pass as many gates as the flow needs with the user's methods in order.
+    async fn sspr_through_gates(&mut self, user: &str) -> Result<Observed, RunError> {
+        let o = self.sspr_start(user).await?;
+        if !o.ok {
+            return Ok(o);
+        }
+        let (methods, gates) = self.flow.as_ref().map(|f| (f.methods.clone(), f.gates)).unwrap_or_default();
+        let mut last = o;
+        for m in methods.iter().take(gates as usize) {
+            last = self.sspr_verify(m, None).await?;
+            if !last.ok {
+                return Ok(last);
+            }
+        }
+        Ok(last)
+    }
+
+    async fn admin_reset(&mut self, a: &AdminReset) -> Result<Observed, RunError> {
+        let token = self.admin_token(a.actor.as_deref(), a.password.as_deref()).await?;
+        let user = self.s(&a.user)?;
+        let new = a.new_password.as_deref().map(|p| self.s(p)).transpose()?;
+        if let Some(p) = &new {
+            self.transcript.secret(p);
+        }
+        match a.via {
+            ResetVia::PasswordProfile => {
+                let p = new.clone().ok_or_else(|| RunError("a passwordProfile reset needs `new_password`".into()))?;
+                let mut profile = json!({ "password": p });
+                if let Some(f) = a.force_change {
+                    profile["forceChangePasswordNextSignIn"] = json!(f);
+                }
+                let o =
+                    self.call("PATCH", &format!("/v1.0/users/{user}"), Some(&token), Some(json!({ "passwordProfile": profile }))).await?;
+                if o.ok {
+                    self.learn(&user, &p);
+                }
+                Ok(o)
+            }
+            ResetVia::ResetPassword => {
+                let id = self.user_id(&token, &user).await?;
+                let body = new.as_ref().map(|p| json!({ "newPassword": p }));
+                let path = format!("/v1.0/users/{id}/authentication/methods/{}/resetPassword", tenant::directory::PASSWORD_METHOD_ID);
+                let o = self.call("POST", &path, Some(&token), body).await?;
+                let Some((202, accepted)) = o.http.clone() else { return Ok(o) };
+                if let Some(p) = accepted["newPassword"].as_str() {
+                    self.transcript.secret(p);
+                }
+                let location = accepted["@location"].as_str().unwrap_or_default().to_string();
+                let path = location.find("/v1.0/").map(|i| location[i..].to_string()).unwrap_or_default();
+                let polled = self.call("GET", &path, Some(&token), None).await?;
+                let op = polled.http.map(|(_, b)| b).unwrap_or(Value::Null);
+                let status = op["status"].as_str().unwrap_or("unknown").to_string();
+                let detail = op["statusDetail"].as_str().map(str::to_string);
+                let ok = status == "succeeded";
+                if ok {
+                    let p = new.clone().or_else(|| accepted["newPassword"].as_str().map(str::to_string));
+                    if let Some(p) = p {
+                        self.learn(&user, &p);
+                    }
+                }
+                // captures read the 202's body (a generated newPassword)
+                self.last_body = accepted;
+                Ok(Observed { ok, http: o.http, operation: Some((status, detail)), ..Default::default() })
+            }
+        }
+    }
+
+    async fn set_sspr(&mut self, a: &SetSspr) -> Result<Observed, RunError> {
+        let token = self.admin_token(None, None).await?;
+        let mut body = serde_json::Map::new();
+        if let Some(e) = &a.enabled {
+            let word = match e.to_ascii_lowercase().as_str() {
+                "none" => "None",
+                "selected" => "Selected",
+                "all" => "All",
+                other => return Err(RunError(format!("sspr enabled: {other}? (none, selected, all)"))),
+            };
+            body.insert("enabled".into(), json!(word));
+            if word == "Selected" {
+                let g = a.group.as_deref().ok_or_else(|| RunError("`selected` needs `group`".into()))?;
+                body.insert("selectedGroupId".into(), json!(self.group_id(&token, g).await?));
+            }
+        }
+        let pairs = [
+            ("emailEnabled", a.email),
+            ("mobilePhoneEnabled", a.mobile_phone),
+            ("notifyUsersOnPasswordReset", a.notify_users),
+            ("notifyAdminsOnAdminReset", a.notify_admins),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                body.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(n) = a.methods_required {
+            body.insert("methodsRequired".into(), json!(n));
+        }
+        self.call("PATCH", "/lab/sspr/policy", Some(&token), Some(Value::Object(body))).await
+    }
+
+    async fn set_writeback(&mut self, a: &SetWriteback) -> Result<Observed, RunError> {
+        let token = self.admin_token(None, None).await?;
+        let mut last = Observed { ok: true, ..Default::default() };
+        if let Some(on) = a.sync_side {
+            let path = format!("/v1.0/directory/onPremisesSynchronization/{}", self.target.info.tenant.tenant_id);
+            last = self.call("PATCH", &path, Some(&token), Some(json!({ "features": { "passwordWritebackEnabled": on } }))).await?;
+            if !last.ok {
+                return Ok(last);
+            }
+        }
+        let mut body = serde_json::Map::new();
+        for (k, v) in [
+            ("writeBackPasswords", a.write_back_passwords),
+            ("allowUnlockWithoutReset", a.allow_unlock),
+            ("writeBackGraphChangePassword", a.graph_change_password),
+        ] {
+            if let Some(v) = v {
+                body.insert(k.into(), json!(v));
+            }
+        }
+        if !body.is_empty() {
+            last = self.call("PATCH", "/lab/sspr/onPremisesIntegration", Some(&token), Some(Value::Object(body))).await?;
+        }
+        Ok(last)
+    }
+
+    async fn set_risk_policy(&mut self, a: &SetRiskPolicy) -> Result<Observed, RunError> {
+        let token = self.admin_token(None, None).await?;
+        let mut body = serde_json::Map::new();
+        if let Some(e) = a.enabled {
+            body.insert("enabled".into(), json!(e));
+        }
+        if let Some(l) = &a.level {
+            body.insert("level".into(), json!(l));
+        }
+        self.call("PATCH", "/lab/identityProtection/userRiskPolicy", Some(&token), Some(Value::Object(body))).await
+    }
+
+    async fn set_password_rules(&mut self, a: &SetPasswordRules) -> Result<Observed, RunError> {
+        let token = self.admin_token(None, None).await?;
+        let mut values = vec![json!({ "name": "BannedPasswordList", "value": a.banned.join("\t") })];
+        if let Some(e) = a.enabled {
+            values.push(json!({ "name": "EnableBannedPasswordCheck", "value": if e { "True" } else { "False" } }));
+        }
+        if let Some(n) = a.lockout_threshold {
+            values.push(json!({ "name": "LockoutThreshold", "value": n.to_string() }));
+        }
+        if let Some(n) = a.lockout_seconds {
+            values.push(json!({ "name": "LockoutDurationInSeconds", "value": n.to_string() }));
+        }
+        let existing = self.call("GET", "/v1.0/groupSettings", Some(&token), None).await?;
+        let id = existing.http.and_then(|(_, b)| b["value"][0]["id"].as_str().map(str::to_string));
+        match id {
+            Some(id) => self.call("PATCH", &format!("/v1.0/groupSettings/{id}"), Some(&token), Some(json!({ "values": values }))).await,
+            None => {
+                let body = json!({ "templateId": tenant::settings::PASSWORD_RULE_SETTINGS_TEMPLATE.to_string(), "values": values });
+                self.call("POST", "/v1.0/groupSettings", Some(&token), Some(body)).await
+            }
+        }
+    }
+
+    async fn expect_audit(&mut self, a: &ExpectAudit) -> Result<Observed, RunError> {
+        let token = self.admin_token(None, None).await?;
+        let path = format!("/v1.0/auditLogs/directoryAudits?$filter=activityDisplayName eq '{}'", a.activity);
+        let o = self.call("GET", &path, Some(&token), None).await?;
+        let list = o.http.map(|(_, b)| b["value"].as_array().cloned().unwrap_or_default()).unwrap_or_default();
+        let user = a.user.as_deref().map(|u| self.s(u)).transpose()?;
+        let entry = list.iter().find(|e| {
+            user.as_ref().is_none_or(|u| e["targetResources"][0]["userPrincipalName"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(u)))
+        });
+        let Some(e) = entry else { return Ok(Observed::check(Some(format!("no audit entry \"{}\"", a.activity)))) };
+        let mut diffs = vec![];
+        if let Some(r) = a.result.as_ref().filter(|r| e["result"].as_str() != Some(r.as_str())) {
+            diffs.push(format!("result: expected {r}, found {}", e["result"]));
+        }
+        if let Some(r) = a.reason.as_ref().filter(|r| e["resultReason"].as_str() != Some(r.as_str())) {
+            diffs.push(format!("resultReason: expected {r:?}, found {}", e["resultReason"]));
+        }
+        Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
+    }
+
+    async fn expect_entry(&mut self, a: &ExpectEntry) -> Result<Observed, RunError> {
+        let dn = self.dn_of(&a.entry).await?;
+        let mut l = match self.bound(None, None, Via::Ldaps).await? {
+            Ok(l) => l,
+            Err(o) => return Ok(o),
+        };
+        let attrs: Vec<&str> = a.attrs.keys().map(String::as_str).collect();
+        self.transcript.request(self.step, &format!("search {dn} base {attrs:?}"));
+        let ldap3::SearchResult(entries, r) = l.search(&dn, LdapScope::Base, "(objectClass=*)", attrs).await?;
+        self.transcript.response(self.step, &format!("{} entries; {}", entries.len(), ldap_line(r.rc, &r.text)));
+        let _ = l.unbind().await;
+        let Some(e) = entries.into_iter().next() else { return Ok(Observed::check(Some(format!("no entry {dn}")))) };
+        let e = SearchEntry::construct(e);
+        let mut diffs = vec![];
+        for (k, want) in &a.attrs {
+            let have = e.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+            let ok = match (want, &have) {
+                (None, None) => true,
+                (None, Some(_)) | (Some(_), None) => false,
+                (Some(OneOrMany::One(w)), Some(h)) if w == "*" => !h.is_empty(),
+                (Some(OneOrMany::One(w)), Some(h)) if w.starts_with('!') => h.iter().all(|x| *x != w[1..]),
+                (Some(w), Some(h)) => {
+                    let mut w: Vec<String> = w.values().iter().map(|x| self.s(x)).collect::<Result<_, _>>()?;
+                    let mut h = h.clone();
+                    w.sort();
+                    h.sort();
+                    w == h
+                }
+            };
+            if !ok {
+                let want = want.as_ref().map(|w| format!("{:?}", w.values())).unwrap_or("absent".into());
+                let have = have.map(|h| format!("{h:?}")).unwrap_or("absent".into());
+                diffs.push(format!("{k}: expected {want}, found {have}"));
+            }
+        }
+        Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
+    }
+
+    // ----- given -----
+
+    /// Applies a scenario's `given:` only (for `lab up --scenario`, where a trainee plays
+    /// the steps by hand).
+    pub async fn prepare(&mut self, s: &Scenario) -> Result<(), RunError> {
+        self.given(&s.given).await
+    }
+
+    async fn given(&mut self, g: &Given) -> Result<(), RunError> {
+        let t = &g.tenant;
+        let mut results = vec![];
+        if let Some(s) = &t.sspr {
+            results.push(self.set_sspr(s).await?);
+        }
+        if let Some(w) = &t.writeback {
+            results.push(self.set_writeback(w).await?);
+        }
+        if let Some(r) = &t.risk_policy {
+            results.push(self.set_risk_policy(r).await?);
+        }
+        if let Some(p) = &t.password_rules {
+            results.push(self.set_password_rules(p).await?);
+        }
+        if let Some(p) = &g.ad_ds.policy {
+            results.push(self.set_ad_policy(p).await?);
+        }
+        match results.into_iter().find(|o| !o.ok) {
+            Some(o) => Err(RunError(o.describe())),
+            None => Ok(()),
+        }
+    }
+
+    /// The domain policy on the domain object, as an administrator edits it.
+    async fn set_ad_policy(&mut self, p: &AdPolicy) -> Result<Observed, RunError> {
+        // AD keeps durations as negative 100-ns intervals
+        let interval = |d: &str| -> Result<String, RunError> {
+            let d = if d == "0" { Duration::ZERO } else { clock::parse_duration(d).map_err(RunError)? };
+            Ok((-(d.as_nanos() as i128 / 100)).to_string())
+        };
+        let mut mods: Vec<Mod<Vec<u8>>> = vec![];
+        let mut shown = vec![];
+        let mut put = |attr: &str, v: String| {
+            shown.push(format!("{attr}={v}"));
+            mods.push(Mod::Replace(attr.as_bytes().to_vec(), HashSet::from([v.into_bytes()])));
+        };
+        if let Some(n) = p.min_length {
+            put("minPwdLength", n.to_string());
+        }
+        if let Some(n) = p.history {
+            put("pwdHistoryLength", n.to_string());
+        }
+        if let Some(c) = p.complexity {
+            put("pwdProperties", if c { "1" } else { "0" }.into());
+        }
+        if let Some(d) = &p.min_age {
+            put("minPwdAge", interval(d)?);
+        }
+        if let Some(d) = &p.max_age {
+            put("maxPwdAge", interval(d)?);
+        }
+        if let Some(n) = p.lockout_threshold {
+            put("lockoutThreshold", n.to_string());
+        }
+        if let Some(d) = &p.lockout_duration {
+            put("lockoutDuration", interval(d)?);
+        }
+        if let Some(d) = &p.lockout_window {
+            put("lockOutObservationWindow", interval(d)?);
+        }
+        let base = self.target.info.adds.base_dn.clone();
+        let mut l = match self.bound(None, None, Via::Ldaps).await? {
+            Ok(l) => l,
+            Err(o) => return Ok(o),
+        };
+        self.ldap_modify(&mut l, &base, mods, &shown.join("; "), false).await
+    }
+}
+
+/// A quoted UTF-16LE password, as unicodePwd takes it.
+fn unicode_pwd(p: &str) -> Vec<u8> {
+    format!("\"{p}\"").encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+fn ldap_line(rc: u32, text: &str) -> String {
+    if text.is_empty() {
+        format!("{} ({rc})", observe::ldap_result_name(rc))
+    } else {
+        format!("{} ({rc}) \"{text}\"", observe::ldap_result_name(rc))
+    }
+}
+
+/// A field of a JSON answer by a dotted path (`newPassword`, `value.0.id`).
+fn lookup(body: &Value, path: &str) -> Option<String> {
+    let mut v = body;
+    for part in path.split('.') {
+        v = match part.parse::<usize>() {
+            Ok(i) => v.get(i)?,
+            Err(_) => v.get(part)?,
+        };
+    }
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Runs one scenario in its own lab (ephemeral ports, a frozen clock at the lab epoch).
+pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path) -> (Result<(), Failure>, Transcript, Duration) {
+    let started = Instant::now();
+    let fail =
+        |what: String| Failure { step: 0, action: "lab".into(), line: 1, column: 1, expected: "a lab to start".into(), actual: what };
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return (Err(fail(e.to_string())), Transcript::default(), started.elapsed()),
+    };
+    let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
+    if let Some(lab) = s.lab.as_deref().filter(|l| *l != "testlab") {
+        let path = scenario_dir.join(lab);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => cfg.adds_ldif = Some((path.display().to_string(), text)),
+            Err(e) => return (Err(fail(format!("lab {}: {e}", path.display()))), Transcript::default(), started.elapsed()),
+        }
+    }
+    let lab = match labkit::Lab::start(cfg).await {
+        Ok(l) => l,
+        Err(e) => return (Err(fail(format!("{e:#}"))), Transcript::default(), started.elapsed()),
+    };
+    let ca_pem = std::fs::read(&lab.info.adds.ca_cert).unwrap_or_default();
+    let target = Target { info: lab.info.clone(), control: Control::InProcess(lab.clock.clone()), ca_pem };
+    let (result, transcript) = match Runner::new(&target) {
+        Ok(mut r) => {
+            let res = r.run(s).await;
+            (res, r.transcript)
+        }
+        Err(e) => (Err(fail(e.0)), Transcript::default()),
+    };
+    lab.stop().await;
+    (result, transcript, started.elapsed())
+}

@@ -1,0 +1,235 @@
+//! Many scenarios: finding the files, running each in its own lab (in parallel), and the
+//! reports — a human one with expected/actual for each failure, and JUnit XML for CI.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{self, ParseError};
+use crate::run::{self, Failure};
+
+/// One scenario's result.
+#[derive(Debug, Clone)]
+pub struct ScenarioResult {
+    /// The file, as given or found (relative to the working directory when it can be).
+    pub path: String,
+    /// The test name: the path under the scenarios root, without `.yaml`.
+    pub id: String,
+    pub name: String,
+    pub outcome: Result<(), Failure>,
+    pub duration: Duration,
+    /// The redacted transcript.
+    pub transcript: String,
+}
+
+impl ScenarioResult {
+    pub fn passed(&self) -> bool {
+        self.outcome.is_ok()
+    }
+}
+
+/// Every `.yaml`/`.yml` file under the given files and directories, sorted.
+pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = vec![];
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such file or directory", p.display())));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// The test name of a file: its path under `root` without the extension (`reset/sspr-cloud`).
+pub fn test_id(root: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(root).unwrap_or(file);
+    rel.with_extension("").to_string_lossy().replace('\\', "/")
+}
+
+/// Reads and parses a file.
+pub fn load(path: &Path) -> Result<model::Scenario, ParseError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ParseError {
+        file: name.clone(),
+        line: 0,
+        column: 0,
+        message: e.to_string(),
+        detail: String::new(),
+    })?;
+    model::parse(&name, &text)
+}
+
+/// Checks files without running them: every parse error.
+pub fn check(files: &[PathBuf]) -> Vec<ParseError> {
+    files.iter().filter_map(|f| load(f).err()).collect()
+}
+
+/// Parses and runs one file in a fresh lab.
+pub async fn run_file(root: &Path, path: &Path) -> ScenarioResult {
+    let id = test_id(root, path);
+    let shown = path.display().to_string();
+    match load(path) {
+        Err(e) => ScenarioResult {
+            path: shown,
+            id,
+            name: String::new(),
+            outcome: Err(Failure {
+                step: 0,
+                action: "parse".into(),
+                line: e.line,
+                column: e.column,
+                expected: "a valid scenario".into(),
+                actual: e.message,
+            }),
+            duration: Duration::ZERO,
+            transcript: String::new(),
+        },
+        Ok(s) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let (outcome, transcript, duration) = run::run_in_fresh_lab(&s, dir).await;
+            ScenarioResult { path: shown, id, name: s.name.clone(), outcome, duration, transcript: transcript.render() }
+        }
+    }
+}
+
+/// Runs files, `jobs` at a time, each in its own lab; a progress bar on a terminal.
+pub async fn run_all(root: &Path, files: Vec<PathBuf>, jobs: usize) -> Vec<ScenarioResult> {
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} scenarios {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let gate = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, f) in files.into_iter().enumerate() {
+        let (gate, root, bar) = (gate.clone(), root.to_path_buf(), bar.clone());
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let r = run_file(&root, &f).await;
+            bar.inc(1);
+            if !r.passed() {
+                bar.set_message(format!("(failing: {})", r.id));
+            }
+            (i, r)
+        });
+    }
+    let mut out = vec![];
+    while let Some(done) = set.join_next().await {
+        if let Ok(r) = done {
+            out.push(r);
+        }
+    }
+    bar.finish_and_clear();
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Colours for a terminal (none when NO_COLOR is set or output is not a terminal).
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn for_stdout() -> Style {
+        Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+    }
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+/// A failure, as the human report and the test harness print it.
+pub fn failure_text(path: &str, f: &Failure, style: Style) -> String {
+    let place = if f.step == 0 {
+        format!("{path}:{}:{}: {}", f.line, f.column, f.action)
+    } else {
+        format!("{path}:{}:{}: step {} `{}`", f.line, f.column, f.step, f.action)
+    };
+    format!("{}\n  {} {}\n  {} {}\n", style.bold(&place), style.green("- expected:"), f.expected, style.red("+ actual:  "), f.actual)
+}
+
+/// The human report: one line per scenario, the failures in full, a summary.
+pub fn human(results: &[ScenarioResult], style: Style) -> String {
+    let mut out = String::new();
+    for r in results {
+        let mark = if r.passed() { style.green("PASS") } else { style.red("FAIL") };
+        out.push_str(&format!("{mark} {} ({} ms) {}\n", r.id, r.duration.as_millis(), r.name));
+        if let Err(f) = &r.outcome {
+            for line in failure_text(&r.path, f, style).lines() {
+                out.push_str(&format!("     {line}\n"));
+            }
+        }
+    }
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    let total: Duration = results.iter().map(|r| r.duration).sum();
+    let summary = format!(
+        "{} scenarios: {} passed, {failed} failed ({} ms of scenario time)",
+        results.len(),
+        results.len() - failed,
+        total.as_millis()
+    );
+    out.push_str(&if failed == 0 { style.green(&summary) } else { style.red(&summary) });
+    out.push('\n');
+    out
+}
+
+/// JUnit XML: one test case per scenario, the failure's place and expected/actual in it,
+/// and the redacted transcript as system-out.
+pub fn junit(results: &[ScenarioResult]) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new("scenarios");
+    for r in results {
+        let status = match &r.outcome {
+            Ok(()) => TestCaseStatus::success(),
+            Err(f) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!(
+                    "{}:{}:{}: step {} `{}`: expected {}, got {}",
+                    r.path, f.line, f.column, f.step, f.action, f.expected, f.actual
+                ));
+                s.set_description(failure_text(&r.path, f, Style { color: false }));
+                s
+            }
+        };
+        let mut case = TestCase::new(r.id.clone(), status);
+        case.set_classname("scenario");
+        case.set_time(r.duration);
+        case.set_system_out(r.transcript.clone());
+        suite.add_test_case(case);
+    }
+    let mut report = Report::new("hybrid-lab");
+    report.add_test_suite(suite);
+    report.to_string().unwrap_or_default()
+}
