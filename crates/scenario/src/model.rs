@@ -519,6 +519,8 @@ pub struct LdapDelete {
 #[serde(deny_unknown_fields)]
 pub struct LdapChange {
     pub user: String,
+    /// The password to bind with (default: `old`) — to send a wrong `old` after a good bind.
+    pub password: Option<String>,
     pub old: String,
     pub new: String,
     #[serde(default)]

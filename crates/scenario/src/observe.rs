@@ -166,17 +166,22 @@ pub fn matches(e: &Expect, got: &Observed) -> bool {
     ldap_ok && data_ok && status_ok && code_ok && aadsts_ok && op_ok && detail_ok && count_ok && compare_ok && message_ok
 }
 
-/// The `data` sub-code AD puts in a diagnostic: "…, data 52e, v4563" for binds, or the
-/// leading Win32 code "0000052D: …" for password and access errors.
+/// The `data` sub-code AD puts in a diagnostic: "…AcceptSecurityContext error, data 52e, …"
+/// for binds, otherwise the leading Win32 code ("0000052D: AtrErr: …").
 pub fn ad_data(text: &str) -> Option<String> {
-    if let Some(i) = text.find("data ") {
-        let code: String = text[i + 5..].chars().take_while(char::is_ascii_hexdigit).collect();
-        if !code.is_empty() {
-            return Some(code);
-        }
+    let hex_after = |i: usize| -> Option<String> {
+        let code: String = text[i..].chars().take_while(char::is_ascii_hexdigit).collect();
+        (!code.is_empty()).then_some(code)
+    };
+    const BIND: &str = "AcceptSecurityContext error, data ";
+    if let Some(i) = text.find(BIND) {
+        return hex_after(i + BIND.len());
     }
     let head: String = text.chars().take_while(char::is_ascii_hexdigit).collect();
-    (head.len() == 8 && text[8..].starts_with(':')).then_some(head)
+    if head.len() == 8 && text[8..].starts_with(':') {
+        return Some(head);
+    }
+    text.find("data ").and_then(|i| hex_after(i + 5))
 }
 
 fn same_hex(a: &str, b: &str) -> bool {
@@ -246,7 +251,7 @@ mod tests {
     fn ad_data_codes_are_found_in_both_of_ads_forms() {
         let bind = "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563";
         assert_eq!(ad_data(bind).as_deref(), Some("52e"));
-        let pwd = "0000052D: Constraint violation - check_password_restrictions: the password does not meet the complexity criteria!";
+        let pwd = "0000052D: AtrErr: DSID-03190F80, #1:\n\t0: 0000052D: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 9005a (unicodePwd)\n";
         assert_eq!(ad_data(pwd).as_deref(), Some("0000052D"));
         assert_eq!(ad_data("no code here"), None);
         assert!(same_hex("0000052D", "52d") && same_hex("775", "0x775") && !same_hex("52e", "52d"));

@@ -98,6 +98,7 @@ impl<'a> Runner<'a> {
         transcript.secret(&target.info.adds.admin_password);
         transcript.secret(&target.info.tenant.admin_password);
         transcript.secret(&target.info.tenant.client_secret);
+        transcript.alias(&target.info.tenant.https, "https://tenant");
         Ok(Runner {
             target,
             http,
@@ -114,6 +115,7 @@ impl<'a> Runner<'a> {
     /// Plays a whole scenario; the first step whose outcome differs from its expectation
     /// (or that cannot be played) stops it.
     pub async fn run(&mut self, s: &Scenario) -> Result<(), Failure> {
+        self.transcript.step(0, "given");
         self.given(&s.given).await.map_err(|e| Failure {
             step: 0,
             action: "given".into(),
@@ -635,7 +637,8 @@ impl<'a> Runner<'a> {
                 self.transcript.secret(&old);
                 self.transcript.secret(&new);
                 let dn = self.dn_of(&user).await?;
-                let mut l = match self.bound(Some(&user), Some(&old), a.via).await? {
+                let bind_with = a.password.clone().unwrap_or_else(|| old.clone());
+                let mut l = match self.bound(Some(&user), Some(&bind_with), a.via).await? {
                     Ok(l) => l,
                     Err(o) => return Ok(o),
                 };

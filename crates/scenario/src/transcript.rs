@@ -26,6 +26,8 @@ pub const REDACTED: &str = "***";
 pub struct Transcript {
     lines: Vec<(usize, String)>,
     secrets: Vec<String>,
+    /// Run-specific text (the tenant's URL with its ephemeral port) and what to show instead.
+    aliases: Vec<(String, String)>,
 }
 
 impl Transcript {
@@ -36,6 +38,11 @@ impl Transcript {
             // longest first, so a password containing another is replaced whole
             self.secrets.sort_by_key(|x| std::cmp::Reverse(x.len()));
         }
+    }
+
+    /// Shows `text` as `shown` (e.g. the tenant's base URL, whose port changes every run).
+    pub fn alias(&mut self, text: &str, shown: &str) {
+        self.aliases.push((text.to_string(), shown.to_string()));
     }
 
     pub fn step(&mut self, step: usize, header: &str) {
@@ -56,6 +63,9 @@ impl Transcript {
         let mut out = text.to_string();
         for s in &self.secrets {
             out = out.replace(s.as_str(), REDACTED);
+        }
+        for (text, shown) in &self.aliases {
+            out = out.replace(text.as_str(), shown);
         }
         out
     }

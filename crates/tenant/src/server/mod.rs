@@ -143,8 +143,22 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::S
 /// The largest request body the tenant reads (Graph's own limit is about 4 MB).
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// A body over [`MAX_BODY`] gets an OData error rather than axum's plain-text 413.
+/// A body over [`MAX_BODY`] gets an OData error rather than axum's plain-text 413. A
+/// declared length over the limit is read and dropped first (up to 16 MiB), so that the
+/// client, still sending, sees the answer instead of a reset connection.
 async fn too_large(State(s): State<Shared>, req: Request, next: axum::middleware::Next) -> Response {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|n| *n > MAX_BODY) {
+        if n <= 16 * MAX_BODY {
+            let _ = axum::body::to_bytes(req.into_body(), n).await;
+        }
+        return graph_error(
+            &s,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            &format!("The request body is larger than the lab's limit of {MAX_BODY} bytes."),
+        );
+    }
     let res = next.run(req).await;
     if res.status() != StatusCode::PAYLOAD_TOO_LARGE {
         return res;

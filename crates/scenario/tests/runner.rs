@@ -1,0 +1,103 @@
+//! The runner's own end-to-end tests: scenarios that must fail do, with the right place and
+//! message; the human report, JUnit and the redacted transcript keep their shape
+//! (insta snapshots); docs/scenario.schema.json is the schema the code generates.
+
+use std::path::{Path, PathBuf};
+
+use scenario::suite::{self, Style};
+
+fn here() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Durations change from run to run; the rest of a report must not.
+fn stable(report: &str) -> String {
+    let mut out = String::new();
+    for line in report.lines() {
+        let line = match line.find(" ms") {
+            Some(end) => {
+                let start = line[..end].rfind('(').map(|i| i + 1).unwrap_or(end);
+                format!("{}N{}", &line[..start], &line[end..])
+            }
+            None => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn scenarios_that_must_fail_fail_at_the_right_step_with_expected_and_actual() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let root = here().join("tests/must-fail");
+    let files = suite::discover(std::slice::from_ref(&root)).unwrap();
+    assert_eq!(files.len(), 5);
+    let results = runtime().block_on(suite::run_all(&root, files, 2));
+    assert!(results.iter().all(|r| !r.passed()), "every one of them must fail");
+    let by_id = |id: &str| results.iter().find(|r| r.id == id).unwrap().outcome.clone().unwrap_err();
+
+    let f = by_id("wrong-ldap-code");
+    assert_eq!((f.step, f.line, f.column, f.action.as_str()), (2, 5, 5, "ldap.bind"));
+    assert_eq!(f.expected, "ldap invalidCredentials, data 533");
+    assert!(f.actual.starts_with("ldap invalidCredentials (49), data 52e"), "{}", f.actual);
+
+    let f = by_id("expects-failure-gets-success");
+    assert_eq!(f.expected, "AADSTS50126");
+    assert_eq!(f.actual, "HTTP 200");
+
+    let f = by_id("entry-attribute-differs");
+    assert_eq!(f.actual, "badPwdCount: expected [\"3\"], found [\"0\"]");
+
+    let f = by_id("unknown-capture");
+    assert!(f.actual.contains("`${never_captured}` is neither a capture nor a built-in value"), "{}", f.actual);
+
+    let f = by_id("does-not-parse");
+    assert_eq!((f.step, f.line, f.column, f.action.as_str()), (0, 5, 41, "parse"));
+    assert!(f.actual.contains("unknown field `pasword`"), "{}", f.actual);
+
+    let report = suite::human(&results, Style { color: false });
+    let report = report.replace(&format!("{}/", root.display()), "must-fail/");
+    insta::assert_snapshot!("must_fail_report", stable(&report));
+
+    let junit = suite::junit(&results);
+    assert_eq!(junit.matches("<testcase ").count(), 5);
+    assert_eq!(junit.matches("<failure ").count(), 5);
+    assert!(!junit.contains("Summer-Lake-41"), "no password in JUnit output");
+}
+
+#[test]
+fn the_transcript_is_redacted_and_stable() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let root = here().join("../../scenarios");
+    let file = root.join("sspr/synced-user-no-engine-sspr-0030.yaml");
+    let r = runtime().block_on(suite::run_file(&root, &file));
+    assert!(r.passed(), "{:?}", r.outcome);
+    for secret in ["Summer-Lake-41", "Never-Applied-Pass-1", "Cloud-Admin-Pa55!", "Lab~Client~Secret~8f2e61"] {
+        assert!(!r.transcript.contains(secret), "{secret} leaked into the transcript");
+    }
+    insta::assert_snapshot!("transcript_sspr_no_engine", r.transcript);
+}
+
+#[test]
+fn the_shipped_json_schema_is_the_generated_one() {
+    let shipped = std::fs::read_to_string(Path::new(&here()).join("../../docs/scenario.schema.json")).expect("docs/scenario.schema.json");
+    let generated = serde_json::to_string_pretty(&scenario::model::schema()).unwrap();
+    assert_eq!(shipped.trim_end(), generated, "regenerate it: cargo run -p lab -- schema > docs/scenario.schema.json");
+}
+
+#[test]
+fn every_shipped_scenario_parses_and_says_what_it_pins_down() {
+    let root = here().join("../../scenarios");
+    let files = suite::discover(std::slice::from_ref(&root)).unwrap();
+    assert!(files.len() >= 60, "{} scenarios", files.len());
+    assert_eq!(suite::check(&files), vec![]);
+    for f in &files {
+        let s = suite::load(f).unwrap();
+        assert!(s.about.split_whitespace().count() >= 8, "{}: `about:` should say what real behaviour it pins down", f.display());
+    }
+}
