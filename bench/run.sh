@@ -106,3 +106,10 @@ $BIN/lab-bench startup --runs 10
 echo
 echo "== sAMAccountName lookup by directory size (in process)"
 $BIN/lab-bench lookup --sizes 1000,10000,100000
+echo
+echo "== scenarios: the suite in one process (each scenario in its own lab), then as cargo tests"
+$BIN/lab-bench scenarios --dir scenarios --rounds 3 --jobs 2
+cargo test -q -p hybrid-lab-tests --test scenarios >/dev/null 2>&1   # warm the debug build
+for _ in 1 2 3; do
+  /usr/bin/time -f "cargo test --test scenarios (warm): %e s wall" cargo test -q -p hybrid-lab-tests --test scenarios >/dev/null
+done

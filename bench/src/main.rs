@@ -102,6 +102,16 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// The scenario suite in one process, as `lab run` does: wall time per round, and each
+    /// scenario's lab start-up and total time.
+    Scenarios {
+        #[arg(long, default_value = "scenarios")]
+        dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(short, long, default_value_t = 2)]
+        jobs: usize,
+    },
 }
 
 pub const PASSWORD: &str = "Load-Pass-123!";
@@ -345,6 +355,7 @@ fn main() -> Result<()> {
         }
         Cmd::Tenant { conns, seconds } => tokio::runtime::Runtime::new()?.block_on(tenant_load(conns, seconds))?,
         Cmd::Startup { runs } => tokio::runtime::Runtime::new()?.block_on(startup(runs))?,
+        Cmd::Scenarios { dir, rounds, jobs } => tokio::runtime::Runtime::new()?.block_on(scenarios(dir, rounds, jobs))?,
         Cmd::Lookup { sizes } => {
             for n in sizes {
                 let d = directory_with(n)?;
@@ -480,6 +491,37 @@ async fn startup(runs: usize) -> Result<()> {
         rest.get(rest.len() / 2).copied().unwrap_or_default().as_secs_f64() * 1000.0,
         rest.len()
     );
+    Ok(())
+}
+
+async fn scenarios(dir: std::path::PathBuf, rounds: usize, jobs: usize) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let files = scenario::suite::discover(std::slice::from_ref(&dir))?;
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    for round in 1..=rounds {
+        let t0 = Instant::now();
+        let results = scenario::suite::run_all(&dir, files.clone(), jobs).await;
+        let wall = t0.elapsed();
+        let failed = results.iter().filter(|r| !r.passed()).count();
+        if failed > 0 {
+            bail!("{failed} scenarios failed");
+        }
+        let mut starts: Vec<f64> = results.iter().map(|r| r.lab_start.as_secs_f64() * 1000.0).collect();
+        let mut totals: Vec<f64> = results.iter().map(|r| r.duration.as_secs_f64() * 1000.0).collect();
+        println!(
+            "round {round}: {} scenarios, -j {jobs}: wall {:.0} ms; lab start median {:.1} ms, p95 {:.1} ms, max {:.1} ms; scenario median {:.1} ms, max {:.1} ms",
+            results.len(),
+            wall.as_secs_f64() * 1000.0,
+            pct(&mut starts, 0.5),
+            pct(&mut starts, 0.95),
+            pct(&mut starts, 1.0),
+            pct(&mut totals, 0.5),
+            pct(&mut totals, 1.0),
+        );
+    }
     Ok(())
 }
 

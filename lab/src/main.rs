@@ -287,6 +287,27 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo) -> Result<()> {
         "  ldapsearch -H {} -x -D '{}' -w '{}' -b '{}' '(objectCategory=person)' sAMAccountName",
         a.ldap, a.admin_dn, a.admin_password, a.base_dn
     )?;
+    writeln!(
+        out,
+        "  curl -s --cacert {} {}/oauth2/v2.0/token -d grant_type=password -d client_id={} -d username=user1@testlab.example -d password=Summer-Lake-41 -d scope=https://graph.microsoft.com/.default",
+        a.ca_cert.display(),
+        t.authority,
+        t.client_id
+    )?;
+    writeln!(
+        out,
+        "  curl -s --cacert {} {}/lab/sspr/flows -H 'content-type: application/json' -d '{{\"userPrincipalName\":\"user5@testlab.onmicrosoft.com\"}}'   # SSPR, step 1",
+        a.ca_cert.display(),
+        t.https
+    )?;
+    writeln!(
+        out,
+        "  curl -s --cacert {} {}/lab/outbox                                    # the codes SSPR sends",
+        a.ca_cert.display(),
+        t.https
+    )?;
+    writeln!(out, "Guided scenarios: scenarios/ (start with scenarios/sspr/cloud-only-user-resets.yaml);")?;
+    writeln!(out, "  `lab up --scenario FILE` sets a scenario up for you to play by hand, `lab run` plays them all.")?;
     Ok(())
 }
 

@@ -145,3 +145,67 @@ fn a_bad_seed_file_is_refused_with_its_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'not-an-address' for '--ldap <LDAP>'"));
 }
+
+fn lab(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lab")).args(args).current_dir(cwd).output().expect("lab runs")
+}
+
+#[test]
+fn check_and_run_scenario_files_with_exit_codes_and_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("s")).unwrap();
+    std::fs::write(
+        d.join("s/good.yaml"),
+        "name: binds\nabout: a bind with the seeded password works over LDAPS\nsteps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: Summer-Lake-41 }\n",
+    )
+    .unwrap();
+    let out = lab(&["check", "s"], d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = lab(&["run", "s", "--junit", "junit.xml", "--transcripts", "tr"], d);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("PASS good") && text.contains("1 scenarios: 1 passed, 0 failed"), "{text}");
+    let junit = std::fs::read_to_string(d.join("junit.xml")).unwrap();
+    assert!(junit.contains("<testcase name=\"good\""), "{junit}");
+    let transcript = std::fs::read_to_string(d.join("tr/good.txt")).unwrap();
+    assert!(transcript.contains("LDAPS bind TESTLAB\\User1 ***") && !transcript.contains("Summer-Lake-41"), "{transcript}");
+
+    // a wrong expectation: exit 1, the step's place, expected and actual
+    std::fs::write(
+        d.join("s/bad.yaml"),
+        "name: wrong\nabout: a deliberately wrong expectation for the CLI test\nsteps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: Summer-Lake-41 }\n    expect: { ldap: invalidCredentials }\n",
+    )
+    .unwrap();
+    let out = lab(&["run", "s", "--filter", "bad"], d);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("s/bad.yaml:4:5: step 1 `ldap.bind`"), "{text}");
+    assert!(text.contains("expected: ldap invalidCredentials") && text.contains("actual:   ldap success (0)"), "{text}");
+    assert!(!text.contains("good"), "--filter keeps only matching scenarios: {text}");
+
+    // a file that does not parse: check names file:line:column
+    std::fs::write(d.join("s/typo.yaml"), "name: t\nabout: a typo\nsteps:\n  - clock.advanse: 1d\n").unwrap();
+    let out = lab(&["check", "s"], d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("s/typo.yaml:4:5: unknown variant `clock.advanse`"), "{err}");
+}
+
+#[test]
+fn up_with_a_scenario_applies_its_given_before_the_trainee_plays() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lockout.yaml");
+    std::fs::write(
+        &file,
+        "name: lockout\nabout: two wrong passwords lock User4 with this policy\ngiven:\n  ad-ds: { policy: { lockout_threshold: 2 } }\nsteps:\n  - ldap.bind: { user: 'TESTLAB\\User4', password: Wrong-1 }\n",
+    )
+    .unwrap();
+    let r = up(&dir.path().join("state"), &["--scenario", file.to_str().unwrap()]);
+    for _ in 0..2 {
+        assert!(ldapwhoami(&r.info, "TESTLAB\\User4", "Wrong-Pass-1").contains("data 52e"));
+    }
+    let locked = ldapwhoami(&r.info, "TESTLAB\\User4", "Copper-River-93");
+    assert!(locked.contains("data 775"), "the scenario's threshold of 2 applies: {locked}");
+    assert!(sigterm(r).success());
+}

@@ -1101,27 +1101,57 @@ fn lookup(body: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// How a scenario ran in its own lab.
+pub struct FreshRun {
+    pub outcome: Result<(), Failure>,
+    pub transcript: Transcript,
+    /// Lab start-up, then the whole scenario (start-up included).
+    pub lab_start: Duration,
+    pub duration: Duration,
+}
+
 /// Runs one scenario in its own lab (ephemeral ports, a frozen clock at the lab epoch).
-pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path) -> (Result<(), Failure>, Transcript, Duration) {
+pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path) -> FreshRun {
     let started = Instant::now();
+    let early = |outcome: Result<(), Failure>| FreshRun {
+        outcome,
+        transcript: Transcript::default(),
+        lab_start: started.elapsed(),
+        duration: started.elapsed(),
+    };
     let fail =
         |what: String| Failure { step: 0, action: "lab".into(), line: 1, column: 1, expected: "a lab to start".into(), actual: what };
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
-        Err(e) => return (Err(fail(e.to_string())), Transcript::default(), started.elapsed()),
+        Err(e) => return early(Err(fail(e.to_string()))),
     };
     let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
     if let Some(lab) = s.lab.as_deref().filter(|l| *l != "testlab") {
         let path = scenario_dir.join(lab);
         match std::fs::read_to_string(&path) {
             Ok(text) => cfg.adds_ldif = Some((path.display().to_string(), text)),
-            Err(e) => return (Err(fail(format!("lab {}: {e}", path.display()))), Transcript::default(), started.elapsed()),
+            Err(e) => return early(Err(fail(format!("lab {}: {e}", path.display())))),
         }
     }
+    // The tenant's RSA key depends on the seed only; a process of its own (nextest runs each
+    // scenario in one) takes it from a shared cache instead of generating it (~150 ms).
+    let key_name = format!("tenant-signing-key-{}.der", cfg.seed);
+    let cache = std::env::var_os("HYBRID_LAB_KEY_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("hybrid-lab-key-cache"));
+    let _ = std::fs::copy(cache.join(&key_name), dir.path().join(&key_name));
     let lab = match labkit::Lab::start(cfg).await {
         Ok(l) => l,
-        Err(e) => return (Err(fail(format!("{e:#}"))), Transcript::default(), started.elapsed()),
+        Err(e) => return early(Err(fail(format!("{e:#}")))),
     };
+    if !cache.join(&key_name).exists() && std::fs::create_dir_all(&cache).is_ok() {
+        // written under a temporary name, then renamed: readers never see half a key
+        let tmp = cache.join(format!("{key_name}.{}", std::process::id()));
+        if std::fs::copy(dir.path().join(&key_name), &tmp).is_ok() {
+            let _ = std::fs::rename(&tmp, cache.join(&key_name));
+        }
+    }
+    let lab_start = started.elapsed();
     let ca_pem = std::fs::read(&lab.info.adds.ca_cert).unwrap_or_default();
     let target = Target { info: lab.info.clone(), control: Control::InProcess(lab.clock.clone()), ca_pem };
     let (result, transcript) = match Runner::new(&target) {
@@ -1132,5 +1162,5 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path) -> (
         Err(e) => (Err(fail(e.0)), Transcript::default()),
     };
     lab.stop().await;
-    (result, transcript, started.elapsed())
+    FreshRun { outcome: result, transcript, lab_start, duration: started.elapsed() }
 }

@@ -19,6 +19,8 @@ pub struct ScenarioResult {
     pub name: String,
     pub outcome: Result<(), Failure>,
     pub duration: Duration,
+    /// Of `duration`, the time its lab took to start.
+    pub lab_start: Duration,
     /// The redacted transcript.
     pub transcript: String,
 }
@@ -100,12 +102,21 @@ pub async fn run_file(root: &Path, path: &Path) -> ScenarioResult {
                 actual: e.message,
             }),
             duration: Duration::ZERO,
+            lab_start: Duration::ZERO,
             transcript: String::new(),
         },
         Ok(s) => {
             let dir = path.parent().unwrap_or(Path::new("."));
-            let (outcome, transcript, duration) = run::run_in_fresh_lab(&s, dir).await;
-            ScenarioResult { path: shown, id, name: s.name.clone(), outcome, duration, transcript: transcript.render() }
+            let r = run::run_in_fresh_lab(&s, dir).await;
+            ScenarioResult {
+                path: shown,
+                id,
+                name: s.name.clone(),
+                outcome: r.outcome,
+                duration: r.duration,
+                lab_start: r.lab_start,
+                transcript: r.transcript.render(),
+            }
         }
     }
 }
