@@ -102,6 +102,10 @@ struct UpArgs {
     /// Stop the lab clock at a fixed instant (it moves only when advanced).
     #[arg(long)]
     frozen_clock: bool,
+    /// Do not start the writeback engine (the tenant then answers as Entra does with no
+    /// engine connected: SSPR_0010 until something enables writeback, SSPR_0030 after).
+    #[arg(long)]
+    no_engine: bool,
     /// Set the lab up as this scenario's `given:` says, print its steps, and stop there so
     /// that a trainee can play them by hand.
     #[arg(long, value_name = "FILE")]
@@ -131,7 +135,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,ldap3_proto=error".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,ldap3_proto=error,ldap3=error,writeback=error".into()),
+        )
         .init();
     let rt = tokio::runtime::Runtime::new()?;
     match cli.command {
@@ -220,6 +227,7 @@ async fn up(a: UpArgs) -> Result<()> {
         seed: a.seed,
         adds_ldif,
         tls_files: a.tls_cert.zip(a.tls_key),
+        engine: !a.no_engine,
     };
     let guided = match &a.scenario {
         Some(p) => Some((p.clone(), scenario::suite::load(p).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?)),
@@ -228,8 +236,11 @@ async fn up(a: UpArgs) -> Result<()> {
     let lab = Lab::start(cfg).await?;
     if let Some((path, s)) = &guided {
         let ca_pem = std::fs::read(&lab.info.adds.ca_cert)?;
-        let target =
-            scenario::run::Target { info: lab.info.clone(), control: scenario::run::Control::InProcess(lab.clock.clone()), ca_pem };
+        let target = scenario::run::Target {
+            info: lab.info.clone(),
+            control: scenario::run::Control::InProcess { clock: lab.clock.clone(), engine: lab.engine.clone() },
+            ca_pem,
+        };
         let mut runner = scenario::run::Runner::new(&target).map_err(|e| anyhow::anyhow!(e.0))?;
         runner.prepare(s).await.map_err(|e| anyhow::anyhow!("{}: given: {}", path.display(), e.0))?;
     }
@@ -239,7 +250,8 @@ async fn up(a: UpArgs) -> Result<()> {
     } else {
         print_summary(&mut out, &lab.info)?;
     }
-    if let Some((path, s)) = &guided {
+    // --json prints exactly one line; the guide is for people
+    if let Some((path, s)) = guided.as_ref().filter(|_| !a.json) {
         let text = std::fs::read_to_string(path)?;
         let steps = text.find("\nsteps:").map(|i| &text[i + 1..]).unwrap_or("");
         writeln!(

@@ -203,7 +203,8 @@ fn up_with_a_scenario_applies_its_given_before_the_trainee_plays() {
     .unwrap();
     let r = up(&dir.path().join("state"), &["--scenario", file.to_str().unwrap()]);
     for _ in 0..2 {
-        assert!(ldapwhoami(&r.info, "TESTLAB\\User4", "Wrong-Pass-1").contains("data 52e"));
+        let out = ldapwhoami(&r.info, "TESTLAB\\User4", "Wrong-Pass-1");
+        assert!(out.contains("data 52e"), "{out}");
     }
     let locked = ldapwhoami(&r.info, "TESTLAB\\User4", "Copper-River-93");
     assert!(locked.contains("data 775"), "the scenario's threshold of 2 applies: {locked}");

@@ -46,6 +46,9 @@ pub struct LabConfig {
     pub adds_ldif: Option<(String, String)>,
     /// The operator's certificate and key (PEM) instead of a lab CA.
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// Start the writeback engine, onboarded (the Test Lab Guide's end state: writeback on
+    /// in both places). Off, the tenant answers as Entra does with no engine connected.
+    pub engine: bool,
 }
 
 impl LabConfig {
@@ -61,6 +64,7 @@ impl LabConfig {
             seed: 1,
             adds_ldif: None,
             tls_files: None,
+            engine: false,
         }
     }
 }
@@ -71,6 +75,48 @@ pub struct LabInfo {
     pub adds: AddsInfo,
     pub tenant: TenantInfo,
     pub users: Vec<SeededUser>,
+    /// The writeback engine, when the lab runs one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineInfo>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EngineInfo {
+    /// The engine's registration id in the tenant.
+    pub id: String,
+}
+
+/// Onboards the writeback engine with the tenant's Global Administrator (as the Connect wizard
+/// does), then starts it and waits for its relay link.
+async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engine> {
+    let ca_pem = std::fs::read(&info.adds.ca_cert)?;
+    // the connector's credentials, as the environment holds them (a directory restored from
+    // LDIF keeps the connector's hash; the environment still knows its password)
+    let Some(connector) = info.users.iter().find(|u| u.sam == testlab::CONNECTOR) else {
+        anyhow::bail!("writeback engine: the directory has no {} connector account (start with --no-engine)", testlab::CONNECTOR)
+    };
+    let connector_dn = connector.dn.clone();
+    let connector_password = connector.password.clone().unwrap_or_else(|| testlab::CONNECTOR_PASSWORD.into());
+    let ecfg = writeback::Config {
+        tenant_https: info.tenant.https.clone(),
+        tenant_id: info.tenant.tenant_id.clone(),
+        client_id: info.tenant.client_id.clone(),
+        ca_pem,
+        ldaps: info.adds.ldaps.clone(),
+        connector_dn,
+        connector_password,
+        clock: cfg.clock.clone(),
+    };
+    let log = writeback::EventLog::new(cfg.clock.clone());
+    let key = writeback::engine_key(cfg.seed, &cfg.state_dir);
+    let reg = writeback::onboard(&ecfg, key, &info.tenant.admin_upn, &info.tenant.admin_password, &log)
+        .await
+        .map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
+    let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
+    if !engine.wait_connected(std::time::Duration::from_secs(10)).await {
+        anyhow::bail!("writeback engine: no relay link after 10 s");
+    }
+    Ok(engine)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -107,6 +153,8 @@ pub struct Lab {
     pub adds: Arc<DomainController>,
     /// The tenant's state, likewise.
     pub tenant: Arc<tenant::server::TenantServer>,
+    /// The writeback engine, when the lab runs one (its controls are the lab's fault switches).
+    pub engine: Option<writeback::Engine>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -159,11 +207,15 @@ impl Lab {
         let mut t = tenant::directory::Tenant::new(tenant_id, testlab::TENANT_NAME, domains, cfg.clock.clone(), cfg.seed);
         let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &dir, &users);
         let https_base = format!("https://localhost:{}", https_addr.port());
+        let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.seed, cfg.clock.clone()));
         let tenant_server = Arc::new(tenant::server::TenantServer {
             tenant: std::sync::Mutex::new(t),
             signer: signing_key(&cfg.state_dir, cfg.seed)?,
             https_base: https_base.clone(),
             clock: cfg.clock.clone(),
+            writeback: Arc::new(relay.clone()),
+            relay,
+            gates: Default::default(),
         });
         let mut http_tls = (*tls.config).clone();
         http_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -174,7 +226,10 @@ impl Lab {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let app = tenant::server::app(tenant_server.clone());
+        // the lab's HTTP front: the tenant, and the engine's status and switches (late-bound:
+        // the engine onboards through the tenant once that listens)
+        let engine_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
+        let app = tenant::server::app(tenant_server.clone()).merge(writeback::control_router(engine_slot.clone()));
         let tasks = vec![
             tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))),
             tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx.clone()))),
@@ -206,12 +261,22 @@ impl Lab {
                 client_secret: testlab::CLIENT_SECRET.into(),
             },
             users: all_users,
+            engine: None,
         };
-        Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, stop, tasks })
+        let engine = if cfg.engine { Some(start_engine(&cfg, &info).await?) } else { None };
+        if let Some(e) = &engine {
+            let _ = engine_slot.set(e.clone());
+        }
+        let mut info = info;
+        info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string() });
+        Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, engine, stop, tasks })
     }
 
     /// Stops every listener and waits for them.
     pub async fn stop(self) {
+        if let Some(e) = &self.engine {
+            e.shutdown();
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

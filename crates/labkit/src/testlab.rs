@@ -30,6 +30,8 @@ pub const ADMIN_PASSWORD: &str = "Lab-Admin-Pa55!";
 
 /// Azure AD Connect's AD DS connector account (express settings name it MSOL_<hex>).
 pub const CONNECTOR: &str = "MSOL_5f2a9c31d7e8";
+/// Its password, as the lab's environment (Connect's configuration) holds it.
+pub const CONNECTOR_PASSWORD: &str = "Connector-Svc-4417!";
 
 pub fn domain(seed: u64) -> DomainConfig {
     DomainConfig {
@@ -106,7 +108,7 @@ const USERS: &[Spec] = &[
         sam: CONNECTOR,
         given: "",
         ou: "OU=Service Accounts",
-        password: "Connector-Svc-4417!",
+        password: CONNECTOR_PASSWORD,
         uac: UF_NORMAL_ACCOUNT | UF_DONT_EXPIRE_PASSWD,
         groups: &[],
         about: "Azure AD Connect's AD DS connector account, meant to hold exactly the writeback rights",

@@ -22,6 +22,10 @@ pub struct Scenario {
     pub lab: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Start the writeback engine, onboarded (default: true, as `lab up`). `false`: the lab
+    /// has no engine, and the tenant answers as Entra does without one.
+    #[serde(default)]
+    pub engine: Option<bool>,
     /// Settings applied, as an administrator would, before the first step.
     #[serde(default)]
     pub given: Given,
@@ -229,6 +233,14 @@ actions! {
     "ldap.unlock" => LdapUnlock(LdapUnlock),
     /// Moves the lab clock forward (`90m`, `2d`).
     "clock.advance" => ClockAdvance(String),
+    /// Stops the writeback service (the tenant then has no engine to send to).
+    "engine.stop" => EngineStop(Nothing),
+    /// Starts it again and waits for its relay link.
+    "engine.start" => EngineStart(Nothing),
+    /// Makes the engine hold each request this long before acting (0 to stop).
+    "engine.delay" => EngineDelay(Delay),
+    /// The engine logged this Connect event (as many times, with this text).
+    "expect.event" => ExpectEvent(ExpectEvent),
     /// A directory audit entry exists (the newest with that activity).
     "expect.audit" => ExpectAudit(ExpectAudit),
     /// An AD entry's attributes, read as the domain's administrator.
@@ -239,6 +251,28 @@ actions! {
     "expect.outbox" => ExpectOutbox(ExpectOutbox),
     /// A user's risk in Identity Protection.
     "expect.risk" => ExpectRisk(ExpectRisk),
+}
+
+/// No arguments: `{}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Nothing {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Delay {
+    pub ms: u64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEvent {
+    /// The event ID (31002 PasswordResetSuccess, 33004 ADPermissionsError, …).
+    pub id: u32,
+    /// How many times (default: at least once).
+    pub count: Option<usize>,
+    /// Text its message contains.
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

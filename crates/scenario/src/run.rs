@@ -17,9 +17,10 @@ use crate::transcript::{Transcript, clean_form, clean_json};
 /// How the runner acts on the lab itself.
 #[derive(Clone)]
 pub enum Control {
-    /// A lab in this process: its clock directly.
-    InProcess(clock::Clock),
-    /// A running lab: its `/lab/clock` endpoint, as its Global Administrator.
+    /// A lab in this process: its clock and engine directly.
+    InProcess { clock: clock::Clock, engine: Option<writeback::Engine> },
+    /// A running lab: its `/lab/clock` (as its Global Administrator) and `/lab/engine`
+    /// endpoints.
     Http,
 }
 
@@ -680,7 +681,7 @@ impl<'a> Runner<'a> {
                 let by = clock::parse_duration(d).map_err(RunError)?;
                 self.transcript.request(self.step, &format!("advance the lab clock by {d}"));
                 match self.target.control.clone() {
-                    Control::InProcess(c) => {
+                    Control::InProcess { clock: c, .. } => {
                         c.advance(by);
                         Ok(Observed { ok: true, ..Default::default() })
                     }
@@ -689,6 +690,34 @@ impl<'a> Runner<'a> {
                         self.call("POST", "/lab/clock", Some(&token), Some(json!({ "advance": d }))).await
                     }
                 }
+            }
+            Action::EngineStop(_) => self.engine_control(json!({ "action": "stop" })).await,
+            Action::EngineStart(_) => self.engine_control(json!({ "action": "start" })).await,
+            Action::EngineDelay(d) => self.engine_control(json!({ "action": "delay", "ms": d.ms })).await,
+            Action::ExpectEvent(a) => {
+                let events = match self.target.control.clone() {
+                    Control::InProcess { engine: Some(e), .. } => serde_json::to_value(e.events()).unwrap_or(Value::Null),
+                    Control::InProcess { engine: None, .. } => return Err(RunError("this lab runs no writeback engine".into())),
+                    Control::Http => {
+                        let o = self.call("GET", "/lab/engine/events", None, None).await?;
+                        o.http.map(|(_, b)| b["value"].clone()).unwrap_or(Value::Null)
+                    }
+                };
+                let found = events
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e["id"].as_u64() == Some(u64::from(a.id)))
+                    .filter(|e| a.message.as_ref().is_none_or(|m| e["message"].as_str().is_some_and(|x| x.contains(m.as_str()))))
+                    .count();
+                let ok = match a.count {
+                    Some(n) => found == n,
+                    None => found > 0,
+                };
+                let want = a.count.map(|n| format!("{n} times")).unwrap_or("at least once".into());
+                Ok(Observed::check(
+                    (!ok).then(|| format!("event {} ({}) expected {want}, logged {found} times", a.id, writeback::events::name(a.id))),
+                ))
             }
             Action::ExpectAudit(a) => self.expect_audit(a).await,
             Action::ExpectEntry(a) => self.expect_entry(a).await,
@@ -738,6 +767,34 @@ impl<'a> Runner<'a> {
                     .collect();
                 Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
             }
+        }
+    }
+
+    async fn engine_control(&mut self, body: Value) -> Result<Observed, RunError> {
+        self.transcript.request(self.step, &format!("engine {body}"));
+        match self.target.control.clone() {
+            Control::InProcess { engine: Some(e), .. } => {
+                match body["action"].as_str() {
+                    Some("stop") => e.stop(),
+                    Some("start") => {
+                        e.resume();
+                        if !e.wait_connected(Duration::from_secs(10)).await {
+                            return Err(RunError("the engine did not reconnect within 10 s".into()));
+                        }
+                    }
+                    _ => e.set_delay(Duration::from_millis(body["ms"].as_u64().unwrap_or(0))),
+                }
+                // a stopped engine's link is gone before the next step
+                if body["action"] == "stop" {
+                    let until = Instant::now() + Duration::from_secs(5);
+                    while e.connected() && Instant::now() < until {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+                Ok(Observed { ok: true, ..Default::default() })
+            }
+            Control::InProcess { engine: None, .. } => Err(RunError("this lab runs no writeback engine".into())),
+            Control::Http => self.call("POST", "/lab/engine/control", None, Some(body)).await,
         }
     }
 
@@ -1133,27 +1190,34 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path) -> F
             Err(e) => return early(Err(fail(format!("lab {}: {e}", path.display())))),
         }
     }
-    // The tenant's RSA key depends on the seed only; a process of its own (nextest runs each
-    // scenario in one) takes it from a shared cache instead of generating it (~150 ms).
-    let key_name = format!("tenant-signing-key-{}.der", cfg.seed);
+    // The tenant's and the engine's RSA keys depend on the seed only; a process of its own
+    // (nextest runs each scenario in one) takes them from a shared cache instead of
+    // generating them (~150 ms each).
+    let key_names = [format!("tenant-signing-key-{}.der", cfg.seed), format!("writeback-engine-key-{}.der", cfg.seed)];
     let cache = std::env::var_os("HYBRID_LAB_KEY_CACHE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("hybrid-lab-key-cache"));
-    let _ = std::fs::copy(cache.join(&key_name), dir.path().join(&key_name));
+    for key_name in &key_names {
+        let _ = std::fs::copy(cache.join(key_name), dir.path().join(key_name));
+    }
+    cfg.engine = s.engine.unwrap_or(true);
     let lab = match labkit::Lab::start(cfg).await {
         Ok(l) => l,
         Err(e) => return early(Err(fail(format!("{e:#}")))),
     };
-    if !cache.join(&key_name).exists() && std::fs::create_dir_all(&cache).is_ok() {
-        // written under a temporary name, then renamed: readers never see half a key
-        let tmp = cache.join(format!("{key_name}.{}", std::process::id()));
-        if std::fs::copy(dir.path().join(&key_name), &tmp).is_ok() {
-            let _ = std::fs::rename(&tmp, cache.join(&key_name));
+    for key_name in &key_names {
+        if !cache.join(key_name).exists() && std::fs::create_dir_all(&cache).is_ok() {
+            // written under a temporary name, then renamed: readers never see half a key
+            let tmp = cache.join(format!("{key_name}.{}", std::process::id()));
+            if std::fs::copy(dir.path().join(key_name), &tmp).is_ok() {
+                let _ = std::fs::rename(&tmp, cache.join(key_name));
+            }
         }
     }
     let lab_start = started.elapsed();
     let ca_pem = std::fs::read(&lab.info.adds.ca_cert).unwrap_or_default();
-    let target = Target { info: lab.info.clone(), control: Control::InProcess(lab.clock.clone()), ca_pem };
+    let target =
+        Target { info: lab.info.clone(), control: Control::InProcess { clock: lab.clock.clone(), engine: lab.engine.clone() }, ca_pem };
     let (result, transcript) = match Runner::new(&target) {
         Ok(mut r) => {
             let res = r.run(s).await;

@@ -236,6 +236,15 @@ pub enum Actor {
     App(Uuid),
 }
 
+/// A step that may have to wait for on-premises: done in the cloud, or a request for the
+/// writeback port whose answer the matching `finish_*` takes. The tenant's state does not
+/// change in between.
+#[derive(Debug)]
+pub enum Next<T> {
+    Done(T),
+    Writeback(crate::sspr::OnPremRequest),
+}
+
 /// Why an administrator's reset was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResetError {
@@ -311,8 +320,6 @@ pub struct Tenant {
     pub sspr_policy: crate::sspr::Policy,
     flows: HashMap<Uuid, crate::sspr::Flow>,
     outbox: Vec<crate::sspr::OutboxMessage>,
-    /// The door to on-premises for synced users' password operations.
-    pub writeback: Box<dyn crate::sspr::Writeback>,
     operations: HashMap<Uuid, Operation>,
     clock: Clock,
     rng: StdRng,
@@ -349,7 +356,6 @@ impl Tenant {
             sspr_policy: crate::sspr::Policy::default(),
             flows: HashMap::new(),
             outbox: Vec::new(),
-            writeback: Box::new(crate::sspr::NoEngine),
             operations: HashMap::new(),
             clock,
             rng: StdRng::seed_from_u64(seed),
@@ -517,14 +523,14 @@ impl Tenant {
     /// written back for synced users. A new password is required for synced users; for
     /// cloud-only users the service generates one when none is given. Never on one's own
     /// account; application permissions are not supported. The user must change the
-    /// password at next sign-in. Returns the operation (already finished: the writeback
-    /// port answers synchronously) and the generated password, if any.
+    /// password at next sign-in. Cloud-only users are done at once; a synced user's reset
+    /// waits for on-premises (`finish_reset_password_method`).
     pub fn reset_password_method(
         &mut self,
         actor: Actor,
         target: Uuid,
         new_password: Option<&str>,
-    ) -> Result<(Operation, Option<String>), ResetError> {
+    ) -> Result<Next<(Operation, Option<String>)>, ResetError> {
         let Actor::User(actor_id) = actor else { return Err(ResetError::Forbidden) };
         if actor_id == target {
             return Err(ResetError::Forbidden);
@@ -547,24 +553,50 @@ impl Tenant {
             }
         };
         self.check_new_password(&self.users[&target], &password).map_err(ResetError::Policy)?;
-        let outcome: Result<(), String> = if synced {
-            if !self.writeback_enabled() {
-                Err(crate::sspr::Error::WritebackNotEnabled.code().to_string())
-            } else {
-                self.writeback.reset(target, &password, true).map_err(|e| crate::sspr::Error::from(e).code().to_string())
-            }
-        } else {
-            Ok(())
-        };
+        if !synced {
+            return Ok(Next::Done(self.complete_reset_method(actor, target, &password, generated, false, Ok(()))));
+        }
+        if !self.writeback_enabled() {
+            let code = crate::sspr::Error::WritebackNotEnabled.code().to_string();
+            return Ok(Next::Done(self.complete_reset_method(actor, target, &password, None, true, Err(code))));
+        }
+        let force_change = self.sync_features.user_force_password_change_on_logon_enabled;
+        Ok(Next::Writeback(
+            self.request_for(target, crate::sspr::OnPremOp::Reset { password, unlock: false, force_change, by_admin: true }),
+        ))
+    }
+
+    /// The on-premises answer to a synced user's `resetPassword`: the operation ends with it.
+    pub fn finish_reset_password_method(
+        &mut self,
+        actor: Actor,
+        request: &crate::sspr::OnPremRequest,
+        outcome: Result<(), crate::sspr::WritebackError>,
+    ) -> (Operation, Option<String>) {
+        let crate::sspr::OnPremOp::Reset { password, .. } = &request.op else { unreachable!("a reset request") };
+        let outcome = outcome.map_err(|e| crate::sspr::Error::from(e).code().to_string());
+        self.complete_reset_method(actor, request.user, password, None, true, outcome)
+    }
+
+    fn complete_reset_method(
+        &mut self,
+        actor: Actor,
+        target: Uuid,
+        password: &str,
+        generated: Option<String>,
+        synced: bool,
+        outcome: Result<(), String>,
+    ) -> (Operation, Option<String>) {
         if outcome.is_ok() {
-            let credential = Credential::from_password(&password, &mut self.rng);
+            let credential = Credential::from_password(password, &mut self.rng);
             let now = self.clock.now();
-            let u = self.users.get_mut(&target).expect("found above");
-            u.credential = Some(credential);
-            u.force_change_password_next_sign_in = true;
-            u.last_password_change = now;
-            u.smart_lockout = SmartLockout::default();
-            u.risk.remediate(crate::risk::RiskDetail::AdminGeneratedTemporaryPassword);
+            if let Some(u) = self.users.get_mut(&target) {
+                u.credential = Some(credential);
+                u.force_change_password_next_sign_in = true;
+                u.last_password_change = now;
+                u.smart_lockout = SmartLockout::default();
+                u.risk.remediate(crate::risk::RiskDetail::AdminGeneratedTemporaryPassword);
+            }
         }
         let agent = if synced { "Microsoft Entra Connect" } else { "None" };
         self.record(
@@ -589,32 +621,76 @@ impl Tenant {
             status_detail: outcome.err(),
         };
         self.operations.insert(op.id, op.clone());
-        Ok((op, generated))
+        (op, if synced { None } else { generated })
+    }
+
+    /// The port's request for a synced user.
+    fn request_for(&self, user: Uuid, op: crate::sspr::OnPremOp) -> crate::sspr::OnPremRequest {
+        let u = &self.users[&user];
+        crate::sspr::OnPremRequest {
+            user,
+            anchor: u.on_premises.as_ref().map(|o| o.immutable_id.clone()).unwrap_or_default(),
+            user_principal_name: u.user_principal_name.clone(),
+            op,
+        }
     }
 
     /// A user's own password change, knowing the current one. Checks in the cloud first
     /// (current password, reuse, cloud rules, Password Protection); a synced user's change
     /// then goes to AD through the writeback port as a change (AD checks the old password,
-    /// history and minimum age), and the cloud takes it only when AD did. A successful
-    /// change clears a forced change and remediates the user's risk.
-    pub fn change_password(&mut self, user: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<(), ChangeError> {
-        let outcome = self.try_change_password(user, current, new, via);
-        if !matches!(outcome, Err(ChangeError::NotFound)) {
-            let reason = outcome.as_ref().err().map(ChangeError::reason).unwrap_or("");
-            self.record(
-                "Change password (self-service)",
-                "UserManagement",
-                "Self-service Password Management",
-                Actor::User(user),
-                user,
-                outcome.is_ok(),
-                reason,
-            );
+    /// history and minimum age), and the cloud takes it only when AD did (`finish_change`).
+    /// A successful change clears a forced change and remediates the user's risk.
+    pub fn change_password(&mut self, user: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<Next<()>, ChangeError> {
+        match self.try_change_password(user, current, new, via) {
+            Ok(Next::Done(())) => {
+                self.apply_change(user, new);
+                self.audit_change(user, Ok(()));
+                Ok(Next::Done(()))
+            }
+            Ok(w) => Ok(w),
+            Err(e) => {
+                self.audit_change(user, Err(&e));
+                Err(e)
+            }
         }
+    }
+
+    /// AD's answer to a synced user's change.
+    pub fn finish_change(
+        &mut self,
+        request: &crate::sspr::OnPremRequest,
+        outcome: Result<(), crate::sspr::WritebackError>,
+    ) -> Result<(), ChangeError> {
+        let crate::sspr::OnPremOp::Change { new, .. } = &request.op else { unreachable!("a change request") };
+        let outcome = outcome.map_err(|e| match e {
+            // the cloud's hash agreed but AD's did not: the two sides had drifted
+            crate::sspr::WritebackError::BadOldPassword => ChangeError::WrongCurrentPassword,
+            e => ChangeError::OnPremises(e),
+        });
+        if outcome.is_ok() {
+            self.apply_change(request.user, new);
+        }
+        self.audit_change(request.user, outcome.as_ref().map(|_| ()));
         outcome
     }
 
-    fn try_change_password(&mut self, user: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<(), ChangeError> {
+    fn audit_change(&mut self, user: Uuid, outcome: Result<(), &ChangeError>) {
+        if matches!(outcome, Err(ChangeError::NotFound)) {
+            return;
+        }
+        let reason = outcome.err().map(ChangeError::reason).unwrap_or("");
+        self.record(
+            "Change password (self-service)",
+            "UserManagement",
+            "Self-service Password Management",
+            Actor::User(user),
+            user,
+            outcome.is_ok(),
+            reason,
+        );
+    }
+
+    fn try_change_password(&mut self, user: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<Next<()>, ChangeError> {
         let u = self.users.get(&user).ok_or(ChangeError::NotFound)?;
         if !u.credential.as_ref().is_some_and(|c| c.verify(current)) {
             return Err(ChangeError::WrongCurrentPassword);
@@ -624,25 +700,25 @@ impl Tenant {
         }
         self.check_new_password(u, new).map_err(ChangeError::Policy)?;
         let written_back = u.synced() && (via == ChangeVia::SignIn || self.on_premises_integration.write_back_graph_change_password);
-        if written_back {
-            if !self.writeback_enabled() {
-                return Err(ChangeError::WritebackNotEnabled);
-            }
-            self.writeback.change(user, current, new).map_err(|e| match e {
-                // the cloud's hash agreed but AD's did not: the two sides had drifted
-                crate::sspr::WritebackError::BadOldPassword => ChangeError::WrongCurrentPassword,
-                e => ChangeError::OnPremises(e),
-            })?;
+        if !written_back {
+            return Ok(Next::Done(()));
         }
+        if !self.writeback_enabled() {
+            return Err(ChangeError::WritebackNotEnabled);
+        }
+        Ok(Next::Writeback(self.request_for(user, crate::sspr::OnPremOp::Change { old: current.into(), new: new.into() })))
+    }
+
+    fn apply_change(&mut self, user: Uuid, new: &str) {
         let credential = Credential::from_password(new, &mut self.rng);
         let now = self.clock.now();
-        let u = self.users.get_mut(&user).expect("found above");
-        u.credential = Some(credential);
-        u.force_change_password_next_sign_in = false;
-        u.last_password_change = now;
-        u.smart_lockout = SmartLockout::default();
-        u.risk.remediate(crate::risk::RiskDetail::UserPerformedSecuredPasswordChange);
-        Ok(())
+        if let Some(u) = self.users.get_mut(&user) {
+            u.credential = Some(credential);
+            u.force_change_password_next_sign_in = false;
+            u.last_password_change = now;
+            u.smart_lockout = SmartLockout::default();
+            u.risk.remediate(crate::risk::RiskDetail::UserPerformedSecuredPasswordChange);
+        }
     }
 
     pub fn operation(&self, user: Uuid, id: Uuid) -> Option<&Operation> {
@@ -819,16 +895,50 @@ impl Tenant {
     }
 
     /// The new password. Cloud rules (cloud-only users) and Password Protection are checked
-    /// in the cloud first; a synced user's password then goes through the writeback port,
-    /// and the cloud takes it only when AD did ("zero-delay feedback"). A reset also unlocks.
-    pub fn sspr_reset(&mut self, flow: Uuid, password: &str) -> Result<(), crate::sspr::Error> {
+    /// in the cloud first; a cloud-only user is then done. A synced user's password goes
+    /// through the writeback port, and the cloud takes it only when AD did ("zero-delay
+    /// feedback", `finish_sspr_reset`). A reset also unlocks.
+    pub fn sspr_reset(&mut self, flow: Uuid, password: &str) -> Result<Next<()>, crate::sspr::Error> {
         use crate::sspr::Error;
         let f = self.live_flow(flow)?;
         if !f.verified() {
             return Err(Error::NotAllowed);
         }
         let user = f.user;
-        let outcome = self.sspr_apply(user, password);
+        let u = &self.users[&user];
+        let checked = self.check_new_password(u, password).map_err(|_| Error::Policy { on_premises: false });
+        let checked = checked.and_then(|()| if u.synced() && !self.writeback_enabled() { Err(Error::WritebackNotEnabled) } else { Ok(()) });
+        match checked {
+            Err(e) => {
+                self.complete_sspr_reset(flow, user, password, Err(e.clone()));
+                Err(e)
+            }
+            Ok(()) if !self.users[&user].synced() => {
+                self.complete_sspr_reset(flow, user, password, Ok(()));
+                Ok(Next::Done(()))
+            }
+            Ok(()) => Ok(Next::Writeback(self.request_for(
+                user,
+                crate::sspr::OnPremOp::Reset { password: password.into(), unlock: true, force_change: false, by_admin: false },
+            ))),
+        }
+    }
+
+    /// AD's answer to a synced user's SSPR reset.
+    pub fn finish_sspr_reset(
+        &mut self,
+        flow: Uuid,
+        request: &crate::sspr::OnPremRequest,
+        outcome: Result<(), crate::sspr::WritebackError>,
+    ) -> Result<(), crate::sspr::Error> {
+        let crate::sspr::OnPremOp::Reset { password, .. } = &request.op else { unreachable!("a reset request") };
+        let outcome = outcome.map_err(crate::sspr::Error::from);
+        self.complete_sspr_reset(flow, request.user, password, outcome.clone());
+        outcome
+    }
+
+    fn complete_sspr_reset(&mut self, flow: Uuid, user: Uuid, password: &str, outcome: Result<(), crate::sspr::Error>) {
+        use crate::sspr::Error;
         let reason = match &outcome {
             Ok(()) => String::new(),
             Err(Error::Policy { on_premises: false }) => "FuzzyPolicyViolationInvalidPassword".into(),
@@ -844,10 +954,19 @@ impl Tenant {
             &reason,
         );
         if outcome.is_ok() {
+            let credential = Credential::from_password(password, &mut self.rng);
+            let now = self.clock.now();
+            if let Some(u) = self.users.get_mut(&user) {
+                u.credential = Some(credential);
+                u.force_change_password_next_sign_in = false;
+                u.last_password_change = now;
+                u.smart_lockout = SmartLockout::default();
+                u.sspr_counters = Default::default();
+                u.risk.remediate(crate::risk::RiskDetail::UserPerformedSecuredPasswordReset);
+            }
             self.flows.remove(&flow);
             self.notify_reset(user);
         }
-        outcome
     }
 
     /// The notifications a completed self-service reset sends, per the SSPR policy: to the
@@ -886,43 +1005,31 @@ impl Tenant {
         }
     }
 
-    fn sspr_apply(&mut self, user: Uuid, password: &str) -> Result<(), crate::sspr::Error> {
-        use crate::sspr::Error;
-        let u = &self.users[&user];
-        self.check_new_password(u, password).map_err(|_| Error::Policy { on_premises: false })?;
-        if u.synced() {
-            if !self.writeback_enabled() {
-                return Err(Error::WritebackNotEnabled);
-            }
-            self.writeback.reset(user, password, true)?;
-        }
-        let credential = Credential::from_password(password, &mut self.rng);
-        let now = self.clock.now();
-        let u = self.users.get_mut(&user).expect("flow user");
-        u.credential = Some(credential);
-        u.force_change_password_next_sign_in = false;
-        u.last_password_change = now;
-        u.smart_lockout = SmartLockout::default();
-        u.sspr_counters = Default::default();
-        u.risk.remediate(crate::risk::RiskDetail::UserPerformedSecuredPasswordReset);
-        Ok(())
-    }
-
-    /// "I know my password, but still can't sign in": unlock the AD account only.
-    pub fn sspr_unlock(&mut self, flow: Uuid) -> Result<(), crate::sspr::Error> {
+    /// "I know my password, but still can't sign in": unlock the AD account only, through the
+    /// writeback port (`finish_sspr_unlock` takes AD's answer).
+    pub fn sspr_unlock(&mut self, flow: Uuid) -> Result<crate::sspr::OnPremRequest, crate::sspr::Error> {
         use crate::sspr::Error;
         let f = self.live_flow(flow)?;
         if !f.verified() || !f.unlock_offered {
             return Err(Error::NotAllowed);
         }
-        let outcome = self.writeback.unlock(f.user).map_err(Error::from);
+        Ok(self.request_for(f.user, crate::sspr::OnPremOp::Unlock))
+    }
+
+    pub fn finish_sspr_unlock(
+        &mut self,
+        flow: Uuid,
+        request: &crate::sspr::OnPremRequest,
+        outcome: Result<(), crate::sspr::WritebackError>,
+    ) -> Result<(), crate::sspr::Error> {
+        let outcome = outcome.map_err(crate::sspr::Error::from);
         let reason = outcome.as_ref().err().map(|e| e.code().to_string()).unwrap_or_default();
         self.record(
             "Unlock user account (self-service)",
             "UserManagement",
             "Self-service Password Management",
-            Actor::User(f.user),
-            f.user,
+            Actor::User(request.user),
+            request.user,
             outcome.is_ok(),
             &reason,
         );
@@ -930,6 +1037,11 @@ impl Tenant {
             self.flows.remove(&flow);
         }
         outcome
+    }
+
+    /// The user a live flow is for (the server serialises each user's password operations).
+    pub fn flow_user(&self, flow: Uuid) -> Option<Uuid> {
+        self.flows.get(&flow).map(|f| f.user)
     }
 
     /// What the lab "sent", oldest first; only messages to `to` when given.

@@ -254,35 +254,50 @@ pub enum WritebackError {
     NotEnabled,
     /// No engine connected, or it did not answer in time.
     Unreachable,
-    /// AD refused: policy (history, age, length, complexity).
+    /// AD refused: policy (history, age, length, complexity) — Connect's 33008.
     Policy,
-    /// AD refused: access (protected account, missing rights).
+    /// AD refused: access (protected account, missing rights) — 33004.
     AccessDenied,
-    /// AD refused a change: the old password is not the current one.
+    /// AD refused a change: the old password is not the current one — 33007.
     BadOldPassword,
+    /// Anything else on-premises (user not found 33002, disabled 33005, locked 33006,
+    /// directory errors 33001/33009, decryption 32004), by its Connect event.
+    OnPremises(u32),
 }
 
-/// The one door to on-premises for password operations on synced users. The relay that
-/// implements it comes with the writeback engine; until then the tenant uses [`NoEngine`].
+/// A password operation on a synced user, for on-premises.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnPremOp {
+    Reset { password: String, unlock: bool, force_change: bool, by_admin: bool },
+    Change { old: String, new: String },
+    Unlock,
+}
+
+/// What goes through the port: the operation and the object it is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnPremRequest {
+    pub user: Uuid,
+    /// onPremisesImmutableId, the sourceAnchor.
+    pub anchor: String,
+    pub user_principal_name: String,
+    pub op: OnPremOp,
+}
+
+pub type WritebackFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), WritebackError>> + Send>>;
+
+/// The one door to on-premises for password operations on synced users: the relay to a
+/// connected writeback engine implements it. The tenant never holds its own lock while the
+/// answer is awaited (see `server::writeback`).
 pub trait Writeback: Send + Sync {
-    fn reset(&self, user: Uuid, password: &str, unlock: bool) -> Result<(), WritebackError>;
-    fn unlock(&self, user: Uuid) -> Result<(), WritebackError>;
-    /// A user's own change, knowing the old password.
-    fn change(&self, user: Uuid, old: &str, new: &str) -> Result<(), WritebackError>;
+    fn send(&self, request: OnPremRequest) -> WritebackFuture;
 }
 
 /// No engine has connected: what Entra says when the on-premises side cannot be reached.
 pub struct NoEngine;
 
 impl Writeback for NoEngine {
-    fn reset(&self, _: Uuid, _: &str, _: bool) -> Result<(), WritebackError> {
-        Err(WritebackError::Unreachable)
-    }
-    fn unlock(&self, _: Uuid) -> Result<(), WritebackError> {
-        Err(WritebackError::Unreachable)
-    }
-    fn change(&self, _: Uuid, _: &str, _: &str) -> Result<(), WritebackError> {
-        Err(WritebackError::Unreachable)
+    fn send(&self, _: OnPremRequest) -> WritebackFuture {
+        Box::pin(async { Err(WritebackError::Unreachable) })
     }
 }
 
@@ -292,7 +307,9 @@ impl From<WritebackError> for Error {
             WritebackError::NotEnabled => Error::WritebackNotEnabled,
             WritebackError::Unreachable => Error::OnPremisesConnectivity,
             WritebackError::Policy => Error::Policy { on_premises: true },
-            WritebackError::AccessDenied | WritebackError::BadOldPassword => Error::OnPremisesAdminActionRequired,
+            WritebackError::AccessDenied | WritebackError::BadOldPassword | WritebackError::OnPremises(_) => {
+                Error::OnPremisesAdminActionRequired
+            }
         }
     }
 }

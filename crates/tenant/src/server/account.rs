@@ -70,7 +70,7 @@ pub(super) async fn me_change_password(State(s): State<Shared>, headers: HeaderM
         }
         Err(r) => return r,
     };
-    change(&s, id, &body, ChangeVia::Graph)
+    change(&s, id, &body, ChangeVia::Graph).await
 }
 
 /// `POST /users/{id}/changePassword`: only on one's own account, as Graph.
@@ -89,16 +89,22 @@ pub(super) async fn user_change_password(
     if !own {
         return graph_error(&s, StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Access to change password operation is denied.");
     }
-    change(&s, id, &body, ChangeVia::Graph)
+    change(&s, id, &body, ChangeVia::Graph).await
 }
 
-fn change(s: &TenantServer, id: Uuid, body: &[u8], via: ChangeVia) -> Response {
+async fn change(s: &Shared, id: Uuid, body: &[u8], via: ChangeVia) -> Response {
     let m = match passwords_from(s, body, &[]) {
         Ok(m) => m,
         Err(r) => return r,
     };
     let (current, new) = (m["currentPassword"].as_str().unwrap_or(""), m["newPassword"].as_str().unwrap_or(""));
-    let outcome = s.lock().change_password(id, current, new, via);
+    let outcome = super::writeback::through(
+        s,
+        id,
+        |t| t.change_password(id, current, new, via),
+        |t, request, outcome| t.finish_change(request, outcome),
+    )
+    .await;
     match outcome {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => change_error(s, &e),
@@ -118,5 +124,5 @@ pub(super) async fn sign_in_change_password(State(s): State<Shared>, body: axum:
         return change_error(&s, &ChangeError::WrongCurrentPassword);
     };
     let body = json!({ "currentPassword": m["currentPassword"], "newPassword": m["newPassword"] }).to_string();
-    change(&s, id, body.as_bytes(), ChangeVia::SignIn)
+    change(&s, id, body.as_bytes(), ChangeVia::SignIn).await
 }

@@ -20,9 +20,11 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 mod account;
+pub mod engines;
 mod groups;
 mod lab;
 mod protection;
+pub mod writeback;
 
 use crate::directory::{Actor, ClientError, ResetError, SignInError, Tenant, User};
 use crate::token::{AccessClaims, GRAPH_AUDIENCE, LIFETIME_SECONDS, Signer, TokenError};
@@ -35,10 +37,18 @@ pub struct TenantServer {
     pub https_base: String,
     /// The lab clock (the tenant's too), readable without taking the tenant's lock.
     pub clock: clock::Clock,
+    /// The door to on-premises: normally [`engines::RelayHub`], the relay to connected
+    /// writeback engines.
+    pub writeback: Arc<dyn crate::sspr::Writeback>,
+    /// The engines' registry and relay links.
+    pub relay: Arc<engines::RelayHub>,
+    /// One async lock per user: a user's password operations that wait for on-premises run
+    /// one at a time, so the cloud and AD take them in the same order.
+    pub gates: writeback::Gates,
 }
 
 impl TenantServer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tenant> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Tenant> {
         self.tenant.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -98,6 +108,9 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/groupSettings", get(protection::list_settings).post(protection::create_setting))
         .route("/v1.0/groupSettings/{id}", get(protection::get_setting).patch(protection::patch_setting).delete(protection::delete_setting))
         .route("/lab/clock", get(lab::get_clock).post(lab::advance_clock))
+        .route("/lab/writeback/engines", get(engines::list).post(engines::register))
+        .route("/lab/writeback/engines/{id}", axum::routing::delete(engines::remove))
+        .route(relay::RELAY_PATH, get(engines::connect))
         .route("/v1.0/roleManagement/directory/roleAssignments", get(lab::list_assignments).post(lab::create_assignment))
         .route("/v1.0/roleManagement/directory/roleAssignments/{id}", axum::routing::delete(lab::delete_assignment))
         .fallback(not_found)
@@ -119,6 +132,8 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::S
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 let Ok((tcp, _)) = accepted else { continue };
+                // small request/answer exchanges (the relay above all) must not wait for Nagle
+                let _ = tcp.set_nodelay(true);
                 let (svc, acceptor) = (TowerToHyperService::new(app.clone()), acceptor.clone());
                 conns.spawn(async move {
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -1142,13 +1157,16 @@ async fn reset_password(
             }
         }
     };
-    let mut t = s.lock();
-    let Some(target) = t.find_user(&id).map(|u| u.id) else {
-        drop(t);
+    let Some(target) = s.lock().find_user(&id).map(|u| u.id) else {
         return no_such_resource(&s, &id);
     };
-    let result = t.reset_password_method(Actor::User(actor), target, new_password.as_deref());
-    drop(t);
+    let result = writeback::through(
+        &s,
+        target,
+        |t| t.reset_password_method(Actor::User(actor), target, new_password.as_deref()),
+        |t, request, outcome| Ok(t.finish_reset_password_method(Actor::User(actor), request, outcome)),
+    )
+    .await;
     match result {
         Ok((op, generated)) => {
             let location = format!("{}/v1.0/users/{target}/authentication/operations/{}", s.https_base, op.id);
@@ -1429,7 +1447,11 @@ async fn sspr_reset(State(s): State<Shared>, Path(flow): Path<String>, body: axu
     let Some(password) = body_json(&body).and_then(|m| m.get("newPassword").and_then(Value::as_str).map(str::to_string)) else {
         return bad_body(&s, "\"newPassword\"");
     };
-    match s.lock().sspr_reset(id, &password) {
+    let Some(user) = s.lock().flow_user(id) else { return sspr_error(&crate::sspr::Error::FlowExpired) };
+    let result =
+        writeback::through(&s, user, |t| t.sspr_reset(id, &password), |t, request, outcome| t.finish_sspr_reset(id, request, outcome))
+            .await;
+    match result {
         Ok(()) => Json(json!({ "result": "succeeded" })).into_response(),
         Err(e) => sspr_error(&e),
     }
@@ -1440,7 +1462,15 @@ async fn sspr_unlock(State(s): State<Shared>, Path(flow): Path<String>) -> Respo
         Ok(id) => id,
         Err(r) => return r,
     };
-    match s.lock().sspr_unlock(id) {
+    let Some(user) = s.lock().flow_user(id) else { return sspr_error(&crate::sspr::Error::FlowExpired) };
+    let result = writeback::through(
+        &s,
+        user,
+        |t| t.sspr_unlock(id).map(crate::directory::Next::Writeback),
+        |t, request, outcome| t.finish_sspr_unlock(id, request, outcome),
+    )
+    .await;
+    match result {
         Ok(()) => Json(json!({ "result": "succeeded" })).into_response(),
         Err(e) => sspr_error(&e),
     }

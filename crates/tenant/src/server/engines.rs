@@ -1,0 +1,316 @@
+//! The tenant's side of writeback: engines register (onboarding), connect out to the relay
+//! WebSocket, beat, and answer requests. [`RelayHub`] is the writeback port the tenant's
+//! password operations go through: it seals each password for the engine's key, sends the
+//! request to a connected engine, and waits for the answer — at most [`RelayHub::timeout`],
+//! after which the caller gets Entra's "can't reach on-premises" answer and the request
+//! carries a deadline the engine honours (it refuses expired requests).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use rand::SeedableRng;
+use relay::{Outcome, Sealed, ToEngine, ToTenant};
+use sha2::Digest;
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+use crate::sspr::{OnPremOp, OnPremRequest, WritebackError, WritebackFuture};
+
+/// A registered engine.
+struct Engine {
+    display_name: String,
+    public_key: rsa::RsaPublicKey,
+    /// SHA-256 of the relay credential (the credential itself is shown once).
+    credential: [u8; 32],
+    registered: String,
+    /// The open relay, if the engine is connected.
+    link: Option<mpsc::UnboundedSender<ToEngine>>,
+    /// Which connection the link is (a reconnect replaces it).
+    link_id: u64,
+    last_heartbeat: Option<String>,
+}
+
+#[derive(Default)]
+struct Registry {
+    engines: HashMap<Uuid, Engine>,
+    pending: HashMap<Uuid, oneshot::Sender<Outcome>>,
+    next_link: u64,
+}
+
+pub struct RelayHub {
+    state: Mutex<Registry>,
+    rng: Mutex<rand::rngs::StdRng>,
+    clock: clock::Clock,
+    /// How long a caller waits for on-premises.
+    pub timeout: Mutex<Duration>,
+}
+
+impl RelayHub {
+    pub fn new(seed: u64, clock: clock::Clock) -> RelayHub {
+        RelayHub {
+            state: Mutex::default(),
+            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed ^ 0x5e1a_7e11)),
+            clock,
+            timeout: Mutex::new(Duration::from_secs(10)),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn now(&self) -> String {
+        self.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default()
+    }
+
+    /// Registers an engine; its relay credential (returned once).
+    pub fn register(&self, display_name: &str, public_key: rsa::RsaPublicKey) -> (Uuid, String) {
+        let (id, credential) = {
+            let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut b = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut *rng, &mut b);
+            let id = uuid::Builder::from_random_bytes(b).into_uuid();
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut *rng, &mut secret);
+            (id, base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret))
+        };
+        let engine = Engine {
+            display_name: display_name.into(),
+            public_key,
+            credential: sha2::Sha256::digest(credential.as_bytes()).into(),
+            registered: self.now(),
+            link: None,
+            link_id: 0,
+            last_heartbeat: None,
+        };
+        self.state().engines.insert(id, engine);
+        (id, credential)
+    }
+
+    /// Offboards an engine: its link closes and it can no longer connect.
+    pub fn remove(&self, id: &Uuid) -> bool {
+        self.state().engines.remove(id).is_some()
+    }
+
+    /// Drops every engine's link (the lab's "relay down" fault); engines reconnect.
+    pub fn disconnect_all(&self) {
+        for e in self.state().engines.values_mut() {
+            e.link = None;
+        }
+    }
+
+    fn authenticate(&self, header: &str) -> Option<Uuid> {
+        let (id, secret) = header.strip_prefix("Bearer ")?.split_once('.')?;
+        let id = Uuid::parse_str(id).ok()?;
+        let digest: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
+        let st = self.state();
+        let e = st.engines.get(&id)?;
+        // compare every byte whatever the first difference
+        (e.credential.iter().zip(digest.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0).then_some(id)
+    }
+
+    pub fn status(&self) -> Vec<Value> {
+        let st = self.state();
+        let mut v: Vec<Value> = st
+            .engines
+            .iter()
+            .map(|(id, e)| {
+                json!({
+                    "id": id.to_string(), "displayName": e.display_name, "registeredDateTime": e.registered,
+                    "connected": e.link.is_some(), "lastHeartbeatDateTime": e.last_heartbeat,
+                })
+            })
+            .collect();
+        v.sort_by_key(|e| e["id"].as_str().unwrap_or("").to_string());
+        v
+    }
+
+    pub fn any_connected(&self) -> bool {
+        self.state().engines.values().any(|e| e.link.is_some())
+    }
+
+    fn seal(&self, key: &rsa::RsaPublicKey, secret: &str) -> Sealed {
+        let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Sealed::seal(key, secret, &mut *rng)
+    }
+}
+
+impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
+    fn send(&self, request: OnPremRequest) -> WritebackFuture {
+        let hub = self.clone();
+        Box::pin(async move {
+            let id = Uuid::new_v4();
+            let (tx, rx) = oneshot::channel();
+            {
+                let mut st = hub.state();
+                // the most recently beating connected engine (several may be registered)
+                let chosen = st
+                    .engines
+                    .values()
+                    .filter(|e| e.link.is_some())
+                    .max_by_key(|e| e.last_heartbeat.clone())
+                    .map(|e| (e.public_key.clone(), e.link.clone().expect("connected")));
+                let Some((key, link)) = chosen else { return Err(WritebackError::Unreachable) };
+                drop(st);
+                let operation = match &request.op {
+                    OnPremOp::Reset { password, unlock, force_change, by_admin } => relay::Operation::Reset {
+                        password: hub.seal(&key, password),
+                        unlock: *unlock,
+                        force_change: *force_change,
+                        by_admin: *by_admin,
+                    },
+                    OnPremOp::Change { old, new } => relay::Operation::Change { old: hub.seal(&key, old), new: hub.seal(&key, new) },
+                    OnPremOp::Unlock => relay::Operation::Unlock,
+                };
+                let timeout = *hub.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let deadline = SystemTime::now() + timeout;
+                let deadline_ms = deadline.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+                st = hub.state();
+                st.pending.insert(id, tx);
+                drop(st);
+                let msg = ToEngine::Request {
+                    id,
+                    anchor: request.anchor.clone(),
+                    user_principal_name: request.user_principal_name.clone(),
+                    operation,
+                    deadline_ms,
+                };
+                if link.send(msg).is_err() {
+                    hub.state().pending.remove(&id);
+                    return Err(WritebackError::Unreachable);
+                }
+            }
+            let timeout = *hub.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let answer = tokio::time::timeout(timeout, rx).await;
+            hub.state().pending.remove(&id);
+            match answer {
+                Ok(Ok(Outcome::Succeeded)) => Ok(()),
+                Ok(Ok(Outcome::Failed { failure, event })) => Err(match failure {
+                    relay::Failure::PasswordPolicy => WritebackError::Policy,
+                    relay::Failure::Permissions => WritebackError::AccessDenied,
+                    relay::Failure::IncorrectPassword => WritebackError::BadOldPassword,
+                    _ => WritebackError::OnPremises(event),
+                }),
+                // the engine went away, or did not answer in time
+                Ok(Err(_)) | Err(_) => Err(WritebackError::Unreachable),
+            }
+        })
+    }
+}
+
+// ----- HTTP -----
+
+/// `POST /lab/writeback/engines` `{"displayName", "publicKey"}` (SPKI DER, base64, RSA ≥ 2048):
+/// onboarding, as the Connect wizard does it with a Global Administrator's token. `201`
+/// with `{"id", "relayCredential", "relayUrl"}`; the credential is shown only here.
+pub(super) async fn register(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    let Some(m) = body_json(&body) else { return unreadable_json(&s) };
+    let name = m.get("displayName").and_then(Value::as_str).unwrap_or("writeback engine");
+    let Some(key) = m.get("publicKey").and_then(Value::as_str).and_then(|k| relay::public_key_from_b64(k).ok()) else {
+        return graph_error(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Invalid value for property 'publicKey': an RSA public key of 2048 bits or more (SPKI DER, base64).",
+        );
+    };
+    let (id, credential) = s.relay.register(name, key);
+    let relay_url = format!("{}{}", s.https_base.replacen("https://", "wss://", 1), relay::RELAY_PATH);
+    (StatusCode::CREATED, Json(json!({ "id": id.to_string(), "relayCredential": format!("{id}.{credential}"), "relayUrl": relay_url })))
+        .into_response()
+}
+
+/// `GET /lab/writeback/engines`: registered engines, connected or not, with their last beat.
+pub(super) async fn list(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    Json(json!({ "value": s.relay.status() })).into_response()
+}
+
+/// `DELETE /lab/writeback/engines/{id}`: offboarding.
+pub(super) async fn remove(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    match Uuid::parse_str(&id).ok().filter(|id| s.relay.remove(id)) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => no_such_resource(&s, &id),
+    }
+}
+
+/// `GET /lab/writeback/relay` (WebSocket), `Authorization: Bearer {engineId}.{secret}`.
+pub(super) async fn connect(State(s): State<Shared>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(engine) = s.relay.authenticate(auth) else {
+        return graph_error(&s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Unknown engine or wrong relay credential.");
+    };
+    ws.on_upgrade(move |socket| serve_link(s, engine, socket))
+}
+
+async fn serve_link(s: Shared, engine: Uuid, mut socket: WebSocket) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let link_id = {
+        let mut st = s.relay.state();
+        st.next_link += 1;
+        let n = st.next_link;
+        match st.engines.get_mut(&engine) {
+            Some(e) => {
+                e.link = Some(tx);
+                e.link_id = n;
+            }
+            None => return,
+        }
+        n
+    };
+    loop {
+        tokio::select! {
+            out = rx.recv() => {
+                let Some(msg) = out else { break };
+                let text = serde_json::to_string(&msg).unwrap_or_default();
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            inc = socket.recv() => {
+                let text = match inc {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => continue,
+                    _ => break,
+                };
+                match serde_json::from_str::<ToTenant>(&text) {
+                    Ok(ToTenant::Heartbeat) => {
+                        let now = s.relay.now();
+                        if let Some(e) = s.relay.state().engines.get_mut(&engine) {
+                            e.last_heartbeat = Some(now);
+                        }
+                        let ack = serde_json::to_string(&ToEngine::HeartbeatAck).unwrap_or_default();
+                        if socket.send(Message::Text(ack.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(ToTenant::Answer { id, outcome }) => {
+                        if let Some(waiting) = s.relay.state().pending.remove(&id) {
+                            let _ = waiting.send(outcome);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        // offboarded, or replaced by a newer connection of the same engine
+        let current = s.relay.state().engines.get(&engine).map(|e| e.link_id == link_id && e.link.is_some()).unwrap_or(false);
+        if !current {
+            break;
+        }
+    }
+    let mut st = s.relay.state();
+    if let Some(e) = st.engines.get_mut(&engine).filter(|e| e.link_id == link_id) {
+        e.link = None;
+    }
+}

@@ -1,0 +1,132 @@
+//! Connect's application events for writeback (PasswordResetService and ADSync sources), and
+//! how an AD answer reads in them. Plain data; the IDs and names are Microsoft's (the
+//! writeback troubleshooting page's event table).
+
+use relay::Failure;
+use serde::Serialize;
+
+/// One event in the engine's log. Messages never carry a password.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub id: u32,
+    pub source: &'static str,
+    pub name: &'static str,
+    /// Information, Warning or Error.
+    pub level: &'static str,
+    pub message: String,
+    /// Ties the events of one operation together (Connect's tracking ID).
+    pub tracking_id: Option<String>,
+    pub time: String,
+}
+
+/// The name Microsoft gives an event ID.
+pub fn name(id: u32) -> &'static str {
+    match id {
+        31001 => "PasswordResetStart",
+        31002 => "PasswordResetSuccess",
+        31003 => "PasswordResetFail",
+        31004 => "OnboardingEventStart",
+        31005 => "OnboardingEventSuccess",
+        31006 => "ChangePasswordStart",
+        31007 => "ChangePasswordSuccess",
+        31008 => "ChangePasswordFail",
+        31009 => "ResetUserPasswordByAdminStart",
+        31010 => "ResetUserPasswordByAdminSuccess",
+        31011 => "ResetUserPasswordByAdminFail",
+        31012 => "OffboardingEventStart",
+        31013 => "OffboardingEventSuccess",
+        31014 => "OffboardingEventFail",
+        31015 => "WriteBackServiceStarted",
+        31016 => "WriteBackServiceStopped",
+        31017 => "AuthTokenSuccess",
+        31018 => "KeyPairCreationSuccess",
+        31019 => "ServiceBusHeartBeat",
+        32000 => "UnknownError",
+        32002 => "ServiceBusError",
+        32004 => "DecryptionError",
+        32009 => "AuthTokenError",
+        32011 => "OnBoardingServiceError",
+        32014 => "ServiceBusWarning",
+        33001 => "ADUnKnownError",
+        33002 => "ADUserNotFoundError",
+        33003 => "ADMutliMatchError",
+        33004 => "ADPermissionsError",
+        33005 => "ADUserAccountDisabled",
+        33006 => "ADUserAccountLockedOut",
+        33007 => "ADUserIncorrectPassword",
+        33008 => "ADPasswordPolicyError",
+        33009 => "ADConfigurationError",
+        6329 => "ADSync",
+        _ => "Unknown",
+    }
+}
+
+pub fn level(id: u32) -> &'static str {
+    match id {
+        31003 | 31008 | 31011 | 31014 | 32000..=32999 | 33001..=33999 | 6329 => "Error",
+        _ => "Information",
+    }
+}
+
+/// The Connect event for a failure (33xxx, or 32004 for a password that would not open).
+pub fn for_failure(f: Failure) -> u32 {
+    match f {
+        Failure::PasswordPolicy => 33008,
+        Failure::IncorrectPassword => 33007,
+        Failure::Permissions => 33004,
+        Failure::UserNotFound => 33002,
+        Failure::MultiMatch => 33003,
+        Failure::AccountDisabled => 33005,
+        Failure::AccountLockedOut => 33006,
+        Failure::DirectoryUnavailable => 33009,
+        Failure::Decryption => 32004,
+        Failure::Unknown => 33001,
+    }
+}
+
+/// How an AD answer to a password write reads: the failure, and the ADSync 6329 text
+/// Connect logs beside it (its MMS / HRESULT detail).
+pub fn classify(rc: u32, diagnostic: &str) -> (Failure, &'static str) {
+    let code = diagnostic.get(..8).filter(|c| c.chars().all(|x| x.is_ascii_hexdigit())).unwrap_or("");
+    match (rc, code) {
+        (19, "0000052D") => (
+            Failure::PasswordPolicy,
+            "BAIL: MMS(4924): 0x80230619: A restriction prevents the password from being changed to the current one specified.",
+        ),
+        (19, "00000056") | (49, _) => (Failure::IncorrectPassword, "0x80070056: The specified network password is not correct."),
+        (19, "00000775") => {
+            (Failure::AccountLockedOut, "0x80070775: The referenced account is currently locked out and may not be logged on to.")
+        }
+        (50, _) => (Failure::Permissions, "hr=80230626: The management agent credentials were denied access."),
+        (32, _) => (Failure::UserNotFound, "0x80230405: The operation failed because the object cannot be found."),
+        (53, "0000001F") => (
+            Failure::DirectoryUnavailable,
+            "0x8023062C: The server is not configured for insecure setting of passwords, or a 128 bit TLS or SSL connection is required.",
+        ),
+        (12, _) => (Failure::Unknown, "MMS(3040): admaexport.cpp(2837): The server doesn't contain the LDAP password policy control."),
+        _ => (Failure::Unknown, "An unexpected error occurred in the AD connector."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ad_answers_map_to_connects_failures_and_events() {
+        let policy = "0000052D: AtrErr: DSID-03190F80, #1:\n\t0: 0000052D: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 9005a (unicodePwd)\n";
+        assert_eq!(classify(19, policy).0, Failure::PasswordPolicy);
+        assert_eq!(for_failure(Failure::PasswordPolicy), 33008);
+        assert_eq!(classify(19, "00000056: AtrErr: DSID-03190F80").0, Failure::IncorrectPassword);
+        assert_eq!(classify(50, "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n").0, Failure::Permissions);
+        assert_eq!(for_failure(Failure::Permissions), 33004);
+        assert_eq!(
+            classify(53, "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0\n").0,
+            Failure::DirectoryUnavailable
+        );
+        assert!(classify(12, "00002040: SvcErr").1.contains("password policy control"));
+        assert_eq!(classify(80, "?").0, Failure::Unknown);
+        assert_eq!((name(33004), level(33004), level(31002)), ("ADPermissionsError", "Error", "Information"));
+    }
+}

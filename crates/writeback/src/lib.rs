@@ -1,0 +1,625 @@
+//! The writeback engine: the role Azure AD Connect's password writeback plays. It onboards
+//! with the tenant once (a Global Administrator's token, a fresh RSA key, a relay
+//! credential; the sync side's writeback flag), keeps an outbound WebSocket to the tenant's
+//! relay (heartbeats, reconnect with backoff), and carries each password operation to AD over
+//! LDAPS as the connector account: the object found by its sourceAnchor, the password
+//! opened only in memory, AD's answer sent back and logged as Connect's events.
+//!
+//! It reaches the tenant only over HTTPS/WSS and the AD DS only with the `ldap3` crate, so
+//! it works against any AD-compatible directory.
+
+pub mod events;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use futures::{SinkExt, StreamExt};
+use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+use relay::{Failure, Operation, Outcome, ToEngine, ToTenant};
+use rsa::RsaPrivateKey;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+pub use events::Event;
+
+/// What the engine needs to know; the connector's credentials come from the environment
+/// (here: the lab), as Connect keeps them in its configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// The tenant's https base (`https://localhost:PORT`).
+    pub tenant_https: String,
+    pub tenant_id: String,
+    /// The public client the wizard signs in with.
+    pub client_id: String,
+    /// The CA that signs the tenant's and the DC's certificates (PEM).
+    pub ca_pem: Vec<u8>,
+    /// `ldaps://HOST:PORT` of a domain controller.
+    pub ldaps: String,
+    pub connector_dn: String,
+    pub connector_password: String,
+    pub clock: clock::Clock,
+}
+
+/// What onboarding leaves the engine with.
+#[derive(Clone)]
+pub struct Registration {
+    pub engine_id: String,
+    /// `{engineId}.{secret}`, shown once by the tenant.
+    pub credential: String,
+    pub relay_url: String,
+    key: RsaPrivateKey,
+}
+
+#[derive(Debug)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.map_err(|e| Error(format!("CA: {e}")))?).map_err(|e| Error(format!("CA: {e}")))?;
+    }
+    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
+}
+
+/// The engine's event log, shared by its tasks.
+#[derive(Clone)]
+pub struct EventLog {
+    events: Arc<Mutex<Vec<Event>>>,
+    clock: clock::Clock,
+}
+
+impl EventLog {
+    pub fn new(clock: clock::Clock) -> EventLog {
+        EventLog { events: Arc::default(), clock }
+    }
+
+    pub fn log(&self, id: u32, message: impl Into<String>, tracking: Option<&str>) {
+        let source = if id == 6329 { "ADSync" } else { "PasswordResetService" };
+        let time = self.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default();
+        let e = Event {
+            id,
+            source,
+            name: events::name(id),
+            level: events::level(id),
+            message: message.into(),
+            tracking_id: tracking.map(str::to_string),
+            time,
+        };
+        tracing::debug!(id, source, message = %e.message, "writeback event");
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(e);
+    }
+
+    pub fn all(&self) -> Vec<Event> {
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// The engine's RSA-2048 key for a lab seed (the same seed, the same key: reproducible labs),
+/// kept in `state_dir` so only the first start pays the generation.
+pub fn engine_key(seed: u64, state_dir: &std::path::Path) -> RsaPrivateKey {
+    use rand::SeedableRng;
+    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+    let path = state_dir.join(format!("writeback-engine-key-{seed}.der"));
+    if let Some(k) = std::fs::read(&path).ok().and_then(|der| RsaPrivateKey::from_pkcs1_der(&der).ok()) {
+        return k;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x0e9e_1e55);
+    let key = RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation");
+    if let Ok(der) = key.to_pkcs1_der() {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path) {
+            let _ = f.write_all(der.as_bytes());
+        }
+    }
+    key
+}
+
+/// Onboarding, as the Connect wizard does it: a Global Administrator's token (31017), the
+/// engine's key (31018), registration with the tenant, and the sync side's writeback flag
+/// (31004 → 31005). Failures log 32009 (token) or 32011 (service).
+pub async fn onboard(
+    cfg: &Config,
+    key: RsaPrivateKey,
+    admin_upn: &str,
+    admin_password: &str,
+    log: &EventLog,
+) -> Result<Registration, Error> {
+    log.log(31004, "Onboarding to the password reset service started.", None);
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?)
+        .build()
+        .map_err(|e| Error(e.to_string()))?;
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", cfg.client_id.as_str()),
+        ("username", admin_upn),
+        ("password", admin_password),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let token_url = format!("{}/{}/oauth2/v2.0/token", cfg.tenant_https, cfg.tenant_id);
+    let body: Value = match http.post(&token_url).form(&form).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(e) => {
+            log.log(32011, format!("Could not reach the tenant to onboard: {e}"), None);
+            return Err(Error(format!("onboarding: {e}")));
+        }
+    };
+    let Some(token) = body["access_token"].as_str().map(str::to_string) else {
+        log.log(32009, format!("Could not get a token for {admin_upn}: {}", body["error_codes"]), None);
+        return Err(Error(format!("onboarding: no token for {admin_upn}")));
+    };
+    log.log(31017, format!("Got an authentication token for {admin_upn}."), None);
+    log.log(31018, "Created the password encryption key (RSA-2048).", None);
+    let public = relay::public_key_to_b64(&key.to_public_key());
+    let r = http
+        .post(format!("{}/lab/writeback/engines", cfg.tenant_https))
+        .bearer_auth(&token)
+        .json(&json!({ "displayName": "hybrid-lab writeback engine", "publicKey": public }))
+        .send()
+        .await
+        .map_err(|e| Error(e.to_string()))?;
+    let status = r.status();
+    let reg: Value = r.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        log.log(32011, format!("The tenant refused the registration: HTTP {status}"), None);
+        return Err(Error(format!("onboarding: HTTP {status} {reg}")));
+    }
+    let sync = format!("{}/v1.0/directory/onPremisesSynchronization/{}", cfg.tenant_https, cfg.tenant_id);
+    let r = http
+        .patch(sync)
+        .bearer_auth(&token)
+        .json(&json!({ "features": { "passwordWritebackEnabled": true } }))
+        .send()
+        .await
+        .map_err(|e| Error(e.to_string()))?;
+    if !r.status().is_success() {
+        log.log(32011, format!("Could not enable writeback on the sync side: HTTP {}", r.status()), None);
+        return Err(Error(format!("onboarding: HTTP {}", r.status())));
+    }
+    log.log(31005, "Onboarding succeeded: password writeback is ready.", None);
+    Ok(Registration {
+        engine_id: reg["id"].as_str().unwrap_or_default().into(),
+        credential: reg["relayCredential"].as_str().unwrap_or_default().into(),
+        relay_url: reg["relayUrl"].as_str().unwrap_or_default().into(),
+        key,
+    })
+}
+
+struct Inner {
+    cfg: Config,
+    reg: Registration,
+    log: EventLog,
+    tls: Arc<rustls::ClientConfig>,
+    /// The service runs (a stopped service keeps no relay link).
+    running: AtomicBool,
+    connected: AtomicBool,
+    /// Fault injection: wait this long before touching AD.
+    delay_ms: AtomicU64,
+    changed: Notify,
+    shutdown: watch::Sender<bool>,
+    /// The connector's LDAP connection, reused across operations (ldap3 multiplexes).
+    ldap: tokio::sync::Mutex<Option<ldap3::Ldap>>,
+}
+
+/// A running engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Starts the service (31015) and its relay link; returns at once.
+    pub fn start(cfg: Config, reg: Registration, log: EventLog) -> Result<Engine, Error> {
+        let tls = tls(&cfg.ca_pem)?;
+        let (shutdown, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            cfg,
+            reg,
+            log,
+            tls,
+            running: AtomicBool::new(true),
+            connected: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(0),
+            changed: Notify::new(),
+            shutdown,
+            ldap: tokio::sync::Mutex::new(None),
+        });
+        inner.log.log(31015, "The password writeback service started and is ready for requests from the cloud.", None);
+        tokio::spawn(run(inner.clone()));
+        Ok(Engine { inner })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.reg.engine_id
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.inner.log.all()
+    }
+
+    pub fn connected(&self) -> bool {
+        self.inner.connected.load(Ordering::SeqCst)
+    }
+
+    pub fn running(&self) -> bool {
+        self.inner.running.load(Ordering::SeqCst)
+    }
+
+    /// Waits (real time, at most `limit`) until the relay link is up.
+    pub async fn wait_connected(&self, limit: Duration) -> bool {
+        let until = tokio::time::Instant::now() + limit;
+        while !self.connected() {
+            if tokio::time::Instant::now() > until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        true
+    }
+
+    /// Stops the service (31016): the relay link closes; the tenant then answers callers as
+    /// Entra does with no engine connected.
+    pub fn stop(&self) {
+        if self.inner.running.swap(false, Ordering::SeqCst) {
+            self.inner.log.log(31016, "The password writeback service stopped; cloud requests will fail.", None);
+            self.inner.changed.notify_waiters();
+        }
+    }
+
+    /// Starts it again (31015).
+    pub fn resume(&self) {
+        if !self.inner.running.swap(true, Ordering::SeqCst) {
+            self.inner.log.log(31015, "The password writeback service started and is ready for requests from the cloud.", None);
+            self.inner.changed.notify_waiters();
+        }
+    }
+
+    /// Fault injection: hold each request this long before acting on it.
+    pub fn set_delay(&self, d: Duration) {
+        self.inner.delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Ends the engine's tasks (the lab stopping).
+    pub fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        self.inner.running.store(false, Ordering::SeqCst);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// The status a Connect server would show: state, link, last events.
+    pub fn status(&self) -> Value {
+        json!({ "engineId": self.id(), "running": self.running(), "connected": self.connected(), "events": self.events() })
+    }
+}
+
+/// The service loop: keep a relay link while running; reconnect with backoff.
+async fn run(inner: Arc<Inner>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut warned = false;
+    let mut shutdown = inner.shutdown.subscribe();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if !inner.running.load(Ordering::SeqCst) {
+            tokio::select! {
+                _ = inner.changed.notified() => {}
+                _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            continue;
+        }
+        match connect(&inner).await {
+            Ok(ws) => {
+                backoff = Duration::from_millis(50);
+                warned = false;
+                session(&inner, ws, &mut shutdown).await;
+                inner.connected.store(false, Ordering::SeqCst);
+            }
+            Err(e) => {
+                if !warned {
+                    inner.log.log(32002, format!("Error connecting to the relay: {e}"), None);
+                    warned = true;
+                } else {
+                    inner.log.log(32014, "Retrying the relay connection.", None);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+async fn connect(inner: &Inner) -> Result<Ws, Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = &inner.reg.relay_url;
+    let rest = url.strip_prefix("wss://").ok_or_else(|| Error(format!("not a wss URL: {url}")))?;
+    let hostport = rest.split('/').next().unwrap_or("");
+    let host = hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport).to_string();
+    let tcp = tokio::net::TcpStream::connect(hostport).await.map_err(|e| Error(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let name = rustls::pki_types::ServerName::try_from(host).map_err(|e| Error(e.to_string()))?;
+    let tls = tokio_rustls::TlsConnector::from(inner.tls.clone()).connect(name, tcp).await.map_err(|e| Error(format!("TLS: {e}")))?;
+    let mut req = url.as_str().into_client_request().map_err(|e| Error(e.to_string()))?;
+    let auth = format!("Bearer {}", inner.reg.credential);
+    req.headers_mut().insert("authorization", auth.parse().map_err(|_| Error("credential".into()))?);
+    let (ws, _) = tokio_tungstenite::client_async(req, tls).await.map_err(|e| Error(e.to_string()))?;
+    Ok(ws)
+}
+
+/// One relay link: heartbeats, requests in, answers out.
+async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool>) {
+    let (mut sink, mut stream) = ws.split();
+    let (answers, mut outgoing) = mpsc::unbounded_channel::<ToTenant>();
+    let beat = serde_json::to_string(&ToTenant::Heartbeat).unwrap_or_default();
+    if sink.send(Message::Text(beat.clone().into())).await.is_err() {
+        return;
+    }
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(relay::HEARTBEAT_SECONDS));
+    heartbeat.tick().await;
+    let mut acked = false;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = inner.changed.notified() => {
+                if !inner.running.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            _ = heartbeat.tick() => {
+                inner.log.log(31019, "Heartbeat sent to the relay.", None);
+                if sink.send(Message::Text(beat.clone().into())).await.is_err() {
+                    break;
+                }
+            }
+            out = outgoing.recv() => {
+                let Some(msg) = out else { break };
+                let text = serde_json::to_string(&msg).unwrap_or_default();
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            inc = stream.next() => {
+                let text = match inc {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(_)) => continue,
+                    _ => break,
+                };
+                match serde_json::from_str::<ToEngine>(&text) {
+                    Ok(ToEngine::HeartbeatAck) => {
+                        if !acked {
+                            // the tenant has seen us: the link is up
+                            acked = true;
+                            inner.connected.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    Ok(ToEngine::Request { id, anchor, user_principal_name, operation, deadline_ms }) => {
+                        let (inner, answers) = (inner.clone(), answers.clone());
+                        tokio::spawn(async move {
+                            if let Some(outcome) = handle(&inner, id, &anchor, &user_principal_name, operation, deadline_ms).await {
+                                let _ = answers.send(ToTenant::Answer { id, outcome });
+                            }
+                        });
+                    }
+                    Err(e) => inner.log.log(32008, format!("An invalid message from the relay: {e}"), None),
+                }
+            }
+        }
+    }
+    inner.connected.store(false, Ordering::SeqCst);
+    let _ = sink.close().await;
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// One operation: the events Connect logs for it, AD's answer. None when the request had
+/// expired (the tenant no longer waits: acting on it could part the two sides).
+async fn handle(inner: &Inner, id: uuid::Uuid, anchor: &str, upn: &str, op: Operation, deadline_ms: u64) -> Option<Outcome> {
+    let tracking = id.to_string();
+    let t = Some(tracking.as_str());
+    let (start, ok, fail) = match &op {
+        Operation::Reset { by_admin: true, .. } => (31009, 31010, 31011),
+        Operation::Reset { .. } | Operation::Unlock => (31001, 31002, 31003),
+        Operation::Change { .. } => (31006, 31007, 31008),
+    };
+    let delay = inner.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    if now_ms() > deadline_ms {
+        inner.log.log(32000, format!("A {} request for {upn} expired before it could be processed; nothing was changed.", op.kind()), t);
+        return None;
+    }
+    inner.log.log(start, format!("A {} request for {upn} was received from the cloud.", op.kind()), t);
+    let result = apply(inner, anchor, &op).await;
+    Some(match result {
+        Ok(()) => {
+            inner.log.log(ok, format!("The {} for {upn} was written to Active Directory.", op.kind()), t);
+            Outcome::Succeeded
+        }
+        Err((failure, detail)) => {
+            let event = events::for_failure(failure);
+            inner.log.log(fail, format!("The {} for {upn} failed on-premises.", op.kind()), t);
+            inner.log.log(event, format!("{} ({upn})", events::name(event)), t);
+            if let Some(d) = detail {
+                inner.log.log(6329, d, t);
+            }
+            Outcome::Failed { failure, event }
+        }
+    })
+}
+
+type Refusal = (Failure, Option<String>);
+
+/// The connector's connection: reused while it works, made again when it does not.
+async fn ldap(inner: &Inner) -> Result<ldap3::Ldap, Refusal> {
+    let mut slot = inner.ldap.lock().await;
+    // (ldap3's is_closed takes &mut self)
+    if let Some(l) = slot.as_mut().map(|l| (l.is_closed(), l)).and_then(|(closed, l)| (!closed).then_some(l)) {
+        return Ok(l.clone());
+    }
+    let unavailable = |e: String| (Failure::DirectoryUnavailable, Some(e));
+    let settings = LdapConnSettings::new().set_config(inner.tls.clone()).set_conn_timeout(Duration::from_secs(5));
+    let url = inner.cfg.ldaps.replace("127.0.0.1", "localhost");
+    let (conn, mut l) =
+        LdapConnAsync::with_settings(settings, &url).await.map_err(|e| unavailable(format!("Could not reach {url}: {e}")))?;
+    ldap3::drive!(conn);
+    let r = l.simple_bind(&inner.cfg.connector_dn, &inner.cfg.connector_password).await.map_err(|e| unavailable(e.to_string()))?;
+    if r.rc != 0 {
+        return Err((Failure::Permissions, Some(format!("The AD connector account could not sign in: {}", r.text))));
+    }
+    *slot = Some(l.clone());
+    Ok(l)
+}
+
+/// The AD object for a sourceAnchor (base64 of its objectGUID), by AD's `<GUID=…>` name.
+async fn find(l: &mut ldap3::Ldap, anchor: &str) -> Result<(String, i64), Refusal> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(anchor).map_err(|_| (Failure::UserNotFound, None))?;
+    let guid: [u8; 16] = bytes.try_into().map_err(|_| (Failure::UserNotFound, None))?;
+    let base = format!("<GUID={}>", uuid::Uuid::from_bytes_le(guid));
+    let res = l
+        .search(&base, Scope::Base, "(objectClass=user)", vec!["userAccountControl"])
+        .await
+        .map_err(|e| (Failure::DirectoryUnavailable, Some(e.to_string())))?;
+    let (entries, r) = (res.0, res.1);
+    if r.rc == 32 || entries.is_empty() {
+        return Err((Failure::UserNotFound, None));
+    }
+    if entries.len() > 1 {
+        return Err((Failure::MultiMatch, None));
+    }
+    let e = SearchEntry::construct(entries.into_iter().next().expect("one"));
+    let uac = e.attrs.get("userAccountControl").and_then(|v| v.first()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((e.dn, uac))
+}
+
+const UF_ACCOUNTDISABLE: i64 = 0x2;
+const UF_DONT_EXPIRE_PASSWD: i64 = 0x10000;
+
+fn unicode_pwd(p: &str) -> Vec<u8> {
+    format!("\"{p}\"").encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+async fn apply(inner: &Inner, anchor: &str, op: &Operation) -> Result<(), Refusal> {
+    let open = |s: &relay::Sealed| s.open(&inner.reg.key).map_err(|_| (Failure::Decryption, None));
+    let mut l = ldap(inner).await?;
+    let (dn, uac) = find(&mut l, anchor).await?;
+    if uac & UF_ACCOUNTDISABLE != 0 {
+        return Err((Failure::AccountDisabled, None));
+    }
+    let pwd = b"unicodePwd".to_vec();
+    let (mods, hints) = match op {
+        Operation::Reset { password, unlock, force_change, .. } => {
+            let mut mods = vec![Mod::Replace(pwd, HashSet::from([unicode_pwd(&open(password)?)]))];
+            if *unlock {
+                mods.push(Mod::Replace(b"lockoutTime".to_vec(), HashSet::from([b"0".to_vec()])));
+            }
+            // forced-change writeback: not for accounts whose password never expires
+            if *force_change && uac & UF_DONT_EXPIRE_PASSWD == 0 {
+                mods.push(Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()])));
+            }
+            (mods, true)
+        }
+        Operation::Change { old, new } => (
+            vec![
+                Mod::Delete(pwd.clone(), HashSet::from([unicode_pwd(&open(old)?)])),
+                Mod::Add(pwd, HashSet::from([unicode_pwd(&open(new)?)])),
+            ],
+            false,
+        ),
+        Operation::Unlock => (vec![Mod::Replace(b"lockoutTime".to_vec(), HashSet::from([b"0".to_vec()]))], false),
+    };
+    let r = if hints {
+        // LDAP_SERVER_POLICY_HINTS_OID: AD applies the whole policy (history too) to the reset
+        let ctrl = ldap3::controls::RawControl {
+            ctype: "1.2.840.113556.1.4.2239".into(),
+            crit: true,
+            val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+        };
+        l.with_controls(vec![ctrl]).modify(&dn, mods).await
+    } else {
+        l.modify(&dn, mods).await
+    };
+    let r = r.map_err(|e| (Failure::DirectoryUnavailable, Some(format!("The connection to the domain controller failed: {e}"))))?;
+    if r.rc == 0 {
+        return Ok(());
+    }
+    let (failure, detail) = events::classify(r.rc, &r.text);
+    Err((failure, Some(detail.to_string())))
+}
+
+/// The engine's status and fault switches over HTTP (the lab serves them on its HTTPS
+/// listener under `/lab/engine`): `GET /lab/engine` (status), `GET /lab/engine/events`,
+/// `POST /lab/engine/control` `{"action": "stop" | "start" | "delay", "ms": N}`.
+/// Lab-only switches on a loopback lab, like the lab's outbox; events carry no passwords.
+/// `slot` holds the engine once it has onboarded (404 until then, or in a lab without one).
+pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
+    use axum::Json;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    fn none() -> Response {
+        let msg = json!({ "error": { "code": "NotFound", "message": "This lab runs no writeback engine." } });
+        (StatusCode::NOT_FOUND, Json(msg)).into_response()
+    }
+    let (s1, s2, s3) = (slot.clone(), slot.clone(), slot);
+    let status = move || {
+        let e = s1.get().cloned();
+        async move {
+            match e {
+                Some(e) => Json(json!({ "engineId": e.id(), "running": e.running(), "connected": e.connected() })).into_response(),
+                None => none(),
+            }
+        }
+    };
+    let events = move || {
+        let e = s2.get().cloned();
+        async move {
+            match e {
+                Some(e) => Json(json!({ "value": e.events() })).into_response(),
+                None => none(),
+            }
+        }
+    };
+    let control = move |Json(body): Json<Value>| {
+        let e = s3.get().cloned();
+        async move {
+            let Some(e) = e else { return none() };
+            match (body["action"].as_str(), body["ms"].as_u64()) {
+                (Some("stop"), _) => e.stop(),
+                (Some("start"), _) => e.resume(),
+                (Some("delay"), Some(ms)) => e.set_delay(Duration::from_millis(ms)),
+                _ => {
+                    let msg = json!({ "error": { "code": "BadRequest", "message": "Expected {\"action\": \"stop\" | \"start\" | \"delay\", \"ms\": N}." } });
+                    return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                }
+            }
+            Json(json!({ "running": e.running(), "connected": e.connected() })).into_response()
+        }
+    };
+    axum::Router::new()
+        .route("/lab/engine", get(status))
+        .route("/lab/engine/events", get(events))
+        .route("/lab/engine/control", post(control))
+}
