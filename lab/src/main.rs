@@ -228,6 +228,7 @@ async fn up(a: UpArgs) -> Result<()> {
         adds_ldif,
         tls_files: a.tls_cert.zip(a.tls_key),
         engine: !a.no_engine,
+        load_users: 0,
     };
     let guided = match &a.scenario {
         Some(p) => Some((p.clone(), scenario::suite::load(p).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?)),

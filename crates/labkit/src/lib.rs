@@ -49,6 +49,8 @@ pub struct LabConfig {
     /// Start the writeback engine, onboarded (the Test Lab Guide's end state: writeback on
     /// in both places). Off, the tenant answers as Entra does with no engine connected.
     pub engine: bool,
+    /// Extra synced users for load and concurrency tests (`testlab::seed_load_users`).
+    pub load_users: usize,
 }
 
 impl LabConfig {
@@ -65,6 +67,7 @@ impl LabConfig {
             adds_ldif: None,
             tls_files: None,
             engine: false,
+            load_users: 0,
         }
     }
 }
@@ -167,7 +170,11 @@ impl Lab {
         let domain = testlab::domain(cfg.seed);
         let mut dir = Directory::new(domain.clone(), cfg.clock.clone());
         let users = match &cfg.adds_ldif {
-            None => testlab::seed(&mut dir),
+            None => {
+                let mut users = testlab::seed(&mut dir);
+                users.extend(testlab::seed_load_users(&mut dir, cfg.load_users));
+                users
+            }
             Some((name, text)) => {
                 let records = ad_ds::ldif::parse(text).map_err(|e| anyhow::anyhow!("{name}:{e}"))?;
                 let users = users_in_ldif(&records);

@@ -121,6 +121,33 @@ const OUS: &[(&str, &str)] = &[
     ("Not Synced", "Users outside the sync scope"),
 ];
 
+/// Adds `n` more plain synced users, Load0..Load{n-1} in OU=Lab Users (password
+/// `Load-Pass-{i}-Aa`), for load and concurrency tests; call after [`seed`].
+pub fn seed_load_users(d: &mut Directory, n: usize) -> Vec<SeededUser> {
+    let base = d.base_dn().to_string();
+    let domain = d.config().dns_name.clone();
+    let sys = system();
+    let tls = OpContext { encrypted: true, permissive: false, policy_hints: false };
+    let mut out = vec![];
+    for i in 0..n {
+        let sam = format!("Load{i}");
+        let dn = format!("CN={sam},OU=Lab Users,{base}");
+        let upn = format!("{}@{domain}", sam.to_lowercase());
+        let password = format!("Load-Pass-{i}-Aa");
+        let attrs: Vec<(String, Vec<Vec<u8>>)> = vec![
+            ("objectClass".into(), vec![b"user".to_vec()]),
+            ("sAMAccountName".into(), vec![sam.clone().into_bytes()]),
+            ("userPrincipalName".into(), vec![upn.clone().into_bytes()]),
+            ("displayName".into(), vec![sam.clone().into_bytes()]),
+            ("unicodePwd".into(), vec![unicode_pwd(&password)]),
+            ("userAccountControl".into(), vec![b"512".to_vec()]),
+        ];
+        d.add(&sys, &dn, attrs, tls).unwrap_or_else(|e| panic!("load user {sam}: {e}"));
+        out.push(SeededUser { sam, upn, dn, password: Some(password), about: "a load-test user".into(), cloud: true, synced: true });
+    }
+    out
+}
+
 /// Seeds the testlab OUs, users and policy into a freshly provisioned directory.
 pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
     let base = d.base_dn().to_string();

@@ -392,6 +392,10 @@ pub struct SetWriteback {
     pub allow_unlock: Option<bool>,
     /// Whether Graph's /me/changePassword of a synced user is written back.
     pub graph_change_password: Option<bool>,
+    /// The sync side's forced-password-change writeback (userForcePasswordChangeOnLogonEnabled).
+    pub force_change: Option<bool>,
+    /// How long the tenant waits for on-premises (ms) before "can't reach on-premises".
+    pub relay_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

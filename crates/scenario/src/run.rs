@@ -695,24 +695,33 @@ impl<'a> Runner<'a> {
             Action::EngineStart(_) => self.engine_control(json!({ "action": "start" })).await,
             Action::EngineDelay(d) => self.engine_control(json!({ "action": "delay", "ms": d.ms })).await,
             Action::ExpectEvent(a) => {
-                let events = match self.target.control.clone() {
-                    Control::InProcess { engine: Some(e), .. } => serde_json::to_value(e.events()).unwrap_or(Value::Null),
-                    Control::InProcess { engine: None, .. } => return Err(RunError("this lab runs no writeback engine".into())),
-                    Control::Http => {
-                        let o = self.call("GET", "/lab/engine/events", None, None).await?;
-                        o.http.map(|(_, b)| b["value"].clone()).unwrap_or(Value::Null)
+                // The engine may still be working on a request the tenant gave up on: look
+                // again until the event shows (at most 5 s), never a fixed wait.
+                let until = Instant::now() + Duration::from_secs(5);
+                let (ok, found) = loop {
+                    let events = match self.target.control.clone() {
+                        Control::InProcess { engine: Some(e), .. } => serde_json::to_value(e.events()).unwrap_or(Value::Null),
+                        Control::InProcess { engine: None, .. } => return Err(RunError("this lab runs no writeback engine".into())),
+                        Control::Http => {
+                            let o = self.call("GET", "/lab/engine/events", None, None).await?;
+                            o.http.map(|(_, b)| b["value"].clone()).unwrap_or(Value::Null)
+                        }
+                    };
+                    let found = events
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|e| e["id"].as_u64() == Some(u64::from(a.id)))
+                        .filter(|e| a.message.as_ref().is_none_or(|m| e["message"].as_str().is_some_and(|x| x.contains(m.as_str()))))
+                        .count();
+                    let ok = match a.count {
+                        Some(n) => found == n,
+                        None => found > 0,
+                    };
+                    if ok || Instant::now() > until {
+                        break (ok, found);
                     }
-                };
-                let found = events
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|e| e["id"].as_u64() == Some(u64::from(a.id)))
-                    .filter(|e| a.message.as_ref().is_none_or(|m| e["message"].as_str().is_some_and(|x| x.contains(m.as_str()))))
-                    .count();
-                let ok = match a.count {
-                    Some(n) => found == n,
-                    None => found > 0,
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 };
                 let want = a.count.map(|n| format!("{n} times")).unwrap_or("at least once".into());
                 Ok(Observed::check(
@@ -935,9 +944,22 @@ impl<'a> Runner<'a> {
     async fn set_writeback(&mut self, a: &SetWriteback) -> Result<Observed, RunError> {
         let token = self.admin_token(None, None).await?;
         let mut last = Observed { ok: true, ..Default::default() };
+        let mut features = serde_json::Map::new();
         if let Some(on) = a.sync_side {
+            features.insert("passwordWritebackEnabled".into(), json!(on));
+        }
+        if let Some(on) = a.force_change {
+            features.insert("userForcePasswordChangeOnLogonEnabled".into(), json!(on));
+        }
+        if !features.is_empty() {
             let path = format!("/v1.0/directory/onPremisesSynchronization/{}", self.target.info.tenant.tenant_id);
-            last = self.call("PATCH", &path, Some(&token), Some(json!({ "features": { "passwordWritebackEnabled": on } }))).await?;
+            last = self.call("PATCH", &path, Some(&token), Some(json!({ "features": features }))).await?;
+            if !last.ok {
+                return Ok(last);
+            }
+        }
+        if let Some(ms) = a.relay_timeout_ms {
+            last = self.call("PATCH", "/lab/writeback/settings", Some(&token), Some(json!({ "timeoutMs": ms }))).await?;
             if !last.ok {
                 return Ok(last);
             }

@@ -233,6 +233,30 @@ pub(super) async fn list(State(s): State<Shared>, headers: HeaderMap) -> Respons
     Json(json!({ "value": s.relay.status() })).into_response()
 }
 
+/// `GET`/`PATCH /lab/writeback/settings` `{"timeoutMs"}`: how long a caller waits for
+/// on-premises before Entra's "can't reach on-premises" answer (default 10,000 ms).
+pub(super) async fn get_settings(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    let t = *s.relay.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Json(json!({ "timeoutMs": t.as_millis() as u64 })).into_response()
+}
+
+pub(super) async fn patch_settings(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    let Some(m) = body_json(&body) else { return unreadable_json(&s) };
+    match (m.get("timeoutMs").and_then(Value::as_u64), m.len()) {
+        (Some(ms @ 1..=600_000), 1) => {
+            *s.relay.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Duration::from_millis(ms);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", "Expected {\"timeoutMs\": 1..600000}."),
+    }
+}
+
 /// `DELETE /lab/writeback/engines/{id}`: offboarding.
 pub(super) async fn remove(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = global_admin(&s, &headers) {

@@ -110,6 +110,7 @@ pub fn app(state: Shared) -> Router {
         .route("/lab/clock", get(lab::get_clock).post(lab::advance_clock))
         .route("/lab/writeback/engines", get(engines::list).post(engines::register))
         .route("/lab/writeback/engines/{id}", axum::routing::delete(engines::remove))
+        .route("/lab/writeback/settings", get(engines::get_settings).patch(engines::patch_settings))
         .route(relay::RELAY_PATH, get(engines::connect))
         .route("/v1.0/roleManagement/directory/roleAssignments", get(lab::list_assignments).post(lab::create_assignment))
         .route("/v1.0/roleManagement/directory/roleAssignments/{id}", axum::routing::delete(lab::delete_assignment))

@@ -1,0 +1,126 @@
+//! Writeback end to end through real sockets: the tenant, the relay WebSocket, the engine,
+//! LDAPS to the AD DS. Concurrency: many users at once, and one user many times at once —
+//! no lost or half-applied update, no deadlock, the two sides never apart.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use hybrid_lab_tests::{TestLab, Via, install_crypto};
+use serde_json::{Value, json};
+
+const METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
+
+/// An administrator's resetPassword, polled to its end: the operation's status.
+async fn admin_reset(t: &TestLab, token: &str, upn: &str, password: &str) -> String {
+    let (_, u) = t.call("GET", &format!("/v1.0/users/{upn}?$select=id"), Some(token), None).await;
+    let id = u["id"].as_str().expect("user id").to_string();
+    let path = format!("/v1.0/users/{id}/authentication/methods/{METHOD}/resetPassword");
+    let r = t
+        .http()
+        .post(format!("{}{path}", t.info().tenant.https))
+        .bearer_auth(token)
+        .json(&json!({ "newPassword": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let op: Value = t.http().get(location).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    op["status"].as_str().unwrap().to_string()
+}
+
+async fn ad_accepts(t: &TestLab, name: &str, password: &str) -> bool {
+    let mut l = t.connect(Via::Ldaps).await;
+    let ok = l.simple_bind(name, password).await.unwrap().rc == 0;
+    let _ = l.unbind().await;
+    ok
+}
+
+async fn lab_with(users: usize) -> TestLab {
+    let t = TestLab::start_with(|c| {
+        c.engine = true;
+        c.load_users = users;
+    })
+    .await;
+    // testlab's passwords were set at the lab epoch; the minimum age is a day
+    t.lab.clock.advance(Duration::from_secs(86_400));
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_users_reset_at_once_all_land_on_both_sides() {
+    install_crypto();
+    let t = lab_with(200).await;
+    let admin = t.admin_token().await;
+    let statuses = join_all((0..200).map(|i| {
+        let (t, admin) = (&t, &admin);
+        async move { admin_reset(t, admin, &format!("load{i}@testlab.example"), &format!("Concurrent-Reset-{i}-Xy")).await }
+    }))
+    .await;
+    assert!(statuses.iter().all(|s| s == "succeeded"), "{statuses:?}");
+    for i in (0..200).step_by(7) {
+        assert!(ad_accepts(&t, &format!("TESTLAB\\Load{i}"), &format!("Concurrent-Reset-{i}-Xy")).await, "AD has Load{i}'s new password");
+        let (status, body) = t.token(&format!("load{i}@testlab.example"), &format!("Concurrent-Reset-{i}-Xy")).await;
+        assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(50055)), "the cloud has it too (and asks for a change)");
+    }
+    let events = t.lab.engine.as_ref().unwrap().events();
+    assert_eq!(events.iter().filter(|e| e.id == 31010).count(), 200);
+    assert!(events.iter().all(|e| !e.message.contains("Concurrent-Reset")), "no password in the event log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_resets_of_one_user_at_once_leave_both_sides_on_the_same_password() {
+    install_crypto();
+    let t = lab_with(1).await;
+    // no minimum age: every one of the fifty may succeed, one after the other
+    let mut l = t.admin(Via::Ldaps).await;
+    let base = t.base();
+    let set = |a: &'static str, v: &'static str| ldap3::Mod::Replace(a, std::collections::HashSet::from([v]));
+    // (and no lockout: the check below tries forty-nine wrong passwords)
+    let mods = vec![set("minPwdAge", "0"), set("pwdHistoryLength", "0"), set("lockoutThreshold", "0")];
+    assert_eq!(l.modify(&base, mods).await.unwrap().rc, 0);
+    let admin = t.admin_token().await;
+    let passwords: Vec<String> = (0..50).map(|i| format!("Same-User-Reset-{i}-Xy")).collect();
+    let statuses = join_all(passwords.iter().map(|p| {
+        let (t, admin) = (&t, &admin);
+        async move { admin_reset(t, admin, "load0@testlab.example", p).await }
+    }))
+    .await;
+    assert!(statuses.iter().all(|s| s == "succeeded"), "{statuses:?}");
+    // exactly one of them is AD's password now, and the cloud has that same one
+    let mut ad = vec![];
+    for p in &passwords {
+        if ad_accepts(&t, "TESTLAB\\Load0", p).await {
+            ad.push(p.clone());
+        }
+    }
+    assert_eq!(ad.len(), 1, "{ad:?}");
+    let (status, body) = t.token("load0@testlab.example", &ad[0]).await;
+    assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(50055)), "the cloud's password is AD's: {body}");
+    let other = passwords.iter().find(|p| **p != ad[0]).unwrap();
+    assert_eq!(t.token("load0@testlab.example", other).await.1["error_codes"][0].as_u64(), Some(50126));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_reconnects_after_the_relay_drops_and_an_offboarded_engine_is_refused() {
+    install_crypto();
+    let t = lab_with(0).await;
+    let engine = t.lab.engine.clone().unwrap();
+    assert!(engine.connected());
+    // the tenant drops every link (a relay outage): the engine comes back by itself
+    t.lab.tenant.relay.disconnect_all();
+    let admin = t.admin_token().await;
+    let back = engine.wait_connected(Duration::from_secs(10)).await;
+    assert!(back);
+    assert_eq!(admin_reset(&t, &admin, "user1@testlab.example", "After-Outage-Pass-1").await, "succeeded");
+    assert!(ad_accepts(&t, "TESTLAB\\User1", "After-Outage-Pass-1").await);
+    // offboarding: the registration is gone, the engine cannot connect again
+    let (_, list) = t.call("GET", "/lab/writeback/engines", Some(&admin), None).await;
+    assert_eq!(list["value"][0]["connected"], true);
+    let id = engine.id().to_string();
+    assert_eq!(t.call("DELETE", &format!("/lab/writeback/engines/{id}"), Some(&admin), None).await.0, 204);
+    t.lab.tenant.relay.disconnect_all();
+    assert!(!engine.wait_connected(Duration::from_millis(300)).await);
+    assert_eq!(admin_reset(&t, &admin, "user4@testlab.example", "Offboarded-Pass-1").await, "failed");
+    assert!(ad_accepts(&t, "TESTLAB\\User4", "Copper-River-93").await);
+}
