@@ -113,3 +113,7 @@ cargo test -q -p hybrid-lab-tests --test scenarios >/dev/null 2>&1   # warm the 
 for _ in 1 2 3; do
   /usr/bin/time -f "cargo test --test scenarios (warm): %e s wall" cargo test -q -p hybrid-lab-tests --test scenarios >/dev/null
 done
+echo
+echo "== password writeback: SSPR resets through the relay and the engine to the AD DS"
+$BIN/lab-bench writeback --conns 1 --seconds "$SECONDS_PER_RUN"
+$BIN/lab-bench writeback --conns 16 --seconds "$SECONDS_PER_RUN"

@@ -102,6 +102,17 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// SSPR resets of synced users written back through the relay and the engine to the
+    /// AD DS: the reset request's latency (the gates are passed untimed) and resets/s.
+    Writeback {
+        #[arg(long, default_value_t = 16)]
+        conns: usize,
+        #[arg(long, default_value_t = 4)]
+        seconds: u64,
+        /// Synced users per connection (each connection cycles through its own).
+        #[arg(long, default_value_t = 4)]
+        users_per_conn: usize,
+    },
     /// The scenario suite in one process, as `lab run` does: wall time per round, and each
     /// scenario's lab start-up and total time.
     Scenarios {
@@ -355,6 +366,9 @@ fn main() -> Result<()> {
         }
         Cmd::Tenant { conns, seconds } => tokio::runtime::Runtime::new()?.block_on(tenant_load(conns, seconds))?,
         Cmd::Startup { runs } => tokio::runtime::Runtime::new()?.block_on(startup(runs))?,
+        Cmd::Writeback { conns, seconds, users_per_conn } => {
+            tokio::runtime::Runtime::new()?.block_on(writeback_load(conns, seconds, users_per_conn))?
+        }
         Cmd::Scenarios { dir, rounds, jobs } => tokio::runtime::Runtime::new()?.block_on(scenarios(dir, rounds, jobs))?,
         Cmd::Lookup { sizes } => {
             for n in sizes {
@@ -491,6 +505,99 @@ async fn startup(runs: usize) -> Result<()> {
         rest.get(rest.len() / 2).copied().unwrap_or_default().as_secs_f64() * 1000.0,
         rest.len()
     );
+    Ok(())
+}
+
+async fn writeback_load(conns: usize, seconds: u64, per_conn: usize) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir()?;
+    let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
+    cfg.engine = true;
+    cfg.load_users = conns * per_conn;
+    let lab = labkit::Lab::start(cfg).await?;
+    // every reset may follow the last at once: no minimum age, no history
+    {
+        let ca = std::fs::read(&lab.info.adds.ca_cert)?;
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject;
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+            roots.add(c?)?;
+        }
+        let tls = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+        let url = lab.info.adds.ldaps.replace("127.0.0.1", "localhost");
+        let (conn, mut l) = ldap3::LdapConnAsync::with_settings(ldap3::LdapConnSettings::new().set_config(tls), &url).await?;
+        ldap3::drive!(conn);
+        l.simple_bind(&lab.info.adds.admin_dn, &lab.info.adds.admin_password).await?.success()?;
+        let set = |a: &'static str, v: &'static str| ldap3::Mod::Replace(a, std::collections::HashSet::from([v]));
+        l.modify(&lab.info.adds.base_dn, vec![set("minPwdAge", "0"), set("pwdHistoryLength", "0")]).await?.success()?;
+    }
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&lab.info.adds.ca_cert)?)?;
+    let client = reqwest::Client::builder().add_root_certificate(ca).build()?;
+    let base = lab.info.tenant.https.clone();
+    let start = Arc::new(tokio::sync::Barrier::new(conns));
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (client, start, base) = (client.clone(), start.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let mut latencies = Vec::new();
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                let i = c * per_conn + n % per_conn;
+                n += 1;
+                let upn = format!("load{i}@testlab.example");
+                let flow: serde_json::Value = client
+                    .post(format!("{base}/lab/sspr/flows"))
+                    .json(&serde_json::json!({ "userPrincipalName": upn }))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let id = flow["id"].as_str().unwrap_or_default().to_string();
+                client.post(format!("{base}/lab/sspr/flows/{id}/codes")).json(&serde_json::json!({ "method": "email" })).send().await?;
+                let out: serde_json::Value =
+                    client.get(format!("{base}/lab/outbox?to=load{i}@alt.testlab.example")).send().await?.json().await?;
+                let code = out["value"].as_array().and_then(|a| a.last()).map(|m| m["code"].clone()).unwrap_or_default();
+                client
+                    .post(format!("{base}/lab/sspr/flows/{id}/verify"))
+                    .json(&serde_json::json!({ "method": "email", "code": code }))
+                    .send()
+                    .await?;
+                let t0 = Instant::now();
+                let r = client
+                    .post(format!("{base}/lab/sspr/flows/{id}/reset"))
+                    .json(&serde_json::json!({ "newPassword": format!("Bench-Reset-{i}-{n}-Xy") }))
+                    .send()
+                    .await?;
+                let ok = r.status().is_success();
+                let body = r.text().await?;
+                latencies.push(t0.elapsed());
+                if !ok {
+                    bail!("a reset failed: {body}");
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    all.sort();
+    let q = |p: f64| all[((all.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
+    println!(
+        "SSPR resets written back, {conns} users at once: {:.0}/s; reset latency p50 {:.2} ms, p99 {:.2} ms ({} resets)",
+        all.len() as f64 / seconds as f64,
+        q(0.5),
+        q(0.99),
+        all.len()
+    );
+    let events = lab.engine.as_ref().map(|e| e.events().iter().filter(|e| e.id == 31002).count()).unwrap_or(0);
+    if events != all.len() {
+        bail!("{events} PasswordResetSuccess events for {} resets", all.len());
+    }
+    lab.stop().await;
     Ok(())
 }
 
