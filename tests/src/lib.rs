@@ -29,9 +29,18 @@ impl TestLab {
     /// Starts a lab after `tune` has adjusted its configuration.
     pub async fn start_with(tune: impl FnOnce(&mut LabConfig)) -> TestLab {
         let dir = tempfile::tempdir().expect("temp dir");
+        // the lab's RSA keys depend on the seed only: take them from the process's first lab
+        for name in ["tenant-signing-key-1.der", "writeback-engine-key-1.der"] {
+            let _ = std::fs::copy(key_cache().join(name), dir.path().join(name));
+        }
         let mut cfg = LabConfig::ephemeral(dir.path().to_path_buf());
         tune(&mut cfg);
         let lab = Lab::start(cfg).await.expect("lab starts");
+        for name in ["tenant-signing-key-1.der", "writeback-engine-key-1.der"] {
+            if !key_cache().join(name).exists() {
+                let _ = std::fs::copy(dir.path().join(name), key_cache().join(name));
+            }
+        }
         TestLab { lab, _dir: dir }
     }
 
@@ -149,6 +158,12 @@ impl TestLab {
         let text = r.text().await.expect("body");
         (status, if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
     }
+}
+
+/// Where a test process keeps the lab keys it made (one directory per process).
+fn key_cache() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
 }
 
 pub fn install_crypto() {
