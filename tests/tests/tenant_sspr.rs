@@ -19,33 +19,8 @@ async fn latest_code(t: &TestLab, to: &str) -> String {
     r["value"].as_array().unwrap().last().expect("a message")["code"].as_str().unwrap().to_string()
 }
 
-async fn sign_in(t: &TestLab, upn: &str, password: &str) -> u16 {
-    let tn = t.info().tenant.clone();
-    let form = [
-        ("grant_type", "password"),
-        ("client_id", tn.client_id.as_str()),
-        ("username", upn),
-        ("password", password),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    t.http().post(format!("{}/oauth2/v2.0/token", tn.authority)).form(&form).send().await.unwrap().status().as_u16()
-}
-
-async fn admin_token(t: &TestLab) -> String {
-    let tn = t.info().tenant.clone();
-    let form = [
-        ("grant_type", "password"),
-        ("client_id", tn.client_id.as_str()),
-        ("username", tn.admin_upn.as_str()),
-        ("password", tn.admin_password.as_str()),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    let b: Value = t.http().post(format!("{}/oauth2/v2.0/token", tn.authority)).form(&form).send().await.unwrap().json().await.unwrap();
-    b["access_token"].as_str().unwrap().to_string()
-}
-
 async fn admin_patch(t: &TestLab, path: &str, body: Value) -> u16 {
-    let token = admin_token(t).await;
+    let token = t.admin_token().await;
     let url = format!("{}{path}", t.info().tenant.https);
     t.http().patch(url).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
 }
@@ -76,11 +51,11 @@ async fn a_cloud_only_user_resets_through_the_gates_with_a_code_from_the_outbox(
     let (s, e) = post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "password" })).await;
     assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "PasswordPolicyViolation"));
     assert!(e["error"]["supportCode"].is_string());
-    assert_eq!(sign_in(&t, upn, "Amber-Cloud-62!").await, 200);
+    assert_eq!(t.token(upn, "Amber-Cloud-62!").await.0, 200);
     let (s, r) = post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "Fresh-Cloud-Pass-1" })).await;
     assert_eq!((s, r["result"].as_str().unwrap()), (200, "succeeded"));
-    assert_eq!(sign_in(&t, upn, "Fresh-Cloud-Pass-1").await, 200);
-    assert_eq!(sign_in(&t, upn, "Amber-Cloud-62!").await, 400);
+    assert_eq!(t.token(upn, "Fresh-Cloud-Pass-1").await.0, 200);
+    assert_eq!(t.token(upn, "Amber-Cloud-62!").await.0, 400);
     // the flow is over
     assert_eq!(post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "Again-Cloud-Pass-2" })).await.0, 404);
 }
@@ -169,12 +144,12 @@ async fn synced_users_need_writeback_and_without_an_engine_nothing_changes_anywh
     let (s, e) = post(&t, &format!("/flows/{id}/unlock"), json!({})).await;
     assert_eq!((s, e["error"]["code"].as_str().unwrap()), (502, "SSPR_0030"));
     // nothing half-applied: the cloud and AD both keep the old password
-    assert_eq!(sign_in(&t, "user1@testlab.example", "Summer-Lake-41").await, 200);
-    assert_eq!(sign_in(&t, "user1@testlab.example", "Written-Back-Pass-1").await, 400);
+    assert_eq!(t.token("user1@testlab.example", "Summer-Lake-41").await.0, 200);
+    assert_eq!(t.token("user1@testlab.example", "Written-Back-Pass-1").await.0, 400);
     let mut l = t.connect(Via::Ldaps).await;
     assert_eq!(l.simple_bind("TESTLAB\\User1", "Summer-Lake-41").await.unwrap().rc, 0);
     // and the audit says so
-    let token = admin_token(&t).await;
+    let token = t.admin_token().await;
     let log: Value = t
         .http()
         .get(format!("{}/auditLogs/directoryAudits", t.info().tenant.graph))
@@ -217,19 +192,6 @@ async fn get_json(t: &TestLab, url: String, bearer: &str) -> Value {
     t.http().get(url).bearer_auth(bearer).send().await.unwrap().json().await.unwrap()
 }
 
-async fn token_for(t: &TestLab, upn: &str, password: &str) -> String {
-    let tn = t.info().tenant.clone();
-    let form = [
-        ("grant_type", "password"),
-        ("client_id", tn.client_id.as_str()),
-        ("username", upn),
-        ("password", password),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    let b: Value = t.http().post(format!("{}/oauth2/v2.0/token", tn.authority)).form(&form).send().await.unwrap().json().await.unwrap();
-    b["access_token"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registering_a_phone_makes_the_two_method_policy_reachable() {
     install_crypto();
@@ -239,7 +201,7 @@ async fn registering_a_phone_makes_the_two_method_policy_reachable() {
     let upn = "user5@testlab.onmicrosoft.com";
     assert_eq!(post(&t, "/flows", json!({ "userPrincipalName": upn })).await.1["error"]["code"], "SSPR_0014");
 
-    let me = token_for(&t, upn, "Amber-Cloud-62!").await;
+    let me = t.user_token(upn, "Amber-Cloud-62!").await;
     let list: Value = get_json(&t, format!("{graph}/users/{upn}/authentication/emailMethods"), &me).await;
     assert_eq!(list["value"], json!([{ "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f", "emailAddress": "user5@alt.testlab.example" }]));
     // bad numbers and types are refused; then a mobile phone is registered
@@ -275,7 +237,7 @@ async fn registering_a_phone_makes_the_two_method_policy_reachable() {
     assert_eq!((s, flow["gatesRequired"].as_u64(), flow["methods"].as_array().map(Vec::len)), (201, Some(2), Some(2)));
 
     // who may look: the role table again (Helpdesk reaches users, not Global Administrators)
-    let hd = token_for(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await;
+    let hd = t.user_token("helpdesk@testlab.example", "Help-Desk-Pa55!").await;
     let phones: Value = get_json(&t, format!("{graph}/users/user1@testlab.example/authentication/phoneMethods"), &hd).await;
     assert_eq!(phones["value"][0]["phoneType"], "mobile");
     let r = t
@@ -296,7 +258,7 @@ async fn without_a_premium_licence_a_user_cannot_reset() {
     install_crypto();
     let t = TestLab::start().await;
     let graph = t.info().tenant.graph.clone();
-    let admin = admin_token(&t).await;
+    let admin = t.admin_token().await;
     let p1 = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
     let user: Value = get_json(&t, format!("{graph}/users/user5@testlab.onmicrosoft.com?$select=assignedLicenses"), &admin).await;
     assert_eq!(user["assignedLicenses"], json!([{ "disabledPlans": [], "skuId": p1 }]), "the Test Lab Guide's P1 trial");

@@ -457,18 +457,6 @@ pub struct GraphCall {
     pub password: Option<String>,
 }
 
-/// Who an LDAP step binds as: a DN, UPN or `NETBIOS\sam` (default: the domain's
-/// Administrator); seeded accounts need no password.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LdapAs {
-    #[serde(rename = "as")]
-    pub actor: Option<String>,
-    pub password: Option<String>,
-    #[serde(default)]
-    pub via: Via,
-}
-
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LdapBind {
