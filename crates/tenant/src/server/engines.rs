@@ -35,7 +35,8 @@ struct Engine {
 #[derive(Default)]
 struct Registry {
     engines: HashMap<Uuid, Engine>,
-    pending: HashMap<Uuid, oneshot::Sender<Outcome>>,
+    /// Requests waiting for an answer, with the link they went out on.
+    pending: HashMap<Uuid, (u64, oneshot::Sender<Outcome>)>,
     next_link: u64,
 }
 
@@ -151,8 +152,8 @@ impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
                     .values()
                     .filter(|e| e.link.is_some())
                     .max_by_key(|e| e.last_heartbeat.clone())
-                    .map(|e| (e.public_key.clone(), e.link.clone().expect("connected")));
-                let Some((key, link)) = chosen else { return Err(WritebackError::Unreachable) };
+                    .map(|e| (e.public_key.clone(), e.link.clone().expect("connected"), e.link_id));
+                let Some((key, link, link_id)) = chosen else { return Err(WritebackError::Unreachable) };
                 drop(st);
                 let operation = match &request.op {
                     OnPremOp::Reset { password, unlock, force_change, by_admin } => relay::Operation::Reset {
@@ -168,7 +169,7 @@ impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
                 let deadline = SystemTime::now() + timeout;
                 let deadline_ms = deadline.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
                 st = hub.state();
-                st.pending.insert(id, tx);
+                st.pending.insert(id, (link_id, tx));
                 drop(st);
                 let msg = ToEngine::Request {
                     id,
@@ -319,7 +320,7 @@ async fn serve_link(s: Shared, engine: Uuid, mut socket: WebSocket) {
                         }
                     }
                     Ok(ToTenant::Answer { id, outcome }) => {
-                        if let Some(waiting) = s.relay.state().pending.remove(&id) {
+                        if let Some((_, waiting)) = s.relay.state().pending.remove(&id) {
                             let _ = waiting.send(outcome);
                         }
                     }
@@ -337,4 +338,6 @@ async fn serve_link(s: Shared, engine: Uuid, mut socket: WebSocket) {
     if let Some(e) = st.engines.get_mut(&engine).filter(|e| e.link_id == link_id) {
         e.link = None;
     }
+    // what went out on this link will never be answered: its callers hear so at once
+    st.pending.retain(|_, (l, _)| *l != link_id);
 }
