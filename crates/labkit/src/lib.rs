@@ -6,6 +6,7 @@
 //! Today a lab is the AD DS (LDAP and LDAPS) and the tenant (HTTPS and HTTP: OIDC, tokens,
 //! a Graph subset); the writeback engine joins it in a later issue.
 
+mod control;
 pub mod testlab;
 
 use std::net::SocketAddr;
@@ -228,6 +229,7 @@ impl Lab {
         http_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
         let base_dn = dir.base_dn().to_string();
+        let connector_dn = dir.by_sam(testlab::CONNECTOR).map(|e| e.dn.to_string());
         let dc = DomainController::new(dir, Some(tls));
         let (stop, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -236,7 +238,9 @@ impl Lab {
         // the lab's HTTP front: the tenant, and the engine's status and switches (late-bound:
         // the engine onboards through the tenant once that listens)
         let engine_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
-        let app = tenant::server::app(tenant_server.clone()).merge(writeback::control_router(engine_slot.clone()));
+        let app = tenant::server::app(tenant_server.clone())
+            .merge(writeback::control_router(engine_slot.clone()))
+            .merge(control::router(dc.clone(), connector_dn));
         let tasks = vec![
             tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))),
             tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx.clone()))),

@@ -239,6 +239,13 @@ actions! {
     "engine.start" => EngineStart(Nothing),
     /// Makes the engine hold each request this long before acting (0 to stop).
     "engine.delay" => EngineDelay(Delay),
+    /// Disables writeback as the Connect wizard does (31012, 31013): registration removed,
+    /// the sync side's flag off.
+    "engine.offboard" => EngineOffboard(Nothing),
+    /// Takes a delegated right away from the connector account (`Reset Password`, `Write lockoutTime`, …).
+    "engine.revoke_right" => EngineRevokeRight(RightArg),
+    /// Gives it back.
+    "engine.grant_right" => EngineGrantRight(RightArg),
     /// The engine logged this Connect event (as many times, with this text).
     "expect.event" => ExpectEvent(ExpectEvent),
     /// A directory audit entry exists (the newest with that activity).
@@ -257,6 +264,13 @@ actions! {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Nothing {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RightArg {
+    /// Reset Password, Change Password, Write lockoutTime, Write pwdLastSet, Unexpire Password
+    pub right: String,
+}
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

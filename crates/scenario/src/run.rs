@@ -694,6 +694,16 @@ impl<'a> Runner<'a> {
             Action::EngineStop(_) => self.engine_control(json!({ "action": "stop" })).await,
             Action::EngineStart(_) => self.engine_control(json!({ "action": "start" })).await,
             Action::EngineDelay(d) => self.engine_control(json!({ "action": "delay", "ms": d.ms })).await,
+            Action::EngineOffboard(_) => {
+                let t = self.target.info.tenant.clone();
+                self.engine_control(json!({ "action": "offboard", "userPrincipalName": t.admin_upn, "password": t.admin_password })).await
+            }
+            Action::EngineRevokeRight(r) => {
+                self.call("POST", "/lab/adds/rights", None, Some(json!({ "action": "revoke", "right": r.right }))).await
+            }
+            Action::EngineGrantRight(r) => {
+                self.call("POST", "/lab/adds/rights", None, Some(json!({ "action": "grant", "right": r.right }))).await
+            }
             Action::ExpectEvent(a) => {
                 // The engine may still be working on a request the tenant gave up on: look
                 // again until the event shows (at most 5 s), never a fixed wait.
@@ -784,6 +794,10 @@ impl<'a> Runner<'a> {
         match self.target.control.clone() {
             Control::InProcess { engine: Some(e), .. } => {
                 match body["action"].as_str() {
+                    Some("offboard") => {
+                        let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
+                        e.offboard(upn, pw).await.map_err(|err| RunError(format!("offboarding: {err}")))?;
+                    }
                     Some("stop") => e.stop(),
                     Some("start") => {
                         e.resume();

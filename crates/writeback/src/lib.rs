@@ -293,6 +293,69 @@ impl Engine {
         self.inner.delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
     }
 
+    /// Offboarding, as disabling writeback in the Connect wizard does it (31012 → 31013, or
+    /// 31014): with a Global Administrator's token the registration is removed and the sync
+    /// side's writeback flag turned off; the service stops for good.
+    pub async fn offboard(&self, admin_upn: &str, admin_password: &str) -> Result<(), Error> {
+        let log = &self.inner.log;
+        log.log(31012, "Offboarding from the password reset service started.", None);
+        let result = self.try_offboard(admin_upn, admin_password).await;
+        match &result {
+            Ok(()) => {
+                log.log(31013, "Offboarding succeeded: password writeback is disabled.", None);
+                self.stop();
+                let _ = self.inner.shutdown.send(true);
+            }
+            Err(e) => log.log(31014, format!("Offboarding failed: {e}"), None),
+        }
+        result
+    }
+
+    async fn try_offboard(&self, admin_upn: &str, admin_password: &str) -> Result<(), Error> {
+        let cfg = &self.inner.cfg;
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?)
+            .build()
+            .map_err(|e| Error(e.to_string()))?;
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", cfg.client_id.as_str()),
+            ("username", admin_upn),
+            ("password", admin_password),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let body: Value = http
+            .post(format!("{}/{}/oauth2/v2.0/token", cfg.tenant_https, cfg.tenant_id))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| Error(e.to_string()))?
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        let token = body["access_token"].as_str().ok_or_else(|| Error(format!("no token for {admin_upn}")))?.to_string();
+        let r = http
+            .delete(format!("{}/lab/writeback/engines/{}", cfg.tenant_https, self.id()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| Error(e.to_string()))?;
+        if !r.status().is_success() {
+            return Err(Error(format!("the tenant refused the offboarding: HTTP {}", r.status())));
+        }
+        let r = http
+            .patch(format!("{}/v1.0/directory/onPremisesSynchronization/{}", cfg.tenant_https, cfg.tenant_id))
+            .bearer_auth(&token)
+            .json(&json!({ "features": { "passwordWritebackEnabled": false } }))
+            .send()
+            .await
+            .map_err(|e| Error(e.to_string()))?;
+        if !r.status().is_success() {
+            return Err(Error(format!("could not turn writeback off on the sync side: HTTP {}", r.status())));
+        }
+        Ok(())
+    }
+
     /// Ends the engine's tasks (the lab stopping).
     pub fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
@@ -571,7 +634,8 @@ async fn apply(inner: &Inner, anchor: &str, op: &Operation) -> Result<(), Refusa
 
 /// The engine's status and fault switches over HTTP (the lab serves them on its HTTPS
 /// listener under `/lab/engine`): `GET /lab/engine` (status), `GET /lab/engine/events`,
-/// `POST /lab/engine/control` `{"action": "stop" | "start" | "delay", "ms": N}`.
+/// `POST /lab/engine/control` `{"action": "stop" | "start" | "delay", "ms": N}`, or
+/// `{"action": "offboard", "userPrincipalName", "password"}` (a Global Administrator's).
 /// Lab-only switches on a loopback lab, like the lab's outbox; events carry no passwords.
 /// `slot` holds the engine once it has onboarded (404 until then, or in a lab without one).
 pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
@@ -607,6 +671,13 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
         async move {
             let Some(e) = e else { return none() };
             match (body["action"].as_str(), body["ms"].as_u64()) {
+                (Some("offboard"), _) => {
+                    let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
+                    if let Err(err) = e.offboard(upn, pw).await {
+                        let msg = json!({ "error": { "code": "OffboardingFailed", "message": err.0 } });
+                        return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                    }
+                }
                 (Some("stop"), _) => e.stop(),
                 (Some("start"), _) => e.resume(),
                 (Some("delay"), Some(ms)) => e.set_delay(Duration::from_millis(ms)),

@@ -1,0 +1,48 @@
+//! The lab's own switches on the AD DS side, served on the lab's HTTPS listener next to the
+//! tenant: what an on-premises administrator would change with ADUC or PowerShell and no
+//! LDAP client can (the lab keeps delegated rights outside nTSecurityDescriptor).
+//! `POST /lab/adds/rights` `{"action": "grant" | "revoke", "right": "Reset Password" |
+//! "Change Password" | "Write lockoutTime" | "Write pwdLastSet" | "Unexpire Password",
+//! "trustee": DN (default: the connector account), "scope": DN (default: the domain root)}`.
+//! Lab-only, like the outbox: the lab listens on loopback.
+
+use std::sync::Arc;
+
+use ad_ds::DomainController;
+use ad_ds::access::Right;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub fn router(dc: Arc<DomainController>, connector_dn: Option<String>) -> axum::Router {
+    let rights = move |Json(body): Json<Value>| {
+        let (dc, connector_dn) = (dc.clone(), connector_dn.clone());
+        async move { change_right(&dc, connector_dn.as_deref(), &body) }
+    };
+    axum::Router::new().route("/lab/adds/rights", axum::routing::post(rights))
+}
+
+fn bad(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": { "code": "BadRequest", "message": message } }))).into_response()
+}
+
+fn change_right(dc: &DomainController, connector_dn: Option<&str>, body: &Value) -> Response {
+    let Some(right) = body["right"].as_str().and_then(Right::parse) else {
+        let names: Vec<&str> = Right::ALL.iter().map(|r| r.name()).collect();
+        return bad(format!("`right` must be one of {}", names.join(", ")));
+    };
+    let mut d = dc.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = d.base_dn().to_string();
+    let trustee = body["trustee"].as_str().or(connector_dn);
+    let scope = body["scope"].as_str().unwrap_or(&root).to_string();
+    let outcome = match body["action"].as_str() {
+        Some("grant") => d.grant(trustee, right, &scope).map(|()| true),
+        Some("revoke") => d.revoke(trustee, right, &scope),
+        _ => return bad("`action` must be grant or revoke".into()),
+    };
+    match outcome {
+        Ok(changed) => Json(json!({ "right": right.name(), "trustee": trustee, "scope": scope, "changed": changed })).into_response(),
+        Err(e) => bad(e.to_string()),
+    }
+}
