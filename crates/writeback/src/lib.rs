@@ -139,28 +139,16 @@ pub async fn onboard(
     log: &EventLog,
 ) -> Result<Registration, Error> {
     log.log(31004, "Onboarding to the password reset service started.", None);
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?)
-        .build()
-        .map_err(|e| Error(e.to_string()))?;
-    let form = [
-        ("grant_type", "password"),
-        ("client_id", cfg.client_id.as_str()),
-        ("username", admin_upn),
-        ("password", admin_password),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    let token_url = format!("{}/{}/oauth2/v2.0/token", cfg.tenant_https, cfg.tenant_id);
-    let body: Value = match http.post(&token_url).form(&form).send().await {
-        Ok(r) => r.json().await.unwrap_or(Value::Null),
-        Err(e) => {
+    let (http, token) = match admin_session(cfg, admin_upn, admin_password).await {
+        Ok(s) => s,
+        Err(SignIn::Unreachable(e)) => {
             log.log(32011, format!("Could not reach the tenant to onboard: {e}"), None);
             return Err(Error(format!("onboarding: {e}")));
         }
-    };
-    let Some(token) = body["access_token"].as_str().map(str::to_string) else {
-        log.log(32009, format!("Could not get a token for {admin_upn}: {}", body["error_codes"]), None);
-        return Err(Error(format!("onboarding: no token for {admin_upn}")));
+        Err(SignIn::NoToken(codes)) => {
+            log.log(32009, format!("Could not get a token for {admin_upn}: {codes}"), None);
+            return Err(Error(format!("onboarding: no token for {admin_upn}")));
+        }
     };
     log.log(31017, format!("Got an authentication token for {admin_upn}."), None);
     log.log(31018, "Created the password encryption key (RSA-2048).", None);
@@ -178,17 +166,9 @@ pub async fn onboard(
         log.log(32011, format!("The tenant refused the registration: HTTP {status}"), None);
         return Err(Error(format!("onboarding: HTTP {status} {reg}")));
     }
-    let sync = format!("{}/v1.0/directory/onPremisesSynchronization/{}", cfg.tenant_https, cfg.tenant_id);
-    let r = http
-        .patch(sync)
-        .bearer_auth(&token)
-        .json(&json!({ "features": { "passwordWritebackEnabled": true } }))
-        .send()
-        .await
-        .map_err(|e| Error(e.to_string()))?;
-    if !r.status().is_success() {
-        log.log(32011, format!("Could not enable writeback on the sync side: HTTP {}", r.status()), None);
-        return Err(Error(format!("onboarding: HTTP {}", r.status())));
+    if let Err(e) = set_sync_writeback(&http, cfg, &token, true).await {
+        log.log(32011, format!("Could not enable writeback on the sync side: {e}"), None);
+        return Err(Error(format!("onboarding: {e}")));
     }
     log.log(31005, "Onboarding succeeded: password writeback is ready.", None);
     Ok(Registration {
@@ -197,6 +177,44 @@ pub async fn onboard(
         relay_url: reg["relayUrl"].as_str().unwrap_or_default().into(),
         key,
     })
+}
+
+enum SignIn {
+    Unreachable(String),
+    /// The token endpoint's error codes.
+    NoToken(String),
+}
+
+/// The wizard's sign-in: a client that trusts the lab CA, and a Global Administrator's token.
+async fn admin_session(cfg: &Config, upn: &str, password: &str) -> Result<(reqwest::Client, String), SignIn> {
+    let ca = reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| SignIn::Unreachable(e.to_string()))?;
+    let http = reqwest::Client::builder().add_root_certificate(ca).build().map_err(|e| SignIn::Unreachable(e.to_string()))?;
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", cfg.client_id.as_str()),
+        ("username", upn),
+        ("password", password),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let token_url = format!("{}/{}/oauth2/v2.0/token", cfg.tenant_https, cfg.tenant_id);
+    let r = http.post(&token_url).form(&form).send().await.map_err(|e| SignIn::Unreachable(e.to_string()))?;
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    match body["access_token"].as_str() {
+        Some(t) => Ok((http, t.to_string())),
+        None => Err(SignIn::NoToken(body["error_codes"].to_string())),
+    }
+}
+
+/// The sync side's passwordWritebackEnabled, as Connect sets it on and offboarding.
+async fn set_sync_writeback(http: &reqwest::Client, cfg: &Config, token: &str, on: bool) -> Result<(), Error> {
+    let r = http
+        .patch(format!("{}/v1.0/directory/onPremisesSynchronization/{}", cfg.tenant_https, cfg.tenant_id))
+        .bearer_auth(token)
+        .json(&json!({ "features": { "passwordWritebackEnabled": on } }))
+        .send()
+        .await
+        .map_err(|e| Error(e.to_string()))?;
+    if r.status().is_success() { Ok(()) } else { Err(Error(format!("HTTP {}", r.status()))) }
 }
 
 struct Inner {
@@ -313,27 +331,10 @@ impl Engine {
 
     async fn try_offboard(&self, admin_upn: &str, admin_password: &str) -> Result<(), Error> {
         let cfg = &self.inner.cfg;
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?)
-            .build()
-            .map_err(|e| Error(e.to_string()))?;
-        let form = [
-            ("grant_type", "password"),
-            ("client_id", cfg.client_id.as_str()),
-            ("username", admin_upn),
-            ("password", admin_password),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ];
-        let body: Value = http
-            .post(format!("{}/{}/oauth2/v2.0/token", cfg.tenant_https, cfg.tenant_id))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| Error(e.to_string()))?
-            .json()
-            .await
-            .unwrap_or(Value::Null);
-        let token = body["access_token"].as_str().ok_or_else(|| Error(format!("no token for {admin_upn}")))?.to_string();
+        let (http, token) = admin_session(cfg, admin_upn, admin_password).await.map_err(|e| match e {
+            SignIn::Unreachable(e) => Error(e),
+            SignIn::NoToken(_) => Error(format!("no token for {admin_upn}")),
+        })?;
         let r = http
             .delete(format!("{}/lab/writeback/engines/{}", cfg.tenant_https, self.id()))
             .bearer_auth(&token)
@@ -343,17 +344,7 @@ impl Engine {
         if !r.status().is_success() {
             return Err(Error(format!("the tenant refused the offboarding: HTTP {}", r.status())));
         }
-        let r = http
-            .patch(format!("{}/v1.0/directory/onPremisesSynchronization/{}", cfg.tenant_https, cfg.tenant_id))
-            .bearer_auth(&token)
-            .json(&json!({ "features": { "passwordWritebackEnabled": false } }))
-            .send()
-            .await
-            .map_err(|e| Error(e.to_string()))?;
-        if !r.status().is_success() {
-            return Err(Error(format!("could not turn writeback off on the sync side: HTTP {}", r.status())));
-        }
-        Ok(())
+        set_sync_writeback(&http, cfg, &token, false).await
     }
 
     /// Ends the engine's tasks (the lab stopping).

@@ -126,19 +126,19 @@ pub(super) async fn get_group(State(s): State<Shared>, headers: HeaderMap, Path(
     Json(body).into_response()
 }
 
+/// The group a change names, when the caller may change it.
+fn writable_group(s: &TenantServer, headers: &HeaderMap, key: &str) -> Result<Uuid, Response> {
+    let c = caller(s, headers)?;
+    let id = group_id(s, key)?;
+    let assignable = s.lock().group(&id).is_some_and(|g| g.is_assignable_to_role);
+    if may_write(s, &c, assignable) { Ok(id) } else { Err(insufficient_privileges(s)) }
+}
+
 pub(super) async fn delete_group(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let id = match group_id(&s, &key) {
+    let id = match writable_group(&s, &headers, &key) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    let assignable = s.lock().group(&id).is_some_and(|g| g.is_assignable_to_role);
-    if !may_write(&s, &c, assignable) {
-        return insufficient_privileges(&s);
-    }
     s.lock().delete_group(&id);
     StatusCode::NO_CONTENT.into_response()
 }
@@ -189,11 +189,7 @@ fn member_error(s: &TenantServer, e: MemberError, member: &str) -> Response {
 
 /// `POST /groups/{id}/members/$ref` `{"@odata.id": ".../directoryObjects/{id}"}`.
 pub(super) async fn add_member(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>, body: axum::body::Bytes) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let id = match group_id(&s, &key) {
+    let id = match writable_group(&s, &headers, &key) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -205,10 +201,6 @@ pub(super) async fn add_member(State(s): State<Shared>, headers: HeaderMap, Path
     let Ok(member) = Uuid::parse_str(tail) else {
         return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("Invalid object identifier '{tail}'."));
     };
-    let assignable = s.lock().group(&id).is_some_and(|g| g.is_assignable_to_role);
-    if !may_write(&s, &c, assignable) {
-        return insufficient_privileges(&s);
-    }
     let outcome = s.lock().add_member(id, member);
     match outcome {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -218,18 +210,10 @@ pub(super) async fn add_member(State(s): State<Shared>, headers: HeaderMap, Path
 
 /// `DELETE /groups/{id}/members/{memberId}/$ref`.
 pub(super) async fn remove_member(State(s): State<Shared>, headers: HeaderMap, Path((key, member)): Path<(String, String)>) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let id = match group_id(&s, &key) {
+    let id = match writable_group(&s, &headers, &key) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    let assignable = s.lock().group(&id).is_some_and(|g| g.is_assignable_to_role);
-    if !may_write(&s, &c, assignable) {
-        return insufficient_privileges(&s);
-    }
     let Ok(member_id) = Uuid::parse_str(&member) else { return no_such_resource(&s, &member) };
     let outcome = s.lock().remove_member(id, member_id);
     match outcome {
