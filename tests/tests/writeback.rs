@@ -138,3 +138,40 @@ async fn the_engine_reconnects_after_the_relay_drops_and_an_offboarded_engine_is
     assert_eq!(admin_reset(&t, &admin, "user4@testlab.example", "Offboarded-Pass-1").await, "failed");
     assert!(ad_accepts(&t, "TESTLAB\\User4", "Copper-River-93").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_engines_registered_the_tenant_uses_a_connected_one() {
+    install_crypto();
+    let t = lab_with(0).await;
+    let first = t.lab.engine.clone().unwrap();
+    // a second Connect server onboards with its own key (high availability)
+    let info = t.info().clone();
+    let cfg = writeback::Config {
+        tenant_https: info.tenant.https.clone(),
+        tenant_id: info.tenant.tenant_id.clone(),
+        client_id: info.tenant.client_id.clone(),
+        ca_pem: t.ca_pem(),
+        ldaps: info.adds.ldaps.clone(),
+        connector_dn: info.users.iter().find(|u| u.sam == labkit::testlab::CONNECTOR).unwrap().dn.clone(),
+        connector_password: labkit::testlab::CONNECTOR_PASSWORD.into(),
+        clock: t.lab.clock.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = writeback::EventLog::new(t.lab.clock.clone());
+    let key = writeback::engine_key(2, dir.path());
+    let reg = writeback::onboard(&cfg, key, &info.tenant.admin_upn, &info.tenant.admin_password, &log).await.unwrap();
+    let second = writeback::Engine::start(cfg, reg, log).unwrap();
+    assert!(second.wait_connected(Duration::from_secs(10)).await);
+    let admin = t.admin_token().await;
+    let (_, list) = t.call("GET", "/lab/writeback/engines", Some(&admin), None).await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 2);
+
+    // the first one stops: the second carries the reset
+    first.stop();
+    assert!(until(|| t.lab.tenant.relay.status().iter().filter(|e| e["connected"] == true).count() == 1).await);
+    assert_eq!(admin_reset(&t, &admin, "user1@testlab.example", "Carried-By-Second-1").await, "succeeded");
+    assert!(ad_accepts(&t, "TESTLAB\\User1", "Carried-By-Second-1").await);
+    assert_eq!(second.events().iter().filter(|e| e.id == 31010).count(), 1);
+    assert_eq!(first.events().iter().filter(|e| e.id == 31010).count(), 0);
+    second.shutdown();
+}
