@@ -30,13 +30,14 @@ impl TestLab {
     pub async fn start_with(tune: impl FnOnce(&mut LabConfig)) -> TestLab {
         let dir = tempfile::tempdir().expect("temp dir");
         // the lab's RSA keys depend on the seed only: take them from the process's first lab
-        for name in ["tenant-signing-key-1.der", "writeback-engine-key-1.der"] {
-            let _ = std::fs::copy(key_cache().join(name), dir.path().join(name));
-        }
         let mut cfg = LabConfig::ephemeral(dir.path().to_path_buf());
         tune(&mut cfg);
+        let names = labkit::key_file_names(cfg.seed);
+        for name in &names {
+            let _ = std::fs::copy(key_cache().join(name), dir.path().join(name));
+        }
         let lab = Lab::start(cfg).await.expect("lab starts");
-        for name in ["tenant-signing-key-1.der", "writeback-engine-key-1.der"] {
+        for name in &names {
             if !key_cache().join(name).exists() {
                 let _ = std::fs::copy(dir.path().join(name), key_cache().join(name));
             }

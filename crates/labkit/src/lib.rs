@@ -295,10 +295,18 @@ impl Lab {
     }
 }
 
+/// The files in a state directory that hold the lab's RSA keys for `seed` (the tenant's
+/// signing key, the engine's key). They depend on the seed only, so a process that starts
+/// many labs may copy them between state directories instead of generating them again.
+pub fn key_file_names(seed: u64) -> [String; 2] {
+    [format!("tenant-signing-key-{seed}.der"), writeback::engine_key_file(seed)]
+}
+
 /// The tenant's signing key, kept in the state directory as a real tenant keeps its keys:
 /// RSA generation costs 50–500 ms, so only the first start of a lab pays it.
 fn signing_key(state_dir: &std::path::Path, seed: u64) -> Result<tenant::token::Signer> {
-    let path = state_dir.join(format!("tenant-signing-key-{seed}.der"));
+    let [name, _] = key_file_names(seed);
+    let path = state_dir.join(name);
     if let Ok(der) = std::fs::read(&path) {
         use rsa::pkcs1::DecodeRsaPrivateKey;
         if rsa::RsaPrivateKey::from_pkcs1_der(&der).is_ok() {

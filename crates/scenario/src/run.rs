@@ -1229,7 +1229,7 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path) -> F
     // The tenant's and the engine's RSA keys depend on the seed only; a process of its own
     // (nextest runs each scenario in one) takes them from a shared cache instead of
     // generating them (~150 ms each).
-    let key_names = [format!("tenant-signing-key-{}.der", cfg.seed), format!("writeback-engine-key-{}.der", cfg.seed)];
+    let key_names = labkit::key_file_names(cfg.seed);
     let cache = std::env::var_os("HYBRID_LAB_KEY_CACHE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("hybrid-lab-key-cache"));

@@ -107,12 +107,17 @@ impl EventLog {
     }
 }
 
+/// The file in a state directory that keeps the engine's key for `seed`.
+pub fn engine_key_file(seed: u64) -> String {
+    format!("writeback-engine-key-{seed}.der")
+}
+
 /// The engine's RSA-2048 key for a lab seed (the same seed, the same key: reproducible labs),
 /// kept in `state_dir` so only the first start pays the generation.
 pub fn engine_key(seed: u64, state_dir: &std::path::Path) -> RsaPrivateKey {
     use rand::SeedableRng;
     use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
-    let path = state_dir.join(format!("writeback-engine-key-{seed}.der"));
+    let path = state_dir.join(engine_key_file(seed));
     if let Some(k) = std::fs::read(&path).ok().and_then(|der| RsaPrivateKey::from_pkcs1_der(&der).ok()) {
         return k;
     }

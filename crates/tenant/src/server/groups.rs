@@ -109,15 +109,16 @@ fn group_id(s: &TenantServer, key: &str) -> Result<Uuid, Response> {
     Uuid::parse_str(key).ok().filter(|id| s.lock().group(id).is_some()).ok_or_else(|| no_such_resource(s, key))
 }
 
-pub(super) async fn get_group(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_read(&c) {
-        return insufficient_privileges(&s);
+/// The group a read names, when the caller may read groups.
+fn readable_group(s: &TenantServer, headers: &HeaderMap, key: &str) -> Result<Uuid, Response> {
+    if !may_read(&caller(s, headers)?) {
+        return Err(insufficient_privileges(s));
     }
-    let id = match group_id(&s, &key) {
+    group_id(s, key)
+}
+
+pub(super) async fn get_group(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>) -> Response {
+    let id = match readable_group(&s, &headers, &key) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -144,14 +145,7 @@ pub(super) async fn delete_group(State(s): State<Shared>, headers: HeaderMap, Pa
 }
 
 pub(super) async fn list_members(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_read(&c) {
-        return insufficient_privileges(&s);
-    }
-    let id = match group_id(&s, &key) {
+    let id = match readable_group(&s, &headers, &key) {
         Ok(id) => id,
         Err(r) => return r,
     };
