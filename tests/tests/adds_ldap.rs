@@ -167,6 +167,16 @@ async fn search_scopes_filters_and_attribute_selection() {
     assert_eq!(attr(&e, "sAMAccountName"), ["User1"]);
     let e = one(&mut l, &format!("<SID={sid}>"), vec!["sAMAccountName"]).await;
     assert_eq!(attr(&e, "sAMAccountName"), ["User1"]);
+    // a binary value in a filter, escaped as RFC 4515 says (bytes that are not UTF-8 on the
+    // wire): how tools and Connect find an object by its GUID
+    let escape = |bytes: &[u8]| bytes.iter().map(|b| format!("\\{b:02x}")).collect::<String>();
+    let by = |f: String| {
+        let (mut l, ou) = (l.clone(), ou.clone());
+        async move { sams(find(&mut l, &ou, &f, vec!["sAMAccountName"]).await) }
+    };
+    assert_eq!(by(format!("(objectGUID={})", escape(&guid[0]))).await, ["User1"]);
+    assert_eq!(by(format!("(&(objectClass=user)(objectSid={}))", escape(&sid.to_bytes()))).await, ["User1"]);
+    assert!(by(format!("(objectGUID={})", escape(&[0xff; 16]))).await.is_empty());
 
     // bad bases: AD's codes and best match
     let r = l.search(&format!("CN=Nobody,{ou}"), Scope::Base, "(objectClass=*)", vec!["1.1"]).await.unwrap().1;

@@ -1172,7 +1172,7 @@ impl Directory {
                 Some("userPrincipalName") => Some(self.idx_upn.get(&v).cloned().into_iter().collect()),
                 Some("mail") => Some(self.idx_mail.get(&v).map(|s| s.iter().cloned().collect()).unwrap_or_default()),
                 Some("objectGUID") => {
-                    let g: Option<[u8; 16]> = val.as_bytes().try_into().ok();
+                    let g: Option<[u8; 16]> = crate::filter::assertion_bytes(val).as_ref().try_into().ok();
                     Some(g.and_then(|g| self.idx_guid.get(&g).cloned()).into_iter().collect())
                 }
                 _ => None,

@@ -97,9 +97,9 @@ impl Filter {
             }
             Filter::Equal(a, v) | Filter::Approx(a, v) => {
                 let Some(def) = schema::attribute(a) else { return Truth::Undefined };
-                let want = if def.name == "objectCategory" { expand_category(v) } else { v.clone() };
+                let want = if def.name == "objectCategory" { Cow::Owned(expand_category(v).into_bytes()) } else { assertion_bytes(v) };
                 let vals = s.values_of(a);
-                Truth::from_bool(vals.iter().any(|x| equal(def.syntax, a, x, want.as_bytes())))
+                Truth::from_bool(vals.iter().any(|x| equal(def.syntax, a, x, &want)))
             }
             Filter::GreaterOrEqual(a, v) => order(s, a, v, |o| o != Ordering::Less),
             Filter::LessOrEqual(a, v) => order(s, a, v, |o| o != Ordering::Greater),
@@ -146,6 +146,15 @@ impl Filter {
     }
 }
 
+/// The bytes a filter value stands for: the value itself, or, for one that was not UTF-8 on
+/// the wire, the bytes the codec kept as [`crate::codec::BINARY_MARK`] + hex.
+pub fn assertion_bytes(v: &str) -> Cow<'_, [u8]> {
+    let Some(hex) = v.strip_prefix(crate::codec::BINARY_MARK) else { return Cow::Borrowed(v.as_bytes()) };
+    let bytes: Option<Vec<u8>> =
+        (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    bytes.map(Cow::Owned).unwrap_or(Cow::Borrowed(v.as_bytes()))
+}
+
 /// `person` → `CN=Person,CN=Schema,...` is matched by comparing the category's RDN value,
 /// which is what AD's shorthand amounts to.
 fn expand_category(v: &str) -> String {
@@ -177,7 +186,10 @@ fn order(s: &dyn Subject, a: &str, v: &str, ok: impl Fn(Ordering) -> bool) -> Tr
             let Ok(want) = v.trim().parse::<i64>() else { return Truth::Undefined };
             Truth::from_bool(vals.iter().filter_map(|x| parse_int(x)).any(|n| ok(n.cmp(&want))))
         }
-        Syntax::Binary | Syntax::Guid | Syntax::Sid => Truth::from_bool(vals.iter().any(|x| ok(x.as_slice().cmp(v.as_bytes())))),
+        Syntax::Binary | Syntax::Guid | Syntax::Sid => {
+            let want = assertion_bytes(v);
+            Truth::from_bool(vals.iter().any(|x| ok(x.as_slice().cmp(&want))))
+        }
         _ => {
             let want = fold(v);
             Truth::from_bool(vals.iter().any(|x| ok(fold(&String::from_utf8_lossy(x)).cmp(&want))))

@@ -20,10 +20,12 @@
 //! - [`filter`]: RFC 4515 filters with AD's matching rules;
 //! - [`domain`]: what a new domain holds; [`ldif`]: seeding and saving a directory;
 //! - [`session`], [`rootdse`]: LDAP requests → directory calls, with no socket;
+//! - [`codec`]: ldap3_proto's codec, repaired for binary filter values;
 //! - [`server`], [`tls`]: listeners, LDAPS and StartTLS.
 
 pub mod access;
 pub mod account;
+pub mod codec;
 pub mod directory;
 pub mod dn;
 pub mod domain;

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::codec::AdCodec;
 use futures::{SinkExt, StreamExt};
-use ldap3_proto::LdapCodec;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -66,8 +66,8 @@ pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: 
     info!(?transport, "LDAP listener stopped");
 }
 
-fn codec() -> LdapCodec {
-    LdapCodec::new(Some(MAX_REQUEST_BYTES), None)
+fn codec() -> AdCodec {
+    AdCodec::new(MAX_REQUEST_BYTES)
 }
 
 async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Transport) {
@@ -102,10 +102,10 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
 /// Reads requests until the client leaves; returns the framed stream when it asked for
 /// StartTLS.
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    mut framed: Framed<S, LdapCodec>,
+    mut framed: Framed<S, AdCodec>,
     session: &mut Session,
     dc: &DomainController,
-) -> Option<Framed<S, LdapCodec>> {
+) -> Option<Framed<S, AdCodec>> {
     loop {
         let msg = match tokio::time::timeout(IDLE_TIMEOUT, framed.next()).await {
             Err(_) => {
