@@ -106,6 +106,10 @@ struct UpArgs {
     /// engine connected: SSPR_0010 until something enables writeback, SSPR_0030 after).
     #[arg(long)]
     no_engine: bool,
+    /// The sourceAnchor: objectGUID, or mS-DS-ConsistencyGuid (Connect's default since
+    /// 1.1.524; the synced users' AD objects then carry it).
+    #[arg(long, default_value = "objectGUID", value_parser = parse_anchor)]
+    source_anchor: writeback::SourceAnchor,
     /// Set the lab up as this scenario's `given:` says, print its steps, and stop there so
     /// that a trainee can play them by hand.
     #[arg(long, value_name = "FILE")]
@@ -212,12 +216,16 @@ fn check(a: CheckArgs) -> Result<()> {
     }
 }
 
+fn parse_anchor(s: &str) -> Result<writeback::SourceAnchor, String> {
+    writeback::SourceAnchor::parse(s).ok_or_else(|| "expected objectGUID or mS-DS-ConsistencyGuid".into())
+}
+
 async fn up(a: UpArgs) -> Result<()> {
     let adds_ldif = match &a.adds_ldif {
         Some(p) => Some((p.display().to_string(), std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)),
         None => None,
     };
-    let cfg = LabConfig {
+    let mut cfg = LabConfig {
         ldap: a.ldap,
         ldaps: a.ldaps,
         https: a.https,
@@ -229,11 +237,15 @@ async fn up(a: UpArgs) -> Result<()> {
         tls_files: a.tls_cert.zip(a.tls_key),
         engine: !a.no_engine,
         load_users: 0,
+        source_anchor: a.source_anchor,
     };
     let guided = match &a.scenario {
         Some(p) => Some((p.clone(), scenario::suite::load(p).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?)),
         None => None,
     };
+    if let Some(anchor) = guided.as_ref().and_then(|(_, s)| s.source_anchor) {
+        cfg.source_anchor = anchor;
+    }
     let lab = Lab::start(cfg).await?;
     if let Some((path, s)) = &guided {
         let ca_pem = std::fs::read(&lab.info.adds.ca_cert)?;

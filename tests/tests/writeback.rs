@@ -154,6 +154,8 @@ async fn with_two_engines_registered_the_tenant_uses_a_connected_one() {
         ldaps: info.adds.ldaps.clone(),
         connector_dn: info.users.iter().find(|u| u.sam == labkit::testlab::CONNECTOR).unwrap().dn.clone(),
         connector_password: labkit::testlab::CONNECTOR_PASSWORD.into(),
+        base_dn: info.adds.base_dn.clone(),
+        source_anchor: writeback::SourceAnchor::ObjectGuid,
         clock: t.lab.clock.clone(),
     };
     let dir = tempfile::tempdir().unwrap();

@@ -44,4 +44,4 @@ pub mod tls;
 
 pub use directory::{Directory, DomainConfig, Principal};
 pub use error::{AdError, ResultCode};
-pub use server::{DomainController, Transport, serve};
+pub use server::{DcState, DomainController, Transport, serve};

@@ -24,15 +24,72 @@ pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 /// AD's MaxConnIdleTime.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// A running domain controller's shared state: the directory and its TLS identity.
+/// A running domain controller's shared state: the directory, its TLS identity, and the
+/// faults a lab can switch on.
 pub struct DomainController {
     pub directory: RwLock<Directory>,
     pub tls: Option<TlsIdentity>,
+    pub faults: Faults,
 }
 
 impl DomainController {
     pub fn new(directory: Directory, tls: Option<TlsIdentity>) -> Arc<DomainController> {
-        Arc::new(DomainController { directory: RwLock::new(directory), tls })
+        Arc::new(DomainController { directory: RwLock::new(directory), tls, faults: Faults::default() })
+    }
+
+    /// The identity new TLS handshakes get: the DC's own, or, with the untrusted-certificate
+    /// fault, one from a CA no client was given.
+    fn acceptor(&self) -> Option<TlsAcceptor> {
+        let own = self.tls.as_ref()?;
+        if self.faults.state() != DcState::UntrustedCertificate {
+            return Some(TlsAcceptor::from(own.config.clone()));
+        }
+        let other = self
+            .faults
+            .untrusted
+            .get_or_init(|| crate::tls::generate(&["localhost".into(), "127.0.0.1".into()], "Untrusted").ok().map(|t| t.config));
+        Some(TlsAcceptor::from(other.clone().unwrap_or_else(|| own.config.clone())))
+    }
+}
+
+/// What a DC can be made to do wrong, as an operator would cause it: stop answering, present
+/// a certificate from a CA clients do not trust, or predate the policy-hints control.
+#[derive(Default)]
+pub struct Faults {
+    state: std::sync::atomic::AtomicU8,
+    no_policy_hints: std::sync::atomic::AtomicBool,
+    untrusted: std::sync::OnceLock<Option<Arc<rustls::ServerConfig>>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DcState {
+    Up,
+    /// Open connections are dropped and new ones closed at once.
+    Down,
+    /// TLS handshakes (LDAPS, StartTLS) present a certificate from another CA; open
+    /// connections are dropped so that clients must handshake again.
+    UntrustedCertificate,
+}
+
+impl Faults {
+    pub fn state(&self) -> DcState {
+        match self.state.load(std::sync::atomic::Ordering::SeqCst) {
+            1 => DcState::Down,
+            2 => DcState::UntrustedCertificate,
+            _ => DcState::Up,
+        }
+    }
+
+    pub fn set_state(&self, s: DcState) {
+        self.state.store(s as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn policy_hints_supported(&self) -> bool {
+        !self.no_policy_hints.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn set_policy_hints_supported(&self, on: bool) {
+        self.no_policy_hints.store(!on, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -52,6 +109,7 @@ pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: 
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
+                Ok((stream, _)) if dc.faults.state() == DcState::Down => drop(stream),
                 Ok((stream, peer)) => {
                     debug!(%peer, ?transport, "connection");
                     let _ = stream.set_nodelay(true);
@@ -71,7 +129,7 @@ fn codec() -> AdCodec {
 }
 
 async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Transport) {
-    let acceptor = dc.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()));
+    let acceptor = dc.acceptor();
     let mut session = Session::new(transport == Transport::Ldaps, acceptor.is_some());
     if transport == Transport::Ldaps {
         let Some(acceptor) = acceptor else { return };
@@ -89,7 +147,7 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
     if !parts.read_buf.is_empty() {
         return; // the client sent data before the handshake: RFC 4511 4.14.1 forbids it
     }
-    let Some(acceptor) = acceptor else { return };
+    let Some(acceptor) = dc.acceptor() else { return };
     match acceptor.accept(parts.io).await {
         Ok(tls) => {
             session.tls_started();
@@ -131,6 +189,11 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 return None;
             }
         };
+        // a fault switched on since this connection opened ends it (a client must connect again)
+        if dc.faults.state() != DcState::Up {
+            return None;
+        }
+        session.policy_hints_supported = dc.faults.policy_hints_supported();
         let reply = session.handle(&dc.directory, msg);
         for m in reply.msgs {
             if framed.feed(m).await.is_err() {

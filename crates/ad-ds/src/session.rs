@@ -25,6 +25,11 @@ pub const OID_PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
 /// `lab export` can save a directory that `lab up --adds-ldif` restores with its passwords.
 pub const OID_LAB_EXPORT_SECRETS: &str = "2.25.129010377316938416394386376185574914177";
 
+/// (reached only when this DC does not support the control)
+fn is_policy_hints(oid: &str) -> bool {
+    oid == OID_POLICY_HINTS || oid == OID_POLICY_HINTS_DEPRECATED
+}
+
 /// LDAP_SERVER_POLICY_HINTS_OID and its deprecated twin (MS-ADTS 3.1.1.3.4.1.27): value
 /// `SEQUENCE { flags INTEGER }`, flag 1 = hold a password reset to the full policy.
 pub const OID_POLICY_HINTS: &str = "1.2.840.113556.1.4.2239";
@@ -73,6 +78,9 @@ pub struct Session {
     tls_available: bool,
     cursors: VecDeque<Cursor>,
     next_cookie: u64,
+    /// False on a DC that predates the policy-hints control (before Windows Server 2012 for
+    /// 2239, 2008 R2 for 2066): the control is then an unknown one.
+    pub policy_hints_supported: bool,
 }
 
 fn result(code: ResultCode, e: Option<&AdError>) -> LdapResult {
@@ -146,7 +154,14 @@ pub fn notice_of_disconnection(message: &str) -> LdapMsg {
 
 impl Session {
     pub fn new(encrypted: bool, tls_available: bool) -> Session {
-        Session { principal: Principal::Anonymous, encrypted, tls_available, cursors: VecDeque::new(), next_cookie: 1 }
+        Session {
+            principal: Principal::Anonymous,
+            encrypted,
+            tls_available,
+            cursors: VecDeque::new(),
+            next_cookie: 1,
+            policy_hints_supported: true,
+        }
     }
 
     pub fn encrypted(&self) -> bool {
@@ -169,7 +184,9 @@ impl Session {
         let mut policy_hints = false;
         for c in &ctrl {
             match c {
-                LdapControl::Unknown { oid, value, .. } if oid == OID_POLICY_HINTS || oid == OID_POLICY_HINTS_DEPRECATED => {
+                LdapControl::Unknown { oid, value, .. }
+                    if self.policy_hints_supported && (oid == OID_POLICY_HINTS || oid == OID_POLICY_HINTS_DEPRECATED) =>
+                {
                     match parse_policy_hints(value.as_deref()) {
                         Some(flags) => policy_hints = flags & 1 != 0,
                         None => {
@@ -189,7 +206,9 @@ impl Session {
                 LdapControl::SimplePagedResults { size, cookie } => paged = Some((*size, cookie.clone())),
                 LdapControl::Unknown { oid, .. } if oid == OID_PERMISSIVE_MODIFY => permissive = true,
                 LdapControl::Unknown { oid, .. } if oid == OID_LAB_EXPORT_SECRETS => export = true,
-                LdapControl::Unknown { oid, criticality, .. } if *criticality && !SUPPORTED_CONTROLS.contains(&oid.as_str()) => {
+                LdapControl::Unknown { oid, criticality, .. }
+                    if *criticality && (!SUPPORTED_CONTROLS.contains(&oid.as_str()) || is_policy_hints(oid)) =>
+                {
                     let e = AdError::unavailable_critical_extension(oid);
                     return match response_for(&op, err(&e)) {
                         Some(op) => one(op),

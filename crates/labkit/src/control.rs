@@ -4,23 +4,61 @@
 //! `POST /lab/adds/rights` `{"action": "grant" | "revoke", "right": "Reset Password" |
 //! "Change Password" | "Write lockoutTime" | "Write pwdLastSet" | "Unexpire Password",
 //! "trustee": DN (default: the connector account), "scope": DN (default: the domain root)}`.
+//! `POST /lab/adds/fault` `{"state": "up" | "down" | "untrusted-certificate",
+//! "policyHints": bool}` (either or both): a DC that does not answer, one whose certificate
+//! comes from a CA clients were not given, one that predates the policy-hints control.
 //! Lab-only, like the outbox: the lab listens on loopback.
 
 use std::sync::Arc;
 
-use ad_ds::DomainController;
 use ad_ds::access::Right;
+use ad_ds::{DcState, DomainController};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub fn router(dc: Arc<DomainController>, connector_dn: Option<String>) -> axum::Router {
+    let dc2 = dc.clone();
     let rights = move |Json(body): Json<Value>| {
         let (dc, connector_dn) = (dc.clone(), connector_dn.clone());
         async move { change_right(&dc, connector_dn.as_deref(), &body) }
     };
-    axum::Router::new().route("/lab/adds/rights", axum::routing::post(rights))
+    let fault = move |Json(body): Json<Value>| {
+        let dc = dc2.clone();
+        async move { set_fault(&dc, &body) }
+    };
+    axum::Router::new().route("/lab/adds/rights", axum::routing::post(rights)).route("/lab/adds/fault", axum::routing::post(fault))
+}
+
+fn set_fault(dc: &DomainController, body: &Value) -> Response {
+    let state = match body.get("state").map(|s| s.as_str()) {
+        None => None,
+        Some(Some("up")) => Some(DcState::Up),
+        Some(Some("down")) => Some(DcState::Down),
+        Some(Some("untrusted-certificate")) => Some(DcState::UntrustedCertificate),
+        Some(_) => return bad("`state` must be up, down or untrusted-certificate".into()),
+    };
+    let hints = match body.get("policyHints") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return bad("`policyHints` must be true or false".into()),
+    };
+    if state.is_none() && hints.is_none() {
+        return bad("expected `state` and/or `policyHints`".into());
+    }
+    if let Some(s) = state {
+        dc.faults.set_state(s);
+    }
+    if let Some(h) = hints {
+        dc.faults.set_policy_hints_supported(h);
+    }
+    let state = match dc.faults.state() {
+        DcState::Up => "up",
+        DcState::Down => "down",
+        DcState::UntrustedCertificate => "untrusted-certificate",
+    };
+    Json(json!({ "state": state, "policyHints": dc.faults.policy_hints_supported() })).into_response()
 }
 
 fn bad(message: String) -> Response {

@@ -52,6 +52,9 @@ pub struct LabConfig {
     pub engine: bool,
     /// Extra synced users for load and concurrency tests (`testlab::seed_load_users`).
     pub load_users: usize,
+    /// The attribute that ties a synced user to its AD object. With mS-DS-ConsistencyGuid
+    /// the synced users' AD objects carry it (a copy of objectGUID, as Connect writes it).
+    pub source_anchor: writeback::SourceAnchor,
 }
 
 impl LabConfig {
@@ -69,6 +72,7 @@ impl LabConfig {
             tls_files: None,
             engine: false,
             load_users: 0,
+            source_anchor: writeback::SourceAnchor::ObjectGuid,
         }
     }
 }
@@ -109,6 +113,8 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
         ldaps: info.adds.ldaps.clone(),
         connector_dn,
         connector_password,
+        base_dn: info.adds.base_dn.clone(),
+        source_anchor: cfg.source_anchor,
         clock: cfg.clock.clone(),
     };
     let log = writeback::EventLog::new(cfg.clock.clone());
@@ -213,7 +219,10 @@ impl Lab {
         let tenant_id = uuid::Builder::from_random_bytes(id_bytes).into_uuid();
         let domains = vec![testlab::INITIAL_DOMAIN.to_string(), domain.dns_name.clone()];
         let mut t = tenant::directory::Tenant::new(tenant_id, testlab::TENANT_NAME, domains, cfg.clock.clone(), cfg.seed);
-        let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &dir, &users);
+        if cfg.source_anchor == writeback::SourceAnchor::ConsistencyGuid {
+            testlab::stamp_consistency_guids(&mut dir, &users);
+        }
+        let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &dir, &users, cfg.source_anchor.attribute());
         let https_base = format!("https://localhost:{}", https_addr.port());
         let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.seed, cfg.clock.clone()));
         let tenant_server = Arc::new(tenant::server::TenantServer {

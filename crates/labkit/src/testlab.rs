@@ -255,18 +255,38 @@ pub const APP_PERMISSIONS: &[&str] = &[
 /// enabled for All; a scenario switches it to this group).
 pub const SSPR_GROUP: &str = "PWReset";
 
+/// mS-DS-ConsistencyGuid as Connect writes it back when it is the sourceAnchor: a copy of the
+/// objectGUID of each synced user that has none yet.
+pub fn stamp_consistency_guids(d: &mut Directory, users: &[SeededUser]) {
+    use ad_ds::directory::{ModOp, Modification, OpContext};
+    for u in users.iter().filter(|u| u.synced) {
+        let Some(e) = d.by_sam(&u.sam) else { continue };
+        if !e.values("mS-DS-ConsistencyGuid").is_empty() {
+            continue;
+        }
+        let Some(guid) = e.guid() else { continue };
+        let m = Modification { op: ModOp::Replace, attr: "mS-DS-ConsistencyGuid".into(), values: vec![guid.to_vec()] };
+        let _ = d.modify(&ad_ds::domain::system(), &u.dn, vec![m], OpContext::default());
+    }
+}
+
 /// Seeds the tenant as Azure AD Connect would have left it: the synced twins of the users in
-/// the sync scope (onPremisesImmutableId = base64 of the AD objectGUID, the other
+/// the sync scope (onPremisesImmutableId = base64 of the anchor attribute, the other
 /// onPremises* values from the AD object, the password as hash sync carried it), plus
 /// cloud-only administrators, a cloud-only user, and one app registration.
 /// Returns the cloud-only users (for `lab up --json`) and the app's client id.
-pub fn seed_tenant(t: &mut tenant::directory::Tenant, d: &Directory, users: &[SeededUser]) -> (Vec<SeededUser>, uuid::Uuid) {
+pub fn seed_tenant(
+    t: &mut tenant::directory::Tenant,
+    d: &Directory,
+    users: &[SeededUser],
+    anchor_attribute: &str,
+) -> (Vec<SeededUser>, uuid::Uuid) {
     use base64::Engine;
     use tenant::directory::{NewUser, OnPremises};
     use tenant::roles::Role;
     for u in users.iter().filter(|u| u.synced) {
         let e = d.by_sam(&u.sam).expect("seeded AD user");
-        let guid = e.guid().expect("objectGUID");
+        let anchor = e.values(anchor_attribute).first().cloned().expect("the sourceAnchor attribute");
         let sid = e.values("objectSid").first().and_then(|s| ad_ds::sid::Sid::from_bytes(s)).map(|s| s.to_string()).unwrap_or_default();
         let uac = e.int("userAccountControl").unwrap_or(0);
         t.add_user(NewUser {
@@ -277,7 +297,7 @@ pub fn seed_tenant(t: &mut tenant::directory::Tenant, d: &Directory, users: &[Se
             mail: e.first_str("mail").map(str::to_string),
             account_enabled: uac & ad_ds::account::UF_ACCOUNTDISABLE == 0,
             on_premises: Some(OnPremises {
-                immutable_id: base64::engine::general_purpose::STANDARD.encode(guid),
+                immutable_id: base64::engine::general_purpose::STANDARD.encode(anchor),
                 sam_account_name: u.sam.clone(),
                 domain_name: d.config().dns_name.clone(),
                 distinguished_name: u.dn.clone(),

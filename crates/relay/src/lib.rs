@@ -168,8 +168,11 @@ pub enum Failure {
     AccountDisabled,
     /// The account is locked out on-premises (a change): 33006.
     AccountLockedOut,
-    /// The directory could not be reached, or refused TLS: 33001/33009.
+    /// No domain controller answered, or none could be reached over TLS: 33001.
     DirectoryUnavailable,
+    /// The directory is set up so that writeback cannot work (an unsealed channel, a DC
+    /// without the policy-hints control): 33009.
+    Configuration,
     /// The sealed password could not be opened: 32004.
     Decryption,
     /// Anything else AD said: 33001.

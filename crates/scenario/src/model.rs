@@ -26,6 +26,11 @@ pub struct Scenario {
     /// has no engine, and the tenant answers as Entra does without one.
     #[serde(default)]
     pub engine: Option<bool>,
+    /// The sourceAnchor Connect was installed with (default objectGUID). With
+    /// `mS-DS-ConsistencyGuid` the synced users' AD objects carry a copy of their objectGUID in
+    /// it, and the engine finds users by it.
+    #[serde(default)]
+    pub source_anchor: Option<writeback::SourceAnchor>,
     /// Settings applied, as an administrator would, before the first step.
     #[serde(default)]
     pub given: Given,
@@ -246,6 +251,10 @@ actions! {
     "engine.revoke_right" => EngineRevokeRight(RightArg),
     /// Gives it back.
     "engine.grant_right" => EngineGrantRight(RightArg),
+    /// Switches a fault on the domain controller: `state: down` (no answer),
+    /// `untrusted_certificate` (TLS from a CA the engine does not trust), `up`; and
+    /// `policy_hints: false` (a DC that predates the policy-hints control).
+    "adds.fault" => AddsFault(AddsFault),
     /// The engine logged this Connect event (as many times, with this text).
     "expect.event" => ExpectEvent(ExpectEvent),
     /// A directory audit entry exists (the newest with that activity).
@@ -270,6 +279,21 @@ pub struct Nothing {}
 pub struct RightArg {
     /// Reset Password, Change Password, Write lockoutTime, Write pwdLastSet, Unexpire Password
     pub right: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddsFault {
+    pub state: Option<DcState>,
+    pub policy_hints: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DcState {
+    Up,
+    Down,
+    UntrustedCertificate,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use labkit::LabInfo;
 use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope as LdapScope, SearchEntry};
 use serde_json::{Value, json};
@@ -168,6 +169,19 @@ impl<'a> Runner<'a> {
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// An attribute value: text with `${…}` filled in; `base64:…` for a binary one; a
+    /// unicodePwd given as text is sent as AD takes it (quoted UTF-16LE).
+    fn value(&self, attr: &str, text: &str) -> Result<Vec<u8>, RunError> {
+        let v = self.s(text)?;
+        match v.strip_prefix("base64:") {
+            Some(b) => {
+                base64::engine::general_purpose::STANDARD.decode(b.trim()).map_err(|e| RunError(format!("{text:?}: not base64: {e}")))
+            }
+            None if attr.eq_ignore_ascii_case("unicodePwd") => Ok(unicode_pwd(&v)),
+            None => Ok(v.into_bytes()),
+        }
     }
 
     fn value_of(&self, name: &str) -> Result<String, RunError> {
@@ -552,6 +566,12 @@ impl<'a> Runner<'a> {
                 for e in &res.0 {
                     let e = SearchEntry::construct(e.clone());
                     let mut m: serde_json::Map<String, Value> = e.attrs.into_iter().map(|(k, v)| (k, json!(v))).collect();
+                    // binary values (objectGUID, mS-DS-ConsistencyGuid) as LDIF shows them:
+                    // base64, which `base64:` values in ldap.add and ldap.modify take back
+                    for (k, vs) in e.bin_attrs {
+                        let vs: Vec<String> = vs.iter().map(|v| base64::engine::general_purpose::STANDARD.encode(v)).collect();
+                        m.insert(k, json!(vs));
+                    }
                     m.insert("dn".into(), json!(e.dn));
                     entries.push(Value::Object(m));
                 }
@@ -587,7 +607,7 @@ impl<'a> Runner<'a> {
                 let mut mods = vec![];
                 let mut shown = vec![];
                 for c in &a.changes {
-                    let values: HashSet<Vec<u8>> = c.values.iter().map(|v| self.s(v).map(String::into_bytes)).collect::<Result<_, _>>()?;
+                    let values: HashSet<Vec<u8>> = c.values.iter().map(|v| self.value(&c.attr, v)).collect::<Result<_, _>>()?;
                     let attr = c.attr.clone().into_bytes();
                     shown.push(format!("{} {} {:?}", c.op, c.attr, c.values));
                     mods.push(match c.op.as_str() {
@@ -608,7 +628,7 @@ impl<'a> Runner<'a> {
                 let dn = self.s(&a.dn)?;
                 let mut attrs = vec![];
                 for (k, v) in &a.attrs {
-                    let vals: HashSet<Vec<u8>> = v.values().iter().map(|x| self.s(x).map(String::into_bytes)).collect::<Result<_, _>>()?;
+                    let vals: HashSet<Vec<u8>> = v.values().iter().map(|x| self.value(k, x)).collect::<Result<_, _>>()?;
                     attrs.push((k.clone().into_bytes(), vals));
                 }
                 let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
@@ -700,6 +720,20 @@ impl<'a> Runner<'a> {
             }
             Action::EngineRevokeRight(r) => {
                 self.call("POST", "/lab/adds/rights", None, Some(json!({ "action": "revoke", "right": r.right }))).await
+            }
+            Action::AddsFault(f) => {
+                let mut body = json!({});
+                if let Some(state) = f.state {
+                    body["state"] = json!(match state {
+                        DcState::Up => "up",
+                        DcState::Down => "down",
+                        DcState::UntrustedCertificate => "untrusted-certificate",
+                    });
+                }
+                if let Some(on) = f.policy_hints {
+                    body["policyHints"] = json!(on);
+                }
+                self.call("POST", "/lab/adds/fault", None, Some(body)).await
             }
             Action::EngineGrantRight(r) => {
                 self.call("POST", "/lab/adds/rights", None, Some(json!({ "action": "grant", "right": r.right }))).await
@@ -1237,6 +1271,7 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path) -> F
         let _ = std::fs::copy(cache.join(key_name), dir.path().join(key_name));
     }
     cfg.engine = s.engine.unwrap_or(true);
+    cfg.source_anchor = s.source_anchor.unwrap_or_default();
     let lab = match labkit::Lab::start(cfg).await {
         Ok(l) => l,
         Err(e) => return early(Err(fail(format!("{e:#}")))),

@@ -79,11 +79,24 @@ pub fn for_failure(f: Failure) -> u32 {
         Failure::MultiMatch => 33003,
         Failure::AccountDisabled => 33005,
         Failure::AccountLockedOut => 33006,
-        Failure::DirectoryUnavailable => 33009,
+        Failure::DirectoryUnavailable => 33001,
+        Failure::Configuration => 33009,
         Failure::Decryption => 32004,
         Failure::Unknown => 33001,
     }
 }
+
+/// ADSync 6329's text when no object carries the anchor.
+pub const NOT_FOUND: &str = "0x80230405: The operation failed because the object cannot be found.";
+/// ADSync 6329's text when more than one object carries it (Microsoft's troubleshooting table).
+pub const DUPLICATE_ANCHOR: &str =
+    "hr=80230402: An attempt to get an object failed because there are duplicated entries with the same anchor.";
+
+/// ADSync 6329's text when the DC does not know the policy-hints control.
+pub const NO_POLICY_HINTS: &str = "MMS(3040): admaexport.cpp(2837): The server doesn't contain the LDAP password policy control.";
+/// The Win32 text for ERROR_DS_SERVER_DOWN, which Windows' LDAP client also gives for a
+/// certificate it does not trust (LDAP_SERVER_DOWN).
+pub const SERVER_DOWN: &str = "0x8007203A: The server is not operational.";
 
 /// How an AD answer to a password write reads: the failure, and the ADSync 6329 text
 /// Connect logs beside it (its MMS / HRESULT detail).
@@ -99,12 +112,12 @@ pub fn classify(rc: u32, diagnostic: &str) -> (Failure, &'static str) {
             (Failure::AccountLockedOut, "0x80070775: The referenced account is currently locked out and may not be logged on to.")
         }
         (50, _) => (Failure::Permissions, "hr=80230626: The management agent credentials were denied access."),
-        (32, _) => (Failure::UserNotFound, "0x80230405: The operation failed because the object cannot be found."),
+        (32, _) => (Failure::UserNotFound, NOT_FOUND),
         (53, "0000001F") => (
-            Failure::DirectoryUnavailable,
+            Failure::Configuration,
             "0x8023062C: The server is not configured for insecure setting of passwords, or a 128 bit TLS or SSL connection is required.",
         ),
-        (12, _) => (Failure::Unknown, "MMS(3040): admaexport.cpp(2837): The server doesn't contain the LDAP password policy control."),
+        (12, _) => (Failure::Configuration, NO_POLICY_HINTS),
         _ => (Failure::Unknown, "An unexpected error occurred in the AD connector."),
     }
 }
@@ -121,11 +134,9 @@ mod tests {
         assert_eq!(classify(19, "00000056: AtrErr: DSID-03190F80").0, Failure::IncorrectPassword);
         assert_eq!(classify(50, "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n").0, Failure::Permissions);
         assert_eq!(for_failure(Failure::Permissions), 33004);
-        assert_eq!(
-            classify(53, "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0\n").0,
-            Failure::DirectoryUnavailable
-        );
-        assert!(classify(12, "00002040: SvcErr").1.contains("password policy control"));
+        assert_eq!(classify(53, "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0\n").0, Failure::Configuration);
+        assert_eq!(classify(12, "00002040: SvcErr"), (Failure::Configuration, NO_POLICY_HINTS));
+        assert_eq!((for_failure(Failure::Configuration), for_failure(Failure::DirectoryUnavailable)), (33009, 33001));
         assert_eq!(classify(80, "?").0, Failure::Unknown);
         assert_eq!((name(33004), level(33004), level(31002)), ("ADPermissionsError", "Error", "Information"));
     }

@@ -41,7 +41,36 @@ pub struct Config {
     pub ldaps: String,
     pub connector_dn: String,
     pub connector_password: String,
+    /// The domain partition the connector searches for anchors.
+    pub base_dn: String,
+    pub source_anchor: SourceAnchor,
     pub clock: clock::Clock,
+}
+
+/// The attribute whose value (base64) is a synced user's onPremisesImmutableId, chosen when
+/// Connect is installed. mS-DS-ConsistencyGuid is Connect's default since 1.1.524: it starts as
+/// a copy of objectGUID, which Connect writes back, and survives moving the user to another
+/// forest, where objectGUID does not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub enum SourceAnchor {
+    #[default]
+    #[serde(rename = "objectGUID")]
+    ObjectGuid,
+    #[serde(rename = "mS-DS-ConsistencyGuid")]
+    ConsistencyGuid,
+}
+
+impl SourceAnchor {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            SourceAnchor::ObjectGuid => "objectGUID",
+            SourceAnchor::ConsistencyGuid => "mS-DS-ConsistencyGuid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SourceAnchor> {
+        [SourceAnchor::ObjectGuid, SourceAnchor::ConsistencyGuid].into_iter().find(|a| a.attribute().eq_ignore_ascii_case(s))
+    }
 }
 
 /// What onboarding leaves the engine with.
@@ -531,42 +560,70 @@ async fn handle(inner: &Inner, id: uuid::Uuid, anchor: &str, upn: &str, op: Oper
 
 type Refusal = (Failure, Option<String>);
 
-/// The connector's connection: reused while it works, made again when it does not.
-async fn ldap(inner: &Inner) -> Result<ldap3::Ldap, Refusal> {
+/// The connector's connection (and whether it is new): reused while it works, made again
+/// when it does not.
+async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> {
     let mut slot = inner.ldap.lock().await;
     // (ldap3's is_closed takes &mut self)
     if let Some(l) = slot.as_mut().map(|l| (l.is_closed(), l)).and_then(|(closed, l)| (!closed).then_some(l)) {
-        return Ok(l.clone());
+        return Ok((l.clone(), false));
     }
-    let unavailable = |e: String| (Failure::DirectoryUnavailable, Some(e));
-    let settings = LdapConnSettings::new().set_config(inner.tls.clone()).set_conn_timeout(Duration::from_secs(5));
     let url = inner.cfg.ldaps.replace("127.0.0.1", "localhost");
-    let (conn, mut l) =
-        LdapConnAsync::with_settings(settings, &url).await.map_err(|e| unavailable(format!("Could not reach {url}: {e}")))?;
+    // Windows' LDAP client says "server down" for a refused connection and an untrusted
+    // certificate alike; the cause follows in brackets
+    let unavailable = |e: String| (Failure::DirectoryUnavailable, Some(format!("{} ({url}: {e})", events::SERVER_DOWN)));
+    let settings = LdapConnSettings::new().set_config(inner.tls.clone()).set_conn_timeout(Duration::from_secs(5));
+    let (conn, mut l) = LdapConnAsync::with_settings(settings, &url).await.map_err(|e| unavailable(e.to_string()))?;
     ldap3::drive!(conn);
     let r = l.simple_bind(&inner.cfg.connector_dn, &inner.cfg.connector_password).await.map_err(|e| unavailable(e.to_string()))?;
     if r.rc != 0 {
         return Err((Failure::Permissions, Some(format!("The AD connector account could not sign in: {}", r.text))));
     }
     *slot = Some(l.clone());
-    Ok(l)
+    Ok((l, true))
 }
 
-/// The AD object for a sourceAnchor (base64 of its objectGUID), by AD's `<GUID=…>` name.
-async fn find(l: &mut ldap3::Ldap, anchor: &str) -> Result<(String, i64), Refusal> {
+/// The connection and the object for an anchor. A reused connection that went bad (the DC
+/// restarted, or dropped idle connections) costs one more try on a new one, not a failure.
+async fn connect_and_find(inner: &Inner, anchor: &str) -> Result<(ldap3::Ldap, String, i64), Refusal> {
+    let (mut l, fresh) = ldap(inner).await?;
+    match find(&mut l, &inner.cfg, anchor).await {
+        Ok((dn, uac)) => Ok((l, dn, uac)),
+        Err((Failure::DirectoryUnavailable, _)) if !fresh => {
+            *inner.ldap.lock().await = None;
+            let (mut l, _) = ldap(inner).await?;
+            let (dn, uac) = find(&mut l, &inner.cfg, anchor).await?;
+            Ok((l, dn, uac))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The AD object for a sourceAnchor (base64 of the anchor attribute's 16 bytes): by AD's
+/// `<GUID=…>` name for objectGUID, by a search of the domain for mS-DS-ConsistencyGuid
+/// (two objects with one anchor: 33003, as Connect refuses to guess).
+async fn find(l: &mut ldap3::Ldap, cfg: &Config, anchor: &str) -> Result<(String, i64), Refusal> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(anchor).map_err(|_| (Failure::UserNotFound, None))?;
     let guid: [u8; 16] = bytes.try_into().map_err(|_| (Failure::UserNotFound, None))?;
-    let base = format!("<GUID={}>", uuid::Uuid::from_bytes_le(guid));
-    let res = l
-        .search(&base, Scope::Base, "(objectClass=user)", vec!["userAccountControl"])
-        .await
-        .map_err(|e| (Failure::DirectoryUnavailable, Some(e.to_string())))?;
-    let (entries, r) = (res.0, res.1);
+    let attrs = vec!["userAccountControl"];
+    let res = match cfg.source_anchor {
+        SourceAnchor::ObjectGuid => {
+            let base = format!("<GUID={}>", uuid::Uuid::from_bytes_le(guid));
+            l.search(&base, Scope::Base, "(objectClass=user)", attrs).await
+        }
+        SourceAnchor::ConsistencyGuid => {
+            let value: String = guid.iter().map(|b| format!("\\{b:02x}")).collect();
+            let filter = format!("(&(objectClass=user)(mS-DS-ConsistencyGuid={value}))");
+            l.search(&cfg.base_dn, Scope::Subtree, &filter, attrs).await
+        }
+    };
+    let ldap3::SearchResult(entries, r) =
+        res.map_err(|e| (Failure::DirectoryUnavailable, Some(format!("{} ({e})", events::SERVER_DOWN))))?;
     if r.rc == 32 || entries.is_empty() {
-        return Err((Failure::UserNotFound, None));
+        return Err((Failure::UserNotFound, Some(events::NOT_FOUND.into())));
     }
     if entries.len() > 1 {
-        return Err((Failure::MultiMatch, None));
+        return Err((Failure::MultiMatch, Some(events::DUPLICATE_ANCHOR.into())));
     }
     let e = SearchEntry::construct(entries.into_iter().next().expect("one"));
     let uac = e.attrs.get("userAccountControl").and_then(|v| v.first()).and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -582,8 +639,7 @@ fn unicode_pwd(p: &str) -> Vec<u8> {
 
 async fn apply(inner: &Inner, anchor: &str, op: &Operation) -> Result<(), Refusal> {
     let open = |s: &relay::Sealed| s.open(&inner.reg.key).map_err(|_| (Failure::Decryption, None));
-    let mut l = ldap(inner).await?;
-    let (dn, uac) = find(&mut l, anchor).await?;
+    let (mut l, dn, uac) = connect_and_find(inner, anchor).await?;
     if uac & UF_ACCOUNTDISABLE != 0 {
         return Err((Failure::AccountDisabled, None));
     }
@@ -620,7 +676,7 @@ async fn apply(inner: &Inner, anchor: &str, op: &Operation) -> Result<(), Refusa
     } else {
         l.modify(&dn, mods).await
     };
-    let r = r.map_err(|e| (Failure::DirectoryUnavailable, Some(format!("The connection to the domain controller failed: {e}"))))?;
+    let r = r.map_err(|e| (Failure::DirectoryUnavailable, Some(format!("{} (the connection was lost: {e})", events::SERVER_DOWN))))?;
     if r.rc == 0 {
         return Ok(());
     }
