@@ -265,6 +265,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// The connector's LDAP connection, reused across operations (ldap3 multiplexes).
     ldap: tokio::sync::Mutex<Option<ldap3::Ldap>>,
+    /// The tenant's data keys, unwrapped once each.
+    keys: relay::KeyCache,
 }
 
 /// A running engine.
@@ -289,6 +291,7 @@ impl Engine {
             changed: Notify::new(),
             shutdown,
             ldap: tokio::sync::Mutex::new(None),
+            keys: relay::KeyCache::default(),
         });
         inner.log.log(31015, "The password writeback service started and is ready for requests from the cloud.", None);
         tokio::spawn(run(inner.clone()));
@@ -638,7 +641,7 @@ fn unicode_pwd(p: &str) -> Vec<u8> {
 }
 
 async fn apply(inner: &Inner, anchor: &str, op: &Operation) -> Result<(), Refusal> {
-    let open = |s: &relay::Sealed| s.open(&inner.reg.key).map_err(|_| (Failure::Decryption, None));
+    let open = |s: &relay::Sealed| s.open_cached(&inner.reg.key, &inner.keys).map_err(|_| (Failure::Decryption, None));
     let (mut l, dn, uac) = connect_and_find(inner, anchor).await?;
     if uac & UF_ACCOUNTDISABLE != 0 {
         return Err((Failure::AccountDisabled, None));

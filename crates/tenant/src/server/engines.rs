@@ -30,6 +30,8 @@ struct Engine {
     /// Which connection the link is (a reconnect replaces it).
     link_id: u64,
     last_heartbeat: Option<String>,
+    /// The link's data key and how many passwords it has sealed (a new link, a new key).
+    data_key: Option<(relay::DataKey, u64)>,
 }
 
 #[derive(Default)]
@@ -85,6 +87,7 @@ impl RelayHub {
             link: None,
             link_id: 0,
             last_heartbeat: None,
+            data_key: None,
         };
         self.state().engines.insert(id, engine);
         (id, credential)
@@ -132,9 +135,28 @@ impl RelayHub {
         self.state().engines.values().any(|e| e.link.is_some())
     }
 
-    fn seal(&self, key: &rsa::RsaPublicKey, secret: &str) -> Sealed {
-        let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Sealed::seal(key, secret, &mut *rng)
+    /// The data key for an engine's current link, made (one RSA operation) when the link
+    /// has none or has used it [`relay::DATA_KEY_USES`] times; `uses` passwords are counted.
+    fn data_key(&self, engine: &Uuid, public: &rsa::RsaPublicKey, uses: u64) -> relay::DataKey {
+        let mut st = self.state();
+        let Some(e) = st.engines.get_mut(engine) else {
+            return relay::DataKey::new(public, &mut *self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        };
+        match &mut e.data_key {
+            Some((k, n)) if *n + uses <= relay::DATA_KEY_USES => {
+                *n += uses;
+                k.clone()
+            }
+            slot => {
+                let k = relay::DataKey::new(public, &mut *self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                *slot = Some((k.clone(), uses));
+                k
+            }
+        }
+    }
+
+    fn seal(&self, key: &relay::DataKey, secret: &str) -> Sealed {
+        key.seal(secret, &mut *self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
@@ -149,12 +171,13 @@ impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
                 // the most recently beating connected engine (several may be registered)
                 let chosen = st
                     .engines
-                    .values()
-                    .filter(|e| e.link.is_some())
-                    .max_by_key(|e| e.last_heartbeat.clone())
-                    .map(|e| (e.public_key.clone(), e.link.clone().expect("connected"), e.link_id));
-                let Some((key, link, link_id)) = chosen else { return Err(WritebackError::Unreachable) };
+                    .iter()
+                    .filter(|(_, e)| e.link.is_some())
+                    .max_by_key(|(_, e)| e.last_heartbeat.clone())
+                    .map(|(id, e)| (*id, e.public_key.clone(), e.link.clone().expect("connected"), e.link_id));
+                let Some((engine, public, link, link_id)) = chosen else { return Err(WritebackError::Unreachable) };
                 drop(st);
+                let key = hub.data_key(&engine, &public, 2);
                 let operation = match &request.op {
                     OnPremOp::Reset { password, unlock, force_change, by_admin } => relay::Operation::Reset {
                         password: hub.seal(&key, password),
@@ -288,6 +311,7 @@ async fn serve_link(s: Shared, engine: Uuid, mut socket: WebSocket) {
             Some(e) => {
                 e.link = Some(tx);
                 e.link_id = n;
+                e.data_key = None;
             }
             None => return,
         }
