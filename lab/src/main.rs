@@ -110,6 +110,10 @@ struct UpArgs {
     /// 1.1.524; the synced users' AD objects then carry it).
     #[arg(long, default_value = "objectGUID", value_parser = parse_anchor)]
     source_anchor: writeback::SourceAnchor,
+    /// Start before Connect's first sync cycle: the tenant holds its cloud-only accounts,
+    /// and `lab sync` (or the engine's schedule) brings the on-premises users.
+    #[arg(long)]
+    unsynced: bool,
     /// Set the lab up as this scenario's `given:` says, print its steps, and stop there so
     /// that a trainee can play them by hand.
     #[arg(long, value_name = "FILE")]
@@ -238,6 +242,9 @@ async fn up(a: UpArgs) -> Result<()> {
         engine: !a.no_engine,
         load_users: 0,
         source_anchor: a.source_anchor,
+        presynced: !a.unsynced,
+        sync_scope: None,
+        sync_schedule: true,
     };
     let guided = match &a.scenario {
         Some(p) => Some((p.clone(), scenario::suite::load(p).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?)),

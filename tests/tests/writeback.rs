@@ -156,6 +156,7 @@ async fn with_two_engines_registered_the_tenant_uses_a_connected_one() {
         connector_password: labkit::testlab::CONNECTOR_PASSWORD.into(),
         base_dn: info.adds.base_dn.clone(),
         source_anchor: writeback::SourceAnchor::ObjectGuid,
+        sync_scope: vec![],
         clock: t.lab.clock.clone(),
     };
     let dir = tempfile::tempdir().unwrap();

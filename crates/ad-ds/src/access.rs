@@ -20,11 +20,26 @@ pub enum Right {
     WritePwdLastSet,
     /// The "Unexpire Password" extended right: set pwdLastSet to -1.
     UnexpirePassword,
+    /// Write property mS-DS-ConsistencyGuid: Connect fills it in when it is the sourceAnchor.
+    WriteConsistencyGuid,
+    /// DS-Replication-Get-Changes, on the domain root: read changes as a replica would.
+    ReplicatingDirectoryChanges,
+    /// DS-Replication-Get-Changes-All: with the above, the secrets too (NT hashes) — what
+    /// password hash sync needs, and what the lab's get-changes control asks for.
+    ReplicatingDirectoryChangesAll,
 }
 
 impl Right {
-    pub const ALL: [Right; 5] =
-        [Right::ResetPassword, Right::ChangePassword, Right::WriteLockoutTime, Right::WritePwdLastSet, Right::UnexpirePassword];
+    pub const ALL: [Right; 8] = [
+        Right::ResetPassword,
+        Right::ChangePassword,
+        Right::WriteLockoutTime,
+        Right::WritePwdLastSet,
+        Right::UnexpirePassword,
+        Right::WriteConsistencyGuid,
+        Right::ReplicatingDirectoryChanges,
+        Right::ReplicatingDirectoryChangesAll,
+    ];
 
     /// ADUC's wording, also the lab's spelling in environments and control requests.
     pub fn name(self) -> &'static str {
@@ -34,6 +49,9 @@ impl Right {
             Right::WriteLockoutTime => "Write lockoutTime",
             Right::WritePwdLastSet => "Write pwdLastSet",
             Right::UnexpirePassword => "Unexpire Password",
+            Right::WriteConsistencyGuid => "Write mS-DS-ConsistencyGuid",
+            Right::ReplicatingDirectoryChanges => "Replicating Directory Changes",
+            Right::ReplicatingDirectoryChangesAll => "Replicating Directory Changes All",
         }
     }
 
@@ -46,6 +64,11 @@ impl Right {
 
     /// The rights Azure AD Connect's password writeback needs on the AD DS connector account.
     pub const WRITEBACK: [Right; 4] = [Right::ResetPassword, Right::WriteLockoutTime, Right::WritePwdLastSet, Right::UnexpirePassword];
+
+    /// The rights directory and password hash sync need on the domain root.
+    pub const SYNC: [Right; 3] = [Right::ReplicatingDirectoryChanges, Right::ReplicatingDirectoryChangesAll, Right::WriteConsistencyGuid];
+    /// The two that hand out secrets.
+    pub const HASH_SYNC: [Right; 2] = [Right::ReplicatingDirectoryChanges, Right::ReplicatingDirectoryChangesAll];
 }
 
 impl fmt::Display for Right {

@@ -163,6 +163,9 @@ pub struct Directory {
     usn: i64,
     next_rid: u32,
     grants: Vec<Grant>,
+    /// Deleted objects as AD keeps them for replication and sync: a few attributes under
+    /// `CN=Deleted Objects`, isDeleted TRUE, a fresh uSNChanged.
+    tombstones: Vec<Entry>,
 }
 
 impl Directory {
@@ -186,6 +189,7 @@ impl Directory {
             usn: 4096,
             next_rid: 1103,
             grants: Vec::new(),
+            tombstones: Vec::new(),
         };
         crate::domain::provision(&mut d);
         d
@@ -816,6 +820,7 @@ impl Directory {
                 "lockoutTime" => self.need(who, Right::WriteLockoutTime, &key)?,
                 "pwdLastSet" if unexpire && self.has_right(who, Right::UnexpirePassword, &key) => {}
                 "pwdLastSet" => self.need(who, Right::WritePwdLastSet, &key)?,
+                "mS-DS-ConsistencyGuid" => self.need(who, Right::WriteConsistencyGuid, &key)?,
                 _ => self.require_admin(who)?,
             }
             let rdn_attr = e.dn.rdns[0].attr.to_ascii_lowercase();
@@ -1014,6 +1019,7 @@ impl Directory {
             return Err(AdError::unwilling(0x2035, ""));
         }
         let gone = self.unstore(&key).expect("resolved");
+        self.tombstone(&gone);
         // AD drops links to a deleted object everywhere, forward and back.
         for (fwd, back) in LINKS {
             self.relink(fwd, &gone.dn, gone.values(fwd), &[]);
@@ -1029,6 +1035,62 @@ impl Directory {
         }
         self.next_usn();
         Ok(())
+    }
+
+    /// What a delete leaves for replication (MS-ADTS 3.1.1.5.5.1.1): the object renamed to
+    /// `CN=<name>\0ADEL:<guid>` under `CN=Deleted Objects`, with objectGUID, objectSid,
+    /// sAMAccountName, objectClass, lastKnownParent, isDeleted TRUE and a new uSNChanged.
+    fn tombstone(&mut self, gone: &Entry) {
+        let Some(guid) = gone.guid() else { return };
+        let name = gone.first_str("name").or_else(|| gone.first_str("cn")).unwrap_or("deleted").to_string();
+        // AD's mangled name: a line feed no client may write, then DEL: and the GUID
+        let Ok(mut dn) = Dn::parse(&self.deleted_objects_dn()) else { return };
+        dn.rdns.insert(0, crate::dn::Rdn::new("CN", &format!("{name}\nDEL:{}", guid_text(&guid))));
+        let mut t = Entry::new(dn);
+        for a in ["objectGUID", "objectSid", "sAMAccountName", "objectClass", "mS-DS-ConsistencyGuid"] {
+            let v = gone.values(a).to_vec();
+            if !v.is_empty() {
+                t.set(a, v);
+            }
+        }
+        t.set_str("isDeleted", "TRUE");
+        t.set_str("lastKnownParent", gone.dn.parent().map(|p| p.to_string()).unwrap_or_default());
+        let usn = self.next_usn();
+        t.set_str("uSNChanged", usn.to_string());
+        t.set_str("whenChanged", clock::generalized_time(self.clock.now()));
+        self.tombstones.push(t);
+    }
+
+    pub fn deleted_objects_dn(&self) -> String {
+        format!("CN=Deleted Objects,{}", self.base)
+    }
+
+    /// Tombstones matching `filter`, for a principal that may see them (administrators and
+    /// holders of Replicating Directory Changes), with the show-deleted control.
+    pub fn deleted_matching(&self, who: &Principal, filter: &crate::filter::Filter, sel: &Selection) -> AdResult<Vec<Rendered>> {
+        if !(who.is_admin() || self.has_right(who, Right::ReplicatingDirectoryChanges, &self.base.key())) {
+            return Err(AdError::no_control_access());
+        }
+        Ok(self
+            .tombstones
+            .iter()
+            .filter(|t| filter.matches(&Candidate { dir: self, entry: t }))
+            .map(|t| {
+                let attrs = t
+                    .attrs()
+                    .filter(|a| sel.all_user || sel.named.iter().any(|n| n.eq_ignore_ascii_case(a.name)))
+                    .map(|a| (a.name.to_string(), if sel.types_only { vec![] } else { a.values.to_vec() }))
+                    .collect();
+                (t.dn.to_string(), attrs)
+            })
+            .collect())
+    }
+
+    /// May `who` read secrets (NT hashes) through the lab's get-changes control:
+    /// administrators, and holders of both replication rights on the domain root.
+    pub fn may_replicate_secrets(&self, who: &Principal) -> bool {
+        let root = self.base.key();
+        who.is_admin() || Right::HASH_SYNC.iter().all(|r| self.has_right(who, *r, &root))
     }
 
     // ----- modifyDN -----

@@ -244,6 +244,8 @@ fn escape_value(v: &str) -> String {
                 out.push(c);
             }
             '#' if i == 0 => out.push_str("\\#"),
+            // only tombstone names hold one (`CN=name\0ADEL:guid`); clients may not
+            '\n' => out.push_str("\\0A"),
             ' ' if i == 0 || i + 1 == n => out.push_str("\\ "),
             c => out.push(c),
         }

@@ -149,6 +149,8 @@ static ATTRIBUTES: &[AttrDef] = attrs! {
     "countryCode" Integer S;
     "codePage" Integer S;
     "isCriticalSystemObject" Boolean S;
+    "isDeleted" Boolean SS;
+    "lastKnownParent" Dn SS;
     "showInAdvancedViewOnly" Boolean S;
     "systemFlags" Integer S;
     "adminDescription" String S;

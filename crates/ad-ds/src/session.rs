@@ -25,6 +25,14 @@ pub const OID_PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
 /// `lab export` can save a directory that `lab up --adds-ldif` restores with its passwords.
 pub const OID_LAB_EXPORT_SECRETS: &str = "2.25.129010377316938416394386376185574914177";
 
+/// LDAP_SERVER_SHOW_DELETED_OID: deleted objects (tombstones) become visible.
+pub const OID_SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
+
+fn is_deleted_objects(dir: &RwLock<Directory>, base: &str) -> bool {
+    let want = read(dir).deleted_objects_dn();
+    matches!((crate::dn::Dn::parse(base), crate::dn::Dn::parse(&want)), (Ok(a), Ok(b)) if a.key() == b.key())
+}
+
 /// (reached only when this DC does not support the control)
 fn is_policy_hints(oid: &str) -> bool {
     oid == OID_POLICY_HINTS || oid == OID_POLICY_HINTS_DEPRECATED
@@ -41,8 +49,8 @@ pub const SUPPORTED_CONTROLS: &[&str] = &[
     OID_PERMISSIVE_MODIFY,
     OID_POLICY_HINTS,
     OID_POLICY_HINTS_DEPRECATED,
-    "1.2.840.113556.1.4.801",  // SD flags: accepted, no security descriptors are returned
-    "1.2.840.113556.1.4.417",  // show deleted: there are no tombstones to show
+    "1.2.840.113556.1.4.801", // SD flags: accepted, no security descriptors are returned
+    OID_SHOW_DELETED,
     "1.2.840.113556.1.4.529",  // extended DN: accepted, DNs are returned plain
     "1.2.840.113556.1.4.1340", // search options
     "1.2.840.113556.1.4.473",  // server-side sort request: accepted, directory order kept
@@ -181,6 +189,7 @@ impl Session {
         let mut permissive = false;
         let mut paged: Option<(i64, Vec<u8>)> = None;
         let mut export = false;
+        let mut show_deleted = false;
         let mut policy_hints = false;
         for c in &ctrl {
             match c {
@@ -206,6 +215,7 @@ impl Session {
                 LdapControl::SimplePagedResults { size, cookie } => paged = Some((*size, cookie.clone())),
                 LdapControl::Unknown { oid, .. } if oid == OID_PERMISSIVE_MODIFY => permissive = true,
                 LdapControl::Unknown { oid, .. } if oid == OID_LAB_EXPORT_SECRETS => export = true,
+                LdapControl::ShowDeleted { .. } => show_deleted = true,
                 LdapControl::Unknown { oid, criticality, .. }
                     if *criticality && (!SUPPORTED_CONTROLS.contains(&oid.as_str()) || is_policy_hints(oid)) =>
                 {
@@ -230,6 +240,9 @@ impl Session {
         match op {
             LdapOp::BindRequest(req) => one(LdapOp::BindResponse(LdapBindResponse { res: self.bind(dir, req), saslcreds: None })),
             LdapOp::UnbindRequest => Reply { msgs: vec![], next: Next::Close },
+            LdapOp::SearchRequest(req) if show_deleted && is_deleted_objects(dir, &req.base) => {
+                Reply { msgs: self.search_deleted(dir, msgid, req), next: Next::Continue }
+            }
             LdapOp::SearchRequest(req) => Reply { msgs: self.search(dir, msgid, req, paged, export), next: Next::Continue },
             LdapOp::ModifyRequest(req) => {
                 let mods = req
@@ -320,6 +333,24 @@ impl Session {
         }
     }
 
+    /// A search of `CN=Deleted Objects` with the show-deleted control: the tombstones.
+    fn search_deleted(&mut self, dir: &RwLock<Directory>, msgid: i32, req: LdapSearchRequest) -> Vec<LdapMsg> {
+        let done = |res: LdapResult| LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl: vec![] };
+        let selection = Selection::from_request(&req.attrs, req.typesonly);
+        let f = match to_filter(&req.filter) {
+            Ok(f) => f,
+            Err(e) => return vec![done(err(&e))],
+        };
+        match read(dir).deleted_matching(&self.principal, &f, &selection) {
+            Ok(found) => {
+                let mut msgs: Vec<LdapMsg> = found.into_iter().map(|r| entry_msg(msgid, r)).collect();
+                msgs.push(done(ok()));
+                msgs
+            }
+            Err(e) => vec![done(err(&e))],
+        }
+    }
+
     fn search(
         &mut self,
         dir: &RwLock<Directory>,
@@ -331,7 +362,7 @@ impl Session {
         let done = |res: LdapResult, ctrl: Vec<LdapControl>| LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl };
         let mut selection = Selection::from_request(&req.attrs, req.typesonly);
         if export {
-            if !(self.principal.is_admin() && self.encrypted) {
+            if !(self.encrypted && read(dir).may_replicate_secrets(&self.principal)) {
                 return vec![done(err(&AdError::no_control_access()), vec![])];
             }
             selection.with_secrets = true;

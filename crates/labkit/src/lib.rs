@@ -55,6 +55,15 @@ pub struct LabConfig {
     /// The attribute that ties a synced user to its AD object. With mS-DS-ConsistencyGuid
     /// the synced users' AD objects carry it (a copy of objectGUID, as Connect writes it).
     pub source_anchor: writeback::SourceAnchor,
+    /// The tenant starts as Connect's cycles would have left it (the built-in users in scope
+    /// already synced). False: before Connect's first cycle, with cloud-only accounts only.
+    pub presynced: bool,
+    /// The OUs directory sync covers (DNs); None: `OU=Lab Users` in the built-in domain, the
+    /// whole domain for a directory from LDIF.
+    pub sync_scope: Option<Vec<String>>,
+    /// Run the engine's sync schedule on its own (a ticker that looks at the lab clock every
+    /// second). Off in tests and scenarios: whoever advances the clock runs what is due.
+    pub sync_schedule: bool,
 }
 
 impl LabConfig {
@@ -73,6 +82,9 @@ impl LabConfig {
             engine: false,
             load_users: 0,
             source_anchor: writeback::SourceAnchor::ObjectGuid,
+            presynced: true,
+            sync_scope: None,
+            sync_schedule: false,
         }
     }
 }
@@ -115,6 +127,11 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
         connector_password,
         base_dn: info.adds.base_dn.clone(),
         source_anchor: cfg.source_anchor,
+        sync_scope: match &cfg.sync_scope {
+            Some(s) => s.clone(),
+            None if cfg.adds_ldif.is_none() => vec![format!("{},{}", testlab::SYNC_OU, info.adds.base_dn)],
+            None => vec![],
+        },
         clock: cfg.clock.clone(),
     };
     let log = writeback::EventLog::new(cfg.clock.clone());
@@ -125,6 +142,9 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
     let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
     if !engine.wait_connected(std::time::Duration::from_secs(10)).await {
         anyhow::bail!("writeback engine: no relay link after 10 s");
+    }
+    if cfg.presynced && info.users.iter().any(|u| u.synced) {
+        engine.baseline().await.map_err(|e| anyhow::anyhow!("writeback engine: reading the directory for sync: {e}"))?;
     }
     Ok(engine)
 }
@@ -219,6 +239,9 @@ impl Lab {
         let tenant_id = uuid::Builder::from_random_bytes(id_bytes).into_uuid();
         let domains = vec![testlab::INITIAL_DOMAIN.to_string(), domain.dns_name.clone()];
         let mut t = tenant::directory::Tenant::new(tenant_id, testlab::TENANT_NAME, domains, cfg.clock.clone(), cfg.seed);
+        // before Connect's first cycle nothing on-premises has a cloud twin yet
+        let users: Vec<SeededUser> =
+            if cfg.presynced { users } else { users.into_iter().map(|u| SeededUser { synced: false, cloud: false, ..u }).collect() };
         if cfg.source_anchor == writeback::SourceAnchor::ConsistencyGuid {
             testlab::stamp_consistency_guids(&mut dir, &users);
         }
@@ -284,8 +307,21 @@ impl Lab {
             engine: None,
         };
         let engine = if cfg.engine { Some(start_engine(&cfg, &info).await?) } else { None };
+        let mut tasks = tasks;
         if let Some(e) = &engine {
             let _ = engine_slot.set(e.clone());
+            if cfg.sync_schedule {
+                // Connect's scheduler, on the lab clock: a look every second at what is due
+                let (e, mut stopped) = (e.clone(), stop.subscribe());
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            _ = stopped.changed() => break,
+                            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => { e.run_due().await; }
+                        }
+                    }
+                }));
+            }
         }
         let mut info = info;
         info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string() });

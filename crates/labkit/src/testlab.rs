@@ -215,7 +215,9 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
 pub fn grant_writeback_rights(d: &mut Directory) {
     let Some(connector) = d.by_sam(CONNECTOR).map(|e| e.dn.to_string()) else { return };
     let root = d.base_dn().to_string();
-    for right in Right::WRITEBACK {
+    // what the Connect wizard grants the AD DS connector account: writeback, then directory
+    // and password hash sync (replication rights, mS-DS-ConsistencyGuid)
+    for right in Right::WRITEBACK.into_iter().chain(Right::SYNC) {
         d.grant(Some(&connector), right, &root).expect("connector and domain root exist");
     }
 }
@@ -250,6 +252,9 @@ pub const APP_PERMISSIONS: &[&str] = &[
     "Group.ReadWrite.All",
     "IdentityRiskyUser.ReadWrite.All",
 ];
+
+/// The OU Connect syncs in the built-in domain (User5's OU is out of scope).
+pub const SYNC_OU: &str = "OU=Lab Users";
 
 /// The Test Lab Guide's security group for SSPR's "Selected" scope (SSPR itself starts
 /// enabled for All; a scenario switches it to this group).

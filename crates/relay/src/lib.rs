@@ -191,6 +191,17 @@ pub enum ToEngine {
     },
     /// The answer to a heartbeat.
     HeartbeatAck,
+    /// Run a sync cycle now (`Start-ADSyncSyncCycle -PolicyType Initial | Delta`), asked by
+    /// an administrator through the tenant.
+    Sync { id: Uuid, policy_type: PolicyType },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PolicyType {
+    /// Full import of the scoped OUs, every password hash again.
+    Initial,
+    /// What changed since the last cycle (uSNChanged, deleted objects).
+    Delta,
 }
 
 /// Engine → tenant.
@@ -198,7 +209,108 @@ pub enum ToEngine {
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum ToTenant {
     Heartbeat,
-    Answer { id: Uuid, outcome: Outcome },
+    Answer {
+        id: Uuid,
+        outcome: Outcome,
+    },
+    /// How a sync cycle asked for with [`ToEngine::Sync`] went.
+    SyncDone {
+        id: Uuid,
+        report: SyncReport,
+    },
+}
+
+/// One sync cycle's outcome, as Synchronization Service Manager's run history counts it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    pub policy_type: Option<PolicyType>,
+    pub added: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    /// Password hashes sent (and taken by the tenant).
+    pub passwords: usize,
+    pub errors: Vec<SyncError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncError {
+    /// Connect's error type: `AttributeValueMustBeUnique`, `DuplicateSourceAnchor`, ….
+    pub code: String,
+    pub distinguished_name: String,
+    pub message: String,
+}
+
+/// What the engine exports to the tenant in one cycle (`POST /lab/sync/export`, with the
+/// engine's relay credential): users to create or update by sourceAnchor, anchors to
+/// delete, password hashes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncExport {
+    pub users: Vec<SyncedUser>,
+    pub deletes: Vec<String>,
+    pub passwords: Vec<PasswordHash>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncedUser {
+    /// base64 of the anchor attribute: the cloud user's onPremisesImmutableId.
+    pub anchor: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub mail: Option<String>,
+    pub account_enabled: bool,
+    pub sam_account_name: String,
+    pub domain_name: String,
+    pub distinguished_name: String,
+    pub security_identifier: String,
+}
+
+/// A password as password hash sync sends it: never the NT hash, only [`phs::derive`] of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordHash {
+    pub anchor: String,
+    /// base64 of the 10-byte salt and of the 32-byte PBKDF2 output.
+    pub salt: String,
+    pub hash: String,
+    pub iterations: u32,
+    /// AD's pwdLastSet was 0 ("must change password at next logon").
+    pub force_change: bool,
+}
+
+/// What the tenant did with an export.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportResult {
+    pub added: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub passwords: usize,
+    pub errors: Vec<SyncError>,
+}
+
+/// Password hash sync's derivation, as Microsoft documents it: the NT hash as hex, encoded
+/// UTF-16LE (64 bytes), through PBKDF2-HMAC-SHA256 with a per-user 10-byte salt and 1,000
+/// iterations. The engine derives it; the tenant runs a typed password through the same.
+pub mod phs {
+    use sha2::Sha256;
+
+    pub const ITERATIONS: u32 = 1000;
+
+    /// Microsoft's description does not say which hex case; the lab uses upper case
+    /// (docs/fidelity.md).
+    pub fn derive(nt: &[u8; 16], salt: &[u8; 10], iterations: u32) -> [u8; 32] {
+        let hex: String = nt.iter().map(|b| format!("{b:02X}")).collect();
+        let input: Vec<u8> = hex.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let mut out = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<Sha256>(&input, salt, iterations, &mut out);
+        out
+    }
 }
 
 /// What on-premises said.

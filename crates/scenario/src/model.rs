@@ -31,6 +31,10 @@ pub struct Scenario {
     /// it, and the engine finds users by it.
     #[serde(default)]
     pub source_anchor: Option<writeback::SourceAnchor>,
+    /// The tenant starts as Connect's cycles left it (default: true). `false`: before the
+    /// first cycle — only cloud-only accounts; `sync.run` brings the on-premises users.
+    #[serde(default)]
+    pub presynced: Option<bool>,
     /// Settings applied, as an administrator would, before the first step.
     #[serde(default)]
     pub given: Given,
@@ -230,6 +234,8 @@ actions! {
     "ldap.add" => LdapAdd(LdapAdd),
     /// An LDAP delete.
     "ldap.delete" => LdapDelete(LdapDelete),
+    /// Moves an entry under another parent (a modify DN keeping its RDN).
+    "ldap.move" => LdapMove(LdapMove),
     /// A user's own change over LDAP: unicodePwd delete old, add new, bound as the user.
     "ldap.change_password" => LdapChange(LdapChange),
     /// A reset over LDAP: unicodePwd replace, as an administrator or any principal.
@@ -255,6 +261,11 @@ actions! {
     /// `untrusted_certificate` (TLS from a CA the engine does not trust), `up`; and
     /// `policy_hints: false` (a DC that predates the policy-hints control).
     "adds.fault" => AddsFault(AddsFault),
+    /// A sync cycle now, asked for as an administrator (`POST /lab/sync`): `delta` (default)
+    /// or `initial`.
+    "sync.run" => SyncRun(SyncRunArg),
+    /// The last sync cycle's report: counts, and an error code it holds.
+    "expect.sync" => ExpectSync(ExpectSync),
     /// The engine logged this Connect event (as many times, with this text).
     "expect.event" => ExpectEvent(ExpectEvent),
     /// A directory audit entry exists (the newest with that activity).
@@ -279,6 +290,33 @@ pub struct Nothing {}
 pub struct RightArg {
     /// Reset Password, Change Password, Write lockoutTime, Write pwdLastSet, Unexpire Password
     pub right: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRunArg {
+    #[serde(rename = "type", default)]
+    pub policy_type: Option<PolicyType>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyType {
+    Delta,
+    Initial,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSync {
+    pub added: Option<usize>,
+    pub updated: Option<usize>,
+    pub deleted: Option<usize>,
+    pub passwords: Option<usize>,
+    /// How many errors (default: not checked).
+    pub errors: Option<usize>,
+    /// An error with this code (`AttributeValueMustBeUnique`, `DuplicateSourceAnchor`, …).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -566,6 +604,19 @@ pub struct LdapAdd {
     pub via: Via,
     pub dn: String,
     pub attrs: BTreeMap<String, OneOrMany>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapMove {
+    #[serde(rename = "as")]
+    pub actor: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub via: Via,
+    pub entry: String,
+    /// The new parent's DN.
+    pub to: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

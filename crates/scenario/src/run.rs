@@ -70,6 +70,8 @@ pub struct Runner<'a> {
     http: reqwest::Client,
     tls: Arc<rustls::ClientConfig>,
     captures: HashMap<String, String>,
+    /// The report of the last sync cycle (asked for, or run by the schedule).
+    last_sync: Option<Value>,
     /// Passwords learned during the run (changes, resets), by account, for `as:` lookups.
     passwords: HashMap<String, String>,
     flow: Option<Flow>,
@@ -106,6 +108,7 @@ impl<'a> Runner<'a> {
             http,
             tls: tls_config(&target.ca_pem)?,
             captures: HashMap::new(),
+            last_sync: None,
             passwords: HashMap::new(),
             flow: None,
             transcript,
@@ -653,6 +656,20 @@ impl<'a> Runner<'a> {
                 let _ = l.unbind().await;
                 Ok(Observed::ldap(r.rc, &r.text))
             }
+            Action::LdapMove(a) => {
+                let dn = self.dn_of(&a.entry).await?;
+                let to = self.s(&a.to)?;
+                let rdn = dn.split(',').next().unwrap_or_default().to_string();
+                let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
+                    Ok(l) => l,
+                    Err(o) => return Ok(o),
+                };
+                self.transcript.request(self.step, &format!("modifyDN {dn} -> {rdn},{to}"));
+                let r = l.modifydn(&dn, &rdn, true, Some(&to)).await?;
+                self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+                let _ = l.unbind().await;
+                Ok(Observed::ldap(r.rc, &r.text))
+            }
             Action::LdapChange(a) => {
                 let (user, old, new) = (self.s(&a.user)?, self.s(&a.old)?, self.s(&a.new)?);
                 self.transcript.secret(&old);
@@ -701,8 +718,15 @@ impl<'a> Runner<'a> {
                 let by = clock::parse_duration(d).map_err(RunError)?;
                 self.transcript.request(self.step, &format!("advance the lab clock by {d}"));
                 match self.target.control.clone() {
-                    Control::InProcess { clock: c, .. } => {
+                    Control::InProcess { clock: c, engine } => {
                         c.advance(by);
+                        // Connect's scheduler looks at the clock: what fell due runs now
+                        if let Some(e) = engine
+                            && let Some(report) = e.run_due().await
+                        {
+                            self.transcript.response(self.step, &format!("scheduled sync: {}", report_line(&report)));
+                            self.last_sync = Some(serde_json::to_value(&report).unwrap_or(Value::Null));
+                        }
                         Ok(Observed { ok: true, ..Default::default() })
                     }
                     Control::Http => {
@@ -720,6 +744,41 @@ impl<'a> Runner<'a> {
             }
             Action::EngineRevokeRight(r) => {
                 self.call("POST", "/lab/adds/rights", None, Some(json!({ "action": "revoke", "right": r.right }))).await
+            }
+            Action::SyncRun(a) => {
+                let token = self.admin_token(None, None).await?;
+                let policy = match a.policy_type {
+                    Some(PolicyType::Initial) => "Initial",
+                    _ => "Delta",
+                };
+                let o = self.call("POST", "/lab/sync", Some(&token), Some(json!({ "policyType": policy }))).await?;
+                if let Some((200, body)) = &o.http {
+                    self.last_sync = Some(body.clone());
+                }
+                Ok(o)
+            }
+            Action::ExpectSync(a) => {
+                let Some(r) = self.last_sync.clone() else { return Err(RunError("no sync cycle has run yet".into())) };
+                let mut wrong = vec![];
+                for (name, want) in [("added", a.added), ("updated", a.updated), ("deleted", a.deleted), ("passwords", a.passwords)] {
+                    if let Some(w) = want
+                        && r[name].as_u64() != Some(w as u64)
+                    {
+                        wrong.push(format!("{name} {} (expected {w})", r[name]));
+                    }
+                }
+                let errors = r["errors"].as_array().cloned().unwrap_or_default();
+                if let Some(n) = a.errors
+                    && errors.len() != n
+                {
+                    wrong.push(format!("{} errors (expected {n}): {}", errors.len(), Value::Array(errors.clone())));
+                }
+                if let Some(code) = &a.error
+                    && !errors.iter().any(|e| e["code"].as_str() == Some(code.as_str()))
+                {
+                    wrong.push(format!("no {code} error among {}", Value::Array(errors.clone())));
+                }
+                Ok(Observed::check((!wrong.is_empty()).then(|| wrong.join("; "))))
             }
             Action::AddsFault(f) => {
                 let mut body = json!({});
@@ -1098,7 +1157,11 @@ impl<'a> Runner<'a> {
         let e = SearchEntry::construct(e);
         let mut diffs = vec![];
         for (k, want) in &a.attrs {
-            let have = e.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+            // binary values compare as base64, as ldap.search shows them
+            let have = e.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).or_else(|| {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                e.bin_attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.iter().map(|x| b64.encode(x)).collect())
+            });
             let ok = match (want, &have) {
                 (None, None) => true,
                 (None, Some(_)) | (Some(_), None) => false,
@@ -1213,6 +1276,10 @@ fn ldap_line(rc: u32, text: &str) -> String {
 }
 
 /// A field of a JSON answer by a dotted path (`newPassword`, `value.0.id`).
+fn report_line(r: &relay::SyncReport) -> String {
+    format!("{} added, {} updated, {} deleted, {} passwords, {} errors", r.added, r.updated, r.deleted, r.passwords, r.errors.len())
+}
+
 fn lookup(body: &Value, path: &str) -> Option<String> {
     let mut v = body;
     for part in path.split('.') {
@@ -1272,6 +1339,7 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path) -> F
     }
     cfg.engine = s.engine.unwrap_or(true);
     cfg.source_anchor = s.source_anchor.unwrap_or_default();
+    cfg.presynced = s.presynced.unwrap_or(true);
     let lab = match labkit::Lab::start(cfg).await {
         Ok(l) => l,
         Err(e) => return early(Err(fail(format!("{e:#}")))),

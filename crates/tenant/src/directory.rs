@@ -1063,6 +1063,14 @@ impl Tenant {
         self.by_upn.contains_key(&upn.to_lowercase())
     }
 
+    /// A new userPrincipalName for a user (the caller has checked it is free).
+    pub fn rename_upn(&mut self, id: &Uuid, upn: &str) {
+        let Some(u) = self.users.get_mut(id) else { return };
+        self.by_upn.remove(&u.user_principal_name.to_lowercase());
+        u.user_principal_name = upn.to_string();
+        self.by_upn.insert(upn.to_lowercase(), *id);
+    }
+
     /// Removes a user (Graph's DELETE: soft delete is not modelled).
     pub fn delete_user(&mut self, id: &Uuid) -> Option<User> {
         let u = self.users.remove(id)?;

@@ -15,4 +15,5 @@ pub mod roles;
 pub mod server;
 pub mod settings;
 pub mod sspr;
+pub mod sync;
 pub mod token;

@@ -6,7 +6,6 @@
 
 use md4::{Digest, Md4};
 use rand::RngCore;
-use sha2::Sha256;
 
 /// Why Entra refuses a cloud password.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,7 +188,7 @@ pub struct Credential {
 }
 
 /// Connect's password hash sync iteration count.
-pub const PHS_ITERATIONS: u32 = 1000;
+pub const PHS_ITERATIONS: u32 = relay::phs::ITERATIONS;
 
 impl Credential {
     /// From a clear-text password (a cloud-side set): MD4 → hex → UTF-16LE → PBKDF2.
@@ -207,9 +206,7 @@ impl Credential {
     }
 
     pub fn with_salt(nt: &[u8; 16], salt: [u8; 10], iterations: u32) -> Credential {
-        let mut hash = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<Sha256>(&phs_input(nt), &salt, iterations, &mut hash);
-        Credential { salt, iterations, hash }
+        Credential { salt, iterations, hash: relay::phs::derive(nt, &salt, iterations) }
     }
 
     pub fn verify(&self, password: &str) -> bool {
@@ -217,13 +214,6 @@ impl Credential {
         let nt: [u8; 16] = Md4::digest(&utf16).into();
         Credential::with_salt(&nt, self.salt, self.iterations).hash == self.hash
     }
-}
-
-/// The NT hash as upper-case hex, UTF-16LE encoded (64 bytes). Microsoft's description
-/// does not say which case; the lab uses upper case (docs/fidelity.md).
-fn phs_input(nt: &[u8; 16]) -> Vec<u8> {
-    let hex: String = nt.iter().map(|b| format!("{b:02X}")).collect();
-    hex.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
 #[cfg(test)]

@@ -20,6 +20,14 @@ pub struct Event {
     pub time: String,
 }
 
+/// Password hash sync could not read the directory (Connect's event 611).
+pub const PHS_FAILED: u32 = 611;
+/// A sync cycle's start and end. Connect shows cycles in Synchronization Service Manager's
+/// run history rather than as documented event IDs: these three are the lab's own.
+pub const SYNC_STARTED: u32 = 9101;
+pub const SYNC_COMPLETED: u32 = 9102;
+pub const SYNC_FAILED: u32 = 9103;
+
 /// The name Microsoft gives an event ID.
 pub fn name(id: u32) -> &'static str {
     match id {
@@ -58,13 +66,19 @@ pub fn name(id: u32) -> &'static str {
         33008 => "ADPasswordPolicyError",
         33009 => "ADConfigurationError",
         6329 => "ADSync",
+        656 => "PasswordChangeRequest",
+        657 => "PasswordChangeResult",
+        611 => "PasswordHashSyncFailed",
+        SYNC_STARTED => "SyncCycleStarted",
+        SYNC_COMPLETED => "SyncCycleCompleted",
+        SYNC_FAILED => "SyncCycleFailed",
         _ => "Unknown",
     }
 }
 
 pub fn level(id: u32) -> &'static str {
     match id {
-        31003 | 31008 | 31011 | 31014 | 32000..=32999 | 33001..=33999 | 6329 => "Error",
+        31003 | 31008 | 31011 | 31014 | 32000..=32999 | 33001..=33999 | 6329 | PHS_FAILED | SYNC_FAILED => "Error",
         _ => "Information",
     }
 }

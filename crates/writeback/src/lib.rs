@@ -9,6 +9,7 @@
 //! it works against any AD-compatible directory.
 
 pub mod events;
+pub mod sync;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +45,8 @@ pub struct Config {
     /// The domain partition the connector searches for anchors.
     pub base_dn: String,
     pub source_anchor: SourceAnchor,
+    /// The OUs directory sync covers (DNs); empty: the whole domain.
+    pub sync_scope: Vec<String>,
     pub clock: clock::Clock,
 }
 
@@ -116,7 +119,12 @@ impl EventLog {
     }
 
     pub fn log(&self, id: u32, message: impl Into<String>, tracking: Option<&str>) {
-        let source = if id == 6329 { "ADSync" } else { "PasswordResetService" };
+        let source = match id {
+            6329 => "ADSync",
+            events::PHS_FAILED | 656 | 657 => "Directory Synchronization",
+            events::SYNC_STARTED..=events::SYNC_FAILED => "hybrid-lab",
+            _ => "PasswordResetService",
+        };
         let time = self.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default();
         let e = Event {
             id,
@@ -251,7 +259,7 @@ async fn set_sync_writeback(http: &reqwest::Client, cfg: &Config, token: &str, o
     if r.status().is_success() { Ok(()) } else { Err(Error(format!("HTTP {}", r.status()))) }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     cfg: Config,
     reg: Registration,
     log: EventLog,
@@ -267,6 +275,15 @@ struct Inner {
     ldap: tokio::sync::Mutex<Option<ldap3::Ldap>>,
     /// The tenant's data keys, unwrapped once each.
     keys: relay::KeyCache,
+    /// Directory and password hash sync: the connector space, one cycle at a time.
+    sync: tokio::sync::Mutex<sync::SyncState>,
+    sync_lock: tokio::sync::Mutex<()>,
+    /// Writebacks hold it shared; password hash sync's export holds it alone.
+    phs_gate: tokio::sync::RwLock<()>,
+    /// Anchors written back since the current hash import began.
+    written: Mutex<HashSet<String>>,
+    rng: Mutex<rand::rngs::StdRng>,
+    http: reqwest::Client,
 }
 
 /// A running engine.
@@ -279,6 +296,8 @@ impl Engine {
     /// Starts the service (31015) and its relay link; returns at once.
     pub fn start(cfg: Config, reg: Registration, log: EventLog) -> Result<Engine, Error> {
         let tls = tls(&cfg.ca_pem)?;
+        let ca = reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?;
+        let http = reqwest::Client::builder().add_root_certificate(ca).build().map_err(|e| Error(e.to_string()))?;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             cfg,
@@ -292,6 +311,12 @@ impl Engine {
             shutdown,
             ldap: tokio::sync::Mutex::new(None),
             keys: relay::KeyCache::default(),
+            sync: tokio::sync::Mutex::new(sync::SyncState::default()),
+            sync_lock: tokio::sync::Mutex::new(()),
+            phs_gate: tokio::sync::RwLock::new(()),
+            written: Mutex::default(),
+            rng: Mutex::new(rand::SeedableRng::seed_from_u64(0x5eed_5afe)),
+            http,
         });
         inner.log.log(31015, "The password writeback service started and is ready for requests from the cloud.", None);
         tokio::spawn(run(inner.clone()));
@@ -389,6 +414,54 @@ impl Engine {
         let _ = self.inner.shutdown.send(true);
         self.inner.running.store(false, Ordering::SeqCst);
         self.inner.changed.notify_waiters();
+    }
+
+    /// A sync cycle now (`Start-ADSyncSyncCycle -PolicyType Initial | Delta`).
+    pub async fn sync(&self, policy: relay::PolicyType) -> Result<relay::SyncReport, Error> {
+        let r = sync::run(&self.inner, policy, true, true).await;
+        let now = self.inner.cfg.clock.now();
+        let mut st = self.inner.sync.lock().await;
+        st.next_cycle = Some(now + sync::CYCLE_INTERVAL);
+        st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
+        r
+    }
+
+    /// Runs what the schedule says is due by the lab clock: a delta cycle every 30 minutes,
+    /// password hash sync every 2 minutes (from the engine's start). A frozen lab clock
+    /// moves only when advanced; whoever advances it calls this.
+    pub async fn run_due(&self) -> Option<relay::SyncReport> {
+        if !self.running() {
+            return None;
+        }
+        let now = self.inner.cfg.clock.now();
+        let (cycle, hashes) = {
+            let mut st = self.inner.sync.lock().await;
+            let next_cycle = *st.next_cycle.get_or_insert(now + sync::CYCLE_INTERVAL);
+            let next_hash = *st.next_hash_sync.get_or_insert(now + sync::HASH_INTERVAL);
+            let (cycle, hashes) = (now >= next_cycle, now >= next_hash);
+            if cycle {
+                st.next_cycle = Some(now + sync::CYCLE_INTERVAL);
+            }
+            if hashes {
+                st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
+            }
+            (cycle, hashes)
+        };
+        if !cycle && !hashes {
+            return None;
+        }
+        sync::run(&self.inner, relay::PolicyType::Delta, cycle, hashes).await.ok()
+    }
+
+    /// The connector space of a lab whose tenant starts already synced (see
+    /// [`sync::baseline`]); the schedule starts now.
+    pub async fn baseline(&self) -> Result<(), Error> {
+        sync::baseline(&self.inner).await?;
+        let now = self.inner.cfg.clock.now();
+        let mut st = self.inner.sync.lock().await;
+        st.next_cycle = Some(now + sync::CYCLE_INTERVAL);
+        st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
+        Ok(())
     }
 
     /// The status a Connect server would show: state, link, last events.
@@ -506,9 +579,23 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
                     Ok(ToEngine::Request { id, anchor, user_principal_name, operation, deadline_ms }) => {
                         let (inner, answers) = (inner.clone(), answers.clone());
                         tokio::spawn(async move {
+                            // password hash sync does not export while a writeback is on its way
+                            let _writing = inner.phs_gate.read().await;
+                            inner.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(anchor.clone());
                             if let Some(outcome) = handle(&inner, id, &anchor, &user_principal_name, operation, deadline_ms).await {
                                 let _ = answers.send(ToTenant::Answer { id, outcome });
                             }
+                        });
+                    }
+                    Ok(ToEngine::Sync { id, policy_type }) => {
+                        let (engine, answers) = (Engine { inner: inner.clone() }, answers.clone());
+                        tokio::spawn(async move {
+                            let report = engine.sync(policy_type).await.unwrap_or_else(|e| relay::SyncReport {
+                                policy_type: Some(policy_type),
+                                errors: vec![relay::SyncError { code: "SyncCycleFailed".into(), distinguished_name: String::new(), message: e.0 }],
+                                ..Default::default()
+                            });
+                            let _ = answers.send(ToTenant::SyncDone { id, report });
                         });
                     }
                     Err(e) => inner.log.log(32008, format!("An invalid message from the relay: {e}"), None),
@@ -565,7 +652,7 @@ type Refusal = (Failure, Option<String>);
 
 /// The connector's connection (and whether it is new): reused while it works, made again
 /// when it does not.
-async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> {
+pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> {
     let mut slot = inner.ldap.lock().await;
     // (ldap3's is_closed takes &mut self)
     if let Some(l) = slot.as_mut().map(|l| (l.is_closed(), l)).and_then(|(closed, l)| (!closed).then_some(l)) {

@@ -39,6 +39,8 @@ struct Registry {
     engines: HashMap<Uuid, Engine>,
     /// Requests waiting for an answer, with the link they went out on.
     pending: HashMap<Uuid, (u64, oneshot::Sender<Outcome>)>,
+    /// Sync cycles asked for, waiting for their report.
+    pending_sync: HashMap<Uuid, (u64, oneshot::Sender<relay::SyncReport>)>,
     next_link: u64,
 }
 
@@ -348,6 +350,11 @@ async fn serve_link(s: Shared, engine: Uuid, mut socket: WebSocket) {
                             let _ = waiting.send(outcome);
                         }
                     }
+                    Ok(ToTenant::SyncDone { id, report }) => {
+                        if let Some((_, waiting)) = s.relay.state().pending_sync.remove(&id) {
+                            let _ = waiting.send(report);
+                        }
+                    }
                     Err(_) => break,
                 }
             }
@@ -364,4 +371,72 @@ async fn serve_link(s: Shared, engine: Uuid, mut socket: WebSocket) {
     }
     // what went out on this link will never be answered: its callers hear so at once
     st.pending.retain(|_, (l, _)| *l != link_id);
+    st.pending_sync.retain(|_, (l, _)| *l != link_id);
+}
+
+/// How long an administrator's sync request waits for the engine's report.
+const SYNC_WAIT: Duration = Duration::from_secs(120);
+
+impl RelayHub {
+    /// Asks the connected engine for a sync cycle and waits for its report (None: no engine
+    /// connected, or it went away).
+    pub async fn run_sync(&self, policy_type: relay::PolicyType) -> Option<relay::SyncReport> {
+        let id = Uuid::new_v4();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut st = self.state();
+            let (link, link_id) = st
+                .engines
+                .values()
+                .filter(|e| e.link.is_some())
+                .max_by_key(|e| e.last_heartbeat.clone())
+                .map(|e| (e.link.clone().expect("connected"), e.link_id))?;
+            st.pending_sync.insert(id, (link_id, tx));
+            if link.send(ToEngine::Sync { id, policy_type }).is_err() {
+                st.pending_sync.remove(&id);
+                return None;
+            }
+        }
+        let report = tokio::time::timeout(SYNC_WAIT, rx).await.ok().and_then(Result::ok);
+        self.state().pending_sync.remove(&id);
+        report
+    }
+}
+
+/// `POST /lab/sync` `{"policyType": "Delta" | "Initial"}` (default Delta), a Global
+/// Administrator's token: `Start-ADSyncSyncCycle` from the cloud side. The tenant asks the
+/// engine over its relay link (it never connects on-premises) and answers with the
+/// cycle's report; 503 when no engine is connected.
+pub(super) async fn run_sync(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = global_admin(&s, &headers) {
+        return r;
+    }
+    let m = if body.is_empty() { Some(serde_json::Map::new()) } else { body_json(&body) };
+    let Some(m) = m else { return unreadable_json(&s) };
+    let policy = match m.get("policyType").and_then(Value::as_str).unwrap_or("Delta") {
+        p if p.eq_ignore_ascii_case("delta") => relay::PolicyType::Delta,
+        p if p.eq_ignore_ascii_case("initial") => relay::PolicyType::Initial,
+        _ => return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", "policyType must be Delta or Initial."),
+    };
+    match s.relay.run_sync(policy).await {
+        Some(report) => Json(report).into_response(),
+        None => graph_error(
+            &s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable",
+            "No directory synchronization client is connected to this tenant.",
+        ),
+    }
+}
+
+/// `POST /lab/sync/export` (the engine's relay credential): a sync cycle's changes, applied
+/// all at once; answers what was done ([`relay::ExportResult`]).
+pub(super) async fn sync_export(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if s.relay.authenticate(auth).is_none() {
+        return graph_error(&s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "The relay credential is not valid.");
+    }
+    let Ok(export) = serde_json::from_slice::<relay::SyncExport>(&body) else { return unreadable_json(&s) };
+    let result = crate::sync::apply(&mut s.lock(), &export);
+    Json(result).into_response()
 }

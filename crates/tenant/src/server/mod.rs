@@ -111,6 +111,8 @@ pub fn app(state: Shared) -> Router {
         .route("/lab/writeback/engines", get(engines::list).post(engines::register))
         .route("/lab/writeback/engines/{id}", axum::routing::delete(engines::remove))
         .route("/lab/writeback/settings", get(engines::get_settings).patch(engines::patch_settings))
+        .route("/lab/sync", post(engines::run_sync))
+        .route("/lab/sync/export", post(engines::sync_export))
         .route(relay::RELAY_PATH, get(engines::connect))
         .route("/v1.0/roleManagement/directory/roleAssignments", get(lab::list_assignments).post(lab::create_assignment))
         .route("/v1.0/roleManagement/directory/roleAssignments/{id}", axum::routing::delete(lab::delete_assignment))

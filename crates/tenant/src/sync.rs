@@ -1,0 +1,227 @@
+//! What the tenant does with a directory sync export from Connect: synced users created,
+//! updated and deleted by sourceAnchor (onPremisesImmutableId), password hashes taken in
+//! the password hash sync form. Conflicts are reported, never guessed at: a UPN another
+//! object holds is Connect's `AttributeValueMustBeUnique`, and the user is left out.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use relay::{ExportResult, PasswordHash, SyncError, SyncExport, SyncedUser};
+use uuid::Uuid;
+
+use crate::directory::{NewUser, OnPremises, Tenant};
+use crate::passwords::Credential;
+
+/// Applies one export, all of it, in order: users, deletions, passwords. (The engine leaves
+/// out hashes a writeback has superseded: it orders the two itself.)
+pub fn apply(t: &mut Tenant, export: &SyncExport) -> ExportResult {
+    let mut out = ExportResult::default();
+    let mut by_anchor: HashMap<String, Uuid> =
+        t.users().iter().filter_map(|u| u.on_premises.as_ref().map(|o| (o.immutable_id.clone(), u.id))).collect();
+    for u in &export.users {
+        match by_anchor.get(&u.anchor).copied() {
+            Some(id) => match update(t, id, u) {
+                Ok(true) => out.updated += 1,
+                Ok(false) => {}
+                Err(e) => out.errors.push(e),
+            },
+            None => match add(t, u) {
+                Ok(id) => {
+                    by_anchor.insert(u.anchor.clone(), id);
+                    out.added += 1;
+                }
+                Err(e) => out.errors.push(e),
+            },
+        }
+    }
+    for anchor in &export.deletes {
+        if let Some(id) = by_anchor.remove(anchor) {
+            t.delete_user(&id);
+            out.deleted += 1;
+        }
+    }
+    for p in &export.passwords {
+        let Some(id) = by_anchor.get(&p.anchor) else { continue };
+        if set_password(t, *id, p) {
+            out.passwords += 1;
+        }
+    }
+    out
+}
+
+fn unique_upn_error(u: &SyncedUser) -> SyncError {
+    SyncError {
+        code: "AttributeValueMustBeUnique".into(),
+        distinguished_name: u.distinguished_name.clone(),
+        message: format!(
+            "Unable to update this object because the following attributes associated with this object have values that may already be associated with another object in your local directory services: [UserPrincipalName {}]. Correct or remove the duplicate values in your local directory.",
+            u.user_principal_name
+        ),
+    }
+}
+
+fn on_premises(u: &SyncedUser) -> OnPremises {
+    OnPremises {
+        immutable_id: u.anchor.clone(),
+        sam_account_name: u.sam_account_name.clone(),
+        domain_name: u.domain_name.clone(),
+        distinguished_name: u.distinguished_name.clone(),
+        security_identifier: u.security_identifier.clone(),
+    }
+}
+
+fn add(t: &mut Tenant, u: &SyncedUser) -> Result<Uuid, SyncError> {
+    if t.upn_taken(&u.user_principal_name) {
+        return Err(unique_upn_error(u));
+    }
+    // Synced users arrive without a password (hash sync brings one), licences or methods.
+    Ok(t.add_user(NewUser {
+        user_principal_name: u.user_principal_name.clone(),
+        display_name: u.display_name.clone(),
+        given_name: u.given_name.clone(),
+        surname: u.surname.clone(),
+        mail: u.mail.clone(),
+        account_enabled: u.account_enabled,
+        on_premises: Some(on_premises(u)),
+        ..Default::default()
+    }))
+}
+
+/// True when something changed.
+fn update(t: &mut Tenant, id: Uuid, u: &SyncedUser) -> Result<bool, SyncError> {
+    let current = t.user(&id).map(|c| c.user_principal_name.clone()).unwrap_or_default();
+    if !current.eq_ignore_ascii_case(&u.user_principal_name) {
+        if t.upn_taken(&u.user_principal_name) {
+            return Err(unique_upn_error(u));
+        }
+        t.rename_upn(&id, &u.user_principal_name);
+    }
+    let Some(c) = t.user_mut(&id) else { return Ok(false) };
+    let before = (
+        c.user_principal_name.clone(),
+        c.display_name.clone(),
+        c.given_name.clone(),
+        c.surname.clone(),
+        c.mail.clone(),
+        c.account_enabled,
+        c.on_premises.as_ref().map(|o| o.distinguished_name.clone()),
+    );
+    c.display_name = u.display_name.clone();
+    c.given_name = u.given_name.clone();
+    c.surname = u.surname.clone();
+    c.mail = u.mail.clone();
+    c.account_enabled = u.account_enabled;
+    c.on_premises = Some(on_premises(u));
+    let after = (
+        c.user_principal_name.clone(),
+        c.display_name.clone(),
+        c.given_name.clone(),
+        c.surname.clone(),
+        c.mail.clone(),
+        c.account_enabled,
+        c.on_premises.as_ref().map(|o| o.distinguished_name.clone()),
+    );
+    Ok(before != after || !current.eq(&u.user_principal_name))
+}
+
+/// A synced hash replaces the cloud password. As Connect does it: DisablePasswordExpiration
+/// is stamped unless the cloud policy for synced users is on; "must change at next logon"
+/// becomes forceChangePasswordNextSignIn only with UserForcePasswordChangeOnLogOnEnabled.
+fn set_password(t: &mut Tenant, id: Uuid, p: &PasswordHash) -> bool {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (Ok(salt), Ok(hash)) = (b64.decode(&p.salt), b64.decode(&p.hash)) else { return false };
+    let (Ok(salt), Ok(hash)) = (<[u8; 10]>::try_from(salt), <[u8; 32]>::try_from(hash)) else { return false };
+    let features = t.sync_features.clone();
+    let now = t.clock().now();
+    let Some(u) = t.user_mut(&id) else { return false };
+    u.credential = Some(Credential { salt, iterations: p.iterations, hash });
+    u.last_password_change = now;
+    let stamp = "DisablePasswordExpiration".to_string();
+    if !features.cloud_password_policy_for_password_synced_users_enabled && !u.password_policies.contains(&stamp) {
+        u.password_policies.push(stamp);
+    }
+    u.force_change_password_next_sign_in = p.force_change && features.user_force_password_change_on_logon_enabled;
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> Tenant {
+        let clock = clock::Clock::frozen(clock::Clock::lab_epoch());
+        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], clock, 1);
+        t.add_user(NewUser {
+            user_principal_name: "cloud@testlab.example".into(),
+            display_name: "Cloud".into(),
+            account_enabled: true,
+            ..Default::default()
+        });
+        t
+    }
+
+    fn user(anchor: &str, upn: &str) -> SyncedUser {
+        SyncedUser {
+            anchor: anchor.into(),
+            user_principal_name: upn.into(),
+            display_name: upn.into(),
+            given_name: None,
+            surname: None,
+            mail: None,
+            account_enabled: true,
+            sam_account_name: upn.split('@').next().unwrap_or_default().into(),
+            domain_name: "testlab.example".into(),
+            distinguished_name: format!("CN={upn},OU=Lab Users,DC=testlab,DC=example"),
+            security_identifier: "S-1-5-21-1-2-3-1105".into(),
+        }
+    }
+
+    fn hash_of(password: &str, anchor: &str, force_change: bool) -> PasswordHash {
+        let c = Credential::from_password(password, &mut rand::rngs::mock::StepRng::new(7, 1));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        PasswordHash { anchor: anchor.into(), salt: b64.encode(c.salt), hash: b64.encode(c.hash), iterations: c.iterations, force_change }
+    }
+
+    #[test]
+    fn users_are_matched_by_anchor_and_conflicts_are_reported() {
+        let mut t = tenant();
+        let export =
+            SyncExport { users: vec![user("AAA=", "new@testlab.example"), user("BBB=", "cloud@testlab.example")], ..Default::default() };
+        let r = apply(&mut t, &export);
+        assert_eq!((r.added, r.updated, r.errors.len()), (1, 0, 1));
+        assert_eq!(r.errors[0].code, "AttributeValueMustBeUnique");
+        assert!(t.find_user("cloud@testlab.example").unwrap().on_premises.is_none(), "the cloud-only user is left alone");
+        // the same anchor again, renamed: an update, not a second user
+        let export = SyncExport { users: vec![user("AAA=", "renamed@testlab.example")], ..Default::default() };
+        let r = apply(&mut t, &export);
+        assert_eq!((r.added, r.updated), (0, 1));
+        assert!(t.find_user("new@testlab.example").is_none() && t.find_user("renamed@testlab.example").is_some());
+        // unchanged: nothing counted
+        assert_eq!(apply(&mut t, &export).updated, 0);
+        let r = apply(&mut t, &SyncExport { deletes: vec!["AAA=".into(), "ZZZ=".into()], ..Default::default() });
+        assert_eq!(r.deleted, 1);
+        assert!(t.find_user("renamed@testlab.example").is_none());
+    }
+
+    #[test]
+    fn hashes_set_the_cloud_password_as_connect_flows_the_flags() {
+        let mut t = tenant();
+        let export = SyncExport {
+            users: vec![user("AAA=", "new@testlab.example")],
+            passwords: vec![hash_of("Synced-Pass-1", "AAA=", true)],
+            ..Default::default()
+        };
+        assert_eq!(apply(&mut t, &export).passwords, 1);
+        let u = t.find_user("new@testlab.example").unwrap();
+        assert!(u.credential.as_ref().unwrap().verify("Synced-Pass-1"));
+        assert!(u.password_policies.contains(&"DisablePasswordExpiration".to_string()));
+        assert!(!u.force_change_password_next_sign_in, "the feature is off by default");
+        t.sync_features.user_force_password_change_on_logon_enabled = true;
+        let export = SyncExport { passwords: vec![hash_of("Synced-Pass-2", "AAA=", true)], ..Default::default() };
+        apply(&mut t, &export);
+        assert!(t.find_user("new@testlab.example").unwrap().force_change_password_next_sign_in);
+        // a hash for an anchor the tenant does not hold is ignored
+        let export = SyncExport { passwords: vec![hash_of("Stray-Pass-3", "ZZZ=", false)], ..Default::default() };
+        assert_eq!(apply(&mut t, &export).passwords, 0);
+    }
+}

@@ -1,0 +1,664 @@
+//! Directory sync and password hash sync: the other half of Connect. A cycle imports the
+//! scoped users from AD DS over LDAP (all of them the first time; afterwards what changed
+//! since the last uSNChanged seen, and the tombstones of deleted objects), decides what the
+//! tenant must create, update or delete by sourceAnchor, and exports it. Password hash sync
+//! reads NT hashes through the DC's get-changes control (replication rights), derives the
+//! PHS form (PBKDF2-HMAC-SHA256, per-user salt, 1,000 iterations) and sends only that.
+//!
+//! The decisions ([`plan_objects`], [`changed_hashes`]) are plain functions over plain data;
+//! [`run`] does the LDAP and HTTP around them.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use base64::Engine as _;
+use ldap3::{Scope, SearchEntry};
+use rand::RngCore;
+use relay::{PasswordHash, PolicyType, SyncError, SyncExport, SyncReport, SyncedUser};
+
+use crate::{Error, Inner, SourceAnchor, events};
+
+/// The lab's get-changes-with-secrets control (a stand-in for DRSGetNCChanges): the DC
+/// answers it only over TLS, to administrators and holders of both replication rights.
+pub const OID_GET_CHANGES_WITH_SECRETS: &str = "2.25.129010377316938416394386376185574914177";
+/// LDAP_SERVER_SHOW_DELETED_OID.
+const OID_SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
+/// Connect's default cycle; password hash sync's fixed interval.
+pub const CYCLE_INTERVAL: Duration = Duration::from_secs(30 * 60);
+pub const HASH_INTERVAL: Duration = Duration::from_secs(2 * 60);
+/// Objects or hashes per export request.
+const BATCH: usize = 500;
+
+const USER_ATTRS: &[&str] = &[
+    "objectGUID",
+    "mS-DS-ConsistencyGuid",
+    "objectSid",
+    "sAMAccountName",
+    "userPrincipalName",
+    "displayName",
+    "givenName",
+    "sn",
+    "mail",
+    "userAccountControl",
+    "isCriticalSystemObject",
+    "uSNChanged",
+];
+
+/// What Connect's connector space remembers between cycles.
+#[derive(Default)]
+pub struct SyncState {
+    /// Highest uSNChanged seen by the object import and by the hash import (None: the next
+    /// one is a full import).
+    pub watermark: Option<i64>,
+    pub hash_watermark: Option<i64>,
+    /// Joined objects: anchor → the AD object's objectGUID and a fingerprint of what was
+    /// exported.
+    pub objects: HashMap<String, ([u8; 16], u64)>,
+    /// anchor → fingerprint of the password last sent (the NT hash and pwdLastSet).
+    pub hashes: HashMap<String, u64>,
+    pub next_cycle: Option<clock::OffsetDateTime>,
+    pub next_hash_sync: Option<clock::OffsetDateTime>,
+}
+
+/// A user as the import reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Imported {
+    pub dn: String,
+    pub object_guid: [u8; 16],
+    pub consistency_guid: Option<Vec<u8>>,
+    pub usn: i64,
+    /// Critical system objects and the connector accounts are never synced.
+    pub excluded: bool,
+    pub user: SyncedUser,
+}
+
+/// What the scope and the connector space make of an import.
+#[derive(Debug, Default, PartialEq)]
+pub struct ObjectPlan {
+    pub upserts: Vec<SyncedUser>,
+    pub deletes: Vec<String>,
+    pub errors: Vec<SyncError>,
+    /// Objects without an mS-DS-ConsistencyGuid yet (that anchor): DN → objectGUID to write.
+    pub stamp: Vec<(String, [u8; 16])>,
+}
+
+fn in_scope(dn: &str, scope: &[String]) -> bool {
+    let dn = dn.to_ascii_lowercase();
+    scope.is_empty() || scope.iter().any(|s| dn.ends_with(&format!(",{}", s.to_ascii_lowercase())))
+}
+
+fn fingerprint(u: &SyncedUser) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &u.user_principal_name,
+        &u.display_name,
+        &u.given_name,
+        &u.surname,
+        &u.mail,
+        u.account_enabled,
+        &u.distinguished_name,
+        &u.sam_account_name,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
+/// The anchor of an imported user (base64), and whether mS-DS-ConsistencyGuid must be
+/// written first (Connect copies objectGUID into it when it is the anchor).
+fn anchor_of(i: &Imported, anchor: SourceAnchor) -> (String, bool) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match (anchor, &i.consistency_guid) {
+        (SourceAnchor::ConsistencyGuid, Some(v)) => (b64.encode(v), false),
+        (SourceAnchor::ConsistencyGuid, None) => (b64.encode(i.object_guid), true),
+        (SourceAnchor::ObjectGuid, _) => (b64.encode(i.object_guid), false),
+    }
+}
+
+/// Decides a cycle's object changes. `full`: the import holds every object, so joined
+/// anchors missing from it are deletions; otherwise `deleted` lists tombstones (anchor,
+/// objectGUID). A tombstone releases its object's join first, so that a new object carrying
+/// the same mS-DS-ConsistencyGuid (a re-created or migrated user) takes the cloud twin over.
+pub fn plan_objects(
+    state: &mut SyncState,
+    imported: &[Imported],
+    deleted: &[(String, [u8; 16])],
+    scope: &[String],
+    anchor: SourceAnchor,
+    full: bool,
+) -> ObjectPlan {
+    let mut plan = ObjectPlan::default();
+    let mut released = vec![];
+    for (a, g) in deleted {
+        if state.objects.get(a).is_some_and(|(joined, _)| joined == g) {
+            state.objects.remove(a);
+            released.push(a.clone());
+        }
+    }
+    let mut seen: HashMap<String, Vec<&Imported>> = HashMap::new();
+    for i in imported {
+        if !i.excluded && in_scope(&i.dn, scope) {
+            seen.entry(anchor_of(i, anchor).0).or_default().push(i);
+        }
+    }
+    // two objects, one anchor (in this import, or one imported and one already joined):
+    // reported, and nothing new exported for it
+    let joined_elsewhere = |a: &String, i: &Imported| state.objects.get(a).is_some_and(|(g, _)| *g != i.object_guid);
+    let duplicate: HashSet<String> =
+        seen.iter().filter(|(a, v)| v.len() > 1 || v.iter().any(|i| joined_elsewhere(a, i))).map(|(a, _)| a.clone()).collect();
+    for a in &duplicate {
+        for i in seen[a].iter().filter(|i| seen[a].len() > 1 || joined_elsewhere(a, i)) {
+            plan.errors.push(SyncError {
+                code: "DuplicateSourceAnchor".into(),
+                distinguished_name: i.dn.clone(),
+                message: format!(
+                    "hr=80230402: An attempt to get an object failed because there are duplicated entries with the same anchor ({a})."
+                ),
+            });
+        }
+    }
+    let mut present = HashSet::new();
+    for i in imported {
+        let (a, stamp) = anchor_of(i, anchor);
+        present.insert(a.clone());
+        let scoped = !i.excluded && in_scope(&i.dn, scope);
+        if duplicate.contains(&a) && seen[&a].len() == 1 {
+            continue; // the object already joined keeps its twin
+        }
+        if !scoped || duplicate.contains(&a) {
+            // the joined object moved out of scope (or its anchor is now ambiguous): no
+            // longer in the cloud
+            if state.objects.get(&a).is_some_and(|(g, _)| *g == i.object_guid || duplicate.contains(&a)) {
+                state.objects.remove(&a);
+                state.hashes.remove(&a);
+                plan.deletes.push(a);
+            }
+            continue;
+        }
+        if stamp {
+            plan.stamp.push((i.dn.clone(), i.object_guid));
+        }
+        let mut u = i.user.clone();
+        u.anchor = a.clone();
+        let f = fingerprint(&u);
+        if state.objects.get(&a).map(|(_, old)| *old) != Some(f) {
+            state.objects.insert(a, (i.object_guid, f));
+            plan.upserts.push(u);
+        }
+    }
+    let gone: Vec<String> = if full {
+        state.objects.keys().filter(|a| !present.contains(*a)).cloned().collect()
+    } else {
+        released.into_iter().filter(|a| !state.objects.contains_key(a)).collect()
+    };
+    for a in gone {
+        state.objects.remove(&a);
+        state.hashes.remove(&a);
+        plan.deletes.push(a);
+    }
+    plan
+}
+
+/// A user's password as the hash import reads it.
+#[derive(Clone)]
+pub struct ImportedHash {
+    pub anchor: String,
+    pub dn: String,
+    pub nt_hash: [u8; 16],
+    pub pwd_last_set: i64,
+}
+
+/// The hashes to send: joined users whose password changed since it was last sent (their
+/// fingerprints are recorded as sent).
+pub fn changed_hashes<'a>(state: &mut SyncState, imported: &'a [ImportedHash]) -> Vec<&'a ImportedHash> {
+    let mut out = vec![];
+    for h in imported {
+        if !state.objects.contains_key(&h.anchor) {
+            continue; // not joined to a cloud user: nothing to send it to
+        }
+        let mut f = std::collections::hash_map::DefaultHasher::new();
+        (h.nt_hash, h.pwd_last_set).hash(&mut f);
+        let f = f.finish();
+        if state.hashes.insert(h.anchor.clone(), f) != Some(f) {
+            out.push(h);
+        }
+    }
+    out
+}
+
+/// Password hash sync's form of one password: a fresh salt, PBKDF2 of the NT hash.
+pub fn derive(h: &ImportedHash, rng: &mut impl RngCore) -> PasswordHash {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut salt = [0u8; 10];
+    rng.fill_bytes(&mut salt);
+    let derived = relay::phs::derive(&h.nt_hash, &salt, relay::phs::ITERATIONS);
+    PasswordHash {
+        anchor: h.anchor.clone(),
+        salt: b64.encode(salt),
+        hash: b64.encode(derived),
+        iterations: relay::phs::ITERATIONS,
+        force_change: h.pwd_last_set == 0,
+    }
+}
+
+/// [`derive`] for many, on every core (PBKDF2 is the cost of an initial hash sync).
+fn derive_all(hashes: &[ImportedHash], seed: u64) -> Vec<PasswordHash> {
+    use rand::SeedableRng;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let per = hashes.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = hashes
+            .chunks(per)
+            .enumerate()
+            .map(|(i, chunk)| {
+                s.spawn(move || {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9));
+                    chunk.iter().map(|h| derive(h, &mut rng)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts.into_iter().flat_map(|p| p.join().unwrap_or_default()).collect()
+    })
+}
+
+// ----- LDAP and HTTP -----
+
+fn first<'a>(e: &'a SearchEntry, a: &str) -> Option<&'a str> {
+    e.attrs.get(a).and_then(|v| v.first()).map(String::as_str)
+}
+
+fn first_bin(e: &SearchEntry, a: &str) -> Option<Vec<u8>> {
+    e.bin_attrs.get(a).and_then(|v| v.first()).cloned().or_else(|| e.attrs.get(a).and_then(|v| v.first()).map(|s| s.as_bytes().to_vec()))
+}
+
+fn imported(e: &SearchEntry, domain: &str) -> Option<Imported> {
+    let object_guid: [u8; 16] = first_bin(e, "objectGUID")?.try_into().ok()?;
+    let sam = first(e, "sAMAccountName").unwrap_or_default().to_string();
+    let uac: i64 = first(e, "userAccountControl").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let critical = first(e, "isCriticalSystemObject").is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
+    let sid = first_bin(e, "objectSid").map(|b| sid_text(&b)).unwrap_or_default();
+    Some(Imported {
+        dn: e.dn.clone(),
+        object_guid,
+        consistency_guid: first_bin(e, "mS-DS-ConsistencyGuid"),
+        usn: first(e, "uSNChanged").and_then(|v| v.parse().ok()).unwrap_or(0),
+        // Connect's default rules leave out critical system objects and its own accounts
+        excluded: critical || sam.starts_with("MSOL_") || sam.starts_with("AAD_"),
+        user: SyncedUser {
+            anchor: String::new(),
+            user_principal_name: first(e, "userPrincipalName").map(str::to_string).unwrap_or_else(|| format!("{sam}@{domain}")),
+            display_name: first(e, "displayName").map(str::to_string).unwrap_or_else(|| sam.clone()),
+            given_name: first(e, "givenName").map(str::to_string),
+            surname: first(e, "sn").map(str::to_string),
+            mail: first(e, "mail").map(str::to_string),
+            account_enabled: uac & 0x2 == 0,
+            sam_account_name: sam,
+            domain_name: domain.to_string(),
+            distinguished_name: e.dn.clone(),
+            security_identifier: sid,
+        },
+    })
+}
+
+/// S-1-5-21-… from a binary SID.
+fn sid_text(b: &[u8]) -> String {
+    if b.len() < 8 {
+        return String::new();
+    }
+    let authority = b[2..8].iter().fold(0u64, |a, x| (a << 8) | u64::from(*x));
+    let subs = b[8..].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]).to_string());
+    std::iter::once(format!("S-{}-{authority}", b[0])).chain(subs).collect::<Vec<_>>().join("-")
+}
+
+fn domain_of(base_dn: &str) -> String {
+    base_dn.split(',').filter_map(|p| p.trim().strip_prefix("DC=").or_else(|| p.trim().strip_prefix("dc="))).collect::<Vec<_>>().join(".")
+}
+
+async fn search_all(l: &mut ldap3::Ldap, base: &str, filter: &str, attrs: Vec<&str>, secrets: bool) -> Result<Vec<SearchEntry>, Error> {
+    use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+    let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(1000))];
+    let l = if secrets {
+        l.with_controls(vec![ldap3::controls::RawControl { ctype: OID_GET_CHANGES_WITH_SECRETS.into(), crit: true, val: None }])
+    } else {
+        l
+    };
+    let mut s = l.streaming_search_with(adapters, base, Scope::Subtree, filter, attrs).await.map_err(|e| Error(e.to_string()))?;
+    let mut out = vec![];
+    while let Some(e) = s.next().await.map_err(|e| Error(e.to_string()))? {
+        out.push(SearchEntry::construct(e));
+    }
+    let r = s.finish().await;
+    if r.rc != 0 {
+        return Err(Error(format!("LDAP {}: {}", r.rc, r.text)));
+    }
+    Ok(out)
+}
+
+/// One cycle: the object import and export, then password hash sync. `objects`/`hashes`
+/// pick the halves (a scheduled hash sync runs alone every 2 minutes).
+pub(crate) async fn run(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -> Result<SyncReport, Error> {
+    let _one_at_a_time = inner.sync_lock.lock().await;
+    let log = &inner.log;
+    log.log(events::SYNC_STARTED, format!("Sync cycle started ({policy:?})."), None);
+    let result = cycle(inner, policy, objects, hashes).await;
+    match &result {
+        Ok(r) => log.log(
+            events::SYNC_COMPLETED,
+            format!(
+                "Sync cycle completed ({policy:?}): {} added, {} updated, {} deleted, {} passwords, {} errors.",
+                r.added,
+                r.updated,
+                r.deleted,
+                r.passwords,
+                r.errors.len()
+            ),
+            None,
+        ),
+        Err(e) => log.log(events::SYNC_FAILED, format!("Sync cycle failed ({policy:?}): {e}"), None),
+    }
+    result
+}
+
+async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -> Result<SyncReport, Error> {
+    let cfg = &inner.cfg;
+    let (mut l, _) = crate::ldap(inner).await.map_err(|(_, d)| Error(d.unwrap_or_else(|| "the DC could not be reached".into())))?;
+    let domain = domain_of(&cfg.base_dn);
+    let mut report = SyncReport { policy_type: Some(policy), ..Default::default() };
+    let full = policy == PolicyType::Initial || inner.sync.lock().await.watermark.is_none();
+    // the object half runs whenever the connector space is empty: hashes need joined users
+    if objects || full {
+        let since = if full { None } else { inner.sync.lock().await.watermark };
+        let filter = match since {
+            Some(w) => format!("(&(objectCategory=person)(objectClass=user)(uSNChanged>={}))", w + 1),
+            None => "(&(objectCategory=person)(objectClass=user))".into(),
+        };
+        let entries = search_all(&mut l, &cfg.base_dn, &filter, USER_ATTRS.to_vec(), false).await?;
+        let found: Vec<Imported> = entries.iter().filter_map(|e| imported(e, &domain)).collect();
+        let mut deleted = vec![];
+        let mut top = found.iter().map(|i| i.usn).max().unwrap_or(0);
+        if let Some(w) = since {
+            let base = format!("CN=Deleted Objects,{}", cfg.base_dn);
+            let f = format!("(&(isDeleted=TRUE)(uSNChanged>={}))", w + 1);
+            let res = l
+                .with_controls(vec![ldap3::controls::RawControl { ctype: OID_SHOW_DELETED.into(), crit: true, val: None }])
+                .search(&base, Scope::Subtree, &f, vec!["objectGUID", "mS-DS-ConsistencyGuid", "uSNChanged"])
+                .await
+                .map_err(|e| Error(e.to_string()))?;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            for e in res.0.into_iter().map(SearchEntry::construct) {
+                top = top.max(first(&e, "uSNChanged").and_then(|v| v.parse().ok()).unwrap_or(0));
+                let value = match cfg.source_anchor {
+                    SourceAnchor::ObjectGuid => first_bin(&e, "objectGUID"),
+                    SourceAnchor::ConsistencyGuid => first_bin(&e, "mS-DS-ConsistencyGuid").or_else(|| first_bin(&e, "objectGUID")),
+                };
+                if let (Some(v), Some(g)) = (value, first_bin(&e, "objectGUID").and_then(|g| <[u8; 16]>::try_from(g).ok())) {
+                    deleted.push((b64.encode(v), g));
+                }
+            }
+        }
+        let plan = {
+            let mut st = inner.sync.lock().await;
+            let plan = plan_objects(&mut st, &found, &deleted, &cfg.sync_scope, cfg.source_anchor, full);
+            st.watermark = Some(st.watermark.unwrap_or(0).max(top));
+            plan
+        };
+        for (dn, guid) in &plan.stamp {
+            let m = ldap3::Mod::Replace(b"mS-DS-ConsistencyGuid".to_vec(), HashSet::from([guid.to_vec()]));
+            let r = l.modify(dn, vec![m]).await.map_err(|e| Error(e.to_string()))?;
+            if r.rc != 0 {
+                report.errors.push(SyncError {
+                    code: "PermissionIssue".into(),
+                    distinguished_name: dn.clone(),
+                    message: format!("Could not write mS-DS-ConsistencyGuid: {}", r.text),
+                });
+            }
+        }
+        report.errors.extend(plan.errors);
+        for chunk in plan.upserts.chunks(BATCH) {
+            add_up(&mut report, export(inner, SyncExport { users: chunk.to_vec(), ..Default::default() }).await?);
+        }
+        if !plan.deletes.is_empty() {
+            add_up(&mut report, export(inner, SyncExport { deletes: plan.deletes, ..Default::default() }).await?);
+        }
+    }
+    if hashes || full {
+        hash_sync(inner, &mut l, full, &mut report).await?;
+    }
+    Ok(report)
+}
+
+fn add_up(report: &mut SyncReport, r: relay::ExportResult) {
+    report.added += r.added;
+    report.updated += r.updated;
+    report.deleted += r.deleted;
+    report.passwords += r.passwords;
+    report.errors.extend(r.errors);
+}
+
+async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut SyncReport) -> Result<(), Error> {
+    let cfg = &inner.cfg;
+    // writebacks from here on supersede what this import reads
+    inner.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    let since = if full { None } else { inner.sync.lock().await.hash_watermark };
+    let filter = match since {
+        Some(w) => format!("(&(objectCategory=person)(objectClass=user)(uSNChanged>={}))", w + 1),
+        None => "(&(objectCategory=person)(objectClass=user))".into(),
+    };
+    let attrs = vec!["objectGUID", "mS-DS-ConsistencyGuid", "pwdLastSet", "uSNChanged"];
+    let entries = match search_all(l, &cfg.base_dn, &filter, attrs, true).await {
+        Ok(e) => e,
+        Err(e) => {
+            inner.log.log(events::PHS_FAILED, format!("Password hash sync could not read the directory: {e}"), None);
+            report.errors.push(SyncError { code: "PasswordHashSyncFailed".into(), distinguished_name: cfg.base_dn.clone(), message: e.0 });
+            return Ok(());
+        }
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut top = 0;
+    let mut read = vec![];
+    for e in &entries {
+        top = top.max(first(e, "uSNChanged").and_then(|v| v.parse().ok()).unwrap_or(0));
+        let Some(nt) = first_bin(e, "unicodePwd").and_then(|v| <[u8; 16]>::try_from(v).ok()) else { continue };
+        let value = match cfg.source_anchor {
+            SourceAnchor::ObjectGuid => first_bin(e, "objectGUID"),
+            SourceAnchor::ConsistencyGuid => first_bin(e, "mS-DS-ConsistencyGuid"),
+        };
+        let Some(v) = value else { continue };
+        let pwd_last_set = first(e, "pwdLastSet").and_then(|v| v.parse().ok()).unwrap_or(0);
+        read.push(ImportedHash { anchor: b64.encode(v), dn: e.dn.clone(), nt_hash: nt, pwd_last_set });
+    }
+    let changed: Vec<&ImportedHash> = {
+        let mut st = inner.sync.lock().await;
+        st.hash_watermark = Some(st.hash_watermark.unwrap_or(0).max(top));
+        changed_hashes(&mut st, &read)
+    };
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let seed = inner.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_u64();
+    let owned: Vec<ImportedHash> = changed.iter().map(|h| (*h).clone()).collect();
+    let planned = tokio::task::spawn_blocking(move || derive_all(&owned, seed)).await.map_err(|e| Error(e.to_string()))?;
+    // no writeback runs while the hashes go out; ones that ran since the import win
+    let _quiet = inner.phs_gate.write().await;
+    let superseded = inner.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let planned: Vec<(PasswordHash, &str)> =
+        planned.into_iter().zip(changed.iter().map(|h| h.dn.as_str())).filter(|(p, _)| !superseded.contains(&p.anchor)).collect();
+    for (p, dn) in &planned {
+        inner.log.log(656, format!("Password Change Request - Anchor: {}, Dn: {dn}", p.anchor), None);
+    }
+    for chunk in planned.chunks(BATCH) {
+        let r = export(inner, SyncExport { passwords: chunk.iter().map(|(p, _)| p.clone()).collect(), ..Default::default() }).await?;
+        report.passwords += r.passwords;
+        report.errors.extend(r.errors);
+    }
+    for (p, dn) in &planned {
+        inner.log.log(657, format!("Password Change Result - Anchor: {}, Dn: {dn}, Result: Success.", p.anchor), None);
+    }
+    Ok(())
+}
+
+/// The connector space as Connect would have left it in a lab whose tenant was seeded as
+/// already synced: every scoped user joined and every password sent, nothing exported.
+pub(crate) async fn baseline(inner: &Inner) -> Result<(), Error> {
+    let cfg = &inner.cfg;
+    let (mut l, _) = crate::ldap(inner).await.map_err(|(_, d)| Error(d.unwrap_or_default()))?;
+    let domain = domain_of(&cfg.base_dn);
+    let filter = "(&(objectCategory=person)(objectClass=user))";
+    let mut attrs = USER_ATTRS.to_vec();
+    attrs.push("pwdLastSet");
+    let entries = search_all(&mut l, &cfg.base_dn, filter, attrs, true).await?;
+    let found: Vec<Imported> = entries.iter().filter_map(|e| imported(e, &domain)).collect();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let hashes: Vec<ImportedHash> = entries
+        .iter()
+        .filter_map(|e| {
+            let nt = first_bin(e, "unicodePwd").and_then(|v| <[u8; 16]>::try_from(v).ok())?;
+            let v = match cfg.source_anchor {
+                SourceAnchor::ObjectGuid => first_bin(e, "objectGUID"),
+                SourceAnchor::ConsistencyGuid => first_bin(e, "mS-DS-ConsistencyGuid"),
+            }?;
+            let pwd_last_set = first(e, "pwdLastSet").and_then(|v| v.parse().ok()).unwrap_or(0);
+            Some(ImportedHash { anchor: b64.encode(v), dn: e.dn.clone(), nt_hash: nt, pwd_last_set })
+        })
+        .collect();
+    let top = found.iter().map(|i| i.usn).max().unwrap_or(0);
+    let mut st = inner.sync.lock().await;
+    let _ = plan_objects(&mut st, &found, &[], &cfg.sync_scope, cfg.source_anchor, true);
+    let _ = changed_hashes(&mut st, &hashes);
+    st.watermark = Some(top);
+    st.hash_watermark = Some(top);
+    Ok(())
+}
+
+async fn export(inner: &Inner, body: SyncExport) -> Result<relay::ExportResult, Error> {
+    let url = format!("{}/lab/sync/export", inner.cfg.tenant_https);
+    let r = inner
+        .http
+        .post(url)
+        .header("authorization", format!("Bearer {}", inner.reg.credential))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| Error(format!("export: {e}")))?;
+    if !r.status().is_success() {
+        return Err(Error(format!("export: HTTP {}", r.status())));
+    }
+    r.json().await.map_err(|e| Error(format!("export: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(dn: &str, guid: u8, upn: &str) -> Imported {
+        Imported {
+            dn: dn.into(),
+            object_guid: [guid; 16],
+            consistency_guid: None,
+            usn: 5000 + u64::from(guid) as i64,
+            excluded: false,
+            user: SyncedUser {
+                anchor: String::new(),
+                user_principal_name: upn.into(),
+                display_name: upn.into(),
+                given_name: None,
+                surname: None,
+                mail: None,
+                account_enabled: true,
+                sam_account_name: upn.into(),
+                domain_name: "testlab.example".into(),
+                distinguished_name: dn.into(),
+                security_identifier: String::new(),
+            },
+        }
+    }
+
+    const SCOPE: &str = "OU=Lab Users,DC=testlab,DC=example";
+
+    #[test]
+    fn scope_anchors_and_deletions() {
+        let mut st = SyncState::default();
+        let scope = vec![SCOPE.to_string()];
+        let a = user("CN=A,OU=Lab Users,DC=testlab,DC=example", 1, "a@x");
+        let b = user("CN=B,OU=Elsewhere,DC=testlab,DC=example", 2, "b@x");
+        let plan = plan_objects(&mut st, &[a.clone(), b.clone()], &[], &scope, SourceAnchor::ObjectGuid, true);
+        assert_eq!(plan.upserts.len(), 1, "only the scoped OU");
+        assert!(plan.deletes.is_empty());
+        // nothing changed: nothing to export
+        assert_eq!(plan_objects(&mut st, std::slice::from_ref(&a), &[], &scope, SourceAnchor::ObjectGuid, false), ObjectPlan::default());
+        // moved out of scope: deleted in the cloud
+        let mut moved = a.clone();
+        moved.dn = "CN=A,OU=Elsewhere,DC=testlab,DC=example".into();
+        let plan = plan_objects(&mut st, &[moved], &[], &scope, SourceAnchor::ObjectGuid, false);
+        assert_eq!(plan.deletes.len(), 1);
+        // back in scope, then deleted on-premises (a tombstone)
+        plan_objects(&mut st, std::slice::from_ref(&a), &[], &scope, SourceAnchor::ObjectGuid, false);
+        let anchor = anchor_of(&a, SourceAnchor::ObjectGuid).0;
+        let plan = plan_objects(&mut st, &[], &[(anchor.clone(), [1; 16])], &scope, SourceAnchor::ObjectGuid, false);
+        assert_eq!(plan.deletes, vec![anchor]);
+        assert!(st.objects.is_empty());
+    }
+
+    #[test]
+    fn consistency_guid_is_stamped_and_duplicates_are_refused() {
+        let mut st = SyncState::default();
+        let scope = vec![SCOPE.to_string()];
+        let a = user("CN=A,OU=Lab Users,DC=testlab,DC=example", 1, "a@x");
+        let plan = plan_objects(&mut st, std::slice::from_ref(&a), &[], &scope, SourceAnchor::ConsistencyGuid, true);
+        assert_eq!(plan.stamp, vec![(a.dn.clone(), [1; 16])]);
+        let mut twin = user("CN=A2,OU=Lab Users,DC=testlab,DC=example", 2, "a2@x");
+        twin.consistency_guid = Some(vec![1; 16]);
+        let mut a_stamped = a.clone();
+        a_stamped.consistency_guid = Some(vec![1; 16]);
+        let plan = plan_objects(&mut st, &[a_stamped, twin], &[], &scope, SourceAnchor::ConsistencyGuid, true);
+        assert_eq!(plan.errors.len(), 2);
+        assert!(plan.errors.iter().all(|e| e.code == "DuplicateSourceAnchor"));
+        assert_eq!(plan.deletes.len(), 1, "an ambiguous anchor leaves the cloud");
+        assert!(plan.upserts.is_empty());
+        // re-created: the old object's tombstone and a new object with its anchor in one
+        // delta: the new object takes the twin over (an update, no deletion)
+        let mut st = SyncState::default();
+        let mut a_stamped = a.clone();
+        a_stamped.consistency_guid = Some(vec![1; 16]);
+        plan_objects(&mut st, &[a_stamped], &[], &scope, SourceAnchor::ConsistencyGuid, true);
+        let mut reborn = user("CN=A,OU=Lab Users,DC=testlab,DC=example", 7, "a@x");
+        reborn.consistency_guid = Some(vec![1; 16]);
+        let anchor = anchor_of(&reborn, SourceAnchor::ConsistencyGuid).0;
+        let plan = plan_objects(&mut st, &[reborn], &[(anchor.clone(), [1; 16])], &scope, SourceAnchor::ConsistencyGuid, false);
+        assert!(plan.deletes.is_empty() && plan.errors.is_empty(), "{plan:?}");
+        assert_eq!(st.objects[&anchor].0, [7; 16]);
+    }
+
+    #[test]
+    fn hashes_go_once_per_change_and_only_for_joined_users() {
+        let mut st = SyncState::default();
+        st.objects.insert("AAA=".into(), ([9; 16], 1));
+        let mut rng = rand::rngs::mock::StepRng::new(1, 1);
+        let plan_hashes = |st: &mut SyncState, read: &[ImportedHash], rng: &mut rand::rngs::mock::StepRng| {
+            changed_hashes(st, read).into_iter().map(|h| (derive(h, rng), h.dn.clone())).collect::<Vec<_>>()
+        };
+        let read = |nt: u8, set: i64| {
+            vec![
+                ImportedHash { anchor: "AAA=".into(), dn: "CN=A".into(), nt_hash: [nt; 16], pwd_last_set: set },
+                ImportedHash { anchor: "ZZZ=".into(), dn: "CN=Z".into(), nt_hash: [nt; 16], pwd_last_set: set },
+            ]
+        };
+        let sent = plan_hashes(&mut st, &read(1, 10), &mut rng);
+        assert_eq!(sent.len(), 1);
+        let (p, _) = &sent[0];
+        assert_eq!((p.iterations, p.force_change), (1000, false));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let salt: [u8; 10] = b64.decode(&p.salt).unwrap().try_into().unwrap();
+        assert_eq!(b64.decode(&p.hash).unwrap(), relay::phs::derive(&[1; 16], &salt, 1000));
+        assert!(plan_hashes(&mut st, &read(1, 10), &mut rng).is_empty(), "unchanged: not sent again");
+        let again = plan_hashes(&mut st, &read(2, 0), &mut rng);
+        assert!(again.len() == 1 && again[0].0.force_change, "pwdLastSet 0 flows as must-change");
+    }
+
+    #[test]
+    fn sids_read_as_text() {
+        let b = [1, 4, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0x51, 0x04, 0, 0];
+        assert_eq!(sid_text(&b), "S-1-5-21-1-2-1105");
+        assert_eq!(domain_of("DC=testlab,DC=example"), "testlab.example");
+    }
+}
