@@ -38,6 +38,22 @@ enum Command {
     Check(CheckArgs),
     /// Print the JSON Schema of the scenario format (docs/scenario.schema.json).
     Schema,
+    /// Run a sync cycle on a running lab now (`Start-ADSyncSyncCycle`), as its Global
+    /// Administrator, through the tenant's `POST /lab/sync`; print the report.
+    Sync(SyncArgs),
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    /// The running lab's state directory (`lab up` writes lab.json and ca.pem there).
+    #[arg(long, default_value = ".lab")]
+    state_dir: PathBuf,
+    /// A full import and every password hash again (default: a delta cycle).
+    #[arg(long)]
+    initial: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -154,6 +170,7 @@ fn main() -> Result<()> {
         Command::Export(args) => rt.block_on(export(args)),
         Command::Run(args) => rt.block_on(run(args)),
         Command::Check(args) => check(args),
+        Command::Sync(args) => rt.block_on(sync(args)),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&scenario::model::schema())?);
             Ok(())
@@ -224,7 +241,72 @@ fn parse_anchor(s: &str) -> Result<writeback::SourceAnchor, String> {
     writeback::SourceAnchor::parse(s).ok_or_else(|| "expected objectGUID or mS-DS-ConsistencyGuid".into())
 }
 
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+async fn sync(a: SyncArgs) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let path = a.state_dir.join("lab.json");
+    let info: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
+    )?;
+    let ca = std::fs::read(a.state_dir.join("ca.pem")).context("reading the lab CA")?;
+    let http = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca)?).build()?;
+    let t = &info["tenant"];
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let form = [
+        ("grant_type", "password".to_string()),
+        ("client_id", s(&t["client_id"])),
+        ("username", s(&t["admin_upn"])),
+        ("password", s(&t["admin_password"])),
+        ("scope", "https://graph.microsoft.com/.default".to_string()),
+    ];
+    let token: serde_json::Value = http
+        .post(format!("{}/oauth2/v2.0/token", s(&t["authority"])))
+        .form(&form)
+        .send()
+        .await
+        .context("reaching the tenant")?
+        .json()
+        .await?;
+    let Some(token) = token["access_token"].as_str() else { bail!("no token for the lab's administrator: {token}") };
+    let body = serde_json::json!({ "policyType": if a.initial { "Initial" } else { "Delta" } });
+    let r = http.post(format!("{}/lab/sync", s(&t["https"]))).bearer_auth(token).json(&body).send().await?;
+    let status = r.status();
+    let report: serde_json::Value = r.json().await?;
+    if !status.is_success() {
+        bail!("the tenant answered {status}: {}", report["error"]["message"].as_str().unwrap_or_default());
+    }
+    if a.json {
+        println!("{report}");
+        return Ok(());
+    }
+    println!(
+        "{} cycle: {} added, {} updated, {} deleted, {} passwords",
+        s(&report["policyType"]),
+        report["added"],
+        report["updated"],
+        report["deleted"],
+        report["passwords"]
+    );
+    for e in report["errors"].as_array().into_iter().flatten() {
+        println!("  error {}: {} — {}", s(&e["code"]), s(&e["distinguishedName"]), s(&e["message"]));
+    }
+    Ok(())
+}
+
 async fn up(a: UpArgs) -> Result<()> {
+    let state_dir = a.state_dir.clone();
     let adds_ldif = match &a.adds_ldif {
         Some(p) => Some((p.display().to_string(), std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)),
         None => None,
@@ -234,7 +316,7 @@ async fn up(a: UpArgs) -> Result<()> {
         ldaps: a.ldaps,
         https: a.https,
         http: a.http,
-        state_dir: a.state_dir,
+        state_dir: a.state_dir.clone(),
         clock: if a.frozen_clock { Clock::frozen(Clock::lab_epoch()) } else { Clock::running() },
         seed: a.seed,
         adds_ldif,
@@ -264,6 +346,8 @@ async fn up(a: UpArgs) -> Result<()> {
         let mut runner = scenario::run::Runner::new(&target).map_err(|e| anyhow::anyhow!(e.0))?;
         runner.prepare(s).await.map_err(|e| anyhow::anyhow!("{}: given: {}", path.display(), e.0))?;
     }
+    // what `lab sync` and other tools need to find this lab (private: it holds passwords)
+    write_private(&state_dir.join("lab.json"), serde_json::to_string_pretty(&lab.info)?.as_bytes())?;
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", serde_json::to_string(&lab.info)?)?;

@@ -2,8 +2,8 @@
 //! the sign-in page, an administrator's resetPassword), on-premises changes, engine outages
 //! and clock steps, every operation ends in one success or one precise error, and the two
 //! sides never part — except where the real product lets them: an on-premises change
-//! reaches the cloud only with the next password hash sync (not modelled yet), so after one
-//! the cloud keeps its password until the next written-back operation.
+//! reaches the cloud only with the next password hash sync, so until then the cloud keeps
+//! its password; after one (with the engine running) both sides hold AD's password.
 
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ enum Op {
     EngineStop,
     EngineStart,
     Advance,
+    /// Two minutes on the lab clock: password hash sync runs (when the engine does).
+    HashSync,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +48,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::EngineStop),
         2 => Just(Op::EngineStart),
         2 => Just(Op::Advance),
+        2 => Just(Op::HashSync),
     ]
 }
 
@@ -191,6 +194,15 @@ fn run_case(ops: Vec<Op>) {
                 }
                 Op::Advance => {
                     t.lab.clock.advance(Duration::from_secs(86_400));
+                    (0, None)
+                }
+                Op::HashSync => {
+                    t.lab.clock.advance(Duration::from_secs(120));
+                    if let Some(report) = engine.run_due().await {
+                        assert!(report.errors.is_empty(), "{report:?}");
+                        // the cloud converges on AD's password
+                        w.cloud = w.ad.clone();
+                    }
                     (0, None)
                 }
             };
