@@ -104,6 +104,16 @@ enum Cmd {
     },
     /// SSPR resets of synced users written back through the relay and the engine to the
     /// AD DS: the reset request's latency (the gates are passed untimed) and resets/s.
+    /// Directory sync and password hash sync: an initial cycle of N users from a tenant
+    /// that holds none, then a delta of M changed users (display name and password).
+    Sync {
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        changes: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     Writeback {
         #[arg(long, default_value_t = 16)]
         conns: usize,
@@ -369,6 +379,7 @@ fn main() -> Result<()> {
         Cmd::Writeback { conns, seconds, users_per_conn } => {
             tokio::runtime::Runtime::new()?.block_on(writeback_load(conns, seconds, users_per_conn))?
         }
+        Cmd::Sync { users, changes, rounds } => tokio::runtime::Runtime::new()?.block_on(sync_bench(users, changes, rounds))?,
         Cmd::Scenarios { dir, rounds, jobs } => tokio::runtime::Runtime::new()?.block_on(scenarios(dir, rounds, jobs))?,
         Cmd::Lookup { sizes } => {
             for n in sizes {
@@ -505,6 +516,59 @@ async fn startup(runs: usize) -> Result<()> {
         rest.get(rest.len() / 2).copied().unwrap_or_default().as_secs_f64() * 1000.0,
         rest.len()
     );
+    Ok(())
+}
+
+async fn sync_bench(users: usize, changes: usize, rounds: usize) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for round in 0..rounds {
+        let dir = tempfile::tempdir()?;
+        let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
+        cfg.engine = true;
+        cfg.load_users = users;
+        cfg.presynced = false;
+        let lab = labkit::Lab::start(cfg).await?;
+        let engine = lab.engine.clone().expect("engine");
+        let t = Instant::now();
+        let initial = engine.sync(relay::PolicyType::Initial).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let initial_time = t.elapsed();
+        anyhow::ensure!(initial.added >= users && initial.errors.is_empty(), "initial: {initial:?}");
+        // the delta: changes users get a new display name and a new password, over LDAP
+        let ca = std::fs::read(&lab.info.adds.ca_cert)?;
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject;
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+            roots.add(c?)?;
+        }
+        let tls = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+        let url = lab.info.adds.ldaps.replace("127.0.0.1", "localhost");
+        let (conn, mut l) = ldap3::LdapConnAsync::with_settings(ldap3::LdapConnSettings::new().set_config(tls), &url).await?;
+        ldap3::drive!(conn);
+        l.simple_bind(&lab.info.adds.admin_dn, &lab.info.adds.admin_password).await?.success()?;
+        for i in 0..changes {
+            let dn = format!("CN=Load{i},OU=Lab Users,{}", lab.info.adds.base_dn);
+            let pw: Vec<u8> = format!("\"Bench-Delta-{round}-{i}-Xy\"").encode_utf16().flat_map(u16::to_le_bytes).collect();
+            let mods = vec![
+                ldap3::Mod::Replace(b"displayName".to_vec(), std::collections::HashSet::from([format!("Changed {i}").into_bytes()])),
+                ldap3::Mod::Replace(b"unicodePwd".to_vec(), std::collections::HashSet::from([pw])),
+            ];
+            l.modify(&dn, mods).await?.success()?;
+        }
+        let t = Instant::now();
+        let delta = engine.sync(relay::PolicyType::Delta).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let delta_time = t.elapsed();
+        anyhow::ensure!(delta.updated == changes && delta.passwords == changes, "delta: {delta:?}");
+        println!(
+            "sync round {round}: initial {} users + {} password hashes in {:.0} ms; delta of {changes} changed users ({} updated, {} hashes) in {:.1} ms",
+            initial.added,
+            initial.passwords,
+            initial_time.as_secs_f64() * 1000.0,
+            delta.updated,
+            delta.passwords,
+            delta_time.as_secs_f64() * 1000.0
+        );
+        lab.stop().await;
+    }
     Ok(())
 }
 

@@ -160,6 +160,8 @@ pub struct Directory {
     idx_guid: HashMap<[u8; 16], DnKey>,
     idx_sid: HashMap<Vec<u8>, DnKey>,
     idx_mail: HashMap<String, BTreeSet<DnKey>>,
+    /// uSNChanged → object: what a sync client's `(uSNChanged>=N)` asks for, as a range.
+    idx_usn: BTreeSet<(i64, DnKey)>,
     usn: i64,
     next_rid: u32,
     grants: Vec<Grant>,
@@ -186,6 +188,7 @@ impl Directory {
             idx_guid: HashMap::new(),
             idx_sid: HashMap::new(),
             idx_mail: HashMap::new(),
+            idx_usn: BTreeSet::new(),
             usn: 4096,
             next_rid: 1103,
             grants: Vec::new(),
@@ -253,9 +256,15 @@ impl Directory {
         for m in e.values("mail") {
             self.idx_mail.entry(String::from_utf8_lossy(m).to_lowercase()).or_default().insert(key.clone());
         }
+        if let Some(u) = e.int("uSNChanged") {
+            self.idx_usn.insert((u, key.clone()));
+        }
     }
 
     fn unindex(&mut self, key: &DnKey, e: &Entry) {
+        if let Some(u) = e.int("uSNChanged") {
+            self.idx_usn.remove(&(u, key.clone()));
+        }
         if let Some(s) = e.first_str("sAMAccountName") {
             self.idx_sam.remove(&s.to_lowercase());
         }
@@ -1225,8 +1234,13 @@ impl Directory {
         })
     }
 
-    /// Uses an index when the filter pins an indexed attribute by equality.
+    /// Uses an index when the filter pins an indexed attribute by equality, or asks for
+    /// `uSNChanged>=N` (a sync client's delta).
     fn candidates_from_index(&self, f: &Filter) -> Option<Vec<DnKey>> {
+        if let Some(from) = f.usn_floor() {
+            // the root's key sorts before every other
+            return Some(self.idx_usn.range((from, Dn::root().key())..).map(|(_, k)| k.clone()).collect());
+        }
         for (attr, val) in f.indexed_equalities() {
             let v = val.to_lowercase();
             let found: Option<Vec<DnKey>> = match schema::attribute(attr).map(|d| d.name) {

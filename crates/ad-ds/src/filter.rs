@@ -136,6 +136,15 @@ impl Filter {
         }
     }
 
+    /// N when the filter requires `uSNChanged>=N` (itself, or in an AND).
+    pub fn usn_floor(&self) -> Option<i64> {
+        match self {
+            Filter::GreaterOrEqual(a, v) if a.eq_ignore_ascii_case("uSNChanged") => v.trim().parse().ok(),
+            Filter::And(fs) => fs.iter().find_map(Filter::usn_floor),
+            _ => None,
+        }
+    }
+
     /// Attribute names the filter mentions (used to pick an index).
     pub fn indexed_equalities(&self) -> Vec<(&str, &str)> {
         match self {

@@ -408,6 +408,11 @@ impl Tenant {
     }
 
     /// Users in a stable order (by userPrincipalName).
+    /// Users in no particular order (cheap).
+    pub fn users_unordered(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+
     pub fn users(&self) -> Vec<&User> {
         let mut v: Vec<&User> = self.users.values().collect();
         v.sort_by_key(|u| u.user_principal_name.to_lowercase());

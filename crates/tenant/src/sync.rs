@@ -17,7 +17,7 @@ use crate::passwords::Credential;
 pub fn apply(t: &mut Tenant, export: &SyncExport) -> ExportResult {
     let mut out = ExportResult::default();
     let mut by_anchor: HashMap<String, Uuid> =
-        t.users().iter().filter_map(|u| u.on_premises.as_ref().map(|o| (o.immutable_id.clone(), u.id))).collect();
+        t.users_unordered().filter_map(|u| u.on_premises.as_ref().map(|o| (o.immutable_id.clone(), u.id))).collect();
     for u in &export.users {
         match by_anchor.get(&u.anchor).copied() {
             Some(id) => match update(t, id, u) {

@@ -27,8 +27,9 @@ const OID_SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
 /// Connect's default cycle; password hash sync's fixed interval.
 pub const CYCLE_INTERVAL: Duration = Duration::from_secs(30 * 60);
 pub const HASH_INTERVAL: Duration = Duration::from_secs(2 * 60);
-/// Objects or hashes per export request.
-const BATCH: usize = 500;
+/// Objects and hashes per export request (each under the tenant's 1 MiB body limit).
+const USER_BATCH: usize = 2000;
+const HASH_BATCH: usize = 4000;
 
 const USER_ATTRS: &[&str] = &[
     "objectGUID",
@@ -414,7 +415,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
             }
         }
         report.errors.extend(plan.errors);
-        for chunk in plan.upserts.chunks(BATCH) {
+        for chunk in plan.upserts.chunks(USER_BATCH) {
             add_up(&mut report, export(inner, SyncExport { users: chunk.to_vec(), ..Default::default() }).await?);
         }
         if !plan.deletes.is_empty() {
@@ -486,7 +487,7 @@ async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut 
     for (p, dn) in &planned {
         inner.log.log(656, format!("Password Change Request - Anchor: {}, Dn: {dn}", p.anchor), None);
     }
-    for chunk in planned.chunks(BATCH) {
+    for chunk in planned.chunks(HASH_BATCH) {
         let r = export(inner, SyncExport { passwords: chunk.iter().map(|(p, _)| p.clone()).collect(), ..Default::default() }).await?;
         report.passwords += r.passwords;
         report.errors.extend(r.errors);
