@@ -117,3 +117,6 @@ echo
 echo "== password writeback: SSPR resets through the relay and the engine to the AD DS"
 $BIN/lab-bench writeback --conns 1 --seconds "$SECONDS_PER_RUN"
 $BIN/lab-bench writeback --conns 16 --seconds "$SECONDS_PER_RUN"
+
+echo "== directory sync and password hash sync: 10,000 users initial, a delta of 100"
+$BIN/lab-bench sync --users 10000 --changes 100 --rounds 3

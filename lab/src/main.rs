@@ -19,7 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "lab",
     version,
-    about = "A hybrid identity lab: a fake AD DS (and, soon, Entra ID tenant and writeback engine) on one machine"
+    about = "A hybrid identity lab on one machine: a fake AD DS, a fake Entra ID tenant, and the writeback and sync engine between them"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -3,8 +3,8 @@
 //! command and the tests start labs through [`Lab::start`]; the parts are reached only
 //! through their protocols afterwards.
 //!
-//! Today a lab is the AD DS (LDAP and LDAPS) and the tenant (HTTPS and HTTP: OIDC, tokens,
-//! a Graph subset); the writeback engine joins it in a later issue.
+//! A lab is the AD DS (LDAP and LDAPS), the tenant (HTTPS and HTTP: OIDC, tokens, a Graph
+//! subset) and, unless turned off, the writeback and sync engine, onboarded with the tenant.
 
 mod control;
 pub mod testlab;
