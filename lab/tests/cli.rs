@@ -210,3 +210,26 @@ fn up_with_a_scenario_applies_its_given_before_the_trainee_plays() {
     assert!(locked.contains("data 775"), "the scenario's threshold of 2 applies: {locked}");
     assert!(sigterm(r).success());
 }
+
+#[test]
+fn sync_on_a_running_lab_brings_the_on_premises_users_and_reports_the_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = up(dir.path(), &["--unsynced", "--frozen-clock"]);
+    let sync = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lab")).arg("sync").arg("--state-dir").arg(dir.path()).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // lab.json is the lab's to read, nobody else's
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("lab.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    assert_eq!(sync(&["--initial"]).trim(), "Initial cycle: 4 added, 0 updated, 0 deleted, 4 passwords");
+    let report: Value = serde_json::from_str(&sync(&["--json"])).unwrap();
+    assert_eq!((report["added"].as_u64(), report["policyType"].as_str()), (Some(0), Some("Delta")));
+    assert!(sigterm(r).success());
+    // with no lab there, it says where it looked
+    let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(["sync", "--state-dir"]).arg(dir.path().join("none")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lab.json"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -841,12 +841,14 @@ impl<'a> Runner<'a> {
                 let Some((200, body)) = o.http.clone() else {
                     return Ok(Observed::check(Some(format!("no such cloud user: {}", o.describe()))));
                 };
-                let diffs: Vec<String> = a
-                    .props
-                    .iter()
-                    .filter(|(k, want)| body.get(k.as_str()) != Some(want))
-                    .map(|(k, want)| format!("{k}: expected {want}, found {}", body.get(k.as_str()).unwrap_or(&Value::Null)))
-                    .collect();
+                let mut diffs = vec![];
+                for (k, want) in &a.props {
+                    // `${…}` in expected values, as everywhere else
+                    let want: Value = serde_json::from_str(&self.s(&want.to_string())?)?;
+                    if body.get(k.as_str()) != Some(&want) {
+                        diffs.push(format!("{k}: expected {want}, found {}", body.get(k.as_str()).unwrap_or(&Value::Null)));
+                    }
+                }
                 Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
             }
             Action::ExpectOutbox(a) => {
