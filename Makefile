@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make lab` and `make test`.
-.PHONY: lab test deps bench fmt lint
+.PHONY: lab test deps bench conformance fmt lint
 
 lab:
 	cargo run -p lab -- up
@@ -12,6 +12,10 @@ deps:
 
 bench:
 	bench/run.sh
+
+# the on-premises scenarios against a throwaway Samba AD DC and the built-in AD DS (root)
+conformance:
+	bash scripts/conformance.sh
 
 fmt:
 	cargo fmt --all

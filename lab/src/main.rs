@@ -38,9 +38,28 @@ enum Command {
     Check(CheckArgs),
     /// Print the JSON Schema of the scenario format (docs/scenario.schema.json).
     Schema,
+    /// The on-premises scenarios against an external directory (a Samba AD DC) and against
+    /// the built-in AD DS, side by side (`make conformance` provisions Samba and runs this).
+    /// Exit 1 when the built-in side fails, or Samba differs where no scenario says it does.
+    Conformance(ConformanceArgs),
     /// Run a sync cycle on a running lab now (`Start-ADSyncSyncCycle`), as its Global
     /// Administrator, through the tenant's `POST /lab/sync`; print the report.
     Sync(SyncArgs),
+}
+
+#[derive(clap::Args)]
+struct ConformanceArgs {
+    /// Files or directories of scenarios.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    external: ExternalArgs,
+    /// Write the table (Markdown) here too.
+    #[arg(long, value_name = "FILE")]
+    table: Option<PathBuf>,
+    /// Write JUnit XML of the external runs here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -73,6 +92,40 @@ struct RunArgs {
     /// How many scenarios run at once (each has its own lab); default: the number of CPUs.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
+    #[command(flatten)]
+    external: ExternalArgs,
+}
+
+/// An external directory (a Samba AD DC, a Windows DC) holding the testlab domain.
+#[derive(clap::Args)]
+struct ExternalArgs {
+    /// Run the on-premises scenarios against this directory (`ldaps://HOST:PORT`) instead
+    /// of the built-in one; the testlab is seeded into it over LDAP before each scenario.
+    #[arg(long, value_name = "URL")]
+    adds: Option<String>,
+    /// Its administrator.
+    #[arg(long, value_name = "DN", default_value = "CN=Administrator,CN=Users,DC=testlab,DC=example")]
+    adds_admin: String,
+    /// The administrator's password.
+    #[arg(long, value_name = "PASSWORD", default_value = labkit::testlab::ADMIN_PASSWORD, hide_default_value = true)]
+    adds_password: String,
+    /// The CA its LDAPS certificate chains to.
+    #[arg(long, value_name = "FILE")]
+    adds_ca: Option<PathBuf>,
+}
+
+impl ExternalArgs {
+    fn external(&self) -> Result<Option<scenario::external::External>> {
+        let Some(url) = &self.adds else { return Ok(None) };
+        let Some(ca) = &self.adds_ca else { bail!("--adds needs --adds-ca (the CA of the directory's LDAPS certificate)") };
+        let ca_pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        Ok(Some(scenario::external::External {
+            ldaps: url.clone(),
+            admin_dn: self.adds_admin.clone(),
+            admin_password: self.adds_password.clone(),
+            ca_pem,
+        }))
+    }
 }
 
 #[derive(clap::Args)]
@@ -171,6 +224,7 @@ fn main() -> Result<()> {
         Command::Run(args) => rt.block_on(run(args)),
         Command::Check(args) => check(args),
         Command::Sync(args) => rt.block_on(sync(args)),
+        Command::Conformance(args) => rt.block_on(conformance(args)),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&scenario::model::schema())?);
             Ok(())
@@ -199,7 +253,10 @@ async fn run(a: RunArgs) -> Result<()> {
     }
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
     let started = std::time::Instant::now();
-    let results = scenario::suite::run_all(&root, files, jobs).await;
+    let results = match a.external.external()? {
+        Some(ext) => scenario::suite::run_all_external(&root, files, &ext).await,
+        None => scenario::suite::run_all(&root, files, jobs).await,
+    };
     print!("{}", scenario::suite::human(&results, scenario::suite::Style::for_stdout()));
     println!("wall time {} ms", started.elapsed().as_millis());
     if let Some(path) = &a.junit {
@@ -239,6 +296,69 @@ fn check(a: CheckArgs) -> Result<()> {
 
 fn parse_anchor(s: &str) -> Result<writeback::SourceAnchor, String> {
     writeback::SourceAnchor::parse(s).ok_or_else(|| "expected objectGUID or mS-DS-ConsistencyGuid".into())
+}
+
+async fn conformance(a: ConformanceArgs) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(ext) = a.external.external()? else { bail!("conformance needs --adds and --adds-ca") };
+    let root = scenarios_root(&a.paths);
+    let mut eligible = vec![];
+    let mut skipped = 0;
+    for f in scenario::suite::discover(&a.paths)? {
+        match scenario::suite::load(&f) {
+            Ok(s) if scenario::external::ineligible(&s).is_none() => eligible.push((f, s.samba_differs.clone())),
+            _ => skipped += 1,
+        }
+    }
+    let files: Vec<PathBuf> = eligible.iter().map(|(f, _)| f.clone()).collect();
+    let theirs = scenario::suite::run_all_external(&root, files.clone(), &ext).await;
+    let ours = scenario::suite::run_all(&root, files, 2).await;
+    let mut table = format!("| scenario | against {} | against the built-in AD DS |\n|---|---|---|\n", ext.ldaps);
+    let mut bad = 0;
+    let mut details = String::new();
+    for (((_, differs), t), o) in eligible.iter().zip(&theirs).zip(&ours) {
+        let theirs_text = match (t.passed(), differs) {
+            (true, None) => "pass".to_string(),
+            (false, Some(why)) => format!("differs, as known: {}", why.trim()),
+            (true, Some(_)) => {
+                bad += 1;
+                "**pass, but the scenario says Samba differs: remove `samba_differs`**".to_string()
+            }
+            (false, None) => {
+                bad += 1;
+                "**FAIL (an unexplained difference)**".to_string()
+            }
+        };
+        let ours_text = if o.passed() {
+            "pass".to_string()
+        } else {
+            bad += 1;
+            "**FAIL**".to_string()
+        };
+        table.push_str(&format!("| {} | {theirs_text} | {ours_text} |\n", t.id));
+        if let Err(f) = &t.outcome {
+            details.push_str(&scenario::suite::failure_text(&t.path, f, scenario::suite::Style { color: false }));
+        }
+    }
+    table.push_str(&format!(
+        "\n{} scenarios compared; {skipped} skipped (they need the tenant, the engine, the lab clock or delegated rights).\n",
+        eligible.len()
+    ));
+    print!("{table}");
+    if !details.is_empty() {
+        println!("\nWhat the external directory answered where it differs:\n\n{details}");
+    }
+    if let Some(p) = &a.table {
+        std::fs::write(p, &table).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.junit {
+        std::fs::write(p, scenario::suite::junit(&theirs)).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if bad > 0 {
+        eprintln!("{bad} unexplained difference(s)");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {

@@ -164,6 +164,23 @@ pub struct TenantInfo {
     pub client_secret: String,
 }
 
+impl TenantInfo {
+    /// For a LabInfo that describes only a directory (an external one): no tenant.
+    pub fn none() -> TenantInfo {
+        TenantInfo {
+            https: String::new(),
+            http: String::new(),
+            authority: String::new(),
+            graph: String::new(),
+            tenant_id: String::new(),
+            admin_upn: String::new(),
+            admin_password: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct AddsInfo {
     pub ldap: String,

@@ -115,7 +115,7 @@ const USERS: &[Spec] = &[
     },
 ];
 
-const OUS: &[(&str, &str)] = &[
+pub const OUS: &[(&str, &str)] = &[
     ("Lab Users", "Users in the sync scope"),
     ("Service Accounts", "Service accounts (the AD DS connector account)"),
     ("Not Synced", "Users outside the sync scope"),

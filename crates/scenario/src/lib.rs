@@ -1,7 +1,9 @@
 //! Scenarios: the YAML language users write ([`model`]), the runner that plays a scenario
 //! against a lab over HTTP and LDAP like any client ([`run`]), what a step came to and
-//! whether that was expected ([`observe`]), and the redacted transcript ([`transcript`]).
+//! whether that was expected ([`observe`]), the redacted transcript ([`transcript`]), and
+//! runs against an external directory such as a Samba AD DC ([`external`]).
 
+pub mod external;
 pub mod model;
 pub mod observe;
 pub mod run;

@@ -31,6 +31,11 @@ pub struct Scenario {
     /// it, and the engine finds users by it.
     #[serde(default)]
     pub source_anchor: Option<writeback::SourceAnchor>,
+    /// Known: a real Samba AD DC answers this scenario differently from Windows (whose
+    /// behaviour the scenario and the lab follow) — why, in a sentence. `lab conformance`
+    /// then expects it to fail against Samba, and says so in its table.
+    #[serde(default)]
+    pub samba_differs: Option<String>,
     /// The tenant starts as Connect's cycles left it (default: true). `false`: before the
     /// first cycle — only cloud-only accounts; `sync.run` brings the on-premises users.
     #[serde(default)]
@@ -161,6 +166,21 @@ macro_rules! actions {
             pub fn name(&self) -> &'static str {
                 match self {
                     $( Action::$variant(_) => $name, )*
+                }
+            }
+
+            /// Who an LDAP step acts as (`as:`), when it says.
+            pub fn actor(&self) -> Option<&str> {
+                match self {
+                    Action::LdapSearch(a) => a.actor.as_deref(),
+                    Action::LdapCompare(a) => a.actor.as_deref(),
+                    Action::LdapModify(a) => a.actor.as_deref(),
+                    Action::LdapAdd(a) => a.actor.as_deref(),
+                    Action::LdapDelete(a) => a.actor.as_deref(),
+                    Action::LdapMove(a) => a.actor.as_deref(),
+                    Action::LdapReset(a) => a.actor.as_deref(),
+                    Action::LdapUnlock(a) => a.actor.as_deref(),
+                    _ => None,
                 }
             }
 

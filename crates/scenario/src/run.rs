@@ -23,6 +23,8 @@ pub enum Control {
     /// A running lab: its `/lab/clock` (as its Global Administrator) and `/lab/engine`
     /// endpoints.
     Http,
+    /// An external directory alone (`external::ineligible` keeps other steps away).
+    External,
 }
 
 /// The lab a scenario runs against.
@@ -733,6 +735,7 @@ impl<'a> Runner<'a> {
                         let token = self.admin_token(None, None).await?;
                         self.call("POST", "/lab/clock", Some(&token), Some(json!({ "advance": d }))).await
                     }
+                    Control::External => Err(RunError("an external directory's clock cannot be advanced".into())),
                 }
             }
             Action::EngineStop(_) => self.engine_control(json!({ "action": "stop" })).await,
@@ -804,7 +807,9 @@ impl<'a> Runner<'a> {
                 let (ok, found) = loop {
                     let events = match self.target.control.clone() {
                         Control::InProcess { engine: Some(e), .. } => serde_json::to_value(e.events()).unwrap_or(Value::Null),
-                        Control::InProcess { engine: None, .. } => return Err(RunError("this lab runs no writeback engine".into())),
+                        Control::InProcess { engine: None, .. } | Control::External => {
+                            return Err(RunError("this lab runs no writeback engine".into()));
+                        }
                         Control::Http => {
                             let o = self.call("GET", "/lab/engine/events", None, None).await?;
                             o.http.map(|(_, b)| b["value"].clone()).unwrap_or(Value::Null)
@@ -911,7 +916,7 @@ impl<'a> Runner<'a> {
                 }
                 Ok(Observed { ok: true, ..Default::default() })
             }
-            Control::InProcess { engine: None, .. } => Err(RunError("this lab runs no writeback engine".into())),
+            Control::InProcess { engine: None, .. } | Control::External => Err(RunError("this lab runs no writeback engine".into())),
             Control::Http => self.call("POST", "/lab/engine/control", None, Some(body)).await,
         }
     }

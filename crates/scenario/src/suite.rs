@@ -23,6 +23,8 @@ pub struct ScenarioResult {
     pub lab_start: Duration,
     /// The redacted transcript.
     pub transcript: String,
+    /// Not run, and why (a scenario an external directory cannot play).
+    pub skipped: Option<String>,
 }
 
 impl ScenarioResult {
@@ -104,6 +106,7 @@ pub async fn run_file(root: &Path, path: &Path) -> ScenarioResult {
             duration: Duration::ZERO,
             lab_start: Duration::ZERO,
             transcript: String::new(),
+            skipped: None,
         },
         Ok(s) => {
             let dir = path.parent().unwrap_or(Path::new("."));
@@ -116,6 +119,7 @@ pub async fn run_file(root: &Path, path: &Path) -> ScenarioResult {
                 duration: r.duration,
                 lab_start: r.lab_start,
                 transcript: r.transcript.render(),
+                skipped: None,
             }
         }
     }
@@ -157,6 +161,62 @@ pub async fn run_all(root: &Path, files: Vec<PathBuf>, jobs: usize) -> Vec<Scena
     out.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Runs files one after another against an external directory (one directory: one at a
+/// time), seeding the testlab into it before each; scenarios it cannot play are skipped
+/// with the reason.
+pub async fn run_all_external(root: &Path, files: Vec<PathBuf>, ext: &crate::external::External) -> Vec<ScenarioResult> {
+    let mut out = vec![];
+    for f in files {
+        let id = test_id(root, &f);
+        let shown = f.display().to_string();
+        let s = match load(&f) {
+            Ok(s) => s,
+            Err(_) => {
+                out.push(run_file(root, &f).await); // the parse error, reported as usual
+                continue;
+            }
+        };
+        let started = std::time::Instant::now();
+        let mut result = ScenarioResult {
+            path: shown,
+            id,
+            name: s.name.clone(),
+            outcome: Ok(()),
+            duration: Duration::ZERO,
+            lab_start: Duration::ZERO,
+            transcript: String::new(),
+            skipped: crate::external::ineligible(&s),
+        };
+        if result.skipped.is_none() {
+            let fail = |what: String| Failure {
+                step: 0,
+                action: "seed".into(),
+                line: 1,
+                column: 1,
+                expected: "the testlab seeded".into(),
+                actual: what,
+            };
+            match crate::external::seed(ext).await {
+                Err(e) => result.outcome = Err(fail(e)),
+                Ok(info) => {
+                    result.lab_start = started.elapsed();
+                    let target = run::Target { info, control: run::Control::External, ca_pem: ext.ca_pem.clone() };
+                    match run::Runner::new(&target) {
+                        Ok(mut r) => {
+                            result.outcome = r.run(&s).await;
+                            result.transcript = r.transcript.render();
+                        }
+                        Err(e) => result.outcome = Err(fail(e.0)),
+                    }
+                }
+            }
+        }
+        result.duration = started.elapsed();
+        out.push(result);
+    }
+    out
+}
+
 /// Colours for a terminal (none when NO_COLOR is set or output is not a terminal).
 #[derive(Clone, Copy)]
 pub struct Style {
@@ -195,6 +255,10 @@ pub fn failure_text(path: &str, f: &Failure, style: Style) -> String {
 pub fn human(results: &[ScenarioResult], style: Style) -> String {
     let mut out = String::new();
     for r in results {
+        if let Some(why) = &r.skipped {
+            out.push_str(&format!("SKIP {} {}\n     {why}\n", r.id, r.name));
+            continue;
+        }
         let mark = if r.passed() { style.green("PASS") } else { style.red("FAIL") };
         out.push_str(&format!("{mark} {} ({} ms) {}\n", r.id, r.duration.as_millis(), r.name));
         if let Err(f) = &r.outcome {
@@ -204,11 +268,13 @@ pub fn human(results: &[ScenarioResult], style: Style) -> String {
         }
     }
     let failed = results.iter().filter(|r| !r.passed()).count();
+    let skipped = results.iter().filter(|r| r.skipped.is_some()).count();
     let total: Duration = results.iter().map(|r| r.duration).sum();
+    let skipped_text = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
     let summary = format!(
-        "{} scenarios: {} passed, {failed} failed ({} ms of scenario time)",
+        "{} scenarios: {} passed, {failed} failed{skipped_text} ({} ms of scenario time)",
         results.len(),
-        results.len() - failed,
+        results.len() - failed - skipped,
         total.as_millis()
     );
     out.push_str(&if failed == 0 { style.green(&summary) } else { style.red(&summary) });
@@ -223,6 +289,11 @@ pub fn junit(results: &[ScenarioResult]) -> String {
     let mut suite = TestSuite::new("scenarios");
     for r in results {
         let status = match &r.outcome {
+            Ok(()) if r.skipped.is_some() => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(r.skipped.clone().unwrap_or_default());
+                s
+            }
             Ok(()) => TestCaseStatus::success(),
             Err(f) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
