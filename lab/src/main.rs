@@ -341,7 +341,7 @@ async fn conformance(a: ConformanceArgs) -> Result<()> {
         }
     }
     table.push_str(&format!(
-        "\n{} scenarios compared; {skipped} skipped (they need the tenant, the engine, the lab clock or delegated rights).\n",
+        "\n{} scenarios compared; {skipped} skipped (they need the tenant, the engine, the lab clock or their own LDIF).\n",
         eligible.len()
     ));
     print!("{table}");

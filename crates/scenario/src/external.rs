@@ -1,11 +1,10 @@
 //! Scenarios against an external directory (a real Samba AD DC, a Windows DC): which
-//! scenarios can run there, and the testlab's OUs, users and domain policy seeded into it
-//! over LDAP, as an administrator would, before each one.
+//! scenarios can run there, and the testlab's OUs, users, domain policy and the connector's
+//! delegated rights seeded into it over LDAP, as an administrator would, before each one.
 //!
 //! The directory must hold the testlab's domain (`testlab.example`, NetBIOS `TESTLAB`), so
 //! that the scenarios' names and DNs mean the same objects. Only the on-premises part runs:
-//! a scenario that needs the tenant, the engine, the lab clock or delegated rights is
-//! skipped with the reason.
+//! a scenario that needs the tenant, the engine or the lab clock is skipped with the reason.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,12 +45,6 @@ pub fn ineligible(s: &Scenario) -> Option<String> {
         };
         if let Some(why) = why {
             return Some(format!("step {} `{name}` {why}", i + 1));
-        }
-        if a.actor().is_some_and(|who| who.contains(labkit::testlab::CONNECTOR)) {
-            return Some(format!(
-                "step {} `{name}` acts as the connector account, whose delegated rights the runner does not grant on an external directory",
-                i + 1
-            ));
         }
     }
     None
@@ -163,6 +156,7 @@ pub async fn seed(ext: &External) -> Result<labkit::LabInfo, String> {
             }
         }
     }
+    grant_connector_rights(&mut l, &base).await?;
     let _ = l.unbind().await;
 
     let url = ext.ldaps.trim_end_matches('/');
@@ -185,6 +179,127 @@ pub async fn seed(ext: &External) -> Result<labkit::LabInfo, String> {
     })
 }
 
+// ----- delegated rights, as ADUC's delegation wizard writes them -----
+
+/// LDAP_SERVER_SD_FLAGS_OID with DACL_SECURITY_INFORMATION: read and write the DACL only.
+fn sd_flags_dacl() -> ldap3::controls::RawControl {
+    ldap3::controls::RawControl { ctype: "1.2.840.113556.1.4.801".into(), crit: true, val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]) }
+}
+
+/// `(control-access or write-property mask, object type, inherited object type)`: the rights
+/// Connect's wizard gives its AD DS connector account on the domain root — writeback (Reset
+/// Password; write lockoutTime and pwdLastSet on users) and sync (the replication rights;
+/// write mS-DS-ConsistencyGuid on users).
+const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
+const CONNECTOR_ACES: &[(u32, &str, Option<&str>)] = &[
+    (0x100, "00299570-246d-11d0-a768-00aa006e0529", Some(USER_CLASS)), // User-Force-Change-Password
+    (0x20, "28630ebf-41d5-11d1-a9c1-0000f80367c1", Some(USER_CLASS)),  // lockoutTime
+    (0x20, "bf967a0a-0de6-11d0-a285-00aa003049e2", Some(USER_CLASS)),  // pwdLastSet
+    (0x20, "23773dc2-b63a-11d2-90e1-00c04fd91ab1", Some(USER_CLASS)),  // mS-DS-ConsistencyGuid
+    (0x100, "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2", None),             // DS-Replication-Get-Changes
+    (0x100, "1131f6ad-9c07-11d1-f79f-00c04fc2dcd2", None),             // DS-Replication-Get-Changes-All
+];
+
+/// An ACCESS_ALLOWED_OBJECT_ACE (MS-DTYP 2.4.4.3) for `sid`.
+fn object_ace(mask: u32, object: &str, inherited: Option<&str>, sid: &[u8]) -> Vec<u8> {
+    let guid = |g: &str| uuid::Uuid::parse_str(g).expect("a literal GUID").to_bytes_le();
+    let mut flags = 1u32; // ACE_OBJECT_TYPE_PRESENT
+    let mut body = vec![];
+    body.extend(mask.to_le_bytes());
+    let mut tail = guid(object).to_vec();
+    if let Some(i) = inherited {
+        flags |= 2; // ACE_INHERITED_OBJECT_TYPE_PRESENT
+        tail.extend(guid(i));
+    }
+    body.extend(flags.to_le_bytes());
+    body.extend(tail);
+    body.extend(sid);
+    // inherited by the objects below (container inherit); on users only when typed so
+    let ace_flags: u8 = if inherited.is_some() { 0x02 | 0x08 } else { 0x00 };
+    let size = (4 + body.len()) as u16;
+    let mut ace = vec![0x05, ace_flags];
+    ace.extend(size.to_le_bytes());
+    ace.extend(body);
+    ace
+}
+
+/// The DACL of a self-relative security descriptor with `aces` added before the first
+/// inherited ACE (explicit ACEs come first in canonical order), as a new descriptor that
+/// holds only the DACL (written back with the SD-flags control).
+fn with_aces(sd: &[u8], aces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let bad = || "a security descriptor the runner cannot read".to_string();
+    let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]])).ok_or_else(bad);
+    let u32_at = |b: &[u8], i: usize| b.get(i..i + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]])).ok_or_else(bad);
+    let control = u16_at(sd, 2)?;
+    let dacl_at = u32_at(sd, 16)? as usize;
+    let acl = sd.get(dacl_at..).ok_or_else(bad)?;
+    let (size, count) = (u16_at(acl, 2)? as usize, u16_at(acl, 4)? as usize);
+    let mut existing = vec![];
+    let mut at = 8;
+    for _ in 0..count {
+        let n = u16_at(acl, at + 2)? as usize;
+        existing.push(acl.get(at..at + n).ok_or_else(bad)?.to_vec());
+        at += n;
+    }
+    if at > size {
+        return Err(bad());
+    }
+    let mut all: Vec<Vec<u8>> = existing.into_iter().filter(|a| !aces.contains(a)).collect();
+    let insert_at = all.iter().position(|a| a[1] & 0x10 != 0).unwrap_or(all.len());
+    for (k, a) in aces.iter().enumerate() {
+        all.insert(insert_at + k, a.clone());
+    }
+    let body: Vec<u8> = all.concat();
+    let mut dacl = vec![4u8, 0]; // ACL_REVISION_DS: object ACEs
+    dacl.extend(((8 + body.len()) as u16).to_le_bytes());
+    dacl.extend((all.len() as u16).to_le_bytes());
+    dacl.extend([0u8, 0]);
+    dacl.extend(body);
+    // self-relative, DACL present, and the original DACL's protection/inheritance bits
+    let control = 0x8004 | (control & 0x1400);
+    let mut out = vec![1u8, 0];
+    out.extend(control.to_le_bytes());
+    out.extend([0u8; 12]); // no owner, group or SACL
+    out.extend(20u32.to_le_bytes());
+    out.extend(dacl);
+    Ok(out)
+}
+
+/// Gives the connector account the rights the testlab grants it, on the domain root.
+async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), String> {
+    let filter = format!("(sAMAccountName={})", labkit::testlab::CONNECTOR);
+    let (found, _) = l.search(base, Scope::Subtree, &filter, vec!["objectSid"]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
+    let sid = found
+        .into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .and_then(|e| e.bin_attrs.get("objectSid").and_then(|v| v.first().cloned()))
+        .ok_or("the connector account's objectSid")?;
+    let (root, _) = l
+        .with_controls(vec![sd_flags_dacl()])
+        .search(base, Scope::Base, "(objectClass=*)", vec!["nTSecurityDescriptor"])
+        .await
+        .map_err(ldap_err)?
+        .success()
+        .map_err(ldap_err)?;
+    let sd = root
+        .into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .and_then(|e| e.bin_attrs.get("nTSecurityDescriptor").and_then(|v| v.first().cloned()))
+        .ok_or("the domain root's nTSecurityDescriptor")?;
+    let aces: Vec<Vec<u8>> = CONNECTOR_ACES.iter().map(|(m, o, i)| object_ace(*m, o, *i, &sid)).collect();
+    let new = with_aces(&sd, &aces)?;
+    let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
+    l.with_controls(vec![sd_flags_dacl()])
+        .modify(base, m)
+        .await
+        .map_err(ldap_err)?
+        .success()
+        .map_err(|e| format!("granting the connector's rights: {e}"))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +320,36 @@ mod tests {
         assert!(why.starts_with("step 2 `clock.advance`"), "{why}");
         let why = ineligible(&scenario("  - sspr.reset: { user: u, new_password: x }\n")).unwrap();
         assert!(why.contains("tenant or the engine"), "{why}");
-        let why = ineligible(&scenario("  - ldap.unlock: { user: User4, as: 'TESTLAB\\MSOL_5f2a9c31d7e8' }\n")).unwrap();
-        assert!(why.contains("delegated rights"), "{why}");
+    }
+
+    #[test]
+    fn aces_go_before_the_inherited_ones_and_only_once() {
+        let sid = [1u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
+        let inherited = {
+            let mut a = object_ace(0x20, USER_CLASS, None, &sid);
+            a[1] |= 0x10;
+            a
+        };
+        let explicit = object_ace(0x100, USER_CLASS, None, &sid);
+        let acl_body = [explicit.clone(), inherited.clone()].concat();
+        let mut sd = vec![1u8, 0, 0x04, 0x94];
+        sd.extend([0u8; 12]);
+        sd.extend(20u32.to_le_bytes());
+        sd.extend([4u8, 0]);
+        sd.extend(((8 + acl_body.len()) as u16).to_le_bytes());
+        sd.extend(2u16.to_le_bytes());
+        sd.extend([0u8, 0]);
+        sd.extend(&acl_body);
+        let new_ace = object_ace(0x100, "00299570-246d-11d0-a768-00aa006e0529", Some(USER_CLASS), &sid);
+        let out = with_aces(&sd, std::slice::from_ref(&new_ace)).unwrap();
+        // explicit, new, inherited
+        let acl = &out[20..];
+        assert_eq!(u16::from_le_bytes([acl[4], acl[5]]), 3);
+        let body = &acl[8..];
+        assert_eq!(&body[..explicit.len()], explicit.as_slice());
+        assert_eq!(&body[explicit.len()..explicit.len() + new_ace.len()], new_ace.as_slice());
+        // granting again adds nothing
+        let again = with_aces(&out, &[new_ace]).unwrap();
+        assert_eq!(again, out);
     }
 }
