@@ -15,7 +15,7 @@ fi
 
 work=$(mktemp -d /tmp/hybrid-lab-samba.XXXXXX)
 cleanup() {
-  if [ -f "$work/samba.pid" ]; then kill "$(cat "$work/samba.pid")" 2>/dev/null || true; fi
+  if [ -f "$work/server.pid" ]; then kill "$(cat "$work/server.pid")" 2>/dev/null || true; fi
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,7 +34,12 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n
 openssl x509 -req -in "$work/dc.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
   -extfile "$work/ext.cnf" -out "$work/dc.pem" >/dev/null 2>&1
 chmod 600 "$work/dc.key"
+# everything in $work: another Samba on this machine (or in another network namespace)
+# must not share its pid file or sockets
 sed -i "/^\[global\]/a\\
+\tpid directory = $work\\
+\tncalrpc dir = $work/ncalrpc\\
+\twinbindd socket directory = $work/winbindd\\
 \ttls enabled = yes\\
 \ttls keyfile = $work/dc.key\\
 \ttls certfile = $work/dc.pem\\
@@ -43,7 +48,7 @@ sed -i "/^\[global\]/a\\
 
 echo "== starting samba on 127.0.0.1"
 samba -i -M single -s "$work/etc/smb.conf" >"$work/samba.out" 2>&1 &
-echo $! >"$work/samba.pid"
+echo $! >"$work/server.pid"
 for _ in $(seq 150); do
   if (exec 3<>/dev/tcp/127.0.0.1/636) 2>/dev/null; then break; fi
   sleep 0.2
