@@ -519,6 +519,22 @@ async fn startup(runs: usize) -> Result<()> {
     Ok(())
 }
 
+/// The lab's AD DS over LDAPS, bound as its administrator.
+async fn admin_ldaps(info: &labkit::LabInfo) -> Result<ldap3::Ldap> {
+    use rustls::pki_types::pem::PemObject;
+    let ca = std::fs::read(&info.adds.ca_cert)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(c?)?;
+    }
+    let tls = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+    let url = info.adds.ldaps.replace("127.0.0.1", "localhost");
+    let (conn, mut l) = ldap3::LdapConnAsync::with_settings(ldap3::LdapConnSettings::new().set_config(tls), &url).await?;
+    ldap3::drive!(conn);
+    l.simple_bind(&info.adds.admin_dn, &info.adds.admin_password).await?.success()?;
+    Ok(l)
+}
+
 async fn sync_bench(users: usize, changes: usize, rounds: usize) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     for round in 0..rounds {
@@ -534,17 +550,7 @@ async fn sync_bench(users: usize, changes: usize, rounds: usize) -> Result<()> {
         let initial_time = t.elapsed();
         anyhow::ensure!(initial.added >= users && initial.errors.is_empty(), "initial: {initial:?}");
         // the delta: changes users get a new display name and a new password, over LDAP
-        let ca = std::fs::read(&lab.info.adds.ca_cert)?;
-        let mut roots = rustls::RootCertStore::empty();
-        use rustls::pki_types::pem::PemObject;
-        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
-            roots.add(c?)?;
-        }
-        let tls = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
-        let url = lab.info.adds.ldaps.replace("127.0.0.1", "localhost");
-        let (conn, mut l) = ldap3::LdapConnAsync::with_settings(ldap3::LdapConnSettings::new().set_config(tls), &url).await?;
-        ldap3::drive!(conn);
-        l.simple_bind(&lab.info.adds.admin_dn, &lab.info.adds.admin_password).await?.success()?;
+        let mut l = admin_ldaps(&lab.info).await?;
         for i in 0..changes {
             let dn = format!("CN=Load{i},OU=Lab Users,{}", lab.info.adds.base_dn);
             let pw: Vec<u8> = format!("\"Bench-Delta-{round}-{i}-Xy\"").encode_utf16().flat_map(u16::to_le_bytes).collect();
@@ -581,17 +587,7 @@ async fn writeback_load(conns: usize, seconds: u64, per_conn: usize) -> Result<(
     let lab = labkit::Lab::start(cfg).await?;
     // every reset may follow the last at once: no minimum age, no history
     {
-        let ca = std::fs::read(&lab.info.adds.ca_cert)?;
-        let mut roots = rustls::RootCertStore::empty();
-        use rustls::pki_types::pem::PemObject;
-        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
-            roots.add(c?)?;
-        }
-        let tls = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
-        let url = lab.info.adds.ldaps.replace("127.0.0.1", "localhost");
-        let (conn, mut l) = ldap3::LdapConnAsync::with_settings(ldap3::LdapConnSettings::new().set_config(tls), &url).await?;
-        ldap3::drive!(conn);
-        l.simple_bind(&lab.info.adds.admin_dn, &lab.info.adds.admin_password).await?.success()?;
+        let mut l = admin_ldaps(&lab.info).await?;
         let set = |a: &'static str, v: &'static str| ldap3::Mod::Replace(a, std::collections::HashSet::from([v]));
         l.modify(&lab.info.adds.base_dn, vec![set("minPwdAge", "0"), set("pwdHistoryLength", "0")]).await?.success()?;
     }

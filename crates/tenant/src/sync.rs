@@ -97,31 +97,26 @@ fn update(t: &mut Tenant, id: Uuid, u: &SyncedUser) -> Result<bool, SyncError> {
         t.rename_upn(&id, &u.user_principal_name);
     }
     let Some(c) = t.user_mut(&id) else { return Ok(false) };
-    let before = (
-        c.user_principal_name.clone(),
-        c.display_name.clone(),
-        c.given_name.clone(),
-        c.surname.clone(),
-        c.mail.clone(),
-        c.account_enabled,
-        c.on_premises.as_ref().map(|o| o.distinguished_name.clone()),
-    );
+    let before = synced_view(c);
     c.display_name = u.display_name.clone();
     c.given_name = u.given_name.clone();
     c.surname = u.surname.clone();
     c.mail = u.mail.clone();
     c.account_enabled = u.account_enabled;
     c.on_premises = Some(on_premises(u));
-    let after = (
-        c.user_principal_name.clone(),
+    Ok(before != synced_view(c) || !current.eq(&u.user_principal_name))
+}
+
+/// What sync writes of a user, to tell whether an update changed anything.
+fn synced_view(c: &crate::directory::User) -> impl PartialEq + use<> {
+    (
         c.display_name.clone(),
         c.given_name.clone(),
         c.surname.clone(),
         c.mail.clone(),
         c.account_enabled,
         c.on_premises.as_ref().map(|o| o.distinguished_name.clone()),
-    );
-    Ok(before != after || !current.eq(&u.user_principal_name))
+    )
 }
 
 /// A synced hash replaces the cloud password. As Connect does it: DisablePasswordExpiration
