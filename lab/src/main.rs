@@ -183,6 +183,10 @@ struct UpArgs {
     /// and `lab sync` (or the engine's schedule) brings the on-premises users.
     #[arg(long)]
     unsynced: bool,
+    /// An OU (its DN) that directory sync covers; repeat for more. Default: OU=Lab Users in
+    /// the built-in domain, the whole domain for one from --adds-ldif.
+    #[arg(long, value_name = "DN")]
+    sync_ou: Vec<String>,
     /// Set the lab up as this scenario's `given:` says, print its steps, and stop there so
     /// that a trainee can play them by hand.
     #[arg(long, value_name = "FILE")]
@@ -445,7 +449,7 @@ async fn up(a: UpArgs) -> Result<()> {
         load_users: 0,
         source_anchor: a.source_anchor,
         presynced: !a.unsynced,
-        sync_scope: None,
+        sync_scope: (!a.sync_ou.is_empty()).then(|| a.sync_ou.clone()),
         sync_schedule: true,
     };
     let guided = match &a.scenario {
