@@ -546,6 +546,8 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo) -> Result<()> {
         a.ca_cert.display(),
         t.https
     )?;
+    let state = a.ca_cert.parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".lab".into());
+    writeln!(out, "  lab sync --state-dir {state}          # a sync cycle now (the engine runs one every 30 min, hashes every 2)")?;
     writeln!(out, "Guided scenarios: scenarios/ (start with scenarios/sspr/cloud-only-user-resets.yaml);")?;
     writeln!(out, "  `lab up --scenario FILE` sets a scenario up for you to play by hand, `lab run` plays them all.")?;
     Ok(())
