@@ -2,7 +2,8 @@
 # Conformance: the on-premises scenarios against a real Samba AD DC and against the lab's own
 # AD DS, side by side. Installs Debian's Samba AD DC packages if missing, provisions a
 # throwaway "testlab.example" domain under a temporary directory, serves it on 127.0.0.1
-# only (LDAPS with a certificate from a CA made here), runs `lab conformance`, and stops it.
+# only (LDAPS with a certificate from a CA made here), runs `lab conformance` (or, with
+# RUN='command', that command with HYBRID_LAB_ADDS and HYBRID_LAB_ADDS_CA set), and stops it.
 # Needs root (Samba's LDAP ports are 389 and 636). Exit status: lab conformance's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,12 @@ for _ in $(seq 150); do
 done
 (exec 3<>/dev/tcp/127.0.0.1/636) 2>/dev/null || { echo "samba did not open 636"; cat "$work/samba.out"; exit 1; }
 
+export HYBRID_LAB_ADDS=ldaps://localhost:636 HYBRID_LAB_ADDS_CA="$work/ca.pem"
+if [ -n "${RUN:-}" ]; then
+  # another command against the same Samba, e.g. RUN='cargo test --test scenarios'
+  bash -c "$RUN"
+  exit
+fi
 # the debug build: `make test` has just built it (a release build would double CI time)
 cargo build -q -p lab
-target/debug/lab conformance --adds ldaps://localhost:636 --adds-ca "$work/ca.pem" "$@"
+target/debug/lab conformance --adds "$HYBRID_LAB_ADDS" --adds-ca "$HYBRID_LAB_ADDS_CA" "$@"
