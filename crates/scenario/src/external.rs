@@ -265,28 +265,26 @@ fn with_aces(sd: &[u8], aces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// The first binary value of `attr` in the first entry a search finds.
+async fn first_binary(
+    l: &mut ldap3::Ldap,
+    base: &str,
+    scope: Scope,
+    filter: &str,
+    attr: &str,
+    controls: Vec<ldap3::controls::RawControl>,
+) -> Result<Option<Vec<u8>>, String> {
+    let (found, _) =
+        l.with_controls(controls).search(base, scope, filter, vec![attr]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
+    Ok(found.into_iter().next().map(SearchEntry::construct).and_then(|e| e.bin_attrs.get(attr).and_then(|v| v.first().cloned())))
+}
+
 /// Gives the connector account the rights the testlab grants it, on the domain root.
 async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), String> {
     let filter = format!("(sAMAccountName={})", labkit::testlab::CONNECTOR);
-    let (found, _) = l.search(base, Scope::Subtree, &filter, vec!["objectSid"]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
-    let sid = found
-        .into_iter()
-        .next()
-        .map(SearchEntry::construct)
-        .and_then(|e| e.bin_attrs.get("objectSid").and_then(|v| v.first().cloned()))
-        .ok_or("the connector account's objectSid")?;
-    let (root, _) = l
-        .with_controls(vec![sd_flags_dacl()])
-        .search(base, Scope::Base, "(objectClass=*)", vec!["nTSecurityDescriptor"])
-        .await
-        .map_err(ldap_err)?
-        .success()
-        .map_err(ldap_err)?;
-    let sd = root
-        .into_iter()
-        .next()
-        .map(SearchEntry::construct)
-        .and_then(|e| e.bin_attrs.get("nTSecurityDescriptor").and_then(|v| v.first().cloned()))
+    let sid = first_binary(l, base, Scope::Subtree, &filter, "objectSid", vec![]).await?.ok_or("the connector account's objectSid")?;
+    let sd = first_binary(l, base, Scope::Base, "(objectClass=*)", "nTSecurityDescriptor", vec![sd_flags_dacl()])
+        .await?
         .ok_or("the domain root's nTSecurityDescriptor")?;
     let aces: Vec<Vec<u8>> = CONNECTOR_ACES.iter().map(|(m, o, i)| object_ace(*m, o, *i, &sid)).collect();
     let new = with_aces(&sd, &aces)?;
