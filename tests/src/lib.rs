@@ -170,3 +170,19 @@ fn key_cache() -> &'static std::path::Path {
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// Runs `case` on its own two-thread runtime against a fresh lab with the writeback engine
+/// (what each proptest case needs: a sync body, a whole lab of its own).
+pub fn with_engine_lab<F, Fut>(case: F)
+where
+    F: FnOnce(TestLab, writeback::Engine) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        install_crypto();
+        let t = TestLab::start_with(|c| c.engine = true).await;
+        let engine = t.lab.engine.clone().expect("the lab runs an engine");
+        case(t, engine).await;
+    });
+}

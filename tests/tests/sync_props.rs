@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use base64::Engine as _;
-use hybrid_lab_tests::{TestLab, Via, install_crypto};
+use hybrid_lab_tests::{TestLab, Via, with_engine_lab};
 use ldap3::Mod;
 use proptest::prelude::*;
 
@@ -85,11 +85,7 @@ async fn scoped_ad_users(t: &TestLab) -> BTreeMap<String, (String, String, bool)
 }
 
 fn run_case(ops: Vec<Op>) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async move {
-        install_crypto();
-        let t = TestLab::start_with(|c| c.engine = true).await;
-        let engine = t.lab.engine.clone().unwrap();
+    with_engine_lab(|t, engine| async move {
         let base = t.base();
         let mut made: Vec<Made> = vec![];
         let mut n = 0;

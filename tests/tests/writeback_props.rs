@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hybrid_lab_tests::{TestLab, Via, install_crypto};
+use hybrid_lab_tests::{TestLab, Via, with_engine_lab};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -141,11 +141,7 @@ async fn check_sides(t: &TestLab, w: &World) {
 }
 
 fn run_case(ops: Vec<Op>) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async move {
-        install_crypto();
-        let t = TestLab::start_with(|c| c.engine = true).await;
-        let engine = t.lab.engine.clone().unwrap();
+    with_engine_lab(|t, engine| async move {
         // the seeded passwords are a day old: the first change of each user may pass
         t.lab.clock.advance(Duration::from_secs(86_400));
         let mut w = World { cloud: USERS.map(|u| u.2.to_string()), ad: USERS.map(|u| u.2.to_string()), n: 0 };
