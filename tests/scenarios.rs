@@ -31,6 +31,7 @@ fn main() {
     let files = suite::discover(std::slice::from_ref(&root)).expect("scenarios/ is readable");
     let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime"));
     let ext = external().map(Arc::new);
+    let can = ext.as_ref().map(|e| rt.block_on(labkit::external::probe(e)).unwrap_or_else(|m| panic!("{}: {m}", e.ldaps)));
     if ext.is_some() {
         args.test_threads = Some(1);
     }
@@ -39,11 +40,12 @@ fn main() {
         .map(|f| {
             let (rt, root, ext) = (rt.clone(), root.clone(), ext.clone());
             let id = suite::test_id(&root, &f);
-            let skip =
-                ext.is_some() && suite::load(&f).is_ok_and(|s| scenario::external::ineligible(&s).is_some() || s.samba_differs.is_some());
+            let skip = can.is_some_and(|can| {
+                suite::load(&f).is_ok_and(|s| scenario::external::ineligible(&s, can).is_some() || s.samba_differs.is_some())
+            });
             Trial::test(id, move || {
                 let r = match &ext {
-                    Some(ext) => rt.block_on(suite::run_all_external(&root, vec![f.clone()], ext)).remove(0),
+                    Some(ext) => rt.block_on(suite::run_all_external(&root, vec![f.clone()], ext, can.expect("probed"))).remove(0),
                     None => rt.block_on(suite::run_file(&root, &f)),
                 };
                 match &r.outcome {

@@ -99,8 +99,8 @@ struct RunArgs {
 /// An external directory (a Samba AD DC, a Windows DC) holding the testlab domain.
 #[derive(clap::Args)]
 struct ExternalArgs {
-    /// Run the on-premises scenarios against this directory (`ldaps://HOST:PORT`) instead
-    /// of the built-in one; the testlab is seeded into it over LDAP before each scenario.
+    /// Use this directory (`ldaps://HOST:PORT`) as the lab's AD DS instead of the built-in
+    /// one; the testlab is seeded into it over LDAP (before each scenario, when running them).
     #[arg(long, value_name = "URL")]
     adds: Option<String>,
     /// Its administrator.
@@ -191,6 +191,8 @@ struct UpArgs {
     /// that a trainee can play them by hand.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
+    #[command(flatten)]
+    external: ExternalArgs,
 }
 
 #[derive(clap::Args)]
@@ -258,7 +260,10 @@ async fn run(a: RunArgs) -> Result<()> {
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
     let started = std::time::Instant::now();
     let results = match a.external.external()? {
-        Some(ext) => scenario::suite::run_all_external(&root, files, &ext).await,
+        Some(ext) => {
+            let can = labkit::external::probe(&ext).await.map_err(|e| anyhow::anyhow!("{}: {e}", ext.ldaps))?;
+            scenario::suite::run_all_external(&root, files, &ext, can).await
+        }
         None => scenario::suite::run_all(&root, files, jobs).await,
     };
     print!("{}", scenario::suite::human(&results, scenario::suite::Style::for_stdout()));
@@ -306,16 +311,19 @@ async fn conformance(a: ConformanceArgs) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(ext) = a.external.external()? else { bail!("conformance needs --adds and --adds-ca") };
     let root = scenarios_root(&a.paths);
+    let can = labkit::external::probe(&ext).await.map_err(|e| anyhow::anyhow!("{}: {e}", ext.ldaps))?;
     let mut eligible = vec![];
-    let mut skipped = 0;
+    // why the others are not compared: the reason (without its step number), how many
+    let mut skipped: std::collections::BTreeMap<String, usize> = Default::default();
     for f in scenario::suite::discover(&a.paths)? {
-        match scenario::suite::load(&f) {
-            Ok(s) if scenario::external::ineligible(&s).is_none() => eligible.push((f, s.samba_differs.clone())),
-            _ => skipped += 1,
+        let s = scenario::suite::load(&f).map_err(|e| anyhow::anyhow!("{e}"))?;
+        match scenario::external::ineligible(&s, can) {
+            None => eligible.push((f, s.samba_differs.clone())),
+            Some(why) => *skipped.entry(why.split_once("` ").map(|(_, r)| r.to_string()).unwrap_or(why)).or_default() += 1,
         }
     }
     let files: Vec<PathBuf> = eligible.iter().map(|(f, _)| f.clone()).collect();
-    let theirs = scenario::suite::run_all_external(&root, files.clone(), &ext).await;
+    let theirs = scenario::suite::run_all_external(&root, files.clone(), &ext, can).await;
     let ours = scenario::suite::run_all(&root, files, 2).await;
     let mut table = format!("| scenario | against {} | against the built-in AD DS |\n|---|---|---|\n", ext.ldaps);
     let mut bad = 0;
@@ -344,10 +352,11 @@ async fn conformance(a: ConformanceArgs) -> Result<()> {
             details.push_str(&scenario::suite::failure_text(&t.path, f, scenario::suite::Style { color: false }));
         }
     }
-    table.push_str(&format!(
-        "\n{} scenarios compared; {skipped} skipped (they need the tenant, the engine, the lab clock or their own LDIF).\n",
-        eligible.len()
-    ));
+    let not_compared: usize = skipped.values().sum();
+    table.push_str(&format!("\n{} scenarios compared; {not_compared} not compared:\n", eligible.len()));
+    for (why, n) in &skipped {
+        table.push_str(&format!("- {n}: {why}\n"));
+    }
     print!("{table}");
     if !details.is_empty() {
         println!("\nWhat the external directory answered where it differs:\n\n{details}");
@@ -450,8 +459,12 @@ async fn up(a: UpArgs) -> Result<()> {
         source_anchor: a.source_anchor,
         presynced: !a.unsynced,
         sync_scope: (!a.sync_ou.is_empty()).then(|| a.sync_ou.clone()),
-        sync_schedule: true,
+        sync_schedule: a.external.adds.is_none(),
+        external_adds: a.external.external()?,
     };
+    if cfg.external_adds.is_some() && cfg.adds_ldif.is_some() {
+        bail!("--adds-ldif is for the built-in AD DS; an external directory is seeded with the testlab");
+    }
     let guided = match &a.scenario {
         Some(p) => Some((p.clone(), scenario::suite::load(p).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?)),
         None => None,
@@ -465,6 +478,7 @@ async fn up(a: UpArgs) -> Result<()> {
         let target = scenario::run::Target {
             info: lab.info.clone(),
             control: scenario::run::Control::InProcess { clock: lab.clock.clone(), engine: lab.engine.clone() },
+            external_adds: lab.adds.is_none(),
             ca_pem,
         };
         let mut runner = scenario::run::Runner::new(&target).map_err(|e| anyhow::anyhow!(e.0))?;

@@ -447,6 +447,8 @@ async fn the_connector_holds_exactly_the_writeback_rights_and_not_over_protected
     // revoking a right takes effect at once (the lab's control surface does this)
     t.lab
         .adds
+        .as_ref()
+        .expect("the built-in AD DS")
         .directory
         .write()
         .unwrap()

@@ -5,8 +5,11 @@
 //!
 //! A lab is the AD DS (LDAP and LDAPS), the tenant (HTTPS and HTTP: OIDC, tokens, a Graph
 //! subset) and, unless turned off, the writeback and sync engine, onboarded with the tenant.
+//! The AD DS may be an external directory instead (a Samba AD DC): the testlab is seeded
+//! into it over LDAP and the engine works against it ([`external`]).
 
 mod control;
+pub mod external;
 pub mod testlab;
 
 use std::net::SocketAddr;
@@ -64,6 +67,9 @@ pub struct LabConfig {
     /// Run the engine's sync schedule on its own (a ticker that looks at the lab clock every
     /// second). Off in tests and scenarios: whoever advances the clock runs what is due.
     pub sync_schedule: bool,
+    /// An external directory as the AD DS instead of the built-in one (the testlab seeded
+    /// into it; no directory sync, which needs the built-in directory's hash control).
+    pub external_adds: Option<external::External>,
 }
 
 impl LabConfig {
@@ -85,6 +91,7 @@ impl LabConfig {
             presynced: true,
             sync_scope: None,
             sync_schedule: false,
+            external_adds: None,
         }
     }
 }
@@ -143,7 +150,8 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
     if !engine.wait_connected(std::time::Duration::from_secs(10)).await {
         anyhow::bail!("writeback engine: no relay link after 10 s");
     }
-    if cfg.presynced && info.users.iter().any(|u| u.synced) {
+    // (an external directory offers no way to read hashes the engine knows: no baseline)
+    if cfg.presynced && cfg.external_adds.is_none() && info.users.iter().any(|u| u.synced) {
         engine.baseline().await.map_err(|e| anyhow::anyhow!("writeback engine: reading the directory for sync: {e}"))?;
     }
     Ok(engine)
@@ -196,8 +204,9 @@ pub struct AddsInfo {
 pub struct Lab {
     pub info: LabInfo,
     pub clock: Clock,
-    /// The AD DS's state, for the lab's own control surface (never for scenario steps).
-    pub adds: Arc<DomainController>,
+    /// The AD DS's state, for the lab's own control surface (never for scenario steps);
+    /// None when the AD DS is an external directory.
+    pub adds: Option<Arc<DomainController>>,
     /// The tenant's state, likewise.
     pub tenant: Arc<tenant::server::TenantServer>,
     /// The writeback engine, when the lab runs one (its controls are the lab's fault switches).
@@ -238,15 +247,26 @@ impl Lab {
                 ad_ds::tls::generate(&names, &domain.netbios)?
             }
         };
+        // with an external directory, the bundle clients trust holds its CA as well
+        let ext = cfg.external_adds.as_ref();
+        let mut ca_bundle = tls.ca_pem.as_bytes().to_vec();
+        if let Some(e) = ext {
+            ca_bundle.extend(b"\n");
+            ca_bundle.extend(&e.ca_pem);
+        }
         let ca_cert = cfg.state_dir.join("ca.pem");
-        std::fs::write(&ca_cert, &tls.ca_pem).with_context(|| format!("writing {}", ca_cert.display()))?;
+        std::fs::write(&ca_cert, &ca_bundle).with_context(|| format!("writing {}", ca_cert.display()))?;
         let ca_cert = ca_cert.canonicalize().unwrap_or(ca_cert);
 
-        let ldap = TcpListener::bind(cfg.ldap).await.with_context(|| format!("LDAP listener on {}", cfg.ldap))?;
-        let ldaps = TcpListener::bind(cfg.ldaps).await.with_context(|| format!("LDAPS listener on {}", cfg.ldaps))?;
+        let directory_listeners = match ext {
+            Some(_) => None,
+            None => Some((
+                TcpListener::bind(cfg.ldap).await.with_context(|| format!("LDAP listener on {}", cfg.ldap))?,
+                TcpListener::bind(cfg.ldaps).await.with_context(|| format!("LDAPS listener on {}", cfg.ldaps))?,
+            )),
+        };
         let https = TcpListener::bind(cfg.https).await.with_context(|| format!("HTTPS listener on {}", cfg.https))?;
         let http = TcpListener::bind(cfg.http).await.with_context(|| format!("HTTP listener on {}", cfg.http))?;
-        let (ldap_addr, ldaps_addr) = (ldap.local_addr()?, ldaps.local_addr()?);
         let (https_addr, http_addr) = (https.local_addr()?, http.local_addr()?);
 
         // The tenant, seeded from the AD objects as Connect would have left it.
@@ -259,10 +279,17 @@ impl Lab {
         // before Connect's first cycle nothing on-premises has a cloud twin yet
         let users: Vec<SeededUser> =
             if cfg.presynced { users } else { users.into_iter().map(|u| SeededUser { synced: false, cloud: false, ..u }).collect() };
-        if cfg.source_anchor == writeback::SourceAnchor::ConsistencyGuid {
-            testlab::stamp_consistency_guids(&mut dir, &users);
-        }
-        let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &dir, &users, cfg.source_anchor.attribute());
+        let anchor = cfg.source_anchor.attribute();
+        let objects = match ext {
+            Some(e) => external::seed(e, &dir, &users, anchor).await.map_err(|m| anyhow::anyhow!("{}: {m}", e.ldaps))?,
+            None => {
+                if cfg.source_anchor == writeback::SourceAnchor::ConsistencyGuid {
+                    testlab::stamp_consistency_guids(&mut dir, &users);
+                }
+                testlab::on_prem_objects(&dir, &users, anchor)
+            }
+        };
+        let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &domain.dns_name, &users, &objects);
         let https_base = format!("https://localhost:{}", https_addr.port());
         let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.seed, cfg.clock.clone()));
         let tenant_server = Arc::new(tenant::server::TenantServer {
@@ -279,7 +306,7 @@ impl Lab {
 
         let base_dn = dir.base_dn().to_string();
         let connector_dn = dir.by_sam(testlab::CONNECTOR).map(|e| e.dn.to_string());
-        let dc = DomainController::new(dir, Some(tls));
+        let dc = directory_listeners.as_ref().map(|_| DomainController::new(dir, Some(tls)));
         let (stop, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -287,26 +314,35 @@ impl Lab {
         // the lab's HTTP front: the tenant, and the engine's status and switches (late-bound:
         // the engine onboards through the tenant once that listens)
         let engine_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
-        let app = tenant::server::app(tenant_server.clone())
-            .merge(writeback::control_router(engine_slot.clone()))
-            .merge(control::router(dc.clone(), connector_dn));
-        let tasks = vec![
-            tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))),
-            tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx.clone()))),
-            tokio::spawn(tenant::server::serve(https, app.clone(), Some(Arc::new(http_tls)), stopped(rx.clone()))),
-            tokio::spawn(tenant::server::serve(http, app, None, stopped(rx))),
-        ];
+        let mut app = tenant::server::app(tenant_server.clone()).merge(writeback::control_router(engine_slot.clone()));
+        let mut tasks = vec![];
+        let (ldap_url, ldaps_url) = match (&dc, directory_listeners) {
+            (Some(dc), Some((ldap, ldaps))) => {
+                app = app.merge(control::router(dc.clone(), connector_dn));
+                let urls = (format!("ldap://{}", ldap.local_addr()?), format!("ldaps://{}", ldaps.local_addr()?));
+                tasks.push(tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))));
+                tasks.push(tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx.clone()))));
+                urls
+            }
+            _ => {
+                let url = ext.map(|e| e.ldaps.trim_end_matches('/').to_string()).unwrap_or_default();
+                let host = url.trim_start_matches("ldaps://").rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_default();
+                (format!("ldap://{host}:389"), url)
+            }
+        };
+        tasks.push(tokio::spawn(tenant::server::serve(https, app.clone(), Some(Arc::new(http_tls)), stopped(rx.clone()))));
+        tasks.push(tokio::spawn(tenant::server::serve(http, app, None, stopped(rx))));
         let mut all_users = users;
         all_users.extend(cloud_users);
         let info = LabInfo {
             adds: AddsInfo {
-                ldap: format!("ldap://{ldap_addr}"),
-                ldaps: format!("ldaps://{ldaps_addr}"),
-                admin_dn: format!("CN=Administrator,CN=Users,{base_dn}"),
+                ldap: ldap_url,
+                ldaps: ldaps_url,
+                admin_dn: ext.map(|e| e.admin_dn.clone()).unwrap_or_else(|| format!("CN=Administrator,CN=Users,{base_dn}")),
                 base_dn,
                 domain: domain.dns_name.clone(),
                 netbios: domain.netbios.clone(),
-                admin_password: domain.admin_password.clone(),
+                admin_password: ext.map(|e| e.admin_password.clone()).unwrap_or_else(|| domain.admin_password.clone()),
                 ca_cert,
             },
             tenant: TenantInfo {
@@ -324,7 +360,6 @@ impl Lab {
             engine: None,
         };
         let engine = if cfg.engine { Some(start_engine(&cfg, &info).await?) } else { None };
-        let mut tasks = tasks;
         if let Some(e) = &engine {
             let _ = engine_slot.set(e.clone());
             if cfg.sync_schedule {

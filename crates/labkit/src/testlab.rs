@@ -275,6 +275,52 @@ pub fn stamp_consistency_guids(d: &mut Directory, users: &[SeededUser]) {
     }
 }
 
+/// What Connect's import reads of a synced user's AD object, and the tenant is seeded from.
+#[derive(Clone, Debug)]
+pub struct OnPremObject {
+    /// The sourceAnchor attribute's value (objectGUID or mS-DS-ConsistencyGuid).
+    pub anchor: Vec<u8>,
+    /// objectSid, as text.
+    pub sid: String,
+    pub user_account_control: i64,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub mail: Option<String>,
+}
+
+impl OnPremObject {
+    /// From an entry's attributes (`values(name)`), wherever the entry came from.
+    pub fn read(values: impl Fn(&str) -> Option<Vec<u8>>, anchor_attribute: &str) -> Option<OnPremObject> {
+        let text = |a: &str| values(a).map(|v| String::from_utf8_lossy(&v).into_owned());
+        Some(OnPremObject {
+            anchor: values(anchor_attribute)?,
+            sid: values("objectSid").and_then(|s| ad_ds::sid::Sid::from_bytes(&s)).map(|s| s.to_string()).unwrap_or_default(),
+            user_account_control: text("userAccountControl").and_then(|v| v.parse().ok()).unwrap_or(0),
+            display_name: text("displayName"),
+            given_name: text("givenName"),
+            surname: text("sn"),
+            mail: text("mail"),
+        })
+    }
+}
+
+/// The attributes [`OnPremObject::read`] reads (besides the anchor).
+pub const ON_PREM_ATTRS: &[&str] = &["objectSid", "userAccountControl", "displayName", "givenName", "sn", "mail"];
+
+/// The synced users' objects in the built-in directory, by sAMAccountName.
+pub fn on_prem_objects(d: &Directory, users: &[SeededUser], anchor_attribute: &str) -> std::collections::HashMap<String, OnPremObject> {
+    users
+        .iter()
+        .filter(|u| u.synced)
+        .filter_map(|u| {
+            let e = d.by_sam(&u.sam)?;
+            let o = OnPremObject::read(|a| e.values(a).first().cloned(), anchor_attribute)?;
+            Some((u.sam.clone(), o))
+        })
+        .collect()
+}
+
 /// Seeds the tenant as Azure AD Connect would have left it: the synced twins of the users in
 /// the sync scope (onPremisesImmutableId = base64 of the anchor attribute, the other
 /// onPremises* values from the AD object, the password as hash sync carried it), plus
@@ -282,31 +328,28 @@ pub fn stamp_consistency_guids(d: &mut Directory, users: &[SeededUser]) {
 /// Returns the cloud-only users (for `lab up --json`) and the app's client id.
 pub fn seed_tenant(
     t: &mut tenant::directory::Tenant,
-    d: &Directory,
+    domain_name: &str,
     users: &[SeededUser],
-    anchor_attribute: &str,
+    objects: &std::collections::HashMap<String, OnPremObject>,
 ) -> (Vec<SeededUser>, uuid::Uuid) {
     use base64::Engine;
     use tenant::directory::{NewUser, OnPremises};
     use tenant::roles::Role;
     for u in users.iter().filter(|u| u.synced) {
-        let e = d.by_sam(&u.sam).expect("seeded AD user");
-        let anchor = e.values(anchor_attribute).first().cloned().expect("the sourceAnchor attribute");
-        let sid = e.values("objectSid").first().and_then(|s| ad_ds::sid::Sid::from_bytes(s)).map(|s| s.to_string()).unwrap_or_default();
-        let uac = e.int("userAccountControl").unwrap_or(0);
+        let e = objects.get(&u.sam).expect("a synced user's AD object");
         t.add_user(NewUser {
             user_principal_name: u.upn.clone(),
-            display_name: e.first_str("displayName").unwrap_or(&u.sam).to_string(),
-            given_name: e.first_str("givenName").map(str::to_string),
-            surname: e.first_str("sn").map(str::to_string),
-            mail: e.first_str("mail").map(str::to_string),
-            account_enabled: uac & ad_ds::account::UF_ACCOUNTDISABLE == 0,
+            display_name: e.display_name.clone().unwrap_or_else(|| u.sam.clone()),
+            given_name: e.given_name.clone(),
+            surname: e.surname.clone(),
+            mail: e.mail.clone(),
+            account_enabled: e.user_account_control & ad_ds::account::UF_ACCOUNTDISABLE == 0,
             on_premises: Some(OnPremises {
-                immutable_id: base64::engine::general_purpose::STANDARD.encode(anchor),
+                immutable_id: base64::engine::general_purpose::STANDARD.encode(&e.anchor),
                 sam_account_name: u.sam.clone(),
-                domain_name: d.config().dns_name.clone(),
+                domain_name: domain_name.to_string(),
                 distinguished_name: u.dn.clone(),
-                security_identifier: sid,
+                security_identifier: e.sid.clone(),
             }),
             password: u.password.clone(),
             // password hash sync stamps this unless the cloud policy for synced users is on

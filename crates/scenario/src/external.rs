@@ -1,353 +1,79 @@
-//! Scenarios against an external directory (a real Samba AD DC, a Windows DC): which
-//! scenarios can run there, and the testlab's OUs, users, domain policy and the connector's
-//! delegated rights seeded into it over LDAP, as an administrator would, before each one.
-//!
-//! The directory must hold the testlab's domain (`testlab.example`, NetBIOS `TESTLAB`), so
-//! that the scenarios' names and DNs mean the same objects. Only the on-premises part runs:
-//! a scenario that needs the tenant, the engine or the lab clock is skipped with the reason.
+//! Scenarios against an external directory (a real Samba AD DC, a Windows DC): which ones
+//! can run there. Each runs in a lab of its own whose AD DS is that directory (the testlab
+//! seeded into it: `labkit::external`), with the tenant and the engine as usual; a scenario
+//! that needs what only the built-in directory does (the lab clock, its fault switches, its
+//! rights switches, directory sync's hash control, a directory from LDIF) is skipped with the
+//! reason.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use crate::model::{Action, DcState, Scenario};
 
-use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+pub use labkit::external::{Capabilities, External};
 
-use crate::model::{Action, Scenario};
-
-/// How to reach the directory: LDAPS, an administrator, and the CA its certificate chains to.
-#[derive(Clone, Debug)]
-pub struct External {
-    /// `ldaps://HOST:PORT`.
-    pub ldaps: String,
-    pub admin_dn: String,
-    pub admin_password: String,
-    pub ca_pem: Vec<u8>,
-}
-
-/// Why a scenario cannot run against an external directory (None: it can).
-pub fn ineligible(s: &Scenario) -> Option<String> {
+/// Why a scenario cannot run against an external directory that can do `can` (None: it can).
+pub fn ineligible(s: &Scenario, can: Capabilities) -> Option<String> {
     if s.lab.as_deref().is_some_and(|l| l != "testlab") {
         return Some("starts from its own LDIF (an external directory holds the testlab)".into());
     }
-    if s.presynced == Some(false) || s.source_anchor.is_some() {
-        return Some("sets up the sync side (the engine runs against the built-in directory only)".into());
-    }
-    let t = &s.given.tenant;
-    if t.sspr.is_some() || t.writeback.is_some() || t.risk_policy.is_some() || t.password_rules.is_some() {
-        return Some("sets tenant settings (on-premises steps only run against an external directory)".into());
+    if s.presynced == Some(false) {
+        return Some("starts before Connect's first cycle (directory sync needs the built-in directory)".into());
     }
     for (i, step) in s.steps.iter().enumerate() {
         let a = &step.value.action;
-        let name = a.name();
         let why = match a {
-            Action::ClockAdvance(_) => Some("advances the lab clock, which an external directory does not follow"),
-            _ if name.starts_with("ldap.") || name == "expect.entry" => None,
-            _ => Some("needs the tenant or the engine"),
+            Action::ClockAdvance(_) => "advances the lab clock, which an external directory does not follow",
+            // a fault switch that names the state the directory is in anyway holds as it is
+            Action::AddsFault(f)
+                if matches!(f.state, None | Some(DcState::Up)) && f.policy_hints.is_none_or(|on| on == can.policy_hints) =>
+            {
+                continue;
+            }
+            Action::AddsFault(_) => "switches a fault of the built-in domain controller",
+            Action::EngineRevokeRight(_) | Action::EngineGrantRight(_) => "switches a connector right in the built-in directory",
+            // the engine reads NT hashes with the built-in directory's own control; a real DC
+            // hands them out over DRSR (MS-DRSR GetNCChanges), which the lab does not speak
+            Action::SyncRun(_) | Action::ExpectSync(_) => {
+                "runs directory sync, which reads hashes the way only the built-in directory offers"
+            }
+            _ => continue,
         };
-        if let Some(why) = why {
-            return Some(format!("step {} `{name}` {why}", i + 1));
-        }
+        return Some(format!("step {} `{}` {why}", i + 1, a.name()));
     }
     None
-}
-
-fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(c.map_err(|e| format!("CA: {e}"))?).map_err(|e| format!("CA: {e}"))?;
-    }
-    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
-}
-
-fn ldap_err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-/// The policy attributes the seeding copies from the testlab's domain object.
-const POLICY_ATTRS: &[&str] = &[
-    "minPwdLength",
-    "pwdHistoryLength",
-    "minPwdAge",
-    "maxPwdAge",
-    "pwdProperties",
-    "lockoutThreshold",
-    "lockoutDuration",
-    "lockOutObservationWindow",
-];
-
-/// Seeds the testlab into the external directory (replacing what an earlier seeding left)
-/// and answers the LabInfo scenarios run with: its endpoints, the seeded users.
-pub async fn seed(ext: &External) -> Result<labkit::LabInfo, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    // the testlab as the built-in directory holds it: the source of every value seeded
-    let mut model = ad_ds::Directory::new(labkit::testlab::domain(1), clock::Clock::frozen(clock::Clock::lab_epoch()));
-    let users = labkit::testlab::seed(&mut model);
-    let base = model.base_dn().to_string();
-
-    let settings = LdapConnSettings::new().set_config(tls(&ext.ca_pem)?);
-    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("{}: {e}", ext.ldaps))?;
-    ldap3::drive!(conn);
-    l.simple_bind(&ext.admin_dn, &ext.admin_password)
-        .await
-        .map_err(ldap_err)?
-        .success()
-        .map_err(|e| format!("bind as {}: {e}", ext.admin_dn))?;
-    let (root, _) =
-        l.search("", Scope::Base, "(objectClass=*)", vec!["defaultNamingContext"]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
-    let theirs = root
-        .into_iter()
-        .next()
-        .map(SearchEntry::construct)
-        .and_then(|e| e.attrs.get("defaultNamingContext").and_then(|v| v.first().cloned()));
-    if !theirs.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(&base)) {
-        return Err(format!(
-            "the directory's domain is {theirs:?}; scenarios need {base} (provision realm testlab.example, domain TESTLAB)"
-        ));
-    }
-
-    // the domain policy
-    let domain = model.get_dn(model.base_dn()).ok_or("the testlab domain object")?;
-    let mods: Vec<Mod<Vec<u8>>> = POLICY_ATTRS
-        .iter()
-        .filter_map(|a| domain.values(a).first().map(|v| Mod::Replace(a.as_bytes().to_vec(), HashSet::from([v.clone()]))))
-        .collect();
-    l.modify(&base, mods).await.map_err(ldap_err)?.success().map_err(|e| format!("domain policy: {e}"))?;
-
-    // the OUs, emptied and made again
-    for (ou, desc) in labkit::testlab::OUS {
-        let dn = format!("OU={ou},{base}");
-        let ldap3::SearchResult(children, r) = l.search(&dn, Scope::OneLevel, "(objectClass=*)", vec!["1.1"]).await.map_err(ldap_err)?;
-        if r.rc == 0 {
-            for c in children.into_iter().map(SearchEntry::construct) {
-                l.delete(&c.dn).await.map_err(ldap_err)?.success().map_err(|e| format!("delete {}: {e}", c.dn))?;
-            }
-        } else {
-            let attrs = vec![
-                (b"objectClass".to_vec(), HashSet::from([b"organizationalUnit".to_vec()])),
-                (b"description".to_vec(), HashSet::from([desc.as_bytes().to_vec()])),
-            ];
-            l.add(&dn, attrs).await.map_err(ldap_err)?.success().map_err(|e| format!("add {dn}: {e}"))?;
-        }
-    }
-    // the users, with the testlab's attributes, passwords and groups
-    for u in users.iter().filter(|u| u.sam != "Administrator") {
-        let e = model.by_sam(&u.sam).ok_or("a seeded user")?;
-        let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![];
-        for a in ["objectClass", "sAMAccountName", "userPrincipalName", "displayName", "givenName", "sn", "mail", "description"] {
-            let vals: HashSet<Vec<u8>> =
-                if a == "objectClass" { HashSet::from([b"user".to_vec()]) } else { e.values(a).iter().cloned().collect() };
-            if !vals.is_empty() {
-                attrs.push((a.as_bytes().to_vec(), vals));
-            }
-        }
-        l.add(&u.dn, attrs).await.map_err(ldap_err)?.success().map_err(|err| format!("add {}: {err}", u.dn))?;
-        let password = u.password.as_deref().unwrap_or_default();
-        let mut mods = vec![Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([ad_ds::password::unicode_pwd(password)]))];
-        let uac = e.int("userAccountControl").unwrap_or(512).to_string();
-        mods.push(Mod::Replace(b"userAccountControl".to_vec(), HashSet::from([uac.into_bytes()])));
-        l.modify(&u.dn, mods).await.map_err(ldap_err)?.success().map_err(|err| format!("password of {}: {err}", u.dn))?;
-        for g in e.values("memberOf") {
-            let g = String::from_utf8_lossy(g).to_string();
-            let m = vec![Mod::Add(b"member".to_vec(), HashSet::from([u.dn.as_bytes().to_vec()]))];
-            let r = l.modify(&g, m).await.map_err(ldap_err)?;
-            // 20: already a member (a group the directory fills itself)
-            if r.rc != 0 && r.rc != 20 {
-                return Err(format!("{} into {g}: {}", u.dn, r.text));
-            }
-        }
-    }
-    grant_connector_rights(&mut l, &base).await?;
-    let _ = l.unbind().await;
-
-    let url = ext.ldaps.trim_end_matches('/');
-    let host = url.trim_start_matches("ldaps://").rsplit_once(':').map(|(h, _)| h).unwrap_or("localhost");
-    let cfg = model.config();
-    Ok(labkit::LabInfo {
-        adds: labkit::AddsInfo {
-            ldap: format!("ldap://{host}:389"),
-            ldaps: url.to_string(),
-            base_dn: base,
-            domain: cfg.dns_name.clone(),
-            netbios: cfg.netbios.clone(),
-            admin_dn: ext.admin_dn.clone(),
-            admin_password: ext.admin_password.clone(),
-            ca_cert: std::path::PathBuf::new(),
-        },
-        tenant: labkit::TenantInfo::none(),
-        users,
-        engine: None,
-    })
-}
-
-// ----- delegated rights, as ADUC's delegation wizard writes them -----
-
-/// LDAP_SERVER_SD_FLAGS_OID with DACL_SECURITY_INFORMATION: read and write the DACL only.
-fn sd_flags_dacl() -> ldap3::controls::RawControl {
-    ldap3::controls::RawControl { ctype: "1.2.840.113556.1.4.801".into(), crit: true, val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]) }
-}
-
-/// `(control-access or write-property mask, object type, inherited object type)`: the rights
-/// Connect's wizard gives its AD DS connector account on the domain root — writeback (Reset
-/// Password; write lockoutTime and pwdLastSet on users) and sync (the replication rights;
-/// write mS-DS-ConsistencyGuid on users).
-const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
-const CONNECTOR_ACES: &[(u32, &str, Option<&str>)] = &[
-    (0x100, "00299570-246d-11d0-a768-00aa006e0529", Some(USER_CLASS)), // User-Force-Change-Password
-    (0x20, "28630ebf-41d5-11d1-a9c1-0000f80367c1", Some(USER_CLASS)),  // lockoutTime
-    (0x20, "bf967a0a-0de6-11d0-a285-00aa003049e2", Some(USER_CLASS)),  // pwdLastSet
-    (0x20, "23773dc2-b63a-11d2-90e1-00c04fd91ab1", Some(USER_CLASS)),  // mS-DS-ConsistencyGuid
-    (0x100, "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2", None),             // DS-Replication-Get-Changes
-    (0x100, "1131f6ad-9c07-11d1-f79f-00c04fc2dcd2", None),             // DS-Replication-Get-Changes-All
-];
-
-/// An ACCESS_ALLOWED_OBJECT_ACE (MS-DTYP 2.4.4.3) for `sid`.
-fn object_ace(mask: u32, object: &str, inherited: Option<&str>, sid: &[u8]) -> Vec<u8> {
-    let guid = |g: &str| uuid::Uuid::parse_str(g).expect("a literal GUID").to_bytes_le();
-    let mut flags = 1u32; // ACE_OBJECT_TYPE_PRESENT
-    let mut body = vec![];
-    body.extend(mask.to_le_bytes());
-    let mut tail = guid(object).to_vec();
-    if let Some(i) = inherited {
-        flags |= 2; // ACE_INHERITED_OBJECT_TYPE_PRESENT
-        tail.extend(guid(i));
-    }
-    body.extend(flags.to_le_bytes());
-    body.extend(tail);
-    body.extend(sid);
-    // inherited by the objects below (container inherit); on users only when typed so
-    let ace_flags: u8 = if inherited.is_some() { 0x02 | 0x08 } else { 0x00 };
-    let size = (4 + body.len()) as u16;
-    let mut ace = vec![0x05, ace_flags];
-    ace.extend(size.to_le_bytes());
-    ace.extend(body);
-    ace
-}
-
-/// The DACL of a self-relative security descriptor with `aces` added before the first
-/// inherited ACE (explicit ACEs come first in canonical order), as a new descriptor that
-/// holds only the DACL (written back with the SD-flags control).
-fn with_aces(sd: &[u8], aces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
-    let bad = || "a security descriptor the runner cannot read".to_string();
-    let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]])).ok_or_else(bad);
-    let u32_at = |b: &[u8], i: usize| b.get(i..i + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]])).ok_or_else(bad);
-    let control = u16_at(sd, 2)?;
-    let dacl_at = u32_at(sd, 16)? as usize;
-    let acl = sd.get(dacl_at..).ok_or_else(bad)?;
-    let (size, count) = (u16_at(acl, 2)? as usize, u16_at(acl, 4)? as usize);
-    let mut existing = vec![];
-    let mut at = 8;
-    for _ in 0..count {
-        let n = u16_at(acl, at + 2)? as usize;
-        existing.push(acl.get(at..at + n).ok_or_else(bad)?.to_vec());
-        at += n;
-    }
-    if at > size {
-        return Err(bad());
-    }
-    let mut all: Vec<Vec<u8>> = existing.into_iter().filter(|a| !aces.contains(a)).collect();
-    let insert_at = all.iter().position(|a| a[1] & 0x10 != 0).unwrap_or(all.len());
-    for (k, a) in aces.iter().enumerate() {
-        all.insert(insert_at + k, a.clone());
-    }
-    let body: Vec<u8> = all.concat();
-    let mut dacl = vec![4u8, 0]; // ACL_REVISION_DS: object ACEs
-    dacl.extend(((8 + body.len()) as u16).to_le_bytes());
-    dacl.extend((all.len() as u16).to_le_bytes());
-    dacl.extend([0u8, 0]);
-    dacl.extend(body);
-    // self-relative, DACL present, and the original DACL's protection/inheritance bits
-    let control = 0x8004 | (control & 0x1400);
-    let mut out = vec![1u8, 0];
-    out.extend(control.to_le_bytes());
-    out.extend([0u8; 12]); // no owner, group or SACL
-    out.extend(20u32.to_le_bytes());
-    out.extend(dacl);
-    Ok(out)
-}
-
-/// The first binary value of `attr` in the first entry a search finds.
-async fn first_binary(
-    l: &mut ldap3::Ldap,
-    base: &str,
-    scope: Scope,
-    filter: &str,
-    attr: &str,
-    controls: Vec<ldap3::controls::RawControl>,
-) -> Result<Option<Vec<u8>>, String> {
-    let (found, _) =
-        l.with_controls(controls).search(base, scope, filter, vec![attr]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
-    Ok(found.into_iter().next().map(SearchEntry::construct).and_then(|e| e.bin_attrs.get(attr).and_then(|v| v.first().cloned())))
-}
-
-/// Gives the connector account the rights the testlab grants it, on the domain root.
-async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), String> {
-    let filter = format!("(sAMAccountName={})", labkit::testlab::CONNECTOR);
-    let sid = first_binary(l, base, Scope::Subtree, &filter, "objectSid", vec![]).await?.ok_or("the connector account's objectSid")?;
-    let sd = first_binary(l, base, Scope::Base, "(objectClass=*)", "nTSecurityDescriptor", vec![sd_flags_dacl()])
-        .await?
-        .ok_or("the domain root's nTSecurityDescriptor")?;
-    let aces: Vec<Vec<u8>> = CONNECTOR_ACES.iter().map(|(m, o, i)| object_ace(*m, o, *i, &sid)).collect();
-    let new = with_aces(&sd, &aces)?;
-    let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
-    l.with_controls(vec![sd_flags_dacl()])
-        .modify(base, m)
-        .await
-        .map_err(ldap_err)?
-        .success()
-        .map_err(|e| format!("granting the connector's rights: {e}"))?;
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const SAMBA: Capabilities = Capabilities { policy_hints: false };
+
     fn scenario(steps: &str) -> Scenario {
         crate::model::parse("t.yaml", &format!("name: t\nabout: t\nsteps:\n{steps}")).unwrap()
     }
 
+    fn ineligible_on_samba(s: &Scenario) -> Option<String> {
+        ineligible(s, SAMBA)
+    }
+
     #[test]
-    fn only_on_premises_steps_without_the_clock_or_the_connector_run_externally() {
+    fn steps_that_need_the_built_in_directory_are_not_run_externally() {
         assert_eq!(
-            ineligible(&scenario(
+            ineligible_on_samba(&scenario(
                 "  - ldap.bind: { user: 'TESTLAB\\User1', password: x }\n  - expect.entry: { entry: User1, attrs: {} }\n"
             )),
             None
         );
-        let why = ineligible(&scenario("  - ldap.bind: { user: u, password: x }\n  - clock.advance: 1d\n")).unwrap();
+        let why = ineligible_on_samba(&scenario("  - ldap.bind: { user: u, password: x }\n  - clock.advance: 1d\n")).unwrap();
         assert!(why.starts_with("step 2 `clock.advance`"), "{why}");
-        let why = ineligible(&scenario("  - sspr.reset: { user: u, new_password: x }\n")).unwrap();
-        assert!(why.contains("tenant or the engine"), "{why}");
-    }
-
-    #[test]
-    fn aces_go_before_the_inherited_ones_and_only_once() {
-        let sid = [1u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
-        let inherited = {
-            let mut a = object_ace(0x20, USER_CLASS, None, &sid);
-            a[1] |= 0x10;
-            a
-        };
-        let explicit = object_ace(0x100, USER_CLASS, None, &sid);
-        let acl_body = [explicit.clone(), inherited.clone()].concat();
-        let mut sd = vec![1u8, 0, 0x04, 0x94];
-        sd.extend([0u8; 12]);
-        sd.extend(20u32.to_le_bytes());
-        sd.extend([4u8, 0]);
-        sd.extend(((8 + acl_body.len()) as u16).to_le_bytes());
-        sd.extend(2u16.to_le_bytes());
-        sd.extend([0u8, 0]);
-        sd.extend(&acl_body);
-        let new_ace = object_ace(0x100, "00299570-246d-11d0-a768-00aa006e0529", Some(USER_CLASS), &sid);
-        let out = with_aces(&sd, std::slice::from_ref(&new_ace)).unwrap();
-        // explicit, new, inherited
-        let acl = &out[20..];
-        assert_eq!(u16::from_le_bytes([acl[4], acl[5]]), 3);
-        let body = &acl[8..];
-        assert_eq!(&body[..explicit.len()], explicit.as_slice());
-        assert_eq!(&body[explicit.len()..explicit.len() + new_ace.len()], new_ace.as_slice());
-        // granting again adds nothing
-        let again = with_aces(&out, &[new_ace]).unwrap();
-        assert_eq!(again, out);
+        assert_eq!(ineligible_on_samba(&scenario("  - sspr.reset: { user: u, new_password: x }\n")), None);
+        let why = ineligible_on_samba(&scenario("  - sspr.reset: { user: u, new_password: x }\n  - sync.run: {}\n")).unwrap();
+        assert!(why.starts_with("step 2 `sync.run`"), "{why}");
+        let why = ineligible_on_samba(&scenario("  - adds.fault: { state: down }\n")).unwrap();
+        assert!(why.contains("fault"), "{why}");
+        // Samba has no policy-hints control: "without it" holds there, "with it" cannot
+        assert_eq!(ineligible_on_samba(&scenario("  - adds.fault: { policy_hints: false }\n")), None);
+        assert!(ineligible_on_samba(&scenario("  - adds.fault: { policy_hints: true }\n")).is_some());
+        let windows = Capabilities { policy_hints: true };
+        assert!(ineligible(&scenario("  - adds.fault: { policy_hints: false }\n"), windows).is_some());
     }
 }

@@ -86,8 +86,12 @@ pub fn check(files: &[PathBuf]) -> Vec<ParseError> {
     files.iter().filter_map(|f| load(f).err()).collect()
 }
 
-/// Parses and runs one file in a fresh lab.
+/// Parses and runs one file in a fresh lab (whose AD DS is `external` when given).
 pub async fn run_file(root: &Path, path: &Path) -> ScenarioResult {
+    run_file_with(root, path, None).await
+}
+
+async fn run_file_with(root: &Path, path: &Path, external: Option<&crate::external::External>) -> ScenarioResult {
     let id = test_id(root, path);
     let shown = path.display().to_string();
     match load(path) {
@@ -110,7 +114,7 @@ pub async fn run_file(root: &Path, path: &Path) -> ScenarioResult {
         },
         Ok(s) => {
             let dir = path.parent().unwrap_or(Path::new("."));
-            let r = run::run_in_fresh_lab(&s, dir).await;
+            let r = run::run_in_fresh_lab(&s, dir, external).await;
             ScenarioResult {
                 path: shown,
                 id,
@@ -162,57 +166,33 @@ pub async fn run_all(root: &Path, files: Vec<PathBuf>, jobs: usize) -> Vec<Scena
 }
 
 /// Runs files one after another against an external directory (one directory: one at a
-/// time), seeding the testlab into it before each; scenarios it cannot play are skipped
-/// with the reason.
-pub async fn run_all_external(root: &Path, files: Vec<PathBuf>, ext: &crate::external::External) -> Vec<ScenarioResult> {
+/// time), each in a lab of its own whose AD DS is that directory, the testlab seeded into it
+/// first; scenarios it cannot play are skipped with the reason.
+pub async fn run_all_external(
+    root: &Path,
+    files: Vec<PathBuf>,
+    ext: &crate::external::External,
+    can: crate::external::Capabilities,
+) -> Vec<ScenarioResult> {
     let mut out = vec![];
     for f in files {
-        let id = test_id(root, &f);
-        let shown = f.display().to_string();
-        let s = match load(&f) {
-            Ok(s) => s,
-            Err(_) => {
-                out.push(run_file(root, &f).await); // the parse error, reported as usual
-                continue;
+        let skipped = load(&f).ok().and_then(|s| crate::external::ineligible(&s, can));
+        match skipped {
+            Some(why) => {
+                let s = load(&f).ok();
+                out.push(ScenarioResult {
+                    path: f.display().to_string(),
+                    id: test_id(root, &f),
+                    name: s.map(|s| s.name).unwrap_or_default(),
+                    outcome: Ok(()),
+                    duration: Duration::ZERO,
+                    lab_start: Duration::ZERO,
+                    transcript: String::new(),
+                    skipped: Some(why),
+                })
             }
-        };
-        let started = std::time::Instant::now();
-        let mut result = ScenarioResult {
-            path: shown,
-            id,
-            name: s.name.clone(),
-            outcome: Ok(()),
-            duration: Duration::ZERO,
-            lab_start: Duration::ZERO,
-            transcript: String::new(),
-            skipped: crate::external::ineligible(&s),
-        };
-        if result.skipped.is_none() {
-            let fail = |what: String| Failure {
-                step: 0,
-                action: "seed".into(),
-                line: 1,
-                column: 1,
-                expected: "the testlab seeded".into(),
-                actual: what,
-            };
-            match crate::external::seed(ext).await {
-                Err(e) => result.outcome = Err(fail(e)),
-                Ok(info) => {
-                    result.lab_start = started.elapsed();
-                    let target = run::Target { info, control: run::Control::External, ca_pem: ext.ca_pem.clone() };
-                    match run::Runner::new(&target) {
-                        Ok(mut r) => {
-                            result.outcome = r.run(&s).await;
-                            result.transcript = r.transcript.render();
-                        }
-                        Err(e) => result.outcome = Err(fail(e.0)),
-                    }
-                }
-            }
+            None => out.push(run_file_with(root, &f, Some(ext)).await),
         }
-        result.duration = started.elapsed();
-        out.push(result);
     }
     out
 }

@@ -1,0 +1,339 @@
+//! An external directory (a real Samba AD DC, a Windows DC) as the lab's AD DS: the
+//! testlab's OUs, users, domain policy and the connector's delegated rights seeded into it
+//! over LDAP, as an administrator would, and what the tenant's synced twins are made from
+//! read back from it (objectGUID, objectSid).
+//!
+//! The directory must hold the testlab's domain (`testlab.example`, NetBIOS `TESTLAB`), so
+//! that the scenarios' names and DNs mean the same objects.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+
+use crate::testlab::{self, OnPremObject, SeededUser};
+
+/// How to reach the directory: LDAPS, an administrator, and the CA its certificate chains to.
+#[derive(Clone, Debug)]
+pub struct External {
+    /// `ldaps://HOST:PORT`.
+    pub ldaps: String,
+    pub admin_dn: String,
+    pub admin_password: String,
+    pub ca_pem: Vec<u8>,
+}
+
+/// What the directory can do that scenarios ask about, from its rootDSE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// LDAP_SERVER_POLICY_HINTS (…4.2239, or the deprecated …4.2066) in supportedControl:
+    /// without it Connect's resets fail (6329 MMS(3040)). Samba 4.17 has neither.
+    pub policy_hints: bool,
+}
+
+/// Reads the directory's rootDSE (anonymously, as any client may).
+pub async fn probe(ext: &External) -> Result<Capabilities, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = LdapConnSettings::new().set_config(tls(&ext.ca_pem)?);
+    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("{}: {e}", ext.ldaps))?;
+    ldap3::drive!(conn);
+    let (root, _) =
+        l.search("", Scope::Base, "(objectClass=*)", vec!["supportedControl"]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
+    let _ = l.unbind().await;
+    let controls =
+        root.into_iter().next().map(SearchEntry::construct).and_then(|e| e.attrs.get("supportedControl").cloned()).unwrap_or_default();
+    let has = |oid: &str| controls.iter().any(|c| c == oid);
+    Ok(Capabilities { policy_hints: has("1.2.840.113556.1.4.2239") || has("1.2.840.113556.1.4.2066") })
+}
+
+fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.map_err(|e| format!("CA: {e}"))?).map_err(|e| format!("CA: {e}"))?;
+    }
+    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
+}
+
+fn ldap_err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The policy attributes the seeding copies from the testlab's domain object.
+const POLICY_ATTRS: &[&str] = &[
+    "minPwdLength",
+    "pwdHistoryLength",
+    "minPwdAge",
+    "maxPwdAge",
+    "pwdProperties",
+    "lockoutThreshold",
+    "lockoutDuration",
+    "lockOutObservationWindow",
+];
+
+/// Seeds the testlab — as the built-in directory `model` holds it, with its `users` — into
+/// the external directory (replacing what an earlier seeding left), stamps
+/// mS-DS-ConsistencyGuid when that is the sourceAnchor, and reads back the synced users'
+/// objects (their objectGUIDs and objectSids are the directory's own).
+pub async fn seed(
+    ext: &External,
+    model: &ad_ds::Directory,
+    users: &[SeededUser],
+    anchor_attribute: &str,
+) -> Result<HashMap<String, OnPremObject>, String> {
+    let base = model.base_dn().to_string();
+    let settings = LdapConnSettings::new().set_config(tls(&ext.ca_pem)?);
+    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("{}: {e}", ext.ldaps))?;
+    ldap3::drive!(conn);
+    l.simple_bind(&ext.admin_dn, &ext.admin_password)
+        .await
+        .map_err(ldap_err)?
+        .success()
+        .map_err(|e| format!("bind as {}: {e}", ext.admin_dn))?;
+    let (root, _) =
+        l.search("", Scope::Base, "(objectClass=*)", vec!["defaultNamingContext"]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
+    let theirs = root
+        .into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .and_then(|e| e.attrs.get("defaultNamingContext").and_then(|v| v.first().cloned()));
+    if !theirs.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(&base)) {
+        return Err(format!(
+            "the directory's domain is {theirs:?}; the testlab needs {base} (provision realm testlab.example, domain TESTLAB)"
+        ));
+    }
+
+    // the domain policy
+    let domain = model.get_dn(model.base_dn()).ok_or("the testlab domain object")?;
+    let mods: Vec<Mod<Vec<u8>>> = POLICY_ATTRS
+        .iter()
+        .filter_map(|a| domain.values(a).first().map(|v| Mod::Replace(a.as_bytes().to_vec(), HashSet::from([v.clone()]))))
+        .collect();
+    l.modify(&base, mods).await.map_err(ldap_err)?.success().map_err(|e| format!("domain policy: {e}"))?;
+
+    // the OUs, emptied and made again
+    for (ou, desc) in testlab::OUS {
+        let dn = format!("OU={ou},{base}");
+        let ldap3::SearchResult(children, r) = l.search(&dn, Scope::OneLevel, "(objectClass=*)", vec!["1.1"]).await.map_err(ldap_err)?;
+        if r.rc == 0 {
+            for c in children.into_iter().map(SearchEntry::construct) {
+                l.delete(&c.dn).await.map_err(ldap_err)?.success().map_err(|e| format!("delete {}: {e}", c.dn))?;
+            }
+        } else {
+            let attrs = vec![
+                (b"objectClass".to_vec(), HashSet::from([b"organizationalUnit".to_vec()])),
+                (b"description".to_vec(), HashSet::from([desc.as_bytes().to_vec()])),
+            ];
+            l.add(&dn, attrs).await.map_err(ldap_err)?.success().map_err(|e| format!("add {dn}: {e}"))?;
+        }
+    }
+    // the users, with the testlab's attributes, passwords and groups
+    for u in users.iter().filter(|u| !u.dn.is_empty() && u.sam != "Administrator") {
+        let e = model.by_sam(&u.sam).ok_or("a seeded user")?;
+        let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![];
+        for a in ["objectClass", "sAMAccountName", "userPrincipalName", "displayName", "givenName", "sn", "mail", "description"] {
+            let vals: HashSet<Vec<u8>> =
+                if a == "objectClass" { HashSet::from([b"user".to_vec()]) } else { e.values(a).iter().cloned().collect() };
+            if !vals.is_empty() {
+                attrs.push((a.as_bytes().to_vec(), vals));
+            }
+        }
+        l.add(&u.dn, attrs).await.map_err(ldap_err)?.success().map_err(|err| format!("add {}: {err}", u.dn))?;
+        let password = u.password.as_deref().unwrap_or_default();
+        let mut mods = vec![Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([ad_ds::password::unicode_pwd(password)]))];
+        let uac = e.int("userAccountControl").unwrap_or(512).to_string();
+        mods.push(Mod::Replace(b"userAccountControl".to_vec(), HashSet::from([uac.into_bytes()])));
+        l.modify(&u.dn, mods).await.map_err(ldap_err)?.success().map_err(|err| format!("password of {}: {err}", u.dn))?;
+        for g in e.values("memberOf") {
+            let g = String::from_utf8_lossy(g).to_string();
+            let m = vec![Mod::Add(b"member".to_vec(), HashSet::from([u.dn.as_bytes().to_vec()]))];
+            let r = l.modify(&g, m).await.map_err(ldap_err)?;
+            // 20: already a member (a group the directory fills itself)
+            if r.rc != 0 && r.rc != 20 {
+                return Err(format!("{} into {g}: {}", u.dn, r.text));
+            }
+        }
+    }
+    grant_connector_rights(&mut l, &base).await?;
+
+    // what Connect would have imported: the synced users as the directory now holds them
+    let mut objects = HashMap::new();
+    for u in users.iter().filter(|u| u.synced) {
+        let mut attrs = testlab::ON_PREM_ATTRS.to_vec();
+        attrs.push("objectGUID");
+        let (found, _) = l.search(&u.dn, Scope::Base, "(objectClass=*)", attrs).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
+        let e = found.into_iter().next().map(SearchEntry::construct).ok_or_else(|| format!("{} after seeding", u.dn))?;
+        let value = |a: &str| {
+            e.bin_attrs
+                .get(a)
+                .and_then(|v| v.first().cloned())
+                .or_else(|| e.attrs.get(a).and_then(|v| v.first()).map(|v| v.clone().into_bytes()))
+        };
+        if anchor_attribute.eq_ignore_ascii_case("mS-DS-ConsistencyGuid") {
+            // Connect writes the objectGUID back as the anchor of a user that has none
+            let guid = value("objectGUID").ok_or_else(|| format!("objectGUID of {}", u.dn))?;
+            let m = vec![Mod::Replace(b"mS-DS-ConsistencyGuid".to_vec(), HashSet::from([guid]))];
+            l.modify(&u.dn, m).await.map_err(ldap_err)?.success().map_err(|err| format!("mS-DS-ConsistencyGuid of {}: {err}", u.dn))?;
+        }
+        // either anchor's value is the objectGUID (mS-DS-ConsistencyGuid: its copy)
+        let o = OnPremObject::read(value, "objectGUID").ok_or_else(|| format!("{} has no objectGUID", u.dn))?;
+        objects.insert(u.sam.clone(), o);
+    }
+    let _ = l.unbind().await;
+    Ok(objects)
+}
+
+// ----- delegated rights, as ADUC's delegation wizard writes them -----
+
+/// LDAP_SERVER_SD_FLAGS_OID with DACL_SECURITY_INFORMATION: read and write the DACL only.
+fn sd_flags_dacl() -> ldap3::controls::RawControl {
+    ldap3::controls::RawControl { ctype: "1.2.840.113556.1.4.801".into(), crit: true, val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]) }
+}
+
+/// `(control-access or write-property mask, object type, inherited object type)`: the rights
+/// Connect's wizard gives its AD DS connector account on the domain root — writeback (Reset
+/// Password; write lockoutTime and pwdLastSet on users) and sync (the replication rights;
+/// write mS-DS-ConsistencyGuid on users).
+const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
+const CONNECTOR_ACES: &[(u32, &str, Option<&str>)] = &[
+    (0x100, "00299570-246d-11d0-a768-00aa006e0529", Some(USER_CLASS)), // User-Force-Change-Password
+    (0x20, "28630ebf-41d5-11d1-a9c1-0000f80367c1", Some(USER_CLASS)),  // lockoutTime
+    (0x20, "bf967a0a-0de6-11d0-a285-00aa003049e2", Some(USER_CLASS)),  // pwdLastSet
+    (0x20, "23773dc2-b63a-11d2-90e1-00c04fd91ab1", Some(USER_CLASS)),  // mS-DS-ConsistencyGuid
+    (0x100, "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2", None),             // DS-Replication-Get-Changes
+    (0x100, "1131f6ad-9c07-11d1-f79f-00c04fc2dcd2", None),             // DS-Replication-Get-Changes-All
+];
+
+/// An ACCESS_ALLOWED_OBJECT_ACE (MS-DTYP 2.4.4.3) for `sid`.
+fn object_ace(mask: u32, object: &str, inherited: Option<&str>, sid: &[u8]) -> Vec<u8> {
+    let guid = |g: &str| uuid::Uuid::parse_str(g).expect("a literal GUID").to_bytes_le();
+    let mut flags = 1u32; // ACE_OBJECT_TYPE_PRESENT
+    let mut body = vec![];
+    body.extend(mask.to_le_bytes());
+    let mut tail = guid(object).to_vec();
+    if let Some(i) = inherited {
+        flags |= 2; // ACE_INHERITED_OBJECT_TYPE_PRESENT
+        tail.extend(guid(i));
+    }
+    body.extend(flags.to_le_bytes());
+    body.extend(tail);
+    body.extend(sid);
+    // inherited by the objects below (container inherit); on users only when typed so
+    let ace_flags: u8 = if inherited.is_some() { 0x02 | 0x08 } else { 0x00 };
+    let size = (4 + body.len()) as u16;
+    let mut ace = vec![0x05, ace_flags];
+    ace.extend(size.to_le_bytes());
+    ace.extend(body);
+    ace
+}
+
+/// The DACL of a self-relative security descriptor with `aces` added before the first
+/// inherited ACE (explicit ACEs come first in canonical order), as a new descriptor that
+/// holds only the DACL (written back with the SD-flags control).
+fn with_aces(sd: &[u8], aces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let bad = || "a security descriptor the runner cannot read".to_string();
+    let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]])).ok_or_else(bad);
+    let u32_at = |b: &[u8], i: usize| b.get(i..i + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]])).ok_or_else(bad);
+    let control = u16_at(sd, 2)?;
+    let dacl_at = u32_at(sd, 16)? as usize;
+    let acl = sd.get(dacl_at..).ok_or_else(bad)?;
+    let (size, count) = (u16_at(acl, 2)? as usize, u16_at(acl, 4)? as usize);
+    let mut existing = vec![];
+    let mut at = 8;
+    for _ in 0..count {
+        let n = u16_at(acl, at + 2)? as usize;
+        existing.push(acl.get(at..at + n).ok_or_else(bad)?.to_vec());
+        at += n;
+    }
+    if at > size {
+        return Err(bad());
+    }
+    let mut all: Vec<Vec<u8>> = existing.into_iter().filter(|a| !aces.contains(a)).collect();
+    let insert_at = all.iter().position(|a| a[1] & 0x10 != 0).unwrap_or(all.len());
+    for (k, a) in aces.iter().enumerate() {
+        all.insert(insert_at + k, a.clone());
+    }
+    let body: Vec<u8> = all.concat();
+    let mut dacl = vec![4u8, 0]; // ACL_REVISION_DS: object ACEs
+    dacl.extend(((8 + body.len()) as u16).to_le_bytes());
+    dacl.extend((all.len() as u16).to_le_bytes());
+    dacl.extend([0u8, 0]);
+    dacl.extend(body);
+    // self-relative, DACL present, and the original DACL's protection/inheritance bits
+    let control = 0x8004 | (control & 0x1400);
+    let mut out = vec![1u8, 0];
+    out.extend(control.to_le_bytes());
+    out.extend([0u8; 12]); // no owner, group or SACL
+    out.extend(20u32.to_le_bytes());
+    out.extend(dacl);
+    Ok(out)
+}
+
+/// The first binary value of `attr` in the first entry a search finds.
+async fn first_binary(
+    l: &mut ldap3::Ldap,
+    base: &str,
+    scope: Scope,
+    filter: &str,
+    attr: &str,
+    controls: Vec<ldap3::controls::RawControl>,
+) -> Result<Option<Vec<u8>>, String> {
+    let (found, _) =
+        l.with_controls(controls).search(base, scope, filter, vec![attr]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
+    Ok(found.into_iter().next().map(SearchEntry::construct).and_then(|e| e.bin_attrs.get(attr).and_then(|v| v.first().cloned())))
+}
+
+/// Gives the connector account the rights the testlab grants it, on the domain root.
+async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), String> {
+    let filter = format!("(sAMAccountName={})", testlab::CONNECTOR);
+    let sid = first_binary(l, base, Scope::Subtree, &filter, "objectSid", vec![]).await?.ok_or("the connector account's objectSid")?;
+    let sd = first_binary(l, base, Scope::Base, "(objectClass=*)", "nTSecurityDescriptor", vec![sd_flags_dacl()])
+        .await?
+        .ok_or("the domain root's nTSecurityDescriptor")?;
+    let aces: Vec<Vec<u8>> = CONNECTOR_ACES.iter().map(|(m, o, i)| object_ace(*m, o, *i, &sid)).collect();
+    let new = with_aces(&sd, &aces)?;
+    let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
+    l.with_controls(vec![sd_flags_dacl()])
+        .modify(base, m)
+        .await
+        .map_err(ldap_err)?
+        .success()
+        .map_err(|e| format!("granting the connector's rights: {e}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aces_go_before_the_inherited_ones_and_only_once() {
+        let sid = [1u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
+        let inherited = {
+            let mut a = object_ace(0x20, USER_CLASS, None, &sid);
+            a[1] |= 0x10;
+            a
+        };
+        let explicit = object_ace(0x100, USER_CLASS, None, &sid);
+        let acl_body = [explicit.clone(), inherited.clone()].concat();
+        let mut sd = vec![1u8, 0, 0x04, 0x94];
+        sd.extend([0u8; 12]);
+        sd.extend(20u32.to_le_bytes());
+        sd.extend([4u8, 0]);
+        sd.extend(((8 + acl_body.len()) as u16).to_le_bytes());
+        sd.extend(2u16.to_le_bytes());
+        sd.extend([0u8, 0]);
+        sd.extend(&acl_body);
+        let new_ace = object_ace(0x100, "00299570-246d-11d0-a768-00aa006e0529", Some(USER_CLASS), &sid);
+        let out = with_aces(&sd, std::slice::from_ref(&new_ace)).unwrap();
+        // explicit, new, inherited
+        let acl = &out[20..];
+        assert_eq!(u16::from_le_bytes([acl[4], acl[5]]), 3);
+        let body = &acl[8..];
+        assert_eq!(&body[..explicit.len()], explicit.as_slice());
+        assert_eq!(&body[explicit.len()..explicit.len() + new_ace.len()], new_ace.as_slice());
+        // granting again adds nothing
+        let again = with_aces(&out, &[new_ace]).unwrap();
+        assert_eq!(again, out);
+    }
+}
