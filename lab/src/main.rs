@@ -490,7 +490,7 @@ async fn up(a: UpArgs) -> Result<()> {
     if a.json {
         writeln!(out, "{}", serde_json::to_string(&lab.info)?)?;
     } else {
-        print_summary(&mut out, &lab.info)?;
+        print_summary(&mut out, &lab.info, lab.adds.is_none())?;
     }
     // --json prints exactly one line; the guide is for people
     if let Some((path, s)) = guided.as_ref().filter(|_| !a.json) {
@@ -511,10 +511,14 @@ async fn up(a: UpArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(out: &mut impl Write, info: &labkit::LabInfo) -> Result<()> {
+fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bool) -> Result<()> {
     let a = &info.adds;
     writeln!(out, "hybrid-lab is up (Ctrl-C to stop)\n")?;
-    writeln!(out, "AD DS  {} (StartTLS)  {}", a.ldap, a.ldaps)?;
+    if external_adds {
+        writeln!(out, "AD DS  {} (external: the testlab seeded into it; no directory sync)", a.ldaps)?;
+    } else {
+        writeln!(out, "AD DS  {} (StartTLS)  {}", a.ldap, a.ldaps)?;
+    }
     writeln!(out, "       domain {} ({}), base {}", a.domain, a.netbios, a.base_dn)?;
     writeln!(out, "       admin  {} / {}", a.admin_dn, a.admin_password)?;
     writeln!(out, "       CA     {}\n", a.ca_cert.display())?;
@@ -539,7 +543,10 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo) -> Result<()> {
     writeln!(
         out,
         "  ldapsearch -H {} -x -D '{}' -w '{}' -b '{}' '(objectCategory=person)' sAMAccountName",
-        a.ldap, a.admin_dn, a.admin_password, a.base_dn
+        if external_adds { &a.ldaps } else { &a.ldap },
+        a.admin_dn,
+        a.admin_password,
+        a.base_dn
     )?;
     writeln!(
         out,
@@ -561,7 +568,9 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo) -> Result<()> {
         t.https
     )?;
     let state = a.ca_cert.parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".lab".into());
-    writeln!(out, "  lab sync --state-dir {state}          # a sync cycle now (the engine runs one every 30 min, hashes every 2)")?;
+    if !external_adds {
+        writeln!(out, "  lab sync --state-dir {state}          # a sync cycle now (the engine runs one every 30 min, hashes every 2)")?;
+    }
     writeln!(out, "Guided scenarios: scenarios/ (start with scenarios/sspr/cloud-only-user-resets.yaml);")?;
     writeln!(out, "  `lab up --scenario FILE` sets a scenario up for you to play by hand, `lab run` plays them all.")?;
     Ok(())
