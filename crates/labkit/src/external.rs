@@ -111,6 +111,12 @@ pub async fn seed(
         .collect();
     l.modify(&base, mods).await.map_err(ldap_err)?.success().map_err(|e| format!("domain policy: {e}"))?;
 
+    // fine-grained password policies an earlier scenario left
+    let psos = format!("CN=Password Settings Container,CN=System,{base}");
+    let ldap3::SearchResult(left, _) = l.search(&psos, Scope::OneLevel, "(objectClass=*)", vec!["1.1"]).await.map_err(ldap_err)?;
+    for c in left.into_iter().map(SearchEntry::construct) {
+        l.delete(&c.dn).await.map_err(ldap_err)?.success().map_err(|e| format!("delete {}: {e}", c.dn))?;
+    }
     // the OUs, emptied and made again
     for (ou, desc) in testlab::OUS {
         let dn = format!("OU={ou},{base}");
