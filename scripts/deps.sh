@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, once: OpenLDAP's command-line clients from Debian's
-# packages (ldapsearch, ldapwhoami, ldapmodify), and Python's ldap3 in a venv (.venv).
+# packages (ldapsearch, ldapwhoami, ldapmodify), Chromium and its WebDriver (the browser
+# tests), and Python's ldap3 in a venv (.venv).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,8 @@ if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/.requirements 2>/dev/null;
   cp "$req" .venv/.requirements
 fi
 
-packages=(ldap-utils)
-commands=(ldapsearch)
+packages=(ldap-utils chromium chromium-driver)
+commands=(ldapsearch chromium chromedriver)
 missing=0
 for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
 [ "$missing" = 0 ] && exit 0

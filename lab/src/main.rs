@@ -514,6 +514,8 @@ async fn up(a: UpArgs) -> Result<()> {
 fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bool) -> Result<()> {
     let a = &info.adds;
     writeln!(out, "hybrid-lab is up (Ctrl-C to stop)\n")?;
+    writeln!(out, "Dashboard {}", info.dashboard)?;
+    writeln!(out, "SSPR      {}   (\"Can't access your account?\")\n", info.sspr)?;
     if external_adds {
         writeln!(out, "AD DS  {} (external: the testlab seeded into it; no directory sync)", a.ldaps)?;
     } else {

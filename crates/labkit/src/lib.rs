@@ -99,6 +99,9 @@ impl LabConfig {
 /// Everything a client needs to use a running lab; `lab up --json` prints it.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabInfo {
+    /// The lab dashboard (the trainer's page) and the end-user SSPR entry page.
+    pub dashboard: String,
+    pub sspr: String,
     pub adds: AddsInfo,
     pub tenant: TenantInfo,
     pub users: Vec<SeededUser>,
@@ -314,7 +317,17 @@ impl Lab {
         // the lab's HTTP front: the tenant, and the engine's status and switches (late-bound:
         // the engine onboards through the tenant once that listens)
         let engine_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
-        let mut app = tenant::server::app(tenant_server.clone()).merge(writeback::control_router(engine_slot.clone()));
+        // the pages for people: clients of the tenant's API over its plain-HTTP loopback listener
+        let pages = portal::Portal::new(portal::Config {
+            api: format!("http://{http_addr}"),
+            tenant_id: tenant_id.to_string(),
+            client_id: client_id.to_string(),
+            client_secret: testlab::CLIENT_SECRET.into(),
+            admin_upn: testlab::CLOUD_ADMIN.0.into(),
+            admin_password: testlab::CLOUD_ADMIN.1.into(),
+        });
+        let mut app =
+            tenant::server::app(tenant_server.clone()).merge(writeback::control_router(engine_slot.clone())).merge(portal::router(pages));
         let mut tasks = vec![];
         let (ldap_url, ldaps_url) = match (&dc, directory_listeners) {
             (Some(dc), Some((ldap, ldaps))) => {
@@ -335,6 +348,8 @@ impl Lab {
         let mut all_users = users;
         all_users.extend(cloud_users);
         let info = LabInfo {
+            dashboard: format!("{https_base}/portal/lab"),
+            sspr: format!("{https_base}/portal/sspr"),
             adds: AddsInfo {
                 ldap: ldap_url,
                 ldaps: ldaps_url,

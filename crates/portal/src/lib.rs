@@ -1,0 +1,494 @@
+//! The lab's pages for people: the "Can't access your account?" SSPR portal, a sign-in page
+//! with its interruptions, the lab outbox, and the trainer's dashboard (the lab clock, the
+//! writeback engine, its event log, live). Rendered on the server (askama, no JavaScript
+//! toolchain), served on the tenant's own listeners under `/portal`.
+//!
+//! The pages are clients of the same HTTP API scenarios use — every action is a request to
+//! the tenant (`/lab/sspr/flows`, the token endpoint, `/lab/engine/control`, …), never a call
+//! into its state — so what a learner clicks is what a scenario step does.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+mod pages;
+
+use pages::*;
+
+/// Where the pages find the tenant, and who the dashboard acts as.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The tenant's API, as the pages call it (the lab's plain-HTTP listener on loopback).
+    pub api: String,
+    pub tenant_id: String,
+    /// The lab's app registration, which the sign-in page signs users in through.
+    pub client_id: String,
+    pub client_secret: String,
+    /// The lab's Global Administrator: the dashboard advances the clock as it.
+    pub admin_upn: String,
+    pub admin_password: String,
+}
+
+/// An SSPR flow as the pages walk it (the tenant keeps the flow itself).
+#[derive(Clone, Debug)]
+struct Flow {
+    user: String,
+    /// `(type, masked display)` of each method the tenant offered.
+    methods: Vec<(String, String)>,
+    gates_required: u64,
+    gates_passed: u64,
+    used: Vec<String>,
+    /// The method a code was last sent by (the page then asks for the code).
+    code_sent: Option<String>,
+    unlock_offered: bool,
+}
+
+pub struct Portal {
+    cfg: Config,
+    http: reqwest::Client,
+    flows: Mutex<HashMap<String, Flow>>,
+}
+
+type Shared = Arc<Portal>;
+
+impl Portal {
+    pub fn new(cfg: Config) -> Arc<Portal> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+        Arc::new(Portal { cfg, http, flows: Mutex::default() })
+    }
+
+    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Flow>> {
+        self.flows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One request to the tenant's API: the status and the JSON body (Null when none).
+    async fn api(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut rq = self.http.request(method, format!("{}{path}", self.cfg.api));
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rq = rq.json(&b);
+        }
+        match rq.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.json().await.unwrap_or(Value::Null))
+            }
+            Err(e) => (502, json!({ "error": { "code": "Unreachable", "message": e.to_string() } })),
+        }
+    }
+
+    /// The resource-owner password grant against the lab's app, as a sign-in page does.
+    async fn token(&self, user: &str, password: &str) -> (u16, Value) {
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", self.cfg.client_id.as_str()),
+            ("client_secret", self.cfg.client_secret.as_str()),
+            ("username", user),
+            ("password", password),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let url = format!("{}/{}/oauth2/v2.0/token", self.cfg.api, self.cfg.tenant_id);
+        match self.http.post(url).form(&form).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.json().await.unwrap_or(Value::Null))
+            }
+            Err(e) => (502, json!({ "error": "unreachable", "error_description": e.to_string() })),
+        }
+    }
+
+    async fn admin_token(&self) -> Option<String> {
+        let (status, body) = self.token(&self.cfg.admin_upn.clone(), &self.cfg.admin_password.clone()).await;
+        (status == 200).then(|| body["access_token"].as_str().map(str::to_string)).flatten()
+    }
+}
+
+/// The routes under `/portal`.
+pub fn router(p: Shared) -> Router {
+    Router::new()
+        .route("/portal", get(index))
+        .route("/portal/sspr", get(sspr_user).post(sspr_start))
+        .route("/portal/sspr/{flow}", get(sspr_step))
+        .route("/portal/sspr/{flow}/code", post(sspr_code))
+        .route("/portal/sspr/{flow}/verify", post(sspr_verify))
+        .route("/portal/sspr/{flow}/reset", post(sspr_reset))
+        .route("/portal/sspr/{flow}/unlock", post(sspr_unlock))
+        .route("/portal/outbox", get(outbox))
+        .route("/portal/signin", get(signin_page).post(signin))
+        .route("/portal/signin/change", post(signin_change))
+        .route("/portal/lab", get(dashboard))
+        .route("/portal/lab/clock", post(dashboard_clock))
+        .route("/portal/lab/engine", post(dashboard_engine))
+        .route("/portal/lab/stream", get(dashboard_stream))
+        .with_state(p)
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("page: {e}")).into_response(),
+    }
+}
+
+fn render_status(status: StatusCode, t: &impl Template) -> Response {
+    let mut r = render(t);
+    *r.status_mut() = status;
+    r
+}
+
+/// The tenant's error (`{"error":{"code","message"}}`) as code and message.
+fn api_error(body: &Value) -> (String, String) {
+    let e = &body["error"];
+    (e["code"].as_str().unwrap_or("Error").to_string(), e["message"].as_str().unwrap_or("Something went wrong.").to_string())
+}
+
+async fn index() -> Response {
+    render(&IndexPage)
+}
+
+// ----- SSPR: "Can't access your account?" -----
+
+#[derive(Deserialize)]
+struct UserForm {
+    user: String,
+}
+
+async fn sspr_user() -> Response {
+    render(&SsprUserPage { error: None, user: String::new() })
+}
+
+async fn sspr_start(State(p): State<Shared>, Form(f): Form<UserForm>) -> Response {
+    let user = f.user.trim().to_string();
+    if user.is_empty() {
+        let page = SsprUserPage { error: Some("Enter your user ID (your email or user name).".into()), user };
+        return render_status(StatusCode::BAD_REQUEST, &page);
+    }
+    let (status, body) = p.api(reqwest::Method::POST, "/lab/sspr/flows", None, Some(json!({ "userPrincipalName": user }))).await;
+    if status != 201 {
+        let (code, message) = api_error(&body);
+        return sspr_error(status, &code, &message, None);
+    }
+    let id = body["id"].as_str().unwrap_or_default().to_string();
+    let methods = body["methods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| (m["type"].as_str().unwrap_or_default().to_string(), m["display"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    let flow = Flow {
+        user,
+        methods,
+        gates_required: body["gatesRequired"].as_u64().unwrap_or(1),
+        gates_passed: 0,
+        used: vec![],
+        code_sent: None,
+        unlock_offered: body["unlockOffered"].as_bool().unwrap_or(false),
+    };
+    p.flows().insert(id.clone(), flow);
+    Redirect::to(&format!("/portal/sspr/{id}")).into_response()
+}
+
+/// The SSPR error page: the code, the message, and a support code that ties it to the flow.
+fn sspr_error(status: u16, code: &str, message: &str, flow: Option<&str>) -> Response {
+    let page = SsprErrorPage { code: code.to_string(), message: message.to_string(), support_code: flow.unwrap_or("-").to_string() };
+    render_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &page)
+}
+
+fn unknown_flow() -> Response {
+    sspr_error(404, "FlowNotFound", "This reset session has ended. Start again from \"Can't access your account?\".", None)
+}
+
+async fn sspr_step(State(p): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(f) = p.flows().get(&id).cloned() else { return unknown_flow() };
+    flow_page(&id, &f, None)
+}
+
+fn flow_page(id: &str, f: &Flow, error: Option<String>) -> Response {
+    if f.gates_passed >= f.gates_required {
+        return render(&SsprPasswordPage { flow: id.to_string(), user: f.user.clone(), unlock_offered: f.unlock_offered, error });
+    }
+    let methods =
+        f.methods.iter().filter(|(kind, _)| !f.used.contains(kind)).map(|(kind, display)| MethodView::new(kind, display)).collect();
+    let page = SsprVerifyPage {
+        flow: id.to_string(),
+        user: f.user.clone(),
+        step: f.gates_passed + 1,
+        steps: f.gates_required,
+        methods,
+        code_sent: f.code_sent.as_deref().map(|k| MethodView::new(k, "")),
+        error,
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+struct MethodForm {
+    method: String,
+}
+
+async fn sspr_code(State(p): State<Shared>, Path(id): Path<String>, Form(f): Form<MethodForm>) -> Response {
+    if !p.flows().contains_key(&id) {
+        return unknown_flow();
+    }
+    let (status, body) =
+        p.api(reqwest::Method::POST, &format!("/lab/sspr/flows/{id}/codes"), None, Some(json!({ "method": f.method }))).await;
+    if status != 202 {
+        let (code, message) = api_error(&body);
+        return sspr_error(status, &code, &message, Some(&id));
+    }
+    if let Some(flow) = p.flows().get_mut(&id) {
+        flow.code_sent = Some(f.method);
+    }
+    Redirect::to(&format!("/portal/sspr/{id}")).into_response()
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    method: String,
+    code: String,
+}
+
+async fn sspr_verify(State(p): State<Shared>, Path(id): Path<String>, Form(f): Form<CodeForm>) -> Response {
+    let Some(flow) = p.flows().get(&id).cloned() else { return unknown_flow() };
+    let body = json!({ "method": f.method, "code": f.code.trim() });
+    let (status, body) = p.api(reqwest::Method::POST, &format!("/lab/sspr/flows/{id}/verify"), None, Some(body)).await;
+    if status != 200 {
+        let (code, message) = api_error(&body);
+        // a wrong code: ask again (the tenant counts it); anything else ends the flow
+        if status == 400 {
+            return flow_page(&id, &flow, Some(message));
+        }
+        return sspr_error(status, &code, &message, Some(&id));
+    }
+    let mut flows = p.flows();
+    let Some(flow) = flows.get_mut(&id) else { return unknown_flow() };
+    flow.gates_passed = body["gatesPassed"].as_u64().unwrap_or(flow.gates_passed + 1);
+    flow.used.push(f.method);
+    flow.code_sent = None;
+    Redirect::to(&format!("/portal/sspr/{id}")).into_response()
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    new_password: String,
+    confirm_password: String,
+}
+
+async fn sspr_reset(State(p): State<Shared>, Path(id): Path<String>, Form(f): Form<PasswordForm>) -> Response {
+    let Some(flow) = p.flows().get(&id).cloned() else { return unknown_flow() };
+    if f.new_password != f.confirm_password {
+        // never echo a password back into the page
+        return flow_page(&id, &flow, Some("The passwords don't match. Enter the same password twice.".into()));
+    }
+    let body = json!({ "newPassword": f.new_password });
+    let (status, body) = p.api(reqwest::Method::POST, &format!("/lab/sspr/flows/{id}/reset"), None, Some(body)).await;
+    if status != 200 {
+        let (code, message) = api_error(&body);
+        // the cloud's own rules refused it: choose another (the portal stays on the page)
+        if status == 400 && code != "OnPremisesPolicyViolation" {
+            return flow_page(&id, &flow, Some(message));
+        }
+        return sspr_error(status, &code, &message, Some(&id));
+    }
+    p.flows().remove(&id);
+    render(&SsprDonePage { user: flow.user, unlocked_only: false })
+}
+
+async fn sspr_unlock(State(p): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(flow) = p.flows().get(&id).cloned() else { return unknown_flow() };
+    let (status, body) = p.api(reqwest::Method::POST, &format!("/lab/sspr/flows/{id}/unlock"), None, Some(json!({}))).await;
+    if status != 200 {
+        let (code, message) = api_error(&body);
+        return sspr_error(status, &code, &message, Some(&id));
+    }
+    p.flows().remove(&id);
+    render(&SsprDonePage { user: flow.user, unlocked_only: true })
+}
+
+async fn outbox(State(p): State<Shared>) -> Response {
+    let (_, body) = p.api(reqwest::Method::GET, "/lab/outbox", None, None).await;
+    let messages = body["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .map(|m| OutboxRow {
+            sent_at: m["sentAt"].as_str().unwrap_or_default().to_string(),
+            channel: m["channel"].as_str().unwrap_or_default().to_string(),
+            to: m["to"].as_str().unwrap_or_default().to_string(),
+            subject: m["subject"].as_str().unwrap_or_default().to_string(),
+            body: m["body"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    render(&OutboxPage { messages })
+}
+
+// ----- sign-in, and what interrupts it -----
+
+#[derive(Deserialize)]
+struct SignInForm {
+    user: String,
+    password: String,
+}
+
+async fn signin_page() -> Response {
+    render(&SignInPage { user: String::new(), error: None })
+}
+
+async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response {
+    let (status, body) = p.token(f.user.trim(), &f.password).await;
+    if status == 200 {
+        return render(&SignedInPage { user: f.user.trim().to_string() });
+    }
+    let description = body["error_description"].as_str().unwrap_or_default();
+    // "AADSTS50126: Error validating credentials …\r\nTrace ID: …": the first line is the message
+    let first = description.lines().next().unwrap_or_default().to_string();
+    let code = first.split(':').next().unwrap_or_default().trim_start_matches("AADSTS").to_string();
+    match code.as_str() {
+        // the password has expired or must be changed; the user-risk policy's secure change
+        "50055" | "50142" => {
+            let risky = code == "50142";
+            render(&ChangeInterruptPage { user: f.user.trim().to_string(), risky, error: None })
+        }
+        _ => render_status(
+            StatusCode::UNAUTHORIZED,
+            &SignInPage { user: f.user.trim().to_string(), error: Some(SignInError { code, message: first }) },
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    user: String,
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+    risky: Option<String>,
+}
+
+async fn signin_change(State(p): State<Shared>, Form(f): Form<ChangeForm>) -> Response {
+    let user = f.user.trim().to_string();
+    let risky = f.risky.is_some();
+    if f.new_password != f.confirm_password {
+        let error = Some("The passwords don't match. Enter the same password twice.".to_string());
+        return render_status(StatusCode::BAD_REQUEST, &ChangeInterruptPage { user, risky, error });
+    }
+    let body = json!({ "userPrincipalName": user, "currentPassword": f.current_password, "newPassword": f.new_password });
+    let (status, body) = p.api(reqwest::Method::POST, "/lab/signIn/changePassword", None, Some(body)).await;
+    if !(200..300).contains(&status) {
+        let (_, message) = api_error(&body);
+        return render_status(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            &ChangeInterruptPage { user, risky, error: Some(message) },
+        );
+    }
+    render(&SignedInPage { user })
+}
+
+// ----- the dashboard -----
+
+/// What the dashboard shows, read from the API.
+async fn dashboard_state(p: &Portal) -> DashboardPage {
+    let (_, clock) = p.api(reqwest::Method::GET, "/lab/clock", None, None).await;
+    let (engine_status, engine) = p.api(reqwest::Method::GET, "/lab/engine", None, None).await;
+    let (_, outbox) = p.api(reqwest::Method::GET, "/lab/outbox", None, None).await;
+    let (_, events) = p.api(reqwest::Method::GET, "/lab/engine/events", None, None).await;
+    let events = events["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .take(20)
+        .map(|e| EventRow {
+            time: e["time"].as_str().unwrap_or_default().to_string(),
+            id: e["id"].as_u64().unwrap_or(0),
+            level: e["level"].as_str().unwrap_or_default().to_string(),
+            message: e["message"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    DashboardPage {
+        now: clock["now"].as_str().unwrap_or_default().to_string(),
+        engine: if engine_status == 200 { Some(EngineView::from(&engine)) } else { None },
+        events,
+        outbox_count: outbox["value"].as_array().map(Vec::len).unwrap_or(0),
+        error: None,
+    }
+}
+
+async fn dashboard(State(p): State<Shared>) -> Response {
+    render(&dashboard_state(&p).await)
+}
+
+#[derive(Deserialize)]
+struct ClockForm {
+    advance: String,
+}
+
+async fn dashboard_clock(State(p): State<Shared>, Form(f): Form<ClockForm>) -> Response {
+    let Some(token) = p.admin_token().await else {
+        let mut page = dashboard_state(&p).await;
+        page.error = Some("The lab's Global Administrator could not sign in.".into());
+        return render_status(StatusCode::BAD_GATEWAY, &page);
+    };
+    let (status, body) = p.api(reqwest::Method::POST, "/lab/clock", Some(&token), Some(json!({ "advance": f.advance.trim() }))).await;
+    if status != 200 {
+        let mut page = dashboard_state(&p).await;
+        page.error = Some(api_error(&body).1);
+        return render_status(StatusCode::BAD_REQUEST, &page);
+    }
+    Redirect::to("/portal/lab").into_response()
+}
+
+#[derive(Deserialize)]
+struct EngineForm {
+    action: String,
+}
+
+async fn dashboard_engine(State(p): State<Shared>, Form(f): Form<EngineForm>) -> Response {
+    if !matches!(f.action.as_str(), "stop" | "start") {
+        return (StatusCode::BAD_REQUEST, "action: stop or start").into_response();
+    }
+    let (status, body) = p.api(reqwest::Method::POST, "/lab/engine/control", None, Some(json!({ "action": f.action }))).await;
+    if status != 200 {
+        let mut page = dashboard_state(&p).await;
+        page.error = Some(api_error(&body).1);
+        return render_status(StatusCode::BAD_GATEWAY, &page);
+    }
+    Redirect::to("/portal/lab").into_response()
+}
+
+/// Server-sent events: `changed` whenever the clock, the engine's state or log, or the outbox
+/// moved, so that the dashboard refreshes itself.
+async fn dashboard_stream(State(p): State<Shared>) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let stream = futures::stream::unfold((p, String::new()), |(p, last)| async move {
+        loop {
+            let d = dashboard_state(&p).await;
+            let now = format!(
+                "{}|{}|{}|{}|{}",
+                d.now,
+                d.engine.as_ref().map(|e| e.running).unwrap_or(false),
+                d.engine.as_ref().map(|e| e.connected).unwrap_or(false),
+                d.events.first().map(|e| format!("{}{}", e.time, e.id)).unwrap_or_default(),
+                d.outbox_count
+            );
+            if now != last {
+                return Some((Ok(Event::default().event("changed").data(now.clone())), (p, now)));
+            }
+            // the lab's state changes only through requests: a look twice a second is plenty
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,147 @@
+//! The pages' data, one struct per template (`templates/`). Nothing here holds a password:
+//! a page that asks for one again shows an empty field.
+
+use askama::Template;
+use serde_json::Value;
+
+#[derive(Template)]
+#[template(path = "index.html")]
+pub struct IndexPage;
+
+#[derive(Template)]
+#[template(path = "sspr_user.html")]
+pub struct SsprUserPage {
+    pub error: Option<String>,
+    pub user: String,
+}
+
+/// A verification method as the page offers it.
+pub struct MethodView {
+    pub kind: String,
+    pub display: String,
+    /// What the portal calls it ("Email my alternate email", "Text my mobile phone").
+    pub label: String,
+}
+
+impl MethodView {
+    pub fn new(kind: &str, display: &str) -> MethodView {
+        let label = match kind {
+            "email" => "Email my alternate email",
+            "mobilePhone" => "Text my mobile phone",
+            "officePhone" => "Call my office phone",
+            "securityQuestions" => "Answer my security questions",
+            _ => kind,
+        };
+        MethodView { kind: kind.to_string(), display: display.to_string(), label: label.to_string() }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sspr_verify.html")]
+pub struct SsprVerifyPage {
+    pub flow: String,
+    pub user: String,
+    pub step: u64,
+    pub steps: u64,
+    pub methods: Vec<MethodView>,
+    pub code_sent: Option<MethodView>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sspr_password.html")]
+pub struct SsprPasswordPage {
+    pub flow: String,
+    pub user: String,
+    pub unlock_offered: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sspr_done.html")]
+pub struct SsprDonePage {
+    pub user: String,
+    pub unlocked_only: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sspr_error.html")]
+pub struct SsprErrorPage {
+    pub code: String,
+    pub message: String,
+    pub support_code: String,
+}
+
+pub struct OutboxRow {
+    pub sent_at: String,
+    pub channel: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+pub struct OutboxPage {
+    pub messages: Vec<OutboxRow>,
+}
+
+pub struct SignInError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub struct SignInPage {
+    pub user: String,
+    pub error: Option<SignInError>,
+}
+
+#[derive(Template)]
+#[template(path = "signed_in.html")]
+pub struct SignedInPage {
+    pub user: String,
+}
+
+#[derive(Template)]
+#[template(path = "signin_change.html")]
+pub struct ChangeInterruptPage {
+    pub user: String,
+    /// The user-risk policy's secure change (AADSTS50142), not an expired password (50055).
+    pub risky: bool,
+    pub error: Option<String>,
+}
+
+pub struct EngineView {
+    pub id: String,
+    pub running: bool,
+    pub connected: bool,
+}
+
+impl From<&Value> for EngineView {
+    fn from(v: &Value) -> EngineView {
+        EngineView {
+            id: v["engineId"].as_str().unwrap_or_default().to_string(),
+            running: v["running"].as_bool().unwrap_or(false),
+            connected: v["connected"].as_bool().unwrap_or(false),
+        }
+    }
+}
+
+pub struct EventRow {
+    pub time: String,
+    pub id: u64,
+    pub level: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub now: String,
+    pub engine: Option<EngineView>,
+    pub events: Vec<EventRow>,
+    pub outbox_count: usize,
+    pub error: Option<String>,
+}

@@ -1,0 +1,347 @@
+//! The lab's pages in a real browser: headless Chromium driven over WebDriver (fantoccini and
+//! Debian's chromedriver), against a running lab. Each test clicks through a flow as a
+//! learner would and then checks the outcome where it lands — AD over LDAP, the tenant over
+//! its token endpoint. Screenshots of every page go to target/browser-screenshots/<test>/.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hybrid_lab_tests::{TestLab, Via};
+use serde_json::json;
+
+/// A browser session: chromedriver on a free port, one headless Chromium, screenshots.
+struct Browser {
+    c: Client,
+    driver: Child,
+    shots: std::path::PathBuf,
+    n: usize,
+    base: String,
+}
+
+impl Browser {
+    async fn open(test: &str, t: &TestLab) -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian: chromium-driver; scripts/deps.sh installs it)");
+        let url = format!("http://127.0.0.1:{port}");
+        let caps: fantoccini::wd::Capabilities = serde_json::from_value(json!({
+            // the lab's certificate is from its own CA, which this browser profile does not hold
+            "acceptInsecureCerts": true,
+            "goog:chromeOptions": { "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"] }
+        }))
+        .expect("capabilities");
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        // chromedriver needs a moment to listen: try until it answers (bounded)
+        let until = Instant::now() + Duration::from_secs(20);
+        let c = loop {
+            match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&url).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > until => panic!("WebDriver session: {e}"),
+                Err(_) => tokio::task::yield_now().await,
+            }
+        };
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let shots = target.join("browser-screenshots").join(test);
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).expect("screenshot directory");
+        Browser { c, driver, shots, n: 0, base: t.info().tenant.https.clone() }
+    }
+
+    async fn goto(&mut self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.expect("navigate");
+    }
+
+    /// Waits for an element (the page after a click), at most 15 s.
+    async fn wait(&self, id: &str) -> fantoccini::elements::Element {
+        self.c.wait().at_most(Duration::from_secs(15)).for_element(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"))
+    }
+
+    async fn fill(&self, id: &str, text: &str) {
+        let e = self.wait(id).await;
+        e.clear().await.expect("clear");
+        e.send_keys(text).await.expect("type");
+    }
+
+    async fn click(&self, id: &str) {
+        self.wait(id).await.click().await.unwrap_or_else(|e| panic!("click #{id}: {e}"));
+    }
+
+    async fn text(&self, id: &str) -> String {
+        self.wait(id).await.text().await.expect("text")
+    }
+
+    /// Waits until an element's text is no longer `before` (the next page has loaded).
+    async fn wait_text_changes(&self, id: &str, before: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            // the old page may go away between finding and reading: look again
+            if let Ok(e) = self.c.find(Locator::Id(id)).await
+                && let Ok(now) = e.text().await
+                && now != before
+            {
+                return now;
+            }
+            assert!(Instant::now() < until, "#{id} still says {before:?}");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Saves the page as `NN-name.png`.
+    async fn shot(&mut self, name: &str) {
+        self.n += 1;
+        let png = self.c.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.n)), png).expect("write screenshot");
+    }
+
+    /// The latest code the lab outbox holds, read from its page as a learner would.
+    async fn code_from_outbox(&mut self) -> String {
+        let back = self.c.current_url().await.expect("url");
+        self.goto("/portal/outbox").await;
+        self.shot("outbox").await;
+        let first = self.c.find(Locator::Css("td.message")).await.expect("a message in the outbox").text().await.expect("text");
+        let code: String = first.split_whitespace().find(|w| w.len() == 8 && w.chars().all(|c| c.is_ascii_digit())).expect("a code").into();
+        self.c.goto(back.as_str()).await.expect("back");
+        code
+    }
+
+    /// "Can't access your account?" through the verification gates, up to the new password.
+    async fn sspr_until_password(&mut self, upn: &str) {
+        self.goto("/portal/sspr").await;
+        self.shot("sspr-who-are-you").await;
+        self.fill("user", upn).await;
+        self.click("next").await;
+        self.wait("send").await;
+        self.shot("sspr-verification-method").await;
+        self.click("send").await;
+        self.wait("code").await;
+        let code = self.code_from_outbox().await;
+        self.fill("code", &code).await;
+        self.shot("sspr-code").await;
+        self.click("verify").await;
+        self.wait("new_password").await;
+        self.shot("sspr-new-password").await;
+    }
+
+    async fn close(mut self) {
+        let _ = self.c.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The seeded passwords are as old as the lab: a writeback reset (with the policy-hints
+/// control) waits for the domain's minimum age of a day, so the trainer advances the clock.
+async fn advance_a_day_on_the_dashboard(b: &mut Browser) {
+    b.goto("/portal/lab").await;
+    let before = b.text("now").await;
+    b.fill("advance", "1d").await;
+    b.click("advance-clock").await;
+    b.wait_text_changes("now", &before).await;
+    b.shot("dashboard-clock-advanced").await;
+}
+
+async fn binds(t: &TestLab, sam: &str, password: &str) -> Result<(), String> {
+    let mut l = t.connect(Via::Ldaps).await;
+    let r = l.simple_bind(&format!("TESTLAB\\{sam}"), password).await.map_err(|e| e.to_string())?;
+    if r.rc == 0 { Ok(()) } else { Err(format!("{}: {}", r.rc, r.text)) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sspr_reset_by_clicking_is_written_back_to_ad() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let mut b = Browser::open("sspr-reset", &t).await;
+    advance_a_day_on_the_dashboard(&mut b).await;
+    b.sspr_until_password("user1@testlab.example").await;
+    // a mismatch is caught on the page and nothing is sent
+    b.fill("new_password", "Blue-Harbor-73").await;
+    b.fill("confirm_password", "Blue-Harbor-74").await;
+    b.click("finish").await;
+    assert!(b.text("error").await.contains("don't match"), "mismatch reported");
+    assert!(!b.c.source().await.unwrap().contains("Blue-Harbor"), "no password is rendered back into the page");
+    b.fill("new_password", "Blue-Harbor-73").await;
+    b.fill("confirm_password", "Blue-Harbor-73").await;
+    b.click("finish").await;
+    assert_eq!(b.text("result").await, "Your password has been reset.");
+    b.shot("sspr-done").await;
+    binds(&t, "User1", "Blue-Harbor-73").await.expect("AD took the new password");
+    assert!(binds(&t, "User1", "Summer-Lake-41").await.is_err(), "the old one is gone");
+    let (status, _) = t.token("user1@testlab.example", "Blue-Harbor-73").await;
+    assert_eq!(status, 200, "the cloud took it too");
+    // the engine's log on the dashboard: received (31001), then done (31002)
+    b.goto("/portal/lab").await;
+    let events = b.text("events").await;
+    assert!(events.contains("31001") && events.contains("31002"), "{events}");
+    b.shot("dashboard-events").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_out_user_unlocks_without_a_reset() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    // the administrator allows unlock without reset (the admin pages are not built yet: Graph)
+    let token = t.user_token("labadmin@testlab.onmicrosoft.com", "Cloud-Admin-Pa55!").await;
+    let r = t
+        .http()
+        .patch(format!("{}/lab/sspr/onPremisesIntegration", t.info().tenant.https))
+        .bearer_auth(&token)
+        .json(&json!({ "allowUnlockWithoutReset": true }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    for i in 0..5 {
+        assert!(binds(&t, "User1", &format!("Wrong-{i}")).await.is_err());
+    }
+    let locked = binds(&t, "User1", "Summer-Lake-41").await.expect_err("locked out");
+    assert!(locked.contains("775"), "{locked}");
+    let mut b = Browser::open("sspr-unlock", &t).await;
+    b.sspr_until_password("user1@testlab.example").await;
+    b.click("unlock").await;
+    assert_eq!(b.text("result").await, "Your account has been unlocked.");
+    b.shot("unlock-done").await;
+    binds(&t, "User1", "Summer-Lake-41").await.expect("unlocked, with the same password");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_engine_on_the_dashboard_fails_the_next_reset_with_sspr_0030() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let mut b = Browser::open("engine-switch", &t).await;
+    advance_a_day_on_the_dashboard(&mut b).await;
+    b.click("engine-stop").await;
+    assert_eq!(b.wait_text_changes("engine-state", "running").await, "stopped");
+    b.shot("dashboard-engine-stopped").await;
+    b.sspr_until_password("user1@testlab.example").await;
+    b.fill("new_password", "Blue-Harbor-73").await;
+    b.fill("confirm_password", "Blue-Harbor-73").await;
+    b.click("finish").await;
+    // the SSPR error page: the code, the portal's words, a support code
+    assert_eq!(b.text("code").await, "SSPR_0030");
+    assert!(!b.text("support-code").await.is_empty());
+    b.shot("sspr-error-0030").await;
+    binds(&t, "User1", "Summer-Lake-41").await.expect("nothing changed on-premises");
+    assert_eq!(t.token("user1@testlab.example", "Summer-Lake-41").await.0, 200, "nor in the cloud");
+    // started again, the same flow from the start works
+    b.goto("/portal/lab").await;
+    b.click("engine-start").await;
+    assert_eq!(b.wait_text_changes("engine-state", "stopped").await, "running");
+    let until = Instant::now() + Duration::from_secs(10);
+    while b.text("engine-link").await != "connected" && Instant::now() < until {
+        b.goto("/portal/lab").await;
+    }
+    b.sspr_until_password("user1@testlab.example").await;
+    b.fill("new_password", "Blue-Harbor-73").await;
+    b.fill("confirm_password", "Blue-Harbor-73").await;
+    b.click("finish").await;
+    assert_eq!(b.text("result").await, "Your password has been reset.");
+    binds(&t, "User1", "Blue-Harbor-73").await.expect("written back");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_page_shows_aadsts_errors_and_the_forced_change_interruption() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let mut b = Browser::open("sign-in", &t).await;
+    b.goto("/portal/signin").await;
+    b.fill("user", "user5@testlab.onmicrosoft.com").await;
+    b.fill("password", "Not-The-Password-1").await;
+    b.click("signin").await;
+    assert_eq!(b.text("aadsts").await, "AADSTS50126");
+    b.shot("signin-50126").await;
+    // an admin reset with forced change (Graph, as the admin pages will do) interrupts sign-in
+    let token = t.user_token("labadmin@testlab.onmicrosoft.com", "Cloud-Admin-Pa55!").await;
+    let r = t
+        .http()
+        .patch(format!("{}/users/user5@testlab.onmicrosoft.com", t.info().tenant.graph))
+        .bearer_auth(&token)
+        .json(&json!({ "passwordProfile": { "password": "Temp-Pass-From-Admin-1", "forceChangePasswordNextSignIn": true } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    b.goto("/portal/signin").await;
+    b.fill("user", "user5@testlab.onmicrosoft.com").await;
+    b.fill("password", "Temp-Pass-From-Admin-1").await;
+    b.click("signin").await;
+    assert!(b.text("reason").await.contains("update your password"));
+    b.shot("signin-update-password").await;
+    b.fill("current_password", "Temp-Pass-From-Admin-1").await;
+    b.fill("new_password", "My-Own-Pass-Now-2").await;
+    b.fill("confirm_password", "My-Own-Pass-Now-2").await;
+    b.click("change").await;
+    assert!(b.text("result").await.contains("user5@testlab.onmicrosoft.com"));
+    b.shot("signed-in").await;
+    assert_eq!(t.token("user5@testlab.onmicrosoft.com", "My-Own-Pass-Now-2").await.0, 200);
+    b.close().await;
+}
+
+/// Every page reachable from the start page, every link on them and every form: links answer
+/// 200, and every form posts to a route that exists (a wrong or empty body is refused by the
+/// handler, never 404 or 405). No browser needed: the HTML as served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&t.ca_pem()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = t.info().tenant.https.clone();
+    let mut todo = vec!["/portal".to_string()];
+    let mut seen = std::collections::HashSet::new();
+    let mut forms = std::collections::HashSet::new();
+    while let Some(path) = todo.pop() {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        let html = scraper::Html::parse_document(&r.text().await.unwrap());
+        assert!(html.errors.is_empty() || html.errors.iter().all(|e| !e.contains("Unexpected")), "{path}: {:?}", html.errors);
+        for a in html.select(&scraper::Selector::parse("a[href]").unwrap()) {
+            let href = a.value().attr("href").unwrap();
+            if href.starts_with('/') {
+                todo.push(href.split('#').next().unwrap().to_string());
+            } else {
+                assert!(href.starts_with('#'), "{path}: external link {href}");
+            }
+        }
+        for f in html.select(&scraper::Selector::parse("form").unwrap()) {
+            forms.insert(f.value().attr("action").expect("every form has an action").to_string());
+        }
+        // every input has a label (or is hidden or a button)
+        for i in html.select(&scraper::Selector::parse("input").unwrap()) {
+            let kind = i.value().attr("type").unwrap_or("text");
+            if kind == "hidden" {
+                continue;
+            }
+            let id = i.value().attr("id").unwrap_or_else(|| panic!("{path}: an input without an id"));
+            let label = scraper::Selector::parse(&format!("label[for=\"{id}\"]")).unwrap();
+            assert!(html.select(&label).next().is_some(), "{path}: input #{id} has no label");
+        }
+    }
+    assert!(seen.len() >= 5, "the crawl reached the pages: {seen:?}");
+    // the forms of the SSPR steps: a started flow's own pages
+    let r = http.post(format!("{base}/portal/sspr")).form(&[("user", "user1@testlab.example")]).send().await.unwrap();
+    let flow_page = r.headers()["location"].to_str().unwrap().to_string();
+    let html = http.get(format!("{base}{flow_page}")).send().await.unwrap().text().await.unwrap();
+    for f in scraper::Html::parse_document(&html).select(&scraper::Selector::parse("form").unwrap()) {
+        forms.insert(f.value().attr("action").unwrap().to_string());
+    }
+    let flow = flow_page.rsplit('/').next().unwrap();
+    for step in ["verify", "reset", "unlock"] {
+        forms.insert(format!("/portal/sspr/{flow}/{step}"));
+    }
+    for action in &forms {
+        let r = http.post(format!("{base}{action}")).form(&[("x", "y")]).send().await.unwrap();
+        assert!(![404, 405].contains(&r.status().as_u16()), "POST {action}: {}", r.status());
+    }
+    assert!(forms.len() >= 8, "{forms:?}");
+}
