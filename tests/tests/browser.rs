@@ -185,23 +185,22 @@ async fn an_sspr_reset_by_clicking_is_written_back_to_ad() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_out_user_unlocks_without_a_reset() {
     let t = TestLab::start_with(|c| c.engine = true).await;
-    // the administrator allows unlock without reset (the admin pages are not built yet: Graph)
-    let token = t.user_token("labadmin@testlab.onmicrosoft.com", "Cloud-Admin-Pa55!").await;
-    let r = t
-        .http()
-        .patch(format!("{}/lab/sspr/onPremisesIntegration", t.info().tenant.https))
-        .bearer_auth(&token)
-        .json(&json!({ "allowUnlockWithoutReset": true }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    let mut b = Browser::open("sspr-unlock", &t).await;
+    // the administrator allows unlock without reset, on "On-premises integration"
+    b.goto("/portal/admin/onprem").await;
+    b.fill("user", "labadmin@testlab.onmicrosoft.com").await;
+    b.fill("password", "Cloud-Admin-Pa55!").await;
+    b.click("signin").await;
+    b.goto("/portal/admin/onprem").await;
+    b.click("allow_unlock-yes").await;
+    b.click("save").await;
+    b.wait("saved").await;
+    b.shot("admin-allow-unlock").await;
     for i in 0..5 {
         assert!(binds(&t, "User1", &format!("Wrong-{i}")).await.is_err());
     }
     let locked = binds(&t, "User1", "Summer-Lake-41").await.expect_err("locked out");
     assert!(locked.contains("775"), "{locked}");
-    let mut b = Browser::open("sspr-unlock", &t).await;
     b.sspr_until_password("user1@testlab.example").await;
     b.click("unlock").await;
     assert_eq!(b.text("result").await, "Your account has been unlocked.");
@@ -294,6 +293,15 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
         .build()
         .unwrap();
     let base = t.info().tenant.https.clone();
+    // signed in as the administrator, so that the admin center's pages are crawled too
+    let r = http
+        .post(format!("{base}/portal/admin/signin"))
+        .form(&[("user", "labadmin@testlab.onmicrosoft.com"), ("password", "Cloud-Admin-Pa55!")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("hybrid_lab_admin="), "{cookie}");
     let mut todo = vec!["/portal".to_string()];
     let mut seen = std::collections::HashSet::new();
     let mut forms = std::collections::HashSet::new();
@@ -301,7 +309,7 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
         if !seen.insert(path.clone()) {
             continue;
         }
-        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        let r = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(r.status(), 200, "GET {path}");
         let html = scraper::Html::parse_document(&r.text().await.unwrap());
         assert!(html.errors.is_empty() || html.errors.iter().all(|e| !e.contains("Unexpected")), "{path}: {:?}", html.errors);
@@ -340,8 +348,69 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
         forms.insert(format!("/portal/sspr/{flow}/{step}"));
     }
     for action in &forms {
-        let r = http.post(format!("{base}{action}")).form(&[("x", "y")]).send().await.unwrap();
+        if action.ends_with("/signout") {
+            continue; // checked last
+        }
+        let r = http.post(format!("{base}{action}")).header("cookie", &cookie).form(&[("x", "y")]).send().await.unwrap();
         assert!(![404, 405].contains(&r.status().as_u16()), "POST {action}: {}", r.status());
     }
-    assert!(forms.len() >= 8, "{forms:?}");
+    assert!(forms.len() >= 12, "{forms:?}");
+    let r = http.post(format!("{base}/portal/admin/signout")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let r = http.get(format!("{base}/portal/admin")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/portal/admin/signin", "signed out: the session is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_resets_with_and_without_a_forced_change() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    // Connect's ForcePasswordChangeOnLogOn (set with PowerShell on the Connect server; here Graph)
+    let token = t.user_token("labadmin@testlab.onmicrosoft.com", "Cloud-Admin-Pa55!").await;
+    let r = t
+        .http()
+        .patch(format!("{}/directory/onPremisesSynchronization/{}", t.info().tenant.graph, t.info().tenant.tenant_id))
+        .bearer_auth(&token)
+        .json(&json!({ "features": { "userForcePasswordChangeOnLogonEnabled": true } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    let mut b = Browser::open("admin-reset", &t).await;
+    advance_a_day_on_the_dashboard(&mut b).await;
+    b.goto("/portal/admin").await;
+    b.fill("user", "labadmin@testlab.onmicrosoft.com").await;
+    b.fill("password", "Cloud-Admin-Pa55!").await;
+    b.click("signin").await;
+    let users = b.text("users").await;
+    assert!(users.contains("Synced from on-premises") && users.contains("Cloud only") && users.contains("Global Administrator"), "{users}");
+    b.shot("admin-users").await;
+    // "On-premises integration": writeback on, the client up and running
+    b.goto("/portal/admin/onprem").await;
+    assert_eq!(b.text("client-status").await, "Your on-premises writeback client is up and running.");
+    b.shot("admin-onprem").await;
+    // a synced user: written back, with "must change at next logon" on-premises
+    b.goto("/portal/admin").await;
+    b.click("user-user1@testlab.example").await;
+    b.fill("new_password", "Temporary-Admin-Pass-1").await;
+    b.shot("admin-user1").await;
+    b.click("reset").await;
+    assert!(b.text("result").await.contains("written back"));
+    b.shot("admin-user1-reset").await;
+    let must_change = binds(&t, "User1", "Temporary-Admin-Pass-1").await.expect_err("pwdLastSet 0");
+    assert!(must_change.contains("773"), "{must_change}");
+    // a cloud-only user without a forced change: the password works as it is
+    b.goto("/portal/admin").await;
+    b.click("user-user5@testlab.onmicrosoft.com").await;
+    b.fill("new_password", "Kept-As-Is-Pass-3").await;
+    b.click("force_change").await; // unchecked
+    b.click("reset").await;
+    assert!(b.text("result").await.contains("keeps it"));
+    assert_eq!(t.token("user5@testlab.onmicrosoft.com", "Kept-As-Is-Pass-3").await.0, 200);
+    // the audit log has both
+    b.goto("/portal/admin/audit").await;
+    let audit = b.text("audit").await;
+    assert!(audit.contains("Reset password (by admin)") && audit.contains("user1@testlab.example"), "{audit}");
+    assert!(audit.contains("Reset user password") && audit.contains("user5@testlab.onmicrosoft.com"), "{audit}");
+    b.shot("admin-audit").await;
+    b.close().await;
 }

@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod admin;
 mod pages;
 
 use pages::*;
@@ -57,6 +58,8 @@ pub struct Portal {
     cfg: Config,
     http: reqwest::Client,
     flows: Mutex<HashMap<String, Flow>>,
+    /// Signed-in administrators: session id → (user, access token).
+    sessions: Mutex<HashMap<String, (String, String)>>,
 }
 
 type Shared = Arc<Portal>;
@@ -64,11 +67,15 @@ type Shared = Arc<Portal>;
 impl Portal {
     pub fn new(cfg: Config) -> Arc<Portal> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        Arc::new(Portal { cfg, http, flows: Mutex::default() })
+        Arc::new(Portal { cfg, http, flows: Mutex::default(), sessions: Mutex::default() })
     }
 
     fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Flow>> {
         self.flows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One request to the tenant's API: the status and the JSON body (Null when none).
@@ -132,6 +139,7 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab/clock", post(dashboard_clock))
         .route("/portal/lab/engine", post(dashboard_engine))
         .route("/portal/lab/stream", get(dashboard_stream))
+        .merge(admin::routes())
         .with_state(p)
 }
 

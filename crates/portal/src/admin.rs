@@ -1,0 +1,463 @@
+//! The administrator's pages, after the Entra admin center: users (cloud-only or synced,
+//! roles, risk) with the password reset, the SSPR blade's properties, "On-premises
+//! integration", and the directory audit log. An administrator signs in once; the page keeps
+//! their access token server-side behind an HttpOnly, SameSite=Strict session cookie and calls
+//! Graph (and the tenant's `/lab/sspr/…` settings) with it — the same rights checks as any
+//! Graph client.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{Shared, api_error, render, render_status};
+
+const COOKIE: &str = "hybrid_lab_admin";
+
+/// Entra's built-in role template ids the lab assigns, by name.
+const ROLES: &[(&str, &str)] = &[
+    ("62e90394-69f5-4237-9190-012177145e10", "Global Administrator"),
+    ("729827e3-9c14-49f7-bb1b-9608f156bbb8", "Helpdesk Administrator"),
+    ("966707d0-3269-4727-9be2-8c3a10f19b9d", "Password Administrator"),
+    ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
+    ("7be44c8a-adaf-4e2a-84d6-ab2649e08a13", "Privileged Authentication Administrator"),
+    ("c4e39bd9-1100-46d3-8c65-fb160da0071f", "Authentication Administrator"),
+    ("194ae4cb-b126-40b2-bd5b-6091b380977d", "Security Administrator"),
+];
+
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/portal/admin", get(users))
+        .route("/portal/admin/signin", get(signin_page).post(signin))
+        .route("/portal/admin/signout", post(signout))
+        .route("/portal/admin/users/{id}", get(user))
+        .route("/portal/admin/users/{id}/reset", post(reset))
+        .route("/portal/admin/sspr", get(sspr).post(sspr_save))
+        .route("/portal/admin/onprem", get(onprem).post(onprem_save))
+        .route("/portal/admin/audit", get(audit))
+}
+
+/// The signed-in administrator's access token, from the session cookie.
+fn session(p: &crate::Portal, headers: &HeaderMap) -> Option<(String, String)> {
+    let cookies = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';'));
+    let id = cookies.filter_map(|c| c.trim().strip_prefix(&format!("{COOKIE}="))).next()?.to_string();
+    p.sessions().get(&id).cloned()
+}
+
+/// The admin's token, or the sign-in page.
+macro_rules! signed_in {
+    ($p:expr, $headers:expr) => {
+        match session(&$p, &$headers) {
+            Some(s) => s,
+            None => return Redirect::to("/portal/admin/signin").into_response(),
+        }
+    };
+}
+
+#[derive(Template)]
+#[template(path = "admin_signin.html")]
+struct SignInPage {
+    error: Option<String>,
+    user: String,
+}
+
+async fn signin_page() -> Response {
+    render(&SignInPage { error: None, user: String::new() })
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    user: String,
+    password: String,
+}
+
+async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response {
+    let user = f.user.trim().to_string();
+    let (status, body) = p.token(&user, &f.password).await;
+    let Some(token) = body["access_token"].as_str().filter(|_| status == 200) else {
+        let message = body["error_description"].as_str().unwrap_or("Sign-in failed.").lines().next().unwrap_or_default().to_string();
+        return render_status(StatusCode::UNAUTHORIZED, &SignInPage { error: Some(message), user });
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    p.sessions().insert(id.clone(), (user, token.to_string()));
+    let cookie = format!("{COOKIE}={id}; Path=/portal; HttpOnly; Secure; SameSite=Strict");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/portal/admin")).into_response()
+}
+
+async fn signout(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some((user, _)) = session(&p, &headers) {
+        p.sessions().retain(|_, (u, _)| *u != user);
+    }
+    let cookie = format!("{COOKIE}=; Path=/portal; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/portal/admin/signin")).into_response()
+}
+
+pub(crate) struct UserRow {
+    pub id: String,
+    pub upn: String,
+    pub name: String,
+    pub synced: bool,
+    pub enabled: bool,
+    pub roles: Vec<String>,
+    pub risk: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    admin: String,
+    users: Vec<UserRow>,
+}
+
+/// Users, with their roles (from role assignments) and risk (from riskyUsers).
+async fn user_rows(p: &crate::Portal, token: &str) -> Result<Vec<UserRow>, (u16, Value)> {
+    let (status, users) = p
+        .api(Method::GET, "/v1.0/users?$select=id,userPrincipalName,displayName,onPremisesSyncEnabled,accountEnabled", Some(token), None)
+        .await;
+    if status != 200 {
+        return Err((status, users));
+    }
+    let (_, assignments) = p.api(Method::GET, "/v1.0/roleManagement/directory/roleAssignments", Some(token), None).await;
+    let (_, risky) = p.api(Method::GET, "/v1.0/identityProtection/riskyUsers", Some(token), None).await;
+    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
+    for a in assignments["value"].as_array().into_iter().flatten() {
+        let def = a["roleDefinitionId"].as_str().unwrap_or_default();
+        let name = ROLES.iter().find(|(id, _)| *id == def).map(|(_, n)| n.to_string()).unwrap_or_else(|| def.to_string());
+        roles.entry(a["principalId"].as_str().unwrap_or_default().to_string()).or_default().push(name);
+    }
+    let risk: HashMap<String, String> = risky["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| (r["id"].as_str().unwrap_or_default().to_string(), r["riskLevel"].as_str().unwrap_or("none").to_string()))
+        .collect();
+    let mut rows: Vec<UserRow> = users["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|u| {
+            let id = u["id"].as_str().unwrap_or_default().to_string();
+            UserRow {
+                upn: u["userPrincipalName"].as_str().unwrap_or_default().to_string(),
+                name: u["displayName"].as_str().unwrap_or_default().to_string(),
+                synced: u["onPremisesSyncEnabled"].as_bool().unwrap_or(false),
+                enabled: u["accountEnabled"].as_bool().unwrap_or(true),
+                roles: roles.remove(&id).unwrap_or_default(),
+                risk: risk.get(&id).cloned().unwrap_or_else(|| "none".into()),
+                id,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.upn.cmp(&b.upn));
+    Ok(rows)
+}
+
+fn graph_failure(status: u16, body: &Value) -> Response {
+    let (code, message) = api_error(body);
+    let page = crate::pages::SsprErrorPage { code, message, support_code: "-".into() };
+    render_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), &page)
+}
+
+async fn users(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (admin, token) = signed_in!(p, headers);
+    match user_rows(&p, &token).await {
+        Ok(users) => render(&UsersPage { admin, users }),
+        Err((status, body)) => graph_failure(status, &body),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_user.html")]
+struct UserPage {
+    admin: String,
+    user: UserRow,
+    /// The sync side's ForcePasswordChangeOnLogOn: a written-back reset asks AD for a change too.
+    force_change_on_logon: bool,
+    /// What the last reset did (a generated password is shown once, as the portal does).
+    result: Option<ResetResult>,
+    error: Option<String>,
+}
+
+pub(crate) struct ResetResult {
+    pub message: String,
+    pub temporary_password: Option<String>,
+}
+
+/// The tenant's `userForcePasswordChangeOnLogonEnabled` sync feature.
+async fn force_change_on_logon(p: &crate::Portal, token: &str) -> bool {
+    let (_, v) = p.api(Method::GET, "/v1.0/directory/onPremisesSynchronization", Some(token), None).await;
+    v["value"][0]["features"]["userForcePasswordChangeOnLogonEnabled"].as_bool().unwrap_or(false)
+}
+
+async fn find_user(p: &crate::Portal, token: &str, id: &str) -> Result<UserRow, Response> {
+    match user_rows(p, token).await {
+        Ok(rows) => rows.into_iter().find(|u| u.id == id || u.upn.eq_ignore_ascii_case(id)).ok_or_else(|| {
+            graph_failure(404, &json!({ "error": { "code": "Request_ResourceNotFound", "message": format!("No user {id}.") } }))
+        }),
+        Err((status, body)) => Err(graph_failure(status, &body)),
+    }
+}
+
+async fn user(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (admin, token) = signed_in!(p, headers);
+    let force_change_on_logon = force_change_on_logon(&p, &token).await;
+    match find_user(&p, &token, &id).await {
+        Ok(user) => render(&UserPage { admin, user, force_change_on_logon, result: None, error: None }),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    new_password: Option<String>,
+    force_change: Option<String>,
+}
+
+/// The admin center's "Reset password". A synced user's reset is the Graph reset method, which
+/// writes back through the engine (Entra makes it a temporary password: change at next
+/// sign-in); a cloud user's is the password profile, with or without a forced change.
+async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Form(f): Form<ResetForm>) -> Response {
+    let (admin, token) = signed_in!(p, headers);
+    let user = match find_user(&p, &token, &id).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let given = f.new_password.filter(|x| !x.is_empty());
+    let force = f.force_change.is_some();
+    let force_change_on_logon = force_change_on_logon(&p, &token).await;
+    let page = |user, result, error| render(&UserPage { admin: admin.clone(), user, force_change_on_logon, result, error });
+    if user.synced {
+        let path = format!("/v1.0/users/{}/authentication/methods/28c10230-6103-485e-b985-444c60001490/resetPassword", user.id);
+        let body = given.as_ref().map(|x| json!({ "newPassword": x }));
+        let mut rq = p.http.post(format!("{}{path}", p.cfg.api)).bearer_auth(&token);
+        if let Some(b) = body {
+            rq = rq.json(&b);
+        }
+        let Ok(r) = rq.send().await else { return page(user, None, Some("The tenant did not answer.".into())) };
+        let location = r.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let status = r.status().as_u16();
+        let accepted: Value = r.json().await.unwrap_or(Value::Null);
+        if status != 202 {
+            return page(user, None, Some(api_error(&accepted).1));
+        }
+        // the operation ends when on-premises has answered: read it as Graph clients do
+        let op_path = location.as_deref().and_then(|l| l.find("/v1.0/").map(|i| l[i..].to_string())).unwrap_or_default();
+        let (_, op) = p.api(Method::GET, &op_path, Some(&token), None).await;
+        let detail = op["statusDetail"].as_str().unwrap_or_default();
+        if op["status"].as_str() != Some("succeeded") {
+            let why = if detail.is_empty() { "the on-premises directory refused it".to_string() } else { detail.to_string() };
+            return page(user, None, Some(format!("The password could not be reset: {why}.")));
+        }
+        return page(
+            user,
+            Some(ResetResult {
+                message: if force_change_on_logon {
+                    "The password was reset and written back to your on-premises directory. The user must change it at next sign-in."
+                } else {
+                    "The password was reset and written back to your on-premises directory."
+                }
+                .into(),
+                temporary_password: accepted["newPassword"].as_str().map(str::to_string),
+            }),
+            None,
+        );
+    }
+    let Some(password) = given else {
+        return page(user, None, Some("Enter a temporary password for a cloud-only user.".into()));
+    };
+    let body = json!({ "passwordProfile": { "password": password, "forceChangePasswordNextSignIn": force } });
+    let (status, answer) = p.api(Method::PATCH, &format!("/v1.0/users/{}", user.id), Some(&token), Some(body)).await;
+    if status != 204 {
+        return page(user, None, Some(api_error(&answer).1));
+    }
+    let message = if force {
+        "The password was reset. The user must change it at next sign-in."
+    } else {
+        "The password was reset. The user keeps it (no change required at next sign-in)."
+    };
+    page(user, Some(ResetResult { message: message.into(), temporary_password: None }), None)
+}
+
+#[derive(Template)]
+#[template(path = "admin_sspr.html")]
+struct SsprPage {
+    admin: String,
+    enabled: String,
+    group: String,
+    groups: Vec<(String, String)>,
+    methods_required: u64,
+    email: bool,
+    mobile_phone: bool,
+    notify_users: bool,
+    notify_admins: bool,
+    saved: bool,
+    error: Option<String>,
+}
+
+async fn sspr_page(p: &crate::Portal, admin: String, token: &str, saved: bool, error: Option<String>) -> Response {
+    let (status, v) = p.api(Method::GET, "/lab/sspr/policy", Some(token), None).await;
+    if status != 200 {
+        return graph_failure(status, &v);
+    }
+    let (_, groups) = p.api(Method::GET, "/v1.0/groups", Some(token), None).await;
+    let groups = groups["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| (g["id"].as_str().unwrap_or_default().to_string(), g["displayName"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    render(&SsprPage {
+        admin,
+        enabled: v["enabled"].as_str().unwrap_or("None").to_string(),
+        group: v["selectedGroupId"].as_str().unwrap_or_default().to_string(),
+        groups,
+        methods_required: v["methodsRequired"].as_u64().unwrap_or(1),
+        email: v["emailEnabled"].as_bool().unwrap_or(false),
+        mobile_phone: v["mobilePhoneEnabled"].as_bool().unwrap_or(false),
+        notify_users: v["notifyUsersOnPasswordReset"].as_bool().unwrap_or(false),
+        notify_admins: v["notifyAdminsOnAdminReset"].as_bool().unwrap_or(false),
+        saved,
+        error,
+    })
+}
+
+async fn sspr(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (admin, token) = signed_in!(p, headers);
+    sspr_page(&p, admin, &token, false, None).await
+}
+
+#[derive(Deserialize)]
+struct SsprForm {
+    enabled: String,
+    group: Option<String>,
+    methods_required: u64,
+    email: Option<String>,
+    mobile_phone: Option<String>,
+    notify_users: Option<String>,
+    notify_admins: Option<String>,
+}
+
+async fn sspr_save(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<SsprForm>) -> Response {
+    let (admin, token) = signed_in!(p, headers);
+    let mut body = json!({
+        "enabled": f.enabled,
+        "methodsRequired": f.methods_required,
+        "emailEnabled": f.email.is_some(),
+        "mobilePhoneEnabled": f.mobile_phone.is_some(),
+        "notifyUsersOnPasswordReset": f.notify_users.is_some(),
+        "notifyAdminsOnAdminReset": f.notify_admins.is_some(),
+    });
+    if f.enabled == "Selected" {
+        body["selectedGroupId"] = json!(f.group.unwrap_or_default());
+    }
+    let (status, answer) = p.api(Method::PATCH, "/lab/sspr/policy", Some(&token), Some(body)).await;
+    let error = (!(200..300).contains(&status)).then(|| api_error(&answer).1);
+    sspr_page(&p, admin, &token, error.is_none(), error).await
+}
+
+#[derive(Template)]
+#[template(path = "admin_onprem.html")]
+struct OnPremPage {
+    admin: String,
+    write_back: bool,
+    allow_unlock: bool,
+    /// The writeback client's status line, in the admin center's words.
+    status: String,
+    client_up: bool,
+    saved: bool,
+    error: Option<String>,
+}
+
+async fn onprem_page(p: &crate::Portal, admin: String, token: &str, saved: bool, error: Option<String>) -> Response {
+    let (status, v) = p.api(Method::GET, "/lab/sspr/onPremisesIntegration", Some(token), None).await;
+    if status != 200 {
+        return graph_failure(status, &v);
+    }
+    let (_, engines) = p.api(Method::GET, "/lab/writeback/engines", Some(token), None).await;
+    let engines = engines["value"].as_array().cloned().unwrap_or_default();
+    let client_up = engines.iter().any(|e| e["connected"].as_bool() == Some(true));
+    let status = if client_up {
+        "Your on-premises writeback client is up and running."
+    } else if engines.is_empty() {
+        "Your on-premises writeback client is not properly configured."
+    } else {
+        "Your on-premises writeback client can't connect right now."
+    };
+    render(&OnPremPage {
+        admin,
+        write_back: v["writeBackPasswords"].as_bool().unwrap_or(false),
+        allow_unlock: v["allowUnlockWithoutReset"].as_bool().unwrap_or(false),
+        status: status.into(),
+        client_up,
+        saved,
+        error,
+    })
+}
+
+async fn onprem(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (admin, token) = signed_in!(p, headers);
+    onprem_page(&p, admin, &token, false, None).await
+}
+
+#[derive(Deserialize)]
+struct OnPremForm {
+    write_back: String,
+    allow_unlock: String,
+}
+
+async fn onprem_save(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<OnPremForm>) -> Response {
+    let (admin, token) = signed_in!(p, headers);
+    let body = json!({ "writeBackPasswords": f.write_back == "yes", "allowUnlockWithoutReset": f.allow_unlock == "yes" });
+    let (status, answer) = p.api(Method::PATCH, "/lab/sspr/onPremisesIntegration", Some(&token), Some(body)).await;
+    let error = (!(200..300).contains(&status)).then(|| api_error(&answer).1);
+    onprem_page(&p, admin, &token, error.is_none(), error).await
+}
+
+pub(crate) struct AuditRow {
+    pub time: String,
+    pub activity: String,
+    pub result: String,
+    pub reason: String,
+    pub target: String,
+    pub initiated_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+struct AuditPage {
+    admin: String,
+    entries: Vec<AuditRow>,
+}
+
+async fn audit(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (admin, token) = signed_in!(p, headers);
+    let (status, v) = p.api(Method::GET, "/v1.0/auditLogs/directoryAudits", Some(&token), None).await;
+    if status != 200 {
+        return graph_failure(status, &v);
+    }
+    let entries = v["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| AuditRow {
+            time: e["activityDateTime"].as_str().unwrap_or_default().to_string(),
+            activity: e["activityDisplayName"].as_str().unwrap_or_default().to_string(),
+            result: e["result"].as_str().unwrap_or_default().to_string(),
+            reason: e["resultReason"].as_str().unwrap_or_default().to_string(),
+            target: e["targetResources"][0]["userPrincipalName"].as_str().unwrap_or_default().to_string(),
+            initiated_by: e["initiatedBy"]["user"]["userPrincipalName"]
+                .as_str()
+                .or(e["initiatedBy"]["app"]["displayName"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect();
+    render(&AuditPage { admin, entries })
+}
