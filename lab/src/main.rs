@@ -89,6 +89,10 @@ struct RunArgs {
     /// Write each scenario's redacted transcript into this directory.
     #[arg(long, value_name = "DIR")]
     transcripts: Option<PathBuf>,
+    /// Write a self-contained HTML report here: per scenario its steps, the failure with
+    /// expected and actual, and a sequence diagram of what went over the wire.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// How many scenarios run at once (each has its own lab); default: the number of CPUs.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
@@ -270,6 +274,9 @@ async fn run(a: RunArgs) -> Result<()> {
     println!("wall time {} ms", started.elapsed().as_millis());
     if let Some(path) = &a.junit {
         std::fs::write(path, scenario::suite::junit(&results)).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &a.html {
+        std::fs::write(path, scenario::suite::html(&results)).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(dir) = &a.transcripts {
         for r in &results {

@@ -59,6 +59,10 @@ fn ldapwhoami(info: &Value, name: &str, password: &str) -> String {
 fn up_prints_its_endpoints_and_credentials_then_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let lab = up(dir.path(), &[]);
+    // the pages for people come first
+    let https = lab.info["tenant"]["https"].as_str().unwrap().to_string();
+    assert_eq!(lab.info["dashboard"], format!("{https}/portal/lab"));
+    assert_eq!(lab.info["sspr"], format!("{https}/portal/sspr"));
     let a = &lab.info["adds"];
     for key in ["ldap", "ldaps", "base_dn", "domain", "netbios", "admin_dn", "admin_password", "ca_cert"] {
         assert!(a[key].is_string(), "adds.{key} in {}", lab.info);
@@ -190,6 +194,35 @@ fn check_and_run_scenario_files_with_exit_codes_and_junit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("s/typo.yaml:4:5: unknown variant `clock.advanse`"), "{err}");
+}
+
+#[test]
+fn run_writes_a_self_contained_html_report_with_diagrams_and_no_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("s")).unwrap();
+    std::fs::write(
+        d.join("s/reset.yaml"),
+        "name: an SSPR reset written back\nabout: the report's diagram reaches AD DS\ngiven:\n  ad-ds: { policy: { min_age: 0 } }\nsteps:\n  - sspr.reset: { user: user1@testlab.example, new_password: Report-Pass-71 }\n  - ldap.bind: { user: 'TESTLAB\\User1', password: Report-Pass-71 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("s/wrong.yaml"),
+        "name: wrong\nabout: a deliberately wrong expectation\nsteps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: Summer-Lake-41 }\n    expect: { ldap: invalidCredentials }\n",
+    )
+    .unwrap();
+    let out = lab(&["run", "s", "--html", "report.html"], d);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let html = std::fs::read_to_string(d.join("report.html")).unwrap();
+    assert!(html.contains("2 scenarios: <span class=\"pass\">1 passed</span>, <span class=\"fail\">1 failed</span>"), "{html}");
+    // one diagram per scenario; the reset's goes through the relay and the engine to AD DS
+    assert_eq!(html.matches("<svg").count(), 2);
+    assert!(html.contains("modify CN=User1,OU=Lab Users,DC=testlab,DC=example: replace unicodePwd=***"), "engine → AD DS");
+    assert!(html.contains("- expected: ldap invalidCredentials") && html.contains("+ actual:   ldap success (0)"), "the diff");
+    assert!(html.contains("s/wrong.yaml:4:5: step 1 `ldap.bind`"), "the place");
+    // self-contained, and no password anywhere
+    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
+    assert!(!html.contains("Report-Pass-71") && !html.contains("Summer-Lake-41"));
 }
 
 #[test]

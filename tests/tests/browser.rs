@@ -178,6 +178,9 @@ async fn an_sspr_reset_by_clicking_is_written_back_to_ad() {
     b.goto("/portal/lab").await;
     let events = b.text("events").await;
     assert!(events.contains("31001") && events.contains("31002"), "{events}");
+    // and the operation as a sequence diagram: down to AD DS and back
+    let diagram = b.wait("last-operation").await.html(false).await.unwrap();
+    assert!(diagram.contains("modify CN=User1") && diagram.contains("success (0)") && !diagram.contains("Blue-Harbor"), "{diagram}");
     b.shot("dashboard-events").await;
     b.close().await;
 }

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 mod admin;
 mod pages;
+pub mod sequence;
 
 use pages::*;
 
@@ -413,6 +414,9 @@ async fn dashboard_state(p: &Portal) -> DashboardPage {
     let (engine_status, engine) = p.api(reqwest::Method::GET, "/lab/engine", None, None).await;
     let (_, outbox) = p.api(reqwest::Method::GET, "/lab/outbox", None, None).await;
     let (_, events) = p.api(reqwest::Method::GET, "/lab/engine/events", None, None).await;
+    let (_, trace) = p.api(reqwest::Method::GET, "/lab/engine/trace", None, None).await;
+    let last = sequence::last_operation(trace["value"].as_array().map(Vec::as_slice).unwrap_or_default());
+    let last_operation = if last.is_empty() { String::new() } else { sequence::svg(&last) };
     let events = events["value"]
         .as_array()
         .into_iter()
@@ -431,6 +435,7 @@ async fn dashboard_state(p: &Portal) -> DashboardPage {
         engine: if engine_status == 200 { Some(EngineView::from(&engine)) } else { None },
         events,
         outbox_count: outbox["value"].as_array().map(Vec::len).unwrap_or(0),
+        last_operation,
         error: None,
     }
 }

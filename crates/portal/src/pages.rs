@@ -143,5 +143,7 @@ pub struct DashboardPage {
     pub engine: Option<EngineView>,
     pub events: Vec<EventRow>,
     pub outbox_count: usize,
+    /// The last writeback operation as a sequence diagram (SVG), when there was one.
+    pub last_operation: String,
     pub error: Option<String>,
 }

@@ -81,6 +81,8 @@ pub struct Runner<'a> {
     pub transcript: Transcript,
     step: usize,
     last_body: Value,
+    /// The engine's wire trace read so far (its last sequence number).
+    trace_seq: u64,
 }
 
 fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, RunError> {
@@ -117,6 +119,7 @@ impl<'a> Runner<'a> {
             transcript,
             step: 0,
             last_body: Value::Null,
+            trace_seq: 0,
         })
     }
 
@@ -146,6 +149,8 @@ impl<'a> Runner<'a> {
                 actual,
             };
             let got = self.exec(&step.action).await.map_err(|e| fail(format!("could not be played: {}", e.0)))?;
+            // an operation the tenant gave up on may still end on-premises during the step
+            self.engine_trace().await;
             if !observe::matches(&expect, &got) {
                 return Err(fail(got.describe()));
             }
@@ -274,6 +279,8 @@ impl<'a> Runner<'a> {
         let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
         let text = r.text().await?;
         let body: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        // what the tenant's request set off behind it (relay, engine, AD DS), before its answer
+        self.engine_trace().await;
         let shown = if body.is_null() { String::new() } else { format!(" {}", clean_json(&body)) };
         self.transcript.response(self.step, &format!("{status}{shown}"));
         self.last_body = body.clone();
@@ -282,6 +289,36 @@ impl<'a> Runner<'a> {
             o.http.as_mut().expect("set").1["@location"] = json!(l);
         }
         Ok(o)
+    }
+
+    /// The engine's wire trace since the last look, into the transcript (`⇢ from → to: text`).
+    async fn engine_trace(&mut self) {
+        let lines: Vec<(u64, String, String, String)> = match &self.target.control {
+            Control::InProcess { engine: Some(e), .. } => {
+                e.trace_since(self.trace_seq).into_iter().map(|l| (l.seq, l.from.to_string(), l.to.to_string(), l.text)).collect()
+            }
+            Control::InProcess { engine: None, .. } => vec![],
+            Control::Http => {
+                let url = format!("{}/lab/engine/trace?since={}", self.target.info.tenant.https, self.trace_seq);
+                let v: Value = match self.http.get(url).send().await {
+                    Ok(r) => r.json().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
+                v["value"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|l| {
+                        let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+                        (l["seq"].as_u64().unwrap_or(0), s("from"), s("to"), s("text"))
+                    })
+                    .collect()
+            }
+        };
+        for (seq, from, to, text) in lines {
+            self.trace_seq = self.trace_seq.max(seq);
+            self.transcript.wire(self.step, &from, &to, &text);
+        }
     }
 
     async fn token(&mut self, upn: &str, password: &str) -> Result<(Observed, Option<String>), RunError> {

@@ -295,3 +295,96 @@ pub fn junit(results: &[ScenarioResult]) -> String {
     report.add_test_suite(suite);
     report.to_string().unwrap_or_default()
 }
+
+struct ReportFailure {
+    place: String,
+    expected: String,
+    actual: String,
+}
+
+struct ReportScenario {
+    id: String,
+    anchor: String,
+    name: String,
+    path: String,
+    class: &'static str,
+    label: &'static str,
+    millis: u128,
+    lab_millis: u128,
+    skipped: Option<String>,
+    failure: Option<ReportFailure>,
+    /// The steps played (`#n action`), and whether it is the one that failed.
+    steps: Vec<(String, bool)>,
+    svg: String,
+    transcript: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "report.html")]
+struct Report {
+    total: usize,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    millis: u128,
+    scenarios: Vec<ReportScenario>,
+}
+
+/// The HTML report: one self-contained file (no scripts, no external references) with, per
+/// scenario, its result, the failure's place with expected and actual, the steps played, a
+/// sequence diagram of what went over the wire (SVG) and the redacted transcript.
+pub fn html(results: &[ScenarioResult]) -> String {
+    use askama::Template;
+    let scenarios: Vec<ReportScenario> = results
+        .iter()
+        .map(|r| {
+            let (class, label) = match (&r.skipped, r.passed()) {
+                (Some(_), _) => ("skip", "SKIP"),
+                (None, true) => ("pass", "PASS"),
+                (None, false) => ("fail", "FAIL"),
+            };
+            let failed_step = r.outcome.as_ref().err().map(|f| f.step);
+            let steps = r
+                .transcript
+                .lines()
+                .filter_map(|l| l.strip_prefix('#'))
+                .filter_map(|h| h.split_once(' ').map(|(n, a)| (n.parse::<usize>().unwrap_or(0), a)))
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, a)| (a.to_string(), Some(n) == failed_step))
+                .collect();
+            let items = portal::sequence::from_transcript(&r.transcript);
+            ReportScenario {
+                anchor: r.id.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+                id: r.id.clone(),
+                name: r.name.clone(),
+                path: r.path.clone(),
+                class,
+                label,
+                millis: r.duration.as_millis(),
+                lab_millis: r.lab_start.as_millis(),
+                skipped: r.skipped.clone(),
+                failure: r.outcome.as_ref().err().map(|f| ReportFailure {
+                    place: if f.step == 0 {
+                        format!("{}:{}:{}: {}", r.path, f.line, f.column, f.action)
+                    } else {
+                        format!("{}:{}:{}: step {} `{}`", r.path, f.line, f.column, f.step, f.action)
+                    },
+                    expected: f.expected.clone(),
+                    actual: f.actual.clone(),
+                }),
+                steps,
+                svg: if items.is_empty() { String::new() } else { portal::sequence::svg(&items) },
+                transcript: r.transcript.clone(),
+            }
+        })
+        .collect();
+    let report = Report {
+        total: results.len(),
+        passed: results.iter().filter(|r| r.passed() && r.skipped.is_none()).count(),
+        failed: results.iter().filter(|r| !r.passed()).count(),
+        skipped: results.iter().filter(|r| r.skipped.is_some()).count(),
+        millis: results.iter().map(|r| r.duration.as_millis()).sum(),
+        scenarios,
+    };
+    report.render().unwrap_or_else(|e| format!("<p>report: {e}</p>"))
+}

@@ -59,6 +59,13 @@ impl Transcript {
         self.lines.push((step, line));
     }
 
+    /// A message between two parts of the lab that the runner did not send itself (the
+    /// tenant's relay request, the engine's LDAP writes): `⇢ from → to: text`.
+    pub fn wire(&mut self, step: usize, from: &str, to: &str, text: &str) {
+        let line = format!("  ⇢ {from} → {to}: {}", self.scrub(text));
+        self.lines.push((step, line));
+    }
+
     fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {

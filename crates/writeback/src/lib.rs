@@ -106,16 +106,48 @@ fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
     Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
 }
 
-/// The engine's event log, shared by its tasks.
+/// One message of a writeback operation as it crossed the wire (for sequence diagrams):
+/// `from` and `to` are `tenant`, `relay`, `engine` or `AD DS`. Never a password: unicodePwd
+/// values show as `***`, and relay payloads are sealed anyway.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceLine {
+    pub seq: u64,
+    pub tracking_id: String,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub text: String,
+}
+
+/// The engine's event log (and its wire trace), shared by its tasks.
 #[derive(Clone)]
 pub struct EventLog {
     events: Arc<Mutex<Vec<Event>>>,
+    trace: Arc<Mutex<Vec<TraceLine>>>,
     clock: clock::Clock,
 }
 
+/// How many trace lines the engine keeps (the oldest go first).
+const TRACE_KEPT: usize = 2_000;
+
 impl EventLog {
     pub fn new(clock: clock::Clock) -> EventLog {
-        EventLog { events: Arc::default(), clock }
+        EventLog { events: Arc::default(), trace: Arc::default(), clock }
+    }
+
+    pub(crate) fn trace(&self, tracking_id: &str, from: &'static str, to: &'static str, text: impl Into<String>) {
+        let mut t = self.trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seq = t.last().map(|l| l.seq + 1).unwrap_or(1);
+        t.push(TraceLine { seq, tracking_id: tracking_id.to_string(), from, to, text: text.into() });
+        if t.len() > TRACE_KEPT {
+            let excess = t.len() - TRACE_KEPT;
+            t.drain(..excess);
+        }
+    }
+
+    /// The trace lines after `seq` (0: all kept).
+    pub fn trace_since(&self, seq: u64) -> Vec<TraceLine> {
+        self.trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().filter(|l| l.seq > seq).cloned().collect()
     }
 
     pub fn log(&self, id: u32, message: impl Into<String>, tracking: Option<&str>) {
@@ -329,6 +361,11 @@ impl Engine {
 
     pub fn events(&self) -> Vec<Event> {
         self.inner.log.all()
+    }
+
+    /// The wire trace of writeback operations after `seq` (see [`TraceLine`]).
+    pub fn trace_since(&self, seq: u64) -> Vec<TraceLine> {
+        self.inner.log.trace_since(seq)
     }
 
     pub fn connected(&self) -> bool {
@@ -629,8 +666,20 @@ async fn handle(inner: &Inner, id: uuid::Uuid, anchor: &str, upn: &str, op: Oper
         inner.log.log(32000, format!("A {} request for {upn} expired before it could be processed; nothing was changed.", op.kind()), t);
         return None;
     }
+    let sealed = match &op {
+        Operation::Unlock => "",
+        _ => " (password sealed: RSA-OAEP-wrapped AES-256-GCM)",
+    };
+    inner.log.trace(&tracking, "tenant", "relay", format!("{} request for {upn}{sealed}", op.kind()));
+    inner.log.trace(&tracking, "relay", "engine", format!("{} request for {upn}", op.kind()));
     inner.log.log(start, format!("A {} request for {upn} was received from the cloud.", op.kind()), t);
-    let result = apply(inner, anchor, &op).await;
+    let result = apply(inner, anchor, &op, &tracking).await;
+    let answer = match &result {
+        Ok(()) => "succeeded".to_string(),
+        Err((failure, _)) => format!("failed: {}", events::for_failure(*failure)),
+    };
+    inner.log.trace(&tracking, "engine", "relay", answer.clone());
+    inner.log.trace(&tracking, "relay", "tenant", answer);
     Some(match result {
         Ok(()) => {
             inner.log.log(ok, format!("The {} for {upn} was written to Active Directory.", op.kind()), t);
@@ -727,9 +776,18 @@ fn unicode_pwd(p: &str) -> Vec<u8> {
     format!("\"{p}\"").encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
-async fn apply(inner: &Inner, anchor: &str, op: &Operation) -> Result<(), Refusal> {
+async fn apply(inner: &Inner, anchor: &str, op: &Operation, tracking: &str) -> Result<(), Refusal> {
     let open = |s: &relay::Sealed| s.open_cached(&inner.reg.key, &inner.keys).map_err(|_| (Failure::Decryption, None));
-    let (mut l, dn, uac) = connect_and_find(inner, anchor).await?;
+    let trace = |from, to, text: String| inner.log.trace(tracking, from, to, text);
+    trace("engine", "AD DS", format!("search for sourceAnchor {anchor} (LDAPS, as the connector)"));
+    let (mut l, dn, uac) = match connect_and_find(inner, anchor).await {
+        Ok(found) => found,
+        Err(e) => {
+            trace("AD DS", "engine", e.1.clone().unwrap_or_else(|| "not found".into()));
+            return Err(e);
+        }
+    };
+    trace("AD DS", "engine", format!("{dn} (userAccountControl {uac})"));
     if uac & UF_ACCOUNTDISABLE != 0 {
         return Err((Failure::AccountDisabled, None));
     }
@@ -755,6 +813,26 @@ async fn apply(inner: &Inner, anchor: &str, op: &Operation) -> Result<(), Refusa
         ),
         Operation::Unlock => (vec![Mod::Replace(b"lockoutTime".to_vec(), HashSet::from([b"0".to_vec()]))], false),
     };
+    let written: Vec<String> = mods
+        .iter()
+        .map(|m| {
+            let (op, attr, vals) = match m {
+                Mod::Replace(a, v) => ("replace", a, Some(v)),
+                Mod::Add(a, v) => ("add", a, Some(v)),
+                Mod::Delete(a, v) => ("delete", a, Some(v)),
+                Mod::Increment(a, _) => ("increment", a, None),
+            };
+            let attr = String::from_utf8_lossy(attr).to_string();
+            let value = match vals {
+                _ if attr == "unicodePwd" => "***".to_string(),
+                Some(v) => v.iter().map(|x| String::from_utf8_lossy(x).to_string()).collect::<Vec<_>>().join(";"),
+                None => String::new(),
+            };
+            format!("{op} {attr}={value}")
+        })
+        .collect();
+    let with = if hints { " [policy hints 1.2.840.113556.1.4.2239]" } else { "" };
+    trace("engine", "AD DS", format!("modify {dn}: {}{with}", written.join(", ")));
     let r = if hints {
         // LDAP_SERVER_POLICY_HINTS_OID: AD applies the whole policy (history too) to the reset
         let ctrl = ldap3::controls::RawControl {
@@ -767,6 +845,7 @@ async fn apply(inner: &Inner, anchor: &str, op: &Operation) -> Result<(), Refusa
         l.modify(&dn, mods).await
     };
     let r = r.map_err(|e| (Failure::DirectoryUnavailable, Some(format!("{} (the connection was lost: {e})", events::SERVER_DOWN))))?;
+    trace("AD DS", "engine", if r.rc == 0 { "success (0)".to_string() } else { format!("{} {}", r.rc, r.text.trim()) });
     if r.rc == 0 {
         return Ok(());
     }
@@ -789,7 +868,7 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
         let msg = json!({ "error": { "code": "NotFound", "message": "This lab runs no writeback engine." } });
         (StatusCode::NOT_FOUND, Json(msg)).into_response()
     }
-    let (s1, s2, s3) = (slot.clone(), slot.clone(), slot);
+    let (s1, s2, s3, s4) = (slot.clone(), slot.clone(), slot.clone(), slot);
     let status = move || {
         let e = s1.get().cloned();
         async move {
@@ -804,6 +883,16 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
         async move {
             match e {
                 Some(e) => Json(json!({ "value": e.events() })).into_response(),
+                None => none(),
+            }
+        }
+    };
+    let trace = move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
+        let e = s4.get().cloned();
+        async move {
+            let since = q.get("since").and_then(|v| v.parse().ok()).unwrap_or(0);
+            match e {
+                Some(e) => Json(json!({ "value": e.trace_since(since) })).into_response(),
                 None => none(),
             }
         }
@@ -834,5 +923,6 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
     axum::Router::new()
         .route("/lab/engine", get(status))
         .route("/lab/engine/events", get(events))
+        .route("/lab/engine/trace", get(trace))
         .route("/lab/engine/control", post(control))
 }
