@@ -303,8 +303,18 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
         .send()
         .await
         .unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    assert!(cookie.starts_with("hybrid_lab_admin="), "{cookie}");
+    let admin_cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert!(admin_cookie.starts_with("hybrid_lab_admin="), "{admin_cookie}");
+    // and as a user, for their own pages
+    let r = http
+        .post(format!("{base}/portal/signin"))
+        .form(&[("user", "user5@testlab.onmicrosoft.com"), ("password", "Amber-Cloud-62!")])
+        .send()
+        .await
+        .unwrap();
+    let user_cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert!(user_cookie.starts_with("hybrid_lab_user="), "{user_cookie}");
+    let cookie = format!("{admin_cookie}; {user_cookie}");
     let mut todo = vec!["/portal".to_string()];
     let mut seen = std::collections::HashSet::new();
     let mut forms = std::collections::HashSet::new();
@@ -325,7 +335,12 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
             }
         }
         for f in html.select(&scraper::Selector::parse("form").unwrap()) {
-            forms.insert(f.value().attr("action").expect("every form has an action").to_string());
+            let action = f.value().attr("action").expect("every form has an action").to_string();
+            if f.value().attr("method").is_some_and(|m| m.eq_ignore_ascii_case("get")) {
+                todo.push(action); // a GET form is a link with a query
+            } else {
+                forms.insert(action);
+            }
         }
         // every input has a label (or is hidden or a button)
         for i in html.select(&scraper::Selector::parse("input").unwrap()) {
@@ -358,6 +373,7 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
         assert!(![404, 405].contains(&r.status().as_u16()), "POST {action}: {}", r.status());
     }
     assert!(forms.len() >= 12, "{forms:?}");
+    assert!(seen.contains("/portal/account") && seen.contains("/portal/account/password"), "{seen:?}");
     let r = http.post(format!("{base}/portal/admin/signout")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 303);
     let r = http.get(format!("{base}/portal/admin")).header("cookie", &cookie).send().await.unwrap();
@@ -415,5 +431,83 @@ async fn an_admin_resets_with_and_without_a_forced_change() {
     assert!(audit.contains("Reset password (by admin)") && audit.contains("user1@testlab.example"), "{audit}");
     assert!(audit.contains("Reset user password") && audit.contains("user5@testlab.onmicrosoft.com"), "{audit}");
     b.shot("admin-audit").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_ad_as_it_is_and_its_switches_change_the_next_reset() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let mut b = Browser::open("dashboard-switches", &t).await;
+    advance_a_day_on_the_dashboard(&mut b).await;
+    assert_eq!(b.text("adds-state").await, "up");
+    // five bad passwords lock User4; the on-premises view says so, and the DC's log shows the
+    // binds without their passwords
+    for i in 0..5 {
+        assert!(binds(&t, "User4", &format!("Wrong-Pass-{i}")).await.is_err());
+    }
+    b.goto("/portal/lab?user=User4").await;
+    let flags = b.text("user-flags").await;
+    assert!(flags.contains("locked out") && flags.contains("password never expires"), "{flags}");
+    let ops = b.text("operations").await;
+    assert!(ops.contains("bind TESTLAB\\User4 ***") && ops.contains("InvalidCredentials"), "{ops}");
+    assert!(!ops.contains("Wrong-Pass"), "{ops}");
+    b.shot("dashboard-user4-locked").await;
+    // revoke the connector's Reset Password: the next SSPR reset fails on-premises
+    b.goto("/portal/lab").await;
+    let before = b.text("rights").await;
+    assert!(before.contains("Reset Password yes"), "{before}");
+    b.click("right-reset-password").await;
+    let after = b.wait_text_changes("rights", &before).await;
+    assert!(after.contains("Reset Password no"), "{after}");
+    b.shot("dashboard-right-revoked").await;
+    b.sspr_until_password("user1@testlab.example").await;
+    b.fill("new_password", "Blue-Harbor-73").await;
+    b.fill("confirm_password", "Blue-Harbor-73").await;
+    b.click("finish").await;
+    assert_eq!(b.text("code").await, "SSPR_0029");
+    binds(&t, "User1", "Summer-Lake-41").await.expect("nothing changed on-premises");
+    // the engine's side of it, drawn on the dashboard
+    b.goto("/portal/lab").await;
+    let diagram = b.wait("last-operation").await.html(false).await.unwrap();
+    assert!(diagram.contains("failed: 33004"), "{diagram}");
+    // a DC that does not answer: the dashboard says so
+    b.c.find(Locator::Css("#dc-state option[value='down']")).await.unwrap().click().await.unwrap();
+    b.click("set-fault").await;
+    assert_eq!(b.wait_text_changes("adds-state", "up").await, "down");
+    b.shot("dashboard-dc-down").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_back() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let mut b = Browser::open("my-account", &t).await;
+    advance_a_day_on_the_dashboard(&mut b).await;
+    // registration: a cloud user with an email only adds a mobile phone
+    b.goto("/portal/signin").await;
+    b.fill("user", "user5@testlab.onmicrosoft.com").await;
+    b.fill("password", "Amber-Cloud-62!").await;
+    b.click("signin").await;
+    b.click("my-account").await;
+    assert_eq!(b.text("phone").await, "not registered");
+    b.fill("new-phone", "+1 4255550142").await;
+    b.click("add-phone").await;
+    assert_eq!(b.wait_text_changes("phone", "not registered").await, "+1 4255550142");
+    b.shot("account-phone-registered").await;
+    b.click("signout").await;
+    // a synced user's change through "Change password" reaches AD
+    b.fill("user", "user1@testlab.example").await;
+    b.fill("password", "Summer-Lake-41").await;
+    b.click("signin").await;
+    b.click("my-account").await;
+    b.click("change-password").await;
+    b.fill("current_password", "Summer-Lake-41").await;
+    b.fill("new_password", "Changed-In-Browser-5").await;
+    b.fill("confirm_password", "Changed-In-Browser-5").await;
+    b.shot("account-change-password").await;
+    b.click("submit").await;
+    assert_eq!(b.text("result").await, "Your password has been changed.");
+    binds(&t, "User1", "Changed-In-Browser-5").await.expect("written back to AD");
+    assert_eq!(t.token("user1@testlab.example", "Changed-In-Browser-5").await.0, 200);
     b.close().await;
 }

@@ -466,6 +466,12 @@ impl Directory {
         Ok(self.grants.len() != before)
     }
 
+    /// Whether exactly this grant is in place (not whether the right is held some other way).
+    pub fn is_granted(&self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<bool> {
+        let g = self.make_grant(trustee, right, scope)?;
+        Ok(self.grants.contains(&g))
+    }
+
     pub fn grants(&self) -> &[Grant] {
         &self.grants
     }

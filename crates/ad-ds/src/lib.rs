@@ -33,6 +33,7 @@ pub mod entry;
 pub mod error;
 pub mod filter;
 pub mod ldif;
+pub mod oplog;
 pub mod password;
 pub mod policy;
 pub mod rootdse;

@@ -30,11 +30,13 @@ pub struct DomainController {
     pub directory: RwLock<Directory>,
     pub tls: Option<TlsIdentity>,
     pub faults: Faults,
+    /// The recent operations, passwords redacted (the lab dashboard lists them).
+    pub ops: crate::oplog::OpLog,
 }
 
 impl DomainController {
     pub fn new(directory: Directory, tls: Option<TlsIdentity>) -> Arc<DomainController> {
-        Arc::new(DomainController { directory: RwLock::new(directory), tls, faults: Faults::default() })
+        Arc::new(DomainController { directory: RwLock::new(directory), tls, faults: Faults::default(), ops: Default::default() })
     }
 
     /// The identity new TLS handshakes get: the DC's own, or, with the untrusted-certificate
@@ -194,7 +196,15 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             return None;
         }
         session.policy_hints_supported = dc.faults.policy_hints_supported();
+        let request = crate::oplog::request(&msg.op);
+        let who = match &session.principal {
+            crate::Principal::Anonymous => "anonymous".to_string(),
+            p => p.dn().map(|d| d.to_string()).unwrap_or_default(),
+        };
         let reply = session.handle(&dc.directory, msg);
+        if let Some(request) = request {
+            dc.ops.record(who, request, crate::oplog::result(&reply.msgs));
+        }
         for m in reply.msgs {
             if framed.feed(m).await.is_err() {
                 return None;

@@ -4,9 +4,12 @@
 //! `POST /lab/adds/rights` `{"action": "grant" | "revoke", "right": "Reset Password" |
 //! "Change Password" | "Write lockoutTime" | "Write pwdLastSet" | "Unexpire Password",
 //! "trustee": DN (default: the connector account), "scope": DN (default: the domain root)}`.
+//! `GET /lab/adds/rights`: which of them the connector holds on the domain root.
 //! `POST /lab/adds/fault` `{"state": "up" | "down" | "untrusted-certificate",
 //! "policyHints": bool}` (either or both): a DC that does not answer, one whose certificate
-//! comes from a CA clients were not given, one that predates the policy-hints control.
+//! comes from a CA clients were not given, one that predates the policy-hints control;
+//! `GET /lab/adds/fault`: the switches as they stand. `GET /lab/adds/operations`: the DC's
+//! recent operations (who, the request, the answer; passwords `***`), oldest first.
 //! Lab-only, like the outbox: the lab listens on loopback.
 
 use std::sync::Arc;
@@ -19,7 +22,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub fn router(dc: Arc<DomainController>, connector_dn: Option<String>) -> axum::Router {
-    let dc2 = dc.clone();
+    let (dc2, dc3, dc4, dc5) = (dc.clone(), dc.clone(), dc.clone(), dc.clone());
+    let connector2 = connector_dn.clone();
     let rights = move |Json(body): Json<Value>| {
         let (dc, connector_dn) = (dc.clone(), connector_dn.clone());
         async move { change_right(&dc, connector_dn.as_deref(), &body) }
@@ -28,7 +32,49 @@ pub fn router(dc: Arc<DomainController>, connector_dn: Option<String>) -> axum::
         let dc = dc2.clone();
         async move { set_fault(&dc, &body) }
     };
-    axum::Router::new().route("/lab/adds/rights", axum::routing::post(rights)).route("/lab/adds/fault", axum::routing::post(fault))
+    let fault_state = move || {
+        let dc = dc3.clone();
+        async move { Json(fault_json(&dc)).into_response() }
+    };
+    let rights_held = move || {
+        let (dc, connector_dn) = (dc4.clone(), connector2.clone());
+        async move { connector_rights(&dc, connector_dn.as_deref()) }
+    };
+    let operations = move || {
+        let dc = dc5.clone();
+        async move {
+            let ops: Vec<Value> = dc
+                .ops
+                .recent()
+                .into_iter()
+                .map(|o| json!({ "seq": o.seq, "who": o.who, "request": o.request, "result": o.result }))
+                .collect();
+            Json(json!({ "value": ops })).into_response()
+        }
+    };
+    axum::Router::new()
+        .route("/lab/adds/operations", axum::routing::get(operations))
+        .route("/lab/adds/rights", axum::routing::post(rights).get(rights_held))
+        .route("/lab/adds/fault", axum::routing::post(fault).get(fault_state))
+}
+
+fn fault_json(dc: &DomainController) -> Value {
+    let state = match dc.faults.state() {
+        DcState::Up => "up",
+        DcState::Down => "down",
+        DcState::UntrustedCertificate => "untrusted-certificate",
+    };
+    json!({ "state": state, "policyHints": dc.faults.policy_hints_supported() })
+}
+
+fn connector_rights(dc: &DomainController, connector_dn: Option<&str>) -> Response {
+    let d = dc.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = d.base_dn().to_string();
+    let rights: Vec<Value> = Right::ALL
+        .iter()
+        .map(|r| json!({ "right": r.name(), "granted": d.is_granted(connector_dn, *r, &root).unwrap_or(false) }))
+        .collect();
+    Json(json!({ "trustee": connector_dn, "scope": root, "rights": rights })).into_response()
 }
 
 fn set_fault(dc: &DomainController, body: &Value) -> Response {
@@ -53,12 +99,7 @@ fn set_fault(dc: &DomainController, body: &Value) -> Response {
     if let Some(h) = hints {
         dc.faults.set_policy_hints_supported(h);
     }
-    let state = match dc.faults.state() {
-        DcState::Up => "up",
-        DcState::Down => "down",
-        DcState::UntrustedCertificate => "untrusted-certificate",
-    };
-    Json(json!({ "state": state, "policyHints": dc.faults.policy_hints_supported() })).into_response()
+    Json(fault_json(dc)).into_response()
 }
 
 fn bad(message: String) -> Response {

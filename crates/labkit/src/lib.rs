@@ -317,17 +317,7 @@ impl Lab {
         // the lab's HTTP front: the tenant, and the engine's status and switches (late-bound:
         // the engine onboards through the tenant once that listens)
         let engine_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
-        // the pages for people: clients of the tenant's API over its plain-HTTP loopback listener
-        let pages = portal::Portal::new(portal::Config {
-            api: format!("http://{http_addr}"),
-            tenant_id: tenant_id.to_string(),
-            client_id: client_id.to_string(),
-            client_secret: testlab::CLIENT_SECRET.into(),
-            admin_upn: testlab::CLOUD_ADMIN.0.into(),
-            admin_password: testlab::CLOUD_ADMIN.1.into(),
-        });
-        let mut app =
-            tenant::server::app(tenant_server.clone()).merge(writeback::control_router(engine_slot.clone())).merge(portal::router(pages));
+        let mut app = tenant::server::app(tenant_server.clone()).merge(writeback::control_router(engine_slot.clone()));
         let mut tasks = vec![];
         let (ldap_url, ldaps_url) = match (&dc, directory_listeners) {
             (Some(dc), Some((ldap, ldaps))) => {
@@ -343,6 +333,24 @@ impl Lab {
                 (format!("ldap://{host}:389"), url)
             }
         };
+        // the pages for people: clients of the tenant's API over its plain-HTTP loopback
+        // listener, and of the AD DS over LDAPS as its administrator (the dashboard's views)
+        let pages = portal::Portal::new(portal::Config {
+            api: format!("http://{http_addr}"),
+            tenant_id: tenant_id.to_string(),
+            client_id: client_id.to_string(),
+            client_secret: testlab::CLIENT_SECRET.into(),
+            admin_upn: testlab::CLOUD_ADMIN.0.into(),
+            admin_password: testlab::CLOUD_ADMIN.1.into(),
+            adds: Some(portal::AddsAccess {
+                ldaps: ldaps_url.clone(),
+                admin_dn: ext.map(|e| e.admin_dn.clone()).unwrap_or_else(|| format!("CN=Administrator,CN=Users,{base_dn}")),
+                admin_password: ext.map(|e| e.admin_password.clone()).unwrap_or_else(|| domain.admin_password.clone()),
+                base_dn: base_dn.clone(),
+                ca_pem: ca_bundle.clone(),
+            }),
+        });
+        let app = app.merge(portal::router(pages));
         tasks.push(tokio::spawn(tenant::server::serve(https, app.clone(), Some(Arc::new(http_tls)), stopped(rx.clone()))));
         tasks.push(tokio::spawn(tenant::server::serve(http, app, None, stopped(rx))));
         let mut all_users = users;

@@ -46,8 +46,7 @@ pub(crate) fn routes() -> Router<Shared> {
 
 /// The signed-in administrator's access token, from the session cookie.
 fn session(p: &crate::Portal, headers: &HeaderMap) -> Option<(String, String)> {
-    let cookies = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';'));
-    let id = cookies.filter_map(|c| c.trim().strip_prefix(&format!("{COOKIE}="))).next()?.to_string();
+    let id = crate::cookie(headers, COOKIE)?;
     p.sessions().get(&id).cloned()
 }
 
@@ -92,8 +91,8 @@ async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response 
 }
 
 async fn signout(State(p): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some((user, _)) = session(&p, &headers) {
-        p.sessions().retain(|_, (u, _)| *u != user);
+    if let Some(id) = crate::cookie(&headers, COOKIE) {
+        p.sessions().remove(&id);
     }
     let cookie = format!("{COOKIE}=; Path=/portal; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/portal/admin/signin")).into_response()
@@ -180,14 +179,13 @@ struct UserPage {
     user: UserRow,
     /// The sync side's ForcePasswordChangeOnLogOn: a written-back reset asks AD for a change too.
     force_change_on_logon: bool,
-    /// What the last reset did (a generated password is shown once, as the portal does).
+    /// What the last reset did.
     result: Option<ResetResult>,
     error: Option<String>,
 }
 
 pub(crate) struct ResetResult {
     pub message: String,
-    pub temporary_password: Option<String>,
 }
 
 /// The tenant's `userForcePasswordChangeOnLogonEnabled` sync feature.
@@ -243,6 +241,7 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
         let Ok(r) = rq.send().await else { return page(user, None, Some("The tenant did not answer.".into())) };
         let location = r.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
         let status = r.status().as_u16();
+        // (a password the tenant generated would be in the body: never shown, see docs/portal.md)
         let accepted: Value = r.json().await.unwrap_or(Value::Null);
         if status != 202 {
             return page(user, None, Some(api_error(&accepted).1));
@@ -264,7 +263,6 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
                     "The password was reset and written back to your on-premises directory."
                 }
                 .into(),
-                temporary_password: accepted["newPassword"].as_str().map(str::to_string),
             }),
             None,
         );
@@ -282,7 +280,7 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
     } else {
         "The password was reset. The user keeps it (no change required at next sign-in)."
     };
-    page(user, Some(ResetResult { message: message.into(), temporary_password: None }), None)
+    page(user, Some(ResetResult { message: message.into() }), None)
 }
 
 #[derive(Template)]

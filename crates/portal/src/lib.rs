@@ -21,7 +21,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod account;
 mod admin;
+mod onprem;
 mod pages;
 pub mod sequence;
 
@@ -39,6 +41,19 @@ pub struct Config {
     /// The lab's Global Administrator: the dashboard advances the clock as it.
     pub admin_upn: String,
     pub admin_password: String,
+    /// The AD DS as its administrator reaches it (the dashboard's health and user views).
+    pub adds: Option<AddsAccess>,
+}
+
+/// LDAPS to the AD DS as an administrator, like ADUC or ldapsearch would.
+#[derive(Clone, Debug)]
+pub struct AddsAccess {
+    pub ldaps: String,
+    pub admin_dn: String,
+    pub admin_password: String,
+    pub base_dn: String,
+    /// The CA (bundle) its certificate chains to.
+    pub ca_pem: Vec<u8>,
 }
 
 /// An SSPR flow as the pages walk it (the tenant keeps the flow itself).
@@ -61,6 +76,8 @@ pub struct Portal {
     flows: Mutex<HashMap<String, Flow>>,
     /// Signed-in administrators: session id → (user, access token).
     sessions: Mutex<HashMap<String, (String, String)>>,
+    /// Signed-in users (their own pages), likewise.
+    user_sessions: Mutex<HashMap<String, (String, String)>>,
 }
 
 type Shared = Arc<Portal>;
@@ -68,7 +85,7 @@ type Shared = Arc<Portal>;
 impl Portal {
     pub fn new(cfg: Config) -> Arc<Portal> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        Arc::new(Portal { cfg, http, flows: Mutex::default(), sessions: Mutex::default() })
+        Arc::new(Portal { cfg, http, flows: Mutex::default(), sessions: Mutex::default(), user_sessions: Mutex::default() })
     }
 
     fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Flow>> {
@@ -77,6 +94,10 @@ impl Portal {
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn user_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+        self.user_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One request to the tenant's API: the status and the JSON body (Null when none).
@@ -139,9 +160,24 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab", get(dashboard))
         .route("/portal/lab/clock", post(dashboard_clock))
         .route("/portal/lab/engine", post(dashboard_engine))
+        .route("/portal/lab/adds-fault", post(dashboard_fault))
+        .route("/portal/lab/right", post(dashboard_right))
         .route("/portal/lab/stream", get(dashboard_stream))
         .merge(admin::routes())
+        .merge(account::routes())
         .with_state(p)
+}
+
+/// A cookie's value from the request.
+fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(prefix.as_str()).map(str::to_string))
+        .filter(|v| !v.is_empty())
 }
 
 fn render(t: &impl Template) -> Response {
@@ -359,7 +395,9 @@ async fn signin_page() -> Response {
 async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response {
     let (status, body) = p.token(f.user.trim(), &f.password).await;
     if status == 200 {
-        return render(&SignedInPage { user: f.user.trim().to_string() });
+        let user = f.user.trim().to_string();
+        let cookie = account::start(&p, &user, body["access_token"].as_str().unwrap_or_default());
+        return ([(axum::http::header::SET_COOKIE, cookie)], render(&SignedInPage { user })).into_response();
     }
     let description = body["error_description"].as_str().unwrap_or_default();
     // "AADSTS50126: Error validating credentials …\r\nTrace ID: …": the first line is the message
@@ -409,7 +447,7 @@ async fn signin_change(State(p): State<Shared>, Form(f): Form<ChangeForm>) -> Re
 // ----- the dashboard -----
 
 /// What the dashboard shows, read from the API.
-async fn dashboard_state(p: &Portal) -> DashboardPage {
+async fn dashboard_state(p: &Portal, user: Option<&str>) -> DashboardPage {
     let (_, clock) = p.api(reqwest::Method::GET, "/lab/clock", None, None).await;
     let (engine_status, engine) = p.api(reqwest::Method::GET, "/lab/engine", None, None).await;
     let (_, outbox) = p.api(reqwest::Method::GET, "/lab/outbox", None, None).await;
@@ -430,7 +468,43 @@ async fn dashboard_state(p: &Portal) -> DashboardPage {
             message: e["message"].as_str().unwrap_or_default().to_string(),
         })
         .collect();
+    let (fault_status, fault) = p.api(reqwest::Method::GET, "/lab/adds/fault", None, None).await;
+    let (_, rights) = p.api(reqwest::Method::GET, "/lab/adds/rights", None, None).await;
+    let (_, ops) = p.api(reqwest::Method::GET, "/lab/adds/operations", None, None).await;
+    let adds = onprem::health(p.cfg.adds.as_ref()).await;
+    let user = user.map(str::trim).filter(|u| !u.is_empty()).unwrap_or("User1").to_string();
+    let user_view = onprem::user(p.cfg.adds.as_ref(), &user).await;
     DashboardPage {
+        tenant_id: p.cfg.tenant_id.clone(),
+        adds,
+        fault: (fault_status == 200).then(|| FaultView {
+            state: fault["state"].as_str().unwrap_or_default().to_string(),
+            policy_hints: fault["policyHints"].as_bool().unwrap_or(true),
+        }),
+        rights: rights["rights"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let name = r["right"].as_str().unwrap_or_default().to_string();
+                let id = name.to_ascii_lowercase().replace(' ', "-");
+                (name, r["granted"].as_bool().unwrap_or(false), id)
+            })
+            .collect(),
+        operations: ops["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rev()
+            .take(15)
+            .map(|o| OpRow {
+                who: o["who"].as_str().unwrap_or_default().to_string(),
+                request: o["request"].as_str().unwrap_or_default().to_string(),
+                result: o["result"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect(),
+        user,
+        user_view,
         now: clock["now"].as_str().unwrap_or_default().to_string(),
         engine: if engine_status == 200 { Some(EngineView::from(&engine)) } else { None },
         events,
@@ -440,8 +514,47 @@ async fn dashboard_state(p: &Portal) -> DashboardPage {
     }
 }
 
-async fn dashboard(State(p): State<Shared>) -> Response {
-    render(&dashboard_state(&p).await)
+#[derive(Deserialize)]
+struct DashboardQuery {
+    user: Option<String>,
+}
+
+async fn dashboard(State(p): State<Shared>, axum::extract::Query(q): axum::extract::Query<DashboardQuery>) -> Response {
+    render(&dashboard_state(&p, q.user.as_deref()).await)
+}
+
+#[derive(Deserialize)]
+struct FaultForm {
+    state: String,
+    policy_hints: Option<String>,
+}
+
+async fn dashboard_fault(State(p): State<Shared>, Form(f): Form<FaultForm>) -> Response {
+    let body = json!({ "state": f.state, "policyHints": f.policy_hints.is_some() });
+    let (status, answer) = p.api(reqwest::Method::POST, "/lab/adds/fault", None, Some(body)).await;
+    dashboard_after(&p, status, &answer).await
+}
+
+#[derive(Deserialize)]
+struct RightForm {
+    right: String,
+    action: String,
+}
+
+async fn dashboard_right(State(p): State<Shared>, Form(f): Form<RightForm>) -> Response {
+    let body = json!({ "action": f.action, "right": f.right });
+    let (status, answer) = p.api(reqwest::Method::POST, "/lab/adds/rights", None, Some(body)).await;
+    dashboard_after(&p, status, &answer).await
+}
+
+/// Back to the dashboard after a switch, or the dashboard with the API's refusal.
+async fn dashboard_after(p: &Portal, status: u16, answer: &Value) -> Response {
+    if (200..300).contains(&status) {
+        return Redirect::to("/portal/lab").into_response();
+    }
+    let mut page = dashboard_state(p, None).await;
+    page.error = Some(api_error(answer).1);
+    render_status(StatusCode::BAD_REQUEST, &page)
 }
 
 #[derive(Deserialize)]
@@ -451,35 +564,28 @@ struct ClockForm {
 
 async fn dashboard_clock(State(p): State<Shared>, Form(f): Form<ClockForm>) -> Response {
     let Some(token) = p.admin_token().await else {
-        let mut page = dashboard_state(&p).await;
+        let mut page = dashboard_state(&p, None).await;
         page.error = Some("The lab's Global Administrator could not sign in.".into());
         return render_status(StatusCode::BAD_GATEWAY, &page);
     };
     let (status, body) = p.api(reqwest::Method::POST, "/lab/clock", Some(&token), Some(json!({ "advance": f.advance.trim() }))).await;
-    if status != 200 {
-        let mut page = dashboard_state(&p).await;
-        page.error = Some(api_error(&body).1);
-        return render_status(StatusCode::BAD_REQUEST, &page);
-    }
-    Redirect::to("/portal/lab").into_response()
+    dashboard_after(&p, status, &body).await
 }
 
 #[derive(Deserialize)]
 struct EngineForm {
     action: String,
+    ms: Option<u64>,
 }
 
 async fn dashboard_engine(State(p): State<Shared>, Form(f): Form<EngineForm>) -> Response {
-    if !matches!(f.action.as_str(), "stop" | "start") {
-        return (StatusCode::BAD_REQUEST, "action: stop or start").into_response();
-    }
-    let (status, body) = p.api(reqwest::Method::POST, "/lab/engine/control", None, Some(json!({ "action": f.action }))).await;
-    if status != 200 {
-        let mut page = dashboard_state(&p).await;
-        page.error = Some(api_error(&body).1);
-        return render_status(StatusCode::BAD_GATEWAY, &page);
-    }
-    Redirect::to("/portal/lab").into_response()
+    let body = match (f.action.as_str(), f.ms) {
+        ("stop" | "start", _) => json!({ "action": f.action }),
+        ("delay", Some(ms)) => json!({ "action": "delay", "ms": ms }),
+        _ => return (StatusCode::BAD_REQUEST, "action: stop, start, or delay with ms").into_response(),
+    };
+    let (status, body) = p.api(reqwest::Method::POST, "/lab/engine/control", None, Some(body)).await;
+    dashboard_after(&p, status, &body).await
 }
 
 /// Server-sent events: `changed` whenever the clock, the engine's state or log, or the outbox
@@ -487,17 +593,19 @@ async fn dashboard_engine(State(p): State<Shared>, Form(f): Form<EngineForm>) ->
 async fn dashboard_stream(State(p): State<Shared>) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let stream = futures::stream::unfold((p, String::new()), |(p, last)| async move {
         loop {
-            let d = dashboard_state(&p).await;
-            let now = format!(
-                "{}|{}|{}|{}|{}",
-                d.now,
-                d.engine.as_ref().map(|e| e.running).unwrap_or(false),
-                d.engine.as_ref().map(|e| e.connected).unwrap_or(false),
-                d.events.first().map(|e| format!("{}{}", e.time, e.id)).unwrap_or_default(),
-                d.outbox_count
-            );
-            if now != last {
-                return Some((Ok(Event::default().event("changed").data(now.clone())), (p, now)));
+            // what the page shows that can change — not the clock (a running lab clock moves
+            // all the time) and not the AD DS's operations (the page's own LDAP reads are
+            // among them)
+            let mut now = String::new();
+            for path in ["/lab/engine", "/lab/outbox", "/lab/engine/trace", "/lab/adds/fault", "/lab/adds/rights"] {
+                let (_, v) = p.api(reqwest::Method::GET, path, None, None).await;
+                now.push_str(&v.to_string());
+            }
+            let (_, events) = p.api(reqwest::Method::GET, "/lab/engine/events", None, None).await;
+            now.push_str(&events["value"].as_array().map(Vec::len).unwrap_or(0).to_string());
+            let digest = format!("{:x}", now.len() as u64 ^ now.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b))));
+            if digest != last {
+                return Some((Ok(Event::default().event("changed").data(digest.clone())), (p, digest)));
             }
             // the lab's state changes only through requests: a look twice a second is plenty
             tokio::time::sleep(Duration::from_millis(500)).await;

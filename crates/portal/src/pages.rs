@@ -136,9 +136,32 @@ pub struct EventRow {
     pub message: String,
 }
 
+pub struct FaultView {
+    pub state: String,
+    pub policy_hints: bool,
+}
+
+pub struct OpRow {
+    pub who: String,
+    pub request: String,
+    pub result: String,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 pub struct DashboardPage {
+    pub tenant_id: String,
+    /// The AD DS as an LDAPS client finds it.
+    pub adds: crate::onprem::Health,
+    /// The built-in DC's fault switches (None: an external directory).
+    pub fault: Option<FaultView>,
+    /// The connector's rights on the domain root: (right, granted, an id for its button).
+    pub rights: Vec<(String, bool, String)>,
+    /// The DC's recent operations, newest first.
+    pub operations: Vec<OpRow>,
+    /// The user the on-premises view shows.
+    pub user: String,
+    pub user_view: Result<crate::onprem::UserView, String>,
     pub now: String,
     pub engine: Option<EngineView>,
     pub events: Vec<EventRow>,

@@ -1,0 +1,150 @@
+//! A signed-in user's own pages, after My Account and aka.ms/ssprsetup: the methods SSPR can
+//! verify them with (registration: an alternate email, a mobile phone) and "Change password"
+//! (`POST /me/changePassword`; a synced user's change is written back by the engine). The
+//! user's token stays on the server behind an HttpOnly, SameSite=Strict session cookie.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{Shared, api_error, render, render_status};
+
+pub(crate) const COOKIE: &str = "hybrid_lab_user";
+
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/portal/account", get(account))
+        .route("/portal/account/email", post(add_email))
+        .route("/portal/account/phone", post(add_phone))
+        .route("/portal/account/password", get(password_page).post(change_password))
+        .route("/portal/account/signout", post(signout))
+}
+
+/// Starts a user's session (after the sign-in page's successful grant): the cookie to set.
+pub(crate) fn start(p: &crate::Portal, user: &str, token: &str) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    p.user_sessions().insert(id.clone(), (user.to_string(), token.to_string()));
+    format!("{COOKIE}={id}; Path=/portal; HttpOnly; Secure; SameSite=Strict")
+}
+
+fn session(p: &crate::Portal, headers: &HeaderMap) -> Option<(String, String)> {
+    let id = crate::cookie(headers, COOKIE)?;
+    p.user_sessions().get(&id).cloned()
+}
+
+macro_rules! signed_in {
+    ($p:expr, $headers:expr) => {
+        match session(&$p, &$headers) {
+            Some(s) => s,
+            None => return Redirect::to("/portal/signin").into_response(),
+        }
+    };
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    user: String,
+    email: Option<String>,
+    phone: Option<String>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+async fn account_page(p: &crate::Portal, user: String, token: &str, message: Option<String>, error: Option<String>) -> Response {
+    let (_, emails) = p.api(Method::GET, &format!("/v1.0/users/{user}/authentication/emailMethods"), Some(token), None).await;
+    let (_, phones) = p.api(Method::GET, &format!("/v1.0/users/{user}/authentication/phoneMethods"), Some(token), None).await;
+    let page = AccountPage {
+        email: emails["value"][0]["emailAddress"].as_str().map(str::to_string),
+        phone: phones["value"][0]["phoneNumber"].as_str().map(str::to_string),
+        user,
+        message,
+        error,
+    };
+    render(&page)
+}
+
+async fn account(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (user, token) = signed_in!(p, headers);
+    account_page(&p, user, &token, None, None).await
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    email: String,
+}
+
+async fn add_email(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<EmailForm>) -> Response {
+    let (user, token) = signed_in!(p, headers);
+    let path = format!("/v1.0/users/{user}/authentication/emailMethods");
+    let (status, body) = p.api(Method::POST, &path, Some(&token), Some(json!({ "emailAddress": f.email.trim() }))).await;
+    match status {
+        201 => account_page(&p, user, &token, Some("Your alternate email was registered.".into()), None).await,
+        _ => account_page(&p, user, &token, None, Some(api_error(&body).1)).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct PhoneForm {
+    phone: String,
+}
+
+async fn add_phone(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<PhoneForm>) -> Response {
+    let (user, token) = signed_in!(p, headers);
+    let path = format!("/v1.0/users/{user}/authentication/phoneMethods");
+    let (status, body) =
+        p.api(Method::POST, &path, Some(&token), Some(json!({ "phoneNumber": f.phone.trim(), "phoneType": "mobile" }))).await;
+    match status {
+        201 => account_page(&p, user, &token, Some("Your mobile phone was registered.".into()), None).await,
+        _ => account_page(&p, user, &token, None, Some(api_error(&body).1)).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account_password.html")]
+struct PasswordPage {
+    user: String,
+    done: bool,
+    error: Option<String>,
+}
+
+async fn password_page(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (user, _) = signed_in!(p, headers);
+    render(&PasswordPage { user, done: false, error: None })
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+async fn change_password(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<ChangeForm>) -> Response {
+    let (user, token) = signed_in!(p, headers);
+    if f.new_password != f.confirm_password {
+        let error = Some("The passwords don't match. Enter the same password twice.".to_string());
+        return render_status(StatusCode::BAD_REQUEST, &PasswordPage { user, done: false, error });
+    }
+    let body = json!({ "currentPassword": f.current_password, "newPassword": f.new_password });
+    let (status, answer) = p.api(Method::POST, "/v1.0/me/changePassword", Some(&token), Some(body)).await;
+    if !(200..300).contains(&status) {
+        let error = Some(api_error(&answer).1);
+        return render_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &PasswordPage { user, done: false, error });
+    }
+    render(&PasswordPage { user, done: true, error: None })
+}
+
+async fn signout(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(id) = crate::cookie(&headers, COOKIE) {
+        p.user_sessions().remove(&id);
+    }
+    let cookie = format!("{COOKIE}=; Path=/portal; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/portal/signin")).into_response()
+}

@@ -1,0 +1,141 @@
+//! The dashboard's on-premises views, read over LDAPS as the domain's administrator (what
+//! ADUC's attribute editor shows): whether the AD DS answers, and a user's password and
+//! lockout state with the flags AD computes from it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+
+use crate::AddsAccess;
+
+pub struct Health {
+    pub up: bool,
+    pub text: String,
+}
+
+pub struct UserView {
+    pub dn: String,
+    /// (attribute, raw value, what it means)
+    pub attrs: Vec<(String, String, String)>,
+    /// The states AD derives (locked out, disabled, must change, expired, never expires).
+    pub flags: Vec<String>,
+}
+
+async fn bind(a: &AddsAccess) -> Result<ldap3::Ldap, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&a.ca_pem).flatten() {
+        let _ = roots.add(c);
+    }
+    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let settings = LdapConnSettings::new().set_config(Arc::new(tls)).set_conn_timeout(Duration::from_secs(3));
+    // the certificate names localhost, not the address
+    let url = a.ldaps.replace("127.0.0.1", "localhost");
+    let (conn, mut l) = LdapConnAsync::with_settings(settings, &url).await.map_err(|e| e.to_string())?;
+    ldap3::drive!(conn);
+    let r = l.simple_bind(&a.admin_dn, &a.admin_password).await.map_err(|e| e.to_string())?;
+    if r.rc != 0 {
+        return Err(format!("bind as the administrator: {} {}", r.rc, r.text));
+    }
+    Ok(l)
+}
+
+/// Connect, bind as the administrator, read the rootDSE.
+pub async fn health(a: Option<&AddsAccess>) -> Health {
+    let Some(a) = a else { return Health { up: false, text: "no AD DS configured".into() } };
+    let started = Instant::now();
+    let probe = async {
+        let mut l = bind(a).await?;
+        let r = l.search("", Scope::Base, "(objectClass=*)", vec!["dnsHostName"]).await.map_err(|e| e.to_string())?;
+        let _ = l.unbind().await;
+        r.success().map_err(|e| e.to_string()).map(|_| ())
+    };
+    match tokio::time::timeout(Duration::from_secs(5), probe).await {
+        Ok(Ok(())) => Health { up: true, text: format!("answering at {} ({} ms)", a.ldaps, started.elapsed().as_millis()) },
+        Ok(Err(e)) => Health { up: false, text: format!("not answering at {}: {e}", a.ldaps) },
+        Err(_) => Health { up: false, text: format!("no answer from {} within 5 s", a.ldaps) },
+    }
+}
+
+/// A FILETIME (100 ns since 1601) as UTC text.
+fn filetime(v: i64) -> String {
+    match v {
+        0 => "0 (never / must change)".into(),
+        i64::MAX => "never".into(),
+        v => {
+            let unix = v / 10_000_000 - 11_644_473_600;
+            time::OffsetDateTime::from_unix_timestamp(unix)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_else(|| v.to_string())
+        }
+    }
+}
+
+const UAC_FLAGS: &[(i64, &str)] = &[
+    (0x2, "ACCOUNTDISABLE"),
+    (0x10, "LOCKOUT"),
+    (0x20, "PASSWD_NOTREQD"),
+    (0x200, "NORMAL_ACCOUNT"),
+    (0x10000, "DONT_EXPIRE_PASSWORD"),
+    (0x800000, "PASSWORD_EXPIRED"),
+];
+
+fn uac_text(v: i64) -> String {
+    UAC_FLAGS.iter().filter(|(bit, _)| v & bit != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(" | ")
+}
+
+/// A user's password and lockout attributes, by sAMAccountName.
+pub async fn user(a: Option<&AddsAccess>, sam: &str) -> Result<UserView, String> {
+    let a = a.ok_or("no AD DS configured")?;
+    if !sam.chars().all(|c| c.is_ascii_alphanumeric() || "-_.$".contains(c)) {
+        return Err(format!("{sam:?} is not a sAMAccountName"));
+    }
+    let attrs = vec!["pwdLastSet", "badPwdCount", "lockoutTime", "userAccountControl", "msDS-User-Account-Control-Computed", "adminCount"];
+    let mut l = tokio::time::timeout(Duration::from_secs(5), bind(a)).await.map_err(|_| "no answer within 5 s".to_string())??;
+    let (found, _) = l
+        .search(&a.base_dn, Scope::Subtree, &format!("(sAMAccountName={sam})"), attrs.clone())
+        .await
+        .map_err(|e| e.to_string())?
+        .success()
+        .map_err(|e| e.to_string())?;
+    let _ = l.unbind().await;
+    let e = found.into_iter().next().map(SearchEntry::construct).ok_or_else(|| format!("no user {sam}"))?;
+    let int = |n: &str| e.attrs.get(n).and_then(|v| v.first()).and_then(|v| v.parse::<i64>().ok());
+    let mut rows = vec![];
+    for n in attrs {
+        let Some(v) = int(n) else {
+            rows.push((n.to_string(), "(not set)".into(), String::new()));
+            continue;
+        };
+        let meaning = match n {
+            "pwdLastSet" | "lockoutTime" => filetime(v),
+            "userAccountControl" | "msDS-User-Account-Control-Computed" => uac_text(v),
+            _ => String::new(),
+        };
+        rows.push((n.to_string(), v.to_string(), meaning));
+    }
+    let uac = int("userAccountControl").unwrap_or(0);
+    let computed = int("msDS-User-Account-Control-Computed").unwrap_or(0);
+    let mut flags = vec![];
+    if computed & 0x10 != 0 {
+        flags.push("locked out".to_string());
+    }
+    if uac & 0x2 != 0 {
+        flags.push("disabled".into());
+    }
+    if int("pwdLastSet") == Some(0) {
+        flags.push("must change password at next logon".into());
+    }
+    if computed & 0x800000 != 0 {
+        flags.push("password expired".into());
+    }
+    if uac & 0x10000 != 0 {
+        flags.push("password never expires".into());
+    }
+    if int("adminCount") == Some(1) {
+        flags.push("protected (adminCount 1)".into());
+    }
+    Ok(UserView { dn: e.dn, attrs: rows, flags })
+}
