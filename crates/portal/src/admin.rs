@@ -21,6 +21,9 @@ use crate::{Shared, api_error, render, render_status};
 
 const COOKIE: &str = "hybrid_lab_admin";
 
+/// Graph's fixed id of a user's password authentication method.
+const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
+
 /// Entra's built-in role template ids the lab assigns, by name.
 const ROLES: &[(&str, &str)] = &[
     ("62e90394-69f5-4237-9190-012177145e10", "Global Administrator"),
@@ -232,7 +235,7 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
     let force_change_on_logon = force_change_on_logon(&p, &token).await;
     let page = |user, result, error| render(&UserPage { admin: admin.clone(), user, force_change_on_logon, result, error });
     if user.synced {
-        let path = format!("/v1.0/users/{}/authentication/methods/28c10230-6103-485e-b985-444c60001490/resetPassword", user.id);
+        let path = format!("/v1.0/users/{}/authentication/methods/{PASSWORD_METHOD_ID}/resetPassword", user.id);
         let body = given.as_ref().map(|x| json!({ "newPassword": x }));
         let mut rq = p.http.post(format!("{}{path}", p.cfg.api)).bearer_auth(&token);
         if let Some(b) = body {

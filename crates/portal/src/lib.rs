@@ -139,7 +139,7 @@ impl Portal {
     }
 
     async fn admin_token(&self) -> Option<String> {
-        let (status, body) = self.token(&self.cfg.admin_upn.clone(), &self.cfg.admin_password.clone()).await;
+        let (status, body) = self.token(&self.cfg.admin_upn, &self.cfg.admin_password).await;
         (status == 200).then(|| body["access_token"].as_str().map(str::to_string)).flatten()
     }
 }
