@@ -16,7 +16,11 @@ fi
 
 work=$(mktemp -d /tmp/hybrid-lab-samba.XXXXXX)
 cleanup() {
-  if [ -f "$work/server.pid" ]; then kill "$(cat "$work/server.pid")" 2>/dev/null || true; fi
+  if [ -f "$work/server.pid" ]; then
+    # gone before the next run binds the same ports
+    kill "$(cat "$work/server.pid")" 2>/dev/null || true
+    wait "$(cat "$work/server.pid")" 2>/dev/null || true
+  fi
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,7 +40,8 @@ openssl x509 -req -in "$work/dc.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -C
   -extfile "$work/ext.cnf" -out "$work/dc.pem" >/dev/null 2>&1
 chmod 600 "$work/dc.key"
 # everything in $work: another Samba on this machine (or in another network namespace)
-# must not share its pid file or sockets
+# must not share its pid file or sockets. Only the LDAP server runs: the RPC endpoints take
+# fixed ports in the kernel's ephemeral range (49152+), which any client socket may hold.
 sed -i "/^\[global\]/a\\
 \tpid directory = $work\\
 \tncalrpc dir = $work/ncalrpc\\
@@ -45,6 +50,7 @@ sed -i "/^\[global\]/a\\
 \ttls keyfile = $work/dc.key\\
 \ttls certfile = $work/dc.pem\\
 \ttls cafile = $work/ca.pem\\
+\tserver services = ldap\\
 \tlog file = $work/samba.log" "$work/etc/smb.conf"
 
 echo "== starting samba on 127.0.0.1"

@@ -82,12 +82,8 @@ struct EmailForm {
 
 async fn add_email(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<EmailForm>) -> Response {
     let (user, token) = signed_in!(p, headers);
-    let path = format!("/v1.0/users/{user}/authentication/emailMethods");
-    let (status, body) = p.api(Method::POST, &path, Some(&token), Some(json!({ "emailAddress": f.email.trim() }))).await;
-    match status {
-        201 => account_page(&p, user, &token, Some("Your alternate email was registered.".into()), None).await,
-        _ => account_page(&p, user, &token, None, Some(api_error(&body).1)).await,
-    }
+    let body = json!({ "emailAddress": f.email.trim() });
+    register(&p, user, &token, "emailMethods", body, "Your alternate email was registered.").await
 }
 
 #[derive(Deserialize)]
@@ -97,12 +93,17 @@ struct PhoneForm {
 
 async fn add_phone(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<PhoneForm>) -> Response {
     let (user, token) = signed_in!(p, headers);
-    let path = format!("/v1.0/users/{user}/authentication/phoneMethods");
-    let (status, body) =
-        p.api(Method::POST, &path, Some(&token), Some(json!({ "phoneNumber": f.phone.trim(), "phoneType": "mobile" }))).await;
+    let body = json!({ "phoneNumber": f.phone.trim(), "phoneType": "mobile" });
+    register(&p, user, &token, "phoneMethods", body, "Your mobile phone was registered.").await
+}
+
+/// Adds one of the user's methods (`emailMethods`, `phoneMethods`), then shows the account.
+async fn register(p: &crate::Portal, user: String, token: &str, kind: &str, body: serde_json::Value, done: &str) -> Response {
+    let path = format!("/v1.0/users/{user}/authentication/{kind}");
+    let (status, answer) = p.api(Method::POST, &path, Some(token), Some(body)).await;
     match status {
-        201 => account_page(&p, user, &token, Some("Your mobile phone was registered.".into()), None).await,
-        _ => account_page(&p, user, &token, None, Some(api_error(&body).1)).await,
+        201 => account_page(p, user, token, Some(done.into()), None).await,
+        _ => account_page(p, user, token, None, Some(api_error(&answer).1)).await,
     }
 }
 
