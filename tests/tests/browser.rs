@@ -129,6 +129,13 @@ impl Browser {
         self.shot("sspr-new-password").await;
     }
 
+    /// The new-password page: type it twice (or two different ones) and finish.
+    async fn choose_password(&self, new: &str, confirm: &str) {
+        self.fill("new_password", new).await;
+        self.fill("confirm_password", confirm).await;
+        self.click("finish").await;
+    }
+
     async fn close(mut self) {
         let _ = self.c.close().await;
         let _ = self.driver.kill();
@@ -160,14 +167,10 @@ async fn an_sspr_reset_by_clicking_is_written_back_to_ad() {
     advance_a_day_on_the_dashboard(&mut b).await;
     b.sspr_until_password("user1@testlab.example").await;
     // a mismatch is caught on the page and nothing is sent
-    b.fill("new_password", "Blue-Harbor-73").await;
-    b.fill("confirm_password", "Blue-Harbor-74").await;
-    b.click("finish").await;
+    b.choose_password("Blue-Harbor-73", "Blue-Harbor-74").await;
     assert!(b.text("error").await.contains("don't match"), "mismatch reported");
     assert!(!b.c.source().await.unwrap().contains("Blue-Harbor"), "no password is rendered back into the page");
-    b.fill("new_password", "Blue-Harbor-73").await;
-    b.fill("confirm_password", "Blue-Harbor-73").await;
-    b.click("finish").await;
+    b.choose_password("Blue-Harbor-73", "Blue-Harbor-73").await;
     assert_eq!(b.text("result").await, "Your password has been reset.");
     b.shot("sspr-done").await;
     binds(&t, "User1", "Blue-Harbor-73").await.expect("AD took the new password");
@@ -221,9 +224,7 @@ async fn stopping_the_engine_on_the_dashboard_fails_the_next_reset_with_sspr_003
     assert_eq!(b.wait_text_changes("engine-state", "running").await, "stopped");
     b.shot("dashboard-engine-stopped").await;
     b.sspr_until_password("user1@testlab.example").await;
-    b.fill("new_password", "Blue-Harbor-73").await;
-    b.fill("confirm_password", "Blue-Harbor-73").await;
-    b.click("finish").await;
+    b.choose_password("Blue-Harbor-73", "Blue-Harbor-73").await;
     // the SSPR error page: the code, the portal's words, a support code
     assert_eq!(b.text("code").await, "SSPR_0030");
     assert!(!b.text("support-code").await.is_empty());
@@ -239,9 +240,7 @@ async fn stopping_the_engine_on_the_dashboard_fails_the_next_reset_with_sspr_003
         b.goto("/portal/lab").await;
     }
     b.sspr_until_password("user1@testlab.example").await;
-    b.fill("new_password", "Blue-Harbor-73").await;
-    b.fill("confirm_password", "Blue-Harbor-73").await;
-    b.click("finish").await;
+    b.choose_password("Blue-Harbor-73", "Blue-Harbor-73").await;
     assert_eq!(b.text("result").await, "Your password has been reset.");
     binds(&t, "User1", "Blue-Harbor-73").await.expect("written back");
     b.close().await;
@@ -461,9 +460,7 @@ async fn the_dashboard_shows_ad_as_it_is_and_its_switches_change_the_next_reset(
     assert!(after.contains("Reset Password no"), "{after}");
     b.shot("dashboard-right-revoked").await;
     b.sspr_until_password("user1@testlab.example").await;
-    b.fill("new_password", "Blue-Harbor-73").await;
-    b.fill("confirm_password", "Blue-Harbor-73").await;
-    b.click("finish").await;
+    b.choose_password("Blue-Harbor-73", "Blue-Harbor-73").await;
     assert_eq!(b.text("code").await, "SSPR_0029");
     binds(&t, "User1", "Summer-Lake-41").await.expect("nothing changed on-premises");
     // the engine's side of it, drawn on the dashboard

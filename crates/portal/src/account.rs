@@ -15,8 +15,6 @@ use serde_json::json;
 
 use crate::{Shared, api_error, render, render_status};
 
-pub(crate) const COOKIE: &str = "hybrid_lab_user";
-
 pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/portal/account", get(account))
@@ -26,24 +24,10 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/portal/account/signout", post(signout))
 }
 
-/// Starts a user's session (after the sign-in page's successful grant): the cookie to set.
-pub(crate) fn start(p: &crate::Portal, user: &str, token: &str) -> String {
-    let id = uuid::Uuid::new_v4().to_string();
-    p.user_sessions().insert(id.clone(), (user.to_string(), token.to_string()));
-    format!("{COOKIE}={id}; Path=/portal; HttpOnly; Secure; SameSite=Strict")
-}
-
-fn session(p: &crate::Portal, headers: &HeaderMap) -> Option<(String, String)> {
-    let id = crate::cookie(headers, COOKIE)?;
-    p.user_sessions().get(&id).cloned()
-}
-
+/// The user's (name, token), or the sign-in page.
 macro_rules! signed_in {
     ($p:expr, $headers:expr) => {
-        match session(&$p, &$headers) {
-            Some(s) => s,
-            None => return Redirect::to("/portal/signin").into_response(),
-        }
+        crate::session::signed_in!($p.users, $headers, "/portal/signin")
     };
 }
 
@@ -143,9 +127,5 @@ async fn change_password(State(p): State<Shared>, headers: HeaderMap, Form(f): F
 }
 
 async fn signout(State(p): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(id) = crate::cookie(&headers, COOKIE) {
-        p.user_sessions().remove(&id);
-    }
-    let cookie = format!("{COOKIE}=; Path=/portal; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/portal/signin")).into_response()
+    ([(header::SET_COOKIE, p.users.end(&headers))], Redirect::to("/portal/signin")).into_response()
 }

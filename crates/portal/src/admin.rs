@@ -19,8 +19,6 @@ use serde_json::{Value, json};
 
 use crate::{Shared, api_error, render, render_status};
 
-const COOKIE: &str = "hybrid_lab_admin";
-
 /// Graph's fixed id of a user's password authentication method.
 const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
 
@@ -47,19 +45,10 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/portal/admin/audit", get(audit))
 }
 
-/// The signed-in administrator's access token, from the session cookie.
-fn session(p: &crate::Portal, headers: &HeaderMap) -> Option<(String, String)> {
-    let id = crate::cookie(headers, COOKIE)?;
-    p.sessions().get(&id).cloned()
-}
-
-/// The admin's token, or the sign-in page.
+/// The administrator's (name, token), or the admin sign-in page.
 macro_rules! signed_in {
     ($p:expr, $headers:expr) => {
-        match session(&$p, &$headers) {
-            Some(s) => s,
-            None => return Redirect::to("/portal/admin/signin").into_response(),
-        }
+        crate::session::signed_in!($p.admins, $headers, "/portal/admin/signin")
     };
 }
 
@@ -87,18 +76,11 @@ async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response 
         let message = body["error_description"].as_str().unwrap_or("Sign-in failed.").lines().next().unwrap_or_default().to_string();
         return render_status(StatusCode::UNAUTHORIZED, &SignInPage { error: Some(message), user });
     };
-    let id = uuid::Uuid::new_v4().to_string();
-    p.sessions().insert(id.clone(), (user, token.to_string()));
-    let cookie = format!("{COOKIE}={id}; Path=/portal; HttpOnly; Secure; SameSite=Strict");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/portal/admin")).into_response()
+    ([(header::SET_COOKIE, p.admins.start(&user, token))], Redirect::to("/portal/admin")).into_response()
 }
 
 async fn signout(State(p): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(id) = crate::cookie(&headers, COOKIE) {
-        p.sessions().remove(&id);
-    }
-    let cookie = format!("{COOKIE}=; Path=/portal; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/portal/admin/signin")).into_response()
+    ([(header::SET_COOKIE, p.admins.end(&headers))], Redirect::to("/portal/admin/signin")).into_response()
 }
 
 pub(crate) struct UserRow {

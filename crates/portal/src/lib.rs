@@ -26,6 +26,7 @@ mod admin;
 mod onprem;
 mod pages;
 pub mod sequence;
+mod session;
 
 use pages::*;
 
@@ -74,10 +75,9 @@ pub struct Portal {
     cfg: Config,
     http: reqwest::Client,
     flows: Mutex<HashMap<String, Flow>>,
-    /// Signed-in administrators: session id → (user, access token).
-    sessions: Mutex<HashMap<String, (String, String)>>,
-    /// Signed-in users (their own pages), likewise.
-    user_sessions: Mutex<HashMap<String, (String, String)>>,
+    /// Signed-in administrators (the admin center) and users (their own pages).
+    admins: session::Sessions,
+    users: session::Sessions,
 }
 
 type Shared = Arc<Portal>;
@@ -85,19 +85,17 @@ type Shared = Arc<Portal>;
 impl Portal {
     pub fn new(cfg: Config) -> Arc<Portal> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        Arc::new(Portal { cfg, http, flows: Mutex::default(), sessions: Mutex::default(), user_sessions: Mutex::default() })
+        Arc::new(Portal {
+            cfg,
+            http,
+            flows: Mutex::default(),
+            admins: session::Sessions::new("hybrid_lab_admin"),
+            users: session::Sessions::new("hybrid_lab_user"),
+        })
     }
 
     fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Flow>> {
         self.flows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
-        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn user_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
-        self.user_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One request to the tenant's API: the status and the JSON body (Null when none).
@@ -166,18 +164,6 @@ pub fn router(p: Shared) -> Router {
         .merge(admin::routes())
         .merge(account::routes())
         .with_state(p)
-}
-
-/// A cookie's value from the request.
-fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    let prefix = format!("{name}=");
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(prefix.as_str()).map(str::to_string))
-        .filter(|v| !v.is_empty())
 }
 
 fn render(t: &impl Template) -> Response {
@@ -396,7 +382,7 @@ async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response 
     let (status, body) = p.token(f.user.trim(), &f.password).await;
     if status == 200 {
         let user = f.user.trim().to_string();
-        let cookie = account::start(&p, &user, body["access_token"].as_str().unwrap_or_default());
+        let cookie = p.users.start(&user, body["access_token"].as_str().unwrap_or_default());
         return ([(axum::http::header::SET_COOKIE, cookie)], render(&SignedInPage { user })).into_response();
     }
     let description = body["error_description"].as_str().unwrap_or_default();

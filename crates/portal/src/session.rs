@@ -1,0 +1,68 @@
+//! Signed-in people: an access token kept on the server, found again by a random id in an
+//! HttpOnly, Secure, SameSite=Strict cookie. Administrators and users have a store (and a
+//! cookie name) each.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::http::HeaderMap;
+
+pub struct Sessions {
+    cookie: &'static str,
+    /// session id → (user, access token)
+    map: Mutex<HashMap<String, (String, String)>>,
+}
+
+impl Sessions {
+    pub fn new(cookie: &'static str) -> Sessions {
+        Sessions { cookie, map: Mutex::default() }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A new session for `user`: the Set-Cookie value.
+    pub fn start(&self, user: &str, token: &str) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.map().insert(id.clone(), (user.to_string(), token.to_string()));
+        format!("{}={id}; Path=/portal; HttpOnly; Secure; SameSite=Strict", self.cookie)
+    }
+
+    /// The request's (user, token), when its cookie names a live session.
+    pub fn get(&self, headers: &HeaderMap) -> Option<(String, String)> {
+        let id = cookie(headers, self.cookie)?;
+        self.map().get(&id).cloned()
+    }
+
+    /// Forgets the request's session: the Set-Cookie value that clears the cookie.
+    pub fn end(&self, headers: &HeaderMap) -> String {
+        if let Some(id) = cookie(headers, self.cookie) {
+            self.map().remove(&id);
+        }
+        format!("{}=; Path=/portal; HttpOnly; Secure; SameSite=Strict; Max-Age=0", self.cookie)
+    }
+}
+
+/// A cookie's value from the request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(prefix.as_str()).map(str::to_string))
+        .filter(|v| !v.is_empty())
+}
+
+/// The signed-in (user, token), or a redirect to `$signin`.
+macro_rules! signed_in {
+    ($sessions:expr, $headers:expr, $signin:expr) => {
+        match $sessions.get(&$headers) {
+            Some(s) => s,
+            None => return axum::response::Redirect::to($signin).into_response(),
+        }
+    };
+}
+pub(crate) use signed_in;
