@@ -29,20 +29,22 @@ impl TestLab {
     /// Starts a lab after `tune` has adjusted its configuration.
     pub async fn start_with(tune: impl FnOnce(&mut LabConfig)) -> TestLab {
         let dir = tempfile::tempdir().expect("temp dir");
-        // the lab's RSA keys depend on the seed only: take them from the process's first lab
+        // (each lab makes its own keys: labs never share a secret)
         let mut cfg = LabConfig::ephemeral(dir.path().to_path_buf());
         tune(&mut cfg);
-        let names = labkit::key_file_names(cfg.seed);
-        for name in &names {
-            let _ = std::fs::copy(key_cache().join(name), dir.path().join(name));
-        }
         let lab = Lab::start(cfg).await.expect("lab starts");
-        for name in &names {
-            if !key_cache().join(name).exists() {
-                let _ = std::fs::copy(dir.path().join(name), key_cache().join(name));
-            }
-        }
         TestLab { lab, _dir: dir }
+    }
+
+    /// Stops the lab (its temp directory goes after).
+    pub async fn stop(self) {
+        self.lab.stop().await;
+    }
+
+    /// A request to the lab's control surface (`/lab/…`) as the lab's administrator.
+    pub async fn lab_call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let token = self.admin_token().await;
+        self.call(method, path, Some(&token), body).await
     }
 
     pub fn info(&self) -> &LabInfo {
@@ -159,12 +161,6 @@ impl TestLab {
         let text = r.text().await.expect("body");
         (status, if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
     }
-}
-
-/// Where a test process keeps the lab keys it made (one directory per process).
-fn key_cache() -> &'static std::path::Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
 }
 
 pub fn install_crypto() {

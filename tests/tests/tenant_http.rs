@@ -199,7 +199,9 @@ async fn graph_reads_users_with_odata_shapes_and_synced_twins_match_ad() {
     assert_eq!(me["onPremisesSamAccountName"], "User1");
     assert_eq!(me["onPremisesSecurityIdentifier"], sid);
     assert_eq!(me["onPremisesSyncEnabled"], true);
-    let found = graph(&t, &format!("/users?$filter=onPremisesImmutableId eq '{anchor}'&$select=userPrincipalName"), Some(&user)).await.2;
+    // (a query's '+' reads as a space: base64's must go percent-encoded, as SDKs send it)
+    let quoted = anchor.replace('+', "%2B").replace('/', "%2F");
+    let found = graph(&t, &format!("/users?$filter=onPremisesImmutableId eq '{quoted}'&$select=userPrincipalName"), Some(&user)).await.2;
     assert_eq!(found["value"], serde_json::json!([{ "userPrincipalName": "user1@testlab.example" }]));
     let by_upn = graph(&t, "/users/USER2@testlab.example?$select=displayName", Some(&user)).await.2;
     assert_eq!(by_upn["displayName"], "User2");

@@ -15,7 +15,7 @@ async fn post(t: &TestLab, path: &str, body: Value) -> (u16, Value) {
 }
 
 async fn latest_code(t: &TestLab, to: &str) -> String {
-    let r: Value = t.http().get(format!("{}/lab/outbox?to={to}", t.info().tenant.https)).send().await.unwrap().json().await.unwrap();
+    let r: Value = t.lab_call("GET", &format!("/lab/outbox?to={to}"), None).await.1;
     r["value"].as_array().unwrap().last().expect("a message")["code"].as_str().unwrap().to_string()
 }
 
@@ -136,7 +136,7 @@ async fn synced_users_need_writeback_and_without_an_engine_nothing_changes_anywh
     let phone =
         flow["methods"].as_array().unwrap().iter().find(|m| m["type"] == "mobilePhone").unwrap()["display"].as_str().unwrap().to_string();
     assert!(phone.starts_with("+X XXXXXXXX"));
-    let r: Value = t.http().get(format!("{}/lab/outbox", t.info().tenant.https)).send().await.unwrap().json().await.unwrap();
+    let r: Value = t.lab_call("GET", "/lab/outbox", None).await.1;
     let sms = r["value"].as_array().unwrap().iter().find(|m| m["channel"] == "mobilePhone").unwrap().clone();
     assert_eq!(post(&t, &format!("/flows/{id}/verify"), json!({ "method": "mobilePhone", "code": sms["code"] })).await.0, 200);
     let (s, e) = post(&t, &format!("/flows/{id}/reset"), json!({ "newPassword": "Written-Back-Pass-1" })).await;

@@ -97,7 +97,7 @@ async fn sspr_reset(t: &TestLab, upn: &str, password: &str) -> (u16, Value) {
     }
     let id = flow["id"].as_str().unwrap().to_string();
     t.call("POST", &format!("/lab/sspr/flows/{id}/codes"), None, Some(json!({ "method": "email" }))).await;
-    let (_, out) = t.call("GET", "/lab/outbox", None, None).await;
+    let (_, out) = t.lab_call("GET", "/lab/outbox", None).await;
     let code = out["value"].as_array().unwrap().iter().rev().find(|m| m["code"].is_string()).unwrap()["code"].clone();
     t.call("POST", &format!("/lab/sspr/flows/{id}/verify"), None, Some(json!({ "method": "email", "code": code }))).await;
     t.call("POST", &format!("/lab/sspr/flows/{id}/reset"), None, Some(json!({ "newPassword": password }))).await

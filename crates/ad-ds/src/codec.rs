@@ -39,6 +39,12 @@ impl Decoder for AdCodec {
     type Error = io::Error;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<LdapMsg>, io::Error> {
+        // refuse a PDU by the length it claims, before buffering any of it
+        if let Some(claimed) = claimed_length(buf)
+            && claimed > self.max_ber_size
+        {
+            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "lber request too large"));
+        }
         if buf.len() > self.max_ber_size * 2 {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "lber buffer is too large"));
         }
@@ -52,6 +58,13 @@ impl Decoder for AdCodec {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "lber request too large"));
         }
         buf.advance(size);
+        // messageID is INTEGER (0 .. maxInt): ldap3_proto would cut a larger one to 32 bits
+        if let PL::C(parts) = &msg.payload
+            && let Some(StructureTag { class: TagClass::Universal, id: 2, payload: PL::P(id) }) = parts.first()
+            && !message_id_in_range(id)
+        {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, BAD_MESSAGE_ID));
+        }
         if let PL::C(parts) = &mut msg.payload
             && let Some(op) = parts.get_mut(1)
             && op.class == TagClass::Application
@@ -63,6 +76,41 @@ impl Decoder for AdCodec {
         }
         LdapMsg::try_from(msg).map_err(io::Error::other).map(Some)
     }
+}
+
+/// Why a PDU with a messageID outside 0 .. 2³¹−1 is refused (RFC 4511 4.1.1.1).
+pub const BAD_MESSAGE_ID: &str = "messageID out of range";
+
+/// A BER INTEGER's content octets hold a value in 0 ..= i32::MAX.
+fn message_id_in_range(content: &[u8]) -> bool {
+    match content {
+        [] => false,
+        [first, ..] if first & 0x80 != 0 => false,
+        _ => {
+            let significant: Vec<u8> = content.iter().copied().skip_while(|b| *b == 0).collect();
+            significant.len() < 4 || (significant.len() == 4 && significant[0] < 0x80)
+        }
+    }
+}
+
+/// The whole PDU's size as its SEQUENCE header claims it (tag, length octets and content),
+/// once the header is in; None before that, or for an indefinite length (which the parser
+/// refuses on its own).
+fn claimed_length(buf: &[u8]) -> Option<usize> {
+    let first = *buf.get(1)?;
+    if first & 0x80 == 0 {
+        return Some(2 + first as usize);
+    }
+    let n = (first & 0x7f) as usize;
+    if n == 0 {
+        return None;
+    }
+    if n > 8 {
+        return Some(usize::MAX);
+    }
+    let octets = buf.get(2..2 + n)?;
+    let len = octets.iter().fold(0u128, |a, b| (a << 8) | u128::from(*b));
+    Some(usize::try_from(len).unwrap_or(usize::MAX).saturating_add(2 + n))
 }
 
 impl Encoder<LdapMsg> for AdCodec {
@@ -92,6 +140,37 @@ fn mark_binary_values(tag: &mut StructureTag) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_claimed_length_is_refused_before_it_is_buffered() {
+        let mut c = AdCodec::new(1024);
+        // SEQUENCE, length in 4 octets: 0x7fffffff (2 GiB), and nothing more yet
+        let mut buf = BytesMut::from(&[0x30u8, 0x84, 0x7f, 0xff, 0xff, 0xff][..]);
+        let e = c.decode(&mut buf).expect_err("refused at the header");
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+        // a small claimed length just waits for more
+        let mut buf = BytesMut::from(&[0x30u8, 0x81, 0x20, 0x02][..]);
+        assert!(c.decode(&mut buf).expect("incomplete").is_none());
+    }
+
+    #[test]
+    fn message_ids_outside_0_to_max_int_are_refused() {
+        for (id, ok) in [
+            (&[0x00u8][..], true),
+            (&[0x7f, 0xff, 0xff, 0xff][..], true),
+            (&[0x00, 0x80, 0x00, 0x00, 0x00][..], false), // 2^31
+            (&[0xff][..], false),                         // -1
+            (&[0x01, 0x00, 0x00, 0x00, 0x00][..], false),
+            (&[][..], false),
+        ] {
+            assert_eq!(message_id_in_range(id), ok, "{id:02x?}");
+        }
+        let mut c = AdCodec::new(1024);
+        // an unbind request with messageID 2^31
+        let mut buf = BytesMut::from(&[0x30u8, 0x09, 0x02, 0x05, 0x00, 0x80, 0x00, 0x00, 0x00, 0x42, 0x00][..]);
+        let e = c.decode(&mut buf).expect_err("protocol error");
+        assert_eq!(e.to_string(), BAD_MESSAGE_ID);
+    }
     use ldap3_proto::proto::{LdapDerefAliases, LdapFilter, LdapOp, LdapSearchRequest, LdapSearchScope};
 
     #[test]

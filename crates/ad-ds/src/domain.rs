@@ -220,7 +220,10 @@ pub(crate) fn provision(d: &mut Directory) {
     let host = format!("{}.{}", dc.to_lowercase(), d.config().dns_name);
     let uac = (account::UF_SERVER_TRUST_ACCOUNT | account::UF_TRUSTED_FOR_DELEGATION).to_string();
     // The DC's machine password: random, as Windows makes it, and known to nobody.
-    let machine_pw = format!("{:016x}{:016x}", d.random_u64(), d.random_u64());
+    // a credential: from the OS, never from the lab's seed. (The two seeded draws it once
+    // took are still drawn, so that a seed keeps naming the same GUIDs it always did.)
+    let _ = (d.random_u64(), d.random_u64());
+    let machine_pw = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
     let attrs = [
         ("objectClass", "computer"),
         ("sAMAccountName", &format!("{dc}$")),

@@ -36,6 +36,7 @@ pub mod ldif;
 pub mod oplog;
 pub mod password;
 pub mod policy;
+pub mod ratelimit;
 pub mod rootdse;
 pub mod schema;
 pub mod server;

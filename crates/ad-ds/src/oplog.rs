@@ -29,6 +29,7 @@ pub struct OpLog {
 
 impl OpLog {
     pub fn record(&self, who: String, request: String, result: String) {
+        let (who, request, result) = (clip(who), clip(request), clip(result));
         let mut ops = self.ops.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let seq = ops.back().map(|o| o.seq + 1).unwrap_or(1);
         ops.push_back(Operation { seq, who, request, result });
@@ -43,8 +44,27 @@ impl OpLog {
     }
 }
 
+/// The longest text one field of a kept operation holds: a request may carry megabytes (a
+/// DN, a value), the log keeps the start of it.
+pub const FIELD_KEPT: usize = 512;
+
+fn clip(mut s: String) -> String {
+    if s.len() > FIELD_KEPT {
+        let mut end = FIELD_KEPT;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let dropped = s.len() - end;
+        s.truncate(end);
+        s.push_str(&format!("… ({dropped} more bytes)"));
+    }
+    s
+}
+
+/// A password attribute, whatever its options (`unicodePwd;binary`) or case.
 fn secret(attr: &str) -> bool {
-    attr.eq_ignore_ascii_case("unicodePwd") || attr.eq_ignore_ascii_case("userPassword")
+    let name = attr.split(';').next().unwrap_or(attr);
+    name.eq_ignore_ascii_case("unicodePwd") || name.eq_ignore_ascii_case("userPassword")
 }
 
 fn filter(f: &LdapFilter) -> String {
@@ -54,10 +74,10 @@ fn filter(f: &LdapFilter) -> String {
         LdapFilter::Not(f) => format!("(!{})", filter(f)),
         LdapFilter::Equality(a, v) => format!("({a}={})", if secret(a) { "***" } else { v }),
         LdapFilter::Substring(a, _) => format!("({a}=…*)"),
-        LdapFilter::GreaterOrEqual(a, v) => format!("({a}>={v})"),
-        LdapFilter::LessOrEqual(a, v) => format!("({a}<={v})"),
+        LdapFilter::GreaterOrEqual(a, v) => format!("({a}>={})", if secret(a) { "***" } else { v }),
+        LdapFilter::LessOrEqual(a, v) => format!("({a}<={})", if secret(a) { "***" } else { v }),
         LdapFilter::Present(a) => format!("({a}=*)"),
-        LdapFilter::Approx(a, v) => format!("({a}~={v})"),
+        LdapFilter::Approx(a, v) => format!("({a}~={})", if secret(a) { "***" } else { v }),
         LdapFilter::Extensible(_) => "(…:rule:=…)".into(),
     }
 }
@@ -157,6 +177,38 @@ pub fn result(msgs: &[LdapMsg]) -> String {
 mod tests {
     use super::*;
     use ldap3_proto::proto::{LdapBindRequest, LdapModify, LdapModifyRequest, LdapPartialAttribute};
+
+    #[test]
+    fn attribute_options_and_filters_do_not_hide_a_password() {
+        let modify = LdapOp::ModifyRequest(LdapModifyRequest {
+            dn: "CN=User1".into(),
+            changes: vec![LdapModify {
+                operation: LdapModifyType::Replace,
+                modification: LdapPartialAttribute { atype: "UNICODEPWD;binary".into(), vals: vec![b"\"Secret-Pass-1\"".to_vec()] },
+            }],
+        });
+        let line = request(&modify).unwrap();
+        assert!(!line.contains("Secret-Pass-1"), "{line}");
+        for f in [
+            LdapFilter::Equality("unicodePwd;binary".into(), "Secret-Pass-1".into()),
+            LdapFilter::GreaterOrEqual("userPassword".into(), "Secret-Pass-1".into()),
+            LdapFilter::Approx("unicodepwd".into(), "Secret-Pass-1".into()),
+        ] {
+            assert!(!filter(&f).contains("Secret-Pass-1"), "{}", filter(&f));
+        }
+    }
+
+    #[test]
+    fn each_kept_operation_is_bounded() {
+        let log = OpLog::default();
+        for _ in 0..KEPT + 50 {
+            log.record("anonymous".into(), format!("bind {} ***", "x".repeat(9 << 20)), "success".into());
+        }
+        let ops = log.recent();
+        assert_eq!(ops.len(), KEPT);
+        assert!(ops.iter().all(|o| o.request.len() < FIELD_KEPT + 64), "clipped");
+        assert!(ops[0].request.ends_with("more bytes)"));
+    }
 
     #[test]
     fn passwords_never_reach_the_log() {

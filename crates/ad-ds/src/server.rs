@@ -23,6 +23,12 @@ use crate::tls::TlsIdentity;
 pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 /// AD's MaxConnIdleTime.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
+/// How long a TLS handshake (LDAPS, or after StartTLS) may take before the DC hangs up.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open connections per listener (AD's MaxActiveQueries/MaxConnections keep a DC alive the
+/// same way): past it a new connection is closed at once, so idle clients cannot take every
+/// file descriptor from the lab.
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// A running domain controller's shared state: the directory, its TLS identity, and the
 /// faults a lab can switch on.
@@ -106,18 +112,36 @@ pub enum Transport {
 /// Serves LDAP on `listener` until `shutdown` completes; open connections are then closed.
 pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: Transport, shutdown: impl Future<Output = ()>) {
     let mut conns = JoinSet::new();
+    let mut complaints = crate::ratelimit::Every::new(Duration::from_secs(10));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) if dc.faults.state() == DcState::Down => drop(stream),
+                Ok((stream, peer)) if conns.len() >= MAX_CONNECTIONS => {
+                    if let Some(more) = complaints.due() {
+                        warn!(%peer, ?transport, "{MAX_CONNECTIONS} connections open: refusing new ones ({more} refused since the last report)");
+                    }
+                    drop(stream);
+                }
                 Ok((stream, peer)) => {
                     debug!(%peer, ?transport, "connection");
                     let _ = stream.set_nodelay(true);
                     conns.spawn(connection(stream, dc.clone(), transport));
                 }
-                Err(e) => warn!("accept: {e}"),
+                Err(e) => {
+                    // out of file descriptors (or another passing failure): the error would
+                    // come back at once, so wait a moment instead of spinning
+                    if let Some(more) = complaints.due() {
+                        warn!(?transport, "accept: {e} ({more} more since the last report)");
+                    }
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                    }
+                }
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
@@ -135,11 +159,12 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
     let mut session = Session::new(transport == Transport::Ldaps, acceptor.is_some());
     if transport == Transport::Ldaps {
         let Some(acceptor) = acceptor else { return };
-        match acceptor.accept(stream).await {
-            Ok(tls) => {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => {
                 run(Framed::new(tls, codec()), &mut session, &dc).await;
             }
-            Err(e) => debug!("LDAPS handshake: {e}"),
+            Ok(Err(e)) => debug!("LDAPS handshake: {e}"),
+            Err(_) => debug!("LDAPS handshake: timed out"),
         }
         return;
     }
@@ -150,12 +175,13 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
         return; // the client sent data before the handshake: RFC 4511 4.14.1 forbids it
     }
     let Some(acceptor) = dc.acceptor() else { return };
-    match acceptor.accept(parts.io).await {
-        Ok(tls) => {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(parts.io)).await {
+        Ok(Ok(tls)) => {
             session.tls_started();
             run(Framed::new(tls, codec()), &mut session, &dc).await;
         }
-        Err(e) => debug!("StartTLS handshake: {e}"),
+        Ok(Err(e)) => debug!("StartTLS handshake: {e}"),
+        Err(_) => debug!("StartTLS handshake: timed out"),
     }
 }
 
@@ -179,7 +205,13 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Some(Err(e))) => {
                 // Undecodable or oversized PDU: tell the client why, then hang up, as AD does.
                 // (OpenLDAP tools drop TLS without close_notify, which also lands here.)
-                debug!("closing connection: {e}");
+                static BAD_PDUS: crate::ratelimit::Shared = crate::ratelimit::Shared::new(Duration::from_secs(10));
+                match BAD_PDUS.due() {
+                    Some(held) if e.kind() != std::io::ErrorKind::UnexpectedEof && e.kind() != std::io::ErrorKind::ConnectionReset => {
+                        info!("closing a connection that sent an undecodable request: {e} ({held} more since the last report)")
+                    }
+                    _ => debug!("closing connection: {e}"),
+                }
                 if e.kind() != std::io::ErrorKind::UnexpectedEof && e.kind() != std::io::ErrorKind::ConnectionReset {
                     let why = if e.kind() == std::io::ErrorKind::OutOfMemory {
                         "00002024: LdapErr: DSID-0C060598, comment: the request is larger than MaxReceiveBuffer, data 0, v4563"

@@ -32,6 +32,9 @@ pub const DEFAULT_LDAPS: &str = "127.0.0.1:1636";
 pub const DEFAULT_HTTPS: &str = "127.0.0.1:8443";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
+/// How long [`Lab::stop`] waits for the lab's tasks before it aborts them.
+pub const STOP_LIMIT: std::time::Duration = std::time::Duration::from_millis(1_500);
+
 /// How to start a lab.
 #[derive(Clone, Debug)]
 pub struct LabConfig {
@@ -294,7 +297,7 @@ impl Lab {
         };
         let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &domain.dns_name, &users, &objects);
         let https_base = format!("https://localhost:{}", https_addr.port());
-        let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.seed, cfg.clock.clone()));
+        let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.clock.clone()));
         let tenant_server = Arc::new(tenant::server::TenantServer {
             tenant: std::sync::Mutex::new(t),
             signer: signing_key(&cfg.state_dir, cfg.seed)?,
@@ -340,8 +343,6 @@ impl Lab {
             tenant_id: tenant_id.to_string(),
             client_id: client_id.to_string(),
             client_secret: testlab::CLIENT_SECRET.into(),
-            admin_upn: testlab::CLOUD_ADMIN.0.into(),
-            admin_password: testlab::CLOUD_ADMIN.1.into(),
             adds: Some(portal::AddsAccess {
                 ldaps: ldaps_url.clone(),
                 admin_dn: ext.map(|e| e.admin_dn.clone()).unwrap_or_else(|| format!("CN=Administrator,CN=Users,{base_dn}")),
@@ -351,6 +352,15 @@ impl Lab {
             }),
         });
         let app = app.merge(portal::router(pages));
+        // the lab's front door around all of it: its own host names only, no cross-site
+        // writes, JSON for the APIs, the lab administrator for /lab/ (tenant::server::guard)
+        let mut names = vec![format!("{}.{}", domain.dc_name.to_lowercase(), domain.dns_name), domain.dns_name.clone()];
+        for a in [https_addr, http_addr] {
+            if !a.ip().is_unspecified() {
+                names.push(a.ip().to_string());
+            }
+        }
+        let app = tenant::server::guard::protect(app, tenant_server.clone(), tenant::server::guard::Hosts { names });
         tasks.push(tokio::spawn(tenant::server::serve(https, app.clone(), Some(Arc::new(http_tls)), stopped(rx.clone()))));
         tasks.push(tokio::spawn(tenant::server::serve(http, app, None, stopped(rx))));
         let mut all_users = users;
@@ -392,7 +402,13 @@ impl Lab {
                     loop {
                         tokio::select! {
                             _ = stopped.changed() => break,
-                            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => { e.run_due().await; }
+                            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                                // a cycle under way does not hold the lab's stop up
+                                tokio::select! {
+                                    _ = stopped.changed() => break,
+                                    _ = e.run_due() => {}
+                                }
+                            }
                         }
                     }
                 }));
@@ -403,46 +419,53 @@ impl Lab {
         Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, engine, stop, tasks })
     }
 
-    /// Stops every listener and waits for them.
+    /// Stops every listener and waits for them, at most [`STOP_LIMIT`] in all: whatever
+    /// still runs then (a connection stuck mid-handshake, a cycle waiting on a DC) is aborted.
     pub async fn stop(self) {
         if let Some(e) = &self.engine {
             e.shutdown();
         }
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        let until = tokio::time::Instant::now() + STOP_LIMIT;
+        for mut t in self.tasks {
+            if tokio::time::timeout_at(until, &mut t).await.is_err() {
+                t.abort();
+            }
         }
     }
 }
 
 /// The files in a state directory that hold the lab's RSA keys for `seed` (the tenant's
-/// signing key, the engine's key). They depend on the seed only, so a process that starts
-/// many labs may copy them between state directories instead of generating them again.
+/// signing key, the engine's key). The keys are random (never derived from the seed): a lab
+/// restarted in the same state directory keeps its keys; no two state directories share them.
 pub fn key_file_names(seed: u64) -> [String; 2] {
     [format!("tenant-signing-key-{seed}.der"), writeback::engine_key_file(seed)]
 }
 
-/// The tenant's signing key, kept in the state directory as a real tenant keeps its keys:
-/// RSA generation costs 50–500 ms, so only the first start of a lab pays it.
+/// The tenant's signing key, kept in the state directory as a real tenant keeps its keys; a
+/// new random one when there is none (or the file is unreadable: replaced, mode 0600).
 fn signing_key(state_dir: &std::path::Path, seed: u64) -> Result<tenant::token::Signer> {
     let [name, _] = key_file_names(seed);
     let path = state_dir.join(name);
     if let Ok(der) = std::fs::read(&path) {
         use rsa::pkcs1::DecodeRsaPrivateKey;
         if rsa::RsaPrivateKey::from_pkcs1_der(&der).is_ok() {
-            return Ok(tenant::token::Signer::from_der(seed, &der));
+            return Ok(tenant::token::Signer::from_der(&der));
         }
     }
-    let der = tenant::token::Signer::key_der(seed);
+    let der = tenant::token::Signer::new_key_der();
     write_private(&path, &der).with_context(|| format!("writing {}", path.display()))?;
-    Ok(tenant::token::Signer::from_der(seed, &der))
+    Ok(tenant::token::Signer::from_der(&der))
 }
 
 /// Writes a file only its owner may read.
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::PermissionsExt;
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // (mode applies only to a new file: one replaced keeps its old mode otherwise)
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     f.write_all(bytes)
 }
 

@@ -46,37 +46,60 @@ pub(crate) fn routes() -> Router<Shared> {
 }
 
 /// The administrator's (name, token), or the admin sign-in page.
+/// (Its token renewed first when the lab clock has moved past its lifetime.)
 macro_rules! signed_in {
-    ($p:expr, $headers:expr) => {
-        crate::session::signed_in!($p.admins, $headers, "/portal/admin/signin")
-    };
+    ($p:expr, $headers:expr) => {{
+        let (user, token) = crate::session::signed_in!($p.admins, $headers, "/portal/admin/signin");
+        (user, $p.fresh_admin_token(&$headers, token).await)
+    }};
+    ($p:expr, $headers:expr, $back:expr) => {{
+        let (user, token) = crate::session::signed_in!($p.admins, $headers, concat!("/portal/admin/signin?next=", $back));
+        (user, $p.fresh_admin_token(&$headers, token).await)
+    }};
 }
+pub(crate) use signed_in;
 
 #[derive(Template)]
 #[template(path = "admin_signin.html")]
 struct SignInPage {
     error: Option<String>,
     user: String,
+    /// Where to go once signed in (a page under /portal).
+    next: String,
 }
 
-async fn signin_page() -> Response {
-    render(&SignInPage { error: None, user: String::new() })
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only the portal's own pages: a `next` elsewhere would make the sign-in an open redirect.
+fn next_page(next: Option<&str>) -> String {
+    next.filter(|n| n.starts_with("/portal/") && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or("/portal/admin")
+        .to_string()
+}
+
+async fn signin_page(axum::extract::Query(q): axum::extract::Query<NextQuery>) -> Response {
+    render(&SignInPage { error: None, user: String::new(), next: next_page(q.next.as_deref()) })
 }
 
 #[derive(Deserialize)]
 struct SignInForm {
     user: String,
     password: String,
+    next: Option<String>,
 }
 
 async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response {
     let user = f.user.trim().to_string();
+    let next = next_page(f.next.as_deref());
     let (status, body) = p.token(&user, &f.password).await;
     let Some(token) = body["access_token"].as_str().filter(|_| status == 200) else {
         let message = body["error_description"].as_str().unwrap_or("Sign-in failed.").lines().next().unwrap_or_default().to_string();
-        return render_status(StatusCode::UNAUTHORIZED, &SignInPage { error: Some(message), user });
+        return render_status(StatusCode::UNAUTHORIZED, &SignInPage { error: Some(message), user, next });
     };
-    ([(header::SET_COOKIE, p.admins.start(&user, token))], Redirect::to("/portal/admin")).into_response()
+    ([(header::SET_COOKIE, p.admins.start_renewable(&user, token, Some(&f.password)))], Redirect::to(&next)).into_response()
 }
 
 async fn signout(State(p): State<Shared>, headers: HeaderMap) -> Response {
@@ -150,7 +173,7 @@ fn graph_failure(status: u16, body: &Value) -> Response {
 }
 
 async fn users(State(p): State<Shared>, headers: HeaderMap) -> Response {
-    let (admin, token) = signed_in!(p, headers);
+    let (admin, token) = signed_in!(p, headers, "/portal/admin");
     match user_rows(&p, &token).await {
         Ok(users) => render(&UsersPage { admin, users }),
         Err((status, body)) => graph_failure(status, &body),
@@ -312,7 +335,7 @@ async fn sspr_page(p: &crate::Portal, admin: String, token: &str, saved: bool, e
 }
 
 async fn sspr(State(p): State<Shared>, headers: HeaderMap) -> Response {
-    let (admin, token) = signed_in!(p, headers);
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/sspr");
     sspr_page(&p, admin, &token, false, None).await
 }
 
@@ -328,7 +351,7 @@ struct SsprForm {
 }
 
 async fn sspr_save(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<SsprForm>) -> Response {
-    let (admin, token) = signed_in!(p, headers);
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/sspr");
     let mut body = json!({
         "enabled": f.enabled,
         "methodsRequired": f.methods_required,
@@ -385,7 +408,7 @@ async fn onprem_page(p: &crate::Portal, admin: String, token: &str, saved: bool,
 }
 
 async fn onprem(State(p): State<Shared>, headers: HeaderMap) -> Response {
-    let (admin, token) = signed_in!(p, headers);
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/onprem");
     onprem_page(&p, admin, &token, false, None).await
 }
 
@@ -396,7 +419,7 @@ struct OnPremForm {
 }
 
 async fn onprem_save(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<OnPremForm>) -> Response {
-    let (admin, token) = signed_in!(p, headers);
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/onprem");
     let body = json!({ "writeBackPasswords": f.write_back == "yes", "allowUnlockWithoutReset": f.allow_unlock == "yes" });
     let (status, answer) = p.api(Method::PATCH, "/lab/sspr/onPremisesIntegration", Some(&token), Some(body)).await;
     let error = (!(200..300).contains(&status)).then(|| api_error(&answer).1);
@@ -420,7 +443,7 @@ struct AuditPage {
 }
 
 async fn audit(State(p): State<Shared>, headers: HeaderMap) -> Response {
-    let (admin, token) = signed_in!(p, headers);
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/audit");
     let (status, v) = p.api(Method::GET, "/v1.0/auditLogs/directoryAudits", Some(&token), None).await;
     if status != 200 {
         return graph_failure(status, &v);

@@ -39,9 +39,6 @@ pub struct Config {
     /// The lab's app registration, which the sign-in page signs users in through.
     pub client_id: String,
     pub client_secret: String,
-    /// The lab's Global Administrator: the dashboard advances the clock as it.
-    pub admin_upn: String,
-    pub admin_password: String,
     /// The AD DS as its administrator reaches it (the dashboard's health and user views).
     pub adds: Option<AddsAccess>,
 }
@@ -78,6 +75,8 @@ pub struct Portal {
     /// Signed-in administrators (the admin center) and users (their own pages).
     admins: session::Sessions,
     users: session::Sessions,
+    /// Live dashboards now (see [`MAX_STREAMS`]).
+    streams: std::sync::atomic::AtomicUsize,
 }
 
 type Shared = Arc<Portal>;
@@ -91,6 +90,7 @@ impl Portal {
             flows: Mutex::default(),
             admins: session::Sessions::new("hybrid_lab_admin"),
             users: session::Sessions::new("hybrid_lab_user"),
+            streams: Default::default(),
         })
     }
 
@@ -135,10 +135,25 @@ impl Portal {
             Err(e) => (502, json!({ "error": "unreachable", "error_description": e.to_string() })),
         }
     }
+}
 
-    async fn admin_token(&self) -> Option<String> {
-        let (status, body) = self.token(&self.cfg.admin_upn, &self.cfg.admin_password).await;
-        (status == 200).then(|| body["access_token"].as_str().map(str::to_string)).flatten()
+impl Portal {
+    /// The administrator's token, signed in again first when the tenant no longer takes it
+    /// (tokens live on the lab clock: a day's advance ends them).
+    async fn fresh_admin_token(&self, headers: &axum::http::HeaderMap, token: String) -> String {
+        let (status, _) = self.api(reqwest::Method::GET, "/v1.0/me", Some(&token), None).await;
+        if status != 401 {
+            return token;
+        }
+        let Some((user, password)) = self.admins.renewal(headers) else { return token };
+        let (status, body) = self.token(&user, &password).await;
+        match body["access_token"].as_str().filter(|_| status == 200) {
+            Some(t) => {
+                self.admins.renew(headers, t);
+                t.to_string()
+            }
+            None => token,
+        }
     }
 }
 
@@ -348,8 +363,10 @@ async fn sspr_unlock(State(p): State<Shared>, Path(id): Path<String>) -> Respons
     render(&SsprDonePage { user: flow.user, unlocked_only: true })
 }
 
-async fn outbox(State(p): State<Shared>) -> Response {
-    let (_, body) = p.api(reqwest::Method::GET, "/lab/outbox", None, None).await;
+/// The outbox holds every user's codes: the lab administrator's, like the dashboard.
+async fn outbox(State(p): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let token = admin::signed_in!(p, headers, "/portal/outbox").1;
+    let (_, body) = p.api(reqwest::Method::GET, "/lab/outbox", Some(&token), None).await;
     let messages = body["value"]
         .as_array()
         .into_iter()
@@ -433,12 +450,15 @@ async fn signin_change(State(p): State<Shared>, Form(f): Form<ChangeForm>) -> Re
 // ----- the dashboard -----
 
 /// What the dashboard shows, read from the API.
-async fn dashboard_state(p: &Portal, user: Option<&str>) -> DashboardPage {
-    let (_, clock) = p.api(reqwest::Method::GET, "/lab/clock", None, None).await;
-    let (engine_status, engine) = p.api(reqwest::Method::GET, "/lab/engine", None, None).await;
-    let (_, outbox) = p.api(reqwest::Method::GET, "/lab/outbox", None, None).await;
-    let (_, events) = p.api(reqwest::Method::GET, "/lab/engine/events", None, None).await;
-    let (_, trace) = p.api(reqwest::Method::GET, "/lab/engine/trace", None, None).await;
+/// The lab's switches and logs are the lab administrator's: the dashboard reads them with the
+/// signed-in administrator's token, as any client of `/lab/` must.
+async fn dashboard_state(p: &Portal, token: &str, user: Option<&str>) -> DashboardPage {
+    let t = Some(token);
+    let (_, clock) = p.api(reqwest::Method::GET, "/lab/clock", t, None).await;
+    let (engine_status, engine) = p.api(reqwest::Method::GET, "/lab/engine", t, None).await;
+    let (_, outbox) = p.api(reqwest::Method::GET, "/lab/outbox", t, None).await;
+    let (_, events) = p.api(reqwest::Method::GET, "/lab/engine/events", t, None).await;
+    let (_, trace) = p.api(reqwest::Method::GET, "/lab/engine/trace", t, None).await;
     let last = sequence::last_operation(trace["value"].as_array().map(Vec::as_slice).unwrap_or_default());
     let last_operation = if last.is_empty() { String::new() } else { sequence::svg(&last) };
     let events = events["value"]
@@ -454,9 +474,9 @@ async fn dashboard_state(p: &Portal, user: Option<&str>) -> DashboardPage {
             message: e["message"].as_str().unwrap_or_default().to_string(),
         })
         .collect();
-    let (fault_status, fault) = p.api(reqwest::Method::GET, "/lab/adds/fault", None, None).await;
-    let (_, rights) = p.api(reqwest::Method::GET, "/lab/adds/rights", None, None).await;
-    let (_, ops) = p.api(reqwest::Method::GET, "/lab/adds/operations", None, None).await;
+    let (fault_status, fault) = p.api(reqwest::Method::GET, "/lab/adds/fault", t, None).await;
+    let (_, rights) = p.api(reqwest::Method::GET, "/lab/adds/rights", t, None).await;
+    let (_, ops) = p.api(reqwest::Method::GET, "/lab/adds/operations", t, None).await;
     let adds = onprem::health(p.cfg.adds.as_ref()).await;
     let user = user.map(str::trim).filter(|u| !u.is_empty()).unwrap_or("User1").to_string();
     let user_view = onprem::user(p.cfg.adds.as_ref(), &user).await;
@@ -505,8 +525,20 @@ struct DashboardQuery {
     user: Option<String>,
 }
 
-async fn dashboard(State(p): State<Shared>, axum::extract::Query(q): axum::extract::Query<DashboardQuery>) -> Response {
-    render(&dashboard_state(&p, q.user.as_deref()).await)
+/// The signed-in administrator's token, or the admin sign-in that comes back to the dashboard.
+macro_rules! lab_admin {
+    ($p:expr, $headers:expr) => {
+        admin::signed_in!($p, $headers, "/portal/lab").1
+    };
+}
+
+async fn dashboard(
+    State(p): State<Shared>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<DashboardQuery>,
+) -> Response {
+    let token = lab_admin!(p, headers);
+    render(&dashboard_state(&p, &token, q.user.as_deref()).await)
 }
 
 #[derive(Deserialize)]
@@ -515,10 +547,11 @@ struct FaultForm {
     policy_hints: Option<String>,
 }
 
-async fn dashboard_fault(State(p): State<Shared>, Form(f): Form<FaultForm>) -> Response {
+async fn dashboard_fault(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<FaultForm>) -> Response {
+    let token = lab_admin!(p, headers);
     let body = json!({ "state": f.state, "policyHints": f.policy_hints.is_some() });
-    let (status, answer) = p.api(reqwest::Method::POST, "/lab/adds/fault", None, Some(body)).await;
-    dashboard_after(&p, status, &answer).await
+    let (status, answer) = p.api(reqwest::Method::POST, "/lab/adds/fault", Some(&token), Some(body)).await;
+    dashboard_after(&p, &token, status, &answer).await
 }
 
 #[derive(Deserialize)]
@@ -527,18 +560,19 @@ struct RightForm {
     action: String,
 }
 
-async fn dashboard_right(State(p): State<Shared>, Form(f): Form<RightForm>) -> Response {
+async fn dashboard_right(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<RightForm>) -> Response {
+    let token = lab_admin!(p, headers);
     let body = json!({ "action": f.action, "right": f.right });
-    let (status, answer) = p.api(reqwest::Method::POST, "/lab/adds/rights", None, Some(body)).await;
-    dashboard_after(&p, status, &answer).await
+    let (status, answer) = p.api(reqwest::Method::POST, "/lab/adds/rights", Some(&token), Some(body)).await;
+    dashboard_after(&p, &token, status, &answer).await
 }
 
 /// Back to the dashboard after a switch, or the dashboard with the API's refusal.
-async fn dashboard_after(p: &Portal, status: u16, answer: &Value) -> Response {
+async fn dashboard_after(p: &Portal, token: &str, status: u16, answer: &Value) -> Response {
     if (200..300).contains(&status) {
         return Redirect::to("/portal/lab").into_response();
     }
-    let mut page = dashboard_state(p, None).await;
+    let mut page = dashboard_state(p, token, None).await;
     page.error = Some(api_error(answer).1);
     render_status(StatusCode::BAD_REQUEST, &page)
 }
@@ -548,14 +582,14 @@ struct ClockForm {
     advance: String,
 }
 
-async fn dashboard_clock(State(p): State<Shared>, Form(f): Form<ClockForm>) -> Response {
-    let Some(token) = p.admin_token().await else {
-        let mut page = dashboard_state(&p, None).await;
-        page.error = Some("The lab's Global Administrator could not sign in.".into());
-        return render_status(StatusCode::BAD_GATEWAY, &page);
-    };
+async fn dashboard_clock(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<ClockForm>) -> Response {
+    let token = lab_admin!(p, headers);
     let (status, body) = p.api(reqwest::Method::POST, "/lab/clock", Some(&token), Some(json!({ "advance": f.advance.trim() }))).await;
-    dashboard_after(&p, status, &body).await
+    if status == 200 {
+        // Connect's scheduler runs what the clock's move made due (404: no engine)
+        p.api(reqwest::Method::POST, "/lab/engine/control", Some(&token), Some(json!({ "action": "run-due" }))).await;
+    }
+    dashboard_after(&p, &token, status, &body).await
 }
 
 #[derive(Deserialize)]
@@ -564,38 +598,72 @@ struct EngineForm {
     ms: Option<u64>,
 }
 
-async fn dashboard_engine(State(p): State<Shared>, Form(f): Form<EngineForm>) -> Response {
+async fn dashboard_engine(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<EngineForm>) -> Response {
+    let token = lab_admin!(p, headers);
     let body = match (f.action.as_str(), f.ms) {
         ("stop" | "start", _) => json!({ "action": f.action }),
         ("delay", Some(ms)) => json!({ "action": "delay", "ms": ms }),
         _ => return (StatusCode::BAD_REQUEST, "action: stop, start, or delay with ms").into_response(),
     };
-    let (status, body) = p.api(reqwest::Method::POST, "/lab/engine/control", None, Some(body)).await;
-    dashboard_after(&p, status, &body).await
+    let (status, body) = p.api(reqwest::Method::POST, "/lab/engine/control", Some(&token), Some(body)).await;
+    dashboard_after(&p, &token, status, &body).await
 }
 
+/// How many dashboards may watch the lab live at once (each looks at the API twice a second).
+const MAX_STREAMS: usize = 16;
+
 /// Server-sent events: `changed` whenever the clock, the engine's state or log, or the outbox
-/// moved, so that the dashboard refreshes itself.
-async fn dashboard_stream(State(p): State<Shared>) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
-    let stream = futures::stream::unfold((p, String::new()), |(p, last)| async move {
+/// moved, so that the dashboard refreshes itself. The data says which parts moved.
+async fn dashboard_stream(State(p): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let token = lab_admin!(p, headers);
+    let Some(slot) = StreamSlot::take(&p) else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Too many live dashboards are open; reload later.").into_response();
+    };
+    const PARTS: [(&str, &str); 5] = [
+        ("engine", "/lab/engine"),
+        ("outbox", "/lab/outbox"),
+        ("trace", "/lab/engine/trace"),
+        ("fault", "/lab/adds/fault"),
+        ("rights", "/lab/adds/rights"),
+    ];
+    let stream = futures::stream::unfold((p, token, slot, Vec::<u64>::new()), |(p, token, slot, last)| async move {
         loop {
             // what the page shows that can change — not the clock (a running lab clock moves
             // all the time) and not the AD DS's operations (the page's own LDAP reads are
             // among them)
-            let mut now = String::new();
-            for path in ["/lab/engine", "/lab/outbox", "/lab/engine/trace", "/lab/adds/fault", "/lab/adds/rights"] {
-                let (_, v) = p.api(reqwest::Method::GET, path, None, None).await;
-                now.push_str(&v.to_string());
+            let mut now = Vec::with_capacity(PARTS.len());
+            for (_, path) in PARTS {
+                let (_, v) = p.api(reqwest::Method::GET, path, Some(&token), None).await;
+                now.push(v.to_string().bytes().fold(0xcbf2_9ce4_8422_2325u64, |a, b| (a ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
             }
-            let (_, events) = p.api(reqwest::Method::GET, "/lab/engine/events", None, None).await;
-            now.push_str(&events["value"].as_array().map(Vec::len).unwrap_or(0).to_string());
-            let digest = format!("{:x}", now.len() as u64 ^ now.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b))));
-            if digest != last {
-                return Some((Ok(Event::default().event("changed").data(digest.clone())), (p, digest)));
+            let moved: Vec<&str> = PARTS.iter().zip(&now).enumerate().filter(|(i, (_, h))| last.get(*i) != Some(*h)).map(|(_, ((n, _), _))| *n).collect();
+            if !moved.is_empty() {
+                let event = Event::default().event("changed").data(moved.join(","));
+                return Some((Ok::<_, std::convert::Infallible>(event), (p, token, slot, now)));
             }
             // the lab's state changes only through requests: a look twice a second is plenty
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// One of the [`MAX_STREAMS`] live dashboards; given back when its stream ends.
+struct StreamSlot(Shared);
+
+impl StreamSlot {
+    fn take(p: &Shared) -> Option<StreamSlot> {
+        let n = p.streams.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n >= MAX_STREAMS {
+            p.streams.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return None;
+        }
+        Some(StreamSlot(p.clone()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }

@@ -9,30 +9,62 @@ use axum::http::HeaderMap;
 
 pub struct Sessions {
     cookie: &'static str,
-    /// session id → (user, access token)
-    map: Mutex<HashMap<String, (String, String)>>,
+    /// session id → (user, access token, what renews it)
+    map: Mutex<HashMap<String, (String, String, Option<String>)>>,
 }
+
+/// How many sessions a store keeps (the oldest signed-in goes first).
+const KEPT: usize = 1_000;
 
 impl Sessions {
     pub fn new(cookie: &'static str) -> Sessions {
         Sessions { cookie, map: Mutex::default() }
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String, Option<String>)>> {
         self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A new session for `user`: the Set-Cookie value.
     pub fn start(&self, user: &str, token: &str) -> String {
+        self.start_renewable(user, token, None)
+    }
+
+    /// A session that can sign in again when its token expires: the lab's tokens live on
+    /// the lab clock, which a trainer moves by days. `password` stays in this process's
+    /// memory only — never rendered, logged or sent anywhere but the token endpoint.
+    pub fn start_renewable(&self, user: &str, token: &str, password: Option<&str>) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        self.map().insert(id.clone(), (user.to_string(), token.to_string()));
+        let mut map = self.map();
+        if map.len() >= KEPT {
+            // a bound: sign-ins nobody ends must not grow the store for ever
+            if let Some(k) = map.keys().next().cloned() {
+                map.remove(&k);
+            }
+        }
+        map.insert(id.clone(), (user.to_string(), token.to_string(), password.map(str::to_string)));
         format!("{}={id}; Path=/portal; HttpOnly; Secure; SameSite=Strict", self.cookie)
     }
 
     /// The request's (user, token), when its cookie names a live session.
     pub fn get(&self, headers: &HeaderMap) -> Option<(String, String)> {
         let id = cookie(headers, self.cookie)?;
-        self.map().get(&id).cloned()
+        self.map().get(&id).map(|(u, t, _)| (u.clone(), t.clone()))
+    }
+
+    /// What renews the request's session, if it can be renewed.
+    pub fn renewal(&self, headers: &HeaderMap) -> Option<(String, String)> {
+        let id = cookie(headers, self.cookie)?;
+        self.map().get(&id).and_then(|(u, _, p)| p.clone().map(|p| (u.clone(), p)))
+    }
+
+    /// Replaces the request's session's token.
+    pub fn renew(&self, headers: &HeaderMap, token: &str) {
+        if let Some(id) = cookie(headers, self.cookie)
+            && let Some(s) = self.map().get_mut(&id)
+        {
+            s.1 = token.to_string();
+        }
     }
 
     /// Forgets the request's session: the Set-Cookie value that clears the cookie.

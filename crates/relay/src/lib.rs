@@ -23,6 +23,13 @@ pub const RELAY_PATH: &str = "/lab/writeback/relay";
 /// engine beats more often so a status page is fresh).
 pub const HEARTBEAT_SECONDS: u64 = 30;
 
+/// How long after a request's deadline the tenant still waits for its answer. The engine
+/// commits to an AD write only before the deadline and gives the write this long, so an
+/// answer to a write AD took arrives while the tenant still listens: a request the tenant
+/// reports failed was never written (short of a DC that takes longer than this to answer,
+/// which the next password hash sync settles).
+pub const WRITE_GRACE_MS: u64 = 2_000;
+
 /// A password (or any secret) sealed for one engine's public key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -323,6 +330,9 @@ pub enum Outcome {
         /// The Connect event logged for it (33xxx), for the audit's details.
         event: u32,
     },
+    /// Refused before anything was written: the deadline had passed, or the service was
+    /// stopping. The tenant answers at once, as it would with no engine connected.
+    NotWritten,
 }
 
 /// Why on-premises refused, in the terms the tenant maps to what the caller sees.

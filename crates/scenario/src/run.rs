@@ -1,6 +1,8 @@
 //! Plays a scenario against a lab. Steps reach the tenant only over HTTP and the AD DS only
-//! over LDAP, as any client would; what acts on the lab itself (the clock) goes through the
-//! lab's control surface — in process, or `/lab/clock` on a running lab.
+//! over LDAP, as any client would; what acts on the lab itself (the clock, the engine's and
+//! the DC's switches, the engine's log) goes through the lab's control surface under `/lab/`,
+//! as the lab's administrator — one path whether the lab runs in this process or elsewhere,
+//! so every scenario exercises that surface and its checks.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,21 +17,10 @@ use crate::model::*;
 use crate::observe::{self, Observed};
 use crate::transcript::{Transcript, clean_form, clean_json};
 
-/// How the runner acts on the lab itself.
-#[derive(Clone)]
-pub enum Control {
-    /// A lab in this process: its clock and engine directly.
-    InProcess { clock: clock::Clock, engine: Option<writeback::Engine> },
-    /// A running lab: its `/lab/clock` (as its Global Administrator) and `/lab/engine`
-    /// endpoints.
-    Http,
-}
-
 /// The lab a scenario runs against.
 #[derive(Clone)]
 pub struct Target {
     pub info: LabInfo,
-    pub control: Control,
     /// The AD DS is an external directory (`external::ineligible` let only the fault
     /// switches through that name the state it is in anyway).
     pub external_adds: bool,
@@ -83,6 +74,10 @@ pub struct Runner<'a> {
     last_body: Value,
     /// The engine's wire trace read so far (its last sequence number).
     trace_seq: u64,
+    /// The lab administrator's token for the control surface (see `lab_token`).
+    lab_token: Option<String>,
+    /// SSPR flows started so far (their ids show as `<flow-N>`).
+    flows_seen: usize,
 }
 
 fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, RunError> {
@@ -120,6 +115,8 @@ impl<'a> Runner<'a> {
             step: 0,
             last_body: Value::Null,
             trace_seq: 0,
+            lab_token: None,
+            flows_seen: 0,
         })
     }
 
@@ -264,6 +261,10 @@ impl<'a> Runner<'a> {
     // ----- HTTP -----
 
     async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Result<Observed, RunError> {
+        // one-time codes are secrets too: never in a transcript or a report
+        for code in body.iter().flat_map(crate::transcript::one_time_codes) {
+            self.transcript.secret(&code);
+        }
         let shown = body.as_ref().map(|b| format!(" {}", clean_json(b))).unwrap_or_default();
         self.transcript.request(self.step, &format!("{method} {path}{shown}"));
         let m = reqwest::Method::from_bytes(method.as_bytes())?;
@@ -279,6 +280,18 @@ impl<'a> Runner<'a> {
         let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
         let text = r.text().await?;
         let body: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        for code in crate::transcript::one_time_codes(&body) {
+            self.transcript.secret(&code);
+        }
+        // an SSPR flow's id is random (it is what lets its caller drive the flow): shown by
+        // its order, so transcripts stay the same run after run
+        if path == "/lab/sspr/flows"
+            && let Some(id) = body["id"].as_str()
+        {
+            self.flows_seen += 1;
+            let shown = format!("<flow-{}>", self.flows_seen);
+            self.transcript.alias(id, &shown);
+        }
         // what the tenant's request set off behind it (relay, engine, AD DS), before its answer
         self.engine_trace().await;
         let shown = if body.is_null() { String::new() } else { format!(" {}", clean_json(&body)) };
@@ -293,28 +306,20 @@ impl<'a> Runner<'a> {
 
     /// The engine's wire trace since the last look, into the transcript (`⇢ from → to: text`).
     async fn engine_trace(&mut self) {
-        let lines: Vec<(u64, String, String, String)> = match &self.target.control {
-            Control::InProcess { engine: Some(e), .. } => {
-                e.trace_since(self.trace_seq).into_iter().map(|l| (l.seq, l.from.to_string(), l.to.to_string(), l.text)).collect()
-            }
-            Control::InProcess { engine: None, .. } => vec![],
-            Control::Http => {
-                let url = format!("{}/lab/engine/trace?since={}", self.target.info.tenant.https, self.trace_seq);
-                let v: Value = match self.http.get(url).send().await {
-                    Ok(r) => r.json().await.unwrap_or(Value::Null),
-                    Err(_) => Value::Null,
-                };
-                v["value"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|l| {
-                        let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
-                        (l["seq"].as_u64().unwrap_or(0), s("from"), s("to"), s("text"))
-                    })
-                    .collect()
-            }
-        };
+        if self.target.info.engine.is_none() {
+            return;
+        }
+        let path = format!("/lab/engine/trace?since={}", self.trace_seq);
+        let v = self.lab_get(&path).await.unwrap_or(Value::Null);
+        let lines: Vec<(u64, String, String, String)> = v["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+                (l["seq"].as_u64().unwrap_or(0), s("from"), s("to"), s("text"))
+            })
+            .collect();
         for (seq, from, to, text) in lines {
             self.trace_seq = self.trace_seq.max(seq);
             self.transcript.wire(self.step, &from, &to, &text);
@@ -339,6 +344,56 @@ impl<'a> Runner<'a> {
         let token = body.get("access_token").and_then(Value::as_str).map(str::to_string);
         self.last_body = body.clone();
         Ok((Observed::http(status, body), token))
+    }
+
+    /// The lab administrator's token for `/lab/` (the tenant's Global Administrator), kept
+    /// until the lab clock moves (tokens live on it) or the lab refuses it. Fetched quietly:
+    /// not a step's answer, not in the transcript.
+    async fn lab_token(&mut self, fresh: bool) -> Result<String, RunError> {
+        if let Some(t) = self.lab_token.clone().filter(|_| !fresh) {
+            return Ok(t);
+        }
+        let t = self.target.info.tenant.clone();
+        let password = self.password_for(&t.admin_upn, None)?;
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", t.client_id.as_str()),
+            ("username", t.admin_upn.as_str()),
+            ("password", password.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let r = self.http.post(format!("{}/{}/oauth2/v2.0/token", t.https, t.tenant_id)).form(&form).send().await?;
+        let body: Value = r.json().await?;
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| RunError(format!("the lab administrator {} could not sign in: {}", t.admin_upn, clean_json(&body))))?
+            .to_string();
+        self.lab_token = Some(token.clone());
+        Ok(token)
+    }
+
+    /// A call to the lab's control surface as its administrator, in the transcript.
+    async fn lab_call(&mut self, method: &str, path: &str, body: Option<Value>) -> Result<Observed, RunError> {
+        let token = self.lab_token(false).await?;
+        let o = self.call(method, path, Some(&token), body.clone()).await?;
+        if matches!(&o.http, Some((401, _))) {
+            let token = self.lab_token(true).await?;
+            return self.call(method, path, Some(&token), body).await;
+        }
+        Ok(o)
+    }
+
+    /// A read of the lab's control surface that the transcript does not show (the engine's
+    /// trace and log are looked at around every step).
+    async fn lab_get(&mut self, path: &str) -> Result<Value, RunError> {
+        for fresh in [false, true] {
+            let token = self.lab_token(fresh).await?;
+            let r = self.http.get(format!("{}{path}", self.target.info.tenant.https)).bearer_auth(token).send().await?;
+            if r.status() != reqwest::StatusCode::UNAUTHORIZED {
+                return Ok(r.json().await.unwrap_or(Value::Null));
+            }
+        }
+        Err(RunError(format!("the lab refused its administrator's token for {path}")))
     }
 
     /// An administrator's token (default: the tenant's Global Administrator).
@@ -755,25 +810,24 @@ impl<'a> Runner<'a> {
                 self.ldap_modify(&mut l, &dn, mods, "replace lockoutTime 0", false).await
             }
             Action::ClockAdvance(d) => {
-                let by = clock::parse_duration(d).map_err(RunError)?;
+                clock::parse_duration(d).map_err(RunError)?;
                 self.transcript.request(self.step, &format!("advance the lab clock by {d}"));
-                match self.target.control.clone() {
-                    Control::InProcess { clock: c, engine } => {
-                        c.advance(by);
-                        // Connect's scheduler looks at the clock: what fell due runs now
-                        if let Some(e) = engine
-                            && let Some(report) = e.run_due().await
-                        {
-                            self.transcript.response(self.step, &format!("scheduled sync: {}", report_line(&report)));
-                            self.last_sync = Some(serde_json::to_value(&report).unwrap_or(Value::Null));
-                        }
-                        Ok(Observed { ok: true, ..Default::default() })
-                    }
-                    Control::Http => {
-                        let token = self.admin_token(None, None).await?;
-                        self.call("POST", "/lab/clock", Some(&token), Some(json!({ "advance": d }))).await
-                    }
+                let o = self.lab_call("POST", "/lab/clock", Some(json!({ "advance": d }))).await?;
+                // tokens live on the lab clock: the next control call signs in again
+                self.lab_token = None;
+                if !o.ok || self.target.info.engine.is_none() {
+                    return Ok(o);
                 }
+                // Connect's scheduler looks at the clock: what fell due runs now
+                let due = self.lab_call("POST", "/lab/engine/control", Some(json!({ "action": "run-due" }))).await?;
+                if let Some((200, body)) = &due.http
+                    && body["sync"].is_object()
+                {
+                    let report: relay::SyncReport = serde_json::from_value(body["sync"].clone())?;
+                    self.transcript.response(self.step, &format!("scheduled sync: {}", report_line(&report)));
+                    self.last_sync = Some(body["sync"].clone());
+                }
+                Ok(Observed { ok: due.ok, ..Default::default() })
             }
             Action::EngineStop(_) => self.engine_control(json!({ "action": "stop" })).await,
             Action::EngineStart(_) => self.engine_control(json!({ "action": "start" })).await,
@@ -783,7 +837,7 @@ impl<'a> Runner<'a> {
                 self.engine_control(json!({ "action": "offboard", "userPrincipalName": t.admin_upn, "password": t.admin_password })).await
             }
             Action::EngineRevokeRight(r) => {
-                self.call("POST", "/lab/adds/rights", None, Some(json!({ "action": "revoke", "right": r.right }))).await
+                self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "revoke", "right": r.right }))).await
             }
             Action::SyncRun(a) => {
                 let token = self.admin_token(None, None).await?;
@@ -836,26 +890,20 @@ impl<'a> Runner<'a> {
                 if let Some(on) = f.policy_hints {
                     body["policyHints"] = json!(on);
                 }
-                self.call("POST", "/lab/adds/fault", None, Some(body)).await
+                self.lab_call("POST", "/lab/adds/fault", Some(body)).await
             }
             Action::EngineGrantRight(r) => {
-                self.call("POST", "/lab/adds/rights", None, Some(json!({ "action": "grant", "right": r.right }))).await
+                self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "grant", "right": r.right }))).await
             }
             Action::ExpectEvent(a) => {
                 // The engine may still be working on a request the tenant gave up on: look
                 // again until the event shows (at most 5 s), never a fixed wait.
                 let until = Instant::now() + Duration::from_secs(5);
                 let (ok, found, events) = loop {
-                    let events = match self.target.control.clone() {
-                        Control::InProcess { engine: Some(e), .. } => serde_json::to_value(e.events()).unwrap_or(Value::Null),
-                        Control::InProcess { engine: None, .. } => {
-                            return Err(RunError("this lab runs no writeback engine".into()));
-                        }
-                        Control::Http => {
-                            let o = self.call("GET", "/lab/engine/events", None, None).await?;
-                            o.http.map(|(_, b)| b["value"].clone()).unwrap_or(Value::Null)
-                        }
-                    };
+                    if self.target.info.engine.is_none() {
+                        return Err(RunError("this lab runs no writeback engine".into()));
+                    }
+                    let events = self.lab_get("/lab/engine/events").await?["value"].take();
                     let found = events
                         .as_array()
                         .into_iter()
@@ -913,7 +961,7 @@ impl<'a> Runner<'a> {
             }
             Action::ExpectOutbox(a) => {
                 let to = self.s(&a.to)?;
-                let o = self.call("GET", &format!("/lab/outbox?to={to}"), None, None).await?;
+                let o = self.lab_call("GET", &format!("/lab/outbox?to={to}"), None).await?;
                 let list = o.http.map(|(_, b)| b["value"].as_array().cloned().unwrap_or_default()).unwrap_or_default();
                 let mut diffs = vec![];
                 if let Some(n) = a.count.filter(|n| *n != list.len()) {
@@ -945,35 +993,12 @@ impl<'a> Runner<'a> {
     }
 
     async fn engine_control(&mut self, body: Value) -> Result<Observed, RunError> {
-        self.transcript.request(self.step, &format!("engine {body}"));
-        match self.target.control.clone() {
-            Control::InProcess { engine: Some(e), .. } => {
-                match body["action"].as_str() {
-                    Some("offboard") => {
-                        let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
-                        e.offboard(upn, pw).await.map_err(|err| RunError(format!("offboarding: {err}")))?;
-                    }
-                    Some("stop") => e.stop(),
-                    Some("start") => {
-                        e.resume();
-                        if !e.wait_connected(Duration::from_secs(10)).await {
-                            return Err(RunError("the engine did not reconnect within 10 s".into()));
-                        }
-                    }
-                    _ => e.set_delay(Duration::from_millis(body["ms"].as_u64().unwrap_or(0))),
-                }
-                // a stopped engine's link is gone before the next step
-                if body["action"] == "stop" {
-                    let until = Instant::now() + Duration::from_secs(5);
-                    while e.connected() && Instant::now() < until {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                }
-                Ok(Observed { ok: true, ..Default::default() })
-            }
-            Control::InProcess { engine: None, .. } => Err(RunError("this lab runs no writeback engine".into())),
-            Control::Http => self.call("POST", "/lab/engine/control", None, Some(body)).await,
+        if self.target.info.engine.is_none() {
+            return Err(RunError("this lab runs no writeback engine".into()));
         }
+        // (the control surface answers a stop once the relay link is gone, a start once it is
+        // up again)
+        self.lab_call("POST", "/lab/engine/control", Some(body)).await
     }
 
     async fn sspr_start(&mut self, user: &str) -> Result<Observed, RunError> {
@@ -998,7 +1023,7 @@ impl<'a> Runner<'a> {
         let code = match code {
             Some(c) => self.s(c)?,
             None => {
-                let o = self.call("GET", "/lab/outbox", None, None).await?;
+                let o = self.lab_call("GET", "/lab/outbox", None).await?;
                 let list = o.http.map(|(_, b)| b["value"].as_array().cloned().unwrap_or_default()).unwrap_or_default();
                 list.iter()
                     .rev()
@@ -1389,16 +1414,6 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path, exte
             Err(e) => return early(Err(fail(format!("lab {}: {e}", path.display())))),
         }
     }
-    // The tenant's and the engine's RSA keys depend on the seed only; a process of its own
-    // (nextest runs each scenario in one) takes them from a shared cache instead of
-    // generating them (~150 ms each).
-    let key_names = labkit::key_file_names(cfg.seed);
-    let cache = std::env::var_os("HYBRID_LAB_KEY_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("hybrid-lab-key-cache"));
-    for key_name in &key_names {
-        let _ = std::fs::copy(cache.join(key_name), dir.path().join(key_name));
-    }
     cfg.engine = s.engine.unwrap_or(true);
     cfg.source_anchor = s.source_anchor.unwrap_or_default();
     cfg.presynced = s.presynced.unwrap_or(true);
@@ -1407,20 +1422,10 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path, exte
         Ok(l) => l,
         Err(e) => return early(Err(fail(format!("{e:#}")))),
     };
-    for key_name in &key_names {
-        if !cache.join(key_name).exists() && std::fs::create_dir_all(&cache).is_ok() {
-            // written under a temporary name, then renamed: readers never see half a key
-            let tmp = cache.join(format!("{key_name}.{}", std::process::id()));
-            if std::fs::copy(dir.path().join(key_name), &tmp).is_ok() {
-                let _ = std::fs::rename(&tmp, cache.join(key_name));
-            }
-        }
-    }
     let lab_start = started.elapsed();
     let ca_pem = std::fs::read(&lab.info.adds.ca_cert).unwrap_or_default();
     let target = Target {
         info: lab.info.clone(),
-        control: Control::InProcess { clock: lab.clock.clone(), engine: lab.engine.clone() },
         external_adds: external.is_some(),
         ca_pem,
     };

@@ -117,6 +117,28 @@ pub fn clean_json(v: &Value) -> Value {
     }
 }
 
+/// The one-time codes in a body: every `"code"` whose value is all digits (SSPR's codes;
+/// error codes such as `SSPR_0030` are not digits and stay readable).
+pub fn one_time_codes(v: &Value) -> Vec<String> {
+    let mut out = vec![];
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match x.as_str() {
+                        Some(c) if k == "code" && c.len() >= 4 && c.bytes().all(|b| b.is_ascii_digit()) => out.push(c.to_string()),
+                        _ => walk(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    walk(v, &mut out);
+    out
+}
+
 /// A form body (token requests), with its secrets redacted.
 pub fn clean_form(pairs: &[(&str, &str)]) -> String {
     pairs
@@ -130,6 +152,22 @@ pub fn clean_form(pairs: &[(&str, &str)]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn one_time_codes_are_found_and_error_codes_are_not() {
+        let body = serde_json::json!({
+            "value": [{ "code": "95612776", "body": "Use 95612776 to verify" }],
+            "error": { "code": "SSPR_0030" },
+        });
+        assert_eq!(one_time_codes(&body), vec!["95612776".to_string()]);
+        let mut t = Transcript::default();
+        for c in one_time_codes(&body) {
+            t.secret(&c);
+        }
+        t.response(1, &body.to_string());
+        assert!(!t.render().contains("95612776"), "{}", t.render());
+        assert!(t.render().contains("SSPR_0030"));
+    }
 
     #[test]
     fn secrets_never_reach_the_text() {

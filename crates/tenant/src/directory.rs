@@ -297,6 +297,11 @@ pub enum ChangeVia {
     SignIn,
 }
 
+/// How many outbox messages the tenant keeps (the oldest go first).
+pub const OUTBOX_KEPT: usize = 1_000;
+/// How many directory audit entries the tenant keeps (the oldest go first).
+pub const AUDIT_KEPT: usize = 10_000;
+
 pub struct Tenant {
     pub id: Uuid,
     /// The organisation's display name (Password Protection checks it too).
@@ -308,7 +313,8 @@ pub struct Tenant {
     pub(crate) groups: HashMap<Uuid, crate::groups::Group>,
     apps: HashMap<Uuid, App>,
     /// Newest last.
-    audit: Vec<AuditEntry>,
+    /// The newest [`AUDIT_KEPT`] entries (Entra keeps 30 days; the lab keeps a count).
+    audit: std::collections::VecDeque<AuditEntry>,
     /// Password Protection's global list (the custom one is in `password_rules`).
     pub banned: BannedList,
     /// The "Password Rule Settings" directory setting: custom banned list, smart lockout.
@@ -319,7 +325,8 @@ pub struct Tenant {
     pub on_premises_integration: OnPremisesIntegration,
     pub sspr_policy: crate::sspr::Policy,
     flows: HashMap<Uuid, crate::sspr::Flow>,
-    outbox: Vec<crate::sspr::OutboxMessage>,
+    /// The newest [`OUTBOX_KEPT`] messages (a real mailbox's old mail is not the lab's to keep).
+    outbox: std::collections::VecDeque<crate::sspr::OutboxMessage>,
     operations: HashMap<Uuid, Operation>,
     clock: Clock,
     rng: StdRng,
@@ -336,7 +343,7 @@ impl Tenant {
             by_upn: HashMap::new(),
             groups: HashMap::new(),
             apps: HashMap::new(),
-            audit: Vec::new(),
+            audit: Default::default(),
             banned,
             password_rules: Default::default(),
             user_risk_policy: Default::default(),
@@ -355,7 +362,7 @@ impl Tenant {
             },
             sspr_policy: crate::sspr::Policy::default(),
             flows: HashMap::new(),
-            outbox: Vec::new(),
+            outbox: Default::default(),
             operations: HashMap::new(),
             clock,
             rng: StdRng::seed_from_u64(seed),
@@ -379,7 +386,7 @@ impl Tenant {
 
     pub fn add_user(&mut self, spec: NewUser) -> Uuid {
         let id = self.new_id();
-        let credential = spec.password.as_deref().map(|p| Credential::from_password(p, &mut self.rng));
+        let credential = spec.password.as_deref().map(|p| Credential::from_password(p, &mut rand::rngs::OsRng));
         let user = User::from_spec(id, &spec, credential, self.clock.now());
         self.by_upn.insert(spec.user_principal_name.to_lowercase(), id);
         self.users.insert(id, user);
@@ -388,7 +395,7 @@ impl Tenant {
 
     pub fn add_app(&mut self, display_name: &str, secret: &str, permissions: &[&str]) -> Uuid {
         let client_id = self.new_id();
-        let secret = Credential::from_password(secret, &mut self.rng);
+        let secret = Credential::from_password(secret, &mut rand::rngs::OsRng);
         let app =
             App { client_id, display_name: display_name.into(), secret, permissions: permissions.iter().map(|p| p.to_string()).collect() };
         self.apps.insert(client_id, app);
@@ -513,7 +520,7 @@ impl Tenant {
             return Err(ResetError::Forbidden);
         }
         self.check_new_password(target_user, password).map_err(ResetError::Policy)?;
-        let credential = Credential::from_password(password, &mut self.rng);
+        let credential = Credential::from_password(password, &mut rand::rngs::OsRng);
         let now = self.clock.now();
         let u = self.users.get_mut(&target).expect("found above");
         u.credential = Some(credential);
@@ -593,7 +600,7 @@ impl Tenant {
         outcome: Result<(), String>,
     ) -> (Operation, Option<String>) {
         if outcome.is_ok() {
-            let credential = Credential::from_password(password, &mut self.rng);
+            let credential = Credential::from_password(password, &mut rand::rngs::OsRng);
             let now = self.clock.now();
             if let Some(u) = self.users.get_mut(&target) {
                 u.credential = Some(credential);
@@ -613,7 +620,7 @@ impl Tenant {
             outcome.is_ok(),
             outcome.as_ref().err().map(String::as_str).unwrap_or(""),
         );
-        if let Some(last) = self.audit.last_mut() {
+        if let Some(last) = self.audit.back_mut() {
             last.additional_details = vec![serde_json::json!({ "key": "OnPremisesAgent", "value": agent })];
         }
         let now = self.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default();
@@ -715,7 +722,7 @@ impl Tenant {
     }
 
     fn apply_change(&mut self, user: Uuid, new: &str) {
-        let credential = Credential::from_password(new, &mut self.rng);
+        let credential = Credential::from_password(new, &mut rand::rngs::OsRng);
         let now = self.clock.now();
         if let Some(u) = self.users.get_mut(&user) {
             u.credential = Some(credential);
@@ -732,10 +739,12 @@ impl Tenant {
 
     /// A system-generated password like Entra's ("Cuyo5459"): one upper-case and three
     /// lower-case letters, four digits.
+    /// A credential: from the OS, never from the lab's seed.
     fn generate_password(&mut self) -> String {
-        let upper = (b'A' + self.rng.gen_range(0..26u8)) as char;
-        let lower: String = (0..3).map(|_| (b'a' + self.rng.gen_range(0..26u8)) as char).collect();
-        format!("{upper}{lower}{:04}", self.rng.gen_range(0..10_000u32))
+        let mut rng = rand::rngs::OsRng;
+        let upper = (b'A' + rng.gen_range(0..26u8)) as char;
+        let lower: String = (0..3).map(|_| (b'a' + rng.gen_range(0..26u8)) as char).collect();
+        format!("{upper}{lower}{:04}", rng.gen_range(0..10_000u32))
     }
 
     /// Writes a directory audit entry.
@@ -759,7 +768,10 @@ impl Tenant {
             "id": target.to_string(), "displayName": t.map(|u| &u.display_name), "type": "User",
             "userPrincipalName": t.map(|u| &u.user_principal_name), "modifiedProperties": [],
         });
-        self.audit.push(AuditEntry {
+        if self.audit.len() >= AUDIT_KEPT {
+            self.audit.pop_front();
+        }
+        self.audit.push_back(AuditEntry {
             id: format!("Directory_{id}"),
             category: category.into(),
             correlation_id: correlation.to_string(),
@@ -811,8 +823,9 @@ impl Tenant {
             return Err(Error::WritebackNotEnabled);
         }
         let unlock_offered = u.synced() && self.on_premises_integration.allow_unlock_without_reset;
+        // the flow id is what lets a caller drive the flow: a secret, from the OS
         let flow =
-            Flow { id: self.new_id(), user: id, started: now, gates_required: required, passed: vec![], pending: vec![], unlock_offered };
+            Flow { id: Uuid::new_v4(), user: id, started: now, gates_required: required, passed: vec![], pending: vec![], unlock_offered };
         self.flows.insert(flow.id, flow.clone());
         Ok(flow)
     }
@@ -842,6 +855,13 @@ impl Tenant {
         }
     }
 
+    fn push_outbox(&mut self, m: crate::sspr::OutboxMessage) {
+        if self.outbox.len() >= OUTBOX_KEPT {
+            self.outbox.pop_front();
+        }
+        self.outbox.push_back(m);
+    }
+
     /// Sends a one-time code by one of the user's methods (to the lab outbox).
     pub fn sspr_send_code(&mut self, flow: Uuid, kind: &str) -> Result<(), crate::sspr::Error> {
         use crate::sspr::Error;
@@ -852,9 +872,23 @@ impl Tenant {
         if f.passed.contains(&method.kind()) {
             return Err(Error::NotAllowed);
         }
-        let code = crate::sspr::new_code(&mut self.rng);
+        let user = f.user;
+        if !self.users.get_mut(&user).expect("flow user").sspr_counters.send(now, method.kind()) {
+            self.flows.remove(&flow);
+            self.record(
+                "Blocked from self-service password reset",
+                "UserManagement",
+                "Self-service Password Management",
+                Actor::User(user),
+                user,
+                true,
+                "",
+            );
+            return Err(Error::Blocked);
+        }
+        let code = crate::sspr::new_code(&mut rand::rngs::OsRng);
         let tenant = self.name.clone();
-        self.outbox.push(crate::sspr::OutboxMessage {
+        self.push_outbox(crate::sspr::OutboxMessage {
             to: method.address().to_string(),
             channel: method.kind(),
             subject: format!("{tenant} account password reset"),
@@ -959,7 +993,7 @@ impl Tenant {
             &reason,
         );
         if outcome.is_ok() {
-            let credential = Credential::from_password(password, &mut self.rng);
+            let credential = Credential::from_password(password, &mut rand::rngs::OsRng);
             let now = self.clock.now();
             if let Some(u) = self.users.get_mut(&user) {
                 u.credential = Some(credential);
@@ -1006,7 +1040,7 @@ impl Tenant {
             }
         }
         for (to, subject, body) in messages {
-            self.outbox.push(crate::sspr::OutboxMessage { to, channel: "email", subject, body, code: None, sent_at: now.clone() });
+            self.push_outbox(crate::sspr::OutboxMessage { to, channel: "email", subject, body, code: None, sent_at: now.clone() });
         }
     }
 

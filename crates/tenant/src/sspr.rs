@@ -209,11 +209,36 @@ impl Flow {
 pub struct Counters {
     pub failures: Vec<OffsetDateTime>,
     pub blocked_until: Option<OffsetDateTime>,
+    /// Codes sent recently, by channel ("email", "sms", "voice").
+    pub sends: Vec<(OffsetDateTime, &'static str)>,
+}
+
+/// How many codes a channel may send in its window before the user is blocked for 24 hours,
+/// as the SSPR FAQ gives them: email 10 in 10 minutes, a phone 5 in an hour.
+pub fn send_limit(channel: &str) -> (usize, Duration) {
+    match channel {
+        "email" => (10, Duration::from_secs(600)),
+        _ => (5, Duration::from_secs(3600)),
+    }
 }
 
 impl Counters {
     pub fn blocked(&self, now: OffsetDateTime) -> bool {
         self.blocked_until.is_some_and(|t| t > now)
+    }
+
+    /// Records a code sent by `channel`; false (and the user blocked for 24 hours) when it is
+    /// one more than the channel's limit allows.
+    pub fn send(&mut self, now: OffsetDateTime, channel: &'static str) -> bool {
+        let (max, window) = send_limit(channel);
+        self.sends.retain(|(t, _)| now - *t < Duration::from_secs(3600));
+        if self.sends.iter().filter(|(t, c)| *c == channel && now - *t < window).count() >= max {
+            self.blocked_until = Some(now + BLOCK);
+            self.sends.clear();
+            return false;
+        }
+        self.sends.push((now, channel));
+        true
     }
 
     /// Records a failed verification; true when it blocks the user.
@@ -340,5 +365,26 @@ mod tests {
         assert!(c.fail(t0 + Duration::from_secs(4020)));
         assert!(c.blocked(t0 + Duration::from_secs(4020 + 23 * 3600)));
         assert!(!c.blocked(t0 + Duration::from_secs(4020 + 24 * 3600 + 1)));
+    }
+
+    #[test]
+    fn code_sends_are_throttled_per_channel_as_the_faq_says() {
+        let t0 = clock::Clock::lab_epoch();
+        let mut c = Counters::default();
+        for i in 0..10 {
+            assert!(c.send(t0 + Duration::from_secs(i * 30), "email"), "email {i}");
+        }
+        assert!(!c.send(t0 + Duration::from_secs(300), "email"), "the 11th email within 10 minutes blocks");
+        assert!(c.blocked(t0 + Duration::from_secs(301)));
+        let mut c = Counters::default();
+        for i in 0..5 {
+            assert!(c.send(t0 + Duration::from_secs(i * 600), "mobilePhone"));
+        }
+        assert!(!c.send(t0 + Duration::from_secs(3000), "mobilePhone"), "the 6th text within an hour blocks");
+        // spread out, they never block
+        let mut c = Counters::default();
+        for i in 0..20 {
+            assert!(c.send(t0 + Duration::from_secs(i * 3600), "mobilePhone"));
+        }
     }
 }

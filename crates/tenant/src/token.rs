@@ -2,12 +2,8 @@
 //! JWKS. Lifetimes are judged by the lab clock (not the system's), so a scenario can let a
 //! token expire by advancing time.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::SeedableRng;
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use serde::{Deserialize, Serialize};
@@ -79,34 +75,33 @@ pub struct Signer {
     jwks: JwkSet,
 }
 
-/// RSA-2048 generation takes a while; labs with the same seed share the key.
-static KEYS: LazyLock<Mutex<HashMap<u64, Vec<u8>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
 impl Signer {
-    /// The signing key for a lab seed: generated once per process (the same seed always gives
-    /// the same key).
-    pub fn new(seed: u64) -> Signer {
-        Signer::from_der(seed, &Signer::key_der(seed))
+    /// A signer with a new key.
+    pub fn generate() -> Signer {
+        Signer::from_der(&Signer::new_key_der())
     }
 
-    /// The PKCS#1 DER of the seed's key, for a lab to keep in its state directory.
-    pub fn key_der(seed: u64) -> Vec<u8> {
-        KEYS.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(seed)
-            .or_insert_with(|| {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x007e_4a17);
-                let key = RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation");
-                key.to_pkcs1_der().expect("DER").as_bytes().to_vec()
-            })
-            .clone()
+    /// A new RSA-2048 signing key (PKCS#1 DER) from the OS's random generator: a secret, so
+    /// never derived from the lab's seed — two labs never accept each other's tokens.
+    pub fn new_key_der() -> Vec<u8> {
+        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("RSA key generation");
+        key.to_pkcs1_der().expect("DER").as_bytes().to_vec()
     }
 
-    /// A signer from a kept key (PKCS#1 DER).
-    pub fn from_der(seed: u64, der: &[u8]) -> Signer {
+    /// A signer from a kept key (PKCS#1 DER). The key id is a digest of the public key, as
+    /// Entra's kid names a key.
+    pub fn from_der(der: &[u8]) -> Signer {
         let encoding = EncodingKey::from_rsa_der(der);
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).expect("JWK from an RSA key");
-        let kid = format!("lab-{seed:x}");
+        let kid = {
+            use sha2::Digest;
+            let n = match &jwk.algorithm {
+                jsonwebtoken::jwk::AlgorithmParameters::RSA(r) => r.n.clone(),
+                _ => String::new(),
+            };
+            let d = sha2::Sha256::digest(n.as_bytes());
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &d[..15])
+        };
         jwk.common.key_id = Some(kid.clone());
         let decoding = DecodingKey::from_jwk(&jwk).expect("decoding key");
         Signer { kid, encoding, decoding, jwks: JwkSet { keys: vec![jwk] } }

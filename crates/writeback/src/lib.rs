@@ -23,6 +23,7 @@ use relay::{Failure, Operation, Outcome, ToEngine, ToTenant};
 use rsa::RsaPrivateKey;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tokio_tungstenite::tungstenite::Message;
 
 pub use events::Event;
@@ -122,10 +123,13 @@ pub struct TraceLine {
 /// The engine's event log (and its wire trace), shared by its tasks.
 #[derive(Clone)]
 pub struct EventLog {
-    events: Arc<Mutex<Vec<Event>>>,
+    events: Arc<Mutex<std::collections::VecDeque<Event>>>,
     trace: Arc<Mutex<Vec<TraceLine>>>,
     clock: clock::Clock,
 }
+
+/// How many events the engine's log keeps (the oldest go first).
+pub const EVENTS_KEPT: usize = 10_000;
 
 /// How many trace lines the engine keeps (the oldest go first).
 const TRACE_KEPT: usize = 2_000;
@@ -168,11 +172,16 @@ impl EventLog {
             time,
         };
         tracing::debug!(id, source, message = %e.message, "writeback event");
-        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(e);
+        let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // an event log has a maximum size and overwrites its oldest events, as Windows' does
+        if events.len() >= EVENTS_KEPT {
+            events.pop_front();
+        }
+        events.push_back(e);
     }
 
     pub fn all(&self) -> Vec<Event> {
-        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
     }
 }
 
@@ -181,21 +190,21 @@ pub fn engine_key_file(seed: u64) -> String {
     format!("writeback-engine-key-{seed}.der")
 }
 
-/// The engine's RSA-2048 key for a lab seed (the same seed, the same key: reproducible labs),
-/// kept in `state_dir` so only the first start pays the generation.
+/// The engine's RSA-2048 key, kept in `state_dir` (as Connect keeps its key on its server);
+/// a new one from the OS's random generator when there is none. Never derived from the lab's
+/// seed: two labs never share it.
 pub fn engine_key(seed: u64, state_dir: &std::path::Path) -> RsaPrivateKey {
-    use rand::SeedableRng;
     use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
     let path = state_dir.join(engine_key_file(seed));
     if let Some(k) = std::fs::read(&path).ok().and_then(|der| RsaPrivateKey::from_pkcs1_der(&der).ok()) {
         return k;
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x0e9e_1e55);
-    let key = RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation");
+    let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("RSA key generation");
     if let Ok(der) = key.to_pkcs1_der() {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         if let Ok(mut f) = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path) {
+            let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
             let _ = f.write_all(der.as_bytes());
         }
     }
@@ -296,11 +305,18 @@ pub(crate) struct Inner {
     reg: Registration,
     log: EventLog,
     tls: Arc<rustls::ClientConfig>,
-    /// The service runs (a stopped service keeps no relay link).
+    /// The service runs (a stopped service keeps no relay link). Changed only under
+    /// `commit` so no request commits to AD after a stop has begun.
     running: AtomicBool,
+    /// The commit point: how many requests are writing to AD now (see [`Inner::commit`]).
+    commit: Mutex<usize>,
+    /// Told when the last request in flight has queued its answer.
+    drained: Notify,
     connected: AtomicBool,
     /// Fault injection: wait this long before touching AD.
     delay_ms: AtomicU64,
+    /// Requests received and not finished.
+    in_flight: AtomicU64,
     changed: Notify,
     shutdown: watch::Sender<bool>,
     /// The connector's LDAP connection, reused across operations (ldap3 multiplexes).
@@ -318,6 +334,70 @@ pub(crate) struct Inner {
     http: reqwest::Client,
 }
 
+/// Why a request was refused at the commit point: nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// Its deadline passed: the tenant has told the user it failed.
+    Expired,
+    /// The service stopped, or the relay link it came on closed: nobody will hear the answer.
+    Cancelled,
+}
+
+/// A request allowed to write to AD; the count falls when it is dropped.
+struct Committed<'a>(&'a Inner);
+
+impl Drop for Committed<'_> {
+    fn drop(&mut self) {
+        *self.0.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner) -= 1;
+    }
+}
+
+impl Inner {
+    /// Sets the service's state under the commit lock: once `stop` returns, no request that
+    /// had not committed will write. True when it was running before.
+    fn set_running(&self, on: bool) -> bool {
+        let _gate = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.running.swap(on, Ordering::SeqCst)
+    }
+
+    /// The commit point, immediately before AD is written: the request may write only while
+    /// the service runs, its link is open and its deadline has not passed. Those three and the
+    /// count change under one lock, so a stop or a closed link either sees the request
+    /// committed (and waits for its answer) or the request sees them (and writes nothing).
+    fn commit(&self, link: &CancellationToken, deadline_ms: u64) -> Result<Committed<'_>, Refused> {
+        let mut n = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.running.load(Ordering::SeqCst) || link.is_cancelled() {
+            return Err(Refused::Cancelled);
+        }
+        if now_ms() >= deadline_ms {
+            return Err(Refused::Expired);
+        }
+        *n += 1;
+        Ok(Committed(self))
+    }
+
+    /// Closes a link's door: no request that came on it commits from now on.
+    fn close_link(&self, link: &CancellationToken) {
+        let _gate = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        link.cancel();
+    }
+
+    /// Waits (at most `limit`) until every request in flight has queued its answer: those
+    /// that wrote, and those the closed door turned away.
+    async fn drain(&self, limit: Duration) -> bool {
+        let until = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.drained.notified();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
 /// A running engine.
 #[derive(Clone)]
 pub struct Engine {
@@ -329,7 +409,12 @@ impl Engine {
     pub fn start(cfg: Config, reg: Registration, log: EventLog) -> Result<Engine, Error> {
         let tls = tls(&cfg.ca_pem)?;
         let ca = reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?;
-        let http = reqwest::Client::builder().add_root_certificate(ca).build().map_err(|e| Error(e.to_string()))?;
+        // (a tenant that accepts an export and never answers must not hold a cycle for ever)
+        let http = reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error(e.to_string()))?;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             cfg,
@@ -337,8 +422,11 @@ impl Engine {
             log,
             tls,
             running: AtomicBool::new(true),
+            commit: Mutex::new(0),
+            drained: Notify::new(),
             connected: AtomicBool::new(false),
             delay_ms: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
             changed: Notify::new(),
             shutdown,
             ldap: tokio::sync::Mutex::new(None),
@@ -347,7 +435,7 @@ impl Engine {
             sync_lock: tokio::sync::Mutex::new(()),
             phs_gate: tokio::sync::RwLock::new(()),
             written: Mutex::default(),
-            rng: Mutex::new(rand::SeedableRng::seed_from_u64(0x5eed_5afe)),
+            rng: Mutex::new(rand::SeedableRng::from_entropy()),
             http,
         });
         inner.log.log(31015, "The password writeback service started and is ready for requests from the cloud.", None);
@@ -388,10 +476,22 @@ impl Engine {
         true
     }
 
+    /// Waits (real time, at most `limit`) until the relay link is down.
+    pub async fn wait_disconnected(&self, limit: Duration) -> bool {
+        let until = tokio::time::Instant::now() + limit;
+        while self.connected() {
+            if tokio::time::Instant::now() > until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        true
+    }
+
     /// Stops the service (31016): the relay link closes; the tenant then answers callers as
     /// Entra does with no engine connected.
     pub fn stop(&self) {
-        if self.inner.running.swap(false, Ordering::SeqCst) {
+        if self.inner.set_running(false) {
             self.inner.log.log(31016, "The password writeback service stopped; cloud requests will fail.", None);
             self.inner.changed.notify_waiters();
         }
@@ -399,7 +499,7 @@ impl Engine {
 
     /// Starts it again (31015).
     pub fn resume(&self) {
-        if !self.inner.running.swap(true, Ordering::SeqCst) {
+        if !self.inner.set_running(true) {
             self.inner.log.log(31015, "The password writeback service started and is ready for requests from the cloud.", None);
             self.inner.changed.notify_waiters();
         }
@@ -448,9 +548,19 @@ impl Engine {
 
     /// Ends the engine's tasks (the lab stopping).
     pub fn shutdown(&self) {
+        self.inner.set_running(false);
         let _ = self.inner.shutdown.send(true);
-        self.inner.running.store(false, Ordering::SeqCst);
         self.inner.changed.notify_waiters();
+    }
+
+    /// How many requests are writing to AD at this moment (committed, not yet answered).
+    pub fn writing(&self) -> usize {
+        *self.inner.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Requests received and not yet finished (waiting out a delay, searching, writing).
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::SeqCst) as usize
     }
 
     /// A sync cycle now (`Start-ADSyncSyncCycle -PolicyType Initial | Delta`).
@@ -567,7 +677,10 @@ async fn connect(inner: &Inner) -> Result<Ws, Error> {
     Ok(ws)
 }
 
-/// One relay link: heartbeats, requests in, answers out.
+/// One relay link: heartbeats, requests in, answers out. When it ends (a stop, the lab
+/// shutting down, the tenant closing it) its door closes first: requests that had not
+/// committed write nothing, and those writing are waited for (at most their grace) so that
+/// their answers still go out before the link closes.
 async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool>) {
     let (mut sink, mut stream) = ws.split();
     let (answers, mut outgoing) = mpsc::unbounded_channel::<ToTenant>();
@@ -575,9 +688,11 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
     if sink.send(Message::Text(beat.clone().into())).await.is_err() {
         return;
     }
+    let link = CancellationToken::new();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(relay::HEARTBEAT_SECONDS));
     heartbeat.tick().await;
     let mut acked = false;
+    let mut sink_open = true;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -589,6 +704,7 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
             _ = heartbeat.tick() => {
                 inner.log.log(31019, "Heartbeat sent to the relay.", None);
                 if sink.send(Message::Text(beat.clone().into())).await.is_err() {
+                    sink_open = false;
                     break;
                 }
             }
@@ -596,6 +712,7 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
                 let Some(msg) = out else { break };
                 let text = serde_json::to_string(&msg).unwrap_or_default();
                 if sink.send(Message::Text(text.into())).await.is_err() {
+                    sink_open = false;
                     break;
                 }
             }
@@ -603,7 +720,10 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
                 let text = match inc {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(_)) => continue,
-                    _ => break,
+                    _ => {
+                        sink_open = false;
+                        break;
+                    }
                 };
                 match serde_json::from_str::<ToEngine>(&text) {
                     Ok(ToEngine::HeartbeatAck) => {
@@ -614,13 +734,15 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
                         }
                     }
                     Ok(ToEngine::Request { id, anchor, user_principal_name, operation, deadline_ms }) => {
-                        let (inner, answers) = (inner.clone(), answers.clone());
+                        let (inner, answers, link) = (inner.clone(), answers.clone(), link.clone());
+                        inner.in_flight.fetch_add(1, Ordering::SeqCst);
                         tokio::spawn(async move {
-                            // password hash sync does not export while a writeback is on its way
-                            let _writing = inner.phs_gate.read().await;
-                            inner.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(anchor.clone());
-                            if let Some(outcome) = handle(&inner, id, &anchor, &user_principal_name, operation, deadline_ms).await {
-                                let _ = answers.send(ToTenant::Answer { id, outcome });
+                            let req = Request { id, anchor: &anchor, upn: &user_principal_name, op: operation, deadline_ms };
+                            let outcome = handle(&inner, &link, req).await;
+                            let _ = answers.send(ToTenant::Answer { id, outcome });
+                            // (after the answer is queued: a closing link waits for this)
+                            if inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                                inner.drained.notify_waiters();
                             }
                         });
                     }
@@ -640,17 +762,43 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
             }
         }
     }
+    inner.close_link(&link);
+    if sink_open {
+        // what was written to AD is answered before the link goes: the tenant must never
+        // report a failure for a password AD took (and what was turned away is said so)
+        let grace = Duration::from_millis(relay::WRITE_GRACE_MS + 500);
+        inner.drain(grace).await;
+        while let Ok(msg) = outgoing.try_recv() {
+            if let ToTenant::Answer { .. } = msg {
+                let text = serde_json::to_string(&msg).unwrap_or_default();
+                if tokio::time::timeout(grace, sink.send(Message::Text(text.into()))).await.map(|r| r.is_err()).unwrap_or(true) {
+                    break;
+                }
+            }
+        }
+    }
     inner.connected.store(false, Ordering::SeqCst);
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// One operation: the events Connect logs for it, AD's answer. None when the request had
-/// expired (the tenant no longer waits: acting on it could part the two sides).
-async fn handle(inner: &Inner, id: uuid::Uuid, anchor: &str, upn: &str, op: Operation, deadline_ms: u64) -> Option<Outcome> {
+/// A password operation as it came over the relay.
+struct Request<'a> {
+    id: uuid::Uuid,
+    anchor: &'a str,
+    upn: &'a str,
+    op: Operation,
+    deadline_ms: u64,
+}
+
+/// One operation: the events Connect logs for it, AD's answer. [`Outcome::NotWritten`] when
+/// it was refused at the commit point (expired, or its link or the service gone): nothing was
+/// written, and the tenant tells the user it failed.
+async fn handle(inner: &Inner, link: &CancellationToken, req: Request<'_>) -> Outcome {
+    let Request { id, anchor, upn, op, deadline_ms } = req;
     let tracking = id.to_string();
     let t = Some(tracking.as_str());
     let (start, ok, fail) = match &op {
@@ -658,29 +806,64 @@ async fn handle(inner: &Inner, id: uuid::Uuid, anchor: &str, upn: &str, op: Oper
         Operation::Reset { .. } | Operation::Unlock => (31001, 31002, 31003),
         Operation::Change { .. } => (31006, 31007, 31008),
     };
+    let refused = |why: Refused| {
+        let text = match why {
+            Refused::Expired => format!("{} request for {upn} expired before it could be processed; nothing was changed.", a_kind(&op)),
+            Refused::Cancelled => format!(
+                "{} request for {upn} was cancelled before it was written (the service stopped or the relay link closed); nothing was changed.",
+                a_kind(&op)
+            ),
+        };
+        inner.log.log(32000, text, t);
+        Outcome::NotWritten
+    };
+    // the fault switch's delay comes first, and never outlasts the deadline or the link
     let delay = inner.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        let until_deadline = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(delay).min(until_deadline)) => {}
+            _ = link.cancelled() => return refused(Refused::Cancelled),
+        }
     }
-    if now_ms() > deadline_ms {
-        inner.log.log(32000, format!("A {} request for {upn} expired before it could be processed; nothing was changed.", op.kind()), t);
-        return None;
+    // password hash sync does not export while a writeback is on its way; a cycle holding
+    // the gate is waited for only until the deadline
+    let until = tokio::time::Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+    let _writing = tokio::select! {
+        g = tokio::time::timeout_at(until, inner.phs_gate.read()) => match g {
+            Ok(g) => g,
+            Err(_) => return refused(Refused::Expired),
+        },
+        _ = link.cancelled() => return refused(Refused::Cancelled),
+    };
+    // not begun at all when it is already too late (the commit point checks again before
+    // the write itself)
+    if now_ms() >= deadline_ms {
+        return refused(Refused::Expired);
     }
+    if link.is_cancelled() || !inner.running.load(Ordering::SeqCst) {
+        return refused(Refused::Cancelled);
+    }
+    inner.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(anchor.to_string());
     let sealed = match &op {
         Operation::Unlock => "",
         _ => " (password sealed: RSA-OAEP-wrapped AES-256-GCM)",
     };
     inner.log.trace(&tracking, "tenant", "relay", format!("{} request for {upn}{sealed}", op.kind()));
     inner.log.trace(&tracking, "relay", "engine", format!("{} request for {upn}", op.kind()));
-    inner.log.log(start, format!("A {} request for {upn} was received from the cloud.", op.kind()), t);
-    let result = apply(inner, anchor, &op, &tracking).await;
+    inner.log.log(start, format!("{} request for {upn} was received from the cloud.", a_kind(&op)), t);
+    let result = apply(inner, link, anchor, &op, &tracking, deadline_ms).await;
+    let result = match result {
+        Err(Abandoned(why)) => return refused(why),
+        Ok(r) => r,
+    };
     let answer = match &result {
         Ok(()) => "succeeded".to_string(),
         Err((failure, _)) => format!("failed: {}", events::for_failure(*failure)),
     };
     inner.log.trace(&tracking, "engine", "relay", answer.clone());
     inner.log.trace(&tracking, "relay", "tenant", answer);
-    Some(match result {
+    match result {
         Ok(()) => {
             inner.log.log(ok, format!("The {} for {upn} was written to Active Directory.", op.kind()), t);
             Outcome::Succeeded
@@ -694,10 +877,24 @@ async fn handle(inner: &Inner, id: uuid::Uuid, anchor: &str, upn: &str, op: Oper
             }
             Outcome::Failed { failure, event }
         }
-    })
+    }
 }
 
+/// "A reset", "An admin reset", "An unlock", "A change": the start of an event's sentence.
+fn a_kind(op: &Operation) -> String {
+    let kind = op.kind();
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "An" } else { "A" };
+    format!("{article} {kind}")
+}
+
+/// A request given up before its write: the commit point refused it.
+struct Abandoned(Refused);
+
 type Refusal = (Failure, Option<String>);
+
+/// The longest the engine waits for one LDAP answer before a write (a DC that accepts and
+/// never answers must not hold a request, or a sync cycle, for ever).
+pub(crate) const LDAP_OP_LIMIT: Duration = Duration::from_secs(5);
 
 /// The connector's connection (and whether it is new): reused while it works, made again
 /// when it does not.
@@ -714,7 +911,11 @@ pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> 
     let settings = LdapConnSettings::new().set_config(inner.tls.clone()).set_conn_timeout(Duration::from_secs(5));
     let (conn, mut l) = LdapConnAsync::with_settings(settings, &url).await.map_err(|e| unavailable(e.to_string()))?;
     ldap3::drive!(conn);
-    let r = l.simple_bind(&inner.cfg.connector_dn, &inner.cfg.connector_password).await.map_err(|e| unavailable(e.to_string()))?;
+    let r = l
+        .with_timeout(LDAP_OP_LIMIT)
+        .simple_bind(&inner.cfg.connector_dn, &inner.cfg.connector_password)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
     if r.rc != 0 {
         return Err((Failure::Permissions, Some(format!("The AD connector account could not sign in: {}", r.text))));
     }
@@ -745,6 +946,7 @@ async fn find(l: &mut ldap3::Ldap, cfg: &Config, anchor: &str) -> Result<(String
     let bytes = base64::engine::general_purpose::STANDARD.decode(anchor).map_err(|_| (Failure::UserNotFound, None))?;
     let guid: [u8; 16] = bytes.try_into().map_err(|_| (Failure::UserNotFound, None))?;
     let attrs = vec!["userAccountControl"];
+    l.with_timeout(LDAP_OP_LIMIT);
     let res = match cfg.source_anchor {
         SourceAnchor::ObjectGuid => {
             let base = format!("<GUID={}>", uuid::Uuid::from_bytes_le(guid));
@@ -776,7 +978,33 @@ fn unicode_pwd(p: &str) -> Vec<u8> {
     format!("\"{p}\"").encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
-async fn apply(inner: &Inner, anchor: &str, op: &Operation, tracking: &str) -> Result<(), Refusal> {
+async fn apply(
+    inner: &Inner,
+    link: &CancellationToken,
+    anchor: &str,
+    op: &Operation,
+    tracking: &str,
+    deadline_ms: u64,
+) -> Result<Result<(), Refusal>, Abandoned> {
+    Ok(match write(inner, link, anchor, op, tracking, deadline_ms).await {
+        Ok(()) => Ok(()),
+        Err(Stop::Refusal(r)) => Err(r),
+        Err(Stop::Abandoned(a)) => return Err(a),
+    })
+}
+
+enum Stop {
+    Refusal(Refusal),
+    Abandoned(Abandoned),
+}
+
+impl From<Refusal> for Stop {
+    fn from(r: Refusal) -> Stop {
+        Stop::Refusal(r)
+    }
+}
+
+async fn write(inner: &Inner, link: &CancellationToken, anchor: &str, op: &Operation, tracking: &str, deadline_ms: u64) -> Result<(), Stop> {
     let open = |s: &relay::Sealed| s.open_cached(&inner.reg.key, &inner.keys).map_err(|_| (Failure::Decryption, None));
     let trace = |from, to, text: String| inner.log.trace(tracking, from, to, text);
     trace("engine", "AD DS", format!("search for sourceAnchor {anchor} (LDAPS, as the connector)"));
@@ -784,12 +1012,12 @@ async fn apply(inner: &Inner, anchor: &str, op: &Operation, tracking: &str) -> R
         Ok(found) => found,
         Err(e) => {
             trace("AD DS", "engine", e.1.clone().unwrap_or_else(|| "not found".into()));
-            return Err(e);
+            return Err(e.into());
         }
     };
     trace("AD DS", "engine", format!("{dn} (userAccountControl {uac})"));
     if uac & UF_ACCOUNTDISABLE != 0 {
-        return Err((Failure::AccountDisabled, None));
+        return Err((Failure::AccountDisabled, None).into());
     }
     let pwd = b"unicodePwd".to_vec();
     let (mods, hints) = match op {
@@ -833,6 +1061,11 @@ async fn apply(inner: &Inner, anchor: &str, op: &Operation, tracking: &str) -> R
         .collect();
     let with = if hints { " [policy hints 1.2.840.113556.1.4.2239]" } else { "" };
     trace("engine", "AD DS", format!("modify {dn}: {}{with}", written.join(", ")));
+    // the commit point, immediately before the write (see Inner::commit); the write itself
+    // gets the grace the tenant still waits after the deadline
+    let _committed = inner.commit(link, deadline_ms).map_err(|why| Stop::Abandoned(Abandoned(why)))?;
+    let grace = Duration::from_millis((deadline_ms + relay::WRITE_GRACE_MS).saturating_sub(now_ms()).max(1));
+    l.with_timeout(grace);
     let r = if hints {
         // LDAP_SERVER_POLICY_HINTS_OID: AD applies the whole policy (history too) to the reset
         let ctrl = ldap3::controls::RawControl {
@@ -850,14 +1083,18 @@ async fn apply(inner: &Inner, anchor: &str, op: &Operation, tracking: &str) -> R
         return Ok(());
     }
     let (failure, detail) = events::classify(r.rc, &r.text);
-    Err((failure, Some(detail.to_string())))
+    Err((failure, Some(detail.to_string())).into())
 }
+
+/// The longest relay delay the fault switch takes (an hour: longer than any deadline).
+pub const MAX_DELAY_MS: u64 = 3_600_000;
 
 /// The engine's status and fault switches over HTTP (the lab serves them on its HTTPS
 /// listener under `/lab/engine`): `GET /lab/engine` (status), `GET /lab/engine/events`,
-/// `POST /lab/engine/control` `{"action": "stop" | "start" | "delay", "ms": N}`, or
-/// `{"action": "offboard", "userPrincipalName", "password"}` (a Global Administrator's).
-/// Lab-only switches on a loopback lab, like the lab's outbox; events carry no passwords.
+/// `POST /lab/engine/control` `{"action": "stop" | "start" | "run-due" | "delay", "ms": N}`,
+/// or `{"action": "offboard", "userPrincipalName", "password"}` (a Global Administrator's).
+/// The lab's front door lets only the lab's administrator reach them (tenant's `guard`);
+/// events carry no passwords.
 /// `slot` holds the engine once it has onboarded (404 until then, or in a lab without one).
 pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
     use axum::Json;
@@ -909,11 +1146,26 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
                         return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
                     }
                 }
-                (Some("stop"), _) => e.stop(),
-                (Some("start"), _) => e.resume(),
-                (Some("delay"), Some(ms)) => e.set_delay(Duration::from_millis(ms)),
+                (Some("stop"), _) => {
+                    e.stop();
+                    // answered once the relay link is gone (in-flight writes answered first)
+                    e.wait_disconnected(Duration::from_secs(5)).await;
+                }
+                (Some("start"), _) => {
+                    e.resume();
+                    if !e.wait_connected(Duration::from_secs(10)).await {
+                        let msg = json!({ "error": { "code": "ServiceUnavailable", "message": "The engine did not reconnect to the relay within 10 s." } });
+                        return (StatusCode::SERVICE_UNAVAILABLE, Json(msg)).into_response();
+                    }
+                }
+                (Some("delay"), Some(ms @ 0..=MAX_DELAY_MS)) => e.set_delay(Duration::from_millis(ms)),
+                (Some("run-due"), _) => {
+                    // Connect's scheduler after the lab clock moved: what fell due runs now
+                    let report = e.run_due().await;
+                    return Json(json!({ "running": e.running(), "connected": e.connected(), "sync": report })).into_response();
+                }
                 _ => {
-                    let msg = json!({ "error": { "code": "BadRequest", "message": "Expected {\"action\": \"stop\" | \"start\" | \"delay\", \"ms\": N}." } });
+                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"delay\", \"ms\": 0..{MAX_DELAY_MS}}}.") } });
                     return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
                 }
             }

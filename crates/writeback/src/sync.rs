@@ -323,6 +323,7 @@ async fn search_all(l: &mut ldap3::Ldap, base: &str, filter: &str, attrs: Vec<&s
     } else {
         l
     };
+    l.with_timeout(crate::LDAP_OP_LIMIT);
     let mut s = l.streaming_search_with(adapters, base, Scope::Subtree, filter, attrs).await.map_err(|e| Error(e.to_string()))?;
     let mut out = vec![];
     while let Some(e) = s.next().await.map_err(|e| Error(e.to_string()))? {
@@ -405,7 +406,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
         };
         for (dn, guid) in &plan.stamp {
             let m = ldap3::Mod::Replace(b"mS-DS-ConsistencyGuid".to_vec(), HashSet::from([guid.to_vec()]));
-            let r = l.modify(dn, vec![m]).await.map_err(|e| Error(e.to_string()))?;
+            let r = l.with_timeout(crate::LDAP_OP_LIMIT).modify(dn, vec![m]).await.map_err(|e| Error(e.to_string()))?;
             if r.rc != 0 {
                 report.errors.push(SyncError {
                     code: "PermissionIssue".into(),

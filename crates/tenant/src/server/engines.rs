@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use rand::SeedableRng;
 use relay::{Outcome, Sealed, ToEngine, ToTenant};
 use sha2::Digest;
 use tokio::sync::{mpsc, oneshot};
@@ -46,17 +45,15 @@ struct Registry {
 
 pub struct RelayHub {
     state: Mutex<Registry>,
-    rng: Mutex<rand::rngs::StdRng>,
     clock: clock::Clock,
     /// How long a caller waits for on-premises.
     pub timeout: Mutex<Duration>,
 }
 
 impl RelayHub {
-    pub fn new(seed: u64, clock: clock::Clock) -> RelayHub {
+    pub fn new(clock: clock::Clock) -> RelayHub {
         RelayHub {
             state: Mutex::default(),
-            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed ^ 0x5e1a_7e11)),
             clock,
             timeout: Mutex::new(Duration::from_secs(10)),
         }
@@ -73,12 +70,11 @@ impl RelayHub {
     /// Registers an engine; its relay credential (returned once).
     pub fn register(&self, display_name: &str, public_key: rsa::RsaPublicKey) -> (Uuid, String) {
         let (id, credential) = {
-            let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut b = [0u8; 16];
-            rand::RngCore::fill_bytes(&mut *rng, &mut b);
-            let id = uuid::Builder::from_random_bytes(b).into_uuid();
+            // an engine's id and relay credential, its data keys and nonces: from the OS, so
+            // no two labs ever share them whatever their seeds
+            let id = Uuid::new_v4();
             let mut secret = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut *rng, &mut secret);
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
             (id, base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret))
         };
         let engine = Engine {
@@ -142,7 +138,7 @@ impl RelayHub {
     fn data_key(&self, engine: &Uuid, public: &rsa::RsaPublicKey, uses: u64) -> relay::DataKey {
         let mut st = self.state();
         let Some(e) = st.engines.get_mut(engine) else {
-            return relay::DataKey::new(public, &mut *self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            return relay::DataKey::new(public, &mut rand::rngs::OsRng);
         };
         match &mut e.data_key {
             Some((k, n)) if *n + uses <= relay::DATA_KEY_USES => {
@@ -150,7 +146,7 @@ impl RelayHub {
                 k.clone()
             }
             slot => {
-                let k = relay::DataKey::new(public, &mut *self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                let k = relay::DataKey::new(public, &mut rand::rngs::OsRng);
                 *slot = Some((k.clone(), uses));
                 k
             }
@@ -158,7 +154,7 @@ impl RelayHub {
     }
 
     fn seal(&self, key: &relay::DataKey, secret: &str) -> Sealed {
-        key.seal(secret, &mut *self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        key.seal(secret, &mut rand::rngs::OsRng)
     }
 }
 
@@ -208,8 +204,9 @@ impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
                     return Err(WritebackError::Unreachable);
                 }
             }
+            // the engine commits only before the deadline and answers within the grace
             let timeout = *hub.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let answer = tokio::time::timeout(timeout, rx).await;
+            let answer = tokio::time::timeout(timeout + Duration::from_millis(relay::WRITE_GRACE_MS), rx).await;
             hub.state().pending.remove(&id);
             match answer {
                 Ok(Ok(Outcome::Succeeded)) => Ok(()),
@@ -219,8 +216,8 @@ impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
                     relay::Failure::IncorrectPassword => WritebackError::BadOldPassword,
                     _ => WritebackError::OnPremises(event),
                 }),
-                // the engine went away, or did not answer in time
-                Ok(Err(_)) | Err(_) => Err(WritebackError::Unreachable),
+                // the engine refused it unwritten, went away, or did not answer in time
+                Ok(Ok(Outcome::NotWritten)) | Ok(Err(_)) | Err(_) => Err(WritebackError::Unreachable),
             }
         })
     }

@@ -21,7 +21,9 @@ use uuid::Uuid;
 
 mod account;
 pub mod engines;
+mod idle;
 mod groups;
+pub mod guard;
 mod lab;
 mod protection;
 pub mod writeback;
@@ -123,31 +125,88 @@ pub fn app(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` (TLS when `tls` is given) until `shutdown` completes.
+/// Open connections per listener; past it a new one is closed at once.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a connection may sit with nothing read or written (a kept-alive connection
+/// between requests; the relay's WebSocket, once upgraded, has heartbeats of its own).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Serves `app` on `listener` (TLS when `tls` is given) until `shutdown` completes. Every
+/// connection is bounded: in number, in handshake time, in header time, in idle time.
 pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::ServerConfig>>, shutdown: impl Future<Output = ()>) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::service::TowerToHyperService;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut conns = tokio::task::JoinSet::new();
+    let mut last_report: Option<std::time::Instant> = None;
+    let mut complain = |what: &str| {
+        // at most one line every 10 s, however fast the refusals come
+        if last_report.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(10)) {
+            last_report = Some(std::time::Instant::now());
+            tracing::warn!("HTTP listener: {what}");
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // out of descriptors: back off instead of spinning on the same error
+                        complain(&format!("accept: {e}"));
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                        }
+                        continue;
+                    }
+                };
+                if conns.len() >= MAX_CONNECTIONS {
+                    complain(&format!("{MAX_CONNECTIONS} connections open: refusing new ones"));
+                    drop(tcp);
+                    continue;
+                }
                 // small request/answer exchanges (the relay above all) must not wait for Nagle
                 let _ = tcp.set_nodelay(true);
-                let (svc, acceptor) = (TowerToHyperService::new(app.clone()), acceptor.clone());
+                let (app, acceptor) = (app.clone(), acceptor.clone());
                 conns.spawn(async move {
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let (activity, watch) = idle::Activity::new();
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (app, busy) = (app.clone(), activity.busy());
+                        async move {
+                            let _busy = busy;
+                            tower::ServiceExt::oneshot(app, req).await
+                        }
+                    });
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+                    builder
+                        .http2()
+                        .timer(TokioTimer::new())
+                        .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
+                        .keep_alive_timeout(std::time::Duration::from_secs(20));
+                    let activity = watch.clone();
                     match acceptor {
                         Some(a) => {
-                            if let Ok(tls) = a.accept(tcp).await {
-                                let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await;
+                            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(tcp)).await else { return };
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(idle::Watched::new(tls, activity)), svc);
+                            tokio::select! {
+                                _ = conn => {}
+                                _ = watch.idle(IDLE_TIMEOUT) => {}
                             }
                         }
                         None => {
-                            let _ = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).await;
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(idle::Watched::new(tcp, activity)), svc);
+                            tokio::select! {
+                                _ = conn => {}
+                                _ = watch.idle(IDLE_TIMEOUT) => {}
+                            }
                         }
                     }
                 });

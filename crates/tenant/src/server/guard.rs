@@ -1,0 +1,170 @@
+//! The lab's front door: what every request to the lab's HTTP listeners passes before a
+//! handler sees it. A lab listens on loopback, but everything on the machine — another user,
+//! a page in the trainee's browser — can reach loopback, so:
+//!
+//! - **Host**: only the lab's own names (`localhost`, loopback and listening addresses, the
+//!   names in the lab's certificate). A DNS-rebinding page reaches 127.0.0.1 under its own
+//!   name, and is refused here (421).
+//! - **Cross-site writes**: a POST/PATCH/PUT/DELETE whose `Origin` is another site, or that a
+//!   browser marks `Sec-Fetch-Site: cross-site`, is refused (403). Tools such as curl send
+//!   neither header and are not affected.
+//! - **JSON bodies**: Graph and `/lab/` writes with a body must say `application/json`
+//!   (415), so a plain HTML form elsewhere can never post one.
+//! - **The lab's administrator**: every `/lab/` endpoint needs a Global Administrator's
+//!   token, except what a real user or a real engine reaches without one: the SSPR flow
+//!   (`/lab/sspr/flows…`), the sign-in page's password change, and the engine's relay and
+//!   export (they take the engine's relay credential instead). The lab outbox is *not*
+//!   open: its codes would let anyone finish anyone's SSPR reset — a real user's mailbox is
+//!   theirs alone.
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::*;
+
+/// The names and addresses a request may use to reach the lab.
+#[derive(Clone, Debug, Default)]
+pub struct Hosts {
+    /// Names besides `localhost` and loopback addresses (lower case): the certificate's
+    /// names, addresses the lab listens on.
+    pub names: Vec<String>,
+}
+
+impl Hosts {
+    /// Whether `host` (a Host header or URI authority, with or without a port) names the lab.
+    pub fn allows(&self, host: &str) -> bool {
+        let name = strip_port(host).to_ascii_lowercase();
+        if name == "localhost" {
+            return true;
+        }
+        if let Ok(ip) = name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>()
+            && ip.is_loopback()
+        {
+            return true;
+        }
+        self.names.iter().any(|n| *n == name)
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:8443
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    if host.matches(':').count() > 1 {
+        return host; // a bare IPv6 address: no port without brackets
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// `/lab/` paths anyone may reach (their handlers check what they need themselves).
+fn open_lab_path(path: &str) -> bool {
+    path == "/lab/sspr/flows"
+        || path.starts_with("/lab/sspr/flows/")
+        || path == "/lab/signIn/changePassword"
+        || path == relay::RELAY_PATH
+        || path == "/lab/sync/export"
+}
+
+fn unsafe_method(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The guard as axum middleware; `labkit` puts it around the lab's whole HTTP front.
+pub async fn guard(State((s, hosts)): State<(Shared, Hosts)>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| req.uri().authority().map(|a| a.to_string()));
+    match host {
+        Some(h) if hosts.allows(&h) => {}
+        Some(h) => {
+            let msg = format!("This lab does not answer to the host name '{}'.", strip_port(&h));
+            return graph_error(&s, StatusCode::MISDIRECTED_REQUEST, "InvalidHost", &msg);
+        }
+        None => return graph_error(&s, StatusCode::BAD_REQUEST, "InvalidHost", "The request names no host."),
+    }
+    let path = req.uri().path().to_string();
+    if unsafe_method(req.method()) {
+        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let foreign_origin = origin.is_some_and(|o| {
+            let authority = o.split_once("://").map(|(_, a)| a).unwrap_or("");
+            o == "null" || authority.is_empty() || !hosts.allows(authority)
+        });
+        let cross_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site");
+        if foreign_origin || cross_site {
+            return graph_error(&s, StatusCode::FORBIDDEN, "CrossSiteRequest", "The lab refuses changes requested by another site.");
+        }
+        let json_api = path.starts_with("/v1.0/") || path.starts_with("/lab/");
+        let has_body = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|n| n != "0")
+            || req.headers().contains_key(header::TRANSFER_ENCODING);
+        if json_api && has_body {
+            let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if essence != "application/json" && !essence.ends_with("+json") {
+                return graph_error(
+                    &s,
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UnsupportedMediaType",
+                    "The request body must be JSON (Content-Type: application/json).",
+                );
+            }
+        }
+    }
+    if path.starts_with("/lab/") && !open_lab_path(&path) {
+        if let Err(r) = lab_admin(&s, req.headers()) {
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
+/// The lab's administrator: a Global Administrator's bearer token (401 without a token, 403
+/// for anyone else).
+fn lab_admin(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        let mut r = graph_error(
+            s,
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The lab's controls need the lab administrator: a Global Administrator's access token.",
+        );
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Err(r);
+    }
+    global_admin(s, headers)
+}
+
+/// Puts the guard around `app` (the tenant, the portal and the lab's switches together).
+pub fn protect(app: Router, s: Shared, hosts: Hosts) -> Router {
+    app.layer(axum::middleware::from_fn_with_state((s, hosts), guard))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_the_labs_own() {
+        let h = Hosts { names: vec!["dc1.testlab.example".into()] };
+        for ok in ["localhost", "localhost:8443", "LOCALHOST:1", "127.0.0.1:8080", "127.9.9.9", "[::1]:8443", "::1", "dc1.testlab.example:443"] {
+            assert!(h.allows(ok), "{ok}");
+        }
+        for bad in ["evil.example", "evil.example:8443", "localhost.evil.example", "10.0.0.1:8443", "", "127.0.0.1.nip.io"] {
+            assert!(!h.allows(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn open_paths_are_what_users_and_engines_reach() {
+        assert!(open_lab_path("/lab/sspr/flows"));
+        assert!(open_lab_path("/lab/sspr/flows/abc/codes"));
+        assert!(!open_lab_path("/lab/sspr/policy"));
+        assert!(!open_lab_path("/lab/outbox"));
+        assert!(!open_lab_path("/lab/engine/control"));
+        assert!(!open_lab_path("/lab/adds/rights"));
+        assert!(!open_lab_path("/lab/sspr/flowsX"));
+    }
+}
