@@ -1,0 +1,192 @@
+//! Random interleavings of writeback requests with the lab's fault switches — relay delays
+//! around the deadline, engine stops and starts (also while a request waits), DC outages,
+//! password hash sync — and after every step: AD's password and the cloud's are the last
+//! reset reported succeeded, and no password of a reset reported failed is in effect
+//! anywhere (issue #15, item 1). Few cases, each a whole lab: `PROPTEST_CASES` for more.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hybrid_lab_tests::{TestLab, Via, with_engine_lab};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
+/// How long the tenant waits for on-premises in these runs.
+const TIMEOUT_MS: u64 = 250;
+const USERS: [(&str, &str, &str); 2] =
+    [("user1@testlab.example", "TESTLAB\\User1", "Summer-Lake-41"), ("user4@testlab.example", "TESTLAB\\User4", "Copper-River-93")];
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// An administrator's reset of user `u`.
+    Reset(usize),
+    /// The same, with a switch thrown while the request waits in the engine.
+    ResetThen(usize, Switch),
+    Switch(Switch),
+    HashSync,
+}
+
+#[derive(Clone, Debug)]
+enum Switch {
+    Delay(u64),
+    Stop,
+    Start,
+    DcDown,
+    DcUp,
+}
+
+fn switch() -> impl Strategy<Value = Switch> {
+    prop_oneof![
+        // around the deadline, and well past it
+        prop::sample::select(vec![0u64, 100, 240, 250, 260, 400]).prop_map(Switch::Delay),
+        Just(Switch::Stop),
+        Just(Switch::Start),
+        Just(Switch::DcDown),
+        Just(Switch::DcUp),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..USERS.len()).prop_map(Step::Reset),
+        2 => ((0..USERS.len()), switch()).prop_map(|(u, s)| Step::ResetThen(u, s)),
+        3 => switch().prop_map(Step::Switch),
+        1 => Just(Step::HashSync),
+    ]
+}
+
+async fn throw(t: &TestLab, token: &str, s: &Switch) {
+    let (path, body) = match s {
+        Switch::Delay(ms) => ("/lab/engine/control", json!({ "action": "delay", "ms": ms })),
+        Switch::Stop => ("/lab/engine/control", json!({ "action": "stop" })),
+        Switch::Start => ("/lab/engine/control", json!({ "action": "start" })),
+        Switch::DcDown => ("/lab/adds/fault", json!({ "state": "down" })),
+        Switch::DcUp => ("/lab/adds/fault", json!({ "state": "up" })),
+    };
+    let (status, answer) = t.call("POST", path, Some(token), Some(body)).await;
+    // a start may find the DC down: the link still comes up (it is the tenant's)
+    assert_eq!(status, 200, "{s:?}: {answer}");
+}
+
+async fn reset(t: &TestLab, token: &str, id: &str, password: &str) -> String {
+    let url = format!("{}/v1.0/users/{id}/authentication/methods/{METHOD}/resetPassword", t.info().tenant.https);
+    let r = t.http().post(url).bearer_auth(token).json(&json!({ "newPassword": password })).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let op: Value = t.http().get(location).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    op["status"].as_str().unwrap().to_string()
+}
+
+async fn ad_takes(t: &TestLab, name: &str, password: &str) -> bool {
+    let mut l = t.connect(Via::Ldaps).await;
+    let ok = l.simple_bind(name, password).await.map(|r| r.rc == 0).unwrap_or(false);
+    let _ = l.unbind().await;
+    ok
+}
+
+async fn cloud_takes(t: &TestLab, upn: &str, password: &str) -> bool {
+    let (status, body) = t.token(upn, password).await;
+    status == 200 || body["error_codes"][0].as_u64() == Some(50055)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, max_shrink_iters: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_failed_writeback_is_ever_in_effect(steps in prop::collection::vec(step(), 4..14)) {
+        with_engine_lab(|t, engine| async move {
+            // every reset may succeed: no minimum age, no history, no lockout from the checks
+            let mut l = t.admin(Via::Ldaps).await;
+            let set = |a: &'static str, v: &'static str| ldap3::Mod::Replace(a, std::collections::HashSet::from([v]));
+            let mods = vec![set("minPwdAge", "0"), set("pwdHistoryLength", "0"), set("lockoutThreshold", "0")];
+            assert_eq!(l.modify(&t.base(), mods).await.unwrap().rc, 0);
+            let admin = t.admin_token().await;
+            let (s, _) = t.call("PATCH", "/lab/writeback/settings", Some(&admin), Some(json!({ "timeoutMs": TIMEOUT_MS }))).await;
+            assert_eq!(s, 204);
+            // the checks below try wrong passwords: smart lockout at its highest threshold
+            let template = "5cf42378-d67d-4f36-ba46-e8b86229381d";
+            let setting = json!({ "templateId": template, "values": [{ "name": "LockoutThreshold", "value": "50" }] });
+            let (s, answer) = t.call("POST", "/v1.0/groupSettings", Some(&admin), Some(setting)).await;
+            assert_eq!(s, 201, "{answer}");
+            let mut ids = vec![];
+            for (upn, _, _) in USERS {
+                let (_, u) = t.call("GET", &format!("/v1.0/users/{upn}?$select=id"), Some(&admin), None).await;
+                ids.push(u["id"].as_str().unwrap().to_string());
+            }
+            let mut in_effect: Vec<String> = USERS.iter().map(|u| u.2.to_string()).collect();
+            let mut failed: HashMap<usize, Vec<String>> = HashMap::new();
+            let mut dc_up = true;
+            for (n, step) in steps.iter().enumerate() {
+                let password = format!("Prop-Reset-{n}-Xq");
+                match step {
+                    Step::Reset(u) => {
+                        let status = reset(&t, &admin, &ids[*u], &password).await;
+                        if status == "succeeded" { in_effect[*u] = password.clone() } else { failed.entry(*u).or_default().push(password.clone()) }
+                    }
+                    Step::ResetThen(u, s) => {
+                        let request = reset(&t, &admin, &ids[*u], &password);
+                        let then = async {
+                            // thrown while the request is with the engine, if it gets there
+                            let until = std::time::Instant::now() + Duration::from_millis(500);
+                            while engine.in_flight() == 0 && std::time::Instant::now() < until {
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                            throw(&t, &admin, s).await;
+                        };
+                        let (status, ()) = tokio::join!(request, then);
+                        if status == "succeeded" { in_effect[*u] = password.clone() } else { failed.entry(*u).or_default().push(password.clone()) }
+                        match s { Switch::DcDown => dc_up = false, Switch::DcUp => dc_up = true, _ => {} }
+                    }
+                    Step::Switch(s) => {
+                        throw(&t, &admin, s).await;
+                        match s { Switch::DcDown => dc_up = false, Switch::DcUp => dc_up = true, _ => {} }
+                    }
+                    Step::HashSync => {
+                        let (s, _) = t.call("POST", "/lab/sync", Some(&admin), Some(json!({ "policyType": "Delta" }))).await;
+                        assert!([200, 503].contains(&s), "sync: {s}");
+                    }
+                }
+                // the engine lets go of every request by itself
+                let until = std::time::Instant::now() + Duration::from_secs(3);
+                while engine.in_flight() > 0 && std::time::Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                assert_eq!(engine.in_flight(), 0, "step {n} {step:?}: a request still held");
+                for (u, (upn, sam, _)) in USERS.iter().enumerate() {
+                    assert!(cloud_takes(&t, upn, &in_effect[u]).await, "step {n} {step:?}: the cloud has {upn}'s last succeeded password");
+                    if dc_up {
+                        assert!(ad_takes(&t, sam, &in_effect[u]).await, "step {n} {step:?}: AD has {upn}'s last succeeded password");
+                    }
+                    // (each failed password is tried once now and once at the end: the cloud's
+                    // smart lockout counts wrong passwords)
+                    if matches!(step, Step::Reset(x) | Step::ResetThen(x, _) if *x == u)
+                        && let Some(f) = failed.get(&u).and_then(|f| f.last()).filter(|f| **f == password)
+                    {
+                        assert!(!cloud_takes(&t, upn, f).await, "step {n} {step:?}: a failed reset's password works in the cloud");
+                        if dc_up {
+                            assert!(!ad_takes(&t, sam, f).await, "step {n} {step:?}: a failed reset's password works in AD");
+                        }
+                    }
+                }
+            }
+            // everything back on, a hash sync: still the same passwords on both sides
+            throw(&t, &admin, &Switch::DcUp).await;
+            throw(&t, &admin, &Switch::Delay(0)).await;
+            throw(&t, &admin, &Switch::Start).await;
+            let (s, report) = t.call("POST", "/lab/sync", Some(&admin), Some(json!({ "policyType": "Initial" }))).await;
+            assert_eq!(s, 200, "{report}");
+            for (u, (upn, sam, _)) in USERS.iter().enumerate() {
+                assert!(ad_takes(&t, sam, &in_effect[u]).await);
+                assert!(cloud_takes(&t, upn, &in_effect[u]).await, "after hash sync, {upn}");
+                for f in failed.get(&u).into_iter().flatten() {
+                    assert!(!ad_takes(&t, sam, f).await && !cloud_takes(&t, upn, f).await, "after hash sync, {upn}'s failed {f}");
+                }
+            }
+            // and the lab stops promptly from wherever the steps left it
+            let started = std::time::Instant::now();
+            tokio::time::timeout(Duration::from_secs(2), t.stop()).await.expect("the lab stops within 2 s");
+            assert!(started.elapsed() < Duration::from_secs(2));
+        });
+    }
+}
