@@ -13,7 +13,13 @@ struct Running {
 }
 
 fn up(dir: &std::path::Path, extra: &[&str]) -> Running {
+    up_with(dir, extra, &[], Stdio::piped())
+}
+
+/// `lab up` with environment variables and its standard error where the caller wants it.
+fn up_with(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .envs(env.iter().copied())
         .args([
             "up",
             "--json",
@@ -30,7 +36,7 @@ fn up(dir: &std::path::Path, extra: &[&str]) -> Running {
         .arg(dir)
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .expect("lab starts");
     let mut line = String::new();
@@ -265,4 +271,65 @@ fn sync_on_a_running_lab_brings_the_on_premises_users_and_reports_the_cycle() {
     let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(["sync", "--state-dir"]).arg(dir.path().join("none")).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lab.json"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+// issue #15, item 6: with RUST_LOG=trace, ldap3_proto's request dump put every unicodePwd
+// written on standard error — as text and as the bytes of its UTF-16 form.
+#[test]
+fn no_password_reaches_the_log_even_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let lab = up_with(&dir.path().join("state"), &[], &[("RUST_LOG", "trace")], Stdio::from(log));
+    let info = lab.info.clone();
+    let ca = info["adds"]["ca_cert"].as_str().unwrap();
+    // an administrator's reset over LDAPS (the server's codec sees the value) ...
+    let secret = "Trace-Secret-Pw-1";
+    let utf16: Vec<u8> = format!("\"{secret}\"").encode_utf16().flat_map(u16::to_le_bytes).collect();
+    use base64::Engine as _;
+    let ldif = format!(
+        "dn: CN=User4,OU=Lab Users,DC=testlab,DC=example\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {}\n-\n",
+        base64::engine::general_purpose::STANDARD.encode(&utf16)
+    );
+    let ldif_path = dir.path().join("reset.ldif");
+    std::fs::write(&ldif_path, ldif).unwrap();
+    let out = Command::new("ldapmodify")
+        .args(["-H", info["adds"]["ldaps"].as_str().unwrap(), "-x", "-D", info["adds"]["admin_dn"].as_str().unwrap()])
+        .args(["-w", info["adds"]["admin_password"].as_str().unwrap(), "-f", ldif_path.to_str().unwrap()])
+        .env("LDAPTLS_CACERT", ca)
+        .env("LDAPCONF", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // ... a bind with it, and a Graph reset written back by the engine (its client's side)
+    assert_eq!(ldapwhoami(&info, "TESTLAB\\User4", secret), "u:TESTLAB\\User4");
+    let tenant = &info["tenant"];
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl").args(["-s", "--cacert", ca]).args(args).output().unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    let form = format!(
+        "grant_type=password&client_id={}&username={}&password={}&scope=https://graph.microsoft.com/.default",
+        tenant["client_id"].as_str().unwrap(),
+        tenant["admin_upn"].as_str().unwrap(),
+        tenant["admin_password"].as_str().unwrap()
+    );
+    let token = curl(&["-d", &form, &format!("{}/oauth2/v2.0/token", tenant["authority"].as_str().unwrap())])["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let auth = format!("Authorization: Bearer {token}");
+    let user = curl(&["-H", &auth, &format!("{}/users/user1@testlab.example", tenant["graph"].as_str().unwrap())]);
+    let reset = format!(
+        "{}/users/{}/authentication/methods/28c10230-6103-485e-b985-444c60001490/resetPassword",
+        tenant["graph"].as_str().unwrap(),
+        user["id"].as_str().unwrap()
+    );
+    curl(&["-H", &auth, "-H", "Content-Type: application/json", "-d", r#"{"newPassword":"Trace-Secret-Pw-2"}"#, &reset]);
+    assert_eq!(sigterm(lab).code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("TRACE"), "the log really was at trace level ({} bytes)", log.len());
+    assert!(!log.contains("Trace-Secret-Pw"), "a password in clear in the log");
+    // the UTF-16 bytes as a Debug dump would print them ("T", "r", "a", "c", "e")
+    assert!(!log.contains("84, 0, 114, 0, 97, 0, 99, 0, 101, 0"), "a unicodePwd value's bytes in the log");
 }

@@ -336,10 +336,12 @@ impl Lab {
                 (format!("ldap://{host}:389"), url)
             }
         };
-        // the pages for people: clients of the tenant's API over its plain-HTTP loopback
-        // listener, and of the AD DS over LDAPS as its administrator (the dashboard's views)
+        // the pages for people: clients of the tenant's API over HTTPS (passwords and tokens
+        // never cross plain HTTP, even on loopback), and of the AD DS over LDAPS as its
+        // administrator (the dashboard's views)
         let pages = portal::Portal::new(portal::Config {
-            api: format!("http://{http_addr}"),
+            api: https_base.clone(),
+            api_ca_pem: ca_bundle.clone(),
             tenant_id: tenant_id.to_string(),
             client_id: client_id.to_string(),
             client_secret: testlab::CLIENT_SECRET.into(),

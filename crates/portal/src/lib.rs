@@ -33,8 +33,10 @@ use pages::*;
 /// Where the pages find the tenant, and who the dashboard acts as.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The tenant's API, as the pages call it (the lab's plain-HTTP listener on loopback).
+    /// The tenant's API, as the pages call it (the lab's HTTPS listener).
     pub api: String,
+    /// The CA (PEM) the API's certificate chains to.
+    pub api_ca_pem: Vec<u8>,
     pub tenant_id: String,
     /// The lab's app registration, which the sign-in page signs users in through.
     pub client_id: String,
@@ -83,7 +85,11 @@ type Shared = Arc<Portal>;
 
 impl Portal {
     pub fn new(cfg: Config) -> Arc<Portal> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        for ca in reqwest::Certificate::from_pem_bundle(&cfg.api_ca_pem).unwrap_or_default() {
+            http = http.add_root_certificate(ca);
+        }
+        let http = http.build().unwrap_or_default();
         Arc::new(Portal {
             cfg,
             http,
