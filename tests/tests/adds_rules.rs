@@ -70,10 +70,19 @@ fn assert_refused(r: &LdapResult, win32: &str, reason: &str) {
     assert!(r.text.contains(reason), "{:?} should say {reason:?}", r.text);
 }
 
+/// A testlab whose domain policy has Windows' default minimum password age (a day) again:
+/// testlab itself follows the writeback tutorial's 0, these tests are about AD's rules.
+async fn windows_policy_lab() -> TestLab {
+    let t = TestLab::start().await;
+    let mut l = t.admin(Via::Ldaps).await;
+    assert_eq!(set(&mut l, &t.base(), "minPwdAge", "-864000000000").await.rc, 0);
+    t
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_checks_old_password_then_age_then_length_and_complexity_then_history() {
     install_crypto();
-    let t = TestLab::start().await;
+    let t = windows_policy_lab().await;
     let mut u = t.bind(Via::Ldaps, "TESTLAB\\User1", "Summer-Lake-41").await;
     // The testlab's passwords were set "now": the first change must wait minPwdAge (1 day).
     // #89/#101: a wrong old password beats too young and too short.
@@ -119,7 +128,7 @@ async fn a_change_checks_old_password_then_age_then_length_and_complexity_then_h
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_checks_length_and_complexity_and_history_only_when_policy_hints_ask() {
     install_crypto();
-    let t = TestLab::start().await;
+    let t = windows_policy_lab().await;
     let mut admin = t.admin(Via::Ldaps).await;
     // #123-124: length and complexity apply to a reset
     assert_refused(&reset(&mut admin, "User1", "short").await, "0000052D", "longer than 7");
@@ -295,7 +304,7 @@ async fn account_states_give_ads_bind_sub_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fine_grained_policies_override_the_domain_policy() {
     install_crypto();
-    let t = TestLab::start().await;
+    let t = windows_policy_lab().await;
     let mut admin = t.admin(Via::Ldaps).await;
     let psc = "CN=Password Settings Container,CN=System,DC=testlab,DC=example";
     let pso = |name: &str, precedence: &str, min_len: &str, complexity: &str, threshold: &str, applies: &str| {
@@ -365,7 +374,7 @@ async fn fine_grained_policies_override_the_domain_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_domain_policy_is_edited_over_ldap_by_administrators_only() {
     install_crypto();
-    let t = TestLab::start().await;
+    let t = windows_policy_lab().await;
     let base = t.base();
     let mut admin = t.admin(Via::Ldaps).await;
     let e = read(

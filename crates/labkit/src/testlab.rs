@@ -45,8 +45,12 @@ pub fn domain(seed: u64) -> DomainConfig {
 }
 
 /// The Test Lab Guide's domain policy: Windows Server's defaults, plus an account lockout
-/// threshold (Windows ships 0 = never) so that lockout and unlock can be tried.
-pub const POLICY: &[(&str, &str)] = &[("lockoutThreshold", "5")];
+/// threshold (Windows ships 0 = never) so that lockout and unlock can be tried, and the
+/// minimum password age of 0 that Microsoft's writeback tutorial lists as a prerequisite
+/// ("Enable Azure AD SSPR writeback", Prerequisites: with a larger one writeback still works,
+/// but only once a day per user) — so a fresh lab's first written-back reset works on day 0.
+/// Scenarios about the minimum age set Windows' day themselves (`policy: {min_age: 1d}`).
+pub const POLICY: &[(&str, &str)] = &[("lockoutThreshold", "5"), ("minPwdAge", "0")];
 
 struct Spec {
     sam: &'static str,

@@ -136,9 +136,39 @@ pub fn classify(rc: u32, diagnostic: &str) -> (Failure, &'static str) {
     }
 }
 
+/// AD's reason for refusing a password, in plain words, for the lab's own surfaces (the
+/// event view, transcripts): Connect's 6329 text says only "a restriction prevents the
+/// password from being changed", and a trainee needs to know which. None when AD's
+/// diagnostic names no policy rule.
+pub fn plain_reason(diagnostic: &str) -> Option<&'static str> {
+    let d = diagnostic.to_ascii_lowercase();
+    if !d.starts_with("0000052d") {
+        return None;
+    }
+    Some(if d.contains("too young") {
+        "the current password is younger than the domain's minimum password age (minPwdAge); Microsoft's writeback prerequisites ask for 0, or wait"
+    } else if d.contains("history") {
+        "the new password is one of the user's recent passwords (pwdHistoryLength)"
+    } else if d.contains("too short") {
+        "the new password is shorter than the domain's minimum length (minPwdLength)"
+    } else if d.contains("complexity") {
+        "the new password does not meet the complexity requirements (pwdProperties)"
+    } else {
+        "the new password breaks the domain's (or a fine-grained) password policy"
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_refusals_get_a_plain_reason() {
+        let young = "0000052D: AtrErr: DSID-03190F80, #1:\n\t(lab: check_password_restrictions: password is too young to change!)";
+        assert!(plain_reason(young).unwrap().contains("minPwdAge"));
+        assert!(plain_reason("0000052D: x (lab: the password was already used (in history)!)").unwrap().contains("pwdHistoryLength"));
+        assert_eq!(plain_reason("00002098: SecErr"), None);
+    }
 
     #[test]
     fn ad_answers_map_to_connects_failures_and_events() {

@@ -1083,7 +1083,12 @@ async fn write(inner: &Inner, link: &CancellationToken, anchor: &str, op: &Opera
         return Ok(());
     }
     let (failure, detail) = events::classify(r.rc, &r.text);
-    Err((failure, Some(detail.to_string())).into())
+    // Connect's text first; the lab's note says which rule AD applied
+    let detail = match events::plain_reason(&r.text) {
+        Some(why) => format!("{detail} [lab note: {why}]"),
+        None => detail.to_string(),
+    };
+    Err((failure, Some(detail)).into())
 }
 
 /// The longest relay delay the fault switch takes (an hour: longer than any deadline).
