@@ -475,6 +475,7 @@ async fn up(a: UpArgs) -> Result<()> {
         sync_scope: (!a.sync_ou.is_empty()).then(|| a.sync_ou.clone()),
         sync_schedule: a.external.adds.is_none(),
         external_adds: a.external.external()?,
+        limits: Default::default(),
     };
     if cfg.external_adds.is_some() && cfg.adds_ldif.is_some() {
         bail!("--adds-ldif is for the built-in AD DS; an external directory is seeded with the testlab");

@@ -39,6 +39,13 @@ def data_code(c):
     return msg.split("data ")[1].split(",")[0] if "data " in msg else ""
 
 
+# Windows' default minimum password age (a day): testlab follows the writeback tutorial's 0
+admin = bind(adds["admin_dn"], adds["admin_password"])
+admin.modify(adds["base_dn"], {"minPwdAge": [(MODIFY_REPLACE, ["-864000000000"])]})
+if admin.result["result"] != 0:
+    print(f"FAIL setting minPwdAge: {admin.result}")
+    sys.exit(1)
+
 u1 = users["User1"]
 c = bind("TESTLAB\\User1", u1["password"])
 check("NETBIOS\\sam bind", c.bound, c.result)

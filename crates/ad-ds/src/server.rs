@@ -30,6 +30,20 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// file descriptor from the lab.
 pub const MAX_CONNECTIONS: usize = 4096;
 
+/// How much a listener holds on to: connections, and how long a silent client may keep one.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_connections: MAX_CONNECTIONS, handshake_timeout: HANDSHAKE_TIMEOUT, idle_timeout: IDLE_TIMEOUT }
+    }
+}
+
 /// A running domain controller's shared state: the directory, its TLS identity, and the
 /// faults a lab can switch on.
 pub struct DomainController {
@@ -38,11 +52,16 @@ pub struct DomainController {
     pub faults: Faults,
     /// The recent operations, passwords redacted (the lab dashboard lists them).
     pub ops: crate::oplog::OpLog,
+    pub limits: Limits,
 }
 
 impl DomainController {
     pub fn new(directory: Directory, tls: Option<TlsIdentity>) -> Arc<DomainController> {
-        Arc::new(DomainController { directory: RwLock::new(directory), tls, faults: Faults::default(), ops: Default::default() })
+        DomainController::with_limits(directory, tls, Limits::default())
+    }
+
+    pub fn with_limits(directory: Directory, tls: Option<TlsIdentity>, limits: Limits) -> Arc<DomainController> {
+        Arc::new(DomainController { directory: RwLock::new(directory), tls, faults: Faults::default(), ops: Default::default(), limits })
     }
 
     /// The identity new TLS handshakes get: the DC's own, or, with the untrusted-certificate
@@ -119,9 +138,10 @@ pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: 
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) if dc.faults.state() == DcState::Down => drop(stream),
-                Ok((stream, peer)) if conns.len() >= MAX_CONNECTIONS => {
+                Ok((stream, peer)) if conns.len() >= dc.limits.max_connections => {
                     if let Some(more) = complaints.due() {
-                        warn!(%peer, ?transport, "{MAX_CONNECTIONS} connections open: refusing new ones ({more} refused since the last report)");
+                        let max = dc.limits.max_connections;
+                        warn!(%peer, ?transport, "{max} connections open: refusing new ones ({more} refused since the last report)");
                     }
                     drop(stream);
                 }
@@ -159,7 +179,7 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
     let mut session = Session::new(transport == Transport::Ldaps, acceptor.is_some());
     if transport == Transport::Ldaps {
         let Some(acceptor) = acceptor else { return };
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
                 run(Framed::new(tls, codec()), &mut session, &dc).await;
             }
@@ -175,7 +195,7 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
         return; // the client sent data before the handshake: RFC 4511 4.14.1 forbids it
     }
     let Some(acceptor) = dc.acceptor() else { return };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(parts.io)).await {
+    match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(parts.io)).await {
         Ok(Ok(tls)) => {
             session.tls_started();
             run(Framed::new(tls, codec()), &mut session, &dc).await;
@@ -193,7 +213,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     dc: &DomainController,
 ) -> Option<Framed<S, AdCodec>> {
     loop {
-        let msg = match tokio::time::timeout(IDLE_TIMEOUT, framed.next()).await {
+        let msg = match tokio::time::timeout(dc.limits.idle_timeout, framed.next()).await {
             Err(_) => {
                 let _ = framed
                     .send(notice_of_disconnection("00002024: LdapErr: DSID-0C060598, comment: idle connection timed out, data 0, v4563"))

@@ -73,6 +73,15 @@ pub struct LabConfig {
     /// An external directory as the AD DS instead of the built-in one (the testlab seeded
     /// into it; no directory sync, which needs the built-in directory's hash control).
     pub external_adds: Option<external::External>,
+    /// What each listener holds on to (connections, handshake, header and idle times).
+    pub limits: Limits,
+}
+
+/// The bounds of the lab's listeners (see docs/security.md); tests shrink them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub ldap: ad_ds::server::Limits,
+    pub http: tenant::server::Limits,
 }
 
 impl LabConfig {
@@ -95,6 +104,7 @@ impl LabConfig {
             sync_scope: None,
             sync_schedule: false,
             external_adds: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -312,7 +322,7 @@ impl Lab {
 
         let base_dn = dir.base_dn().to_string();
         let connector_dn = dir.by_sam(testlab::CONNECTOR).map(|e| e.dn.to_string());
-        let dc = directory_listeners.as_ref().map(|_| DomainController::new(dir, Some(tls)));
+        let dc = directory_listeners.as_ref().map(|_| DomainController::with_limits(dir, Some(tls), cfg.limits.ldap));
         let (stop, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -363,8 +373,9 @@ impl Lab {
             }
         }
         let app = tenant::server::guard::protect(app, tenant_server.clone(), tenant::server::guard::Hosts { names });
-        tasks.push(tokio::spawn(tenant::server::serve(https, app.clone(), Some(Arc::new(http_tls)), stopped(rx.clone()))));
-        tasks.push(tokio::spawn(tenant::server::serve(http, app, None, stopped(rx))));
+        let limits = cfg.limits.http;
+        tasks.push(tokio::spawn(tenant::server::serve_with(https, app.clone(), Some(Arc::new(http_tls)), limits, stopped(rx.clone()))));
+        tasks.push(tokio::spawn(tenant::server::serve_with(http, app, None, limits, stopped(rx))));
         let mut all_users = users;
         all_users.extend(cloud_users);
         let info = LabInfo {

@@ -135,9 +135,36 @@ pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 /// between requests; the relay's WebSocket, once upgraded, has heartbeats of its own).
 pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Serves `app` on `listener` (TLS when `tls` is given) until `shutdown` completes. Every
-/// connection is bounded: in number, in handshake time, in header time, in idle time.
+/// How much a listener holds on to.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub handshake_timeout: std::time::Duration,
+    pub header_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_connections: MAX_CONNECTIONS, handshake_timeout: HANDSHAKE_TIMEOUT, header_timeout: HEADER_TIMEOUT, idle_timeout: IDLE_TIMEOUT }
+    }
+}
+
+/// Serves `app` on `listener` (TLS when `tls` is given) until `shutdown` completes, with the
+/// default [`Limits`].
 pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::ServerConfig>>, shutdown: impl Future<Output = ()>) {
+    serve_with(listener, app, tls, Limits::default(), shutdown).await
+}
+
+/// Serves `app`; every connection is bounded: in number, in handshake time, in header time,
+/// in idle time.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut conns = tokio::task::JoinSet::new();
@@ -167,8 +194,8 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::S
                         continue;
                     }
                 };
-                if conns.len() >= MAX_CONNECTIONS {
-                    complain(&format!("{MAX_CONNECTIONS} connections open: refusing new ones"));
+                if conns.len() >= limits.max_connections {
+                    complain(&format!("{} connections open: refusing new ones", limits.max_connections));
                     drop(tcp);
                     continue;
                 }
@@ -185,7 +212,7 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::S
                         }
                     });
                     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+                    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
                     builder
                         .http2()
                         .timer(TokioTimer::new())
@@ -194,18 +221,18 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::S
                     let activity = watch.clone();
                     match acceptor {
                         Some(a) => {
-                            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(tcp)).await else { return };
+                            let Ok(Ok(tls)) = tokio::time::timeout(limits.handshake_timeout, a.accept(tcp)).await else { return };
                             let conn = builder.serve_connection_with_upgrades(TokioIo::new(idle::Watched::new(tls, activity)), svc);
                             tokio::select! {
                                 _ = conn => {}
-                                _ = watch.idle(IDLE_TIMEOUT) => {}
+                                _ = watch.idle(limits.idle_timeout) => {}
                             }
                         }
                         None => {
                             let conn = builder.serve_connection_with_upgrades(TokioIo::new(idle::Watched::new(tcp, activity)), svc);
                             tokio::select! {
                                 _ = conn => {}
-                                _ = watch.idle(IDLE_TIMEOUT) => {}
+                                _ = watch.idle(limits.idle_timeout) => {}
                             }
                         }
                     }
