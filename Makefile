@@ -4,8 +4,10 @@
 lab:
 	cargo run -p lab -- up
 
+# cargo-nextest runs each test in its own process (faster here); without it, cargo test
 test: deps
-	cargo nextest run --workspace
+	@if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --workspace; \
+	else echo "cargo-nextest not installed (cargo install cargo-nextest --locked): running cargo test"; cargo test --workspace; fi
 
 deps:
 	scripts/deps.sh

@@ -70,4 +70,6 @@ if [ -n "${RUN:-}" ]; then
 fi
 # the debug build: `make test` has just built it (a release build would double CI time)
 cargo build -q -p lab
-target/debug/lab conformance --adds "$HYBRID_LAB_ADDS" --adds-ca "$HYBRID_LAB_ADDS_CA" "$@"
+# wherever cargo builds (CI caches often set CARGO_TARGET_DIR): ask it
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+"$target_dir/debug/lab" conformance --adds "$HYBRID_LAB_ADDS" --adds-ca "$HYBRID_LAB_ADDS_CA" "$@"

@@ -96,6 +96,10 @@ struct RunArgs {
     /// How many scenarios run at once (each has its own lab); default: the number of CPUs.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
+    /// Run only shard K of N (`1/3`, `2/3`, `3/3`): the files, sorted, dealt round-robin as
+    /// `cargo nextest run --partition count:K/N` deals the scenario tests — one CI machine each.
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    partition: Option<(usize, usize)>,
     #[command(flatten)]
     external: ExternalArgs,
 }
@@ -216,6 +220,10 @@ struct ExportArgs {
     /// Write here instead of standard output.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// A running lab's state directory: its lab.json gives the endpoint, the administrator
+    /// and the CA (instead of the flags above), as for `lab sync`.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 /// RUST_LOG's filter (warn by default), except that the LDAP codec crates never log: their
@@ -228,7 +236,19 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
         .fold(filter, |f, d| f.add_directive(d.parse().expect("a valid directive")))
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    // an expected error (a missing file, a lab that is not running) is a sentence with its
+    // causes, never a backtrace, whatever RUST_BACKTRACE says: backtraces are for bugs (panics)
+    match lab_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn lab_main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -265,6 +285,10 @@ async fn run(a: RunArgs) -> Result<()> {
     if let Some(f) = &a.filter {
         files.retain(|p| scenario::suite::test_id(&root, p).contains(f.as_str()));
     }
+    if let Some((k, n)) = a.partition {
+        files.sort_by_key(|p| scenario::suite::test_id(&root, p));
+        files = files.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, p)| p).collect();
+    }
     if files.is_empty() {
         bail!("no scenario files to run");
     }
@@ -286,10 +310,13 @@ async fn run(a: RunArgs) -> Result<()> {
         std::fs::write(path, scenario::suite::html(&results)).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(dir) = &a.transcripts {
+        if dir.exists() && !dir.is_dir() {
+            bail!("--transcripts {}: not a directory (transcripts are written one file per scenario into it)", dir.display());
+        }
         for r in &results {
             let file = dir.join(format!("{}.txt", r.id));
             if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent)?;
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
             }
             std::fs::write(&file, &r.transcript).with_context(|| format!("writing {}", file.display()))?;
         }
@@ -310,11 +337,21 @@ fn check(a: CheckArgs) -> Result<()> {
         }
     }
     if errors.is_empty() {
-        println!("{} scenario files checked: all valid", files.len());
+        println!("{} scenario file{} checked: all valid", files.len(), if files.len() == 1 { "" } else { "s" });
         Ok(())
     } else {
         bail!("{} of {} scenario files are invalid", errors.len(), files.len())
     }
+}
+
+fn parse_partition(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected K/N with 1 <= K <= N, e.g. 1/3");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }
 
 fn parse_anchor(s: &str) -> Result<writeback::SourceAnchor, String> {
@@ -406,7 +443,8 @@ async fn sync(a: SyncArgs) -> Result<()> {
     let path = a.state_dir.join("lab.json");
     let info: serde_json::Value = serde_json::from_slice(
         &std::fs::read(&path).with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
-    )?;
+    )
+    .with_context(|| format!("{} is not the JSON `lab up` writes (start the lab again to rewrite it)", path.display()))?;
     let ca = std::fs::read(a.state_dir.join("ca.pem")).context("reading the lab CA")?;
     let http = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca)?).build()?;
     let t = &info["tenant"];
@@ -423,7 +461,10 @@ async fn sync(a: SyncArgs) -> Result<()> {
         .form(&form)
         .send()
         .await
-        .context("reaching the tenant")?
+        .map_err(|e| {
+            let why = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+            anyhow::anyhow!("the lab's tenant at {} does not answer ({why}): is the lab running? (state dir {})", s(&t["https"]), a.state_dir.display())
+        })?
         .json()
         .await?;
     let Some(token) = token["access_token"].as_str() else { bail!("no token for the lab's administrator: {token}") };
@@ -488,6 +529,9 @@ async fn up(a: UpArgs) -> Result<()> {
         cfg.source_anchor = anchor;
     }
     let lab = Lab::start(cfg).await?;
+    for w in &lab.warnings {
+        eprintln!("warning: {w}");
+    }
     if let Some((path, s)) = &guided {
         let ca_pem = std::fs::read(&lab.info.adds.ca_cert)?;
         let target = scenario::run::Target {
@@ -601,10 +645,24 @@ async fn wait_for_signal() -> Result<()> {
     Ok(())
 }
 
-async fn export(a: ExportArgs) -> Result<()> {
+async fn export(mut a: ExportArgs) -> Result<()> {
     use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
     use ldap3::controls::RawControl;
     use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+
+    if let Some(dir) = &a.state_dir {
+        let path = dir.join("lab.json");
+        let info: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(&path).with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
+        )
+        .with_context(|| format!("{} is not the JSON `lab up` writes (start the lab again to rewrite it)", path.display()))?;
+        let adds = &info["adds"];
+        let field = |k: &str| adds[k].as_str().map(str::to_string).with_context(|| format!("{}: no adds.{k}", path.display()));
+        a.ldaps = field("ldaps")?;
+        a.bind_dn = field("admin_dn")?;
+        a.password = field("admin_password")?;
+        a.ca = PathBuf::from(field("ca_cert")?);
+    }
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let pem = std::fs::read(&a.ca).with_context(|| format!("reading the lab CA {}", a.ca.display()))?;

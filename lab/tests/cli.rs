@@ -120,6 +120,11 @@ fn export_then_up_from_the_ldif_restores_passwords_and_objects() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // the same from the lab's state directory, as `lab sync` finds a lab
+    let again = dir.path().join("again.ldif");
+    let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(["export", "--state-dir"]).arg(dir.path()).arg("-o").arg(&again).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&again).unwrap().lines().count(), std::fs::read_to_string(&ldif).unwrap().lines().count());
     assert_eq!(sigterm(lab).code(), Some(0));
     let text = std::fs::read_to_string(&ldif).unwrap();
     assert!(text.starts_with("version: 1\n"));
@@ -175,7 +180,7 @@ fn check_and_run_scenario_files_with_exit_codes_and_junit() {
     let out = lab(&["run", "s", "--junit", "junit.xml", "--transcripts", "tr"], d);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("PASS good") && text.contains("1 scenarios: 1 passed, 0 failed"), "{text}");
+    assert!(text.contains("PASS good") && text.contains("1 scenario: 1 passed, 0 failed"), "{text}");
     let junit = std::fs::read_to_string(d.join("junit.xml")).unwrap();
     assert!(junit.contains("<testcase name=\"good\""), "{junit}");
     let transcript = std::fs::read_to_string(d.join("tr/good.txt")).unwrap();
@@ -332,4 +337,102 @@ fn no_password_reaches_the_log_even_at_trace_level() {
     assert!(!log.contains("Trace-Secret-Pw"), "a password in clear in the log");
     // the UTF-16 bytes as a Debug dump would print them ("T", "r", "a", "c", "e")
     assert!(!log.contains("84, 0, 114, 0, 97, 0, 99, 0, 101, 0"), "a unicodePwd value's bytes in the log");
+}
+
+// issue #16, item 5: what a newcomer's mistakes print — the file named, what to do, one
+// sentence with its causes, and no backtrace even with RUST_BACKTRACE=1.
+#[test]
+fn expected_errors_name_their_file_and_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(args).env("RUST_BACKTRACE", "1").current_dir(dir.path()).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let state = dir.path().join("state");
+    let state_arg = state.to_str().unwrap();
+    // no lab.json: which file, and that a lab writes it
+    let (code, _, err) = lab(&["sync", "--state-dir", state_arg]);
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("Error: reading ") && err.contains("lab.json (is a lab running?"), "{err}");
+    assert!(!err.contains("stack backtrace") && !err.contains("Stack backtrace"), "no backtrace for an expected error: {err}");
+    // a corrupt lab.json: named, and what to do
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("lab.json"), "{x").unwrap();
+    std::fs::write(state.join("ca.pem"), "").unwrap();
+    let (_, _, err) = lab(&["sync", "--state-dir", state_arg]);
+    assert!(err.contains("lab.json is not the JSON `lab up` writes"), "{err}");
+    // a lab that was running and is not any more
+    let r = up(&state, &[]);
+    assert_eq!(sigterm(r).code(), Some(0));
+    let (code, _, err) = lab(&["sync", "--state-dir", state_arg]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("does not answer") && err.contains("is the lab running? (state dir"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    // --transcripts naming a file, and one scenario's words
+    let file = dir.path().join("one.yaml");
+    std::fs::write(
+        &file,
+        "name: one\nabout: a bind\nsteps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: Summer-Lake-41 }\n",
+    )
+    .unwrap();
+    let (code, out, _) = lab(&["check", file.to_str().unwrap()]);
+    assert_eq!((code, out.trim()), (Some(0), "1 scenario file checked: all valid"));
+    std::fs::write(dir.path().join("t.txt"), "").unwrap();
+    let (code, out, err) = lab(&["run", file.to_str().unwrap(), "--transcripts", "t.txt"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("1 scenario: 1 passed, 0 failed"), "{out}");
+    assert!(err.contains("--transcripts t.txt: not a directory"), "{err}");
+    // an OU directory sync cannot find is named when the lab starts
+    let mut r = up_with(&dir.path().join("state2"), &["--sync-ou", "OU=Nowhere,DC=testlab,DC=example"], &[], Stdio::piped());
+    let mut stderr = BufReader::new(r.child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("warning: --sync-ou OU=Nowhere,DC=testlab,DC=example: no such object"), "{line}");
+    assert_eq!(sigterm(r).code(), Some(0));
+    // corrupt key files are replaced by new ones readable by their owner only
+    use std::os::unix::fs::PermissionsExt;
+    let state3 = dir.path().join("state3");
+    std::fs::create_dir_all(&state3).unwrap();
+    for name in ["tenant-signing-key-1.der", "writeback-engine-key-1.der"] {
+        std::fs::write(state3.join(name), b"not a key").unwrap();
+        std::fs::set_permissions(state3.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let r = up(&state3, &["--seed", "1"]);
+    assert_eq!(sigterm(r).code(), Some(0));
+    for name in ["tenant-signing-key-1.der", "writeback-engine-key-1.der"] {
+        let meta = std::fs::metadata(state3.join(name)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        assert!(meta.len() > 1000, "{name} holds a key again");
+    }
+}
+
+// issue #17, item 5: a suite split across CI machines — every file in exactly one shard,
+// each shard with its own JUnit.
+#[test]
+fn run_partitions_the_files_across_shards_each_with_its_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("s")).unwrap();
+    let names = ["a", "b", "c", "d", "e"];
+    for n in names {
+        std::fs::write(
+            d.join(format!("s/{n}.yaml")),
+            format!("name: {n}\nabout: a bind\nsteps:\n  - ldap.bind: {{ user: 'TESTLAB\\User1', password: Summer-Lake-41 }}\n"),
+        )
+        .unwrap();
+    }
+    let mut seen = vec![];
+    for k in 1..=2 {
+        let junit = format!("junit-{k}.xml");
+        let out = lab(&["run", "s", "--partition", &format!("{k}/2"), "--junit", &junit], d);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let xml = std::fs::read_to_string(d.join(&junit)).unwrap();
+        let shard: Vec<&str> = names.iter().copied().filter(|n| xml.contains(&format!("<testcase name=\"{n}\""))).collect();
+        assert!(!shard.is_empty(), "shard {k}/2 ran something");
+        seen.extend(shard);
+    }
+    seen.sort();
+    assert_eq!(seen, names, "every file in exactly one shard");
+    let out = lab(&["run", "s", "--partition", "3/2"], d);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("expected K/N"));
 }

@@ -36,6 +36,45 @@ impl TestLab {
         TestLab { lab, _dir: dir }
     }
 
+    /// Graph's resetPassword for `user` (UPN or object id) with `token`, polled to its end:
+    /// the operation's status (`succeeded`, `failed`).
+    pub async fn graph_reset(&self, token: &str, user: &str, password: &str) -> String {
+        let id = if uuid_like(user) {
+            user.to_string()
+        } else {
+            let (_, u) = self.call("GET", &format!("/v1.0/users/{user}?$select=id"), Some(token), None).await;
+            u["id"].as_str().expect("user id").to_string()
+        };
+        let path = format!("/v1.0/users/{id}/authentication/methods/{PASSWORD_METHOD}/resetPassword");
+        let r = self
+            .http()
+            .post(format!("{}{path}", self.lab.info.tenant.https))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "newPassword": password }))
+            .send()
+            .await
+            .expect("resetPassword");
+        assert_eq!(r.status().as_u16(), 202);
+        let location = r.headers()["location"].to_str().expect("location").to_string();
+        let op: serde_json::Value = self.http().get(location).bearer_auth(token).send().await.expect("operation").json().await.expect("JSON");
+        op["status"].as_str().expect("status").to_string()
+    }
+
+    /// Whether AD takes `password` for `name` in a simple bind over LDAPS.
+    pub async fn ad_accepts(&self, name: &str, password: &str) -> bool {
+        let mut l = self.connect(Via::Ldaps).await;
+        let ok = l.simple_bind(name, password).await.map(|r| r.rc == 0).unwrap_or(false);
+        let _ = l.unbind().await;
+        ok
+    }
+
+    /// Whether the cloud takes `password` for `upn` (AADSTS50055, "change it now", counts:
+    /// an administrator's reset asks for a change, and the password was right).
+    pub async fn cloud_accepts(&self, upn: &str, password: &str) -> bool {
+        let (status, body) = self.token(upn, password).await;
+        status == 200 || body["error_codes"][0].as_u64() == Some(50055)
+    }
+
     /// Stops the lab (its temp directory goes after).
     pub async fn stop(self) {
         self.lab.stop().await;
@@ -100,6 +139,13 @@ impl TestLab {
         reqwest::Client::builder().add_root_certificate(ca).build().expect("client")
     }
 
+    /// A client that trusts the lab CA and shows redirects instead of following them (what a
+    /// page answers, as a browser sees it before it moves on).
+    pub fn http_no_redirects(&self) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&self.ca_pem()).expect("CA");
+        reqwest::Client::builder().add_root_certificate(ca).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    }
+
     pub fn base(&self) -> String {
         self.lab.info.adds.base_dn.clone()
     }
@@ -161,6 +207,13 @@ impl TestLab {
         let text = r.text().await.expect("body");
         (status, if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
     }
+}
+
+/// Graph's fixed id of a user's password authentication method.
+pub const PASSWORD_METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 pub fn install_crypto() {

@@ -302,11 +302,7 @@ async fn the_sign_in_page_shows_aadsts_errors_and_the_forced_change_interruption
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
     let t = TestLab::start_with(|c| c.engine = true).await;
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&t.ca_pem()).unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = t.http_no_redirects();
     let base = t.info().tenant.https.clone();
     // signed in as the administrator, so that the admin center's pages are crawled too
     let r = http

@@ -78,11 +78,7 @@ async fn the_labs_switches_and_logs_need_its_administrator_on_https_and_plain_ht
 async fn only_the_labs_host_names_same_site_writes_and_json_bodies_are_taken() {
     install_crypto();
     let t = TestLab::start_with(|c| c.engine = true).await;
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&t.ca_pem()).unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = t.http_no_redirects();
     let base = t.info().tenant.https.clone();
     let port = base.rsplit(':').next().unwrap().to_string();
     let admin = t.admin_token().await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hybrid_lab_tests::{TestLab, Via, install_crypto};
 use serde_json::{Value, json};
 
-const METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
+use hybrid_lab_tests::PASSWORD_METHOD as METHOD;
 
 async fn lab() -> TestLab {
     let t = TestLab::start_with(|c| c.engine = true).await;
@@ -16,30 +16,16 @@ async fn lab() -> TestLab {
     t
 }
 
-/// An administrator's Graph resetPassword, polled to its end: the operation's status.
 async fn admin_reset(t: &TestLab, token: &str, upn: &str, password: &str) -> String {
-    let (_, u) = t.call("GET", &format!("/v1.0/users/{upn}?$select=id"), Some(token), None).await;
-    let id = u["id"].as_str().expect("user id").to_string();
-    let path = format!("/v1.0/users/{id}/authentication/methods/{METHOD}/resetPassword");
-    let r = t.http().post(format!("{}{path}", t.info().tenant.https)).bearer_auth(token).json(&json!({ "newPassword": password })).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let op: Value = t.http().get(location).bearer_auth(token).send().await.unwrap().json().await.unwrap();
-    op["status"].as_str().unwrap().to_string()
+    t.graph_reset(token, upn, password).await
 }
 
 async fn ad_accepts(t: &TestLab, name: &str, password: &str) -> bool {
-    let mut l = t.connect(Via::Ldaps).await;
-    let ok = l.simple_bind(name, password).await.unwrap().rc == 0;
-    let _ = l.unbind().await;
-    ok
+    t.ad_accepts(name, password).await
 }
 
-/// Whether the cloud takes `password` for `upn` (an administrator's reset asks for a change:
-/// AADSTS50055 means the password was right).
 async fn cloud_accepts(t: &TestLab, upn: &str, password: &str) -> bool {
-    let (status, body) = t.token(upn, password).await;
-    status == 200 || body["error_codes"][0].as_u64() == Some(50055)
+    t.cloud_accepts(upn, password).await
 }
 
 /// Waits for a condition the lab reaches by itself (at most `limit`), never a fixed time.

@@ -11,19 +11,9 @@ use std::time::{Duration, Instant};
 
 use hybrid_lab_tests::{TestLab, Via, install_crypto};
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::json;
 
-const METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
 const USERS: usize = 4;
-
-async fn reset(t: &TestLab, token: &str, id: &str, password: &str) -> String {
-    let url = format!("{}/v1.0/users/{id}/authentication/methods/{METHOD}/resetPassword", t.info().tenant.https);
-    let r = t.http().post(url).bearer_auth(token).json(&json!({ "newPassword": password })).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let op: Value = t.http().get(location).bearer_auth(token).send().await.unwrap().json().await.unwrap();
-    op["status"].as_str().unwrap().to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_under_random_fault_switches_leave_both_sides_on_the_last_success() {
@@ -63,7 +53,7 @@ async fn resets_under_random_fault_switches_leave_both_sides_on_the_last_success
             while !done.load(Ordering::SeqCst) {
                 let password = format!("Soak-{u}-{n}-Xq");
                 n += 1;
-                if reset(&t, &admin, &id, &password).await == "succeeded" {
+                if t.graph_reset(&admin, &id, &password).await == "succeeded" {
                     in_effect = password;
                     succeeded += 1;
                 } else {

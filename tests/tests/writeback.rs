@@ -6,34 +6,14 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use hybrid_lab_tests::{TestLab, Via, install_crypto};
-use serde_json::{Value, json};
 
-const METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
 
-/// An administrator's resetPassword, polled to its end: the operation's status.
 async fn admin_reset(t: &TestLab, token: &str, upn: &str, password: &str) -> String {
-    let (_, u) = t.call("GET", &format!("/v1.0/users/{upn}?$select=id"), Some(token), None).await;
-    let id = u["id"].as_str().expect("user id").to_string();
-    let path = format!("/v1.0/users/{id}/authentication/methods/{METHOD}/resetPassword");
-    let r = t
-        .http()
-        .post(format!("{}{path}", t.info().tenant.https))
-        .bearer_auth(token)
-        .json(&json!({ "newPassword": password }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let op: Value = t.http().get(location).bearer_auth(token).send().await.unwrap().json().await.unwrap();
-    op["status"].as_str().unwrap().to_string()
+    t.graph_reset(token, upn, password).await
 }
 
 async fn ad_accepts(t: &TestLab, name: &str, password: &str) -> bool {
-    let mut l = t.connect(Via::Ldaps).await;
-    let ok = l.simple_bind(name, password).await.unwrap().rc == 0;
-    let _ = l.unbind().await;
-    ok
+    t.ad_accepts(name, password).await
 }
 
 /// Waits for a condition the lab reaches by itself (at most 10 s), never a fixed time.

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use hybrid_lab_tests::{TestLab, Via, with_engine_lab};
 use proptest::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
-const METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
 /// How long the tenant waits for on-premises in these runs.
 const TIMEOUT_MS: u64 = 250;
 const USERS: [(&str, &str, &str); 2] =
@@ -70,24 +69,15 @@ async fn throw(t: &TestLab, token: &str, s: &Switch) {
 }
 
 async fn reset(t: &TestLab, token: &str, id: &str, password: &str) -> String {
-    let url = format!("{}/v1.0/users/{id}/authentication/methods/{METHOD}/resetPassword", t.info().tenant.https);
-    let r = t.http().post(url).bearer_auth(token).json(&json!({ "newPassword": password })).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let op: Value = t.http().get(location).bearer_auth(token).send().await.unwrap().json().await.unwrap();
-    op["status"].as_str().unwrap().to_string()
+    t.graph_reset(token, id, password).await
 }
 
 async fn ad_takes(t: &TestLab, name: &str, password: &str) -> bool {
-    let mut l = t.connect(Via::Ldaps).await;
-    let ok = l.simple_bind(name, password).await.map(|r| r.rc == 0).unwrap_or(false);
-    let _ = l.unbind().await;
-    ok
+    t.ad_accepts(name, password).await
 }
 
 async fn cloud_takes(t: &TestLab, upn: &str, password: &str) -> bool {
-    let (status, body) = t.token(upn, password).await;
-    status == 200 || body["error_codes"][0].as_u64() == Some(50055)
+    t.cloud_accepts(upn, password).await
 }
 
 proptest! {

@@ -35,7 +35,7 @@ pub struct Capabilities {
 pub async fn probe(ext: &External) -> Result<Capabilities, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = LdapConnSettings::new().set_config(tls(&ext.ca_pem)?);
-    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("{}: {e}", ext.ldaps))?;
+    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("cannot connect: {e}"))?;
     ldap3::drive!(conn);
     let (root, _) =
         l.search("", Scope::Base, "(objectClass=*)", vec!["supportedControl"]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
@@ -83,7 +83,7 @@ pub async fn seed(
 ) -> Result<HashMap<String, OnPremObject>, String> {
     let base = model.base_dn().to_string();
     let settings = LdapConnSettings::new().set_config(tls(&ext.ca_pem)?);
-    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("{}: {e}", ext.ldaps))?;
+    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("cannot connect: {e}"))?;
     ldap3::drive!(conn);
     l.simple_bind(&ext.admin_dn, &ext.admin_password)
         .await

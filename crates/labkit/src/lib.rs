@@ -227,6 +227,8 @@ pub struct Lab {
     pub tenant: Arc<tenant::server::TenantServer>,
     /// The writeback engine, when the lab runs one (its controls are the lab's fault switches).
     pub engine: Option<writeback::Engine>,
+    /// What the lab noticed about its configuration that an operator should hear.
+    pub warnings: Vec<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -322,6 +324,16 @@ impl Lab {
 
         let base_dn = dir.base_dn().to_string();
         let connector_dn = dir.by_sam(testlab::CONNECTOR).map(|e| e.dn.to_string());
+        // an OU directory sync is told to cover that does not exist syncs nothing: say so
+        let mut warnings = vec![];
+        if ext.is_none() {
+            for ou in cfg.sync_scope.iter().flatten() {
+                let exists = ad_ds::dn::Dn::parse(ou).ok().is_some_and(|dn| dir.get(&dn.key()).is_some());
+                if !exists {
+                    warnings.push(format!("--sync-ou {ou}: no such object in the directory; directory sync will find nothing there"));
+                }
+            }
+        }
         let dc = directory_listeners.as_ref().map(|_| DomainController::with_limits(dir, Some(tls), cfg.limits.ldap));
         let (stop, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -429,7 +441,7 @@ impl Lab {
         }
         let mut info = info;
         info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string() });
-        Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, engine, stop, tasks })
+        Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, engine, warnings, stop, tasks })
     }
 
     /// Stops every listener and waits for them, at most [`STOP_LIMIT`] in all: whatever

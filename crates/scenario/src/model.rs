@@ -832,7 +832,42 @@ enum OkWord {
 
 /// The JSON Schema of the scenario format, for editors (docs/scenario.schema.json).
 pub fn schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Scenario)).expect("schema serialises")
+    let mut v = serde_json::to_value(schemars::schema_for!(Scenario)).expect("schema serialises");
+    scalars_as_text(&mut v);
+    v
+}
+
+/// Where the loader wants text, a YAML plain scalar is text: `data: 533` is "533",
+/// `min_age: 0` is "0", `name: true` is "true". A JSON Schema validator (and an editor's YAML
+/// extension) sees those as a number or a boolean, so every free-text string in the schema
+/// also admits them — the schema then accepts what the loader accepts. Enumerated values
+/// (result names, SSPR codes) stay strings: the loader refuses a number there too.
+fn scalars_as_text(v: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    match v {
+        Value::Object(m) => {
+            let textual = match m.get("type") {
+                Some(Value::String(t)) => t == "string",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            if textual && !m.contains_key("enum") && !m.contains_key("const") {
+                let mut types = match m.get("type") {
+                    Some(Value::Array(ts)) => ts.clone(),
+                    _ => vec![json!("string")],
+                };
+                for t in ["number", "boolean"] {
+                    if !types.contains(&json!(t)) {
+                        types.push(json!(t));
+                    }
+                }
+                m.insert("type".into(), Value::Array(types));
+            }
+            m.values_mut().for_each(scalars_as_text);
+        }
+        Value::Array(a) => a.iter_mut().for_each(scalars_as_text),
+        _ => {}
+    }
 }
 
 /// A scenario file that does not parse: where and what.

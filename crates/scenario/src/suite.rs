@@ -252,8 +252,9 @@ pub fn human(results: &[ScenarioResult], style: Style) -> String {
     let total: Duration = results.iter().map(|r| r.duration).sum();
     let skipped_text = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
     let summary = format!(
-        "{} scenarios: {} passed, {failed} failed{skipped_text} ({} ms of scenario time)",
+        "{} scenario{}: {} passed, {failed} failed{skipped_text} ({} ms of scenario time)",
         results.len(),
+        if results.len() == 1 { "" } else { "s" },
         results.len() - failed - skipped,
         total.as_millis()
     );

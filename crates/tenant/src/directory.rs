@@ -862,6 +862,15 @@ impl Tenant {
         self.outbox.push_back(m);
     }
 
+    /// Ends `flow` for a user SSPR's throttling has just blocked for 24 hours, as Entra
+    /// audits it.
+    fn block_sspr(&mut self, flow: Uuid, user: Uuid) -> crate::sspr::Error {
+        self.flows.remove(&flow);
+        let (category, service) = ("UserManagement", "Self-service Password Management");
+        self.record("Blocked from self-service password reset", category, service, Actor::User(user), user, true, "");
+        crate::sspr::Error::Blocked
+    }
+
     /// Sends a one-time code by one of the user's methods (to the lab outbox).
     pub fn sspr_send_code(&mut self, flow: Uuid, kind: &str) -> Result<(), crate::sspr::Error> {
         use crate::sspr::Error;
@@ -874,17 +883,7 @@ impl Tenant {
         }
         let user = f.user;
         if !self.users.get_mut(&user).expect("flow user").sspr_counters.send(now, method.kind()) {
-            self.flows.remove(&flow);
-            self.record(
-                "Blocked from self-service password reset",
-                "UserManagement",
-                "Self-service Password Management",
-                Actor::User(user),
-                user,
-                true,
-                "",
-            );
-            return Err(Error::Blocked);
+            return Err(self.block_sspr(flow, user));
         }
         let code = crate::sspr::new_code(&mut rand::rngs::OsRng);
         let tenant = self.name.clone();
@@ -912,17 +911,7 @@ impl Tenant {
             let user = f.user;
             let blocked = self.users.get_mut(&user).expect("flow user").sspr_counters.fail(now);
             if blocked {
-                self.flows.remove(&flow);
-                self.record(
-                    "Blocked from self-service password reset",
-                    "UserManagement",
-                    "Self-service Password Management",
-                    Actor::User(user),
-                    user,
-                    true,
-                    "",
-                );
-                return Err(Error::Blocked);
+                return Err(self.block_sspr(flow, user));
             }
             return Err(Error::BadCode);
         }
