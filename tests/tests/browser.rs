@@ -514,3 +514,31 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
     assert_eq!(t.token("user1@testlab.example", "Changed-In-Browser-5").await.0, 200);
     b.close().await;
 }
+
+// issue #16, item 4: at 1280 px the dashboard's DC select ran over its card and the page
+// scrolled sideways. Every page, at a desktop and a phone width, fits its window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_1280_and_390_pixels_without_scrolling_sideways() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let mut b = Browser::open("widths", &t).await;
+    b.goto("/portal/lab").await; // signs in as the lab's administrator once
+    let pages = ["/portal", "/portal/lab", "/portal/sspr", "/portal/outbox", "/portal/signin", "/portal/admin", "/portal/admin/onprem", "/portal/admin/sspr", "/portal/admin/audit"];
+    let mut overflowing = vec![];
+    for width in [1280u32, 390] {
+        b.c.set_window_size(width, 900).await.expect("window size");
+        for page in pages {
+            b.goto(page).await;
+            b.wait("main").await;
+            let (scroll, inner) = {
+                let v = b.c.execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![]).await.expect("script");
+                (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0))
+            };
+            b.shot(&format!("{width}px{}", page.replace('/', "-"))).await;
+            if scroll > inner {
+                overflowing.push(format!("{page} at {width} px: {scroll} > {inner}"));
+            }
+        }
+    }
+    assert!(overflowing.is_empty(), "pages wider than their window: {overflowing:?}");
+    b.close().await;
+}

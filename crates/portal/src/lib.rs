@@ -254,7 +254,9 @@ async fn sspr_start(State(p): State<Shared>, Form(f): Form<UserForm>) -> Respons
 
 /// The SSPR error page: the code, the message, and a support code that ties it to the flow.
 fn sspr_error(status: u16, code: &str, message: &str, flow: Option<&str>) -> Response {
-    let page = SsprErrorPage { code: code.to_string(), message: message.to_string(), support_code: flow.unwrap_or("-").to_string() };
+    // Entra's error page always has a support code; before a flow exists, a fresh one
+    let support_code = flow.map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let page = SsprErrorPage { code: code.to_string(), message: message.to_string(), support_code };
     render_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &page)
 }
 

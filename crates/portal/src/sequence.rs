@@ -136,9 +136,11 @@ pub fn svg(items: &[Item]) -> String {
 
 /// The items of one writeback operation from the engine's wire trace (`/lab/engine/trace`):
 /// the lines of the last tracking id.
+/// The engine's trace begins at the tenant: the user's request opens the diagram and the
+/// answer the user got closes it, so the "User / client" lifeline has its arrows too.
 pub fn last_operation(trace: &[serde_json::Value]) -> Vec<Item> {
     let Some(last) = trace.last().and_then(|l| l["trackingId"].as_str()) else { return vec![] };
-    trace
+    let mut items: Vec<Item> = trace
         .iter()
         .filter(|l| l["trackingId"].as_str() == Some(last))
         .filter_map(|l| {
@@ -146,7 +148,18 @@ pub fn last_operation(trace: &[serde_json::Value]) -> Vec<Item> {
             let to = party(l["to"].as_str()?)?;
             Some(Item::Message { from, to, text: l["text"].as_str().unwrap_or_default().to_string() })
         })
-        .collect()
+        .collect();
+    let asked = match items.first() {
+        Some(Item::Message { text, .. }) => text.split(" (").next().unwrap_or(text).to_string(),
+        _ => return items,
+    };
+    let answer = match items.last() {
+        Some(Item::Message { to: 1, text, .. }) => text.clone(),
+        _ => "no answer yet".to_string(),
+    };
+    items.insert(0, Item::Message { from: 0, to: 1, text: asked });
+    items.push(Item::Message { from: 1, to: 0, text: answer });
+    items
 }
 
 #[cfg(test)]
@@ -154,6 +167,23 @@ mod tests {
     use super::*;
 
     const TRANSCRIPT: &str = "#5 sspr.reset\n  → POST /lab/sspr/flows/f/reset {\"newPassword\":\"***\"}\n  ⇢ tenant → relay: reset request for user1@testlab.example\n  ⇢ relay → engine: reset request\n  ⇢ engine → AD DS: modify CN=User1: replace unicodePwd=***\n  ⇢ AD DS → engine: success (0)\n  ← 200 {\"result\":\"succeeded\"}\n#6 ldap.bind\n  → LDAPS bind TESTLAB\\User1 ***\n  ← success (0)\n#7 clock.advance\n  → advance the lab clock by 1d\n  ← scheduled sync: 0 added\n";
+
+    #[test]
+    fn the_last_operation_starts_and_ends_with_the_user() {
+        let line = |from: &str, to: &str, text: &str| serde_json::json!({ "trackingId": "t1", "from": from, "to": to, "text": text });
+        let trace = vec![
+            line("tenant", "relay", "reset request for user1@testlab.example (password sealed: RSA-OAEP-wrapped AES-256-GCM)"),
+            line("relay", "engine", "reset request for user1@testlab.example"),
+            line("engine", "AD DS", "modify CN=User1: replace unicodePwd=***"),
+            line("AD DS", "engine", "success (0)"),
+            line("engine", "relay", "succeeded"),
+            line("relay", "tenant", "succeeded"),
+        ];
+        let items = last_operation(&trace);
+        assert_eq!(items.first(), Some(&Item::Message { from: 0, to: 1, text: "reset request for user1@testlab.example".into() }));
+        assert_eq!(items.last(), Some(&Item::Message { from: 1, to: 0, text: "succeeded".into() }));
+        assert_eq!(items.len(), 8);
+    }
 
     #[test]
     fn a_transcript_becomes_messages_between_the_right_parties() {
