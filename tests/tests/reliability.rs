@@ -16,18 +16,6 @@ async fn lab() -> TestLab {
     t
 }
 
-async fn admin_reset(t: &TestLab, token: &str, upn: &str, password: &str) -> String {
-    t.graph_reset(token, upn, password).await
-}
-
-async fn ad_accepts(t: &TestLab, name: &str, password: &str) -> bool {
-    t.ad_accepts(name, password).await
-}
-
-async fn cloud_accepts(t: &TestLab, upn: &str, password: &str) -> bool {
-    t.cloud_accepts(upn, password).await
-}
-
 /// Waits for a condition the lab reaches by itself (at most `limit`), never a fixed time.
 async fn until(limit: Duration, cond: impl Fn() -> bool) -> bool {
     let deadline = std::time::Instant::now() + limit;
@@ -56,7 +44,7 @@ async fn a_reset_reported_failed_when_the_engine_stops_mid_delay_never_reaches_a
     engine(&t, json!({ "action": "delay", "ms": 3000 })).await;
     let reset = {
         let (t, admin) = (&t, admin.clone());
-        async move { admin_reset(t, &admin, "user1@testlab.example", "Never-Written-41x").await }
+        async move { t.graph_reset(&admin, "user1@testlab.example", "Never-Written-41x").await }
     };
     let stop = async {
         assert!(until(Duration::from_secs(5), || e.in_flight() == 1).await, "the request reached the engine");
@@ -66,16 +54,16 @@ async fn a_reset_reported_failed_when_the_engine_stops_mid_delay_never_reaches_a
     assert_eq!(status, "failed");
     // the request ends at once, without waiting out its delay, and wrote nothing
     assert!(until(Duration::from_millis(500), || e.in_flight() == 0).await, "the stopped engine let go of the request");
-    assert!(!ad_accepts(&t, "TESTLAB\\User1", "Never-Written-41x").await, "AD never took the failed reset's password");
-    assert!(ad_accepts(&t, "TESTLAB\\User1", "Summer-Lake-41").await);
+    assert!(!t.ad_accepts("TESTLAB\\User1", "Never-Written-41x").await, "AD never took the failed reset's password");
+    assert!(t.ad_accepts("TESTLAB\\User1", "Summer-Lake-41").await);
     assert!(e.events().iter().any(|ev| ev.id == 32000 && ev.message.contains("cancelled")), "{:?}", e.events());
     // and the next hash sync keeps the cloud on the password that is in effect
     engine(&t, json!({ "action": "delay", "ms": 0 })).await;
     engine(&t, json!({ "action": "start" })).await;
     let (status, report) = t.lab_call("POST", "/lab/sync", Some(json!({ "policyType": "Initial" }))).await;
     assert_eq!(status, 200, "{report}");
-    assert!(cloud_accepts(&t, "user1@testlab.example", "Summer-Lake-41").await);
-    assert!(!cloud_accepts(&t, "user1@testlab.example", "Never-Written-41x").await);
+    assert!(t.cloud_accepts("user1@testlab.example", "Summer-Lake-41").await);
+    assert!(!t.cloud_accepts("user1@testlab.example", "Never-Written-41x").await);
 }
 
 // issue #15, item 1: a delay just under the relay timeout let the engine write after the
@@ -96,14 +84,14 @@ async fn a_delay_at_the_deadline_never_parts_the_two_sides() {
     for (i, delay) in [290u64, 295, 299, 300, 301, 305, 280, 298].into_iter().enumerate() {
         engine(&t, json!({ "action": "delay", "ms": delay })).await;
         let pw = format!("Deadline-Reset-{i}-Qz");
-        let status = admin_reset(&t, &admin, "user1@testlab.example", &pw).await;
-        let in_ad = ad_accepts(&t, "TESTLAB\\User1", &pw).await;
+        let status = t.graph_reset(&admin, "user1@testlab.example", &pw).await;
+        let in_ad = t.ad_accepts("TESTLAB\\User1", &pw).await;
         assert_eq!(status == "succeeded", in_ad, "delay {delay} ms: reported {status}, in AD: {in_ad}");
         if in_ad {
             in_effect = pw;
         }
-        assert!(ad_accepts(&t, "TESTLAB\\User1", &in_effect).await);
-        assert!(cloud_accepts(&t, "user1@testlab.example", &in_effect).await, "the cloud agrees after delay {delay}");
+        assert!(t.ad_accepts("TESTLAB\\User1", &in_effect).await);
+        assert!(t.cloud_accepts("user1@testlab.example", &in_effect).await, "the cloud agrees after delay {delay}");
         outcomes.push(status);
     }
     // (both outcomes should occur; which one each delay gets depends on the machine)
@@ -125,13 +113,13 @@ async fn no_switch_stalls_writeback_for_good_and_the_lab_stops_promptly() {
     assert_eq!(s, 400);
     engine(&t, json!({ "action": "delay", "ms": 3_600_000 })).await;
     let admin = t.admin_token().await;
-    assert_eq!(admin_reset(&t, &admin, "user1@testlab.example", "Stalled-Reset-1x").await, "failed");
+    assert_eq!(t.graph_reset(&admin, "user1@testlab.example", "Stalled-Reset-1x").await, "failed");
     assert!(until(Duration::from_secs(3), || e.in_flight() == 0).await, "the delayed request gave up at its deadline");
     engine(&t, json!({ "action": "delay", "ms": 0 })).await;
-    assert_eq!(admin_reset(&t, &admin, "user4@testlab.example", "After-Delay-Ok-2x").await, "succeeded");
+    assert_eq!(t.graph_reset(&admin, "user4@testlab.example", "After-Delay-Ok-2x").await, "succeeded");
     let sync = tokio::time::timeout(Duration::from_secs(10), t.lab_call("POST", "/lab/sync", Some(json!({ "policyType": "Delta" })))).await;
     assert_eq!(sync.expect("hash sync answers").0, 200);
-    assert_eq!(admin_reset(&t, &admin, "user1@testlab.example", "After-Sync-Ok-3x").await, "succeeded", "writeback still works");
+    assert_eq!(t.graph_reset(&admin, "user1@testlab.example", "After-Sync-Ok-3x").await, "succeeded", "writeback still works");
     let (s, status) = t.lab_call("GET", "/lab/engine", None).await;
     assert_eq!((s, status["running"].as_bool(), status["connected"].as_bool()), (200, Some(true), Some(true)));
     // stop and start complete, and so does the lab's shutdown, with a request held up
@@ -140,7 +128,7 @@ async fn no_switch_stalls_writeback_for_good_and_the_lab_stops_promptly() {
     assert_eq!(s, 204, "{b}");
     let held = {
         let (t, admin) = (&t, admin.clone());
-        async move { tokio::time::timeout(Duration::from_secs(3), admin_reset(t, &admin, "user1@testlab.example", "Held-Reset-4x")).await }
+        async move { tokio::time::timeout(Duration::from_secs(3), t.graph_reset(&admin, "user1@testlab.example", "Held-Reset-4x")).await }
     };
     let switches = async {
         assert!(until(Duration::from_secs(5), || e.in_flight() == 1).await);
@@ -151,7 +139,7 @@ async fn no_switch_stalls_writeback_for_good_and_the_lab_stops_promptly() {
     };
     let (held, ()) = tokio::join!(held, switches);
     assert_eq!(held.expect("the held reset was answered when the engine stopped"), "failed");
-    assert!(!ad_accepts(&t, "TESTLAB\\User1", "Held-Reset-4x").await);
+    assert!(!t.ad_accepts("TESTLAB\\User1", "Held-Reset-4x").await);
     // a request held up in the engine when the lab stops
     let (_, u) = t.call("GET", "/v1.0/users/user1@testlab.example?$select=id", Some(&admin), None).await;
     let url = format!("{}/v1.0/users/{}/authentication/methods/{METHOD}/resetPassword", t.info().tenant.https, u["id"].as_str().unwrap());

@@ -8,14 +8,6 @@ use futures::future::join_all;
 use hybrid_lab_tests::{TestLab, Via, install_crypto};
 
 
-async fn admin_reset(t: &TestLab, token: &str, upn: &str, password: &str) -> String {
-    t.graph_reset(token, upn, password).await
-}
-
-async fn ad_accepts(t: &TestLab, name: &str, password: &str) -> bool {
-    t.ad_accepts(name, password).await
-}
-
 /// Waits for a condition the lab reaches by itself (at most 10 s), never a fixed time.
 async fn until(cond: impl Fn() -> bool) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -46,12 +38,12 @@ async fn two_hundred_users_reset_at_once_all_land_on_both_sides() {
     let admin = t.admin_token().await;
     let statuses = join_all((0..200).map(|i| {
         let (t, admin) = (&t, &admin);
-        async move { admin_reset(t, admin, &format!("load{i}@testlab.example"), &format!("Concurrent-Reset-{i}-Xy")).await }
+        async move { t.graph_reset(admin, &format!("load{i}@testlab.example"), &format!("Concurrent-Reset-{i}-Xy")).await }
     }))
     .await;
     assert!(statuses.iter().all(|s| s == "succeeded"), "{statuses:?}");
     for i in (0..200).step_by(7) {
-        assert!(ad_accepts(&t, &format!("TESTLAB\\Load{i}"), &format!("Concurrent-Reset-{i}-Xy")).await, "AD has Load{i}'s new password");
+        assert!(t.ad_accepts(&format!("TESTLAB\\Load{i}"), &format!("Concurrent-Reset-{i}-Xy")).await, "AD has Load{i}'s new password");
         let (status, body) = t.token(&format!("load{i}@testlab.example"), &format!("Concurrent-Reset-{i}-Xy")).await;
         assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(50055)), "the cloud has it too (and asks for a change)");
     }
@@ -75,14 +67,14 @@ async fn fifty_resets_of_one_user_at_once_leave_both_sides_on_the_same_password(
     let passwords: Vec<String> = (0..50).map(|i| format!("Same-User-Reset-{i}-Xy")).collect();
     let statuses = join_all(passwords.iter().map(|p| {
         let (t, admin) = (&t, &admin);
-        async move { admin_reset(t, admin, "load0@testlab.example", p).await }
+        async move { t.graph_reset(admin, "load0@testlab.example", p).await }
     }))
     .await;
     assert!(statuses.iter().all(|s| s == "succeeded"), "{statuses:?}");
     // exactly one of them is AD's password now, and the cloud has that same one
     let mut ad = vec![];
     for p in &passwords {
-        if ad_accepts(&t, "TESTLAB\\Load0", p).await {
+        if t.ad_accepts("TESTLAB\\Load0", p).await {
             ad.push(p.clone());
         }
     }
@@ -103,8 +95,8 @@ async fn the_engine_reconnects_after_the_relay_drops_and_an_offboarded_engine_is
     t.lab.tenant.relay.disconnect_all();
     let admin = t.admin_token().await;
     assert!(until(|| t.lab.tenant.relay.any_connected()).await, "the engine reconnects");
-    assert_eq!(admin_reset(&t, &admin, "user1@testlab.example", "After-Outage-Pass-1").await, "succeeded");
-    assert!(ad_accepts(&t, "TESTLAB\\User1", "After-Outage-Pass-1").await);
+    assert_eq!(t.graph_reset(&admin, "user1@testlab.example", "After-Outage-Pass-1").await, "succeeded");
+    assert!(t.ad_accepts("TESTLAB\\User1", "After-Outage-Pass-1").await);
     // offboarding: the registration is gone, the engine cannot connect again
     let (_, list) = t.call("GET", "/lab/writeback/engines", Some(&admin), None).await;
     assert_eq!(list["value"][0]["connected"], true);
@@ -115,8 +107,8 @@ async fn the_engine_reconnects_after_the_relay_drops_and_an_offboarded_engine_is
     // the engine tries again and is turned away (its connection errors are logged)
     assert!(until(|| engine.events().iter().filter(|e| matches!(e.id, 32002 | 32014)).count() > refused_before).await);
     assert!(!t.lab.tenant.relay.any_connected());
-    assert_eq!(admin_reset(&t, &admin, "user4@testlab.example", "Offboarded-Pass-1").await, "failed");
-    assert!(ad_accepts(&t, "TESTLAB\\User4", "Copper-River-93").await);
+    assert_eq!(t.graph_reset(&admin, "user4@testlab.example", "Offboarded-Pass-1").await, "failed");
+    assert!(t.ad_accepts("TESTLAB\\User4", "Copper-River-93").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,8 +144,8 @@ async fn with_two_engines_registered_the_tenant_uses_a_connected_one() {
     // the first one stops: the second carries the reset
     first.stop();
     assert!(until(|| t.lab.tenant.relay.status().iter().filter(|e| e["connected"] == true).count() == 1).await);
-    assert_eq!(admin_reset(&t, &admin, "user1@testlab.example", "Carried-By-Second-1").await, "succeeded");
-    assert!(ad_accepts(&t, "TESTLAB\\User1", "Carried-By-Second-1").await);
+    assert_eq!(t.graph_reset(&admin, "user1@testlab.example", "Carried-By-Second-1").await, "succeeded");
+    assert!(t.ad_accepts("TESTLAB\\User1", "Carried-By-Second-1").await);
     assert_eq!(second.events().iter().filter(|e| e.id == 31010).count(), 1);
     assert_eq!(first.events().iter().filter(|e| e.id == 31010).count(), 0);
     second.shutdown();

@@ -68,18 +68,6 @@ async fn throw(t: &TestLab, token: &str, s: &Switch) {
     assert_eq!(status, 200, "{s:?}: {answer}");
 }
 
-async fn reset(t: &TestLab, token: &str, id: &str, password: &str) -> String {
-    t.graph_reset(token, id, password).await
-}
-
-async fn ad_takes(t: &TestLab, name: &str, password: &str) -> bool {
-    t.ad_accepts(name, password).await
-}
-
-async fn cloud_takes(t: &TestLab, upn: &str, password: &str) -> bool {
-    t.cloud_accepts(upn, password).await
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 4, max_shrink_iters: 8, ..ProptestConfig::default() })]
 
@@ -111,11 +99,11 @@ proptest! {
                 let password = format!("Prop-Reset-{n}-Xq");
                 match step {
                     Step::Reset(u) => {
-                        let status = reset(&t, &admin, &ids[*u], &password).await;
+                        let status = t.graph_reset(&admin, &ids[*u], &password).await;
                         if status == "succeeded" { in_effect[*u] = password.clone() } else { failed.entry(*u).or_default().push(password.clone()) }
                     }
                     Step::ResetThen(u, s) => {
-                        let request = reset(&t, &admin, &ids[*u], &password);
+                        let request = t.graph_reset(&admin, &ids[*u], &password);
                         let then = async {
                             // thrown while the request is with the engine, if it gets there
                             let until = std::time::Instant::now() + Duration::from_millis(500);
@@ -144,18 +132,18 @@ proptest! {
                 }
                 assert_eq!(engine.in_flight(), 0, "step {n} {step:?}: a request still held");
                 for (u, (upn, sam, _)) in USERS.iter().enumerate() {
-                    assert!(cloud_takes(&t, upn, &in_effect[u]).await, "step {n} {step:?}: the cloud has {upn}'s last succeeded password");
+                    assert!(t.cloud_accepts(upn, &in_effect[u]).await, "step {n} {step:?}: the cloud has {upn}'s last succeeded password");
                     if dc_up {
-                        assert!(ad_takes(&t, sam, &in_effect[u]).await, "step {n} {step:?}: AD has {upn}'s last succeeded password");
+                        assert!(t.ad_accepts(sam, &in_effect[u]).await, "step {n} {step:?}: AD has {upn}'s last succeeded password");
                     }
                     // (each failed password is tried once now and once at the end: the cloud's
                     // smart lockout counts wrong passwords)
                     if matches!(step, Step::Reset(x) | Step::ResetThen(x, _) if *x == u)
                         && let Some(f) = failed.get(&u).and_then(|f| f.last()).filter(|f| **f == password)
                     {
-                        assert!(!cloud_takes(&t, upn, f).await, "step {n} {step:?}: a failed reset's password works in the cloud");
+                        assert!(!t.cloud_accepts(upn, f).await, "step {n} {step:?}: a failed reset's password works in the cloud");
                         if dc_up {
-                            assert!(!ad_takes(&t, sam, f).await, "step {n} {step:?}: a failed reset's password works in AD");
+                            assert!(!t.ad_accepts(sam, f).await, "step {n} {step:?}: a failed reset's password works in AD");
                         }
                     }
                 }
@@ -167,10 +155,10 @@ proptest! {
             let (s, report) = t.call("POST", "/lab/sync", Some(&admin), Some(json!({ "policyType": "Initial" }))).await;
             assert_eq!(s, 200, "{report}");
             for (u, (upn, sam, _)) in USERS.iter().enumerate() {
-                assert!(ad_takes(&t, sam, &in_effect[u]).await);
-                assert!(cloud_takes(&t, upn, &in_effect[u]).await, "after hash sync, {upn}");
+                assert!(t.ad_accepts(sam, &in_effect[u]).await);
+                assert!(t.cloud_accepts(upn, &in_effect[u]).await, "after hash sync, {upn}");
                 for f in failed.get(&u).into_iter().flatten() {
-                    assert!(!ad_takes(&t, sam, f).await && !cloud_takes(&t, upn, f).await, "after hash sync, {upn}'s failed {f}");
+                    assert!(!t.ad_accepts(sam, f).await && !t.cloud_accepts(upn, f).await, "after hash sync, {upn}'s failed {f}");
                 }
             }
             // and the lab stops promptly from wherever the steps left it
