@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the tests need, once: OpenLDAP's command-line clients from Debian's
 # packages (ldapsearch, ldapwhoami, ldapmodify), Chromium and its WebDriver (the browser
-# tests), and Python's ldap3 in a venv (.venv).
+# tests), Python's ldap3 in a venv (.venv), and axe-core from npm in .axe (the browser
+# tests' accessibility audit).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# axe-core, pinned to its major version, in the project's own node_modules
+axe() {
+  if [ ! -f .axe/node_modules/axe-core/axe.min.js ]; then
+    npm install --prefix .axe --no-audit --no-fund --silent axe-core@4
+  fi
+}
 
 # Python clients, in the project's own venv
 req=tests/python/requirements.txt
@@ -14,11 +22,14 @@ if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/.requirements 2>/dev/null;
   cp "$req" .venv/.requirements
 fi
 
-packages=(ldap-utils chromium chromium-driver)
-commands=(ldapsearch chromium chromedriver)
+packages=(ldap-utils chromium chromium-driver npm)
+commands=(ldapsearch chromium chromedriver npm)
 missing=0
 for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
-[ "$missing" = 0 ] && exit 0
+if [ "$missing" = 0 ]; then
+  axe
+  exit 0
+fi
 as_root=()
 if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null 2>&1; then as_root=(sudo); else
@@ -28,3 +39,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update
 "${as_root[@]}" apt-get install -y --no-install-recommends "${packages[@]}"
+axe

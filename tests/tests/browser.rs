@@ -542,3 +542,40 @@ async fn every_page_fits_1280_and_390_pixels_without_scrolling_sideways() {
     assert!(overflowing.is_empty(), "pages wider than their window: {overflowing:?}");
     b.close().await;
 }
+
+// issue #16, item 4: an automated accessibility audit (axe-core, from npm, installed by
+// scripts/deps.sh into .axe/) of every page: no serious or critical violation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_has_a_serious_accessibility_violation() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let axe_path = std::env::var_os("AXE_CORE_JS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".axe/node_modules/axe-core/axe.min.js"));
+    let axe = std::fs::read_to_string(&axe_path).unwrap_or_else(|e| panic!("{}: {e} (scripts/deps.sh installs axe-core)", axe_path.display()));
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let mut b = Browser::open("accessibility", &t).await;
+    b.goto("/portal/lab").await;
+    // a flow's pages too: the verification step and the error page
+    let pages = ["/portal", "/portal/lab", "/portal/sspr", "/portal/outbox", "/portal/signin", "/portal/admin", "/portal/admin/onprem", "/portal/admin/sspr", "/portal/admin/audit", "/portal/account/password"];
+    let mut found = vec![];
+    for page in pages {
+        b.goto(page).await;
+        b.wait("main").await;
+        b.c.execute(&axe, vec![]).await.expect("axe-core loads");
+        let result = b
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations.map(v => [v.id, v.impact, v.nodes.length, v.help]))).catch(e => done([['error', 'critical', 0, String(e)]]));",
+                vec![],
+            )
+            .await
+            .expect("axe.run");
+        for v in result.as_array().into_iter().flatten() {
+            if matches!(v[1].as_str(), Some("serious" | "critical")) {
+                found.push(format!("{page}: {} ({} nodes): {}", v[0], v[2], v[3]));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    b.close().await;
+}
