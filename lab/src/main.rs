@@ -572,7 +572,7 @@ async fn up(a: UpArgs) -> Result<()> {
 fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bool) -> Result<()> {
     let a = &info.adds;
     writeln!(out, "hybrid-lab is up (Ctrl-C to stop)\n")?;
-    writeln!(out, "Dashboard {}", info.dashboard)?;
+    writeln!(out, "Dashboard {}   (sign in as {} / {})", info.dashboard, info.tenant.admin_upn, info.tenant.admin_password)?;
     writeln!(out, "SSPR      {}   (\"Can't access your account?\")\n", info.sspr)?;
     if external_adds {
         writeln!(out, "AD DS  {} (external: the testlab seeded into it; no directory sync)", a.ldaps)?;
