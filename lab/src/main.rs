@@ -250,10 +250,7 @@ fn main() -> std::process::ExitCode {
 
 fn lab_main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(log_filter())
-        .init();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(log_filter()).init();
     let rt = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Up(args) => rt.block_on(up(args)),
@@ -463,7 +460,11 @@ async fn sync(a: SyncArgs) -> Result<()> {
         .await
         .map_err(|e| {
             let why = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
-            anyhow::anyhow!("the lab's tenant at {} does not answer ({why}): is the lab running? (state dir {})", s(&t["https"]), a.state_dir.display())
+            anyhow::anyhow!(
+                "the lab's tenant at {} does not answer ({why}): is the lab running? (state dir {})",
+                s(&t["https"]),
+                a.state_dir.display()
+            )
         })?
         .json()
         .await?;
@@ -534,11 +535,7 @@ async fn up(a: UpArgs) -> Result<()> {
     }
     if let Some((path, s)) = &guided {
         let ca_pem = std::fs::read(&lab.info.adds.ca_cert)?;
-        let target = scenario::run::Target {
-            info: lab.info.clone(),
-            external_adds: lab.adds.is_none(),
-            ca_pem,
-        };
+        let target = scenario::run::Target { info: lab.info.clone(), external_adds: lab.adds.is_none(), ca_pem };
         let mut runner = scenario::run::Runner::new(&target).map_err(|e| anyhow::anyhow!(e.0))?;
         runner.prepare(s).await.map_err(|e| anyhow::anyhow!("{}: given: {}", path.display(), e.0))?;
     }

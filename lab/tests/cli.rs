@@ -122,7 +122,8 @@ fn export_then_up_from_the_ldif_restores_passwords_and_objects() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // the same from the lab's state directory, as `lab sync` finds a lab
     let again = dir.path().join("again.ldif");
-    let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(["export", "--state-dir"]).arg(dir.path()).arg("-o").arg(&again).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_lab")).args(["export", "--state-dir"]).arg(dir.path()).arg("-o").arg(&again).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(&again).unwrap().lines().count(), std::fs::read_to_string(&ldif).unwrap().lines().count());
     assert_eq!(sigterm(lab).code(), Some(0));
@@ -370,11 +371,8 @@ fn expected_errors_name_their_file_and_say_what_to_do() {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     // --transcripts naming a file, and one scenario's words
     let file = dir.path().join("one.yaml");
-    std::fs::write(
-        &file,
-        "name: one\nabout: a bind\nsteps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: Summer-Lake-41 }\n",
-    )
-    .unwrap();
+    std::fs::write(&file, "name: one\nabout: a bind\nsteps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: Summer-Lake-41 }\n")
+        .unwrap();
     let (code, out, _) = lab(&["check", file.to_str().unwrap()]);
     assert_eq!((code, out.trim()), (Some(0), "1 scenario file checked: all valid"));
     std::fs::write(dir.path().join("t.txt"), "").unwrap();

@@ -56,7 +56,8 @@ impl TestLab {
             .expect("resetPassword");
         assert_eq!(r.status().as_u16(), 202);
         let location = r.headers()["location"].to_str().expect("location").to_string();
-        let op: serde_json::Value = self.http().get(location).bearer_auth(token).send().await.expect("operation").json().await.expect("JSON");
+        let op: serde_json::Value =
+            self.http().get(location).bearer_auth(token).send().await.expect("operation").json().await.expect("JSON");
         op["status"].as_str().expect("status").to_string()
     }
 

@@ -522,7 +522,17 @@ async fn every_page_fits_1280_and_390_pixels_without_scrolling_sideways() {
     let t = TestLab::start_with(|c| c.engine = true).await;
     let mut b = Browser::open("widths", &t).await;
     b.goto("/portal/lab").await; // signs in as the lab's administrator once
-    let pages = ["/portal", "/portal/lab", "/portal/sspr", "/portal/outbox", "/portal/signin", "/portal/admin", "/portal/admin/onprem", "/portal/admin/sspr", "/portal/admin/audit"];
+    let pages = [
+        "/portal",
+        "/portal/lab",
+        "/portal/sspr",
+        "/portal/outbox",
+        "/portal/signin",
+        "/portal/admin",
+        "/portal/admin/onprem",
+        "/portal/admin/sspr",
+        "/portal/admin/audit",
+    ];
     let mut overflowing = vec![];
     for width in [1280u32, 390] {
         b.c.set_window_size(width, 900).await.expect("window size");
@@ -548,15 +558,26 @@ async fn every_page_fits_1280_and_390_pixels_without_scrolling_sideways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_has_a_serious_accessibility_violation() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let axe_path = std::env::var_os("AXE_CORE_JS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join(".axe/node_modules/axe-core/axe.min.js"));
-    let axe = std::fs::read_to_string(&axe_path).unwrap_or_else(|e| panic!("{}: {e} (scripts/deps.sh installs axe-core)", axe_path.display()));
+    let axe_path =
+        std::env::var_os("AXE_CORE_JS").map(std::path::PathBuf::from).unwrap_or_else(|| root.join(".axe/node_modules/axe-core/axe.min.js"));
+    let axe =
+        std::fs::read_to_string(&axe_path).unwrap_or_else(|e| panic!("{}: {e} (scripts/deps.sh installs axe-core)", axe_path.display()));
     let t = TestLab::start_with(|c| c.engine = true).await;
     let mut b = Browser::open("accessibility", &t).await;
     b.goto("/portal/lab").await;
     // a flow's pages too: the verification step and the error page
-    let pages = ["/portal", "/portal/lab", "/portal/sspr", "/portal/outbox", "/portal/signin", "/portal/admin", "/portal/admin/onprem", "/portal/admin/sspr", "/portal/admin/audit", "/portal/account/password"];
+    let pages = [
+        "/portal",
+        "/portal/lab",
+        "/portal/sspr",
+        "/portal/outbox",
+        "/portal/signin",
+        "/portal/admin",
+        "/portal/admin/onprem",
+        "/portal/admin/sspr",
+        "/portal/admin/audit",
+        "/portal/account/password",
+    ];
     let mut found = vec![];
     for page in pages {
         b.goto(page).await;

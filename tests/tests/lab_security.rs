@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 
 /// The lab's control surface: every switch and every log a trainee's lab keeps.
 const CONTROLS: &[(&str, &str, Option<&str>)] = &[
-    ("POST", "/lab/adds/rights", Some(r#"{"action":"grant","right":"Reset Password","trustee":"CN=User1,OU=Lab Users,DC=testlab,DC=example"}"#)),
+    (
+        "POST",
+        "/lab/adds/rights",
+        Some(r#"{"action":"grant","right":"Reset Password","trustee":"CN=User1,OU=Lab Users,DC=testlab,DC=example"}"#),
+    ),
     ("GET", "/lab/adds/rights", None),
     ("POST", "/lab/adds/fault", Some(r#"{"state":"down"}"#)),
     ("GET", "/lab/adds/fault", None),
@@ -84,7 +88,8 @@ async fn only_the_labs_host_names_same_site_writes_and_json_bodies_are_taken() {
     let admin = t.admin_token().await;
     // DNS rebinding: the lab's address under someone else's name
     for path in ["/portal/lab", "/lab/engine", "/v1.0/me", "/portal/sspr"] {
-        let r = http.get(format!("{base}{path}")).header("host", format!("attacker.example:{port}")).bearer_auth(&admin).send().await.unwrap();
+        let r =
+            http.get(format!("{base}{path}")).header("host", format!("attacker.example:{port}")).bearer_auth(&admin).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 421, "{path} under a foreign host name");
     }
     for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("dc1.testlab.example:{port}")] {
@@ -168,7 +173,8 @@ async fn two_labs_with_one_seed_share_no_secret() {
     // SSPR: flow ids and the codes sent differ
     let mut codes = vec![];
     for t in [&a, &b] {
-        let (_, flow) = t.call("POST", "/lab/sspr/flows", None, Some(json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" }))).await;
+        let (_, flow) =
+            t.call("POST", "/lab/sspr/flows", None, Some(json!({ "userPrincipalName": "user5@testlab.onmicrosoft.com" }))).await;
         let id = flow["id"].as_str().unwrap().to_string();
         let (s, _) = t.call("POST", &format!("/lab/sspr/flows/{id}/codes"), None, Some(json!({ "method": "email" }))).await;
         assert_eq!(s, 202);
@@ -182,7 +188,8 @@ async fn two_labs_with_one_seed_share_no_secret() {
     for t in [&a, &b] {
         let token = t.admin_token().await;
         let (_, u) = t.call("GET", "/v1.0/users/user5@testlab.onmicrosoft.com?$select=id", Some(&token), None).await;
-        let path = format!("/v1.0/users/{}/authentication/methods/28c10230-6103-485e-b985-444c60001490/resetPassword", u["id"].as_str().unwrap());
+        let path =
+            format!("/v1.0/users/{}/authentication/methods/28c10230-6103-485e-b985-444c60001490/resetPassword", u["id"].as_str().unwrap());
         let r = t.http().post(format!("{}{path}", t.info().tenant.https)).bearer_auth(&token).json(&json!({})).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 202);
         let answer: Value = r.json().await.unwrap();

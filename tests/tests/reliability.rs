@@ -144,7 +144,8 @@ async fn no_switch_stalls_writeback_for_good_and_the_lab_stops_promptly() {
     let (_, u) = t.call("GET", "/v1.0/users/user1@testlab.example?$select=id", Some(&admin), None).await;
     let url = format!("{}/v1.0/users/{}/authentication/methods/{METHOD}/resetPassword", t.info().tenant.https, u["id"].as_str().unwrap());
     let (http, token) = (t.http(), admin.clone());
-    let _held_again = tokio::spawn(async move { http.post(url).bearer_auth(token).json(&json!({ "newPassword": "Held-Reset-5x" })).send().await });
+    let _held_again =
+        tokio::spawn(async move { http.post(url).bearer_auth(token).json(&json!({ "newPassword": "Held-Reset-5x" })).send().await });
     assert!(until(Duration::from_secs(5), || e.in_flight() == 1).await);
     let started = std::time::Instant::now();
     tokio::time::timeout(Duration::from_secs(2), t.stop()).await.expect("the lab stops within 2 s with a request held up");

@@ -29,11 +29,15 @@ async fn resets_under_random_fault_switches_leave_both_sides_on_the_last_success
     );
     let mut l = t.admin(Via::Ldaps).await;
     let set = |a: &'static str, v: &'static str| ldap3::Mod::Replace(a, std::collections::HashSet::from([v]));
-    assert_eq!(l.modify(&t.base(), vec![set("minPwdAge", "0"), set("pwdHistoryLength", "0"), set("lockoutThreshold", "0")]).await.unwrap().rc, 0);
+    assert_eq!(
+        l.modify(&t.base(), vec![set("minPwdAge", "0"), set("pwdHistoryLength", "0"), set("lockoutThreshold", "0")]).await.unwrap().rc,
+        0
+    );
     let admin = t.admin_token().await;
     let (s, _) = t.call("PATCH", "/lab/writeback/settings", Some(&admin), Some(json!({ "timeoutMs": 250 }))).await;
     assert_eq!(s, 204);
-    let setting = json!({ "templateId": "5cf42378-d67d-4f36-ba46-e8b86229381d", "values": [{ "name": "LockoutThreshold", "value": "50" }] });
+    let setting =
+        json!({ "templateId": "5cf42378-d67d-4f36-ba46-e8b86229381d", "values": [{ "name": "LockoutThreshold", "value": "50" }] });
     assert_eq!(t.call("POST", "/v1.0/groupSettings", Some(&admin), Some(setting)).await.0, 201);
     let until = Instant::now() + Duration::from_secs(seconds);
     let done = Arc::new(AtomicBool::new(false));

@@ -7,7 +7,6 @@ use std::time::Duration;
 use futures::future::join_all;
 use hybrid_lab_tests::{TestLab, Via, install_crypto};
 
-
 /// Waits for a condition the lab reaches by itself (at most 10 s), never a fixed time.
 async fn until(cond: impl Fn() -> bool) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

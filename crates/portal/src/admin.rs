@@ -75,9 +75,7 @@ struct NextQuery {
 
 /// Only the portal's own pages: a `next` elsewhere would make the sign-in an open redirect.
 fn next_page(next: Option<&str>) -> String {
-    next.filter(|n| n.starts_with("/portal/") && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or("/portal/admin")
-        .to_string()
+    next.filter(|n| n.starts_with("/portal/") && !n.starts_with("//") && !n.contains('\\')).unwrap_or("/portal/admin").to_string()
 }
 
 async fn signin_page(axum::extract::Query(q): axum::extract::Query<NextQuery>) -> Response {

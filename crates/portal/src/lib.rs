@@ -644,7 +644,8 @@ async fn dashboard_stream(State(p): State<Shared>, headers: axum::http::HeaderMa
                 let (_, v) = p.api(reqwest::Method::GET, path, Some(&token), None).await;
                 now.push(v.to_string().bytes().fold(0xcbf2_9ce4_8422_2325u64, |a, b| (a ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
             }
-            let moved: Vec<&str> = PARTS.iter().zip(&now).enumerate().filter(|(i, (_, h))| last.get(*i) != Some(*h)).map(|(_, ((n, _), _))| *n).collect();
+            let moved: Vec<&str> =
+                PARTS.iter().zip(&now).enumerate().filter(|(i, (_, h))| last.get(*i) != Some(*h)).map(|(_, ((n, _), _))| *n).collect();
             if !moved.is_empty() {
                 let event = Event::default().event("changed").data(moved.join(","));
                 return Some((Ok::<_, std::convert::Infallible>(event), (p, token, slot, now)));

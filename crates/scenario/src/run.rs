@@ -1424,11 +1424,7 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path, exte
     };
     let lab_start = started.elapsed();
     let ca_pem = std::fs::read(&lab.info.adds.ca_cert).unwrap_or_default();
-    let target = Target {
-        info: lab.info.clone(),
-        external_adds: external.is_some(),
-        ca_pem,
-    };
+    let target = Target { info: lab.info.clone(), external_adds: external.is_some(), ca_pem };
     let (result, transcript) = match Runner::new(&target) {
         Ok(mut r) => {
             let res = r.run(s).await;

@@ -36,7 +36,11 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn the_published_schema_is_the_one_the_loader_generates() {
-    assert_eq!(published(), scenario::model::schema(), "docs/scenario.schema.json is stale: run `cargo run -p lab -- schema > docs/scenario.schema.json`");
+    assert_eq!(
+        published(),
+        scenario::model::schema(),
+        "docs/scenario.schema.json is stale: run `cargo run -p lab -- schema > docs/scenario.schema.json`"
+    );
 }
 
 #[test]
@@ -68,7 +72,10 @@ fn the_schema_and_the_loader_agree_on_edge_cases() {
     let head = "name: x\nabout: y\n";
     let cases: &[(&str, &str)] = &[
         // scalars where text is wanted: both take them
-        ("an LDAP data code as a number", "steps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: x }\n    expect: { ldap: invalidCredentials, data: 533 }\n"),
+        (
+            "an LDAP data code as a number",
+            "steps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: x }\n    expect: { ldap: invalidCredentials, data: 533 }\n",
+        ),
         ("a duration of 0", "given:\n  ad-ds: { policy: { min_age: 0 } }\nsteps:\n  - clock.advance: 1d\n"),
         ("a password that YAML reads as a number", "steps:\n  - ldap.bind: { user: 'TESTLAB\\User1', password: 12345678 }\n"),
         // what neither takes

@@ -23,8 +23,8 @@ use relay::{Failure, Operation, Outcome, ToEngine, ToTenant};
 use rsa::RsaPrivateKey;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
-use tokio_util::sync::CancellationToken;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 pub use events::Event;
 
@@ -1004,7 +1004,14 @@ impl From<Refusal> for Stop {
     }
 }
 
-async fn write(inner: &Inner, link: &CancellationToken, anchor: &str, op: &Operation, tracking: &str, deadline_ms: u64) -> Result<(), Stop> {
+async fn write(
+    inner: &Inner,
+    link: &CancellationToken,
+    anchor: &str,
+    op: &Operation,
+    tracking: &str,
+    deadline_ms: u64,
+) -> Result<(), Stop> {
     let open = |s: &relay::Sealed| s.open_cached(&inner.reg.key, &inner.keys).map_err(|_| (Failure::Decryption, None));
     let trace = |from, to, text: String| inner.log.trace(tracking, from, to, text);
     trace("engine", "AD DS", format!("search for sourceAnchor {anchor} (LDAPS, as the connector)"));

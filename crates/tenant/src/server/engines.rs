@@ -52,11 +52,7 @@ pub struct RelayHub {
 
 impl RelayHub {
     pub fn new(clock: clock::Clock) -> RelayHub {
-        RelayHub {
-            state: Mutex::default(),
-            clock,
-            timeout: Mutex::new(Duration::from_secs(10)),
-        }
+        RelayHub { state: Mutex::default(), clock, timeout: Mutex::new(Duration::from_secs(10)) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, Registry> {

@@ -77,7 +77,12 @@ fn unsafe_method(m: &Method) -> bool {
 
 /// The guard as axum middleware; `labkit` puts it around the lab's whole HTTP front.
 pub async fn guard(State((s, hosts)): State<(Shared, Hosts)>, req: Request, next: Next) -> Response {
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
     match host {
         Some(h) if hosts.allows(&h) => {}
         Some(h) => {
@@ -149,7 +154,9 @@ mod tests {
     #[test]
     fn hosts_are_the_labs_own() {
         let h = Hosts { names: vec!["dc1.testlab.example".into()] };
-        for ok in ["localhost", "localhost:8443", "LOCALHOST:1", "127.0.0.1:8080", "127.9.9.9", "[::1]:8443", "::1", "dc1.testlab.example:443"] {
+        for ok in
+            ["localhost", "localhost:8443", "LOCALHOST:1", "127.0.0.1:8080", "127.9.9.9", "[::1]:8443", "::1", "dc1.testlab.example:443"]
+        {
             assert!(h.allows(ok), "{ok}");
         }
         for bad in ["evil.example", "evil.example:8443", "localhost.evil.example", "10.0.0.1:8443", "", "127.0.0.1.nip.io"] {

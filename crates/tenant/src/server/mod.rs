@@ -21,9 +21,9 @@ use uuid::Uuid;
 
 mod account;
 pub mod engines;
-mod idle;
 mod groups;
 pub mod guard;
+mod idle;
 mod lab;
 mod protection;
 pub mod writeback;
@@ -146,7 +146,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_connections: MAX_CONNECTIONS, handshake_timeout: HANDSHAKE_TIMEOUT, header_timeout: HEADER_TIMEOUT, idle_timeout: IDLE_TIMEOUT }
+        Limits {
+            max_connections: MAX_CONNECTIONS,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            header_timeout: HEADER_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+        }
     }
 }
 
