@@ -515,6 +515,20 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
     b.close().await;
 }
 
+/// The pages a trainer and a trainee open (signed in as the lab's administrator first).
+const PAGES: [&str; 10] = [
+    "/portal",
+    "/portal/lab",
+    "/portal/sspr",
+    "/portal/outbox",
+    "/portal/signin",
+    "/portal/admin",
+    "/portal/admin/onprem",
+    "/portal/admin/sspr",
+    "/portal/admin/audit",
+    "/portal/account/password",
+];
+
 // issue #16, item 4: at 1280 px the dashboard's DC select ran over its card and the page
 // scrolled sideways. Every page, at a desktop and a phone width, fits its window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,21 +536,10 @@ async fn every_page_fits_1280_and_390_pixels_without_scrolling_sideways() {
     let t = TestLab::start_with(|c| c.engine = true).await;
     let mut b = Browser::open("widths", &t).await;
     b.goto("/portal/lab").await; // signs in as the lab's administrator once
-    let pages = [
-        "/portal",
-        "/portal/lab",
-        "/portal/sspr",
-        "/portal/outbox",
-        "/portal/signin",
-        "/portal/admin",
-        "/portal/admin/onprem",
-        "/portal/admin/sspr",
-        "/portal/admin/audit",
-    ];
     let mut overflowing = vec![];
     for width in [1280u32, 390] {
         b.c.set_window_size(width, 900).await.expect("window size");
-        for page in pages {
+        for page in PAGES {
             b.goto(page).await;
             b.wait("main").await;
             let (scroll, inner) = {
@@ -565,21 +568,8 @@ async fn no_page_has_a_serious_accessibility_violation() {
     let t = TestLab::start_with(|c| c.engine = true).await;
     let mut b = Browser::open("accessibility", &t).await;
     b.goto("/portal/lab").await;
-    // a flow's pages too: the verification step and the error page
-    let pages = [
-        "/portal",
-        "/portal/lab",
-        "/portal/sspr",
-        "/portal/outbox",
-        "/portal/signin",
-        "/portal/admin",
-        "/portal/admin/onprem",
-        "/portal/admin/sspr",
-        "/portal/admin/audit",
-        "/portal/account/password",
-    ];
     let mut found = vec![];
-    for page in pages {
+    for page in PAGES {
         b.goto(page).await;
         b.wait("main").await;
         b.c.execute(&axe, vec![]).await.expect("axe-core loads");

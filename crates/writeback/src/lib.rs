@@ -308,8 +308,8 @@ pub(crate) struct Inner {
     /// The service runs (a stopped service keeps no relay link). Changed only under
     /// `commit` so no request commits to AD after a stop has begun.
     running: AtomicBool,
-    /// The commit point: how many requests are writing to AD now (see [`Inner::commit`]).
-    commit: Mutex<usize>,
+    /// The commit point's lock (see [`Inner::commit`]).
+    commit: Mutex<()>,
     /// Told when the last request in flight has queued its answer.
     drained: Notify,
     connected: AtomicBool,
@@ -343,15 +343,6 @@ enum Refused {
     Cancelled,
 }
 
-/// A request allowed to write to AD; the count falls when it is dropped.
-struct Committed<'a>(&'a Inner);
-
-impl Drop for Committed<'_> {
-    fn drop(&mut self) {
-        *self.0.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner) -= 1;
-    }
-}
-
 impl Inner {
     /// Sets the service's state under the commit lock: once `stop` returns, no request that
     /// had not committed will write. True when it was running before.
@@ -364,16 +355,15 @@ impl Inner {
     /// the service runs, its link is open and its deadline has not passed. Those three and the
     /// count change under one lock, so a stop or a closed link either sees the request
     /// committed (and waits for its answer) or the request sees them (and writes nothing).
-    fn commit(&self, link: &CancellationToken, deadline_ms: u64) -> Result<Committed<'_>, Refused> {
-        let mut n = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn commit(&self, link: &CancellationToken, deadline_ms: u64) -> Result<(), Refused> {
+        let _gate = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !self.running.load(Ordering::SeqCst) || link.is_cancelled() {
             return Err(Refused::Cancelled);
         }
         if now_ms() >= deadline_ms {
             return Err(Refused::Expired);
         }
-        *n += 1;
-        Ok(Committed(self))
+        Ok(())
     }
 
     /// Closes a link's door: no request that came on it commits from now on.
@@ -422,7 +412,7 @@ impl Engine {
             log,
             tls,
             running: AtomicBool::new(true),
-            commit: Mutex::new(0),
+            commit: Mutex::new(()),
             drained: Notify::new(),
             connected: AtomicBool::new(false),
             delay_ms: AtomicU64::new(0),
@@ -551,11 +541,6 @@ impl Engine {
         self.inner.set_running(false);
         let _ = self.inner.shutdown.send(true);
         self.inner.changed.notify_waiters();
-    }
-
-    /// How many requests are writing to AD at this moment (committed, not yet answered).
-    pub fn writing(&self) -> usize {
-        *self.inner.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Requests received and not yet finished (waiting out a delay, searching, writing).
@@ -852,10 +837,10 @@ async fn handle(inner: &Inner, link: &CancellationToken, req: Request<'_>) -> Ou
     inner.log.trace(&tracking, "tenant", "relay", format!("{} request for {upn}{sealed}", op.kind()));
     inner.log.trace(&tracking, "relay", "engine", format!("{} request for {upn}", op.kind()));
     inner.log.log(start, format!("{} request for {upn} was received from the cloud.", a_kind(&op)), t);
-    let result = apply(inner, link, anchor, &op, &tracking, deadline_ms).await;
-    let result = match result {
-        Err(Abandoned(why)) => return refused(why),
-        Ok(r) => r,
+    let result = match write(inner, link, anchor, &op, &tracking, deadline_ms).await {
+        Ok(()) => Ok(()),
+        Err(Stop::Refusal(r)) => Err(r),
+        Err(Stop::Refused(why)) => return refused(why),
     };
     let answer = match &result {
         Ok(()) => "succeeded".to_string(),
@@ -886,9 +871,6 @@ fn a_kind(op: &Operation) -> String {
     let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "An" } else { "A" };
     format!("{article} {kind}")
 }
-
-/// A request given up before its write: the commit point refused it.
-struct Abandoned(Refused);
 
 type Refusal = (Failure, Option<String>);
 
@@ -978,24 +960,11 @@ fn unicode_pwd(p: &str) -> Vec<u8> {
     format!("\"{p}\"").encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
-async fn apply(
-    inner: &Inner,
-    link: &CancellationToken,
-    anchor: &str,
-    op: &Operation,
-    tracking: &str,
-    deadline_ms: u64,
-) -> Result<Result<(), Refusal>, Abandoned> {
-    Ok(match write(inner, link, anchor, op, tracking, deadline_ms).await {
-        Ok(()) => Ok(()),
-        Err(Stop::Refusal(r)) => Err(r),
-        Err(Stop::Abandoned(a)) => return Err(a),
-    })
-}
-
+/// Why a write did not happen: AD (or the way to it) refused it, or the commit point
+/// turned it away before anything was sent.
 enum Stop {
     Refusal(Refusal),
-    Abandoned(Abandoned),
+    Refused(Refused),
 }
 
 impl From<Refusal> for Stop {
@@ -1070,7 +1039,7 @@ async fn write(
     trace("engine", "AD DS", format!("modify {dn}: {}{with}", written.join(", ")));
     // the commit point, immediately before the write (see Inner::commit); the write itself
     // gets the grace the tenant still waits after the deadline
-    let _committed = inner.commit(link, deadline_ms).map_err(|why| Stop::Abandoned(Abandoned(why)))?;
+    inner.commit(link, deadline_ms).map_err(Stop::Refused)?;
     let grace = Duration::from_millis((deadline_ms + relay::WRITE_GRACE_MS).saturating_sub(now_ms()).max(1));
     l.with_timeout(grace);
     let r = if hints {
