@@ -36,8 +36,18 @@ enum Command {
     Run(RunArgs),
     /// Check scenario files without running them.
     Check(CheckArgs),
-    /// Print the JSON Schema of the scenario format (docs/scenario.schema.json).
-    Schema,
+    /// Print the JSON Schema of the scenario format (docs/scenario.schema.json), or with
+    /// `exercise` of the exercise format (docs/exercise.schema.json).
+    Schema {
+        #[arg(value_enum, default_value = "scenario")]
+        format: SchemaFormat,
+    },
+    /// List the exercises (`lab up --exercise NAME` starts one).
+    Exercises {
+        /// Where the exercise files are.
+        #[arg(long, default_value = "exercises")]
+        dir: PathBuf,
+    },
     /// The on-premises scenarios against an external directory (a Samba AD DC) and against
     /// the built-in AD DS, side by side (`make conformance` provisions Samba and runs this).
     /// Exit 1 when the built-in side fails, or Samba differs where no scenario says it does.
@@ -197,10 +207,23 @@ struct UpArgs {
     sync_ou: Vec<String>,
     /// Set the lab up as this scenario's `given:` says, print its steps, and stop there so
     /// that a trainee can play them by hand.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "exercise")]
     scenario: Option<PathBuf>,
+    /// Start an exercise (a name from `lab exercises`, or a file): the lab set up where it
+    /// starts, its checklist on the dashboard, ticking as you do each task.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["no_engine", "adds"])]
+    exercise: Option<String>,
+    /// Where `--exercise` looks for exercises by name.
+    #[arg(long, value_name = "DIR", default_value = "exercises")]
+    exercises: PathBuf,
     #[command(flatten)]
     external: ExternalArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaFormat {
+    Scenario,
+    Exercise,
 }
 
 #[derive(clap::Args)]
@@ -237,6 +260,12 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 }
 
 fn main() -> std::process::ExitCode {
+    // `lab exercises | head`: a closed pipe ends the output quietly, as for any Unix tool,
+    // instead of a panic (Rust ignores SIGPIPE by default)
+    // SAFETY: setting a signal's disposition to its default before any thread starts
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // an expected error (a missing file, a lab that is not running) is a sentence with its
     // causes, never a backtrace, whatever RUST_BACKTRACE says: backtraces are for bugs (panics)
     match lab_main() {
@@ -259,8 +288,13 @@ fn lab_main() -> Result<()> {
         Command::Check(args) => check(args),
         Command::Sync(args) => rt.block_on(sync(args)),
         Command::Conformance(args) => rt.block_on(conformance(args)),
-        Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&scenario::model::schema())?);
+        Command::Exercises { dir } => exercises(&dir),
+        Command::Schema { format } => {
+            let schema = match format {
+                SchemaFormat::Scenario => scenario::model::schema(),
+                SchemaFormat::Exercise => scenario::exercise::schema(),
+            };
+            println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(())
         }
     }
@@ -511,6 +545,7 @@ async fn up(a: UpArgs) -> Result<()> {
         adds_ldif,
         tls_files: a.tls_cert.zip(a.tls_key),
         engine: !a.no_engine,
+        password_writeback: true,
         load_users: 0,
         source_anchor: a.source_anchor,
         presynced: !a.unsynced,
@@ -529,10 +564,29 @@ async fn up(a: UpArgs) -> Result<()> {
     if let Some(anchor) = guided.as_ref().and_then(|(_, s)| s.source_anchor) {
         cfg.source_anchor = anchor;
     }
+    let exercise = match &a.exercise {
+        Some(name) => {
+            let path = scenario::exercise::find(name, &a.exercises).map_err(|e| anyhow::anyhow!(e))?;
+            let x = scenario::exercise::load(&path).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?;
+            scenario::exercise::configure(&mut cfg, &x);
+            Some(x)
+        }
+        None => None,
+    };
     let lab = Lab::start(cfg).await?;
     for w in &lab.warnings {
         eprintln!("warning: {w}");
     }
+    let exercise = match exercise {
+        Some(x) => {
+            let guide = exercise_guide(&x);
+            scenario::exercise::begin(&lab, x)
+                .await
+                .map_err(|e| anyhow::anyhow!("exercise {}: {e}", a.exercise.as_deref().unwrap_or_default()))?;
+            Some(guide)
+        }
+        None => None,
+    };
     if let Some((path, s)) = &guided {
         let ca_pem = std::fs::read(&lab.info.adds.ca_cert)?;
         let target = scenario::run::Target { info: lab.info.clone(), external_adds: lab.adds.is_none(), ca_pem };
@@ -559,10 +613,45 @@ async fn up(a: UpArgs) -> Result<()> {
             s.about.trim()
         )?;
     }
+    if let Some(guide) = exercise.filter(|_| !a.json) {
+        writeln!(out, "\n{guide}\nThe dashboard ({}) ticks each task as you do it.", lab.info.dashboard)?;
+    }
     out.flush()?;
     drop(out);
     wait_for_signal().await?;
     lab.stop().await;
+    Ok(())
+}
+
+/// An exercise for people: its title, what it is about, and the tasks.
+fn exercise_guide(x: &scenario::exercise::Exercise) -> String {
+    let mut g = format!("Exercise: {}\n{}\n", x.title, x.about.trim());
+    for (i, t) in x.tasks.iter().enumerate() {
+        g.push_str(&format!("  {}. {}\n", i + 1, t.value.title));
+    }
+    g
+}
+
+/// `lab exercises`: each exercise's name, title and number of tasks.
+fn exercises(dir: &std::path::Path) -> Result<()> {
+    let found = scenario::exercise::discover(dir).with_context(|| format!("listing the exercises in {}", dir.display()))?;
+    if found.is_empty() {
+        bail!("no exercise files (*.yaml) in {}", dir.display());
+    }
+    let mut bad = 0;
+    for (name, path) in &found {
+        match scenario::exercise::load(path) {
+            Ok(x) => println!("{name:<24} {} ({} task{})", x.title, x.tasks.len(), if x.tasks.len() == 1 { "" } else { "s" }),
+            Err(e) => {
+                bad += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    println!("\nStart one with `lab up --exercise NAME`; its checklist is on the dashboard.");
+    if bad > 0 {
+        bail!("{bad} of {} exercise files are invalid", found.len());
+    }
     Ok(())
 }
 

@@ -59,7 +59,7 @@ impl Browser {
     /// Opens a page; the lab administrator's pages first ask for the sign-in (once), as they
     /// do a trainer, and then come back to the page asked for.
     async fn goto(&mut self, path: &str) {
-        let admins_only = ["/portal/lab", "/portal/outbox", "/portal/admin"].iter().any(|p| path.starts_with(p));
+        let admins_only = ["/portal/lab", "/portal/outbox", "/portal/admin", "/portal/connect"].iter().any(|p| path.starts_with(p));
         if admins_only && !self.admin && !path.starts_with("/portal/admin/signin") {
             self.c.goto(&format!("{}{path}", self.base)).await.expect("navigate");
             self.wait("signin").await;
@@ -516,7 +516,7 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
 }
 
 /// The pages a trainer and a trainee open (signed in as the lab's administrator first).
-const PAGES: [&str; 10] = [
+const PAGES: [&str; 12] = [
     "/portal",
     "/portal/lab",
     "/portal/sspr",
@@ -527,13 +527,24 @@ const PAGES: [&str; 10] = [
     "/portal/admin/sspr",
     "/portal/admin/audit",
     "/portal/account/password",
+    "/portal/connect/tasks",
+    "/portal/connect/azure",
 ];
+
+/// A lab running an exercise (the dashboard then carries its checklist: hints, a question).
+async fn lab_with_an_exercise() -> TestLab {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/missing-right.yaml");
+    let x = scenario::exercise::load(&file).expect("the exercise loads");
+    let t = TestLab::start_with(|c| scenario::exercise::configure(c, &x)).await;
+    scenario::exercise::begin(&t.lab, x).await.expect("the exercise is set up");
+    t
+}
 
 // issue #16, item 4: at 1280 px the dashboard's DC select ran over its card and the page
 // scrolled sideways. Every page, at a desktop and a phone width, fits its window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_fits_1280_and_390_pixels_without_scrolling_sideways() {
-    let t = TestLab::start_with(|c| c.engine = true).await;
+    let t = lab_with_an_exercise().await;
     let mut b = Browser::open("widths", &t).await;
     b.goto("/portal/lab").await; // signs in as the lab's administrator once
     let mut overflowing = vec![];
@@ -565,7 +576,7 @@ async fn no_page_has_a_serious_accessibility_violation() {
         std::env::var_os("AXE_CORE_JS").map(std::path::PathBuf::from).unwrap_or_else(|| root.join(".axe/node_modules/axe-core/axe.min.js"));
     let axe =
         std::fs::read_to_string(&axe_path).unwrap_or_else(|e| panic!("{}: {e} (scripts/deps.sh installs axe-core)", axe_path.display()));
-    let t = TestLab::start_with(|c| c.engine = true).await;
+    let t = lab_with_an_exercise().await;
     let mut b = Browser::open("accessibility", &t).await;
     b.goto("/portal/lab").await;
     let mut found = vec![];
@@ -588,5 +599,90 @@ async fn no_page_has_a_serious_accessibility_violation() {
         }
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
+    b.close().await;
+}
+
+/// Microsoft's tutorial "Enable password writeback" as the shipped exercise starts it, walked
+/// by clicking: Connect's wizard, the admin center's on-premises integration, and the exit
+/// criterion — an SSPR reset that lands in AD — with the dashboard's checklist ticking each
+/// task, the last one live in a dashboard left open in another window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tutorial_exercise_is_walked_by_clicking_and_its_checklist_ticks() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/enable-writeback.yaml");
+    let x = scenario::exercise::load(&file).expect("the tutorial exercise loads");
+    let t = TestLab::start_with(|c| scenario::exercise::configure(c, &x)).await;
+    scenario::exercise::begin(&t.lab, x).await.expect("the exercise is set up");
+    let mut b = Browser::open("exercise-enable-writeback", &t).await;
+    b.goto("/portal/lab").await;
+    for i in 1..=4 {
+        assert_eq!(b.text(&format!("task-{i}-state")).await, "to do", "task {i} at the start");
+    }
+    b.shot("exercise-start").await;
+
+    // where the tutorial starts, a synced user's reset is refused: writeback is off
+    b.goto("/portal/sspr").await;
+    b.fill("user", "user1@testlab.example").await;
+    b.click("next").await;
+    assert_eq!(b.text("code").await, "SSPR_0010");
+    b.goto("/portal/admin/onprem").await;
+    assert!(b.text("client-status").await.contains("not properly configured"), "before Connect is configured");
+
+    // 1. Connect's configuration wizard
+    b.goto("/portal/connect").await;
+    b.shot("connect-tasks").await;
+    b.click("next").await; // "Customize synchronization options" is chosen
+    b.fill("user", "user1@testlab.example").await;
+    b.fill("password", "Summer-Lake-41").await;
+    b.click("next").await;
+    assert!(b.text("error").await.contains("Global Administrator"), "a plain user cannot configure Connect");
+    b.fill("user", "labadmin@testlab.onmicrosoft.com").await;
+    b.fill("password", "Cloud-Admin-Pa55!").await;
+    b.shot("connect-azure").await;
+    b.click("next").await;
+    assert!(b.text("directories").await.contains("DC=testlab,DC=example"));
+    b.click("next").await;
+    let ous = b.text("ous").await;
+    assert!(ous.contains("OU=Lab Users"), "{ous}");
+    b.shot("connect-ou-filtering").await;
+    b.click("next").await;
+    let writeback = b.wait("password-writeback").await;
+    assert!(!writeback.is_selected().await.unwrap(), "writeback is off where the tutorial starts");
+    assert!(b.wait("password-hash-sync").await.is_selected().await.unwrap(), "hash sync is on");
+    writeback.click().await.unwrap();
+    b.shot("connect-optional-features").await;
+    b.click("next").await;
+    assert!(b.text("summary").await.contains("will be enabled"));
+    b.click("configure").await;
+    assert_eq!(b.text("outcome").await, "Password writeback is enabled.");
+    b.shot("connect-complete").await;
+    b.click("exit").await;
+    assert_eq!(b.text("task-1-state").await, "done", "Connect's task ticked");
+    let events = b.text("events").await;
+    assert!(events.contains("31004") && events.contains("31005"), "{events}");
+
+    // 2 and 3: the admin center's on-premises integration
+    b.goto("/portal/admin/onprem").await;
+    assert_eq!(b.text("client-status").await, "Your on-premises writeback client is up and running.");
+    b.click("write_back-yes").await;
+    b.click("allow_unlock-yes").await;
+    b.click("save").await;
+    b.wait("saved").await;
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-2-state").await, "done");
+    assert_eq!(b.text("task-3-state").await, "done");
+    assert_eq!(b.text("task-4-state").await, "to do");
+
+    // 4: the exit criterion, with the dashboard open in a window of its own
+    let dashboard = b.c.window().await.unwrap();
+    let other = b.c.new_window(false).await.unwrap();
+    b.c.switch_to_window(other.handle).await.unwrap();
+    b.sspr_until_password("user1@testlab.example").await;
+    b.choose_password("Tutorial-Done-2026", "Tutorial-Done-2026").await;
+    assert_eq!(b.text("result").await, "Your password has been reset.");
+    b.c.switch_to_window(dashboard).await.unwrap();
+    assert_eq!(b.wait_text_changes("task-4-state", "to do").await, "done", "the open dashboard ticked the last task");
+    assert!(b.text("exercise-complete").await.contains("complete"));
+    b.shot("exercise-complete").await;
+    binds(&t, "User1", "Tutorial-Done-2026").await.expect("the reset landed in AD");
     b.close().await;
 }

@@ -56,6 +56,10 @@ pub struct LabConfig {
     /// Start the writeback engine, onboarded (the Test Lab Guide's end state: writeback on
     /// in both places). Off, the tenant answers as Entra does with no engine connected.
     pub engine: bool,
+    /// Connect was installed with the "Password writeback" optional feature (default). False:
+    /// installed without it — directory and hash sync only, the sync side's writeback flag
+    /// off — until its configuration wizard turns it on (the exercise mode's start).
+    pub password_writeback: bool,
     /// Extra synced users for load and concurrency tests (`testlab::seed_load_users`).
     pub load_users: usize,
     /// The attribute that ties a synced user to its AD object. With mS-DS-ConsistencyGuid
@@ -98,6 +102,7 @@ impl LabConfig {
             adds_ldif: None,
             tls_files: None,
             engine: false,
+            password_writeback: true,
             load_users: 0,
             source_anchor: writeback::SourceAnchor::ObjectGuid,
             presynced: true,
@@ -159,9 +164,13 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
     };
     let log = writeback::EventLog::new(cfg.clock.clone());
     let key = writeback::engine_key(cfg.seed, &cfg.state_dir);
-    let reg = writeback::onboard(&ecfg, key, &info.tenant.admin_upn, &info.tenant.admin_password, &log)
-        .await
-        .map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
+    let (upn, password) = (&info.tenant.admin_upn, &info.tenant.admin_password);
+    let reg = if cfg.password_writeback {
+        writeback::onboard(&ecfg, key, upn, password, &log).await
+    } else {
+        writeback::install(&ecfg, key, upn, password, &log).await
+    };
+    let reg = reg.map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
     let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
     if !engine.wait_connected(std::time::Duration::from_secs(10)).await {
         anyhow::bail!("writeback engine: no relay link after 10 s");
@@ -229,6 +238,8 @@ pub struct Lab {
     pub engine: Option<writeback::Engine>,
     /// What the lab noticed about its configuration that an operator should hear.
     pub warnings: Vec<String>,
+    /// The pages (an exercise's checklist is handed to them: [`Lab::begin_exercise`]).
+    pub portal: Arc<portal::Portal>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -375,7 +386,7 @@ impl Lab {
                 ca_pem: ca_bundle.clone(),
             }),
         });
-        let app = app.merge(portal::router(pages));
+        let app = app.merge(portal::router(pages.clone()));
         // the lab's front door around all of it: its own host names only, no cross-site
         // writes, JSON for the APIs, the lab administrator for /lab/ (tenant::server::guard)
         let mut names = vec![format!("{}.{}", domain.dc_name.to_lowercase(), domain.dns_name), domain.dns_name.clone()];
@@ -441,7 +452,14 @@ impl Lab {
         }
         let mut info = info;
         info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string() });
-        Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, engine, warnings, stop, tasks })
+        Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, engine, warnings, portal: pages, stop, tasks })
+    }
+
+    /// Puts an exercise's checklist on the dashboard; what happened before now does not count
+    /// towards it (call it once the exercise's setup is done).
+    pub async fn begin_exercise(&self, list: portal::exercise::Checklist) -> Result<()> {
+        let t = &self.info.tenant;
+        self.portal.begin_exercise(list, &t.admin_upn, &t.admin_password).await.map_err(|e| anyhow::anyhow!("exercise: {e}"))
     }
 
     /// Stops every listener and waits for them, at most [`STOP_LIMIT`] in all: whatever

@@ -386,11 +386,16 @@ async fn onprem_page(p: &crate::Portal, admin: String, token: &str, saved: bool,
     }
     let (_, engines) = p.api(Method::GET, "/lab/writeback/engines", Some(token), None).await;
     let engines = engines["value"].as_array().cloned().unwrap_or_default();
-    let client_up = engines.iter().any(|e| e["connected"].as_bool() == Some(true));
+    let connected = engines.iter().any(|e| e["connected"].as_bool() == Some(true));
+    // the client counts as configured only once Connect onboarded it for writeback
+    let sync = format!("/v1.0/directory/onPremisesSynchronization/{}", p.cfg.tenant_id);
+    let (_, sync) = p.api(Method::GET, &sync, Some(token), None).await;
+    let onboarded = sync["features"]["passwordWritebackEnabled"].as_bool().unwrap_or(false);
+    let client_up = connected && onboarded;
     let status = if client_up {
         "Your on-premises writeback client is up and running."
-    } else if engines.is_empty() {
-        "Your on-premises writeback client is not properly configured."
+    } else if engines.is_empty() || !onboarded {
+        "Your on-premises writeback client is not properly configured: enable Password writeback in Microsoft Entra Connect's configuration wizard (Optional features)."
     } else {
         "Your on-premises writeback client can't connect right now."
     };

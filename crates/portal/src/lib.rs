@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 
 mod account;
 mod admin;
+mod connect;
+pub mod exercise;
 mod onprem;
 mod pages;
 pub mod sequence;
@@ -79,6 +81,10 @@ pub struct Portal {
     users: session::Sessions,
     /// Live dashboards now (see [`MAX_STREAMS`]).
     streams: std::sync::atomic::AtomicUsize,
+    /// The exercise the dashboard's checklist follows, if the lab runs one.
+    exercise: Mutex<Option<exercise::Active>>,
+    /// Connect's configuration wizard, per administrator session.
+    wizards: Mutex<HashMap<String, connect::Wizard>>,
 }
 
 type Shared = Arc<Portal>;
@@ -97,6 +103,8 @@ impl Portal {
             admins: session::Sessions::new("hybrid_lab_admin"),
             users: session::Sessions::new("hybrid_lab_user"),
             streams: Default::default(),
+            exercise: Mutex::default(),
+            wizards: Mutex::default(),
         })
     }
 
@@ -182,7 +190,10 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab/adds-fault", post(dashboard_fault))
         .route("/portal/lab/right", post(dashboard_right))
         .route("/portal/lab/stream", get(dashboard_stream))
+        .route("/portal/lab/exercise", get(exercise_json))
+        .route("/portal/lab/exercise/answer", post(exercise_answer))
         .merge(admin::routes())
+        .merge(connect::routes())
         .merge(account::routes())
         .with_state(p)
 }
@@ -524,6 +535,7 @@ async fn dashboard_state(p: &Portal, token: &str, user: Option<&str>) -> Dashboa
         events,
         outbox_count: outbox["value"].as_array().map(Vec::len).unwrap_or(0),
         last_operation,
+        exercise: p.exercise_view(token).await,
         error: None,
     }
 }
@@ -547,6 +559,28 @@ async fn dashboard(
 ) -> Response {
     let token = lab_admin!(p, headers);
     render(&dashboard_state(&p, &token, q.user.as_deref()).await)
+}
+
+/// `GET /portal/lab/exercise`: the running exercise's checklist, looked at now.
+async fn exercise_json(State(p): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let token = lab_admin!(p, headers);
+    match p.exercise_view(&token).await {
+        Some(v) => axum::Json(exercise::view_json(Some(v))).into_response(),
+        None => (StatusCode::NOT_FOUND, axum::Json(exercise::view_json(None))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    task: usize,
+    answer: String,
+}
+
+/// The trainee's answer to a task's question; the dashboard then says whether it is right.
+async fn exercise_answer(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<AnswerForm>) -> Response {
+    let _ = lab_admin!(p, headers);
+    p.answer(f.task, f.answer.trim());
+    Redirect::to("/portal/lab#exercise").into_response()
 }
 
 #[derive(Deserialize)]
@@ -644,8 +678,21 @@ async fn dashboard_stream(State(p): State<Shared>, headers: axum::http::HeaderMa
                 let (_, v) = p.api(reqwest::Method::GET, path, Some(&token), None).await;
                 now.push(v.to_string().bytes().fold(0xcbf2_9ce4_8422_2325u64, |a, b| (a ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
             }
-            let moved: Vec<&str> =
-                PARTS.iter().zip(&now).enumerate().filter(|(i, (_, h))| last.get(*i) != Some(*h)).map(|(_, ((n, _), _))| *n).collect();
+            // the exercise's checklist: a task can be done by what no other part shows (a
+            // setting saved in the admin center, an audit entry)
+            let ticks = p
+                .exercise_view(&token)
+                .await
+                .map(|v| v.tasks.iter().map(|t| u64::from(t.done)).fold(0u64, |a, d| a.wrapping_mul(31).wrapping_add(d + 1)));
+            now.push(ticks.map_or(0, |t| t + 1));
+            let moved: Vec<&str> = PARTS
+                .iter()
+                .chain([&("exercise", "")])
+                .zip(&now)
+                .enumerate()
+                .filter(|(i, (_, h))| last.get(*i) != Some(*h))
+                .map(|(_, ((n, _), _))| *n)
+                .collect();
             if !moved.is_empty() {
                 let event = Event::default().event("changed").data(moved.join(","));
                 return Some((Ok::<_, std::convert::Infallible>(event), (p, token, slot, now)));

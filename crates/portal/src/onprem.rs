@@ -139,3 +139,19 @@ pub async fn user(a: Option<&AddsAccess>, sam: &str) -> Result<UserView, String>
     }
     Ok(UserView { dn: e.dn, attrs: rows, flags })
 }
+
+/// The directory's OUs (DNs, sorted), as Connect's Domain and OU filtering page lists them.
+pub async fn ous(a: Option<&AddsAccess>) -> Result<Vec<String>, String> {
+    let a = a.ok_or("no AD DS configured")?;
+    let mut l = tokio::time::timeout(Duration::from_secs(5), bind(a)).await.map_err(|_| "no answer within 5 s".to_string())??;
+    let (found, _) = l
+        .search(&a.base_dn, Scope::Subtree, "(objectClass=organizationalUnit)", vec!["1.1"])
+        .await
+        .map_err(|e| e.to_string())?
+        .success()
+        .map_err(|e| e.to_string())?;
+    let _ = l.unbind().await;
+    let mut dns: Vec<String> = found.into_iter().map(|e| SearchEntry::construct(e).dn).collect();
+    dns.sort();
+    Ok(dns)
+}

@@ -168,5 +168,7 @@ pub struct DashboardPage {
     pub outbox_count: usize,
     /// The last writeback operation as a sequence diagram (SVG), when there was one.
     pub last_operation: String,
+    /// The running exercise's checklist (`lab up --exercise`).
+    pub exercise: Option<crate::exercise::ExerciseView>,
     pub error: Option<String>,
 }

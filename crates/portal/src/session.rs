@@ -52,6 +52,12 @@ impl Sessions {
         self.map().get(&id).map(|(u, t, _)| (u.clone(), t.clone()))
     }
 
+    /// The id of the request's live session (what per-session state is kept under).
+    pub fn id(&self, headers: &HeaderMap) -> Option<String> {
+        let id = cookie(headers, self.cookie)?;
+        self.map().contains_key(&id).then_some(id)
+    }
+
     /// What renews the request's session, if it can be renewed.
     pub fn renewal(&self, headers: &HeaderMap) -> Option<(String, String)> {
         let id = cookie(headers, self.cookie)?;

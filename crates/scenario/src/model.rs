@@ -273,6 +273,9 @@ actions! {
     /// Disables writeback as the Connect wizard does (31012, 31013): registration removed,
     /// the sync side's flag off.
     "engine.offboard" => EngineOffboard(Nothing),
+    /// Enables writeback as the Connect wizard's Optional features → Password writeback →
+    /// Configure does (31004, 31017, 31018, 31005): the sync side's flag on.
+    "engine.onboard" => EngineOnboard(Nothing),
     /// Takes a delegated right away from the connector account (`Reset Password`, `Write lockoutTime`, …).
     "engine.revoke_right" => EngineRevokeRight(RightArg),
     /// Gives it back.
@@ -842,7 +845,7 @@ pub fn schema() -> serde_json::Value {
 /// extension) sees those as a number or a boolean, so every free-text string in the schema
 /// also admits them — the schema then accepts what the loader accepts. Enumerated values
 /// (result names, SSPR codes) stay strings: the loader refuses a number there too.
-fn scalars_as_text(v: &mut serde_json::Value) {
+pub(crate) fn scalars_as_text(v: &mut serde_json::Value) {
     use serde_json::{Value, json};
     match v {
         Value::Object(m) => {
@@ -891,12 +894,7 @@ impl std::error::Error for ParseError {}
 
 /// Parses a scenario; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
-    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| {
-        let detail = e.to_string().replace("<input>", file);
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-        let message = strip_location(detail.lines().next().unwrap_or("invalid scenario"));
-        ParseError { file: file.to_string(), line, column, message, detail }
-    })?;
+    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| parse_error(file, &e))?;
     if scenario.steps.is_empty() {
         return Err(ParseError {
             file: file.to_string(),
@@ -907,6 +905,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
         });
     }
     Ok(scenario)
+}
+
+/// A YAML or shape error as file:line:column and what.
+pub(crate) fn parse_error(file: &str, e: &serde_saphyr::Error) -> ParseError {
+    let detail = e.to_string().replace("<input>", file);
+    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let message = strip_location(detail.lines().next().unwrap_or("invalid file"));
+    ParseError { file: file.to_string(), line, column, message, detail }
 }
 
 /// serde-saphyr's first line reads "error: line L column C: what"; the location is put in

@@ -832,6 +832,10 @@ impl<'a> Runner<'a> {
             Action::EngineStop(_) => self.engine_control(json!({ "action": "stop" })).await,
             Action::EngineStart(_) => self.engine_control(json!({ "action": "start" })).await,
             Action::EngineDelay(d) => self.engine_control(json!({ "action": "delay", "ms": d.ms })).await,
+            Action::EngineOnboard(_) => {
+                let t = self.target.info.tenant.clone();
+                self.engine_control(json!({ "action": "onboard", "userPrincipalName": t.admin_upn, "password": t.admin_password })).await
+            }
             Action::EngineOffboard(_) => {
                 let t = self.target.info.tenant.clone();
                 self.engine_control(json!({ "action": "offboard", "userPrincipalName": t.admin_upn, "password": t.admin_password })).await

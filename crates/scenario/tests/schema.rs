@@ -101,3 +101,33 @@ fn the_schema_and_the_loader_agree_on_edge_cases() {
 fn accepts(yes: bool) -> &'static str {
     if yes { "accepts" } else { "refuses" }
 }
+
+// The exercise format (issue #16): its published schema is the generated one, and every
+// shipped exercise is valid for both the validator and the loader; a mistake is refused by
+// both.
+fn exercise_schema() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("docs/exercise.schema.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn the_published_exercise_schema_is_the_generated_one_and_every_exercise_is_valid() {
+    assert_eq!(
+        exercise_schema(),
+        scenario::exercise::schema(),
+        "docs/exercise.schema.json is stale: run `cargo run -p lab -- schema exercise > docs/exercise.schema.json`"
+    );
+    let v = jsonschema::draft202012::new(&exercise_schema()).expect("a valid Draft 2020-12 schema");
+    let mut files = vec![];
+    yaml_files(&root().join("exercises"), &mut files);
+    assert!(files.len() >= 4, "{files:?}");
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        scenario::exercise::parse(&f.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+        let errors: Vec<String> = v.iter_errors(&as_json(&text)).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", f.display());
+        assert!(text.starts_with("# yaml-language-server: $schema=../docs/exercise.schema.json"), "{}: points editors at the schema", f.display());
+    }
+    let typo = "title: t\nabout: a\ntasks:\n  - title: x\n    done_when:\n      - sync_writebak: true\n";
+    assert!(scenario::exercise::parse("typo.yaml", typo).is_err());
+    assert!(!v.is_valid(&as_json(typo)), "the schema refuses the typo too");
+}

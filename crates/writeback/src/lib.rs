@@ -222,23 +222,63 @@ pub async fn onboard(
     log: &EventLog,
 ) -> Result<Registration, Error> {
     log.log(31004, "Onboarding to the password reset service started.", None);
-    let (http, token) = match admin_session(cfg, admin_upn, admin_password).await {
-        Ok(s) => s,
+    let (http, token) = signed_in(cfg, admin_upn, admin_password, log).await?;
+    log.log(31018, "Created the password encryption key (RSA-2048).", None);
+    let reg = register(cfg, key, &http, &token, log).await?;
+    if let Err(e) = set_sync_writeback(&http, cfg, &token, true).await {
+        log.log(32011, format!("Could not enable writeback on the sync side: {e}"), None);
+        return Err(Error(format!("onboarding: {e}")));
+    }
+    log.log(31005, "Onboarding succeeded: password writeback is ready.", None);
+    Ok(reg)
+}
+
+/// Connect installed with directory and password hash sync but without the "Password
+/// writeback" optional feature: registered with the tenant (its sync service needs that),
+/// the sync side's writeback flag left off, no onboarding events. The configuration
+/// wizard's Password writeback → Configure is then [`Engine::enable_writeback`].
+pub async fn install(
+    cfg: &Config,
+    key: RsaPrivateKey,
+    admin_upn: &str,
+    admin_password: &str,
+    log: &EventLog,
+) -> Result<Registration, Error> {
+    let quiet = EventLog::new(cfg.clock.clone());
+    let (http, token) = signed_in(cfg, admin_upn, admin_password, &quiet).await?;
+    let reg = register(cfg, key, &http, &token, &quiet).await;
+    if let Err(e) = &reg {
+        log.log(32011, format!("Could not register with the tenant: {e}"), None);
+    }
+    reg
+}
+
+/// The wizard's "Connect to Microsoft Entra ID" page: a Global Administrator's token (31017;
+/// 32011 when the tenant cannot be reached, 32009 when it refuses the credentials).
+async fn signed_in(cfg: &Config, admin_upn: &str, admin_password: &str, log: &EventLog) -> Result<(reqwest::Client, String), Error> {
+    match admin_session(cfg, admin_upn, admin_password).await {
+        Ok(s) => {
+            log.log(31017, format!("Got an authentication token for {admin_upn}."), None);
+            Ok(s)
+        }
         Err(SignIn::Unreachable(e)) => {
             log.log(32011, format!("Could not reach the tenant to onboard: {e}"), None);
-            return Err(Error(format!("onboarding: {e}")));
+            Err(Error(format!("onboarding: {e}")))
         }
         Err(SignIn::NoToken(codes)) => {
             log.log(32009, format!("Could not get a token for {admin_upn}: {codes}"), None);
-            return Err(Error(format!("onboarding: no token for {admin_upn}")));
+            Err(Error(format!("onboarding: no token for {admin_upn} ({codes})")))
         }
-    };
-    log.log(31017, format!("Got an authentication token for {admin_upn}."), None);
-    log.log(31018, "Created the password encryption key (RSA-2048).", None);
+    }
+}
+
+/// Registers the engine's public key with the tenant, which answers with the relay's address
+/// and the engine's credential.
+async fn register(cfg: &Config, key: RsaPrivateKey, http: &reqwest::Client, token: &str, log: &EventLog) -> Result<Registration, Error> {
     let public = relay::public_key_to_b64(&key.to_public_key());
     let r = http
         .post(format!("{}/lab/writeback/engines", cfg.tenant_https))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({ "displayName": "hybrid-lab writeback engine", "publicKey": public }))
         .send()
         .await
@@ -249,11 +289,6 @@ pub async fn onboard(
         log.log(32011, format!("The tenant refused the registration: HTTP {status}"), None);
         return Err(Error(format!("onboarding: HTTP {status} {reg}")));
     }
-    if let Err(e) = set_sync_writeback(&http, cfg, &token, true).await {
-        log.log(32011, format!("Could not enable writeback on the sync side: {e}"), None);
-        return Err(Error(format!("onboarding: {e}")));
-    }
-    log.log(31005, "Onboarding succeeded: password writeback is ready.", None);
     Ok(Registration {
         engine_id: reg["id"].as_str().unwrap_or_default().into(),
         credential: reg["relayCredential"].as_str().unwrap_or_default().into(),
@@ -498,6 +533,26 @@ impl Engine {
     /// Fault injection: hold each request this long before acting on it.
     pub fn set_delay(&self, d: Duration) {
         self.inner.delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The configuration wizard's Optional features → Password writeback → Configure, on an
+    /// engine installed without it ([`install`]): 31004, a Global Administrator's token
+    /// (31017), the key (31018), the sync side's writeback flag, 31005 — or 32009/32011 and
+    /// 31004 alone when it fails. An offboarded engine is gone for good: refused.
+    pub async fn enable_writeback(&self, admin_upn: &str, admin_password: &str) -> Result<(), Error> {
+        if *self.inner.shutdown.borrow() {
+            return Err(Error("this engine was offboarded; start the lab again to onboard a new one".into()));
+        }
+        let (cfg, log) = (&self.inner.cfg, &self.inner.log);
+        log.log(31004, "Onboarding to the password reset service started.", None);
+        let (http, token) = signed_in(cfg, admin_upn, admin_password, log).await?;
+        log.log(31018, "Created the password encryption key (RSA-2048).", None);
+        if let Err(e) = set_sync_writeback(&http, cfg, &token, true).await {
+            log.log(32011, format!("Could not enable writeback on the sync side: {e}"), None);
+            return Err(Error(format!("onboarding: {e}")));
+        }
+        log.log(31005, "Onboarding succeeded: password writeback is ready.", None);
+        Ok(())
     }
 
     /// Offboarding, as disabling writeback in the Connect wizard does it (31012 → 31013, or
@@ -1091,7 +1146,13 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
         let e = s1.get().cloned();
         async move {
             match e {
-                Some(e) => Json(json!({ "engineId": e.id(), "running": e.running(), "connected": e.connected() })).into_response(),
+                Some(e) => Json(json!({
+                    "engineId": e.id(),
+                    "running": e.running(),
+                    "connected": e.connected(),
+                    "syncScope": e.inner.cfg.sync_scope,
+                }))
+                .into_response(),
                 None => none(),
             }
         }
@@ -1120,6 +1181,13 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
         async move {
             let Some(e) = e else { return none() };
             match (body["action"].as_str(), body["ms"].as_u64()) {
+                (Some("onboard"), _) => {
+                    let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
+                    if let Err(err) = e.enable_writeback(upn, pw).await {
+                        let msg = json!({ "error": { "code": "OnboardingFailed", "message": err.0 } });
+                        return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                    }
+                }
                 (Some("offboard"), _) => {
                     let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
                     if let Err(err) = e.offboard(upn, pw).await {
@@ -1146,7 +1214,7 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
                     return Json(json!({ "running": e.running(), "connected": e.connected(), "sync": report })).into_response();
                 }
                 _ => {
-                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"delay\", \"ms\": 0..{MAX_DELAY_MS}}}.") } });
+                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"onboard\" | \"offboard\" | \"delay\", \"ms\": 0..{MAX_DELAY_MS}}}.") } });
                     return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
                 }
             }

@@ -1,0 +1,251 @@
+//! Microsoft Entra Connect's configuration wizard, the pages of it that password writeback's
+//! tutorial walks: Configure → Customize synchronization options → Connect to Microsoft Entra
+//! ID (a Global Administrator) → Connect your directories → Domain and OU filtering →
+//! Optional features → Ready to configure → Configure → Exit. Configuring turns the engine's
+//! Password writeback on (or off) through `/lab/engine/control` with the credentials given on
+//! the second page, as Connect onboards with them (events 31004 → 31017 → 31018 → 31005).
+//!
+//! The wizard's progress is kept per administrator session, in memory; the password typed on
+//! its sign-in page never leaves this process except to the token endpoint and the engine.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admin::signed_in;
+use crate::{Shared, render, render_status};
+
+/// The wizard's pages, in order: (path segment, title in the left-hand list).
+const PAGES: [(&str, &str); 6] = [
+    ("tasks", "Tasks"),
+    ("azure", "Connect to Microsoft Entra ID"),
+    ("directories", "Connect your directories"),
+    ("filtering", "Domain and OU filtering"),
+    ("features", "Optional features"),
+    ("configure", "Configure"),
+];
+
+/// One administrator's walk through the wizard.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Wizard {
+    /// The Global Administrator given on "Connect to Microsoft Entra ID" (upn, password).
+    azure: Option<(String, String)>,
+    /// Password writeback as the features page left it (None: not visited yet).
+    writeback: Option<bool>,
+}
+
+/// How many wizards are kept at once (the oldest goes first).
+const KEPT: usize = 100;
+
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/portal/connect", get(|| async { Redirect::to("/portal/connect/tasks") }))
+        .route("/portal/connect/{page}", get(page).post(next))
+}
+
+#[derive(Template)]
+#[template(path = "connect.html")]
+struct ConnectPage {
+    page: String,
+    steps: Vec<(String, String, bool)>,
+    error: Option<String>,
+    user: String,
+    directory: String,
+    connector: String,
+    /// (OU DN, synced)
+    ous: Vec<(String, bool)>,
+    hash_sync: bool,
+    writeback: bool,
+    /// Writeback as it is on the sync side now.
+    writeback_now: bool,
+    /// What Configure did ("Password writeback enabled.").
+    outcome: Option<String>,
+}
+
+impl ConnectPage {
+    fn new(page: &str) -> ConnectPage {
+        ConnectPage {
+            page: page.to_string(),
+            steps: PAGES.iter().map(|(p, t)| (p.to_string(), t.to_string(), *p == page)).collect(),
+            error: None,
+            user: String::new(),
+            directory: String::new(),
+            connector: String::new(),
+            ous: vec![],
+            hash_sync: false,
+            writeback: false,
+            writeback_now: false,
+            outcome: None,
+        }
+    }
+}
+
+impl crate::Portal {
+    fn wizards(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Wizard>> {
+        self.wizards.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wizard(&self, headers: &HeaderMap) -> Wizard {
+        self.admins.id(headers).and_then(|id| self.wizards().get(&id).cloned()).unwrap_or_default()
+    }
+
+    fn keep_wizard(&self, headers: &HeaderMap, w: Wizard) {
+        let Some(id) = self.admins.id(headers) else { return };
+        let mut all = self.wizards();
+        if all.len() >= KEPT
+            && !all.contains_key(&id)
+            && let Some(k) = all.keys().next().cloned()
+        {
+            all.remove(&k);
+        }
+        all.insert(id, w);
+    }
+
+    /// The sync side's features (Graph), as the wizard reads them with its administrator.
+    async fn sync_features(&self, token: &str) -> Result<serde_json::Value, String> {
+        let path = format!("/v1.0/directory/onPremisesSynchronization/{}", self.cfg.tenant_id);
+        let (status, v) = self.api(Method::GET, &path, Some(token), None).await;
+        if status == 200 { Ok(v["features"].clone()) } else { Err(crate::api_error(&v).1) }
+    }
+}
+
+async fn page(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    let (_, token) = signed_in!(p, headers, "/portal/connect/tasks");
+    let w = p.wizard(&headers);
+    // the wizard's order: a page needs the sign-in before it
+    if !PAGES.iter().any(|(n, _)| *n == name) {
+        return (StatusCode::NOT_FOUND, "No such page in the wizard.").into_response();
+    }
+    if !matches!(name.as_str(), "tasks" | "azure") && w.azure.is_none() {
+        return Redirect::to("/portal/connect/azure").into_response();
+    }
+    show(&p, &token, &w, &name, None).await
+}
+
+async fn show(p: &crate::Portal, token: &str, w: &Wizard, name: &str, error: Option<String>) -> Response {
+    let mut page = ConnectPage::new(name);
+    page.user = w.azure.as_ref().map(|(u, _)| u.clone()).unwrap_or_default();
+    page.error = error;
+    match name {
+        "directories" | "filtering" => {
+            let (_, engine) = p.api(Method::GET, "/lab/engine", Some(token), None).await;
+            let scope: Vec<String> =
+                engine["syncScope"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_lowercase)).collect();
+            if let Some(a) = &p.cfg.adds {
+                page.directory = a.base_dn.clone();
+                page.connector = "the AD DS connector account (MSOL_…)".into();
+                match crate::onprem::ous(Some(a)).await {
+                    Ok(ous) => {
+                        page.ous = ous
+                            .into_iter()
+                            .map(|dn| {
+                                let synced = scope.iter().any(|s| dn.to_lowercase() == *s || dn.to_lowercase().ends_with(&format!(",{s}")));
+                                (dn, synced)
+                            })
+                            .collect()
+                    }
+                    Err(e) => page.error = Some(format!("Could not read the directory: {e}")),
+                }
+            }
+        }
+        "features" | "configure" => match p.sync_features(token).await {
+            Ok(f) => {
+                page.hash_sync = f["passwordSyncEnabled"].as_bool().unwrap_or(false);
+                page.writeback_now = f["passwordWritebackEnabled"].as_bool().unwrap_or(false);
+                page.writeback = w.writeback.unwrap_or(page.writeback_now);
+            }
+            Err(e) => page.error = Some(e),
+        },
+        _ => {}
+    }
+    render(&page)
+}
+
+#[derive(Deserialize)]
+struct NextForm {
+    task: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    password_writeback: Option<String>,
+}
+
+async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<String>, Form(f): Form<NextForm>) -> Response {
+    let (_, token) = signed_in!(p, headers, "/portal/connect/tasks");
+    let mut w = p.wizard(&headers);
+    let go = |to: &str| Redirect::to(&format!("/portal/connect/{to}")).into_response();
+    match name.as_str() {
+        "tasks" => match f.task.as_deref() {
+            Some("customize") => go("azure"),
+            _ => {
+                let msg = "The lab's wizard offers \"Customize synchronization options\" only: choose it to change optional features.";
+                render_status(StatusCode::BAD_REQUEST, &with_error("tasks", msg))
+            }
+        },
+        "azure" => {
+            let (user, password) = (f.user.unwrap_or_default().trim().to_string(), f.password.unwrap_or_default());
+            let (status, body) = p.token(&user, &password).await;
+            let Some(t) = body["access_token"].as_str().filter(|_| status == 200) else {
+                let text =
+                    body["error_description"].as_str().unwrap_or("The sign-in failed.").lines().next().unwrap_or_default().to_string();
+                return render_status(StatusCode::UNAUTHORIZED, &with_error("azure", &text));
+            };
+            // Connect needs a Global Administrator (or Hybrid Identity Administrator) here
+            if let Err(e) = p.sync_features(t).await {
+                let msg = format!("{user} cannot configure synchronization: {e} Sign in with a Global Administrator.");
+                return render_status(StatusCode::FORBIDDEN, &with_error("azure", &msg));
+            }
+            w.azure = Some((user, password));
+            p.keep_wizard(&headers, w);
+            go("directories")
+        }
+        "directories" => go("filtering"),
+        "filtering" => go("features"),
+        "features" => {
+            w.writeback = Some(f.password_writeback.is_some());
+            p.keep_wizard(&headers, w);
+            go("configure")
+        }
+        "configure" => configure(&p, &headers, &token, w).await,
+        _ => (StatusCode::NOT_FOUND, "No such page in the wizard.").into_response(),
+    }
+}
+
+fn with_error(page: &str, msg: &str) -> ConnectPage {
+    let mut p = ConnectPage::new(page);
+    p.error = Some(msg.to_string());
+    p
+}
+
+/// Configure: what the features page changed, through the engine, as the signed-in Global
+/// Administrator of the wizard's second page.
+async fn configure(p: &crate::Portal, headers: &HeaderMap, token: &str, w: Wizard) -> Response {
+    let Some((user, password)) = w.azure.clone() else { return Redirect::to("/portal/connect/azure").into_response() };
+    let now = match p.sync_features(token).await {
+        Ok(f) => f["passwordWritebackEnabled"].as_bool().unwrap_or(false),
+        Err(e) => return show(p, token, &w, "configure", Some(e)).await,
+    };
+    let want = w.writeback.unwrap_or(now);
+    let outcome = if want == now {
+        "Nothing to change: the configuration is as you chose it.".to_string()
+    } else {
+        let action = if want { "onboard" } else { "offboard" };
+        let body = json!({ "action": action, "userPrincipalName": user, "password": password });
+        let (status, answer) = p.api(Method::POST, "/lab/engine/control", Some(token), Some(body)).await;
+        if !(200..300).contains(&status) {
+            let (_, message) = crate::api_error(&answer);
+            return show(p, token, &w, "configure", Some(format!("Configuration failed: {message}"))).await;
+        }
+        if want { "Password writeback is enabled." } else { "Password writeback is disabled." }.to_string()
+    };
+    // the wizard ends here: its credentials are forgotten
+    p.keep_wizard(headers, Wizard::default());
+    let mut page = ConnectPage::new("done");
+    page.outcome = Some(outcome);
+    render(&page)
+}

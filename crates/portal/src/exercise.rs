@@ -1,0 +1,358 @@
+//! An exercise's checklist on the dashboard: tasks a trainee does in the lab's pages, each
+//! done when its checks hold. The checks read the lab the way the dashboard does — Graph, the
+//! `/lab/` API, the engine's event log, AD over LDAPS — and a task once done stays done.
+//! Events, audit entries and AD's writes count only from the moment the exercise began
+//! (after its setup), so nothing the lab did before the trainee arrived ticks a task.
+
+use std::collections::{HashMap, HashSet};
+
+use reqwest::Method;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Portal;
+
+/// One thing the trainee does.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// What to do, in a line ("Turn on password writeback in Connect").
+    pub title: String,
+    /// Where and how, in a few sentences.
+    #[serde(default)]
+    pub how: String,
+    /// Hints the trainee can open one by one.
+    #[serde(default)]
+    pub hints: Vec<String>,
+    /// The task is done when every check holds (at the same look).
+    pub done_when: Vec<Check>,
+}
+
+/// What decides that a task is done.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Check {
+    /// The sync side's `passwordWritebackEnabled` (Graph `onPremisesSynchronization`): what
+    /// Connect's wizard sets when Password writeback is configured.
+    SyncWriteback(bool),
+    /// The cloud half: the password reset blade's On-premises integration.
+    CloudWriteback {
+        #[serde(default)]
+        write_back_passwords: Option<bool>,
+        #[serde(default)]
+        allow_unlock: Option<bool>,
+    },
+    /// The writeback service's state (the dashboard's engine card).
+    Engine {
+        #[serde(default)]
+        running: Option<bool>,
+        #[serde(default)]
+        connected: Option<bool>,
+    },
+    /// Connect logged this event since the exercise began (its message containing
+    /// `message`, when given).
+    Event {
+        id: u32,
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// A directory audit entry since the exercise began: its activity, and if given its
+    /// result (`success`/`failure`), reason, and the target's userPrincipalName.
+    Audit {
+        activity: String,
+        #[serde(default)]
+        result: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        user: Option<String>,
+    },
+    /// AD accepted a new password for the user (by sAMAccountName) since the exercise
+    /// began: the DC's own record of a unicodePwd modify answered success — proof that a
+    /// password landed on-premises (pwdLastSet would not move on a frozen lab clock).
+    AdPasswordWritten { user: String },
+    /// The connector account holds (or lacks) this right on the domain root.
+    Right { right: String, granted: bool },
+    /// The trainee answers a question on the dashboard; an answer containing any of
+    /// `accept` (ignoring case) is right.
+    Answer { question: String, accept: Vec<String> },
+}
+
+/// An exercise as the dashboard runs it.
+#[derive(Clone, Debug)]
+pub struct Checklist {
+    pub title: String,
+    pub about: String,
+    pub tasks: Vec<Task>,
+}
+
+/// What the dashboard shows of a task (and `GET /portal/lab/exercise` answers).
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskView {
+    pub title: String,
+    pub how: String,
+    pub hints: Vec<String>,
+    pub done: bool,
+    /// The task's question, when it asks one.
+    pub question: Option<String>,
+    /// The trainee's last answer, when it was not (yet) right.
+    pub wrong_answer: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExerciseView {
+    pub title: String,
+    pub about: String,
+    pub tasks: Vec<TaskView>,
+    pub complete: bool,
+}
+
+/// A running exercise: the checklist, what is done, and where the lab stood when it began.
+pub(crate) struct Active {
+    list: Checklist,
+    done: Vec<bool>,
+    answers: HashMap<usize, String>,
+    /// Engine events logged before the exercise began.
+    events_before: usize,
+    audit_before: HashSet<String>,
+    /// The DC's last operation before the exercise began.
+    ops_before: u64,
+    /// The DNs of the users `ad_password_written` names (sAMAccountName → DN).
+    dns: HashMap<String, String>,
+}
+
+impl Active {
+    fn view(&self) -> ExerciseView {
+        let tasks = self
+            .list
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TaskView {
+                title: t.title.clone(),
+                how: t.how.clone(),
+                hints: t.hints.clone(),
+                done: self.done[i],
+                question: t.done_when.iter().find_map(|c| match c {
+                    Check::Answer { question, .. } => Some(question.clone()),
+                    _ => None,
+                }),
+                wrong_answer: (!self.done[i]).then(|| self.answers.get(&i).cloned()).flatten(),
+            })
+            .collect();
+        ExerciseView { title: self.list.title.clone(), about: self.list.about.clone(), tasks, complete: self.done.iter().all(|d| *d) }
+    }
+}
+
+/// Whether an answer is right: it contains one of the accepted words, ignoring case and
+/// runs of spaces.
+pub fn answer_matches(answer: &str, accept: &[String]) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let a = norm(answer);
+    !a.is_empty() && accept.iter().any(|w| !w.trim().is_empty() && a.contains(&norm(w)))
+}
+
+/// What the checks read, each fetched at most once per look.
+#[derive(Default)]
+struct Look {
+    sync: Option<Value>,
+    integration: Option<Value>,
+    engine: Option<Value>,
+    events: Option<Vec<Value>>,
+    audit: Option<Vec<Value>>,
+    rights: Option<Value>,
+    ops: Option<Vec<Value>>,
+}
+
+impl Portal {
+    /// Starts an exercise: its checklist appears on the dashboard; what the lab logged so far
+    /// does not count towards it.
+    pub async fn begin_exercise(&self, list: Checklist, admin_upn: &str, admin_password: &str) -> Result<(), String> {
+        let (status, body) = self.token(admin_upn, admin_password).await;
+        let token =
+            body["access_token"].as_str().filter(|_| status == 200).ok_or_else(|| format!("signing in as {admin_upn}: HTTP {status}"))?;
+        let mut look = Look::default();
+        let events_before = self.look_events(&mut look, token).await.len();
+        let audit_before = self.look_audit(&mut look, token).await.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
+        let ops_before = self.look_ops(&mut look, token).await.iter().filter_map(|o| o["seq"].as_u64()).max().unwrap_or(0);
+        let mut dns = HashMap::new();
+        for t in &list.tasks {
+            for c in &t.done_when {
+                if let Check::AdPasswordWritten { user } = c {
+                    let dn = crate::onprem::user(self.cfg.adds.as_ref(), user).await.map_err(|e| format!("the user {user}: {e}"))?.dn;
+                    dns.insert(user.clone(), dn);
+                }
+            }
+        }
+        let done = vec![false; list.tasks.len()];
+        *self.exercise() = Some(Active { list, done, answers: HashMap::new(), events_before, audit_before, ops_before, dns });
+        Ok(())
+    }
+
+    pub(crate) fn exercise(&self) -> std::sync::MutexGuard<'_, Option<Active>> {
+        self.exercise.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Looks at the lab, ticks what is now done, and says where the exercise stands.
+    pub(crate) async fn exercise_view(&self, token: &str) -> Option<ExerciseView> {
+        let (tasks, done, answers, events_before, audit_before, ops_before, dns) = {
+            let g = self.exercise();
+            let a = g.as_ref()?;
+            (a.list.tasks.clone(), a.done.clone(), a.answers.clone(), a.events_before, a.audit_before.clone(), a.ops_before, a.dns.clone())
+        };
+        let mut look = Look::default();
+        let mut now_done = done.clone();
+        for (i, t) in tasks.iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            let mut all = true;
+            for c in &t.done_when {
+                let holds = match c {
+                    Check::Answer { accept, .. } => answers.get(&i).is_some_and(|a| answer_matches(a, accept)),
+                    Check::AdPasswordWritten { user } => {
+                        let target = format!("modify {}:", dns.get(user).map(String::as_str).unwrap_or_default()).to_lowercase();
+                        self.look_ops(&mut look, token).await.iter().any(|o| {
+                            let request = o["request"].as_str().unwrap_or_default();
+                            o["seq"].as_u64().is_some_and(|s| s > ops_before)
+                                && request.to_lowercase().starts_with(&target)
+                                && request.contains("unicodePwd")
+                                && o["result"].as_str().unwrap_or_default().starts_with("success")
+                        })
+                    }
+                    Check::Event { id, message } => self.look_events(&mut look, token).await.iter().skip(events_before).any(|e| {
+                        e["id"].as_u64() == Some(u64::from(*id))
+                            && message.as_deref().is_none_or(|m| e["message"].as_str().unwrap_or_default().contains(m))
+                    }),
+                    Check::Audit { activity, result, reason, user } => self.look_audit(&mut look, token).await.iter().any(|e| {
+                        !e["id"].as_str().is_some_and(|id| audit_before.contains(id))
+                            && e["activityDisplayName"].as_str() == Some(activity)
+                            && result.as_deref().is_none_or(|r| e["result"].as_str() == Some(r))
+                            && reason.as_deref().is_none_or(|r| e["resultReason"].as_str() == Some(r))
+                            && user.as_deref().is_none_or(|u| {
+                                e["targetResources"][0]["userPrincipalName"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(u))
+                            })
+                    }),
+                    Check::SyncWriteback(on) => {
+                        if look.sync.is_none() {
+                            let path = format!("/v1.0/directory/onPremisesSynchronization/{}", self.cfg.tenant_id);
+                            look.sync = Some(self.api(Method::GET, &path, Some(token), None).await.1);
+                        }
+                        look.sync.as_ref().and_then(|v| v["features"]["passwordWritebackEnabled"].as_bool()) == Some(*on)
+                    }
+                    Check::CloudWriteback { write_back_passwords, allow_unlock } => {
+                        if look.integration.is_none() {
+                            look.integration = Some(self.api(Method::GET, "/lab/sspr/onPremisesIntegration", Some(token), None).await.1);
+                        }
+                        let v = look.integration.as_ref().unwrap_or(&Value::Null);
+                        write_back_passwords.is_none_or(|w| v["writeBackPasswords"].as_bool() == Some(w))
+                            && allow_unlock.is_none_or(|u| v["allowUnlockWithoutReset"].as_bool() == Some(u))
+                    }
+                    Check::Engine { running, connected } => {
+                        if look.engine.is_none() {
+                            look.engine = Some(self.api(Method::GET, "/lab/engine", Some(token), None).await.1);
+                        }
+                        let v = look.engine.as_ref().unwrap_or(&Value::Null);
+                        running.is_none_or(|r| v["running"].as_bool() == Some(r))
+                            && connected.is_none_or(|c| v["connected"].as_bool() == Some(c))
+                    }
+                    Check::Right { right, granted } => {
+                        if look.rights.is_none() {
+                            look.rights = Some(self.api(Method::GET, "/lab/adds/rights", Some(token), None).await.1);
+                        }
+                        let v = look.rights.as_ref().unwrap_or(&Value::Null);
+                        v["rights"].as_array().into_iter().flatten().any(|r| {
+                            r["right"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(right)) && r["granted"].as_bool() == Some(*granted)
+                        })
+                    }
+                };
+                if !holds {
+                    all = false;
+                    break;
+                }
+            }
+            now_done[i] = all;
+        }
+        let mut g = self.exercise();
+        let a = g.as_mut()?;
+        for (d, n) in a.done.iter_mut().zip(now_done) {
+            *d |= n;
+        }
+        Some(a.view())
+    }
+
+    /// Keeps the trainee's answer to task `task` (the next look decides).
+    pub(crate) fn answer(&self, task: usize, answer: &str) {
+        if let Some(a) = self.exercise().as_mut()
+            && task < a.list.tasks.len()
+        {
+            // a bound: an answer is a few words
+            a.answers.insert(task, answer.chars().take(200).collect());
+        }
+    }
+
+    async fn look_events<'a>(&self, look: &'a mut Look, token: &str) -> &'a Vec<Value> {
+        if look.events.is_none() {
+            let (_, v) = self.api(Method::GET, "/lab/engine/events", Some(token), None).await;
+            look.events = Some(v["value"].as_array().cloned().unwrap_or_default());
+        }
+        look.events.get_or_insert_default()
+    }
+
+    async fn look_audit<'a>(&self, look: &'a mut Look, token: &str) -> &'a Vec<Value> {
+        if look.audit.is_none() {
+            let (_, v) = self.api(Method::GET, "/v1.0/auditLogs/directoryAudits", Some(token), None).await;
+            look.audit = Some(v["value"].as_array().cloned().unwrap_or_default());
+        }
+        look.audit.get_or_insert_default()
+    }
+
+    async fn look_ops<'a>(&self, look: &'a mut Look, token: &str) -> &'a Vec<Value> {
+        if look.ops.is_none() {
+            let (_, v) = self.api(Method::GET, "/lab/adds/operations", Some(token), None).await;
+            look.ops = Some(v["value"].as_array().cloned().unwrap_or_default());
+        }
+        look.ops.get_or_insert_default()
+    }
+}
+
+/// `GET /portal/lab/exercise`: the checklist as JSON (what the dashboard shows).
+pub(crate) fn view_json(v: Option<ExerciseView>) -> Value {
+    match v {
+        Some(v) => serde_json::to_value(v).unwrap_or(Value::Null),
+        None => {
+            json!({ "error": { "code": "NotFound", "message": "No exercise is running in this lab (start one with `lab up --exercise NAME`)." } })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_right_when_it_contains_an_accepted_word() {
+        let accept = vec!["AdminSDHolder".to_string(), "admin count".to_string()];
+        assert!(answer_matches("its ACL comes from adminsdholder", &accept));
+        assert!(answer_matches("  Admin   Count ", &accept));
+        assert!(!answer_matches("the connector's password", &accept));
+        assert!(!answer_matches("   ", &accept));
+        assert!(!answer_matches("anything", &["  ".to_string()]));
+    }
+
+    #[test]
+    fn checks_read_as_an_author_writes_them() {
+        let t: Vec<Check> = serde_json::from_value(json!([
+            { "sync_writeback": true },
+            { "cloud_writeback": { "write_back_passwords": true } },
+            { "event": { "id": 31005 } },
+            { "ad_password_written": { "user": "User1" } },
+            { "answer": { "question": "Which right?", "accept": ["Reset Password"] } }
+        ]))
+        .unwrap();
+        assert!(matches!(t[0], Check::SyncWriteback(true)));
+        assert!(matches!(&t[1], Check::CloudWriteback { write_back_passwords: Some(true), allow_unlock: None }));
+        assert!(serde_json::from_value::<Check>(json!({ "event": { "id": 1, "colour": "red" } })).is_err());
+    }
+}
