@@ -188,6 +188,9 @@ struct UserPage {
     /// What the last reset did.
     result: Option<ResetResult>,
     error: Option<String>,
+    /// AD's reason in plain words when on-premises refused a written-back reset: the lab's
+    /// own note, beside Entra's answer (which never says it).
+    lab_note: Option<String>,
 }
 
 pub(crate) struct ResetResult {
@@ -213,7 +216,7 @@ async fn user(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<String
     let (admin, token) = signed_in!(p, headers);
     let force_change_on_logon = force_change_on_logon(&p, &token).await;
     match find_user(&p, &token, &id).await {
-        Ok(user) => render(&UserPage { admin, user, force_change_on_logon, result: None, error: None }),
+        Ok(user) => render(&UserPage { admin, user, force_change_on_logon, result: None, error: None, lab_note: None }),
         Err(r) => r,
     }
 }
@@ -236,7 +239,7 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
     let given = f.new_password.filter(|x| !x.is_empty());
     let force = f.force_change.is_some();
     let force_change_on_logon = force_change_on_logon(&p, &token).await;
-    let page = |user, result, error| render(&UserPage { admin: admin.clone(), user, force_change_on_logon, result, error });
+    let page = |user, result, error| render(&UserPage { admin: admin.clone(), user, force_change_on_logon, result, error, lab_note: None });
     if user.synced {
         let path = format!("/v1.0/users/{}/authentication/methods/{PASSWORD_METHOD_ID}/resetPassword", user.id);
         let body = given.as_ref().map(|x| json!({ "newPassword": x }));
@@ -244,6 +247,8 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
         if let Some(b) = body {
             rq = rq.json(&b);
         }
+        // the engine's log before the reset: what it logs after is this reset's
+        let logged_before = engine_events(&p, &token).await.len();
         let Ok(r) = rq.send().await else { return page(user, None, Some("The tenant did not answer.".into())) };
         let location = r.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
         let status = r.status().as_u16();
@@ -258,7 +263,9 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
         let detail = op["statusDetail"].as_str().unwrap_or_default();
         if op["status"].as_str() != Some("succeeded") {
             let why = if detail.is_empty() { "the on-premises directory refused it".to_string() } else { detail.to_string() };
-            return page(user, None, Some(format!("The password could not be reset: {why}.")));
+            let lab_note = engine_events(&p, &token).await.iter().skip(logged_before).rev().find_map(|e| lab_note(e["message"].as_str()?));
+            let error = Some(format!("The password could not be reset: {why}."));
+            return render(&UserPage { admin: admin.clone(), user, force_change_on_logon, result: None, error, lab_note });
         }
         return page(
             user,
@@ -287,6 +294,19 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
         "The password was reset. The user keeps it (no change required at next sign-in)."
     };
     page(user, Some(ResetResult { message: message.into() }), None)
+}
+
+/// The writeback engine's event log (empty when the lab runs none).
+async fn engine_events(p: &crate::Portal, token: &str) -> Vec<Value> {
+    let (_, v) = p.api(Method::GET, "/lab/engine/events", Some(token), None).await;
+    v["value"].as_array().cloned().unwrap_or_default()
+}
+
+/// The `[lab note: …]` an engine event carries (AD's reason in plain words).
+fn lab_note(message: &str) -> Option<String> {
+    let start = message.find("[lab note: ")? + "[lab note: ".len();
+    let end = message[start..].rfind(']')? + start;
+    Some(message[start..end].to_string())
 }
 
 #[derive(Template)]
@@ -469,4 +489,15 @@ async fn audit(State(p): State<Shared>, headers: HeaderMap) -> Response {
         })
         .collect();
     render(&AuditPage { admin, entries })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_lab_note_is_read_from_an_engine_event() {
+        let m =
+            "hr=80230619, message=A constraint violation occurred. [lab note: the password is in the last 24 passwords (pwdHistoryLength)]";
+        assert_eq!(super::lab_note(m).as_deref(), Some("the password is in the last 24 passwords (pwdHistoryLength)"));
+        assert_eq!(super::lab_note("31002 PasswordResetSuccess"), None);
+    }
 }

@@ -323,6 +323,13 @@ impl<'a> Runner<'a> {
         for (seq, from, to, text) in lines {
             self.trace_seq = self.trace_seq.max(seq);
             self.transcript.wire(self.step, &from, &to, &text);
+            // AD's refusal ("19 0000052D: …") in plain words, as the dashboard says it
+            let diagnostic = text.split_once(' ').map_or(text.as_str(), |(_, d)| d);
+            if from == "AD DS"
+                && let Some(why) = writeback::events::plain_reason(diagnostic)
+            {
+                self.transcript.note(self.step, why);
+            }
         }
     }
 

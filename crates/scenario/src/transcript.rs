@@ -66,6 +66,12 @@ impl Transcript {
         self.lines.push((step, line));
     }
 
+    /// The lab's own remark, in plain words (what AD's refusal meant): `ℹ lab note: text`.
+    pub fn note(&mut self, step: usize, text: &str) {
+        let line = format!("  ℹ lab note: {}", self.scrub(text));
+        self.lines.push((step, line));
+    }
+
     fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {

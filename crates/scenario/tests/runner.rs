@@ -83,6 +83,24 @@ fn the_transcript_is_redacted_and_stable() {
     insta::assert_snapshot!("transcript_sspr_no_engine", r.transcript);
 }
 
+// issue #16, item 1: where AD refuses a written-back password, the transcript says why in
+// plain words next to AD's own diagnostic, while the tenant's answer stays Entra's
+#[test]
+fn the_transcript_says_ads_reason_in_plain_words() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let root = here().join("../../scenarios");
+    let file = root.join("writeback/minimum-age-blocks-a-second-change.yaml");
+    let r = runtime().block_on(suite::run_file(&root, &file));
+    assert!(r.passed(), "{:?}", r.outcome);
+    let step3 = r.transcript.split("#3 ").nth(1).and_then(|s| s.split("#4 ").next()).expect("step 3");
+    assert!(step3.contains("⇢ AD DS → engine: 19 0000052D"), "{step3}");
+    assert!(step3.contains("ℹ lab note: the current password is younger than the domain's minimum password age (minPwdAge)"), "{step3}");
+    assert!(
+        !step3.contains("← 400") || !step3.lines().any(|l| l.starts_with("  ←") && l.contains("minPwdAge")),
+        "the tenant's answer stays Entra's: {step3}"
+    );
+}
+
 #[test]
 fn the_shipped_json_schema_is_the_generated_one() {
     let shipped = std::fs::read_to_string(Path::new(&here()).join("../../docs/scenario.schema.json")).expect("docs/scenario.schema.json");

@@ -125,7 +125,11 @@ fn the_published_exercise_schema_is_the_generated_one_and_every_exercise_is_vali
         scenario::exercise::parse(&f.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
         let errors: Vec<String> = v.iter_errors(&as_json(&text)).map(|e| format!("{e} at {}", e.instance_path())).collect();
         assert!(errors.is_empty(), "{}: {errors:?}", f.display());
-        assert!(text.starts_with("# yaml-language-server: $schema=../docs/exercise.schema.json"), "{}: points editors at the schema", f.display());
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../docs/exercise.schema.json"),
+            "{}: points editors at the schema",
+            f.display()
+        );
     }
     let typo = "title: t\nabout: a\ntasks:\n  - title: x\n    done_when:\n      - sync_writebak: true\n";
     assert!(scenario::exercise::parse("typo.yaml", typo).is_err());

@@ -147,8 +147,8 @@ pub fn plain_reason(diagnostic: &str) -> Option<&'static str> {
     }
     Some(if d.contains("too young") {
         "the current password is younger than the domain's minimum password age (minPwdAge); Microsoft's writeback prerequisites ask for 0, or wait"
-    } else if d.contains("history") {
-        "the new password is one of the user's recent passwords (pwdHistoryLength)"
+    } else if d.contains("already used") || d.contains("history") {
+        "the new password is the current one or one of the user's recent passwords (pwdHistoryLength)"
     } else if d.contains("too short") {
         "the new password is shorter than the domain's minimum length (minPwdLength)"
     } else if d.contains("complexity") {
@@ -167,6 +167,7 @@ mod tests {
         let young = "0000052D: AtrErr: DSID-03190F80, #1:\n\t(lab: check_password_restrictions: password is too young to change!)";
         assert!(plain_reason(young).unwrap().contains("minPwdAge"));
         assert!(plain_reason("0000052D: x (lab: the password was already used (in history)!)").unwrap().contains("pwdHistoryLength"));
+        assert!(plain_reason("0000052D: x (lab: the password was already used (previous password)!)").unwrap().contains("current one"));
         assert_eq!(plain_reason("00002098: SecErr"), None);
     }
 
