@@ -55,6 +55,16 @@ enum Command {
     /// Run a sync cycle on a running lab now (`Start-ADSyncSyncCycle`), as its Global
     /// Administrator, through the tenant's `POST /lab/sync`; print the report.
     Sync(SyncArgs),
+    /// Wait until the lab in a state directory is up (its lab.json written, its listeners
+    /// answering) — for scripts that start `lab up` in the background; exit 1 on timeout.
+    Wait {
+        /// The lab's state directory.
+        #[arg(long, default_value = ".lab")]
+        state_dir: PathBuf,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -287,6 +297,7 @@ fn lab_main() -> Result<()> {
         Command::Run(args) => rt.block_on(run(args)),
         Command::Check(args) => check(args),
         Command::Sync(args) => rt.block_on(sync(args)),
+        Command::Wait { state_dir, timeout } => rt.block_on(wait(&state_dir, timeout)),
         Command::Conformance(args) => rt.block_on(conformance(args)),
         Command::Exercises { dir } => exercises(&dir),
         Command::Schema { format } => {
@@ -530,6 +541,8 @@ async fn sync(a: SyncArgs) -> Result<()> {
 
 async fn up(a: UpArgs) -> Result<()> {
     let state_dir = a.state_dir.clone();
+    // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
+    let _ = std::fs::remove_file(state_dir.join("lab.json"));
     let adds_ldif = match &a.adds_ldif {
         Some(p) => Some((p.display().to_string(), std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)),
         None => None,
@@ -621,6 +634,31 @@ async fn up(a: UpArgs) -> Result<()> {
     wait_for_signal().await?;
     lab.stop().await;
     Ok(())
+}
+
+/// `lab wait`: lab.json exists (written once every listener is ready) and its LDAPS and
+/// HTTPS endpoints take a connection.
+async fn wait(state_dir: &std::path::Path, timeout: u64) -> Result<()> {
+    let file = state_dir.join("lab.json");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    loop {
+        if let Some(info) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
+            let addr = |url: &str| url.split("://").nth(1).map(|r| r.trim_end_matches('/').replace("localhost", "127.0.0.1"));
+            let ends = [info["adds"]["ldaps"].as_str().and_then(addr), info["tenant"]["https"].as_str().and_then(addr)];
+            let mut up = true;
+            for a in ends.iter().flatten() {
+                up &= tokio::net::TcpStream::connect(a.as_str()).await.is_ok();
+            }
+            if up {
+                println!("the lab is up: {}", info["dashboard"].as_str().unwrap_or_default());
+                return Ok(());
+            }
+        }
+        if std::time::Instant::now() > until {
+            bail!("no lab came up in {} within {timeout} s (is `lab up --state-dir {}` running?)", state_dir.display(), state_dir.display());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// An exercise for people: its title, what it is about, and the tasks.
