@@ -655,7 +655,11 @@ async fn wait(state_dir: &std::path::Path, timeout: u64) -> Result<()> {
             }
         }
         if std::time::Instant::now() > until {
-            bail!("no lab came up in {} within {timeout} s (is `lab up --state-dir {}` running?)", state_dir.display(), state_dir.display());
+            bail!(
+                "no lab came up in {} within {timeout} s (is `lab up --state-dir {}` running?)",
+                state_dir.display(),
+                state_dir.display()
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

@@ -65,3 +65,51 @@ fn the_readme_tour_runs_as_written() {
     assert!(saved.contains("dn: CN=User1,OU=Lab Users,DC=testlab,DC=example"));
     assert!(dir.path().join(".lab-restored/ca.pem").exists());
 }
+
+/// README's "Exercises" commands, from the repository's root as README runs them (the one
+/// liberty: a state directory of the test's own instead of the default `.lab`).
+#[test]
+fn the_readme_exercise_commands_run_as_written() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(readme.contains("`cargo run -p lab -- up --exercise enable-writeback`") && readme.contains("`cargo run -p lab -- exercises`"));
+    let out = Command::new(env!("CARGO_BIN_EXE_lab")).arg("exercises").current_dir(root).output().unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listed}");
+    for name in ["enable-writeback", "protected-user", "missing-right", "service-stopped"] {
+        assert!(listed.contains(name), "{name} in\n{listed}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut lab = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["up", "--exercise", "enable-writeback", "--state-dir"])
+        .arg(dir.path())
+        .current_dir(root)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(lab.stdout.take().unwrap()).lines();
+    let mut seen = vec![];
+    let ready = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                let done = l.starts_with("The dashboard (https://localhost:8443/portal/lab) ticks each task");
+                seen.push(l);
+                if done {
+                    break true;
+                }
+            }
+            _ => break false,
+        }
+    };
+    // SAFETY: a signal to the child this test started
+    unsafe { libc::kill(lab.id() as i32, libc::SIGTERM) };
+    let status = lab.wait().unwrap();
+    let text = seen.join("\n");
+    assert!(ready, "{text}");
+    assert!(
+        text.contains("Exercise: Enable password writeback") && text.contains("  1. Microsoft Entra Connect: enable Password writeback"),
+        "{text}"
+    );
+    assert!(status.success(), "SIGTERM ends the lab with 0: {status:?}");
+}
