@@ -373,16 +373,20 @@ fn check(a: CheckArgs) -> Result<()> {
     let files = scenario::suite::discover(&a.paths)?;
     let errors = scenario::suite::check(&files);
     for e in &errors {
+        // file:line:column: what — then the parser's picture of the place, without its
+        // own first line (the same message again)
         eprintln!("{e}");
-        if !e.detail.is_empty() {
-            eprintln!("{}", e.detail);
+        for l in e.detail.lines().skip(1) {
+            eprintln!("{l}");
         }
     }
+    let s = |n: usize| if n == 1 { "" } else { "s" };
     if errors.is_empty() {
-        println!("{} scenario file{} checked: all valid", files.len(), if files.len() == 1 { "" } else { "s" });
+        println!("{} scenario file{} checked: all valid", files.len(), s(files.len()));
         Ok(())
     } else {
-        bail!("{} of {} scenario files are invalid", errors.len(), files.len())
+        let bad: std::collections::BTreeSet<&str> = errors.iter().map(|e| e.file.as_str()).collect();
+        bail!("{} mistake{} in {} of {} scenario file{}", errors.len(), s(errors.len()), bad.len(), files.len(), s(files.len()))
     }
 }
 

@@ -4,6 +4,7 @@
 //! runs against an external directory such as a Samba AD DC ([`external`]), and exercises
 //! for trainees ([`exercise`]): a lab set up where a tutorial starts and a checklist.
 
+pub mod check;
 pub mod exercise;
 pub mod external;
 pub mod model;

@@ -68,22 +68,24 @@ pub fn test_id(root: &Path, file: &Path) -> String {
     rel.with_extension("").to_string_lossy().replace('\\', "/")
 }
 
-/// Reads and parses a file.
+/// Reads and parses a file, and checks what it means (`check`): the first mistake.
 pub fn load(path: &Path) -> Result<model::Scenario, ParseError> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ParseError {
-        file: name.clone(),
-        line: 0,
-        column: 0,
-        message: e.to_string(),
-        detail: String::new(),
-    })?;
-    model::parse(&name, &text)
+    load_checked(path).map_err(|mut e| e.remove(0))
 }
 
-/// Checks files without running them: every parse error.
+/// Reads, parses and checks a file: the scenario, or every mistake found (at least one).
+pub fn load_checked(path: &Path) -> Result<model::Scenario, Vec<ParseError>> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![ParseError { file: name.clone(), line: 0, column: 0, message: e.to_string(), detail: String::new() }])?;
+    let s = model::parse(&name, &text).map_err(|e| vec![e])?;
+    let errors = crate::check::check(&name, &text, &s, path.parent().unwrap_or(Path::new(".")));
+    if errors.is_empty() { Ok(s) } else { Err(errors) }
+}
+
+/// Checks files without running them: every mistake in every file.
 pub fn check(files: &[PathBuf]) -> Vec<ParseError> {
-    files.iter().filter_map(|f| load(f).err()).collect()
+    files.iter().filter_map(|f| load_checked(f).err()).flatten().collect()
 }
 
 /// Parses and runs one file in a fresh lab (whose AD DS is `external` when given).

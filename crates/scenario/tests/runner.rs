@@ -53,8 +53,10 @@ fn scenarios_that_must_fail_fail_at_the_right_step_with_expected_and_actual() {
     let f = by_id("entry-attribute-differs");
     assert_eq!(f.actual, "badPwdCount: expected [\"3\"], found [\"0\"]");
 
+    // refused before a lab starts: `lab run` plays only what `lab check` passes
     let f = by_id("unknown-capture");
-    assert!(f.actual.contains("`${never_captured}` is neither a capture nor a built-in value"), "{}", f.actual);
+    assert_eq!((f.step, f.action.as_str()), (0, "parse"));
+    assert!(f.actual.contains("`${never_captured}` is neither a capture of an earlier step nor a built-in value"), "{}", f.actual);
 
     let f = by_id("does-not-parse");
     assert_eq!((f.step, f.line, f.column, f.action.as_str()), (0, 5, 41, "parse"));

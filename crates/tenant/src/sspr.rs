@@ -146,6 +146,30 @@ impl Error {
         }
     }
 
+    /// Every code [`Error::code`] gives (what a scenario's `expect: { sspr: … }` may name).
+    pub fn codes() -> Vec<&'static str> {
+        // one of each variant: a new variant belongs here too (the match in `code` lists them)
+        [
+            Error::NotEnabled,
+            Error::WritebackNotEnabled,
+            Error::NotLicensed,
+            Error::NotInScopedGroup,
+            Error::NotProperlyConfigured,
+            Error::OnPremisesAdminActionRequired,
+            Error::OnPremisesConnectivity,
+            Error::Policy { on_premises: true },
+            Error::Policy { on_premises: false },
+            Error::Blocked,
+            Error::UnknownUser,
+            Error::FlowExpired,
+            Error::BadCode,
+            Error::NotAllowed,
+        ]
+        .iter()
+        .map(Error::code)
+        .collect()
+    }
+
     pub fn message(&self) -> &'static str {
         match self {
             Error::NotEnabled => "Your organization has not enabled password reset. Contact your administrator.",
