@@ -1,64 +1,7 @@
 //! Every scenario file under scenarios/ as its own test, named by its path
-//! (`cargo test --test scenarios reset/`, or nextest filters). A failure prints the step's
-//! file:line:column with expected and actual, then the redacted transcript.
-//!
-//! With `HYBRID_LAB_ADDS=ldaps://HOST:PORT` and `HYBRID_LAB_ADDS_CA=FILE` (and optionally
-//! `HYBRID_LAB_ADDS_ADMIN`, `HYBRID_LAB_ADDS_PASSWORD`) the scenarios run against that
-//! directory instead, one at a time (`cargo test`, not nextest: one directory is seeded before
-//! each); those it cannot play, or that say Samba differs, are ignored.
-
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use libtest_mimic::{Arguments, Failed, Trial};
-use scenario::external::External;
-use scenario::suite;
-
-fn external() -> Option<External> {
-    let ldaps = std::env::var("HYBRID_LAB_ADDS").ok()?;
-    let ca = std::env::var("HYBRID_LAB_ADDS_CA").expect("HYBRID_LAB_ADDS needs HYBRID_LAB_ADDS_CA");
-    Some(External {
-        ldaps,
-        admin_dn: std::env::var("HYBRID_LAB_ADDS_ADMIN").unwrap_or_else(|_| "CN=Administrator,CN=Users,DC=testlab,DC=example".into()),
-        admin_password: std::env::var("HYBRID_LAB_ADDS_PASSWORD").unwrap_or_else(|_| labkit::testlab::ADMIN_PASSWORD.into()),
-        ca_pem: std::fs::read(&ca).unwrap_or_else(|e| panic!("{ca}: {e}")),
-    })
-}
+//! (`cargo test --test scenarios sspr/`, or nextest filters) — `scenario::harness`, the same
+//! entry point other projects use for their own folders (examples/consumer).
 
 fn main() {
-    let mut args = Arguments::from_args();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let files = suite::discover(std::slice::from_ref(&root)).expect("scenarios/ is readable");
-    let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime"));
-    let ext = external().map(Arc::new);
-    let can = ext.as_ref().map(|e| rt.block_on(labkit::external::probe(e)).unwrap_or_else(|m| panic!("{}: {m}", e.ldaps)));
-    if ext.is_some() {
-        args.test_threads = Some(1);
-    }
-    let trials = files
-        .into_iter()
-        .map(|f| {
-            let (rt, root, ext) = (rt.clone(), root.clone(), ext.clone());
-            let id = suite::test_id(&root, &f);
-            let skip = can.is_some_and(|can| {
-                suite::load(&f).is_ok_and(|s| scenario::external::ineligible(&s, can).is_some() || s.samba_differs.is_some())
-            });
-            Trial::test(id, move || {
-                let r = match &ext {
-                    Some(ext) => rt.block_on(suite::run_all_external(&root, vec![f.clone()], ext, can.expect("probed"))).remove(0),
-                    None => rt.block_on(suite::run_file(&root, &f)),
-                };
-                match &r.outcome {
-                    Ok(()) => Ok(()),
-                    Err(fail) => Err(Failed::from(format!(
-                        "{}\n--- transcript (passwords redacted) ---\n{}",
-                        suite::failure_text(&r.path, fail, suite::Style { color: false }),
-                        r.transcript
-                    ))),
-                }
-            })
-            .with_ignored_flag(skip)
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    scenario::harness::run_folder(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"));
 }

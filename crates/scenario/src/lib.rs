@@ -7,6 +7,7 @@
 pub mod check;
 pub mod exercise;
 pub mod external;
+pub mod harness;
 pub mod model;
 pub mod observe;
 pub mod run;

@@ -49,6 +49,7 @@ fn every_shipped_scenario_is_valid_for_the_schema_and_the_loader() {
     let mut files = vec![];
     yaml_files(&root().join("scenarios"), &mut files);
     yaml_files(&root().join("crates/scenario/tests/must-fail"), &mut files);
+    yaml_files(&root().join("examples/consumer/scenarios"), &mut files);
     assert!(files.len() >= 100, "{} files", files.len());
     let mut wrong = vec![];
     for f in &files {

@@ -1,0 +1,3 @@
+fn main() {
+    scenario::harness::run_folder(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"));
+}

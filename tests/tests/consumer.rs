@@ -1,0 +1,47 @@
+//! Scenarios in another repository (issue #17, item 4): examples/consumer — a crate outside
+//! this workspace with its own Cargo.toml, two scenario files and a three-line test file —
+//! is copied out of the repository, pointed at this checkout by path (as an outsider's
+//! dev-dependency would be), built and run with its own `cargo test`: one test per file,
+//! `--list` and name filters working. (It shares this build's target directory, so only what
+//! differs is compiled; runs alone: see .config/nextest.toml.)
+
+use std::process::Command;
+
+#[test]
+fn the_consumer_example_passes_from_a_clean_copy() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("consumer");
+    let cp = Command::new("cp").arg("-r").arg(repo.join("examples/consumer")).arg(&copy).status().unwrap();
+    assert!(cp.success());
+    let manifest = copy.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("path = \"../../crates/scenario\""), "{text}");
+    std::fs::write(&manifest, text.replace("../../crates/scenario", &repo.join("crates/scenario").display().to_string())).unwrap();
+    // the versions this checkout was tested with (an outsider's own lockfile may differ)
+    std::fs::copy(repo.join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| repo.join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let run = |args: &[&str]| {
+        let out = Command::new(&cargo)
+            .args(args)
+            .current_dir(&copy)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("cargo");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&["test", "--offline", "--test", "scenarios", "--", "--list"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("our-policy-refuses-short-passwords: test") && text.contains("helpdesk-reset-is-written-back: test"),
+        "one test per file: {text}"
+    );
+    let (ok, text) = run(&["test", "--offline", "--test", "scenarios"]);
+    assert!(ok && text.contains("2 passed"), "{text}");
+    let (ok, text) = run(&["test", "--offline", "--test", "scenarios", "--", "helpdesk"]);
+    assert!(ok && text.contains("1 passed") && text.contains("1 filtered out"), "a name filter: {text}");
+}
