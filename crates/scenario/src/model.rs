@@ -121,6 +121,8 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
     Ok,
+    /// Any refusal, whatever its code (where the documentation names none).
+    Failure,
     Outcome(Outcome),
 }
 
@@ -150,6 +152,10 @@ pub struct Outcome {
     pub compare: Option<bool>,
     /// Text the error message contains.
     pub message: Option<String>,
+    /// Fields of the step's JSON answer by dotted path (`unlockOffered`, `value.0.id`,
+    /// `error.code`), each equal to the value given: a detail of a success or of a refusal.
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    pub json: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 macro_rules! actions {
@@ -804,10 +810,14 @@ impl<'de> Deserialize<'de> for Expect {
         impl<'de> Visitor<'de> for ExpectVisitor {
             type Value = Expect;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("`ok` or a map such as `{ ldap: invalidCredentials, data: 52e }`")
+                f.write_str("`ok`, `failure` or a map such as `{ ldap: invalidCredentials, data: 52e }`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Expect, E> {
-                if v == "ok" { Ok(Expect::Ok) } else { Err(E::invalid_value(de::Unexpected::Str(v), &self)) }
+                match v {
+                    "ok" => Ok(Expect::Ok),
+                    "failure" => Ok(Expect::Failure),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Expect, A::Error> {
                 Outcome::deserialize(de::value::MapAccessDeserializer::new(map)).map(Expect::Outcome)
@@ -831,6 +841,7 @@ enum ExpectSchema {
 #[serde(rename_all = "lowercase")]
 enum OkWord {
     Ok,
+    Failure,
 }
 
 /// The JSON Schema of the scenario format, for editors (docs/scenario.schema.json).

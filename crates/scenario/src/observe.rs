@@ -40,6 +40,18 @@ impl Observed {
         self.http.as_ref().and_then(|(_, b)| b.pointer("/error/code").and_then(Value::as_str))
     }
 
+    /// A field of the JSON answer by dotted path (`value.0.id`).
+    pub fn json_at(&self, path: &str) -> Option<&Value> {
+        let (_, mut v) = self.http.as_ref().map(|(s, b)| (s, b))?;
+        for part in path.split('.') {
+            v = match part.parse::<usize>() {
+                Ok(i) if v.is_array() => v.get(i)?,
+                _ => v.get(part)?,
+            };
+        }
+        Some(v)
+    }
+
     fn aadsts(&self) -> Option<u64> {
         self.http.as_ref().and_then(|(_, b)| b.pointer("/error_codes/0").and_then(Value::as_u64))
     }
@@ -94,10 +106,25 @@ impl Observed {
     }
 }
 
+/// What happened, for "actual:", with the answer's fields the expectation named.
+pub fn describe_against(e: &Expect, got: &Observed) -> String {
+    let mut text = got.describe();
+    if let Expect::Outcome(o) = e {
+        for path in o.json.iter().flatten().map(|(p, _)| p) {
+            match got.json_at(path) {
+                Some(v) => text.push_str(&format!(", answer's {path} = {v}")),
+                None => text.push_str(&format!(", no {path} in the answer")),
+            }
+        }
+    }
+    text
+}
+
 /// How an expectation reads, for "expected:".
 pub fn describe_expect(e: &Expect) -> String {
     let o = match e {
         Expect::Ok => return "ok".into(),
+        Expect::Failure => return "a failure (any code)".into(),
         Expect::Outcome(o) => o,
     };
     let mut parts = vec![];
@@ -128,6 +155,9 @@ pub fn describe_expect(e: &Expect) -> String {
     if let Some(m) = &o.message {
         parts.push(format!("message containing \"{m}\""));
     }
+    for (path, want) in o.json.iter().flatten() {
+        parts.push(format!("answer's {path} = {want}"));
+    }
     parts.join(", ")
 }
 
@@ -135,9 +165,11 @@ pub fn describe_expect(e: &Expect) -> String {
 pub fn matches(e: &Expect, got: &Observed) -> bool {
     let o = match e {
         Expect::Ok => return got.ok,
+        Expect::Failure => return !got.ok,
         Expect::Outcome(o) => o,
     };
-    // details of a success (count, compare, a succeeded operation) do not imply failure
+    // details of a success (count, compare, a succeeded operation) do not imply failure; a
+    // JSON field alone says nothing either way
     let success_detail = o.count.is_some() || o.compare.is_some() || o.operation.as_deref() == Some("succeeded");
     let failure_named = o.ldap.as_deref().is_some_and(|l| l != "success")
         || o.data.is_some()
@@ -163,7 +195,8 @@ pub fn matches(e: &Expect, got: &Observed) -> bool {
     let count_ok = o.count.is_none_or(|want| got.count == Some(want));
     let compare_ok = o.compare.is_none_or(|want| got.compare == Some(want));
     let message_ok = o.message.as_ref().is_none_or(|want| got.message().is_some_and(|m| m.contains(want.as_str())));
-    ldap_ok && data_ok && status_ok && code_ok && aadsts_ok && op_ok && detail_ok && count_ok && compare_ok && message_ok
+    let json_ok = o.json.iter().flatten().all(|(path, want)| got.json_at(path) == Some(want));
+    ldap_ok && data_ok && status_ok && code_ok && aadsts_ok && op_ok && detail_ok && count_ok && compare_ok && message_ok && json_ok
 }
 
 /// The `data` sub-code AD puts in a diagnostic: "…AcceptSecurityContext error, data 52e, …"
@@ -284,6 +317,24 @@ mod tests {
         let ok_http = Observed::http(204, Value::Null);
         assert!(!matches(&outcome(|o| o.status = Some(400)), &ok_http));
         assert!(matches(&outcome(|o| o.status = Some(204)), &ok_http));
+    }
+
+    #[test]
+    fn any_failure_and_json_fields() {
+        let refused = Observed::http(409, json!({ "error": { "code": "NotAllowed" } }));
+        let started = Observed::http(201, json!({ "id": "f", "unlockOffered": true, "methods": [{ "type": "email" }] }));
+        assert!(matches(&Expect::Failure, &refused) && !matches(&Expect::Failure, &started));
+        assert!(matches(&Expect::Failure, &Observed::ldap(49, "80090308: … data 52e")));
+        assert!(!matches(&Expect::Failure, &Observed::ldap(6, "")), "compareTrue is an answer");
+        let want = |k: &str, v: Value| outcome(|o| o.json = Some([(k.to_string(), v)].into()));
+        assert!(matches(&want("unlockOffered", json!(true)), &started));
+        assert!(matches(&want("methods.0.type", json!("email")), &started));
+        assert!(!matches(&want("unlockOffered", json!(false)), &started));
+        assert!(matches(&want("error.code", json!("NotAllowed")), &refused), "a detail of a refusal too");
+        assert_eq!(
+            describe_against(&want("unlockOffered", json!(false)), &started).split(", ").last(),
+            Some("answer's unlockOffered = true")
+        );
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl<'a> Runner<'a> {
             // an operation the tenant gave up on may still end on-premises during the step
             self.engine_trace().await;
             if !observe::matches(&expect, &got) {
-                return Err(fail(got.describe()));
+                return Err(fail(observe::describe_against(&expect, &got)));
             }
             for (name, field) in &step.capture {
                 let v = lookup(&self.last_body, field).ok_or_else(|| fail(format!("no field `{field}` to capture in the answer")))?;
