@@ -156,6 +156,9 @@ pub struct Outcome {
     /// `error.code`), each equal to the value given: a detail of a success or of a refusal.
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub json: Option<BTreeMap<String, serde_json::Value>>,
+    /// HTTP response headers by name (any case): a value, `"*"` for present with any value,
+    /// `null` for absent — e.g. Graph's `202 Accepted` `{ Location: "*" }`.
+    pub headers: Option<BTreeMap<String, Option<String>>>,
 }
 
 macro_rules! actions {
@@ -297,6 +300,8 @@ actions! {
     "expect.sync" => ExpectSync(ExpectSync),
     /// The engine logged this Connect event (as many times, with this text).
     "expect.event" => ExpectEvent(ExpectEvent),
+    /// One operation's Connect events, in this order, sharing one tracking ID.
+    "expect.events" => ExpectEvents(ExpectEvents),
     /// A directory audit entry exists (the newest with that activity).
     "expect.audit" => ExpectAudit(ExpectAudit),
     /// An AD entry's attributes, read as the domain's administrator.
@@ -367,6 +372,14 @@ pub enum DcState {
 #[serde(deny_unknown_fields)]
 pub struct Delay {
     pub ms: u64,
+}
+
+/// The newest operation (tracking ID) that logged `sequence[0]` logged every ID of `sequence`
+/// in that order (others may come between), e.g. `[31009, 31011, 33004]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEvents {
+    pub sequence: Vec<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -724,6 +737,10 @@ pub struct ExpectAudit {
     pub reason: Option<String>,
     /// The target's userPrincipalName.
     pub user: Option<String>,
+    /// additionalDetails entries by key, e.g. `{ OnPremisesAgent: Microsoft Entra Connect }`
+    /// (None for a cloud-only user; CloudSync for Cloud Sync's agent).
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
 }
 
 /// Attribute expectations: a value, a list of values, `null` for absent, `"*"` for present

@@ -19,6 +19,8 @@ pub struct Observed {
     pub compare: Option<bool>,
     /// For `expect.*` steps: what did not match.
     pub mismatch: Option<String>,
+    /// HTTP: the response's headers (names in lower case).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Observed {
@@ -41,6 +43,10 @@ impl Observed {
     }
 
     /// A field of the JSON answer by dotted path (`value.0.id`).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
     pub fn json_at(&self, path: &str) -> Option<&Value> {
         let (_, mut v) = self.http.as_ref().map(|(s, b)| (s, b))?;
         for part in path.split('.') {
@@ -116,6 +122,12 @@ pub fn describe_against(e: &Expect, got: &Observed) -> String {
                 None => text.push_str(&format!(", no {path} in the answer")),
             }
         }
+        for name in o.headers.iter().flatten().map(|(n, _)| n) {
+            match got.header(name) {
+                Some(v) => text.push_str(&format!(", {name}: {v}")),
+                None => text.push_str(&format!(", no {name} header")),
+            }
+        }
     }
     text
 }
@@ -158,6 +170,13 @@ pub fn describe_expect(e: &Expect) -> String {
     for (path, want) in o.json.iter().flatten() {
         parts.push(format!("answer's {path} = {want}"));
     }
+    for (name, want) in o.headers.iter().flatten() {
+        parts.push(match want.as_deref() {
+            None => format!("no {name} header"),
+            Some("*") => format!("a {name} header"),
+            Some(v) => format!("{name}: {v}"),
+        });
+    }
     parts.join(", ")
 }
 
@@ -196,7 +215,23 @@ pub fn matches(e: &Expect, got: &Observed) -> bool {
     let compare_ok = o.compare.is_none_or(|want| got.compare == Some(want));
     let message_ok = o.message.as_ref().is_none_or(|want| got.message().is_some_and(|m| m.contains(want.as_str())));
     let json_ok = o.json.iter().flatten().all(|(path, want)| got.json_at(path) == Some(want));
-    ldap_ok && data_ok && status_ok && code_ok && aadsts_ok && op_ok && detail_ok && count_ok && compare_ok && message_ok && json_ok
+    let headers_ok = o.headers.iter().flatten().all(|(name, want)| match (want.as_deref(), got.header(name)) {
+        (None, found) => found.is_none(),
+        (Some("*"), found) => found.is_some(),
+        (Some(w), found) => found == Some(w),
+    });
+    ldap_ok
+        && data_ok
+        && status_ok
+        && code_ok
+        && aadsts_ok
+        && op_ok
+        && detail_ok
+        && count_ok
+        && compare_ok
+        && message_ok
+        && json_ok
+        && headers_ok
 }
 
 /// The `data` sub-code AD puts in a diagnostic: "…AcceptSecurityContext error, data 52e, …"

@@ -278,6 +278,8 @@ impl<'a> Runner<'a> {
         let r = req.send().await?;
         let status = r.status().as_u16();
         let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let headers: Vec<(String, String)> =
+            r.headers().iter().map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or_default().to_string())).collect();
         let text = r.text().await?;
         let body: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         for code in crate::transcript::one_time_codes(&body) {
@@ -298,6 +300,7 @@ impl<'a> Runner<'a> {
         self.transcript.response(self.step, &format!("{status}{shown}"));
         self.last_body = body.clone();
         let mut o = Observed::http(status, body);
+        o.headers = headers;
         if let Some(l) = location {
             o.http.as_mut().expect("set").1["@location"] = json!(l);
         }
@@ -906,6 +909,38 @@ impl<'a> Runner<'a> {
             Action::EngineGrantRight(r) => {
                 self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "grant", "right": r.right }))).await
             }
+            Action::ExpectEvents(a) => {
+                let Some(first) = a.sequence.first() else { return Err(RunError("`sequence` needs at least one event ID".into())) };
+                if self.target.info.engine.is_none() {
+                    return Err(RunError("this lab runs no writeback engine".into()));
+                }
+                // (as for expect.event: the engine may still be finishing, look again up to 5 s)
+                let until = Instant::now() + Duration::from_secs(5);
+                loop {
+                    let events = self.lab_get("/lab/engine/events").await?["value"].take();
+                    let events = events.as_array().cloned().unwrap_or_default();
+                    let tracking = events
+                        .iter()
+                        .rev()
+                        .find(|e| e["id"].as_u64() == Some(u64::from(*first)) && e["trackingId"].is_string())
+                        .map(|e| e["trackingId"].clone());
+                    let logged: Vec<u32> = events
+                        .iter()
+                        .filter(|e| tracking.is_some() && Some(&e["trackingId"]) == tracking.as_ref())
+                        .filter_map(|e| e["id"].as_u64().and_then(|i| u32::try_from(i).ok()))
+                        .collect();
+                    let mut rest = logged.iter();
+                    let ok = tracking.is_some() && a.sequence.iter().all(|want| rest.any(|got| got == want));
+                    if ok || Instant::now() > until {
+                        let names: Vec<String> = logged.iter().map(|i| format!("{i} {}", writeback::events::name(*i))).collect();
+                        break Ok(Observed::check((!ok).then(|| match &tracking {
+                            None => format!("no operation logged {first} ({})", writeback::events::name(*first)),
+                            Some(t) => format!("operation {t} logged [{}]", names.join(", ")),
+                        })));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
             Action::ExpectEvent(a) => {
                 // The engine may still be working on a request the tenant gave up on: look
                 // again until the event shows (at most 5 s), never a fixed wait.
@@ -1108,7 +1143,7 @@ impl<'a> Runner<'a> {
                 }
                 // captures read the 202's body (a generated newPassword)
                 self.last_body = accepted;
-                Ok(Observed { ok, http: o.http, operation: Some((status, detail)), ..Default::default() })
+                Ok(Observed { ok, http: o.http, headers: o.headers, operation: Some((status, detail)), ..Default::default() })
             }
         }
     }
@@ -1236,6 +1271,13 @@ impl<'a> Runner<'a> {
         }
         if let Some(r) = a.reason.as_ref().filter(|r| e["resultReason"].as_str() != Some(r.as_str())) {
             diffs.push(format!("resultReason: expected {r:?}, found {}", e["resultReason"]));
+        }
+        for (key, want) in &a.details {
+            let found =
+                e["additionalDetails"].as_array().into_iter().flatten().find(|d| d["key"].as_str() == Some(key)).map(|d| &d["value"]);
+            if found.and_then(Value::as_str) != Some(want.as_str()) {
+                diffs.push(format!("additionalDetails {key}: expected {want:?}, found {}", found.unwrap_or(&Value::Null)));
+            }
         }
         Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
     }
