@@ -63,8 +63,12 @@ pub fn check(file: &str, text: &str, s: &Scenario, dir: &Path) -> Vec<ParseError
                     bad(format!("{e}, e.g. 90s, 30m, 2d, 1w"));
                 }
             }
-            Action::SsprVerify(v) if !METHODS.contains(&v.method.as_str()) => {
-                bad(format!("no verification method `{}`{} (SSPR's: {})", v.method, did_you_mean(&v.method, &METHODS), METHODS.join(", ")));
+            Action::SsprVerify(crate::model::SsprVerify { method, .. })
+            | Action::SsprEnterCode(crate::model::SsprVerify { method, .. })
+            | Action::SsprSendCode(crate::model::SsprSendCode { method })
+                if !METHODS.contains(&method.as_str()) =>
+            {
+                bad(format!("no verification method `{method}`{} (SSPR's: {})", did_you_mean(method, &METHODS), METHODS.join(", ")));
             }
             _ => {}
         }

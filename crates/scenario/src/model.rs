@@ -223,6 +223,11 @@ actions! {
     "sspr.start" => SsprStart(SsprUser),
     /// Sends a code by a method and verifies it with the code from the lab outbox (or `code`).
     "sspr.verify" => SsprVerify(SsprVerify),
+    /// Sends a code by `method` only (the verify step's first half): a `clock.advance` may
+    /// then sit between sending and entering it.
+    "sspr.send_code" => SsprSendCode(SsprSendCode),
+    /// Enters the latest code sent by `method` (or `code`): the verify step's second half.
+    "sspr.enter_code" => SsprEnterCode(SsprVerify),
     /// The new password; with `user`, the whole flow (start, every gate, reset) in one step.
     "sspr.reset" => SsprReset(SsprReset),
     /// Unlock without reset; with `user`, the whole flow in one step.
@@ -406,6 +411,13 @@ pub struct SsprVerify {
     pub method: String,
     /// A code to type instead of the one sent (to try a wrong one).
     pub code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsprSendCode {
+    /// `email` or `mobilePhone`.
+    pub method: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -527,6 +527,8 @@ impl<'a> Runner<'a> {
                 self.sspr_start(&user).await
             }
             Action::SsprVerify(a) => self.sspr_verify(&a.method, a.code.as_deref()).await,
+            Action::SsprSendCode(a) => self.sspr_send_code(&a.method).await,
+            Action::SsprEnterCode(a) => self.sspr_enter_code(&a.method, a.code.as_deref()).await,
             Action::SsprReset(a) => {
                 let password = self.s(&a.new_password)?;
                 self.transcript.secret(&password);
@@ -1061,11 +1063,25 @@ impl<'a> Runner<'a> {
     }
 
     async fn sspr_verify(&mut self, method: &str, code: Option<&str>) -> Result<Observed, RunError> {
-        let id = self.flow.as_ref().map(|f| f.id.clone()).ok_or_else(|| RunError("no SSPR flow: start one first (sspr.start)".into()))?;
-        let sent = self.call("POST", &format!("/lab/sspr/flows/{id}/codes"), None, Some(json!({ "method": method }))).await?;
+        let sent = self.sspr_send_code(method).await?;
         if !sent.ok {
             return Ok(sent);
         }
+        self.sspr_enter_code(method, code).await
+    }
+
+    fn flow_id(&self) -> Result<String, RunError> {
+        self.flow.as_ref().map(|f| f.id.clone()).ok_or_else(|| RunError("no SSPR flow: start one first (sspr.start)".into()))
+    }
+
+    async fn sspr_send_code(&mut self, method: &str) -> Result<Observed, RunError> {
+        let id = self.flow_id()?;
+        self.call("POST", &format!("/lab/sspr/flows/{id}/codes"), None, Some(json!({ "method": method }))).await
+    }
+
+    /// The code typed in: `code`, or the latest sent by `method` (from the lab outbox).
+    async fn sspr_enter_code(&mut self, method: &str, code: Option<&str>) -> Result<Observed, RunError> {
+        let id = self.flow_id()?;
         let code = match code {
             Some(c) => self.s(c)?,
             None => {
