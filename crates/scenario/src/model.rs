@@ -298,6 +298,9 @@ actions! {
     /// `untrusted_certificate` (TLS from a CA the engine does not trust), `up`; and
     /// `policy_hints: false` (a DC that predates the policy-hints control).
     "adds.fault" => AddsFault(AddsFault),
+    /// The tenant's fault switch: `cloud_write_fails: true` makes the cloud's own write of
+    /// an SSPR reset fail after AD took it (OnPremisesSuccessCloudFailure).
+    "tenant.fault" => TenantFault(TenantFault),
     /// A sync cycle now, asked for as an administrator (`POST /lab/sync`): `delta` (default)
     /// or `initial`.
     "sync.run" => SyncRun(SyncRunArg),
@@ -377,6 +380,12 @@ pub enum DcState {
 #[serde(deny_unknown_fields)]
 pub struct Delay {
     pub ms: u64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFault {
+    pub cloud_write_fails: bool,
 }
 
 /// The newest operation (tracking ID) that logged `sequence[0]` logged every ID of `sequence`

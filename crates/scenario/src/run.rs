@@ -911,6 +911,9 @@ impl<'a> Runner<'a> {
             Action::EngineGrantRight(r) => {
                 self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "grant", "right": r.right }))).await
             }
+            Action::TenantFault(a) => {
+                self.lab_call("PATCH", "/lab/writeback/settings", Some(json!({ "cloudWriteFails": a.cloud_write_fails }))).await
+            }
             Action::ExpectEvents(a) => {
                 let Some(first) = a.sequence.first() else { return Err(RunError("`sequence` needs at least one event ID".into())) };
                 if self.target.info.engine.is_none() {

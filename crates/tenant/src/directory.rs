@@ -324,6 +324,9 @@ pub struct Tenant {
     pub sync_features: SyncFeatures,
     pub on_premises_integration: OnPremisesIntegration,
     pub sspr_policy: crate::sspr::Policy,
+    /// The lab's fault switch: the cloud's own write of an SSPR reset fails after AD took it
+    /// (OnPremisesSuccessCloudFailure); hash sync converges.
+    pub cloud_write_fails: bool,
     flows: HashMap<Uuid, crate::sspr::Flow>,
     /// The newest [`OUTBOX_KEPT`] messages (a real mailbox's old mail is not the lab's to keep).
     outbox: std::collections::VecDeque<crate::sspr::OutboxMessage>,
@@ -361,6 +364,7 @@ impl Tenant {
                 write_back_graph_change_password: true,
             },
             sspr_policy: crate::sspr::Policy::default(),
+            cloud_write_fails: false,
             flows: HashMap::new(),
             outbox: Default::default(),
             operations: HashMap::new(),
@@ -961,6 +965,14 @@ impl Tenant {
     ) -> Result<(), crate::sspr::Error> {
         let crate::sspr::OnPremOp::Reset { password, .. } = &request.op else { unreachable!("a reset request") };
         let outcome = outcome.map_err(crate::sspr::Error::from);
+        if outcome.is_ok() && self.cloud_write_fails {
+            // AD has the password; the cloud's write failed: the flow is over (a retry would
+            // reset again), the cloud keeps the old hash until hash sync brings AD's
+            let failed = Err(crate::sspr::Error::OnPremisesSuccessCloudFailure);
+            self.complete_sspr_reset(flow, request.user, password, failed.clone());
+            self.flows.remove(&flow);
+            return failed;
+        }
         self.complete_sspr_reset(flow, request.user, password, outcome.clone());
         outcome
     }

@@ -110,6 +110,10 @@ pub enum Error {
     OnPremisesAdminActionRequired,
     /// SSPR_0030: the on-premises environment could not be reached.
     OnPremisesConnectivity,
+    /// AD took the new password but the cloud's own write failed (a time-out, throttling):
+    /// the user is told it worked and to wait; the next password hash sync brings AD's
+    /// password to the cloud (troubleshoot-sspr's "OnPremisesSuccessCloudFailure").
+    OnPremisesSuccessCloudFailure,
     /// The new password broke a rule; `on_premises` when AD's policy refused it.
     Policy {
         on_premises: bool,
@@ -136,6 +140,7 @@ impl Error {
             Error::NotProperlyConfigured => "SSPR_0014",
             Error::OnPremisesAdminActionRequired => "SSPR_0029",
             Error::OnPremisesConnectivity => "SSPR_0030",
+            Error::OnPremisesSuccessCloudFailure => "OnPremisesSuccessCloudFailure",
             Error::Policy { on_premises: true } => "OnPremisesPolicyViolation",
             Error::Policy { on_premises: false } => "PasswordPolicyViolation",
             Error::Blocked => "Blocked",
@@ -157,6 +162,7 @@ impl Error {
             Error::NotProperlyConfigured,
             Error::OnPremisesAdminActionRequired,
             Error::OnPremisesConnectivity,
+            Error::OnPremisesSuccessCloudFailure,
             Error::Policy { on_premises: true },
             Error::Policy { on_premises: false },
             Error::Blocked,
@@ -186,6 +192,9 @@ impl Error {
             }
             Error::OnPremisesConnectivity => {
                 "We can't reset your password due to a poor connection with your on-premises environment. Try again later."
+            }
+            Error::OnPremisesSuccessCloudFailure => {
+                "Your password has been reset, but it can take a few minutes before it works with cloud apps. Wait a few minutes and sign in with your new password."
             }
             Error::Policy { on_premises: true } => "Your new password doesn't meet your organization's on-premises password policy.",
             Error::Policy { on_premises: false } => "Your new password doesn't meet the password policy. Choose a different password.",

@@ -259,7 +259,8 @@ pub(super) async fn get_settings(State(s): State<Shared>, headers: HeaderMap) ->
         return r;
     }
     let t = *s.relay.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    Json(json!({ "timeoutMs": t.as_millis() as u64 })).into_response()
+    let cloud_write_fails = s.lock().cloud_write_fails;
+    Json(json!({ "timeoutMs": t.as_millis() as u64, "cloudWriteFails": cloud_write_fails })).into_response()
 }
 
 pub(super) async fn patch_settings(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -267,13 +268,34 @@ pub(super) async fn patch_settings(State(s): State<Shared>, headers: HeaderMap, 
         return r;
     }
     let Some(m) = body_json(&body) else { return unreadable_json(&s) };
-    match (m.get("timeoutMs").and_then(Value::as_u64), m.len()) {
-        (Some(ms @ 1..=600_000), 1) => {
-            *s.relay.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Duration::from_millis(ms);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        _ => graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", "Expected {\"timeoutMs\": 1..600000}."),
+    let refuse = || {
+        let msg = "Expected {\"timeoutMs\": 1..600000} and/or {\"cloudWriteFails\": bool}.";
+        graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", msg)
+    };
+    let timeout = match m.get("timeoutMs") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(ms @ 1..=600_000) => Some(ms),
+            _ => return refuse(),
+        },
+    };
+    let cloud_fails = match m.get("cloudWriteFails") {
+        None => None,
+        Some(v) => match v.as_bool() {
+            Some(b) => Some(b),
+            None => return refuse(),
+        },
+    };
+    if m.is_empty() || m.len() != usize::from(timeout.is_some()) + usize::from(cloud_fails.is_some()) {
+        return refuse();
     }
+    if let Some(ms) = timeout {
+        *s.relay.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Duration::from_millis(ms);
+    }
+    if let Some(b) = cloud_fails {
+        s.lock().cloud_write_fails = b;
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// `DELETE /lab/writeback/engines/{id}`: offboarding.

@@ -1464,6 +1464,8 @@ fn sspr_error(e: &crate::sspr::Error) -> Response {
         UnknownUser | FlowExpired => StatusCode::NOT_FOUND,
         NotEnabled | NotLicensed | NotInScopedGroup | WritebackNotEnabled | NotProperlyConfigured => StatusCode::FORBIDDEN,
         OnPremisesAdminActionRequired | OnPremisesConnectivity => StatusCode::BAD_GATEWAY,
+        // written on-premises, not (yet) in the cloud: "wait a few minutes"
+        OnPremisesSuccessCloudFailure => StatusCode::SERVICE_UNAVAILABLE,
         Blocked => StatusCode::TOO_MANY_REQUESTS,
         NotAllowed => StatusCode::CONFLICT,
         Policy { .. } | BadCode => StatusCode::BAD_REQUEST,
