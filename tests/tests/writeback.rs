@@ -123,6 +123,7 @@ async fn with_two_engines_registered_the_tenant_uses_a_connected_one() {
         client_id: info.tenant.client_id.clone(),
         ca_pem: t.ca_pem(),
         ldaps: info.adds.ldaps.clone(),
+        ldap: None,
         connector_dn: info.users.iter().find(|u| u.sam == labkit::testlab::CONNECTOR).unwrap().dn.clone(),
         connector_password: labkit::testlab::CONNECTOR_PASSWORD.into(),
         base_dn: info.adds.base_dn.clone(),

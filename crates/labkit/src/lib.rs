@@ -151,6 +151,8 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
         client_id: info.tenant.client_id.clone(),
         ca_pem,
         ldaps: info.adds.ldaps.clone(),
+        // (an external DC's plain port is not the lab's to assume)
+        ldap: cfg.external_adds.is_none().then(|| info.adds.ldap.clone()),
         connector_dn,
         connector_password,
         base_dn: info.adds.base_dn.clone(),

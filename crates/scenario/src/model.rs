@@ -301,6 +301,10 @@ actions! {
     /// The tenant's fault switch: `cloud_write_fails: true` makes the cloud's own write of
     /// an SSPR reset fail after AD took it (OnPremisesSuccessCloudFailure).
     "tenant.fault" => TenantFault(TenantFault),
+    /// The engine's fault switches: `unsealed_ldap: true` (the connector's "Sign and Encrypt
+    /// LDAP traffic" off: 33009, 0x8023062C), `key_mismatch: true` (another private key than
+    /// the registered one: 32004 DecryptionError).
+    "engine.fault" => EngineFault(EngineFault),
     /// A sync cycle now, asked for as an administrator (`POST /lab/sync`): `delta` (default)
     /// or `initial`.
     "sync.run" => SyncRun(SyncRunArg),
@@ -380,6 +384,13 @@ pub enum DcState {
 #[serde(deny_unknown_fields)]
 pub struct Delay {
     pub ms: u64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineFault {
+    pub unsealed_ldap: Option<bool>,
+    pub key_mismatch: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -911,6 +911,16 @@ impl<'a> Runner<'a> {
             Action::EngineGrantRight(r) => {
                 self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "grant", "right": r.right }))).await
             }
+            Action::EngineFault(a) => {
+                let mut body = json!({ "action": "fault" });
+                if let Some(b) = a.unsealed_ldap {
+                    body["unsealedLdap"] = json!(b);
+                }
+                if let Some(b) = a.key_mismatch {
+                    body["keyMismatch"] = json!(b);
+                }
+                self.engine_control(body).await
+            }
             Action::TenantFault(a) => {
                 self.lab_call("PATCH", "/lab/writeback/settings", Some(json!({ "cloudWriteFails": a.cloud_write_fails }))).await
             }

@@ -28,6 +28,9 @@ pub const SYNC_STARTED: u32 = 9101;
 pub const SYNC_COMPLETED: u32 = 9102;
 pub const SYNC_FAILED: u32 = 9103;
 
+/// 32004's text: the sealed password is not for this engine's key.
+pub const KEY_MISMATCH: &str = "The password could not be decrypted: it was encrypted for another key than this service's (disable and re-enable password writeback to exchange keys).";
+
 /// The name Microsoft gives an event ID.
 pub fn name(id: u32) -> &'static str {
     match id {

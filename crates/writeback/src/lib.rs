@@ -41,6 +41,9 @@ pub struct Config {
     pub ca_pem: Vec<u8>,
     /// `ldaps://HOST:PORT` of a domain controller.
     pub ldaps: String,
+    /// Its `ldap://HOST:PORT` (no TLS), used only while the "Sign and Encrypt LDAP traffic"
+    /// fault is on (None: that fault cannot be thrown).
+    pub ldap: Option<String>,
     pub connector_dn: String,
     pub connector_password: String,
     /// The domain partition the connector searches for anchors.
@@ -337,6 +340,10 @@ async fn set_sync_writeback(http: &reqwest::Client, cfg: &Config, token: &str, o
 
 pub(crate) struct Inner {
     cfg: Config,
+    /// Fault: the connector's "Sign and Encrypt LDAP traffic" option is off (0x8023062C).
+    unsealed: AtomicBool,
+    /// Fault: the engine holds another private key than the one it registered (32004).
+    wrong_key: Mutex<Option<RsaPrivateKey>>,
     reg: Registration,
     log: EventLog,
     tls: Arc<rustls::ClientConfig>,
@@ -443,6 +450,8 @@ impl Engine {
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             cfg,
+            unsealed: AtomicBool::new(false),
+            wrong_key: Mutex::new(None),
             reg,
             log,
             tls,
@@ -589,6 +598,37 @@ impl Engine {
             return Err(Error(format!("the tenant refused the offboarding: HTTP {}", r.status())));
         }
         set_sync_writeback(&http, cfg, &token, false).await
+    }
+
+    /// The lab's engine-side faults: the connector's "Sign and Encrypt LDAP traffic" off
+    /// (writes go over plain LDAP, AD refuses unicodePwd: 33009, 0x8023062C), and a private
+    /// key other than the registered one (every sealed password fails: 32004 DecryptionError
+    /// — Microsoft's fix is to disable and re-enable writeback). `None` leaves one as it is.
+    pub async fn set_faults(&self, unsealed_ldap: Option<bool>, key_mismatch: Option<bool>) -> Result<(), Error> {
+        if let Some(on) = unsealed_ldap {
+            if on && self.inner.cfg.ldap.is_none() {
+                return Err(Error("this engine knows no plain LDAP address for its DC".into()));
+            }
+            self.inner.unsealed.store(on, Ordering::SeqCst);
+            // the next write opens a connection the new way
+            *self.inner.ldap.lock().await = None;
+        }
+        if let Some(on) = key_mismatch {
+            let key = if on {
+                let k = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)).await;
+                Some(k.map_err(|e| Error(e.to_string()))?.map_err(|e| Error(e.to_string()))?)
+            } else {
+                None
+            };
+            *self.inner.wrong_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+        }
+        Ok(())
+    }
+
+    /// The faults as they stand: (unsealed LDAP, key mismatch).
+    pub fn faults(&self) -> (bool, bool) {
+        let wrong = self.inner.wrong_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some();
+        (self.inner.unsealed.load(Ordering::SeqCst), wrong)
     }
 
     /// Ends the engine's tasks (the lab stopping).
@@ -941,7 +981,11 @@ pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> 
     if let Some(l) = slot.as_mut().map(|l| (l.is_closed(), l)).and_then(|(closed, l)| (!closed).then_some(l)) {
         return Ok((l.clone(), false));
     }
-    let url = inner.cfg.ldaps.replace("127.0.0.1", "localhost");
+    let unsealed = inner.unsealed.load(Ordering::SeqCst);
+    let url = match (&inner.cfg.ldap, unsealed) {
+        (Some(plain), true) => plain.clone(),
+        _ => inner.cfg.ldaps.replace("127.0.0.1", "localhost"),
+    };
     // Windows' LDAP client says "server down" for a refused connection and an untrusted
     // certificate alike; the cause follows in brackets
     let unavailable = |e: String| (Failure::DirectoryUnavailable, Some(format!("{} ({url}: {e})", events::SERVER_DOWN)));
@@ -1036,7 +1080,15 @@ async fn write(
     tracking: &str,
     deadline_ms: u64,
 ) -> Result<(), Stop> {
-    let open = |s: &relay::Sealed| s.open_cached(&inner.reg.key, &inner.keys).map_err(|_| (Failure::Decryption, None));
+    let wrong_key = inner.wrong_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let open = |s: &relay::Sealed| {
+        match &wrong_key {
+            // the data key was wrapped for the registered public key: RSA-OAEP fails here
+            Some(k) => s.open(k),
+            None => s.open_cached(&inner.reg.key, &inner.keys),
+        }
+        .map_err(|_| (Failure::Decryption, Some(events::KEY_MISMATCH.to_string())))
+    };
     let trace = |from, to, text: String| inner.log.trace(tracking, from, to, text);
     trace("engine", "AD DS", format!("search for sourceAnchor {anchor} (LDAPS, as the connector)"));
     let (mut l, dn, uac) = match connect_and_find(inner, anchor).await {
@@ -1151,6 +1203,7 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
                     "running": e.running(),
                     "connected": e.connected(),
                     "syncScope": e.inner.cfg.sync_scope,
+                    "faults": { "unsealedLdap": e.faults().0, "keyMismatch": e.faults().1 },
                 }))
                 .into_response(),
                 None => none(),
@@ -1208,13 +1261,19 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
                     }
                 }
                 (Some("delay"), Some(ms @ 0..=MAX_DELAY_MS)) => e.set_delay(Duration::from_millis(ms)),
+                (Some("fault"), _) if body["unsealedLdap"].is_boolean() || body["keyMismatch"].is_boolean() => {
+                    if let Err(err) = e.set_faults(body["unsealedLdap"].as_bool(), body["keyMismatch"].as_bool()).await {
+                        let msg = json!({ "error": { "code": "BadRequest", "message": err.0 } });
+                        return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                    }
+                }
                 (Some("run-due"), _) => {
                     // Connect's scheduler after the lab clock moved: what fell due runs now
                     let report = e.run_due().await;
                     return Json(json!({ "running": e.running(), "connected": e.connected(), "sync": report })).into_response();
                 }
                 _ => {
-                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"onboard\" | \"offboard\" | \"delay\", \"ms\": 0..{MAX_DELAY_MS}}}.") } });
+                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"onboard\" | \"offboard\" | \"delay\", \"ms\": 0..{MAX_DELAY_MS}}} or {{\"action\": \"fault\", \"unsealedLdap\": bool, \"keyMismatch\": bool}}.") } });
                     return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
                 }
             }
