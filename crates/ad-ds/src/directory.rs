@@ -165,6 +165,9 @@ pub struct Directory {
     usn: i64,
     next_rid: u32,
     grants: Vec<Grant>,
+    /// Deny entries (ADUC's "User cannot change password" is one: Change Password denied to
+    /// Everyone on the user); a deny that covers the target wins over any allow.
+    denies: Vec<Grant>,
     /// Deleted objects as AD keeps them for replication and sync: a few attributes under
     /// `CN=Deleted Objects`, isDeleted TRUE, a fresh uSNChanged.
     tombstones: Vec<Entry>,
@@ -192,6 +195,7 @@ impl Directory {
             usn: 4096,
             next_rid: 1103,
             grants: Vec::new(),
+            denies: Vec::new(),
             tombstones: Vec::new(),
         };
         crate::domain::provision(&mut d);
@@ -410,8 +414,15 @@ impl Directory {
         if *admin {
             return true;
         }
-        let protected = self.is_protected(target);
         let me = dn.key();
+        let applies = |t: &Trustee| match t {
+            Trustee::Everyone => true,
+            Trustee::Object(t) => t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new()),
+        };
+        if self.denies.iter().any(|g| g.right == right && g.covers(target) && applies(&g.trustee)) {
+            return false;
+        }
+        let protected = self.is_protected(target);
         self.grants.iter().filter(|g| g.right == right && g.covers(target)).any(|g| match &g.trustee {
             Trustee::Everyone => true,
             Trustee::Object(t) => !protected && (t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new())),
@@ -464,6 +475,24 @@ impl Directory {
         let before = self.grants.len();
         self.grants.retain(|x| x != &g);
         Ok(self.grants.len() != before)
+    }
+
+    /// Denies `right` over the subtree at `scope` to `trustee` (`None`: Everyone). A deny
+    /// wins over every allow that would cover the same target.
+    pub fn deny(&mut self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<()> {
+        let g = self.make_grant(trustee, right, scope)?;
+        if !self.denies.contains(&g) {
+            self.denies.push(g);
+        }
+        Ok(())
+    }
+
+    /// Takes a deny away; false when there was none.
+    pub fn remove_deny(&mut self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<bool> {
+        let g = self.make_grant(trustee, right, scope)?;
+        let before = self.denies.len();
+        self.denies.retain(|x| x != &g);
+        Ok(self.denies.len() != before)
     }
 
     /// Whether exactly this grant is in place (not whether the right is held some other way).

@@ -1,9 +1,11 @@
 //! The lab's own switches on the AD DS side, served on the lab's HTTPS listener next to the
 //! tenant: what an on-premises administrator would change with ADUC or PowerShell and no
 //! LDAP client can (the lab keeps delegated rights outside nTSecurityDescriptor).
-//! `POST /lab/adds/rights` `{"action": "grant" | "revoke", "right": "Reset Password" |
-//! "Change Password" | "Write lockoutTime" | "Write pwdLastSet" | "Unexpire Password",
-//! "trustee": DN (default: the connector account), "scope": DN (default: the domain root)}`.
+//! `POST /lab/adds/rights` `{"action": "grant" | "revoke" | "deny" | "remove-deny", "right":
+//! "Reset Password" | "Change Password" | "Write lockoutTime" | "Write pwdLastSet" | "Unexpire
+//! Password", "trustee": DN or "Everyone" (default: the connector account for grants, Everyone
+//! for denies), "scope": DN (default: the domain root)}` — a deny wins over any allow (ADUC's
+//! "User cannot change password" is Change Password denied to Everyone on the user).
 //! `GET /lab/adds/rights`: which of them the connector holds on the domain root.
 //! `POST /lab/adds/fault` `{"state": "up" | "down" | "untrusted-certificate",
 //! "policyHints": bool}` (either or both): a DC that does not answer, one whose certificate
@@ -113,13 +115,24 @@ fn change_right(dc: &DomainController, connector_dn: Option<&str>, body: &Value)
     };
     let mut d = dc.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let root = d.base_dn().to_string();
-    let trustee = body["trustee"].as_str().or(connector_dn);
-    let scope = body["scope"].as_str().unwrap_or(&root).to_string();
-    let outcome = match body["action"].as_str() {
-        Some("grant") => d.grant(trustee, right, &scope).map(|()| true),
-        Some("revoke") => d.revoke(trustee, right, &scope),
-        _ => return bad("`action` must be grant or revoke".into()),
+    let action = body["action"].as_str().unwrap_or_default();
+    // a deny's trustee defaults to Everyone (ADUC's "User cannot change password"), a grant's
+    // to the connector account
+    let trustee = match (body["trustee"].as_str(), action) {
+        (Some(t), _) if t.eq_ignore_ascii_case("Everyone") => None,
+        (Some(t), _) => Some(t),
+        (None, "deny" | "remove-deny") => None,
+        (None, _) => connector_dn,
     };
+    let scope = body["scope"].as_str().unwrap_or(&root).to_string();
+    let outcome = match action {
+        "grant" => d.grant(trustee, right, &scope).map(|()| true),
+        "revoke" => d.revoke(trustee, right, &scope),
+        "deny" => d.deny(trustee, right, &scope).map(|()| true),
+        "remove-deny" => d.remove_deny(trustee, right, &scope),
+        _ => return bad("`action` must be grant, revoke, deny or remove-deny".into()),
+    };
+    let trustee = trustee.unwrap_or("Everyone");
     match outcome {
         Ok(changed) => Json(json!({ "right": right.name(), "trustee": trustee, "scope": scope, "changed": changed })).into_response(),
         Err(e) => bad(e.to_string()),

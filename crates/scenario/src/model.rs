@@ -294,6 +294,11 @@ actions! {
     "engine.revoke_right" => EngineRevokeRight(RightArg),
     /// Gives it back.
     "engine.grant_right" => EngineGrantRight(RightArg),
+    /// A deny entry on one object, as ADUC writes it: `{ right: Change Password, entry:
+    /// User1 }` is "User cannot change password" (trustee Everyone unless given).
+    "adds.deny" => AddsDeny(DenyArg),
+    /// Takes that deny away again.
+    "adds.remove_deny" => AddsRemoveDeny(DenyArg),
     /// Switches a fault on the domain controller: `state: down` (no answer),
     /// `untrusted_certificate` (TLS from a CA the engine does not trust), `up`; and
     /// `policy_hints: false` (a DC that predates the policy-hints control).
@@ -384,6 +389,17 @@ pub enum DcState {
 #[serde(deny_unknown_fields)]
 pub struct Delay {
     pub ms: u64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenyArg {
+    /// `Change Password`, `Reset Password`, …
+    pub right: String,
+    /// The object the deny is on (sAMAccountName, UPN or DN).
+    pub entry: String,
+    /// Whom it denies: a user or group (name or DN); default Everyone.
+    pub trustee: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -911,6 +911,16 @@ impl<'a> Runner<'a> {
             Action::EngineGrantRight(r) => {
                 self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "grant", "right": r.right }))).await
             }
+            Action::AddsDeny(a) | Action::AddsRemoveDeny(a) => {
+                let action = if matches!(action, Action::AddsDeny(_)) { "deny" } else { "remove-deny" };
+                let scope = self.dn_of(&a.entry).await?;
+                let trustee = match &a.trustee {
+                    Some(t) if !t.eq_ignore_ascii_case("Everyone") => self.dn_of(t).await?,
+                    _ => "Everyone".to_string(),
+                };
+                let body = json!({ "action": action, "right": a.right, "scope": scope, "trustee": trustee });
+                self.lab_call("POST", "/lab/adds/rights", Some(body)).await
+            }
             Action::EngineFault(a) => {
                 let mut body = json!({ "action": "fault" });
                 if let Some(b) = a.unsealed_ldap {
