@@ -206,6 +206,10 @@ fn check_and_run_scenario_files_with_exit_codes_and_junit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("s/typo.yaml:4:5: unknown variant `clock.advanse`"), "{err}");
+    // said once (then the parser's picture of the place), and the summary counts mistakes
+    assert_eq!(err.matches("s/typo.yaml:4:5: ").count(), 1, "said once: {err}");
+    assert!(err.contains("--> s/typo.yaml:4:5") && err.contains("clock.advanse: 1d"), "then the place in the source: {err}");
+    assert!(err.contains("Error: 1 mistake in 1 of 3 scenario files"), "{err}");
 }
 
 #[test]
