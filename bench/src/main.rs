@@ -102,6 +102,16 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// A lab in an empty state directory, with the key pool topped up between runs (as its
+    /// background refill leaves it): `Lab::start` in process (with and without the engine),
+    /// and `lab up --json` as a process until its JSON line; then the same without the pool.
+    FreshStart {
+        #[arg(long, default_value_t = 9)]
+        runs: usize,
+        /// The `lab` binary to start.
+        #[arg(long, default_value = "target/release/lab")]
+        lab: std::path::PathBuf,
+    },
     /// SSPR resets of synced users written back through the relay and the engine to the
     /// AD DS: the reset request's latency (the gates are passed untimed) and resets/s.
     /// Directory sync and password hash sync: an initial cycle of N users from a tenant
@@ -376,6 +386,7 @@ fn main() -> Result<()> {
         }
         Cmd::Tenant { conns, seconds } => tokio::runtime::Runtime::new()?.block_on(tenant_load(conns, seconds))?,
         Cmd::Startup { runs } => tokio::runtime::Runtime::new()?.block_on(startup(runs))?,
+        Cmd::FreshStart { runs, lab } => tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab))?,
         Cmd::Writeback { conns, seconds, users_per_conn } => {
             tokio::runtime::Runtime::new()?.block_on(writeback_load(conns, seconds, users_per_conn))?
         }
@@ -516,6 +527,77 @@ async fn startup(runs: usize) -> Result<()> {
         rest.get(rest.len() / 2).copied().unwrap_or_default().as_secs_f64() * 1000.0,
         rest.len()
     );
+    Ok(())
+}
+
+fn median_ms(mut v: Vec<std::time::Duration>) -> String {
+    v.sort();
+    let ms: Vec<String> = v.iter().map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0)).collect();
+    format!("median {:.1} ms (min {}, max {})", v[v.len() / 2].as_secs_f64() * 1000.0, ms[0], ms[ms.len() - 1])
+}
+
+async fn fresh_start(runs: usize, lab_bin: &std::path::Path) -> Result<()> {
+    use std::io::BufRead;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pool = labkit::keypool::dir().ok_or_else(|| anyhow::anyhow!("no key pool directory (HOME unset or HYBRID_LAB_KEY_CACHE=off)"))?;
+    // in process: a fresh temp dir each time, the pool full before each start (untimed)
+    for engine in [false, true] {
+        let mut times = vec![];
+        for _ in 0..runs {
+            labkit::keypool::fill(&pool)?;
+            let dir = tempfile::tempdir()?;
+            let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
+            cfg.engine = engine;
+            let t = Instant::now();
+            let lab = labkit::Lab::start(cfg).await?;
+            times.push(t.elapsed());
+            lab.stop().await;
+        }
+        println!("Lab::start in an empty state directory{}: {}", if engine { " with the engine" } else { "" }, median_ms(times));
+    }
+    // a process: `lab up --json` until its line on stdout, process start included
+    let run = |pooled: bool| -> Result<std::time::Duration> {
+        if pooled {
+            labkit::keypool::fill(&pool)?;
+        }
+        let dir = tempfile::tempdir()?;
+        let mut cmd = std::process::Command::new(lab_bin);
+        cmd.args([
+            "up",
+            "--json",
+            "--frozen-clock",
+            "--ldap",
+            "127.0.0.1:0",
+            "--ldaps",
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--state-dir",
+        ])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+        if !pooled {
+            cmd.env("HYBRID_LAB_KEY_CACHE", "off");
+        }
+        let t = Instant::now();
+        let mut child = cmd.spawn()?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let took = t.elapsed();
+        anyhow::ensure!(line.starts_with('{'), "no JSON line: {line:?}");
+        // SAFETY: a signal to the child this bench started
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait()?;
+        Ok(took)
+    };
+    let pooled: Vec<_> = (0..runs).map(|_| run(true)).collect::<Result<_>>()?;
+    println!("`lab up --json` in an empty state directory, to its JSON line: {}", median_ms(pooled));
+    let cold: Vec<_> = (0..3).map(|_| run(false)).collect::<Result<_>>()?;
+    println!("the same without the key pool (HYBRID_LAB_KEY_CACHE=off): {}", median_ms(cold));
+    labkit::keypool::fill(&pool)?;
     Ok(())
 }
 

@@ -492,7 +492,7 @@ async fn sync(a: SyncArgs) -> Result<()> {
     )
     .with_context(|| format!("{} is not the JSON `lab up` writes (start the lab again to rewrite it)", path.display()))?;
     let ca = std::fs::read(a.state_dir.join("ca.pem")).context("reading the lab CA")?;
-    let http = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca)?).build()?;
+    let http = reqwest::Client::builder().tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca)?).build()?;
     let t = &info["tenant"];
     let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     let form = [

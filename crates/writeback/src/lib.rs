@@ -308,8 +308,9 @@ enum SignIn {
 
 /// The wizard's sign-in: a client that trusts the lab CA, and a Global Administrator's token.
 async fn admin_session(cfg: &Config, upn: &str, password: &str) -> Result<(reqwest::Client, String), SignIn> {
-    let ca = reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| SignIn::Unreachable(e.to_string()))?;
-    let http = reqwest::Client::builder().add_root_certificate(ca).build().map_err(|e| SignIn::Unreachable(e.to_string()))?;
+    let ca = reqwest::Certificate::from_pem_bundle(&cfg.ca_pem).map_err(|e| SignIn::Unreachable(e.to_string()))?;
+    // the lab's CA and nothing else (and no reading of the OS's store on every start)
+    let http = reqwest::Client::builder().tls_certs_only(ca).build().map_err(|e| SignIn::Unreachable(e.to_string()))?;
     let form = [
         ("grant_type", "password"),
         ("client_id", cfg.client_id.as_str()),
@@ -440,13 +441,10 @@ impl Engine {
     /// Starts the service (31015) and its relay link; returns at once.
     pub fn start(cfg: Config, reg: Registration, log: EventLog) -> Result<Engine, Error> {
         let tls = tls(&cfg.ca_pem)?;
-        let ca = reqwest::Certificate::from_pem(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?;
+        let ca = reqwest::Certificate::from_pem_bundle(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?;
         // (a tenant that accepts an export and never answers must not hold a cycle for ever)
-        let http = reqwest::Client::builder()
-            .add_root_certificate(ca)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error(e.to_string()))?;
+        let http =
+            reqwest::Client::builder().tls_certs_only(ca).timeout(Duration::from_secs(30)).build().map_err(|e| Error(e.to_string()))?;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             cfg,
