@@ -228,12 +228,18 @@ pub async fn onboard(
     let (http, token) = signed_in(cfg, admin_upn, admin_password, log).await?;
     log.log(31018, "Created the password encryption key (RSA-2048).", None);
     let reg = register(cfg, key, &http, &token, log).await?;
-    if let Err(e) = set_sync_writeback(&http, cfg, &token, true).await {
+    writeback_on(&http, cfg, &token, log).await?;
+    Ok(reg)
+}
+
+/// Onboarding's last step: the sync side's writeback flag on (31005, or 32011).
+async fn writeback_on(http: &reqwest::Client, cfg: &Config, token: &str, log: &EventLog) -> Result<(), Error> {
+    if let Err(e) = set_sync_writeback(http, cfg, token, true).await {
         log.log(32011, format!("Could not enable writeback on the sync side: {e}"), None);
         return Err(Error(format!("onboarding: {e}")));
     }
     log.log(31005, "Onboarding succeeded: password writeback is ready.", None);
-    Ok(reg)
+    Ok(())
 }
 
 /// Connect installed with directory and password hash sync but without the "Password
@@ -554,12 +560,7 @@ impl Engine {
         log.log(31004, "Onboarding to the password reset service started.", None);
         let (http, token) = signed_in(cfg, admin_upn, admin_password, log).await?;
         log.log(31018, "Created the password encryption key (RSA-2048).", None);
-        if let Err(e) = set_sync_writeback(&http, cfg, &token, true).await {
-            log.log(32011, format!("Could not enable writeback on the sync side: {e}"), None);
-            return Err(Error(format!("onboarding: {e}")));
-        }
-        log.log(31005, "Onboarding succeeded: password writeback is ready.", None);
-        Ok(())
+        writeback_on(&http, cfg, &token, log).await
     }
 
     /// Offboarding, as disabling writeback in the Connect wizard does it (31012 → 31013, or
