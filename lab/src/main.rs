@@ -753,12 +753,8 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bo
         a.ca_cert.display(),
         t.https
     )?;
-    writeln!(
-        out,
-        "  curl -s --cacert {} {}/lab/outbox                                    # the codes SSPR sends",
-        a.ca_cert.display(),
-        t.https
-    )?;
+    // (the outbox holds everyone's codes: its API and page are the lab administrator's)
+    writeln!(out, "  {}/portal/outbox        # the codes SSPR sends (sign in as {})", t.https, t.admin_upn)?;
     let state = a.ca_cert.parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".lab".into());
     if !external_adds {
         writeln!(out, "  lab sync --state-dir {state}          # a sync cycle now (the engine runs one every 30 min, hashes every 2)")?;

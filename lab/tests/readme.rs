@@ -112,4 +112,7 @@ fn the_readme_exercise_commands_run_as_written() {
         "{text}"
     );
     assert!(status.success(), "SIGTERM ends the lab with 0: {status:?}");
+    // the guide's commands work for whoever follows them: the outbox is the administrator's page
+    assert!(text.contains("/portal/outbox        # the codes SSPR sends (sign in as labadmin@testlab.onmicrosoft.com)"), "{text}");
+    assert!(!text.contains("/lab/outbox"), "no curl that the lab's front door refuses: {text}");
 }
