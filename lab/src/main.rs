@@ -544,6 +544,7 @@ async fn sync(a: SyncArgs) -> Result<()> {
 }
 
 async fn up(a: UpArgs) -> Result<()> {
+    let signals = Signals::install()?;
     let state_dir = a.state_dir.clone();
     // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
     let _ = std::fs::remove_file(state_dir.join("lab.json"));
@@ -635,7 +636,7 @@ async fn up(a: UpArgs) -> Result<()> {
     }
     out.flush()?;
     drop(out);
-    wait_for_signal().await?;
+    signals.wait().await;
     lab.stop().await;
     Ok(())
 }
@@ -764,13 +765,26 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bo
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, listened for from the moment `lab up` begins: a signal that comes
+/// right after the JSON line (a fixture stopping its lab at once) must find the handler in
+/// place, or the process dies of it instead of exiting 0.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
 }
 
 async fn export(mut a: ExportArgs) -> Result<()> {

@@ -61,6 +61,17 @@ fn ldapwhoami(info: &Value, name: &str, password: &str) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout).trim(), String::from_utf8_lossy(&out.stderr).trim())
 }
 
+/// The process contract: a SIGTERM sent the moment the JSON line is read ends the lab with
+/// exit 0 (the handler is in place before the line is printed), time after time.
+#[test]
+fn sigterm_right_after_the_json_line_exits_0() {
+    for i in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let status = sigterm(up(dir.path(), &["--no-engine"]));
+        assert_eq!(status.code(), Some(0), "run {i}: {status:?}");
+    }
+}
+
 #[test]
 fn up_prints_its_endpoints_and_credentials_then_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
