@@ -34,6 +34,8 @@ impl Browser {
         let caps: fantoccini::wd::Capabilities = serde_json::from_value(json!({
             // the lab's certificate is from its own CA, which this browser profile does not hold
             "acceptInsecureCerts": true,
+            // a page that never loads fails the test with a message instead of hanging it
+            "timeouts": { "pageLoad": 30000, "script": 30000 },
             "goog:chromeOptions": { "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"] }
         }))
         .expect("capabilities");
