@@ -159,10 +159,9 @@ struct Look {
     sync: Option<Value>,
     integration: Option<Value>,
     engine: Option<Value>,
-    events: Option<Vec<Value>>,
-    audit: Option<Vec<Value>>,
+    /// `value` lists by API path (the engine's events, the audit log, the DC's operations).
+    lists: HashMap<&'static str, Vec<Value>>,
     rights: Option<Value>,
-    ops: Option<Vec<Value>>,
 }
 
 impl Portal {
@@ -173,9 +172,10 @@ impl Portal {
         let token =
             body["access_token"].as_str().filter(|_| status == 200).ok_or_else(|| format!("signing in as {admin_upn}: HTTP {status}"))?;
         let mut look = Look::default();
-        let events_before = self.look_events(&mut look, token).await.len();
-        let audit_before = self.look_audit(&mut look, token).await.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
-        let ops_before = self.look_ops(&mut look, token).await.iter().filter_map(|o| o["seq"].as_u64()).max().unwrap_or(0);
+        let events_before = self.look_list(&mut look, token, EVENTS).await.len();
+        let audit_before =
+            self.look_list(&mut look, token, AUDIT).await.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
+        let ops_before = self.look_list(&mut look, token, OPERATIONS).await.iter().filter_map(|o| o["seq"].as_u64()).max().unwrap_or(0);
         let mut dns = HashMap::new();
         for t in &list.tasks {
             for c in &t.done_when {
@@ -213,7 +213,7 @@ impl Portal {
                     Check::Answer { accept, .. } => answers.get(&i).is_some_and(|a| answer_matches(a, accept)),
                     Check::AdPasswordWritten { user } => {
                         let target = format!("modify {}:", dns.get(user).map(String::as_str).unwrap_or_default()).to_lowercase();
-                        self.look_ops(&mut look, token).await.iter().any(|o| {
+                        self.look_list(&mut look, token, OPERATIONS).await.iter().any(|o| {
                             let request = o["request"].as_str().unwrap_or_default();
                             o["seq"].as_u64().is_some_and(|s| s > ops_before)
                                 && request.to_lowercase().starts_with(&target)
@@ -221,11 +221,11 @@ impl Portal {
                                 && o["result"].as_str().unwrap_or_default().starts_with("success")
                         })
                     }
-                    Check::Event { id, message } => self.look_events(&mut look, token).await.iter().skip(events_before).any(|e| {
+                    Check::Event { id, message } => self.look_list(&mut look, token, EVENTS).await.iter().skip(events_before).any(|e| {
                         e["id"].as_u64() == Some(u64::from(*id))
                             && message.as_deref().is_none_or(|m| e["message"].as_str().unwrap_or_default().contains(m))
                     }),
-                    Check::Audit { activity, result, reason, user } => self.look_audit(&mut look, token).await.iter().any(|e| {
+                    Check::Audit { activity, result, reason, user } => self.look_list(&mut look, token, AUDIT).await.iter().any(|e| {
                         !e["id"].as_str().is_some_and(|id| audit_before.contains(id))
                             && e["activityDisplayName"].as_str() == Some(activity)
                             && result.as_deref().is_none_or(|r| e["result"].as_str() == Some(r))
@@ -292,30 +292,19 @@ impl Portal {
         }
     }
 
-    async fn look_events<'a>(&self, look: &'a mut Look, token: &str) -> &'a Vec<Value> {
-        if look.events.is_none() {
-            let (_, v) = self.api(Method::GET, "/lab/engine/events", Some(token), None).await;
-            look.events = Some(v["value"].as_array().cloned().unwrap_or_default());
+    /// A list the API answers as `{"value": [...]}`, fetched once per look.
+    async fn look_list<'a>(&self, look: &'a mut Look, token: &str, path: &'static str) -> &'a Vec<Value> {
+        if !look.lists.contains_key(path) {
+            let (_, v) = self.api(Method::GET, path, Some(token), None).await;
+            look.lists.insert(path, v["value"].as_array().cloned().unwrap_or_default());
         }
-        look.events.get_or_insert_default()
-    }
-
-    async fn look_audit<'a>(&self, look: &'a mut Look, token: &str) -> &'a Vec<Value> {
-        if look.audit.is_none() {
-            let (_, v) = self.api(Method::GET, "/v1.0/auditLogs/directoryAudits", Some(token), None).await;
-            look.audit = Some(v["value"].as_array().cloned().unwrap_or_default());
-        }
-        look.audit.get_or_insert_default()
-    }
-
-    async fn look_ops<'a>(&self, look: &'a mut Look, token: &str) -> &'a Vec<Value> {
-        if look.ops.is_none() {
-            let (_, v) = self.api(Method::GET, "/lab/adds/operations", Some(token), None).await;
-            look.ops = Some(v["value"].as_array().cloned().unwrap_or_default());
-        }
-        look.ops.get_or_insert_default()
+        look.lists.entry(path).or_default()
     }
 }
+
+const EVENTS: &str = "/lab/engine/events";
+const AUDIT: &str = "/v1.0/auditLogs/directoryAudits";
+const OPERATIONS: &str = "/lab/adds/operations";
 
 /// `GET /portal/lab/exercise`: the checklist as JSON (what the dashboard shows).
 pub(crate) fn view_json(v: Option<ExerciseView>) -> Value {
