@@ -72,6 +72,57 @@ fn sigterm_right_after_the_json_line_exits_0() {
     }
 }
 
+/// The process contract and the Rust fixture describe a lab alike: `lab up --json`'s line is
+/// `hybrid_lab::Lab::json()` for the same choices (only ports and the state directory differ),
+/// and nothing else reaches stdout before or after it.
+#[test]
+fn the_json_line_is_the_fixtures_json_and_stdout_holds_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = up(dir.path(), &["--seed", "5", "--frozen-clock"]);
+    let mut rest = String::new();
+    let stdout = run.child.stdout.take();
+    let cli = run.info.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let fixture: Value = rt.block_on(async {
+        let lab = hybrid_lab::Lab::start(hybrid_lab::LabConfig::testlab().seed(5)).await.unwrap();
+        serde_json::from_str(lab.json()).unwrap()
+    });
+    assert_eq!(sigterm(run).code(), Some(0));
+    if let Some(mut s) = stdout {
+        std::io::Read::read_to_string(&mut s, &mut rest).unwrap();
+    }
+    assert_eq!(rest, "", "nothing on stdout after the JSON line");
+    // what differs between two labs by design: ports, the state directory, the engine's
+    // registration id
+    let normal = |v: &Value| {
+        let mut v = v.clone();
+        v["adds"]["ca_cert"] = Value::Null;
+        v["engine"]["id"] = Value::Null;
+        let text = v.to_string();
+        let ports = mask_ports(&text);
+        serde_json::from_str::<Value>(&ports).unwrap()
+    };
+    assert_eq!(normal(&cli), normal(&fixture));
+}
+
+/// Every `:PORT` after a loopback host becomes `:PORT`.
+fn mask_ports(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(':') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let before = out.trim_end_matches(':');
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && (before.ends_with("localhost") || before.ends_with("127.0.0.1")) {
+            out.push_str("PORT");
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn up_prints_its_endpoints_and_credentials_then_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

@@ -482,16 +482,31 @@ impl Lab {
 
     /// Stops every listener and waits for them, at most [`STOP_LIMIT`] in all: whatever
     /// still runs then (a connection stuck mid-handshake, a cycle waiting on a DC) is aborted.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         if let Some(e) = &self.engine {
             e.shutdown();
         }
         let _ = self.stop.send(true);
         let until = tokio::time::Instant::now() + STOP_LIMIT;
-        for mut t in self.tasks {
+        for mut t in std::mem::take(&mut self.tasks) {
             if tokio::time::timeout_at(until, &mut t).await.is_err() {
                 t.abort();
             }
+        }
+    }
+}
+
+/// A lab dropped without [`Lab::stop`] (a test that ends, or panics) still stops: its engine
+/// shuts down and every listener task is cancelled, which closes its sockets as soon as the
+/// runtime gets to them (no waiting here: drop cannot await).
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(e) = &self.engine {
+            e.shutdown();
+        }
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
         }
     }
 }
