@@ -1,9 +1,10 @@
-//! Scenarios in another repository (issue #17, item 4): examples/consumer — a crate outside
-//! this workspace with its own Cargo.toml, two scenario files and a three-line test file —
-//! is copied out of the repository, pointed at this checkout by path (as an outsider's
-//! dev-dependency would be), built and run with its own `cargo test`: one test per file,
-//! `--list` and name filters working. (It shares this build's target directory, so only what
-//! differs is compiled; runs alone: see .config/nextest.toml.)
+//! hybrid-lab in another repository (issues #17 and #18): examples/consumer — a crate outside
+//! this workspace with its own Cargo.toml — is copied out of the repository, pointed at this
+//! checkout by path (as an outsider's dev-dependency would be), built and run with its own
+//! `cargo test`: the fixture's `#[tokio::test]`s (ldap3 and reqwest against a lab each), and
+//! its scenario files as one test per file, `--list` and name filters working. (It shares this
+//! build's target directory, so only what differs is compiled; runs alone: see
+//! .config/nextest.toml.)
 
 use std::process::Command;
 
@@ -16,8 +17,8 @@ fn the_consumer_example_passes_from_a_clean_copy() {
     assert!(cp.success());
     let manifest = copy.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    assert!(text.contains("path = \"../../crates/scenario\""), "{text}");
-    std::fs::write(&manifest, text.replace("../../crates/scenario", &repo.join("crates/scenario").display().to_string())).unwrap();
+    assert!(text.contains("path = \"../../crates/hybrid-lab\"") && text.contains("path = \"../../crates/scenario\""), "{text}");
+    std::fs::write(&manifest, text.replace("\"../../crates/", &format!("\"{}/", repo.join("crates").display()))).unwrap();
     // the versions this checkout was tested with (an outsider's own lockfile may differ)
     std::fs::copy(repo.join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
     let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| repo.join("target"));
@@ -34,6 +35,9 @@ fn the_consumer_example_passes_from_a_clean_copy() {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)
     };
+    // the fixture: one lab per #[tokio::test], the clients the project uses
+    let (ok, text) = run(&["test", "--offline", "--test", "lab"]);
+    assert!(ok && text.contains("test result: ok. 3 passed"), "{text}");
     let (ok, text) = run(&["test", "--offline", "--test", "scenarios", "--", "--list"]);
     assert!(ok, "{text}");
     assert!(
