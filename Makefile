@@ -8,6 +8,7 @@ lab:
 test: deps
 	@if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --workspace; \
 	else echo "cargo-nextest not installed (cargo install cargo-nextest --locked): running cargo test"; cargo test --workspace; fi
+	cargo test --doc -p hybrid-lab
 
 deps:
 	scripts/deps.sh

@@ -44,9 +44,9 @@ enum Command {
     },
     /// List the exercises (`lab up --exercise NAME` starts one).
     Exercises {
-        /// Where the exercise files are.
-        #[arg(long, default_value = "exercises")]
-        dir: PathBuf,
+        /// Where the exercise files are (default: those built into `lab`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// The on-premises scenarios against an external directory (a Samba AD DC) and against
     /// the built-in AD DS, side by side (`make conformance` provisions Samba and runs this).
@@ -223,9 +223,9 @@ struct UpArgs {
     /// starts, its checklist on the dashboard, ticking as you do each task.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["no_engine", "adds"])]
     exercise: Option<String>,
-    /// Where `--exercise` looks for exercises by name.
-    #[arg(long, value_name = "DIR", default_value = "exercises")]
-    exercises: PathBuf,
+    /// Where `--exercise` looks for exercises by name (default: those built into `lab`).
+    #[arg(long, value_name = "DIR")]
+    exercises: Option<PathBuf>,
     #[command(flatten)]
     external: ExternalArgs,
 }
@@ -299,7 +299,7 @@ fn lab_main() -> Result<()> {
         Command::Sync(args) => rt.block_on(sync(args)),
         Command::Wait { state_dir, timeout } => rt.block_on(wait(&state_dir, timeout)),
         Command::Conformance(args) => rt.block_on(conformance(args)),
-        Command::Exercises { dir } => exercises(&dir),
+        Command::Exercises { dir } => exercises(&shelf(dir)),
         Command::Schema { format } => {
             let schema = match format {
                 SchemaFormat::Scenario => scenario::model::schema(),
@@ -584,8 +584,7 @@ async fn up(a: UpArgs) -> Result<()> {
     }
     let exercise = match &a.exercise {
         Some(name) => {
-            let path = scenario::exercise::find(name, &a.exercises).map_err(|e| anyhow::anyhow!(e))?;
-            let x = scenario::exercise::load(&path).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?;
+            let x = shelf(a.exercises.clone()).get(name).map_err(|e| anyhow::anyhow!(e))?;
             scenario::exercise::configure(&mut cfg, &x);
             Some(x)
         }
@@ -679,15 +678,19 @@ fn exercise_guide(x: &scenario::exercise::Exercise) -> String {
     g
 }
 
+fn shelf(dir: Option<PathBuf>) -> scenario::exercise::Shelf {
+    dir.map_or(scenario::exercise::Shelf::BuiltIn, scenario::exercise::Shelf::Dir)
+}
+
 /// `lab exercises`: each exercise's name, title and number of tasks.
-fn exercises(dir: &std::path::Path) -> Result<()> {
-    let found = scenario::exercise::discover(dir).with_context(|| format!("listing the exercises in {}", dir.display()))?;
+fn exercises(shelf: &scenario::exercise::Shelf) -> Result<()> {
+    let found = shelf.list().with_context(|| format!("listing the exercises in {shelf}"))?;
     if found.is_empty() {
-        bail!("no exercise files (*.yaml) in {}", dir.display());
+        bail!("no exercise files (*.yaml) in {shelf}");
     }
     let mut bad = 0;
-    for (name, path) in &found {
-        match scenario::exercise::load(path) {
+    for (name, x) in &found {
+        match x {
             Ok(x) => println!("{name:<24} {} ({} task{})", x.title, x.tasks.len(), if x.tasks.len() == 1 { "" } else { "s" }),
             Err(e) => {
                 bad += 1;

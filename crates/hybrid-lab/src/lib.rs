@@ -304,7 +304,8 @@ impl Lab {
             }
         };
         let lab = labkit::Lab::start(inner).await.map_err(|e| err(format!("{e:#}")))?;
-        let ca_pem = std::fs::read_to_string(&lab.info.adds.ca_cert).map_err(|e| err(format!("{}: {e}", lab.info.adds.ca_cert.display())))?;
+        let ca_pem =
+            std::fs::read_to_string(&lab.info.adds.ca_cert).map_err(|e| err(format!("{}: {e}", lab.info.adds.ca_cert.display())))?;
         let json = serde_json::to_string(&lab.info).map_err(err)?;
         let users = lab
             .info

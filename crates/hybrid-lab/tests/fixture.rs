@@ -24,11 +24,8 @@ fn ports(lab: &Lab) -> [u16; 4] {
 
 #[tokio::test]
 async fn three_labs_at_once_share_no_port_no_ca_and_no_signing_key() {
-    let (a, b, c) = tokio::join!(
-        Lab::start(LabConfig::testlab()),
-        Lab::start(LabConfig::testlab()),
-        Lab::start(LabConfig::testlab().no_engine())
-    );
+    let (a, b, c) =
+        tokio::join!(Lab::start(LabConfig::testlab()), Lab::start(LabConfig::testlab()), Lab::start(LabConfig::testlab().no_engine()));
     let labs = [a.unwrap(), b.unwrap(), c.unwrap()];
     let mut all: Vec<u16> = labs.iter().flat_map(ports).collect();
     all.sort();

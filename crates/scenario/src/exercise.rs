@@ -139,6 +139,62 @@ pub fn load(path: &Path) -> Result<Exercise, ParseError> {
     parse(&name, &text)
 }
 
+/// The exercises built into the program (`exercises/*.yaml` when it was compiled), by name:
+/// what `lab exercises` lists and `lab up --exercise NAME` starts wherever `lab` was installed
+/// (`cargo install`). A test keeps this list equal to the directory.
+pub const BUILT_IN: [(&str, &str); 4] = [
+    ("enable-writeback", include_str!("../../../exercises/enable-writeback.yaml")),
+    ("missing-right", include_str!("../../../exercises/missing-right.yaml")),
+    ("protected-user", include_str!("../../../exercises/protected-user.yaml")),
+    ("service-stopped", include_str!("../../../exercises/service-stopped.yaml")),
+];
+
+/// Where exercises come from: a directory of files, or those built into the program.
+#[derive(Clone, Debug)]
+pub enum Shelf {
+    /// `*.yaml` files in this directory.
+    Dir(PathBuf),
+    /// [`BUILT_IN`].
+    BuiltIn,
+}
+
+impl Shelf {
+    /// Every exercise on the shelf: its name and its parse (or the error, with file:line).
+    pub fn list(&self) -> std::io::Result<Vec<(String, Result<Exercise, ParseError>)>> {
+        Ok(match self {
+            Shelf::Dir(dir) => discover(dir)?.into_iter().map(|(n, p)| (n, load(&p))).collect(),
+            Shelf::BuiltIn => BUILT_IN.iter().map(|(n, text)| (n.to_string(), parse(&format!("exercises/{n}.yaml"), text))).collect(),
+        })
+    }
+
+    /// An exercise by name, or by the path of its file.
+    pub fn get(&self, name: &str) -> Result<Exercise, String> {
+        let parsed = |r: Result<Exercise, ParseError>| r.map_err(|e| format!("{e}\n{}", e.detail));
+        if Path::new(name).is_file() {
+            return parsed(load(Path::new(name)));
+        }
+        match self {
+            Shelf::Dir(dir) => parsed(load(&find(name, dir)?)),
+            Shelf::BuiltIn => match BUILT_IN.iter().find(|(n, _)| *n == name) {
+                Some((n, text)) => parsed(parse(&format!("exercises/{n}.yaml"), text)),
+                None => {
+                    let names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+                    Err(format!("no exercise {name:?} (there are: {}; `lab exercises` lists them)", names.join(", ")))
+                }
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Shelf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shelf::Dir(d) => write!(f, "{}", d.display()),
+            Shelf::BuiltIn => f.write_str("the exercises built into lab"),
+        }
+    }
+}
+
 /// The exercise files in a directory, by name (the file name without `.yaml`).
 pub fn discover(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut found = vec![];
@@ -205,6 +261,21 @@ mod tests {
 
     const GOOD: &str =
         "title: t\nabout: a\ntasks:\n  - title: do it\n    done_when:\n      - sync_writeback: true\n      - event: { id: 31005 }\n";
+
+    /// What `lab` carries inside is what exercises/ holds: each file, word for word.
+    #[test]
+    fn the_built_in_exercises_are_the_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../exercises");
+        let on_disk: Vec<(String, String)> =
+            discover(&dir).unwrap().into_iter().map(|(n, p)| (n, std::fs::read_to_string(p).unwrap())).collect();
+        let built_in: Vec<(String, String)> = BUILT_IN.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        assert_eq!(built_in, on_disk, "exercises/ changed: update exercise::BUILT_IN");
+        let shelf = Shelf::BuiltIn.list().unwrap();
+        assert!(shelf.iter().all(|(_, x)| x.is_ok()));
+        assert!(Shelf::BuiltIn.get("enable-writeback").is_ok());
+        let e = Shelf::BuiltIn.get("enable-writebak").unwrap_err();
+        assert!(e.contains("there are: enable-writeback, missing-right"), "{e}");
+    }
 
     #[test]
     fn a_good_file_parses() {
