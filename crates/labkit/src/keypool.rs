@@ -82,12 +82,15 @@ pub fn fill_in_background(dir: PathBuf) {
     if count(&dir) >= KEPT || FILLING.swap(true, Ordering::SeqCst) {
         return;
     }
-    std::thread::spawn(move || {
+    let refill = move || {
         if let Err(e) = fill(&dir) {
             tracing::debug!("key pool {}: {e}", dir.display());
         }
         FILLING.store(false, Ordering::SeqCst);
-    });
+    };
+    if std::thread::Builder::new().name("keypool-refill".into()).spawn(refill).is_err() {
+        FILLING.store(false, Ordering::SeqCst);
+    }
 }
 
 #[cfg(test)]

@@ -175,13 +175,17 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
     };
     let reg = reg.map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
     let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
-    if !engine.wait_connected(std::time::Duration::from_secs(10)).await {
+    // the connector space is read over LDAP while the relay link comes up (neither needs the
+    // other; a lab start waits for both)
+    // (an external directory offers no way to read hashes the engine knows: no baseline)
+    let baseline = cfg.presynced && cfg.external_adds.is_none() && info.users.iter().any(|u| u.synced);
+    let (linked, read) = tokio::join!(engine.wait_connected(std::time::Duration::from_secs(10)), async {
+        if baseline { engine.baseline().await } else { Ok(()) }
+    });
+    if !linked {
         anyhow::bail!("writeback engine: no relay link after 10 s");
     }
-    // (an external directory offers no way to read hashes the engine knows: no baseline)
-    if cfg.presynced && cfg.external_adds.is_none() && info.users.iter().any(|u| u.synced) {
-        engine.baseline().await.map_err(|e| anyhow::anyhow!("writeback engine: reading the directory for sync: {e}"))?;
-    }
+    read.map_err(|e| anyhow::anyhow!("writeback engine: reading the directory for sync: {e}"))?;
     Ok(engine)
 }
 

@@ -367,6 +367,8 @@ pub(crate) struct Inner {
     /// Requests received and not finished.
     in_flight: AtomicU64,
     changed: Notify,
+    /// Told whenever the relay link comes up or goes down (`wait_connected`).
+    link_changed: Notify,
     shutdown: watch::Sender<bool>,
     /// The connector's LDAP connection, reused across operations (ldap3 multiplexes).
     ldap: tokio::sync::Mutex<Option<ldap3::Ldap>>,
@@ -393,6 +395,11 @@ enum Refused {
 }
 
 impl Inner {
+    fn set_connected(&self, up: bool) {
+        self.connected.store(up, Ordering::SeqCst);
+        self.link_changed.notify_waiters();
+    }
+
     /// Sets the service's state under the commit lock: once `stop` returns, no request that
     /// had not committed will write. True when it was running before.
     fn set_running(&self, on: bool) -> bool {
@@ -466,6 +473,7 @@ impl Engine {
             delay_ms: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             changed: Notify::new(),
+            link_changed: Notify::new(),
             shutdown,
             ldap: tokio::sync::Mutex::new(None),
             keys: relay::KeyCache::default(),
@@ -504,26 +512,29 @@ impl Engine {
 
     /// Waits (real time, at most `limit`) until the relay link is up.
     pub async fn wait_connected(&self, limit: Duration) -> bool {
-        let until = tokio::time::Instant::now() + limit;
-        while !self.connected() {
-            if tokio::time::Instant::now() > until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        true
+        self.wait_link(true, limit).await
     }
 
     /// Waits (real time, at most `limit`) until the relay link is down.
     pub async fn wait_disconnected(&self, limit: Duration) -> bool {
+        self.wait_link(false, limit).await
+    }
+
+    /// Woken by the link's own change (no polling: a lab start waits for exactly this).
+    async fn wait_link(&self, up: bool, limit: Duration) -> bool {
         let until = tokio::time::Instant::now() + limit;
-        while self.connected() {
-            if tokio::time::Instant::now() > until {
-                return false;
+        loop {
+            let changed = self.inner.link_changed.notified();
+            tokio::pin!(changed);
+            // registered before the look, so a change in between is not missed
+            changed.as_mut().enable();
+            if self.connected() == up {
+                return true;
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            if tokio::time::timeout_at(until, changed).await.is_err() {
+                return self.connected() == up;
+            }
         }
-        true
     }
 
     /// Stops the service (31016): the relay link closes; the tenant then answers callers as
@@ -718,7 +729,7 @@ async fn run(inner: Arc<Inner>) {
                 backoff = Duration::from_millis(50);
                 warned = false;
                 session(&inner, ws, &mut shutdown).await;
-                inner.connected.store(false, Ordering::SeqCst);
+                inner.set_connected(false);
             }
             Err(e) => {
                 if !warned {
@@ -809,7 +820,7 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
                         if !acked {
                             // the tenant has seen us: the link is up
                             acked = true;
-                            inner.connected.store(true, Ordering::SeqCst);
+                            inner.set_connected(true);
                         }
                     }
                     Ok(ToEngine::Request { id, anchor, user_principal_name, operation, deadline_ms }) => {
@@ -856,7 +867,7 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
             }
         }
     }
-    inner.connected.store(false, Ordering::SeqCst);
+    inner.set_connected(false);
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
