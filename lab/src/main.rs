@@ -67,6 +67,15 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Commands that only print, for which a closed pipe may end the process. Everything that
+    /// talks over a socket keeps SIGPIPE ignored: TLS writes go through writev, which raises
+    /// SIGPIPE when the peer has gone, so a trainee's aborted curl killed `lab up` (exit -13).
+    fn only_prints(&self) -> bool {
+        matches!(self, Command::Check(_) | Command::Schema { .. } | Command::Exercises { .. })
+    }
+}
+
 #[derive(clap::Args)]
 struct ConformanceArgs {
     /// Files or directories of scenarios.
@@ -270,12 +279,6 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 }
 
 fn main() -> std::process::ExitCode {
-    // `lab exercises | head`: a closed pipe ends the output quietly, as for any Unix tool,
-    // instead of a panic (Rust ignores SIGPIPE by default)
-    // SAFETY: setting a signal's disposition to its default before any thread starts
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     // an expected error (a missing file, a lab that is not running) is a sentence with its
     // causes, never a backtrace, whatever RUST_BACKTRACE says: backtraces are for bugs (panics)
     match lab_main() {
@@ -289,6 +292,14 @@ fn main() -> std::process::ExitCode {
 
 fn lab_main() -> Result<()> {
     let cli = Cli::parse();
+    if cli.command.only_prints() {
+        // `lab exercises | head`: a closed pipe ends the output quietly, as for any Unix
+        // tool, instead of a panic (Rust ignores SIGPIPE by default).
+        // SAFETY: setting a signal's disposition to its default before any thread starts
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(log_filter()).init();
     let rt = tokio::runtime::Runtime::new()?;
     match cli.command {

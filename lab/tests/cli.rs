@@ -170,6 +170,57 @@ fn up_prints_its_endpoints_and_credentials_then_stops_cleanly_on_sigterm() {
     assert_eq!(sigterm(lab).code(), Some(0));
 }
 
+/// A TLS connection to `url` (https:// or ldaps://) that sends `request` many times over and
+/// goes away without reading a byte of the answers.
+fn vanish_mid_answer(url: &str, ca_pem: &str, request: &[u8]) {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    use std::io::Write;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let hostport = url.split("://").nth(1).unwrap().trim_end_matches('/');
+    let host = hostport.rsplit_once(':').unwrap().0.to_string();
+    let conn = rustls::ClientConnection::new(config.into(), ServerName::try_from(host).unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, std::net::TcpStream::connect(hostport).unwrap());
+    tls.write_all(&request.repeat(2000)).unwrap();
+    tls.flush().unwrap();
+    // dropped here: the answers still being written meet a closed socket
+}
+
+/// A client that leaves in the middle of its answers — an aborted curl, a closed browser tab,
+/// a killed test — costs its own connection, never the lab. TLS writes go through writev,
+/// which raises SIGPIPE when the peer is gone: `lab up` used to take SIGPIPE's default (for
+/// `lab exercises | head`) and died of the first such client, once even while starting.
+#[test]
+fn a_client_that_leaves_mid_answer_does_not_stop_the_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lab = up(dir.path(), &["--no-engine"]);
+    let ca = lab.info["adds"]["ca_cert"].as_str().unwrap().to_string();
+    let https = lab.info["tenant"]["https"].as_str().unwrap().to_string();
+    let ldaps = lab.info["adds"]["ldaps"].as_str().unwrap().to_string();
+    // a rootDSE search: LDAPMessage { 1, searchRequest { "", base, never, 0, 0, FALSE, (objectClass=*), {} } }
+    let root_dse: &[u8] =
+        b"\x30\x25\x02\x01\x01\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00";
+    for round in 0..5 {
+        vanish_mid_answer(&https, &ca, b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        vanish_mid_answer(&ldaps, &ca, root_dse);
+        assert!(lab.child.try_wait().unwrap().is_none(), "round {round}: the lab died: {:?}", lab.child.try_wait());
+    }
+    // still serving both protocols
+    assert_eq!(
+        ldapwhoami(&lab.info, lab.info["adds"]["admin_dn"].as_str().unwrap(), lab.info["adds"]["admin_password"].as_str().unwrap()),
+        "u:TESTLAB\\Administrator"
+    );
+    let status = sigterm(lab);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
 #[test]
 fn export_then_up_from_the_ldif_restores_passwords_and_objects() {
     let dir = tempfile::tempdir().unwrap();
