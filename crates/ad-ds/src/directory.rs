@@ -1392,30 +1392,57 @@ impl Directory {
         result
     }
 
-    /// The name forms a simple bind accepts: DN, UPN, implicit UPN (sam@dnsdomain) and
-    /// NETBIOS\sam (MS-ADTS 5.1.1.1.1).
+    /// The name forms a simple bind accepts, tried in turn as MS-ADTS 5.1.1.1.1 says: DN, UPN,
+    /// `NETBIOS\sam`, canonical name (`testlab.example/Users/User1`), implicit UPN
+    /// (`sam@dnsdomain` when no userPrincipalName is set), extended canonical name (a newline
+    /// before the leaf) and SID string. What a real DC refuses fails every form: a bare
+    /// sAMAccountName, `DNSDOMAIN\sam`, a displayName, a `{GUID}` (Samba 4.17, cases 15–26).
     pub fn resolve_bind_name(&self, name: &str) -> Option<DnKey> {
         let name = name.trim();
-        let key = if let Some((dom, sam)) = name.split_once('\\') {
-            if !dom.eq_ignore_ascii_case(&self.config.netbios) {
-                return None;
-            }
-            self.idx_sam.get(&sam.to_lowercase()).cloned()
-        } else if name.contains('=') {
-            let k = Dn::parse(name).ok()?.key();
-            self.entries.contains_key(&k).then_some(k)
-        } else if let Some((user, dom)) = name.rsplit_once('@') {
-            self.idx_upn.get(&name.to_lowercase()).cloned().or_else(|| {
-                if !dom.eq_ignore_ascii_case(&self.config.dns_name) {
-                    return None;
-                }
-                let k = self.idx_sam.get(&user.to_lowercase())?;
+        let user = |k: &DnKey| self.entries.get(k).is_some_and(|e| e.is_class("user"));
+        let forms: [&dyn Fn() -> Option<DnKey>; 7] = [
+            &|| name.contains('=').then(|| Dn::parse(name).ok().map(|d| d.key())).flatten(),
+            &|| self.idx_upn.get(&name.to_lowercase()).cloned(),
+            &|| {
+                let (dom, sam) = name.split_once('\\')?;
+                dom.eq_ignore_ascii_case(&self.config.netbios).then(|| self.idx_sam.get(&sam.to_lowercase()).cloned()).flatten()
+            },
+            &|| self.resolve_canonical(name),
+            &|| {
+                let (sam, dom) = name.rsplit_once('@')?;
+                let k = self.idx_sam.get(&sam.to_lowercase()).filter(|_| dom.eq_ignore_ascii_case(&self.config.dns_name))?;
                 (!self.entries[k].has("userPrincipalName")).then(|| k.clone())
-            })
-        } else {
-            None
-        }?;
-        self.entries.get(&key).filter(|e| e.is_class("user")).map(|_| key)
+            },
+            &|| name.rfind('\n').and_then(|i| self.resolve_canonical(&format!("{}/{}", &name[..i], &name[i + 1..]))),
+            &|| self.idx_sid.get(&Sid::parse(name)?.to_bytes()).cloned(),
+        ];
+        forms.iter().find_map(|form| form().filter(user))
+    }
+
+    /// A canonical name, `dnsdomain/step/.../leaf` (`\/` for a slash inside a name): each
+    /// step is a child of the one before whose RDN value matches, whatever its naming
+    /// attribute (CN, OU).
+    fn resolve_canonical(&self, name: &str) -> Option<DnKey> {
+        let mut steps = Vec::new();
+        let mut cur = String::new();
+        let mut chars = name.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => cur.push(chars.next()?),
+                '/' => steps.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        steps.push(cur);
+        let (domain, path) = steps.split_first()?;
+        if !domain.eq_ignore_ascii_case(&self.config.dns_name) || path.is_empty() {
+            return None;
+        }
+        let mut at = self.base.clone();
+        for step in path {
+            at = ["CN", "OU"].iter().map(|a| at.child(crate::dn::Rdn::new(a, step))).find(|d| self.entries.contains_key(&d.key()))?;
+        }
+        Some(at.key())
     }
 
     /// Loads entries as they are (LDIF import): no access checks, system attributes kept
