@@ -115,6 +115,29 @@ pub const NO_POLICY_HINTS: &str = "MMS(3040): admaexport.cpp(2837): The server d
 /// certificate it does not trust (LDAP_SERVER_DOWN).
 pub const SERVER_DOWN: &str = "0x8007203A: The server is not operational.";
 
+/// ADSync 6329's text for a DN the ADSI path form cannot carry (E_ADS_BAD_PATHNAME).
+pub const BAD_PATHNAME: &str = "hr=80005000: An invalid directory pathname was passed.";
+
+/// Whether a DN holds, in one of its RDN values, a character Connect's ADSI path
+/// (`LDAP://server/DN`) reserves: `/`, `=`, or anything LDAP escapes in a DN (leading space
+/// or `#`, trailing space, `,` `+` `"` `\` `<` `>` `;`, LF, CR) — Microsoft's writeback
+/// troubleshooting table, event 33001.
+pub fn adsi_reserved(dn: &str) -> bool {
+    // LDAP escapes every other reserved character with a backslash, so a backslash in a
+    // value is enough to know; the first unescaped `=` of an RDN ends its type
+    let mut in_value = false;
+    for c in dn.chars() {
+        match c {
+            '\\' | '/' => return true,
+            '=' if in_value => return true,
+            '=' => in_value = true,
+            ',' => in_value = false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// How an AD answer to a password write reads: the failure, and the ADSync 6329 text
 /// Connect logs beside it (its MMS / HRESULT detail).
 pub fn classify(rc: u32, diagnostic: &str) -> (Failure, &'static str) {
@@ -187,5 +210,23 @@ mod tests {
         assert_eq!((for_failure(Failure::Configuration), for_failure(Failure::DirectoryUnavailable)), (33009, 33001));
         assert_eq!(classify(80, "?").0, Failure::Unknown);
         assert_eq!((name(33004), level(33004), level(31002)), ("ADPermissionsError", "Error", "Information"));
+    }
+
+    #[test]
+    fn the_adsi_path_reserves_slash_equals_and_every_escaped_character() {
+        for ok in ["CN=User1,OU=Lab Users,DC=testlab,DC=example", "CN=O'Brien (EMEA),OU=Sales-EMEA,DC=x"] {
+            assert!(!adsi_reserved(ok), "{ok}");
+        }
+        for bad in [
+            "CN=Emea One,OU=Sales/EMEA,DC=x",
+            "CN=Doe\\, John,OU=Users,DC=x",
+            "CN=A\\+B,DC=x",
+            "CN=\\#hash,DC=x",
+            "CN=trailing\\ ,DC=x",
+            "CN=x,OU=a=b,DC=x",
+            "CN=line\\0Abreak,DC=x",
+        ] {
+            assert!(adsi_reserved(bad), "{bad}");
+        }
     }
 }

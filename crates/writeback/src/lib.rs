@@ -1109,6 +1109,11 @@ async fn write(
         }
     };
     trace("AD DS", "engine", format!("{dn} (userAccountControl {uac})"));
+    // Connect binds the object by its ADSI path before it writes: a DN that path cannot
+    // carry fails there, whatever the account's state
+    if events::adsi_reserved(&dn) {
+        return Err((Failure::Unknown, Some(format!("{} ({dn})", events::BAD_PATHNAME))).into());
+    }
     if uac & UF_ACCOUNTDISABLE != 0 {
         return Err((Failure::AccountDisabled, None).into());
     }
