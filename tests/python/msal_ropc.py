@@ -31,9 +31,33 @@ if r.status_code != 200 or r.json().get("userPrincipalName") != "user1@testlab.e
     sys.exit(1)
 print("ok   Graph /me with the token")
 
+# a token cache finds the token again under the scopes asked, in either form (azure-identity,
+# behind the Graph SDKs, asks the cache before every call)
+for asked in (scopes, ["https://graph.microsoft.com/.default"]):
+    if asked != scopes:
+        fresh = app.acquire_token_by_username_password("user1@testlab.example", "Summer-Lake-41", scopes=asked)
+        if "access_token" not in fresh:
+            print("FAIL token for", asked, fresh)
+            sys.exit(1)
+    account = app.get_accounts(username="user1@testlab.example")[0]
+    silent = app.acquire_token_silent(asked, account=account)
+    if not silent or silent.get("token_source") != "cache":
+        print("FAIL the cache missed", asked, silent)
+        sys.exit(1)
+print("ok   acquire_token_silent finds the token in the cache, for a scope and for /.default")
+
+# MSAL asks for offline_access itself: the refresh token it cached gets a new access token
+# without the password
+account = app.get_accounts(username="user1@testlab.example")[0]
+refreshed = app.acquire_token_silent(scopes, account=account, force_refresh=True)
+if not refreshed or refreshed.get("token_source") != "identity_provider" or "access_token" not in refreshed:
+    print("FAIL the refresh token did not get a new token:", refreshed)
+    sys.exit(1)
+print("ok   a forced refresh redeems MSAL's cached refresh token")
+
 result = app.acquire_token_by_username_password("user1@testlab.example", "Wrong-Password-1", scopes=scopes)
 if result.get("error") != "invalid_grant" or 50126 not in result.get("error_codes", []):
     print("FAIL wrong password:", result)
     sys.exit(1)
 print("ok   a wrong password: invalid_grant / AADSTS50126")
-print("3 checks passed")
+print("5 checks passed")

@@ -106,11 +106,13 @@ async fn sign_in_failures_answer_entras_aadsts_codes_and_smart_lockout_is_the_cl
     assert_eq!(aadsts(&user_token(&t, "nobody@testlab.example", "x").await.1), 50034);
     // User3 is disabled on-premises, so its synced twin is disabled in the cloud
     assert_eq!(aadsts(&user_token(&t, "user3@testlab.example", "Quiet-Meadow-58").await.1), 50057);
-    // smart lockout: ten failures lock the cloud sign-in for a minute, whatever the password
-    for _ in 0..9 {
-        assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", "wrong").await.1), 50126);
+    // smart lockout: ten failures lock the cloud sign-in for a minute, whatever the password;
+    // the same wrong password again does not count (Entra keeps the last three bad hashes)
+    for i in 0..9 {
+        assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", &format!("wrong-{i}")).await.1), 50126);
+        assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", &format!("wrong-{i}")).await.1), 50126);
     }
-    assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", "wrong").await.1), 50053);
+    assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", "wrong-9").await.1), 50053);
     assert_eq!(aadsts(&user_token(&t, "user4@testlab.example", "Copper-River-93").await.1), 50053);
     // ...and it is not AD's lockout: the on-premises account still binds
     let mut l = t.connect(Via::Ldaps).await;
@@ -209,10 +211,18 @@ async fn graph_reads_users_with_odata_shapes_and_synced_twins_match_ad() {
     assert_eq!(all["value"].as_array().unwrap().len(), 7, "four synced twins, three cloud-only users");
 
     // OData errors
-    let (s, _, e) = graph(&t, "/me", None).await;
+    let (s, h, e) = graph(&t, "/me", None).await;
     assert_eq!(
         (s, e["error"]["code"].as_str().unwrap(), e["error"]["message"].as_str().unwrap()),
         (401, "InvalidAuthenticationToken", "Access token is empty.")
+    );
+    // Graph's challenge, which SDKs read: where to sign in, for which resource
+    assert_eq!(
+        h["www-authenticate"],
+        format!(
+            "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
+            t.info().tenant.https
+        )
     );
     assert!(e["error"]["innerError"]["request-id"].is_string());
     let mut forged = user.clone();
@@ -579,4 +589,69 @@ async fn users_are_created_and_deleted_as_graph_does_it() {
 
 async fn graph_list_count(t: &TestLab, bearer: &str) -> usize {
     graph(t, "/users?$select=id", Some(bearer)).await.2["value"].as_array().unwrap().len()
+}
+
+/// `offline_access` brings a refresh token; the refresh grant gives a new access token and the
+/// next refresh token (the redeemed one is spent); a password change revokes the chain with
+/// AADSTS50173, as Entra revokes refresh tokens when a password changes or is reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_rotate_and_a_password_change_revokes_them() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let client_id = t.info().tenant.client_id.clone();
+    let (user, password) = ("user5@testlab.onmicrosoft.com", "Amber-Cloud-62!");
+    let signed_in = |scope: &'static str| {
+        let client_id = client_id.clone();
+        let t = &t;
+        async move {
+            token(t, &[("grant_type", "password"), ("client_id", &client_id), ("username", user), ("password", password), ("scope", scope)])
+                .await
+        }
+    };
+    let (_, without) = signed_in("https://graph.microsoft.com/.default openid").await;
+    assert!(without.get("refresh_token").is_none(), "no offline_access, no refresh token: {without}");
+    let (s, first) = signed_in("https://graph.microsoft.com/.default openid profile offline_access").await;
+    assert_eq!(s, 200, "{first}");
+    let rt1 = first["refresh_token"].as_str().expect("a refresh token").to_string();
+    let refresh = |rt: String, client: String| {
+        let t = &t;
+        async move {
+            token(
+                t,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &client),
+                    ("refresh_token", &rt),
+                    ("scope", "https://graph.microsoft.com/.default offline_access openid"),
+                ],
+            )
+            .await
+        }
+    };
+    // another client cannot redeem it, and trying does not spend it
+    let (s, e) = refresh(rt1.clone(), uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("unauthorized_client")), "{e}");
+    let (s, second) = refresh(rt1.clone(), client_id.clone()).await;
+    assert_eq!(s, 200, "{second}");
+    let rt2 = second["refresh_token"].as_str().expect("the next refresh token").to_string();
+    assert_ne!(rt1, rt2);
+    assert!(second["id_token"].is_string());
+    let (_, h, me) = graph(&t, "/me", second["access_token"].as_str()).await;
+    assert_eq!(me["userPrincipalName"], user, "{h:?}");
+    // rotation: the redeemed token is spent
+    let (s, e) = refresh(rt1, client_id.clone()).await;
+    assert_eq!((s, e["error"].as_str(), aadsts(&e)), (400, Some("invalid_grant"), 9002313), "{e}");
+    // the user changes the password: the chain is revoked
+    let (s, _) = send(
+        &t,
+        reqwest::Method::POST,
+        format!("{}/me/changePassword", t.info().tenant.graph),
+        second["access_token"].as_str().unwrap(),
+        Some(r#"{"currentPassword":"Amber-Cloud-62!","newPassword":"Violet-Harbour-88!"}"#),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, e) = refresh(rt2, client_id.clone()).await;
+    assert_eq!((s, e["error"].as_str(), aadsts(&e)), (400, Some("invalid_grant"), 50173), "{e}");
+    assert!(e["error_description"].as_str().unwrap().contains("changed or reset their password"), "{e}");
 }

@@ -41,5 +41,5 @@ async fn msal_signs_a_user_in_with_username_and_password_on_port_443() {
     }
     let t = TestLab::start_with(|c| c.https = "127.0.0.1:443".parse().unwrap()).await;
     let text = run_script(&t, "msal_ropc.py").await;
-    assert!(text.contains("3 checks passed"), "{text}");
+    assert!(text.contains("5 checks passed"), "{text}");
 }

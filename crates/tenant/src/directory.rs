@@ -106,12 +106,32 @@ pub struct App {
 
 /// Entra smart lockout, apart from AD's: after 10 failed sign-ins the account is locked for
 /// a minute, each further lockout longer (Microsoft's defaults; the Password Rule Settings
-/// change both).
+/// change both). It keeps fingerprints of the last three wrong passwords, and one of those
+/// again does not count ("Smart lockout tracks the last three bad password hashes to avoid
+/// incrementing the lockout counter for the same password", Microsoft's smart lockout page):
+/// a phone retrying an old password does not lock its owner out.
 #[derive(Clone, Debug, Default)]
 struct SmartLockout {
     failures: u32,
     locked_until: Option<OffsetDateTime>,
     lockouts: u32,
+    recent_bad: std::collections::VecDeque<[u8; 32]>,
+}
+
+/// How many wrong passwords smart lockout remembers.
+const RECENT_BAD_PASSWORDS: usize = 3;
+
+/// A wrong password's fingerprint: SHA-256 under a key drawn from the OS once per process, so
+/// what is kept in memory is useless outside it (and never the password).
+fn bad_password_fingerprint(password: &str) -> [u8; 32] {
+    use sha2::Digest;
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+        k
+    });
+    sha2::Sha256::new().chain_update(key).chain_update(password.as_bytes()).finalize().into()
 }
 
 /// Sign-in failures, as AADSTS codes.
@@ -324,6 +344,10 @@ pub struct Tenant {
     pub sync_features: SyncFeatures,
     pub on_premises_integration: OnPremisesIntegration,
     pub sspr_policy: crate::sspr::Policy,
+    /// The authorization policy's allowedToUseSSPR: whether administrators may use SSPR.
+    allowed_to_use_sspr: bool,
+    /// Refresh tokens handed out (by hash), for the refresh grant.
+    refresh_tokens: crate::refresh::Store,
     /// The lab's fault switch: the cloud's own write of an SSPR reset fails after AD took it
     /// (OnPremisesSuccessCloudFailure); hash sync converges.
     pub cloud_write_fails: bool,
@@ -364,6 +388,8 @@ impl Tenant {
                 write_back_graph_change_password: true,
             },
             sspr_policy: crate::sspr::Policy::default(),
+            allowed_to_use_sspr: true,
+            refresh_tokens: Default::default(),
             cloud_write_fails: false,
             flows: HashMap::new(),
             outbox: Default::default(),
@@ -448,6 +474,14 @@ impl Tenant {
         }
         let good = user.credential.as_ref().is_some_and(|c| c.verify(password));
         if !good {
+            let fingerprint = bad_password_fingerprint(password);
+            if lock.recent_bad.contains(&fingerprint) {
+                return Err(SignInError::InvalidCredentials);
+            }
+            if lock.recent_bad.len() == RECENT_BAD_PASSWORDS {
+                lock.recent_bad.pop_front();
+            }
+            lock.recent_bad.push_back(fingerprint);
             lock.failures += 1;
             if lock.failures >= threshold {
                 lock.lockouts += 1;
@@ -459,6 +493,7 @@ impl Tenant {
             return Err(SignInError::InvalidCredentials);
         }
         lock.failures = 0;
+        lock.recent_bad.clear();
         if !user.account_enabled {
             return Err(SignInError::Disabled);
         }
@@ -469,6 +504,34 @@ impl Tenant {
             return Err(SignInError::RiskyUserPasswordChange);
         }
         Ok(id)
+    }
+
+    /// A refresh token for a user who just signed in (`offline_access` was asked for).
+    pub fn issue_refresh_token(&mut self, user: Uuid, client_id: &str, scope: &str) -> Option<String> {
+        let now = self.clock.now();
+        let credential = self.users.get(&user)?.credential.as_ref()?.salt;
+        let grant =
+            crate::refresh::Grant { user, client_id: client_id.into(), scope: scope.into(), issued: now, last_used: now, credential };
+        Some(self.refresh_tokens.issue(grant))
+    }
+
+    /// The refresh grant: the user and scope behind `token`, and the next refresh token (the
+    /// redeemed one is spent). Refused when the password changed or was reset since the chain
+    /// began (Entra revokes refresh tokens then), after 90 days unused, or for a disabled user.
+    pub fn redeem_refresh_token(&mut self, token: &str, client_id: &str) -> Result<(Uuid, String, String), crate::refresh::RefreshError> {
+        use crate::refresh::RefreshError;
+        let now = self.clock.now();
+        let grant = self.refresh_tokens.redeem(token, client_id, now)?;
+        let u = self.users.get(&grant.user).ok_or(RefreshError::Malformed)?;
+        if u.credential.as_ref().map(|c| c.salt) != Some(grant.credential) {
+            return Err(RefreshError::Revoked { issued: grant.issued, valid_from: u.last_password_change });
+        }
+        if !u.account_enabled {
+            return Err(RefreshError::Disabled);
+        }
+        let next = crate::refresh::Grant { last_used: now, ..grant.clone() };
+        let token = self.refresh_tokens.issue(next);
+        Ok((grant.user, grant.scope, token))
     }
 
     /// The checks a new password goes through in the cloud: Entra's cloud rules for
@@ -577,9 +640,9 @@ impl Tenant {
             return Ok(Next::Done(self.complete_reset_method(actor, target, &password, None, true, Err(code))));
         }
         let force_change = self.sync_features.user_force_password_change_on_logon_enabled;
-        Ok(Next::Writeback(
-            self.request_for(target, crate::sspr::OnPremOp::Reset { password, unlock: false, force_change, by_admin: true }),
-        ))
+        // "By default, Microsoft Entra ID unlocks accounts when it performs a password reset"
+        // (SSPR "How it works"): Microsoft documents no exception for an administrator's reset
+        Ok(Next::Writeback(self.request_for(target, crate::sspr::OnPremOp::Reset { password, unlock: true, force_change, by_admin: true })))
     }
 
     /// The on-premises answer to a synced user's `resetPassword`: the operation ends with it.
@@ -798,10 +861,24 @@ impl Tenant {
 
     // ----- self-service password reset -----
 
+    /// The authorization policy's allowedToUseSSPR (true in a new tenant).
+    pub fn allowed_to_use_sspr(&self) -> bool {
+        self.allowed_to_use_sspr
+    }
+
+    /// PATCH /policies/authorizationPolicy: at once in the lab (Microsoft: "up to 60
+    /// minutes"), audited as Entra audits a policy update.
+    pub fn set_allowed_to_use_sspr(&mut self, allowed: bool, actor: Actor) {
+        self.allowed_to_use_sspr = allowed;
+        self.record("Update authorization policy", "Policy", "Core Directory", actor, self.id, true, "");
+    }
+
     /// "Who are you?": the eligibility checks in Microsoft's order — enabled for the user,
-    /// enough registered methods, and for synced users writeback configured. Administrators
-    /// are always enabled and always need two gates (the two-gate policy).
-    pub fn sspr_start(&mut self, upn: &str) -> Result<crate::sspr::Flow, crate::sspr::Error> {
+    /// enough registered methods, and for synced users writeback configured and its service
+    /// up (`writeback_up`: "If the writeback service is down, the user is informed that their
+    /// password can't be reset right now", before any gate — Microsoft's "How it works").
+    /// Administrators are always enabled and always need two gates (the two-gate policy).
+    pub fn sspr_start(&mut self, upn: &str, writeback_up: bool) -> Result<crate::sspr::Flow, crate::sspr::Error> {
         use crate::sspr::{Enabled, Error, Flow};
         let now = self.clock.now();
         let Some(id) = self.by_upn.get(&upn.to_lowercase()).copied() else { return Err(Error::UnknownUser) };
@@ -811,6 +888,8 @@ impl Tenant {
         }
         let admin = !u.roles.is_empty();
         match self.sspr_policy.enabled {
+            // administrators have their own policy (SSPR-A): on unless allowedToUseSSPR is false
+            _ if admin && !self.allowed_to_use_sspr => return Err(Error::NotEnabled),
             _ if admin => {}
             Enabled::None => return Err(Error::NotEnabled),
             Enabled::Selected(g) if !crate::groups::is_member(&self.groups, g, id) => return Err(Error::NotInScopedGroup),
@@ -825,6 +904,12 @@ impl Tenant {
         }
         if u.synced() && !self.writeback_enabled() {
             return Err(Error::WritebackNotEnabled);
+        }
+        if u.synced() && !writeback_up {
+            let (category, service) = ("UserManagement", "Self-service Password Management");
+            let activity = "Self-service password reset flow activity progress";
+            self.record(activity, category, service, Actor::User(id), id, false, Error::OnPremisesConnectivity.code());
+            return Err(Error::OnPremisesConnectivity);
         }
         let unlock_offered = u.synced() && self.on_premises_integration.allow_unlock_without_reset;
         // the flow id is what lets a caller drive the flow: a secret, from the OS

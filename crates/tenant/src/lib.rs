@@ -10,6 +10,7 @@
 pub mod directory;
 pub mod groups;
 pub mod passwords;
+pub mod refresh;
 pub mod risk;
 pub mod roles;
 pub mod server;

@@ -348,6 +348,9 @@ pub type WritebackFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Re
 /// answer is awaited (see `server::writeback`).
 pub trait Writeback: Send + Sync {
     fn send(&self, request: OnPremRequest) -> WritebackFuture;
+    /// Whether the writeback service is up (an engine connected): SSPR tells a synced user
+    /// before any gate when it is not.
+    fn available(&self) -> bool;
 }
 
 /// No engine has connected: what Entra says when the on-premises side cannot be reached.
@@ -356,6 +359,9 @@ pub struct NoEngine;
 impl Writeback for NoEngine {
     fn send(&self, _: OnPremRequest) -> WritebackFuture {
         Box::pin(async { Err(WritebackError::Unreachable) })
+    }
+    fn available(&self) -> bool {
+        false
     }
 }
 

@@ -155,6 +155,10 @@ impl RelayHub {
 }
 
 impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
+    fn available(&self) -> bool {
+        self.any_connected()
+    }
+
     fn send(&self, request: OnPremRequest) -> WritebackFuture {
         let hub = self.clone();
         Box::pin(async move {

@@ -130,14 +130,13 @@ pub async fn guard(State((s, hosts)): State<(Shared, Hosts)>, req: Request, next
 /// for anyone else).
 fn lab_admin(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
     if !headers.contains_key(header::AUTHORIZATION) {
-        let mut r = graph_error(
+        // graph_error adds Graph's WWW-Authenticate challenge to every 401
+        return Err(graph_error(
             s,
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             "The lab's controls need the lab administrator: a Global Administrator's access token.",
-        );
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return Err(r);
+        ));
     }
     global_admin(s, headers)
 }

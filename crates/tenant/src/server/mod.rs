@@ -25,6 +25,7 @@ mod groups;
 pub mod guard;
 mod idle;
 mod lab;
+mod policies;
 mod protection;
 pub mod writeback;
 
@@ -107,6 +108,7 @@ pub fn app(state: Shared) -> Router {
         .route("/lab/identityProtection/riskyUsers/{id}", axum::routing::patch(protection::lab_set_risk))
         .route("/lab/identityProtection/userRiskPolicy", get(protection::get_risk_policy).patch(protection::patch_risk_policy))
         .route("/v1.0/groupSettingTemplates", get(protection::setting_templates))
+        .route("/v1.0/policies/authorizationPolicy", get(policies::get_authorization_policy).patch(policies::patch_authorization_policy))
         .route("/v1.0/groupSettings", get(protection::list_settings).post(protection::create_setting))
         .route("/v1.0/groupSettings/{id}", get(protection::get_setting).patch(protection::patch_setting).delete(protection::delete_setting))
         .route("/lab/clock", get(lab::get_clock).post(lab::advance_clock))
@@ -331,7 +333,18 @@ fn graph_error(s: &TenantServer, status: StatusCode, code: &str, message: &str) 
         "request-id": Uuid::new_v4().to_string(),
         "client-request-id": Uuid::new_v4().to_string(),
     }}});
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        // Graph's challenge, which SDKs read to find where to sign in (here: this lab)
+        let challenge = format!(
+            "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
+            s.https_base
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
 }
 
 /// The token endpoint's error body, as the Microsoft identity platform writes it.
@@ -427,6 +440,35 @@ async fn user_realm(State(s): State<Shared>, Path(upn): Path<String>) -> Respons
 }
 
 /// Delegated permissions the lab's public client holds with admin consent.
+/// The `scope` of a token response, in the form the client asked: the granted scopes named
+/// with the resource URI when the request named them so (`https://graph.microsoft.com/User.Read`),
+/// and a `resource/.default` asked for echoed back. Token caches (MSAL, azure-identity) keep a
+/// token under the response's scopes and look it up by the scopes asked: answered in another
+/// form, every call misses the cache. The OpenID Connect scopes keep their short names.
+fn response_scope(requested: &str, granted: &str) -> String {
+    const OIDC: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+    let resource = requested
+        .split_whitespace()
+        .filter_map(|s| s.rsplit_once('/').map(|(r, _)| r))
+        .find(|r| GRAPH_RESOURCES.iter().any(|g| r.eq_ignore_ascii_case(g)));
+    let mut out: Vec<String> = granted
+        .split_whitespace()
+        .map(|g| match resource {
+            Some(r) if !OIDC.contains(&g) => format!("{r}/{g}"),
+            _ => g.to_string(),
+        })
+        .collect();
+    for asked in requested.split_whitespace().filter(|s| s.ends_with("/.default")) {
+        if !out.iter().any(|o| o == asked) {
+            out.push(asked.to_string());
+        }
+    }
+    out.join(" ")
+}
+
+/// The names Graph goes by as a resource in a scope.
+const GRAPH_RESOURCES: [&str; 2] = ["https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"];
+
 const DELEGATED_SCOPES: &str = "Directory.AccessAsUser.All Group.ReadWrite.All IdentityRiskyUser.ReadWrite.All User.Read User.ReadBasic.All User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All openid profile email";
 
 async fn token(
@@ -481,6 +523,8 @@ async fn token(
         unique_name: None,
         name: None,
     };
+    let mut refresh_token: Option<String> = None;
+    let mut wants_id_token = false;
     match grant.as_str() {
         "password" => {
             let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
@@ -494,14 +538,29 @@ async fn token(
                 Ok(id) => id,
                 Err(e) => return sign_in_error(&e, username, &t, now),
             };
-            let u = t.user(&user_id).expect("signed in");
-            claims.oid = u.id.to_string();
-            claims.sub = u.id.to_string();
-            claims.upn = Some(u.user_principal_name.clone());
-            claims.unique_name = Some(u.user_principal_name.clone());
-            claims.name = Some(u.display_name.clone());
-            claims.scp = Some(DELEGATED_SCOPES.into());
-            claims.wids = u.roles.iter().map(|r| r.template_id().to_string()).collect();
+            user_claims(&mut claims, t.user(&user_id).expect("signed in"));
+            if scope.split_whitespace().any(|s| s == "offline_access") {
+                refresh_token = t.issue_refresh_token(user_id, &client_id, scope);
+            }
+        }
+        "refresh_token" => {
+            let Some(presented) = form.get("refresh_token") else { return missing("refresh_token") };
+            let mut t = s.lock();
+            if Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).is_none() {
+                return unknown_app(&client_id, &t, now);
+            }
+            let (user_id, first_scope) = match t.redeem_refresh_token(presented, &client_id) {
+                Ok((user, first_scope, next)) => {
+                    refresh_token = Some(next);
+                    (user, first_scope)
+                }
+                Err(e) => return sts_error(StatusCode::BAD_REQUEST, "invalid_grant", e.code(), &e.message(), now),
+            };
+            user_claims(&mut claims, t.user(&user_id).expect("redeemed"));
+            // an id token again when the chain began with openid
+            if first_scope.split_whitespace().any(|s| s == "openid") && !scope.split_whitespace().any(|s| s == "openid") {
+                wants_id_token = true;
+            }
         }
         "client_credentials" => {
             if !scope.split_whitespace().all(|sc| sc.ends_with("/.default")) {
@@ -552,12 +611,15 @@ async fn token(
     let access = s.signer.sign(&claims);
     let mut body = json!({
         "token_type": "Bearer",
-        "scope": claims.scp.clone().unwrap_or_else(|| scope.clone()),
+        "scope": claims.scp.as_deref().map(|granted| response_scope(scope, granted)).unwrap_or_else(|| scope.clone()),
         "expires_in": LIFETIME_SECONDS,
         "ext_expires_in": LIFETIME_SECONDS,
         "access_token": access,
     });
-    if grant == "password" && scope.split_whitespace().any(|s| s == "openid") {
+    if let Some(rt) = refresh_token {
+        body["refresh_token"] = Value::String(rt);
+    }
+    if (grant == "password" || grant == "refresh_token") && (wants_id_token || scope.split_whitespace().any(|s| s == "openid")) {
         // an id token (v2.0) for MSAL's account cache, and client_info when asked for
         let id_claims = json!({
             "aud": client_id, "iss": format!("{}/{tid}/v2.0", s.https_base), "iat": iat, "nbf": iat, "exp": iat + LIFETIME_SECONDS,
@@ -590,6 +652,17 @@ fn unknown_app(client_id: &str, t: &Tenant, now: clock::OffsetDateTime) -> Respo
         ),
         now,
     )
+}
+
+/// A user's claims in an access token (the password and refresh grants).
+fn user_claims(claims: &mut AccessClaims, u: &User) {
+    claims.oid = u.id.to_string();
+    claims.sub = u.id.to_string();
+    claims.upn = Some(u.user_principal_name.clone());
+    claims.unique_name = Some(u.user_principal_name.clone());
+    claims.name = Some(u.display_name.clone());
+    claims.scp = Some(DELEGATED_SCOPES.into());
+    claims.wids = u.roles.iter().map(|r| r.template_id().to_string()).collect();
 }
 
 fn sign_in_error(e: &SignInError, username: &str, t: &Tenant, now: clock::OffsetDateTime) -> Response {
@@ -1490,8 +1563,9 @@ async fn sspr_start(State(s): State<Shared>, body: axum::body::Bytes) -> Respons
     let Some(upn) = body_json(&body).and_then(|m| m.get("userPrincipalName").and_then(Value::as_str).map(str::to_string)) else {
         return bad_body(&s, "\"userPrincipalName\"");
     };
+    let writeback_up = s.writeback.available();
     let mut t = s.lock();
-    match t.sspr_start(&upn) {
+    match t.sspr_start(&upn, writeback_up) {
         Ok(f) => {
             let u = t.user(&f.user).expect("flow user");
             let methods: Vec<Value> = t.usable_methods(u).iter().map(|m| json!({ "type": m.kind(), "display": m.masked() })).collect();
@@ -1677,3 +1751,27 @@ fn parse_filter(s: &TenantServer, f: &str) -> Result<(String, String), Response>
 }
 
 use axum::Json;
+
+#[cfg(test)]
+mod tests {
+    use super::response_scope;
+
+    #[test]
+    fn the_response_scope_answers_in_the_form_asked() {
+        let granted = "User.Read Directory.AccessAsUser.All openid profile";
+        assert_eq!(response_scope("User.Read openid", granted), granted);
+        assert_eq!(
+            response_scope("https://graph.microsoft.com/User.Read openid profile", granted),
+            "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Directory.AccessAsUser.All openid profile"
+        );
+        assert_eq!(
+            response_scope("https://graph.microsoft.com/.default offline_access openid profile", granted),
+            "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Directory.AccessAsUser.All openid profile https://graph.microsoft.com/.default"
+        );
+        // what a cache looks up is a subset of what it stored
+        for asked in ["https://graph.microsoft.com/.default", "https://graph.microsoft.com/User.Read", "User.Read"] {
+            let answer = response_scope(asked, granted);
+            assert!(asked.split(' ').all(|a| answer.split(' ').any(|s| s == a)), "{asked} -> {answer}");
+        }
+    }
+}
