@@ -529,9 +529,9 @@ impl Tenant {
         if !u.account_enabled {
             return Err(RefreshError::Disabled);
         }
-        let next = crate::refresh::Grant { last_used: now, ..grant.clone() };
-        let token = self.refresh_tokens.issue(next);
-        Ok((grant.user, grant.scope, token))
+        let (user, scope) = (grant.user, grant.scope.clone());
+        let token = self.refresh_tokens.issue(crate::refresh::Grant { last_used: now, ..grant });
+        Ok((user, scope, token))
     }
 
     /// The checks a new password goes through in the cloud: Entra's cloud rules for

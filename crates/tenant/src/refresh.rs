@@ -114,8 +114,9 @@ impl Store {
         if !grant.client_id.eq_ignore_ascii_case(client_id) {
             return Err(RefreshError::WrongClient);
         }
+        // its key stays in `order` until it comes round (evicting a spent key is a no-op):
+        // a scan here would cost every redemption O(KEPT)
         let grant = self.grants.remove(&k).expect("present");
-        self.order.retain(|x| *x != k);
         if (now - grant.last_used).whole_seconds() > INACTIVITY_LIMIT.as_secs() as i64 {
             return Err(RefreshError::Inactive { issued: grant.issued });
         }

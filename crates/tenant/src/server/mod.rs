@@ -439,7 +439,6 @@ async fn user_realm(State(s): State<Shared>, Path(upn): Path<String>) -> Respons
     .into_response()
 }
 
-/// Delegated permissions the lab's public client holds with admin consent.
 /// The `scope` of a token response, in the form the client asked: the granted scopes named
 /// with the resource URI when the request named them so (`https://graph.microsoft.com/User.Read`),
 /// and a `resource/.default` asked for echoed back. Token caches (MSAL, azure-identity) keep a
@@ -469,6 +468,7 @@ fn response_scope(requested: &str, granted: &str) -> String {
 /// The names Graph goes by as a resource in a scope.
 const GRAPH_RESOURCES: [&str; 2] = ["https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"];
 
+/// Delegated permissions the lab's public client holds with admin consent.
 const DELEGATED_SCOPES: &str = "Directory.AccessAsUser.All Group.ReadWrite.All IdentityRiskyUser.ReadWrite.All User.Read User.ReadBasic.All User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All openid profile email";
 
 async fn token(
@@ -558,9 +558,7 @@ async fn token(
             };
             user_claims(&mut claims, t.user(&user_id).expect("redeemed"));
             // an id token again when the chain began with openid
-            if first_scope.split_whitespace().any(|s| s == "openid") && !scope.split_whitespace().any(|s| s == "openid") {
-                wants_id_token = true;
-            }
+            wants_id_token = first_scope.split_whitespace().any(|s| s == "openid");
         }
         "client_credentials" => {
             if !scope.split_whitespace().all(|sc| sc.ends_with("/.default")) {

@@ -5,13 +5,17 @@
 use super::*;
 
 /// Reading takes Policy.Read.All (apps) or a Global Administrator; writing takes
-/// Policy.ReadWrite.Authorization (apps) or a Global Administrator.
-fn policy_caller(s: &TenantServer, headers: &HeaderMap, write: bool) -> Result<(), Response> {
-    let ok = match caller(s, headers)? {
-        Caller::App { roles, .. } => roles.iter().any(|r| r == "Policy.ReadWrite.Authorization" || (!write && r == "Policy.Read.All")),
-        Caller::User { id, .. } => s.lock().user(&id).is_some_and(|u| u.roles.contains(&crate::roles::Role::GlobalAdministrator)),
-    };
-    if ok { Ok(()) } else { Err(insufficient_privileges(s)) }
+/// Policy.ReadWrite.Authorization (apps) or a Global Administrator. The caller, for the audit.
+fn policy_caller(s: &TenantServer, headers: &HeaderMap, write: bool) -> Result<Actor, Response> {
+    match caller(s, headers)? {
+        Caller::App { id, roles } if roles.iter().any(|r| r == "Policy.ReadWrite.Authorization" || (!write && r == "Policy.Read.All")) => {
+            Ok(Actor::App(id))
+        }
+        Caller::User { id, .. } if s.lock().user(&id).is_some_and(|u| u.roles.contains(&crate::roles::Role::GlobalAdministrator)) => {
+            Ok(Actor::User(id))
+        }
+        _ => Err(insufficient_privileges(s)),
+    }
 }
 
 /// Graph's authorizationPolicy (v1.0, a singleton); the properties the lab does not model keep
@@ -54,9 +58,10 @@ struct AuthorizationPolicyPatch {
 }
 
 pub(super) async fn patch_authorization_policy(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Err(r) = policy_caller(&s, &headers, true) {
-        return r;
-    }
+    let actor = match policy_caller(&s, &headers, true) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let patch: AuthorizationPolicyPatch = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) if e.is_data() => {
@@ -64,11 +69,6 @@ pub(super) async fn patch_authorization_policy(State(s): State<Shared>, headers:
             return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", &message);
         }
         Err(_) => return unreadable_json(&s),
-    };
-    let actor = match caller(&s, &headers) {
-        Ok(Caller::User { id, .. }) => crate::directory::Actor::User(id),
-        Ok(Caller::App { id, .. }) => crate::directory::Actor::App(id),
-        Err(r) => return r,
     };
     if let Some(allowed) = patch.allowed_to_use_sspr {
         s.lock().set_allowed_to_use_sspr(allowed, actor);
