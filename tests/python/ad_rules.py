@@ -84,4 +84,26 @@ admin = bind(adds["admin_dn"], adds["admin_password"])
 admin.search(u1["dn"], "(objectClass=*)", attributes=["msDS-User-Account-Control-Computed", "unicodePwd"])
 entry = admin.entries[0].entry_attributes_as_dict
 check("computed PASSWORD_EXPIRED, no unicodePwd", [str(v) for v in entry.get("msDS-User-Account-Control-Computed", [])] == ["8388608"] and not entry.get("unicodePwd"), entry)
+
+# a schema-aware client: ldap3 reads the rootDSE's subschemaSubentry and CN=Aggregate, and
+# formats values by AD's attributeIDs and syntaxes (as Apache Directory Studio does)
+import datetime
+import uuid
+
+from ldap3 import ALL
+
+aware = Connection(Server("localhost", port=int(port), use_ssl=True, tls=tls, get_info=ALL),
+                   user=adds["admin_dn"], password=adds["admin_password"])
+aware.bind()
+schema = aware.server.schema
+check("the schema is read from CN=Aggregate", schema is not None and schema.schema_entry.startswith("CN=Aggregate,CN=Schema,CN=Configuration,"),
+      aware.server.info and aware.server.info.other.get("subschemaSubentry"))
+guid_type = schema.attribute_types["objectGUID"]
+check("objectGUID has AD's attributeID and syntax", guid_type.oid == "1.2.840.113556.1.4.2" and guid_type.syntax == "1.3.6.1.4.1.1466.115.121.1.40" and guid_type.single_value and guid_type.no_user_modification, guid_type)
+check("user is structural, below organizationalPerson", schema.object_classes["user"].superior == ["organizationalPerson"] and schema.object_classes["user"].kind == "STRUCTURAL", schema.object_classes["user"])
+aware.search(users["User2"]["dn"], "(objectClass=*)", attributes=["objectGUID", "pwdLastSet", "userAccountControl", "objectSid", "whenCreated"])
+e = aware.entries[0]
+check("objectGUID reads as a GUID", isinstance(e.objectGUID.value, str) and uuid.UUID(e.objectGUID.value), e.objectGUID.raw_values)
+check("pwdLastSet reads as a time, userAccountControl as a number", isinstance(e.pwdLastSet.value, datetime.datetime) and isinstance(e.userAccountControl.value, int), (e.pwdLastSet.raw_values, e.userAccountControl.raw_values))
+check("objectSid reads as a SID, whenCreated as a time", str(e.objectSid.value).startswith("S-1-5-21-") and isinstance(e.whenCreated.value, datetime.datetime), (e.objectSid.value, e.whenCreated.value))
 print(f"{checks} checks passed")

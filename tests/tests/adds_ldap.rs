@@ -90,6 +90,44 @@ async fn anonymous_reads_the_rootdse_and_nothing_else() {
     assert_eq!(r.rc, 0);
     let r = l.search(&t.base(), Scope::Base, "(objectClass=*)", vec!["*"]).await.unwrap();
     assert_eq!(r.1.rc, 1);
+    // the schema the rootDSE names is for bound clients
+    let aggregate = attr(&root, "subschemaSubentry").remove(0);
+    assert_eq!(aggregate, format!("CN=Aggregate,CN=Schema,CN=Configuration,{}", t.base()));
+    let r = l.search(&aggregate, Scope::Base, "(objectClass=*)", vec!["attributeTypes"]).await.unwrap();
+    assert_eq!(r.1.rc, 1, "{}", r.1.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subschema_entry_publishes_ads_schema_when_asked_by_name() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let mut l = t.connect(Via::Plain).await;
+    l.simple_bind("TESTLAB\\User1", &t.password_of("User1")).await.unwrap().success().unwrap();
+    let aggregate = format!("CN=Aggregate,CN=Schema,CN=Configuration,{}", t.base());
+    // as on Samba and Windows: neither `*` nor `+` brings the schema itself
+    let plain = one(&mut l, &aggregate, vec!["*", "+"]).await;
+    assert_eq!(attr(&plain, "objectClass"), vec!["top", "subSchema"]);
+    assert!(attr(&plain, "attributeTypes").is_empty() && attr(&plain, "objectClasses").is_empty());
+    let e = one(&mut l, &aggregate, vec!["attributeTypes", "objectClasses", "dITContentRules", "modifyTimeStamp"]).await;
+    let types = attr(&e, "attributeTypes");
+    assert_eq!(types.len(), ad_ds::schema::attributes().len());
+    assert!(
+        types.contains(
+            &"( 1.2.840.113556.1.4.8 NAME 'userAccountControl' SYNTAX '1.3.6.1.4.1.1466.115.121.1.27' SINGLE-VALUE )".to_string()
+        )
+    );
+    let classes = attr(&e, "objectClasses");
+    assert!(
+        classes.iter().any(|c| c.starts_with("( 1.2.840.113556.1.5.9 NAME 'user' SUP organizationalPerson STRUCTURAL MAY (")),
+        "{classes:?}"
+    );
+    assert!(attr(&e, "dITContentRules").iter().any(|c| c.contains("NAME 'group' AUX ( mailRecipient $ securityPrincipal )")));
+    assert_eq!(attr(&e, "modifyTimeStamp").len(), 1);
+    // one level below it there is nothing; a filter that does not match returns nothing
+    let r = l.search(&aggregate, Scope::OneLevel, "(objectClass=*)", vec!["cn"]).await.unwrap();
+    assert!(r.0.is_empty());
+    let r = l.search(&aggregate, Scope::Base, "(objectClass=user)", vec!["cn"]).await.unwrap().success().unwrap();
+    assert!(r.0.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

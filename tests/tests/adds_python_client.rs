@@ -15,5 +15,5 @@ async fn python_ldap3_sees_ads_rules() {
     let out = tokio::process::Command::new(&python).arg(root.join("tests/python/ad_rules.py")).arg(info).output().await.unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("12 checks passed"), "{text}");
+    assert!(text.contains("18 checks passed"), "{text}");
 }

@@ -69,7 +69,42 @@ impl Right {
     pub const SYNC: [Right; 3] = [Right::ReplicatingDirectoryChanges, Right::ReplicatingDirectoryChangesAll, Right::WriteConsistencyGuid];
     /// The two that hand out secrets.
     pub const HASH_SYNC: [Right; 2] = [Right::ReplicatingDirectoryChanges, Right::ReplicatingDirectoryChangesAll];
+
+    /// How an ACE names it: the access mask bit (control access, or write property) and
+    /// the extended right's or attribute's schemaIDGUID.
+    pub fn ace(self) -> (u32, &'static str) {
+        const CONTROL_ACCESS: u32 = 0x100;
+        const WRITE_PROPERTY: u32 = 0x20;
+        match self {
+            Right::ResetPassword => (CONTROL_ACCESS, "00299570-246d-11d0-a768-00aa006e0529"),
+            Right::ChangePassword => (CONTROL_ACCESS, "ab721a53-1e2f-11d0-9819-00aa0040529b"),
+            Right::WriteLockoutTime => (WRITE_PROPERTY, "28630ebf-41d5-11d1-a9c1-0000f80367c1"),
+            Right::WritePwdLastSet => (WRITE_PROPERTY, "bf967a0a-0de6-11d0-a285-00aa003049e2"),
+            Right::UnexpirePassword => (CONTROL_ACCESS, "ccc2dc7d-a6ad-4a7a-8846-c04e3cc53501"),
+            Right::WriteConsistencyGuid => (WRITE_PROPERTY, "23773dc2-b63a-11d2-90e1-00c04fd91ab1"),
+            Right::ReplicatingDirectoryChanges => (CONTROL_ACCESS, "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2"),
+            Right::ReplicatingDirectoryChangesAll => (CONTROL_ACCESS, "1131f6ad-9c07-11d1-f79f-00c04fc2dcd2"),
+        }
+    }
+
+    /// The GUID in AD's byte order (as an ACE carries it).
+    pub fn guid(self) -> [u8; 16] {
+        uuid::Uuid::parse_str(self.ace().1).expect("a literal GUID").to_bytes_le()
+    }
+
+    /// The right an object ACE grants or denies, when it is one the lab models.
+    pub fn from_ace(mask: u32, object_type: &[u8; 16]) -> Option<Right> {
+        Right::ALL.into_iter().find(|r| r.guid() == *object_type && mask & r.ace().0 != 0)
+    }
+
+    /// Rights that apply to the naming context itself rather than to the users below it.
+    pub fn on_the_domain(self) -> bool {
+        matches!(self, Right::ReplicatingDirectoryChanges | Right::ReplicatingDirectoryChangesAll)
+    }
 }
+
+/// The user class's schemaIDGUID: ACEs inherited by user objects only name it.
+pub const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
 
 impl fmt::Display for Right {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -81,6 +116,9 @@ impl fmt::Display for Right {
 pub enum Trustee {
     /// S-1-1-0: every principal, anonymous excepted (the lab has no anonymous writes).
     Everyone,
+    /// S-1-5-10, PRINCIPAL_SELF: whoever the target object is (ADUC's "User cannot change
+    /// password" denies it beside Everyone).
+    SelfPrincipal,
     /// A user or group, by its key.
     Object(DnKey),
 }
@@ -102,6 +140,16 @@ impl Grant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ace_names_a_right_by_its_guid_and_mask_bit() {
+        for r in Right::ALL {
+            assert_eq!(Right::from_ace(r.ace().0, &r.guid()), Some(r));
+        }
+        // write property is not control access
+        assert_eq!(Right::from_ace(0x20, &Right::ChangePassword.guid()), None);
+        assert_eq!(Right::from_ace(0x100, &[0; 16]), None);
+    }
 
     #[test]
     fn names_parse_loosely() {

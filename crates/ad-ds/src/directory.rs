@@ -19,6 +19,7 @@ use crate::filter::{Filter, Subject};
 use crate::password::{decode_unicode_pwd, nt_hash};
 use crate::policy::{self, Policy};
 use crate::schema::{self, Syntax};
+use crate::security;
 use crate::sid::Sid;
 
 /// AD's MaxPageSize: a search returns at most this many entries per request or page.
@@ -77,6 +78,13 @@ pub struct OpContext {
     /// LDAP_SERVER_POLICY_HINTS with flag 1: a reset is held to the full password policy
     /// (history and minimum age too), as Azure AD Connect asks for.
     pub policy_hints: bool,
+    /// The SD-flags control's parts of an nTSecurityDescriptor write (0: not sent).
+    pub sd_parts: u32,
+}
+
+impl OpContext {
+    /// Over TLS, no controls: what the lab's own seeding and tests write with.
+    pub const TLS: OpContext = OpContext { encrypted: true, permissive: false, policy_hints: false, sd_parts: 0 };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +125,9 @@ pub struct Selection {
     pub types_only: bool,
     /// The lab's export control: include password hashes (admin over TLS only).
     pub with_secrets: bool,
+    /// The SD-flags control's parts of nTSecurityDescriptor (0: not sent, owner, group
+    /// and DACL).
+    pub sd_parts: u32,
 }
 
 impl Selection {
@@ -168,6 +179,10 @@ pub struct Directory {
     /// Deny entries (ADUC's "User cannot change password" is one: Change Password denied to
     /// Everyone on the user); a deny that covers the target wins over any allow.
     denies: Vec<Grant>,
+    /// ACEs a client wrote into an object's nTSecurityDescriptor that the access model does
+    /// not read (full control for a group, a right the lab does not know): kept as written
+    /// and read back, never acted on.
+    other_aces: HashMap<DnKey, Vec<security::Ace>>,
     /// Deleted objects as AD keeps them for replication and sync: a few attributes under
     /// `CN=Deleted Objects`, isDeleted TRUE, a fresh uSNChanged.
     tombstones: Vec<Entry>,
@@ -196,6 +211,7 @@ impl Directory {
             next_rid: 1103,
             grants: Vec::new(),
             denies: Vec::new(),
+            other_aces: HashMap::new(),
             tombstones: Vec::new(),
         };
         crate::domain::provision(&mut d);
@@ -417,6 +433,7 @@ impl Directory {
         let me = dn.key();
         let applies = |t: &Trustee| match t {
             Trustee::Everyone => true,
+            Trustee::SelfPrincipal => &me == target,
             Trustee::Object(t) => t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new()),
         };
         if self.denies.iter().any(|g| g.right == right && g.covers(target) && applies(&g.trustee)) {
@@ -425,6 +442,7 @@ impl Directory {
         let protected = self.is_protected(target);
         self.grants.iter().filter(|g| g.right == right && g.covers(target)).any(|g| match &g.trustee {
             Trustee::Everyone => true,
+            Trustee::SelfPrincipal => &me == target,
             Trustee::Object(t) => !protected && (t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new())),
         })
     }
@@ -495,6 +513,93 @@ impl Directory {
         Ok(self.denies.len() != before)
     }
 
+    // ----- nTSecurityDescriptor: the access model as ACEs -----
+
+    /// The object's security descriptor as AD returns it: owner and group Domain Admins, and
+    /// a DACL of the denies and grants made on it (explicit, denies first, as canonical
+    /// order puts them), the ACEs a client wrote that the model does not read, then those
+    /// inherited from the objects above it. `parts`: the SD-flags control's (0: all but
+    /// the SACL). Default ACEs of AD's schema (defaultSecurityDescriptor) are not shown.
+    pub fn security_descriptor(&self, key: &DnKey, parts: u32) -> Vec<u8> {
+        let parts = if parts == 0 { security::OWNER | security::GROUP | security::DACL } else { parts };
+        let admins = self.domain_sid.child(512).to_bytes();
+        let leaf = self.entries.get(key).is_some_and(|e| e.is_class("user"));
+        let mut dacl = vec![];
+        for inherited in [false, true] {
+            for (allow, list) in [(false, &self.denies), (true, &self.grants)] {
+                for g in list.iter().filter(|g| if inherited { key.is_below(&g.scope) } else { &g.scope == key }) {
+                    if let Some(sid) = self.trustee_sid(&g.trustee) {
+                        let scope_leaf = if inherited { false } else { leaf };
+                        dacl.push(security::ace_for(allow, g.right, sid, scope_leaf, inherited));
+                    }
+                }
+            }
+            if !inherited {
+                dacl.extend(self.other_aces.get(key).into_iter().flatten().cloned());
+            }
+        }
+        let sd = security::SecurityDescriptor {
+            owner: (parts & security::OWNER != 0).then(|| admins.clone()),
+            group: (parts & security::GROUP != 0).then_some(admins),
+            dacl: (parts & security::DACL != 0).then_some(dacl),
+            dacl_control: 0,
+        };
+        sd.to_bytes()
+    }
+
+    fn trustee_sid(&self, t: &Trustee) -> Option<Vec<u8>> {
+        match t {
+            Trustee::Everyone => Some(Sid::parse("S-1-1-0")?.to_bytes()),
+            Trustee::SelfPrincipal => Some(Sid::parse("S-1-5-10")?.to_bytes()),
+            Trustee::Object(k) => self.entries.get(k)?.values("objectSid").first().cloned(),
+        }
+    }
+
+    fn trustee_of_sid(&self, sid: &[u8]) -> Option<Trustee> {
+        match Sid::from_bytes(sid)?.to_string().as_str() {
+            "S-1-1-0" => Some(Trustee::Everyone),
+            "S-1-5-10" => Some(Trustee::SelfPrincipal),
+            _ => self.idx_sid.get(sid).cloned().map(Trustee::Object),
+        }
+    }
+
+    /// A written descriptor's DACL read into the model, not yet applied: the explicit
+    /// grants and denies it makes on `key`, and the ACEs the model keeps as they are.
+    /// None when the write does not touch the DACL (the SD-flags control names other parts,
+    /// or the descriptor carries none). Inherited ACEs are the DC's to compute: ignored.
+    fn read_dacl(&self, key: &DnKey, bytes: &[u8], parts: u32) -> AdResult<Option<NewDacl>> {
+        let sd = security::SecurityDescriptor::parse(bytes).map_err(|_| AdError::constraint("nTSecurityDescriptor"))?;
+        let Some(aces) = sd.dacl.filter(|_| parts == 0 || parts & security::DACL != 0) else { return Ok(None) };
+        let mut new = NewDacl::default();
+        for ace in aces.into_iter().filter(|a| a.flags() & security::INHERITED == 0) {
+            let modelled = security::model_of(&ace).and_then(|(allow, right, sid)| Some((allow, right, self.trustee_of_sid(sid)?)));
+            match modelled {
+                Some((allow, right, trustee)) => {
+                    let g = Grant { trustee, right, scope: key.clone() };
+                    let list = if allow { &mut new.grants } else { &mut new.denies };
+                    if !list.contains(&g) {
+                        list.push(g);
+                    }
+                }
+                None => new.other.push(ace),
+            }
+        }
+        Ok(Some(new))
+    }
+
+    /// Replaces the explicit entries on `key` with a DACL [`Directory::read_dacl`] read.
+    fn write_dacl(&mut self, key: &DnKey, new: NewDacl) {
+        self.grants.retain(|g| &g.scope != key);
+        self.denies.retain(|g| &g.scope != key);
+        self.grants.extend(new.grants);
+        self.denies.extend(new.denies);
+        if new.other.is_empty() {
+            self.other_aces.remove(key);
+        } else {
+            self.other_aces.insert(key.clone(), new.other);
+        }
+    }
+
     /// Whether exactly this grant is in place (not whether the right is held some other way).
     pub fn is_granted(&self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<bool> {
         let g = self.make_grant(trustee, right, scope)?;
@@ -508,6 +613,7 @@ impl Directory {
     fn make_grant(&self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<Grant> {
         let trustee = match trustee {
             None => Trustee::Everyone,
+            Some(t) if t.eq_ignore_ascii_case("SELF") => Trustee::SelfPrincipal,
             Some(t) => {
                 let k = self.resolve(t)?;
                 let e = self.entry(&k);
@@ -837,6 +943,17 @@ impl Directory {
         let mut e = old.clone();
         let now = self.clock.filetime();
 
+        // nTSecurityDescriptor: read into the access model, checked now, applied with the rest
+        let (sd_mods, mods): (Vec<_>, Vec<_>) = mods.into_iter().partition(|m| m.attr.eq_ignore_ascii_case("nTSecurityDescriptor"));
+        let new_dacl = match sd_mods.as_slice() {
+            [] => None,
+            [Modification { op: ModOp::Replace, values, .. }] if values.len() == 1 => {
+                self.require_admin(who)?;
+                self.read_dacl(&key, &values[0], ctx.sd_parts)?
+            }
+            _ => return Err(AdError::constraint("nTSecurityDescriptor")),
+        };
+
         // unicodePwd: delete old + add new is a change, replace is a reset.
         let (pw_mods, mods): (Vec<_>, Vec<_>) = mods.into_iter().partition(|m| m.attr.eq_ignore_ascii_case("unicodePwd"));
         if !pw_mods.is_empty()
@@ -956,8 +1073,11 @@ impl Directory {
         // Everything checked: apply.
         type LinkChange = (&'static str, Vec<Vec<u8>>, Vec<Vec<u8>>);
         let links: Vec<LinkChange> = LINKS.iter().map(|(f, _)| (*f, old.values(f).to_vec(), e.values(f).to_vec())).collect();
-        if account::replicated_change(&old, &e) {
+        if account::replicated_change(&old, &e) || new_dacl.is_some() {
             self.touch(&mut e);
+        }
+        if let Some(dacl) = new_dacl {
+            self.write_dacl(&key, dacl);
         }
         let dn = e.dn.clone();
         self.store(e);
@@ -1001,7 +1121,7 @@ impl Directory {
             }
             [Modification { op: ModOp::Delete, values: old, .. }, Modification { op: ModOp::Add, values: new, .. }] => {
                 if !self.has_right(who, Right::ChangePassword, key) {
-                    return Err(plain(AdError::no_control_access()));
+                    return Err(plain(AdError::change_denied()));
                 }
                 let ([old], [new]) = (old.as_slice(), new.as_slice()) else {
                     return Err(plain(AdError::new(
@@ -1349,6 +1469,10 @@ impl Directory {
         }
         for n in &sel.named {
             let name = schema::attribute(n).map(|d| d.name.to_string()).unwrap_or_else(|| n.clone());
+            if name == "nTSecurityDescriptor" {
+                push(name, vec![self.security_descriptor(key, sel.sd_parts)]);
+                continue;
+            }
             push(name.clone(), self.values_of(e, &name));
         }
         if sel.with_secrets {
@@ -1510,7 +1634,7 @@ fn check_syntax(def: &schema::AttrDef, values: &[Vec<u8>]) -> AdResult<()> {
         Syntax::Sid => Sid::from_bytes(v).is_some(),
         Syntax::GeneralizedTime => std::str::from_utf8(v).ok().and_then(clock::parse_generalized_time).is_some(),
         Syntax::String | Syntax::Oid => std::str::from_utf8(v).is_ok() && !v.is_empty(),
-        Syntax::Binary => true,
+        Syntax::Binary | Syntax::SecurityDescriptor => true,
     });
     if ok { Ok(()) } else { Err(AdError::bad_syntax(def.name)) }
 }
@@ -1540,4 +1664,12 @@ impl Subject for Candidate<'_> {
         let Some(def) = schema::attribute(attr) else { return false };
         self.dir.reaches(&self.entry.dn, def.name, &target.key(), &mut BTreeSet::new())
     }
+}
+
+/// A DACL written over LDAP, read into the access model (see [`Directory::read_dacl`]).
+#[derive(Default)]
+struct NewDacl {
+    grants: Vec<Grant>,
+    denies: Vec<Grant>,
+    other: Vec<security::Ace>,
 }

@@ -19,7 +19,7 @@ pub fn system() -> Principal {
     Principal::User { dn: Dn::root(), sam: "SYSTEM".into(), admin: true }
 }
 
-const TLS: OpContext = OpContext { encrypted: true, permissive: false, policy_hints: false };
+const TLS: OpContext = OpContext::TLS;
 
 /// Windows Server's Default Domain Policy (also Samba's provisioning defaults).
 pub const DEFAULT_POLICY: &[(&str, &str)] = &[

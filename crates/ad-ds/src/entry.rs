@@ -118,7 +118,7 @@ pub fn values_equal(attr: &str, a: &[u8], b: &[u8]) -> bool {
     match syntax {
         // AD also accepts the text form of a SID in an assertion: (objectSid=S-1-5-21-...)
         Syntax::Sid => a == b || crate::sid::Sid::parse(&String::from_utf8_lossy(b)).is_some_and(|s| s.to_bytes() == a),
-        Syntax::Binary | Syntax::Guid => a == b,
+        Syntax::Binary | Syntax::Guid | Syntax::SecurityDescriptor => a == b,
         Syntax::Integer | Syntax::LargeInteger => match (parse_int(a), parse_int(b)) {
             (Some(x), Some(y)) => x == y,
             _ => false,

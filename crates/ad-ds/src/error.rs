@@ -141,6 +141,13 @@ impl AdError {
         AdError::new(ResultCode::InsufficientAccessRights, "00000005: SecErr: DSID-031A11B9, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n")
     }
 
+    /// A password change the Change Password right does not allow ("User cannot change
+    /// password"): constraintViolation, not insufficientAccessRights — Samba 4.17 answers so,
+    /// and its ACL module says Windows does too. The text is Win32's access denied (5).
+    pub fn change_denied() -> AdError {
+        AdError::new(ResultCode::ConstraintViolation, "00000005: SecErr: DSID-031A11E5, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n")
+    }
+
     pub fn non_leaf() -> AdError {
         AdError::new(ResultCode::NotAllowedOnNonLeaf, "0000208C: UpdErr: DSID-03100B1C, problem 6003 (CANT_ON_NON_LEAF), data 0\n")
     }

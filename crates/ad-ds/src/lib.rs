@@ -8,8 +8,9 @@
 //! AD's name forms for simple binds, its result codes and diagnostic texts, its rootDSE,
 //! paging and size limits, and passwords kept only as NT hashes.
 //!
-//! What it leaves out: schema changes, replication, Kerberos/NTLM/SASL, security
-//! descriptors, the Configuration and Schema naming contexts, referrals, tombstones.
+//! What it leaves out: schema changes, replication, Kerberos/NTLM/SASL, ACEs beyond the
+//! password and sync rights (kept, not enforced), the Configuration and Schema naming
+//! contexts (only the subschema entry is served), referrals.
 //!
 //! Layout:
 //! - [`dn`], [`sid`], [`schema`], [`entry`]: names, SIDs, the known schema, one object;
@@ -17,9 +18,11 @@
 //! - [`account`], [`password`], [`policy`]: account state, bind bookkeeping, password
 //!   material, the domain and fine-grained password policies;
 //! - [`access`]: who may reset, change, unlock and unexpire whose password;
+//!   [`security`]: those rights as nTSecurityDescriptor's ACEs;
 //! - [`filter`]: RFC 4515 filters with AD's matching rules;
 //! - [`domain`]: what a new domain holds; [`ldif`]: seeding and saving a directory;
-//! - [`session`], [`rootdse`]: LDAP requests → directory calls, with no socket;
+//! - [`session`], [`rootdse`]: LDAP requests → directory calls, with no socket; the rootDSE
+//!   and the subschema entry;
 //! - [`codec`]: ldap3_proto's codec, repaired for binary filter values;
 //! - [`server`], [`tls`]: listeners, LDAPS and StartTLS.
 
@@ -39,6 +42,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod rootdse;
 pub mod schema;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod sid;

@@ -1,10 +1,20 @@
-//! The rootDSE: what a client reads before anything else, shaped like a Windows Server
-//! 2016 domain controller's, listing only what this lab really offers.
+//! The two entries a client reads to find its way: the rootDSE, shaped like a Windows Server
+//! 2016 domain controller's and listing only what this lab really offers, and the
+//! subschema entry it names (`CN=Aggregate` in the schema container), AD's schema in
+//! RFC 4512's form made from the lab's own schema table, so what clients read and what the
+//! lab does cannot drift.
 
 use crate::directory::{Directory, Rendered, Selection};
+use crate::schema;
 use crate::session::{OID_STARTTLS, OID_WHOAMI, SUPPORTED_CONTROLS};
 
-pub struct RootDse(pub Vec<(&'static str, Vec<Vec<u8>>)>);
+/// An entry made on the fly. `named_only` attributes are returned only when asked for by
+/// name (neither `*` nor `+` brings them, as on AD and Samba).
+pub struct RootDse {
+    pub dn: String,
+    pub attrs: Vec<(&'static str, Vec<Vec<u8>>)>,
+    pub named_only: &'static [&'static str],
+}
 
 pub fn entry(d: &Directory, tls_available: bool, _encrypted: bool) -> RootDse {
     let base = d.base_dn().to_string();
@@ -18,9 +28,9 @@ pub fn entry(d: &Directory, tls_available: bool, _encrypted: bool) -> RootDse {
     if tls_available {
         ext.insert(0, OID_STARTTLS);
     }
-    RootDse(vec![
+    let attrs = vec![
         ("currentTime", s(&clock::generalized_time(d.clock().now()))),
-        ("subschemaSubentry", s(&format!("CN=Aggregate,{}", d.schema_dn()))),
+        ("subschemaSubentry", s(&subschema_dn(d))),
         ("dsServiceName", s(&format!("CN=NTDS Settings,{server}"))),
         // Only the domain naming context is served; AD also lists Configuration, Schema
         // and the DNS zones, which the lab does not hold (docs/fidelity.md).
@@ -54,25 +64,65 @@ pub fn entry(d: &Directory, tls_available: bool, _encrypted: bool) -> RootDse {
         ("domainFunctionality", s("7")),
         ("forestFunctionality", s("7")),
         ("domainControllerFunctionality", s("7")),
-    ])
+    ];
+    RootDse { dn: String::new(), attrs, named_only: &[] }
+}
+
+/// The DN the rootDSE's subschemaSubentry names.
+pub fn subschema_dn(d: &Directory) -> String {
+    format!("CN=Aggregate,{}", d.schema_dn())
+}
+
+/// The subschema entry: every attribute and class the lab knows, with AD's attributeID,
+/// governsID and LDAP syntax OIDs, so schema-aware clients (Python ldap3's `get_info=ALL`,
+/// Apache Directory Studio) show objectGUID as a GUID and pwdLastSet as a number.
+pub fn subschema(d: &Directory) -> RootDse {
+    let s = |v: &str| vec![v.as_bytes().to_vec()];
+    // the schema is as old as the domain (the lab's schema never changes)
+    let created = d.get_dn(d.base_dn()).and_then(|e| e.values("whenCreated").first().cloned()).unwrap_or_default();
+    let types = schema::attributes().iter().map(|a| a.description().into_bytes()).collect();
+    let classes = schema::described_classes().map(|c| c.description().into_bytes()).collect();
+    let rules = schema::described_classes().filter_map(|c| c.content_rule()).map(String::into_bytes).collect();
+    let attrs = vec![
+        ("objectClass", vec![b"top".to_vec(), b"subSchema".to_vec()]),
+        ("cn", s("Aggregate")),
+        ("instanceType", s("4")),
+        ("whenCreated", vec![created.clone()]),
+        ("whenChanged", vec![created.clone()]),
+        ("showInAdvancedViewOnly", s("TRUE")),
+        ("name", s("Aggregate")),
+        ("systemFlags", s("134217728")),
+        ("objectCategory", s(&format!("CN=SubSchema,{}", d.schema_dn()))),
+        ("distinguishedName", s(&subschema_dn(d))),
+        ("attributeTypes", types),
+        ("objectClasses", classes),
+        ("dITContentRules", rules),
+        ("createTimeStamp", vec![created.clone()]),
+        ("modifyTimeStamp", vec![created]),
+    ];
+    let named_only = &["attributeTypes", "objectClasses", "dITContentRules", "createTimeStamp", "modifyTimeStamp"];
+    RootDse { dn: subschema_dn(d), attrs, named_only }
 }
 
 pub fn render(root: &RootDse, sel: &Selection) -> Rendered {
     let all = sel.all_user || sel.all_operational;
     let attrs = root
-        .0
+        .attrs
         .iter()
-        .filter(|(n, v)| !v.is_empty() && (all || sel.named.iter().any(|x| x.eq_ignore_ascii_case(n))))
+        .filter(|(n, v)| {
+            let named = sel.named.iter().any(|x| x.eq_ignore_ascii_case(n));
+            !v.is_empty() && (named || all && !root.named_only.contains(n))
+        })
         .map(|(n, v)| (n.to_string(), if sel.types_only { vec![] } else { v.clone() }))
         .collect();
-    (String::new(), attrs)
+    (root.dn.clone(), attrs)
 }
 
 pub struct Subject<'a>(pub &'a RootDse);
 
 impl crate::filter::Subject for Subject<'_> {
     fn values_of(&self, attr: &str) -> std::borrow::Cow<'_, [Vec<u8>]> {
-        let found = self.0.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(attr));
+        let found = self.0.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(attr));
         found.map(|(_, v)| v.as_slice()).unwrap_or_default().into()
     }
     fn in_chain(&self, _: &str, _: &str) -> bool {

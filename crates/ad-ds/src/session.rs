@@ -25,12 +25,23 @@ pub const OID_PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
 /// `lab export` can save a directory that `lab up --adds-ldif` restores with its passwords.
 pub const OID_LAB_EXPORT_SECRETS: &str = "2.25.129010377316938416394386376185574914177";
 
+/// LDAP_SERVER_SD_FLAGS_OID: which parts of nTSecurityDescriptor a read returns or a write
+/// replaces (owner 1, group 2, DACL 4, SACL 8).
+pub const OID_SD_FLAGS: &str = "1.2.840.113556.1.4.801";
+
 /// LDAP_SERVER_SHOW_DELETED_OID: deleted objects (tombstones) become visible.
 pub const OID_SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
 
 fn is_deleted_objects(dir: &RwLock<Directory>, base: &str) -> bool {
-    let want = read(dir).deleted_objects_dn();
-    matches!((crate::dn::Dn::parse(base), crate::dn::Dn::parse(&want)), (Ok(a), Ok(b)) if a.key() == b.key())
+    same_dn(base, &read(dir).deleted_objects_dn())
+}
+
+fn is_subschema(d: &Directory, base: &str) -> bool {
+    same_dn(base, &crate::rootdse::subschema_dn(d))
+}
+
+fn same_dn(a: &str, b: &str) -> bool {
+    matches!((crate::dn::Dn::parse(a), crate::dn::Dn::parse(b)), (Ok(a), Ok(b)) if a.key() == b.key())
 }
 
 /// (reached only when this DC does not support the control)
@@ -49,7 +60,7 @@ pub const SUPPORTED_CONTROLS: &[&str] = &[
     OID_PERMISSIVE_MODIFY,
     OID_POLICY_HINTS,
     OID_POLICY_HINTS_DEPRECATED,
-    "1.2.840.113556.1.4.801", // SD flags: accepted, no security descriptors are returned
+    OID_SD_FLAGS,
     OID_SHOW_DELETED,
     "1.2.840.113556.1.4.529",  // extended DN: accepted, DNs are returned plain
     "1.2.840.113556.1.4.1340", // search options
@@ -191,25 +202,31 @@ impl Session {
         let mut export = false;
         let mut show_deleted = false;
         let mut policy_hints = false;
+        let mut sd_parts = 0;
         for c in &ctrl {
+            let malformed = |oid: &str| {
+                let e = AdError::new(
+                    ResultCode::ProtocolError,
+                    format!(
+                        "00000057: LdapErr: DSID-0C090C78, comment: Error processing control, data 0, v4563 ({oid}: expected SEQUENCE {{ flags INTEGER }})"
+                    ),
+                );
+                match response_for(&op, err(&e)) {
+                    Some(op) => one(op),
+                    None => Reply { msgs: vec![], next: Next::Continue },
+                }
+            };
             match c {
+                LdapControl::Unknown { oid, value, .. } if oid == OID_SD_FLAGS => match parse_flags_control(value.as_deref()) {
+                    Some(flags) => sd_parts = (flags & 0xF) as u32,
+                    None => return malformed(oid),
+                },
                 LdapControl::Unknown { oid, value, .. }
                     if self.policy_hints_supported && (oid == OID_POLICY_HINTS || oid == OID_POLICY_HINTS_DEPRECATED) =>
                 {
-                    match parse_policy_hints(value.as_deref()) {
+                    match parse_flags_control(value.as_deref()) {
                         Some(flags) => policy_hints = flags & 1 != 0,
-                        None => {
-                            let e = AdError::new(
-                                ResultCode::ProtocolError,
-                                format!(
-                                    "00000057: LdapErr: DSID-0C090C78, comment: Error processing control, data 0, v4563 ({oid}: expected SEQUENCE {{ flags INTEGER }})"
-                                ),
-                            );
-                            return match response_for(&op, err(&e)) {
-                                Some(op) => one(op),
-                                None => Reply { msgs: vec![], next: Next::Continue },
-                            };
-                        }
+                        None => return malformed(oid),
                     }
                 }
                 LdapControl::SimplePagedResults { size, cookie } => paged = Some((*size, cookie.clone())),
@@ -235,7 +252,7 @@ impl Session {
                 _ => {}
             }
         }
-        let ctx = OpContext { encrypted: self.encrypted, permissive, policy_hints };
+        let ctx = OpContext { encrypted: self.encrypted, permissive, policy_hints, sd_parts };
 
         match op {
             LdapOp::BindRequest(req) => one(LdapOp::BindResponse(LdapBindResponse { res: self.bind(dir, req), saslcreds: None })),
@@ -243,7 +260,7 @@ impl Session {
             LdapOp::SearchRequest(req) if show_deleted && is_deleted_objects(dir, &req.base) => {
                 Reply { msgs: self.search_deleted(dir, msgid, req), next: Next::Continue }
             }
-            LdapOp::SearchRequest(req) => Reply { msgs: self.search(dir, msgid, req, paged, export), next: Next::Continue },
+            LdapOp::SearchRequest(req) => Reply { msgs: self.search(dir, msgid, req, paged, export, sd_parts), next: Next::Continue },
             LdapOp::ModifyRequest(req) => {
                 let mods = req
                     .changes
@@ -358,9 +375,11 @@ impl Session {
         req: LdapSearchRequest,
         paged: Option<(i64, Vec<u8>)>,
         export: bool,
+        sd_parts: u32,
     ) -> Vec<LdapMsg> {
         let done = |res: LdapResult, ctrl: Vec<LdapControl>| LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl };
         let mut selection = Selection::from_request(&req.attrs, req.typesonly);
+        selection.sd_parts = sd_parts;
         if export {
             if !(self.encrypted && read(dir).may_replicate_secrets(&self.principal)) {
                 return vec![done(err(&AdError::no_control_access()), vec![])];
@@ -379,6 +398,24 @@ impl Session {
             let mut msgs = vec![];
             if f.matches(&crate::rootdse::Subject(&root)) {
                 msgs.push(entry_msg(msgid, crate::rootdse::render(&root, &selection)));
+            }
+            msgs.push(done(ok(), vec![]));
+            return msgs;
+        }
+
+        // The subschema entry: any bound client may read the schema.
+        if req.scope != LdapSearchScope::OneLevel && is_subschema(&read(dir), &req.base) {
+            if matches!(self.principal, Principal::Anonymous) {
+                return vec![done(err(&AdError::must_bind()), vec![])];
+            }
+            let schema = crate::rootdse::subschema(&read(dir));
+            let f = match to_filter(&req.filter) {
+                Ok(f) => f,
+                Err(e) => return vec![done(err(&e), vec![])],
+            };
+            let mut msgs = vec![];
+            if f.matches(&crate::rootdse::Subject(&schema)) {
+                msgs.push(entry_msg(msgid, crate::rootdse::render(&schema, &selection)));
             }
             msgs.push(done(ok(), vec![]));
             return msgs;
@@ -581,8 +618,8 @@ fn op_name(op: &LdapOp) -> &'static str {
     }
 }
 
-/// The policy-hints value: BER `SEQUENCE { flags INTEGER }` → the flags.
-fn parse_policy_hints(v: Option<&[u8]>) -> Option<i64> {
+/// The policy-hints and SD-flags values: BER `SEQUENCE { flags INTEGER }` → the flags.
+fn parse_flags_control(v: Option<&[u8]>) -> Option<i64> {
     use ldap3_lber::common::TagClass;
     let (rest, tag) = ldap3_lber::parse::parse_tag(v?, 4).ok()?;
     if !rest.is_empty() {

@@ -8,7 +8,7 @@ use ad_ds::password::unicode_pwd;
 use ad_ds::{Directory, DomainConfig};
 use clock::Clock;
 
-const TLS: OpContext = OpContext { encrypted: true, permissive: false, policy_hints: false };
+const TLS: OpContext = OpContext::TLS;
 const PW: &str = "Bind-Names-Pass-1";
 
 fn lab() -> Directory {

@@ -4,9 +4,11 @@
 //! restores the allow.
 
 use ad_ds::access::Right;
-use ad_ds::directory::OpContext;
+use ad_ds::directory::{ModOp, Modification, OpContext};
 use ad_ds::domain::system;
-use ad_ds::{Directory, DomainConfig, Principal};
+use ad_ds::password::unicode_pwd;
+use ad_ds::security::{self, SecurityDescriptor};
+use ad_ds::{Directory, DomainConfig, Principal, ResultCode};
 use clock::Clock;
 
 fn principal(d: &Directory, sam: &str) -> (Principal, ad_ds::dn::DnKey) {
@@ -39,9 +41,122 @@ fn a_deny_on_one_user_wins_over_the_domain_wide_allow() {
     assert!(d.has_right(&u1, Right::ChangePassword, &k1));
 }
 
+/// ADUC's "User cannot change password" as it reaches a DC: a DACL written into
+/// nTSecurityDescriptor with the SD-flags control, holding deny ACEs for Everyone and SELF.
+#[test]
+fn deny_aces_written_into_the_security_descriptor_refuse_a_change_not_a_reset() {
+    let mut d = domain();
+    seed(&mut d);
+    // changes back to back: no minimum password age (the writeback tutorial's setting)
+    let base = d.base_dn().to_string();
+    let no_min_age = vec![Modification { op: ModOp::Replace, attr: "minPwdAge".into(), values: vec![b"0".to_vec()] }];
+    d.modify(&system(), &base, no_min_age, OpContext::TLS).unwrap();
+    set_password(&mut d, "Alice", "Summer-Lake-41");
+    set_password(&mut d, "Bob", "Winter-Hill-63");
+    let (alice, ka) = principal(&d, "Alice");
+    let (bob, _) = principal(&d, "Bob");
+    let dn = d.by_sam("Alice").unwrap().dn.to_string();
+    let admin = system();
+
+    // what the descriptor reads before: owner and group Domain Admins, nothing explicit
+    let before = SecurityDescriptor::parse(&d.security_descriptor(&ka, 0)).unwrap();
+    assert_eq!(before.owner, Some(d.domain_sid().child(512).to_bytes()));
+    let dacl = before.dacl.clone().unwrap();
+    assert!(dacl.iter().all(|a| a.flags() & security::INHERITED != 0), "only the domain root's inherited allow: {dacl:?}");
+    assert!(dacl.iter().any(|a| security::model_of(&unflag(a)) == Some((true, Right::ChangePassword, everyone().as_slice()))));
+
+    // the checkbox: deny Change Password to Everyone and SELF, and an ACE the model does not read
+    let other = security::Ace::Other(vec![0x00, 0x00, 0x14, 0x00, 0xff, 0x01, 0x0f, 0x00, 1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]);
+    let deny = |sid: Vec<u8>| security::ace_for(false, Right::ChangePassword, sid, true, false);
+    let mut aces = vec![deny(everyone()), deny(self_sid()), other.clone()];
+    aces.extend(dacl);
+    let written = SecurityDescriptor { dacl: Some(aces), ..Default::default() }.to_bytes();
+    let sd_write = |v: Vec<u8>| vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![v] }];
+    let dacl_only = OpContext { sd_parts: security::DACL, ..OpContext::TLS };
+    // only administrators write a DACL (WRITE_DAC); bytes that are not a descriptor change nothing
+    let e = d.modify(&alice, &dn, sd_write(written.clone()), dacl_only).unwrap_err();
+    assert_eq!(e.code, ResultCode::InsufficientAccessRights);
+    let e = d.modify(&admin, &dn, sd_write(vec![1, 0, 4]), dacl_only).unwrap_err();
+    assert_eq!(e.code, ResultCode::ConstraintViolation);
+    assert!(d.has_right(&alice, Right::ChangePassword, &ka));
+    let usn = d.by_sam("Alice").unwrap().int("uSNChanged");
+    d.modify(&admin, &dn, sd_write(written), dacl_only).unwrap();
+    assert!(d.by_sam("Alice").unwrap().int("uSNChanged") > usn, "a descriptor write is a change");
+
+    // read back as written: the two denies first, the unread ACE kept, inherited ones recomputed
+    let after = SecurityDescriptor::parse(&d.security_descriptor(&ka, security::DACL)).unwrap();
+    assert_eq!(after.owner, None, "the SD-flags control asked for the DACL only");
+    let explicit: Vec<_> = after.dacl.unwrap().into_iter().filter(|a| a.flags() & security::INHERITED == 0).collect();
+    assert_eq!(explicit, vec![deny(everyone()), deny(self_sid()), other]);
+
+    // Alice's own change: constraintViolation, as a DC answers it; Bob's change too (Everyone)
+    let e = d.modify(&alice, &dn, change("Summer-Lake-41", "Autumn-Road-52"), OpContext::TLS).unwrap_err();
+    assert_eq!((e.code, &e.message[..8]), (ResultCode::ConstraintViolation, "00000005"));
+    assert!(d.modify(&bob, &dn, change("Summer-Lake-41", "Autumn-Road-52"), OpContext::TLS).is_err());
+    // a reset by someone holding Reset Password still works
+    d.modify(
+        &admin,
+        &dn,
+        vec![Modification { op: ModOp::Replace, attr: "unicodePwd".into(), values: vec![unicode_pwd("Reset-Pass-3")] }],
+        OpContext::TLS,
+    )
+    .unwrap();
+
+    // SELF alone: Alice may not, anyone else who knows the password may
+    let only_self = SecurityDescriptor { dacl: Some(vec![deny(self_sid())]), ..Default::default() }.to_bytes();
+    d.modify(&admin, &dn, sd_write(only_self), dacl_only).unwrap();
+    assert!(!d.has_right(&alice, Right::ChangePassword, &ka));
+    d.modify(&bob, &dn, change("Reset-Pass-3", "Spring-Field-74"), OpContext::TLS).unwrap();
+    // an empty DACL takes the denies away
+    let empty = SecurityDescriptor { dacl: Some(vec![]), ..Default::default() }.to_bytes();
+    d.modify(&admin, &dn, sd_write(empty), dacl_only).unwrap();
+    d.modify(&alice, &dn, change("Spring-Field-74", "Harbor-Light-85"), OpContext::TLS).unwrap();
+}
+
+fn domain() -> Directory {
+    let cfg = DomainConfig {
+        dns_name: "deny.example".into(),
+        netbios: "DENY".into(),
+        dc_name: "DC1".into(),
+        sid: [1, 2, 3],
+        seed: 1,
+        admin_password: "Deny-Admin-Pass-1".into(),
+    };
+    Directory::new(cfg, Clock::frozen(Clock::lab_epoch()))
+}
+
+fn everyone() -> Vec<u8> {
+    ad_ds::sid::Sid::parse("S-1-1-0").unwrap().to_bytes()
+}
+
+fn self_sid() -> Vec<u8> {
+    ad_ds::sid::Sid::parse("S-1-5-10").unwrap().to_bytes()
+}
+
+/// The same ACE as if written explicitly (to read an inherited one through the model).
+fn unflag(a: &security::Ace) -> security::Ace {
+    match a {
+        security::Ace::Object(o) => security::Ace::Object(security::ObjectAce { flags: 0, ..o.clone() }),
+        other => other.clone(),
+    }
+}
+
+fn change(old: &str, new: &str) -> Vec<Modification> {
+    vec![
+        Modification { op: ModOp::Delete, attr: "unicodePwd".into(), values: vec![unicode_pwd(old)] },
+        Modification { op: ModOp::Add, attr: "unicodePwd".into(), values: vec![unicode_pwd(new)] },
+    ]
+}
+
+fn set_password(d: &mut Directory, sam: &str, password: &str) {
+    let dn = d.by_sam(sam).unwrap().dn.to_string();
+    let m = vec![Modification { op: ModOp::Replace, attr: "unicodePwd".into(), values: vec![unicode_pwd(password)] }];
+    d.modify(&system(), &dn, m, OpContext::TLS).unwrap();
+}
+
 /// Two plain users under CN=Users.
 fn seed(d: &mut Directory) {
-    let tls = OpContext { encrypted: true, permissive: false, policy_hints: false };
+    let tls = OpContext::TLS;
     for sam in ["Alice", "Bob"] {
         let dn = format!("CN={sam},CN=Users,{}", d.base_dn());
         let attrs =

@@ -36,7 +36,7 @@ fn directory() -> RwLock<Directory> {
         ("unicodePwd".into(), vec![unicode_pwd("Kq7-Blue-Harbor")]),
         ("userAccountControl".into(), vec![b"512".to_vec()]),
     ];
-    let tls = ad_ds::directory::OpContext { encrypted: true, permissive: false, policy_hints: false };
+    let tls = ad_ds::directory::OpContext::TLS;
     d.add(&system(), "CN=Fuzz,CN=Users,DC=fuzz,DC=example", attrs, tls).unwrap();
     RwLock::new(d)
 }

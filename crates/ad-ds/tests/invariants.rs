@@ -21,7 +21,7 @@ use clock::Clock;
 use proptest::prelude::*;
 
 const DN: &str = "CN=Prop,CN=Users,DC=prop,DC=example";
-const TLS: OpContext = OpContext { encrypted: true, permissive: false, policy_hints: false };
+const TLS: OpContext = OpContext::TLS;
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -131,7 +131,7 @@ pub fn seed_load_users(d: &mut Directory, n: usize) -> Vec<SeededUser> {
     let base = d.base_dn().to_string();
     let domain = d.config().dns_name.clone();
     let sys = system();
-    let tls = OpContext { encrypted: true, permissive: false, policy_hints: false };
+    let tls = OpContext::TLS;
     let mut out = vec![];
     for i in 0..n {
         let sam = format!("Load{i}");
@@ -157,7 +157,7 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
     let base = d.base_dn().to_string();
     let domain = d.config().dns_name.clone();
     let sys = system();
-    let tls = OpContext { encrypted: true, permissive: false, policy_hints: false };
+    let tls = OpContext::TLS;
     let policy =
         POLICY.iter().map(|(a, v)| Modification { op: ModOp::Replace, attr: (*a).into(), values: vec![v.as_bytes().to_vec()] }).collect();
     d.modify(&sys, &base, policy, tls).expect("testlab policy");

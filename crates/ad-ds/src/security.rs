@@ -1,0 +1,284 @@
+//! nTSecurityDescriptor as AD stores it: a self-relative security descriptor (MS-DTYP
+//! 2.4.6) whose DACL holds ACEs (2.4.4). Plain bytes in and out; which ACE means which
+//! password right is [`crate::access`]'s business. Hand-written because no maintained crate
+//! reads and writes these on Linux (the few that parse are young single-author ones and
+//! build only one shape); the format is small and fixed.
+
+use crate::access::{Right, USER_CLASS};
+
+/// SECURITY_INFORMATION bits, as the SD-flags control (LDAP_SERVER_SD_FLAGS_OID) names the
+/// parts a read returns or a write replaces.
+pub const OWNER: u32 = 1;
+pub const GROUP: u32 = 2;
+pub const DACL: u32 = 4;
+pub const SACL: u32 = 8;
+
+/// ACE flags (MS-DTYP 2.4.4.1).
+pub const CONTAINER_INHERIT: u8 = 0x02;
+pub const INHERIT_ONLY: u8 = 0x08;
+pub const INHERITED: u8 = 0x10;
+
+const ALLOWED_OBJECT: u8 = 0x05;
+const DENIED_OBJECT: u8 = 0x06;
+const SE_DACL_PRESENT: u16 = 0x0004;
+const SE_SELF_RELATIVE: u16 = 0x8000;
+const ACL_REVISION_DS: u8 = 4;
+
+/// One ACE. Object ACEs (allowed or denied, with an object type) are what the lab's access
+/// model reads; any other kind is kept byte for byte as it came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ace {
+    Object(ObjectAce),
+    Other(Vec<u8>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectAce {
+    pub allow: bool,
+    pub flags: u8,
+    pub mask: u32,
+    /// The right, property or property set (GUID in AD's byte order).
+    pub object_type: Option<[u8; 16]>,
+    /// The class of objects it is inherited by.
+    pub inherited_object_type: Option<[u8; 16]>,
+    /// The trustee's binary SID.
+    pub sid: Vec<u8>,
+}
+
+impl Ace {
+    pub fn flags(&self) -> u8 {
+        match self {
+            Ace::Object(a) => a.flags,
+            Ace::Other(b) => b[1],
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let a = match self {
+            Ace::Other(b) => return b.clone(),
+            Ace::Object(a) => a,
+        };
+        let mut body = a.mask.to_le_bytes().to_vec();
+        let present = u32::from(a.object_type.is_some()) | u32::from(a.inherited_object_type.is_some()) << 1;
+        body.extend(present.to_le_bytes());
+        body.extend(a.object_type.iter().chain(&a.inherited_object_type).flatten());
+        body.extend(&a.sid);
+        let mut ace = vec![if a.allow { ALLOWED_OBJECT } else { DENIED_OBJECT }, a.flags];
+        ace.extend(((4 + body.len()) as u16).to_le_bytes());
+        ace.extend(body);
+        ace
+    }
+}
+
+/// The parts of a descriptor the lab keeps (a SACL is neither kept nor returned: reading
+/// it needs a privilege no lab account holds).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecurityDescriptor {
+    pub owner: Option<Vec<u8>>,
+    pub group: Option<Vec<u8>>,
+    pub dacl: Option<Vec<Ace>>,
+    /// The DACL's protection and auto-inheritance bits (SE_DACL_PROTECTED, …).
+    pub dacl_control: u16,
+}
+
+/// Why a descriptor was refused (an LDAP client sent bytes that are not one).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+fn u16_at(b: &[u8], i: usize) -> Result<u16, Malformed> {
+    b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]])).ok_or(Malformed)
+}
+
+fn u32_at(b: &[u8], i: usize) -> Result<u32, Malformed> {
+    b.get(i..i + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]])).ok_or(Malformed)
+}
+
+/// A binary SID's length from its sub-authority count.
+fn sid_at(b: &[u8], at: usize) -> Result<Vec<u8>, Malformed> {
+    let n = *b.get(at + 1).ok_or(Malformed)? as usize;
+    if b.get(at) != Some(&1) || n > 15 {
+        return Err(Malformed);
+    }
+    b.get(at..at + 8 + 4 * n).map(<[u8]>::to_vec).ok_or(Malformed)
+}
+
+fn parse_ace(b: &[u8]) -> Result<Ace, Malformed> {
+    if !matches!(b[0], ALLOWED_OBJECT | DENIED_OBJECT) {
+        return Ok(Ace::Other(b.to_vec()));
+    }
+    let mask = u32_at(b, 4)?;
+    let present = u32_at(b, 8)?;
+    let mut at = 12;
+    let mut guid = |on: bool| -> Result<Option<[u8; 16]>, Malformed> {
+        if !on {
+            return Ok(None);
+        }
+        let g: [u8; 16] = b.get(at..at + 16).ok_or(Malformed)?.try_into().map_err(|_| Malformed)?;
+        at += 16;
+        Ok(Some(g))
+    };
+    let object_type = guid(present & 1 != 0)?;
+    let inherited_object_type = guid(present & 2 != 0)?;
+    let sid = sid_at(b, at)?;
+    Ok(Ace::Object(ObjectAce { allow: b[0] == ALLOWED_OBJECT, flags: b[1], mask, object_type, inherited_object_type, sid }))
+}
+
+fn parse_acl(b: &[u8]) -> Result<Vec<Ace>, Malformed> {
+    let (size, count) = (u16_at(b, 2)? as usize, u16_at(b, 4)? as usize);
+    let acl = b.get(..size).ok_or(Malformed)?;
+    let mut aces = Vec::with_capacity(count.min(1024));
+    let mut at = 8;
+    for _ in 0..count {
+        let n = u16_at(acl, at + 2)? as usize;
+        if n < 8 {
+            return Err(Malformed);
+        }
+        aces.push(parse_ace(acl.get(at..at + n).ok_or(Malformed)?)?);
+        at += n;
+    }
+    Ok(aces)
+}
+
+impl SecurityDescriptor {
+    /// Reads a self-relative descriptor; an offset of 0 means the part is absent.
+    pub fn parse(b: &[u8]) -> Result<SecurityDescriptor, Malformed> {
+        if b.len() < 20 || b[0] != 1 {
+            return Err(Malformed);
+        }
+        let control = u16_at(b, 2)?;
+        let part = |i: usize| -> Result<Option<usize>, Malformed> { Ok(Some(u32_at(b, i)? as usize).filter(|o| *o != 0)) };
+        let owner = part(4)?.map(|o| sid_at(b, o)).transpose()?;
+        let group = part(8)?.map(|o| sid_at(b, o)).transpose()?;
+        let dacl = match part(16)? {
+            Some(o) if control & SE_DACL_PRESENT != 0 => Some(parse_acl(b.get(o..).ok_or(Malformed)?)?),
+            _ => None,
+        };
+        Ok(SecurityDescriptor { owner, group, dacl, dacl_control: control & 0x1400 })
+    }
+
+    /// Writes it self-relative: owner, group, then the DACL, as Windows lays them out.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut control = SE_SELF_RELATIVE | self.dacl_control;
+        let mut tail = vec![];
+        let offset = |part: Option<&Vec<u8>>, tail: &mut Vec<u8>| -> u32 {
+            part.map(|p| {
+                let at = 20 + tail.len();
+                tail.extend(p);
+                at as u32
+            })
+            .unwrap_or(0)
+        };
+        let owner = offset(self.owner.as_ref(), &mut tail);
+        let group = offset(self.group.as_ref(), &mut tail);
+        let dacl = self.dacl.as_ref().map(|aces| {
+            control |= SE_DACL_PRESENT;
+            let body: Vec<u8> = aces.iter().flat_map(Ace::to_bytes).collect();
+            let mut acl = vec![ACL_REVISION_DS, 0];
+            acl.extend(((8 + body.len()) as u16).to_le_bytes());
+            acl.extend((aces.len() as u16).to_le_bytes());
+            acl.extend([0, 0]);
+            acl.extend(body);
+            acl
+        });
+        let dacl = offset(dacl.as_ref(), &mut tail);
+        let mut out = vec![1, 0];
+        out.extend(control.to_le_bytes());
+        for o in [owner, group, 0, dacl] {
+            out.extend(o.to_le_bytes());
+        }
+        out.extend(tail);
+        out
+    }
+}
+
+/// The ACE a modelled grant (`allow`) or deny is written as on its scope object. On a
+/// user (`leaf`) ADUC writes it plain; on a container it is inherited by the users below
+/// (the delegation wizard's form), except the replication rights, which are the domain's
+/// own. `inherited`: as it shows on an object below the scope.
+pub fn ace_for(allow: bool, right: Right, sid: Vec<u8>, leaf: bool, inherited: bool) -> Ace {
+    let on_users = !leaf && !right.on_the_domain();
+    let mut flags = if on_users { CONTAINER_INHERIT | INHERIT_ONLY } else { 0 };
+    if inherited {
+        flags = INHERITED | if on_users { CONTAINER_INHERIT } else { 0 };
+    }
+    let user_class = uuid::Uuid::parse_str(USER_CLASS).expect("a literal GUID").to_bytes_le();
+    Ace::Object(ObjectAce {
+        allow,
+        flags,
+        mask: right.ace().0,
+        object_type: Some(right.guid()),
+        inherited_object_type: on_users.then_some(user_class),
+        sid,
+    })
+}
+
+/// What an ACE a client wrote means to the access model: `(allow, right, trustee SID)` for
+/// an explicit object ACE on a modelled right; None for everything else (kept as written).
+pub fn model_of(ace: &Ace) -> Option<(bool, Right, &[u8])> {
+    let Ace::Object(a) = ace else { return None };
+    if a.flags & INHERITED != 0 {
+        return None;
+    }
+    Some((a.allow, Right::from_ace(a.mask, a.object_type.as_ref()?)?, &a.sid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(s: &str) -> Vec<u8> {
+        crate::sid::Sid::parse(s).unwrap().to_bytes()
+    }
+
+    #[test]
+    fn a_descriptor_round_trips_and_keeps_aces_it_does_not_read() {
+        let change = uuid::Uuid::parse_str("ab721a53-1e2f-11d0-9819-00aa0040529b").unwrap().to_bytes_le();
+        let full_control = {
+            // ACCESS_ALLOWED_ACE for Domain Admins: a kind the access model does not read
+            let s = sid("S-1-5-21-1-2-3-512");
+            let mut a = vec![0x00, 0x00];
+            a.extend(((8 + s.len()) as u16).to_le_bytes());
+            a.extend(0x000F01FFu32.to_le_bytes());
+            a.extend(s);
+            a
+        };
+        let sd = SecurityDescriptor {
+            owner: Some(sid("S-1-5-21-1-2-3-512")),
+            group: Some(sid("S-1-5-21-1-2-3-512")),
+            dacl: Some(vec![
+                Ace::Object(ObjectAce {
+                    allow: false,
+                    flags: 0,
+                    mask: 0x100,
+                    object_type: Some(change),
+                    inherited_object_type: None,
+                    sid: sid("S-1-1-0"),
+                }),
+                Ace::Object(ObjectAce {
+                    allow: false,
+                    flags: 0,
+                    mask: 0x100,
+                    object_type: Some(change),
+                    inherited_object_type: None,
+                    sid: sid("S-1-5-10"),
+                }),
+                Ace::Other(full_control),
+            ]),
+            dacl_control: 0x1000,
+        };
+        let bytes = sd.to_bytes();
+        assert_eq!(SecurityDescriptor::parse(&bytes), Ok(sd.clone()));
+        // a DACL alone, as a write with the SD-flags control sends it
+        let only = SecurityDescriptor { owner: None, group: None, ..sd };
+        assert_eq!(SecurityDescriptor::parse(&only.to_bytes()), Ok(only));
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused_not_trusted() {
+        assert_eq!(SecurityDescriptor::parse(b""), Err(Malformed));
+        assert_eq!(SecurityDescriptor::parse(&[1, 0, 4, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0]), Err(Malformed));
+        let mut acl_too_long = SecurityDescriptor { dacl: Some(vec![]), ..Default::default() }.to_bytes();
+        acl_too_long[22] = 200;
+        assert_eq!(SecurityDescriptor::parse(&acl_too_long), Err(Malformed));
+    }
+}
