@@ -9,6 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use ad_ds::access::Right;
+use ad_ds::security::{self, Ace, SecurityDescriptor};
 use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
 
 use crate::testlab::{self, OnPremObject, SeededUser};
@@ -196,83 +198,26 @@ fn sd_flags_dacl() -> ldap3::controls::RawControl {
     ldap3::controls::RawControl { ctype: "1.2.840.113556.1.4.801".into(), crit: true, val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]) }
 }
 
-/// `(control-access or write-property mask, object type, inherited object type)`: the rights
-/// Connect's wizard gives its AD DS connector account on the domain root — writeback (Reset
-/// Password; write lockoutTime and pwdLastSet on users) and sync (the replication rights;
-/// write mS-DS-ConsistencyGuid on users).
-const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
-const CONNECTOR_ACES: &[(u32, &str, Option<&str>)] = &[
-    (0x100, "00299570-246d-11d0-a768-00aa006e0529", Some(USER_CLASS)), // User-Force-Change-Password
-    (0x20, "28630ebf-41d5-11d1-a9c1-0000f80367c1", Some(USER_CLASS)),  // lockoutTime
-    (0x20, "bf967a0a-0de6-11d0-a285-00aa003049e2", Some(USER_CLASS)),  // pwdLastSet
-    (0x20, "23773dc2-b63a-11d2-90e1-00c04fd91ab1", Some(USER_CLASS)),  // mS-DS-ConsistencyGuid
-    (0x100, "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2", None),             // DS-Replication-Get-Changes
-    (0x100, "1131f6ad-9c07-11d1-f79f-00c04fc2dcd2", None),             // DS-Replication-Get-Changes-All
+/// The rights Connect's wizard gives its AD DS connector account on the domain root —
+/// writeback (Reset Password; write lockoutTime and pwdLastSet on users) and sync (the
+/// replication rights; write mS-DS-ConsistencyGuid on users).
+const CONNECTOR_RIGHTS: [Right; 6] = [
+    Right::ResetPassword,
+    Right::WriteLockoutTime,
+    Right::WritePwdLastSet,
+    Right::WriteConsistencyGuid,
+    Right::ReplicatingDirectoryChanges,
+    Right::ReplicatingDirectoryChangesAll,
 ];
 
-/// An ACCESS_ALLOWED_OBJECT_ACE (MS-DTYP 2.4.4.3) for `sid`.
-fn object_ace(mask: u32, object: &str, inherited: Option<&str>, sid: &[u8]) -> Vec<u8> {
-    let guid = |g: &str| uuid::Uuid::parse_str(g).expect("a literal GUID").to_bytes_le();
-    let mut flags = 1u32; // ACE_OBJECT_TYPE_PRESENT
-    let mut body = vec![];
-    body.extend(mask.to_le_bytes());
-    let mut tail = guid(object).to_vec();
-    if let Some(i) = inherited {
-        flags |= 2; // ACE_INHERITED_OBJECT_TYPE_PRESENT
-        tail.extend(guid(i));
-    }
-    body.extend(flags.to_le_bytes());
-    body.extend(tail);
-    body.extend(sid);
-    // inherited by the objects below (container inherit); on users only when typed so
-    let ace_flags: u8 = if inherited.is_some() { 0x02 | 0x08 } else { 0x00 };
-    let size = (4 + body.len()) as u16;
-    let mut ace = vec![0x05, ace_flags];
-    ace.extend(size.to_le_bytes());
-    ace.extend(body);
-    ace
-}
-
-/// The DACL of a self-relative security descriptor with `aces` added before the first
-/// inherited ACE (explicit ACEs come first in canonical order), as a new descriptor that
-/// holds only the DACL (written back with the SD-flags control).
-fn with_aces(sd: &[u8], aces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
-    let bad = || "a security descriptor the runner cannot read".to_string();
-    let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]])).ok_or_else(bad);
-    let u32_at = |b: &[u8], i: usize| b.get(i..i + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]])).ok_or_else(bad);
-    let control = u16_at(sd, 2)?;
-    let dacl_at = u32_at(sd, 16)? as usize;
-    let acl = sd.get(dacl_at..).ok_or_else(bad)?;
-    let (size, count) = (u16_at(acl, 2)? as usize, u16_at(acl, 4)? as usize);
-    let mut existing = vec![];
-    let mut at = 8;
-    for _ in 0..count {
-        let n = u16_at(acl, at + 2)? as usize;
-        existing.push(acl.get(at..at + n).ok_or_else(bad)?.to_vec());
-        at += n;
-    }
-    if at > size {
-        return Err(bad());
-    }
-    let mut all: Vec<Vec<u8>> = existing.into_iter().filter(|a| !aces.contains(a)).collect();
-    let insert_at = all.iter().position(|a| a[1] & 0x10 != 0).unwrap_or(all.len());
-    for (k, a) in aces.iter().enumerate() {
-        all.insert(insert_at + k, a.clone());
-    }
-    let body: Vec<u8> = all.concat();
-    let mut dacl = vec![4u8, 0]; // ACL_REVISION_DS: object ACEs
-    dacl.extend(((8 + body.len()) as u16).to_le_bytes());
-    dacl.extend((all.len() as u16).to_le_bytes());
-    dacl.extend([0u8, 0]);
-    dacl.extend(body);
-    // self-relative, DACL present, and the original DACL's protection/inheritance bits
-    let control = 0x8004 | (control & 0x1400);
-    let mut out = vec![1u8, 0];
-    out.extend(control.to_le_bytes());
-    out.extend([0u8; 12]); // no owner, group or SACL
-    out.extend(20u32.to_le_bytes());
-    out.extend(dacl);
-    Ok(out)
+/// A DACL-only descriptor with `aces` added before the first inherited ACE (explicit ACEs
+/// come first in canonical order), each once (written back with the SD-flags control).
+fn with_aces(sd: &[u8], aces: &[Ace]) -> Result<Vec<u8>, String> {
+    let sd = SecurityDescriptor::parse(sd).map_err(|_| "a security descriptor the runner cannot read".to_string())?;
+    let mut all: Vec<Ace> = sd.dacl.unwrap_or_default().into_iter().filter(|a| !aces.contains(a)).collect();
+    let at = all.iter().position(|a| a.flags() & security::INHERITED != 0).unwrap_or(all.len());
+    all.splice(at..at, aces.iter().cloned());
+    Ok(SecurityDescriptor { dacl: Some(all), dacl_control: sd.dacl_control, ..Default::default() }.to_bytes())
 }
 
 /// The first binary value of `attr` in the first entry a search finds.
@@ -296,7 +241,7 @@ async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), S
     let sd = first_binary(l, base, Scope::Base, "(objectClass=*)", "nTSecurityDescriptor", vec![sd_flags_dacl()])
         .await?
         .ok_or("the domain root's nTSecurityDescriptor")?;
-    let aces: Vec<Vec<u8>> = CONNECTOR_ACES.iter().map(|(m, o, i)| object_ace(*m, o, *i, &sid)).collect();
+    let aces: Vec<Ace> = CONNECTOR_RIGHTS.iter().map(|r| security::ace_for(true, *r, sid.clone(), false, false)).collect();
     let new = with_aces(&sd, &aces)?;
     let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
     l.with_controls(vec![sd_flags_dacl()])
@@ -314,32 +259,16 @@ mod tests {
 
     #[test]
     fn aces_go_before_the_inherited_ones_and_only_once() {
-        let sid = [1u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
-        let inherited = {
-            let mut a = object_ace(0x20, USER_CLASS, None, &sid);
-            a[1] |= 0x10;
-            a
-        };
-        let explicit = object_ace(0x100, USER_CLASS, None, &sid);
-        let acl_body = [explicit.clone(), inherited.clone()].concat();
-        let mut sd = vec![1u8, 0, 0x04, 0x94];
-        sd.extend([0u8; 12]);
-        sd.extend(20u32.to_le_bytes());
-        sd.extend([4u8, 0]);
-        sd.extend(((8 + acl_body.len()) as u16).to_le_bytes());
-        sd.extend(2u16.to_le_bytes());
-        sd.extend([0u8, 0]);
-        sd.extend(&acl_body);
-        let new_ace = object_ace(0x100, "00299570-246d-11d0-a768-00aa006e0529", Some(USER_CLASS), &sid);
-        let out = with_aces(&sd, std::slice::from_ref(&new_ace)).unwrap();
-        // explicit, new, inherited
-        let acl = &out[20..];
-        assert_eq!(u16::from_le_bytes([acl[4], acl[5]]), 3);
-        let body = &acl[8..];
-        assert_eq!(&body[..explicit.len()], explicit.as_slice());
-        assert_eq!(&body[explicit.len()..explicit.len() + new_ace.len()], new_ace.as_slice());
+        let sid = ad_ds::sid::Sid::parse("S-1-5-18").unwrap().to_bytes();
+        let explicit = security::ace_for(true, Right::ChangePassword, sid.clone(), true, false);
+        let inherited = security::ace_for(true, Right::ChangePassword, sid.clone(), false, true);
+        let sd = SecurityDescriptor { dacl: Some(vec![explicit.clone(), inherited.clone()]), dacl_control: 0x1400, ..Default::default() };
+        let new_ace = security::ace_for(true, Right::ResetPassword, sid, false, false);
+        let out = with_aces(&sd.to_bytes(), std::slice::from_ref(&new_ace)).unwrap();
+        let read = SecurityDescriptor::parse(&out).unwrap();
+        assert_eq!(read.dacl, Some(vec![explicit, new_ace.clone(), inherited]), "explicit, new, inherited");
+        assert_eq!(read.dacl_control, 0x1400, "the DACL's protection bits are kept");
         // granting again adds nothing
-        let again = with_aces(&out, &[new_ace]).unwrap();
-        assert_eq!(again, out);
+        assert_eq!(with_aces(&out, &[new_ace]).unwrap(), out);
     }
 }

@@ -295,7 +295,7 @@ actions! {
     /// Gives it back.
     "engine.grant_right" => EngineGrantRight(RightArg),
     /// A deny entry on one object, as ADUC writes it: `{ right: Change Password, entry:
-    /// User1 }` is "User cannot change password" (trustee Everyone unless given).
+    /// User1 }` is "User cannot change password" (trustees Everyone and SELF unless given).
     "adds.deny" => AddsDeny(DenyArg),
     /// Takes that deny away again.
     "adds.remove_deny" => AddsRemoveDeny(DenyArg),
@@ -398,7 +398,8 @@ pub struct DenyArg {
     pub right: String,
     /// The object the deny is on (sAMAccountName, UPN or DN).
     pub entry: String,
-    /// Whom it denies: a user or group (name or DN); default Everyone.
+    /// Whom it denies: `Everyone`, `SELF`, or a user or group (name or DN); default
+    /// Everyone and SELF, as ADUC's "User cannot change password" writes them.
     pub trustee: Option<String>,
 }
 

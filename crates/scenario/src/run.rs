@@ -518,6 +518,75 @@ impl<'a> Runner<'a> {
         Ok(Observed::ldap(r.rc, &r.text))
     }
 
+    /// A deny as ADUC writes it, on the built-in directory and on a real DC alike: the
+    /// object's DACL read over LDAPS as the administrator with the SD-flags control, deny
+    /// ACEs for the right added first (or taken out), written back the same way. ADUC's
+    /// "User cannot change password" denies Everyone and SELF: the default trustees.
+    async fn write_deny(&mut self, a: &DenyArg, deny: bool) -> Result<Observed, RunError> {
+        use ad_ds::security::{self, SecurityDescriptor};
+        let right = ad_ds::access::Right::parse(&a.right).ok_or_else(|| RunError(format!("no right named {:?}", a.right)))?;
+        let dn = self.dn_of(&a.entry).await?;
+        let well_known = |s: &str| ad_ds::sid::Sid::parse(s).expect("a well-known SID").to_bytes();
+        let sids = match a.trustee.as_deref().map(|t| self.s(t)).transpose()? {
+            None => vec![well_known("S-1-1-0"), well_known("S-1-5-10")],
+            Some(t) if t.eq_ignore_ascii_case("Everyone") => vec![well_known("S-1-1-0")],
+            Some(t) if t.eq_ignore_ascii_case("SELF") => vec![well_known("S-1-5-10")],
+            Some(t) => {
+                let tdn = self.dn_of(&t).await?;
+                let sid = self.read_binary(&tdn, "objectSid", vec![]).await?.0;
+                vec![sid.ok_or_else(|| RunError(format!("{tdn} has no objectSid")))?]
+            }
+        };
+        let sd_flags = || ldap3::controls::RawControl {
+            ctype: "1.2.840.113556.1.4.801".into(),
+            crit: true,
+            val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]),
+        };
+        let (sd, leaf) = self.read_binary(&dn, "nTSecurityDescriptor", vec![sd_flags()]).await?;
+        let sd = sd.ok_or_else(|| RunError(format!("{dn}: no nTSecurityDescriptor was returned")))?;
+        let sd = SecurityDescriptor::parse(&sd).map_err(|_| RunError(format!("{dn}: a security descriptor the runner cannot read")))?;
+        let aces: Vec<security::Ace> = sids.into_iter().map(|sid| security::ace_for(false, right, sid, leaf, false)).collect();
+        let mut dacl = sd.dacl.unwrap_or_default();
+        dacl.retain(|x| !aces.contains(x));
+        if deny {
+            // explicit denies come first in canonical order
+            dacl.splice(0..0, aces);
+        }
+        let new = SecurityDescriptor { dacl: Some(dacl), dacl_control: sd.dacl_control, ..Default::default() }.to_bytes();
+        let mut l = match self.bound(None, None, Via::Ldaps).await? {
+            Ok(l) => l,
+            Err(o) => return Ok(o),
+        };
+        let what = if deny { "deny" } else { "no deny" };
+        self.transcript.request(self.step, &format!("modify {dn}: replace nTSecurityDescriptor ({what} of {right}) [SD flags: DACL]"));
+        let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
+        let r = l.with_controls(vec![sd_flags()]).modify(&dn, m).await?;
+        self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+        let _ = l.unbind().await;
+        Ok(Observed::ldap(r.rc, &r.text))
+    }
+
+    /// The first value of a binary attribute of one entry, read as the administrator, and
+    /// whether the entry is a user.
+    async fn read_binary(
+        &mut self,
+        dn: &str,
+        attr: &str,
+        controls: Vec<ldap3::controls::RawControl>,
+    ) -> Result<(Option<Vec<u8>>, bool), RunError> {
+        let mut l = self.connect(Via::Ldaps).await?;
+        let a = self.target.info.adds.clone();
+        l.simple_bind(&a.admin_dn, &a.admin_password).await?.success()?;
+        let (found, _) =
+            l.with_controls(controls).search(dn, LdapScope::Base, "(objectClass=*)", vec![attr, "objectClass"]).await?.success()?;
+        let _ = l.unbind().await;
+        let Some(e) = found.into_iter().next().map(SearchEntry::construct) else { return Ok((None, false)) };
+        let user = e.attrs.get("objectClass").is_some_and(|c| c.iter().any(|x| x.eq_ignore_ascii_case("user")));
+        // (a value that happens to be valid UTF-8 comes back among the text attributes)
+        let text = e.attrs.get(attr).and_then(|v| v.first()).map(|v| v.as_bytes().to_vec());
+        Ok((e.bin_attrs.get(attr).and_then(|v| v.first().cloned()).or(text), user))
+    }
+
     // ----- the steps -----
 
     async fn exec(&mut self, action: &Action) -> Result<Observed, RunError> {
@@ -911,16 +980,7 @@ impl<'a> Runner<'a> {
             Action::EngineGrantRight(r) => {
                 self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "grant", "right": r.right }))).await
             }
-            Action::AddsDeny(a) | Action::AddsRemoveDeny(a) => {
-                let action = if matches!(action, Action::AddsDeny(_)) { "deny" } else { "remove-deny" };
-                let scope = self.dn_of(&a.entry).await?;
-                let trustee = match &a.trustee {
-                    Some(t) if !t.eq_ignore_ascii_case("Everyone") => self.dn_of(t).await?,
-                    _ => "Everyone".to_string(),
-                };
-                let body = json!({ "action": action, "right": a.right, "scope": scope, "trustee": trustee });
-                self.lab_call("POST", "/lab/adds/rights", Some(body)).await
-            }
+            Action::AddsDeny(a) | Action::AddsRemoveDeny(a) => self.write_deny(a, matches!(action, Action::AddsDeny(_))).await,
             Action::EngineFault(a) => {
                 let mut body = json!({ "action": "fault" });
                 if let Some(b) = a.unsealed_ldap {

@@ -143,14 +143,17 @@ pub fn adsi_reserved(dn: &str) -> bool {
 pub fn classify(rc: u32, diagnostic: &str) -> (Failure, &'static str) {
     let code = diagnostic.get(..8).filter(|c| c.chars().all(|x| x.is_ascii_hexdigit())).unwrap_or("");
     match (rc, code) {
-        (19, "0000052D") => (
-            Failure::PasswordPolicy,
-            "BAIL: MMS(4924): 0x80230619: A restriction prevents the password from being changed to the current one specified.",
-        ),
         (19, "00000056") | (49, _) => (Failure::IncorrectPassword, "0x80070056: The specified network password is not correct."),
         (19, "00000775") => {
             (Failure::AccountLockedOut, "0x80070775: The referenced account is currently locked out and may not be logged on to.")
         }
+        // any other refused change — "User cannot change password" among them, which a DC
+        // answers with constraintViolation too — reads as the same restriction (Microsoft's
+        // table lists PASSWD_CANT_CHANGE under 6329 0x80230619)
+        (19, _) => (
+            Failure::PasswordPolicy,
+            "BAIL: MMS(4924): 0x80230619: A restriction prevents the password from being changed to the current one specified.",
+        ),
         (50, _) => (Failure::Permissions, "hr=80230626: The management agent credentials were denied access."),
         (32, _) => (Failure::UserNotFound, NOT_FOUND),
         (53, "0000001F") => (
@@ -168,6 +171,11 @@ pub fn classify(rc: u32, diagnostic: &str) -> (Failure, &'static str) {
 /// diagnostic names no policy rule.
 pub fn plain_reason(diagnostic: &str) -> Option<&'static str> {
     let d = diagnostic.to_ascii_lowercase();
+    if d.starts_with("00000005") {
+        return Some(
+            "the user may not change their password: their object denies the Change Password right (ADUC's \"User cannot change password\"); a reset is still allowed",
+        );
+    }
     if !d.starts_with("0000052d") {
         return None;
     }
@@ -195,6 +203,11 @@ mod tests {
         assert!(plain_reason("0000052D: x (lab: the password was already used (in history)!)").unwrap().contains("pwdHistoryLength"));
         assert!(plain_reason("0000052D: x (lab: the password was already used (previous password)!)").unwrap().contains("current one"));
         assert_eq!(plain_reason("00002098: SecErr"), None);
+        assert!(
+            plain_reason("00000005: SecErr: DSID-031A11E5, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0")
+                .unwrap()
+                .contains("User cannot change password")
+        );
     }
 
     #[test]
@@ -209,6 +222,11 @@ mod tests {
         assert_eq!(classify(12, "00002040: SvcErr"), (Failure::Configuration, NO_POLICY_HINTS));
         assert_eq!((for_failure(Failure::Configuration), for_failure(Failure::DirectoryUnavailable)), (33009, 33001));
         assert_eq!(classify(80, "?").0, Failure::Unknown);
+        // a change the object's ACL refuses: the lab's answer and Samba's
+        let denied = classify(19, "00000005: SecErr: DSID-031A11E5, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0");
+        assert_eq!(denied, classify(19, "error in module acl: Constraint violation during LDB_MODIFY (19)"));
+        assert_eq!(denied.0, Failure::PasswordPolicy);
+        assert!(denied.1.contains("0x80230619"));
         assert_eq!((name(33004), level(33004), level(31002)), ("ADPermissionsError", "Error", "Information"));
     }
 
