@@ -434,8 +434,17 @@ async fn the_two_halves_of_the_writeback_switch_are_read_and_set_by_a_global_adm
             .await;
     assert_eq!((s, b["error"]["code"].as_str().unwrap()), (400, "Request_BadRequest"));
     assert_eq!(send(&t, reqwest::Method::GET, one.clone(), &ga, None).await.1["features"]["passwordSyncEnabled"], true);
-    assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some(r#"{"allowUnlockWithoutReset":"yes"}"#)).await.0, 400);
-    assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some("[1,2")).await.0, 400);
+    // typed bodies: a wrong type or an unknown name is Request_BadRequest naming it, bytes that
+    // are not JSON Graph's "Unable to read JSON request payload"; the caller is checked first
+    let (s, b) = send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some(r#"{"allowUnlockWithoutReset":"yes"}"#)).await;
+    assert_eq!((s, b["error"]["code"].as_str().unwrap()), (400, "Request_BadRequest"));
+    let (s, b) = send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some(r#"{"writeBackPassword":true}"#)).await;
+    assert!(s == 400 && b["error"]["message"].as_str().unwrap().contains("unknown field `writeBackPassword`"), "{b}");
+    let (s, b) = send(&t, reqwest::Method::PATCH, lab.clone(), &ga, Some("[1,2")).await;
+    assert_eq!((s, b["error"]["code"].as_str().unwrap()), (400, "BadRequest"));
+    assert!(b["error"]["innerError"]["date"].is_string(), "Graph's error shape: {b}");
+    assert_eq!(send(&t, reqwest::Method::PATCH, lab.clone(), "not-a-token", Some("[1,2")).await.0, 401);
+    assert_eq!(send(&t, reqwest::Method::GET, lab.clone(), &ga, None).await.1["allowUnlockWithoutReset"], true, "refusals changed nothing");
     // only a Global Administrator, and no app (Graph offers no application permission here)
     let hd = user_token(&t, "helpdesk@testlab.example", "Help-Desk-Pa55!").await.1["access_token"].as_str().unwrap().to_string();
     assert_eq!(send(&t, reqwest::Method::GET, sync.clone(), &hd, None).await.0, 403);

@@ -16,17 +16,24 @@ pub(super) async fn get_clock(State(s): State<Shared>) -> Response {
 
 /// `POST /lab/clock` `{"advance": "2d"}` (s, m, h, d, w units): moves the lab clock forward.
 /// A Global Administrator, as for the other lab settings.
-pub(super) async fn advance_clock(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Advance {
+    advance: String,
+}
+
+pub(super) async fn advance_clock(State(s): State<Shared>, headers: HeaderMap, body: Result<Body<Advance>, Response>) -> Response {
     if let Err(r) = global_admin(&s, &headers) {
         return r;
     }
-    let Some(m) = body_json(&body) else { return bad_body(&s, "clock") };
-    let by = match (m.get("advance").and_then(Value::as_str).map(clock::parse_duration), m.len()) {
-        (Some(Ok(d)), 1) => d,
-        (Some(Err(e)), _) => return graph_error(&s, StatusCode::BAD_REQUEST, "BadRequest", &e),
-        _ => return graph_error(&s, StatusCode::BAD_REQUEST, "BadRequest", "Expected {\"advance\": \"<duration>\"}, e.g. \"2d\"."),
+    let Body(Advance { advance }) = match body {
+        Ok(b) => b,
+        Err(r) => return r,
     };
-    s.clock.advance(by);
+    match clock::parse_duration(&advance) {
+        Ok(by) => s.clock.advance(by),
+        Err(e) => return graph_error(&s, StatusCode::BAD_REQUEST, "BadRequest", &e),
+    }
     Json(now_json(&s)).into_response()
 }
 

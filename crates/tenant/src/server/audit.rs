@@ -1,0 +1,36 @@
+//! `/auditLogs/directoryAudits`: the directory audit log, for the roles that may read it.
+
+use super::*;
+
+/// Roles that may read the directory audit log.
+pub(super) const AUDIT_READERS: &[crate::roles::Role] = &[
+    crate::roles::Role::GlobalAdministrator,
+    crate::roles::Role::ReportsReader,
+    crate::roles::Role::SecurityAdministrator,
+    crate::roles::Role::UserAdministrator,
+    crate::roles::Role::HelpdeskAdministrator,
+];
+
+pub(super) async fn directory_audits(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = match caller(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let t = s.lock();
+    let allowed = match &c {
+        Caller::User { id, .. } => t.user(id).is_some_and(|u| u.roles.iter().any(|r| AUDIT_READERS.contains(r))),
+        Caller::App { roles, .. } => roles.iter().any(|r| r == "AuditLog.Read.All"),
+    };
+    if !allowed {
+        drop(t);
+        return insufficient_privileges(&s);
+    }
+    let want =
+        q.get("$filter").and_then(|f| f.strip_prefix("activityDisplayName eq '")).and_then(|f| f.strip_suffix('\'')).map(str::to_string);
+    let value: Vec<Value> = t
+        .audit()
+        .filter(|e| want.as_deref().is_none_or(|w| e.activity_display_name == w))
+        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .collect();
+    Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#auditLogs/directoryAudits", s.https_base), "value": value })).into_response()
+}

@@ -1,0 +1,334 @@
+//! OpenID Connect for the tenant: discovery, JWKS, the user realm MSAL asks first, and the
+//! v2.0 token endpoint (password, client-credentials and refresh grants).
+
+use super::*;
+
+pub(super) fn check_tenant(s: &TenantServer, tenant: &str) -> Result<Uuid, Response> {
+    let t = s.lock();
+    let ok = tenant == t.id.to_string() || t.domains.iter().any(|d| d.eq_ignore_ascii_case(tenant)) || tenant == "organizations";
+    if ok {
+        return Ok(t.id);
+    }
+    let now = t.clock().now();
+    Err(sts_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        90002,
+        &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        now,
+    ))
+}
+
+pub(super) async fn openid_configuration(State(s): State<Shared>, Path(tenant): Path<String>) -> Response {
+    let tid = match check_tenant(&s, &tenant) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let b = &s.https_base;
+    Json(json!({
+        "token_endpoint": format!("{b}/{tid}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "jwks_uri": format!("{b}/{tid}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{b}/{tid}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{b}/oidc/userinfo"),
+        "authorization_endpoint": format!("{b}/{tid}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{b}/{tid}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{b}/{tid}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid", "preferred_username", "tid", "ver"],
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+    }))
+    .into_response()
+}
+
+pub(super) async fn jwks(State(s): State<Shared>, Path(tenant): Path<String>) -> Response {
+    if let Err(r) = check_tenant(&s, &tenant) {
+        return r;
+    }
+    Json(serde_json::to_value(s.signer.jwks()).unwrap_or(Value::Null)).into_response()
+}
+
+/// MSAL's username/password flow asks this first: a managed (not federated) account.
+pub(super) async fn user_realm(State(s): State<Shared>, Path(upn): Path<String>) -> Response {
+    let t = s.lock();
+    let domain = upn.rsplit('@').next().unwrap_or_default().to_string();
+    Json(json!({
+        "ver": "1.0",
+        "account_type": if t.domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) { "Managed" } else { "Unknown" },
+        "domain_name": domain,
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    }))
+    .into_response()
+}
+
+/// The `scope` of a token response, in the form the client asked: the granted scopes named
+/// with the resource URI when the request named them so (`https://graph.microsoft.com/User.Read`),
+/// and a `resource/.default` asked for echoed back. Token caches (MSAL, azure-identity) keep a
+/// token under the response's scopes and look it up by the scopes asked: answered in another
+/// form, every call misses the cache. The OpenID Connect scopes keep their short names.
+pub(super) fn response_scope(requested: &str, granted: &str) -> String {
+    const OIDC: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+    let resource = requested
+        .split_whitespace()
+        .filter_map(|s| s.rsplit_once('/').map(|(r, _)| r))
+        .find(|r| GRAPH_RESOURCES.iter().any(|g| r.eq_ignore_ascii_case(g)));
+    let mut out: Vec<String> = granted
+        .split_whitespace()
+        .map(|g| match resource {
+            Some(r) if !OIDC.contains(&g) => format!("{r}/{g}"),
+            _ => g.to_string(),
+        })
+        .collect();
+    for asked in requested.split_whitespace().filter(|s| s.ends_with("/.default")) {
+        if !out.iter().any(|o| o == asked) {
+            out.push(asked.to_string());
+        }
+    }
+    out.join(" ")
+}
+
+/// The names Graph goes by as a resource in a scope.
+pub(super) const GRAPH_RESOURCES: [&str; 2] = ["https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"];
+
+/// Delegated permissions the lab's public client holds with admin consent.
+pub(super) const DELEGATED_SCOPES: &str = "Directory.AccessAsUser.All Group.ReadWrite.All IdentityRiskyUser.ReadWrite.All User.Read User.ReadBasic.All User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All openid profile email";
+
+pub(super) async fn token(
+    State(s): State<Shared>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let tid = match check_tenant(&s, &tenant) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let now = s.lock().clock().now();
+    let missing = |p: &str| {
+        sts_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            &format!("The request body must contain the following parameter: '{p}'."),
+            now,
+        )
+    };
+    let Some(grant) = form.get("grant_type") else { return missing("grant_type") };
+    let Some(scope) = form.get("scope") else {
+        return sts_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            "The provided request must include a 'scope' input parameter.",
+            now,
+        );
+    };
+    // client_secret_basic: the credentials in an Authorization header
+    let (basic_id, basic_secret) = basic_auth(&headers).unzip();
+    let Some(client_id) = form.get("client_id").cloned().or(basic_id) else { return missing("client_id") };
+    let iat = now.unix_timestamp();
+    let mut claims = AccessClaims {
+        aud: GRAPH_AUDIENCE.into(),
+        iss: s.access_issuer(),
+        iat,
+        nbf: iat,
+        exp: iat + LIFETIME_SECONDS,
+        tid: tid.to_string(),
+        oid: String::new(),
+        sub: String::new(),
+        appid: client_id.clone(),
+        ver: "1.0".into(),
+        scp: None,
+        roles: vec![],
+        wids: vec![],
+        upn: None,
+        unique_name: None,
+        name: None,
+    };
+    let mut refresh_token: Option<String> = None;
+    let mut wants_id_token = false;
+    match grant.as_str() {
+        "password" => {
+            let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
+                return missing(if form.contains_key("username") { "password" } else { "username" });
+            };
+            let mut t = s.lock();
+            if Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).is_none() {
+                return unknown_app(&client_id, &t, now);
+            }
+            let user_id = match t.sign_in(username, password) {
+                Ok(id) => id,
+                Err(e) => return sign_in_error(&e, username, &t, now),
+            };
+            user_claims(&mut claims, t.user(&user_id).expect("signed in"));
+            if scope.split_whitespace().any(|s| s == "offline_access") {
+                refresh_token = t.issue_refresh_token(user_id, &client_id, scope);
+            }
+        }
+        "refresh_token" => {
+            let Some(presented) = form.get("refresh_token") else { return missing("refresh_token") };
+            let mut t = s.lock();
+            if Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).is_none() {
+                return unknown_app(&client_id, &t, now);
+            }
+            let (user_id, first_scope) = match t.redeem_refresh_token(presented, &client_id) {
+                Ok((user, first_scope, next)) => {
+                    refresh_token = Some(next);
+                    (user, first_scope)
+                }
+                Err(e) => return sts_error(StatusCode::BAD_REQUEST, "invalid_grant", e.code(), &e.message(), now),
+            };
+            user_claims(&mut claims, t.user(&user_id).expect("redeemed"));
+            // an id token again when the chain began with openid
+            wants_id_token = first_scope.split_whitespace().any(|s| s == "openid");
+        }
+        "client_credentials" => {
+            if !scope.split_whitespace().all(|sc| sc.ends_with("/.default")) {
+                return sts_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    1002012,
+                    &format!(
+                        "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                    ),
+                    now,
+                );
+            }
+            let Some(secret) = form.get("client_secret").cloned().or(basic_secret) else {
+                return missing("client_assertion' or 'client_secret");
+            };
+            let t = s.lock();
+            let app = match t.authenticate_app(&client_id, &secret) {
+                Ok(a) => a,
+                Err(ClientError::UnknownApp) => return unknown_app(&client_id, &t, now),
+                Err(ClientError::InvalidSecret) => {
+                    return sts_error(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        7000215,
+                        &format!(
+                            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                        ),
+                        now,
+                    );
+                }
+            };
+            // the app's service principal object id stands in as oid
+            claims.oid = app.client_id.to_string();
+            claims.sub = app.client_id.to_string();
+            claims.roles = app.permissions.clone();
+        }
+        other => {
+            return sts_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                &format!("The app requested an unsupported grant type '{other}'."),
+                now,
+            );
+        }
+    }
+    let access = s.signer.sign(&claims);
+    let mut body = json!({
+        "token_type": "Bearer",
+        "scope": claims.scp.as_deref().map(|granted| response_scope(scope, granted)).unwrap_or_else(|| scope.clone()),
+        "expires_in": LIFETIME_SECONDS,
+        "ext_expires_in": LIFETIME_SECONDS,
+        "access_token": access,
+    });
+    if let Some(rt) = refresh_token {
+        body["refresh_token"] = Value::String(rt);
+    }
+    if (grant == "password" || grant == "refresh_token") && (wants_id_token || scope.split_whitespace().any(|s| s == "openid")) {
+        // an id token (v2.0) for MSAL's account cache, and client_info when asked for
+        let id_claims = json!({
+            "aud": client_id, "iss": format!("{}/{tid}/v2.0", s.https_base), "iat": iat, "nbf": iat, "exp": iat + LIFETIME_SECONDS,
+            "name": claims.name, "oid": claims.oid, "preferred_username": claims.upn, "sub": claims.sub, "tid": tid.to_string(), "ver": "2.0",
+        });
+        body["id_token"] = Value::String(s.signer.sign(&id_claims));
+        if form.get("client_info").map(String::as_str) == Some("1") {
+            let info = json!({ "uid": claims.oid, "utid": tid.to_string() }).to_string();
+            body["client_info"] = Value::String(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(info));
+        }
+    }
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store, no-cache")], Json(body)).into_response()
+}
+
+pub(super) fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
+    let (id, secret) = String::from_utf8(raw).ok()?.split_once(':').map(|(a, b)| (a.to_string(), b.to_string()))?;
+    Some((id, secret))
+}
+
+pub(super) fn unknown_app(client_id: &str, t: &Tenant, now: clock::OffsetDateTime) -> Response {
+    sts_error(
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        700016,
+        &format!(
+            "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+            t.name
+        ),
+        now,
+    )
+}
+
+/// A user's claims in an access token (the password and refresh grants).
+pub(super) fn user_claims(claims: &mut AccessClaims, u: &User) {
+    claims.oid = u.id.to_string();
+    claims.sub = u.id.to_string();
+    claims.upn = Some(u.user_principal_name.clone());
+    claims.unique_name = Some(u.user_principal_name.clone());
+    claims.name = Some(u.display_name.clone());
+    claims.scp = Some(DELEGATED_SCOPES.into());
+    claims.wids = u.roles.iter().map(|r| r.template_id().to_string()).collect();
+}
+
+pub(super) fn sign_in_error(e: &SignInError, username: &str, t: &Tenant, now: clock::OffsetDateTime) -> Response {
+    let text = match e {
+        SignInError::UnknownUser => format!("The user account {{EUII Hidden}} does not exist in the '{}' directory. To sign into this application, the account must be added to the directory.", t.id),
+        SignInError::InvalidCredentials => "Error validating credentials due to invalid username or password.".into(),
+        SignInError::Disabled => "The user account is disabled.".into(),
+        SignInError::Locked => "Your account is temporarily locked to prevent unauthorized use. Try again later, and if you still have trouble, contact your admin.".into(),
+        SignInError::PasswordChangeRequired => "The password is expired.".into(),
+        SignInError::RiskyUserPasswordChange => "Password change is required due to a conditional access policy.".into(),
+    };
+    let _ = username; // never echoed: Entra hides the account (EUII)
+    sts_error(StatusCode::BAD_REQUEST, "invalid_grant", e.code(), &text, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_response_scope_answers_in_the_form_asked() {
+        let granted = "User.Read Directory.AccessAsUser.All openid profile";
+        assert_eq!(response_scope("User.Read openid", granted), granted);
+        assert_eq!(
+            response_scope("https://graph.microsoft.com/User.Read openid profile", granted),
+            "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Directory.AccessAsUser.All openid profile"
+        );
+        assert_eq!(
+            response_scope("https://graph.microsoft.com/.default offline_access openid profile", granted),
+            "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Directory.AccessAsUser.All openid profile https://graph.microsoft.com/.default"
+        );
+        // what a cache looks up is a subset of what it stored
+        for asked in ["https://graph.microsoft.com/.default", "https://graph.microsoft.com/User.Read", "User.Read"] {
+            let answer = response_scope(asked, granted);
+            assert!(asked.split(' ').all(|a| answer.split(' ').any(|s| s == a)), "{asked} -> {answer}");
+        }
+    }
+}
