@@ -36,6 +36,22 @@ fn is_deleted_objects(dir: &RwLock<Directory>, base: &str) -> bool {
     same_dn(base, &read(dir).deleted_objects_dn())
 }
 
+/// A search answered by one entry made on the fly (the rootDSE, the subschema entry): the
+/// entry when the filter matches it, then success.
+fn fixed_entry(msgid: i32, e: &crate::rootdse::RootDse, filter: &LdapFilter, selection: &Selection) -> Vec<LdapMsg> {
+    let done = |res: LdapResult| LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl: vec![] };
+    let f = match to_filter(filter) {
+        Ok(f) => f,
+        Err(e) => return vec![done(err(&e))],
+    };
+    let mut msgs = vec![];
+    if f.matches(&crate::rootdse::Subject(e)) {
+        msgs.push(entry_msg(msgid, crate::rootdse::render(e, selection)));
+    }
+    msgs.push(done(ok()));
+    msgs
+}
+
 fn is_subschema(d: &Directory, base: &str) -> bool {
     same_dn(base, &crate::rootdse::subschema_dn(d))
 }
@@ -389,18 +405,8 @@ impl Session {
 
         // The rootDSE: readable by anyone, the entry every client reads first.
         if req.base.trim().is_empty() && req.scope == LdapSearchScope::Base {
-            let d = read(dir);
-            let root = crate::rootdse::entry(&d, self.tls_available, self.encrypted);
-            let f = match to_filter(&req.filter) {
-                Ok(f) => f,
-                Err(e) => return vec![done(err(&e), vec![])],
-            };
-            let mut msgs = vec![];
-            if f.matches(&crate::rootdse::Subject(&root)) {
-                msgs.push(entry_msg(msgid, crate::rootdse::render(&root, &selection)));
-            }
-            msgs.push(done(ok(), vec![]));
-            return msgs;
+            let root = crate::rootdse::entry(&read(dir), self.tls_available, self.encrypted);
+            return fixed_entry(msgid, &root, &req.filter, &selection);
         }
 
         // The subschema entry: any bound client may read the schema.
@@ -408,17 +414,7 @@ impl Session {
             if matches!(self.principal, Principal::Anonymous) {
                 return vec![done(err(&AdError::must_bind()), vec![])];
             }
-            let schema = crate::rootdse::subschema(&read(dir));
-            let f = match to_filter(&req.filter) {
-                Ok(f) => f,
-                Err(e) => return vec![done(err(&e), vec![])],
-            };
-            let mut msgs = vec![];
-            if f.matches(&crate::rootdse::Subject(&schema)) {
-                msgs.push(entry_msg(msgid, crate::rootdse::render(&schema, &selection)));
-            }
-            msgs.push(done(ok(), vec![]));
-            return msgs;
+            return fixed_entry(msgid, &crate::rootdse::subschema(&read(dir)), &req.filter, &selection);
         }
 
         // Continuing (or abandoning) a paged search.

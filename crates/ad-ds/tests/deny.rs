@@ -18,15 +18,7 @@ fn principal(d: &Directory, sam: &str) -> (Principal, ad_ds::dn::DnKey) {
 
 #[test]
 fn a_deny_on_one_user_wins_over_the_domain_wide_allow() {
-    let cfg = DomainConfig {
-        dns_name: "deny.example".into(),
-        netbios: "DENY".into(),
-        dc_name: "DC1".into(),
-        sid: [1, 2, 3],
-        seed: 1,
-        admin_password: "Deny-Admin-Pass-1".into(),
-    };
-    let mut d = Directory::new(cfg, Clock::frozen(Clock::lab_epoch()));
+    let mut d = domain();
     seed(&mut d);
     let (u1, k1) = principal(&d, "Alice");
     let (u2, k2) = principal(&d, "Bob");
