@@ -600,6 +600,29 @@ impl Directory {
         }
     }
 
+    /// An object's access entries after it moved (`Some(new key)`) or was deleted (`None`):
+    /// the grants and denies on it and those naming it as trustee, and its kept ACEs.
+    fn rekey_access(&mut self, from: &DnKey, to: Option<&DnKey>) {
+        for list in [&mut self.grants, &mut self.denies] {
+            list.retain(|g| to.is_some() || (&g.scope != from && g.trustee != Trustee::Object(from.clone())));
+            if let Some(to) = to {
+                for g in list.iter_mut() {
+                    if &g.scope == from {
+                        g.scope = to.clone();
+                    }
+                    if g.trustee == Trustee::Object(from.clone()) {
+                        g.trustee = Trustee::Object(to.clone());
+                    }
+                }
+            }
+        }
+        if let Some(aces) = self.other_aces.remove(from)
+            && let Some(to) = to
+        {
+            self.other_aces.insert(to.clone(), aces);
+        }
+    }
+
     /// Whether exactly this grant is in place (not whether the right is held some other way).
     pub fn is_granted(&self, trustee: Option<&str>, right: Right, scope: &str) -> AdResult<bool> {
         let g = self.make_grant(trustee, right, scope)?;
@@ -1184,6 +1207,9 @@ impl Directory {
         }
         let gone = self.unstore(&key).expect("resolved");
         self.tombstone(&gone);
+        // its ACL goes with it, and entries naming it match no one (a new object at the same
+        // DN is another principal, with another SID)
+        self.rekey_access(&key, None);
         // AD drops links to a deleted object everywhere, forward and back.
         for (fwd, back) in LINKS {
             self.relink(fwd, &gone.dn, gone.values(fwd), &[]);
@@ -1291,6 +1317,7 @@ impl Directory {
         let moved: Vec<DnKey> =
             std::iter::once(key.clone()).chain(self.order.range(key.subtree_start()..).take_while(|k| k.is_below(&key)).cloned()).collect();
         let mut renamed = Vec::new();
+        let mut rekeyed = Vec::new();
         for k in moved {
             let mut e = self.unstore(&k).expect("listed");
             let keep = e.dn.rdns.len() - old_dn.rdns.len();
@@ -1304,10 +1331,15 @@ impl Directory {
                 e.set_str("name", rdn.value.clone());
                 self.touch(&mut e);
             }
+            rekeyed.push((k, e.dn.key()));
             renamed.push(e);
         }
         for e in renamed {
             self.store(e);
+        }
+        // the security descriptors and the trustees they name move with the objects
+        for (from, to) in rekeyed {
+            self.rekey_access(&from, Some(&to));
         }
         // DN-valued attributes everywhere follow the move (AD links by GUID).
         let old_s = old_dn.clone();

@@ -33,6 +33,29 @@ fn a_deny_on_one_user_wins_over_the_domain_wide_allow() {
     assert!(d.has_right(&u1, Right::ChangePassword, &k1));
 }
 
+/// The ACL is the object's: it moves with it, and goes when it is deleted.
+#[test]
+fn a_deny_moves_with_its_object_and_goes_with_it() {
+    let mut d = domain();
+    seed(&mut d);
+    let dn = d.by_sam("Alice").unwrap().dn.to_string();
+    d.deny(None, Right::ChangePassword, &dn).unwrap();
+    let base = d.base_dn().to_string();
+    d.rename(&system(), &dn, "CN=Alice", true, Some(&base)).unwrap();
+    let (alice, ka) = principal(&d, "Alice");
+    assert!(!d.has_right(&alice, Right::ChangePassword, &ka), "the deny followed the move");
+    d.delete(&system(), &format!("CN=Alice,{base}")).unwrap();
+    d.add(
+        &system(),
+        &dn,
+        vec![("objectClass".into(), vec![b"user".to_vec()]), ("sAMAccountName".into(), vec![b"Alice2".to_vec()])],
+        OpContext::TLS,
+    )
+    .unwrap();
+    let (again, k2) = principal(&d, "Alice2");
+    assert!(d.has_right(&again, Right::ChangePassword, &k2), "a new object at the old DN starts without the old ACL");
+}
+
 /// ADUC's "User cannot change password" as it reaches a DC: a DACL written into
 /// nTSecurityDescriptor with the SD-flags control, holding deny ACEs for Everyone and SELF.
 #[test]
