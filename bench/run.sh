@@ -34,7 +34,7 @@ HASH=$($SLAPPASSWD -s 'Load-Pass-123!')
 $BIN/lab-bench gen --users "$USERS" --flavor openldap --hash "$HASH" > "$work/ol.ldif"
 
 echo "== starting the lab"
-$BIN/lab up --json --frozen-clock --ldap 127.0.0.1:0 --ldaps 127.0.0.1:0 --state-dir "$work/lab" --adds-ldif "$work/ad.ldif" > "$work/lab.json" &
+$BIN/lab up --json --no-engine --frozen-clock --ldap 127.0.0.1:0 --ldaps 127.0.0.1:0 --state-dir "$work/lab" --adds-ldif "$work/ad.ldif" > "$work/lab.json" &
 LAB_PID=$!
 for _ in $(seq 100); do [ -s "$work/lab.json" ] && break; sleep 0.1; done
 LAB_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adds"]["ldap"])' "$work/lab.json")
