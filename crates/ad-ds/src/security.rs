@@ -242,28 +242,13 @@ mod tests {
             a.extend(s);
             a
         };
+        let deny_change = |sid: Vec<u8>| {
+            Ace::Object(ObjectAce { allow: false, flags: 0, mask: 0x100, object_type: Some(change), inherited_object_type: None, sid })
+        };
         let sd = SecurityDescriptor {
             owner: Some(sid("S-1-5-21-1-2-3-512")),
             group: Some(sid("S-1-5-21-1-2-3-512")),
-            dacl: Some(vec![
-                Ace::Object(ObjectAce {
-                    allow: false,
-                    flags: 0,
-                    mask: 0x100,
-                    object_type: Some(change),
-                    inherited_object_type: None,
-                    sid: sid("S-1-1-0"),
-                }),
-                Ace::Object(ObjectAce {
-                    allow: false,
-                    flags: 0,
-                    mask: 0x100,
-                    object_type: Some(change),
-                    inherited_object_type: None,
-                    sid: sid("S-1-5-10"),
-                }),
-                Ace::Other(full_control),
-            ]),
+            dacl: Some(vec![deny_change(sid("S-1-1-0")), deny_change(sid("S-1-5-10")), Ace::Other(full_control)]),
             dacl_control: 0x1000,
         };
         let bytes = sd.to_bytes();

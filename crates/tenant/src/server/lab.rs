@@ -23,11 +23,8 @@ pub(super) struct Advance {
 }
 
 pub(super) async fn advance_clock(State(s): State<Shared>, headers: HeaderMap, body: Result<Body<Advance>, Response>) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
-        return r;
-    }
-    let Body(Advance { advance }) = match body {
-        Ok(b) => b,
+    let Advance { advance } = match admin_body(&s, &headers, body) {
+        Ok(a) => a,
         Err(r) => return r,
     };
     match clock::parse_duration(&advance) {

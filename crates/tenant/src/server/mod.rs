@@ -443,6 +443,13 @@ fn caller(s: &TenantServer, headers: &HeaderMap) -> Result<Caller, Response> {
     }
 }
 
+/// A Global Administrator's request body: the caller is checked first (Graph answers 401 or
+/// 403 before it looks at a body), then the body.
+fn admin_body<T>(s: &TenantServer, headers: &HeaderMap, body: Result<Body<T>, Response>) -> Result<T, Response> {
+    global_admin(s, headers)?;
+    body.map(|Body(b)| b)
+}
+
 /// The directory settings endpoints: a Global Administrator with a delegated token only
 /// (Graph supports no application permission for them).
 fn global_admin(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {

@@ -41,12 +41,8 @@ pub(super) async fn patch_sync(
     Path(id): Path<String>,
     body: Result<Body<SyncPatch>, Response>,
 ) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
-        return r;
-    }
-    // the caller first, as Graph checks it, then the body
-    let p = match body {
-        Ok(Body(p)) => p,
+    let p = match admin_body(&s, &headers, body) {
+        Ok(p) => p,
         Err(r) => return r,
     };
     if id != s.tenant_id().to_string() {
@@ -96,12 +92,8 @@ pub(super) async fn patch_integration(
     headers: HeaderMap,
     body: Result<Body<IntegrationPatch>, Response>,
 ) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
-        return r;
-    }
-    // the caller first, as Graph checks it, then the body
-    let p = match body {
-        Ok(Body(p)) => p,
+    let p = match admin_body(&s, &headers, body) {
+        Ok(p) => p,
         Err(r) => return r,
     };
     let mut t = s.lock();

@@ -173,12 +173,8 @@ pub(super) enum EnabledFor {
 }
 
 pub(super) async fn patch_sspr_policy(State(s): State<Shared>, headers: HeaderMap, body: Result<Body<PolicyPatch>, Response>) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
-        return r;
-    }
-    // the caller first, as Graph checks it, then the body
-    let p = match body {
-        Ok(Body(p)) => p,
+    let p = match admin_body(&s, &headers, body) {
+        Ok(p) => p,
         Err(r) => return r,
     };
     let invalid = |what: &str| graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("Invalid setting '{what}'."));
