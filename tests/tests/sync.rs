@@ -81,9 +81,7 @@ async fn a_sync_cycle_is_an_administrators_request_and_needs_a_connected_engine(
     // with the engine stopped, nobody answers
     let engine = t.lab.engine.clone().unwrap();
     engine.stop();
-    while engine.connected() {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
+    assert!(engine.wait_disconnected(std::time::Duration::from_secs(10)).await, "a stopped engine closes its relay link");
     let (s, body) = t.call("POST", "/lab/sync", Some(&admin), None).await;
     assert_eq!((s, body["error"]["code"].as_str()), (503, Some("serviceNotAvailable")), "{body}");
 }

@@ -178,9 +178,7 @@ fn run_case(ops: Vec<Op>) {
                 }
                 Op::EngineStop => {
                     engine.stop();
-                    while engine.connected() {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
+                    assert!(engine.wait_disconnected(std::time::Duration::from_secs(10)).await, "a stopped engine closes its relay link");
                     (0, None)
                 }
                 Op::EngineStart => {

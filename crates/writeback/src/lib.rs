@@ -366,7 +366,10 @@ pub(crate) struct Inner {
     delay_ms: AtomicU64,
     /// Requests received and not finished.
     in_flight: AtomicU64,
-    changed: Notify,
+    /// Bumped by every stop, resume and shutdown. A watch, not a `Notify`: a stop made while
+    /// the relay session is busy (not parked in its select) must still be seen — a lost
+    /// wake-up kept a stopped service's link open for ever.
+    changed: watch::Sender<()>,
     /// Told whenever the relay link comes up or goes down (`wait_connected`).
     link_changed: Notify,
     shutdown: watch::Sender<bool>,
@@ -472,7 +475,7 @@ impl Engine {
             connected: AtomicBool::new(false),
             delay_ms: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
-            changed: Notify::new(),
+            changed: watch::Sender::new(()),
             link_changed: Notify::new(),
             shutdown,
             ldap: tokio::sync::Mutex::new(None),
@@ -542,7 +545,7 @@ impl Engine {
     pub fn stop(&self) {
         if self.inner.set_running(false) {
             self.inner.log.log(31016, "The password writeback service stopped; cloud requests will fail.", None);
-            self.inner.changed.notify_waiters();
+            self.inner.changed.send_replace(());
         }
     }
 
@@ -550,7 +553,7 @@ impl Engine {
     pub fn resume(&self) {
         if !self.inner.set_running(true) {
             self.inner.log.log(31015, "The password writeback service started and is ready for requests from the cloud.", None);
-            self.inner.changed.notify_waiters();
+            self.inner.changed.send_replace(());
         }
     }
 
@@ -645,7 +648,7 @@ impl Engine {
     pub fn shutdown(&self) {
         self.inner.set_running(false);
         let _ = self.inner.shutdown.send(true);
-        self.inner.changed.notify_waiters();
+        self.inner.changed.send_replace(());
     }
 
     /// Requests received and not yet finished (waiting out a delay, searching, writing).
@@ -712,15 +715,15 @@ async fn run(inner: Arc<Inner>) {
     let mut backoff = Duration::from_millis(50);
     let mut warned = false;
     let mut shutdown = inner.shutdown.subscribe();
+    let mut state = inner.changed.subscribe();
     loop {
         if *shutdown.borrow() {
             break;
         }
         if !inner.running.load(Ordering::SeqCst) {
             tokio::select! {
-                _ = inner.changed.notified() => {}
+                _ = state.changed() => {}
                 _ = shutdown.changed() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
             continue;
         }
@@ -783,10 +786,13 @@ async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Receiver<bool
     heartbeat.tick().await;
     let mut acked = false;
     let mut sink_open = true;
+    let mut state = inner.changed.subscribe();
+    // (a stop made before we subscribed is looked at on the first turn)
+    state.mark_changed();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = inner.changed.notified() => {
+            _ = state.changed() => {
                 if !inner.running.load(Ordering::SeqCst) {
                     break;
                 }
