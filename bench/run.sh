@@ -6,8 +6,14 @@
 #  2. LDIF import time and memory for 100,000 users;
 #  3. a sAMAccountName lookup at 1,000 / 10,000 / 100,000 users (indexed vs a scan).
 # Installs Debian's slapd and ldap-utils if missing. Listens on 127.0.0.1 only.
+# Arguments pick sections (default: all): ldap password import tenant startup lookup
+# scenarios writeback sync — e.g. `bench/run.sh ldap` for the bind/search comparison alone.
+# BEFORE=<path to an older `lab` binary> adds its column to the LDAP table, measured in the
+# same interleaved runs: a change's before and after against the same slapd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SECTIONS=" ${*:-ldap password import tenant startup lookup scenarios writeback sync} "
+want() { [[ "$SECTIONS" == *" $1 "* ]]; }
 USERS=${USERS:-10000}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
 SLAPD_PORT=${SLAPD_PORT:-3890}
@@ -24,7 +30,7 @@ SLAPPASSWD=$(command -v slappasswd || echo /usr/sbin/slappasswd)
 cargo build --release -p lab -p lab-bench
 BIN=target/release
 work=$(mktemp -d)
-cleanup() { [ -n "${LAB_PID:-}" ] && kill "$LAB_PID" 2>/dev/null; [ -f "$work/slapd.pid" ] && kill "$(cat "$work/slapd.pid")" 2>/dev/null; rm -rf "$work"; }
+cleanup() { [ -n "${LAB_PID:-}" ] && kill "$LAB_PID" 2>/dev/null; [ -n "${BEFORE_PID:-}" ] && kill "$BEFORE_PID" 2>/dev/null; [ -f "$work/slapd.pid" ] && kill "$(cat "$work/slapd.pid")" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT
 
@@ -38,6 +44,13 @@ $BIN/lab up --json --no-engine --frozen-clock --ldap 127.0.0.1:0 --ldaps 127.0.0
 LAB_PID=$!
 for _ in $(seq 100); do [ -s "$work/lab.json" ] && break; sleep 0.1; done
 LAB_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adds"]["ldap"])' "$work/lab.json")
+if [ -n "${BEFORE:-}" ]; then
+  echo "== starting the lab from $BEFORE (before)"
+  "$BEFORE" up --json --no-engine --frozen-clock --ldap 127.0.0.1:0 --ldaps 127.0.0.1:0 --http 127.0.0.1:0 --https 127.0.0.1:0 --state-dir "$work/before" --adds-ldif "$work/ad.ldif" > "$work/before.json" &
+  BEFORE_PID=$!
+  for _ in $(seq 100); do [ -s "$work/before.json" ] && break; sleep 0.1; done
+  BEFORE_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adds"]["ldap"])' "$work/before.json")
+fi
 
 echo "== starting slapd (mdb) on 127.0.0.1:$SLAPD_PORT"
 mkdir -p "$work/ol-db"
@@ -67,20 +80,27 @@ run() { # server url flavor op conns admin_dn admin_pw
 }
 LAB_ADMIN="CN=Administrator,CN=Users,DC=testlab,DC=example"; LAB_PW='Lab-Admin-Pa55!'
 OL_ADMIN="cn=admin,dc=bench,dc=example"; OL_PW='Bench-Admin-1!'
-echo
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
-echo "| workload ($USERS users; median of 3 alternating ${SECONDS_PER_RUN}s runs) | connections | hybrid-lab AD DS (ops/s) | slapd mdb (ops/s) |"
-echo "|---|---|---|---|"
+if want ldap; then
+echo
+before_head=""; [ -n "${BEFORE:-}" ] && before_head=" before (ops/s) |"
+echo "| workload ($USERS users; median of 3 alternating ${SECONDS_PER_RUN}s runs) | connections | hybrid-lab AD DS (ops/s) |$before_head slapd mdb (ops/s) | lab ÷ slapd |"
+echo "|---|---|---|---|---|${before_head:+---|}"
 for op in bind search; do
   for c in 1 16; do
-    a=(); b=()
+    a=(); b=(); z=()
     for _ in 1 2 3; do
       a+=("$(run lab "$LAB_URL" ad "$op" "$c" "$LAB_ADMIN" "$LAB_PW")")
+      [ -n "${BEFORE:-}" ] && z+=("$(run lab "$BEFORE_URL" ad "$op" "$c" "$LAB_ADMIN" "$LAB_PW")")
       b+=("$(run slapd "ldap://127.0.0.1:$SLAPD_PORT" openldap "$op" "$c" "$OL_ADMIN" "$OL_PW")")
     done
-    echo "| $op | $c | $(median "${a[@]}") (${a[*]}) | $(median "${b[@]}") (${b[*]}) |"
+    before_col=""; [ -n "${BEFORE:-}" ] && before_col=" $(median "${z[@]}") (${z[*]}) |"
+    ratio=$(python3 -c "print(f'{$(median "${a[@]}")/$(median "${b[@]}"):.2f}×')")
+    echo "| $op | $c | $(median "${a[@]}") (${a[*]}) |$before_col $(median "${b[@]}") (${b[*]}) | $ratio |"
   done
 done
+fi
+if want password; then
 echo
 echo "== password operations on the lab (LDAPS, policy checks on: length, complexity, history on change)"
 LAB_LDAPS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adds"]["ldaps"])' "$work/lab.json")
@@ -94,18 +114,28 @@ for op in reset change; do
     echo "| password $op | $c | $(median "${r[@]}") (${r[*]}) |"
   done
 done
+fi
+if want import; then
 echo
 echo "== LDIF import (in process)"
 $BIN/lab-bench import --users 100000
+fi
+if want tenant; then
 echo
 echo "== the tenant (in process, HTTPS): token issuance and Graph reads"
 $BIN/lab-bench tenant --conns 16 --seconds "$SECONDS_PER_RUN"
+fi
+if want startup; then
 echo
 echo "== lab start-up (AD DS + tenant)"
 $BIN/lab-bench startup --runs 10
+fi
+if want lookup; then
 echo
 echo "== sAMAccountName lookup by directory size (in process)"
 $BIN/lab-bench lookup --sizes 1000,10000,100000
+fi
+if want scenarios; then
 echo
 echo "== scenarios: the suite in one process (each scenario in its own lab), then as cargo tests"
 $BIN/lab-bench scenarios --dir scenarios --rounds 3 --jobs 2
@@ -113,10 +143,15 @@ cargo test -q -p hybrid-lab-tests --test scenarios >/dev/null 2>&1   # warm the 
 for _ in 1 2 3; do
   /usr/bin/time -f "cargo test --test scenarios (warm): %e s wall" cargo test -q -p hybrid-lab-tests --test scenarios >/dev/null
 done
+fi
+if want writeback; then
 echo
 echo "== password writeback: SSPR resets through the relay and the engine to the AD DS"
 $BIN/lab-bench writeback --conns 1 --seconds "$SECONDS_PER_RUN"
 $BIN/lab-bench writeback --conns 16 --seconds "$SECONDS_PER_RUN"
+fi
+if want sync; then
 
 echo "== directory sync and password hash sync: 10,000 users initial, a delta of 100"
 $BIN/lab-bench sync --users 10000 --changes 100 --rounds 3
+fi

@@ -7,7 +7,17 @@ use crate::entry::Entry;
 use crate::error::{AdError, AdResult, ResultCode};
 use crate::password::nt_hash;
 use crate::policy::Policy;
+use crate::schema::AttrId;
 use clock::FILETIME_NEVER;
+
+// What a bind reads, by id (no name lookup on the hot path).
+const USER_ACCOUNT_CONTROL: AttrId = AttrId::of("userAccountControl");
+const PWD_LAST_SET: AttrId = AttrId::of("pwdLastSet");
+const LOCKOUT_TIME: AttrId = AttrId::of("lockoutTime");
+const BAD_PWD_COUNT: AttrId = AttrId::of("badPwdCount");
+const BAD_PASSWORD_TIME: AttrId = AttrId::of("badPasswordTime");
+const ACCOUNT_EXPIRES: AttrId = AttrId::of("accountExpires");
+const LAST_LOGON_TIMESTAMP: AttrId = AttrId::of("lastLogonTimestamp");
 
 pub const UF_ACCOUNTDISABLE: i64 = 0x0002;
 pub const UF_LOCKOUT: i64 = 0x0010;
@@ -97,8 +107,8 @@ pub fn constructed(dir: &Directory, e: &Entry, name: &str, now: i64) -> Option<V
 /// When the password expires (FILETIME): never for DONT_EXPIRE_PASSWD or maxPwdAge 0, 0 when
 /// the user must change it now.
 pub fn password_expiry(e: &Entry, policy: &Policy) -> i64 {
-    let uac = e.int("userAccountControl").unwrap_or(0);
-    let last = e.int("pwdLastSet").unwrap_or(0);
+    let uac = e.int(USER_ACCOUNT_CONTROL).unwrap_or(0);
+    let last = e.int(PWD_LAST_SET).unwrap_or(0);
     if uac & UF_DONT_EXPIRE_PASSWD != 0 || policy.max_age == 0 {
         return FILETIME_NEVER;
     }
@@ -109,12 +119,12 @@ pub fn password_expiry(e: &Entry, policy: &Policy) -> i64 {
 }
 
 pub fn is_locked(e: &Entry, policy: &Policy, now: i64) -> bool {
-    let lockout_time = e.int("lockoutTime").unwrap_or(0);
+    let lockout_time = e.int(LOCKOUT_TIME).unwrap_or(0);
     lockout_time != 0 && (policy.lockout_duration == 0 || lockout_time.saturating_add(policy.lockout_duration) > now)
 }
 
 pub fn must_change(e: &Entry) -> bool {
-    e.int("pwdLastSet") == Some(0) && e.int("userAccountControl").unwrap_or(0) & UF_DONT_EXPIRE_PASSWD == 0
+    e.int(PWD_LAST_SET) == Some(0) && e.int(USER_ACCOUNT_CONTROL).unwrap_or(0) & UF_DONT_EXPIRE_PASSWD == 0
 }
 
 pub fn is_expired(e: &Entry, policy: &Policy, now: i64) -> bool {
@@ -161,9 +171,9 @@ pub fn bad_password(e: &Entry, policy: &Policy, now: i64, w: &mut Bookkeeping) {
     if policy.lockout_threshold <= 0 {
         return;
     }
-    let lockout_ran_out = e.int("lockoutTime").unwrap_or(0) != 0;
-    let mut count = if lockout_ran_out { 0 } else { e.int("badPwdCount").unwrap_or(0) };
-    let last = e.int("badPasswordTime").unwrap_or(0);
+    let lockout_ran_out = e.int(LOCKOUT_TIME).unwrap_or(0) != 0;
+    let mut count = if lockout_ran_out { 0 } else { e.int(BAD_PWD_COUNT).unwrap_or(0) };
+    let last = e.int(BAD_PASSWORD_TIME).unwrap_or(0);
     if policy.observation_window > 0 && last.saturating_add(policy.observation_window) <= now {
         count = 0;
     }
@@ -183,7 +193,7 @@ pub fn bind(e: &Entry, password: &str, policy: &Policy, now: i64) -> BindOutcome
     if is_locked(e, policy, now) {
         return BindOutcome { result: Err(AdError::bind("775")), writes: w };
     }
-    if e.int("lockoutTime").unwrap_or(0) != 0 {
+    if e.int(LOCKOUT_TIME).unwrap_or(0) != 0 {
         // The lockout has run out: this attempt starts afresh.
         w.put("lockoutTime", 0);
         w.put("badPwdCount", 0);
@@ -197,8 +207,8 @@ pub fn bind(e: &Entry, password: &str, policy: &Policy, now: i64) -> BindOutcome
         }
         return BindOutcome { result: Err(AdError::bind("52e")), writes: w };
     }
-    let uac = e.int("userAccountControl").unwrap_or(0);
-    let account_expires = e.int("accountExpires").unwrap_or(0);
+    let uac = e.int(USER_ACCOUNT_CONTROL).unwrap_or(0);
+    let account_expires = e.int(ACCOUNT_EXPIRES).unwrap_or(0);
     let refused = if uac & UF_ACCOUNTDISABLE != 0 {
         Some("533")
     } else if account_expires != 0 && account_expires != FILETIME_NEVER && account_expires <= now {
@@ -213,11 +223,11 @@ pub fn bind(e: &Entry, password: &str, policy: &Policy, now: i64) -> BindOutcome
     if let Some(data) = refused {
         return BindOutcome { result: Err(AdError::bind(data)), writes: w };
     }
-    if e.int("badPwdCount").unwrap_or(0) != 0 {
+    if e.int(BAD_PWD_COUNT).unwrap_or(0) != 0 {
         w.put("badPwdCount", 0);
         w.put("lastLogon", now);
     }
-    if e.int("lastLogonTimestamp").is_none_or(|t| t.saturating_add(LOGON_TIMESTAMP_INTERVAL) <= now) {
+    if e.int(LAST_LOGON_TIMESTAMP).is_none_or(|t| t.saturating_add(LOGON_TIMESTAMP_INTERVAL) <= now) {
         w.put("lastLogonTimestamp", now);
     }
     BindOutcome { result: Ok(()), writes: w }

@@ -3,8 +3,9 @@
 //! bind) as plain synchronous functions. Each operation checks everything first and then
 //! applies, so a refused operation changes nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::OnceLock;
 
 use clock::Clock;
 use rand::rngs::StdRng;
@@ -156,6 +157,19 @@ pub type Rendered = (String, Vec<(String, Vec<Vec<u8>>)>);
 /// (forward link, back link): AD keeps the back link consistent with the forward link.
 const LINKS: &[(&str, &str)] = &[("member", "memberOf"), ("manager", "directReports")];
 
+/// The directory's hash maps: foldhash (seeded per process from the OS) hashes a DN key or a
+/// name several times faster than SipHash, and every bind and search does a few of these.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What every bind asks and few writes change, worked out once after a write and kept until
+/// the next: who the administrators are, the domain's password policy, where the PSOs are.
+struct Derived {
+    /// Members, nested, of Domain Admins, Enterprise Admins and Administrators.
+    admins: HashSet<DnKey, foldhash::fast::RandomState>,
+    domain_policy: Policy,
+    psos: Vec<DnKey>,
+}
+
 pub struct Directory {
     config: DomainConfig,
     base: Dn,
@@ -163,14 +177,14 @@ pub struct Directory {
     clock: Clock,
     rng: StdRng,
     /// The objects, for point lookups (one hash probe, whatever the size).
-    entries: HashMap<DnKey, Entry>,
+    entries: Map<DnKey, Entry>,
     /// The same keys in directory order: subtrees are ranges of it.
     order: BTreeSet<DnKey>,
-    idx_sam: HashMap<String, DnKey>,
-    idx_upn: HashMap<String, DnKey>,
-    idx_guid: HashMap<[u8; 16], DnKey>,
-    idx_sid: HashMap<Vec<u8>, DnKey>,
-    idx_mail: HashMap<String, BTreeSet<DnKey>>,
+    idx_sam: Map<String, DnKey>,
+    idx_upn: Map<String, DnKey>,
+    idx_guid: Map<[u8; 16], DnKey>,
+    idx_sid: Map<Vec<u8>, DnKey>,
+    idx_mail: Map<String, BTreeSet<DnKey>>,
     /// uSNChanged → object: what a sync client's `(uSNChanged>=N)` asks for, as a range.
     idx_usn: BTreeSet<(i64, DnKey)>,
     usn: i64,
@@ -186,6 +200,8 @@ pub struct Directory {
     /// Deleted objects as AD keeps them for replication and sync: a few attributes under
     /// `CN=Deleted Objects`, isDeleted TRUE, a fresh uSNChanged.
     tombstones: Vec<Entry>,
+    /// Emptied by every write but a bind's bookkeeping (see [`Directory::derived`]).
+    derived: OnceLock<Derived>,
 }
 
 impl Directory {
@@ -199,13 +215,13 @@ impl Directory {
             base,
             domain_sid,
             clock,
-            entries: HashMap::new(),
+            entries: Map::default(),
             order: BTreeSet::new(),
-            idx_sam: HashMap::new(),
-            idx_upn: HashMap::new(),
-            idx_guid: HashMap::new(),
-            idx_sid: HashMap::new(),
-            idx_mail: HashMap::new(),
+            idx_sam: Map::default(),
+            idx_upn: Map::default(),
+            idx_guid: Map::default(),
+            idx_sid: Map::default(),
+            idx_mail: Map::default(),
             idx_usn: BTreeSet::new(),
             usn: 4096,
             next_rid: 1103,
@@ -213,6 +229,7 @@ impl Directory {
             denies: Vec::new(),
             other_aces: HashMap::new(),
             tombstones: Vec::new(),
+            derived: OnceLock::new(),
         };
         crate::domain::provision(&mut d);
         d
@@ -321,6 +338,13 @@ impl Directory {
 
     /// [`Directory::store`] when the caller already has the entry's key.
     pub(crate) fn store_at(&mut self, key: DnKey, e: Entry) {
+        self.derived.take();
+        self.place(key, e);
+    }
+
+    /// Stores without forgetting what is derived: for a bind's bookkeeping only (bad
+    /// password counts, lockout and logon stamps change no membership and no policy).
+    fn place(&mut self, key: DnKey, e: Entry) {
         debug_assert_eq!(key, e.dn.key());
         if let Some(old) = self.entries.remove(&key) {
             self.unindex(&key, &old);
@@ -332,10 +356,54 @@ impl Directory {
     }
 
     fn unstore(&mut self, key: &DnKey) -> Option<Entry> {
+        self.derived.take();
         let e = self.entries.remove(key)?;
         self.order.remove(key);
         self.unindex(key, &e);
         Some(e)
+    }
+
+    /// An entry to change in place (link upkeep): what is derived is worked out again.
+    fn entry_mut(&mut self, key: &DnKey) -> Option<&mut Entry> {
+        self.derived.take();
+        self.entries.get_mut(key)
+    }
+
+    /// The administrators, the domain policy and the PSOs, as the directory stands.
+    fn derived(&self) -> &Derived {
+        self.derived.get_or_init(|| {
+            let mut admins = HashSet::default();
+            let mut todo: Vec<DnKey> = ["Domain Admins", "Enterprise Admins", "Administrators"]
+                .iter()
+                .filter_map(|g| self.idx_sam.get(&g.to_lowercase()).cloned())
+                .collect();
+            // members of members: the groups themselves end up in the set too, as memberOf
+            // reaching an admin group made them admins before
+            while let Some(k) = todo.pop() {
+                let Some(g) = self.entries.get(&k) else { continue };
+                for m in g.values("member") {
+                    let Ok(d) = Dn::parse(&String::from_utf8_lossy(m)) else { continue };
+                    let mk = d.key();
+                    if admins.insert(mk.clone()) {
+                        todo.push(mk);
+                    }
+                }
+            }
+            let domain_policy = self
+                .entries
+                .get(&self.base.key())
+                .map(Policy::from_domain)
+                .unwrap_or_else(|| Policy::from_domain(&Entry::new(self.base.clone())));
+            let psc = self.base.child(Rdn::new("CN", "System")).child(Rdn::new("CN", "Password Settings Container")).key();
+            let psos = self
+                .order
+                .range(psc.subtree_start()..)
+                .take_while(|k| k.is_below(&psc))
+                .filter(|k| self.entries[*k].is_class("msDS-PasswordSettings"))
+                .cloned()
+                .collect();
+            Derived { admins, domain_policy, psos }
+        })
     }
 
     pub(crate) fn next_usn(&mut self) -> i64 {
@@ -657,18 +725,13 @@ impl Directory {
     /// applies to it — linked to the user directly, else through a group, lowest
     /// msDS-PasswordSettingsPrecedence winning, ties to the lower objectGUID — or the domain's.
     pub fn effective_policy(&self, e: &Entry) -> Policy {
-        let domain = self.get_dn(&self.base).map(Policy::from_domain).unwrap_or_else(|| Policy::from_domain(e));
-        if !e.is_class("user") {
-            return domain;
+        let derived = self.derived();
+        if !e.is_class("user") || derived.psos.is_empty() {
+            return derived.domain_policy.clone();
         }
-        let psc = self.base.child(Rdn::new("CN", "System")).child(Rdn::new("CN", "Password Settings Container")).key();
         let me = e.dn.key();
         let mut best: Option<(bool, i64, [u8; 16], &Entry)> = None; // (via group, precedence, guid)
-        for k in self.order.range(psc.subtree_start()..).take_while(|k| k.is_below(&psc)) {
-            let p = &self.entries[k];
-            if !p.is_class("msDS-PasswordSettings") {
-                continue;
-            }
+        for p in derived.psos.iter().filter_map(|k| self.entries.get(k)) {
             let targets = p.values("msDS-PSOAppliesTo").iter().filter_map(|v| Dn::parse(&String::from_utf8_lossy(v)).ok());
             let mut via = None;
             for t in targets {
@@ -687,17 +750,17 @@ impl Directory {
                 best = Some(cand);
             }
         }
-        best.map(|(_, _, _, p)| Policy::from_pso(p)).unwrap_or(domain)
+        best.map(|(_, _, _, p)| Policy::from_pso(p)).unwrap_or_else(|| derived.domain_policy.clone())
     }
 
     /// True for the built-in Administrator and members (nested) of the admin groups.
     pub fn is_admin(&self, key: &DnKey) -> bool {
         let Some(e) = self.entries.get(key) else { return false };
-        if e.values("objectSid").first().and_then(|s| Sid::from_bytes(s)).is_some_and(|s| s.rid() == Some(500)) {
+        const OBJECT_SID: schema::AttrId = schema::AttrId::of("objectSid");
+        if e.values(OBJECT_SID).first().and_then(|s| Sid::from_bytes(s)).is_some_and(|s| s.rid() == Some(500)) {
             return true;
         }
-        let admin_groups = ["Domain Admins", "Enterprise Admins", "Administrators"];
-        admin_groups.iter().any(|g| self.by_sam(g).is_some_and(|grp| self.reaches(&e.dn, "memberOf", &grp.dn.key(), &mut BTreeSet::new())))
+        self.derived().admins.contains(key)
     }
 
     /// True when `target` is reachable from `from` by following `attr` transitively.
@@ -941,13 +1004,13 @@ impl Directory {
         let (before, after) = (target_keys(old), target_keys(new));
         let me = dn.to_string().into_bytes();
         for k in before.difference(&after) {
-            if let Some(t) = self.entries.get_mut(k) {
+            if let Some(t) = self.entry_mut(k) {
                 let vals: Vec<Vec<u8>> = t.values(back).iter().filter(|v| !values_equal(back, v, &me)).cloned().collect();
                 t.set(back, vals);
             }
         }
         for k in after.difference(&before) {
-            if let Some(t) = self.entries.get_mut(k) {
+            if let Some(t) = self.entry_mut(k) {
                 let mut vals = t.values(back).to_vec();
                 vals.push(me.clone());
                 t.set(back, vals);
@@ -1186,7 +1249,7 @@ impl Directory {
         if account::replicated_change(&old, &e) {
             self.touch(&mut e);
         }
-        self.store(e);
+        self.place(key.clone(), e);
     }
 
     // ----- delete -----
@@ -1216,7 +1279,7 @@ impl Directory {
             let holders: Vec<Vec<u8>> = gone.values(back).to_vec();
             for h in holders {
                 let Ok(hd) = Dn::parse(&String::from_utf8_lossy(&h)) else { continue };
-                if let Some(t) = self.entries.get_mut(&hd.key()) {
+                if let Some(t) = self.entry_mut(&hd.key()) {
                     let me = gone.dn.to_string().into_bytes();
                     let vals: Vec<Vec<u8>> = t.values(fwd).iter().filter(|v| !values_equal(fwd, v, &me)).cloned().collect();
                     t.set(fwd, vals);

@@ -3,7 +3,7 @@
 //! search can ever return it.
 
 use crate::dn::Dn;
-use crate::schema::{self, Syntax};
+use crate::schema::{self, AttrId, AttrName, Syntax};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attr {
@@ -46,24 +46,24 @@ impl Entry {
         self.attrs.binary_search_by_key(&id, |a| a.id)
     }
 
-    pub fn get(&self, name: &str) -> Option<&Attr> {
-        let id = schema::attribute_id(name)?;
+    pub fn get(&self, name: impl AttrName) -> Option<&Attr> {
+        let id = name.id()?;
         self.find(id).ok().map(|i| &self.attrs[i])
     }
 
-    pub fn values(&self, name: &str) -> &[Vec<u8>] {
+    pub fn values(&self, name: impl AttrName) -> &[Vec<u8>] {
         self.get(name).map(|a| a.values.as_slice()).unwrap_or(&[])
     }
 
-    pub fn first_str(&self, name: &str) -> Option<&str> {
+    pub fn first_str(&self, name: impl AttrName) -> Option<&str> {
         self.values(name).first().and_then(|v| std::str::from_utf8(v).ok())
     }
 
-    pub fn int(&self, name: &str) -> Option<i64> {
-        self.first_str(name).and_then(|s| s.trim().parse().ok())
+    pub fn int(&self, name: impl AttrName) -> Option<i64> {
+        self.values(name).first().and_then(|v| parse_int(v))
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    pub fn has(&self, name: impl AttrName) -> bool {
         self.get(name).is_some_and(|a| !a.values.is_empty())
     }
 
@@ -98,7 +98,8 @@ impl Entry {
     }
 
     pub fn is_class(&self, class: &str) -> bool {
-        self.values("objectClass").iter().any(|v| v.eq_ignore_ascii_case(class.as_bytes()))
+        const OBJECT_CLASS: AttrId = AttrId::of("objectClass");
+        self.values(OBJECT_CLASS).iter().any(|v| v.eq_ignore_ascii_case(class.as_bytes()))
     }
 
     /// The structural class: the last in AD's stored objectClass chain.
@@ -143,7 +144,9 @@ pub fn values_equal(attr: &str, a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn parse_int(v: &[u8]) -> Option<i64> {
-    std::str::from_utf8(v).ok()?.trim().parse().ok()
+    // (ASCII digits need no UTF-8 check: i64's parser refuses anything else)
+    let t = v.trim_ascii();
+    std::str::from_utf8(t).ok()?.parse().ok()
 }
 
 /// AD's case folding for string matching.

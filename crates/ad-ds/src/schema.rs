@@ -125,7 +125,7 @@ macro_rules! attrs {
     };
 }
 
-static ATTRIBUTES: &[AttrDef] = attrs! {
+const ATTRIBUTES: &[AttrDef] = attrs! {
     "objectClass" "2.5.4.0" Oid N;
     "cn" "2.5.4.3" String S;
     "name" "1.2.840.113556.1.4.1" String SS | N;
@@ -271,9 +271,55 @@ static ATTRIBUTES: &[AttrDef] = attrs! {
     "dITContentRules" "2.5.21.2" String CONSTRUCTED | SYSTEM | N;
 };
 
-fn index() -> &'static HashMap<std::string::String, u16> {
-    static INDEX: OnceLock<HashMap<std::string::String, u16>> = OnceLock::new();
+type NameIndex = HashMap<std::string::String, u16, foldhash::fast::RandomState>;
+
+fn index() -> &'static NameIndex {
+    static INDEX: OnceLock<NameIndex> = OnceLock::new();
     INDEX.get_or_init(|| ATTRIBUTES.iter().enumerate().map(|(i, a)| (a.name.to_ascii_lowercase(), i as u16)).collect())
+}
+
+/// An attribute's id worked out at compile time, for the hot paths (a bind reads a dozen
+/// attributes; by name each read is a lower-casing and a hash). Naming an attribute the
+/// schema does not have fails the build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttrId(pub(crate) u16);
+
+impl AttrId {
+    pub const fn of(name: &str) -> AttrId {
+        let n = name.as_bytes();
+        let mut i = 0;
+        while i < ATTRIBUTES.len() {
+            let a = ATTRIBUTES[i].name.as_bytes();
+            if a.len() == n.len() {
+                let mut j = 0;
+                while j < a.len() && a[j].eq_ignore_ascii_case(&n[j]) {
+                    j += 1;
+                }
+                if j == a.len() {
+                    return AttrId(i as u16);
+                }
+            }
+            i += 1;
+        }
+        panic!("not an attribute of the lab's schema")
+    }
+}
+
+/// An attribute as the code names it: by text (looked up, any case) or by [`AttrId`].
+pub trait AttrName {
+    fn id(&self) -> Option<u16>;
+}
+
+impl<T: AsRef<str> + ?Sized> AttrName for &T {
+    fn id(&self) -> Option<u16> {
+        attribute_id((*self).as_ref())
+    }
+}
+
+impl AttrName for AttrId {
+    fn id(&self) -> Option<u16> {
+        Some(self.0)
+    }
 }
 
 /// The attribute's position in the lab's schema: a small id objects store instead of names.
