@@ -463,16 +463,37 @@ impl Tenant {
     /// A user's sign-in with a password (the ROPC grant): the checks and smart lockout's
     /// bookkeeping, in Entra's order — locked, then the password, then the account state.
     pub fn sign_in(&mut self, upn: &str, password: &str) -> Result<Uuid, SignInError> {
-        let now = self.clock.now();
+        let (id, credential) = self.sign_in_start(upn)?;
+        let good = credential.as_ref().is_some_and(|c| c.verify(password));
+        self.sign_in_finish(id, &credential, good, password)
+    }
+
+    /// A sign-in's first half: the account and the credential to check the password against,
+    /// so that the check (PBKDF2, the costly part) can run without holding the tenant. A
+    /// locked account is refused here, before any hashing.
+    pub fn sign_in_start(&self, upn: &str) -> Result<(Uuid, Option<Credential>), SignInError> {
         let Some(id) = self.by_upn.get(&upn.to_lowercase()).copied() else { return Err(SignInError::UnknownUser) };
+        let user = &self.users[&id];
+        if user.smart_lockout.locked_until.is_some_and(|t| t > self.clock.now()) {
+            return Err(SignInError::Locked);
+        }
+        Ok((id, user.credential.clone()))
+    }
+
+    /// A sign-in's second half, with the outcome of checking the password against `checked`:
+    /// smart lockout's counting and the account's state, as one step. Should the credential
+    /// have changed in between (a reset), the password is checked again against the new one.
+    pub fn sign_in_finish(&mut self, id: Uuid, checked: &Option<Credential>, good: bool, password: &str) -> Result<Uuid, SignInError> {
+        let now = self.clock.now();
         let (threshold, duration) = (self.password_rules.lockout_threshold, self.password_rules.lockout_duration_seconds);
-        let demands_change = self.user_risk_policy.demands_change(&self.users[&id].risk);
-        let user = self.users.get_mut(&id).expect("indexed");
+        let Some(user) = self.users.get(&id) else { return Err(SignInError::UnknownUser) };
+        let demands_change = self.user_risk_policy.demands_change(&user.risk);
+        let user = self.users.get_mut(&id).expect("looked up");
         let lock = &mut user.smart_lockout;
         if lock.locked_until.is_some_and(|t| t > now) {
             return Err(SignInError::Locked);
         }
-        let good = user.credential.as_ref().is_some_and(|c| c.verify(password));
+        let good = if user.credential == *checked { good } else { user.credential.as_ref().is_some_and(|c| c.verify(password)) };
         if !good {
             let fingerprint = bad_password_fingerprint(password);
             if lock.recent_bad.contains(&fingerprint) {
@@ -1309,4 +1330,36 @@ pub struct NewUser {
     pub roles: Vec<Role>,
     pub methods: Vec<crate::sspr::Method>,
     pub licenses: Vec<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The password is checked between the halves without the tenant held; a reset in that gap
+    /// must not let the old password through.
+    #[test]
+    fn a_sign_in_split_around_its_hash_check_sees_a_reset_made_in_between() {
+        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], Clock::frozen(Clock::lab_epoch()), 1);
+        let spec = NewUser {
+            user_principal_name: "amy@testlab.example".into(),
+            display_name: "Amy".into(),
+            account_enabled: true,
+            password: Some("Old-Pass-Word-1".into()),
+            ..Default::default()
+        };
+        let id = t.add_user(spec);
+        let (found, checked) = t.sign_in_start("AMY@testlab.example").expect("known");
+        assert_eq!(found, id);
+        let good = checked.as_ref().is_some_and(|c| c.verify("Old-Pass-Word-1"));
+        assert!(good);
+        // meanwhile, a reset
+        t.users.get_mut(&id).unwrap().credential = Some(Credential::from_password("New-Pass-Word-2", &mut rand::rngs::OsRng));
+        assert_eq!(t.sign_in_finish(id, &checked, good, "Old-Pass-Word-1"), Err(SignInError::InvalidCredentials));
+        assert_eq!(t.sign_in("amy@testlab.example", "New-Pass-Word-2"), Ok(id));
+        assert_eq!(t.sign_in_start("nobody@testlab.example").map(|(id, _)| id), Err(SignInError::UnknownUser));
+        // a locked account is refused before any hashing
+        t.users.get_mut(&id).unwrap().smart_lockout.locked_until = Some(t.clock.now() + std::time::Duration::from_secs(60));
+        assert_eq!(t.sign_in_start("amy@testlab.example").map(|(id, _)| id), Err(SignInError::Locked));
+    }
 }
