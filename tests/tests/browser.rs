@@ -35,7 +35,6 @@ impl Browser {
             // the lab's certificate is from its own CA, which this browser profile does not hold
             "acceptInsecureCerts": true,
             // a page that never loads fails the test with a message before nextest stops it
-            // (a day's clock advance on the dashboard runs the cycles due and takes 20-45 s here)
             "timeouts": { "pageLoad": 90000, "script": 30000 },
             "goog:chromeOptions": { "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"] }
         }))
@@ -97,8 +96,7 @@ impl Browser {
     }
 
     /// Waits until an element's text is no longer `before` (the next page has loaded), at most
-    /// 30 s (a clock advance runs the sync cycles that fell due before the page comes back,
-    /// slow while eight browsers share two cores).
+    /// 30 s (eight browsers share two cores).
     async fn wait_text_changes(&self, id: &str, before: &str) -> String {
         let until = Instant::now() + Duration::from_secs(30);
         loop {

@@ -625,10 +625,13 @@ struct ClockForm {
 async fn dashboard_clock(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<ClockForm>) -> Response {
     let token = lab_admin!(p, headers);
     let (status, body) = p.api(reqwest::Method::POST, "/lab/clock", Some(&token), Some(json!({ "advance": f.advance.trim() }))).await;
-    if status == 200 {
-        // Connect's scheduler runs what the clock's move made due (404: no engine)
-        p.api(reqwest::Method::POST, "/lab/engine/control", Some(&token), Some(json!({ "action": "run-due" }))).await;
+    if status != 200 {
+        return dashboard_after(&p, &token, status, &body).await;
     }
+    // the move may have outlived the session's token (tokens live on the lab clock)
+    let token = p.fresh_admin_token(&headers, token).await;
+    // Connect's scheduler runs what the clock's move made due (404: no engine)
+    p.api(reqwest::Method::POST, "/lab/engine/control", Some(&token), Some(json!({ "action": "run-due" }))).await;
     dashboard_after(&p, &token, status, &body).await
 }
 

@@ -1,0 +1,39 @@
+//! The trainer's dashboard over HTTP, as its forms post: moving the lab clock runs what fell
+//! due on Connect's schedule, even when the move outlives the trainer's own token (tokens
+//! live on the lab clock).
+
+use hybrid_lab_tests::TestLab;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_on_the_dashboards_clock_runs_the_sync_cycles_that_fell_due() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let base = t.info().tenant.https.clone();
+    let http = t.http_no_redirects();
+    let r = http
+        .post(format!("{base}/portal/admin/signin"))
+        .form(&[("user", t.info().tenant.admin_upn.as_str()), ("password", t.info().tenant.admin_password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let cycles = || async {
+        let (_, events) = t.lab_call("GET", "/lab/engine/events", None).await;
+        events["value"].as_array().unwrap().iter().filter(|e| e["id"] == 9102).count()
+    };
+    let before = cycles().await;
+    let r = http
+        .post(format!("{base}/portal/lab/clock"))
+        .header("cookie", &cookie)
+        .header("origin", &base)
+        .form(&[("advance", "1d")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/portal/lab"));
+    assert!(cycles().await > before, "the sync cycle that fell due ran (SyncCycleCompleted)");
+    // and the trainer is still signed in on the dashboard the form returns to
+    let r = http.get(format!("{base}/portal/lab")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, clock) = t.lab_call("GET", "/lab/clock", None).await;
+    assert_eq!(clock["now"], "2026-01-06T09:00:00Z");
+}
