@@ -151,6 +151,19 @@ impl TestLab {
         self.lab.info.adds.base_dn.clone()
     }
 
+    /// The lab administrator's portal session cookie, as a trainer signs in to the dashboard.
+    pub async fn admin_cookie(&self) -> String {
+        let t = &self.info().tenant;
+        let r = self
+            .http_no_redirects()
+            .post(format!("{}/portal/admin/signin", t.https))
+            .form(&[("user", t.admin_upn.as_str()), ("password", t.admin_password.as_str())])
+            .send()
+            .await
+            .expect("the portal's sign-in");
+        r.headers()["set-cookie"].to_str().expect("a cookie").split(';').next().unwrap_or_default().to_string()
+    }
+
     /// The ROPC grant for a user: (status, body).
     pub async fn token(&self, upn: &str, password: &str) -> (u16, serde_json::Value) {
         let tn = &self.lab.info.tenant;

@@ -9,13 +9,7 @@ async fn a_day_on_the_dashboards_clock_runs_the_sync_cycles_that_fell_due() {
     let t = TestLab::start_with(|c| c.engine = true).await;
     let base = t.info().tenant.https.clone();
     let http = t.http_no_redirects();
-    let r = http
-        .post(format!("{base}/portal/admin/signin"))
-        .form(&[("user", t.info().tenant.admin_upn.as_str()), ("password", t.info().tenant.admin_password.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let cookie = t.admin_cookie().await;
     let cycles = || async {
         let (_, events) = t.lab_call("GET", "/lab/engine/events", None).await;
         events["value"].as_array().unwrap().iter().filter(|e| e["id"] == 9102).count()

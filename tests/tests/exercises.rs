@@ -11,18 +11,6 @@ fn exercises() -> Vec<(String, std::path::PathBuf)> {
     scenario::exercise::discover(&dir).expect("exercises/")
 }
 
-/// The lab administrator's portal session (what a trainer signs in to the dashboard with).
-async fn admin_cookie(t: &TestLab) -> String {
-    let r = t
-        .http_no_redirects()
-        .post(format!("{}/portal/admin/signin", t.info().tenant.https))
-        .form(&[("user", t.info().tenant.admin_upn.as_str()), ("password", t.info().tenant.admin_password.as_str())])
-        .send()
-        .await
-        .unwrap();
-    r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string()
-}
-
 async fn checklist(t: &TestLab, cookie: &str) -> Value {
     let r = t.http().get(format!("{}/portal/lab/exercise", t.info().tenant.https)).header("cookie", cookie).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -60,7 +48,7 @@ async fn every_shipped_exercise_can_be_solved_and_its_checklist_ticks() {
             .collect();
         let t = TestLab::start_with(|c| scenario::exercise::configure(c, &x)).await;
         let solution = scenario::exercise::begin(&t.lab, x).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let cookie = admin_cookie(&t).await;
+        let cookie = t.admin_cookie().await;
         let before = checklist(&t, &cookie).await;
         let tasks = before["tasks"].as_array().unwrap();
         assert!(tasks.iter().all(|t| t["done"] == false), "{name}: nothing is done before the trainee starts: {before}");

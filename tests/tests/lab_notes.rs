@@ -9,13 +9,7 @@ async fn the_admin_center_says_why_ad_refused_a_reset_beside_entras_answer() {
     let t = TestLab::start_with(|c| c.engine = true).await;
     let base = t.info().tenant.https.clone();
     let http = t.http_no_redirects();
-    let r = http
-        .post(format!("{base}/portal/admin/signin"))
-        .form(&[("user", t.info().tenant.admin_upn.as_str()), ("password", t.info().tenant.admin_password.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let cookie = t.admin_cookie().await;
     let admin = t.admin_token().await;
     let (_, u) = t.call("GET", "/v1.0/users/user1@testlab.example?$select=id", Some(&admin), None).await;
     let id = u["id"].as_str().unwrap();

@@ -375,7 +375,7 @@ impl Directory {
             let mut admins = HashSet::default();
             let mut todo: Vec<DnKey> = ["Domain Admins", "Enterprise Admins", "Administrators"]
                 .iter()
-                .filter_map(|g| self.idx_sam.get(&g.to_lowercase()).cloned())
+                .filter_map(|g| self.by_sam(g).map(|e| e.dn.key()))
                 .collect();
             // members of members: the groups themselves end up in the set too, as memberOf
             // reaching an admin group made them admins before
