@@ -253,8 +253,6 @@ pub fn replicated_change(old: &Entry, new: &Entry) -> bool {
     if old.secrets != new.secrets {
         return true;
     }
-    let names: std::collections::BTreeSet<&str> = old.attrs().chain(new.attrs()).map(|a| a.name).collect();
-    names.iter().any(|n| {
-        !NOT_REPLICATED.contains(&n.to_ascii_lowercase().as_str()) && old.get(n).map(|a| &a.values) != new.get(n).map(|a| &a.values)
-    })
+    let names: std::collections::BTreeSet<&str> = old.attrs().chain(new.attrs()).map(|a| a.name()).collect();
+    names.iter().any(|n| !NOT_REPLICATED.contains(&n.to_ascii_lowercase().as_str()) && old.values(n) != new.values(n))
 }

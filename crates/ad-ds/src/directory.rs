@@ -10,11 +10,12 @@ use std::sync::OnceLock;
 use clock::Clock;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
+use smallvec::SmallVec;
 
 use crate::access::{Grant, Right, Trustee};
 use crate::account::{self, Bookkeeping};
 use crate::dn::{Dn, DnKey, Rdn};
-use crate::entry::{Entry, values_equal};
+use crate::entry::{Entry, Value, values_equal};
 use crate::error::{AdError, AdResult, ResultCode};
 use crate::filter::{Filter, Subject};
 use crate::password::{decode_unicode_pwd, nt_hash};
@@ -183,8 +184,9 @@ pub struct Directory {
     idx_sam: Map<String, DnKey>,
     idx_upn: Map<String, DnKey>,
     idx_guid: Map<[u8; 16], DnKey>,
-    idx_sid: Map<Vec<u8>, DnKey>,
-    idx_mail: Map<String, BTreeSet<DnKey>>,
+    idx_sid: Map<Box<[u8]>, DnKey>,
+    /// Mail need not be unique, but almost always is: one key inline, sorted when more.
+    idx_mail: Map<String, SmallVec<[DnKey; 1]>>,
     /// uSNChanged → object: what a sync client's `(uSNChanged>=N)` asks for, as a range.
     idx_usn: BTreeSet<(i64, DnKey)>,
     usn: i64,
@@ -288,10 +290,13 @@ impl Directory {
             self.idx_guid.insert(g, key.clone());
         }
         if let Some(s) = e.values("objectSid").first() {
-            self.idx_sid.insert(s.clone(), key.clone());
+            self.idx_sid.insert(s.as_slice().into(), key.clone());
         }
         for m in e.values("mail") {
-            self.idx_mail.entry(String::from_utf8_lossy(m).to_lowercase()).or_default().insert(key.clone());
+            let keys = self.idx_mail.entry(String::from_utf8_lossy(m).to_lowercase()).or_default();
+            if let Err(i) = keys.binary_search(key) {
+                keys.insert(i, key.clone());
+            }
         }
         if let Some(u) = e.int("uSNChanged") {
             self.idx_usn.insert((u, key.clone()));
@@ -312,13 +317,13 @@ impl Directory {
             self.idx_guid.remove(&g);
         }
         if let Some(s) = e.values("objectSid").first() {
-            self.idx_sid.remove(s);
+            self.idx_sid.remove(s.as_slice());
         }
         for m in e.values("mail") {
             let k = String::from_utf8_lossy(m).to_lowercase();
-            if let Some(set) = self.idx_mail.get_mut(&k) {
-                set.remove(key);
-                if set.is_empty() {
+            if let Some(keys) = self.idx_mail.get_mut(&k) {
+                keys.retain(|k| k != key);
+                if keys.is_empty() {
                     self.idx_mail.remove(&k);
                 }
             }
@@ -344,8 +349,9 @@ impl Directory {
 
     /// Stores without forgetting what is derived: for a bind's bookkeeping only (bad
     /// password counts, lockout and logon stamps change no membership and no policy).
-    fn place(&mut self, key: DnKey, e: Entry) {
+    fn place(&mut self, key: DnKey, mut e: Entry) {
         debug_assert_eq!(key, e.dn.key());
+        e.shrink_to_fit();
         if let Some(old) = self.entries.remove(&key) {
             self.unindex(&key, &old);
         } else {
@@ -450,7 +456,7 @@ impl Directory {
                 self.idx_guid.get(&g)
             } else if kind.eq_ignore_ascii_case("SID") {
                 let s = Sid::parse(val).ok_or_else(|| AdError::invalid_dn(dn))?;
-                self.idx_sid.get(&s.to_bytes())
+                self.idx_sid.get(s.to_bytes().as_slice())
             } else {
                 return Err(AdError::invalid_dn(dn));
             };
@@ -619,7 +625,7 @@ impl Directory {
         match t {
             Trustee::Everyone => Some(Sid::parse("S-1-1-0")?.to_bytes()),
             Trustee::SelfPrincipal => Some(Sid::parse("S-1-5-10")?.to_bytes()),
-            Trustee::Object(k) => self.entries.get(k)?.values("objectSid").first().cloned(),
+            Trustee::Object(k) => self.entries.get(k)?.values("objectSid").first().map(|v| v.to_vec()),
         }
     }
 
@@ -828,7 +834,7 @@ impl Directory {
             check_syntax(def, &values)?;
             if e.has(def.name) {
                 let mut all = e.values(def.name).to_vec();
-                all.extend(values);
+                all.extend(values.into_iter().map(Value::from));
                 e.set(def.name, all);
             } else {
                 e.set(def.name, values);
@@ -851,7 +857,7 @@ impl Directory {
             }
         }
         let class = structural.ok_or_else(|| AdError::object_class("no structural objectClass"))?;
-        e.set("objectClass", class.chain.iter().map(|c| c.as_bytes().to_vec()).collect());
+        e.set("objectClass", class.chain.iter().map(|c| c.as_bytes()));
 
         // The RDN attribute must fit the class (CN for most, OU, DC).
         let want_rdn = match class.name {
@@ -919,7 +925,7 @@ impl Directory {
             let history = self.effective_policy(&e).history_length;
             account::set_password(&mut e, &pw, clock::to_filetime(now), history);
         }
-        let links: Vec<(&str, Vec<Vec<u8>>)> = LINKS.iter().map(|(f, _)| (*f, e.values(f).to_vec())).collect();
+        let links: Vec<(&str, Vec<Value>)> = LINKS.iter().map(|(f, _)| (*f, e.values(f).to_vec())).collect();
         self.store(e);
         for (fwd, vals) in links {
             self.relink(fwd, &dn, &[], &vals);
@@ -996,23 +1002,23 @@ impl Directory {
     }
 
     /// Keeps back links true after a forward link on `dn` went from `old` to `new`.
-    fn relink(&mut self, fwd: &str, dn: &Dn, old: &[Vec<u8>], new: &[Vec<u8>]) {
+    fn relink(&mut self, fwd: &str, dn: &Dn, old: &[Value], new: &[Value]) {
         let Some(back) = LINKS.iter().find(|(f, _)| *f == fwd).map(|(_, b)| *b) else { return };
-        let target_keys = |vals: &[Vec<u8>]| -> BTreeSet<DnKey> {
+        let target_keys = |vals: &[Value]| -> BTreeSet<DnKey> {
             vals.iter().filter_map(|v| Dn::parse(&String::from_utf8_lossy(v)).ok()).map(|d| d.key()).collect()
         };
         let (before, after) = (target_keys(old), target_keys(new));
         let me = dn.to_string().into_bytes();
         for k in before.difference(&after) {
             if let Some(t) = self.entry_mut(k) {
-                let vals: Vec<Vec<u8>> = t.values(back).iter().filter(|v| !values_equal(back, v, &me)).cloned().collect();
+                let vals: Vec<Value> = t.values(back).iter().filter(|v| !values_equal(back, v, &me)).cloned().collect();
                 t.set(back, vals);
             }
         }
         for k in after.difference(&before) {
             if let Some(t) = self.entry_mut(k) {
                 let mut vals = t.values(back).to_vec();
-                vals.push(me.clone());
+                vals.push(me.as_slice().into());
                 t.set(back, vals);
             }
         }
@@ -1094,7 +1100,7 @@ impl Directory {
                             }
                             return Err(AdError::value_exists(def.name));
                         }
-                        vals.push(v.clone());
+                        vals.push(v.as_slice().into());
                     }
                     if def.single() && vals.len() > 1 {
                         if def.name != "pwdLastSet" {
@@ -1157,7 +1163,7 @@ impl Directory {
         check_pso(&e)?;
 
         // Everything checked: apply.
-        type LinkChange = (&'static str, Vec<Vec<u8>>, Vec<Vec<u8>>);
+        type LinkChange = (&'static str, Vec<Value>, Vec<Value>);
         let links: Vec<LinkChange> = LINKS.iter().map(|(f, _)| (*f, old.values(f).to_vec(), e.values(f).to_vec())).collect();
         if account::replicated_change(&old, &e) || new_dacl.is_some() {
             self.touch(&mut e);
@@ -1276,12 +1282,12 @@ impl Directory {
         // AD drops links to a deleted object everywhere, forward and back.
         for (fwd, back) in LINKS {
             self.relink(fwd, &gone.dn, gone.values(fwd), &[]);
-            let holders: Vec<Vec<u8>> = gone.values(back).to_vec();
+            let holders: Vec<Value> = gone.values(back).to_vec();
             for h in holders {
                 let Ok(hd) = Dn::parse(&String::from_utf8_lossy(&h)) else { continue };
                 if let Some(t) = self.entry_mut(&hd.key()) {
                     let me = gone.dn.to_string().into_bytes();
-                    let vals: Vec<Vec<u8>> = t.values(fwd).iter().filter(|v| !values_equal(fwd, v, &me)).cloned().collect();
+                    let vals: Vec<Value> = t.values(fwd).iter().filter(|v| !values_equal(fwd, v, &me)).cloned().collect();
                     t.set(fwd, vals);
                 }
             }
@@ -1331,8 +1337,8 @@ impl Directory {
             .map(|t| {
                 let attrs = t
                     .attrs()
-                    .filter(|a| sel.all_user || sel.named.iter().any(|n| n.eq_ignore_ascii_case(a.name)))
-                    .map(|a| (a.name.to_string(), if sel.types_only { vec![] } else { a.values.to_vec() }))
+                    .filter(|a| sel.all_user || sel.named.iter().any(|n| n.eq_ignore_ascii_case(a.name())))
+                    .map(|a| (a.name().to_string(), if sel.types_only { vec![] } else { a.values.iter().map(|v| v.to_vec()).collect() }))
                     .collect();
                 (t.dn.to_string(), attrs)
             })
@@ -1420,15 +1426,15 @@ impl Directory {
             let dn_attrs: Vec<String> = e
                 .attrs()
                 .filter(|a| {
-                    schema::attribute(a.name)
+                    schema::attribute(a.name())
                         .is_some_and(|d| d.syntax == Syntax::Dn && d.name != "distinguishedName" && d.name != "objectCategory")
                 })
-                .map(|a| a.name.to_string())
+                .map(|a| a.name().to_string())
                 .collect();
             for a in dn_attrs {
                 let vals = e.values(&a).to_vec();
                 if vals.iter().any(|v| rewrite(v).is_some()) {
-                    e.set(&a, vals.iter().map(|v| rewrite(v).unwrap_or_else(|| v.clone())).collect());
+                    e.set(&a, vals.iter().map(|v| rewrite(v).unwrap_or_else(|| v.to_vec())));
                 }
             }
         }
@@ -1512,13 +1518,13 @@ impl Directory {
 
     /// Stored and constructed values of an attribute (never secrets).
     pub fn values_of(&self, e: &Entry, attr: &str) -> Vec<Vec<u8>> {
-        self.values_ref(e, attr).into_owned()
+        self.values_ref(e, attr).iter().map(|v| v.to_vec()).collect()
     }
 
-    fn values_ref<'a>(&self, e: &'a Entry, attr: &str) -> std::borrow::Cow<'a, [Vec<u8>]> {
+    fn values_ref<'a>(&self, e: &'a Entry, attr: &str) -> std::borrow::Cow<'a, [Value]> {
         match schema::attribute(attr) {
             Some(d) if d.secret() => std::borrow::Cow::Borrowed(&[]),
-            Some(d) if d.constructed() => self.constructed(e, d.name).unwrap_or_default().into(),
+            Some(d) if d.constructed() => self.constructed(e, d.name).unwrap_or_default().into_iter().map(Value::from).collect(),
             _ => e.values(attr).into(),
         }
     }
@@ -1532,8 +1538,8 @@ impl Directory {
                 parts.insert(0, self.config.dns_name.clone());
                 one(parts.join("/") + if e.dn.key() == self.base.key() { "/" } else { "" })
             }
-            "createTimeStamp" => e.values("whenCreated").first().map(|v| vec![v.clone()]),
-            "modifyTimeStamp" => e.values("whenChanged").first().map(|v| vec![v.clone()]),
+            "createTimeStamp" => e.values("whenCreated").first().map(|v| vec![v.to_vec()]),
+            "modifyTimeStamp" => e.values("whenChanged").first().map(|v| vec![v.to_vec()]),
             "structuralObjectClass" => e.structural_class().map(|c| vec![c.as_bytes().to_vec()]),
             "subSchemaSubEntry" => one(format!("CN=Aggregate,{}", self.schema_dn())),
             _ if e.is_class("user") => account::constructed(self, e, name, self.clock.filetime()),
@@ -1552,8 +1558,8 @@ impl Directory {
         };
         if sel.all_user {
             for a in e.attrs() {
-                if schema::attribute(a.name).is_none_or(|d| !d.secret() && !d.constructed()) {
-                    push(a.name.to_string(), a.values.to_vec());
+                if schema::attribute(a.name()).is_none_or(|d| !d.secret() && !d.constructed()) {
+                    push(a.name().to_string(), a.values.iter().map(|v| v.to_vec()).collect());
                 }
             }
         }
@@ -1633,7 +1639,7 @@ impl Directory {
                 (!self.entries[k].has("userPrincipalName")).then(|| k.clone())
             },
             &|| name.rfind('\n').and_then(|i| self.resolve_canonical(&format!("{}/{}", &name[..i], &name[i + 1..]))),
-            &|| self.idx_sid.get(&Sid::parse(name)?.to_bytes()).cloned(),
+            &|| self.idx_sid.get(Sid::parse(name)?.to_bytes().as_slice()).cloned(),
         ];
         forms.iter().find_map(|form| form().filter(user))
     }
@@ -1751,7 +1757,7 @@ struct Candidate<'a> {
 }
 
 impl Subject for Candidate<'_> {
-    fn values_of(&self, attr: &str) -> std::borrow::Cow<'_, [Vec<u8>]> {
+    fn values_of(&self, attr: &str) -> std::borrow::Cow<'_, [Value]> {
         self.dir.values_ref(self.entry, attr)
     }
     fn in_chain(&self, attr: &str, dn: &str) -> bool {

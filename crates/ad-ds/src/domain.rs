@@ -38,7 +38,7 @@ pub(crate) fn provision(d: &mut Directory) {
     let base = d.base_dn().clone();
     let now = d.clock().now();
     let mut dom = Entry::new(base.clone());
-    dom.set("objectClass", schema::class("domainDNS").expect("known").chain.iter().map(|c| c.as_bytes().to_vec()).collect());
+    dom.set("objectClass", schema::class("domainDNS").expect("known").chain.iter().map(|c| c.as_bytes()));
     dom.set_str("dc", base.rdns[0].value.clone());
     dom.set_str("name", base.rdns[0].value.clone());
     dom.set_str("distinguishedName", base.to_string());
@@ -333,7 +333,7 @@ pub(crate) fn import(d: &mut Directory, records: Vec<Record>) -> Result<usize, I
                     let names: Vec<String> = vals.iter().map(|v| String::from_utf8_lossy(v).to_string()).collect();
                     let class = names.iter().filter_map(|n| schema::class(n)).max_by_key(|c| c.chain.len());
                     let class = class.ok_or_else(|| at(r.line, AdError::object_class("no structural objectClass")))?;
-                    e.set("objectClass", class.chain.iter().map(|c| c.as_bytes().to_vec()).collect());
+                    e.set("objectClass", class.chain.iter().map(|c| c.as_bytes()));
                 }
                 _ => {
                     if def.single() && vals.len() > 1 {
@@ -401,7 +401,7 @@ fn rebuild_back_links(d: &mut Directory) {
         let Some(mut e) = d.get(&k).cloned() else { continue };
         let links = back.remove(&k).unwrap_or_default();
         for bk in ["memberOf", "directReports"] {
-            e.set(bk, links.iter().filter(|(n, _)| *n == bk).map(|(_, v)| v.clone()).collect());
+            e.set(bk, links.iter().filter(|(n, _)| *n == bk).map(|(_, v)| v.as_slice()));
         }
         d.store(e);
     }

@@ -53,7 +53,7 @@ impl Truth {
 /// What the evaluator needs of an object: its values (stored and constructed) and, for the
 /// in-chain rule, the directory around it.
 pub trait Subject {
-    fn values_of(&self, attr: &str) -> Cow<'_, [Vec<u8>]>;
+    fn values_of(&self, attr: &str) -> Cow<'_, [crate::entry::Value]>;
     /// True when `dn` can be reached from this object by following `attr` (member, memberOf)
     /// transitively.
     fn in_chain(&self, attr: &str, dn: &str) -> bool;
@@ -232,8 +232,8 @@ mod tests {
 
     struct Obj(HashMap<String, Vec<String>>);
     impl Subject for Obj {
-        fn values_of(&self, attr: &str) -> Cow<'_, [Vec<u8>]> {
-            let vals = self.0.get(&attr.to_ascii_lowercase()).map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect());
+        fn values_of(&self, attr: &str) -> Cow<'_, [crate::entry::Value]> {
+            let vals = self.0.get(&attr.to_ascii_lowercase()).map(|v| v.iter().map(|s| s.as_bytes().into()).collect());
             Cow::Owned(vals.unwrap_or_default())
         }
         fn in_chain(&self, _: &str, dn: &str) -> bool {

@@ -79,7 +79,7 @@ pub fn subschema_dn(d: &Directory) -> String {
 pub fn subschema(d: &Directory) -> RootDse {
     let s = |v: &str| vec![v.as_bytes().to_vec()];
     // the schema is as old as the domain (the lab's schema never changes)
-    let created = d.get_dn(d.base_dn()).and_then(|e| e.values("whenCreated").first().cloned()).unwrap_or_default();
+    let created = d.get_dn(d.base_dn()).and_then(|e| e.values("whenCreated").first().map(|v| v.to_vec())).unwrap_or_default();
     let types = schema::attributes().iter().map(|a| a.description().into_bytes()).collect();
     let classes = schema::described_classes().map(|c| c.description().into_bytes()).collect();
     let rules = schema::described_classes().filter_map(|c| c.content_rule()).map(String::into_bytes).collect();
@@ -121,9 +121,9 @@ pub fn render(root: &RootDse, sel: &Selection) -> Rendered {
 pub struct Subject<'a>(pub &'a RootDse);
 
 impl crate::filter::Subject for Subject<'_> {
-    fn values_of(&self, attr: &str) -> std::borrow::Cow<'_, [Vec<u8>]> {
+    fn values_of(&self, attr: &str) -> std::borrow::Cow<'_, [crate::entry::Value]> {
         let found = self.0.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(attr));
-        found.map(|(_, v)| v.as_slice()).unwrap_or_default().into()
+        found.map(|(_, v)| v.iter().map(|v| v.as_slice().into()).collect()).unwrap_or_default()
     }
     fn in_chain(&self, _: &str, _: &str) -> bool {
         false

@@ -109,7 +109,7 @@ pub async fn seed(
     let domain = model.get_dn(model.base_dn()).ok_or("the testlab domain object")?;
     let mods: Vec<Mod<Vec<u8>>> = POLICY_ATTRS
         .iter()
-        .filter_map(|a| domain.values(a).first().map(|v| Mod::Replace(a.as_bytes().to_vec(), HashSet::from([v.clone()]))))
+        .filter_map(|a| domain.values(a).first().map(|v| Mod::Replace(a.as_bytes().to_vec(), HashSet::from([v.to_vec()]))))
         .collect();
     l.modify(&base, mods).await.map_err(ldap_err)?.success().map_err(|e| format!("domain policy: {e}"))?;
 
@@ -141,7 +141,7 @@ pub async fn seed(
         let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![];
         for a in ["objectClass", "sAMAccountName", "userPrincipalName", "displayName", "givenName", "sn", "mail", "description"] {
             let vals: HashSet<Vec<u8>> =
-                if a == "objectClass" { HashSet::from([b"user".to_vec()]) } else { e.values(a).iter().cloned().collect() };
+                if a == "objectClass" { HashSet::from([b"user".to_vec()]) } else { e.values(a).iter().map(|v| v.to_vec()).collect() };
             if !vals.is_empty() {
                 attrs.push((a.as_bytes().to_vec(), vals));
             }

@@ -319,7 +319,7 @@ pub fn on_prem_objects(d: &Directory, users: &[SeededUser], anchor_attribute: &s
         .filter(|u| u.synced)
         .filter_map(|u| {
             let e = d.by_sam(&u.sam)?;
-            let o = OnPremObject::read(|a| e.values(a).first().cloned(), anchor_attribute)?;
+            let o = OnPremObject::read(|a| e.values(a).first().map(|v| v.to_vec()), anchor_attribute)?;
             Some((u.sam.clone(), o))
         })
         .collect()
