@@ -274,6 +274,13 @@ impl Lab {
             }
         };
 
+        // the tenant's seeded passwords, hashed on the other core meanwhile
+        let synced: Vec<(String, String)> = match cfg.presynced {
+            true => users.iter().filter(|u| u.synced).filter_map(|u| Some((u.upn.clone(), u.password.clone()?))).collect(),
+            false => vec![],
+        };
+        let hashing = std::thread::spawn(move || testlab::hash_tenant_credentials(synced));
+
         std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating {}", cfg.state_dir.display()))?;
         // a fresh state directory takes its two RSA keys from the pool made ahead (each key
         // taken once, then this lab's only), instead of spending ~100 ms on each
@@ -336,7 +343,8 @@ impl Lab {
                 testlab::on_prem_objects(&dir, &users, anchor)
             }
         };
-        let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &domain.dns_name, &users, &objects);
+        let hashed = hashing.join().map_err(|_| anyhow::anyhow!("hashing the tenant's seeded passwords failed"))?;
+        let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &domain.dns_name, &users, &objects, hashed);
         let https_base = format!("https://localhost:{}", https_addr.port());
         let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.clock.clone()));
         let tenant_server = Arc::new(tenant::server::TenantServer {

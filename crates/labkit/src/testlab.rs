@@ -330,11 +330,32 @@ pub fn on_prem_objects(d: &Directory, users: &[SeededUser], anchor_attribute: &s
 /// onPremises* values from the AD object, the password as hash sync carried it), plus
 /// cloud-only administrators, a cloud-only user, and one app registration.
 /// Returns the cloud-only users (for `lab up --json`) and the app's client id.
+/// The tenant's seeded secrets hashed as it keeps them (PBKDF2, 1,000 rounds each, the
+/// password hash sync form): the synced users' passwords by lower-case UPN, the cloud-only
+/// users', and the lab app's secret. Each gets its own salt from the OS.
+pub struct TenantCredentials {
+    users: std::collections::HashMap<String, tenant::passwords::Credential>,
+    app: tenant::passwords::Credential,
+}
+
+/// Hashes what [`seed_tenant`] will store: the lab runs this on another core while it makes
+/// its state directory, TLS identity and listeners (it is most of a start's CPU otherwise).
+pub fn hash_tenant_credentials(synced: Vec<(String, String)>) -> TenantCredentials {
+    use tenant::passwords::Credential;
+    let cloud = [CLOUD_ADMIN, HELPDESK, USER5_CLOUD].map(|(upn, pw)| (upn.to_string(), pw.to_string()));
+    let hash = |pw: &str| Credential::from_password(pw, &mut rand::rngs::OsRng);
+    TenantCredentials {
+        users: synced.into_iter().chain(cloud).map(|(upn, pw)| (upn.to_lowercase(), hash(&pw))).collect(),
+        app: hash(CLIENT_SECRET),
+    }
+}
+
 pub fn seed_tenant(
     t: &mut tenant::directory::Tenant,
     domain_name: &str,
     users: &[SeededUser],
     objects: &std::collections::HashMap<String, OnPremObject>,
+    mut hashed: TenantCredentials,
 ) -> (Vec<SeededUser>, uuid::Uuid) {
     use base64::Engine;
     use tenant::directory::{NewUser, OnPremises};
@@ -356,6 +377,7 @@ pub fn seed_tenant(
                 security_identifier: e.sid.clone(),
             }),
             password: u.password.clone(),
+            credential: hashed.users.remove(&u.upn.to_lowercase()),
             // password hash sync stamps this unless the cloud policy for synced users is on
             password_policies: vec!["DisablePasswordExpiration".into()],
             roles: vec![],
@@ -382,6 +404,7 @@ pub fn seed_tenant(
             display_name: name.into(),
             account_enabled: true,
             password: Some(password.into()),
+            credential: hashed.users.remove(&upn.to_lowercase()),
             methods: sspr_methods(upn.split('@').next().unwrap_or_default(), !roles.is_empty()),
             licenses: vec![tenant::directory::SKU_ENTRA_ID_P1],
             roles,
@@ -412,6 +435,6 @@ pub fn seed_tenant(
         is_assignable_to_role: false,
         members,
     });
-    let client_id = t.add_app(APP_NAME, CLIENT_SECRET, APP_PERMISSIONS);
+    let client_id = t.add_app_hashed(APP_NAME, hashed.app, APP_PERMISSIONS);
     (out, client_id)
 }

@@ -243,7 +243,7 @@ async fn reset(State(p): State<Shared>, headers: HeaderMap, Path(id): Path<Strin
     if user.synced {
         let path = format!("/v1.0/users/{}/authentication/methods/{PASSWORD_METHOD_ID}/resetPassword", user.id);
         let body = given.as_ref().map(|x| json!({ "newPassword": x }));
-        let mut rq = p.http.post(format!("{}{path}", p.cfg.api)).bearer_auth(&token);
+        let mut rq = p.http().post(format!("{}{path}", p.cfg.api)).bearer_auth(&token);
         if let Some(b) = body {
             rq = rq.json(&b);
         }

@@ -74,7 +74,9 @@ struct Flow {
 
 pub struct Portal {
     cfg: Config,
-    http: reqwest::Client,
+    /// Made on the first page that needs it: a lab in a test may never serve one, and the
+    /// client (its TLS configuration) is a good part of a lab's start.
+    http: std::sync::OnceLock<reqwest::Client>,
     flows: Mutex<HashMap<String, Flow>>,
     /// Signed-in administrators (the admin center) and users (their own pages).
     admins: session::Sessions,
@@ -91,12 +93,9 @@ type Shared = Arc<Portal>;
 
 impl Portal {
     pub fn new(cfg: Config) -> Arc<Portal> {
-        // the lab's CA only: the pages talk to this lab's API and nothing else
-        let cas = reqwest::Certificate::from_pem_bundle(&cfg.api_ca_pem).unwrap_or_default();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).tls_certs_only(cas).build().unwrap_or_default();
         Arc::new(Portal {
             cfg,
-            http,
+            http: Default::default(),
             flows: Mutex::default(),
             admins: session::Sessions::new("hybrid_lab_admin"),
             users: session::Sessions::new("hybrid_lab_user"),
@@ -106,13 +105,21 @@ impl Portal {
         })
     }
 
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            // the lab's CA only: the pages talk to this lab's API and nothing else
+            let cas = reqwest::Certificate::from_pem_bundle(&self.cfg.api_ca_pem).unwrap_or_default();
+            reqwest::Client::builder().timeout(Duration::from_secs(30)).tls_certs_only(cas).build().unwrap_or_default()
+        })
+    }
+
     fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Flow>> {
         self.flows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One request to the tenant's API: the status and the JSON body (Null when none).
     async fn api(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut rq = self.http.request(method, format!("{}{path}", self.cfg.api));
+        let mut rq = self.http().request(method, format!("{}{path}", self.cfg.api));
         if let Some(t) = token {
             rq = rq.bearer_auth(t);
         }
@@ -139,7 +146,7 @@ impl Portal {
             ("scope", "https://graph.microsoft.com/.default"),
         ];
         let url = format!("{}/{}/oauth2/v2.0/token", self.cfg.api, self.cfg.tenant_id);
-        match self.http.post(url).form(&form).send().await {
+        match self.http().post(url).form(&form).send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
                 (status, r.json().await.unwrap_or(Value::Null))

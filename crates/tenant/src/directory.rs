@@ -414,9 +414,10 @@ impl Tenant {
         uuid::Builder::from_random_bytes(b).into_uuid()
     }
 
-    pub fn add_user(&mut self, spec: NewUser) -> Uuid {
+    pub fn add_user(&mut self, mut spec: NewUser) -> Uuid {
         let id = self.new_id();
-        let credential = spec.password.as_deref().map(|p| Credential::from_password(p, &mut rand::rngs::OsRng));
+        let credential =
+            spec.credential.take().or_else(|| spec.password.as_deref().map(|p| Credential::from_password(p, &mut rand::rngs::OsRng)));
         let user = User::from_spec(id, &spec, credential, self.clock.now());
         self.by_upn.insert(spec.user_principal_name.to_lowercase(), id);
         self.users.insert(id, user);
@@ -424,8 +425,12 @@ impl Tenant {
     }
 
     pub fn add_app(&mut self, display_name: &str, secret: &str, permissions: &[&str]) -> Uuid {
+        self.add_app_hashed(display_name, Credential::from_password(secret, &mut rand::rngs::OsRng), permissions)
+    }
+
+    /// [`Tenant::add_app`] with its secret already hashed.
+    pub fn add_app_hashed(&mut self, display_name: &str, secret: Credential, permissions: &[&str]) -> Uuid {
         let client_id = self.new_id();
-        let secret = Credential::from_password(secret, &mut rand::rngs::OsRng);
         let app =
             App { client_id, display_name: display_name.into(), secret, permissions: permissions.iter().map(|p| p.to_string()).collect() };
         self.apps.insert(client_id, app);
@@ -1326,6 +1331,9 @@ pub struct NewUser {
     pub account_enabled: bool,
     pub on_premises: Option<OnPremises>,
     pub password: Option<String>,
+    /// The password already hashed (`Credential::from_password`), taken instead of
+    /// `password`: a lab seeding many users hashes them on another core meanwhile.
+    pub credential: Option<Credential>,
     pub password_policies: Vec<String>,
     pub roles: Vec<Role>,
     pub methods: Vec<crate::sspr::Method>,
