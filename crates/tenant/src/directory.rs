@@ -13,7 +13,7 @@ use crate::passwords::{self, BannedList, Credential, Refusal};
 use crate::roles::{self, Role};
 
 /// What password hash sync left on a synced user (Graph's onPremises* properties).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct OnPremises {
     /// base64 of the AD objectGUID (or mS-DS-ConsistencyGuid): the sourceAnchor.
@@ -659,11 +659,11 @@ impl Tenant {
         };
         self.check_new_password(&self.users[&target], &password).map_err(ResetError::Policy)?;
         if !synced {
-            return Ok(Next::Done(self.complete_reset_method(actor, target, &password, generated, false, Ok(()))));
+            return Ok(Next::Done(self.complete_reset_method(actor, target, &password, None, generated, false, Ok(()))));
         }
         if !self.writeback_enabled() {
             let code = crate::sspr::Error::WritebackNotEnabled.code().to_string();
-            return Ok(Next::Done(self.complete_reset_method(actor, target, &password, None, true, Err(code))));
+            return Ok(Next::Done(self.complete_reset_method(actor, target, &password, None, None, true, Err(code))));
         }
         let force_change = self.sync_features.user_force_password_change_on_logon_enabled;
         // "By default, Microsoft Entra ID unlocks accounts when it performs a password reset"
@@ -680,7 +680,7 @@ impl Tenant {
     ) -> (Operation, Option<String>) {
         let crate::sspr::OnPremOp::Reset { password, .. } = &request.op else { unreachable!("a reset request") };
         let outcome = outcome.map_err(|e| crate::sspr::Error::from(e).code().to_string());
-        self.complete_reset_method(actor, request.user, password, None, true, outcome)
+        self.complete_reset_method(actor, request.user, password, request.hashed.clone(), None, true, outcome)
     }
 
     fn complete_reset_method(
@@ -688,12 +688,13 @@ impl Tenant {
         actor: Actor,
         target: Uuid,
         password: &str,
+        hashed: Option<Credential>,
         generated: Option<String>,
         synced: bool,
         outcome: Result<(), String>,
     ) -> (Operation, Option<String>) {
         if outcome.is_ok() {
-            let credential = Credential::from_password(password, &mut rand::rngs::OsRng);
+            let credential = hashed.unwrap_or_else(|| Credential::from_password(password, &mut rand::rngs::OsRng));
             let now = self.clock.now();
             if let Some(u) = self.users.get_mut(&target) {
                 u.credential = Some(credential);
@@ -737,6 +738,7 @@ impl Tenant {
             anchor: u.on_premises.as_ref().map(|o| o.immutable_id.clone()).unwrap_or_default(),
             user_principal_name: u.user_principal_name.clone(),
             op,
+            hashed: None,
         }
     }
 
@@ -748,7 +750,7 @@ impl Tenant {
     pub fn change_password(&mut self, user: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<Next<()>, ChangeError> {
         match self.try_change_password(user, current, new, via) {
             Ok(Next::Done(())) => {
-                self.apply_change(user, new);
+                self.apply_change(user, new, None);
                 self.audit_change(user, Ok(()));
                 Ok(Next::Done(()))
             }
@@ -773,7 +775,7 @@ impl Tenant {
             e => ChangeError::OnPremises(e),
         });
         if outcome.is_ok() {
-            self.apply_change(request.user, new);
+            self.apply_change(request.user, new, request.hashed.clone());
         }
         self.audit_change(request.user, outcome.as_ref().map(|_| ()));
         outcome
@@ -814,8 +816,8 @@ impl Tenant {
         Ok(Next::Writeback(self.request_for(user, crate::sspr::OnPremOp::Change { old: current.into(), new: new.into() })))
     }
 
-    fn apply_change(&mut self, user: Uuid, new: &str) {
-        let credential = Credential::from_password(new, &mut rand::rngs::OsRng);
+    fn apply_change(&mut self, user: Uuid, new: &str, hashed: Option<Credential>) {
+        let credential = hashed.unwrap_or_else(|| Credential::from_password(new, &mut rand::rngs::OsRng));
         let now = self.clock.now();
         if let Some(u) = self.users.get_mut(&user) {
             u.credential = Some(credential);
@@ -1053,11 +1055,11 @@ impl Tenant {
         let checked = checked.and_then(|()| if u.synced() && !self.writeback_enabled() { Err(Error::WritebackNotEnabled) } else { Ok(()) });
         match checked {
             Err(e) => {
-                self.complete_sspr_reset(flow, user, password, Err(e.clone()));
+                self.complete_sspr_reset(flow, user, password, None, Err(e.clone()));
                 Err(e)
             }
             Ok(()) if !self.users[&user].synced() => {
-                self.complete_sspr_reset(flow, user, password, Ok(()));
+                self.complete_sspr_reset(flow, user, password, None, Ok(()));
                 Ok(Next::Done(()))
             }
             Ok(()) => Ok(Next::Writeback(self.request_for(
@@ -1080,15 +1082,22 @@ impl Tenant {
             // AD has the password; the cloud's write failed: the flow is over (a retry would
             // reset again), the cloud keeps the old hash until hash sync brings AD's
             let failed = Err(crate::sspr::Error::OnPremisesSuccessCloudFailure);
-            self.complete_sspr_reset(flow, request.user, password, failed.clone());
+            self.complete_sspr_reset(flow, request.user, password, None, failed.clone());
             self.flows.remove(&flow);
             return failed;
         }
-        self.complete_sspr_reset(flow, request.user, password, outcome.clone());
+        self.complete_sspr_reset(flow, request.user, password, request.hashed.clone(), outcome.clone());
         outcome
     }
 
-    fn complete_sspr_reset(&mut self, flow: Uuid, user: Uuid, password: &str, outcome: Result<(), crate::sspr::Error>) {
+    fn complete_sspr_reset(
+        &mut self,
+        flow: Uuid,
+        user: Uuid,
+        password: &str,
+        hashed: Option<Credential>,
+        outcome: Result<(), crate::sspr::Error>,
+    ) {
         use crate::sspr::Error;
         let reason = match &outcome {
             Ok(()) => String::new(),
@@ -1105,7 +1114,7 @@ impl Tenant {
             &reason,
         );
         if outcome.is_ok() {
-            let credential = Credential::from_password(password, &mut rand::rngs::OsRng);
+            let credential = hashed.unwrap_or_else(|| Credential::from_password(password, &mut rand::rngs::OsRng));
             let now = self.clock.now();
             if let Some(u) = self.users.get_mut(&user) {
                 u.credential = Some(credential);
@@ -1369,5 +1378,47 @@ mod tests {
         // a locked account is refused before any hashing
         t.users.get_mut(&id).unwrap().smart_lockout.locked_until = Some(t.clock.now() + std::time::Duration::from_secs(60));
         assert_eq!(t.sign_in_start("amy@testlab.example").map(|(id, _)| id), Err(SignInError::Locked));
+    }
+
+    /// A synced user's change finishes with the hash made while AD answered, when there is
+    /// one (the tenant's lock is not held for a PBKDF2), and hashes the password itself when
+    /// there is none; either way the new password signs in and the old one no longer does.
+    #[test]
+    fn a_written_back_change_keeps_the_hash_made_while_ad_answered() {
+        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], Clock::frozen(Clock::lab_epoch()), 1);
+        t.sync_features.password_writeback_enabled = true;
+        let mut synced = |upn: &str| {
+            t.add_user(NewUser {
+                user_principal_name: upn.into(),
+                display_name: upn.into(),
+                account_enabled: true,
+                password: Some("Old-Pass-Word-1".into()),
+                on_premises: Some(OnPremises { immutable_id: "AAAA".into(), ..Default::default() }),
+                ..Default::default()
+            })
+        };
+        let (amy, ben) = (synced("amy@testlab.example"), synced("ben@testlab.example"));
+        for (id, ahead) in [(amy, true), (ben, false)] {
+            let Ok(Next::Writeback(mut request)) = t.change_password(id, "Old-Pass-Word-1", "New-Pass-Word-2", ChangeVia::SignIn) else {
+                panic!("a synced user's change goes to AD")
+            };
+            assert_eq!(request.hashed, None, "the request leaves the tenant without a hash");
+            let made = Credential::from_password("New-Pass-Word-2", &mut rand::rngs::OsRng);
+            if ahead {
+                request.hashed = Some(made.clone());
+            }
+            assert_eq!(t.finish_change(&request, Ok(())), Ok(()));
+            let stored = t.users[&id].credential.clone().expect("a credential");
+            assert_eq!(stored == made, ahead, "the hash made ahead is the one kept, and only then");
+            let upn = t.users[&id].user_principal_name.clone();
+            assert_eq!(t.sign_in(&upn, "New-Pass-Word-2"), Ok(id));
+            assert_eq!(t.sign_in(&upn, "Old-Pass-Word-1"), Err(SignInError::InvalidCredentials));
+        }
+        // and a request's Debug shows no password
+        let Ok(Next::Writeback(request)) = t.change_password(amy, "New-Pass-Word-2", "Third-Pass-Word-3", ChangeVia::SignIn) else {
+            panic!("a synced user's change goes to AD")
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("Pass-Word") && shown.contains("<redacted>"), "{shown}");
     }
 }

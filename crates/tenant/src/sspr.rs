@@ -323,12 +323,40 @@ pub enum WritebackError {
     OnPremises(u32),
 }
 
-/// A password operation on a synced user, for on-premises.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A password operation on a synced user, for on-premises. (Its `Debug` never shows a
+/// password.)
+#[derive(Clone, PartialEq, Eq)]
 pub enum OnPremOp {
     Reset { password: String, unlock: bool, force_change: bool, by_admin: bool },
     Change { old: String, new: String },
     Unlock,
+}
+
+impl OnPremOp {
+    /// The password the operation sets, if it sets one.
+    pub fn new_password(&self) -> Option<&str> {
+        match self {
+            OnPremOp::Reset { password, .. } => Some(password),
+            OnPremOp::Change { new, .. } => Some(new),
+            OnPremOp::Unlock => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for OnPremOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OnPremOp::Reset { unlock, force_change, by_admin, .. } => f
+                .debug_struct("Reset")
+                .field("password", &"<redacted>")
+                .field("unlock", unlock)
+                .field("force_change", force_change)
+                .field("by_admin", by_admin)
+                .finish(),
+            OnPremOp::Change { .. } => f.debug_struct("Change").field("old", &"<redacted>").field("new", &"<redacted>").finish(),
+            OnPremOp::Unlock => f.write_str("Unlock"),
+        }
+    }
 }
 
 /// What goes through the port: the operation and the object it is for.
@@ -339,6 +367,10 @@ pub struct OnPremRequest {
     pub anchor: String,
     pub user_principal_name: String,
     pub op: OnPremOp,
+    /// The cloud's hash of the new password, made on another core while AD answers
+    /// (`server::writeback::through`), so that finishing under the tenant's lock does not
+    /// spend a PBKDF2 there; the finish hashes the password itself when this is None.
+    pub hashed: Option<crate::passwords::Credential>,
 }
 
 pub type WritebackFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), WritebackError>> + Send>>;

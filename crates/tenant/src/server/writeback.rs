@@ -36,8 +36,16 @@ pub async fn through<T, E>(
     let next = prepare(&mut s.lock())?;
     match next {
         Next::Done(t) => Ok(t),
-        Next::Writeback(request) => {
+        Next::Writeback(mut request) => {
+            // the cloud's hash of the new password (PBKDF2) on another core while AD answers,
+            // not under the tenant's lock afterwards
+            let password = request.op.new_password().map(str::to_string);
+            let hashing = password
+                .map(|p| tokio::task::spawn_blocking(move || crate::passwords::Credential::from_password(&p, &mut rand::rngs::OsRng)));
             let outcome = s.writeback.send(request.clone()).await;
+            if let Some(h) = hashing {
+                request.hashed = h.await.ok();
+            }
             finish(&mut s.lock(), &request, outcome)
         }
     }
