@@ -1,4 +1,4 @@
-//! One directory object: its DN, its attributes (by lower-case name, spelled as AD's schema
+//! One directory object: its DN, its attributes (stored by schema id, named as AD's schema
 //! spells them), and its password material, which lives outside the attributes so that no
 //! search can ever return it.
 
