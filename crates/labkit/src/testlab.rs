@@ -325,11 +325,6 @@ pub fn on_prem_objects(d: &Directory, users: &[SeededUser], anchor_attribute: &s
         .collect()
 }
 
-/// Seeds the tenant as Azure AD Connect would have left it: the synced twins of the users in
-/// the sync scope (onPremisesImmutableId = base64 of the anchor attribute, the other
-/// onPremises* values from the AD object, the password as hash sync carried it), plus
-/// cloud-only administrators, a cloud-only user, and one app registration.
-/// Returns the cloud-only users (for `lab up --json`) and the app's client id.
 /// The tenant's seeded secrets hashed as it keeps them (PBKDF2, 1,000 rounds each, the
 /// password hash sync form): the synced users' passwords by lower-case UPN, the cloud-only
 /// users', and the lab app's secret. Each gets its own salt from the OS.
@@ -350,6 +345,11 @@ pub fn hash_tenant_credentials(synced: Vec<(String, String)>) -> TenantCredentia
     }
 }
 
+/// Seeds the tenant as Azure AD Connect would have left it: the synced twins of the users in
+/// the sync scope (onPremisesImmutableId = base64 of the anchor attribute, the other
+/// onPremises* values from the AD object, the password as hash sync carried it), plus
+/// cloud-only administrators, a cloud-only user, and one app registration.
+/// Returns the cloud-only users (for `lab up --json`) and the app's client id.
 pub fn seed_tenant(
     t: &mut tenant::directory::Tenant,
     domain_name: &str,
