@@ -6,10 +6,16 @@
 //! *once*: a lab claims a file by renaming it (atomic: two labs, in one process or many,
 //! never get the same key), moves it into its own state directory, and from then on it is
 //! that lab's key only. After a start the pool is topped up in the background, at most
-//! [`KEPT`] keys. `HYBRID_LAB_KEY_CACHE=off` turns the pool off (every key made on the spot).
+//! [`KEPT`] keys, on idle CPU only. `HYBRID_LAB_KEY_CACHE=off` turns the pool off (every key
+//! made on the spot).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One top-up at a time in a process: [`fill`] waits for a background one to finish instead
+/// of generating keys beside it.
+static FILLING: Mutex<()> = Mutex::new(());
 
 /// How many keys the pool holds at most (two labs' worth: each takes two).
 pub const KEPT: usize = 4;
@@ -64,6 +70,7 @@ pub fn fill(dir: &Path) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let _one = FILLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     while count(dir) < KEPT {
         let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(std::io::Error::other)?;
         let der = key.to_pkcs1_der().map_err(std::io::Error::other)?;
@@ -77,26 +84,49 @@ pub fn fill(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Tops the pool up on a thread of its own, one such thread per process at a time.
+/// Tops the pool up on a thread of its own, one such thread per process at a time, scheduled
+/// only when a core is otherwise idle: each key is ~150 ms of a core, and the lab that just
+/// started (its first requests, the next test's start) goes first.
 pub fn fill_in_background(dir: PathBuf) {
-    static FILLING: AtomicBool = AtomicBool::new(false);
-    if count(&dir) >= KEPT || FILLING.swap(true, Ordering::SeqCst) {
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    if count(&dir) >= KEPT || STARTED.swap(true, Ordering::SeqCst) {
         return;
     }
     let refill = move || {
+        idle_priority();
         if let Err(e) = fill(&dir) {
             tracing::debug!("key pool {}: {e}", dir.display());
         }
-        FILLING.store(false, Ordering::SeqCst);
+        STARTED.store(false, Ordering::SeqCst);
     };
     if std::thread::Builder::new().name("keypool-refill".into()).spawn(refill).is_err() {
-        FILLING.store(false, Ordering::SeqCst);
+        STARTED.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The calling thread runs only on CPU nothing else wants (Linux's SCHED_IDLE).
+fn idle_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call. On failure the thread
+    // keeps its normal priority, which is only slower for others.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refill_thread_asks_for_idle_cpu_only() {
+        // SAFETY: reads the calling (spawned) thread's policy
+        let policy = std::thread::spawn(|| {
+            idle_priority();
+            unsafe { libc::sched_getscheduler(0) }
+        });
+        assert_eq!(policy.join().unwrap(), libc::SCHED_IDLE);
+    }
 
     #[test]
     fn each_key_is_taken_once_and_the_pool_refills_to_its_bound() {
