@@ -291,6 +291,13 @@ fn main() -> std::process::ExitCode {
 }
 
 fn lab_main() -> Result<()> {
+    // No transparent huge pages: mimalloc asks for them, and each is 2 MiB zeroed at its
+    // first touch — 9 % of a fresh `lab up`'s CPU, profiled (docs/benchmarks.md) — for a
+    // process whose heap is mostly a few MiB. (Pages faulted before main keep theirs.)
+    // SAFETY: a process-wide flag with no pointers; failure (an old kernel) changes nothing
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     let cli = Cli::parse();
     if cli.command.only_prints() {
         // `lab exercises | head`: a closed pipe ends the output quietly, as for any Unix
