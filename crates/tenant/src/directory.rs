@@ -12,6 +12,27 @@ use uuid::Uuid;
 use crate::passwords::{self, BannedList, Credential, Refusal};
 use crate::roles::{self, Role};
 
+/// A new password as a finish stores it: hashed ahead, off the tenant's lock while AD
+/// answered (`server::writeback::through`), when the request carries a hash; else hashed now.
+struct NewPassword<'a> {
+    clear: &'a str,
+    hashed: Option<Credential>,
+}
+
+impl<'a> NewPassword<'a> {
+    fn clear(clear: &'a str) -> Self {
+        NewPassword { clear, hashed: None }
+    }
+
+    fn written_back(clear: &'a str, request: &crate::sspr::OnPremRequest) -> Self {
+        NewPassword { clear, hashed: request.hashed.clone() }
+    }
+
+    fn credential(self) -> Credential {
+        self.hashed.unwrap_or_else(|| Credential::from_password(self.clear, &mut rand::rngs::OsRng))
+    }
+}
+
 /// What password hash sync left on a synced user (Graph's onPremises* properties).
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -659,11 +680,11 @@ impl Tenant {
         };
         self.check_new_password(&self.users[&target], &password).map_err(ResetError::Policy)?;
         if !synced {
-            return Ok(Next::Done(self.complete_reset_method(actor, target, &password, None, generated, false, Ok(()))));
+            return Ok(Next::Done(self.complete_reset_method(actor, target, NewPassword::clear(&password), generated, false, Ok(()))));
         }
         if !self.writeback_enabled() {
             let code = crate::sspr::Error::WritebackNotEnabled.code().to_string();
-            return Ok(Next::Done(self.complete_reset_method(actor, target, &password, None, None, true, Err(code))));
+            return Ok(Next::Done(self.complete_reset_method(actor, target, NewPassword::clear(&password), None, true, Err(code))));
         }
         let force_change = self.sync_features.user_force_password_change_on_logon_enabled;
         // "By default, Microsoft Entra ID unlocks accounts when it performs a password reset"
@@ -680,21 +701,20 @@ impl Tenant {
     ) -> (Operation, Option<String>) {
         let crate::sspr::OnPremOp::Reset { password, .. } = &request.op else { unreachable!("a reset request") };
         let outcome = outcome.map_err(|e| crate::sspr::Error::from(e).code().to_string());
-        self.complete_reset_method(actor, request.user, password, request.hashed.clone(), None, true, outcome)
+        self.complete_reset_method(actor, request.user, NewPassword::written_back(password, request), None, true, outcome)
     }
 
     fn complete_reset_method(
         &mut self,
         actor: Actor,
         target: Uuid,
-        password: &str,
-        hashed: Option<Credential>,
+        password: NewPassword,
         generated: Option<String>,
         synced: bool,
         outcome: Result<(), String>,
     ) -> (Operation, Option<String>) {
         if outcome.is_ok() {
-            let credential = hashed.unwrap_or_else(|| Credential::from_password(password, &mut rand::rngs::OsRng));
+            let credential = password.credential();
             let now = self.clock.now();
             if let Some(u) = self.users.get_mut(&target) {
                 u.credential = Some(credential);
@@ -750,7 +770,7 @@ impl Tenant {
     pub fn change_password(&mut self, user: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<Next<()>, ChangeError> {
         match self.try_change_password(user, current, new, via) {
             Ok(Next::Done(())) => {
-                self.apply_change(user, new, None);
+                self.apply_change(user, NewPassword::clear(new));
                 self.audit_change(user, Ok(()));
                 Ok(Next::Done(()))
             }
@@ -775,7 +795,7 @@ impl Tenant {
             e => ChangeError::OnPremises(e),
         });
         if outcome.is_ok() {
-            self.apply_change(request.user, new, request.hashed.clone());
+            self.apply_change(request.user, NewPassword::written_back(new, request));
         }
         self.audit_change(request.user, outcome.as_ref().map(|_| ()));
         outcome
@@ -816,8 +836,8 @@ impl Tenant {
         Ok(Next::Writeback(self.request_for(user, crate::sspr::OnPremOp::Change { old: current.into(), new: new.into() })))
     }
 
-    fn apply_change(&mut self, user: Uuid, new: &str, hashed: Option<Credential>) {
-        let credential = hashed.unwrap_or_else(|| Credential::from_password(new, &mut rand::rngs::OsRng));
+    fn apply_change(&mut self, user: Uuid, new: NewPassword) {
+        let credential = new.credential();
         let now = self.clock.now();
         if let Some(u) = self.users.get_mut(&user) {
             u.credential = Some(credential);
@@ -1055,11 +1075,11 @@ impl Tenant {
         let checked = checked.and_then(|()| if u.synced() && !self.writeback_enabled() { Err(Error::WritebackNotEnabled) } else { Ok(()) });
         match checked {
             Err(e) => {
-                self.complete_sspr_reset(flow, user, password, None, Err(e.clone()));
+                self.complete_sspr_reset(flow, user, NewPassword::clear(password), Err(e.clone()));
                 Err(e)
             }
             Ok(()) if !self.users[&user].synced() => {
-                self.complete_sspr_reset(flow, user, password, None, Ok(()));
+                self.complete_sspr_reset(flow, user, NewPassword::clear(password), Ok(()));
                 Ok(Next::Done(()))
             }
             Ok(()) => Ok(Next::Writeback(self.request_for(
@@ -1082,22 +1102,15 @@ impl Tenant {
             // AD has the password; the cloud's write failed: the flow is over (a retry would
             // reset again), the cloud keeps the old hash until hash sync brings AD's
             let failed = Err(crate::sspr::Error::OnPremisesSuccessCloudFailure);
-            self.complete_sspr_reset(flow, request.user, password, None, failed.clone());
+            self.complete_sspr_reset(flow, request.user, NewPassword::clear(password), failed.clone());
             self.flows.remove(&flow);
             return failed;
         }
-        self.complete_sspr_reset(flow, request.user, password, request.hashed.clone(), outcome.clone());
+        self.complete_sspr_reset(flow, request.user, NewPassword::written_back(password, request), outcome.clone());
         outcome
     }
 
-    fn complete_sspr_reset(
-        &mut self,
-        flow: Uuid,
-        user: Uuid,
-        password: &str,
-        hashed: Option<Credential>,
-        outcome: Result<(), crate::sspr::Error>,
-    ) {
+    fn complete_sspr_reset(&mut self, flow: Uuid, user: Uuid, password: NewPassword, outcome: Result<(), crate::sspr::Error>) {
         use crate::sspr::Error;
         let reason = match &outcome {
             Ok(()) => String::new(),
@@ -1114,7 +1127,7 @@ impl Tenant {
             &reason,
         );
         if outcome.is_ok() {
-            let credential = hashed.unwrap_or_else(|| Credential::from_password(password, &mut rand::rngs::OsRng));
+            let credential = password.credential();
             let now = self.clock.now();
             if let Some(u) = self.users.get_mut(&user) {
                 u.credential = Some(credential);
