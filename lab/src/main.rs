@@ -278,6 +278,23 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
         .fold(filter, |f, d| f.add_directive(d.parse().expect("a valid directive")))
 }
 
+/// No transparent huge pages: mimalloc asks for them, and each is 2 MiB zeroed at its first
+/// touch — 9 % of a fresh `lab up`'s CPU, profiled (docs/benchmarks.md) — for a process whose
+/// heap is mostly a few MiB. Set from a constructor, before the Rust runtime's first
+/// allocation: from `main` it came too late for the first two pages (~1.3 ms of every start).
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static NO_HUGE_PAGES: extern "C" fn() = {
+    extern "C" fn no_huge_pages() {
+        // SAFETY: a process-wide flag with no pointers; failure (an old kernel) changes nothing
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
+    no_huge_pages
+};
+
 fn main() -> std::process::ExitCode {
     // an expected error (a missing file, a lab that is not running) is a sentence with its
     // causes, never a backtrace, whatever RUST_BACKTRACE says: backtraces are for bugs (panics)
@@ -291,13 +308,6 @@ fn main() -> std::process::ExitCode {
 }
 
 fn lab_main() -> Result<()> {
-    // No transparent huge pages: mimalloc asks for them, and each is 2 MiB zeroed at its
-    // first touch — 9 % of a fresh `lab up`'s CPU, profiled (docs/benchmarks.md) — for a
-    // process whose heap is mostly a few MiB. (Pages faulted before main keep theirs.)
-    // SAFETY: a process-wide flag with no pointers; failure (an old kernel) changes nothing
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
     let cli = Cli::parse();
     if cli.command.only_prints() {
         // `lab exercises | head`: a closed pipe ends the output quietly, as for any Unix
