@@ -61,7 +61,7 @@ pub struct LabConfig {
     /// installed without it — directory and hash sync only, the sync side's writeback flag
     /// off — until its configuration wizard turns it on (the exercise mode's start).
     pub password_writeback: bool,
-    /// Extra synced users for load and concurrency tests (`testlab::seed_load_users`).
+    /// Extra synced users for load and concurrency tests (Load0…: `testlab::users`).
     pub load_users: usize,
     /// The attribute that ties a synced user to its AD object. With mS-DS-ConsistencyGuid
     /// the synced users' AD objects carry it (a copy of objectGUID, as Connect writes it).
@@ -257,29 +257,32 @@ impl Lab {
         let _ = rustls::crypto::ring::default_provider().install_default();
 
         let domain = testlab::domain(cfg.seed);
-        let mut dir = Directory::new(domain.clone(), cfg.clock.clone());
-        let users = match &cfg.adds_ldif {
-            None => {
-                let mut users = testlab::seed(&mut dir);
-                users.extend(testlab::seed_load_users(&mut dir, cfg.load_users));
-                users
-            }
-            Some((name, text)) => {
-                let records = ad_ds::ldif::parse(text).map_err(|e| anyhow::anyhow!("{name}:{e}"))?;
-                let users = users_in_ldif(&records);
-                dir.import(records).map_err(|e| anyhow::anyhow!("{name}:{e}"))?;
-                // Rights are not part of LDIF: a saved testlab gets its connector's back.
-                testlab::grant_writeback_rights(&mut dir);
-                users
-            }
+        let ldif = match &cfg.adds_ldif {
+            None => None,
+            Some((name, text)) => Some((name, ad_ds::ldif::parse(text).map_err(|e| anyhow::anyhow!("{name}:{e}"))?)),
         };
-
-        // the tenant's seeded passwords, hashed on the other core meanwhile
+        let users = match &ldif {
+            None => testlab::users(&domain, cfg.load_users),
+            Some((_, records)) => users_in_ldif(records),
+        };
+        // the tenant's seeded passwords, hashed on the other core while the directory is
+        // seeded and the listeners made (~1.3 ms of PBKDF2: the start waited ~0.6 ms for it
+        // when it began after the directory)
         let synced: Vec<(String, String)> = match cfg.presynced {
             true => users.iter().filter(|u| u.synced).filter_map(|u| Some((u.upn.clone(), u.password.clone()?))).collect(),
             false => vec![],
         };
         let hashing = std::thread::spawn(move || testlab::hash_tenant_credentials(synced));
+
+        let mut dir = Directory::new(domain.clone(), cfg.clock.clone());
+        match ldif {
+            None => testlab::seed(&mut dir, &users),
+            Some((name, records)) => {
+                dir.import(records).map_err(|e| anyhow::anyhow!("{name}:{e}"))?;
+                // Rights are not part of LDIF: a saved testlab gets its connector's back.
+                testlab::grant_writeback_rights(&mut dir);
+            }
+        }
 
         std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating {}", cfg.state_dir.display()))?;
         // a fresh state directory takes its two RSA keys from the pool made ahead (each key

@@ -125,37 +125,55 @@ pub const OUS: &[(&str, &str)] = &[
     ("Not Synced", "Users outside the sync scope"),
 ];
 
-/// Adds `n` more plain synced users, Load0..Load{n-1} in OU=Lab Users (password
-/// `Load-Pass-{i}-Aa`), for load and concurrency tests; call after [`seed`].
-pub fn seed_load_users(d: &mut Directory, n: usize) -> Vec<SeededUser> {
-    let base = d.base_dn().to_string();
-    let domain = d.config().dns_name.clone();
-    let sys = system();
-    let tls = OpContext::TLS;
-    let mut out = vec![];
-    for i in 0..n {
+/// The users a testlab directory holds once [`seed`] has run, as `lab up --json` lists
+/// them: the built-in Administrator, the Test Lab Guide's users and connector account, and
+/// `load` more plain synced users, Load0..Load{load-1} in OU=Lab Users (password
+/// `Load-Pass-{i}-Aa`) for load and concurrency tests. Known before the directory is, so a
+/// lab hashes their cloud twins' passwords while it seeds.
+pub fn users(domain: &DomainConfig, load: usize) -> Vec<SeededUser> {
+    let base = domain.base_dn().to_string();
+    let dns = &domain.dns_name;
+    let admin = SeededUser {
+        sam: "Administrator".into(),
+        upn: format!("Administrator@{dns}"),
+        dn: format!("CN=Administrator,CN=Users,{base}"),
+        password: Some(ADMIN_PASSWORD.into()),
+        about: "the domain's built-in administrator (RID 500)".into(),
+        cloud: false,
+        synced: false,
+    };
+    let specs = USERS.iter().map(|u| {
+        // Connect syncs OU=Lab Users; User5's OU is out of scope.
+        let synced = u.ou == "OU=Lab Users";
+        SeededUser {
+            sam: u.sam.into(),
+            upn: format!("{}@{dns}", u.sam.to_lowercase()),
+            dn: format!("CN={},{},{base}", u.sam, u.ou),
+            password: Some(u.password.into()),
+            about: u.about.into(),
+            cloud: synced,
+            synced,
+        }
+    });
+    let loads = (0..load).map(|i| {
         let sam = format!("Load{i}");
-        let dn = format!("CN={sam},OU=Lab Users,{base}");
-        let upn = format!("{}@{domain}", sam.to_lowercase());
-        let password = format!("Load-Pass-{i}-Aa");
-        let attrs: Vec<(String, Vec<Vec<u8>>)> = vec![
-            ("objectClass".into(), vec![b"user".to_vec()]),
-            ("sAMAccountName".into(), vec![sam.clone().into_bytes()]),
-            ("userPrincipalName".into(), vec![upn.clone().into_bytes()]),
-            ("displayName".into(), vec![sam.clone().into_bytes()]),
-            ("unicodePwd".into(), vec![unicode_pwd(&password)]),
-            ("userAccountControl".into(), vec![b"512".to_vec()]),
-        ];
-        d.add(&sys, &dn, attrs, tls).unwrap_or_else(|e| panic!("load user {sam}: {e}"));
-        out.push(SeededUser { sam, upn, dn, password: Some(password), about: "a load-test user".into(), cloud: true, synced: true });
-    }
-    out
+        SeededUser {
+            upn: format!("{}@{dns}", sam.to_lowercase()),
+            dn: format!("CN={sam},OU=Lab Users,{base}"),
+            sam,
+            password: Some(format!("Load-Pass-{i}-Aa")),
+            about: "a load-test user".into(),
+            cloud: true,
+            synced: true,
+        }
+    });
+    std::iter::once(admin).chain(specs).chain(loads).collect()
 }
 
-/// Seeds the testlab OUs, users and policy into a freshly provisioned directory.
-pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
+/// Seeds a freshly provisioned directory with the testlab's policy, OUs, the connector's
+/// rights and `users` (from [`users`]).
+pub fn seed(d: &mut Directory, users: &[SeededUser]) {
     let base = d.base_dn().to_string();
-    let domain = d.config().dns_name.clone();
     let sys = system();
     let tls = OpContext::TLS;
     let policy =
@@ -166,51 +184,38 @@ pub fn seed(d: &mut Directory) -> Vec<SeededUser> {
             vec![("objectClass".into(), vec![b"organizationalUnit".to_vec()]), ("description".into(), vec![desc.as_bytes().to_vec()])];
         d.add(&sys, &format!("OU={ou},{base}"), attrs, tls).expect("testlab OU");
     }
-    let mut out = vec![SeededUser {
-        sam: "Administrator".into(),
-        upn: format!("Administrator@{domain}"),
-        dn: format!("CN=Administrator,CN=Users,{base}"),
-        password: Some(ADMIN_PASSWORD.into()),
-        about: "the domain's built-in administrator (RID 500)".into(),
-        cloud: false,
-        synced: false,
-    }];
-    for u in USERS {
-        let dn = format!("CN={},{},{base}", u.sam, u.ou);
-        let upn = format!("{}@{domain}", u.sam.to_lowercase());
+    let add = |d: &mut Directory, u: &SeededUser, description: Option<&str>, uac: i64, extra: Vec<(String, Vec<Vec<u8>>)>| {
         let mut attrs: Vec<(String, Vec<Vec<u8>>)> = vec![
             ("objectClass".into(), vec![b"user".to_vec()]),
             ("sAMAccountName".into(), vec![u.sam.as_bytes().to_vec()]),
-            ("userPrincipalName".into(), vec![upn.clone().into_bytes()]),
+            ("userPrincipalName".into(), vec![u.upn.as_bytes().to_vec()]),
             ("displayName".into(), vec![u.sam.as_bytes().to_vec()]),
-            ("description".into(), vec![u.about.as_bytes().to_vec()]),
-            ("unicodePwd".into(), vec![unicode_pwd(u.password)]),
-            ("userAccountControl".into(), vec![u.uac.to_string().into_bytes()]),
         ];
-        if !u.given.is_empty() {
-            attrs.push(("givenName".into(), vec![u.given.as_bytes().to_vec()]));
-            attrs.push(("sn".into(), vec![b"Lab".to_vec()]));
-            attrs.push(("mail".into(), vec![upn.clone().into_bytes()]));
+        attrs.extend(description.map(|a| ("description".into(), vec![a.as_bytes().to_vec()])));
+        attrs.push(("unicodePwd".into(), vec![unicode_pwd(u.password.as_deref().unwrap_or_default())]));
+        attrs.push(("userAccountControl".into(), vec![uac.to_string().into_bytes()]));
+        attrs.extend(extra);
+        d.add(&sys, &u.dn, attrs, tls).unwrap_or_else(|e| panic!("testlab user {}: {e}", u.sam));
+    };
+    let spec = |u: &SeededUser| USERS.iter().find(|s| s.sam == u.sam);
+    for (u, s) in users.iter().filter_map(|u| Some((u, spec(u)?))) {
+        let mut extra = vec![];
+        if !s.given.is_empty() {
+            extra.push(("givenName".into(), vec![s.given.as_bytes().to_vec()]));
+            extra.push(("sn".into(), vec![b"Lab".to_vec()]));
+            extra.push(("mail".into(), vec![u.upn.as_bytes().to_vec()]));
         }
-        d.add(&sys, &dn, attrs, tls).unwrap_or_else(|e| panic!("testlab user {}: {e}", u.sam));
-        for g in u.groups {
+        add(d, u, Some(s.about), s.uac, extra);
+        for g in s.groups {
             // Joining a protected group stamps adminCount=1, as SDProp does.
-            member_add(d, &format!("CN={g},CN=Users,{base}"), &dn);
+            member_add(d, &format!("CN={g},CN=Users,{base}"), &u.dn);
         }
-        // Connect syncs OU=Lab Users; User5's OU is out of scope.
-        let synced = u.ou == "OU=Lab Users";
-        out.push(SeededUser {
-            sam: u.sam.into(),
-            upn,
-            dn,
-            password: Some(u.password.into()),
-            about: u.about.into(),
-            cloud: synced,
-            synced,
-        });
     }
     grant_writeback_rights(d);
-    out
+    // the load users (Administrator is built in)
+    for u in users.iter().filter(|u| spec(u).is_none() && u.sam != "Administrator") {
+        add(d, u, None, UF_NORMAL_ACCOUNT, vec![]);
+    }
 }
 
 /// What `Set-ADSyncPasswordWritebackPermissions` (and the "Unexpire Password" step of the
