@@ -142,6 +142,28 @@ impl Signer {
         token
     }
 
+    /// An access token for `claims`, remembered as checked: the tenant just signed it, so its
+    /// first use skips the RSA check (every lab start's onboarding, every scenario's first
+    /// Graph call). Issuer, audience and lifetime are still judged on every use.
+    pub fn sign_access(&self, claims: &AccessClaims) -> String {
+        let token = self.sign(claims);
+        self.remember(&token, claims.clone());
+        token
+    }
+
+    fn digest(token: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn remember(&self, token: &str, claims: AccessClaims) {
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_KEPT {
+            verified.clear();
+        }
+        verified.insert(Signer::digest(token), claims);
+    }
+
     /// Checks signature, issuer and audience, then the lifetime against `now` (seconds
     /// since the epoch, from the lab clock).
     pub fn validate(&self, token: &str, issuer: &str, now: i64) -> Result<AccessClaims, TokenError> {
@@ -151,10 +173,7 @@ impl Signer {
         if token.matches('.').count() != 2 {
             return Err(TokenError::Malformed);
         }
-        let digest: [u8; 32] = {
-            use sha2::Digest;
-            sha2::Sha256::digest(token.as_bytes()).into()
-        };
+        let digest = Signer::digest(token);
         let known = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&digest).cloned();
         let c = match known {
             Some(c) => c,
@@ -168,11 +187,7 @@ impl Signer {
                     jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::Signature,
                     _ => TokenError::Malformed,
                 })?;
-                let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if verified.len() >= VERIFIED_KEPT {
-                    verified.clear();
-                }
-                verified.insert(digest, data.claims.clone());
+                self.remember(token, data.claims.clone());
                 data.claims
             }
         };
@@ -234,5 +249,23 @@ mod tests {
         let other = Signer::generate().sign(&claims(GRAPH_AUDIENCE, 1_000));
         assert_eq!(signer.validate(&other, iss, 1_000), Err(TokenError::Signature));
         assert_eq!(signer.validate(&signer.sign(&claims("api://other", 1_000)), iss, 1_000), Err(TokenError::Audience));
+    }
+
+    /// A token the tenant issues is remembered as checked from the start: its first use finds
+    /// the claims another signer with the same key decodes from it, and is judged like any.
+    #[test]
+    fn an_issued_token_is_remembered_with_the_claims_it_carries() {
+        let der = Signer::new_key_der();
+        let (issuer, reader) = (Signer::from_der(&der), Signer::from_der(&der));
+        let iss = "https://sts.windows.net/lab/";
+        let mut c = claims(GRAPH_AUDIENCE, 1_000);
+        c.scp = Some("User.Read".into());
+        c.wids = vec!["62e90394-69f5-4237-9190-012177145e10".into()];
+        let token = issuer.sign_access(&c);
+        assert!(issuer.verified.lock().unwrap().contains_key(&Signer::digest(&token)), "remembered when issued");
+        assert!(reader.verified.lock().unwrap().is_empty());
+        assert_eq!(issuer.validate(&token, iss, 1_000), reader.validate(&token, iss, 1_000), "the same claims as decoded");
+        assert_eq!(issuer.validate(&token, iss, 1_000 + LIFETIME_SECONDS), Err(TokenError::Lifetime));
+        assert_eq!(issuer.validate(&issuer.sign_access(&claims("api://other", 1_000)), iss, 1_000), Err(TokenError::Audience));
     }
 }

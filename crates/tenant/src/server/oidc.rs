@@ -248,7 +248,7 @@ pub(super) async fn token(
             );
         }
     }
-    let access = s.signer.sign(&claims);
+    let access = s.signer.sign_access(&claims);
     let mut body = json!({
         "token_type": "Bearer",
         "scope": claims.scp.as_deref().map(|granted| response_scope(scope, granted)).unwrap_or_else(|| scope.clone()),
