@@ -8,10 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ldap-utils chromium chromium-driver npm python3-pytest python3-venv)
-commands=(ldapsearch chromium chromedriver npm)
+# only the packages whose command is missing: a Node.js from elsewhere (NodeSource's
+# nodejs ships npm) conflicts with Debian's npm package
+declare -A package_of=([ldapsearch]=ldap-utils [chromium]=chromium [chromedriver]=chromium-driver [npm]=npm)
+packages=(python3-pytest python3-venv)
 missing=0
-for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
+for c in ldapsearch chromium chromedriver npm; do
+  command -v "$c" >/dev/null 2>&1 || { missing=1; packages+=("${package_of[$c]}"); }
+done
 # Debian's own Python (not another one first on PATH) holds Debian's pytest
 system_python=/usr/bin/python3
 [ -x "$system_python" ] || system_python=python3
