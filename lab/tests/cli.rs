@@ -72,6 +72,20 @@ fn sigterm_right_after_the_json_line_exits_0() {
     }
 }
 
+/// A lab's heap is a few MiB: it never asks for transparent huge pages (each one 2 MiB
+/// zeroed at first touch, ~1 ms of every start), not even for the allocations the Rust
+/// runtime makes before `main`.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_running_lab_holds_no_transparent_huge_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = up(dir.path(), &["--no-engine"]);
+    let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", r.child.id())).unwrap();
+    let huge = rollup.lines().find(|l| l.starts_with("AnonHugePages:")).expect("AnonHugePages in smaps_rollup");
+    assert_eq!(huge.split_whitespace().nth(1), Some("0"), "{huge}");
+    assert_eq!(sigterm(r).code(), Some(0));
+}
+
 /// The process contract and the Rust fixture describe a lab alike: `lab up --json`'s line is
 /// `hybrid_lab::Lab::json()` for the same choices (only ports and the state directory differ),
 /// and nothing else reaches stdout before or after it.
