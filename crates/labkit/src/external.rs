@@ -136,7 +136,7 @@ pub async fn seed(
         }
     }
     // the users, with the testlab's attributes, passwords and groups
-    for u in users.iter().filter(|u| !u.dn.is_empty() && u.sam != "Administrator") {
+    for u in users.iter().filter(|u| !u.dn.is_empty() && u.sam != testlab::ADMINISTRATOR) {
         let e = model.by_sam(&u.sam).ok_or("a seeded user")?;
         let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![];
         for a in ["objectClass", "sAMAccountName", "userPrincipalName", "displayName", "givenName", "sn", "mail", "description"] {

@@ -26,6 +26,9 @@ pub struct SeededUser {
     pub synced: bool,
 }
 
+/// The domain's built-in administrator (RID 500): provisioned with the domain, so seeding
+/// lists it but never adds it.
+pub const ADMINISTRATOR: &str = "Administrator";
 pub const ADMIN_PASSWORD: &str = "Lab-Admin-Pa55!";
 
 /// Azure AD Connect's AD DS connector account (express settings name it MSOL_<hex>).
@@ -134,9 +137,9 @@ pub fn users(domain: &DomainConfig, load: usize) -> Vec<SeededUser> {
     let base = domain.base_dn().to_string();
     let dns = &domain.dns_name;
     let admin = SeededUser {
-        sam: "Administrator".into(),
-        upn: format!("Administrator@{dns}"),
-        dn: format!("CN=Administrator,CN=Users,{base}"),
+        sam: ADMINISTRATOR.into(),
+        upn: format!("{ADMINISTRATOR}@{dns}"),
+        dn: format!("CN={ADMINISTRATOR},CN=Users,{base}"),
         password: Some(ADMIN_PASSWORD.into()),
         about: "the domain's built-in administrator (RID 500)".into(),
         cloud: false,
@@ -212,8 +215,8 @@ pub fn seed(d: &mut Directory, users: &[SeededUser]) {
         }
     }
     grant_writeback_rights(d);
-    // the load users (Administrator is built in)
-    for u in users.iter().filter(|u| spec(u).is_none() && u.sam != "Administrator") {
+    // the load users
+    for u in users.iter().filter(|u| spec(u).is_none() && u.sam != ADMINISTRATOR) {
         add(d, u, None, UF_NORMAL_ACCOUNT, vec![]);
     }
 }
