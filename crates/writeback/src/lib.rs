@@ -127,7 +127,7 @@ pub struct TraceLine {
 #[derive(Clone)]
 pub struct EventLog {
     events: Arc<Mutex<std::collections::VecDeque<Event>>>,
-    trace: Arc<Mutex<Vec<TraceLine>>>,
+    trace: Arc<Mutex<std::collections::VecDeque<TraceLine>>>,
     clock: clock::Clock,
 }
 
@@ -144,12 +144,12 @@ impl EventLog {
 
     pub(crate) fn trace(&self, tracking_id: &str, from: &'static str, to: &'static str, text: impl Into<String>) {
         let mut t = self.trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let seq = t.last().map(|l| l.seq + 1).unwrap_or(1);
-        t.push(TraceLine { seq, tracking_id: tracking_id.to_string(), from, to, text: text.into() });
-        if t.len() > TRACE_KEPT {
-            let excess = t.len() - TRACE_KEPT;
-            t.drain(..excess);
+        let seq = t.back().map(|l| l.seq + 1).unwrap_or(1);
+        // a ring, not a Vec drained at the front: that moved all 2,000 lines on every line
+        if t.len() >= TRACE_KEPT {
+            t.pop_front();
         }
+        t.push_back(TraceLine { seq, tracking_id: tracking_id.to_string(), from, to, text: text.into() });
     }
 
     /// The trace lines after `seq` (0: all kept).
@@ -1306,4 +1306,30 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
         .route("/lab/engine/events", get(events))
         .route("/lab/engine/trace", get(trace))
         .route("/lab/engine/control", post(control))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_and_the_event_log_keep_their_newest_lines_in_order() {
+        let log = EventLog::new(clock::Clock::frozen(clock::Clock::lab_epoch()));
+        for i in 0..TRACE_KEPT + 5 {
+            log.trace("t", "engine", "relay", format!("line {i}"));
+        }
+        let kept = log.trace_since(0);
+        assert_eq!(kept.len(), TRACE_KEPT);
+        assert_eq!((kept[0].seq, kept[0].text.as_str()), (6, "line 5"));
+        assert!(kept.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        assert_eq!(log.trace_since(kept[TRACE_KEPT - 3].seq).len(), 2);
+
+        for i in 0..EVENTS_KEPT + 3 {
+            log.log(31002, format!("event {i}"), None);
+        }
+        let events = log.all();
+        assert_eq!(events.len(), EVENTS_KEPT);
+        assert_eq!(events[0].message, "event 3");
+        assert_eq!(events[EVENTS_KEPT - 1].message, format!("event {}", EVENTS_KEPT + 2));
+    }
 }
