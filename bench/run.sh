@@ -75,8 +75,16 @@ $SLAPADD -q -f "$work/slapd.conf" -l "$work/ol.ldif"
 $SLAPD -f "$work/slapd.conf" -h "ldap://127.0.0.1:$SLAPD_PORT/"
 for _ in $(seq 100); do ldapsearch -x -H "ldap://127.0.0.1:$SLAPD_PORT" -b '' -s base >/dev/null 2>&1 && break; sleep 0.1; done
 
-run() { # server url flavor op conns admin_dn admin_pw
-  $BIN/lab-bench load --url "$2" --flavor "$3" --op "$4" --conns "$5" --users "$USERS" --seconds "$SECONDS_PER_RUN" --admin-dn "$6" --admin-password "$7"
+ALL_CPUS="0-$(( $(nproc) - 1 ))"
+# conns "1-one-cpu": one connection with the server (every thread) and the client on CPU 0.
+# On this VM a wake-up from one vCPU to the other costs ~30 µs, two of them per round trip,
+# so a plain one-connection run measures where the scheduler put the threads more than the
+# server: the pinned row takes placement out of it.
+run() { # server_pid url flavor op conns admin_dn admin_pw
+  local conns=$5 pin=()
+  if [ "$conns" = 1-one-cpu ]; then conns=1; pin=(taskset -c 0); taskset -a -p -c 0 "$1" >/dev/null; fi
+  "${pin[@]}" $BIN/lab-bench load --url "$2" --flavor "$3" --op "$4" --conns "$conns" --users "$USERS" --seconds "$SECONDS_PER_RUN" --admin-dn "$6" --admin-password "$7"
+  [ ${#pin[@]} -eq 0 ] || taskset -a -p -c "$ALL_CPUS" "$1" >/dev/null
 }
 LAB_ADMIN="CN=Administrator,CN=Users,DC=testlab,DC=example"; LAB_PW='Lab-Admin-Pa55!'
 OL_ADMIN="cn=admin,dc=bench,dc=example"; OL_PW='Bench-Admin-1!'
@@ -87,12 +95,12 @@ before_head=""; [ -n "${BEFORE:-}" ] && before_head=" before (ops/s) |"
 echo "| workload ($USERS users; median of 3 alternating ${SECONDS_PER_RUN}s runs) | connections | hybrid-lab AD DS (ops/s) |$before_head slapd mdb (ops/s) | lab ÷ slapd |"
 echo "|---|---|---|---|---|${before_head:+---|}"
 for op in bind search; do
-  for c in 1 16; do
+  for c in 1 1-one-cpu 16; do
     a=(); b=(); z=()
     for _ in 1 2 3; do
-      a+=("$(run lab "$LAB_URL" ad "$op" "$c" "$LAB_ADMIN" "$LAB_PW")")
-      [ -n "${BEFORE:-}" ] && z+=("$(run lab "$BEFORE_URL" ad "$op" "$c" "$LAB_ADMIN" "$LAB_PW")")
-      b+=("$(run slapd "ldap://127.0.0.1:$SLAPD_PORT" openldap "$op" "$c" "$OL_ADMIN" "$OL_PW")")
+      a+=("$(run "$LAB_PID" "$LAB_URL" ad "$op" "$c" "$LAB_ADMIN" "$LAB_PW")")
+      [ -n "${BEFORE:-}" ] && z+=("$(run "$BEFORE_PID" "$BEFORE_URL" ad "$op" "$c" "$LAB_ADMIN" "$LAB_PW")")
+      b+=("$(run "$(cat "$work/slapd.pid")" "ldap://127.0.0.1:$SLAPD_PORT" openldap "$op" "$c" "$OL_ADMIN" "$OL_PW")")
     done
     before_col=""; [ -n "${BEFORE:-}" ] && before_col=" $(median "${z[@]}") (${z[*]}) |"
     ratio=$(python3 -c "print(f'{$(median "${a[@]}")/$(median "${b[@]}"):.2f}×')")
