@@ -7,10 +7,13 @@ use std::sync::Mutex;
 
 use axum::http::HeaderMap;
 
+/// A signed-in person: (user, access token, what renews it).
+type Session = (String, String, Option<String>);
+
 pub struct Sessions {
     cookie: &'static str,
-    /// session id → (user, access token, what renews it)
-    map: Mutex<HashMap<String, (String, String, Option<String>)>>,
+    /// session id → its session
+    map: Mutex<HashMap<String, Session>>,
 }
 
 /// How many sessions a store keeps (the oldest signed-in goes first).
@@ -21,7 +24,7 @@ impl Sessions {
         Sessions { cookie, map: Mutex::default() }
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String, Option<String>)>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

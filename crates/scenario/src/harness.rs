@@ -16,6 +16,9 @@
 //! directory instead, one at a time (one directory is seeded before each); those it cannot
 //! play, or that say Samba differs, are ignored.
 
+// The example's `fn main` is the point: a `harness = false` test target is a main.
+#![allow(clippy::needless_doctest_main)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -119,6 +119,8 @@ pub struct Step {
 
 /// What a step should come to.
 #[derive(Debug, Clone, PartialEq)]
+// one per step of a parsed file: its size does not matter, a Box would in every match
+#[allow(clippy::large_enum_variant)]
 pub enum Expect {
     Ok,
     /// Any refusal, whatever its code (where the documentation names none).
@@ -895,7 +897,7 @@ impl<'de> Deserialize<'de> for Expect {
 
 /// The schema of `expect` (the hand-written Deserialize above accepts exactly this).
 #[derive(JsonSchema)]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::large_enum_variant)]
 #[serde(untagged)]
 enum ExpectSchema {
     Ok(OkWord),

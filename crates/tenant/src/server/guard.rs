@@ -44,7 +44,7 @@ impl Hosts {
         {
             return true;
         }
-        self.names.iter().any(|n| *n == name)
+        self.names.contains(&name)
     }
 }
 
@@ -118,10 +118,11 @@ pub async fn guard(State((s, hosts)): State<(Shared, Hosts)>, req: Request, next
             }
         }
     }
-    if path.starts_with("/lab/") && !open_lab_path(&path) {
-        if let Err(r) = lab_admin(&s, req.headers()) {
-            return r;
-        }
+    if path.starts_with("/lab/")
+        && !open_lab_path(&path)
+        && let Err(r) = lab_admin(&s, req.headers())
+    {
+        return r;
     }
     next.run(req).await
 }
