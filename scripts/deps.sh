@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 declare -A package_of=([ldapsearch]=ldap-utils [chromium]=chromium [chromedriver]=chromium-driver [npm]=npm)
 packages=(python3-pytest python3-venv)
 missing=0
-for c in ldapsearch chromium chromedriver npm; do
+for c in "${!package_of[@]}"; do
   command -v "$c" >/dev/null 2>&1 || { missing=1; packages+=("${package_of[$c]}"); }
 done
 # Debian's own Python (not another one first on PATH) holds Debian's pytest
