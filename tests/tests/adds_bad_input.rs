@@ -234,3 +234,87 @@ async fn a_filter_that_cannot_be_decoded_closes_the_connection_and_changes_nothi
     assert!(msgs.len() == 1 && is_notice(&msgs[0]), "{msgs:?}");
     assert_eq!(usn(&t).await, before);
 }
+
+/// A lab without the engine, so that a test's client is the DC's only one (its connection
+/// then polls for the next request before sleeping: ad_ds::server::LONE_CLIENT_SPIN).
+async fn lone_client_lab() -> TestLab {
+    TestLab::start_with(|c| c.engine = false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_clients_request_in_two_parts_is_answered_once_whole() {
+    install_crypto();
+    let t = lone_client_lab().await;
+    assert_eq!(t.lab.adds.as_ref().unwrap().clients(), 0);
+    let bind = LdapMsg {
+        msgid: 1,
+        op: LdapOp::BindRequest(LdapBindRequest {
+            version: 3,
+            dn: t.info().adds.admin_dn.clone(),
+            cred: LdapBindCred::Simple(t.info().adds.admin_password.clone()),
+        }),
+        ctrl: vec![],
+    };
+    let whoami = LdapMsg {
+        msgid: 2,
+        op: LdapOp::ExtendedRequest(LdapExtendedRequest { name: "1.3.6.1.4.1.4203.1.11.3".into(), value: None }),
+        ctrl: vec![],
+    };
+    let mut f = Framed::new(TcpStream::connect(addr(&t)).await.unwrap(), LdapCodec::default());
+    for (msg, cut) in [(bind, 7), (whoami, 3)] {
+        let bytes = encode(msg);
+        f.get_mut().write_all(&bytes[..cut]).await.unwrap();
+        // the server reads the first part (a spin, then asleep) and answers nothing yet
+        assert!(tokio::time::timeout(Duration::from_millis(200), f.next()).await.is_err(), "no answer to part of a request");
+        f.get_mut().write_all(&bytes[cut..]).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), f.next()).await.expect("an answer").unwrap().unwrap();
+        match answer.op {
+            LdapOp::BindResponse(r) => assert_eq!(r.res.code, LdapResultCode::Success),
+            LdapOp::ExtendedResponse(r) => {
+                assert_eq!(r.res.code, LdapResultCode::Success);
+                assert!(String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).starts_with("u:TESTLAB\\Administrator"), "{r:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Every way in counts as one client and every way out uncounts it: were the count to drift,
+/// a lone client would lose its spin, or many clients would spin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dc_counts_its_clients_on_every_way_in_and_out() {
+    install_crypto();
+    let t = lone_client_lab().await;
+    let dc = t.lab.adds.clone().unwrap();
+    let settles_at = |n: usize| {
+        let dc = dc.clone();
+        async move {
+            let counted = tokio::time::timeout(Duration::from_secs(5), async {
+                while dc.clients() != n {
+                    tokio::task::yield_now().await;
+                }
+            });
+            assert!(counted.await.is_ok(), "{} clients counted, {n} connected", dc.clients());
+        }
+    };
+    let mut clients = vec![];
+    for (n, via) in [Via::Plain, Via::StartTls, Via::Ldaps].into_iter().enumerate() {
+        let mut l = t.admin(via).await;
+        l.extended(ldap3::exop::WhoAmI).await.unwrap().success().unwrap();
+        clients.push(l);
+        settles_at(n + 1).await;
+    }
+    // a raw socket that never speaks, and one whose TLS handshake fails
+    let silent = TcpStream::connect(addr(&t)).await.unwrap();
+    settles_at(4).await;
+    let mut bad = TcpStream::connect(t.info().adds.ldaps.trim_start_matches("ldaps://")).await.unwrap();
+    bad.write_all(b"not a TLS hello").await.unwrap();
+    let _ = bad.read(&mut [0u8; 64]).await;
+    settles_at(4).await;
+    drop(silent);
+    settles_at(3).await;
+    for mut l in clients {
+        l.unbind().await.unwrap();
+    }
+    settles_at(0).await;
+}

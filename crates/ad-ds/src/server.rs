@@ -3,12 +3,16 @@
 //! tests run many on free ports.
 
 use std::future::Future;
+use std::io::Read;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use crate::codec::AdCodec;
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -29,6 +33,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// same way): past it a new connection is closed at once, so idle clients cannot take every
 /// file descriptor from the lab.
 pub const MAX_CONNECTIONS: usize = 4096;
+/// How long a lone client's connection polls for its next request before its task sleeps.
+pub const LONE_CLIENT_SPIN: Duration = Duration::from_micros(100);
 
 /// How much a listener holds on to: connections, and how long a silent client may keep one.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +59,8 @@ pub struct DomainController {
     /// The recent operations, passwords redacted (the lab dashboard lists them).
     pub ops: crate::oplog::OpLog,
     pub limits: Limits,
+    /// Connections open on both listeners.
+    clients: AtomicUsize,
 }
 
 impl DomainController {
@@ -61,7 +69,19 @@ impl DomainController {
     }
 
     pub fn with_limits(directory: Directory, tls: Option<TlsIdentity>, limits: Limits) -> Arc<DomainController> {
-        Arc::new(DomainController { directory: RwLock::new(directory), tls, faults: Faults::default(), ops: Default::default(), limits })
+        Arc::new(DomainController {
+            directory: RwLock::new(directory),
+            tls,
+            faults: Faults::default(),
+            ops: Default::default(),
+            limits,
+            clients: AtomicUsize::new(0),
+        })
+    }
+
+    /// Connections open on both listeners now.
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
     }
 
     /// The identity new TLS handshakes get: the DC's own, or, with the untrusted-certificate
@@ -175,6 +195,7 @@ fn codec() -> AdCodec {
 }
 
 async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Transport) {
+    let stream = ClientSocket::new(stream, dc.clone());
     let acceptor = dc.acceptor();
     let mut session = Session::new(transport == Transport::Ldaps, acceptor.is_some());
     if transport == Transport::Ldaps {
@@ -274,5 +295,220 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Next::StartTls => return Some(framed),
         }
+    }
+}
+
+/// A client's TCP socket, counted in [`DomainController::clients`]. When its client is the only
+/// one, a read that finds nothing polls the kernel for up to [`LONE_CLIENT_SPIN`] before the
+/// task sleeps: a client in a request loop (a script, a sync tool) sends its next request
+/// within that time, and on a VM every sleep costs a wake-up through the hypervisor (tens of
+/// µs on the 2-vCPU machine of docs/benchmarks.md, more than answering a bind). [`Spin`]
+/// stops it where it does not pay; with other clients the task sleeps at once.
+struct ClientSocket {
+    tcp: TcpStream,
+    dc: Arc<DomainController>,
+    spin: Spin,
+}
+
+impl ClientSocket {
+    fn new(tcp: TcpStream, dc: Arc<DomainController>) -> ClientSocket {
+        dc.clients.fetch_add(1, Ordering::Relaxed);
+        ClientSocket { tcp, dc, spin: Spin::default() }
+    }
+
+    /// Reads straight from the kernel (the runtime's poller has not seen the bytes yet) until
+    /// something arrives or the spin is over.
+    fn spin_read(&mut self, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let socket = socket2::SockRef::from(&self.tcp);
+        let until = Instant::now() + LONE_CLIENT_SPIN;
+        // (of a buffer grown for a large request, at most 64 KiB is zeroed for the reads)
+        let room = buf.remaining().min(64 * 1024);
+        let mut yields = 0;
+        loop {
+            // a client on this same CPU gets to run and send its request
+            std::thread::yield_now();
+            yields += 1;
+            match (&*socket).read(buf.initialize_unfilled_to(room)) {
+                Ok(n) => {
+                    buf.advance(n);
+                    self.spin.found_after(yields);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            if Instant::now() >= until {
+                self.spin.found_nothing();
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// When a connection spins: while spinning pays. It does not when the client ran on this same
+/// CPU while the server yielded (the request is there after the first yield: the spin saved
+/// no wake-up and cost one of the runtime's poller instead), and it does not when the client
+/// is not in a loop (the spin ends with nothing: the CPU was taken from the rest of the lab).
+/// After [`Spin::SAME_CPU`] of the first or [`Spin::EMPTY`] of the second in a row, the
+/// connection sleeps at once for a pause of reads, then tries again; the pause doubles while
+/// spinning does not pay, up to [`Spin::MAX_PAUSE`], and is short again once a spin does
+/// (a request found after some waiting).
+#[derive(Debug)]
+struct Spin {
+    same_cpu: u8,
+    empty: u8,
+    paused: u16,
+    pause: u16,
+}
+
+impl Default for Spin {
+    fn default() -> Spin {
+        Spin { same_cpu: 0, empty: 0, paused: 0, pause: Spin::MIN_PAUSE }
+    }
+}
+
+impl Spin {
+    const SAME_CPU: u8 = 8;
+    const EMPTY: u8 = 2;
+    const MIN_PAUSE: u16 = 64;
+    const MAX_PAUSE: u16 = 4096;
+
+    /// Whether the next read that finds nothing spins.
+    fn wanted(&mut self, lone: bool) -> bool {
+        if self.paused > 0 {
+            self.paused -= 1;
+            return false;
+        }
+        lone
+    }
+
+    /// A spin found a request after `yields` yields.
+    fn found_after(&mut self, yields: u32) {
+        self.empty = 0;
+        if yields > 1 {
+            self.same_cpu = 0;
+            self.pause = Spin::MIN_PAUSE;
+            return;
+        }
+        self.same_cpu += 1;
+        if self.same_cpu == Spin::SAME_CPU {
+            self.same_cpu = 0;
+            self.pause_reads();
+        }
+    }
+
+    /// A spin ended with nothing.
+    fn found_nothing(&mut self) {
+        self.same_cpu = 0;
+        self.empty += 1;
+        if self.empty == Spin::EMPTY {
+            self.empty = 0;
+            self.pause_reads();
+        }
+    }
+
+    fn pause_reads(&mut self) {
+        self.paused = self.pause;
+        self.pause = (self.pause * 2).min(Spin::MAX_PAUSE);
+    }
+}
+
+impl Drop for ClientSocket {
+    fn drop(&mut self) {
+        self.dc.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for ClientSocket {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+            // the runtime will wake the task when bytes come; a spin may find them sooner
+            Poll::Pending if this.spin.wanted(this.dc.clients.load(Ordering::Relaxed) == 1) => this.spin_read(buf),
+            ready => ready,
+        }
+    }
+}
+
+impl AsyncWrite for ClientSocket {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spin;
+
+    /// Reads `n` times, each finding nothing and then a request after `yields` yields; how many spun.
+    fn spins(spin: &mut Spin, n: usize, yields: u32) -> usize {
+        (0..n)
+            .filter(|_| {
+                let spun = spin.wanted(true);
+                if spun {
+                    spin.found_after(yields);
+                }
+                spun
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_lone_client_in_a_loop_on_another_cpu_is_always_spun_for() {
+        let mut spin = Spin::default();
+        assert_eq!(spins(&mut spin, 10_000, 40), 10_000);
+        assert!(!Spin::default().wanted(false), "never with other clients");
+    }
+
+    #[test]
+    fn a_client_on_the_same_cpu_is_spun_for_less_and_less_until_it_moves() {
+        let mut spin = Spin::default();
+        // 8 finds after the first yield, then a pause of 64 reads; then 8 and 128; 8 and 256...
+        assert_eq!(spins(&mut spin, 8 + 64, 1), 8);
+        assert_eq!(spins(&mut spin, 8 + 128, 1), 8);
+        let spun = spins(&mut spin, 100_000, 1);
+        assert!(spun < 100_000 / 400, "the pause grows to 4,096 reads: {spun} spins");
+        // the client moved to the other CPU: once a spin has to wait, pauses are short again
+        while !spin.wanted(true) {}
+        spin.found_after(40);
+        assert_eq!(spins(&mut spin, 8 + 64, 1), 8);
+    }
+
+    #[test]
+    fn spins_that_find_nothing_pause_spinning() {
+        let mut spin = Spin::default();
+        // one empty spin (the client paused once) changes nothing
+        assert!(spin.wanted(true));
+        spin.found_nothing();
+        assert!(spin.wanted(true));
+        spin.found_after(40);
+        // two in a row: the next 64 reads sleep at once, the next pause is 128
+        for _ in 0..2 {
+            assert!(spin.wanted(true));
+            spin.found_nothing();
+        }
+        assert_eq!(spins(&mut spin, 64, 40), 0);
+        for _ in 0..2 {
+            assert!(spin.wanted(true));
+            spin.found_nothing();
+        }
+        assert_eq!(spins(&mut spin, 128, 40), 0);
+        assert!(spin.wanted(true));
     }
 }
