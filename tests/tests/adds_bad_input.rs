@@ -38,6 +38,20 @@ fn is_notice(m: &LdapMsg) -> bool {
         && m.msgid == 0
 }
 
+/// A simple bind as the domain's Administrator, message 1.
+fn admin_bind(t: &TestLab) -> LdapMsg {
+    let a = &t.info().adds;
+    LdapMsg {
+        msgid: 1,
+        op: LdapOp::BindRequest(LdapBindRequest {
+            version: 3,
+            dn: a.admin_dn.clone(),
+            cred: LdapBindCred::Simple(a.admin_password.clone()),
+        }),
+        ctrl: vec![],
+    }
+}
+
 fn encode(msg: LdapMsg) -> Vec<u8> {
     let mut buf = BytesMut::new();
     LdapCodec::new(Some(64 * 1024 * 1024), None).encode(msg, &mut buf).unwrap();
@@ -120,15 +134,7 @@ async fn a_client_that_leaves_mid_request_changes_nothing() {
     }
     // a bind then half a request, then gone
     let mut s = TcpStream::connect(addr(&t)).await.unwrap();
-    let bind = LdapMsg {
-        msgid: 1,
-        op: LdapOp::BindRequest(LdapBindRequest {
-            version: 3,
-            dn: t.info().adds.admin_dn.clone(),
-            cred: LdapBindCred::Simple(t.info().adds.admin_password.clone()),
-        }),
-        ctrl: vec![],
-    };
+    let bind = admin_bind(&t);
     s.write_all(&encode(bind)).await.unwrap();
     let mut buf = [0u8; 256];
     let _ = s.read(&mut buf).await.unwrap();
@@ -246,15 +252,7 @@ async fn a_lone_clients_request_in_two_parts_is_answered_once_whole() {
     install_crypto();
     let t = lone_client_lab().await;
     assert_eq!(t.lab.adds.as_ref().unwrap().clients(), 0);
-    let bind = LdapMsg {
-        msgid: 1,
-        op: LdapOp::BindRequest(LdapBindRequest {
-            version: 3,
-            dn: t.info().adds.admin_dn.clone(),
-            cred: LdapBindCred::Simple(t.info().adds.admin_password.clone()),
-        }),
-        ctrl: vec![],
-    };
+    let bind = admin_bind(&t);
     let whoami = LdapMsg {
         msgid: 2,
         op: LdapOp::ExtendedRequest(LdapExtendedRequest { name: "1.3.6.1.4.1.4203.1.11.3".into(), value: None }),
