@@ -70,12 +70,43 @@ impl TokenError {
     }
 }
 
-pub struct Signer {
-    pub kid: String,
+/// An RSA signing key, parsed once: every lab of an OS user signs with the same key (kept in
+/// the user's cache directory, see `labkit::userkeys`), each under a [`Signer`] of its own.
+pub struct SigningKey {
     /// RS256 signatures by AWS-LC (a token costs ~0.35 ms of CPU here, ring's ~0.65 ms, the
     /// rsa crate's ~3.5 ms; every lab start signs one for onboarding).
     signing: aws_lc_rs::signature::RsaKeyPair,
     decoding: DecodingKey,
+    /// The public key as a JWK, without a key id (each signer gives its own).
+    jwk: Jwk,
+}
+
+impl SigningKey {
+    /// A new RSA-2048 signing key (PKCS#1 DER) from the OS's random generator: a secret, so
+    /// never derived from the lab's seed.
+    pub fn new_der() -> Vec<u8> {
+        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("RSA key generation");
+        key.to_pkcs1_der().expect("DER").as_bytes().to_vec()
+    }
+
+    /// A kept key (PKCS#1 DER); None when it is not an RSA key AWS-LC accepts.
+    pub fn from_der(der: &[u8]) -> Option<SigningKey> {
+        let signing = aws_lc_rs::signature::RsaKeyPair::from_der(der).ok()?;
+        let encoding = EncodingKey::from_rsa_der(der);
+        let jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).ok()?;
+        let decoding = DecodingKey::from_jwk(&jwk).ok()?;
+        Some(SigningKey { signing, decoding, jwk })
+    }
+}
+
+/// One tenant's token signer: the (shared) key under this tenant's own key id. The `kid` is
+/// what keeps two labs of one OS user apart: it is random per signer (from the OS), the
+/// tenant's JWKS lists only its own, and a token whose header names another `kid` is refused
+/// before its signature is looked at — as a client picking the key by `kid` from the JWKS
+/// would refuse it. The `kid` is inside the signed header, so it cannot be swapped.
+pub struct Signer {
+    pub kid: String,
+    key: std::sync::Arc<SigningKey>,
     jwks: JwkSet,
     /// Tokens whose signature was checked (by their SHA-256), with their claims: clients send
     /// one token for an hour, and the RSA check (the rsa crate, ~0.1 ms) is the costliest part
@@ -88,36 +119,24 @@ pub struct Signer {
 const VERIFIED_KEPT: usize = 4096;
 
 impl Signer {
-    /// A signer with a new key.
+    /// A signer with a new key (tests; a lab uses its OS user's key: [`Signer::new`]).
     pub fn generate() -> Signer {
-        Signer::from_der(&Signer::new_key_der())
+        Signer::new(std::sync::Arc::new(SigningKey::from_der(&SigningKey::new_der()).expect("a new key")))
     }
 
-    /// A new RSA-2048 signing key (PKCS#1 DER) from the OS's random generator: a secret, so
-    /// never derived from the lab's seed — two labs never accept each other's tokens.
-    pub fn new_key_der() -> Vec<u8> {
-        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("RSA key generation");
-        key.to_pkcs1_der().expect("DER").as_bytes().to_vec()
+    /// A signer of `key` under a new random key id, shaped as Entra's (27 characters of
+    /// base64url, as its x5t thumbprints are).
+    pub fn new(key: std::sync::Arc<SigningKey>) -> Signer {
+        let mut id = [0u8; 20];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        Signer::with_kid(key, base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, id))
     }
 
-    /// A signer from a kept key (PKCS#1 DER). The key id is a digest of the public key, as
-    /// Entra's kid names a key.
-    pub fn from_der(der: &[u8]) -> Signer {
-        let encoding = EncodingKey::from_rsa_der(der);
-        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).expect("JWK from an RSA key");
-        let kid = {
-            use sha2::Digest;
-            let n = match &jwk.algorithm {
-                jsonwebtoken::jwk::AlgorithmParameters::RSA(r) => r.n.clone(),
-                _ => String::new(),
-            };
-            let d = sha2::Sha256::digest(n.as_bytes());
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &d[..15])
-        };
+    /// A signer of `key` under a given key id.
+    pub fn with_kid(key: std::sync::Arc<SigningKey>, kid: String) -> Signer {
+        let mut jwk = key.jwk.clone();
         jwk.common.key_id = Some(kid.clone());
-        let decoding = DecodingKey::from_jwk(&jwk).expect("decoding key");
-        let signing = aws_lc_rs::signature::RsaKeyPair::from_der(der).expect("an RSA key AWS-LC accepts");
-        Signer { kid, signing, decoding, jwks: JwkSet { keys: vec![jwk] }, verified: Default::default() }
+        Signer { kid, key, jwks: JwkSet { keys: vec![jwk] }, verified: Default::default() }
     }
 
     pub fn jwks(&self) -> &JwkSet {
@@ -133,8 +152,9 @@ impl Signer {
         let header = serde_json::to_vec(&header).expect("a JWT header");
         let claims = serde_json::to_vec(claims).expect("claims as JSON");
         let mut token = format!("{}.{}", b64.encode(header), b64.encode(claims));
-        let mut signature = vec![0u8; self.signing.public_modulus_len()];
-        self.signing
+        let mut signature = vec![0u8; self.key.signing.public_modulus_len()];
+        self.key
+            .signing
             .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), token.as_bytes(), &mut signature)
             .expect("signing with our own key");
         token.push('.');
@@ -178,12 +198,17 @@ impl Signer {
         let c = match known {
             Some(c) => c,
             None => {
+                // another signer's key id (another lab's token, though its key be the same)
+                let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+                if header.kid.as_deref() != Some(self.kid.as_str()) {
+                    return Err(TokenError::Signature);
+                }
                 let mut v = Validation::new(Algorithm::RS256);
                 v.validate_exp = false; // judged below by the lab clock
                 v.validate_nbf = false;
                 v.validate_aud = false;
                 v.required_spec_claims.clear();
-                let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &v).map_err(|e| match e.kind() {
+                let data = jsonwebtoken::decode::<AccessClaims>(token, &self.key.decoding, &v).map_err(|e| match e.kind() {
                     jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::Signature,
                     _ => TokenError::Malformed,
                 })?;
@@ -255,8 +280,8 @@ mod tests {
     /// the claims another signer with the same key decodes from it, and is judged like any.
     #[test]
     fn an_issued_token_is_remembered_with_the_claims_it_carries() {
-        let der = Signer::new_key_der();
-        let (issuer, reader) = (Signer::from_der(&der), Signer::from_der(&der));
+        let issuer = Signer::generate();
+        let reader = Signer::with_kid(issuer.key.clone(), issuer.kid.clone());
         let iss = "https://sts.windows.net/lab/";
         let mut c = claims(GRAPH_AUDIENCE, 1_000);
         c.scp = Some("User.Read".into());
@@ -267,5 +292,29 @@ mod tests {
         assert_eq!(issuer.validate(&token, iss, 1_000), reader.validate(&token, iss, 1_000), "the same claims as decoded");
         assert_eq!(issuer.validate(&token, iss, 1_000 + LIFETIME_SECONDS), Err(TokenError::Lifetime));
         assert_eq!(issuer.validate(&issuer.sign_access(&claims("api://other", 1_000)), iss, 1_000), Err(TokenError::Audience));
+    }
+
+    /// Two labs of one OS user sign with one key: what one issues, the other refuses by its
+    /// key id, and a token whose header is made to name the other's key id fails its signature.
+    #[test]
+    fn a_token_under_another_key_id_is_refused_though_the_key_is_the_same() {
+        use base64::Engine;
+        let key = std::sync::Arc::new(SigningKey::from_der(&SigningKey::new_der()).unwrap());
+        let (a, b) = (Signer::new(key.clone()), Signer::new(key));
+        assert_ne!(a.kid, b.kid, "a new key id for each signer");
+        assert_eq!(a.kid.len(), 27, "Entra's kid shape: {}", a.kid);
+        assert_eq!(a.jwks().keys[0].common.key_id.as_deref(), Some(a.kid.as_str()));
+        let iss = "https://sts.windows.net/lab/";
+        let token = a.sign(&claims(GRAPH_AUDIENCE, 1_000));
+        assert_eq!(a.validate(&token, iss, 1_000).map(|c| c.iat), Ok(1_000));
+        assert_eq!(b.validate(&token, iss, 1_000), Err(TokenError::Signature), "A's token at B");
+        // A's token with its header rewritten to B's kid: the signature covers the header
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (head, rest) = token.split_once('.').unwrap();
+        let mut header: serde_json::Value = serde_json::from_slice(&b64.decode(head).unwrap()).unwrap();
+        header["kid"] = b.kid.clone().into();
+        let rekeyed = format!("{}.{rest}", b64.encode(serde_json::to_vec(&header).unwrap()));
+        assert_eq!(b.validate(&rekeyed, iss, 1_000), Err(TokenError::Signature), "a kid swapped in after signing");
+        assert!(SigningKey::from_der(b"not a key").is_none());
     }
 }
