@@ -518,21 +518,39 @@ fn expected_errors_name_their_file_and_say_what_to_do() {
     stderr.read_line(&mut line).unwrap();
     assert!(line.starts_with("warning: --sync-ou OU=Nowhere,DC=testlab,DC=example: no such object"), "{line}");
     assert_eq!(sigterm(r).code(), Some(0));
-    // corrupt key files are replaced by new ones readable by their owner only
+    // the OS user's keys: made once in the key directory, used by every lab after, never
+    // in a state directory; a key file others may read is refused (said on stderr) and remade
     use std::os::unix::fs::PermissionsExt;
-    let state3 = dir.path().join("state3");
-    std::fs::create_dir_all(&state3).unwrap();
-    for name in ["tenant-signing-key-1.der", "writeback-engine-key-1.der"] {
-        std::fs::write(state3.join(name), b"not a key").unwrap();
-        std::fs::set_permissions(state3.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-    let r = up(&state3, &["--seed", "1"]);
+    let keys = dir.path().join("user-cache/keys");
+    let env = [("HYBRID_LAB_KEY_CACHE", keys.to_str().unwrap())];
+    let read = |name: &str| std::fs::read(keys.join(name)).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let r = up_with(&dir.path().join("state3"), &[], &env, Stdio::null());
     assert_eq!(sigterm(r).code(), Some(0));
-    for name in ["tenant-signing-key-1.der", "writeback-engine-key-1.der"] {
-        let meta = std::fs::metadata(state3.join(name)).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
-        assert!(meta.len() > 1000, "{name} holds a key again");
+    assert_eq!(mode(&keys), 0o700);
+    let names = ["tenant-signing.der", "writeback-engine.der"];
+    let first: Vec<Vec<u8>> = names.iter().map(|n| read(n)).collect();
+    for n in names {
+        assert_eq!(mode(&keys.join(n)), 0o600, "{n}");
     }
+    let r = up_with(&dir.path().join("state4"), &[], &env, Stdio::null());
+    assert_eq!(sigterm(r).code(), Some(0));
+    assert_eq!(names.iter().map(|n| read(n)).collect::<Vec<_>>(), first, "the same keys for the next lab");
+    for state in ["state3", "state4"] {
+        let files: Vec<String> =
+            std::fs::read_dir(dir.path().join(state)).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(!files.iter().any(|f| f.ends_with(".der")), "no key in {state}: {files:?}");
+    }
+    std::fs::set_permissions(keys.join(names[0]), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut r = up_with(&dir.path().join("state5"), &[], &env, Stdio::piped());
+    let mut stderr = BufReader::new(r.child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("tenant-signing.der refused (mode 0644: others may read it): replaced by a new key"), "{line}");
+    assert_eq!(sigterm(r).code(), Some(0));
+    assert_eq!(mode(&keys.join(names[0])), 0o600);
+    assert_ne!(read(names[0]), first[0], "a new signing key");
+    assert_eq!(read(names[1]), first[1], "the engine's key was fine and is kept");
 }
 
 // issue #17, item 5: a suite split across CI machines — every file in exactly one shard,

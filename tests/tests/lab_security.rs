@@ -140,17 +140,24 @@ async fn two_labs_with_one_seed_share_no_secret() {
     install_crypto();
     let a = TestLab::start_with(|c| c.engine = true).await;
     let b = TestLab::start().await; // the same seed, no engine
-    // signing keys: different, and one lab's token is worthless at the other
+    // one OS user's signing key (made once, labkit::userkeys), each lab under a kid of its
+    // own that the other's JWKS does not list: one lab's token is worthless at the other
     let jwks = |t: &TestLab| {
         let (http, url) = (t.http(), format!("{}/discovery/v2.0/keys", t.info().tenant.authority));
         async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     let (ka, kb) = (jwks(&a).await, jwks(&b).await);
-    assert_ne!(ka["keys"][0]["n"], kb["keys"][0]["n"]);
+    assert_eq!(ka["keys"][0]["n"], kb["keys"][0]["n"], "the user's key");
     assert_ne!(ka["keys"][0]["kid"], kb["keys"][0]["kid"]);
+    assert_eq!(kb["keys"].as_array().unwrap().len(), 1, "B lists its own kid only");
     let token_a = a.admin_token().await;
-    let (status, _) = b.call("GET", "/v1.0/me", Some(&token_a), None).await;
-    assert_eq!(status, 401, "a token signed by another lab");
+    let (status, _) = a.call("GET", "/v1.0/me", Some(&token_a), None).await;
+    assert_eq!(status, 200, "A's token at A");
+    let (status, body) = b.call("GET", "/v1.0/me", Some(&token_a), None).await;
+    assert_eq!(status, 401, "a token of another lab, though signed with the same key: {body}");
+    // the labs' CAs (their TLS keys) differ too
+    let ca = |t: &TestLab| std::fs::read(&t.info().adds.ca_cert).unwrap();
+    assert_ne!(ca(&a), ca(&b));
     // engine ids and relay credentials: a fresh registration at B is not A's engine, and its
     // credential opens nothing at A
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();

@@ -131,9 +131,9 @@ async fn with_two_engines_registered_the_tenant_uses_a_connected_one() {
         sync_scope: vec![],
         clock: t.lab.clock.clone(),
     };
-    let dir = tempfile::tempdir().unwrap();
     let log = writeback::EventLog::new(t.lab.clock.clone());
-    let key = writeback::engine_key(2, dir.path());
+    // the OS user's engine key, as a second Connect server of the same user would have it
+    let key = labkit::userkeys::get().engine.clone();
     let reg = writeback::onboard(&cfg, key, &info.tenant.admin_upn, &info.tenant.admin_password, &log).await.unwrap();
     let second = writeback::Engine::start(cfg, reg, log).unwrap();
     assert!(second.wait_connected(Duration::from_secs(10)).await);

@@ -10,8 +10,8 @@
 
 mod control;
 pub mod external;
-pub mod keypool;
 pub mod testlab;
+pub mod userkeys;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -166,7 +166,8 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
         clock: cfg.clock.clone(),
     };
     let log = writeback::EventLog::new(cfg.clock.clone());
-    let key = writeback::engine_key(cfg.seed, &cfg.state_dir);
+    // the OS user's engine key (made once, never on a lab's start path): userkeys
+    let key = userkeys::get().engine.clone();
     let (upn, password) = (&info.tenant.admin_upn, &info.tenant.admin_password);
     let reg = if cfg.password_writeback {
         writeback::onboard(&ecfg, key, upn, password, &log).await
@@ -253,9 +254,6 @@ pub struct Lab {
 
 impl Lab {
     pub async fn start(cfg: LabConfig) -> Result<Lab> {
-        // One crypto provider for the process (ring), whatever else is linked in.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-
         let domain = testlab::domain(cfg.seed);
         let ldif = match &cfg.adds_ldif {
             None => None,
@@ -272,7 +270,11 @@ impl Lab {
             true => users.iter().filter(|u| u.synced).filter_map(|u| Some((u.upn.clone(), u.password.clone()?))).collect(),
             false => vec![],
         };
-        let hashing = std::thread::spawn(move || testlab::hash_tenant_credentials(synced));
+        // (and this process's first lab reads the OS user's keys there too: ~1 ms of parsing)
+        let hashing = std::thread::spawn(move || {
+            userkeys::get();
+            testlab::hash_tenant_credentials(synced)
+        });
 
         let mut dir = Directory::new(domain.clone(), cfg.clock.clone());
         match ldif {
@@ -285,17 +287,6 @@ impl Lab {
         }
 
         std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating {}", cfg.state_dir.display()))?;
-        // a fresh state directory takes its two RSA keys from the pool made ahead (each key
-        // taken once, then this lab's only), instead of spending ~100 ms on each
-        let pool = keypool::dir();
-        for name in key_file_names(cfg.seed) {
-            let path = cfg.state_dir.join(name);
-            if !path.exists()
-                && let Some(der) = pool.as_deref().and_then(keypool::take)
-            {
-                write_private(&path, &der).with_context(|| format!("writing {}", path.display()))?;
-            }
-        }
         let tls = match &cfg.tls_files {
             Some((cert, key)) => ad_ds::tls::load(cert, key)?,
             None => {
@@ -352,7 +343,8 @@ impl Lab {
         let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.clock.clone()));
         let tenant_server = Arc::new(tenant::server::TenantServer {
             tenant: std::sync::Mutex::new(t),
-            signer: signing_key(&cfg.state_dir, cfg.seed)?,
+            // the OS user's key under this lab's own random kid: another lab's tokens are refused
+            signer: tenant::token::Signer::new(userkeys::get().signing.clone()),
             https_base: https_base.clone(),
             clock: cfg.clock.clone(),
             writeback: Arc::new(relay.clone()),
@@ -481,10 +473,6 @@ impl Lab {
         }
         let mut info = info;
         info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string() });
-        // the next fresh lab's keys, made while this one runs
-        if let Some(p) = pool {
-            keypool::fill_in_background(p);
-        }
         Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, engine, warnings, portal: pages, stop, tasks })
     }
 
@@ -524,40 +512,6 @@ impl Drop for Lab {
             t.abort();
         }
     }
-}
-
-/// The files in a state directory that hold the lab's RSA keys for `seed` (the tenant's
-/// signing key, the engine's key). The keys are random (never derived from the seed): a lab
-/// restarted in the same state directory keeps its keys; no two state directories share them.
-pub fn key_file_names(seed: u64) -> [String; 2] {
-    [format!("tenant-signing-key-{seed}.der"), writeback::engine_key_file(seed)]
-}
-
-/// The tenant's signing key, kept in the state directory as a real tenant keeps its keys; a
-/// new random one when there is none (or the file is unreadable: replaced, mode 0600).
-fn signing_key(state_dir: &std::path::Path, seed: u64) -> Result<tenant::token::Signer> {
-    let [name, _] = key_file_names(seed);
-    let path = state_dir.join(name);
-    if let Ok(der) = std::fs::read(&path) {
-        use rsa::pkcs1::DecodeRsaPrivateKey;
-        if rsa::RsaPrivateKey::from_pkcs1_der(&der).is_ok() {
-            return Ok(tenant::token::Signer::from_der(&der));
-        }
-    }
-    let der = tenant::token::Signer::new_key_der();
-    write_private(&path, &der).with_context(|| format!("writing {}", path.display()))?;
-    Ok(tenant::token::Signer::from_der(&der))
-}
-
-/// Writes a file only its owner may read.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::fs::PermissionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    // (mode applies only to a new file: one replaced keeps its old mode otherwise)
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(bytes)
 }
 
 /// User objects of an LDIF seed; the password is known only where the file gave it in clear.

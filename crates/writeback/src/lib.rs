@@ -107,7 +107,22 @@ fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
     for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(c.map_err(|e| Error(format!("CA: {e}")))?).map_err(|e| Error(format!("CA: {e}")))?;
     }
-    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
+    // ring, named here: a lab inside another application never relies on (or installs) the
+    // process-wide default provider
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error(format!("TLS: {e}")))?;
+    Ok(Arc::new(tls.with_root_certificates(roots).with_no_client_auth()))
+}
+
+/// An HTTPS client that trusts the lab's CA and nothing else (and reads no OS store).
+fn https_client(ca_pem: &[u8], timeout: Option<Duration>) -> Result<reqwest::Client, Error> {
+    let b = reqwest::Client::builder().tls_backend_preconfigured(Arc::unwrap_or_clone(tls(ca_pem)?));
+    let b = match timeout {
+        Some(t) => b.timeout(t),
+        None => b,
+    };
+    b.build().map_err(|e| Error(e.to_string()))
 }
 
 /// One message of a writeback operation as it crossed the wire (for sequence diagrams):
@@ -186,32 +201,6 @@ impl EventLog {
     pub fn all(&self) -> Vec<Event> {
         self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
     }
-}
-
-/// The file in a state directory that keeps the engine's key for `seed`.
-pub fn engine_key_file(seed: u64) -> String {
-    format!("writeback-engine-key-{seed}.der")
-}
-
-/// The engine's RSA-2048 key, kept in `state_dir` (as Connect keeps its key on its server);
-/// a new one from the OS's random generator when there is none. Never derived from the lab's
-/// seed: two labs never share it.
-pub fn engine_key(seed: u64, state_dir: &std::path::Path) -> RsaPrivateKey {
-    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
-    let path = state_dir.join(engine_key_file(seed));
-    if let Some(k) = std::fs::read(&path).ok().and_then(|der| RsaPrivateKey::from_pkcs1_der(&der).ok()) {
-        return k;
-    }
-    let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("RSA key generation");
-    if let Ok(der) = key.to_pkcs1_der() {
-        use std::io::Write;
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path) {
-            let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
-            let _ = f.write_all(der.as_bytes());
-        }
-    }
-    key
 }
 
 /// Onboarding, as the Connect wizard does it: a Global Administrator's token (31017), the
@@ -314,9 +303,7 @@ enum SignIn {
 
 /// The wizard's sign-in: a client that trusts the lab CA, and a Global Administrator's token.
 async fn admin_session(cfg: &Config, upn: &str, password: &str) -> Result<(reqwest::Client, String), SignIn> {
-    let ca = reqwest::Certificate::from_pem_bundle(&cfg.ca_pem).map_err(|e| SignIn::Unreachable(e.to_string()))?;
-    // the lab's CA and nothing else (and no reading of the OS's store on every start)
-    let http = reqwest::Client::builder().tls_certs_only(ca).build().map_err(|e| SignIn::Unreachable(e.to_string()))?;
+    let http = https_client(&cfg.ca_pem, None).map_err(|e| SignIn::Unreachable(e.0))?;
     let form = [
         ("grant_type", "password"),
         ("client_id", cfg.client_id.as_str()),
@@ -457,10 +444,8 @@ impl Engine {
     /// Starts the service (31015) and its relay link; returns at once.
     pub fn start(cfg: Config, reg: Registration, log: EventLog) -> Result<Engine, Error> {
         let tls = tls(&cfg.ca_pem)?;
-        let ca = reqwest::Certificate::from_pem_bundle(&cfg.ca_pem).map_err(|e| Error(e.to_string()))?;
         // (a tenant that accepts an export and never answers must not hold a cycle for ever)
-        let http =
-            reqwest::Client::builder().tls_certs_only(ca).timeout(Duration::from_secs(30)).build().map_err(|e| Error(e.to_string()))?;
+        let http = https_client(&cfg.ca_pem, Some(Duration::from_secs(30)))?;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             cfg,
@@ -628,8 +613,17 @@ impl Engine {
         }
         if let Some(on) = key_mismatch {
             let key = if on {
-                let k = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)).await;
-                Some(k.map_err(|e| Error(e.to_string()))?.map_err(|e| Error(e.to_string()))?)
+                // any key but the registered one; made once a process (a key is 0.1-2 s of a core)
+                static OTHER: std::sync::OnceLock<RsaPrivateKey> = std::sync::OnceLock::new();
+                let k = match OTHER.get() {
+                    Some(k) => k.clone(),
+                    None => {
+                        let k = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)).await;
+                        let k = k.map_err(|e| Error(e.to_string()))?.map_err(|e| Error(e.to_string()))?;
+                        OTHER.get_or_init(|| k).clone()
+                    }
+                };
+                Some(k)
             } else {
                 None
             };
