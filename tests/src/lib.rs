@@ -28,8 +28,9 @@ impl TestLab {
 
     /// Starts a lab after `tune` has adjusted its configuration.
     pub async fn start_with(tune: impl FnOnce(&mut LabConfig)) -> TestLab {
+        // the tests' own HTTPS clients use rustls's process default (the lab installs none)
+        install_crypto();
         let dir = tempfile::tempdir().expect("temp dir");
-        // (each lab makes its own keys: labs never share a secret)
         let mut cfg = LabConfig::ephemeral(dir.path().to_path_buf());
         tune(&mut cfg);
         let lab = Lab::start(cfg).await.expect("lab starts");

@@ -35,7 +35,6 @@ pub struct Capabilities {
 
 /// Reads the directory's rootDSE (anonymously, as any client may).
 pub async fn probe(ext: &External) -> Result<Capabilities, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = LdapConnSettings::new().set_config(tls(&ext.ca_pem)?);
     let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("cannot connect: {e}"))?;
     ldap3::drive!(conn);
@@ -54,7 +53,10 @@ fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
     for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(c.map_err(|e| format!("CA: {e}"))?).map_err(|e| format!("CA: {e}"))?;
     }
-    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?;
+    Ok(Arc::new(tls.with_root_certificates(roots).with_no_client_auth()))
 }
 
 fn ldap_err(e: impl std::fmt::Display) -> String {

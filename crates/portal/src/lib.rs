@@ -108,8 +108,17 @@ impl Portal {
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
             // the lab's CA only: the pages talk to this lab's API and nothing else
-            let cas = reqwest::Certificate::from_pem_bundle(&self.cfg.api_ca_pem).unwrap_or_default();
-            reqwest::Client::builder().timeout(Duration::from_secs(30)).tls_certs_only(cas).build().unwrap_or_default()
+            use rustls::pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls::pki_types::CertificateDer::pem_slice_iter(&self.cfg.api_ca_pem).flatten() {
+                let _ = roots.add(c);
+            }
+            let b = reqwest::Client::builder().timeout(Duration::from_secs(30));
+            let b = match tls_with(roots) {
+                Ok(tls) => b.tls_backend_preconfigured(tls),
+                Err(_) => b,
+            };
+            b.build().unwrap_or_default()
         })
     }
 
@@ -730,4 +739,13 @@ impl Drop for StreamSlot {
     fn drop(&mut self) {
         self.0.streams.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// A TLS client configuration trusting `roots`, with ring named here: a lab inside another
+/// application never relies on (or installs) the process-wide default provider.
+pub(crate) fn tls_with(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, rustls::Error> {
+    Ok(rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }

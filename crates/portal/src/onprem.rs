@@ -28,7 +28,7 @@ async fn bind(a: &AddsAccess) -> Result<ldap3::Ldap, String> {
     for c in rustls::pki_types::CertificateDer::pem_slice_iter(&a.ca_pem).flatten() {
         let _ = roots.add(c);
     }
-    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let tls = crate::tls_with(roots).map_err(|e| e.to_string())?;
     let settings = LdapConnSettings::new().set_config(Arc::new(tls)).set_conn_timeout(Duration::from_secs(3));
     // the certificate names localhost, not the address
     let url = a.ldaps.replace("127.0.0.1", "localhost");

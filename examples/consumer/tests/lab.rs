@@ -22,9 +22,10 @@ async fn bind(lab: &Lab, dn: &str, password: &str) -> u32 {
     ldap(lab).await.simple_bind(dn, password).await.unwrap().rc
 }
 
+/// HTTPS to the lab with the TLS configuration it hands out (its CA only, ring named in it):
+/// no process-wide rustls provider needed, and the lab installs none.
 fn https(lab: &Lab) -> reqwest::Client {
-    let ca = reqwest::Certificate::from_pem(lab.ca_pem().as_bytes()).unwrap();
-    reqwest::Client::builder().tls_certs_only([ca]).build().unwrap()
+    reqwest::Client::builder().tls_backend_preconfigured((*lab.tls_client_config()).clone()).build().unwrap()
 }
 
 /// A token for the tenant's Global Administrator (resource owner password credentials).
