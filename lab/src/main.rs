@@ -189,6 +189,11 @@ struct UpArgs {
     /// Print one JSON line with every endpoint and credential once the lab is ready.
     #[arg(long)]
     json: bool,
+    /// Exit (as on SIGTERM) when the process that started `lab up` ends, so a killed test
+    /// run leaves no lab behind. On by default with --json; `--exit-with-parent=false` keeps
+    /// the lab running.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    exit_with_parent: Option<bool>,
     /// Seed the AD DS from this LDIF file (on top of the built-in domain objects) instead
     /// of the built-in users.
     #[arg(long, value_name = "FILE")]
@@ -572,7 +577,10 @@ async fn sync(a: SyncArgs) -> Result<()> {
 }
 
 async fn up(a: UpArgs) -> Result<()> {
-    let signals = Signals::install()?;
+    let mut signals = Signals::install()?;
+    if a.exit_with_parent.unwrap_or(a.json) {
+        signals.parent = Some(std::os::unix::process::parent_id());
+    }
     let state_dir = a.state_dir.clone();
     // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
     let _ = std::fs::remove_file(state_dir.join("lab.json"));
@@ -802,18 +810,33 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bo
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    /// The parent whose end ends the lab too (`--exit-with-parent`).
+    parent: Option<u32>,
 }
 
 impl Signals {
     fn install() -> Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())?, parent: None })
     }
 
     async fn wait(mut self) {
+        // A parent that ends leaves the lab to a reaper (init or a subreaper): its parent id
+        // changes. Looked at every 250 ms: a signal on the parent's death (PR_SET_PDEATHSIG)
+        // would follow the *thread* that spawned the lab, which ends with a test while a
+        // lab shared by the rest of the run must live on.
+        let parent = self.parent;
+        let orphaned = async move {
+            let Some(parent) = parent else { return std::future::pending().await };
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            while std::os::unix::process::parent_id() == parent {
+                tick.tick().await;
+            }
+        };
         tokio::select! {
             _ = self.int.recv() => {}
             _ = self.term.recv() => {}
+            _ = orphaned => {}
         }
     }
 }

@@ -583,3 +583,47 @@ fn run_partitions_the_files_across_shards_each_with_its_junit() {
     let out = lab(&["run", "s", "--partition", "3/2"], d);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("expected K/N"));
 }
+
+/// issue #30, item 3: a lab started for a test run (`--json`) ends with the process that
+/// started it, so a killed pytest or cargo test leaves no orphan; `--exit-with-parent=false`
+/// keeps one running.
+#[test]
+fn a_json_lab_exits_when_the_process_that_started_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ports = "--ldap 127.0.0.1:0 --ldaps 127.0.0.1:0 --https 127.0.0.1:0 --http 127.0.0.1:0 --no-engine";
+    let script = format!(
+        "\"$0\" up --json {ports} --state-dir \"$1/a\" > \"$1/a.json\" & echo $!; \
+         \"$0\" up --json --exit-with-parent=false {ports} --state-dir \"$1/b\" > \"$1/b.json\" & echo $!; wait"
+    );
+    let mut sh =
+        Command::new("sh").args(["-c", &script, env!("CARGO_BIN_EXE_lab"), d.to_str().unwrap()]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(sh.stdout.take().unwrap());
+    let mut pids = vec![];
+    for _ in 0..2 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        pids.push(line.trim().to_string());
+    }
+    // a process is gone when /proc has no such pid, or only its zombie awaiting a reaper
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, r)| !r.trim_start().starts_with('Z')))
+    };
+    let until = |what: &dyn Fn() -> bool| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !what() {
+            assert!(std::time::Instant::now() < end, "timed out");
+            // (a poll, not a wait for something to happen by itself)
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    until(&|| ["a.json", "b.json"].iter().all(|f| std::fs::read_to_string(d.join(f)).is_ok_and(|t| t.ends_with('\n'))));
+    assert!(alive(&pids[0]) && alive(&pids[1]));
+    sh.kill().unwrap();
+    sh.wait().unwrap();
+    until(&|| !alive(&pids[0]));
+    assert!(alive(&pids[1]), "--exit-with-parent=false: still running");
+    assert!(Command::new("kill").args(["-TERM", &pids[1]]).status().unwrap().success());
+    until(&|| !alive(&pids[1]));
+}
