@@ -278,9 +278,9 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Starts a lab (a few milliseconds: its RSA keys come from a pool made ahead in the
-    /// user's cache directory, see docs/security.md) and returns once every listener
-    /// takes connections and the engine is onboarded and linked.
+    /// Starts a lab (a few milliseconds: no key is made, the RSA keys are the OS user's, made
+    /// once and kept in the user's cache directory, see docs/security.md) and returns once
+    /// every listener takes connections and the engine is onboarded and linked.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -488,6 +488,62 @@ impl Lab {
         let Lab { inner, _temp, .. } = self;
         inner.stop().await;
         drop(_temp);
+    }
+}
+
+/// One lab for every test of a test binary, started by the first test that asks for it and
+/// running until the process ends, on a runtime of its own: a `#[tokio::test]` has a runtime
+/// per test, and a lab started on one would stop with that test.
+///
+/// ```
+/// use hybrid_lab::{LabConfig, Shared};
+///
+/// static LAB: Shared = Shared::new(|| LabConfig::testlab());
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), hybrid_lab::Error> {
+/// // in each test (async or not):
+/// let lab = LAB.get()?;
+/// assert!(lab.adds().ldaps_url().starts_with("ldaps://127.0.0.1:"));
+/// assert!(std::ptr::eq(lab, LAB.get()?), "the same lab for every caller");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Tests that share a lab share its state: give each its own users or objects, or leave
+/// what they change as they found it. A test that moves the clock or throws a switch wants
+/// a lab of its own ([`Lab::start`]).
+pub struct Shared {
+    config: fn() -> LabConfig,
+    lab: std::sync::OnceLock<Result<(Lab, tokio::runtime::Runtime), String>>,
+}
+
+impl Shared {
+    /// A shared lab of the configuration `config` gives (made on first use).
+    pub const fn new(config: fn() -> LabConfig) -> Shared {
+        Shared { config, lab: std::sync::OnceLock::new() }
+    }
+
+    /// The lab, started on first use (callers at the same time wait for that one start).
+    /// A start that failed fails every caller with the same error.
+    pub fn get(&self) -> Result<&Lab, Error> {
+        let started = self.lab.get_or_init(|| {
+            let config = self.config;
+            // a thread of its own: blocking on a runtime inside a caller's runtime panics
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("hybrid-lab-shared")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("the shared lab's runtime: {e}"))?;
+                let lab = rt.block_on(Lab::start(config())).map_err(|e| e.0)?;
+                Ok((lab, rt))
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the shared lab's start panicked".into()))
+        });
+        started.as_ref().map(|(lab, _)| lab).map_err(|e| Error(e.clone()))
     }
 }
 

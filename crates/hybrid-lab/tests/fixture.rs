@@ -23,7 +23,7 @@ fn ports(lab: &Lab) -> [u16; 4] {
 }
 
 #[tokio::test]
-async fn three_labs_at_once_share_no_port_no_ca_and_no_signing_key() {
+async fn three_labs_at_once_share_no_port_no_ca_and_no_key_id() {
     let (a, b, c) =
         tokio::join!(Lab::start(LabConfig::testlab()), Lab::start(LabConfig::testlab()), Lab::start(LabConfig::testlab().no_engine()));
     let labs = [a.unwrap(), b.unwrap(), c.unwrap()];
@@ -34,17 +34,19 @@ async fn three_labs_at_once_share_no_port_no_ca_and_no_signing_key() {
     assert!(labs[0].ca_pem() != labs[1].ca_pem() && labs[1].ca_pem() != labs[2].ca_pem());
     // the same seed, the same tenant id; never the same keys
     assert_eq!(labs[0].tenant().tenant_id(), labs[1].tenant().tenant_id());
-    let mut moduli = vec![];
+    let mut kids = vec![];
     for lab in &labs {
-        let ca = reqwest::Certificate::from_pem(lab.ca_pem().as_bytes()).unwrap();
-        let http = reqwest::Client::builder().tls_certs_only([ca]).build().unwrap();
+        let http = reqwest::Client::builder().tls_backend_preconfigured((*lab.tls_client_config()).clone()).build().unwrap();
         let keys: serde_json::Value =
             http.get(format!("{}/discovery/v2.0/keys", lab.tenant().authority())).send().await.unwrap().json().await.unwrap();
-        moduli.push(keys["keys"][0]["n"].as_str().expect("an RSA key").to_string());
+        kids.push(keys["keys"][0]["kid"].as_str().expect("a key id").to_string());
         let user1 = lab.user("User1").unwrap();
         bind(lab, &user1.dn, user1.password.as_deref().unwrap()).await.unwrap();
     }
-    assert!(moduli[0] != moduli[1] && moduli[1] != moduli[2] && moduli[0] != moduli[2], "two labs never share a signing key");
+    // one OS user's signing key, each lab under its own key id (its JWKS lists no other)
+    assert!(kids[0] != kids[1] && kids[1] != kids[2] && kids[0] != kids[2], "two labs never sign under one kid: {kids:?}");
+    // nothing here installed a process-wide rustls provider, and the labs did not either
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none(), "Lab::start installs no process-wide crypto provider");
 }
 
 #[tokio::test]
@@ -142,4 +144,24 @@ async fn a_bad_ldif_is_an_error_naming_its_place() {
         Ok(_) => panic!("a broken LDIF started a lab"),
     };
     assert!(e.starts_with("broken.ldif:2"), "{e}");
+}
+
+/// One lab for a whole test binary (docs/embedding.md's recipe): started once by the first
+/// caller, alive across tests whose own runtimes come and go.
+static SHARED: hybrid_lab::Shared = hybrid_lab::Shared::new(|| LabConfig::testlab().no_engine());
+
+#[tokio::test]
+async fn a_shared_lab_outlives_the_runtime_of_the_test_that_started_it() {
+    // started inside a runtime that ends here
+    let first = std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async { SHARED.get().map(|l| l as *const Lab as usize) })
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    let lab = SHARED.get().unwrap();
+    assert_eq!(lab as *const Lab as usize, first, "the same lab for every caller");
+    let user1 = lab.user("User1").unwrap();
+    bind(lab, &user1.dn, user1.password.as_deref().unwrap()).await.expect("still answering after the starter's runtime ended");
 }
