@@ -73,13 +73,28 @@ impl TokenError {
 /// An RSA signing key, parsed once: every lab of an OS user signs with the same key (kept in
 /// the user's cache directory, see `labkit::userkeys`), each under a [`Signer`] of its own.
 pub struct SigningKey {
-    /// RS256 signatures by AWS-LC (a token costs ~0.35 ms of CPU here, ring's ~0.65 ms, the
-    /// rsa crate's ~3.5 ms; every lab start signs one for onboarding).
-    signing: aws_lc_rs::signature::RsaKeyPair,
+    /// RS256 signatures: ring's for a process's first [`RING_FIRST`] tokens, AWS-LC's after
+    /// (~0.35 ms of CPU a token here, ring's ~0.65 ms, the rsa crate's ~3.5 ms). AWS-LC's first
+    /// signature seeds its random generator from CPU jitter entropy, ~28 ms of a core once a
+    /// process: a lab started for a test signs a handful of tokens and must not pay that, a
+    /// tenant under load warms AWS-LC on a thread of its own and then signs faster. PKCS#1
+    /// v1.5 signatures are deterministic: both give the same token.
+    ring: ring::signature::RsaKeyPair,
+    /// Parsed when AWS-LC is warmed (its key check is another ~ms a process would pay for
+    /// nothing when it signs only a few tokens).
+    aws_lc: std::sync::OnceLock<aws_lc_rs::signature::RsaKeyPair>,
+    der: Vec<u8>,
+    signed: std::sync::atomic::AtomicU64,
     decoding: DecodingKey,
     /// The public key as a JWK, without a key id (each signer gives its own).
     jwk: Jwk,
 }
+
+/// How many tokens a process signs with ring before AWS-LC is warmed (in the background).
+pub const RING_FIRST: u64 = 64;
+
+/// AWS-LC's random generator has been seeded in this process (it is process-wide).
+static AWS_LC_WARM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl SigningKey {
     /// A new RSA-2048 signing key (PKCS#1 DER) from the OS's random generator: a secret, so
@@ -91,11 +106,48 @@ impl SigningKey {
 
     /// A kept key (PKCS#1 DER); None when it is not an RSA key AWS-LC accepts.
     pub fn from_der(der: &[u8]) -> Option<SigningKey> {
-        let signing = aws_lc_rs::signature::RsaKeyPair::from_der(der).ok()?;
+        let ring = ring::signature::RsaKeyPair::from_der(der).ok()?;
         let encoding = EncodingKey::from_rsa_der(der);
         let jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).ok()?;
         let decoding = DecodingKey::from_jwk(&jwk).ok()?;
-        Some(SigningKey { signing, decoding, jwk })
+        Some(SigningKey { ring, aws_lc: Default::default(), der: der.to_vec(), signed: Default::default(), decoding, jwk })
+    }
+
+    /// The key for AWS-LC (None if AWS-LC refuses a key ring took: ring signs then).
+    fn aws_lc(&self) -> Option<&aws_lc_rs::signature::RsaKeyPair> {
+        if self.aws_lc.get().is_none()
+            && let Ok(k) = aws_lc_rs::signature::RsaKeyPair::from_der(&self.der)
+        {
+            let _ = self.aws_lc.set(k);
+        }
+        self.aws_lc.get()
+    }
+
+    /// An RS256 signature of `input`.
+    fn sign(&self, input: &[u8]) -> Vec<u8> {
+        use std::sync::atomic::Ordering;
+        if AWS_LC_WARM.load(Ordering::Relaxed)
+            && let Some(key) = self.aws_lc()
+        {
+            let mut signature = vec![0u8; key.public_modulus_len()];
+            key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input, &mut signature)
+                .expect("signing with our own key");
+            return signature;
+        }
+        if self.signed.fetch_add(1, Ordering::Relaxed) == RING_FIRST {
+            // (a failed spawn only leaves ring signing)
+            let _ = std::thread::Builder::new().name("aws-lc-warm".into()).spawn(|| {
+                let mut one = [0u8; 1];
+                if aws_lc_rs::rand::fill(&mut one).is_ok() {
+                    AWS_LC_WARM.store(true, Ordering::Relaxed);
+                }
+            });
+        }
+        let mut signature = vec![0u8; self.ring.public().modulus_len()];
+        self.ring
+            .sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), input, &mut signature)
+            .expect("signing with our own key");
+        signature
     }
 }
 
@@ -152,11 +204,7 @@ impl Signer {
         let header = serde_json::to_vec(&header).expect("a JWT header");
         let claims = serde_json::to_vec(claims).expect("claims as JSON");
         let mut token = format!("{}.{}", b64.encode(header), b64.encode(claims));
-        let mut signature = vec![0u8; self.key.signing.public_modulus_len()];
-        self.key
-            .signing
-            .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), token.as_bytes(), &mut signature)
-            .expect("signing with our own key");
+        let signature = self.key.sign(token.as_bytes());
         token.push('.');
         token.push_str(&b64.encode(signature));
         token
@@ -316,5 +364,28 @@ mod tests {
         let rekeyed = format!("{}.{rest}", b64.encode(serde_json::to_vec(&header).unwrap()));
         assert_eq!(b.validate(&rekeyed, iss, 1_000), Err(TokenError::Signature), "a kid swapped in after signing");
         assert!(SigningKey::from_der(b"not a key").is_none());
+    }
+
+    /// ring and AWS-LC make the same (deterministic) signature, so which one signed never shows.
+    #[test]
+    fn ring_and_aws_lc_sign_alike() {
+        let key = SigningKey::from_der(&SigningKey::new_der()).unwrap();
+        let input = b"header.claims";
+        let mut by_ring = vec![0u8; key.ring.public().modulus_len()];
+        key.ring.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), input, &mut by_ring).unwrap();
+        let mut by_aws_lc = vec![0u8; key.aws_lc().unwrap().public_modulus_len()];
+        key.aws_lc()
+            .unwrap()
+            .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input, &mut by_aws_lc)
+            .unwrap();
+        assert_eq!(by_ring, by_aws_lc);
+        // past RING_FIRST tokens the signer warms AWS-LC and moves to it; every token verifies
+        let signer = Signer::new(std::sync::Arc::new(key));
+        let iss = "https://sts.windows.net/lab/";
+        for i in 0..RING_FIRST + 2 {
+            let token = signer.sign(&claims(GRAPH_AUDIENCE, 1_000 + i as i64));
+            let fresh = Signer::with_kid(signer.key.clone(), signer.kid.clone());
+            assert!(fresh.validate(&token, iss, 1_000 + i as i64).is_ok(), "token {i}");
+        }
     }
 }
