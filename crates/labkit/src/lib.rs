@@ -270,11 +270,16 @@ impl Lab {
             true => users.iter().filter(|u| u.synced).filter_map(|u| Some((u.upn.clone(), u.password.clone()?))).collect(),
             false => vec![],
         };
-        // (and this process's first lab reads the OS user's keys there too: ~1 ms of parsing)
-        let hashing = std::thread::spawn(move || {
-            userkeys::get();
-            testlab::hash_tenant_credentials(synced)
-        });
+        // (and this process's first lab reads the OS user's keys there too: ~1 ms of parsing);
+        // the start takes over what that thread has not begun when it needs the hashes
+        let hashing = Arc::new(testlab::TenantHashing::new(synced));
+        {
+            let h = hashing.clone();
+            std::thread::spawn(move || {
+                userkeys::get();
+                h.work();
+            });
+        }
 
         let mut dir = Directory::new(domain.clone(), cfg.clock.clone());
         match ldif {
@@ -337,7 +342,7 @@ impl Lab {
                 testlab::on_prem_objects(&dir, &users, anchor)
             }
         };
-        let hashed = hashing.join().map_err(|_| anyhow::anyhow!("hashing the tenant's seeded passwords failed"))?;
+        let hashed = hashing.finish();
         let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &domain.dns_name, &users, &objects, hashed);
         let https_base = format!("https://localhost:{}", https_addr.port());
         let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.clock.clone()));

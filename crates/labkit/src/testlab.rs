@@ -341,15 +341,56 @@ pub struct TenantCredentials {
     app: tenant::passwords::Credential,
 }
 
-/// Hashes what [`seed_tenant`] will store: the lab runs this on another core while it makes
-/// its state directory, TLS identity and listeners (it is most of a start's CPU otherwise).
-pub fn hash_tenant_credentials(synced: Vec<(String, String)>) -> TenantCredentials {
-    use tenant::passwords::Credential;
-    let cloud = [CLOUD_ADMIN, HELPDESK, USER5_CLOUD].map(|(upn, pw)| (upn.to_string(), pw.to_string()));
-    let hash = |pw: &str| Credential::from_password(pw, &mut rand::rngs::OsRng);
-    TenantCredentials {
-        users: synced.into_iter().chain(cloud).map(|(upn, pw)| (upn.to_lowercase(), hash(&pw))).collect(),
-        app: hash(CLIENT_SECRET),
+/// What [`seed_tenant`] will store, hashed by whoever gets to it: a helper thread started
+/// early and the lab's own start, which calls [`TenantHashing::work`] when it needs the result
+/// and takes what is left — on a machine whose cores are busy the helper may not have run
+/// yet, and waiting for it would cost a time slice or more.
+pub struct TenantHashing {
+    /// (lower-case UPN, password); the app's secret last, under an empty name.
+    items: Vec<(String, String)>,
+    next: std::sync::atomic::AtomicUsize,
+    done: std::sync::Mutex<Vec<Option<tenant::passwords::Credential>>>,
+    /// Signalled as each item is done (for an item the other thread holds).
+    each: std::sync::Condvar,
+}
+
+impl TenantHashing {
+    pub fn new(synced: Vec<(String, String)>) -> TenantHashing {
+        let cloud = [CLOUD_ADMIN, HELPDESK, USER5_CLOUD].map(|(upn, pw)| (upn.to_string(), pw.to_string()));
+        let mut items: Vec<(String, String)> = synced.into_iter().chain(cloud).map(|(upn, pw)| (upn.to_lowercase(), pw)).collect();
+        items.push((String::new(), CLIENT_SECRET.to_string()));
+        let done = std::sync::Mutex::new(vec![None; items.len()]);
+        TenantHashing { items, next: Default::default(), done, each: Default::default() }
+    }
+
+    fn done(&self) -> std::sync::MutexGuard<'_, Vec<Option<tenant::passwords::Credential>>> {
+        self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hashes items until none is left to take (each is taken by one caller only).
+    pub fn work(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some((_, pw)) = self.items.get(i) else { return };
+            let c = tenant::passwords::Credential::from_password(pw, &mut rand::rngs::OsRng);
+            self.done()[i] = Some(c);
+            self.each.notify_all();
+        }
+    }
+
+    /// Hashes what is left, waits for an item another thread is still hashing, and hands the
+    /// hashes out.
+    pub fn finish(&self) -> TenantCredentials {
+        self.work();
+        let mut done = self.done();
+        while done.iter().any(Option::is_none) {
+            done = self.each.wait(done).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        let mut users: std::collections::HashMap<String, tenant::passwords::Credential> =
+            self.items.iter().zip(done.iter_mut()).filter_map(|((upn, _), c)| Some((upn.clone(), c.take()?))).collect();
+        let app = users.remove("").expect("the app's secret");
+        TenantCredentials { users, app }
     }
 }
 
@@ -445,4 +486,32 @@ pub fn seed_tenant(
     });
     let client_id = t.add_app_hashed(APP_NAME, hashed.app, APP_PERMISSIONS);
     (out, client_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synced() -> Vec<(String, String)> {
+        vec![("User1@testlab.example".into(), "Summer-Lake-41".into()), ("user4@testlab.example".into(), "Copper-River-93".into())]
+    }
+
+    /// Whoever gets to an item hashes it, once: the start alone (its helper never ran), or the
+    /// start and a helper side by side; either way every secret is there, under its own salt.
+    #[test]
+    fn the_seeded_secrets_are_hashed_by_whoever_gets_to_them() {
+        let alone = TenantHashing::new(synced()).finish();
+        let shared = TenantHashing::new(synced());
+        let shared = std::thread::scope(|s| {
+            s.spawn(|| shared.work());
+            shared.finish()
+        });
+        for c in [&alone, &shared] {
+            assert_eq!(c.users.len(), 2 + 3, "the synced users and the three cloud-only accounts");
+            assert!(c.users["user1@testlab.example"].verify("Summer-Lake-41"), "lower-case UPN, the right password");
+            assert!(c.users[&CLOUD_ADMIN.0.to_lowercase()].verify(CLOUD_ADMIN.1));
+            assert!(c.app.verify(CLIENT_SECRET));
+        }
+        assert_ne!(alone.users["user4@testlab.example"], shared.users["user4@testlab.example"], "a salt of its own each time");
+    }
 }

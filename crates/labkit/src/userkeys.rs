@@ -62,12 +62,8 @@ fn load(dir: Option<&Path>) -> UserKeys {
 /// A key from the directory, or a new one (kept there when there is a directory).
 fn key<K>(dir: Option<&Path>, name: &str, make: fn() -> Vec<u8>, parse: impl Fn(&[u8]) -> Option<K>) -> K {
     if let Some(d) = dir {
-        match load_or_make(d, name, make, |der| parse(der).is_some()) {
-            Ok(der) => {
-                if let Some(k) = parse(&der) {
-                    return k;
-                }
-            }
+        match load_or_make(d, name, make, &parse) {
+            Ok(k) => return k,
             Err(e) => tracing::warn!("key {}: {e}; using a key kept in memory only", d.join(name).display()),
         }
     }
@@ -126,17 +122,17 @@ fn usable_dir(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// The key kept in `dir/name` (its DER), checked: the user's own regular file, mode 0600 or
-/// stricter, a key `valid` accepts. Anything else is refused (a warning says why), removed,
+/// The key kept in `dir/name`, checked: the user's own regular file, mode 0600 or stricter,
+/// a key `parse` accepts (and parsed once). Anything else is refused (a warning says why), removed,
 /// and a new key is made. A new key is written under a temporary name and linked into place,
 /// which fails if another process linked its key first: then that one is used, so every lab
 /// of the user ends up with the same key.
-pub fn load_or_make(dir: &Path, name: &str, make: fn() -> Vec<u8>, valid: impl Fn(&[u8]) -> bool) -> std::io::Result<Vec<u8>> {
+pub fn load_or_make<K>(dir: &Path, name: &str, make: fn() -> Vec<u8>, parse: impl Fn(&[u8]) -> Option<K>) -> std::io::Result<K> {
     let path = dir.join(name);
     for _ in 0..3 {
-        match read_own(&path) {
-            Ok(der) if valid(&der) => return Ok(der),
-            Ok(_) => refuse(&path, "not a key")?,
+        match read_own(&path).map(|der| parse(&der)) {
+            Ok(Some(key)) => return Ok(key),
+            Ok(None) => refuse(&path, "not a key")?,
             Err(Refused::Missing) => {}
             Err(Refused::Because(why)) => refuse(&path, &why)?,
             Err(Refused::Io(e)) => return Err(e),
@@ -149,7 +145,7 @@ pub fn load_or_make(dir: &Path, name: &str, make: fn() -> Vec<u8>, valid: impl F
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => return Ok(der),
+            Ok(()) => return parse(&der).ok_or_else(|| std::io::Error::other("a key just made does not parse")),
             // another process's key got there first: read it on the next turn
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -210,6 +206,11 @@ mod tests {
         tenant::token::SigningKey::from_der(der).is_some()
     }
 
+    /// The DER of a key (what the tests compare).
+    fn key_der(der: &[u8]) -> Option<Vec<u8>> {
+        is_key(der).then(|| der.to_vec())
+    }
+
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().mode() & 0o777
     }
@@ -220,9 +221,9 @@ mod tests {
         let dir = tmp.path().join("cache/hybrid-lab/keys");
         usable_dir(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
-        let first = load_or_make(&dir, "k.der", new_key, is_key).unwrap();
+        let first = load_or_make(&dir, "k.der", new_key, key_der).unwrap();
         assert_eq!(mode(&dir.join("k.der")), 0o600);
-        let again = load_or_make(&dir, "k.der", || panic!("the kept key is used, none is made"), is_key).unwrap();
+        let again = load_or_make(&dir, "k.der", || panic!("the kept key is used, none is made"), key_der).unwrap();
         assert_eq!(first, again);
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["k.der"], "no temporary file left behind");
@@ -238,10 +239,10 @@ mod tests {
         let dir = tmp.path().join("keys");
         usable_dir(&dir).unwrap();
         let path = dir.join("k.der");
-        let old = load_or_make(&dir, "k.der", new_key, is_key).unwrap();
+        let old = load_or_make(&dir, "k.der", new_key, key_der).unwrap();
         // readable by the group: the key may have been read, so it is not used again
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let new = load_or_make(&dir, "k.der", new_key, is_key).unwrap();
+        let new = load_or_make(&dir, "k.der", new_key, key_der).unwrap();
         assert_ne!(old, new, "a new key");
         assert_eq!(mode(&path), 0o600);
         assert_eq!(std::fs::read(&path).unwrap(), new);
@@ -251,12 +252,12 @@ mod tests {
         std::fs::write(&elsewhere, &new).unwrap();
         std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
-        let made = load_or_make(&dir, "k.der", new_key, is_key).unwrap();
+        let made = load_or_make(&dir, "k.der", new_key, key_der).unwrap();
         assert_ne!(made, new);
         assert!(std::fs::symlink_metadata(&path).unwrap().is_file(), "the link is replaced by a file");
         // not a key at all
         std::fs::write(&path, b"not a key").unwrap();
-        let made2 = load_or_make(&dir, "k.der", new_key, is_key).unwrap();
+        let made2 = load_or_make(&dir, "k.der", new_key, key_der).unwrap();
         assert!(is_key(&made2) && made2 != made);
     }
 
@@ -273,9 +274,9 @@ mod tests {
         let dir = tmp.path().join("keys");
         usable_dir(&dir).unwrap();
         let path = dir.join("k.der");
-        let old = load_or_make(&dir, "k.der", new_key, is_key).unwrap();
+        let old = load_or_make(&dir, "k.der", new_key, key_der).unwrap();
         std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-        let new = load_or_make(&dir, "k.der", new_key, is_key).unwrap();
+        let new = load_or_make(&dir, "k.der", new_key, key_der).unwrap();
         assert_ne!(old, new);
         assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0);
         // a directory of another owner is not used at all
@@ -289,7 +290,7 @@ mod tests {
         let dir = tmp.path().join("keys");
         usable_dir(&dir).unwrap();
         let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..4).map(|_| s.spawn(|| load_or_make(&dir, "k.der", new_key, is_key).unwrap())).collect();
+            let hs: Vec<_> = (0..4).map(|_| s.spawn(|| load_or_make(&dir, "k.der", new_key, key_der).unwrap())).collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(keys.iter().all(|k| *k == keys[0]), "every caller has the key that was linked first");
