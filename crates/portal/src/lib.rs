@@ -113,7 +113,10 @@ impl Portal {
             for c in rustls::pki_types::CertificateDer::pem_slice_iter(&self.cfg.api_ca_pem).flatten() {
                 let _ = roots.add(c);
             }
-            let b = reqwest::Client::builder().timeout(Duration::from_secs(30));
+            // (`localhost` is the loopback address, RFC 6761: no resolver call per connection)
+            let b = reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .resolve("localhost", std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
             let b = match tls_with(roots) {
                 Ok(tls) => b.tls_backend_preconfigured(tls),
                 Err(_) => b,

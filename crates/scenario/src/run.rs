@@ -92,7 +92,11 @@ fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, RunError> {
 impl<'a> Runner<'a> {
     pub fn new(target: &'a Target) -> Result<Runner<'a>, RunError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder().tls_certs_only(reqwest::Certificate::from_pem_bundle(&target.ca_pem)?).build()?;
+        // (`localhost` is the loopback address, RFC 6761: no resolver call per connection)
+        let http = reqwest::Client::builder()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&target.ca_pem)?)
+            .resolve("localhost", std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()?;
         let mut transcript = Transcript::default();
         for u in &target.info.users {
             if let Some(p) = &u.password {

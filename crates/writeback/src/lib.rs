@@ -115,9 +115,16 @@ fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
     Ok(Arc::new(tls.with_root_certificates(roots).with_no_client_auth()))
 }
 
+/// Where `localhost` is (its port comes from each URL).
+const LOCALHOST: std::net::SocketAddr = std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
 /// An HTTPS client that trusts the lab's CA and nothing else (and reads no OS store).
 fn https_client(ca_pem: &[u8], timeout: Option<Duration>) -> Result<reqwest::Client, Error> {
-    let b = reqwest::Client::builder().tls_backend_preconfigured(Arc::unwrap_or_clone(tls(ca_pem)?));
+    let b = reqwest::Client::builder()
+        .tls_backend_preconfigured(Arc::unwrap_or_clone(tls(ca_pem)?))
+        // `localhost` is the loopback address (RFC 6761): no resolver call on a thread of the
+        // blocking pool for each connection, a hop that costs most when the cores are busy
+        .resolve("localhost", LOCALHOST);
     let b = match timeout {
         Some(t) => b.timeout(t),
         None => b,
@@ -753,7 +760,12 @@ async fn connect(inner: &Inner) -> Result<Ws, Error> {
     let rest = url.strip_prefix("wss://").ok_or_else(|| Error(format!("not a wss URL: {url}")))?;
     let hostport = rest.split('/').next().unwrap_or("");
     let host = hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport).to_string();
-    let tcp = tokio::net::TcpStream::connect(hostport).await.map_err(|e| Error(e.to_string()))?;
+    // (`localhost` is the loopback address, RFC 6761: connected without a resolver call)
+    let tcp = match hostport.strip_prefix("localhost:").and_then(|p| p.parse::<u16>().ok()) {
+        Some(port) => tokio::net::TcpStream::connect(std::net::SocketAddr::new(LOCALHOST.ip(), port)).await,
+        None => tokio::net::TcpStream::connect(hostport).await,
+    }
+    .map_err(|e| Error(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     let name = rustls::pki_types::ServerName::try_from(host).map_err(|e| Error(e.to_string()))?;
     let tls = tokio_rustls::TlsConnector::from(inner.tls.clone()).connect(name, tcp).await.map_err(|e| Error(format!("TLS: {e}")))?;
