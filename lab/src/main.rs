@@ -283,6 +283,46 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
         .fold(filter, |f, d| f.add_directive(d.parse().expect("a valid directive")))
 }
 
+/// A lab answers requests: it asks the scheduler for short slices (Linux 6.12's EEVDF takes a
+/// thread's `sched_runtime` as the slice it wants), so that on a machine whose cores are busy
+/// (CI running other tests) a thread woken by a request runs within ~0.1 ms instead of after
+/// another thread's 3 ms slice. Its share of the CPU is unchanged (same weight, same nice);
+/// only its latency is. Threads inherit it. Older kernels ignore the field or refuse the call:
+/// nothing changes then.
+#[cfg(target_os = "linux")]
+fn short_slice() {
+    #[repr(C)]
+    struct SchedAttr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+    }
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: libc::SCHED_OTHER as u32,
+        flags: 0,
+        nice: 0,
+        priority: 0,
+        runtime: SLICE_NS,
+        deadline: 0,
+        period: 0,
+    };
+    // SAFETY: pid 0 is the calling thread; `attr` is a valid sched_attr (SCHED_ATTR_SIZE_VER0)
+    // that outlives the call, and flags 0 asks for nothing beyond the policy and the slice
+    unsafe {
+        libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0);
+    }
+}
+
+/// The slice a lab's threads ask for: EEVDF's smallest (0.1 ms).
+#[cfg(target_os = "linux")]
+const SLICE_NS: u64 = 100_000;
+
 /// No transparent huge pages: mimalloc asks for them, and each is 2 MiB zeroed at its first
 /// touch — 9 % of a fresh `lab up`'s CPU, profiled (docs/benchmarks.md) — for a process whose
 /// heap is mostly a few MiB. Set from a constructor, before the Rust runtime's first
@@ -296,6 +336,7 @@ static NO_HUGE_PAGES: extern "C" fn() = {
         unsafe {
             libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
+        short_slice();
     }
     no_huge_pages
 };
