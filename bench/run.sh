@@ -6,6 +6,8 @@
 #  2. LDIF import time and memory for 100,000 users;
 #  3. a sAMAccountName lookup at 1,000 / 10,000 / 100,000 users (indexed vs a scan).
 # Installs Debian's slapd and ldap-utils if missing. Listens on 127.0.0.1 only.
+#  4. a fresh lab's start (`lab up --json` x100) and the scenario suite (`lab run`, nextest),
+#     idle and with every core busy.
 # Arguments pick sections (default: all): ldap password import tenant startup lookup
 # scenarios writeback sync — e.g. `bench/run.sh ldap` for the bind/search comparison alone.
 # BEFORE=<path to an older `lab` binary> adds its column to the LDAP table, measured in the
@@ -135,8 +137,10 @@ $BIN/lab-bench tenant --conns 16 --seconds "$SECONDS_PER_RUN"
 fi
 if want startup; then
 echo
-echo "== lab start-up (AD DS + tenant)"
-$BIN/lab-bench startup --runs 10
+echo "== a fresh lab: \`lab up --json\` x100 back to back, each in a new empty state directory,"
+echo "   killed after its JSON line; idle, then with every core busy (one spinning process per CPU)"
+$BIN/lab-bench fresh-start --runs 100 --lab $BIN/lab
+$BIN/lab-bench fresh-start --runs 100 --lab $BIN/lab --busy "$(nproc)"
 fi
 if want lookup; then
 echo
@@ -145,11 +149,27 @@ $BIN/lab-bench lookup --sizes 1000,10000,100000
 fi
 if want scenarios; then
 echo
-echo "== scenarios: the suite in one process (each scenario in its own lab), then as cargo tests"
-$BIN/lab-bench scenarios --dir scenarios --rounds 3 --jobs 2
-cargo test -q -p hybrid-lab-tests --test scenarios >/dev/null 2>&1   # warm the debug build
-for _ in 1 2 3; do
-  /usr/bin/time -f "cargo test --test scenarios (warm): %e s wall" cargo test -q -p hybrid-lab-tests --test scenarios >/dev/null
+echo "== scenarios from the outside: \`lab run scenarios\` (each scenario in its own lab, -j = CPUs),"
+echo "   then \`cargo nextest run --test scenarios\` warm; each three times idle, three times with"
+echo "   every core busy (one spinning process per CPU)"
+cargo nextest run -p hybrid-lab-tests --test scenarios >/dev/null 2>&1   # warm the test build
+for busy in 0 "$(nproc)"; do
+  BUSY_PIDS=()
+  for _ in $(seq "$busy"); do $BIN/lab-bench spin & BUSY_PIDS+=($!); done
+  for _ in 1 2 3; do
+    t0=$EPOCHREALTIME
+    $BIN/lab run scenarios >"$work/run.out" 2>&1 || { cat "$work/run.out"; exit 1; }
+    t1=$EPOCHREALTIME
+    echo "lab run scenarios ($busy busy): $(tail -1 "$work/run.out" | tr -d '\n'); $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s wall"
+  done
+  for _ in 1 2 3; do
+    t0=$EPOCHREALTIME
+    cargo nextest run -p hybrid-lab-tests --test scenarios >"$work/nextest.out" 2>&1 || { tail -20 "$work/nextest.out"; exit 1; }
+    t1=$EPOCHREALTIME
+    echo "cargo nextest run --test scenarios, warm ($busy busy): $(grep -o '[0-9]* tests run: [0-9]* passed' "$work/nextest.out"); $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s wall"
+  done
+  [ "${#BUSY_PIDS[@]}" -gt 0 ] && kill "${BUSY_PIDS[@]}" 2>/dev/null
+  wait "${BUSY_PIDS[@]}" 2>/dev/null || true
 done
 fi
 if want writeback; then

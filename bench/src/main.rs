@@ -102,16 +102,23 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
-    /// A lab in an empty state directory, with the key pool topped up between runs (as its
-    /// background refill leaves it): `Lab::start` in process (with and without the engine),
-    /// and `lab up --json` as a process until its JSON line; then the same without the pool.
+    /// `lab up --json` as a user runs it: N starts back to back, each in a new empty state
+    /// directory, timed from spawn to its JSON line, then killed; median, p95 and max, with
+    /// `--busy K` processes spinning on the CPUs the whole time (CI's load). Then
+    /// `Lab::start` in process, likewise.
     FreshStart {
-        #[arg(long, default_value_t = 9)]
+        #[arg(long, default_value_t = 100)]
         runs: usize,
         /// The `lab` binary to start.
         #[arg(long, default_value = "target/release/lab")]
         lab: std::path::PathBuf,
+        /// Busy processes beside the starts (one per core: both cores busy, as in CI).
+        #[arg(long, default_value_t = 0)]
+        busy: usize,
     },
+    /// Burns a core until killed (the load `--busy` puts beside a measurement).
+    #[command(hide = true)]
+    Spin,
     /// SSPR resets of synced users written back through the relay and the engine to the
     /// AD DS: the reset request's latency (the gates are passed untimed) and resets/s.
     /// Directory sync and password hash sync: an initial cycle of N users from a tenant
@@ -386,7 +393,13 @@ fn main() -> Result<()> {
         }
         Cmd::Tenant { conns, seconds } => tokio::runtime::Runtime::new()?.block_on(tenant_load(conns, seconds))?,
         Cmd::Startup { runs } => tokio::runtime::Runtime::new()?.block_on(startup(runs))?,
-        Cmd::FreshStart { runs, lab } => tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab))?,
+        Cmd::FreshStart { runs, lab, busy } => {
+            let _load = Busy::start(busy)?;
+            tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab, busy))?
+        }
+        Cmd::Spin => loop {
+            std::hint::black_box(0u64.wrapping_add(1));
+        },
         Cmd::Writeback { conns, seconds, users_per_conn } => {
             tokio::runtime::Runtime::new()?.block_on(writeback_load(conns, seconds, users_per_conn))?
         }
@@ -530,36 +543,43 @@ async fn startup(runs: usize) -> Result<()> {
     Ok(())
 }
 
-fn median_ms(mut v: Vec<std::time::Duration>) -> String {
-    v.sort();
-    let ms: Vec<String> = v.iter().map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0)).collect();
-    format!("median {:.1} ms (min {}, max {})", v[v.len() / 2].as_secs_f64() * 1000.0, ms[0], ms[ms.len() - 1])
+/// Processes spinning on the CPUs while a measurement runs (killed when dropped).
+struct Busy(Vec<std::process::Child>);
+
+impl Busy {
+    fn start(n: usize) -> Result<Busy> {
+        let me = std::env::current_exe()?;
+        let kids = (0..n).map(|_| std::process::Command::new(&me).arg("spin").spawn()).collect::<std::io::Result<_>>()?;
+        Ok(Busy(kids))
+    }
 }
 
-async fn fresh_start(runs: usize, lab_bin: &std::path::Path) -> Result<()> {
-    use std::io::BufRead;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let pool = labkit::keypool::dir().ok_or_else(|| anyhow::anyhow!("no key pool directory (HOME unset or HYBRID_LAB_KEY_CACHE=off)"))?;
-    // in process: a fresh temp dir each time, the pool full before each start (untimed)
-    for engine in [false, true] {
-        let mut times = vec![];
-        for _ in 0..runs {
-            labkit::keypool::fill(&pool)?;
-            let dir = tempfile::tempdir()?;
-            let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
-            cfg.engine = engine;
-            let t = Instant::now();
-            let lab = labkit::Lab::start(cfg).await?;
-            times.push(t.elapsed());
-            lab.stop().await;
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for k in &mut self.0 {
+            let _ = k.kill();
+            let _ = k.wait();
         }
-        println!("Lab::start in an empty state directory{}: {}", if engine { " with the engine" } else { "" }, median_ms(times));
     }
+}
+
+/// The machine's load as /proc/loadavg says it (1, 5 and 15 minutes).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+/// Median, p95 and max of some durations, in ms.
+fn spread_ms(mut v: Vec<std::time::Duration>) -> String {
+    v.sort();
+    let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
+    format!("median {:.1} ms, p95 {:.1} ms, max {:.1} ms (min {:.1}, n={})", at(0.5), at(0.95), at(1.0), at(0.0), v.len())
+}
+
+async fn fresh_start(runs: usize, lab_bin: &std::path::Path, busy: usize) -> Result<()> {
+    use std::io::BufRead;
+    let load = format!("{busy} busy process(es) beside it on {} CPUs", std::thread::available_parallelism().map_or(0, |n| n.get()));
     // a process: `lab up --json` until its line on stdout, process start included
-    let run = |pooled: bool| -> Result<std::time::Duration> {
-        if pooled {
-            labkit::keypool::fill(&pool)?;
-        }
+    let run = || -> Result<std::time::Duration> {
         let dir = tempfile::tempdir()?;
         let mut cmd = std::process::Command::new(lab_bin);
         cmd.args([
@@ -577,27 +597,37 @@ async fn fresh_start(runs: usize, lab_bin: &std::path::Path) -> Result<()> {
             "--state-dir",
         ])
         .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
-        if !pooled {
-            cmd.env("HYBRID_LAB_KEY_CACHE", "off");
-        }
         let t = Instant::now();
         let mut child = cmd.spawn()?;
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
         let took = t.elapsed();
         anyhow::ensure!(line.starts_with('{'), "no JSON line: {line:?}");
-        // SAFETY: a signal to the child this bench started
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.kill()?;
         child.wait()?;
         Ok(took)
     };
-    let pooled: Vec<_> = (0..runs).map(|_| run(true)).collect::<Result<_>>()?;
-    println!("`lab up --json` in an empty state directory, to its JSON line: {}", median_ms(pooled));
-    let cold: Vec<_> = (0..3).map(|_| run(false)).collect::<Result<_>>()?;
-    println!("the same without the key pool (HYBRID_LAB_KEY_CACHE=off): {}", median_ms(cold));
-    labkit::keypool::fill(&pool)?;
+    let times: Vec<_> = (0..runs).map(|_| run()).collect::<Result<_>>()?;
+    println!("`lab up --json` x{runs} back to back, each in a new empty state directory, to its JSON line: {}", spread_ms(times));
+    println!("  load: {load}; loadavg after: {}", loadavg());
+    // in process: a new temp dir each time
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for engine in [false, true] {
+        let mut times = vec![];
+        for _ in 0..runs {
+            let dir = tempfile::tempdir()?;
+            let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
+            cfg.engine = engine;
+            let t = Instant::now();
+            let lab = labkit::Lab::start(cfg).await?;
+            times.push(t.elapsed());
+            lab.stop().await;
+        }
+        println!("Lab::start in a new empty state directory{}: {}", if engine { " with the engine" } else { "" }, spread_ms(times));
+    }
     Ok(())
 }
 
