@@ -111,9 +111,9 @@ fn readme_cargo_install_gives_a_lab_that_runs_from_an_empty_directory() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
-/// docs/embedding.md's pytest fixture: examples/pytest, copied out of the repository, run by
+/// docs/embedding.md's pytest fixtures: examples/pytest, copied out of the repository, run by
 /// Debian's pytest (python3-pytest) in the venv scripts/deps.sh makes (ldap3, msal), with
-/// this build's `lab`.
+/// this build's `lab` and the hybrid_lab package from lab/python.
 #[test]
 fn the_pytest_example_passes() {
     let python = repo().join(".venv/bin/python");
@@ -125,6 +125,8 @@ fn the_pytest_example_passes() {
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"])
         .arg(&copy)
         .env("HYBRID_LAB_BIN", env!("CARGO_BIN_EXE_lab"))
+        // the package the wheel installs, from the checkout (lab/tests/wheel.rs tests the wheel)
+        .env("PYTHONPATH", repo().join("lab/python"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .unwrap();
