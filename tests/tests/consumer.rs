@@ -45,7 +45,7 @@ fn the_consumer_example_passes_from_a_clean_copy() {
     };
     // the fixture: one lab per #[tokio::test], the clients the project uses
     let (ok, text) = run(&["test", "--offline", "--test", "lab"]);
-    assert!(ok && text.contains("test result: ok. 3 passed"), "{text}");
+    assert!(ok && text.contains("test result: ok. 4 passed"), "{text}");
     let (ok, text) = run(&["test", "--offline", "--test", "scenarios", "--", "--list"]);
     assert!(ok, "{text}");
     assert!(

@@ -102,3 +102,14 @@ async fn with_writeback_stopped_a_reset_fails_and_ad_keeps_the_old_password() {
     assert_eq!(bind(&lab, &user.dn, "Never-Applied-5w").await, 49);
     assert_eq!(bind(&lab, &user.dn, user.password.as_deref().unwrap()).await, 0);
 }
+
+/// Tests that only read share one lab for the whole binary (started by the first of them).
+static SHARED: hybrid_lab::Shared = hybrid_lab::Shared::new(LabConfig::testlab);
+
+#[tokio::test]
+async fn read_only_tests_share_one_lab() {
+    let lab = SHARED.get().unwrap();
+    let user = lab.user("User4").unwrap();
+    assert_eq!(bind(lab, &user.dn, user.password.as_deref().unwrap()).await, 0);
+    assert!(std::ptr::eq(lab, SHARED.get().unwrap()));
+}
