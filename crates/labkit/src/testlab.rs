@@ -352,6 +352,20 @@ pub struct TenantHashing {
     done: std::sync::Mutex<Vec<Option<tenant::passwords::Credential>>>,
     /// Signalled as each item is done (for an item the other thread holds).
     each: std::sync::Condvar,
+    /// A thread unwound while hashing: what is not done, the finisher hashes itself.
+    abandoned: std::sync::atomic::AtomicBool,
+}
+
+/// Dropped only when a thread unwinds out of [`TenantHashing::work`] mid-item.
+struct Abandoned<'a>(&'a TenantHashing);
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        // under the lock a finisher checks and waits with: the signal is not lost between
+        let _done = self.0.done();
+        self.0.abandoned.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.each.notify_all();
+    }
 }
 
 impl TenantHashing {
@@ -360,7 +374,7 @@ impl TenantHashing {
         let mut items: Vec<(String, String)> = synced.into_iter().chain(cloud).map(|(upn, pw)| (upn.to_lowercase(), pw)).collect();
         items.push((String::new(), CLIENT_SECRET.to_string()));
         let done = std::sync::Mutex::new(vec![None; items.len()]);
-        TenantHashing { items, next: Default::default(), done, each: Default::default() }
+        TenantHashing { items, next: Default::default(), done, each: Default::default(), abandoned: Default::default() }
     }
 
     fn done(&self) -> std::sync::MutexGuard<'_, Vec<Option<tenant::passwords::Credential>>> {
@@ -373,7 +387,10 @@ impl TenantHashing {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             let Some((_, pw)) = self.items.get(i) else { return };
+            // a thread that dies holding an item gives it back (finish would wait for it)
+            let abandoned = Abandoned(self);
             let c = tenant::passwords::Credential::from_password(pw, &mut rand::rngs::OsRng);
+            std::mem::forget(abandoned);
             self.done()[i] = Some(c);
             self.each.notify_all();
         }
@@ -385,6 +402,12 @@ impl TenantHashing {
         self.work();
         let mut done = self.done();
         while done.iter().any(Option::is_none) {
+            if self.abandoned.load(std::sync::atomic::Ordering::Relaxed) {
+                for ((_, pw), c) in self.items.iter().zip(done.iter_mut()).filter(|(_, c)| c.is_none()) {
+                    *c = Some(tenant::passwords::Credential::from_password(pw, &mut rand::rngs::OsRng));
+                }
+                break;
+            }
             done = self.each.wait(done).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         let mut users: std::collections::HashMap<String, tenant::passwords::Credential> =
@@ -513,5 +536,23 @@ mod tests {
             assert!(c.app.verify(CLIENT_SECRET));
         }
         assert_ne!(alone.users["user4@testlab.example"], shared.users["user4@testlab.example"], "a salt of its own each time");
+    }
+
+    /// A helper that dies holding an item does not leave the start waiting for ever.
+    #[test]
+    fn an_item_a_dead_helper_held_is_hashed_by_the_finisher() {
+        let h = TenantHashing::new(synced());
+        // the helper takes the first item and unwinds in the middle of it
+        let died = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _taken = h.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _abandoned = Abandoned(&h);
+                panic!("the helper dies mid-item");
+            })
+            .join()
+        });
+        assert!(died.is_err());
+        let c = h.finish();
+        assert!(c.users["user1@testlab.example"].verify("Summer-Lake-41"), "the item it held, hashed by the finisher");
     }
 }

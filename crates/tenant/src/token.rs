@@ -104,7 +104,7 @@ impl SigningKey {
         key.to_pkcs1_der().expect("DER").as_bytes().to_vec()
     }
 
-    /// A kept key (PKCS#1 DER); None when it is not an RSA key AWS-LC accepts.
+    /// A kept key (PKCS#1 DER); None when it is not an RSA key ring accepts.
     pub fn from_der(der: &[u8]) -> Option<SigningKey> {
         let ring = ring::signature::RsaKeyPair::from_der(der).ok()?;
         let encoding = EncodingKey::from_rsa_der(der);
