@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need, once: OpenLDAP's command-line clients from Debian's
 # packages (ldapsearch, ldapwhoami, ldapmodify), Chromium and its WebDriver (the browser
-# tests), Debian's pytest (the embedding example, examples/pytest), Python's ldap3 and msal
-# in a venv (.venv, which sees Debian's packages), and axe-core from npm in .axe (the browser
+# tests), Debian's pytest (the embedding example, examples/pytest), Python's ldap3, msal and
+# maturin (the wheel test) in a venv (.venv, which sees Debian's packages), and axe-core from npm in .axe (the browser
 # tests' accessibility audit).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
