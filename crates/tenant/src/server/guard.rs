@@ -5,9 +5,10 @@
 //! - **Host**: only the lab's own names (`localhost`, loopback and listening addresses, the
 //!   names in the lab's certificate). A DNS-rebinding page reaches 127.0.0.1 under its own
 //!   name, and is refused here (421).
-//! - **Cross-site writes**: a POST/PATCH/PUT/DELETE whose `Origin` is another site, or that a
-//!   browser marks `Sec-Fetch-Site: cross-site`, is refused (403). Tools such as curl send
-//!   neither header and are not affected.
+//! - **Cross-site writes**: a POST/PATCH/PUT/DELETE whose `Origin` is not the request's own
+//!   (host and port exactly: a page of another server on this machine is another site, though
+//!   it be `localhost`), or that a browser marks `Sec-Fetch-Site: cross-site`, is refused
+//!   (403). Tools such as curl send neither header and are not affected.
 //! - **JSON bodies**: Graph and `/lab/` writes with a body must say `application/json`
 //!   (415), so a plain HTML form elsewhere can never post one.
 //! - **The lab's administrator**: every `/lab/` endpoint needs a Global Administrator's
@@ -48,6 +49,34 @@ impl Hosts {
     }
 }
 
+/// Whether a browser's `Origin` is the origin a request came to: scheme, host and port, as
+/// browsers compare them (a missing port is the scheme's). The listener's scheme is not known
+/// here; a port serves one of them only, so host and port decide.
+fn same_origin(origin: &str, host: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return false,
+    };
+    let (a, h) = (host_port(authority, default), host_port(host, default));
+    a.zip(h).is_some_and(|((an, ap), (hn, hp))| an.eq_ignore_ascii_case(hn) && ap == hp)
+}
+
+/// A host and its port (the default when none is given), or None when the port is not a port.
+fn host_port(hp: &str, default: u16) -> Option<(&str, u16)> {
+    let name = strip_port(hp);
+    let rest = match hp.strip_prefix('[') {
+        Some(inner) => inner.split_once(']').map(|(_, r)| r)?,
+        None => &hp[name.len()..],
+    };
+    match rest.strip_prefix(':') {
+        Some(p) => Some((name, p.parse().ok()?)),
+        None if rest.is_empty() => Some((name, default)),
+        None => None,
+    }
+}
+
 fn strip_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         // [::1]:8443
@@ -83,10 +112,10 @@ pub async fn guard(State((s, hosts)): State<(Shared, Hosts)>, req: Request, next
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.to_string()));
-    match host {
-        Some(h) if hosts.allows(&h) => {}
+    match &host {
+        Some(h) if hosts.allows(h) => {}
         Some(h) => {
-            let msg = format!("This lab does not answer to the host name '{}'.", strip_port(&h));
+            let msg = format!("This lab does not answer to the host name '{}'.", strip_port(h));
             return graph_error(&s, StatusCode::MISDIRECTED_REQUEST, "InvalidHost", &msg);
         }
         None => return graph_error(&s, StatusCode::BAD_REQUEST, "InvalidHost", "The request names no host."),
@@ -94,10 +123,9 @@ pub async fn guard(State((s, hosts)): State<(Shared, Hosts)>, req: Request, next
     let path = req.uri().path().to_string();
     if unsafe_method(req.method()) {
         let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        let foreign_origin = origin.is_some_and(|o| {
-            let authority = o.split_once("://").map(|(_, a)| a).unwrap_or("");
-            o == "null" || authority.is_empty() || !hosts.allows(authority)
-        });
+        // the lab's own name is not enough: another server on this machine (another port,
+        // another scheme) is another site, and its pages must not drive the lab
+        let foreign_origin = origin.is_some_and(|o| host.as_deref().is_none_or(|h| !same_origin(o, h)));
         let cross_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site");
         if foreign_origin || cross_site {
             return graph_error(&s, StatusCode::FORBIDDEN, "CrossSiteRequest", "The lab refuses changes requested by another site.");
@@ -161,6 +189,34 @@ mod tests {
         }
         for bad in ["evil.example", "evil.example:8443", "localhost.evil.example", "10.0.0.1:8443", "", "127.0.0.1.nip.io"] {
             assert!(!h.allows(bad), "{bad}");
+        }
+    }
+
+    /// issue 31, item 8: a page of another server on the machine is another site.
+    #[test]
+    fn an_origin_is_the_requests_own_by_scheme_host_and_port() {
+        for (origin, host) in [
+            ("https://localhost:8443", "localhost:8443"),
+            ("https://LOCALHOST:8443", "localhost:8443"),
+            ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+            ("https://[::1]:8443", "[::1]:8443"),
+            ("https://dc1.testlab.example", "dc1.testlab.example"),
+            ("https://dc1.testlab.example", "dc1.testlab.example:443"),
+        ] {
+            assert!(same_origin(origin, host), "{origin} for {host}");
+        }
+        for (origin, host) in [
+            ("http://localhost:8000", "localhost:8443"),
+            ("http://localhost:8443", "localhost:8443:1"),
+            ("https://localhost", "localhost:8443"),
+            ("https://127.0.0.1:8443", "localhost:8443"),
+            ("https://attacker.example:8443", "localhost:8443"),
+            ("null", "localhost:8443"),
+            ("file://", "localhost:8443"),
+            ("https://localhost:8443.evil", "localhost:8443"),
+            ("http://dc1.testlab.example", "dc1.testlab.example:443"),
+        ] {
+            assert!(!same_origin(origin, host), "{origin} for {host}");
         }
     }
 
