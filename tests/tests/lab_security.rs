@@ -109,13 +109,7 @@ async fn only_the_labs_host_names_same_site_writes_and_json_bodies_are_taken() {
     // (scheme alone cannot differ: the HTTPS port speaks only TLS, so no page is served from
     // http:// on it)
     for origin in ["http://localhost:8000", "https://localhost", "https://127.0.0.1:8443"] {
-        let r = http
-            .post(format!("{base}/portal/lab/engine"))
-            .header("origin", origin.clone())
-            .form(&[("action", "stop")])
-            .send()
-            .await
-            .unwrap();
+        let r = http.post(format!("{base}/portal/lab/engine")).header("origin", origin).form(&[("action", "stop")]).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 403, "a page on {origin}");
     }
     let r = http
