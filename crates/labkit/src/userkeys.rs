@@ -52,10 +52,7 @@ fn load(dir: Option<&Path>) -> UserKeys {
         }
     });
     let signing = key(kept, SIGNING_FILE, tenant::token::SigningKey::new_der, tenant::token::SigningKey::from_der);
-    let engine = key(kept, ENGINE_FILE, new_engine_der, |der| {
-        use rsa::pkcs1::DecodeRsaPrivateKey;
-        rsa::RsaPrivateKey::from_pkcs1_der(der).ok()
-    });
+    let engine = key(kept, ENGINE_FILE, new_engine_der, engine_key);
     UserKeys { signing: Arc::new(signing), engine }
 }
 
@@ -68,6 +65,15 @@ fn key<K>(dir: Option<&Path>, name: &str, make: fn() -> Vec<u8>, parse: impl Fn(
         }
     }
     parse(&make()).expect("a key just made parses")
+}
+
+/// The engine's key, if `der` is one: RSA of at least 2,048 bits, as the tenant registers
+/// (a smaller key is refused and remade, not a failed onboarding later). ring refuses small
+/// signing keys itself.
+fn engine_key(der: &[u8]) -> Option<rsa::RsaPrivateKey> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    rsa::RsaPrivateKey::from_pkcs1_der(der).ok().filter(|k| k.size() >= 256)
 }
 
 fn new_engine_der() -> Vec<u8> {
@@ -282,6 +288,24 @@ mod tests {
         // a directory of another owner is not used at all
         std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
         assert_eq!(usable_dir(&dir).unwrap_err(), "owned by uid 65534, not by uid 0");
+    }
+
+    /// issue 31, item 6: a 1,024-bit key is no key for the lab (it made `lab up` panic when
+    /// it sat in a state directory): refused and remade, for either key.
+    #[test]
+    fn a_key_of_1024_bits_is_refused_and_remade() {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        let small = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap().to_pkcs1_der().unwrap().as_bytes().to_vec();
+        assert!(engine_key(&small).is_none() && !is_key(&small), "neither the engine nor ring takes it");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("keys");
+        usable_dir(&dir).unwrap();
+        std::fs::write(dir.join(ENGINE_FILE), &small).unwrap();
+        std::fs::set_permissions(dir.join(ENGINE_FILE), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let key = load_or_make(&dir, ENGINE_FILE, new_engine_der, engine_key).unwrap();
+        use rsa::traits::PublicKeyParts;
+        assert_eq!(key.size(), 256, "a new 2,048-bit key");
+        assert_ne!(std::fs::read(dir.join(ENGINE_FILE)).unwrap(), small);
     }
 
     #[test]
