@@ -43,6 +43,17 @@ pub struct AccessClaims {
     pub unique_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Entra's unique token identifier (JWT's `jti`): two tokens minted in the same second
+    /// for the same caller still differ.
+    #[serde(default)]
+    pub uti: String,
+}
+
+/// A new `uti`: 16 bytes from the OS generator, base64url (22 characters, as Entra's).
+pub fn new_uti() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
 }
 
 /// Why a bearer token was refused (Graph answers 401 InvalidAuthenticationToken).
@@ -299,6 +310,7 @@ mod tests {
             upn: None,
             unique_name: None,
             name: None,
+            uti: new_uti(),
         }
     }
 
@@ -387,5 +399,17 @@ mod tests {
             let fresh = Signer::with_kid(signer.key.clone(), signer.kid.clone());
             assert!(fresh.validate(&token, iss, 1_000 + i as i64).is_ok(), "token {i}");
         }
+    }
+
+    /// issue 31, item 18: tokens minted in the same second for the same caller differ.
+    #[test]
+    fn tokens_of_one_second_differ_by_their_uti() {
+        let signer = Signer::generate();
+        let (a, b) = (signer.sign(&claims(GRAPH_AUDIENCE, 1_000)), signer.sign(&claims(GRAPH_AUDIENCE, 1_000)));
+        assert_ne!(a, b);
+        let iss = "https://sts.windows.net/lab/";
+        let (ca, cb) = (signer.validate(&a, iss, 1_000).unwrap(), signer.validate(&b, iss, 1_000).unwrap());
+        assert_eq!(ca.uti.len(), 22);
+        assert_ne!(ca.uti, cb.uti);
     }
 }

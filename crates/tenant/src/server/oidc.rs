@@ -155,6 +155,7 @@ pub(super) async fn token(
         upn: None,
         unique_name: None,
         name: None,
+        uti: crate::token::new_uti(),
     };
     let mut refresh_token: Option<String> = None;
     let mut wants_id_token = false;
@@ -263,7 +264,8 @@ pub(super) async fn token(
         // an id token (v2.0) for MSAL's account cache, and client_info when asked for
         let id_claims = json!({
             "aud": client_id, "iss": format!("{}/{tid}/v2.0", s.https_base), "iat": iat, "nbf": iat, "exp": iat + LIFETIME_SECONDS,
-            "name": claims.name, "oid": claims.oid, "preferred_username": claims.upn, "sub": claims.sub, "tid": tid.to_string(), "ver": "2.0",
+            "name": claims.name, "oid": claims.oid, "preferred_username": claims.upn, "sub": claims.sub, "tid": tid.to_string(),
+            "uti": crate::token::new_uti(), "ver": "2.0",
         });
         body["id_token"] = Value::String(s.signer.sign(&id_claims));
         if form.get("client_info").map(String::as_str) == Some("1") {
