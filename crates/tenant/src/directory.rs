@@ -563,7 +563,7 @@ impl Tenant {
     }
 
     /// The refresh grant: the user and scope behind `token`, and the next refresh token (the
-    /// redeemed one is spent). Refused when the password changed or was reset since the chain
+    /// redeemed one stays valid, as Entra's). Refused when the password changed or was reset since the chain
     /// began (Entra revokes refresh tokens then), after 90 days unused, or for a disabled user.
     pub fn redeem_refresh_token(&mut self, token: &str, client_id: &str) -> Result<(Uuid, String, String), crate::refresh::RefreshError> {
         use crate::refresh::RefreshError;

@@ -1,7 +1,9 @@
 //! Refresh tokens as Entra hands them to public and confidential clients that ask for
 //! `offline_access`: opaque, redeemed at the token endpoint for a new access token and a new
-//! refresh token (the redeemed one is spent: rotation), revoked when the user's password
-//! changes or is reset, expired after 90 days without use. Plain synchronous Rust.
+//! refresh token, revoked when the user's password changes or is reset, expired after 90 days
+//! without use. A redeemed token stays valid: "The Microsoft identity platform doesn't revoke
+//! old refresh tokens when used to fetch new access tokens" (Microsoft's refresh-token page);
+//! clients are told to delete it. Plain synchronous Rust.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -32,7 +34,8 @@ pub struct Grant {
 /// Why a refresh token is refused, as AADSTS codes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshError {
-    /// AADSTS9002313: not a refresh token this tenant issued (or one already spent).
+    /// AADSTS9002313: not a refresh token this tenant issued (or one the tenant no longer
+    /// keeps: the oldest go first past [`KEPT`]).
     Malformed,
     /// AADSTS70000: issued to another client.
     WrongClient,
@@ -106,21 +109,24 @@ impl Store {
         token
     }
 
-    /// The grant behind `token` if `client_id` may redeem it; spent on success (the caller
-    /// issues the next one), kept when refused for the wrong client.
+    /// The grant behind `token` if `client_id` may redeem it (the caller issues the next
+    /// token). The redeemed one stays valid, its inactivity counted from now; a token unused
+    /// past [`INACTIVITY_LIMIT`] is forgotten.
     pub fn redeem(&mut self, token: &str, client_id: &str, now: OffsetDateTime) -> Result<Grant, RefreshError> {
         let k = key(token);
-        let grant = self.grants.get(&k).ok_or(RefreshError::Malformed)?;
+        let grant = self.grants.get_mut(&k).ok_or(RefreshError::Malformed)?;
         if !grant.client_id.eq_ignore_ascii_case(client_id) {
             return Err(RefreshError::WrongClient);
         }
-        // its key stays in `order` until it comes round (evicting a spent key is a no-op):
-        // a scan here would cost every redemption O(KEPT)
-        let grant = self.grants.remove(&k).expect("present");
         if (now - grant.last_used).whole_seconds() > INACTIVITY_LIMIT.as_secs() as i64 {
-            return Err(RefreshError::Inactive { issued: grant.issued });
+            let issued = grant.issued;
+            // its key stays in `order` until it comes round (evicting a forgotten key is a
+            // no-op): a scan here would cost every redemption O(KEPT)
+            self.grants.remove(&k);
+            return Err(RefreshError::Inactive { issued });
         }
-        Ok(grant)
+        grant.last_used = now;
+        Ok(grant.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -140,18 +146,22 @@ mod tests {
         Grant { user: Uuid::nil(), client_id: "app".into(), scope: "openid".into(), issued: now, last_used: now, credential: [1; 10] }
     }
 
+    /// issue 31, item 15: Entra does not revoke a refresh token when it is redeemed.
     #[test]
-    fn a_token_is_spent_once_kept_for_the_wrong_client_and_expires_unused() {
+    fn a_redeemed_token_stays_valid_until_it_is_unused_too_long() {
         let now = clock::Clock::lab_epoch();
         let mut s = Store::default();
         let t = s.issue(grant(now));
         assert_eq!(s.redeem("1.not-issued", "app", now), Err(RefreshError::Malformed));
         assert_eq!(s.redeem(&t, "other", now), Err(RefreshError::WrongClient));
         assert_eq!(s.redeem(&t, "APP", now).unwrap().user, Uuid::nil());
-        assert_eq!(s.redeem(&t, "app", now), Err(RefreshError::Malformed), "rotation: spent");
-        let t = s.issue(grant(now));
-        let later = now + INACTIVITY_LIMIT + std::time::Duration::from_secs(1);
+        // used again 60 days later, and again 60 days after that: each use restarts its clock
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert_eq!(s.redeem(&t, "app", now + day * 60).unwrap().last_used, now + day * 60, "not single-use");
+        assert!(s.redeem(&t, "app", now + day * 120).is_ok());
+        let later = now + day * 120 + INACTIVITY_LIMIT + std::time::Duration::from_secs(1);
         assert!(matches!(s.redeem(&t, "app", later), Err(RefreshError::Inactive { .. })));
+        assert_eq!(s.redeem(&t, "app", later), Err(RefreshError::Malformed), "an expired token is forgotten");
     }
 
     #[test]
