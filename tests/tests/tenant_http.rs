@@ -224,7 +224,13 @@ async fn graph_reads_users_with_odata_shapes_and_synced_twins_match_ad() {
             t.info().tenant.https
         )
     );
-    assert!(e["error"]["innerError"]["request-id"].is_string());
+    // the ids in the error are the answer's own (issue 31, item 12), the client's echoed
+    assert_eq!(e["error"]["innerError"]["request-id"].as_str(), h["request-id"].to_str().ok(), "{e}");
+    assert_eq!(e["error"]["innerError"]["client-request-id"].as_str(), h["client-request-id"].to_str().ok(), "{e}");
+    let r = t.http().get(format!("{}/me", t.info().tenant.graph)).header("client-request-id", "my-call-7").send().await.unwrap();
+    assert_eq!(r.headers()["client-request-id"], "my-call-7");
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["innerError"]["client-request-id"], "my-call-7");
     let mut forged = user.clone();
     forged.replace_range(forged.len() - 6.., "AAAAAA");
     assert_eq!(graph(&t, "/me", Some(&forged)).await.2["error"]["message"], "Access token validation failure. Invalid signature.");

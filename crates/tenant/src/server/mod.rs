@@ -295,17 +295,27 @@ async fn too_large(State(s): State<Shared>, req: Request, next: axum::middleware
     )
 }
 
-/// Every answer carries Graph's `request-id` (and echoes `client-request-id`).
+tokio::task_local! {
+    /// This request's (`request-id`, `client-request-id`), for the error body to repeat.
+    static REQUEST_IDS: (String, String);
+}
+
+/// Every answer carries Graph's `request-id` and `client-request-id` (the caller's, echoed, or
+/// a new one), and an error's `innerError` names the same two, as Graph's do.
 async fn request_id(req: Request, next: axum::middleware::Next) -> Response {
-    let client = req.headers().get("client-request-id").cloned();
     let id = Uuid::new_v4().to_string();
-    let mut res = next.run(req).await;
+    let client = req
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let mut res = REQUEST_IDS.scope((id.clone(), client.clone()), next.run(req)).await;
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        h.insert("request-id", v);
-    }
-    if let Some(c) = client {
-        h.insert("client-request-id", c);
+    for (name, value) in [("request-id", id), ("client-request-id", client)] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
     }
     res
 }
@@ -361,10 +371,12 @@ fn insufficient_privileges(s: &TenantServer) -> Response {
 fn graph_error(s: &TenantServer, status: StatusCode, code: &str, message: &str) -> Response {
     let now = s.clock.now();
     let date = format!("{}T{:02}:{:02}:{:02}", now.date(), now.hour(), now.minute(), now.second());
+    let (request, client) =
+        REQUEST_IDS.try_with(|ids| ids.clone()).unwrap_or_else(|_| (Uuid::new_v4().to_string(), Uuid::new_v4().to_string()));
     let body = json!({ "error": { "code": code, "message": message, "innerError": {
         "date": date,
-        "request-id": Uuid::new_v4().to_string(),
-        "client-request-id": Uuid::new_v4().to_string(),
+        "request-id": request,
+        "client-request-id": client,
     }}});
     let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
     if status == StatusCode::UNAUTHORIZED {
