@@ -70,13 +70,30 @@ fn on_premises(u: &SyncedUser) -> OnPremises {
     }
 }
 
+/// The UPN a synced user gets in the cloud: its own when the tenant has verified its suffix;
+/// otherwise the same prefix on the tenant's initial `onmicrosoft.com` domain ("any UPN that
+/// contains a nonroutable domain, such as .local … is synchronized to an .onmicrosoft.com
+/// domain", Microsoft 365's "Prepare a nonroutable domain for directory synchronization").
+fn cloud_upn(t: &Tenant, u: &SyncedUser) -> String {
+    let upn = &u.user_principal_name;
+    if t.verified_domain(upn) {
+        return upn.clone();
+    }
+    let initial = t.domains.iter().find(|d| d.to_ascii_lowercase().ends_with(".onmicrosoft.com"));
+    match (upn.rsplit_once('@'), initial) {
+        (Some((prefix, _)), Some(initial)) => format!("{prefix}@{initial}"),
+        _ => upn.clone(),
+    }
+}
+
 fn add(t: &mut Tenant, u: &SyncedUser) -> Result<Uuid, SyncError> {
-    if t.upn_taken(&u.user_principal_name) {
+    let upn = cloud_upn(t, u);
+    if t.upn_taken(&upn) {
         return Err(unique_upn_error(u));
     }
     // Synced users arrive without a password (hash sync brings one), licences or methods.
     Ok(t.add_user(NewUser {
-        user_principal_name: u.user_principal_name.clone(),
+        user_principal_name: upn,
         display_name: u.display_name.clone(),
         given_name: u.given_name.clone(),
         surname: u.surname.clone(),
@@ -90,11 +107,12 @@ fn add(t: &mut Tenant, u: &SyncedUser) -> Result<Uuid, SyncError> {
 /// True when something changed.
 fn update(t: &mut Tenant, id: Uuid, u: &SyncedUser) -> Result<bool, SyncError> {
     let current = t.user(&id).map(|c| c.user_principal_name.clone()).unwrap_or_default();
-    if !current.eq_ignore_ascii_case(&u.user_principal_name) {
-        if t.upn_taken(&u.user_principal_name) {
+    let upn = cloud_upn(t, u);
+    if !current.eq_ignore_ascii_case(&upn) {
+        if t.upn_taken(&upn) {
             return Err(unique_upn_error(u));
         }
-        t.rename_upn(&id, &u.user_principal_name);
+        t.rename_upn(&id, &upn);
     }
     let Some(c) = t.user_mut(&id) else { return Ok(false) };
     let before = synced_view(c);
@@ -104,7 +122,7 @@ fn update(t: &mut Tenant, id: Uuid, u: &SyncedUser) -> Result<bool, SyncError> {
     c.mail = u.mail.clone();
     c.account_enabled = u.account_enabled;
     c.on_premises = Some(on_premises(u));
-    Ok(before != synced_view(c) || !current.eq(&u.user_principal_name))
+    Ok(before != synced_view(c) || !current.eq(&upn))
 }
 
 /// What sync writes of a user, to tell whether an update changed anything.
@@ -196,6 +214,25 @@ mod tests {
         let r = apply(&mut t, &SyncExport { deletes: vec!["AAA=".into(), "ZZZ=".into()], ..Default::default() });
         assert_eq!(r.deleted, 1);
         assert!(t.find_user("renamed@testlab.example").is_none());
+    }
+
+    /// issue 31, item 14: an on-premises UPN whose suffix the tenant has not verified arrives
+    /// on the initial onmicrosoft.com domain; once its suffix is a verified one, it moves there.
+    #[test]
+    fn an_unverified_upn_suffix_becomes_the_initial_domain() {
+        let clock = clock::Clock::frozen(clock::Clock::lab_epoch());
+        let domains = vec!["testlab.onmicrosoft.com".into(), "testlab.example".into()];
+        let mut t = Tenant::new(Uuid::nil(), "lab", domains, clock, 1);
+        let r = apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@corp.local")], ..Default::default() });
+        assert_eq!(r.added, 1);
+        assert!(t.find_user("bob@corp.local").is_none());
+        let bob = t.find_user("bob@testlab.onmicrosoft.com").expect("on the initial domain");
+        assert_eq!(bob.on_premises.as_ref().unwrap().immutable_id, "AAA=");
+        assert_eq!(apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@corp.local")], ..Default::default() }).updated, 0);
+        // the on-premises UPN moves to a verified suffix: so does the cloud's
+        let r = apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@testlab.example")], ..Default::default() });
+        assert_eq!(r.updated, 1);
+        assert!(t.find_user("bob@testlab.example").is_some() && t.find_user("bob@testlab.onmicrosoft.com").is_none());
     }
 
     #[test]
