@@ -338,8 +338,14 @@ pub enum ChangeVia {
     SignIn,
 }
 
+/// Live SSPR flows the tenant keeps at most (the oldest go first).
+pub const FLOWS_KEPT: usize = 10_000;
+/// Below this capacity the flow store is not shrunk.
+const FLOWS_SHRINK_MIN: usize = 1024;
+/// Graph's password-reset operations kept (each is looked at once or twice, just after).
+pub const OPERATIONS_KEPT: usize = 10_000;
 /// How many outbox messages the tenant keeps (the oldest go first).
-pub const OUTBOX_KEPT: usize = 1_000;
+const OUTBOX_KEPT: usize = 1_000;
 /// How many directory audit entries the tenant keeps (the oldest go first).
 pub const AUDIT_KEPT: usize = 10_000;
 
@@ -372,10 +378,16 @@ pub struct Tenant {
     /// The lab's fault switch: the cloud's own write of an SSPR reset fails after AD took it
     /// (OnPremisesSuccessCloudFailure); hash sync converges.
     pub cloud_write_fails: bool,
+    /// Live SSPR flows; expired ones are dropped as new ones come, at most [`FLOWS_KEPT`].
     flows: HashMap<Uuid, crate::sspr::Flow>,
+    /// Flow ids in the order they started (oldest first).
+    flow_order: std::collections::VecDeque<Uuid>,
     /// The newest [`OUTBOX_KEPT`] messages (a real mailbox's old mail is not the lab's to keep).
     outbox: std::collections::VecDeque<crate::sspr::OutboxMessage>,
+    /// Graph's password-reset operations, the newest [`OPERATIONS_KEPT`] (oldest first in
+    /// `operation_order`).
     operations: HashMap<Uuid, Operation>,
+    operation_order: std::collections::VecDeque<Uuid>,
     clock: Clock,
     rng: StdRng,
 }
@@ -413,8 +425,10 @@ impl Tenant {
             refresh_tokens: Default::default(),
             cloud_write_fails: false,
             flows: HashMap::new(),
+            flow_order: Default::default(),
             outbox: Default::default(),
             operations: HashMap::new(),
+            operation_order: Default::default(),
             clock,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -746,8 +760,19 @@ impl Tenant {
             status: if outcome.is_ok() { "succeeded".into() } else { "failed".into() },
             status_detail: outcome.err(),
         };
-        self.operations.insert(op.id, op.clone());
+        self.keep_operation(op.clone());
         (op, if synced { None } else { generated })
+    }
+
+    /// Keeps an operation for Graph's `GET …/operations/{id}`: the newest [`OPERATIONS_KEPT`].
+    fn keep_operation(&mut self, op: Operation) {
+        if self.operation_order.len() >= OPERATIONS_KEPT
+            && let Some(oldest) = self.operation_order.pop_front()
+        {
+            self.operations.remove(&oldest);
+        }
+        self.operation_order.push_back(op.id);
+        self.operations.insert(op.id, op);
     }
 
     /// The port's request for a synced user.
@@ -963,8 +988,39 @@ impl Tenant {
         // the flow id is what lets a caller drive the flow: a secret, from the OS
         let flow =
             Flow { id: Uuid::new_v4(), user: id, started: now, gates_required: required, passed: vec![], pending: vec![], unlock_offered };
-        self.flows.insert(flow.id, flow.clone());
+        self.keep_flow(flow.clone());
         Ok(flow)
+    }
+
+    /// Keeps a new flow: anyone may start one (no sign-in), so the store drops what expired
+    /// and holds at most [`FLOWS_KEPT`] (the oldest go first), and gives memory back when it
+    /// has shrunk — 100,000 anonymous starts must not stay in memory once they expired. Flows
+    /// start in lab-clock order, so the oldest (and the expired) are at the front of
+    /// `flow_order`: amortised O(1) a start.
+    fn keep_flow(&mut self, flow: crate::sspr::Flow) {
+        let now = self.clock.now();
+        while let Some(id) = self.flow_order.front() {
+            match self.flows.get(id) {
+                Some(f) if !f.expired(now) && self.flows.len() < FLOWS_KEPT => break,
+                // expired, over the bound, or already ended (finished, blocked): gone
+                _ => {
+                    let id = *id;
+                    self.flows.remove(&id);
+                    self.flow_order.pop_front();
+                }
+            }
+        }
+        // ended flows leave their ids behind in the order until they reach its front
+        if self.flow_order.len() > 2 * FLOWS_KEPT {
+            let flows = &self.flows;
+            self.flow_order.retain(|id| flows.contains_key(id));
+        }
+        if self.flows.capacity() > 4 * self.flows.len() + FLOWS_SHRINK_MIN {
+            self.flows.shrink_to(2 * self.flows.len());
+            self.flow_order.shrink_to(2 * self.flow_order.len());
+        }
+        self.flow_order.push_back(flow.id);
+        self.flows.insert(flow.id, flow);
     }
 
     /// The methods a user may verify with under the policy (admins: email and phone).
@@ -1365,6 +1421,51 @@ pub struct NewUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn flow(t: &Tenant) -> crate::sspr::Flow {
+        crate::sspr::Flow {
+            id: Uuid::new_v4(),
+            user: Uuid::nil(),
+            started: t.clock.now(),
+            gates_required: 1,
+            passed: vec![],
+            pending: vec![],
+            unlock_offered: false,
+        }
+    }
+
+    /// issue 31, item 4: anonymous SSPR starts do not stay in memory once they expired, and
+    /// never pass FLOWS_KEPT.
+    #[test]
+    fn expired_flows_are_dropped_and_the_stores_bounded() {
+        let clock = Clock::frozen(Clock::lab_epoch());
+        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], clock.clone(), 1);
+        for _ in 0..50_000 {
+            let f = flow(&t);
+            t.keep_flow(f);
+        }
+        assert_eq!(t.flows.len(), FLOWS_KEPT, "bounded: the oldest went");
+        clock.advance(crate::sspr::SESSION_LIFETIME + std::time::Duration::from_secs(1));
+        let f = flow(&t);
+        t.keep_flow(f);
+        assert_eq!(t.flows.len(), 1, "the expired ones were dropped");
+        assert!(t.flows.capacity() < 4 * FLOWS_SHRINK_MIN, "and their memory given back: capacity {}", t.flows.capacity());
+        assert!(t.flow_order.len() == 1);
+        // Graph's reset operations: the newest OPERATIONS_KEPT
+        let op = |n: usize| Operation {
+            id: Uuid::from_u128(n as u128),
+            user: Uuid::nil(),
+            created_date_time: String::new(),
+            last_action_date_time: String::new(),
+            status: "succeeded".into(),
+            status_detail: None,
+        };
+        for n in 0..OPERATIONS_KEPT + 5 {
+            t.keep_operation(op(n));
+        }
+        assert_eq!(t.operations.len(), OPERATIONS_KEPT);
+        assert!(!t.operations.contains_key(&Uuid::from_u128(4)) && t.operations.contains_key(&Uuid::from_u128(5)));
+    }
 
     /// The password is checked between the halves without the tenant held; a reset in that gap
     /// must not let the old password through.
