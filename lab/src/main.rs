@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use clock::Clock;
 use labkit::{DEFAULT_HTTP, DEFAULT_HTTPS, DEFAULT_LDAP, DEFAULT_LDAPS, Lab, LabConfig};
+use scenario::files;
 
 // A directory is millions of small allocations; glibc's malloc spends a third of an import
 // consolidating them (docs/benchmarks.md).
@@ -155,7 +156,7 @@ impl ExternalArgs {
     fn external(&self) -> Result<Option<scenario::external::External>> {
         let Some(url) = &self.adds else { return Ok(None) };
         let Some(ca) = &self.adds_ca else { bail!("--adds needs --adds-ca (the CA of the directory's LDAPS certificate)") };
-        let ca_pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        let ca_pem = files::read(ca, files::PEM_MAX).with_context(|| format!("reading {}", ca.display()))?;
         Ok(Some(scenario::external::External {
             ldaps: url.clone(),
             admin_dn: self.adds_admin.clone(),
@@ -562,10 +563,11 @@ async fn sync(a: SyncArgs) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let path = a.state_dir.join("lab.json");
     let info: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&path).with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
+        &files::read(&path, files::LAB_JSON_MAX)
+            .with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
     )
     .with_context(|| format!("{} is not the JSON `lab up` writes (start the lab again to rewrite it)", path.display()))?;
-    let ca = std::fs::read(a.state_dir.join("ca.pem")).context("reading the lab CA")?;
+    let ca = files::read(&a.state_dir.join("ca.pem"), files::PEM_MAX).context("reading the lab CA")?;
     let http = reqwest::Client::builder().tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca)?).build()?;
     let t = &info["tenant"];
     let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
@@ -626,7 +628,9 @@ async fn up(a: UpArgs) -> Result<()> {
     // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
     let _ = std::fs::remove_file(state_dir.join("lab.json"));
     let adds_ldif = match &a.adds_ldif {
-        Some(p) => Some((p.display().to_string(), std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)),
+        Some(p) => {
+            Some((p.display().to_string(), files::read_text(p, files::LDIF_MAX).with_context(|| format!("reading {}", p.display()))?))
+        }
         None => None,
     };
     let mut cfg = LabConfig {
@@ -697,7 +701,7 @@ async fn up(a: UpArgs) -> Result<()> {
     }
     // --json prints exactly one line; the guide is for people
     if let Some((path, s)) = guided.as_ref().filter(|_| !a.json) {
-        let text = std::fs::read_to_string(path)?;
+        let text = files::read_text(path, files::SCENARIO_MAX)?;
         let steps = text.find("\nsteps:").map(|i| &text[i + 1..]).unwrap_or("");
         writeln!(
             out,
@@ -723,7 +727,9 @@ async fn wait(state_dir: &std::path::Path, timeout: u64) -> Result<()> {
     let file = state_dir.join("lab.json");
     let until = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
     loop {
-        if let Some(info) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
+        if let Some(info) =
+            files::read_text(&file, files::LAB_JSON_MAX).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        {
             let addr = |url: &str| url.split("://").nth(1).map(|r| r.trim_end_matches('/').replace("localhost", "127.0.0.1"));
             let ends = [info["adds"]["ldaps"].as_str().and_then(addr), info["tenant"]["https"].as_str().and_then(addr)];
             let mut up = true;
@@ -890,7 +896,8 @@ async fn export(mut a: ExportArgs) -> Result<()> {
     if let Some(dir) = &a.state_dir {
         let path = dir.join("lab.json");
         let info: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(&path).with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
+            &files::read(&path, files::LAB_JSON_MAX)
+                .with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
         )
         .with_context(|| format!("{} is not the JSON `lab up` writes (start the lab again to rewrite it)", path.display()))?;
         let adds = &info["adds"];
@@ -902,7 +909,7 @@ async fn export(mut a: ExportArgs) -> Result<()> {
     }
 
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let pem = std::fs::read(&a.ca).with_context(|| format!("reading the lab CA {}", a.ca.display()))?;
+    let pem = files::read(&a.ca, files::PEM_MAX).with_context(|| format!("reading the lab CA {}", a.ca.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pemfile_certs(&pem)? {
         roots.add(c)?;

@@ -627,3 +627,26 @@ fn a_json_lab_exits_when_the_process_that_started_it_dies() {
     assert!(Command::new("kill").args(["-TERM", &pids[1]]).status().unwrap().success());
     until(&|| !alive(&pids[1]));
 }
+
+/// issue 31, item 6: a file the lab is given is read up to a bound, whatever it is — a device
+/// that never ends is an error naming the file and the limit, not a process filling memory.
+#[test]
+fn files_given_to_lab_are_read_up_to_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let any = ["--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--https", "127.0.0.1:0", "--http", "127.0.0.1:0"];
+    for (flags, says) in [
+        (vec!["--adds-ldif", "/dev/zero"], "reading /dev/zero: larger than the 256 MiB the lab reads"),
+        (vec!["--tls-cert", "/dev/zero", "--tls-key", "/dev/zero"], "/dev/zero: larger than the 1 MiB the lab reads"),
+        (vec!["--scenario", "/dev/zero"], "larger than the 4 MiB the lab reads"),
+    ] {
+        let mut args = vec!["up", "--json", "--no-engine", "--state-dir", "state"];
+        args.extend(any);
+        args.extend(flags.iter().copied());
+        let out = lab(&args, d);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
+        assert!(err.contains(says), "{flags:?}: {err}");
+        assert!(out.stdout.is_empty(), "no JSON line");
+    }
+}

@@ -61,16 +61,28 @@ pub fn generate(names: &[String], org: &str) -> Result<TlsIdentity, TlsError> {
     Ok(TlsIdentity { config: Arc::new(config), ca_pem })
 }
 
+/// A PEM file, at most 1 MiB of it (a device or a huge file is refused, not read whole).
+fn read_pem(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    const PEM_MAX: u64 = 1 << 20;
+    let mut out = Vec::new();
+    std::fs::File::open(path)?.take(PEM_MAX + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > PEM_MAX {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "larger than the 1 MiB the lab reads"));
+    }
+    Ok(out)
+}
+
 /// Loads the operator's certificate chain and key (PEM files).
 pub fn load(cert: &Path, key: &Path) -> Result<TlsIdentity, TlsError> {
     let file_err = |p: &Path, m: String| TlsError::File { path: p.display().to_string(), message: m };
-    let cert_pem = std::fs::read(cert).map_err(|e| file_err(cert, e.to_string()))?;
+    let cert_pem = read_pem(cert).map_err(|e| file_err(cert, e.to_string()))?;
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(&cert_pem).collect::<Result<_, _>>().map_err(|e| file_err(cert, e.to_string()))?;
     if certs.is_empty() {
         return Err(file_err(cert, "no CERTIFICATE in the file".into()));
     }
-    let key_pem = std::fs::read(key).map_err(|e| file_err(key, e.to_string()))?;
+    let key_pem = read_pem(key).map_err(|e| file_err(key, e.to_string()))?;
     let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| file_err(key, format!("no usable PRIVATE KEY: {e}")))?;
     let ca_pem = pem_of(certs.last().expect("non-empty"));
     let config = ServerConfig::builder_with_provider(provider())

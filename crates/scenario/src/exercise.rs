@@ -129,7 +129,7 @@ pub fn parse(file: &str, text: &str) -> Result<Exercise, ParseError> {
 /// Reads and parses an exercise file.
 pub fn load(path: &Path) -> Result<Exercise, ParseError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ParseError {
+    let text = crate::files::read_text(path, crate::files::SCENARIO_MAX).map_err(|e| ParseError {
         file: name.clone(),
         line: 0,
         column: 0,

@@ -7,6 +7,7 @@
 pub mod check;
 pub mod exercise;
 pub mod external;
+pub mod files;
 pub mod harness;
 pub mod model;
 pub mod observe;

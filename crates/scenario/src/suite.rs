@@ -76,7 +76,7 @@ pub fn load(path: &Path) -> Result<model::Scenario, ParseError> {
 /// Reads, parses and checks a file: the scenario, or every mistake found (at least one).
 pub fn load_checked(path: &Path) -> Result<model::Scenario, Vec<ParseError>> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let text = crate::files::read_text(path, crate::files::SCENARIO_MAX)
         .map_err(|e| vec![ParseError { file: name.clone(), line: 0, column: 0, message: e.to_string(), detail: String::new() }])?;
     let s = model::parse(&name, &text).map_err(|e| vec![e])?;
     let errors = crate::check::check(&name, &text, &s, path.parent().unwrap_or(Path::new(".")));
