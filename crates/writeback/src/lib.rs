@@ -118,10 +118,10 @@ fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
 /// Where `localhost` is (its port comes from each URL).
 const LOCALHOST: std::net::SocketAddr = std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
-/// An HTTPS client that trusts the lab's CA and nothing else (and reads no OS store).
-fn https_client(ca_pem: &[u8], timeout: Option<Duration>) -> Result<reqwest::Client, Error> {
+/// An HTTPS client on `tls` (the lab's CA and nothing else: no OS store read).
+fn https_client(tls: &rustls::ClientConfig, timeout: Option<Duration>) -> Result<reqwest::Client, Error> {
     let b = reqwest::Client::builder()
-        .tls_backend_preconfigured(Arc::unwrap_or_clone(tls(ca_pem)?))
+        .tls_backend_preconfigured(tls.clone())
         // `localhost` is the loopback address (RFC 6761): no resolver call on a thread of the
         // blocking pool for each connection, a hop that costs most when the cores are busy
         .resolve("localhost", LOCALHOST);
@@ -310,7 +310,7 @@ enum SignIn {
 
 /// The wizard's sign-in: a client that trusts the lab CA, and a Global Administrator's token.
 async fn admin_session(cfg: &Config, upn: &str, password: &str) -> Result<(reqwest::Client, String), SignIn> {
-    let http = https_client(&cfg.ca_pem, None).map_err(|e| SignIn::Unreachable(e.0))?;
+    let http = tls(&cfg.ca_pem).and_then(|tls| https_client(&tls, None)).map_err(|e| SignIn::Unreachable(e.0))?;
     let form = [
         ("grant_type", "password"),
         ("client_id", cfg.client_id.as_str()),
@@ -452,7 +452,8 @@ impl Engine {
     pub fn start(cfg: Config, reg: Registration, log: EventLog) -> Result<Engine, Error> {
         let tls = tls(&cfg.ca_pem)?;
         // (a tenant that accepts an export and never answers must not hold a cycle for ever)
-        let http = https_client(&cfg.ca_pem, Some(Duration::from_secs(30)))?;
+        // (the relay's WebSocket and the exports share one configuration: one CA parse)
+        let http = https_client(&tls, Some(Duration::from_secs(30)))?;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             cfg,
