@@ -345,7 +345,7 @@ const FLOWS_SHRINK_MIN: usize = 1024;
 /// Graph's password-reset operations kept (each is looked at once or twice, just after).
 pub const OPERATIONS_KEPT: usize = 10_000;
 /// How many outbox messages the tenant keeps (the oldest go first).
-const OUTBOX_KEPT: usize = 1_000;
+pub const OUTBOX_KEPT: usize = 1_000;
 /// How many directory audit entries the tenant keeps (the oldest go first).
 pub const AUDIT_KEPT: usize = 10_000;
 
