@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, once: OpenLDAP's command-line clients from Debian's
-# packages (ldapsearch, ldapwhoami, ldapmodify), Chromium and its WebDriver (the browser
+# packages (ldapsearch, ldapwhoami, ldapmodify), OpenSSL's headers (examples/consumer builds
+# ldap3 with native-tls), Chromium and its WebDriver (the browser
 # tests), Debian's pytest (the embedding example, examples/pytest), Python's ldap3, msal and
 # maturin (the wheel test) in a venv (.venv, which sees Debian's packages), and axe-core from npm in .axe (the browser
 # tests' accessibility audit).
@@ -20,6 +21,8 @@ done
 system_python=/usr/bin/python3
 [ -x "$system_python" ] || system_python=python3
 "$system_python" -c 'import pytest, venv' >/dev/null 2>&1 || missing=1
+# OpenSSL's headers: examples/consumer's ldap3 keeps its default TLS, native-tls (openssl-sys)
+if ! pkg-config --exists openssl 2>/dev/null; then missing=1; packages+=(libssl-dev pkg-config); fi
 if [ "$missing" = 1 ]; then
   as_root=()
   if [ "$(id -u)" != 0 ]; then

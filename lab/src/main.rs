@@ -891,7 +891,7 @@ impl Signals {
 async fn export(mut a: ExportArgs) -> Result<()> {
     use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
     use ldap3::controls::RawControl;
-    use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+    use ldap3::{Scope, SearchEntry};
 
     if let Some(dir) = &a.state_dir {
         let path = dir.join("lab.json");
@@ -915,8 +915,9 @@ async fn export(mut a: ExportArgs) -> Result<()> {
         roots.add(c)?;
     }
     let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let settings = LdapConnSettings::new().set_config(Arc::new(tls));
-    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &a.ldaps).await.with_context(|| format!("connecting to {}", a.ldaps))?;
+    let (conn, mut ldap) = ldap_dial::connect(&a.ldaps, ldap_dial::Security::Url, Arc::new(tls), std::time::Duration::from_secs(10))
+        .await
+        .with_context(|| format!("connecting to {}", a.ldaps))?;
     ldap3::drive!(conn);
     ldap.simple_bind(&a.bind_dn, &a.password).await?.success().context("bind")?;
     let (root, _) = ldap.search("", Scope::Base, "(objectClass=*)", vec!["defaultNamingContext"]).await?.success()?;

@@ -1,7 +1,9 @@
 //! hybrid-lab in another repository (issues #17 and #18): examples/consumer — a crate outside
 //! this workspace with its own Cargo.toml — is copied out of the repository, pointed at this
 //! checkout by path (as an outsider's dev-dependency would be), built and run with its own
-//! `cargo test`: the fixture's `#[tokio::test]`s (ldap3 and reqwest against a lab each), and
+//! `cargo test` with a lockfile of its own (the newest compatible versions, ldap3 with its
+//! default features — native-tls — as a project of any age would have): the fixture's
+//! `#[tokio::test]`s (ldap3 and reqwest against a lab each), and
 //! its scenario files as one test per file, `--list` and name filters working. (It shares this
 //! build's target directory, so only what differs is compiled; runs alone: see
 //! .config/nextest.toml.)
@@ -19,8 +21,9 @@ fn the_consumer_example_passes_from_a_clean_copy() {
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert!(text.contains("path = \"../../crates/hybrid-lab\"") && text.contains("path = \"../../crates/scenario\""), "{text}");
     std::fs::write(&manifest, text.replace("\"../../crates/", &format!("\"{}/", repo.join("crates").display()))).unwrap();
-    // the versions this checkout was tested with (an outsider's own lockfile may differ)
-    std::fs::copy(repo.join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
+    // no lockfile: cargo resolves the newest compatible versions, as for an outsider adding
+    // the lab to a project of their own (ldap3 with its default features among them)
+    assert!(!copy.join("Cargo.lock").exists(), "examples/consumer ships no lockfile");
     let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| repo.join("target"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let run = |args: &[&str]| {
@@ -44,16 +47,18 @@ fn the_consumer_example_passes_from_a_clean_copy() {
         (out.status.success(), text)
     };
     // the fixture: one lab per #[tokio::test], the clients the project uses
-    let (ok, text) = run(&["test", "--offline", "--test", "lab"]);
+    let (ok, text) = run(&["test", "--test", "lab"]);
+    let lock = std::fs::read_to_string(copy.join("Cargo.lock")).unwrap_or_default();
+    assert!(lock.contains("name = \"native-tls\""), "ldap3's default TLS is in the build: {lock}");
     assert!(ok && text.contains("test result: ok. 4 passed"), "{text}");
-    let (ok, text) = run(&["test", "--offline", "--test", "scenarios", "--", "--list"]);
+    let (ok, text) = run(&["test", "--test", "scenarios", "--", "--list"]);
     assert!(ok, "{text}");
     assert!(
         text.contains("our-policy-refuses-short-passwords: test") && text.contains("helpdesk-reset-is-written-back: test"),
         "one test per file: {text}"
     );
-    let (ok, text) = run(&["test", "--offline", "--test", "scenarios"]);
+    let (ok, text) = run(&["test", "--test", "scenarios"]);
     assert!(ok && text.contains("2 passed"), "{text}");
-    let (ok, text) = run(&["test", "--offline", "--test", "scenarios", "--", "helpdesk"]);
+    let (ok, text) = run(&["test", "--test", "scenarios", "--", "helpdesk"]);
     assert!(ok && text.contains("1 passed") && text.contains("1 filtered out"), "a name filter: {text}");
 }

@@ -445,7 +445,10 @@ impl Lab {
     }
 
     /// A rustls client configuration that trusts the lab's CA and nothing else: what `ldap3`
-    /// takes (`LdapConnSettings::set_config`) for LDAPS and StartTLS.
+    /// with its `tls-rustls-ring` feature takes (`LdapConnSettings::set_config`) for LDAPS and
+    /// StartTLS. With ldap3's default TLS (native-tls), trust [`Lab::ca_pem`] instead
+    /// (`native_tls::Certificate::from_pem`; examples/consumer does): the lab's crates build
+    /// ldap3 without TLS, so either of its back ends can be yours.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

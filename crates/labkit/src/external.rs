@@ -8,10 +8,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ad_ds::access::Right;
 use ad_ds::security::{self, Ace, SecurityDescriptor};
-use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+use ldap3::{Mod, Scope, SearchEntry};
 
 use crate::testlab::{self, OnPremObject, SeededUser};
 
@@ -33,10 +34,16 @@ pub struct Capabilities {
     pub policy_hints: bool,
 }
 
+/// An LDAPS connection to the directory, checked against its CA.
+async fn dial(ext: &External) -> Result<(ldap3::LdapConnAsync, ldap3::Ldap), String> {
+    ldap_dial::connect(&ext.ldaps, ldap_dial::Security::Url, tls(&ext.ca_pem)?, Duration::from_secs(10))
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", ext.ldaps))
+}
+
 /// Reads the directory's rootDSE (anonymously, as any client may).
 pub async fn probe(ext: &External) -> Result<Capabilities, String> {
-    let settings = LdapConnSettings::new().set_config(tls(&ext.ca_pem)?);
-    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("cannot connect: {e}"))?;
+    let (conn, mut l) = dial(ext).await?;
     ldap3::drive!(conn);
     let (root, _) =
         l.search("", Scope::Base, "(objectClass=*)", vec!["supportedControl"]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
@@ -86,8 +93,7 @@ pub async fn seed(
     anchor_attribute: &str,
 ) -> Result<HashMap<String, OnPremObject>, String> {
     let base = model.base_dn().to_string();
-    let settings = LdapConnSettings::new().set_config(tls(&ext.ca_pem)?);
-    let (conn, mut l) = LdapConnAsync::with_settings(settings, &ext.ldaps).await.map_err(|e| format!("cannot connect: {e}"))?;
+    let (conn, mut l) = dial(ext).await?;
     ldap3::drive!(conn);
     l.simple_bind(&ext.admin_dn, &ext.admin_password)
         .await

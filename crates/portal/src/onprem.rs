@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use ldap3::{Scope, SearchEntry};
 
 use crate::AddsAccess;
 
@@ -29,10 +29,10 @@ async fn bind(a: &AddsAccess) -> Result<ldap3::Ldap, String> {
         let _ = roots.add(c);
     }
     let tls = crate::tls_with(roots).map_err(|e| e.to_string())?;
-    let settings = LdapConnSettings::new().set_config(Arc::new(tls)).set_conn_timeout(Duration::from_secs(3));
     // the certificate names localhost, not the address
     let url = a.ldaps.replace("127.0.0.1", "localhost");
-    let (conn, mut l) = LdapConnAsync::with_settings(settings, &url).await.map_err(|e| e.to_string())?;
+    let (conn, mut l) =
+        ldap_dial::connect(&url, ldap_dial::Security::Url, Arc::new(tls), Duration::from_secs(3)).await.map_err(|e| e.to_string())?;
     ldap3::drive!(conn);
     let r = l.simple_bind(&a.admin_dn, &a.admin_password).await.map_err(|e| e.to_string())?;
     if r.rc != 0 {

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use labkit::LabInfo;
-use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope as LdapScope, SearchEntry};
+use ldap_dial::Security;
+use ldap3::{Mod, Scope as LdapScope, SearchEntry};
 use serde_json::{Value, json};
 
 use crate::model::*;
@@ -439,15 +440,16 @@ impl<'a> Runner<'a> {
 
     async fn connect(&mut self, via: Via) -> Result<ldap3::Ldap, RunError> {
         let a = &self.target.info.adds;
-        let settings = LdapConnSettings::new().set_config(self.tls.clone()).set_conn_timeout(Duration::from_secs(10));
-        let (settings, url) = match via {
-            Via::Ldap => (settings, a.ldap.clone()),
-            Via::Starttls => (settings.set_starttls(true), a.ldap.clone()),
-            Via::Ldaps => (settings, a.ldaps.clone()),
+        let (security, url) = match via {
+            Via::Ldap => (Security::Url, &a.ldap),
+            Via::Starttls => (Security::StartTls, &a.ldap),
+            Via::Ldaps => (Security::Url, &a.ldaps),
         };
         // `localhost`, so the certificate's DNS name is checked
         let url = url.replace("127.0.0.1", "localhost");
-        let (conn, ldap) = LdapConnAsync::with_settings(settings, &url).await?;
+        let (conn, ldap) = ldap_dial::connect(&url, security, self.tls.clone(), Duration::from_secs(10))
+            .await
+            .map_err(|e| RunError(format!("{url}: {e}")))?;
         ldap3::drive!(conn);
         Ok(ldap)
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use futures::{SinkExt, StreamExt};
-use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+use ldap3::{Mod, Scope, SearchEntry};
 use relay::{Failure, Operation, Outcome, ToEngine, ToTenant};
 use rsa::RsaPrivateKey;
 use serde_json::{Value, json};
@@ -1012,8 +1012,9 @@ pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> 
     // Windows' LDAP client says "server down" for a refused connection and an untrusted
     // certificate alike; the cause follows in brackets
     let unavailable = |e: String| (Failure::DirectoryUnavailable, Some(format!("{} ({url}: {e})", events::SERVER_DOWN)));
-    let settings = LdapConnSettings::new().set_config(inner.tls.clone()).set_conn_timeout(Duration::from_secs(5));
-    let (conn, mut l) = LdapConnAsync::with_settings(settings, &url).await.map_err(|e| unavailable(e.to_string()))?;
+    let (conn, mut l) = ldap_dial::connect(&url, ldap_dial::Security::Url, inner.tls.clone(), Duration::from_secs(5))
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
     ldap3::drive!(conn);
     let r = l
         .with_timeout(LDAP_OP_LIMIT)

@@ -10,8 +10,11 @@ fn unicode_pwd(password: &str) -> Vec<u8> {
     format!("\"{password}\"").encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
+/// LDAPS with ldap3's default TLS (native-tls: OpenSSL here), trusting the lab's CA.
 async fn ldap(lab: &Lab) -> ldap3::Ldap {
-    let settings = LdapConnSettings::new().set_config(lab.tls_client_config());
+    let ca = native_tls::Certificate::from_pem(lab.ca_pem().as_bytes()).unwrap();
+    let connector = native_tls::TlsConnector::builder().add_root_certificate(ca).build().unwrap();
+    let settings = LdapConnSettings::new().set_connector(connector);
     let (conn, ldap) = LdapConnAsync::with_settings(settings, lab.adds().ldaps_url()).await.unwrap();
     ldap3::drive!(conn);
     ldap
