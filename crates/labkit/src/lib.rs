@@ -263,15 +263,15 @@ impl Lab {
             None => testlab::users(&domain, cfg.load_users),
             Some((_, records)) => users_in_ldif(records),
         };
-        // the tenant's seeded passwords, hashed on the other core while the directory is
-        // seeded and the listeners made (~1.3 ms of PBKDF2: the start waited ~0.6 ms for it
-        // when it began after the directory)
+        // the tenant's seeded passwords: salted now, their PBKDF2 (~1.4 ms in all) derived by a
+        // helper or by the sign-in that needs one first — never waited for. (The helper at
+        // SCHED_IDLE instead made starts under load 2–3 ms slower, measured: left at normal.)
         let synced: Vec<(String, String)> = match cfg.presynced {
             true => users.iter().filter(|u| u.synced).filter_map(|u| Some((u.upn.clone(), u.password.clone()?))).collect(),
             false => vec![],
         };
-        // (and this process's first lab reads the OS user's keys there too: ~1 ms of parsing);
-        // the start takes over what that thread has not begun when it needs the hashes
+        // (and this process's first lab reads the OS user's keys there, at normal priority:
+        // ~1 ms of parsing the start itself waits for)
         let hashing = Arc::new(testlab::TenantHashing::new(synced));
         {
             let h = hashing.clone();

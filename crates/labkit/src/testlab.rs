@@ -341,31 +341,14 @@ pub struct TenantCredentials {
     app: tenant::passwords::Credential,
 }
 
-/// What [`seed_tenant`] will store, hashed by whoever gets to it: a helper thread started
-/// early and the lab's own start, which calls [`TenantHashing::work`] when it needs the result
-/// and takes what is left — on a machine whose cores are busy the helper may not have run
-/// yet, and waiting for it would cost a time slice or more.
+/// What [`seed_tenant`] will store. Each secret gets its salt now and its PBKDF2 later: a
+/// helper thread derives them ([`TenantHashing::work`]), and a sign-in that comes first
+/// derives its own (tenant::passwords::Credential::deferred). A lab's start waits for none
+/// of it — under load, the start used to take over what the helper had not begun, ~1.4 ms of
+/// PBKDF2 on its critical path.
 pub struct TenantHashing {
-    /// (lower-case UPN, password); the app's secret last, under an empty name.
-    items: Vec<(String, String)>,
-    next: std::sync::atomic::AtomicUsize,
-    done: std::sync::Mutex<Vec<Option<tenant::passwords::Credential>>>,
-    /// Signalled as each item is done (for an item the other thread holds).
-    each: std::sync::Condvar,
-    /// A thread unwound while hashing: what is not done, the finisher hashes itself.
-    abandoned: std::sync::atomic::AtomicBool,
-}
-
-/// Dropped only when a thread unwinds out of [`TenantHashing::work`] mid-item.
-struct Abandoned<'a>(&'a TenantHashing);
-
-impl Drop for Abandoned<'_> {
-    fn drop(&mut self) {
-        // under the lock a finisher checks and waits with: the signal is not lost between
-        let _done = self.0.done();
-        self.0.abandoned.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.0.each.notify_all();
-    }
+    /// By lower-case UPN; the app's secret under an empty name.
+    items: Vec<(String, tenant::passwords::Credential)>,
 }
 
 impl TenantHashing {
@@ -373,45 +356,21 @@ impl TenantHashing {
         let cloud = [CLOUD_ADMIN, HELPDESK, USER5_CLOUD].map(|(upn, pw)| (upn.to_string(), pw.to_string()));
         let mut items: Vec<(String, String)> = synced.into_iter().chain(cloud).map(|(upn, pw)| (upn.to_lowercase(), pw)).collect();
         items.push((String::new(), CLIENT_SECRET.to_string()));
-        let done = std::sync::Mutex::new(vec![None; items.len()]);
-        TenantHashing { items, next: Default::default(), done, each: Default::default(), abandoned: Default::default() }
+        let items =
+            items.into_iter().map(|(upn, pw)| (upn, tenant::passwords::Credential::deferred(&pw, &mut rand::rngs::OsRng))).collect();
+        TenantHashing { items }
     }
 
-    fn done(&self) -> std::sync::MutexGuard<'_, Vec<Option<tenant::passwords::Credential>>> {
-        self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Hashes items until none is left to take (each is taken by one caller only).
+    /// Derives every secret not derived yet (in the tenant's copies too: they share it).
     pub fn work(&self) {
-        use std::sync::atomic::Ordering;
-        loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some((_, pw)) = self.items.get(i) else { return };
-            // a thread that dies holding an item gives it back (finish would wait for it)
-            let abandoned = Abandoned(self);
-            let c = tenant::passwords::Credential::from_password(pw, &mut rand::rngs::OsRng);
-            std::mem::forget(abandoned);
-            self.done()[i] = Some(c);
-            self.each.notify_all();
+        for (_, c) in &self.items {
+            c.derive();
         }
     }
 
-    /// Hashes what is left, waits for an item another thread is still hashing, and hands the
-    /// hashes out.
+    /// The credentials, derived or not.
     pub fn finish(&self) -> TenantCredentials {
-        self.work();
-        let mut done = self.done();
-        while done.iter().any(Option::is_none) {
-            if self.abandoned.load(std::sync::atomic::Ordering::Relaxed) {
-                for ((_, pw), c) in self.items.iter().zip(done.iter_mut()).filter(|(_, c)| c.is_none()) {
-                    *c = Some(tenant::passwords::Credential::from_password(pw, &mut rand::rngs::OsRng));
-                }
-                break;
-            }
-            done = self.each.wait(done).unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        let mut users: std::collections::HashMap<String, tenant::passwords::Credential> =
-            self.items.iter().zip(done.iter_mut()).filter_map(|((upn, _), c)| Some((upn.clone(), c.take()?))).collect();
+        let mut users: std::collections::HashMap<String, tenant::passwords::Credential> = self.items.iter().cloned().collect();
         let app = users.remove("").expect("the app's secret");
         TenantCredentials { users, app }
     }
@@ -519,40 +478,23 @@ mod tests {
         vec![("User1@testlab.example".into(), "Summer-Lake-41".into()), ("user4@testlab.example".into(), "Copper-River-93".into())]
     }
 
-    /// Whoever gets to an item hashes it, once: the start alone (its helper never ran), or the
-    /// start and a helper side by side; either way every secret is there, under its own salt.
+    /// Every secret is there, under its own salt, whether the helper derived it first or
+    /// a sign-in did; what the helper derives, the tenant's copies have.
     #[test]
-    fn the_seeded_secrets_are_hashed_by_whoever_gets_to_them() {
-        let alone = TenantHashing::new(synced()).finish();
-        let shared = TenantHashing::new(synced());
-        let shared = std::thread::scope(|s| {
-            s.spawn(|| shared.work());
-            shared.finish()
-        });
-        for c in [&alone, &shared] {
+    fn the_seeded_secrets_are_derived_by_whoever_needs_them_first() {
+        let unhelped = TenantHashing::new(synced()).finish();
+        let helped = TenantHashing::new(synced());
+        let handed = helped.finish();
+        assert!(format!("{:?}", handed.app).contains("derived: false"));
+        helped.work();
+        assert!(format!("{:?}", handed.app).contains("derived: true"), "the copy handed out shares the helper's work");
+        for c in [&unhelped, &handed] {
             assert_eq!(c.users.len(), 2 + 3, "the synced users and the three cloud-only accounts");
             assert!(c.users["user1@testlab.example"].verify("Summer-Lake-41"), "lower-case UPN, the right password");
+            assert!(!c.users["user1@testlab.example"].verify("Copper-River-93"));
             assert!(c.users[&CLOUD_ADMIN.0.to_lowercase()].verify(CLOUD_ADMIN.1));
             assert!(c.app.verify(CLIENT_SECRET));
         }
-        assert_ne!(alone.users["user4@testlab.example"], shared.users["user4@testlab.example"], "a salt of its own each time");
-    }
-
-    /// A helper that dies holding an item does not leave the start waiting for ever.
-    #[test]
-    fn an_item_a_dead_helper_held_is_hashed_by_the_finisher() {
-        let h = TenantHashing::new(synced());
-        // the helper takes the first item and unwinds in the middle of it
-        let died = std::thread::scope(|s| {
-            s.spawn(|| {
-                let _taken = h.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let _abandoned = Abandoned(&h);
-                panic!("the helper dies mid-item");
-            })
-            .join()
-        });
-        assert!(died.is_err());
-        let c = h.finish();
-        assert!(c.users["user1@testlab.example"].verify("Summer-Lake-41"), "the item it held, hashed by the finisher");
+        assert_ne!(unhelped.users["user4@testlab.example"], handed.users["user4@testlab.example"], "a salt of its own each time");
     }
 }

@@ -180,22 +180,49 @@ pub fn check_banned(password: &str, lists: &BannedList, subject: &Subject<'_>) -
 
 /// A password as the tenant keeps it: the password hash sync form. Connect sends exactly
 /// this for synced users; the tenant computes the same for passwords set in the cloud.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Credential {
     pub salt: [u8; 10],
     pub iterations: u32,
-    pub hash: [u8; 32],
+    hash: Hash,
+}
+
+#[derive(Clone)]
+enum Hash {
+    Known([u8; 32]),
+    /// Derived on first use, by whoever gets there first (a lab's seeded passwords: 1,000
+    /// PBKDF2 rounds each are not a lab start's to wait for). Clones share the result.
+    Deferred(std::sync::Arc<Deferred>),
+}
+
+struct Deferred {
+    nt: [u8; 16],
+    /// Only ever try-locked: nobody waits for another thread's derivation (on a busy machine
+    /// that thread may not run for a while); a reader that finds it busy derives its own.
+    hash: std::sync::Mutex<Option<[u8; 32]>>,
 }
 
 /// Connect's password hash sync iteration count.
 pub const PHS_ITERATIONS: u32 = relay::phs::ITERATIONS;
 
+fn nt_hash(password: &str) -> [u8; 16] {
+    let utf16: Vec<u8> = password.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    Md4::digest(&utf16).into()
+}
+
 impl Credential {
     /// From a clear-text password (a cloud-side set): MD4 → hex → UTF-16LE → PBKDF2.
     pub fn from_password(password: &str, rng: &mut impl RngCore) -> Credential {
-        let utf16: Vec<u8> = password.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let nt: [u8; 16] = Md4::digest(&utf16).into();
-        Credential::from_nt_hash(&nt, rng)
+        Credential::from_nt_hash(&nt_hash(password), rng)
+    }
+
+    /// As [`Credential::from_password`], the PBKDF2 left for the first [`Credential::hash`]
+    /// or [`Credential::verify`] (or [`Credential::derive`] on a thread of its own).
+    pub fn deferred(password: &str, rng: &mut impl RngCore) -> Credential {
+        let mut salt = [0u8; 10];
+        rng.fill_bytes(&mut salt);
+        let deferred = Deferred { nt: nt_hash(password), hash: std::sync::Mutex::new(None) };
+        Credential { salt, iterations: PHS_ITERATIONS, hash: Hash::Deferred(std::sync::Arc::new(deferred)) }
     }
 
     /// From an NT hash (what password hash sync starts from on-premises).
@@ -206,13 +233,64 @@ impl Credential {
     }
 
     pub fn with_salt(nt: &[u8; 16], salt: [u8; 10], iterations: u32) -> Credential {
-        Credential { salt, iterations, hash: relay::phs::derive(nt, &salt, iterations) }
+        Credential::with_hash(salt, iterations, relay::phs::derive(nt, &salt, iterations))
+    }
+
+    /// As password hash sync delivers it.
+    pub fn with_hash(salt: [u8; 10], iterations: u32, hash: [u8; 32]) -> Credential {
+        Credential { salt, iterations, hash: Hash::Known(hash) }
+    }
+
+    /// The derived hash (PBKDF2-HMAC-SHA256 of the NT hash's hex in UTF-16LE).
+    pub fn hash(&self) -> [u8; 32] {
+        match &self.hash {
+            Hash::Known(h) => *h,
+            Hash::Deferred(d) => {
+                if let Ok(Some(h)) = d.hash.try_lock().map(|known| *known) {
+                    return h;
+                }
+                let h = relay::phs::derive(&d.nt, &self.salt, self.iterations);
+                if let Ok(mut known) = d.hash.try_lock() {
+                    *known = Some(h);
+                }
+                h
+            }
+        }
+    }
+
+    /// Derives a deferred hash now (a no-op for one that is known).
+    pub fn derive(&self) {
+        let _ = self.hash();
     }
 
     pub fn verify(&self, password: &str) -> bool {
-        let utf16: Vec<u8> = password.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let nt: [u8; 16] = Md4::digest(&utf16).into();
-        Credential::with_salt(&nt, self.salt, self.iterations).hash == self.hash
+        Credential::with_salt(&nt_hash(password), self.salt, self.iterations).hash() == self.hash()
+    }
+}
+
+impl PartialEq for Credential {
+    fn eq(&self, other: &Credential) -> bool {
+        let same_deferral = match (&self.hash, &other.hash) {
+            (Hash::Deferred(a), Hash::Deferred(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        self.salt == other.salt && self.iterations == other.iterations && (same_deferral || self.hash() == other.hash())
+    }
+}
+
+impl Eq for Credential {}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let derived = match &self.hash {
+            Hash::Known(_) => true,
+            Hash::Deferred(d) => d.hash.try_lock().is_ok_and(|known| known.is_some()),
+        };
+        f.debug_struct("Credential")
+            .field("salt", &self.salt)
+            .field("iterations", &self.iterations)
+            .field("derived", &derived)
+            .finish_non_exhaustive()
     }
 }
 
@@ -270,8 +348,34 @@ mod tests {
         assert!(c.verify("Summer-Lake-41"));
         assert!(!c.verify("summer-lake-41"));
         let again = Credential::from_password("Summer-Lake-41", &mut rng);
-        assert_ne!(c.hash, again.hash, "a fresh salt each time");
+        assert_ne!(c.hash(), again.hash(), "a fresh salt each time");
         assert_eq!(c.iterations, 1000);
+    }
+
+    #[test]
+    fn a_deferred_credential_is_the_same_credential_derived_later() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let d = Credential::deferred("Granite-Peak-27", &mut rng);
+        let copy = d.clone();
+        assert!(format!("{d:?}").contains("derived: false"), "nothing derived yet: {d:?}");
+        // the same salt, derived at once, is the same hash
+        let now = Credential::with_salt(&nt_hash("Granite-Peak-27"), d.salt, d.iterations);
+        assert!(copy.verify("Granite-Peak-27") && !copy.verify("Granite-Peak-28"));
+        assert!(format!("{d:?}").contains("derived: true"), "a clone's derivation is shared: {d:?}");
+        assert_eq!(d.hash(), now.hash());
+        assert_eq!(d, now);
+        assert_ne!(Credential::deferred("Granite-Peak-27", &mut rng), d, "another salt");
+    }
+
+    #[test]
+    fn two_threads_deriving_one_credential_agree() {
+        let d = Credential::deferred("Summer-Lake-41", &mut rand::rngs::OsRng);
+        let hashes: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let t: Vec<_> = (0..4).map(|_| s.spawn(|| d.hash())).collect();
+            t.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(hashes.iter().all(|h| *h == hashes[0]));
+        assert!(d.verify("Summer-Lake-41"));
     }
 
     proptest! {

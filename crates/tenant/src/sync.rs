@@ -147,7 +147,7 @@ fn set_password(t: &mut Tenant, id: Uuid, p: &PasswordHash) -> bool {
     let features = t.sync_features.clone();
     let now = t.clock().now();
     let Some(u) = t.user_mut(&id) else { return false };
-    u.credential = Some(Credential { salt, iterations: p.iterations, hash });
+    u.credential = Some(Credential::with_hash(salt, p.iterations, hash));
     u.last_password_change = now;
     let stamp = "DisablePasswordExpiration".to_string();
     if !features.cloud_password_policy_for_password_synced_users_enabled && !u.password_policies.contains(&stamp) {
@@ -192,7 +192,7 @@ mod tests {
     fn hash_of(password: &str, anchor: &str, force_change: bool) -> PasswordHash {
         let c = Credential::from_password(password, &mut rand::rngs::mock::StepRng::new(7, 1));
         let b64 = base64::engine::general_purpose::STANDARD;
-        PasswordHash { anchor: anchor.into(), salt: b64.encode(c.salt), hash: b64.encode(c.hash), iterations: c.iterations, force_change }
+        PasswordHash { anchor: anchor.into(), salt: b64.encode(c.salt), hash: b64.encode(c.hash()), iterations: c.iterations, force_change }
     }
 
     #[test]
