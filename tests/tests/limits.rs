@@ -12,7 +12,12 @@ const SHORT: Duration = Duration::from_millis(300);
 
 async fn small_lab() -> TestLab {
     TestLab::start_with(|c| {
-        c.limits.ldap = ad_ds::server::Limits { max_connections: 3, handshake_timeout: SHORT, idle_timeout: Duration::from_millis(600) };
+        c.limits.ldap = ad_ds::server::Limits {
+            max_connections: 3,
+            handshake_timeout: SHORT,
+            idle_timeout: Duration::from_millis(600),
+            ..Default::default()
+        };
         c.limits.http = tenant::server::Limits {
             max_connections: 3,
             handshake_timeout: SHORT,

@@ -22,11 +22,137 @@ pub const BINARY_MARK: char = '\u{FDD0}';
 pub struct AdCodec {
     inner: LdapCodec,
     max_ber_size: usize,
+    /// The DC's budget for receive buffers, and what this connection's buffer holds of it.
+    budget: Option<(std::sync::Arc<ReceiveBudget>, Held)>,
 }
+
+/// The memory a DC's connections hold in their receive buffers (allocated capacity, not the
+/// bytes in them), all together and for connections that have not bound: a client sending
+/// most of a large request and then nothing holds that memory until the idle limit, so many
+/// such clients could take all of it. Past the budget, the connection whose buffer would
+/// grow is closed (a Notice of Disconnection first), and the others keep working.
+#[derive(Debug)]
+pub struct ReceiveBudget {
+    limit: usize,
+    unbound_limit: usize,
+    held: std::sync::atomic::AtomicUsize,
+    unbound: std::sync::atomic::AtomicUsize,
+}
+
+/// What one connection's buffer holds of its DC's [`ReceiveBudget`].
+#[derive(Debug, Default)]
+struct Held {
+    bytes: usize,
+    bound: bool,
+}
+
+impl ReceiveBudget {
+    pub fn new(limit: usize, unbound_limit: usize) -> ReceiveBudget {
+        ReceiveBudget { limit, unbound_limit: unbound_limit.min(limit), held: Default::default(), unbound: Default::default() }
+    }
+
+    /// Bytes held now by every connection's buffer.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bytes held now by the buffers of connections that have not bound.
+    pub fn held_unbound(&self) -> usize {
+        self.unbound.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn take(counter: &std::sync::atomic::AtomicUsize, n: usize, limit: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| h.checked_add(n).filter(|t| *t <= limit)).is_ok()
+    }
+
+    /// Moves `held` to `bytes`; false (and nothing moved) when that is past a limit.
+    fn hold(&self, held: &mut Held, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        if bytes <= held.bytes {
+            self.held.fetch_sub(held.bytes - bytes, Ordering::Relaxed);
+            if !held.bound {
+                self.unbound.fetch_sub(held.bytes - bytes, Ordering::Relaxed);
+            }
+            held.bytes = bytes;
+            return true;
+        }
+        let more = bytes - held.bytes;
+        if !held.bound && !ReceiveBudget::take(&self.unbound, more, self.unbound_limit) {
+            return false;
+        }
+        if !ReceiveBudget::take(&self.held, more, self.limit) {
+            if !held.bound {
+                self.unbound.fetch_sub(more, Ordering::Relaxed);
+            }
+            return false;
+        }
+        held.bytes = bytes;
+        true
+    }
+
+    /// A connection has bound (or gone back to anonymous): its bytes move between the counts.
+    fn rebind(&self, held: &mut Held, bound: bool) {
+        use std::sync::atomic::Ordering;
+        if held.bound != bound {
+            if bound {
+                self.unbound.fetch_sub(held.bytes, Ordering::Relaxed);
+            } else {
+                self.unbound.fetch_add(held.bytes, Ordering::Relaxed);
+            }
+            held.bound = bound;
+        }
+    }
+}
+
+/// Why a connection over its DC's receive budget is closed.
+pub const BUDGET_SPENT: &str = "the DC's receive buffers are full";
+
+/// Each connection's first bytes of buffer are not counted: however full the budget, a
+/// bind or an ordinary request always gets in (the connection cap bounds these: 4,096 × 16
+/// KiB = 64 MiB).
+const UNCOUNTED: usize = 16 * 1024;
+
+/// A receive buffer this large, once empty, is given back rather than kept for the
+/// connection's life (a 10 MiB request would otherwise pin 10 MiB until the idle limit).
+const KEEP_EMPTY_BUFFER: usize = 64 * 1024;
 
 impl AdCodec {
     pub fn new(max_ber_size: usize) -> AdCodec {
-        AdCodec { inner: LdapCodec::new(Some(max_ber_size), None), max_ber_size }
+        AdCodec { inner: LdapCodec::new(Some(max_ber_size), None), max_ber_size, budget: None }
+    }
+
+    /// As [`AdCodec::new`], the buffer's memory counted against `budget` (as a connection
+    /// that has not bound, until [`AdCodec::set_bound`]).
+    pub fn with_budget(max_ber_size: usize, budget: std::sync::Arc<ReceiveBudget>) -> AdCodec {
+        AdCodec { inner: LdapCodec::new(Some(max_ber_size), None), max_ber_size, budget: Some((budget, Held::default())) }
+    }
+
+    /// The largest request this connection may send from now on, and whether it counts as
+    /// bound in the budget.
+    pub fn set_bound(&mut self, bound: bool, max_ber_size: usize) {
+        self.max_ber_size = max_ber_size;
+        self.inner = LdapCodec::new(Some(max_ber_size), None);
+        if let Some((budget, held)) = &mut self.budget {
+            budget.rebind(held, bound);
+        }
+    }
+
+    fn account(&mut self, buf: &BytesMut) -> io::Result<()> {
+        if let Some((budget, held)) = &mut self.budget
+            && !budget.hold(held, buf.capacity().saturating_sub(UNCOUNTED))
+        {
+            return Err(io::Error::new(io::ErrorKind::OutOfMemory, BUDGET_SPENT));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AdCodec {
+    fn drop(&mut self) {
+        if let Some((budget, held)) = &mut self.budget {
+            budget.hold(held, 0);
+        }
     }
 }
 
@@ -39,6 +165,7 @@ impl Decoder for AdCodec {
     type Error = io::Error;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<LdapMsg>, io::Error> {
+        self.account(buf)?;
         // refuse a PDU by the length it claims, before buffering any of it
         if let Some(claimed) = claimed_length(buf)
             && claimed > self.max_ber_size
@@ -58,6 +185,11 @@ impl Decoder for AdCodec {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "lber request too large"));
         }
         buf.advance(size);
+        if buf.is_empty() && buf.capacity() > KEEP_EMPTY_BUFFER {
+            // tokio-util's own first size
+            *buf = BytesMut::with_capacity(8 * 1024);
+            self.account(buf)?;
+        }
         // messageID is INTEGER (0 .. maxInt): ldap3_proto would cut a larger one to 32 bits
         if let PL::C(parts) = &msg.payload
             && let Some(StructureTag { class: TagClass::Universal, id: 2, payload: PL::P(id) }) = parts.first()
@@ -134,6 +266,30 @@ fn mark_binary_values(tag: &mut StructureTag) {
                 *bytes = text.into_bytes();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    /// Past the budget, decoding says so (the server sends it in its Notice of Disconnection).
+    #[test]
+    fn a_buffer_past_the_budget_is_refused_and_a_dropped_codec_gives_its_share_back() {
+        let budget = std::sync::Arc::new(ReceiveBudget::new(64 * 1024, 32 * 1024));
+        let mut anonymous = AdCodec::with_budget(128 * 1024, budget.clone());
+        let mut buf = BytesMut::with_capacity(40 * 1024);
+        buf.extend_from_slice(&[0x30, 0x83, 0x00, 0x90, 0x00]); // a 36 KiB PDU's header
+        assert!(anonymous.decode(&mut buf).unwrap().is_none(), "24 KiB counted: within the 32 KiB share");
+        let mut bigger = BytesMut::with_capacity(80 * 1024);
+        bigger.extend_from_slice(&buf);
+        let e = anonymous.decode(&mut bigger).expect_err("64 KiB counted: past the unbound share");
+        assert_eq!(e.to_string(), BUDGET_SPENT);
+        anonymous.set_bound(true, 10 * 1024 * 1024);
+        assert!(anonymous.decode(&mut bigger).unwrap().is_none(), "bound: the whole budget");
+        assert_eq!((budget.held(), budget.held_unbound()), (64 * 1024, 0));
+        drop(anonymous);
+        assert_eq!(budget.held(), 0);
     }
 }
 

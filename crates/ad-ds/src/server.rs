@@ -42,11 +42,31 @@ pub struct Limits {
     pub max_connections: usize,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
+    /// The largest request of a connection that has not bound.
+    pub max_unbound_request: usize,
+    /// Receive buffers' memory, all connections together / those not bound.
+    pub receive_budget: usize,
+    pub unbound_receive_budget: usize,
 }
+
+/// The largest request before a bind: twice Kerberos' largest token (MaxTokenSize, 65,535
+/// bytes), so a SASL bind fits; an anonymous search is far smaller.
+pub const MAX_UNBOUND_REQUEST_BYTES: usize = 128 * 1024;
+/// Receive buffers' memory: 25 requests of MaxReceiveBuffer at once; a quarter of it for
+/// connections that have not bound, so anonymous clients cannot take it all.
+pub const RECEIVE_BUDGET: usize = 256 * 1024 * 1024;
+pub const UNBOUND_RECEIVE_BUDGET: usize = 64 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_connections: MAX_CONNECTIONS, handshake_timeout: HANDSHAKE_TIMEOUT, idle_timeout: IDLE_TIMEOUT }
+        Limits {
+            max_connections: MAX_CONNECTIONS,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            max_unbound_request: MAX_UNBOUND_REQUEST_BYTES,
+            receive_budget: RECEIVE_BUDGET,
+            unbound_receive_budget: UNBOUND_RECEIVE_BUDGET,
+        }
     }
 }
 
@@ -61,6 +81,7 @@ pub struct DomainController {
     pub limits: Limits,
     /// Connections open on both listeners.
     clients: AtomicUsize,
+    receive_budget: Arc<crate::codec::ReceiveBudget>,
 }
 
 impl DomainController {
@@ -74,9 +95,20 @@ impl DomainController {
             tls,
             faults: Faults::default(),
             ops: Default::default(),
+            receive_budget: Arc::new(crate::codec::ReceiveBudget::new(limits.receive_budget, limits.unbound_receive_budget)),
             limits,
             clients: AtomicUsize::new(0),
         })
+    }
+
+    /// What the connections' receive buffers hold now.
+    pub fn receive_budget(&self) -> &crate::codec::ReceiveBudget {
+        &self.receive_budget
+    }
+
+    /// A new connection's codec: the limits of one that has not bound.
+    fn codec(&self) -> AdCodec {
+        AdCodec::with_budget(self.limits.max_unbound_request.min(MAX_REQUEST_BYTES), self.receive_budget.clone())
     }
 
     /// Connections open on both listeners now.
@@ -190,8 +222,13 @@ pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: 
     info!(?transport, "LDAP listener stopped");
 }
 
-fn codec() -> AdCodec {
-    AdCodec::new(MAX_REQUEST_BYTES)
+/// A codec for the session as it stands (a StartTLS session may already have bound).
+fn codec(session: &Session, dc: &DomainController) -> AdCodec {
+    let mut c = dc.codec();
+    if !matches!(session.principal, crate::Principal::Anonymous) {
+        c.set_bound(true, MAX_REQUEST_BYTES);
+    }
+    c
 }
 
 async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Transport) {
@@ -202,14 +239,14 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
         let Some(acceptor) = acceptor else { return };
         match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
-                run(Framed::new(tls, codec()), &mut session, &dc).await;
+                run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc).await;
             }
             Ok(Err(e)) => debug!("LDAPS handshake: {e}"),
             Err(_) => debug!("LDAPS handshake: timed out"),
         }
         return;
     }
-    let Some(framed) = run(Framed::new(stream, codec()), &mut session, &dc).await else { return };
+    let Some(framed) = run(Framed::new(stream, codec(&session, &dc)), &mut session, &dc).await else { return };
     // StartTLS: the response has been sent in clear; the handshake follows on the same socket.
     let parts = framed.into_parts();
     if !parts.read_buf.is_empty() {
@@ -219,7 +256,7 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
     match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(parts.io)).await {
         Ok(Ok(tls)) => {
             session.tls_started();
-            run(Framed::new(tls, codec()), &mut session, &dc).await;
+            run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc).await;
         }
         Ok(Err(e)) => debug!("StartTLS handshake: {e}"),
         Err(_) => debug!("StartTLS handshake: timed out"),
@@ -254,7 +291,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                     _ => debug!("closing connection: {e}"),
                 }
                 if e.kind() != std::io::ErrorKind::UnexpectedEof && e.kind() != std::io::ErrorKind::ConnectionReset {
-                    let why = if e.kind() == std::io::ErrorKind::OutOfMemory {
+                    let why = if e.to_string() == crate::codec::BUDGET_SPENT {
+                        "00002024: LdapErr: DSID-0C060598, comment: the DC's receive buffers are full, data 0, v4563"
+                    } else if e.kind() == std::io::ErrorKind::OutOfMemory {
                         "00002024: LdapErr: DSID-0C060598, comment: the request is larger than MaxReceiveBuffer, data 0, v4563"
                     } else {
                         "00002024: LdapErr: DSID-0C060598, comment: the request could not be decoded, data 0, v4563"
@@ -275,6 +314,8 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             p => p.dn().map(|d| d.to_string()).unwrap_or_default(),
         };
         let reply = session.handle(&dc.directory, msg);
+        let bound = !matches!(session.principal, crate::Principal::Anonymous);
+        framed.codec_mut().set_bound(bound, if bound { MAX_REQUEST_BYTES } else { dc.limits.max_unbound_request.min(MAX_REQUEST_BYTES) });
         if let Some(request) = request {
             dc.ops.record(who, request, crate::oplog::result(&reply.msgs));
         }
