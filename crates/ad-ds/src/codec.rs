@@ -22,6 +22,9 @@ pub const BINARY_MARK: char = '\u{FDD0}';
 pub struct AdCodec {
     inner: LdapCodec,
     max_ber_size: usize,
+    /// The largest request before a bind and after.
+    unbound_max: usize,
+    bound_max: usize,
     /// The DC's budget for receive buffers, and what this connection's buffer holds of it.
     budget: Option<(std::sync::Arc<ReceiveBudget>, Held)>,
 }
@@ -69,7 +72,10 @@ impl ReceiveBudget {
     /// Moves `held` to `bytes`; false (and nothing moved) when that is past a limit.
     fn hold(&self, held: &mut Held, bytes: usize) -> bool {
         use std::sync::atomic::Ordering;
-        if bytes <= held.bytes {
+        if bytes == held.bytes {
+            return true; // every decode of a buffer that did not grow
+        }
+        if bytes < held.bytes {
             self.held.fetch_sub(held.bytes - bytes, Ordering::Relaxed);
             if !held.bound {
                 self.unbound.fetch_sub(held.bytes - bytes, Ordering::Relaxed);
@@ -119,20 +125,30 @@ const KEEP_EMPTY_BUFFER: usize = 64 * 1024;
 
 impl AdCodec {
     pub fn new(max_ber_size: usize) -> AdCodec {
-        AdCodec { inner: LdapCodec::new(Some(max_ber_size), None), max_ber_size, budget: None }
+        AdCodec {
+            inner: LdapCodec::new(Some(max_ber_size), None),
+            max_ber_size,
+            unbound_max: max_ber_size,
+            bound_max: max_ber_size,
+            budget: None,
+        }
     }
 
-    /// As [`AdCodec::new`], the buffer's memory counted against `budget` (as a connection
-    /// that has not bound, until [`AdCodec::set_bound`]).
-    pub fn with_budget(max_ber_size: usize, budget: std::sync::Arc<ReceiveBudget>) -> AdCodec {
-        AdCodec { inner: LdapCodec::new(Some(max_ber_size), None), max_ber_size, budget: Some((budget, Held::default())) }
+    /// A connection that has not bound (requests up to `unbound_max`) until
+    /// [`AdCodec::set_bound`] (up to `bound_max`), its buffer's memory counted against `budget`.
+    pub fn with_budget(unbound_max: usize, bound_max: usize, budget: std::sync::Arc<ReceiveBudget>) -> AdCodec {
+        let inner = LdapCodec::new(Some(unbound_max), None);
+        AdCodec { inner, max_ber_size: unbound_max, unbound_max, bound_max, budget: Some((budget, Held::default())) }
     }
 
-    /// The largest request this connection may send from now on, and whether it counts as
-    /// bound in the budget.
-    pub fn set_bound(&mut self, bound: bool, max_ber_size: usize) {
-        self.max_ber_size = max_ber_size;
-        self.inner = LdapCodec::new(Some(max_ber_size), None);
+    /// Whether the connection has bound: which limit applies and which share of the budget
+    /// it draws on. (Called after every request; only a change does anything.)
+    pub fn set_bound(&mut self, bound: bool) {
+        let max = if bound { self.bound_max } else { self.unbound_max };
+        if max != self.max_ber_size {
+            self.max_ber_size = max;
+            self.inner = LdapCodec::new(Some(max), None);
+        }
         if let Some((budget, held)) = &mut self.budget {
             budget.rebind(held, bound);
         }
@@ -277,7 +293,7 @@ mod budget_tests {
     #[test]
     fn a_buffer_past_the_budget_is_refused_and_a_dropped_codec_gives_its_share_back() {
         let budget = std::sync::Arc::new(ReceiveBudget::new(64 * 1024, 32 * 1024));
-        let mut anonymous = AdCodec::with_budget(128 * 1024, budget.clone());
+        let mut anonymous = AdCodec::with_budget(128 * 1024, 10 * 1024 * 1024, budget.clone());
         let mut buf = BytesMut::with_capacity(40 * 1024);
         buf.extend_from_slice(&[0x30, 0x83, 0x00, 0x90, 0x00]); // a 36 KiB PDU's header
         assert!(anonymous.decode(&mut buf).unwrap().is_none(), "24 KiB counted: within the 32 KiB share");
@@ -285,7 +301,7 @@ mod budget_tests {
         bigger.extend_from_slice(&buf);
         let e = anonymous.decode(&mut bigger).expect_err("64 KiB counted: past the unbound share");
         assert_eq!(e.to_string(), BUDGET_SPENT);
-        anonymous.set_bound(true, 10 * 1024 * 1024);
+        anonymous.set_bound(true);
         assert!(anonymous.decode(&mut bigger).unwrap().is_none(), "bound: the whole budget");
         assert_eq!((budget.held(), budget.held_unbound()), (64 * 1024, 0));
         drop(anonymous);

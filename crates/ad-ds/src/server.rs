@@ -106,11 +106,6 @@ impl DomainController {
         &self.receive_budget
     }
 
-    /// A new connection's codec: the limits of one that has not bound.
-    fn codec(&self) -> AdCodec {
-        AdCodec::with_budget(self.limits.max_unbound_request.min(MAX_REQUEST_BYTES), self.receive_budget.clone())
-    }
-
     /// Connections open on both listeners now.
     pub fn clients(&self) -> usize {
         self.clients.load(Ordering::Relaxed)
@@ -224,10 +219,9 @@ pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: 
 
 /// A codec for the session as it stands (a StartTLS session may already have bound).
 fn codec(session: &Session, dc: &DomainController) -> AdCodec {
-    let mut c = dc.codec();
-    if !matches!(session.principal, crate::Principal::Anonymous) {
-        c.set_bound(true, MAX_REQUEST_BYTES);
-    }
+    let unbound_max = dc.limits.max_unbound_request.min(MAX_REQUEST_BYTES);
+    let mut c = AdCodec::with_budget(unbound_max, MAX_REQUEST_BYTES, dc.receive_budget.clone());
+    c.set_bound(session.bound());
     c
 }
 
@@ -314,8 +308,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             p => p.dn().map(|d| d.to_string()).unwrap_or_default(),
         };
         let reply = session.handle(&dc.directory, msg);
-        let bound = !matches!(session.principal, crate::Principal::Anonymous);
-        framed.codec_mut().set_bound(bound, if bound { MAX_REQUEST_BYTES } else { dc.limits.max_unbound_request.min(MAX_REQUEST_BYTES) });
+        framed.codec_mut().set_bound(session.bound());
         if let Some(request) = request {
             dc.ops.record(who, request, crate::oplog::result(&reply.msgs));
         }

@@ -203,6 +203,11 @@ impl Session {
         self.encrypted
     }
 
+    /// Whether the connection has bound as someone (not anonymous).
+    pub fn bound(&self) -> bool {
+        !matches!(self.principal, Principal::Anonymous)
+    }
+
     /// Called once the StartTLS handshake has completed.
     pub fn tls_started(&mut self) {
         self.encrypted = true;

@@ -77,25 +77,18 @@ struct Target {
 impl Target {
     fn parse(url: &str) -> Result<Target, DialError> {
         let bad = || DialError::Url(url.to_string());
-        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-        let tls = match scheme.to_ascii_lowercase().as_str() {
+        let parsed = url::Url::parse(url).map_err(|_| bad())?;
+        let tls = match parsed.scheme() {
             "ldap" => false,
             "ldaps" => true,
             _ => return Err(bad()),
         };
-        let hostport = rest.split(['/', '?']).next().unwrap_or_default();
-        // [::1]:636, host:636, host
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(':') && (h.starts_with('[') || !h.contains(':')) => {
-                (h, Some(p.parse::<u16>().map_err(|_| bad())?))
-            }
-            _ => (hostport, None),
+        let host = match parsed.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) if !h.to_string().is_empty() => h.to_string(),
+            _ => return Err(bad()),
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(bad());
-        }
-        Ok(Target { tls, host: host.to_string(), port: port.unwrap_or(if tls { 636 } else { 389 }) })
+        Ok(Target { tls, host, port: parsed.port().unwrap_or(if tls { 636 } else { 389 }) })
     }
 
     async fn open(self, security: Security, tls: Arc<ClientConfig>) -> Result<(LdapConnAsync, Ldap), DialError> {
