@@ -155,10 +155,15 @@ impl TestLab {
     /// The lab administrator's portal session cookie, as a trainer signs in to the dashboard.
     pub async fn admin_cookie(&self) -> String {
         let t = &self.info().tenant;
+        self.admin_center_cookie(&t.admin_upn, &t.admin_password).await
+    }
+
+    /// The admin center's session cookie for any tenant user (Entra lets any user sign in).
+    pub async fn admin_center_cookie(&self, upn: &str, password: &str) -> String {
         let r = self
             .http_no_redirects()
-            .post(format!("{}/portal/admin/signin", t.https))
-            .form(&[("user", t.admin_upn.as_str()), ("password", t.admin_password.as_str())])
+            .post(format!("{}/portal/admin/signin", self.info().tenant.https))
+            .form(&[("user", upn), ("password", password)])
             .send()
             .await
             .expect("the portal's sign-in");

@@ -142,6 +142,48 @@ async fn only_the_labs_host_names_same_site_writes_and_json_bodies_are_taken() {
     assert_eq!(body["error"]["code"], "UnsupportedMediaType");
 }
 
+/// Any tenant user may sign in to the admin center, as in Entra; the lab's own pages and slots
+/// — the dashboard and its live stream, the exercise and its answers, the outbox — are its
+/// Global Administrator's, and Entra Connect's wizard a Global or Hybrid Identity
+/// Administrator's (issue 31, item 9: User1 had taken every live-dashboard slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_labs_pages_and_slots_need_its_administrator_not_just_a_sign_in() {
+    install_crypto();
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let http = t.http_no_redirects();
+    let base = t.info().tenant.https.clone();
+    let lab_pages = ["/portal/lab", "/portal/lab/stream", "/portal/lab/exercise", "/portal/outbox", "/portal/connect/tasks"];
+    let get = |path: &str, cookie: &str| http.get(format!("{base}{path}")).header("cookie", cookie).send();
+    for (upn, password) in [("user1@testlab.example", "Summer-Lake-41"), labkit::testlab::HELPDESK] {
+        let cookie = t.admin_center_cookie(upn, password).await;
+        assert!(cookie.contains('='), "{upn} signs in to the admin center");
+        let r = get("/portal/admin", &cookie).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{upn}: the admin center's user list");
+        for path in lab_pages {
+            let r = get(path, &cookie).await.unwrap();
+            assert_eq!(r.status().as_u16(), 403, "{upn}: {path}");
+            assert!(r.text().await.unwrap().contains("this page needs the lab tenant"), "{upn}: {path}");
+        }
+        // an answer to the exercise is refused too (and so counts for nothing)
+        let r = http
+            .post(format!("{base}/portal/lab/exercise/answer"))
+            .header("cookie", &cookie)
+            .header("origin", &base)
+            .form(&[("task", "0"), ("answer", "6329")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{upn}: an exercise answer");
+    }
+    // every live-dashboard slot is still there for the administrator
+    let admin = t.admin_cookie().await;
+    for path in ["/portal/lab", "/portal/outbox", "/portal/connect/tasks"] {
+        assert_eq!(get(path, &admin).await.unwrap().status().as_u16(), 200, "the administrator: {path}");
+    }
+    let streams: Vec<_> = futures::future::join_all((0..16).map(|_| get("/portal/lab/stream", &admin))).await;
+    assert!(streams.iter().all(|r| r.as_ref().is_ok_and(|r| r.status().as_u16() == 200)), "all 16 live slots are the administrator's");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_labs_with_one_seed_share_no_secret() {
     install_crypto();

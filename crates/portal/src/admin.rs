@@ -48,6 +48,15 @@ pub(crate) fn routes() -> Router<Shared> {
 /// The administrator's (name, token), or the admin sign-in page.
 /// (Its token renewed first when the lab clock has moved past its lifetime.)
 macro_rules! signed_in {
+    // (name, token) of a signed-in holder of one of `roles` (role template ids), or the
+    // sign-in page saying why (403)
+    ($p:expr, $headers:expr, $back:expr, $roles:expr) => {{
+        let (user, token) = crate::admin::signed_in!($p, $headers, $back);
+        if !crate::admin::holds_one_of(&token, $roles) {
+            return crate::admin::not_permitted(&user, $back);
+        }
+        (user, token)
+    }};
     ($p:expr, $headers:expr) => {{
         let (user, token) = crate::session::signed_in!($p.admins, $headers, "/portal/admin/signin");
         (user, $p.fresh_admin_token(&$headers, token).await)
@@ -58,6 +67,31 @@ macro_rules! signed_in {
     }};
 }
 pub(crate) use signed_in;
+
+/// Role template ids, as tokens carry them in `wids` (Microsoft's, the same in every tenant).
+pub(crate) const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+pub(crate) const HYBRID_IDENTITY_ADMINISTRATOR: &str = "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2";
+
+/// Whether a token carries one of `roles` in its `wids`. The portal had the token from the
+/// tenant's token endpoint itself, over TLS: its claims are the tenant's word, and the
+/// tenant still judges every call made with it. (Any tenant user may sign in to the admin
+/// center, as in Entra; the lab's own pages and slots are its administrator's.)
+pub(crate) fn holds_one_of(token: &str, roles: &[&str]) -> bool {
+    #[derive(Deserialize)]
+    struct Wids {
+        #[serde(default)]
+        wids: Vec<String>,
+    }
+    jsonwebtoken::dangerous::insecure_decode_claims::<Wids>(token).is_ok_and(|c| c.wids.iter().any(|w| roles.contains(&w.as_str())))
+}
+
+/// The sign-in page, 403: the signed-in user lacks the page's role.
+pub(crate) fn not_permitted(user: &str, back: &str) -> Response {
+    let error = format!(
+        "{user} is signed in, but this page needs the lab tenant's Global Administrator (or, for Entra Connect, a Hybrid Identity Administrator). Sign in as one."
+    );
+    render_status(StatusCode::FORBIDDEN, &SignInPage { error: Some(error), user: String::new(), next: next_page(Some(back)) })
+}
 
 #[derive(Template)]
 #[template(path = "admin_signin.html")]

@@ -115,8 +115,12 @@ impl crate::Portal {
     }
 }
 
+/// Who may run Entra Connect's wizard: a Global Administrator or a Hybrid Identity
+/// Administrator (Microsoft's "Azure AD Connect: Accounts and permissions").
+const CONNECT_ROLES: &[&str] = &[crate::admin::GLOBAL_ADMINISTRATOR, crate::admin::HYBRID_IDENTITY_ADMINISTRATOR];
+
 async fn page(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<String>) -> Response {
-    let (_, token) = signed_in!(p, headers, "/portal/connect/tasks");
+    let (_, token) = signed_in!(p, headers, "/portal/connect/tasks", CONNECT_ROLES);
     let w = p.wizard(&headers);
     // the wizard's order: a page needs the sign-in before it
     if !PAGES.iter().any(|(n, _)| *n == name) {
@@ -176,7 +180,7 @@ struct NextForm {
 }
 
 async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<String>, Form(f): Form<NextForm>) -> Response {
-    let (_, token) = signed_in!(p, headers, "/portal/connect/tasks");
+    let (_, token) = signed_in!(p, headers, "/portal/connect/tasks", CONNECT_ROLES);
     let mut w = p.wizard(&headers);
     let go = |to: &str| Redirect::to(&format!("/portal/connect/{to}")).into_response();
     match name.as_str() {

@@ -401,7 +401,7 @@ async fn sspr_unlock(State(p): State<Shared>, Path(id): Path<String>) -> Respons
 
 /// The outbox holds every user's codes: the lab administrator's, like the dashboard.
 async fn outbox(State(p): State<Shared>, headers: axum::http::HeaderMap) -> Response {
-    let token = admin::signed_in!(p, headers, "/portal/outbox").1;
+    let token = admin::signed_in!(p, headers, "/portal/outbox", &[admin::GLOBAL_ADMINISTRATOR]).1;
     let (_, body) = p.api(reqwest::Method::GET, "/lab/outbox", Some(&token), None).await;
     let messages = body["value"]
         .as_array()
@@ -565,7 +565,7 @@ struct DashboardQuery {
 /// The signed-in administrator's token, or the admin sign-in that comes back to the dashboard.
 macro_rules! lab_admin {
     ($p:expr, $headers:expr) => {
-        admin::signed_in!($p, $headers, "/portal/lab").1
+        admin::signed_in!($p, $headers, "/portal/lab", &[admin::GLOBAL_ADMINISTRATOR]).1
     };
 }
 
