@@ -59,9 +59,20 @@ async fn every_shipped_exercise_can_be_solved_and_its_checklist_ticks() {
         }
         scenario::exercise::play_solution(&t.lab, &solution).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         for (i, right) in &questions {
-            answer(&t, &cookie, *i, &format!("I think it is {}", right.to_lowercase())).await;
+            // a sentence around the answer, or a list of guesses, is not the answer
+            answer(&t, &cookie, *i, &format!("I think it is {right}")).await;
+            answer(&t, &cookie, *i, &format!("{right} 31015 33004 adminCount")).await;
+            let v = checklist(&t, &cookie).await;
+            assert_eq!(v["tasks"][i]["done"], false, "{name}: an answer that only contains {right:?}");
+            // the answer itself, as a trainee types it: case, spaces and a full stop aside
+            answer(&t, &cookie, *i, &format!("  {}. ", right.to_lowercase())).await;
         }
         let after = checklist(&t, &cookie).await;
+        // the trainer sees how many answers each question took (the first question had one
+        // more, "no idea")
+        for (n, (i, _)) in questions.iter().enumerate() {
+            assert_eq!(after["tasks"][i]["tries"], if n == 0 { 4 } else { 3 }, "{name}: {after}");
+        }
         let open: Vec<&Value> = after["tasks"].as_array().unwrap().iter().filter(|t| t["done"] != true).map(|t| &t["title"]).collect();
         assert!(open.is_empty() && after["complete"] == true, "{name}: tasks not ticked after the solution: {open:?}");
         t.stop().await;

@@ -74,8 +74,8 @@ pub enum Check {
     AdPasswordWritten { user: String },
     /// The connector account holds (or lacks) this right on the domain root.
     Right { right: String, granted: bool },
-    /// The trainee answers a question on the dashboard; an answer containing any of
-    /// `accept` (ignoring case) is right.
+    /// The trainee answers a question on the dashboard; an answer that is one of `accept`
+    /// as a whole (ignoring case, extra spaces and surrounding punctuation) is right.
     Answer { question: String, accept: Vec<String> },
 }
 
@@ -98,6 +98,8 @@ pub struct TaskView {
     pub question: Option<String>,
     /// The trainee's last answer, when it was not (yet) right.
     pub wrong_answer: Option<String>,
+    /// How many answers the task's question has had (the trainer sees guessing).
+    pub tries: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -113,6 +115,8 @@ pub(crate) struct Active {
     list: Checklist,
     done: Vec<bool>,
     answers: HashMap<usize, String>,
+    /// Answers given, per task.
+    tries: Vec<u32>,
     /// Engine events logged before the exercise began.
     events_before: usize,
     audit_before: HashSet<String>,
@@ -139,18 +143,23 @@ impl Active {
                     _ => None,
                 }),
                 wrong_answer: (!self.done[i]).then(|| self.answers.get(&i).cloned()).flatten(),
+                tries: self.tries[i],
             })
             .collect();
         ExerciseView { title: self.list.title.clone(), about: self.list.about.clone(), tasks, complete: self.done.iter().all(|d| *d) }
     }
 }
 
-/// Whether an answer is right: it contains one of the accepted words, ignoring case and
-/// runs of spaces.
+/// Whether an answer is right: it is one of the accepted answers as a whole, ignoring case,
+/// runs of spaces and punctuation around it — not an answer that merely contains one (a list
+/// of guesses would tick any question).
 pub fn answer_matches(answer: &str, accept: &[String]) -> bool {
-    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let norm = |s: &str| {
+        let words = s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        words.trim_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace() || "“”‘’".contains(c)).to_string()
+    };
     let a = norm(answer);
-    !a.is_empty() && accept.iter().any(|w| !w.trim().is_empty() && a.contains(&norm(w)))
+    !a.is_empty() && accept.iter().any(|w| norm(w) == a)
 }
 
 /// What the checks read, each fetched at most once per look.
@@ -186,7 +195,8 @@ impl Portal {
             }
         }
         let done = vec![false; list.tasks.len()];
-        *self.exercise() = Some(Active { list, done, answers: HashMap::new(), events_before, audit_before, ops_before, dns });
+        let tries = vec![0; list.tasks.len()];
+        *self.exercise() = Some(Active { list, done, answers: HashMap::new(), tries, events_before, audit_before, ops_before, dns });
         Ok(())
     }
 
@@ -289,6 +299,7 @@ impl Portal {
         {
             // a bound: an answer is a few words
             a.answers.insert(task, answer.chars().take(200).collect());
+            a.tries[task] = a.tries[task].saturating_add(1);
         }
     }
 
@@ -321,13 +332,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_answer_is_right_when_it_contains_an_accepted_word() {
+    fn an_answer_is_right_when_it_is_an_accepted_answer_as_a_whole() {
         let accept = vec!["AdminSDHolder".to_string(), "admin count".to_string()];
-        assert!(answer_matches("its ACL comes from adminsdholder", &accept));
-        assert!(answer_matches("  Admin   Count ", &accept));
+        assert!(answer_matches("adminsdholder", &accept));
+        assert!(answer_matches("  Admin   Count. ", &accept));
+        assert!(answer_matches("\"AdminSDHolder\"", &accept));
+        // containing the answer is not giving it: a list of guesses ticks nothing
+        assert!(!answer_matches("its ACL comes from adminsdholder", &accept));
+        assert!(!answer_matches("31015 31016 31017", &["31016".to_string()]));
         assert!(!answer_matches("the connector's password", &accept));
         assert!(!answer_matches("   ", &accept));
         assert!(!answer_matches("anything", &["  ".to_string()]));
+        assert!(!answer_matches("", &["".to_string()]));
     }
 
     #[test]
