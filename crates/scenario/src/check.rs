@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::model::{Action, Expect, ParseError, Scenario};
 
 /// The names `${…}` may use besides captures (see the runner's `value_of`).
-const BUILT_INS: [&str; 4] = ["tenant_id", "base_dn", "domain", "netbios"];
+const BUILT_INS: [&str; 5] = ["tenant_id", "client_id", "base_dn", "domain", "netbios"];
 
 /// SSPR's verification methods, as the tenant names them.
 const METHODS: [&str; 2] = ["email", "mobilePhone"];
@@ -69,6 +69,9 @@ pub fn check(file: &str, text: &str, s: &Scenario, dir: &Path) -> Vec<ParseError
                 if !METHODS.contains(&method.as_str()) =>
             {
                 bad(format!("no verification method `{method}`{} (SSPR's: {})", did_you_mean(method, &METHODS), METHODS.join(", ")));
+            }
+            Action::AdminGraph(g) if g.body.is_some() && g.form.is_some() => {
+                bad("a request has one body: `body` (JSON) or `form` (form-encoded), not both".into());
             }
             _ => {}
         }

@@ -621,6 +621,9 @@ pub struct GraphCall {
     pub path: String,
     /// A JSON body (YAML is fine).
     pub body: Option<serde_json::Value>,
+    /// A form-encoded body (`application/x-www-form-urlencoded`) instead of `body`: what the
+    /// token endpoint takes, e.g. `{ grant_type: refresh_token, refresh_token: "${rt}", … }`.
+    pub form: Option<BTreeMap<String, String>>,
     #[serde(rename = "as")]
     pub actor: Option<String>,
     pub password: Option<String>,
@@ -794,14 +797,31 @@ pub struct ExpectAudit {
     pub details: BTreeMap<String, String>,
 }
 
-/// Attribute expectations: a value, a list of values, `null` for absent, `"*"` for present
-/// with any value, `"!v"` for present and not `v`.
+/// Attribute expectations: a value, a list of values (exactly those), `null` for absent,
+/// `"*"` for present with any value, `"!v"` for present and not `v`, `{ contains: v }` or
+/// `{ contains: [v, w] }` for a multi-valued attribute holding these among others.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectEntry {
     /// A DN, or a user's sAMAccountName or UPN.
     pub entry: String,
-    pub attrs: BTreeMap<String, Option<OneOrMany>>,
+    pub attrs: BTreeMap<String, Option<AttrWant>>,
+}
+
+/// What an attribute of `expect.entry` must hold.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AttrWant {
+    /// A value, or a list of values: exactly these (and `"*"`, `"!v"`).
+    Exactly(OneOrMany),
+    /// These values among others (a group's `member`, a user's `objectClass`).
+    Contains(Contains),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contains {
+    pub contains: OneOrMany,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

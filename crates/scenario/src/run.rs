@@ -18,6 +18,12 @@ use crate::model::*;
 use crate::observe::{self, Observed};
 use crate::transcript::{Transcript, clean_form, clean_json};
 
+/// A request's body: JSON, or a form (the token endpoint's).
+enum Payload {
+    Json(Value),
+    Form(Vec<(String, String)>),
+}
+
 /// The lab a scenario runs against.
 #[derive(Clone)]
 pub struct Target {
@@ -207,6 +213,7 @@ impl<'a> Runner<'a> {
         }
         Ok(match name {
             "tenant_id" => info.tenant.tenant_id.clone(),
+            "client_id" => info.tenant.client_id.clone(),
             "base_dn" => info.adds.base_dn.clone(),
             "domain" => info.adds.domain.clone(),
             "netbios" => info.adds.netbios.clone(),
@@ -266,6 +273,16 @@ impl<'a> Runner<'a> {
     // ----- HTTP -----
 
     async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Result<Observed, RunError> {
+        self.call_with(method, path, token, body.map(Payload::Json)).await
+    }
+
+    async fn call_with(&mut self, method: &str, path: &str, token: Option<&str>, payload: Option<Payload>) -> Result<Observed, RunError> {
+        // a form is shown as the JSON object it stands for, its secrets redacted the same way
+        let body = match &payload {
+            Some(Payload::Json(b)) => Some(b.clone()),
+            Some(Payload::Form(f)) => Some(Value::Object(f.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())),
+            None => None,
+        };
         // one-time codes are secrets too: never in a transcript or a report
         for code in body.iter().flat_map(crate::transcript::one_time_codes) {
             self.transcript.secret(&code);
@@ -277,8 +294,10 @@ impl<'a> Runner<'a> {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        if let Some(b) = &body {
-            req = req.json(b);
+        match &payload {
+            Some(Payload::Json(b)) => req = req.json(b),
+            Some(Payload::Form(f)) => req = req.form(f),
+            None => {}
         }
         let r = req.send().await?;
         let status = r.status().as_u16();
@@ -713,11 +732,15 @@ impl<'a> Runner<'a> {
             Action::AdminGraph(a) => {
                 let token = self.admin_token(a.actor.as_deref(), a.password.as_deref()).await?;
                 let path = self.s(&a.path)?;
-                let body = match &a.body {
-                    Some(b) => Some(serde_json::from_str(&self.s(&b.to_string())?)?),
-                    None => None,
+                let payload = match (&a.body, &a.form) {
+                    (Some(_), Some(_)) => return Err(RunError("admin.graph takes a `body` or a `form`, not both".into())),
+                    (Some(b), None) => Some(Payload::Json(serde_json::from_str(&self.s(&b.to_string())?)?)),
+                    (None, Some(f)) => {
+                        Some(Payload::Form(f.iter().map(|(k, v)| Ok((k.clone(), self.s(v)?))).collect::<Result<_, RunError>>()?))
+                    }
+                    (None, None) => None,
                 };
-                self.call(&a.method.to_ascii_uppercase(), &path, Some(&token), body).await
+                self.call_with(&a.method.to_ascii_uppercase(), &path, Some(&token), payload).await
             }
             Action::LdapBind(a) => {
                 let (user, password) = (self.s(&a.user)?, self.s(&a.password)?);
@@ -1410,18 +1433,29 @@ impl<'a> Runner<'a> {
             let ok = match (want, &have) {
                 (None, None) => true,
                 (None, Some(_)) | (Some(_), None) => false,
-                (Some(OneOrMany::One(w)), Some(h)) if w == "*" => !h.is_empty(),
-                (Some(OneOrMany::One(w)), Some(h)) if w.starts_with('!') => h.iter().all(|x| *x != w[1..]),
-                (Some(w), Some(h)) => {
+                (Some(AttrWant::Exactly(OneOrMany::One(w))), Some(h)) if w == "*" => !h.is_empty(),
+                (Some(AttrWant::Exactly(OneOrMany::One(w))), Some(h)) if w.starts_with('!') => h.iter().all(|x| *x != w[1..]),
+                (Some(AttrWant::Exactly(w)), Some(h)) => {
                     let mut w: Vec<String> = w.values().iter().map(|x| self.s(x)).collect::<Result<_, _>>()?;
                     let mut h = h.clone();
                     w.sort();
                     h.sort();
                     w == h
                 }
+                (Some(AttrWant::Contains(c)), Some(h)) => {
+                    let w: Vec<String> = c.contains.values().iter().map(|x| self.s(x)).collect::<Result<_, _>>()?;
+                    // as AD compares DNs and most strings: without regard to case
+                    w.iter().all(|x| h.iter().any(|y| y.eq_ignore_ascii_case(x)))
+                }
             };
             if !ok {
-                let want = want.as_ref().map(|w| format!("{:?}", w.values())).unwrap_or("absent".into());
+                let want = want
+                    .as_ref()
+                    .map(|w| match w {
+                        AttrWant::Exactly(v) => format!("{:?}", v.values()),
+                        AttrWant::Contains(c) => format!("values including {:?}", c.contains.values()),
+                    })
+                    .unwrap_or("absent".into());
                 let have = have.map(|h| format!("{h:?}")).unwrap_or("absent".into());
                 diffs.push(format!("{k}: expected {want}, found {have}"));
             }

@@ -11,7 +11,7 @@ fn each_mistake_is_refused_with_where_and_what_would_be_valid() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = here.join("tests/check-fail");
     let files = suite::discover(std::slice::from_ref(&dir)).unwrap();
-    assert_eq!(files.len(), 8);
+    assert_eq!(files.len(), 9);
     let errors = suite::check(&files);
     let mut per_file: Vec<String> = errors.iter().map(|e| e.file.clone()).collect();
     per_file.dedup();

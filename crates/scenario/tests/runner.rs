@@ -36,7 +36,7 @@ fn scenarios_that_must_fail_fail_at_the_right_step_with_expected_and_actual() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let root = here().join("tests/must-fail");
     let files = suite::discover(std::slice::from_ref(&root)).unwrap();
-    assert_eq!(files.len(), 5);
+    assert_eq!(files.len(), 6);
     let results = runtime().block_on(suite::run_all(&root, files, 2));
     assert!(results.iter().all(|r| !r.passed()), "every one of them must fail");
     let by_id = |id: &str| results.iter().find(|r| r.id == id).unwrap().outcome.clone().unwrap_err();
@@ -53,6 +53,10 @@ fn scenarios_that_must_fail_fail_at_the_right_step_with_expected_and_actual() {
     let f = by_id("entry-attribute-differs");
     assert_eq!(f.actual, "badPwdCount: expected [\"3\"], found [\"0\"]");
 
+    // `contains`: these values among others — a user is no computer
+    let f = by_id("entry-lacks-a-value");
+    assert!(f.actual.starts_with("objectClass: expected values including [\"user\", \"computer\"], found ["), "{}", f.actual);
+
     // refused before a lab starts: `lab run` plays only what `lab check` passes
     let f = by_id("unknown-capture");
     assert_eq!((f.step, f.action.as_str()), (0, "parse"));
@@ -67,8 +71,8 @@ fn scenarios_that_must_fail_fail_at_the_right_step_with_expected_and_actual() {
     insta::assert_snapshot!("must_fail_report", stable(&report));
 
     let junit = suite::junit(&results);
-    assert_eq!(junit.matches("<testcase ").count(), 5);
-    assert_eq!(junit.matches("<failure ").count(), 5);
+    assert_eq!(junit.matches("<testcase ").count(), 6);
+    assert_eq!(junit.matches("<failure ").count(), 6);
     assert!(!junit.contains("Summer-Lake-41"), "no password in JUnit output");
 }
 
