@@ -175,9 +175,44 @@ pub enum Transport {
     Ldaps,
 }
 
+/// A listener's open connections: whether each has bound, in the order they came.
+#[derive(Default)]
+struct Open {
+    by_task: std::collections::HashMap<tokio::task::Id, (u64, Arc<std::sync::atomic::AtomicBool>, tokio::task::AbortHandle)>,
+    next: u64,
+}
+
+impl Open {
+    fn add(&mut self, bound: Arc<std::sync::atomic::AtomicBool>, handle: tokio::task::AbortHandle) {
+        self.next += 1;
+        self.by_task.insert(handle.id(), (self.next, bound, handle));
+    }
+
+    /// Closes the oldest connection that has not bound (nobody's session is lost): a full
+    /// listener makes room for the lab's own parts — the engine, the portal, a trainee's
+    /// tool — however many connections an anonymous client holds. False: every one has bound.
+    fn ended(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(e) => e.id(),
+        };
+        self.by_task.remove(&id);
+    }
+
+    fn shed_one(&mut self) -> bool {
+        let oldest = self.by_task.iter().filter(|(_, (_, bound, _))| !bound.load(Ordering::Relaxed)).min_by_key(|(_, (seq, _, _))| *seq);
+        let Some(id) = oldest.map(|(id, _)| *id) else { return false };
+        if let Some((_, _, handle)) = self.by_task.remove(&id) {
+            handle.abort();
+        }
+        true
+    }
+}
+
 /// Serves LDAP on `listener` until `shutdown` completes; open connections are then closed.
 pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: Transport, shutdown: impl Future<Output = ()>) {
     let mut conns = JoinSet::new();
+    let mut open = Open::default();
     let mut complaints = crate::ratelimit::Every::new(Duration::from_secs(10));
     tokio::pin!(shutdown);
     loop {
@@ -185,17 +220,19 @@ pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: 
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) if dc.faults.state() == DcState::Down => drop(stream),
-                Ok((stream, peer)) if conns.len() >= dc.limits.max_connections => {
+                Ok((stream, peer)) if open.by_task.len() >= dc.limits.max_connections && !open.shed_one() => {
                     if let Some(more) = complaints.due() {
                         let max = dc.limits.max_connections;
-                        warn!(%peer, ?transport, "{max} connections open: refusing new ones ({more} refused since the last report)");
+                        warn!(%peer, ?transport, "{max} connections open, all bound: refusing new ones ({more} refused since the last report)");
                     }
                     drop(stream);
                 }
                 Ok((stream, peer)) => {
                     debug!(%peer, ?transport, "connection");
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(connection(stream, dc.clone(), transport));
+                    let bound = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let handle = conns.spawn(connection(stream, dc.clone(), transport, bound.clone()));
+                    open.add(bound, handle);
                 }
                 Err(e) => {
                     // out of file descriptors (or another passing failure): the error would
@@ -206,11 +243,11 @@ pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: 
                     tokio::select! {
                         _ = &mut shutdown => break,
                         _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                        Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                        Some(done) = conns.join_next_with_id(), if !conns.is_empty() => open.ended(done),
                     }
                 }
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(done) = conns.join_next_with_id(), if !conns.is_empty() => open.ended(done),
         }
     }
     conns.shutdown().await;
@@ -225,7 +262,7 @@ fn codec(session: &Session, dc: &DomainController) -> AdCodec {
     c
 }
 
-async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Transport) {
+async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Transport, bound: Arc<std::sync::atomic::AtomicBool>) {
     let stream = ClientSocket::new(stream, dc.clone());
     let acceptor = dc.acceptor();
     let mut session = Session::new(transport == Transport::Ldaps, acceptor.is_some());
@@ -233,14 +270,14 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
         let Some(acceptor) = acceptor else { return };
         match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
-                run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc).await;
+                run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc, &bound).await;
             }
             Ok(Err(e)) => debug!("LDAPS handshake: {e}"),
             Err(_) => debug!("LDAPS handshake: timed out"),
         }
         return;
     }
-    let Some(framed) = run(Framed::new(stream, codec(&session, &dc)), &mut session, &dc).await else { return };
+    let Some(framed) = run(Framed::new(stream, codec(&session, &dc)), &mut session, &dc, &bound).await else { return };
     // StartTLS: the response has been sent in clear; the handshake follows on the same socket.
     let parts = framed.into_parts();
     if !parts.read_buf.is_empty() {
@@ -250,7 +287,7 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
     match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(parts.io)).await {
         Ok(Ok(tls)) => {
             session.tls_started();
-            run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc).await;
+            run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc, &bound).await;
         }
         Ok(Err(e)) => debug!("StartTLS handshake: {e}"),
         Err(_) => debug!("StartTLS handshake: timed out"),
@@ -263,6 +300,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     mut framed: Framed<S, AdCodec>,
     session: &mut Session,
     dc: &DomainController,
+    bound: &std::sync::atomic::AtomicBool,
 ) -> Option<Framed<S, AdCodec>> {
     loop {
         let msg = match tokio::time::timeout(dc.limits.idle_timeout, framed.next()).await {
@@ -309,6 +347,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let reply = session.handle(&dc.directory, msg);
         framed.codec_mut().set_bound(session.bound());
+        bound.store(session.bound(), Ordering::Relaxed);
         if let Some(request) = request {
             dc.ops.record(who, request, crate::oplog::result(&reply.msgs));
         }

@@ -17,6 +17,8 @@ pub struct Activity {
     start: Instant,
     last: Arc<AtomicU64>,
     busy: Arc<std::sync::atomic::AtomicUsize>,
+    /// Requests answered on the connection.
+    served: Arc<AtomicU64>,
 }
 
 /// A request being answered; the connection is not idle while one lives.
@@ -25,19 +27,31 @@ pub struct Busy(Activity);
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.touch();
+        self.0.served.fetch_add(1, Ordering::Relaxed);
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Activity {
     pub fn new() -> (Activity, Activity) {
-        let a = Activity { start: Instant::now(), last: Arc::default(), busy: Arc::default() };
+        let a = Activity { start: Instant::now(), last: Arc::default(), busy: Arc::default(), served: Arc::default() };
         (a.clone(), a)
     }
 
     pub fn busy(&self) -> Busy {
         self.busy.fetch_add(1, Ordering::SeqCst);
         Busy(self.clone())
+    }
+
+    /// Which of a full listener's connections goes to make room (None: every one is in the
+    /// middle of a request). First the oldest that has never had a request answered — a TLS
+    /// handshake or headers not finished, or nothing sent at all: what a client holding
+    /// connections open looks like; then the one idle longest. A request being answered is
+    /// never cut.
+    pub fn to_shed<'a, K: Copy>(open: impl Iterator<Item = (K, u64, &'a Activity)>) -> Option<K> {
+        open.filter(|(_, _, a)| a.busy.load(Ordering::SeqCst) == 0)
+            .min_by_key(|(_, opened, a)| (a.served.load(Ordering::Relaxed) > 0, a.last.load(Ordering::Relaxed), *opened))
+            .map(|(k, _, _)| k)
     }
 
     fn touch(&self) {
@@ -99,5 +113,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_listener_sheds_a_connection_never_served_first_then_the_idlest_and_never_a_busy_one() {
+        let conns: Vec<Activity> = (0..4).map(|_| Activity::new().0).collect();
+        let open = || conns.iter().enumerate().map(|(i, a)| (i, i as u64, a));
+        // nothing served yet: the oldest
+        assert_eq!(Activity::to_shed(open()), Some(0));
+        // 0 and 1 have had answers; 2 and 3 have not: the older of those
+        for a in &conns[..2] {
+            drop(a.busy());
+        }
+        assert_eq!(Activity::to_shed(open()), Some(2));
+        // a connection mid-request is never cut, even one never served
+        let b2 = conns[2].busy();
+        let b3 = conns[3].busy();
+        conns[1].last.store(5, Ordering::Relaxed);
+        conns[0].last.store(9, Ordering::Relaxed);
+        assert_eq!(Activity::to_shed(open()), Some(1), "of the served ones, the one idle longest");
+        let (b0, b1) = (conns[0].busy(), conns[1].busy());
+        assert_eq!(Activity::to_shed(open()), None, "all busy: the new connection is refused instead");
+        drop((b0, b1, b2, b3));
     }
 }

@@ -188,6 +188,9 @@ pub async fn serve_with(
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut conns = tokio::task::JoinSet::new();
+    // each connection's activity, by task, in the order they came (to choose one to shed)
+    let mut open: std::collections::HashMap<tokio::task::Id, (u64, idle::Activity, tokio::task::AbortHandle)> = Default::default();
+    let mut opened = 0u64;
     let mut last_report: Option<std::time::Instant> = None;
     let mut complain = |what: &str| {
         // at most one line every 10 s, however fast the refusals come
@@ -209,21 +212,33 @@ pub async fn serve_with(
                         tokio::select! {
                             _ = &mut shutdown => break,
                             _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
-                            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                            Some(done) = conns.join_next_with_id(), if !conns.is_empty() => { open.remove(&ended(done)); }
                         }
                         continue;
                     }
                 };
-                if conns.len() >= limits.max_connections {
-                    complain(&format!("{} connections open: refusing new ones", limits.max_connections));
-                    drop(tcp);
-                    continue;
+                if open.len() >= limits.max_connections {
+                    // room for the lab's own parts (the portal, the engine's relay and exports)
+                    // however many connections a client holds: one not in a request goes
+                    match idle::Activity::to_shed(open.iter().map(|(id, (seq, a, _))| (*id, *seq, a))) {
+                        Some(id) => {
+                            if let Some((_, _, handle)) = open.remove(&id) {
+                                handle.abort();
+                            }
+                        }
+                        None => {
+                            complain(&format!("{} connections open, each in a request: refusing new ones", limits.max_connections));
+                            drop(tcp);
+                            continue;
+                        }
+                    }
                 }
                 // small request/answer exchanges (the relay above all) must not wait for Nagle
                 let _ = tcp.set_nodelay(true);
                 let (app, acceptor) = (app.clone(), acceptor.clone());
-                conns.spawn(async move {
-                    let (activity, watch) = idle::Activity::new();
+                let (activity, watch) = idle::Activity::new();
+                let seen = activity.clone();
+                let handle = conns.spawn(async move {
                     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let (app, busy) = (app.clone(), activity.busy());
                         async move {
@@ -257,11 +272,21 @@ pub async fn serve_with(
                         }
                     }
                 });
+                opened += 1;
+                open.insert(handle.id(), (opened, seen, handle));
             }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(done) = conns.join_next_with_id(), if !conns.is_empty() => { open.remove(&ended(done)); }
         }
     }
     conns.shutdown().await;
+}
+
+/// The task a finished (or aborted) connection ran on.
+fn ended(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(e) => e.id(),
+    }
 }
 
 /// The largest request body the tenant reads (Graph's own limit is about 4 MB).

@@ -1,8 +1,14 @@
-//! Half-sent requests cannot take the DC's memory (issue 31, item 2): a connection that has not
-//! bound may send at most 128 KiB, such connections together hold at most their share of the
-//! receive budget, all connections at most the budget; past it the connection whose buffer
-//! would grow is told why and closed, and everyone else — a new client's bind among them —
-//! keeps working. Memory is counted as the buffers' capacity, and given back.
+//! What clients hold on the DC cannot deny it to others (issue 31, items 2 and 3).
+//!
+//! Half-sent requests cannot take its memory: a connection that has not bound may send at
+//! most 128 KiB, such connections together hold at most their share of the receive budget,
+//! all connections at most the budget; past it the connection whose buffer would grow is told
+//! why and closed, and everyone else — a new client's bind among them — keeps working. Memory
+//! is counted as the buffers' capacity, and given back.
+//!
+//! Connections held open cannot take its listener: at the cap, the oldest connection that
+//! has not bound makes room for the new one; only when every connection has bound is a new
+//! one refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +43,10 @@ async fn dc(limits: Limits) -> (Arc<DomainController>, std::net::SocketAddr, tok
         let _ = stopped.await;
     }));
     (dc, addr, stop)
+}
+
+fn few_connections(max_connections: usize) -> Limits {
+    Limits { max_connections, ..Limits::default() }
 }
 
 fn small_budget() -> Limits {
@@ -210,4 +220,40 @@ async fn bound_half_sent_requests_share_the_whole_budget() {
     let mut f = Framed::new(s, ldap3_proto::LdapCodec::new(Some(64 * MIB), None));
     assert!(matches!(f.next().await.unwrap().unwrap().op, LdapOp::AddResponse(_)));
     drop(bound(addr).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_listener_sheds_the_oldest_connection_that_has_not_bound() {
+    let (dc, addr, _stop) = dc(few_connections(4)).await;
+    // an anonymous client holds every connection the listener takes
+    let mut held = vec![];
+    for _ in 0..4 {
+        held.push(accepted(&dc, addr).await);
+    }
+    assert_eq!(dc.clients(), 4);
+    // the lab's own part comes: it gets in and binds; the oldest anonymous one made room
+    let mut engine = bound(addr).await;
+    until("the shed connection gone", || dc.clients() == 4).await;
+    let first = held.remove(0);
+    assert_eq!(last_words(first).await, "", "the oldest held connection was closed");
+    // a bound connection is never shed: three more binds take the anonymous ones' places…
+    let mut others = vec![];
+    for _ in 0..3 {
+        others.push(bound(addr).await);
+    }
+    for s in held {
+        assert_eq!(last_words(s).await, "");
+    }
+    // …and with every connection bound, a new one is refused, and the bound ones still work
+    let refused = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(last_words(refused).await, "", "closed at once");
+    let who = LdapMsg {
+        msgid: 9,
+        op: LdapOp::ExtendedRequest(LdapExtendedRequest { name: "1.3.6.1.4.1.4203.1.11.3".into(), value: None }),
+        ctrl: vec![],
+    };
+    engine.send(who).await.unwrap();
+    assert!(matches!(engine.next().await.unwrap().unwrap().op, LdapOp::ExtendedResponse(r) if r.res.code == LdapResultCode::Success));
+    until("the refused connection gone", || dc.clients() == 4).await;
+    drop(others);
 }
