@@ -597,21 +597,7 @@ impl Directory {
     pub fn security_descriptor(&self, key: &DnKey, parts: u32) -> Vec<u8> {
         let parts = if parts == 0 { security::OWNER | security::GROUP | security::DACL } else { parts };
         let admins = self.domain_sid.child(512).to_bytes();
-        let leaf = self.entries.get(key).is_some_and(|e| e.is_class("user"));
-        let mut dacl = vec![];
-        for inherited in [false, true] {
-            for (allow, list) in [(false, &self.denies), (true, &self.grants)] {
-                for g in list.iter().filter(|g| if inherited { key.is_below(&g.scope) } else { &g.scope == key }) {
-                    if let Some(sid) = self.trustee_sid(&g.trustee) {
-                        let scope_leaf = if inherited { false } else { leaf };
-                        dacl.push(security::ace_for(allow, g.right, sid, scope_leaf, inherited));
-                    }
-                }
-            }
-            if !inherited {
-                dacl.extend(self.other_aces.get(key).into_iter().flatten().cloned());
-            }
-        }
+        let dacl = self.dacl_of(key, None);
         let sd = security::SecurityDescriptor {
             owner: (parts & security::OWNER != 0).then(|| admins.clone()),
             group: (parts & security::GROUP != 0).then_some(admins),
@@ -619,6 +605,37 @@ impl Directory {
             dacl_control: 0,
         };
         sd.to_bytes()
+    }
+
+    /// The object's DACL: its explicit entries (those of `written` instead, for a write not
+    /// yet applied), then the ACEs a client wrote that the model keeps, then those inherited.
+    fn dacl_of(&self, key: &DnKey, written: Option<&NewDacl>) -> Vec<security::Ace> {
+        let leaf = self.entries.get(key).is_some_and(|e| e.is_class("user"));
+        let (denies, grants, other) = match written {
+            Some(w) => (w.denies.iter().collect::<Vec<_>>(), w.grants.iter().collect::<Vec<_>>(), Some(&w.other)),
+            None => (
+                self.denies.iter().filter(|g| &g.scope == key).collect(),
+                self.grants.iter().filter(|g| &g.scope == key).collect(),
+                self.other_aces.get(key),
+            ),
+        };
+        let mut dacl = vec![];
+        for (allow, list) in [(false, denies), (true, grants)] {
+            for g in list {
+                if let Some(sid) = self.trustee_sid(&g.trustee) {
+                    dacl.push(security::ace_for(allow, g.right, sid, leaf, false));
+                }
+            }
+        }
+        dacl.extend(other.into_iter().flatten().cloned());
+        for (allow, list) in [(false, &self.denies), (true, &self.grants)] {
+            for g in list.iter().filter(|g| key.is_below(&g.scope)) {
+                if let Some(sid) = self.trustee_sid(&g.trustee) {
+                    dacl.push(security::ace_for(allow, g.right, sid, false, true));
+                }
+            }
+        }
+        dacl
     }
 
     fn trustee_sid(&self, t: &Trustee) -> Option<Vec<u8>> {
@@ -1041,7 +1058,13 @@ impl Directory {
             [] => None,
             [Modification { op: ModOp::Replace, values, .. }] if values.len() == 1 => {
                 self.require_admin(who)?;
-                self.read_dacl(&key, &values[0], ctx.sd_parts)?
+                let new = self.read_dacl(&key, &values[0], ctx.sd_parts)?;
+                // an ACL's size is a 16-bit count (MS-DTYP 2.4.5): a DACL that would not fit,
+                // with what the object inherits, cannot be stored or returned
+                if new.as_ref().is_some_and(|n| !security::acl_fits(&self.dacl_of(&key, Some(n)))) {
+                    return Err(AdError::constraint("nTSecurityDescriptor"));
+                }
+                new
             }
             _ => return Err(AdError::constraint("nTSecurityDescriptor")),
         };

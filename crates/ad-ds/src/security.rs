@@ -139,6 +139,15 @@ fn parse_acl(b: &[u8]) -> Result<Vec<Ace>, Malformed> {
     Ok(aces)
 }
 
+/// Whether ACEs fit one ACL: its size and its count are 16-bit (MS-DTYP 2.4.5, ACL's
+/// AclSize and AceCount), and so is each ACE's size (2.4.4.1).
+pub fn acl_fits(aces: &[Ace]) -> bool {
+    let sizes: Vec<usize> = aces.iter().map(|a| a.to_bytes().len()).collect();
+    aces.len() <= usize::from(u16::MAX)
+        && sizes.iter().all(|n| *n <= usize::from(u16::MAX))
+        && 8 + sizes.iter().sum::<usize>() <= usize::from(u16::MAX)
+}
+
 impl SecurityDescriptor {
     /// Reads a self-relative descriptor; an offset of 0 means the part is absent.
     pub fn parse(b: &[u8]) -> Result<SecurityDescriptor, Malformed> {

@@ -128,6 +128,32 @@ fn deny_aces_written_into_the_security_descriptor_refuse_a_change_not_a_reset() 
     d.modify(&alice, &dn, change("Spring-Field-74", "Harbor-Light-85"), OpContext::TLS).unwrap();
 }
 
+/// An ACL's size is a 16-bit count (MS-DTYP 2.4.5): a DACL that fits as written but not
+/// with the ACEs the object inherits is refused whole, rather than read back with its size
+/// wrapped (issue 31, item 6); one that fits is read back intact.
+#[test]
+fn a_dacl_past_64_kib_with_what_it_inherits_is_refused_and_changes_nothing() {
+    let mut d = domain();
+    seed(&mut d);
+    let (_, ka) = principal(&d, "Alice");
+    let dn = d.by_sam("Alice").unwrap().dn.to_string();
+    let other = || security::Ace::Other(vec![0x00, 0x00, 0x14, 0x00, 0xff, 0x01, 0x0f, 0x00, 1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]);
+    let write = |n: usize| {
+        let sd = SecurityDescriptor { dacl: Some((0..n).map(|_| other()).collect()), ..Default::default() }.to_bytes();
+        vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }]
+    };
+    let dacl_only = OpContext { sd_parts: security::DACL, ..OpContext::TLS };
+    // 3,274 ACEs of 20 bytes: 65,488 bytes as sent, a valid ACL; with the inherited ones, not
+    let before = (d.security_descriptor(&ka, 0), d.by_sam("Alice").unwrap().int("uSNChanged"));
+    let e = d.modify(&system(), &dn, write(3274), dacl_only).unwrap_err();
+    assert_eq!(e.code, ResultCode::ConstraintViolation, "{}", e.message);
+    assert_eq!((d.security_descriptor(&ka, 0), d.by_sam("Alice").unwrap().int("uSNChanged")), before, "nothing changed");
+    // 3,000 fit with room to spare: every one is read back
+    d.modify(&system(), &dn, write(3000), dacl_only).unwrap();
+    let back = SecurityDescriptor::parse(&d.security_descriptor(&ka, security::DACL)).unwrap();
+    assert_eq!(back.dacl.unwrap().iter().filter(|a| a.flags() & security::INHERITED == 0).count(), 3000);
+}
+
 fn domain() -> Directory {
     let cfg = DomainConfig {
         dns_name: "deny.example".into(),
