@@ -81,6 +81,8 @@ pub struct DomainController {
     pub limits: Limits,
     /// Connections open on both listeners.
     clients: AtomicUsize,
+    /// Reads that spun for a lone client's next request.
+    spins: std::sync::atomic::AtomicU64,
     receive_budget: Arc<crate::codec::ReceiveBudget>,
 }
 
@@ -98,7 +100,13 @@ impl DomainController {
             receive_budget: Arc::new(crate::codec::ReceiveBudget::new(limits.receive_budget, limits.unbound_receive_budget)),
             limits,
             clients: AtomicUsize::new(0),
+            spins: Default::default(),
         })
+    }
+
+    /// How many reads have spun for a lone client's next request (see [`LONE_CLIENT_SPIN`]).
+    pub fn spins(&self) -> u64 {
+        self.spins.load(Ordering::Relaxed)
     }
 
     /// What the connections' receive buffers hold now.
@@ -263,7 +271,7 @@ fn codec(session: &Session, dc: &DomainController) -> AdCodec {
 }
 
 async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Transport, bound: Arc<std::sync::atomic::AtomicBool>) {
-    let stream = ClientSocket::new(stream, dc.clone());
+    let stream = ClientSocket::new(stream, dc.clone(), bound.clone());
     let acceptor = dc.acceptor();
     let mut session = Session::new(transport == Transport::Ldaps, acceptor.is_some());
     if transport == Transport::Ldaps {
@@ -381,12 +389,15 @@ struct ClientSocket {
     tcp: TcpStream,
     dc: Arc<DomainController>,
     spin: Spin,
+    /// Whether the client has bound: only then is it spun for (an anonymous client trickling
+    /// a byte at a time would otherwise keep a core spinning for nothing).
+    bound: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ClientSocket {
-    fn new(tcp: TcpStream, dc: Arc<DomainController>) -> ClientSocket {
+    fn new(tcp: TcpStream, dc: Arc<DomainController>, bound: Arc<std::sync::atomic::AtomicBool>) -> ClientSocket {
         dc.clients.fetch_add(1, Ordering::Relaxed);
-        ClientSocket { tcp, dc, spin: Spin::default() }
+        ClientSocket { tcp, dc, spin: Spin::default(), bound }
     }
 
     /// Reads straight from the kernel (the runtime's poller has not seen the bytes yet) until
@@ -518,7 +529,10 @@ impl AsyncRead for ClientSocket {
         let this = &mut *self;
         match Pin::new(&mut this.tcp).poll_read(cx, buf) {
             // the runtime will wake the task when bytes come; a spin may find them sooner
-            Poll::Pending if this.spin.wanted(this.dc.clients.load(Ordering::Relaxed) == 1) => this.spin_read(buf),
+            Poll::Pending if this.spin.wanted(this.dc.clients.load(Ordering::Relaxed) == 1 && this.bound.load(Ordering::Relaxed)) => {
+                this.dc.spins.fetch_add(1, Ordering::Relaxed);
+                this.spin_read(buf)
+            }
             ready => ready,
         }
     }

@@ -257,3 +257,41 @@ async fn a_full_listener_sheds_the_oldest_connection_that_has_not_bound() {
     until("the refused connection gone", || dc.clients() == 4).await;
     drop(others);
 }
+
+/// A lone client's next request is spun for only once it has bound (issue 31, item 5): an
+/// anonymous client trickling bytes could otherwise keep a core busy at no cost to itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_bound_lone_client_is_spun_for() {
+    let (dc, addr, _stop) = dc(Limits::default()).await;
+    let root_dse = |id: i32| LdapMsg {
+        msgid: id,
+        op: LdapOp::SearchRequest(LdapSearchRequest {
+            base: "".into(),
+            scope: LdapSearchScope::Base,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: LdapFilter::Present("objectClass".into()),
+            attrs: vec!["defaultNamingContext".into()],
+        }),
+        ctrl: vec![],
+    };
+    async fn ask(f: &mut Framed<TcpStream, ldap3_proto::LdapCodec>, m: LdapMsg) {
+        f.send(m).await.unwrap();
+        // the entry, then the done
+        while !matches!(f.next().await.unwrap().unwrap().op, LdapOp::SearchResultDone(_)) {}
+    }
+    let mut anonymous = Framed::new(TcpStream::connect(addr).await.unwrap(), ldap3_proto::LdapCodec::new(Some(MIB), None));
+    for id in 1..=5 {
+        ask(&mut anonymous, root_dse(id)).await;
+    }
+    assert_eq!(dc.spins(), 0, "an anonymous client is not spun for");
+    drop(anonymous);
+    until("the anonymous client gone", || dc.clients() == 0).await;
+    let mut bound = bound(addr).await;
+    for id in 2..=6 {
+        ask(&mut bound, root_dse(id)).await;
+    }
+    assert!(dc.spins() > 0, "a bound lone client is");
+}
