@@ -1642,8 +1642,9 @@ impl Directory {
 
     /// The name forms a simple bind accepts, tried in turn as MS-ADTS 5.1.1.1.1 says: DN, UPN,
     /// `NETBIOS\sam`, canonical name (`testlab.example/Users/User1`), implicit UPN
-    /// (`sam@dnsdomain` when no userPrincipalName is set), extended canonical name (a newline
-    /// before the leaf) and SID string. What a real DC refuses fails every form: a bare
+    /// (`sam@dnsdomain`, whatever the userPrincipalName: Windows takes it beside an explicit
+    /// UPN that differs, and an explicit UPN equal to another user's implicit one wins, being
+    /// tried first), extended canonical name (a newline before the leaf) and SID string. What a real DC refuses fails every form: a bare
     /// sAMAccountName, `DNSDOMAIN\sam`, a displayName, a `{GUID}` (Samba 4.17, cases 15–26).
     pub fn resolve_bind_name(&self, name: &str) -> Option<DnKey> {
         let name = name.trim();
@@ -1658,8 +1659,7 @@ impl Directory {
             &|| self.resolve_canonical(name),
             &|| {
                 let (sam, dom) = name.rsplit_once('@')?;
-                let k = self.idx_sam.get(&sam.to_lowercase()).filter(|_| dom.eq_ignore_ascii_case(&self.config.dns_name))?;
-                (!self.entries[k].has("userPrincipalName")).then(|| k.clone())
+                self.idx_sam.get(&sam.to_lowercase()).filter(|_| dom.eq_ignore_ascii_case(&self.config.dns_name)).cloned()
             },
             &|| name.rfind('\n').and_then(|i| self.resolve_canonical(&format!("{}/{}", &name[..i], &name[i + 1..]))),
             &|| self.idx_sid.get(Sid::parse(name)?.to_bytes().as_slice()).cloned(),

@@ -42,6 +42,9 @@ fn lab() -> Directory {
     d.add(&system(), "CN=Noupn,CN=Users,DC=names,DC=example", user("noupn", None), TLS).unwrap();
     d.add(&system(), "CN=Ann Lee,OU=Lab Users,DC=names,DC=example", user("ann", Some("ann.lee@names.example")), TLS).unwrap();
     d.add(&system(), "CN=Emea One,OU=Sales/EMEA,DC=names,DC=example", user("emea1", Some("emea1@names.example")), TLS).unwrap();
+    // an explicit UPN that is another user's implicit one
+    d.add(&system(), "CN=Zed,CN=Users,DC=names,DC=example", user("zed", Some("emea1.old@names.example")), TLS).unwrap();
+    d.add(&system(), "CN=Emea Old,CN=Users,DC=names,DC=example", user("emea1.old", Some("old@names.example")), TLS).unwrap();
     d
 }
 
@@ -86,6 +89,21 @@ fn every_form_a_dc_accepts_binds_to_the_same_account() {
     assert_eq!(sam(d.bind("names.example/Sales\\/EMEA/Emea One", PW).unwrap()), "emea1");
 }
 
+/// The implicit UPN binds beside an explicit one that differs, as on Windows (MS-ADTS
+/// 5.1.1.1.1 tries the forms in turn; field reports of LDAP binds and logons by
+/// `sam@dnsdomain` whatever userPrincipalName says). Issue 31, item 17: the lab refused it.
+/// An explicit UPN comes first: where it equals another user's implicit UPN, it wins.
+#[test]
+fn the_implicit_upn_binds_beside_an_explicit_one_and_an_explicit_one_wins_a_clash() {
+    let mut d = lab();
+    assert_eq!(sam(d.bind("ann@names.example", PW).unwrap()), "ann", "ann's UPN is ann.lee@");
+    assert_eq!(sam(d.bind("ANN@names.example", PW).unwrap()), "ann");
+    assert_eq!(sam(d.bind("emea1.old@names.example", PW).unwrap()), "zed", "zed's explicit UPN wins over emea1.old's implicit one");
+    assert_eq!(sam(d.bind("old@names.example", PW).unwrap()), "emea1.old");
+    // the implicit form is the domain's own DNS name only
+    assert!(d.bind("ann@other.example", PW).is_err());
+}
+
 #[test]
 fn the_forms_a_dc_refuses_fail_as_an_unknown_name() {
     let mut d = lab();
@@ -95,7 +113,6 @@ fn the_forms_a_dc_refuses_fail_as_an_unknown_name() {
         "NAMES.EXAMPLE\\noupn",         // DNS domain before the backslash (case 15)
         "Display noupn",                // displayName (case 23)
         guid.as_str(),                  // {GUID} (case 25)
-        "ann@names.example",            // implicit UPN of a user who has a userPrincipalName
         "other.example/Users/Noupn",    // canonical name in another domain
         "names.example/Users",          // canonical name of a container, not a user
         "names.example/Noupn",          // a path that skips the container
