@@ -130,12 +130,16 @@ pub struct App {
 /// change both). It keeps fingerprints of the last three wrong passwords, and one of those
 /// again does not count ("Smart lockout tracks the last three bad password hashes to avoid
 /// incrementing the lockout counter for the same password", Microsoft's smart lockout page):
-/// a phone retrying an old password does not lock its owner out.
+/// a phone retrying an old password does not lock its owner out. Once a lockout has ended,
+/// the next failure locks again at once ("If the first sign-in after a lockout also fails,
+/// the account locks out again", the Lockout threshold setting's own description).
 #[derive(Clone, Debug, Default)]
 struct SmartLockout {
     failures: u32,
     locked_until: Option<OffsetDateTime>,
     lockouts: u32,
+    /// Locked before, and no good sign-in since: one more failure locks again.
+    on_probation: bool,
     recent_bad: std::collections::VecDeque<[u8; 32]>,
 }
 
@@ -544,8 +548,9 @@ impl Tenant {
             }
             lock.recent_bad.push_back(fingerprint);
             lock.failures += 1;
-            if lock.failures >= threshold {
+            if lock.failures >= threshold || lock.on_probation {
                 lock.lockouts += 1;
+                lock.on_probation = true;
                 let seconds = u64::from(duration) * u64::from(lock.lockouts);
                 lock.locked_until = Some(now + std::time::Duration::from_secs(seconds));
                 lock.failures = 0;
@@ -555,6 +560,7 @@ impl Tenant {
         }
         lock.failures = 0;
         lock.recent_bad.clear();
+        lock.on_probation = false;
         if !user.account_enabled {
             return Err(SignInError::Disabled);
         }
