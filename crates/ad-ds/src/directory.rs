@@ -513,11 +513,27 @@ impl Directory {
         if self.denies.iter().any(|g| g.right == right && g.covers(target) && applies(&g.trustee)) {
             return false;
         }
+        // the denies kept as written that the model honours all the same (Full Control or
+        // All extended rights denied), on the target or inherited from above it
+        let broad = self.other_aces.iter().filter(|(scope, _)| *scope == target || target.is_below(scope)).any(|(scope, aces)| {
+            aces.iter()
+                .filter_map(|a| security::broad_deny(a, scope == target))
+                .any(|(rights, sid)| rights.contains(&right) && self.trustee_of_sid(sid).is_some_and(|t| applies(&t)))
+        });
+        if broad {
+            return false;
+        }
+        // a protected account's DACL is AdminSDHolder's (SDProp writes it over whatever was
+        // there, inheritance off): of the model's grants, only its Change Password for
+        // Everyone and SELF reach one — not an Everyone grant of another right above it
         let protected = self.is_protected(target);
-        self.grants.iter().filter(|g| g.right == right && g.covers(target)).any(|g| match &g.trustee {
-            Trustee::Everyone => true,
-            Trustee::SelfPrincipal => &me == target,
-            Trustee::Object(t) => !protected && (t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new())),
+        let admin_sd_holder = |g: &Grant| g.right == Right::ChangePassword && !matches!(g.trustee, Trustee::Object(_));
+        self.grants.iter().filter(|g| g.right == right && g.covers(target) && (!protected || admin_sd_holder(g))).any(|g| {
+            match &g.trustee {
+                Trustee::Everyone => true,
+                Trustee::SelfPrincipal => &me == target,
+                Trustee::Object(t) => t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new()),
+            }
         })
     }
 
@@ -662,8 +678,9 @@ impl Directory {
         let sd = security::SecurityDescriptor::parse(bytes).map_err(|_| AdError::constraint("nTSecurityDescriptor"))?;
         let Some(aces) = sd.dacl.filter(|_| parts == 0 || parts & security::DACL != 0) else { return Ok(None) };
         let mut new = NewDacl::default();
+        let leaf = self.entries.get(key).is_some_and(|e| e.is_class("user"));
         for ace in aces.into_iter().filter(|a| a.flags() & security::INHERITED == 0) {
-            let modelled = security::model_of(&ace).and_then(|(allow, right, sid)| Some((allow, right, self.trustee_of_sid(sid)?)));
+            let modelled = security::model_on(&ace, leaf).and_then(|(allow, right, sid)| Some((allow, right, self.trustee_of_sid(sid)?)));
             match modelled {
                 Some((allow, right, trustee)) => {
                     let g = Grant { trustee, right, scope: key.clone() };

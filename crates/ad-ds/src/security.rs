@@ -14,6 +14,7 @@ pub const DACL: u32 = 4;
 pub const SACL: u32 = 8;
 
 /// ACE flags (MS-DTYP 2.4.4.1).
+pub const OBJECT_INHERIT: u8 = 0x01;
 pub const CONTAINER_INHERIT: u8 = 0x02;
 pub const INHERIT_ONLY: u8 = 0x08;
 pub const INHERITED: u8 = 0x10;
@@ -229,6 +230,60 @@ pub fn model_of(ace: &Ace) -> Option<(bool, Right, &[u8])> {
         return None;
     }
     Some((a.allow, Right::from_ace(a.mask, a.object_type.as_ref()?)?, &a.sid))
+}
+
+/// What an explicit ACE means to the access model on the object it is written on (`leaf`:
+/// a user; else a container): on a user, an ACE that is inherit-only does not apply to it;
+/// on a container, a user right applies to the users below only through an ACE that is
+/// inherited and, when it names the class inheriting it, names users (an ACE for computer
+/// objects resets no user's password). None: no effect on any password right (kept as
+/// written).
+pub fn model_on(ace: &Ace, leaf: bool) -> Option<(bool, Right, &[u8])> {
+    let (allow, right, sid) = model_of(ace)?;
+    let Ace::Object(a) = ace else { return None };
+    let applies = if leaf || right.on_the_domain() {
+        a.flags & INHERIT_ONLY == 0
+    } else {
+        let user_class = uuid::Uuid::parse_str(USER_CLASS).expect("a literal GUID").to_bytes_le();
+        a.flags & (CONTAINER_INHERIT | OBJECT_INHERIT) != 0 && a.inherited_object_type.is_none_or(|c| c == user_class)
+    };
+    applies.then_some((allow, right, sid))
+}
+
+/// A deny the model keeps as written but must honour: an object ACE denying without an
+/// object type ("All extended rights", all properties), or a plain ACCESS_DENIED ACE (Full
+/// Control denied) — every modelled right its mask covers (GENERIC_ALL covers all,
+/// GENERIC_WRITE every property write). `on_itself`: whether the ACE sits on the object
+/// judged (else on a container above it). `(rights, trustee SID)`; None: not such a deny,
+/// or it does not reach that object.
+pub fn broad_deny(ace: &Ace, on_itself: bool) -> Option<(Vec<Right>, &[u8])> {
+    const ACCESS_DENIED: u8 = 0x01;
+    const GENERIC_ALL: u32 = 0x1000_0000;
+    const GENERIC_WRITE: u32 = 0x4000_0000;
+    const WRITE_PROPERTY: u32 = 0x20;
+    let (flags, mask, inherited_object_type, sid) = match ace {
+        Ace::Object(a) if !a.allow && a.object_type.is_none() => (a.flags, a.mask, a.inherited_object_type, a.sid.as_slice()),
+        Ace::Other(b) if b.first() == Some(&ACCESS_DENIED) && b.len() >= 16 => {
+            let n = sid_at(b, 8).ok()?.len();
+            (b[1], u32::from_le_bytes([b[4], b[5], b[6], b[7]]), None, &b[8..8 + n])
+        }
+        _ => return None,
+    };
+    let user_class = uuid::Uuid::parse_str(USER_CLASS).expect("a literal GUID").to_bytes_le();
+    let reaches = if on_itself {
+        flags & INHERIT_ONLY == 0
+    } else {
+        flags & (CONTAINER_INHERIT | OBJECT_INHERIT) != 0 && inherited_object_type.is_none_or(|c| c == user_class)
+    };
+    let mask = if mask & GENERIC_ALL != 0 {
+        u32::MAX
+    } else if mask & GENERIC_WRITE != 0 {
+        mask | WRITE_PROPERTY
+    } else {
+        mask
+    };
+    let rights: Vec<Right> = Right::ALL.into_iter().filter(|r| mask & r.ace().0 != 0).collect();
+    (reaches && !rights.is_empty()).then_some((rights, sid))
 }
 
 #[cfg(test)]

@@ -154,6 +154,129 @@ fn a_dacl_past_64_kib_with_what_it_inherits_is_refused_and_changes_nothing() {
     assert_eq!(back.dacl.unwrap().iter().filter(|a| a.flags() & security::INHERITED == 0).count(), 3000);
 }
 
+/// A protected account's DACL is AdminSDHolder's, not inherited (issue 31, item 10; MS-ADTS
+/// 3.1.1.6.1, SDProp): an Everyone grant of Reset Password at the domain root reaches Alice,
+/// not the built-in Administrator; Everyone's Change Password, which AdminSDHolder's own ACL
+/// holds, still does. A reset of the Administrator by Bob changes nothing.
+#[test]
+fn an_everyone_grant_above_does_not_reach_a_protected_account() {
+    let mut d = domain();
+    seed(&mut d);
+    let base = d.base_dn().to_string();
+    d.grant(None, Right::ResetPassword, &base).unwrap();
+    let (bob, _) = principal(&d, "Bob");
+    let (_, alice) = principal(&d, "Alice");
+    let (_, administrator) = principal(&d, "Administrator");
+    assert!(d.is_protected(&administrator), "adminCount=1 through Domain Admins");
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice));
+    assert!(!d.has_right(&bob, Right::ResetPassword, &administrator), "AdminSDHolder's ACL has no such grant");
+    assert!(d.has_right(&bob, Right::ChangePassword, &administrator), "AdminSDHolder's own: Everyone may change a password they know");
+    let dn = d.by_sam("Administrator").unwrap().dn.to_string();
+    let usn = d.by_sam("Administrator").unwrap().int("uSNChanged");
+    let reset = vec![Modification { op: ModOp::Replace, attr: "unicodePwd".into(), values: vec![unicode_pwd("Taken-Over-Pass-1")] }];
+    let e = d.modify(&bob, &dn, reset, OpContext::TLS).unwrap_err();
+    assert_eq!(e.code, ResultCode::InsufficientAccessRights);
+    assert_eq!(d.by_sam("Administrator").unwrap().int("uSNChanged"), usn);
+}
+
+/// Which objects an ACE reaches (issue 31, item 10; MS-DTYP 2.4.4.1's AceFlags and MS-ADTS's
+/// object ACEs): on a container, an ACE whose inherited object type is the computer class
+/// resets no user's password, one for the user class does; on a user, an inherit-only ACE
+/// grants that user nothing, a plain one does. Each is read back as written.
+#[test]
+fn an_ace_reaches_only_the_objects_its_flags_and_inherited_object_type_name() {
+    let mut d = domain();
+    seed(&mut d);
+    let (bob, _) = principal(&d, "Bob");
+    let (_, alice) = principal(&d, "Alice");
+    let users = format!("CN=Users,{}", d.base_dn());
+    let alice_dn = d.by_sam("Alice").unwrap().dn.to_string();
+    let bob_sid = d.by_sam("Bob").unwrap().values("objectSid")[0].to_vec();
+    let class = |g: &str| uuid::Uuid::parse_str(g).unwrap().to_bytes_le();
+    let (user_class, computer_class) = (class("bf967aba-0de6-11d0-a285-00aa003049e2"), class("bf967a86-0de6-11d0-a285-00aa003049e2"));
+    let reset = |flags: u8, inherited_object_type: Option<[u8; 16]>| {
+        let mut a = security::ace_for(true, Right::ResetPassword, bob_sid.clone(), true, false);
+        if let security::Ace::Object(o) = &mut a {
+            o.flags = flags;
+            o.inherited_object_type = inherited_object_type;
+        }
+        a
+    };
+    let write = |d: &mut Directory, dn: &str, ace: security::Ace| {
+        let sd = SecurityDescriptor { dacl: Some(vec![ace]), ..Default::default() }.to_bytes();
+        let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }];
+        d.modify(&system(), dn, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
+    };
+    let inherit = security::CONTAINER_INHERIT | security::INHERIT_ONLY;
+    write(&mut d, &users, reset(inherit, Some(computer_class)));
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "an ACE for computer objects");
+    write(&mut d, &users, reset(inherit, Some(user_class)));
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice), "an ACE for user objects");
+    write(&mut d, &users, reset(0, None));
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "not inherited: the container's own");
+    write(&mut d, &alice_dn, reset(security::INHERIT_ONLY, None));
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "inherit-only on Alice herself");
+    let back = SecurityDescriptor::parse(&d.security_descriptor(&alice, security::DACL)).unwrap();
+    assert!(back.dacl.unwrap().contains(&reset(security::INHERIT_ONLY, None)), "kept as written");
+    write(&mut d, &alice_dn, reset(0, None));
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice), "a plain ACE on Alice");
+}
+
+/// Denies the model does not write itself but must honour (issue 31, item 10): "All extended
+/// rights" denied (an object ACE with no object type), and Full Control denied (a plain
+/// ACCESS_DENIED ACE, GENERIC_ALL), each on the user or inherited from its container — and
+/// gone again once the ACE is.
+#[test]
+fn a_deny_of_all_extended_rights_or_of_full_control_is_honoured() {
+    let mut d = domain();
+    seed(&mut d);
+    let base = d.base_dn().to_string();
+    let bob_dn = d.by_sam("Bob").unwrap().dn.to_string();
+    d.grant(Some(&bob_dn), Right::ResetPassword, &base).unwrap();
+    d.grant(Some(&bob_dn), Right::WriteLockoutTime, &base).unwrap();
+    let (bob, _) = principal(&d, "Bob");
+    let (_, alice) = principal(&d, "Alice");
+    let users = format!("CN=Users,{base}");
+    let alice_dn = d.by_sam("Alice").unwrap().dn.to_string();
+    let bob_sid = d.by_sam("Bob").unwrap().values("objectSid")[0].to_vec();
+    let all_extended = |flags: u8| {
+        security::Ace::Object(security::ObjectAce {
+            allow: false,
+            flags,
+            mask: 0x100,
+            object_type: None,
+            inherited_object_type: None,
+            sid: bob_sid.clone(),
+        })
+    };
+    let full_control = {
+        let mut a = vec![0x01, 0x00];
+        a.extend(((8 + bob_sid.len()) as u16).to_le_bytes());
+        a.extend(0x1000_0000u32.to_le_bytes());
+        a.extend(&bob_sid);
+        security::Ace::Other(a)
+    };
+    let write = |d: &mut Directory, dn: &str, aces: Vec<security::Ace>| {
+        let sd = SecurityDescriptor { dacl: Some(aces), ..Default::default() }.to_bytes();
+        let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }];
+        d.modify(&system(), dn, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
+    };
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice));
+    write(&mut d, &alice_dn, vec![all_extended(0)]);
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "all extended rights denied on Alice");
+    assert!(d.has_right(&bob, Right::ChangePassword, &d.by_sam("Bob").unwrap().dn.key()), "only on Alice");
+    write(&mut d, &alice_dn, vec![]);
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice), "the deny gone, the grant again");
+    write(&mut d, &users, vec![all_extended(security::CONTAINER_INHERIT)]);
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "inherited from CN=Users");
+    write(&mut d, &users, vec![all_extended(0)]);
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice), "not inheritable: CN=Users' own");
+    write(&mut d, &users, vec![]);
+    write(&mut d, &alice_dn, vec![full_control]);
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "Full Control denied");
+    assert!(!d.has_right(&bob, Right::WriteLockoutTime, &alice), "every right with it");
+}
+
 fn domain() -> Directory {
     let cfg = DomainConfig {
         dns_name: "deny.example".into(),
