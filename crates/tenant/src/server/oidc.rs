@@ -101,6 +101,134 @@ pub(super) fn response_scope(requested: &str, granted: &str) -> String {
 /// The names Graph goes by as a resource in a scope.
 pub(super) const GRAPH_RESOURCES: [&str; 2] = ["https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"];
 
+/// Microsoft Graph delegated permissions that exist (the common ones), beyond those the lab's
+/// client holds: asked for, they are refused as not consented (AADSTS65001); a name that is
+/// in neither list is no Graph permission at all (AADSTS650053).
+const OTHER_GRAPH_PERMISSIONS: &[&str] = &[
+    "AuditLog.Read.All",
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Calendars.Read",
+    "Calendars.ReadWrite",
+    "Calendars.Read.Shared",
+    "Chat.Read",
+    "Chat.ReadWrite",
+    "ChannelMessage.Send",
+    "Contacts.Read",
+    "Contacts.ReadWrite",
+    "Device.Read.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Files.Read",
+    "Files.Read.All",
+    "Files.ReadWrite",
+    "Files.ReadWrite.All",
+    "Group.Read.All",
+    "GroupMember.Read.All",
+    "IdentityRiskEvent.Read.All",
+    "IdentityRiskyUser.Read.All",
+    "Mail.Read",
+    "Mail.ReadBasic",
+    "Mail.ReadWrite",
+    "Mail.Send",
+    "MailboxSettings.Read",
+    "MailboxSettings.ReadWrite",
+    "Notes.Read",
+    "Notes.ReadWrite",
+    "OnlineMeetings.Read",
+    "People.Read",
+    "Policy.Read.All",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "Presence.Read",
+    "Reports.Read.All",
+    "RoleManagement.Read.Directory",
+    "RoleManagement.ReadWrite.Directory",
+    "Sites.Read.All",
+    "Sites.ReadWrite.All",
+    "Tasks.Read",
+    "Tasks.ReadWrite",
+    "Team.ReadBasic.All",
+    "TeamMember.Read.All",
+    "User.Read.All",
+    "User.ReadWrite",
+    "UserAuthenticationMethod.Read",
+    "UserAuthenticationMethod.Read.All",
+    "UserAuthenticationMethod.ReadWrite",
+];
+
+/// Why a delegated token request's scopes are refused (the request itself, before any
+/// sign-in, for `Invalid`; the app's consent, after it, for the others).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ScopeRefusal {
+    /// AADSTS70011: not a scope of any resource the tenant knows, or not a scope's form.
+    Invalid(String),
+    /// AADSTS650053: Graph has no such permission.
+    NotOnGraph(String),
+    /// AADSTS65001: a Graph permission the app holds no consent for.
+    NotConsented,
+}
+
+/// Checks a delegated request's `scope` (password and refresh-token grants): the OpenID
+/// Connect scopes, Graph's `.default`, the permissions the lab's client holds (bare or as
+/// `https://graph.microsoft.com/…`) pass.
+pub(super) fn check_delegated_scopes(scope: &str) -> Result<(), ScopeRefusal> {
+    const OIDC: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+    let mut worst = None;
+    for s in scope.split_whitespace() {
+        if OIDC.iter().any(|o| o.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        let name = match s.rsplit_once('/') {
+            Some((resource, name)) if GRAPH_RESOURCES.iter().any(|g| g.eq_ignore_ascii_case(resource)) => name,
+            Some(_) => return Err(ScopeRefusal::Invalid(scope.to_string())),
+            None => s,
+        };
+        if name.contains([',', ';']) {
+            return Err(ScopeRefusal::Invalid(scope.to_string()));
+        }
+        if name == ".default" || DELEGATED_SCOPES.split_whitespace().any(|g| g.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if OTHER_GRAPH_PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+            worst.get_or_insert(ScopeRefusal::NotConsented);
+        } else {
+            return Err(ScopeRefusal::NotOnGraph(name.to_string()));
+        }
+    }
+    worst.map_or(Ok(()), Err)
+}
+
+/// A refused scope, as Entra answers it.
+fn scope_refused(r: &ScopeRefusal, client_id: &str, app: &str, now: clock::OffsetDateTime) -> Response {
+    match r {
+        ScopeRefusal::Invalid(scope) => sts_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            &format!("The provided value for the input parameter 'scope' is not valid. The scope '{scope}' does not exist."),
+            now,
+        ),
+        ScopeRefusal::NotOnGraph(name) => sts_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            650053,
+            &format!(
+                "The application '{app}' asked for scope '{name}' that doesn't exist on the resource '00000003-0000-0000-c000-000000000000'. Contact the app vendor."
+            ),
+            now,
+        ),
+        ScopeRefusal::NotConsented => sts_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            65001,
+            &format!(
+                "The user or administrator has not consented to use the application with ID '{client_id}' named '{app}'. Send an interactive authorization request for this user and resource."
+            ),
+            now,
+        ),
+    }
+}
+
 /// Delegated permissions the lab's public client holds with admin consent.
 pub(super) const DELEGATED_SCOPES: &str = "Directory.AccessAsUser.All Group.ReadWrite.All IdentityRiskyUser.ReadWrite.All User.Read User.ReadBasic.All User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All openid profile email";
 
@@ -166,8 +294,12 @@ pub(super) async fn token(
             };
             let (id, credential) = {
                 let t = s.lock();
-                if Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).is_none() {
+                let Some(app) = Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)) else {
                     return unknown_app(&client_id, &t, now);
+                };
+                // a scope that is no scope at all: refused before any sign-in is tried
+                if let Err(r @ ScopeRefusal::Invalid(_)) = check_delegated_scopes(scope) {
+                    return scope_refused(&r, &client_id, &app.display_name, now);
                 }
                 match t.sign_in_start(username) {
                     Ok(found) => found,
@@ -181,6 +313,10 @@ pub(super) async fn token(
                 Ok(id) => id,
                 Err(e) => return sign_in_error(&e, username, &t, now),
             };
+            if let Err(r) = check_delegated_scopes(scope) {
+                let app = Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).map(|a| a.display_name.clone()).unwrap_or_default();
+                return scope_refused(&r, &client_id, &app, now);
+            }
             user_claims(&mut claims, t.user(&user_id).expect("signed in"));
             if scope.split_whitespace().any(|s| s == "offline_access") {
                 refresh_token = t.issue_refresh_token(user_id, &client_id, scope);
@@ -189,8 +325,11 @@ pub(super) async fn token(
         "refresh_token" => {
             let Some(presented) = form.get("refresh_token") else { return missing("refresh_token") };
             let mut t = s.lock();
-            if Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).is_none() {
+            let Some(app) = Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)) else {
                 return unknown_app(&client_id, &t, now);
+            };
+            if let Err(r) = check_delegated_scopes(scope) {
+                return scope_refused(&r, &client_id, &app.display_name.clone(), now);
             }
             let (user_id, first_scope) = match t.redeem_refresh_token(presented, &client_id) {
                 Ok((user, first_scope, next)) => {
@@ -323,6 +462,28 @@ pub(super) fn sign_in_error(e: &SignInError, username: &str, t: &Tenant, now: cl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delegated_scopes_are_held_not_consented_unknown_or_no_scope_at_all() {
+        use ScopeRefusal::*;
+        for ok in [
+            "https://graph.microsoft.com/.default offline_access openid profile",
+            "User.Read openid",
+            "https://graph.microsoft.com/User.Read offline_access",
+            "00000003-0000-0000-c000-000000000000/UserAuthenticationMethod.ReadWrite.All",
+            "user.read",
+        ] {
+            assert_eq!(check_delegated_scopes(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(check_delegated_scopes("User.Read Mail.Read"), Err(NotConsented));
+        assert_eq!(check_delegated_scopes("https://graph.microsoft.com/Files.Read offline_access"), Err(NotConsented));
+        // the Android sample's typo (Files.Read written File.Read): no such Graph permission
+        assert_eq!(check_delegated_scopes("File.Read openid"), Err(NotOnGraph("File.Read".into())));
+        assert_eq!(check_delegated_scopes("Mail.Read File.Read"), Err(NotOnGraph("File.Read".into())), "the worse refusal");
+        for bad in ["api://5d8c32ac-7277-4286-9706-207a4733a594/access_as_user", "Contacts.Read,Mail.Read", "https://example.invalid/x"] {
+            assert_eq!(check_delegated_scopes(bad), Err(Invalid(bad.into())), "{bad}");
+        }
+    }
 
     #[test]
     fn the_response_scope_answers_in_the_form_asked() {
