@@ -202,11 +202,7 @@ fn an_ace_reaches_only_the_objects_its_flags_and_inherited_object_type_name() {
         }
         a
     };
-    let write = |d: &mut Directory, dn: &str, ace: security::Ace| {
-        let sd = SecurityDescriptor { dacl: Some(vec![ace]), ..Default::default() }.to_bytes();
-        let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }];
-        d.modify(&system(), dn, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
-    };
+    let write = |d: &mut Directory, dn: &str, ace: security::Ace| write_dacl(d, dn, vec![ace]);
     let inherit = security::CONTAINER_INHERIT | security::INHERIT_ONLY;
     write(&mut d, &users, reset(inherit, Some(computer_class)));
     assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "an ACE for computer objects");
@@ -256,11 +252,7 @@ fn a_deny_of_all_extended_rights_or_of_full_control_is_honoured() {
         a.extend(&bob_sid);
         security::Ace::Other(a)
     };
-    let write = |d: &mut Directory, dn: &str, aces: Vec<security::Ace>| {
-        let sd = SecurityDescriptor { dacl: Some(aces), ..Default::default() }.to_bytes();
-        let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }];
-        d.modify(&system(), dn, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
-    };
+    let write = write_dacl;
     assert!(d.has_right(&bob, Right::ResetPassword, &alice));
     write(&mut d, &alice_dn, vec![all_extended(0)]);
     assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "all extended rights denied on Alice");
@@ -275,6 +267,13 @@ fn a_deny_of_all_extended_rights_or_of_full_control_is_honoured() {
     write(&mut d, &alice_dn, vec![full_control]);
     assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "Full Control denied");
     assert!(!d.has_right(&bob, Right::WriteLockoutTime, &alice), "every right with it");
+}
+
+/// An administrator's write of `dn`'s DACL, with the SD-flags control naming the DACL only.
+fn write_dacl(d: &mut Directory, dn: &str, aces: Vec<security::Ace>) {
+    let sd = SecurityDescriptor { dacl: Some(aces), ..Default::default() }.to_bytes();
+    let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }];
+    d.modify(&system(), dn, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
 }
 
 fn domain() -> Directory {

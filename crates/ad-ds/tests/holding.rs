@@ -59,22 +59,24 @@ fn encode(msg: LdapMsg) -> Vec<u8> {
     buf.to_vec()
 }
 
+/// A base search of the rootDSE.
+fn root_dse_search(msgid: i32, filter: LdapFilter, attrs: Vec<String>) -> LdapMsg {
+    let op = LdapSearchRequest {
+        base: "".into(),
+        scope: LdapSearchScope::Base,
+        aliases: LdapDerefAliases::Never,
+        sizelimit: 0,
+        timelimit: 0,
+        typesonly: false,
+        filter,
+        attrs,
+    };
+    LdapMsg { msgid, op: LdapOp::SearchRequest(op), ctrl: vec![] }
+}
+
 /// A search whose filter value is `size` bytes (what an anonymous client may send).
 fn search(size: usize) -> Vec<u8> {
-    encode(LdapMsg {
-        msgid: 2,
-        op: LdapOp::SearchRequest(LdapSearchRequest {
-            base: "".into(),
-            scope: LdapSearchScope::Base,
-            aliases: LdapDerefAliases::Never,
-            sizelimit: 0,
-            timelimit: 0,
-            typesonly: false,
-            filter: LdapFilter::Equality("description".into(), "x".repeat(size)),
-            attrs: vec![],
-        }),
-        ctrl: vec![],
-    })
+    encode(root_dse_search(2, LdapFilter::Equality("description".into(), "x".repeat(size)), vec![]))
 }
 
 /// An add with a `size`-byte description (a bound client's large request).
@@ -263,20 +265,7 @@ async fn a_full_listener_sheds_the_oldest_connection_that_has_not_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_bound_lone_client_is_spun_for() {
     let (dc, addr, _stop) = dc(Limits::default()).await;
-    let root_dse = |id: i32| LdapMsg {
-        msgid: id,
-        op: LdapOp::SearchRequest(LdapSearchRequest {
-            base: "".into(),
-            scope: LdapSearchScope::Base,
-            aliases: LdapDerefAliases::Never,
-            sizelimit: 0,
-            timelimit: 0,
-            typesonly: false,
-            filter: LdapFilter::Present("objectClass".into()),
-            attrs: vec!["defaultNamingContext".into()],
-        }),
-        ctrl: vec![],
-    };
+    let root_dse = |id: i32| root_dse_search(id, LdapFilter::Present("objectClass".into()), vec!["defaultNamingContext".into()]);
     async fn ask(f: &mut Framed<TcpStream, ldap3_proto::LdapCodec>, m: LdapMsg) {
         f.send(m).await.unwrap();
         // the entry, then the done
