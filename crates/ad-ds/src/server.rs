@@ -389,15 +389,42 @@ struct ClientSocket {
     tcp: TcpStream,
     dc: Arc<DomainController>,
     spin: Spin,
-    /// Whether the client has bound: only then is it spun for (an anonymous client trickling
-    /// a byte at a time would otherwise keep a core spinning for nothing).
+    /// Whether the client has bound: only then is it spun for without end (an anonymous
+    /// client trickling a byte at a time would otherwise keep a core spinning for nothing).
     bound: Arc<std::sync::atomic::AtomicBool>,
+    unbound: UnboundSpins,
+}
+
+/// How many reads of a connection that has not bound (yet) may spin: a new connection's TLS
+/// handshake and bind are spun for (on a busy machine each sleep there costs a time slice:
+/// the engine's connection at a lab's start, 3–4 ms of its median), a trickling anonymous
+/// client's bytes are not.
+const UNBOUND_SPINS: u8 = 16;
+
+/// The spins a connection may spend before it binds.
+#[derive(Default)]
+struct UnboundSpins {
+    used: u8,
+}
+
+impl UnboundSpins {
+    /// Whether this read may spin: always once bound; before, [`UNBOUND_SPINS`] times.
+    fn allow(&mut self, bound: bool) -> bool {
+        if bound {
+            return true;
+        }
+        if self.used >= UNBOUND_SPINS {
+            return false;
+        }
+        self.used += 1;
+        true
+    }
 }
 
 impl ClientSocket {
     fn new(tcp: TcpStream, dc: Arc<DomainController>, bound: Arc<std::sync::atomic::AtomicBool>) -> ClientSocket {
         dc.clients.fetch_add(1, Ordering::Relaxed);
-        ClientSocket { tcp, dc, spin: Spin::default(), bound }
+        ClientSocket { tcp, dc, spin: Spin::default(), bound, unbound: UnboundSpins::default() }
     }
 
     /// Reads straight from the kernel (the runtime's poller has not seen the bytes yet) until
@@ -529,7 +556,12 @@ impl AsyncRead for ClientSocket {
         let this = &mut *self;
         match Pin::new(&mut this.tcp).poll_read(cx, buf) {
             // the runtime will wake the task when bytes come; a spin may find them sooner
-            Poll::Pending if this.spin.wanted(this.dc.clients.load(Ordering::Relaxed) == 1 && this.bound.load(Ordering::Relaxed)) => {
+            Poll::Pending
+                if {
+                    let lone = this.dc.clients.load(Ordering::Relaxed) == 1 && this.unbound.allow(this.bound.load(Ordering::Relaxed));
+                    this.spin.wanted(lone)
+                } =>
+            {
                 this.dc.spins.fetch_add(1, Ordering::Relaxed);
                 this.spin_read(buf)
             }
@@ -563,6 +595,13 @@ impl AsyncWrite for ClientSocket {
 #[cfg(test)]
 mod tests {
     use super::Spin;
+
+    #[test]
+    fn a_connection_that_has_not_bound_spins_sixteen_reads_at_most() {
+        let mut u = super::UnboundSpins::default();
+        assert_eq!((0..40).filter(|_| u.allow(false)).count(), usize::from(super::UNBOUND_SPINS));
+        assert!((0..40).all(|_| u.allow(true)), "bound: every read");
+    }
 
     /// Reads `n` times, each finding nothing and then a request after `yields` yields; how many spun.
     fn spins(spin: &mut Spin, n: usize, yields: u32) -> usize {

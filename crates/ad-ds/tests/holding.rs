@@ -260,10 +260,11 @@ async fn a_full_listener_sheds_the_oldest_connection_that_has_not_bound() {
     drop(others);
 }
 
-/// A lone client's next request is spun for only once it has bound (issue 31, item 5): an
-/// anonymous client trickling bytes could otherwise keep a core busy at no cost to itself.
+/// A lone client that has not bound is spun for 16 reads at most — a handshake's and a
+/// bind's — (issue 31, item 5): an anonymous client trickling bytes could otherwise keep a
+/// core busy at no cost to itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_a_bound_lone_client_is_spun_for() {
+async fn an_anonymous_lone_client_is_spun_for_sixteen_reads_at_most() {
     let (dc, addr, _stop) = dc(Limits::default()).await;
     let root_dse = |id: i32| root_dse_search(id, LdapFilter::Present("objectClass".into()), vec!["defaultNamingContext".into()]);
     async fn ask(f: &mut Framed<TcpStream, ldap3_proto::LdapCodec>, m: LdapMsg) {
@@ -272,15 +273,14 @@ async fn only_a_bound_lone_client_is_spun_for() {
         while !matches!(f.next().await.unwrap().unwrap().op, LdapOp::SearchResultDone(_)) {}
     }
     let mut anonymous = Framed::new(TcpStream::connect(addr).await.unwrap(), ldap3_proto::LdapCodec::new(Some(MIB), None));
-    for id in 1..=5 {
+    for id in 1..=40 {
         ask(&mut anonymous, root_dse(id)).await;
     }
-    assert_eq!(dc.spins(), 0, "an anonymous client is not spun for");
+    assert!(dc.spins() <= 16, "an anonymous client is spun for 16 reads at most: {}", dc.spins());
     drop(anonymous);
     until("the anonymous client gone", || dc.clients() == 0).await;
+    // a bound client is not held to it (how much it spins is Spin's to ration: server.rs's
+    // unit tests); it is answered as ever
     let mut bound = bound(addr).await;
-    for id in 2..=6 {
-        ask(&mut bound, root_dse(id)).await;
-    }
-    assert!(dc.spins() > 0, "a bound lone client is");
+    ask(&mut bound, root_dse(2)).await;
 }
