@@ -5,8 +5,8 @@
 //! default features — native-tls — as a project of any age would have): the fixture's
 //! `#[tokio::test]`s (ldap3 and reqwest against a lab each), and
 //! its scenario files as one test per file, `--list` and name filters working. (It shares this
-//! build's target directory, so only what differs is compiled; runs alone: see
-//! .config/nextest.toml.)
+//! build's target directory; its own profile means its dependencies are built again, beside
+//! this build's; runs alone: see .config/nextest.toml.)
 
 use std::process::Command;
 
@@ -35,8 +35,10 @@ fn the_consumer_example_passes_from_a_clean_copy() {
             .env_clear()
             .envs(std::env::vars().filter(|(k, _)| !k.starts_with("CARGO_") || k == "CARGO_HOME" || k == "CARGO_INCREMENTAL"))
             .env("CARGO_TARGET_DIR", &target)
-            // as this workspace's own profile: the copy's second build of the tree shares the disk
-            .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
+            // the copy's profile differs from this workspace's (its own opt-levels), so it builds
+            // a second tree beside this build on the same disk: without debug info it takes a
+            // third of the room (a full disk killed CI's linker with SIGBUS)
+            .env("CARGO_PROFILE_DEV_DEBUG", "false")
             .env_remove("RUSTFLAGS")
             .output()
             .expect("cargo");
