@@ -99,7 +99,7 @@ impl Right {
 
     /// Rights that apply to the naming context itself rather than to the users below it.
     pub fn on_the_domain(self) -> bool {
-        matches!(self, Right::ReplicatingDirectoryChanges | Right::ReplicatingDirectoryChangesAll)
+        matches!(self, Right::ReplicatingDirectoryChanges | Right::ReplicatingDirectoryChangesAll | Right::UnexpirePassword)
     }
 }
 

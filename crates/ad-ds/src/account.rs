@@ -84,13 +84,14 @@ pub fn stored_uac(uac: i64) -> i64 {
     uac & !(UF_LOCKOUT | UF_PASSWORD_EXPIRED)
 }
 
-/// Stores a new password as AD does: the NT hash, the history, pwdLastSet = now.
-pub fn set_password(e: &mut Entry, password: &str, now_filetime: i64, history_len: usize) {
+/// Stores a new password as AD does: the NT hash, the history, and `pwd_last_set` (now, or 0
+/// when the writer may not unexpire: see `Directory`'s password writes).
+pub fn set_password(e: &mut Entry, password: &str, pwd_last_set: i64, history_len: usize) {
     let h = nt_hash(password);
     e.secrets.nt_hash = Some(h);
     e.secrets.nt_history.insert(0, h);
     e.secrets.nt_history.truncate(history_len.max(1));
-    e.set_str("pwdLastSet", now_filetime.to_string());
+    e.set_str("pwdLastSet", pwd_last_set.to_string());
 }
 
 /// The password-related constructed attributes of a user.
@@ -255,4 +256,39 @@ pub fn replicated_change(old: &Entry, new: &Entry) -> bool {
     }
     let names: std::collections::BTreeSet<&str> = old.attrs().chain(new.attrs()).map(|a| a.name()).collect();
     names.iter().any(|n| !NOT_REPLICATED.contains(&n.to_ascii_lowercase().as_str()) && old.values(n) != new.values(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dn::Dn;
+
+    fn policy(lockout_duration: i64) -> Policy {
+        Policy {
+            min_length: 0,
+            complexity: false,
+            history_length: 0,
+            min_age: 0,
+            max_age: 0,
+            lockout_threshold: 3,
+            lockout_duration,
+            observation_window: 0,
+            pso: None,
+        }
+    }
+
+    /// lockoutDuration 0 is "until an administrator unlocks it" (MS-ADTS; ADUC's "Account
+    /// lockout duration: 0"), not "never locked"; else the lock ends when the duration has run.
+    #[test]
+    fn a_lockout_lasts_its_duration_and_a_duration_of_0_lasts_until_an_unlock() {
+        let mut e = Entry::new(Dn::parse("CN=x,DC=y").unwrap());
+        assert!(!is_locked(&e, &policy(0), 1_000), "never locked out");
+        e.set_str("lockoutTime", "1000");
+        let year = 365 * 864_000_000_000;
+        assert!(is_locked(&e, &policy(0), 1_000 + year), "duration 0: still locked a year on");
+        assert!(is_locked(&e, &policy(500), 1_499), "within the duration");
+        assert!(!is_locked(&e, &policy(500), 1_500), "the duration has run");
+        e.set_str("lockoutTime", "0");
+        assert!(!is_locked(&e, &policy(0), 1_000), "unlocked (lockoutTime 0)");
+    }
 }

@@ -645,7 +645,8 @@ impl Directory {
         }
         dacl.extend(other.into_iter().flatten().cloned());
         for (allow, list) in [(false, &self.denies), (true, &self.grants)] {
-            for g in list.iter().filter(|g| key.is_below(&g.scope)) {
+            // a right on the domain object is not inherited by what is below it
+            for g in list.iter().filter(|g| key.is_below(&g.scope) && !g.right.on_the_domain()) {
                 if let Some(sid) = self.trustee_sid(&g.trustee) {
                     dacl.push(security::ace_for(allow, g.right, sid, false, true));
                 }
@@ -1108,10 +1109,10 @@ impl Directory {
             }
             // Who may write what: the password-related attributes by their own rights,
             // everything else by administrators.
-            let unexpire = m.values.len() == 1 && crate::entry::parse_int(&m.values[0]) == Some(-1);
+            // (pwdLastSet -1 too needs Write pwdLastSet: Unexpire Password is a right on the
+            // domain object, deciding what a password write leaves in pwdLastSet)
             match def.name {
                 "lockoutTime" => self.need(who, Right::WriteLockoutTime, &key)?,
-                "pwdLastSet" if unexpire && self.has_right(who, Right::UnexpirePassword, &key) => {}
                 "pwdLastSet" => self.need(who, Right::WritePwdLastSet, &key)?,
                 "mS-DS-ConsistencyGuid" => self.need(who, Right::WriteConsistencyGuid, &key)?,
                 _ => self.require_admin(who)?,
@@ -1248,7 +1249,7 @@ impl Directory {
                 let new = decode_unicode_pwd(v).map_err(plain)?;
                 policy::check_new_password(&policy, e, policy::Write::Reset { full_policy: ctx.policy_hints }, &new, now)
                     .map_err(|r| plain(AdError::password_policy(&r)))?;
-                account::set_password(e, &new, now, policy.history_length);
+                account::set_password(e, &new, self.pwd_last_set_for(who, now), policy.history_length);
                 Ok(())
             }
             [Modification { op: ModOp::Delete, values: old, .. }, Modification { op: ModOp::Add, values: new, .. }] => {
@@ -1273,7 +1274,7 @@ impl Directory {
                 }
                 policy::check_new_password(&policy, e, policy::Write::Change, &new, now)
                     .map_err(|r| plain(AdError::password_policy(&r)))?;
-                account::set_password(e, &new, now, policy.history_length);
+                account::set_password(e, &new, self.pwd_last_set_for(who, now), policy.history_length);
                 Ok(())
             }
             [Modification { op: ModOp::Add, .. }] => Err(plain(AdError::no_write_access())),
@@ -1282,6 +1283,14 @@ impl Directory {
                 " (a password is changed by deleting the old value and adding the new, or reset by replacing it)",
             ))),
         }
+    }
+
+    /// What a password written by `who` leaves in pwdLastSet (MS-SAMR 3.1.1.8.7): now when
+    /// the writer holds Unexpire Password on the domain object (Authenticated Users do by
+    /// default), else 0 — the new password is expired at once. Samba always writes now.
+    fn pwd_last_set_for(&self, who: &Principal, now: i64) -> i64 {
+        let domain = self.base_dn().key();
+        if self.has_right(who, Right::UnexpirePassword, &domain) { now } else { 0 }
     }
 
     /// Writes account bookkeeping (bind results, bad passwords) on an object, stamping

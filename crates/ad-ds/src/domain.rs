@@ -240,6 +240,9 @@ pub(crate) fn provision(d: &mut Directory) {
     // AD's default ACL lets Everyone change a password they know (User-Change-Password).
     let root = base.to_string();
     d.grant(None, crate::access::Right::ChangePassword, &root).expect("domain root");
+    // and the domain object grants Authenticated Users Unexpire Password: whoever writes a
+    // password leaves pwdLastSet at now, not 0 (MS-SAMR 3.1.1.8.7), unless denied it
+    d.grant(None, crate::access::Right::UnexpirePassword, &root).expect("domain root");
 
     for g in ["Domain Admins", "Enterprise Admins", "Schema Admins", "Group Policy Creator Owners"] {
         member_add(d, &format!("CN={g},{users}"), &admin_dn);

@@ -179,6 +179,57 @@ fn an_everyone_grant_above_does_not_reach_a_protected_account() {
     assert_eq!(d.by_sam("Administrator").unwrap().int("uSNChanged"), usn);
 }
 
+/// SDProp follows nested membership: a user in a group that is itself a member of Domain
+/// Admins is protected, whichever was added first, and a grant from above stops reaching them.
+#[test]
+fn a_member_of_a_group_nested_in_a_protected_group_is_protected() {
+    let mut d = domain();
+    seed(&mut d);
+    let base = d.base_dn().to_string();
+    d.grant(None, Right::ResetPassword, &base).unwrap();
+    let leads = format!("CN=Helpdesk Leads,CN=Users,{base}");
+    let attrs = vec![("objectClass".to_string(), vec![b"group".to_vec()]), ("sAMAccountName".to_string(), vec![b"Helpdesk Leads".to_vec()])];
+    d.add(&system(), &leads, attrs, OpContext::TLS).unwrap();
+    let add_member = |d: &mut Directory, group: &str, member: &str| {
+        let m = vec![Modification { op: ModOp::Add, attr: "member".into(), values: vec![member.as_bytes().to_vec()] }];
+        d.modify(&system(), group, m, OpContext::TLS).unwrap();
+    };
+    let alice_dn = d.by_sam("Alice").unwrap().dn.to_string();
+    let bob_dn = d.by_sam("Bob").unwrap().dn.to_string();
+    add_member(&mut d, &leads, &alice_dn);
+    let (_, alice) = principal(&d, "Alice");
+    let (bob, bob_key) = principal(&d, "Bob");
+    assert!(!d.is_protected(&alice), "Helpdesk Leads is not protected yet");
+    add_member(&mut d, &format!("CN=Domain Admins,CN=Users,{base}"), &leads);
+    assert!(d.is_protected(&alice), "a member of a member of Domain Admins");
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice));
+    add_member(&mut d, &leads, &bob_dn);
+    assert!(d.is_protected(&bob_key), "added to the nested group afterwards");
+}
+
+/// A delegated grant reaches the subtree it is made on, and nothing beside it: Reset Password
+/// over OU=Sales resets Carol there, not Alice in CN=Users.
+#[test]
+fn a_grant_reaches_its_own_subtree_only() {
+    let mut d = domain();
+    seed(&mut d);
+    let base = d.base_dn().to_string();
+    let sales = format!("OU=Sales,{base}");
+    d.add(&system(), &sales, vec![("objectClass".to_string(), vec![b"organizationalUnit".to_vec()])], OpContext::TLS).unwrap();
+    let attrs = vec![("objectClass".to_string(), vec![b"user".to_vec()]), ("sAMAccountName".to_string(), vec![b"Carol".to_vec()])];
+    d.add(&system(), &format!("CN=Carol,{sales}"), attrs, OpContext::TLS).unwrap();
+    let bob_dn = d.by_sam("Bob").unwrap().dn.to_string();
+    d.grant(Some(&bob_dn), Right::ResetPassword, &sales).unwrap();
+    let (bob, _) = principal(&d, "Bob");
+    let (_, carol) = principal(&d, "Carol");
+    let (_, alice) = principal(&d, "Alice");
+    assert!(d.has_right(&bob, Right::ResetPassword, &carol), "inside OU=Sales");
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "CN=Users is beside it, not below");
+    let reset = vec![Modification { op: ModOp::Replace, attr: "unicodePwd".into(), values: vec![unicode_pwd("Not-Bobs-To-Set-1")] }];
+    let e = d.modify(&bob, &d.by_sam("Alice").unwrap().dn.to_string(), reset, OpContext::TLS).unwrap_err();
+    assert_eq!(e.code, ResultCode::InsufficientAccessRights);
+}
+
 /// Which objects an ACE reaches (issue 31, item 10; MS-DTYP 2.4.4.1's AceFlags and MS-ADTS's
 /// object ACEs): on a container, an ACE whose inherited object type is the computer class
 /// resets no user's password, one for the user class does; on a user, an inherit-only ACE
@@ -267,6 +318,67 @@ fn a_deny_of_all_extended_rights_or_of_full_control_is_honoured() {
     write(&mut d, &alice_dn, vec![full_control]);
     assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "Full Control denied");
     assert!(!d.has_right(&bob, Right::WriteLockoutTime, &alice), "every right with it");
+}
+
+/// MS-SAMR 3.1.1.8.7: a password written by someone who holds Unexpire Password on the
+/// domain object (Authenticated Users do, by default) leaves pwdLastSet at now; by someone
+/// denied it, at 0 — the new password is expired at once, for a reset and for a change alike.
+/// Samba writes now either way (scenarios/ad/unexpire-password-decides-pwdlastset.yaml says so).
+#[test]
+fn a_password_written_without_unexpire_password_on_the_domain_expires_at_once_samba_sets_now() {
+    let mut d = domain();
+    seed(&mut d);
+    set_password(&mut d, "Alice", "First-Start-Pass-1");
+    let base = d.base_dn().to_string();
+    let bob_dn = d.by_sam("Bob").unwrap().dn.to_string();
+    let alice_dn = d.by_sam("Alice").unwrap().dn.to_string();
+    d.grant(Some(&bob_dn), Right::ResetPassword, &base).unwrap();
+    let (bob, _) = principal(&d, "Bob");
+    let (alice, _) = principal(&d, "Alice");
+    let reset = |pw: &str| vec![Modification { op: ModOp::Replace, attr: "unicodePwd".into(), values: vec![unicode_pwd(pw)] }];
+    let pwd_last_set = |d: &Directory| d.by_sam("Alice").unwrap().int("pwdLastSet").unwrap();
+    let now = |d: &Directory| d.clock().filetime();
+
+    d.modify(&bob, &alice_dn, reset("By-Bob-Pass-1"), OpContext::TLS).unwrap();
+    assert_eq!(pwd_last_set(&d), now(&d), "Bob holds Unexpire Password by default");
+    d.deny(Some(&bob_dn), Right::UnexpirePassword, &base).unwrap();
+    d.modify(&bob, &alice_dn, reset("By-Bob-Pass-2"), OpContext::TLS).unwrap();
+    assert_eq!(pwd_last_set(&d), 0, "denied it, Bob's reset is expired at once");
+    d.modify(&alice, &alice_dn, change("By-Bob-Pass-2", "Own-Change-Pass-3"), OpContext::TLS).unwrap();
+    assert_eq!(pwd_last_set(&d), now(&d), "the deny names Bob only: Alice's own change is not expired");
+    d.deny(None, Right::UnexpirePassword, &base).unwrap();
+    // (past the domain's minimum password age)
+    d.clock().advance(std::time::Duration::from_secs(2 * 86_400));
+    d.modify(&alice, &alice_dn, change("Own-Change-Pass-3", "Own-Change-Pass-4"), OpContext::TLS).unwrap();
+    assert_eq!(pwd_last_set(&d), 0, "denied to Everyone: a change expires at once too");
+    d.modify(&system(), &alice_dn, reset("By-Admin-Pass-5"), OpContext::TLS).unwrap();
+    assert_eq!(pwd_last_set(&d), now(&d), "an administrator is not held by the deny");
+    assert!(d.remove_deny(None, Right::UnexpirePassword, &base).unwrap());
+    assert!(d.remove_deny(Some(&bob_dn), Right::UnexpirePassword, &base).unwrap());
+    d.modify(&bob, &alice_dn, reset("By-Bob-Pass-6"), OpContext::TLS).unwrap();
+    assert_eq!(pwd_last_set(&d), now(&d), "the denies gone, the default again");
+}
+
+/// Unexpire Password is a right on the domain object: it is not inherited by the users below
+/// it (their descriptors do not show it), and it does not let anyone write a user's pwdLastSet
+/// (-1 included): that is Write pwdLastSet's.
+#[test]
+fn unexpire_password_stays_on_the_domain_object() {
+    let mut d = domain();
+    seed(&mut d);
+    let alice = d.by_sam("Alice").unwrap().dn.clone();
+    let unexpire = Right::UnexpirePassword.guid();
+    let names_unexpire = |sd: &[u8]| {
+        SecurityDescriptor::parse(sd).unwrap().dacl.unwrap_or_default().iter().any(|a| matches!(a, security::Ace::Object(o) if o.object_type == Some(unexpire)))
+    };
+    assert!(names_unexpire(&d.security_descriptor(&d.base_dn().key(), 0)), "on the domain object");
+    assert!(!names_unexpire(&d.security_descriptor(&alice.key(), 0)), "not inherited by a user");
+    let (bob, _) = principal(&d, "Bob");
+    let m = vec![Modification { op: ModOp::Replace, attr: "pwdLastSet".into(), values: vec![b"-1".to_vec()] }];
+    let err = d.modify(&bob, &alice.to_string(), m.clone(), OpContext::TLS).unwrap_err();
+    assert_eq!(err.code, ResultCode::InsufficientAccessRights, "{err:?}");
+    d.grant(Some(&d.by_sam("Bob").unwrap().dn.to_string()), Right::WritePwdLastSet, &d.base_dn().to_string()).unwrap();
+    d.modify(&bob, &alice.to_string(), m, OpContext::TLS).unwrap();
 }
 
 /// An administrator's write of `dn`'s DACL, with the SD-flags control naming the DACL only.
