@@ -1057,8 +1057,15 @@ impl<'a> Runner<'a> {
             }
             Action::ExpectEvent(a) => {
                 // The engine may still be working on a request the tenant gave up on: look
-                // again until the event shows (at most 5 s), never a fixed wait.
+                // again until the event shows (at most 5 s), never a fixed wait. An absence
+                // (`count: 0`) holds only once nothing is in flight: judged before that, it
+                // would pass on a first look at a log the engine is about to write.
                 let until = Instant::now() + Duration::from_secs(5);
+                if a.count == Some(0) && self.target.info.engine.is_some() {
+                    while self.lab_get("/lab/engine").await?["inFlight"].as_u64() != Some(0) && Instant::now() < until {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
                 let (ok, found, events) = loop {
                     if self.target.info.engine.is_none() {
                         return Err(RunError("this lab runs no writeback engine".into()));

@@ -36,7 +36,7 @@ fn scenarios_that_must_fail_fail_at_the_right_step_with_expected_and_actual() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let root = here().join("tests/must-fail");
     let files = suite::discover(std::slice::from_ref(&root)).unwrap();
-    assert_eq!(files.len(), 6);
+    assert_eq!(files.len(), 7);
     let results = runtime().block_on(suite::run_all(&root, files, 2));
     assert!(results.iter().all(|r| !r.passed()), "every one of them must fail");
     let by_id = |id: &str| results.iter().find(|r| r.id == id).unwrap().outcome.clone().unwrap_err();
@@ -49,6 +49,11 @@ fn scenarios_that_must_fail_fail_at_the_right_step_with_expected_and_actual() {
     let f = by_id("expects-failure-gets-success");
     assert_eq!(f.expected, "AADSTS50126");
     assert_eq!(f.actual, "HTTP 200");
+
+    // an absence is judged once the engine holds no request (its 32000 comes after 300 ms)
+    let f = by_id("absence-judged-too-early");
+    assert_eq!((f.step, f.action.as_str()), (3, "expect.event"));
+    assert!(f.actual.contains("event 32000 (") && f.actual.contains("logged 1 times"), "{}", f.actual);
 
     let f = by_id("entry-attribute-differs");
     assert_eq!(f.actual, "badPwdCount: expected [\"3\"], found [\"0\"]");
@@ -71,8 +76,8 @@ fn scenarios_that_must_fail_fail_at_the_right_step_with_expected_and_actual() {
     insta::assert_snapshot!("must_fail_report", stable(&report));
 
     let junit = suite::junit(&results);
-    assert_eq!(junit.matches("<testcase ").count(), 6);
-    assert_eq!(junit.matches("<failure ").count(), 6);
+    assert_eq!(junit.matches("<testcase ").count(), 7);
+    assert_eq!(junit.matches("<failure ").count(), 7);
     assert!(!junit.contains("Summer-Lake-41"), "no password in JUnit output");
 }
 

@@ -1089,7 +1089,8 @@ impl Tenant {
         self.push_outbox(crate::sspr::OutboxMessage {
             to: method.address().to_string(),
             channel: method.kind(),
-            subject: format!("{tenant} account password reset"),
+            // (Entra's own subject; the reset notification's differs, so each can be told apart)
+            subject: format!("{tenant} account email verification code"),
             body: format!("Use {code} to verify your {tenant} account. The code is valid for 5 minutes."),
             code: Some(code.clone()),
             sent_at: now.format(&clock::format_description::well_known::Rfc3339).unwrap_or_default(),

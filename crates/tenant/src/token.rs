@@ -314,6 +314,23 @@ mod tests {
         }
     }
 
+    /// A token is not valid before its `nbf` (five minutes of clock skew allowed, as Microsoft's
+    /// libraries allow), nor at or after its `exp`.
+    #[test]
+    fn a_token_is_valid_from_nbf_less_the_skew_until_exp() {
+        let signer = Signer::generate();
+        let iss = "https://sts.windows.net/lab/";
+        let mut c = claims(GRAPH_AUDIENCE, 1_000);
+        c.nbf = 10_000;
+        c.exp = 10_000 + LIFETIME_SECONDS;
+        let token = signer.sign(&c);
+        assert_eq!(signer.validate(&token, iss, 1_000).map(|c| c.nbf), Err(TokenError::Lifetime), "issued for later");
+        assert_eq!(signer.validate(&token, iss, 10_000 - 301).map(|c| c.nbf), Err(TokenError::Lifetime), "past the skew");
+        assert_eq!(signer.validate(&token, iss, 10_000 - 300).map(|c| c.nbf), Ok(10_000), "within the skew");
+        assert_eq!(signer.validate(&token, iss, 10_000 + LIFETIME_SECONDS - 1).map(|c| c.nbf), Ok(10_000));
+        assert_eq!(signer.validate(&token, iss, 10_000 + LIFETIME_SECONDS).map(|c| c.nbf), Err(TokenError::Lifetime), "at exp");
+    }
+
     /// A token's signature is checked once; what depends on the moment or the caller —
     /// lifetime, issuer — is judged on every use, and a remembered token proves nothing
     /// about another one.

@@ -1231,6 +1231,8 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
                     "engineId": e.id(),
                     "running": e.running(),
                     "connected": e.connected(),
+                    // requests taken and not yet answered (a scenario's "no such event" waits for 0)
+                    "inFlight": e.in_flight(),
                     "syncScope": e.inner.cfg.sync_scope,
                     "faults": { "unsealedLdap": e.faults().0, "keyMismatch": e.faults().1 },
                 }))
