@@ -130,10 +130,20 @@ impl Sealed {
     }
 }
 
+/// RSA-OAEP (SHA-256) decryption of a wrapped data key, by AWS-LC: the `rsa` crate's private-key
+/// operation is not constant-time (RUSTSEC-2023-0071, the Marvin attack), and this is the one
+/// place a private key decrypts what a peer sent. (The `rsa` crate still makes and encrypts to
+/// keys: public operations leak nothing secret.)
 fn unwrap_key(private: &RsaPrivateKey, wrapped: &str) -> Result<[u8; 32], CryptoError> {
+    use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, PrivateDecryptingKey};
+    use rsa::pkcs8::EncodePrivateKey;
     let wrapped = B64.decode(wrapped).map_err(|_| CryptoError::Decryption)?;
-    let key = private.decrypt(Oaep::new::<sha2::Sha256>(), &wrapped).map_err(|_| CryptoError::Decryption)?;
-    key.try_into().map_err(|_| CryptoError::Decryption)
+    let der = private.to_pkcs8_der().map_err(|_| CryptoError::Decryption)?;
+    let key = PrivateDecryptingKey::from_pkcs8(der.as_bytes()).map_err(|_| CryptoError::Decryption)?;
+    let key = OaepPrivateDecryptingKey::new(key).map_err(|_| CryptoError::Decryption)?;
+    let mut out = vec![0u8; key.min_output_size()];
+    let plain = key.decrypt(&OAEP_SHA256_MGF1SHA256, &wrapped, &mut out, None).map_err(|_| CryptoError::Decryption)?;
+    <[u8; 32]>::try_from(&plain[..]).map_err(|_| CryptoError::Decryption)
 }
 
 /// A public key as it travels at onboarding (SPKI DER, base64).
