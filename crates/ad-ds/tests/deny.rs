@@ -188,7 +188,8 @@ fn a_member_of_a_group_nested_in_a_protected_group_is_protected() {
     let base = d.base_dn().to_string();
     d.grant(None, Right::ResetPassword, &base).unwrap();
     let leads = format!("CN=Helpdesk Leads,CN=Users,{base}");
-    let attrs = vec![("objectClass".to_string(), vec![b"group".to_vec()]), ("sAMAccountName".to_string(), vec![b"Helpdesk Leads".to_vec()])];
+    let attrs =
+        vec![("objectClass".to_string(), vec![b"group".to_vec()]), ("sAMAccountName".to_string(), vec![b"Helpdesk Leads".to_vec()])];
     d.add(&system(), &leads, attrs, OpContext::TLS).unwrap();
     let add_member = |d: &mut Directory, group: &str, member: &str| {
         let m = vec![Modification { op: ModOp::Add, attr: "member".into(), values: vec![member.as_bytes().to_vec()] }];
@@ -369,7 +370,12 @@ fn unexpire_password_stays_on_the_domain_object() {
     let alice = d.by_sam("Alice").unwrap().dn.clone();
     let unexpire = Right::UnexpirePassword.guid();
     let names_unexpire = |sd: &[u8]| {
-        SecurityDescriptor::parse(sd).unwrap().dacl.unwrap_or_default().iter().any(|a| matches!(a, security::Ace::Object(o) if o.object_type == Some(unexpire)))
+        SecurityDescriptor::parse(sd)
+            .unwrap()
+            .dacl
+            .unwrap_or_default()
+            .iter()
+            .any(|a| matches!(a, security::Ace::Object(o) if o.object_type == Some(unexpire)))
     };
     assert!(names_unexpire(&d.security_descriptor(&d.base_dn().key(), 0)), "on the domain object");
     assert!(!names_unexpire(&d.security_descriptor(&alice.key(), 0)), "not inherited by a user");
