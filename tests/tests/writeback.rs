@@ -150,3 +150,36 @@ async fn with_two_engines_registered_the_tenant_uses_a_connected_one() {
     assert_eq!(first.events().iter().filter(|e| e.id == 31010).count(), 0);
     second.shutdown();
 }
+
+/// The commit point's own check (issue 37): a service stopped while the connector's search is
+/// out writes nothing. The DC answers searches late; the service is stopped once the engine's
+/// trace shows the search went out, so every check before the search has passed and only the
+/// commit point, immediately before the modify, is left to refuse: 32000 (cancelled), the
+/// administrator's reset fails, and AD keeps the old password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_stopped_while_the_connector_searches_writes_nothing() {
+    install_crypto();
+    let t = lab_with(0).await;
+    let engine = t.lab.engine.clone().unwrap();
+    let (status, _) = t.lab_call("POST", "/lab/adds/fault", Some(serde_json::json!({ "searchDelayMs": 1500 }))).await;
+    assert_eq!(status, 200);
+    let admin = t.admin_token().await;
+    let seen = engine.trace_since(0).last().map(|l| l.seq).unwrap_or(0);
+    let stop = async {
+        let searching = || engine.trace_since(seen).iter().any(|l| l.text.starts_with("search for sourceAnchor"));
+        assert!(until(searching).await, "the connector's search went out");
+        engine.stop();
+    };
+    let (outcome, ()) = tokio::join!(t.graph_reset(&admin, "user1@testlab.example", "Never-Written-Pass-1"), stop);
+    assert_eq!(outcome, "failed");
+    let events = engine.events();
+    assert!(
+        events.iter().any(|e| e.id == 32000 && e.message.contains("cancelled")),
+        "{:?}",
+        events.iter().map(|e| (e.id, &e.message)).collect::<Vec<_>>()
+    );
+    assert!(!events.iter().any(|e| e.id == 31010), "no reset succeeded");
+    t.lab_call("POST", "/lab/adds/fault", Some(serde_json::json!({ "searchDelayMs": 0 }))).await;
+    assert!(t.ad_accepts("TESTLAB\\User1", &t.password_of("User1")).await, "AD keeps the old password");
+    assert!(!t.ad_accepts("TESTLAB\\User1", "Never-Written-Pass-1").await);
+}

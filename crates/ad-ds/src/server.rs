@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::AdCodec;
 use futures::{SinkExt, StreamExt};
+use ldap3_proto::proto::LdapOp;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -135,11 +136,14 @@ impl DomainController {
 }
 
 /// What a DC can be made to do wrong, as an operator would cause it: stop answering, present
-/// a certificate from a CA clients do not trust, or predate the policy-hints control.
+/// a certificate from a CA clients do not trust, predate the policy-hints control, or answer
+/// searches late (a DC under load: what lets a deadline pass between a client's search and
+/// its write).
 #[derive(Default)]
 pub struct Faults {
     state: std::sync::atomic::AtomicU8,
     no_policy_hints: std::sync::atomic::AtomicBool,
+    search_delay_ms: std::sync::atomic::AtomicU64,
     untrusted: std::sync::OnceLock<Option<Arc<rustls::ServerConfig>>>,
 }
 
@@ -173,7 +177,21 @@ impl Faults {
     pub fn set_policy_hints_supported(&self, on: bool) {
         self.no_policy_hints.store(!on, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// How late a search is answered (0: at once).
+    pub fn search_delay(&self) -> Duration {
+        Duration::from_millis(self.search_delay_ms.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// At most [`MAX_SEARCH_DELAY`].
+    pub fn set_search_delay(&self, delay: Duration) {
+        let ms = delay.min(MAX_SEARCH_DELAY).as_millis() as u64;
+        self.search_delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
 }
+
+/// The longest search delay the fault takes (a minute: past any writeback deadline).
+pub const MAX_SEARCH_DELAY: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -348,6 +366,10 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             return None;
         }
         session.policy_hints_supported = dc.faults.policy_hints_supported();
+        let delay = dc.faults.search_delay();
+        if !delay.is_zero() && matches!(msg.op, LdapOp::SearchRequest(_)) {
+            tokio::time::sleep(delay).await;
+        }
         let request = crate::oplog::request(&msg.op);
         let who = match &session.principal {
             crate::Principal::Anonymous => "anonymous".to_string(),

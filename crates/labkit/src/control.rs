@@ -66,7 +66,11 @@ fn fault_json(dc: &DomainController) -> Value {
         DcState::Down => "down",
         DcState::UntrustedCertificate => "untrusted-certificate",
     };
-    json!({ "state": state, "policyHints": dc.faults.policy_hints_supported() })
+    json!({
+        "state": state,
+        "policyHints": dc.faults.policy_hints_supported(),
+        "searchDelayMs": dc.faults.search_delay().as_millis() as u64
+    })
 }
 
 fn connector_rights(dc: &DomainController, connector_dn: Option<&str>) -> Response {
@@ -92,14 +96,25 @@ fn set_fault(dc: &DomainController, body: &Value) -> Response {
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => return bad("`policyHints` must be true or false".into()),
     };
-    if state.is_none() && hints.is_none() {
-        return bad("expected `state` and/or `policyHints`".into());
+    let max = ad_ds::server::MAX_SEARCH_DELAY.as_millis() as u64;
+    let search_delay = match body.get("searchDelayMs") {
+        None => None,
+        Some(v) => match v.as_u64().filter(|ms| *ms <= max) {
+            Some(ms) => Some(std::time::Duration::from_millis(ms)),
+            None => return bad(format!("`searchDelayMs` must be a whole number of milliseconds, 0..{max}")),
+        },
+    };
+    if state.is_none() && hints.is_none() && search_delay.is_none() {
+        return bad("expected `state`, `policyHints` and/or `searchDelayMs`".into());
     }
     if let Some(s) = state {
         dc.faults.set_state(s);
     }
     if let Some(h) = hints {
         dc.faults.set_policy_hints_supported(h);
+    }
+    if let Some(d) = search_delay {
+        dc.faults.set_search_delay(d);
     }
     Json(fault_json(dc)).into_response()
 }

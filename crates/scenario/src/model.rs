@@ -377,6 +377,9 @@ pub struct ExpectSync {
 pub struct AddsFault {
     pub state: Option<DcState>,
     pub policy_hints: Option<bool>,
+    /// How late the DC answers each search, in milliseconds (0: at once; at most 60000): a DC
+    /// under load, on which a deadline can pass between the connector's search and its write.
+    pub search_delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]

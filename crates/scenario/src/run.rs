@@ -1004,6 +1004,9 @@ impl<'a> Runner<'a> {
                 if let Some(on) = f.policy_hints {
                     body["policyHints"] = json!(on);
                 }
+                if let Some(ms) = f.search_delay_ms {
+                    body["searchDelayMs"] = json!(ms);
+                }
                 self.lab_call("POST", "/lab/adds/fault", Some(body)).await
             }
             Action::EngineGrantRight(r) => {
