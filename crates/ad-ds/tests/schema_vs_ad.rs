@@ -46,11 +46,18 @@ fn list(fields: &HashMap<String, String>, keys: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Without Samba's files there is nothing to compare: said, and a failure where CI runs
+/// (`.ci/run` sets HYBRID_LAB_STRICT and installs them), so that CI cannot pass by skipping.
+fn not_here() {
+    let msg = format!("Samba's copy of the AD schema is not installed here ({DIR}): nothing to compare");
+    assert!(std::env::var_os("HYBRID_LAB_STRICT").is_none(), "{msg} (HYBRID_LAB_STRICT is set)");
+    eprintln!("{msg}");
+}
+
 #[test]
 fn every_published_attribute_is_ads() {
     let Some(ad) = blocks("MS-AD_Schema_2K8_R2_Attributes.txt") else {
-        eprintln!("Samba's copy of the AD schema is not installed here ({DIR}): nothing to compare");
-        return;
+        return not_here();
     };
     let mut compared = 0;
     for a in schema::attributes() {
@@ -73,8 +80,7 @@ fn every_published_attribute_is_ads() {
 #[test]
 fn every_published_class_is_ads() {
     let Some(ad) = blocks("MS-AD_Schema_2K8_R2_Classes.txt") else {
-        eprintln!("Samba's copy of the AD schema is not installed here ({DIR}): nothing to compare");
-        return;
+        return not_here();
     };
     for c in schema::described_classes() {
         let f = ad.get(&c.name.to_ascii_lowercase()).unwrap_or_else(|| panic!("{} is not in AD's schema", c.name));
