@@ -23,7 +23,9 @@ pub fn ineligible(s: &Scenario, can: Capabilities) -> Option<String> {
             Action::ClockAdvance(_) => "advances the lab clock, which an external directory does not follow",
             // a fault switch that names the state the directory is in anyway holds as it is
             Action::AddsFault(f)
-                if matches!(f.state, None | Some(DcState::Up)) && f.policy_hints.is_none_or(|on| on == can.policy_hints) =>
+                if matches!(f.state, None | Some(DcState::Up))
+                    && f.policy_hints.is_none_or(|on| on == can.policy_hints)
+                    && f.search_delay_ms.is_none_or(|ms| ms == 0) =>
             {
                 continue;
             }
@@ -74,6 +76,9 @@ mod tests {
         // Samba has no policy-hints control: "without it" holds there, "with it" cannot
         assert_eq!(ineligible_on_samba(&scenario("  - adds.fault: { policy_hints: false }\n")), None);
         assert!(ineligible_on_samba(&scenario("  - adds.fault: { policy_hints: true }\n")).is_some());
+        // a slow DC cannot be made of an external one; "not slow" it is already
+        assert!(ineligible_on_samba(&scenario("  - adds.fault: { search_delay_ms: 800 }\n")).is_some());
+        assert_eq!(ineligible_on_samba(&scenario("  - adds.fault: { search_delay_ms: 0 }\n")), None);
         let windows = Capabilities { policy_hints: true };
         assert!(ineligible(&scenario("  - adds.fault: { policy_hints: false }\n"), windows).is_some());
     }
