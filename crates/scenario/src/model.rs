@@ -301,6 +301,12 @@ actions! {
     "adds.deny" => AddsDeny(DenyArg),
     /// Takes that deny away again.
     "adds.remove_deny" => AddsRemoveDeny(DenyArg),
+    /// An allow entry on one object, as ADUC's Advanced Security Settings writes it:
+    /// `{ right: Reset Password, entry: '${base_dn}', trustee: 'TESTLAB\User4', applies_to:
+    /// descendant_users }` (a trustee is required).
+    "adds.allow" => AddsAllow(DenyArg),
+    /// Takes that allow entry away again.
+    "adds.remove_allow" => AddsRemoveAllow(DenyArg),
     /// Switches a fault on the domain controller: `state: down` (no answer),
     /// `untrusted_certificate` (TLS from a CA the engine does not trust), `up`; and
     /// `policy_hints: false` (a DC that predates the policy-hints control).
@@ -399,13 +405,33 @@ pub struct Delay {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DenyArg {
-    /// `Change Password`, `Reset Password`, …
+    /// `Change Password`, `Reset Password`, …, `All extended rights` (a control-access entry
+    /// without an object type: every extended right at once) or `Full control`.
     pub right: String,
-    /// The object the deny is on (sAMAccountName, UPN or DN).
+    /// The object the entry is on (sAMAccountName, UPN or DN).
     pub entry: String,
-    /// Whom it denies: `Everyone`, `SELF`, or a user or group (name or DN); default
+    /// Whom it names: `Everyone`, `SELF`, or a user or group (name or DN); for a deny, default
     /// Everyone and SELF, as ADUC's "User cannot change password" writes them.
     pub trustee: Option<String>,
+    /// ADUC's "Applies to": what the entry reaches. Default: the object itself for a user or
+    /// a right on the domain object, descendant user objects for another container.
+    pub applies_to: Option<AppliesTo>,
+}
+
+/// ADUC's "Applies to" list (the ACE's inheritance flags and inherited object type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppliesTo {
+    /// "This object only": no inheritance flags.
+    ThisObject,
+    /// "This object and all descendant objects": container-inherit.
+    ThisObjectAndDescendants,
+    /// "All descendant objects": container-inherit, inherit-only.
+    Descendants,
+    /// "Descendant User objects": inherit-only, for the user class.
+    DescendantUsers,
+    /// "Descendant Computer objects": inherit-only, for the computer class.
+    DescendantComputers,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -15,6 +15,9 @@ use ldap3::{Mod, Scope as LdapScope, SearchEntry};
 use serde_json::{Value, json};
 
 use crate::model::*;
+
+/// The computer class's schemaIDGUID (ADUC's "Descendant Computer objects").
+const COMPUTER_CLASS: &str = "bf967a86-0de6-11d0-a285-00aa003049e2";
 use crate::observe::{self, Observed};
 use crate::transcript::{Transcript, clean_form, clean_json};
 
@@ -543,13 +546,23 @@ impl<'a> Runner<'a> {
         Ok(Observed::ldap(r.rc, &r.text))
     }
 
-    /// A deny as ADUC writes it, on the built-in directory and on a real DC alike: the
-    /// object's DACL read over LDAPS as the administrator with the SD-flags control, deny
-    /// ACEs for the right added first (or taken out), written back the same way. ADUC's
-    /// "User cannot change password" denies Everyone and SELF: the default trustees.
-    async fn write_deny(&mut self, a: &DenyArg, deny: bool) -> Result<Observed, RunError> {
+    /// An allow or deny entry as ADUC writes it, on the built-in directory and on a real DC
+    /// alike: the object's DACL read over LDAPS as the administrator with the SD-flags
+    /// control, the ACEs for the right added (or taken out) in canonical order, written back the same way.
+    /// ADUC's "User cannot change password" denies Everyone and SELF: a deny's default trustees.
+    async fn write_ace(&mut self, a: &DenyArg, allow: bool, add: bool) -> Result<Observed, RunError> {
         use ad_ds::security::{self, SecurityDescriptor};
-        let right = ad_ds::access::Right::parse(&a.right).ok_or_else(|| RunError(format!("no right named {:?}", a.right)))?;
+        // a modelled right, or None: "All extended rights" (control access, no object type);
+        // "Full control" is a plain access-allowed or -denied entry (below)
+        let full_control = a.right.eq_ignore_ascii_case("Full control");
+        let right = if a.right.eq_ignore_ascii_case("All extended rights") || full_control {
+            None
+        } else {
+            Some(ad_ds::access::Right::parse(&a.right).ok_or_else(|| RunError(format!("no right named {:?}", a.right)))?)
+        };
+        if allow && a.trustee.is_none() {
+            return Err(RunError("an allow entry names its `trustee`".into()));
+        }
         let dn = self.dn_of(&a.entry).await?;
         let well_known = |s: &str| ad_ds::sid::Sid::parse(s).expect("a well-known SID").to_bytes();
         let sids = match a.trustee.as_deref().map(|t| self.s(t)).transpose()? {
@@ -570,20 +583,56 @@ impl<'a> Runner<'a> {
         let (sd, leaf) = self.read_binary(&dn, "nTSecurityDescriptor", vec![sd_flags()]).await?;
         let sd = sd.ok_or_else(|| RunError(format!("{dn}: no nTSecurityDescriptor was returned")))?;
         let sd = SecurityDescriptor::parse(&sd).map_err(|_| RunError(format!("{dn}: a security descriptor the runner cannot read")))?;
-        let aces: Vec<security::Ace> = sids.into_iter().map(|sid| security::ace_for(false, right, sid, leaf, false)).collect();
+        let applies = a.applies_to.unwrap_or(if leaf || right.is_some_and(|r| r.on_the_domain()) {
+            AppliesTo::ThisObject
+        } else {
+            AppliesTo::DescendantUsers
+        });
+        let class = |g: &str| Some(uuid::Uuid::parse_str(g).expect("a class GUID").to_bytes_le());
+        let (flags, inherited_object_type) = match applies {
+            AppliesTo::ThisObject => (0, None),
+            AppliesTo::ThisObjectAndDescendants => (security::CONTAINER_INHERIT, None),
+            AppliesTo::Descendants => (security::CONTAINER_INHERIT | security::INHERIT_ONLY, None),
+            AppliesTo::DescendantUsers => (security::CONTAINER_INHERIT | security::INHERIT_ONLY, class(ad_ds::access::USER_CLASS)),
+            AppliesTo::DescendantComputers => (security::CONTAINER_INHERIT | security::INHERIT_ONLY, class(COMPUTER_CLASS)),
+        };
+        const CONTROL_ACCESS: u32 = 0x100;
+        let (mask, object_type) = right.map_or((CONTROL_ACCESS, None), |r| (r.ace().0, Some(r.guid())));
+        // ADUC's Full Control: every right of a directory object (0xF01FF), not an object ACE
+        const FULL_CONTROL: u32 = 0x000F_01FF;
+        let ace = |sid: Vec<u8>| match full_control {
+            true => {
+                let mut b = vec![if allow { 0x00 } else { 0x01 }, flags];
+                b.extend(u16::try_from(8 + sid.len()).expect("a SID is short").to_le_bytes());
+                b.extend(FULL_CONTROL.to_le_bytes());
+                b.extend(sid);
+                security::Ace::Other(b)
+            }
+            false => security::Ace::Object(security::ObjectAce { allow, flags, mask, object_type, inherited_object_type, sid }),
+        };
+        let aces: Vec<security::Ace> = sids.into_iter().map(ace).collect();
         let mut dacl = sd.dacl.unwrap_or_default();
         dacl.retain(|x| !aces.contains(x));
-        if deny {
-            // explicit denies come first in canonical order
-            dacl.splice(0..0, aces);
+        if add {
+            // canonical order: explicit denies first, then explicit allows, then what is inherited
+            let at = if allow { dacl.iter().position(|x| x.flags() & security::INHERITED != 0).unwrap_or(dacl.len()) } else { 0 };
+            dacl.splice(at..at, aces);
         }
         let new = SecurityDescriptor { dacl: Some(dacl), dacl_control: sd.dacl_control, ..Default::default() }.to_bytes();
         let mut l = match self.bound(None, None, Via::Ldaps).await? {
             Ok(l) => l,
             Err(o) => return Ok(o),
         };
-        let what = if deny { "deny" } else { "no deny" };
-        self.transcript.request(self.step, &format!("modify {dn}: replace nTSecurityDescriptor ({what} of {right}) [SD flags: DACL]"));
+        let what = match (allow, add) {
+            (false, true) => "deny",
+            (false, false) => "no deny",
+            (true, true) => "allow",
+            (true, false) => "no allow",
+        };
+        let right = right.map_or(if full_control { "Full control" } else { "All extended rights" }.to_string(), |r| r.to_string());
+        let applies = format!("{applies:?}");
+        self.transcript
+            .request(self.step, &format!("modify {dn}: replace nTSecurityDescriptor ({what} of {right}, {applies}) [SD flags: DACL]"));
         let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
         let r = l.with_controls(vec![sd_flags()]).modify(&dn, m).await?;
         self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
@@ -1012,7 +1061,8 @@ impl<'a> Runner<'a> {
             Action::EngineGrantRight(r) => {
                 self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "grant", "right": r.right }))).await
             }
-            Action::AddsDeny(a) | Action::AddsRemoveDeny(a) => self.write_deny(a, matches!(action, Action::AddsDeny(_))).await,
+            Action::AddsDeny(a) | Action::AddsRemoveDeny(a) => self.write_ace(a, false, matches!(action, Action::AddsDeny(_))).await,
+            Action::AddsAllow(a) | Action::AddsRemoveAllow(a) => self.write_ace(a, true, matches!(action, Action::AddsAllow(_))).await,
             Action::EngineFault(a) => {
                 let mut body = json!({ "action": "fault" });
                 if let Some(b) = a.unsealed_ldap {
