@@ -183,3 +183,38 @@ async fn a_service_stopped_while_the_connector_searches_writes_nothing() {
     assert!(t.ad_accepts("TESTLAB\\User1", &t.password_of("User1")).await, "AD keeps the old password");
     assert!(!t.ad_accepts("TESTLAB\\User1", "Never-Written-Pass-1").await);
 }
+
+/// Password hash sync and writeback take turns (issue 37): a writeback waits while a hash
+/// export holds the gate, so that the export's older hash cannot overwrite the password the
+/// writeback put in the cloud. User1's password is changed on-premises; a delta cycle imports
+/// it and holds its export (the export-delay fault); an administrator's reset is written back
+/// meanwhile. It lands after the export, and both sides end on it. (Without the gate the
+/// reset lands first and the export puts the on-premises change over it in the cloud.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writeback_waits_for_a_hash_export_that_holds_the_gate() {
+    install_crypto();
+    let t = lab_with(0).await;
+    let engine = t.lab.engine.clone().unwrap();
+    let mut l = t.admin(Via::Ldaps).await;
+    let dn = t.lab.info.users.iter().find(|u| u.sam == "User1").map(|u| u.dn.clone()).expect("User1");
+    let pw = |p: &str| std::collections::HashSet::from([format!("\"{p}\"").encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>()]);
+    let r = l.modify(&dn, vec![ldap3::Mod::Replace(b"unicodePwd".to_vec(), pw("OnPrem-Change-Pass-1"))]).await.unwrap();
+    assert_eq!(r.rc, 0, "{}", r.text);
+    let (s, _) = t.lab_call("POST", "/lab/engine/control", Some(serde_json::json!({ "action": "export-delay", "ms": 1500 }))).await;
+    assert_eq!(s, 200);
+    let exports_before = engine.events().iter().filter(|e| e.id == 656).count();
+    let admin = t.admin_token().await;
+    let sync = t.lab_call("POST", "/lab/sync", Some(serde_json::json!({ "policyType": "Delta" })));
+    let reset = async {
+        let exporting = || engine.events().iter().filter(|e| e.id == 656).count() > exports_before;
+        assert!(until(exporting).await, "the cycle's export holds the gate");
+        t.graph_reset(&admin, "user1@testlab.example", "Cloud-Reset-Pass-2").await
+    };
+    let ((status, report), outcome) = tokio::join!(sync, reset);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["passwords"], 1, "{report}");
+    assert_eq!(outcome, "succeeded");
+    assert!(t.ad_accepts("TESTLAB\\User1", "Cloud-Reset-Pass-2").await);
+    assert!(t.cloud_accepts("user1@testlab.example", "Cloud-Reset-Pass-2").await, "the export's older hash is not over it");
+    assert!(!t.cloud_accepts("user1@testlab.example", "OnPrem-Change-Pass-1").await);
+}

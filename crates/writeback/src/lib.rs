@@ -358,6 +358,9 @@ pub(crate) struct Inner {
     connected: AtomicBool,
     /// Fault injection: wait this long before touching AD.
     delay_ms: AtomicU64,
+    /// Fault injection: how long a hash export waits, holding the hash-sync gate, before its
+    /// hashes go out (the window in which a writeback must wait).
+    export_delay_ms: AtomicU64,
     /// Requests received and not finished.
     in_flight: AtomicU64,
     /// Bumped by every stop, resume and shutdown. A watch, not a `Notify`: a stop made while
@@ -467,6 +470,7 @@ impl Engine {
             drained: Notify::new(),
             connected: AtomicBool::new(false),
             delay_ms: AtomicU64::new(0),
+            export_delay_ms: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             changed: watch::Sender::new(()),
             link_changed: Notify::new(),
@@ -553,6 +557,12 @@ impl Engine {
     /// Fault injection: hold each request this long before acting on it.
     pub fn set_delay(&self, d: Duration) {
         self.inner.delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Fault injection: hold each hash export this long, with the hash-sync gate taken, before
+    /// its hashes go out (writebacks wait for it, as they must).
+    pub fn set_export_delay(&self, d: Duration) {
+        self.inner.export_delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// The configuration wizard's Optional features → Password writeback → Configure, on an
@@ -1292,6 +1302,7 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
                     }
                 }
                 (Some("delay"), Some(ms @ 0..=MAX_DELAY_MS)) => e.set_delay(Duration::from_millis(ms)),
+                (Some("export-delay"), Some(ms @ 0..=MAX_DELAY_MS)) => e.set_export_delay(Duration::from_millis(ms)),
                 (Some("fault"), _) if body["unsealedLdap"].is_boolean() || body["keyMismatch"].is_boolean() => {
                     if let Err(err) = e.set_faults(body["unsealedLdap"].as_bool(), body["keyMismatch"].as_bool()).await {
                         let msg = json!({ "error": { "code": "BadRequest", "message": err.0 } });
@@ -1304,7 +1315,7 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
                     return Json(json!({ "running": e.running(), "connected": e.connected(), "sync": report })).into_response();
                 }
                 _ => {
-                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"onboard\" | \"offboard\" | \"delay\", \"ms\": 0..{MAX_DELAY_MS}}} or {{\"action\": \"fault\", \"unsealedLdap\": bool, \"keyMismatch\": bool}}.") } });
+                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"onboard\" | \"offboard\" | \"delay\" | \"export-delay\", \"ms\": 0..{MAX_DELAY_MS}}} or {{\"action\": \"fault\", \"unsealedLdap\": bool, \"keyMismatch\": bool}}.") } });
                     return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
                 }
             }

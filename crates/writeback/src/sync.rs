@@ -488,6 +488,10 @@ async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut 
     for (p, dn) in &planned {
         inner.log.log(656, format!("Password Change Request - Anchor: {}, Dn: {dn}", p.anchor), None);
     }
+    let held = inner.export_delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+    if held > 0 {
+        tokio::time::sleep(Duration::from_millis(held)).await;
+    }
     for chunk in planned.chunks(HASH_BATCH) {
         let r = export(inner, SyncExport { passwords: chunk.iter().map(|(p, _)| p.clone()).collect(), ..Default::default() }).await?;
         report.passwords += r.passwords;
