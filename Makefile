@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make lab` and `make test`.
-.PHONY: lab test deps bench conformance fmt lint
+.PHONY: lab test deps bench conformance fmt lint mutants mutants-ci
 
 lab:
 	cargo run -p lab -- up
@@ -19,6 +19,14 @@ bench:
 # the on-premises scenarios against a throwaway Samba AD DC and the built-in AD DS (root)
 conformance:
 	bash scripts/conformance.sh
+
+# mutation testing of the core rules (cargo install cargo-mutants --locked): see docs/testing.md
+mutants:
+	scripts/mutants.sh
+
+# the subset CI runs (the commit point's rule, token validation), in this checkout's build
+mutants-ci:
+	MUTANTS_IN_PLACE=1 scripts/mutants.sh ci
 
 fmt:
 	cargo fmt --all

@@ -314,6 +314,25 @@ mod tests {
         }
     }
 
+    /// Graph's own words for each refusal (401 InvalidAuthenticationToken), which SDKs and
+    /// people read: each is distinct and names what failed.
+    #[test]
+    fn each_refusal_has_graphs_message() {
+        let all = [
+            (TokenError::Empty, "empty"),
+            (TokenError::Malformed, "not well formed"),
+            (TokenError::Signature, "Invalid signature"),
+            (TokenError::Audience, "Invalid audience"),
+            (TokenError::Issuer, "Invalid issuer"),
+            (TokenError::Lifetime, "the token is expired"),
+        ];
+        for (e, words) in &all {
+            assert!(e.message().contains(words), "{e:?}: {}", e.message());
+        }
+        let distinct: std::collections::HashSet<_> = all.iter().map(|(e, _)| e.message()).collect();
+        assert_eq!(distinct.len(), all.len());
+    }
+
     /// A token is not valid before its `nbf` (five minutes of clock skew allowed, as Microsoft's
     /// libraries allow), nor at or after its `exp`.
     #[test]

@@ -385,6 +385,19 @@ pub(crate) struct Inner {
     http: reqwest::Client,
 }
 
+/// The commit point's rule, apart from its lock: a write is admitted only while the service
+/// runs and the link it came on is open (else nobody hears the answer), and before its
+/// deadline (after it the tenant has told the user it failed).
+fn admit(running: bool, link_open: bool, now_ms: u64, deadline_ms: u64) -> Result<(), Refused> {
+    if !running || !link_open {
+        return Err(Refused::Cancelled);
+    }
+    if now_ms >= deadline_ms {
+        return Err(Refused::Expired);
+    }
+    Ok(())
+}
+
 /// Why a request was refused at the commit point: nothing was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refused {
@@ -413,13 +426,7 @@ impl Inner {
     /// committed (and waits for its answer) or the request sees them (and writes nothing).
     fn commit(&self, link: &CancellationToken, deadline_ms: u64) -> Result<(), Refused> {
         let _gate = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !self.running.load(Ordering::SeqCst) || link.is_cancelled() {
-            return Err(Refused::Cancelled);
-        }
-        if now_ms() >= deadline_ms {
-            return Err(Refused::Expired);
-        }
-        Ok(())
+        admit(self.running.load(Ordering::SeqCst), !link.is_cancelled(), now_ms(), deadline_ms)
     }
 
     /// Closes a link's door: no request that came on it commits from now on.
@@ -1332,6 +1339,18 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each condition of the commit point refuses alone; a stopped service or a closed link is
+    /// "cancelled" even past the deadline (no one hears the answer either way).
+    #[test]
+    fn the_commit_point_admits_a_write_only_running_linked_and_in_time() {
+        assert_eq!(admit(true, true, 999, 1_000), Ok(()));
+        assert_eq!(admit(true, true, 1_000, 1_000), Err(Refused::Expired), "at the deadline");
+        assert_eq!(admit(true, true, 5_000, 1_000), Err(Refused::Expired));
+        assert_eq!(admit(false, true, 0, 1_000), Err(Refused::Cancelled), "the service stopped");
+        assert_eq!(admit(true, false, 0, 1_000), Err(Refused::Cancelled), "the link closed");
+        assert_eq!(admit(false, false, 5_000, 1_000), Err(Refused::Cancelled));
+    }
 
     #[test]
     fn the_trace_and_the_event_log_keep_their_newest_lines_in_order() {
