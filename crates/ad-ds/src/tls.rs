@@ -28,6 +28,7 @@ pub enum TlsError {
     File { path: String, message: String },
 }
 
+#[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

@@ -468,6 +468,7 @@ impl Lab {
         for c in rustls::pki_types::CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()).flatten() {
             let _ = roots.add(c);
         }
+        #[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

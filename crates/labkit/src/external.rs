@@ -60,6 +60,7 @@ fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
     for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(c.map_err(|e| format!("CA: {e}"))?).map_err(|e| format!("CA: {e}"))?;
     }
+    #[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?;

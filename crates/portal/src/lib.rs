@@ -746,6 +746,7 @@ impl Drop for StreamSlot {
 
 /// A TLS client configuration trusting `roots`, with ring named here: a lab inside another
 /// application never relies on (or installs) the process-wide default provider.
+#[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
 pub(crate) fn tls_with(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, rustls::Error> {
     Ok(rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?

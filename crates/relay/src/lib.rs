@@ -73,7 +73,7 @@ impl DataKey {
         let mut nonce = [0u8; 12];
         rng.fill_bytes(&mut nonce);
         let cipher = Aes256Gcm::new_from_slice(&self.key).expect("32-byte key");
-        let ciphertext = cipher.encrypt(Nonce::from_slice(&nonce), secret.as_bytes()).expect("AES-GCM encryption");
+        let ciphertext = cipher.encrypt(&Nonce::from(nonce), secret.as_bytes()).expect("AES-GCM encryption");
         Sealed { wrapped_key: self.wrapped.clone(), nonce: B64.encode(nonce), ciphertext: B64.encode(ciphertext) }
     }
 }
@@ -119,13 +119,10 @@ impl Sealed {
     }
 
     fn open_with(&self, key: &[u8; 32]) -> Result<String, CryptoError> {
-        let nonce = B64.decode(&self.nonce).map_err(|_| CryptoError::Decryption)?;
-        if nonce.len() != 12 {
-            return Err(CryptoError::Decryption);
-        }
+        let nonce: [u8; 12] = B64.decode(&self.nonce).ok().and_then(|n| n.try_into().ok()).ok_or(CryptoError::Decryption)?;
         let ciphertext = B64.decode(&self.ciphertext).map_err(|_| CryptoError::Decryption)?;
         let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::Decryption)?;
-        let plain = cipher.decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice()).map_err(|_| CryptoError::Decryption)?;
+        let plain = cipher.decrypt(&Nonce::from(nonce), ciphertext.as_slice()).map_err(|_| CryptoError::Decryption)?;
         String::from_utf8(plain).map_err(|_| CryptoError::Decryption)
     }
 }

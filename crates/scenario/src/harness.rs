@@ -40,6 +40,7 @@ fn external() -> Option<External> {
 
 /// Runs every scenario file under `dir` as a test, with the command line's test arguments,
 /// and exits the process with the result (the `main` of a `harness = false` test).
+#[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
 pub fn run_folder(dir: impl AsRef<Path>) -> ! {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut args = Arguments::from_args();

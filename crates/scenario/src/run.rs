@@ -100,6 +100,7 @@ fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, RunError> {
 }
 
 impl<'a> Runner<'a> {
+    #[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
     pub fn new(target: &'a Target) -> Result<Runner<'a>, RunError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         // (`localhost` is the loopback address, RFC 6761: no resolver call per connection)

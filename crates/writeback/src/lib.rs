@@ -109,6 +109,7 @@ fn tls(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
     }
     // ring, named here: a lab inside another application never relies on (or installs) the
     // process-wide default provider
+    #[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| Error(format!("TLS: {e}")))?;
