@@ -151,6 +151,15 @@ mod tests {
         assert_eq!(Right::from_ace(0x100, &[0; 16]), None);
     }
 
+    /// A right shows as ADUC names it, and that name reads back as the right.
+    #[test]
+    fn a_right_displays_as_its_name() {
+        assert_eq!(Right::ResetPassword.to_string(), "Reset Password");
+        for r in Right::ALL {
+            assert_eq!(Right::parse(&r.to_string()), Some(r));
+        }
+    }
+
     #[test]
     fn names_parse_loosely() {
         assert_eq!(Right::parse("reset password"), Some(Right::ResetPassword));

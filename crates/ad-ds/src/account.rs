@@ -277,6 +277,16 @@ mod tests {
         }
     }
 
+    /// groupType (MS-ADTS 2.2.12): the security bit 0x80000000 with the scope's, read as the
+    /// signed 32-bit integer AD stores: global 0x2, domain local 0x4, builtin local 0x1|0x4.
+    #[test]
+    fn group_types_are_the_security_bit_and_a_scope() {
+        let as_stored = |flags: u32| i64::from(flags as i32);
+        assert_eq!(GROUP_GLOBAL_SECURITY, as_stored(0x8000_0002));
+        assert_eq!(GROUP_DOMAIN_LOCAL_SECURITY, as_stored(0x8000_0004));
+        assert_eq!(GROUP_BUILTIN_LOCAL_SECURITY, as_stored(0x8000_0005));
+    }
+
     /// lockoutDuration 0 is "until an administrator unlocks it" (MS-ADTS; ADUC's "Account
     /// lockout duration: 0"), not "never locked"; else the lock ends when the duration has run.
     #[test]

@@ -250,6 +250,10 @@ mod tests {
         assert_eq!(classify(12, "00002040: SvcErr"), (Failure::Configuration, NO_POLICY_HINTS));
         assert_eq!((for_failure(Failure::Configuration), for_failure(Failure::DirectoryUnavailable)), (33009, 33001));
         assert_eq!(classify(80, "?").0, Failure::Unknown);
+        // a change refused for a locked account (data 775), and an object gone (noSuchObject)
+        assert_eq!(classify(19, "00000775: AtrErr: DSID-03190F80").0, Failure::AccountLockedOut);
+        assert_eq!(for_failure(Failure::AccountLockedOut), 33006);
+        assert_eq!(classify(32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"), (Failure::UserNotFound, NOT_FOUND));
         // a change the object's ACL refuses: the lab's answer and Samba's
         let denied = classify(19, "00000005: SecErr: DSID-031A11E5, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0");
         assert_eq!(denied, classify(19, "error in module acl: Constraint violation during LDB_MODIFY (19)"));
