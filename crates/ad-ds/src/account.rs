@@ -277,6 +277,25 @@ mod tests {
         }
     }
 
+    /// lastLogonTimestamp is rewritten by a good bind only once it is 14 days old
+    /// (msDS-LogonTimeSyncInterval's default), so that it replicates rarely.
+    #[test]
+    fn last_logon_timestamp_moves_once_in_fourteen_days() {
+        let mut e = Entry::new(Dn::parse("CN=x,DC=y").unwrap());
+        e.set_str("userAccountControl", "512");
+        set_password(&mut e, "Right-Pass-1", 1, 1);
+        let written = |e: &Entry, now: i64| {
+            let out = bind(e, "Right-Pass-1", &policy(0), now);
+            assert!(out.result.is_ok());
+            out.writes.0.iter().any(|(a, _)| *a == "lastLogonTimestamp")
+        };
+        let day = 864_000_000_000;
+        assert!(written(&e, 100 * day), "never set: set now");
+        e.set_str("lastLogonTimestamp", (100 * day).to_string());
+        assert!(!written(&e, 113 * day), "13 days on: left as it is");
+        assert!(written(&e, 114 * day), "14 days on: moved");
+    }
+
     /// groupType (MS-ADTS 2.2.12): the security bit 0x80000000 with the scope's, read as the
     /// signed 32-bit integer AD stores: global 0x2, domain local 0x4, builtin local 0x1|0x4.
     #[test]
