@@ -187,6 +187,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A role shows as Entra names it, and that name (or its template id) reads back as it.
+    #[test]
+    fn a_role_displays_as_its_name() {
+        assert_eq!(GlobalAdministrator.to_string(), "Global Administrator");
+        for r in Role::ALL {
+            assert_eq!(Role::parse(&r.to_string()), Some(r));
+            assert_eq!(Role::parse(r.template_id()), Some(r));
+        }
+    }
+
     fn t(roles: &[Role]) -> Target<'_> {
         Target { roles, in_role_assignable_group: false }
     }

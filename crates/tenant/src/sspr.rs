@@ -263,9 +263,10 @@ impl Counters {
     /// Records a code sent by `channel`; false (and the user blocked for 24 hours) when it is
     /// one more than the channel's limit allows.
     pub fn send(&mut self, now: OffsetDateTime, channel: &'static str) -> bool {
-        let (max, window) = send_limit(channel);
-        self.sends.retain(|(t, _)| now - *t < Duration::from_secs(3600));
-        if self.sends.iter().filter(|(t, c)| *c == channel && now - *t < window).count() >= max {
+        // what is older than its channel's window counts no more
+        self.sends.retain(|(t, c)| now - *t < send_limit(c).1);
+        let max = send_limit(channel).0;
+        if self.sends.iter().filter(|(_, c)| *c == channel).count() >= max {
             self.blocked_until = Some(now + BLOCK);
             self.sends.clear();
             return false;
@@ -414,6 +415,102 @@ impl From<WritebackError> for Error {
 mod tests {
     use super::*;
 
+    /// Every refusal has its own code — Microsoft's SSPR_00xx where the troubleshooting page
+    /// numbers it — and its own words; `codes` lists them all (what a scenario may name).
+    #[test]
+    fn every_refusal_has_its_own_code_and_words() {
+        let numbered = [
+            (Error::NotEnabled, "SSPR_0009"),
+            (Error::WritebackNotEnabled, "SSPR_0010"),
+            (Error::NotLicensed, "SSPR_0012"),
+            (Error::NotInScopedGroup, "SSPR_0013"),
+            (Error::NotProperlyConfigured, "SSPR_0014"),
+            (Error::OnPremisesAdminActionRequired, "SSPR_0029"),
+            (Error::OnPremisesConnectivity, "SSPR_0030"),
+        ];
+        for (e, code) in &numbered {
+            assert_eq!(e.code(), *code);
+        }
+        let codes = Error::codes();
+        let distinct: std::collections::HashSet<_> = codes.iter().collect();
+        assert_eq!((codes.len(), distinct.len()), (15, 15), "{codes:?}");
+        assert!(codes.contains(&"OnPremisesPolicyViolation") && codes.contains(&"InvalidCode"));
+        let words: std::collections::HashSet<&str> = [
+            Error::NotEnabled,
+            Error::WritebackNotEnabled,
+            Error::OnPremisesAdminActionRequired,
+            Error::OnPremisesConnectivity,
+            Error::Policy { on_premises: true },
+            Error::Policy { on_premises: false },
+            Error::BadCode,
+        ]
+        .iter()
+        .map(Error::message)
+        .collect();
+        assert_eq!(words.len(), 7, "distinct words");
+        assert!(Error::OnPremisesConnectivity.message().contains("on-premises environment"));
+        assert!(Error::Policy { on_premises: true }.message().contains("on-premises password policy"));
+    }
+
+    /// The passwords FAQ's figures: a code lives 5 minutes, a reset session 15, five failed
+    /// verifications block for 24 hours.
+    #[test]
+    fn lifetimes_are_the_faqs() {
+        assert_eq!((CODE_LIFETIME.as_secs(), SESSION_LIFETIME.as_secs()), (300, 900));
+        assert_eq!((MAX_FAILURES, BLOCK.as_secs()), (5, 86_400));
+    }
+
+    /// A flow is verified once as many methods as its policy requires have passed (two for an
+    /// administrator), and it ends 15 minutes after it began — not a moment before.
+    #[test]
+    fn a_flow_needs_its_gates_and_lasts_fifteen_minutes() {
+        let t0 = clock::Clock::lab_epoch();
+        let mut f = Flow {
+            id: Uuid::nil(),
+            user: Uuid::nil(),
+            started: t0,
+            gates_required: 2,
+            passed: vec![],
+            pending: vec![],
+            unlock_offered: false,
+        };
+        assert!(!f.verified());
+        f.passed.push("email");
+        assert!(!f.verified(), "one of two gates");
+        f.passed.push("mobilePhone");
+        assert!(f.verified());
+        f.gates_required = 1;
+        f.passed.truncate(1);
+        assert!(f.verified(), "one of one");
+        assert!(!f.expired(t0 + SESSION_LIFETIME), "at 15 minutes, still open");
+        assert!(f.expired(t0 + SESSION_LIFETIME + Duration::from_secs(1)));
+    }
+
+    /// Codes are eight digits from the generator given; an operation names the password it
+    /// sets (none for an unlock); a lab without an engine offers no writeback.
+    #[test]
+    fn codes_operations_and_the_missing_engine() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (a, b) = (new_code(&mut rng), new_code(&mut rng));
+        assert!(a.len() == 8 && a.bytes().all(|c| c.is_ascii_digit()), "{a}");
+        assert_ne!(a, b);
+        let reset = OnPremOp::Reset { password: "New-Pass-1".into(), unlock: false, force_change: false, by_admin: false };
+        let change = OnPremOp::Change { old: "Old-Pass-1".into(), new: "New-Pass-2".into() };
+        assert_eq!(
+            (reset.new_password(), change.new_password(), OnPremOp::Unlock.new_password()),
+            (Some("New-Pass-1"), Some("New-Pass-2"), None)
+        );
+        assert!(!NoEngine.available());
+    }
+
+    #[test]
+    fn a_method_is_its_kind_and_address() {
+        let (e, p) = (Method::Email("u@alt.example".into()), Method::MobilePhone("+1 4255550101".into()));
+        assert_eq!((e.kind(), e.address()), ("email", "u@alt.example"));
+        assert_eq!((p.kind(), p.address()), ("mobilePhone", "+1 4255550101"));
+    }
+
     #[test]
     fn masking_like_the_portal() {
         assert_eq!(Method::Email("user1@alt.example".into()).masked(), "u****@alt.example");
@@ -436,6 +533,12 @@ mod tests {
         assert!(c.fail(t0 + Duration::from_secs(4020)));
         assert!(c.blocked(t0 + Duration::from_secs(4020 + 23 * 3600)));
         assert!(!c.blocked(t0 + Duration::from_secs(4020 + 24 * 3600 + 1)));
+        // a failure exactly an hour old counts no more
+        let mut c = Counters::default();
+        for i in 0..4 {
+            assert!(!c.fail(t0 + Duration::from_secs(i)));
+        }
+        assert!(!c.fail(t0 + Duration::from_secs(3600)), "the first is an hour old: four in the hour");
     }
 
     #[test]
@@ -457,5 +560,24 @@ mod tests {
         for i in 0..20 {
             assert!(c.send(t0 + Duration::from_secs(i * 3600), "mobilePhone"));
         }
+        // a text exactly an hour old has left the window: the sixth goes
+        let mut c = Counters::default();
+        for i in 0..5 {
+            assert!(c.send(t0 + Duration::from_secs(i * 60), "mobilePhone"));
+        }
+        assert!(c.send(t0 + Duration::from_secs(3600), "mobilePhone"), "the first is an hour old");
+        // each channel counts its own: five e-mails do not use up the phone's five
+        let mut c = Counters::default();
+        for i in 0..5 {
+            assert!(c.send(t0 + Duration::from_secs(i), "email"));
+        }
+        assert!(c.send(t0 + Duration::from_secs(10), "mobilePhone"), "the first text");
+        // a block lasts exactly 24 hours
+        let mut c = Counters::default();
+        for i in 0..11 {
+            c.send(t0 + Duration::from_secs(i), "email");
+        }
+        let end = t0 + Duration::from_secs(10) + BLOCK;
+        assert!(c.blocked(end - Duration::from_secs(1)) && !c.blocked(end));
     }
 }
