@@ -7,6 +7,7 @@
 #   scripts/mutants.sh ci       the time-boxed subset CI runs: the commit point's rule and
 #                               token validation (a few minutes on a built tree)
 #   scripts/mutants.sh SECTION  one section below (adds, tenant, engine, relay)
+#   MUTANTS_ARGS=--iterate scripts/mutants.sh tenant   only what the last run missed
 #
 # By default the mutants are made in a git worktree of HEAD under target/mutants/tree (its own
 # build, reused by later runs), never in this checkout; MUTANTS_IN_PLACE=1 mutates this
@@ -75,7 +76,7 @@ for s in "$@"; do
   echo "== $s"
   # nextest stops a mutant's tests at the first failure; a test run that hangs is a timeout
   (cd "$tree" && cargo mutants "${place[@]}" --test-tool nextest --timeout 180 --build-timeout 900 \
-    --no-shuffle "${args[@]}" --re "$re" "${exclude_args[@]}" -o "$out") || status=$?
+    --no-shuffle "${args[@]}" --re "$re" "${exclude_args[@]}" ${MUTANTS_ARGS:-} -o "$out") || status=$?
   for k in caught missed unviable timeout; do
     printf '%s %s  ' "$k" "$(wc -l <"$out/mutants.out/$k.txt" 2>/dev/null || echo 0)"
   done

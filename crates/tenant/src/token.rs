@@ -314,6 +314,21 @@ mod tests {
         }
     }
 
+    /// The verified-token cache keeps what it was given, up to its bound, and no more.
+    #[test]
+    fn the_verified_cache_remembers_within_its_bound() {
+        let signer = Signer::generate();
+        let kept = |s: &Signer| s.verified.lock().unwrap().len();
+        for i in 0..3 {
+            signer.remember(&format!("token-{i}"), claims(GRAPH_AUDIENCE, 1_000));
+        }
+        assert_eq!(kept(&signer), 3);
+        for i in 0..VERIFIED_KEPT {
+            signer.remember(&format!("more-{i}"), claims(GRAPH_AUDIENCE, 1_000));
+        }
+        assert!(kept(&signer) <= VERIFIED_KEPT && kept(&signer) > 0, "{}", kept(&signer));
+    }
+
     /// Graph's own words for each refusal (401 InvalidAuthenticationToken), which SDKs and
     /// people read: each is distinct and names what failed.
     #[test]
