@@ -277,6 +277,29 @@ mod tests {
         }
     }
 
+    /// A user made over LDAP starts disabled, needing no password yet, with a password that
+    /// must change (546, pwdLastSet 0) in Domain Users; a computer as a workstation trust
+    /// (4128) in Domain Computers; what the client gave is kept, less the computed bits.
+    #[test]
+    fn a_new_account_starts_as_ad_makes_it() {
+        let made = |computer: bool, uac: Option<&str>| {
+            let mut e = Entry::new(Dn::parse("CN=x,DC=y").unwrap());
+            if let Some(u) = uac {
+                e.set_str("userAccountControl", u);
+            }
+            init_user(&mut e, computer);
+            let v = |a: &str| e.first_str(a).unwrap_or_default().to_string();
+            (v("userAccountControl"), v("primaryGroupID"), v("sAMAccountType"), v("pwdLastSet"), v("accountExpires"))
+        };
+        let never = FILETIME_NEVER.to_string();
+        assert_eq!(made(false, None), ("546".into(), "513".into(), SAM_USER_OBJECT.to_string(), "0".into(), never.clone()));
+        assert_eq!(made(true, None), ("4128".into(), "515".into(), SAM_MACHINE_ACCOUNT.to_string(), "0".into(), never));
+        // 512 | UF_LOCKOUT | UF_PASSWORD_EXPIRED written: the computed bits dropped
+        assert_eq!(made(false, Some(&(512 | UF_LOCKOUT | UF_PASSWORD_EXPIRED).to_string())).0, "512");
+        assert_eq!(made(false, Some("8192")).2, SAM_MACHINE_ACCOUNT.to_string(), "a server trust is a machine");
+        assert_eq!(stored_uac(512), 512);
+    }
+
     /// lastLogonTimestamp is rewritten by a good bind only once it is 14 days old
     /// (msDS-LogonTimeSyncInterval's default), so that it replicates rarely.
     #[test]
@@ -304,6 +327,10 @@ mod tests {
         assert_eq!(GROUP_GLOBAL_SECURITY, as_stored(0x8000_0002));
         assert_eq!(GROUP_DOMAIN_LOCAL_SECURITY, as_stored(0x8000_0004));
         assert_eq!(GROUP_BUILTIN_LOCAL_SECURITY, as_stored(0x8000_0005));
+        // sAMAccountType follows the scope: a global group is a group, a local one an alias
+        assert_eq!(group_sam_account_type(GROUP_GLOBAL_SECURITY), SAM_GROUP_OBJECT);
+        assert_eq!(group_sam_account_type(GROUP_DOMAIN_LOCAL_SECURITY), SAM_ALIAS_OBJECT);
+        assert_eq!(group_sam_account_type(GROUP_BUILTIN_LOCAL_SECURITY), SAM_ALIAS_OBJECT);
     }
 
     /// lockoutDuration 0 is "until an administrator unlocks it" (MS-ADTS; ADUC's "Account
