@@ -126,7 +126,6 @@ proptest! {
             }
             let mut in_effect: Vec<String> = USERS.iter().map(|u| u.2.to_string()).collect();
             let mut failed: HashMap<usize, Vec<String>> = HashMap::new();
-            let mut dc_up = true;
             let mut way = Way { running: true, dc_up: true, delay: 0 };
             let mut clear_resets = 0;
             for (n, step) in steps.iter().enumerate() {
@@ -152,12 +151,10 @@ proptest! {
                         };
                         let (status, ()) = tokio::join!(request, then);
                         if status == "succeeded" { in_effect[*u] = password.clone() } else { failed.entry(*u).or_default().push(password.clone()) }
-                        match s { Switch::DcDown => dc_up = false, Switch::DcUp => dc_up = true, _ => {} }
                         way = way.after(s);
                     }
                     Step::Switch(s) => {
                         throw(&t, &admin, s).await;
-                        match s { Switch::DcDown => dc_up = false, Switch::DcUp => dc_up = true, _ => {} }
                         way = way.after(s);
                     }
                     Step::HashSync => {
@@ -173,7 +170,7 @@ proptest! {
                 assert_eq!(engine.in_flight(), 0, "step {n} {step:?}: a request still held");
                 for (u, (upn, sam, _)) in USERS.iter().enumerate() {
                     assert!(t.cloud_accepts(upn, &in_effect[u]).await, "step {n} {step:?}: the cloud has {upn}'s last succeeded password");
-                    if dc_up {
+                    if way.dc_up {
                         assert!(t.ad_accepts(sam, &in_effect[u]).await, "step {n} {step:?}: AD has {upn}'s last succeeded password");
                     }
                     // (each failed password is tried once now and once at the end: the cloud's
@@ -182,7 +179,7 @@ proptest! {
                         && let Some(f) = failed.get(&u).and_then(|f| f.last()).filter(|f| **f == password)
                     {
                         assert!(!t.cloud_accepts(upn, f).await, "step {n} {step:?}: a failed reset's password works in the cloud");
-                        if dc_up {
+                        if way.dc_up {
                             assert!(!t.ad_accepts(sam, f).await, "step {n} {step:?}: a failed reset's password works in AD");
                         }
                     }
