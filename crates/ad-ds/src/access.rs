@@ -105,6 +105,8 @@ impl Right {
 
 /// The user class's schemaIDGUID: ACEs inherited by user objects only name it.
 pub const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
+/// The computer class's (ADUC's "Descendant Computer objects").
+pub const COMPUTER_CLASS: &str = "bf967a86-0de6-11d0-a285-00aa003049e2";
 
 impl fmt::Display for Right {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

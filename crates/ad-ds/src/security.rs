@@ -222,6 +222,51 @@ pub fn ace_for(allow: bool, right: Right, sid: Vec<u8>, leaf: bool, inherited: b
     })
 }
 
+/// ADUC's "Applies to" list for an entry written on an object: the ACE's inheritance flags
+/// and the class it is inherited by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppliesTo {
+    ThisObject,
+    ThisObjectAndDescendants,
+    Descendants,
+    DescendantUsers,
+    DescendantComputers,
+}
+
+impl AppliesTo {
+    /// `(AceFlags, inherited object type)`.
+    pub fn flags(self) -> (u8, Option<[u8; 16]>) {
+        let class = |g: &str| Some(uuid::Uuid::parse_str(g).expect("a literal GUID").to_bytes_le());
+        match self {
+            AppliesTo::ThisObject => (0, None),
+            AppliesTo::ThisObjectAndDescendants => (CONTAINER_INHERIT, None),
+            AppliesTo::Descendants => (CONTAINER_INHERIT | INHERIT_ONLY, None),
+            AppliesTo::DescendantUsers => (CONTAINER_INHERIT | INHERIT_ONLY, class(USER_CLASS)),
+            AppliesTo::DescendantComputers => (CONTAINER_INHERIT | INHERIT_ONLY, class(crate::access::COMPUTER_CLASS)),
+        }
+    }
+}
+
+/// An explicit entry as ADUC's Advanced Security Settings writes it: for `right`, or for
+/// "All extended rights" (`None`: control access without an object type).
+pub fn ace_applying(allow: bool, right: Option<Right>, sid: Vec<u8>, applies: AppliesTo) -> Ace {
+    const CONTROL_ACCESS: u32 = 0x100;
+    let (flags, inherited_object_type) = applies.flags();
+    let (mask, object_type) = right.map_or((CONTROL_ACCESS, None), |r| (r.ace().0, Some(r.guid())));
+    Ace::Object(ObjectAce { allow, flags, mask, object_type, inherited_object_type, sid })
+}
+
+/// ADUC's "Full control": a plain access-allowed or -denied entry for every right of a
+/// directory object (0xF01FF), which [`broad_deny`] honours as a deny.
+pub fn full_control(allow: bool, sid: Vec<u8>, applies: AppliesTo) -> Ace {
+    const FULL_CONTROL: u32 = 0x000F_01FF;
+    let mut b = vec![if allow { 0x00 } else { 0x01 }, applies.flags().0];
+    b.extend(u16::try_from(8 + sid.len()).expect("a SID is short").to_le_bytes());
+    b.extend(FULL_CONTROL.to_le_bytes());
+    b.extend(sid);
+    Ace::Other(b)
+}
+
 /// What an ACE a client wrote means to the access model: `(allow, right, trustee SID)` for
 /// an explicit object ACE on a modelled right; None for everything else (kept as written).
 pub fn model_of(ace: &Ace) -> Option<(bool, Right, &[u8])> {

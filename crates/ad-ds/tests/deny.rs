@@ -245,7 +245,7 @@ fn an_ace_reaches_only_the_objects_its_flags_and_inherited_object_type_name() {
     let alice_dn = d.by_sam("Alice").unwrap().dn.to_string();
     let bob_sid = d.by_sam("Bob").unwrap().values("objectSid")[0].to_vec();
     let class = |g: &str| uuid::Uuid::parse_str(g).unwrap().to_bytes_le();
-    let (user_class, computer_class) = (class("bf967aba-0de6-11d0-a285-00aa003049e2"), class("bf967a86-0de6-11d0-a285-00aa003049e2"));
+    let (user_class, computer_class) = (class(ad_ds::access::USER_CLASS), class(ad_ds::access::COMPUTER_CLASS));
     let reset = |flags: u8, inherited_object_type: Option<[u8; 16]>| {
         let mut a = security::ace_for(true, Right::ResetPassword, bob_sid.clone(), true, false);
         if let security::Ace::Object(o) = &mut a {

@@ -15,9 +15,6 @@ use ldap3::{Mod, Scope as LdapScope, SearchEntry};
 use serde_json::{Value, json};
 
 use crate::model::*;
-
-/// The computer class's schemaIDGUID (ADUC's "Descendant Computer objects").
-const COMPUTER_CLASS: &str = "bf967a86-0de6-11d0-a285-00aa003049e2";
 use crate::observe::{self, Observed};
 use crate::transcript::{Transcript, clean_form, clean_json};
 
@@ -589,28 +586,15 @@ impl<'a> Runner<'a> {
         } else {
             AppliesTo::DescendantUsers
         });
-        let class = |g: &str| Some(uuid::Uuid::parse_str(g).expect("a class GUID").to_bytes_le());
-        let (flags, inherited_object_type) = match applies {
-            AppliesTo::ThisObject => (0, None),
-            AppliesTo::ThisObjectAndDescendants => (security::CONTAINER_INHERIT, None),
-            AppliesTo::Descendants => (security::CONTAINER_INHERIT | security::INHERIT_ONLY, None),
-            AppliesTo::DescendantUsers => (security::CONTAINER_INHERIT | security::INHERIT_ONLY, class(ad_ds::access::USER_CLASS)),
-            AppliesTo::DescendantComputers => (security::CONTAINER_INHERIT | security::INHERIT_ONLY, class(COMPUTER_CLASS)),
+        let reach = match applies {
+            AppliesTo::ThisObject => security::AppliesTo::ThisObject,
+            AppliesTo::ThisObjectAndDescendants => security::AppliesTo::ThisObjectAndDescendants,
+            AppliesTo::Descendants => security::AppliesTo::Descendants,
+            AppliesTo::DescendantUsers => security::AppliesTo::DescendantUsers,
+            AppliesTo::DescendantComputers => security::AppliesTo::DescendantComputers,
         };
-        const CONTROL_ACCESS: u32 = 0x100;
-        let (mask, object_type) = right.map_or((CONTROL_ACCESS, None), |r| (r.ace().0, Some(r.guid())));
-        // ADUC's Full Control: every right of a directory object (0xF01FF), not an object ACE
-        const FULL_CONTROL: u32 = 0x000F_01FF;
-        let ace = |sid: Vec<u8>| match full_control {
-            true => {
-                let mut b = vec![if allow { 0x00 } else { 0x01 }, flags];
-                b.extend(u16::try_from(8 + sid.len()).expect("a SID is short").to_le_bytes());
-                b.extend(FULL_CONTROL.to_le_bytes());
-                b.extend(sid);
-                security::Ace::Other(b)
-            }
-            false => security::Ace::Object(security::ObjectAce { allow, flags, mask, object_type, inherited_object_type, sid }),
-        };
+        let ace =
+            |sid| if full_control { security::full_control(allow, sid, reach) } else { security::ace_applying(allow, right, sid, reach) };
         let aces: Vec<security::Ace> = sids.into_iter().map(ace).collect();
         let mut dacl = sd.dacl.unwrap_or_default();
         dacl.retain(|x| !aces.contains(x));
