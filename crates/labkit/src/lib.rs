@@ -169,24 +169,31 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
     // the OS user's engine key (made once, never on a lab's start path): userkeys
     let key = userkeys::get().engine.clone();
     let (upn, password) = (&info.tenant.admin_upn, &info.tenant.admin_password);
-    let reg = if cfg.password_writeback {
-        writeback::onboard(&ecfg, key, upn, password, &log).await
-    } else {
-        writeback::install(&ecfg, key, upn, password, &log).await
-    };
-    let reg = reg.map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
-    let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
-    // the connector space is read over LDAP while the relay link comes up (neither needs the
-    // other; a lab start waits for both)
+    // the connector space is read over LDAP while the engine onboards, and the relay link
+    // comes up after (none needs another; a lab start waits for all)
     // (an external directory offers no way to read hashes the engine knows: no baseline)
     let baseline = cfg.presynced && cfg.external_adds.is_none() && info.users.iter().any(|u| u.synced);
-    let (linked, read) = tokio::join!(engine.wait_connected(std::time::Duration::from_secs(10)), async {
-        if baseline { engine.baseline().await } else { Ok(()) }
+    // (a task of its own: on another core when there is one)
+    let read = baseline.then(|| {
+        let ecfg = ecfg.clone();
+        tokio::spawn(async move { writeback::Baseline::read(&ecfg).await })
     });
-    if !linked {
+    let reg = match cfg.password_writeback {
+        true => writeback::onboard(&ecfg, key, upn, password, &log).await,
+        false => writeback::install(&ecfg, key, upn, password, &log).await,
+    };
+    let reg = reg.map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
+    let read = match read {
+        Some(task) => Some(task.await?.map_err(|e| anyhow::anyhow!("writeback engine: reading the directory for sync: {e}"))?),
+        None => None,
+    };
+    let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
+    if let Some(read) = read {
+        engine.adopt(read).await;
+    }
+    if !engine.wait_connected(std::time::Duration::from_secs(10)).await {
         anyhow::bail!("writeback engine: no relay link after 10 s");
     }
-    read.map_err(|e| anyhow::anyhow!("writeback engine: reading the directory for sync: {e}"))?;
     Ok(engine)
 }
 
@@ -263,23 +270,15 @@ impl Lab {
             None => testlab::users(&domain, cfg.load_users),
             Some((_, records)) => users_in_ldif(records),
         };
-        // the tenant's seeded passwords: salted now, their PBKDF2 (~1.4 ms in all) derived by a
-        // helper or by the sign-in that needs one first — never waited for. (The helper at
-        // SCHED_IDLE instead made starts under load 2–3 ms slower, measured: left at normal.)
+        // the tenant's seeded passwords: salted now, their PBKDF2 left to the sign-in that needs
+        // one (see TenantHashing)
         let synced: Vec<(String, String)> = match cfg.presynced {
             true => users.iter().filter(|u| u.synced).filter_map(|u| Some((u.upn.clone(), u.password.clone()?))).collect(),
             false => vec![],
         };
-        // (and this process's first lab reads the OS user's keys there, at normal priority:
-        // ~1 ms of parsing the start itself waits for)
-        let hashing = Arc::new(testlab::TenantHashing::new(synced));
-        {
-            let h = hashing.clone();
-            std::thread::spawn(move || {
-                userkeys::get();
-                h.work();
-            });
-        }
+        let hashing = testlab::TenantHashing::new(synced);
+        // this process's first lab reads the OS user's keys beside the start (~1 ms of parsing)
+        std::thread::spawn(userkeys::get);
 
         let mut dir = Directory::new(domain.clone(), cfg.clock.clone());
         match ldif {

@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 pub use events::Event;
+pub use sync::Baseline;
 
 /// What the engine needs to know; the connector's credentials come from the environment
 /// (here: the lab), as Connect keeps them in its configuration.
@@ -713,15 +714,21 @@ impl Engine {
         sync::run(&self.inner, relay::PolicyType::Delta, cycle, hashes).await.ok()
     }
 
-    /// The connector space of a lab whose tenant starts already synced (see
-    /// [`sync::baseline`]); the schedule starts now.
-    pub async fn baseline(&self) -> Result<(), Error> {
-        sync::baseline(&self.inner).await?;
+    /// The connector space of a lab whose tenant starts already synced, read before the
+    /// engine started ([`Baseline::read`] needs no tenant: a lab reads it while the engine
+    /// onboards), and the connector's LDAP session it was read on; the schedule starts now.
+    pub async fn adopt(&self, read: Baseline) {
+        let session = read.session.clone();
+        sync::adopt(&self.inner, read).await;
+        let mut slot = self.inner.ldap.lock().await;
+        if slot.is_none() {
+            *slot = Some(session);
+        }
+        drop(slot);
         let now = self.inner.cfg.clock.now();
         let mut st = self.inner.sync.lock().await;
         st.next_cycle = Some(now + sync::CYCLE_INTERVAL);
         st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
-        Ok(())
     }
 
     /// The status a Connect server would show: state, link, last events.
@@ -1022,28 +1029,34 @@ pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> 
     if let Some(l) = slot.as_mut().map(|l| (l.is_closed(), l)).and_then(|(closed, l)| (!closed).then_some(l)) {
         return Ok((l.clone(), false));
     }
-    let unsealed = inner.unsealed.load(Ordering::SeqCst);
-    let url = match (&inner.cfg.ldap, unsealed) {
+    let l = connector_session(&inner.cfg, &inner.tls, inner.unsealed.load(Ordering::SeqCst)).await?;
+    *slot = Some(l.clone());
+    Ok((l, true))
+}
+
+/// A new LDAP session bound as the AD connector account: LDAPS, or plain LDAP when the
+/// "unsealed" fault asks for it.
+async fn connector_session(cfg: &Config, tls: &Arc<rustls::ClientConfig>, unsealed: bool) -> Result<ldap3::Ldap, Refusal> {
+    let url = match (&cfg.ldap, unsealed) {
         (Some(plain), true) => plain.clone(),
-        _ => inner.cfg.ldaps.replace("127.0.0.1", "localhost"),
+        _ => cfg.ldaps.replace("127.0.0.1", "localhost"),
     };
     // Windows' LDAP client says "server down" for a refused connection and an untrusted
     // certificate alike; the cause follows in brackets
     let unavailable = |e: String| (Failure::DirectoryUnavailable, Some(format!("{} ({url}: {e})", events::SERVER_DOWN)));
-    let (conn, mut l) = ldap_dial::connect(&url, ldap_dial::Security::Url, inner.tls.clone(), Duration::from_secs(5))
+    let (conn, mut l) = ldap_dial::connect(&url, ldap_dial::Security::Url, tls.clone(), Duration::from_secs(5))
         .await
         .map_err(|e| unavailable(e.to_string()))?;
     ldap3::drive!(conn);
     let r = l
         .with_timeout(LDAP_OP_LIMIT)
-        .simple_bind(&inner.cfg.connector_dn, &inner.cfg.connector_password)
+        .simple_bind(&cfg.connector_dn, &cfg.connector_password)
         .await
         .map_err(|e| unavailable(e.to_string()))?;
     if r.rc != 0 {
         return Err((Failure::Permissions, Some(format!("The AD connector account could not sign in: {}", r.text))));
     }
-    *slot = Some(l.clone());
-    Ok((l, true))
+    Ok(l)
 }
 
 /// The connection and the object for an anchor. A reused connection that went bad (the DC

@@ -505,35 +505,52 @@ async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut 
 
 /// The connector space as Connect would have left it in a lab whose tenant was seeded as
 /// already synced: every scoped user joined and every password sent, nothing exported.
-pub(crate) async fn baseline(inner: &Inner) -> Result<(), Error> {
+/// Read from AD over the connector's own session, which the engine then keeps.
+pub struct Baseline {
+    found: Vec<Imported>,
+    hashes: Vec<ImportedHash>,
+    top: i64,
+    pub(crate) session: ldap3::Ldap,
+}
+
+impl Baseline {
+    /// Reads it over a new LDAPS session as the connector account: nothing of the tenant's
+    /// or the engine's is needed, so a lab reads it while the engine onboards.
+    pub async fn read(cfg: &crate::Config) -> Result<Baseline, Error> {
+        let tls = crate::tls(&cfg.ca_pem)?;
+        let mut l = crate::connector_session(cfg, &tls, false).await.map_err(|(_, d)| Error(d.unwrap_or_default()))?;
+        let domain = domain_of(&cfg.base_dn);
+        let filter = "(&(objectCategory=person)(objectClass=user))";
+        let mut attrs = USER_ATTRS.to_vec();
+        attrs.push("pwdLastSet");
+        let entries = search_all(&mut l, &cfg.base_dn, filter, attrs, true).await?;
+        let found: Vec<Imported> = entries.iter().filter_map(|e| imported(e, &domain)).collect();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let hashes: Vec<ImportedHash> = entries
+            .iter()
+            .filter_map(|e| {
+                let nt = first_bin(e, "unicodePwd").and_then(|v| <[u8; 16]>::try_from(v).ok())?;
+                let v = match cfg.source_anchor {
+                    SourceAnchor::ObjectGuid => first_bin(e, "objectGUID"),
+                    SourceAnchor::ConsistencyGuid => first_bin(e, "mS-DS-ConsistencyGuid"),
+                }?;
+                let pwd_last_set = first(e, "pwdLastSet").and_then(|v| v.parse().ok()).unwrap_or(0);
+                Some(ImportedHash { anchor: b64.encode(v), dn: e.dn.clone(), nt_hash: nt, pwd_last_set })
+            })
+            .collect();
+        let top = found.iter().map(|i| i.usn).max().unwrap_or(0);
+        Ok(Baseline { found, hashes, top, session: l })
+    }
+}
+
+/// The engine's sync state from a [`Baseline`].
+pub(crate) async fn adopt(inner: &Inner, b: Baseline) {
     let cfg = &inner.cfg;
-    let (mut l, _) = crate::ldap(inner).await.map_err(|(_, d)| Error(d.unwrap_or_default()))?;
-    let domain = domain_of(&cfg.base_dn);
-    let filter = "(&(objectCategory=person)(objectClass=user))";
-    let mut attrs = USER_ATTRS.to_vec();
-    attrs.push("pwdLastSet");
-    let entries = search_all(&mut l, &cfg.base_dn, filter, attrs, true).await?;
-    let found: Vec<Imported> = entries.iter().filter_map(|e| imported(e, &domain)).collect();
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let hashes: Vec<ImportedHash> = entries
-        .iter()
-        .filter_map(|e| {
-            let nt = first_bin(e, "unicodePwd").and_then(|v| <[u8; 16]>::try_from(v).ok())?;
-            let v = match cfg.source_anchor {
-                SourceAnchor::ObjectGuid => first_bin(e, "objectGUID"),
-                SourceAnchor::ConsistencyGuid => first_bin(e, "mS-DS-ConsistencyGuid"),
-            }?;
-            let pwd_last_set = first(e, "pwdLastSet").and_then(|v| v.parse().ok()).unwrap_or(0);
-            Some(ImportedHash { anchor: b64.encode(v), dn: e.dn.clone(), nt_hash: nt, pwd_last_set })
-        })
-        .collect();
-    let top = found.iter().map(|i| i.usn).max().unwrap_or(0);
     let mut st = inner.sync.lock().await;
-    let _ = plan_objects(&mut st, &found, &[], &cfg.sync_scope, cfg.source_anchor, true);
-    let _ = changed_hashes(&mut st, &hashes);
-    st.watermark = Some(top);
-    st.hash_watermark = Some(top);
-    Ok(())
+    let _ = plan_objects(&mut st, &b.found, &[], &cfg.sync_scope, cfg.source_anchor, true);
+    let _ = changed_hashes(&mut st, &b.hashes);
+    st.watermark = Some(b.top);
+    st.hash_watermark = Some(b.top);
 }
 
 async fn export(inner: &Inner, body: SyncExport) -> Result<relay::ExportResult, Error> {
