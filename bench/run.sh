@@ -138,9 +138,12 @@ fi
 if want startup; then
 echo
 echo "== a fresh lab: \`lab up --json\` x100 back to back, each in a new empty state directory,"
-echo "   killed after its JSON line; idle, then with every core busy (one spinning process per CPU)"
+echo "   killed after its JSON line; idle, then with every core busy (one spinning process per CPU):"
+echo "   in the labs' own session (as a CI run's other tests), then in a session of their own"
+echo "   (as \`stress --cpu N\` from another terminal)"
 $BIN/lab-bench fresh-start --runs 100 --lab $BIN/lab
 $BIN/lab-bench fresh-start --runs 100 --lab $BIN/lab --busy "$(nproc)"
+$BIN/lab-bench fresh-start --runs 100 --lab $BIN/lab --busy "$(nproc)" --busy-elsewhere
 fi
 if want lookup; then
 echo

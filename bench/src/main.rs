@@ -115,6 +115,12 @@ enum Cmd {
         /// Busy processes beside the starts (one per core: both cores busy, as in CI).
         #[arg(long, default_value_t = 0)]
         busy: usize,
+        /// Run the busy processes in a session of their own, as `stress --cpu N` started
+        /// from another terminal: Linux's autogroup then shares the CPUs between the two
+        /// sessions, not between threads. By default they share the labs' session, as a CI
+        /// run's other tests do (the harder load).
+        #[arg(long)]
+        busy_elsewhere: bool,
     },
     /// Burns a core until killed (the load `--busy` puts beside a measurement).
     #[command(hide = true)]
@@ -393,9 +399,14 @@ fn main() -> Result<()> {
         }
         Cmd::Tenant { conns, seconds } => tokio::runtime::Runtime::new()?.block_on(tenant_load(conns, seconds))?,
         Cmd::Startup { runs } => tokio::runtime::Runtime::new()?.block_on(startup(runs))?,
-        Cmd::FreshStart { runs, lab, busy } => {
-            let _load = Busy::start(busy)?;
-            tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab, busy))?
+        Cmd::FreshStart { runs, lab, busy, busy_elsewhere } => {
+            let _load = Busy::start(busy, busy_elsewhere)?;
+            let load = format!(
+                "{busy} busy process(es) beside it{} on {} CPUs",
+                if busy_elsewhere { " in a session of their own" } else { "" },
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            );
+            tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab, load))?
         }
         Cmd::Spin => loop {
             std::hint::black_box(0u64.wrapping_add(1));
@@ -547,9 +558,22 @@ async fn startup(runs: usize) -> Result<()> {
 struct Busy(Vec<std::process::Child>);
 
 impl Busy {
-    fn start(n: usize) -> Result<Busy> {
+    /// `elsewhere`: each in a new session (its own autogroup), as a load from another terminal.
+    fn start(n: usize, elsewhere: bool) -> Result<Busy> {
+        use std::os::unix::process::CommandExt;
         let me = std::env::current_exe()?;
-        let kids = (0..n).map(|_| std::process::Command::new(&me).arg("spin").spawn()).collect::<std::io::Result<_>>()?;
+        let spin = || {
+            let mut c = std::process::Command::new(&me);
+            c.arg("spin");
+            if elsewhere {
+                // SAFETY: setsid is async-signal-safe, and nothing else runs between fork and exec
+                unsafe {
+                    c.pre_exec(|| if libc::setsid() < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+                }
+            }
+            c.spawn()
+        };
+        let kids = (0..n).map(|_| spin()).collect::<std::io::Result<_>>()?;
         Ok(Busy(kids))
     }
 }
@@ -575,9 +599,8 @@ fn spread_ms(mut v: Vec<std::time::Duration>) -> String {
     format!("median {:.1} ms, p95 {:.1} ms, max {:.1} ms (min {:.1}, n={})", at(0.5), at(0.95), at(1.0), at(0.0), v.len())
 }
 
-async fn fresh_start(runs: usize, lab_bin: &std::path::Path, busy: usize) -> Result<()> {
+async fn fresh_start(runs: usize, lab_bin: &std::path::Path, load: String) -> Result<()> {
     use std::io::BufRead;
-    let load = format!("{busy} busy process(es) beside it on {} CPUs", std::thread::available_parallelism().map_or(0, |n| n.get()));
     // a process: `lab up --json` until its line on stdout, process start included
     let run = || -> Result<std::time::Duration> {
         let dir = tempfile::tempdir()?;
