@@ -347,4 +347,151 @@ mod tests {
         e.set_str("lockoutTime", "0");
         assert!(!is_locked(&e, &policy(0), 1_000), "unlocked (lockoutTime 0)");
     }
+
+    fn user(uac: i64, password: Option<&str>) -> Entry {
+        let mut e = Entry::new(Dn::parse("CN=x,CN=Users,DC=y").unwrap());
+        e.set_str("objectClass", "user");
+        e.set_str("userAccountControl", uac.to_string());
+        if let Some(p) = password {
+            set_password(&mut e, p, 1, 3);
+        }
+        e
+    }
+
+    fn written(w: &Bookkeeping, attr: &str) -> Option<String> {
+        w.0.iter().find(|(a, _)| *a == attr).map(|(_, v)| v.clone())
+    }
+
+    /// badPwdCount counts the bad passwords within the observation window and starts again
+    /// once the window has passed since the last one (badPasswordTime + window ≤ now); with
+    /// no window it never starts again; with no threshold nothing is counted at all.
+    #[test]
+    fn bad_passwords_count_within_the_observation_window() {
+        let window = 30 * 60 * 10_000_000;
+        let policy = |threshold, observation_window| Policy { lockout_threshold: threshold, observation_window, ..policy(0) };
+        let mut e = user(512, Some("Right-Pass-1"));
+        e.set_str("badPwdCount", "2");
+        e.set_str("badPasswordTime", "1000");
+        let count = |p: &Policy, now: i64| {
+            let mut w = Bookkeeping::default();
+            bad_password(&e, p, now, &mut w);
+            written(&w, "badPwdCount")
+        };
+        assert_eq!(count(&policy(0, window), 2000), None, "no threshold: nothing counted");
+        assert_eq!(count(&policy(5, window), 1000 + window - 1), Some("3".into()), "within the window");
+        assert_eq!(count(&policy(5, window), 1000 + window), Some("1".into()), "the window has passed");
+        assert_eq!(count(&policy(5, 0), 1000 + 100 * window), Some("3".into()), "no window: counted on");
+        let mut w = Bookkeeping::default();
+        bad_password(&e, &policy(3, window), 5000, &mut w);
+        assert_eq!(
+            (written(&w, "badPasswordTime"), written(&w, "lockoutTime")),
+            (Some("5000".into()), Some("5000".into())),
+            "the third bad password locks, at the attempt's time"
+        );
+    }
+
+    /// A good bind of a clean account writes nothing but a lastLogonTimestamp that is due;
+    /// one that ends a bad-password run resets badPwdCount and writes lastLogon (as Samba:
+    /// simple binds write lastLogon only then, reference/samba-ad-transcripts.md).
+    #[test]
+    fn a_good_bind_writes_only_what_has_changed() {
+        let mut e = user(512, Some("Right-Pass-1"));
+        e.set_str("lastLogonTimestamp", "900");
+        let out = bind(&e, "Right-Pass-1", &policy(0), 1000);
+        assert!(out.result.is_ok());
+        assert!(out.writes.is_empty(), "{:?}", out.writes);
+        e.set_str("badPwdCount", "2");
+        let out = bind(&e, "Right-Pass-1", &policy(0), 1000);
+        assert_eq!((written(&out.writes, "badPwdCount"), written(&out.writes, "lastLogon")), (Some("0".into()), Some("1000".into())));
+        assert!(!out.writes.is_empty());
+        assert_eq!(written(&out.writes, "lockoutTime"), None, "never locked: lockoutTime untouched");
+    }
+
+    /// A lockout that has run its duration ends at the next attempt: lockoutTime and
+    /// badPwdCount back to 0, whatever the password.
+    #[test]
+    fn the_attempt_after_a_lockout_ran_out_starts_afresh() {
+        let mut e = user(512, Some("Right-Pass-1"));
+        e.set_str("lockoutTime", "1000");
+        e.set_str("badPwdCount", "3");
+        let locked = bind(&e, "Right-Pass-1", &policy(500), 1499);
+        assert!(locked.result.unwrap_err().message.contains("data 775"));
+        assert!(locked.writes.is_empty(), "a locked account counts nothing");
+        let out = bind(&e, "Right-Pass-1", &policy(500), 1500);
+        assert!(out.result.is_ok());
+        assert_eq!((written(&out.writes, "lockoutTime"), written(&out.writes, "badPwdCount")), (Some("0".into()), Some("0".into())));
+    }
+
+    /// The two passwords before the current one are refused (52e) without counting; any other
+    /// wrong password counts.
+    #[test]
+    fn the_two_previous_passwords_are_refused_without_counting() {
+        let mut e = user(512, Some("First-Pass-1"));
+        set_password(&mut e, "Second-Pass-2", 2, 3);
+        set_password(&mut e, "Third-Pass-3", 3, 3);
+        let p = Policy { lockout_threshold: 5, ..policy(0) };
+        for old in ["Second-Pass-2", "First-Pass-1"] {
+            let out = bind(&e, old, &p, 1000);
+            assert!(out.result.unwrap_err().message.contains("data 52e"));
+            assert_eq!(written(&out.writes, "badPwdCount"), None, "{old}: not counted");
+        }
+        let out = bind(&e, "Never-Used-4", &p, 1000);
+        assert!(out.result.unwrap_err().message.contains("data 52e"));
+        assert_eq!(written(&out.writes, "badPwdCount"), Some("1".into()));
+    }
+
+    /// accountExpires: 0 and "never" never expire; a time at or before now answers 701.
+    #[test]
+    fn an_account_expires_at_its_account_expires_time() {
+        let data = |expires: i64| {
+            let mut e = user(512, Some("Right-Pass-1"));
+            e.set_str("accountExpires", expires.to_string());
+            bind(&e, "Right-Pass-1", &policy(0), 1000).result.err().map(|err| err.message)
+        };
+        assert_eq!(data(0), None);
+        assert_eq!(data(FILETIME_NEVER), None);
+        assert_eq!(data(1001), None, "expires later");
+        assert!(data(1000).is_some_and(|m| m.contains("data 701")), "expires now");
+    }
+
+    /// AD refuses to enable a user that has no password and needs one (52D); disabled, or
+    /// with PASSWD_NOTREQD, or with a password, or not a change of userAccountControl at all,
+    /// the object is accepted.
+    #[test]
+    fn an_enabled_user_needs_a_password() {
+        let old = user(546, None);
+        let refused = |uac: i64, password: Option<&str>| check_user_state(&old, &user(uac, password)).is_err();
+        assert!(refused(512, None), "enabled, password required, none set");
+        assert!(!refused(514, None), "disabled");
+        assert!(!refused(544, None), "PASSWD_NOTREQD");
+        assert!(!refused(512, Some("Right-Pass-1")));
+        let err = check_user_state(&old, &user(512, None)).unwrap_err();
+        assert_eq!(err.code, ResultCode::UnwillingToPerform);
+        assert!(err.message.starts_with("0000052D"), "{}", err.message);
+        let same = user(512, None);
+        assert!(check_user_state(&same, &user(512, None)).is_ok(), "userAccountControl not changed");
+        let mut group = Entry::new(Dn::parse("CN=g,DC=y").unwrap());
+        group.set_str("objectClass", "group");
+        let mut group2 = group.clone();
+        group2.set_str("userAccountControl", "512");
+        assert!(check_user_state(&group, &group2).is_ok(), "not a user");
+    }
+
+    /// A change stamps uSNChanged when a secret or a replicated attribute changed; badPwdCount,
+    /// badPasswordTime, lastLogon and logonCount alone do not (any case of their names).
+    #[test]
+    fn only_replicated_changes_count() {
+        let old = user(512, Some("Right-Pass-1"));
+        assert!(!replicated_change(&old, &old.clone()), "nothing changed");
+        let mut new = old.clone();
+        new.set_str("BadPwdCount", "2");
+        new.set_str("lastLogon", "5");
+        assert!(!replicated_change(&old, &new), "not replicated");
+        new.set_str("description", "x");
+        assert!(replicated_change(&old, &new), "a replicated attribute");
+        let mut new = old.clone();
+        set_password(&mut new, "Other-Pass-2", 1, 3);
+        new.set_str("pwdLastSet", old.first_str("pwdLastSet").unwrap_or_default());
+        assert!(replicated_change(&old, &new), "a secret");
+    }
 }

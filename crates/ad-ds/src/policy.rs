@@ -185,6 +185,21 @@ mod tests {
         e
     }
 
+    /// pwdProperties is a bit field: complexity is DOMAIN_PASSWORD_COMPLEX (1) alone, whatever
+    /// else is set beside it (e.g. 16, DOMAIN_PASSWORD_STORE_CLEARTEXT).
+    #[test]
+    fn complexity_is_the_first_bit_of_pwd_properties() {
+        let complexity = |props: &str| {
+            let mut d = Entry::new(Dn::parse("DC=y").unwrap());
+            d.set_str("pwdProperties", props);
+            Policy::from_domain(&d).complexity
+        };
+        assert!(!complexity("0"));
+        assert!(complexity("1"));
+        assert!(!complexity("16"));
+        assert!(complexity("17"));
+    }
+
     #[test]
     fn windows_complexity_rules() {
         assert!(is_complex("Summer-Lake-41", "User1", "User1"));

@@ -1,7 +1,8 @@
 //! The password-related constructed attributes AD computes on every read, never stores:
 //! msDS-User-Account-Control-Computed (UF_LOCKOUT, UF_PASSWORD_EXPIRED),
 //! msDS-UserPasswordExpiryTimeComputed and msDS-ResultantPSO — each following the policy
-//! that governs the user (the domain's, or the PSO that wins) and the lab clock.
+//! that governs the user (the domain's, or the PSO that wins) and the lab clock — and a
+//! search's typesOnly, which names them without their values.
 
 use ad_ds::account::{UF_LOCKOUT, UF_PASSWORD_EXPIRED};
 use ad_ds::directory::{ModOp, Modification, OpContext};
@@ -136,4 +137,22 @@ fn the_winning_pso_is_named_and_its_maximum_age_decides_the_expiry() {
     assert_eq!(read(&d, "msDS-ResultantPSO"), vec![never]);
     assert_eq!(one(&d, "msDS-UserPasswordExpiryTimeComputed"), FILETIME_NEVER);
     assert_eq!(one(&d, "msDS-User-Account-Control-Computed"), 0);
+}
+
+/// RFC 4511 4.5.1.8: typesOnly answers the attribute names without their values — for a
+/// constructed attribute as for a stored one.
+#[test]
+fn types_only_names_attributes_without_values() {
+    use ad_ds::directory::Selection;
+    let clock = Clock::frozen(Clock::lab_epoch());
+    let (d, _) = domain(&clock);
+    let key = d.by_sam("Dana").expect("seeded").dn.key();
+    let attrs = vec!["sAMAccountName".to_string(), "msDS-User-Account-Control-Computed".to_string()];
+    let (_, with_values) = d.render(&key, &Selection::from_request(&attrs, false)).unwrap();
+    let (_, types_only) = d.render(&key, &Selection::from_request(&attrs, true)).unwrap();
+    let names = |r: &[(String, Vec<Vec<u8>>)]| r.iter().map(|(n, _)| n.to_ascii_lowercase()).collect::<Vec<_>>();
+    assert_eq!(names(&with_values), names(&types_only));
+    assert_eq!(names(&types_only).len(), 2, "{types_only:?}");
+    assert!(with_values.iter().all(|(_, v)| !v.is_empty()));
+    assert!(types_only.iter().all(|(_, v)| v.is_empty()), "{types_only:?}");
 }

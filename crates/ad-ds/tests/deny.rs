@@ -321,6 +321,62 @@ fn a_deny_of_all_extended_rights_or_of_full_control_is_honoured() {
     assert!(!d.has_right(&bob, Right::WriteLockoutTime, &alice), "every right with it");
 }
 
+/// unicodePwd written as a lone add (no delete of the old value) is neither a change nor a
+/// reset: 50 insufficientAccessRights, as Samba answers it (reference transcripts: "add
+/// only"), and nothing changes; a replace (a reset) by the same writer is a different answer.
+#[test]
+fn a_lone_add_of_unicodepwd_is_refused_as_no_write_access() {
+    let mut d = domain();
+    seed(&mut d);
+    set_password(&mut d, "Alice", "First-Start-Pass-1");
+    let dn = d.by_sam("Alice").unwrap().dn.to_string();
+    let (alice, _) = principal(&d, "Alice");
+    let add = vec![Modification { op: ModOp::Add, attr: "unicodePwd".into(), values: vec![unicode_pwd("Added-Pass-2")] }];
+    let err = d.modify(&alice, &dn, add, OpContext::TLS).unwrap_err();
+    assert_eq!(err.code, ResultCode::InsufficientAccessRights, "{err:?}");
+    assert!(err.message.starts_with("00002098"), "{}", err.message);
+    // (Alice was made over LDAP, so disabled: the right password answers 533, a wrong one 52e)
+    let answer = |d: &mut Directory, pw: &str| d.bind("DENY\\Alice", pw).unwrap_err().message;
+    assert!(answer(&mut d, "First-Start-Pass-1").contains("data 533"), "the password is the one before");
+    assert!(answer(&mut d, "Added-Pass-2").contains("data 52e"));
+}
+
+/// A deny of Full Control names its trustee: the others' grants on the same object stand.
+#[test]
+fn a_broad_deny_holds_its_trustee_only() {
+    let mut d = domain();
+    seed(&mut d);
+    let base = d.base_dn().to_string();
+    let (bob_dn, alice_dn) = (d.by_sam("Bob").unwrap().dn.to_string(), d.by_sam("Alice").unwrap().dn.to_string());
+    let carol_dn = format!("CN=Carol,CN=Users,{base}");
+    let attrs = vec![("objectClass".to_string(), vec![b"user".to_vec()]), ("sAMAccountName".to_string(), vec![b"Carol".to_vec()])];
+    d.add(&system(), &carol_dn, attrs, OpContext::TLS).unwrap();
+    for who in [&bob_dn, &carol_dn] {
+        d.grant(Some(who), Right::ResetPassword, &base).unwrap();
+    }
+    let bob_sid = d.by_sam("Bob").unwrap().values("objectSid")[0].to_vec();
+    write_dacl(&mut d, &alice_dn, vec![security::full_control(false, bob_sid, security::AppliesTo::ThisObject)]);
+    let (bob, _) = principal(&d, "Bob");
+    let (carol, _) = principal(&d, "Carol");
+    let (_, alice) = principal(&d, "Alice");
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "Bob is denied");
+    assert!(d.has_right(&carol, Right::ResetPassword, &alice), "Carol is not named");
+}
+
+/// A grant to SELF is each object's own: Alice may do on her own object what she may not do
+/// on Bob's.
+#[test]
+fn a_grant_to_self_reaches_the_object_itself_only() {
+    let mut d = domain();
+    seed(&mut d);
+    let base = d.base_dn().to_string();
+    d.grant(Some("SELF"), Right::ResetPassword, &base).unwrap();
+    let (alice, alice_key) = principal(&d, "Alice");
+    let (_, bob_key) = principal(&d, "Bob");
+    assert!(d.has_right(&alice, Right::ResetPassword, &alice_key), "her own");
+    assert!(!d.has_right(&alice, Right::ResetPassword, &bob_key), "not Bob's");
+}
+
 /// MS-SAMR 3.1.1.8.7: a password written by someone who holds Unexpire Password on the
 /// domain object (Authenticated Users do, by default) leaves pwdLastSet at now; by someone
 /// denied it, at 0 — the new password is expired at once, for a reset and for a change alike.
