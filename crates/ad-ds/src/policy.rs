@@ -185,6 +185,17 @@ mod tests {
         e
     }
 
+    /// The reasons are Samba's words (reference/samba-ad-transcripts.md, "0000052D: Constraint
+    /// violation - check_password_restrictions: …"), the length with the policy's minimum.
+    #[test]
+    fn refusals_give_sambas_reasons() {
+        assert_eq!(Refusal::TooYoung.reason(), "password is too young to change!");
+        assert_eq!(Refusal::TooShort(12).reason(), "the password is too short. It should be equal or longer than 12 characters!");
+        assert_eq!(Refusal::NotComplex.reason(), "the password does not meet the complexity criteria!");
+        assert_eq!(Refusal::Current.reason(), "the password was already used (previous password)!");
+        assert_eq!(Refusal::InHistory.reason(), "the password was already used (in history)!");
+    }
+
     /// pwdProperties is a bit field: complexity is DOMAIN_PASSWORD_COMPLEX (1) alone, whatever
     /// else is set beside it (e.g. 16, DOMAIN_PASSWORD_STORE_CLEARTEXT).
     #[test]
