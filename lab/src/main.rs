@@ -546,6 +546,44 @@ async fn conformance(a: ConformanceArgs) -> Result<()> {
     Ok(())
 }
 
+/// Takes the state directory for this lab: an exclusive lock on its `lab.lock` (released by
+/// the kernel when the process ends, however it ends), holding this process's id. A directory
+/// another running lab holds is refused before anything in it is touched — a second lab
+/// would rewrite the first one's ca.pem and lab.json under its clients.
+fn hold_state_dir(dir: &std::path::Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("lab.lock");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = files::read_text(&path, 64).unwrap_or_default();
+            let dashboard = files::read_text(&dir.join("lab.json"), files::LAB_JSON_MAX)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["dashboard"].as_str().map(|d| format!(", dashboard {d}")))
+                .unwrap_or_default();
+            bail!(
+                "the state directory {} is in use by a running lab (process {}{dashboard}): stop that lab first, or give this one another --state-dir",
+                dir.display(),
+                pid.trim()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+    f.set_len(0)?;
+    write!(f, "{}", std::process::id())?;
+    Ok(f)
+}
+
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -625,6 +663,8 @@ async fn up(a: UpArgs) -> Result<()> {
         signals.parent = Some(std::os::unix::process::parent_id());
     }
     let state_dir = a.state_dir.clone();
+    // one state directory, one lab: held until this process ends
+    let _held = hold_state_dir(&state_dir)?;
     // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
     let _ = std::fs::remove_file(state_dir.join("lab.json"));
     let adds_ldif = match &a.adds_ldif {

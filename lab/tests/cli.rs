@@ -650,3 +650,33 @@ fn files_given_to_lab_are_read_up_to_a_bound() {
         assert!(out.stdout.is_empty(), "no JSON line");
     }
 }
+
+/// One state directory, one lab: a second `lab up` on a running lab's directory is refused,
+/// naming the running lab, before it touches anything there (the first lab's ca.pem and
+/// lab.json stay as they were, and its clients keep working); once the first has stopped,
+/// the directory is free again.
+#[test]
+fn a_second_lab_on_a_running_labs_state_directory_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = up(dir.path(), &[]);
+    let before = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let (ca, json) = (before("ca.pem"), before("lab.json"));
+    let second = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["up", "--json", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--https", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(second.stdout.is_empty(), "no JSON line");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("is in use by a running lab"), "{err}");
+    assert!(err.contains(&format!("process {}", first.child.id())), "names the running lab's process: {err}");
+    assert!(err.contains(first.info["dashboard"].as_str().unwrap()), "and its dashboard: {err}");
+    assert_eq!((before("ca.pem"), before("lab.json")), (ca, json), "the running lab's files untouched");
+    assert_eq!(ldapwhoami(&first.info, "TESTLAB\\User1", "Summer-Lake-41"), "u:TESTLAB\\User1", "the first lab still serves");
+    assert!(sigterm(first).success());
+    let again = up(dir.path(), &[]);
+    assert!(sigterm(again).success(), "free once the first lab has stopped");
+}
