@@ -663,10 +663,6 @@ async fn up(a: UpArgs) -> Result<()> {
         signals.parent = Some(std::os::unix::process::parent_id());
     }
     let state_dir = a.state_dir.clone();
-    // one state directory, one lab: held until this process ends
-    let _held = hold_state_dir(&state_dir)?;
-    // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
-    let _ = std::fs::remove_file(state_dir.join("lab.json"));
     let adds_ldif = match &a.adds_ldif {
         Some(p) => {
             Some((p.display().to_string(), files::read_text(p, files::LDIF_MAX).with_context(|| format!("reading {}", p.display()))?))
@@ -711,6 +707,11 @@ async fn up(a: UpArgs) -> Result<()> {
         }
         None => None,
     };
+    // every input read and checked: now the state directory. One directory, one lab: held
+    // until this process ends
+    let _held = hold_state_dir(&state_dir)?;
+    // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
+    let _ = std::fs::remove_file(state_dir.join("lab.json"));
     let lab = Lab::start(cfg).await?;
     for w in &lab.warnings {
         eprintln!("warning: {w}");
