@@ -352,9 +352,9 @@ impl<'a> Runner<'a> {
             self.trace_seq = self.trace_seq.max(seq);
             self.transcript.wire(self.step, &from, &to, &text);
             // AD's refusal ("19 0000052D: …") in plain words, as the dashboard says it
-            let diagnostic = text.split_once(' ').map_or(text.as_str(), |(_, d)| d);
+            let (rc, diagnostic) = text.split_once(' ').map_or((0, text.as_str()), |(rc, d)| (rc.parse().unwrap_or(0), d));
             if from == "AD DS"
-                && let Some(why) = writeback::events::plain_reason(diagnostic)
+                && let Some(why) = writeback::events::plain_reason(rc, diagnostic)
             {
                 self.transcript.note(self.step, why);
             }

@@ -170,16 +170,33 @@ pub fn classify(rc: u32, diagnostic: &str) -> (Failure, &'static str) {
 
 /// AD's reason for refusing a password, in plain words, for the lab's own surfaces (the
 /// event view, transcripts): Connect's 6329 text says only "a restriction prevents the
-/// password from being changed", and a trainee needs to know which. None when AD's
-/// diagnostic names no policy rule.
-pub fn plain_reason(diagnostic: &str) -> Option<&'static str> {
+/// password from being changed", and a trainee needs to know which. Read from AD's result
+/// code as well as its diagnostic: the same "00000005" is a change the user's object denies
+/// under constraintViolation (19), and a reset the writer holds no Reset Password for under
+/// insufficientAccessRights (50). None when AD's answer names no rule the lab can explain.
+pub fn plain_reason(rc: u32, diagnostic: &str) -> Option<&'static str> {
     let d = diagnostic.to_ascii_lowercase();
-    if d.starts_with("00000005") {
-        return Some(
-            "the user may not change their password: their object denies the Change Password right (ADUC's \"User cannot change password\"); a reset is still allowed",
-        );
+    // (Samba words the access refusals its own way)
+    let access = d.starts_with("00000005") || d.starts_with("error in module acl");
+    match rc {
+        19 if access => {
+            return Some(
+                "the user may not change their password: their object denies the Change Password right (ADUC's \"User cannot change password\"); a reset is still allowed",
+            );
+        }
+        50 if access => {
+            return Some(
+                "the AD connector account does not hold Reset Password on this user: Connect's account permissions grant it on the synced users (a protected account, adminCount=1, takes AdminSDHolder's permissions instead, and these do not grant it)",
+            );
+        }
+        50 if d.starts_with("00002098") => {
+            return Some(
+                "the AD connector account may not write an attribute this operation writes: lockoutTime (an unlock, or a reset that unlocks) or pwdLastSet (a reset that asks for a new password at the next sign-in)",
+            );
+        }
+        _ => {}
     }
-    if !d.starts_with("0000052d") {
+    if rc != 19 || !d.starts_with("0000052d") {
         return None;
     }
     Some(if d.contains("too young") {
@@ -227,15 +244,40 @@ mod tests {
     #[test]
     fn policy_refusals_get_a_plain_reason() {
         let young = "0000052D: AtrErr: DSID-03190F80, #1:\n\t(lab: check_password_restrictions: password is too young to change!)";
-        assert!(plain_reason(young).unwrap().contains("minPwdAge"));
-        assert!(plain_reason("0000052D: x (lab: the password was already used (in history)!)").unwrap().contains("pwdHistoryLength"));
-        assert!(plain_reason("0000052D: x (lab: the password was already used (previous password)!)").unwrap().contains("current one"));
-        assert_eq!(plain_reason("00002098: SecErr"), None);
+        assert!(plain_reason(19, young).unwrap().contains("minPwdAge"));
+        assert!(plain_reason(19, "0000052D: x (lab: the password was already used (in history)!)").unwrap().contains("pwdHistoryLength"));
+        assert!(plain_reason(19, "0000052D: x (lab: the password was already used (previous password)!)").unwrap().contains("current one"));
         assert!(
-            plain_reason("00000005: SecErr: DSID-031A11E5, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0")
+            plain_reason(19, "0000052D: x (lab: the password is too short. It should be equal or longer than 7 characters!)")
                 .unwrap()
-                .contains("User cannot change password")
+                .contains("minPwdLength")
         );
+        assert!(
+            plain_reason(19, "0000052D: x (lab: the password does not meet the complexity criteria!)").unwrap().contains("pwdProperties")
+        );
+        assert!(plain_reason(19, "0000052D: AtrErr: DSID-03190F80").unwrap().contains("fine-grained"));
+        assert_eq!(plain_reason(53, "0000052D: x"), None, "a policy diagnostic under another code is not read as one");
+        assert_eq!(plain_reason(32, "0000208D: NameErr"), None);
+    }
+
+    /// The note follows AD's result code, not the diagnostic's first word alone (issue 32: a
+    /// reset refused for the connector's missing right read as "User cannot change password").
+    #[test]
+    fn access_refusals_are_told_apart_by_their_result_code() {
+        let lab_change = "00000005: SecErr: DSID-031A11E5, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0";
+        let lab_reset = "00000005: SecErr: DSID-031A11B9, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n";
+        let samba_change = "error in module acl: Constraint violation during LDB_MODIFY (19)";
+        let samba_reset = "error in module acl: insufficient access rights during LDB_MODIFY (50)";
+        for change in [plain_reason(19, lab_change), plain_reason(19, samba_change)] {
+            assert!(change.unwrap().contains("User cannot change password"), "{change:?}");
+        }
+        for reset in [plain_reason(50, lab_reset), plain_reason(50, samba_reset)] {
+            let note = reset.unwrap();
+            assert!(note.contains("does not hold Reset Password") && note.contains("AdminSDHolder"), "{note}");
+            assert!(!note.contains("change their password"), "{note}");
+        }
+        let write = plain_reason(50, "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n").unwrap();
+        assert!(write.contains("lockoutTime") && write.contains("pwdLastSet"), "{write}");
     }
 
     #[test]

@@ -1227,7 +1227,7 @@ async fn write(
     }
     let (failure, detail) = events::classify(r.rc, &r.text);
     // Connect's text first; the lab's note says which rule AD applied
-    let detail = match events::plain_reason(&r.text) {
+    let detail = match events::plain_reason(r.rc, &r.text) {
         Some(why) => format!("{detail} [lab note: {why}]"),
         None => detail.to_string(),
     };
