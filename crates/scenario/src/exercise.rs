@@ -126,6 +126,42 @@ pub fn parse(file: &str, text: &str) -> Result<Exercise, ParseError> {
     Ok(x)
 }
 
+/// Where an exercise gives its own answers away: each accepted answer (of an `answer` check)
+/// that its title, its description, or a task's title, text or question contains, as whole
+/// words in any case. Hints and the solution may hold answers; what a trainee reads first may
+/// not. Empty for a fair exercise.
+pub fn answers_given_away(x: &Exercise) -> Vec<String> {
+    let words = |s: &str| -> String {
+        let w: Vec<String> = s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+        format!(" {} ", w.join(" "))
+    };
+    let mut texts = vec![("the title".to_string(), words(&x.title)), ("the description".to_string(), words(&x.about))];
+    for (i, t) in x.tasks.iter().enumerate() {
+        let t = &t.value;
+        texts.push((format!("task {}'s title", i + 1), words(&t.title)));
+        texts.push((format!("task {}'s text", i + 1), words(&t.how)));
+        for c in &t.done_when {
+            if let Check::Answer { question, .. } = c {
+                texts.push((format!("task {}'s question", i + 1), words(question)));
+            }
+        }
+    }
+    let mut found = vec![];
+    for t in x.tasks.iter().map(|t| &t.value) {
+        for c in &t.done_when {
+            let Check::Answer { accept, .. } = c else { continue };
+            for a in accept.iter().map(|a| words(a)).filter(|a| a.trim() != "") {
+                for (where_, text) in &texts {
+                    if text.contains(&a) {
+                        found.push(format!("{where_} contains the answer {:?}", a.trim()));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
 /// Reads and parses an exercise file.
 pub fn load(path: &Path) -> Result<Exercise, ParseError> {
     let name = path.display().to_string();
