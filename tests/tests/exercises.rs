@@ -56,6 +56,13 @@ async fn every_shipped_exercise_can_be_solved_and_its_checklist_ticks() {
             answer(&t, &cookie, *i, "no idea").await;
             let v = checklist(&t, &cookie).await;
             assert_eq!((v["tasks"][i]["done"].clone(), v["tasks"][i]["wrong_answer"].clone()), (false.into(), "no idea".into()), "{name}");
+            // the dashboard says so where a screen reader announces it
+            let page = t.http().get(format!("{}/portal/lab", t.info().tenant.https)).header("cookie", &cookie).send().await.unwrap();
+            let html = scraper::Html::parse_document(&page.text().await.unwrap());
+            let wrong = scraper::Selector::parse(&format!("#answer-{}-wrong", i + 1)).unwrap();
+            let said = html.select(&wrong).next().unwrap_or_else(|| panic!("{name}: the wrong answer shown"));
+            assert_eq!(said.value().attr("role"), Some("alert"), "{name}");
+            assert!(said.text().collect::<String>().contains("no idea"), "{name}");
         }
         scenario::exercise::play_solution(&t.lab, &solution).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         for (i, right) in &questions {
