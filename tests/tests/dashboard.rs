@@ -31,3 +31,26 @@ async fn a_day_on_the_dashboards_clock_runs_the_sync_cycles_that_fell_due() {
     let (_, clock) = t.lab_call("GET", "/lab/clock", None).await;
     assert_eq!(clock["now"], "2026-01-06T09:00:00Z");
 }
+
+/// An unknown page under /portal answers as a page (404, HTML, a way back), not with the
+/// tenant's Graph error; the pages that exist still answer, and Graph keeps its JSON errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_portal_page_is_a_page_not_a_graph_error() {
+    let t = TestLab::start().await;
+    let base = t.info().tenant.https.clone();
+    let r = t.http().get(format!("{base}/portal/no/such/page")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{:?}", r.headers());
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("This page does not exist") && body.contains("/portal/no/such/page") && body.contains("href=\"/portal\""),
+        "{body}"
+    );
+    for page in ["/portal", "/portal/sspr", "/portal/signin", "/portal/admin"] {
+        let r = t.http_no_redirects().get(format!("{base}{page}")).send().await.unwrap();
+        assert!(r.status().is_success() || r.status().is_redirection(), "{page}: {}", r.status());
+    }
+    let r = t.http().get(format!("{base}/v1.0/no-such-thing")).send().await.unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"), "Graph's errors stay OData JSON");
+    t.stop().await;
+}

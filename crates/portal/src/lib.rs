@@ -209,6 +209,8 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab/stream", get(dashboard_stream))
         .route("/portal/lab/exercise", get(exercise_json))
         .route("/portal/lab/exercise/answer", post(exercise_answer))
+        // an unknown page under /portal is a page too, not the tenant's Graph error
+        .route("/portal/{*rest}", axum::routing::any(not_found))
         .merge(admin::routes())
         .merge(connect::routes())
         .merge(account::routes())
@@ -236,6 +238,16 @@ fn api_error(body: &Value) -> (String, String) {
 
 async fn index() -> Response {
     render(&IndexPage)
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage {
+    path: String,
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    render_status(StatusCode::NOT_FOUND, &NotFoundPage { path: uri.path().to_string() })
 }
 
 // ----- SSPR: "Can't access your account?" -----
