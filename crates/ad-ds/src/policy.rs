@@ -185,6 +185,33 @@ mod tests {
         e
     }
 
+    /// minPwdAge: a change is too young until the age has passed, and allowed from the moment
+    /// it has (pwdLastSet + minPwdAge = now); a password that must change (pwdLastSet 0) is
+    /// never too young, and a reset (without the policy hints) is not held to the age at all.
+    #[test]
+    fn the_minimum_age_ends_when_it_has_passed() {
+        let p = Policy {
+            min_length: 0,
+            complexity: false,
+            history_length: 0,
+            min_age: 100,
+            max_age: 0,
+            lockout_threshold: 0,
+            lockout_duration: 0,
+            observation_window: 0,
+            pso: None,
+        };
+        let mut u = user("jsmith", "John Smith");
+        u.set_str("pwdLastSet", "1000");
+        let check = |u: &Entry, write, now| check_new_password(&p, u, write, "Any-Pass-1", now);
+        assert_eq!(check(&u, Write::Change, 1099), Err(Refusal::TooYoung));
+        assert_eq!(check(&u, Write::Change, 1100), Ok(()), "exactly minPwdAge later");
+        assert_eq!(check(&u, Write::Reset { full_policy: true }, 1099), Err(Refusal::TooYoung), "the policy hints ask for it");
+        assert_eq!(check(&u, Write::Reset { full_policy: false }, 1099), Ok(()));
+        u.set_str("pwdLastSet", "0");
+        assert_eq!(check(&u, Write::Change, 1), Ok(()), "must change at next logon");
+    }
+
     /// The reasons are Samba's words (reference/samba-ad-transcripts.md, "0000052D: Constraint
     /// violation - check_password_restrictions: …"), the length with the policy's minimum.
     #[test]
