@@ -712,7 +712,7 @@ async fn up(a: UpArgs) -> Result<()> {
     let _held = hold_state_dir(&state_dir)?;
     // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
     let _ = std::fs::remove_file(state_dir.join("lab.json"));
-    let lab = Lab::start(cfg).await?;
+    let mut lab = Lab::start(cfg).await?;
     for w in &lab.warnings {
         eprintln!("warning: {w}");
     }
@@ -722,6 +722,7 @@ async fn up(a: UpArgs) -> Result<()> {
             scenario::exercise::begin(&lab, x)
                 .await
                 .map_err(|e| anyhow::anyhow!("exercise {}: {e}", a.exercise.as_deref().unwrap_or_default()))?;
+            lab.info.exercise = a.exercise.clone();
             Some(guide)
         }
         None => None,

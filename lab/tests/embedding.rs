@@ -73,6 +73,7 @@ fn readme_cargo_install_gives_a_lab_that_runs_from_an_empty_directory() {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let info: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("one JSON line, got {line:?}: {e}"));
     assert!(empty.path().join(".lab/ca.pem").is_file(), "the default state directory, in the empty directory");
+    assert_eq!(info["exercise"], "enable-writeback", "the JSON names the exercise");
     let ca = std::fs::read(empty.path().join(".lab/ca.pem")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let t = &info["tenant"];

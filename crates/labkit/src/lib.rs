@@ -127,6 +127,9 @@ pub struct LabInfo {
     /// The writeback engine, when the lab runs one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineInfo>,
+    /// The exercise the lab was started for (`lab up --exercise NAME`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exercise: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -452,6 +455,7 @@ impl Lab {
             },
             users: all_users,
             engine: None,
+            exercise: None,
         };
         let engine = if cfg.engine { Some(start_engine(&cfg, &info).await?) } else { None };
         if let Some(e) = &engine {
