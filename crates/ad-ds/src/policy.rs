@@ -244,7 +244,8 @@ mod tests {
         assert!(is_complex("summer-lake-41", "User1", "User1"), "lower, digit, symbol: three classes");
         assert!(!is_complex("summerlake41", "User1", "User1"), "two classes");
         assert!(!is_complex("Xprobe-change1!", "probe-change", ""), "contains the sAMAccountName (Samba accepts this, Windows does not)");
-        assert!(is_complex("Ab1!", "Al", ""), "a two-character sAMAccountName is not checked");
+        assert!(is_complex("Al-Pass-1", "Al", ""), "a two-character sAMAccountName is not checked");
+        assert!(!is_complex("Bob-Pass-1", "Bob", ""), "a three-character one is");
         assert!(!is_complex("Smith-Pass-1", "jsmith", "John Smith"), "contains a displayName token");
         assert!(is_complex("Jo-Pass-1!", "jsmith", "Jo Smith"), "tokens under three characters are ignored");
         assert!(is_complex("密码Pass1", "u", ""), "uncased letters are their own category");
