@@ -248,6 +248,7 @@ mod tests {
         assert!(!is_complex("Bob-Pass-1", "Bob", ""), "a three-character one is");
         assert!(!is_complex("Smith-Pass-1", "jsmith", "John Smith"), "contains a displayName token");
         assert!(is_complex("Jo-Pass-1!", "jsmith", "Jo Smith"), "tokens under three characters are ignored");
+        assert!(!is_complex("Lee-Pass-1!", "jsmith", "Jo Lee"), "a token of three characters counts");
         assert!(is_complex("密码Pass1", "u", ""), "uncased letters are their own category");
     }
 
