@@ -212,6 +212,32 @@ mod tests {
         assert_eq!(check(&u, Write::Change, 1), Ok(()), "must change at next logon");
     }
 
+    /// pwdHistoryLength 0 keeps no history: the current password may be set again; with a
+    /// history, the current one and those in it are refused, older ones are not.
+    #[test]
+    fn history_refuses_only_what_it_keeps() {
+        let policy = |history_length| Policy {
+            min_length: 0,
+            complexity: false,
+            history_length,
+            min_age: 0,
+            max_age: 0,
+            lockout_threshold: 0,
+            lockout_duration: 0,
+            observation_window: 0,
+            pso: None,
+        };
+        let mut u = user("jsmith", "John Smith");
+        for (i, pw) in ["First-Pass-1", "Second-Pass-2", "Third-Pass-3"].iter().enumerate() {
+            crate::account::set_password(&mut u, pw, i as i64 + 1, 24);
+        }
+        let check = |h, pw| check_new_password(&policy(h), &u, Write::Change, pw, 10);
+        assert_eq!(check(0, "Third-Pass-3"), Ok(()), "no history: the current one again");
+        assert_eq!(check(2, "Third-Pass-3"), Err(Refusal::Current));
+        assert_eq!(check(2, "Second-Pass-2"), Err(Refusal::InHistory));
+        assert_eq!(check(2, "First-Pass-1"), Ok(()), "past the two the policy keeps");
+    }
+
     /// The reasons are Samba's words (reference/samba-ad-transcripts.md, "0000052D: Constraint
     /// violation - check_password_restrictions: …"), the length with the policy's minimum.
     #[test]
