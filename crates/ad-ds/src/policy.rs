@@ -238,6 +238,27 @@ mod tests {
         assert_eq!(check(2, "First-Pass-1"), Ok(()), "past the two the policy keeps");
     }
 
+    /// minPwdLength: a password of exactly the minimum is long enough; one character fewer
+    /// is refused, naming the minimum.
+    #[test]
+    fn the_minimum_length_is_inclusive() {
+        let p = Policy {
+            min_length: 7,
+            complexity: false,
+            history_length: 0,
+            min_age: 0,
+            max_age: 0,
+            lockout_threshold: 0,
+            lockout_duration: 0,
+            observation_window: 0,
+            pso: None,
+        };
+        let u = user("jsmith", "John Smith");
+        assert_eq!(check_new_password(&p, &u, Write::Change, "Seven-7", 1), Ok(()));
+        assert_eq!(check_new_password(&p, &u, Write::Change, "Six-66", 1), Err(Refusal::TooShort(7)));
+        assert_eq!(check_new_password(&p, &u, Write::Reset { full_policy: false }, "Six-66", 1), Err(Refusal::TooShort(7)), "a reset too");
+    }
+
     /// The reasons are Samba's words (reference/samba-ad-transcripts.md, "0000052D: Constraint
     /// violation - check_password_restrictions: …"), the length with the policy's minimum.
     #[test]
