@@ -339,6 +339,47 @@ mod tests {
         crate::sid::Sid::parse(s).unwrap().to_bytes()
     }
 
+    /// Only denies are broad denies: an object ACE denying with no object type ("All
+    /// extended rights"), or a plain ACCESS_DENIED ACE (Full Control) — not their allowing
+    /// twins, not a deny of one named right, not a plain ACE too short to hold a SID.
+    #[test]
+    fn a_broad_deny_is_a_deny_without_an_object_type_or_a_plain_denied_ace() {
+        let bob = sid("S-1-5-21-1-2-3-1105");
+        let all_extended = |allow| ace_applying(allow, None, bob.clone(), AppliesTo::ThisObject);
+        let denied = all_extended(false);
+        let (rights, who) = broad_deny(&denied, true).expect("all extended rights denied");
+        assert!(rights.contains(&Right::ResetPassword) && who == bob.as_slice(), "{rights:?}");
+        assert_eq!(broad_deny(&all_extended(true), true), None, "allowed, not denied");
+        assert_eq!(
+            broad_deny(&ace_applying(false, Some(Right::ResetPassword), bob.clone(), AppliesTo::ThisObject), true),
+            None,
+            "one named right"
+        );
+        let denied = full_control(false, bob.clone(), AppliesTo::ThisObject);
+        let (rights, _) = broad_deny(&denied, true).expect("Full Control denied");
+        assert_eq!(rights.len(), Right::ALL.len(), "every right");
+        assert_eq!(broad_deny(&full_control(true, bob.clone(), AppliesTo::ThisObject), true), None, "Full Control allowed");
+        assert_eq!(broad_deny(&Ace::Other(vec![0x01, 0, 12, 0, 0xff, 0xff, 0xff, 0xff, 1, 1, 0, 0]), true), None, "too short for a SID");
+    }
+
+    /// A broad deny on a container reaches the users below when it is inheritable and names
+    /// no class or the user class — not when it is for computer objects, nor when it is the
+    /// container's own; on the object itself, it applies unless it is inherit-only.
+    #[test]
+    fn a_broad_deny_reaches_where_its_flags_say() {
+        let bob = sid("S-1-5-21-1-2-3-1105");
+        let deny = |applies| ace_applying(false, None, bob.clone(), applies);
+        let below = |applies| broad_deny(&deny(applies), false).is_some();
+        assert!(below(AppliesTo::DescendantUsers));
+        assert!(below(AppliesTo::Descendants));
+        assert!(below(AppliesTo::ThisObjectAndDescendants));
+        assert!(!below(AppliesTo::DescendantComputers), "for computer objects");
+        assert!(!below(AppliesTo::ThisObject), "the container's own");
+        let itself = |applies| broad_deny(&deny(applies), true).is_some();
+        assert!(itself(AppliesTo::ThisObject) && itself(AppliesTo::ThisObjectAndDescendants));
+        assert!(!itself(AppliesTo::DescendantUsers), "inherit-only");
+    }
+
     #[test]
     fn a_descriptor_round_trips_and_keeps_aces_it_does_not_read() {
         let change = uuid::Uuid::parse_str("ab721a53-1e2f-11d0-9819-00aa0040529b").unwrap().to_bytes_le();
