@@ -360,6 +360,12 @@ mod tests {
         assert_eq!(rights.len(), Right::ALL.len(), "every right");
         assert_eq!(broad_deny(&full_control(true, bob.clone(), AppliesTo::ThisObject), true), None, "Full Control allowed");
         assert_eq!(broad_deny(&Ace::Other(vec![0x01, 0, 12, 0, 0xff, 0xff, 0xff, 0xff, 1, 1, 0, 0]), true), None, "too short for a SID");
+        // GENERIC_WRITE denied: every property write, no extended right
+        let Ace::Other(mut generic_write) = full_control(false, bob.clone(), AppliesTo::ThisObject) else { unreachable!() };
+        generic_write[4..8].copy_from_slice(&0x4000_0000u32.to_le_bytes());
+        let (rights, _) = broad_deny(&Ace::Other(generic_write), true).expect("GENERIC_WRITE denied");
+        assert!(rights.contains(&Right::WriteLockoutTime) && rights.contains(&Right::WritePwdLastSet), "{rights:?}");
+        assert!(!rights.contains(&Right::ResetPassword) && !rights.contains(&Right::ChangePassword), "{rights:?}");
     }
 
     /// A broad deny on a container reaches the users below when it is inheritable and names
