@@ -349,6 +349,7 @@ mod tests {
         let denied = all_extended(false);
         let (rights, who) = broad_deny(&denied, true).expect("all extended rights denied");
         assert!(rights.contains(&Right::ResetPassword) && who == bob.as_slice(), "{rights:?}");
+        assert!(!rights.contains(&Right::WriteLockoutTime), "extended rights only, no property write: {rights:?}");
         assert_eq!(broad_deny(&all_extended(true), true), None, "allowed, not denied");
         assert_eq!(
             broad_deny(&ace_applying(false, Some(Right::ResetPassword), bob.clone(), AppliesTo::ThisObject), true),
