@@ -1474,6 +1474,58 @@ mod tests {
         assert!(!t.operations.contains_key(&Uuid::from_u128(4)) && t.operations.contains_key(&Uuid::from_u128(5)));
     }
 
+    /// Smart lockout with Microsoft's defaults (10 failures, 60 s): distinct wrong passwords
+    /// count, one of the last three again does not; a lock holds against the right password
+    /// until it has run; the first failure after it locks again, for twice as long; a good
+    /// sign-in ends that. Then the account's own state: disabled, must change.
+    #[test]
+    fn smart_lockout_counts_distinct_wrong_passwords_and_locks_longer_each_time() {
+        let clock = Clock::frozen(Clock::lab_epoch());
+        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], clock.clone(), 1);
+        let spec = NewUser {
+            user_principal_name: "amy@testlab.example".into(),
+            display_name: "Amy".into(),
+            account_enabled: true,
+            password: Some("Right-Pass-Word-1".into()),
+            ..Default::default()
+        };
+        let id = t.add_user(spec);
+        let sign_in = |t: &mut Tenant, pw: &str| t.sign_in("amy@testlab.example", pw);
+        for n in 0..9 {
+            assert_eq!(sign_in(&mut t, &format!("Wrong-{n}")), Err(SignInError::InvalidCredentials), "failure {}", n + 1);
+        }
+        for _ in 0..5 {
+            assert_eq!(sign_in(&mut t, "Wrong-8"), Err(SignInError::InvalidCredentials), "a recent wrong password again does not count");
+        }
+        assert_eq!(sign_in(&mut t, "Wrong-9"), Err(SignInError::Locked), "the tenth distinct one locks");
+        assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::Locked), "locked against the right password too");
+        clock.advance(std::time::Duration::from_secs(59));
+        assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::Locked));
+        clock.advance(std::time::Duration::from_secs(1));
+        assert_eq!(sign_in(&mut t, "Other-Wrong-1"), Err(SignInError::Locked), "the first failure after a lockout locks again");
+        clock.advance(std::time::Duration::from_secs(119));
+        assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::Locked), "the second lockout lasts 120 s");
+        clock.advance(std::time::Duration::from_secs(1));
+        assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Ok(id));
+        assert_eq!(sign_in(&mut t, "Other-Wrong-2"), Err(SignInError::InvalidCredentials), "a good sign-in ended the probation");
+        // the last three wrong passwords are remembered, not a fourth before them
+        for pw in ["A-1", "B-2", "C-3", "D-4"] {
+            assert_eq!(sign_in(&mut t, pw), Err(SignInError::InvalidCredentials));
+        }
+        let failures = |t: &Tenant| t.users[&id].smart_lockout.failures;
+        let before = failures(&t);
+        sign_in(&mut t, "B-2").unwrap_err();
+        assert_eq!(failures(&t), before, "B-2 is one of the last three");
+        sign_in(&mut t, "A-1").unwrap_err();
+        assert_eq!(failures(&t), before + 1, "A-1 was pushed out by D-4: it counts again");
+        // the account's own state, once the password is right
+        assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Ok(id));
+        t.users.get_mut(&id).unwrap().force_change_password_next_sign_in = true;
+        assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::PasswordChangeRequired));
+        t.users.get_mut(&id).unwrap().account_enabled = false;
+        assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::Disabled));
+    }
+
     /// The password is checked between the halves without the tenant held; a reset in that gap
     /// must not let the old password through.
     #[test]
