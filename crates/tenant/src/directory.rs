@@ -597,7 +597,9 @@ impl Tenant {
             return Err(RefreshError::Disabled);
         }
         let (user, scope) = (grant.user, grant.scope.clone());
-        let token = self.refresh_tokens.issue(crate::refresh::Grant { last_used: now, ..grant });
+        // (the grant `redeem` hands back is stamped used now: the new token's inactivity
+        // counts from this redemption)
+        let token = self.refresh_tokens.issue(grant);
         Ok((user, scope, token))
     }
 
@@ -1507,6 +1509,7 @@ mod tests {
         assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::Locked), "the second lockout lasts 120 s");
         clock.advance(std::time::Duration::from_secs(1));
         assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Ok(id));
+        clock.advance(std::time::Duration::from_secs(1));
         assert_eq!(sign_in(&mut t, "Other-Wrong-2"), Err(SignInError::InvalidCredentials), "a good sign-in ended the probation");
         // the last three wrong passwords are remembered, not a fourth before them
         for pw in ["A-1", "B-2", "C-3", "D-4"] {
@@ -1524,6 +1527,26 @@ mod tests {
         assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::PasswordChangeRequired));
         t.users.get_mut(&id).unwrap().account_enabled = false;
         assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::Disabled));
+    }
+
+    /// A sign-in whose account another sign-in locked while its password was being checked
+    /// (the two halves run apart, without the tenant held) is refused as locked.
+    #[test]
+    fn a_lock_made_while_a_password_is_checked_refuses_that_sign_in() {
+        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], Clock::frozen(Clock::lab_epoch()), 1);
+        let spec = NewUser {
+            user_principal_name: "amy@testlab.example".into(),
+            display_name: "Amy".into(),
+            account_enabled: true,
+            password: Some("Right-Pass-Word-1".into()),
+            ..Default::default()
+        };
+        let id = t.add_user(spec);
+        let (_, checked) = t.sign_in_start("amy@testlab.example").expect("not locked yet");
+        for n in 0..10 {
+            t.sign_in("amy@testlab.example", &format!("Wrong-{n}")).unwrap_err();
+        }
+        assert_eq!(t.sign_in_finish(id, &checked, true, "Right-Pass-Word-1"), Err(SignInError::Locked));
     }
 
     /// The password is checked between the halves without the tenant held; a reset in that gap
