@@ -278,6 +278,7 @@ mod tests {
         }
         let write = plain_reason(50, "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n").unwrap();
         assert!(write.contains("lockoutTime") && write.contains("pwdLastSet"), "{write}");
+        assert_eq!(plain_reason(50, "000020E6: SvcErr: DSID-031A1254, problem 5003 (WILL_NOT_PERFORM)"), None, "no rule to explain");
     }
 
     #[test]
