@@ -178,6 +178,21 @@ mod tests {
     use super::*;
     use crate::dn::Dn;
 
+    /// A policy of a minimum length, a history and a minimum age, nothing else.
+    fn rules(min_length: usize, history_length: usize, min_age: i64) -> Policy {
+        Policy {
+            min_length,
+            complexity: false,
+            history_length,
+            min_age,
+            max_age: 0,
+            lockout_threshold: 0,
+            lockout_duration: 0,
+            observation_window: 0,
+            pso: None,
+        }
+    }
+
     fn user(sam: &str, display: &str) -> Entry {
         let mut e = Entry::new(Dn::parse("CN=x,DC=y").unwrap());
         e.set_str("sAMAccountName", sam);
@@ -190,17 +205,7 @@ mod tests {
     /// never too young, and a reset (without the policy hints) is not held to the age at all.
     #[test]
     fn the_minimum_age_ends_when_it_has_passed() {
-        let p = Policy {
-            min_length: 0,
-            complexity: false,
-            history_length: 0,
-            min_age: 100,
-            max_age: 0,
-            lockout_threshold: 0,
-            lockout_duration: 0,
-            observation_window: 0,
-            pso: None,
-        };
+        let p = rules(0, 0, 100);
         let mut u = user("jsmith", "John Smith");
         u.set_str("pwdLastSet", "1000");
         let check = |u: &Entry, write, now| check_new_password(&p, u, write, "Any-Pass-1", now);
@@ -216,17 +221,7 @@ mod tests {
     /// history, the current one and those in it are refused, older ones are not.
     #[test]
     fn history_refuses_only_what_it_keeps() {
-        let policy = |history_length| Policy {
-            min_length: 0,
-            complexity: false,
-            history_length,
-            min_age: 0,
-            max_age: 0,
-            lockout_threshold: 0,
-            lockout_duration: 0,
-            observation_window: 0,
-            pso: None,
-        };
+        let policy = |history_length| rules(0, history_length, 0);
         let mut u = user("jsmith", "John Smith");
         for (i, pw) in ["First-Pass-1", "Second-Pass-2", "Third-Pass-3"].iter().enumerate() {
             crate::account::set_password(&mut u, pw, i as i64 + 1, 24);
@@ -242,17 +237,7 @@ mod tests {
     /// is refused, naming the minimum.
     #[test]
     fn the_minimum_length_is_inclusive() {
-        let p = Policy {
-            min_length: 7,
-            complexity: false,
-            history_length: 0,
-            min_age: 0,
-            max_age: 0,
-            lockout_threshold: 0,
-            lockout_duration: 0,
-            observation_window: 0,
-            pso: None,
-        };
+        let p = rules(7, 0, 0);
         let u = user("jsmith", "John Smith");
         assert_eq!(check_new_password(&p, &u, Write::Change, "Seven-7", 1), Ok(()));
         assert_eq!(check_new_password(&p, &u, Write::Change, "Six-66", 1), Err(Refusal::TooShort(7)));

@@ -1476,6 +1476,20 @@ mod tests {
         assert!(!t.operations.contains_key(&Uuid::from_u128(4)) && t.operations.contains_key(&Uuid::from_u128(5)));
     }
 
+    /// A tenant with one enabled cloud user, amy@testlab.example, and her password.
+    fn with_amy(clock: Clock, password: &str) -> (Tenant, Uuid) {
+        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], clock, 1);
+        let spec = NewUser {
+            user_principal_name: "amy@testlab.example".into(),
+            display_name: "Amy".into(),
+            account_enabled: true,
+            password: Some(password.into()),
+            ..Default::default()
+        };
+        let id = t.add_user(spec);
+        (t, id)
+    }
+
     /// Smart lockout with Microsoft's defaults (10 failures, 60 s): distinct wrong passwords
     /// count, one of the last three again does not; a lock holds against the right password
     /// until it has run; the first failure after it locks again, for twice as long; a good
@@ -1483,15 +1497,7 @@ mod tests {
     #[test]
     fn smart_lockout_counts_distinct_wrong_passwords_and_locks_longer_each_time() {
         let clock = Clock::frozen(Clock::lab_epoch());
-        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], clock.clone(), 1);
-        let spec = NewUser {
-            user_principal_name: "amy@testlab.example".into(),
-            display_name: "Amy".into(),
-            account_enabled: true,
-            password: Some("Right-Pass-Word-1".into()),
-            ..Default::default()
-        };
-        let id = t.add_user(spec);
+        let (mut t, id) = with_amy(clock.clone(), "Right-Pass-Word-1");
         let sign_in = |t: &mut Tenant, pw: &str| t.sign_in("amy@testlab.example", pw);
         for n in 0..9 {
             assert_eq!(sign_in(&mut t, &format!("Wrong-{n}")), Err(SignInError::InvalidCredentials), "failure {}", n + 1);
@@ -1533,15 +1539,7 @@ mod tests {
     /// (the two halves run apart, without the tenant held) is refused as locked.
     #[test]
     fn a_lock_made_while_a_password_is_checked_refuses_that_sign_in() {
-        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], Clock::frozen(Clock::lab_epoch()), 1);
-        let spec = NewUser {
-            user_principal_name: "amy@testlab.example".into(),
-            display_name: "Amy".into(),
-            account_enabled: true,
-            password: Some("Right-Pass-Word-1".into()),
-            ..Default::default()
-        };
-        let id = t.add_user(spec);
+        let (mut t, id) = with_amy(Clock::frozen(Clock::lab_epoch()), "Right-Pass-Word-1");
         let (_, checked) = t.sign_in_start("amy@testlab.example").expect("not locked yet");
         for n in 0..10 {
             t.sign_in("amy@testlab.example", &format!("Wrong-{n}")).unwrap_err();
@@ -1553,15 +1551,7 @@ mod tests {
     /// must not let the old password through.
     #[test]
     fn a_sign_in_split_around_its_hash_check_sees_a_reset_made_in_between() {
-        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], Clock::frozen(Clock::lab_epoch()), 1);
-        let spec = NewUser {
-            user_principal_name: "amy@testlab.example".into(),
-            display_name: "Amy".into(),
-            account_enabled: true,
-            password: Some("Old-Pass-Word-1".into()),
-            ..Default::default()
-        };
-        let id = t.add_user(spec);
+        let (mut t, id) = with_amy(Clock::frozen(Clock::lab_epoch()), "Old-Pass-Word-1");
         let (found, checked) = t.sign_in_start("AMY@testlab.example").expect("known");
         assert_eq!(found, id);
         let good = checked.as_ref().is_some_and(|c| c.verify("Old-Pass-Word-1"));
