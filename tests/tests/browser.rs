@@ -317,7 +317,7 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
         .await
         .unwrap();
     let admin_cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    assert!(admin_cookie.starts_with("hybrid_lab_admin="), "{admin_cookie}");
+    assert!(admin_cookie.starts_with("hybrid_lab_admin_"), "{admin_cookie}");
     // and as a user, for their own pages
     let r = http
         .post(format!("{base}/portal/signin"))
@@ -326,7 +326,7 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
         .await
         .unwrap();
     let user_cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    assert!(user_cookie.starts_with("hybrid_lab_user="), "{user_cookie}");
+    assert!(user_cookie.starts_with("hybrid_lab_user_"), "{user_cookie}");
     let cookie = format!("{admin_cookie}; {user_cookie}");
     let mut todo = vec!["/portal".to_string()];
     let mut seen = std::collections::HashSet::new();

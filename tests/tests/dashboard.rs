@@ -54,3 +54,21 @@ async fn an_unknown_portal_page_is_a_page_not_a_graph_error() {
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"), "Graph's errors stay OData JSON");
     t.stop().await;
 }
+
+/// Two labs on one machine, open in one browser: cookies are the host's whatever the port,
+/// so the browser sends both labs' cookies to each. Each lab's session cookie carries its own
+/// port in its name: both stay signed in, neither overwrites the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_labs_in_one_browser_keep_their_own_sessions() {
+    let (a, b) = (TestLab::start().await, TestLab::start().await);
+    let (ca, cb) = (a.admin_cookie().await, b.admin_cookie().await);
+    let name = |c: &str| c.split('=').next().unwrap().to_string();
+    assert_ne!(name(&ca), name(&cb), "{ca} / {cb}");
+    let both = format!("{ca}; {cb}");
+    for t in [&a, &b] {
+        let r = t.http_no_redirects().get(format!("{}/portal/admin", t.info().tenant.https)).header("cookie", &both).send().await.unwrap();
+        assert_eq!(r.status(), 200, "signed in at {}", t.info().tenant.https);
+    }
+    a.stop().await;
+    b.stop().await;
+}

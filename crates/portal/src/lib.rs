@@ -93,12 +93,15 @@ type Shared = Arc<Portal>;
 
 impl Portal {
     pub fn new(cfg: Config) -> Arc<Portal> {
+        // Cookies are a host's, whatever its port: two labs on one machine, open in one browser,
+        // must not overwrite each other's sessions, so each lab's names carry its port.
+        let port = reqwest::Url::parse(&cfg.api).ok().and_then(|u| u.port_or_known_default()).unwrap_or(443);
         Arc::new(Portal {
             cfg,
             http: Default::default(),
             flows: Mutex::default(),
-            admins: session::Sessions::new("hybrid_lab_admin"),
-            users: session::Sessions::new("hybrid_lab_user"),
+            admins: session::Sessions::new(format!("hybrid_lab_admin_{port}")),
+            users: session::Sessions::new(format!("hybrid_lab_user_{port}")),
             streams: Default::default(),
             exercise: Mutex::default(),
             wizards: Mutex::default(),

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 type Session = (String, String, Option<String>);
 
 pub struct Sessions {
-    cookie: &'static str,
+    cookie: String,
     /// session id → its session
     map: Mutex<HashMap<String, Session>>,
 }
@@ -20,7 +20,7 @@ pub struct Sessions {
 const KEPT: usize = 1_000;
 
 impl Sessions {
-    pub fn new(cookie: &'static str) -> Sessions {
+    pub fn new(cookie: String) -> Sessions {
         Sessions { cookie, map: Mutex::default() }
     }
 
@@ -51,25 +51,25 @@ impl Sessions {
 
     /// The request's (user, token), when its cookie names a live session.
     pub fn get(&self, headers: &HeaderMap) -> Option<(String, String)> {
-        let id = cookie(headers, self.cookie)?;
+        let id = cookie(headers, &self.cookie)?;
         self.map().get(&id).map(|(u, t, _)| (u.clone(), t.clone()))
     }
 
     /// The id of the request's live session (what per-session state is kept under).
     pub fn id(&self, headers: &HeaderMap) -> Option<String> {
-        let id = cookie(headers, self.cookie)?;
+        let id = cookie(headers, &self.cookie)?;
         self.map().contains_key(&id).then_some(id)
     }
 
     /// What renews the request's session, if it can be renewed.
     pub fn renewal(&self, headers: &HeaderMap) -> Option<(String, String)> {
-        let id = cookie(headers, self.cookie)?;
+        let id = cookie(headers, &self.cookie)?;
         self.map().get(&id).and_then(|(u, _, p)| p.clone().map(|p| (u.clone(), p)))
     }
 
     /// Replaces the request's session's token.
     pub fn renew(&self, headers: &HeaderMap, token: &str) {
-        if let Some(id) = cookie(headers, self.cookie)
+        if let Some(id) = cookie(headers, &self.cookie)
             && let Some(s) = self.map().get_mut(&id)
         {
             s.1 = token.to_string();
@@ -78,7 +78,7 @@ impl Sessions {
 
     /// Forgets the request's session: the Set-Cookie value that clears the cookie.
     pub fn end(&self, headers: &HeaderMap) -> String {
-        if let Some(id) = cookie(headers, self.cookie) {
+        if let Some(id) = cookie(headers, &self.cookie) {
             self.map().remove(&id);
         }
         format!("{}=; Path=/portal; HttpOnly; Secure; SameSite=Strict; Max-Age=0", self.cookie)
