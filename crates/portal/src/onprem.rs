@@ -58,10 +58,19 @@ pub async fn health(a: Option<&AddsAccess>) -> Health {
     }
 }
 
+/// What a FILETIME attribute's value means: its 0 means one thing in pwdLastSet (the
+/// password must change at next logon) and another in lockoutTime (not locked out).
+fn filetime_meaning(attr: &str, v: i64) -> String {
+    match (attr, v) {
+        ("pwdLastSet", 0) => "must change at next logon".into(),
+        ("lockoutTime", 0) => "not locked out (or unlocked)".into(),
+        _ => filetime(v),
+    }
+}
+
 /// A FILETIME (100 ns since 1601) as UTC text.
 fn filetime(v: i64) -> String {
     match v {
-        0 => "0 (never / must change)".into(),
         i64::MAX => "never".into(),
         v => {
             let unix = v / 10_000_000 - 11_644_473_600;
@@ -110,7 +119,7 @@ pub async fn user(a: Option<&AddsAccess>, sam: &str) -> Result<UserView, String>
             continue;
         };
         let meaning = match n {
-            "pwdLastSet" | "lockoutTime" => filetime(v),
+            "pwdLastSet" | "lockoutTime" => filetime_meaning(n, v),
             "userAccountControl" | "msDS-User-Account-Control-Computed" => uac_text(v),
             _ => String::new(),
         };
@@ -154,4 +163,20 @@ pub async fn ous(a: Option<&AddsAccess>) -> Result<Vec<String>, String> {
     let mut dns: Vec<String> = found.into_iter().map(|e| SearchEntry::construct(e).dn).collect();
     dns.sort();
     Ok(dns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 0 is "must change" in pwdLastSet and "not locked out" in lockoutTime (issue 32: the
+    /// dashboard gave lockoutTime 0 pwdLastSet's meaning); other values are UTC times.
+    #[test]
+    fn a_filetime_zero_means_what_its_attribute_says() {
+        assert_eq!(filetime_meaning("pwdLastSet", 0), "must change at next logon");
+        assert_eq!(filetime_meaning("lockoutTime", 0), "not locked out (or unlocked)");
+        let jan_2026 = (1_767_225_600 + 11_644_473_600) * 10_000_000;
+        assert_eq!(filetime_meaning("lockoutTime", jan_2026), "2026-01-01T00:00:00Z");
+        assert_eq!(filetime_meaning("pwdLastSet", i64::MAX), "never");
+    }
 }
