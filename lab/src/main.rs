@@ -546,6 +546,15 @@ async fn conformance(a: ConformanceArgs) -> Result<()> {
     Ok(())
 }
 
+/// A running lab's lab.json (what `lab up` wrote in its state directory), read up to its bound.
+fn lab_json(dir: &std::path::Path) -> Result<serde_json::Value> {
+    let path = dir.join("lab.json");
+    let bytes = files::read(&path, files::LAB_JSON_MAX)
+        .with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not the JSON `lab up` writes (start the lab again to rewrite it)", path.display()))
+}
+
 /// Takes the state directory for this lab: an exclusive lock on its `lab.lock` (released by
 /// the kernel when the process ends, however it ends), holding this process's id. A directory
 /// another running lab holds is refused before anything in it is touched — a second lab
@@ -566,11 +575,8 @@ fn hold_state_dir(dir: &std::path::Path) -> Result<std::fs::File> {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let pid = files::read_text(&path, 64).unwrap_or_default();
-            let dashboard = files::read_text(&dir.join("lab.json"), files::LAB_JSON_MAX)
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .and_then(|v| v["dashboard"].as_str().map(|d| format!(", dashboard {d}")))
-                .unwrap_or_default();
+            let dashboard =
+                lab_json(dir).ok().and_then(|v| v["dashboard"].as_str().map(|d| format!(", dashboard {d}"))).unwrap_or_default();
             bail!(
                 "the state directory {} is in use by a running lab (process {}{dashboard}): stop that lab first, or give this one another --state-dir",
                 dir.display(),
@@ -599,12 +605,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
 
 async fn sync(a: SyncArgs) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let path = a.state_dir.join("lab.json");
-    let info: serde_json::Value = serde_json::from_slice(
-        &files::read(&path, files::LAB_JSON_MAX)
-            .with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
-    )
-    .with_context(|| format!("{} is not the JSON `lab up` writes (start the lab again to rewrite it)", path.display()))?;
+    let info = lab_json(&a.state_dir)?;
     let ca = files::read(&a.state_dir.join("ca.pem"), files::PEM_MAX).context("reading the lab CA")?;
     let http = reqwest::Client::builder().tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca)?).build()?;
     let t = &info["tenant"];
@@ -766,12 +767,9 @@ async fn up(a: UpArgs) -> Result<()> {
 /// `lab wait`: lab.json exists (written once every listener is ready) and its LDAPS and
 /// HTTPS endpoints take a connection.
 async fn wait(state_dir: &std::path::Path, timeout: u64) -> Result<()> {
-    let file = state_dir.join("lab.json");
     let until = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
     loop {
-        if let Some(info) =
-            files::read_text(&file, files::LAB_JSON_MAX).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        {
+        if let Ok(info) = lab_json(state_dir) {
             let addr = |url: &str| url.split("://").nth(1).map(|r| r.trim_end_matches('/').replace("localhost", "127.0.0.1"));
             let ends = [info["adds"]["ldaps"].as_str().and_then(addr), info["tenant"]["https"].as_str().and_then(addr)];
             let mut up = true;
@@ -936,14 +934,10 @@ async fn export(mut a: ExportArgs) -> Result<()> {
     use ldap3::{Scope, SearchEntry};
 
     if let Some(dir) = &a.state_dir {
-        let path = dir.join("lab.json");
-        let info: serde_json::Value = serde_json::from_slice(
-            &files::read(&path, files::LAB_JSON_MAX)
-                .with_context(|| format!("reading {} (is a lab running? `lab up` writes it)", path.display()))?,
-        )
-        .with_context(|| format!("{} is not the JSON `lab up` writes (start the lab again to rewrite it)", path.display()))?;
+        let info = lab_json(dir)?;
         let adds = &info["adds"];
-        let field = |k: &str| adds[k].as_str().map(str::to_string).with_context(|| format!("{}: no adds.{k}", path.display()));
+        let field =
+            |k: &str| adds[k].as_str().map(str::to_string).with_context(|| format!("{}: no adds.{k}", dir.join("lab.json").display()));
         a.ldaps = field("ldaps")?;
         a.bind_dn = field("admin_dn")?;
         a.password = field("admin_password")?;
