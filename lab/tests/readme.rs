@@ -76,7 +76,7 @@ fn the_readme_exercise_commands_run_as_written() {
     let out = Command::new(env!("CARGO_BIN_EXE_lab")).arg("exercises").current_dir(root).output().unwrap();
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{listed}");
-    for name in ["enable-writeback", "protected-user", "missing-right", "service-stopped"] {
+    for name in ["enable-writeback", "protected-user", "missing-right", "service-stopped", "writeback-permissions"] {
         assert!(listed.contains(name), "{name} in\n{listed}");
     }
     let dir = tempfile::tempdir().unwrap();

@@ -91,6 +91,18 @@ impl Browser {
         self.wait(id).await.click().await.unwrap_or_else(|e| panic!("click #{id}: {e}"));
     }
 
+    /// Clicks a button that sends a form back to the same address, and waits until the page
+    /// it was on is gone (an element of the next page might else be read from the old one).
+    async fn submit(&self, id: &str) {
+        let button = self.wait(id).await;
+        button.click().await.unwrap_or_else(|e| panic!("click #{id}: {e}"));
+        let until = Instant::now() + Duration::from_secs(30);
+        while button.is_enabled().await.is_ok() {
+            assert!(Instant::now() < until, "#{id}'s page still shown 30 s after the click");
+            tokio::task::yield_now().await;
+        }
+    }
+
     async fn text(&self, id: &str) -> String {
         self.wait(id).await.text().await.expect("text")
     }
@@ -521,9 +533,10 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
 }
 
 /// The pages a trainer and a trainee open (signed in as the lab's administrator first).
-const PAGES: [&str; 12] = [
+const PAGES: [&str; 13] = [
     "/portal",
     "/portal/lab",
+    "/portal/lab/security",
     "/portal/sspr",
     "/portal/outbox",
     "/portal/signin",
@@ -689,5 +702,104 @@ async fn the_tutorial_exercise_is_walked_by_clicking_and_its_checklist_ticks() {
     assert!(b.text("exercise-complete").await.contains("complete"));
     b.shot("exercise-complete").await;
     binds(&t, "User1", "Tutorial-Done-2026").await.expect("the reset landed in AD");
+    b.close().await;
+}
+
+/// The Advanced Security Settings' Add: a principal, what it applies to, permissions ticked;
+/// what the page says it added.
+async fn add_entry(b: &Browser, principal: &str, applies: &str, rights: &[&str]) -> String {
+    b.fill("principal", principal).await;
+    b.wait("applies-to").await.select_by_value(applies).await.expect("applies to");
+    for r in rights {
+        b.c.find(Locator::Css(&format!("input[name=right][value='{r}']"))).await.expect("a permission").click().await.expect("tick");
+    }
+    b.submit("add").await;
+    b.text("done").await
+}
+
+/// Microsoft's tutorial's first section, by clicking (issue 32, item 6): the connector holds
+/// none of the writeback rights; the trainee reproduces SSPR_0029, finds the account in the
+/// DC's operations, learns that an entry applied to the domain object alone grants users
+/// nothing, grants the rights on Descendant User objects and Unexpire Password on the domain
+/// in ADUC's Advanced Security Settings — real ACEs the DC reads — and a reset lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_permissions_exercise_is_walked_from_no_rights_to_a_written_back_reset() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/writeback-permissions.yaml");
+    let x = scenario::exercise::load(&file).expect("the exercise loads");
+    let t = TestLab::start_with(|c| scenario::exercise::configure(c, &x)).await;
+    scenario::exercise::begin(&t.lab, x).await.expect("the exercise is set up");
+    let mut b = Browser::open("exercise-writeback-permissions", &t).await;
+    b.goto("/portal/lab").await;
+    for i in 1..=5 {
+        assert_eq!(b.text(&format!("task-{i}-state")).await, "to do", "task {i} at the start");
+    }
+    b.shot("exercise-start").await;
+
+    // 1. the reset fails: the connector may not reset anyone's password
+    b.sspr_until_password("user1@testlab.example").await;
+    b.choose_password("No-Rights-Yet-1", "No-Rights-Yet-1").await;
+    assert_eq!(b.text("code").await, "SSPR_0029");
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-1-state").await, "done");
+
+    // 2. who Connect writes to AD as: the DC's operations say who bound before the refusal
+    let ops = b.text("operations").await;
+    let connector = ops
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|w| w.starts_with("MSOL_"))
+        .unwrap_or_else(|| panic!("the connector account in the DC's operations:\n{ops}"))
+        .to_string();
+    b.fill("answer-2", &connector).await;
+    b.click("answer-2-send").await;
+    assert_eq!(b.text("task-2-state").await, "done");
+
+    // 3. an entry on the domain object only reaches no user: the DC grants nothing by it
+    b.click("security-link").await;
+    b.wait("entries").await;
+    b.shot("advanced-security-settings").await;
+    let added = add_entry(&b, &connector, "this", &["Reset Password"]).await;
+    assert!(added.contains("Reset Password") && added.contains(&connector), "{added}");
+    let entries = b.text("entries").await;
+    assert!(entries.contains(&connector) && entries.contains("This object only"), "{entries}");
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-3-state").await, "to do", "Reset Password on the domain object alone resets no user");
+    let rights = b.text("rights").await;
+    assert!(rights.lines().any(|l| l.starts_with("Reset Password no")), "{rights}");
+    // Remove it again, as ADUC's Remove button does
+    b.goto("/portal/lab/security").await;
+    let remove = format!("button[aria-label='Remove: Allow Reset Password for {connector}']");
+    let button = b.c.find(Locator::Css(&remove)).await.expect("its Remove button");
+    let id = button.attr("id").await.unwrap().expect("an id");
+    b.submit(&id).await;
+    assert_eq!(b.text("done").await, "The entry was removed.");
+    assert!(b.c.find_all(Locator::Css(&remove)).await.unwrap().is_empty(), "the entry is gone");
+    let entries = b.text("entries").await;
+    assert!(entries.contains("Replicating Directory Changes"), "the connector's sync rights stay: {entries}");
+
+    // a principal that does not exist is refused, with ADUC's words, and nothing changes
+    b.fill("principal", "MSOL_000000000000").await;
+    b.c.find(Locator::Css("input[name=right][value='Reset Password']")).await.unwrap().click().await.unwrap();
+    b.submit("add").await;
+    assert!(b.text("error").await.contains("An object named \"MSOL_000000000000\" cannot be found"));
+
+    // the tutorial's list on Descendant User objects, then Unexpire Password on the domain
+    add_entry(&b, &connector, "descendant-users", &["Reset Password", "Change Password", "Write lockoutTime", "Write pwdLastSet"]).await;
+    add_entry(&b, &connector, "this-and-descendants", &["Unexpire Password"]).await;
+    let entries = b.text("entries").await;
+    assert!(entries.contains("Descendant User objects") && entries.contains("This object and all descendant objects"), "{entries}");
+    b.shot("advanced-security-settings-granted").await;
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-3-state").await, "done");
+    assert_eq!(b.text("task-4-state").await, "done");
+
+    // 5. the reset now lands in AD
+    b.sspr_until_password("user1@testlab.example").await;
+    b.choose_password("Rights-Given-Pass-2", "Rights-Given-Pass-2").await;
+    assert_eq!(b.text("result").await, "Your password has been reset.");
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-5-state").await, "done");
+    assert!(b.text("exercise-complete").await.contains("complete"));
+    b.shot("exercise-complete").await;
+    binds(&t, "User1", "Rights-Given-Pass-2").await.expect("the reset landed in AD");
     b.close().await;
 }

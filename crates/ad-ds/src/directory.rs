@@ -199,6 +199,10 @@ pub struct Directory {
     /// not read (full control for a group, a right the lab does not know): kept as written
     /// and read back, never acted on.
     other_aces: HashMap<DnKey, Vec<security::Ace>>,
+    /// The ACE a client wrote for a grant or deny the model reads, by the object it is on:
+    /// read back as written (ADUC shows the "Applies to" the administrator chose), where a
+    /// grant made by the lab's switches is read back in the delegation wizard's form.
+    written_aces: HashMap<DnKey, Vec<(bool, Grant, security::Ace)>>,
     /// Deleted objects as AD keeps them for replication and sync: a few attributes under
     /// `CN=Deleted Objects`, isDeleted TRUE, a fresh uSNChanged.
     tombstones: Vec<Entry>,
@@ -230,6 +234,7 @@ impl Directory {
             grants: Vec::new(),
             denies: Vec::new(),
             other_aces: HashMap::new(),
+            written_aces: HashMap::new(),
             tombstones: Vec::new(),
             derived: OnceLock::new(),
         };
@@ -582,6 +587,7 @@ impl Directory {
         let g = self.make_grant(trustee, right, scope)?;
         let before = self.grants.len();
         self.grants.retain(|x| x != &g);
+        self.forget_written(true, &g);
         Ok(self.grants.len() != before)
     }
 
@@ -600,7 +606,14 @@ impl Directory {
         let g = self.make_grant(trustee, right, scope)?;
         let before = self.denies.len();
         self.denies.retain(|x| x != &g);
+        self.forget_written(false, &g);
         Ok(self.denies.len() != before)
+    }
+
+    fn forget_written(&mut self, allow: bool, g: &Grant) {
+        if let Some(v) = self.written_aces.get_mut(&g.scope) {
+            v.retain(|(a, w, _)| !(*a == allow && w == g));
+        }
     }
 
     // ----- nTSecurityDescriptor: the access model as ACEs -----
@@ -635,12 +648,21 @@ impl Directory {
                 self.other_aces.get(key),
             ),
         };
+        let forms = match written {
+            Some(w) => w.forms.as_slice(),
+            None => self.written_aces.get(key).map(Vec::as_slice).unwrap_or_default(),
+        };
         let mut dacl = vec![];
         for (allow, list) in [(false, denies), (true, grants)] {
             for g in list {
-                if let Some(sid) = self.trustee_sid(&g.trustee) {
-                    dacl.push(security::ace_for(allow, g.right, sid, leaf, false));
+                let as_written = forms.iter().filter(|(a, w, _)| *a == allow && w == g).map(|(_, _, ace)| ace.clone());
+                let mut aces: Vec<security::Ace> = as_written.collect();
+                if aces.is_empty()
+                    && let Some(sid) = self.trustee_sid(&g.trustee)
+                {
+                    aces.push(security::ace_for(allow, g.right, sid, leaf, false));
                 }
+                dacl.extend(aces);
             }
         }
         dacl.extend(other.into_iter().flatten().cloned());
@@ -685,6 +707,10 @@ impl Directory {
             match modelled {
                 Some((allow, right, trustee)) => {
                     let g = Grant { trustee, right, scope: key.clone() };
+                    let form = (allow, g.clone(), ace.clone());
+                    if !new.forms.contains(&form) {
+                        new.forms.push(form);
+                    }
                     let list = if allow { &mut new.grants } else { &mut new.denies };
                     if !list.contains(&g) {
                         list.push(g);
@@ -702,6 +728,11 @@ impl Directory {
         self.denies.retain(|g| &g.scope != key);
         self.grants.extend(new.grants);
         self.denies.extend(new.denies);
+        if new.forms.is_empty() {
+            self.written_aces.remove(key);
+        } else {
+            self.written_aces.insert(key.clone(), new.forms);
+        }
         if new.other.is_empty() {
             self.other_aces.remove(key);
         } else {
@@ -729,6 +760,12 @@ impl Directory {
             && let Some(to) = to
         {
             self.other_aces.insert(to.clone(), aces);
+        }
+        // an entry as written names its grant by the old DNs: dropped, so the grants read
+        // back in the wizard's form (what they grant is unchanged)
+        self.written_aces.remove(from);
+        for v in self.written_aces.values_mut() {
+            v.retain(|(_, g, _)| g.trustee != Trustee::Object(from.clone()));
         }
     }
 
@@ -1821,5 +1858,7 @@ impl Subject for Candidate<'_> {
 struct NewDacl {
     grants: Vec<Grant>,
     denies: Vec<Grant>,
+    /// Each modelled ACE as written, with the grant or deny it makes.
+    forms: Vec<(bool, Grant, security::Ace)>,
     other: Vec<security::Ace>,
 }

@@ -54,6 +54,32 @@ impl Ace {
         }
     }
 
+    /// Whether it is an access-allowed ACE (object or plain); denies and other kinds are not.
+    pub fn allows(&self) -> bool {
+        match self {
+            Ace::Object(a) => a.allow,
+            Ace::Other(b) => b[0] == 0x00,
+        }
+    }
+
+    /// The access mask (every ACE kind has it after its header).
+    pub fn mask(&self) -> u32 {
+        match self {
+            Ace::Object(a) => a.mask,
+            Ace::Other(b) => b.get(4..8).map_or(0, |m| u32::from_le_bytes([m[0], m[1], m[2], m[3]])),
+        }
+    }
+
+    /// The trustee's binary SID, for the kinds whose layout is known (object ACEs, and plain
+    /// access-allowed or -denied ACEs).
+    pub fn sid(&self) -> Option<&[u8]> {
+        match self {
+            Ace::Object(a) => Some(&a.sid),
+            Ace::Other(b) if b[0] <= 0x01 => sid_at(b, 8).ok().map(|s| &b[8..8 + s.len()]),
+            Ace::Other(_) => None,
+        }
+    }
+
     fn to_bytes(&self) -> Vec<u8> {
         let a = match self {
             Ace::Other(b) => return b.clone(),
@@ -147,6 +173,34 @@ pub fn acl_fits(aces: &[Ace]) -> bool {
     aces.len() <= usize::from(u16::MAX)
         && sizes.iter().all(|n| *n <= usize::from(u16::MAX))
         && 8 + sizes.iter().sum::<usize>() <= usize::from(u16::MAX)
+}
+
+/// A DACL-only descriptor (written back with the SD-flags control's DACL part) with `aces`
+/// added where canonical order puts explicit entries: denies first, allows before the
+/// first inherited ACE; each once (an ACE already there is not added again).
+pub fn dacl_with(sd: &[u8], aces: &[Ace]) -> Result<Vec<u8>, Malformed> {
+    let sd = SecurityDescriptor::parse(sd)?;
+    let mut all: Vec<Ace> = sd.dacl.unwrap_or_default();
+    for ace in aces.iter().filter(|a| !all.contains(a)).cloned().collect::<Vec<_>>() {
+        let at = match ace.allows() {
+            false => 0,
+            true => all.iter().position(|a| a.flags() & INHERITED != 0).unwrap_or(all.len()),
+        };
+        all.insert(at, ace);
+    }
+    Ok(SecurityDescriptor { dacl: Some(all), dacl_control: sd.dacl_control, ..Default::default() }.to_bytes())
+}
+
+/// A DACL-only descriptor without its `n`th ACE, which must be explicit (an inherited entry
+/// is removed where it was written, as ADUC's Remove button says). None: no such explicit ACE.
+pub fn dacl_without(sd: &[u8], n: usize) -> Result<Option<Vec<u8>>, Malformed> {
+    let sd = SecurityDescriptor::parse(sd)?;
+    let mut all: Vec<Ace> = sd.dacl.unwrap_or_default();
+    if all.get(n).is_none_or(|a| a.flags() & INHERITED != 0) {
+        return Ok(None);
+    }
+    all.remove(n);
+    Ok(Some(SecurityDescriptor { dacl: Some(all), dacl_control: sd.dacl_control, ..Default::default() }.to_bytes()))
 }
 
 impl SecurityDescriptor {
@@ -334,6 +388,39 @@ pub fn broad_deny(ace: &Ace, on_itself: bool) -> Option<(Vec<Right>, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explicit_entries_go_where_canonical_order_puts_them_and_only_once() {
+        let sid = crate::sid::Sid::parse("S-1-5-18").unwrap().to_bytes();
+        let explicit = ace_for(true, Right::ChangePassword, sid.clone(), true, false);
+        let inherited = ace_for(true, Right::ChangePassword, sid.clone(), false, true);
+        let sd = SecurityDescriptor { dacl: Some(vec![explicit.clone(), inherited.clone()]), dacl_control: 0x1400, ..Default::default() };
+        let allow = ace_for(true, Right::ResetPassword, sid.clone(), false, false);
+        let deny = ace_for(false, Right::WritePwdLastSet, sid, false, false);
+        let out = dacl_with(&sd.to_bytes(), &[allow.clone(), deny.clone()]).unwrap();
+        let read = SecurityDescriptor::parse(&out).unwrap();
+        assert_eq!(read.dacl, Some(vec![deny.clone(), explicit.clone(), allow.clone(), inherited.clone()]), "denies, allows, inherited");
+        assert_eq!(read.dacl_control, 0x1400, "the DACL's protection bits are kept");
+        assert_eq!((read.owner, read.group), (None, None), "DACL only");
+        // granting again adds nothing
+        assert_eq!(dacl_with(&out, std::slice::from_ref(&allow)).unwrap(), out);
+        // an explicit entry is removed; an inherited one, or one past the end, is not
+        let removed = SecurityDescriptor::parse(&dacl_without(&out, 0).unwrap().unwrap()).unwrap();
+        assert_eq!(removed.dacl, Some(vec![explicit, allow, inherited]));
+        assert_eq!(dacl_without(&out, 3).unwrap(), None, "inherited");
+        assert_eq!(dacl_without(&out, 4).unwrap(), None, "past the end");
+    }
+
+    #[test]
+    fn a_plain_ace_tells_its_kind_mask_and_trustee() {
+        let sid = crate::sid::Sid::parse("S-1-1-0").unwrap().to_bytes();
+        let denied = full_control(false, sid.clone(), AppliesTo::ThisObject);
+        assert_eq!((denied.allows(), denied.mask(), denied.sid()), (false, 0x000F_01FF, Some(sid.as_slice())));
+        let allowed = full_control(true, sid.clone(), AppliesTo::ThisObject);
+        assert!(allowed.allows());
+        let object = ace_for(true, Right::ResetPassword, sid.clone(), false, false);
+        assert_eq!((object.allows(), object.mask(), object.sid()), (true, 0x100, Some(sid.as_slice())));
+    }
 
     fn sid(s: &str) -> Vec<u8> {
         crate::sid::Sid::parse(s).unwrap().to_bytes()

@@ -270,6 +270,38 @@ fn an_ace_reaches_only_the_objects_its_flags_and_inherited_object_type_name() {
     assert!(d.has_right(&bob, Right::ResetPassword, &alice), "a plain ACE on Alice");
 }
 
+/// An entry the model reads is read back as the administrator wrote it (issue 32, item 6:
+/// ADUC listed Unexpire Password "This object and all descendant objects" as "This object
+/// only"): the "Applies to" chosen stays; a revoke takes the written entry with it; the lab's
+/// own grant reads back in the delegation wizard's form.
+#[test]
+fn a_written_entry_reads_back_with_its_own_applies_to() {
+    let mut d = domain();
+    seed(&mut d);
+    let base = d.base_dn().to_string();
+    let root = ad_ds::dn::Dn::parse(&base).unwrap().key();
+    let bob_dn = d.by_sam("Bob").unwrap().dn.to_string();
+    let bob_sid = d.by_sam("Bob").unwrap().values("objectSid")[0].to_vec();
+    let unexpire =
+        security::ace_applying(true, Some(Right::UnexpirePassword), bob_sid.clone(), security::AppliesTo::ThisObjectAndDescendants);
+    let reset = security::ace_applying(true, Some(Right::ResetPassword), bob_sid.clone(), security::AppliesTo::DescendantUsers);
+    let sd = d.security_descriptor(&root, security::DACL);
+    let sd = security::dacl_with(&sd, &[unexpire.clone(), reset.clone()]).unwrap();
+    let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }];
+    d.modify(&system(), &base, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
+    assert!(d.is_granted(Some(&bob_dn), Right::UnexpirePassword, &base).unwrap());
+    assert!(d.is_granted(Some(&bob_dn), Right::ResetPassword, &base).unwrap());
+    let back = SecurityDescriptor::parse(&d.security_descriptor(&root, security::DACL)).unwrap().dacl.unwrap();
+    assert!(back.contains(&unexpire) && back.contains(&reset), "as written: {back:?}");
+    assert!(d.revoke(Some(&bob_dn), Right::UnexpirePassword, &base).unwrap());
+    let back = SecurityDescriptor::parse(&d.security_descriptor(&root, security::DACL)).unwrap().dacl.unwrap();
+    assert!(!back.contains(&unexpire) && back.contains(&reset), "the revoked entry is gone, the other stays");
+    d.grant(Some(&bob_dn), Right::UnexpirePassword, &base).unwrap();
+    let back = SecurityDescriptor::parse(&d.security_descriptor(&root, security::DACL)).unwrap().dacl.unwrap();
+    let wizard = security::ace_for(true, Right::UnexpirePassword, bob_sid, false, false);
+    assert!(back.contains(&wizard) && !back.contains(&unexpire), "the lab's grant in the wizard's form");
+}
+
 /// Denies the model does not write itself but must honour (issue 31, item 10): "All extended
 /// rights" denied (an object ACE with no object type), and Full Control denied (a plain
 /// ACCESS_DENIED ACE, GENERIC_ALL), each on the user or inherited from its container — and

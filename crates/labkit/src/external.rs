@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ad_ds::access::Right;
-use ad_ds::security::{self, Ace, SecurityDescriptor};
+use ad_ds::security::{self, Ace};
 use ldap3::{Mod, Scope, SearchEntry};
 
 use crate::testlab::{self, OnPremObject, SeededUser};
@@ -219,16 +219,6 @@ const CONNECTOR_RIGHTS: [Right; 6] = [
     Right::ReplicatingDirectoryChangesAll,
 ];
 
-/// A DACL-only descriptor with `aces` added before the first inherited ACE (explicit ACEs
-/// come first in canonical order), each once (written back with the SD-flags control).
-fn with_aces(sd: &[u8], aces: &[Ace]) -> Result<Vec<u8>, String> {
-    let sd = SecurityDescriptor::parse(sd).map_err(|_| "a security descriptor the runner cannot read".to_string())?;
-    let mut all: Vec<Ace> = sd.dacl.unwrap_or_default().into_iter().filter(|a| !aces.contains(a)).collect();
-    let at = all.iter().position(|a| a.flags() & security::INHERITED != 0).unwrap_or(all.len());
-    all.splice(at..at, aces.iter().cloned());
-    Ok(SecurityDescriptor { dacl: Some(all), dacl_control: sd.dacl_control, ..Default::default() }.to_bytes())
-}
-
 /// The first binary value of `attr` in the first entry a search finds.
 async fn first_binary(
     l: &mut ldap3::Ldap,
@@ -251,7 +241,7 @@ async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), S
         .await?
         .ok_or("the domain root's nTSecurityDescriptor")?;
     let aces: Vec<Ace> = CONNECTOR_RIGHTS.iter().map(|r| security::ace_for(true, *r, sid.clone(), false, false)).collect();
-    let new = with_aces(&sd, &aces)?;
+    let new = security::dacl_with(&sd, &aces).map_err(|_| "a security descriptor the runner cannot read".to_string())?;
     let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
     l.with_controls(vec![sd_flags_dacl()])
         .modify(base, m)
@@ -260,24 +250,4 @@ async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), S
         .success()
         .map_err(|e| format!("granting the connector's rights: {e}"))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aces_go_before_the_inherited_ones_and_only_once() {
-        let sid = ad_ds::sid::Sid::parse("S-1-5-18").unwrap().to_bytes();
-        let explicit = security::ace_for(true, Right::ChangePassword, sid.clone(), true, false);
-        let inherited = security::ace_for(true, Right::ChangePassword, sid.clone(), false, true);
-        let sd = SecurityDescriptor { dacl: Some(vec![explicit.clone(), inherited.clone()]), dacl_control: 0x1400, ..Default::default() };
-        let new_ace = security::ace_for(true, Right::ResetPassword, sid, false, false);
-        let out = with_aces(&sd.to_bytes(), std::slice::from_ref(&new_ace)).unwrap();
-        let read = SecurityDescriptor::parse(&out).unwrap();
-        assert_eq!(read.dacl, Some(vec![explicit, new_ace.clone(), inherited]), "explicit, new, inherited");
-        assert_eq!(read.dacl_control, 0x1400, "the DACL's protection bits are kept");
-        // granting again adds nothing
-        assert_eq!(with_aces(&out, &[new_ace]).unwrap(), out);
-    }
 }

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 mod account;
 mod admin;
 mod connect;
+mod delegation;
 pub mod exercise;
 mod onprem;
 mod pages;
@@ -209,6 +210,8 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab/engine", post(dashboard_engine))
         .route("/portal/lab/adds-fault", post(dashboard_fault))
         .route("/portal/lab/right", post(dashboard_right))
+        .route("/portal/lab/security", get(security_page).post(security_add))
+        .route("/portal/lab/security/remove", post(security_remove))
         .route("/portal/lab/stream", get(dashboard_stream))
         .route("/portal/lab/exercise", get(exercise_json))
         .route("/portal/lab/exercise/answer", post(exercise_answer))
@@ -639,6 +642,59 @@ async fn dashboard_right(State(p): State<Shared>, headers: axum::http::HeaderMap
     let body = json!({ "action": f.action, "right": f.right });
     let (status, answer) = p.api(reqwest::Method::POST, "/lab/adds/rights", Some(&token), Some(body)).await;
     dashboard_after(&p, &token, status, &answer).await
+}
+
+// ----- Advanced Security Settings for the domain root -----
+
+async fn security_render(p: &Portal, status: StatusCode, error: Option<String>, done: Option<String>) -> Response {
+    let Some(a) = p.cfg.adds.as_ref() else {
+        return render_status(StatusCode::NOT_FOUND, &SecurityPage::empty("This lab has no AD DS.".into()));
+    };
+    let domain = a.base_dn.split(',').next().and_then(|c| c.split_once('=')).map_or(String::new(), |(_, v)| v.to_string());
+    let page = match delegation::entries(a).await {
+        Ok(entries) => SecurityPage { domain, base_dn: a.base_dn.clone(), entries, error, done, ..SecurityPage::empty(String::new()) },
+        Err(e) => {
+            SecurityPage { domain, error: Some(format!("The domain root cannot be read: {e}")), ..SecurityPage::empty(String::new()) }
+        }
+    };
+    render_status(status, &page)
+}
+
+async fn security_page(State(p): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let _token = lab_admin!(p, headers);
+    security_render(&p, StatusCode::OK, None, None).await
+}
+
+/// Add: one entry per permission ticked, written by the DC's own rules.
+async fn security_add(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<Vec<(String, String)>>) -> Response {
+    let _token = lab_admin!(p, headers);
+    let Some(a) = p.cfg.adds.as_ref() else { return security_render(&p, StatusCode::NOT_FOUND, None, None).await };
+    let added = match delegation::NewEntry::from_form(&f) {
+        Ok(e) => delegation::add(a, &e).await.map(|()| e),
+        Err(e) => Err(e),
+    };
+    match added {
+        Ok(e) => {
+            let what = e.rights.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ");
+            let done = format!("{} {} for {} added.", if e.allow { "Allow" } else { "Deny" }, what, e.principal);
+            security_render(&p, StatusCode::OK, None, Some(done)).await
+        }
+        Err(e) => security_render(&p, StatusCode::BAD_REQUEST, Some(e), None).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct RemoveForm {
+    index: usize,
+}
+
+async fn security_remove(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<RemoveForm>) -> Response {
+    let _token = lab_admin!(p, headers);
+    let Some(a) = p.cfg.adds.as_ref() else { return security_render(&p, StatusCode::NOT_FOUND, None, None).await };
+    match delegation::remove(a, f.index).await {
+        Ok(()) => security_render(&p, StatusCode::OK, None, Some("The entry was removed.".into())).await,
+        Err(e) => security_render(&p, StatusCode::BAD_REQUEST, Some(e), None).await,
+    }
 }
 
 /// Back to the dashboard after a switch, or the dashboard with the API's refusal.

@@ -22,7 +22,7 @@ pub struct UserView {
     pub flags: Vec<String>,
 }
 
-async fn bind(a: &AddsAccess) -> Result<ldap3::Ldap, String> {
+pub(crate) async fn bind(a: &AddsAccess) -> Result<ldap3::Ldap, String> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls::pki_types::CertificateDer::pem_slice_iter(&a.ca_pem).flatten() {

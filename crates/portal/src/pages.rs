@@ -172,3 +172,31 @@ pub struct DashboardPage {
     pub exercise: Option<crate::exercise::ExerciseView>,
     pub error: Option<String>,
 }
+
+#[derive(Template)]
+#[template(path = "lab_security.html")]
+pub struct SecurityPage {
+    /// The domain's first label (ADUC: "Advanced Security Settings for testlab").
+    pub domain: String,
+    pub base_dn: String,
+    pub entries: Vec<crate::delegation::EntryView>,
+    /// (value, label) of the Add dialog's choices.
+    pub applies_to: Vec<(&'static str, &'static str)>,
+    pub rights: Vec<&'static str>,
+    pub error: Option<String>,
+    pub done: Option<String>,
+}
+
+impl SecurityPage {
+    pub fn empty(error: String) -> SecurityPage {
+        SecurityPage {
+            domain: String::new(),
+            base_dn: String::new(),
+            entries: vec![],
+            applies_to: crate::delegation::APPLIES_TO.to_vec(),
+            rights: ad_ds::access::Right::ALL.iter().map(|r| r.name()).collect(),
+            error: (!error.is_empty()).then_some(error),
+            done: None,
+        }
+    }
+}

@@ -178,11 +178,12 @@ pub fn load(path: &Path) -> Result<Exercise, ParseError> {
 /// The exercises built into the program (`exercises/*.yaml` when it was compiled), by name:
 /// what `lab exercises` lists and `lab up --exercise NAME` starts wherever `lab` was installed
 /// (`cargo install`). A test keeps this list equal to the directory.
-pub const BUILT_IN: [(&str, &str); 4] = [
+pub const BUILT_IN: [(&str, &str); 5] = [
     ("enable-writeback", include_str!("../../../exercises/enable-writeback.yaml")),
     ("missing-right", include_str!("../../../exercises/missing-right.yaml")),
     ("protected-user", include_str!("../../../exercises/protected-user.yaml")),
     ("service-stopped", include_str!("../../../exercises/service-stopped.yaml")),
+    ("writeback-permissions", include_str!("../../../exercises/writeback-permissions.yaml")),
 ];
 
 /// Where exercises come from: a directory of files, or those built into the program.
