@@ -72,3 +72,71 @@ async fn two_labs_in_one_browser_keep_their_own_sessions() {
     a.stop().await;
     b.stop().await;
 }
+
+fn rows(html: &str, table: &str) -> Vec<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(&format!("#{table} tbody tr")).unwrap();
+    doc.select(&sel).map(|r| r.text().collect::<Vec<_>>().join(" ")).collect()
+}
+
+/// Issue 32, item 2: the evidence stays findable. The dashboard's own LDAP reads (a
+/// reload reads AD twice) no longer fill the DC's operations: left out and counted, shown
+/// marked when asked for; the event log filters by ID, level and tracking ID, and the
+/// filter survives the live reload (it is in the address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboards_own_reads_stay_out_and_events_filter_by_id_level_and_tracking_id() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let base = t.info().tenant.https.clone();
+    let cookie = t.admin_cookie().await;
+    let page = |q: &'static str| {
+        let (http, base, cookie) = (t.http(), base.clone(), cookie.clone());
+        async move {
+            let r = http.get(format!("{base}/portal/lab{q}")).header("cookie", &cookie).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{q}");
+            r.text().await.unwrap()
+        }
+    };
+    // a refused reset: Connect's 31001, 33004, 6329, 31003 under one tracking ID
+    assert_eq!(
+        t.lab_call("POST", "/lab/adds/rights", Some(serde_json::json!({"action": "revoke", "right": "Reset Password"}))).await.0,
+        200
+    );
+    let admin = t.admin_token().await;
+    assert_eq!(t.graph_reset(&admin, "user1@testlab.example", "Refused-Pass-77").await, "failed", "refused on-premises");
+    // a trainee's own read, from ldapsearch or ldap3, as the administrator
+    let mut l = t.admin(hybrid_lab_tests::Via::Ldaps).await;
+    l.search("", ldap3::Scope::Base, "(objectClass=*)", vec!["dnsHostName"]).await.unwrap().success().unwrap();
+    for _ in 0..5 {
+        page("").await;
+    }
+    let html = page("").await;
+    let ops = rows(&html, "operations");
+    assert!(ops.iter().any(|r| r.contains("search (rootDSE)") && r.contains("dnsHostName")), "the trainee's own read stays: {ops:#?}");
+    assert!(!ops.iter().any(|r| r.contains("(the lab's pages)")), "{ops:#?}");
+    assert!(ops.iter().any(|r| r.contains("MSOL_") && r.contains("unicodePwd")), "the connector's refused write is in view: {ops:#?}");
+    let doc = scraper::Html::parse_document(&html);
+    let hidden = doc.select(&scraper::Selector::parse("#own-reads-hidden").unwrap()).next().unwrap().text().collect::<String>();
+    let n: usize = hidden.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(n >= 12, "six looks, each a bind and a read or more: {hidden}");
+    let shown = rows(&page("?reads=show").await, "operations");
+    assert!(shown.iter().filter(|r| r.contains("(the lab's pages)")).count() >= 12, "{shown:#?}");
+
+    // the events: by ID, by level, by the tracking ID of the refused reset
+    let (_, events) = t.lab_call("GET", "/lab/engine/events", None).await;
+    let tracking =
+        events["value"].as_array().unwrap().iter().find(|e| e["id"] == 33004).unwrap()["trackingId"].as_str().unwrap().to_string();
+    let by_id = rows(&page("?id=33004%2C+6329").await, "events");
+    assert_eq!(by_id.len(), 2, "{by_id:#?}");
+    assert!(by_id.iter().all(|r| r.contains("33004") || r.contains("6329")));
+    let errors = rows(&page("?level=Error").await, "events");
+    assert!(!errors.is_empty() && errors.iter().all(|r| r.contains("Error")), "{errors:#?}");
+    let q: &'static str = Box::leak(format!("?tracking={}", &tracking[..8]).into_boxed_str());
+    let one = rows(&page(q).await, "events");
+    let ids: Vec<&str> = ["31009", "33004", "6329", "31011"].into_iter().filter(|id| one.iter().any(|r| r.contains(id))).collect();
+    assert!(one.len() >= 3 && ids.contains(&"33004") && ids.contains(&"6329"), "one operation's events: {one:#?}");
+    assert!(one.iter().all(|r| r.contains(&tracking)), "{one:#?}");
+    let bad = scraper::Html::parse_document(&page("?id=33004x").await);
+    let said = bad.select(&scraper::Selector::parse("#error").unwrap()).next().map(|e| e.text().collect::<String>()).unwrap_or_default();
+    assert!(said.contains("\"33004x\" is not an event ID"), "a clear error for a bad filter: {said:?}");
+    t.stop().await;
+}

@@ -15,6 +15,8 @@ const KEPT: usize = 200;
 #[derive(Clone, Debug)]
 pub struct Operation {
     pub seq: u64,
+    /// The client's address and port, as a DC's diagnostics (events 1644, 2889) name it.
+    pub client: std::net::SocketAddr,
     /// The bound identity before the request (`anonymous`, or a DN).
     pub who: String,
     pub request: String,
@@ -28,11 +30,11 @@ pub struct OpLog {
 }
 
 impl OpLog {
-    pub fn record(&self, who: String, request: String, result: String) {
+    pub fn record(&self, client: std::net::SocketAddr, who: String, request: String, result: String) {
         let (who, request, result) = (clip(who), clip(request), clip(result));
         let mut ops = self.ops.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let seq = ops.back().map(|o| o.seq + 1).unwrap_or(1);
-        ops.push_back(Operation { seq, who, request, result });
+        ops.push_back(Operation { seq, client, who, request, result });
         if ops.len() > KEPT {
             ops.pop_front();
         }
@@ -176,6 +178,8 @@ pub fn result(msgs: &[LdapMsg]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LOOPBACK: std::net::SocketAddr = std::net::SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 50000));
     use ldap3_proto::proto::{LdapBindRequest, LdapModify, LdapModifyRequest, LdapPartialAttribute};
 
     #[test]
@@ -202,7 +206,7 @@ mod tests {
     fn each_kept_operation_is_bounded() {
         let log = OpLog::default();
         for _ in 0..KEPT + 50 {
-            log.record("anonymous".into(), format!("bind {} ***", "x".repeat(9 << 20)), "success".into());
+            log.record(LOOPBACK, "anonymous".into(), format!("bind {} ***", "x".repeat(9 << 20)), "success".into());
         }
         let ops = log.recent();
         assert_eq!(ops.len(), KEPT);
@@ -238,7 +242,7 @@ mod tests {
         assert_eq!(request(&modify).unwrap(), "modify CN=User1: replace unicodePwd=***, replace lockoutTime=0");
         let log = OpLog::default();
         for i in 0..KEPT + 5 {
-            log.record("anonymous".into(), format!("op {i}"), "success".into());
+            log.record(LOOPBACK, "anonymous".into(), format!("op {i}"), "success".into());
         }
         let kept = log.recent();
         assert_eq!(kept.len(), KEPT);

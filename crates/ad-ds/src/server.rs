@@ -257,7 +257,7 @@ pub async fn serve(listener: TcpListener, dc: Arc<DomainController>, transport: 
                     debug!(%peer, ?transport, "connection");
                     let _ = stream.set_nodelay(true);
                     let bound = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                    let handle = conns.spawn(connection(stream, dc.clone(), transport, bound.clone()));
+                    let handle = conns.spawn(connection(stream, peer, dc.clone(), transport, bound.clone()));
                     open.add(bound, handle);
                 }
                 Err(e) => {
@@ -288,7 +288,13 @@ fn codec(session: &Session, dc: &DomainController) -> AdCodec {
     c
 }
 
-async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Transport, bound: Arc<std::sync::atomic::AtomicBool>) {
+async fn connection(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    dc: Arc<DomainController>,
+    transport: Transport,
+    bound: Arc<std::sync::atomic::AtomicBool>,
+) {
     let stream = ClientSocket::new(stream, dc.clone(), bound.clone());
     let acceptor = dc.acceptor();
     let mut session = Session::new(transport == Transport::Ldaps, acceptor.is_some());
@@ -296,14 +302,14 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
         let Some(acceptor) = acceptor else { return };
         match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
-                run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc, &bound).await;
+                run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc, &bound, peer).await;
             }
             Ok(Err(e)) => debug!("LDAPS handshake: {e}"),
             Err(_) => debug!("LDAPS handshake: timed out"),
         }
         return;
     }
-    let Some(framed) = run(Framed::new(stream, codec(&session, &dc)), &mut session, &dc, &bound).await else { return };
+    let Some(framed) = run(Framed::new(stream, codec(&session, &dc)), &mut session, &dc, &bound, peer).await else { return };
     // StartTLS: the response has been sent in clear; the handshake follows on the same socket.
     let parts = framed.into_parts();
     if !parts.read_buf.is_empty() {
@@ -313,7 +319,7 @@ async fn connection(stream: TcpStream, dc: Arc<DomainController>, transport: Tra
     match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(parts.io)).await {
         Ok(Ok(tls)) => {
             session.tls_started();
-            run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc, &bound).await;
+            run(Framed::new(tls, codec(&session, &dc)), &mut session, &dc, &bound, peer).await;
         }
         Ok(Err(e)) => debug!("StartTLS handshake: {e}"),
         Err(_) => debug!("StartTLS handshake: timed out"),
@@ -327,6 +333,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     session: &mut Session,
     dc: &DomainController,
     bound: &std::sync::atomic::AtomicBool,
+    peer: std::net::SocketAddr,
 ) -> Option<Framed<S, AdCodec>> {
     loop {
         let msg = match tokio::time::timeout(dc.limits.idle_timeout, framed.next()).await {
@@ -379,7 +386,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         framed.codec_mut().set_bound(session.bound());
         bound.store(session.bound(), Ordering::Relaxed);
         if let Some(request) = request {
-            dc.ops.record(who, request, crate::oplog::result(&reply.msgs));
+            dc.ops.record(peer, who, request, crate::oplog::result(&reply.msgs));
         }
         for m in reply.msgs {
             if framed.feed(m).await.is_err() {

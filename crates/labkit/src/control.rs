@@ -11,7 +11,8 @@
 //! "policyHints": bool}` (either or both): a DC that does not answer, one whose certificate
 //! comes from a CA clients were not given, one that predates the policy-hints control;
 //! `GET /lab/adds/fault`: the switches as they stand. `GET /lab/adds/operations`: the DC's
-//! recent operations (who, the request, the answer; passwords `***`), oldest first.
+//! recent operations (the client's address, who, the request, the answer; passwords `***`),
+//! oldest first.
 //! Lab-only, like the outbox: the lab listens on loopback.
 
 use std::sync::Arc;
@@ -49,7 +50,7 @@ pub fn router(dc: Arc<DomainController>, connector_dn: Option<String>) -> axum::
                 .ops
                 .recent()
                 .into_iter()
-                .map(|o| json!({ "seq": o.seq, "who": o.who, "request": o.request, "result": o.result }))
+                .map(|o| json!({ "seq": o.seq, "client": o.client.to_string(), "who": o.who, "request": o.request, "result": o.result }))
                 .collect();
             Json(json!({ "value": ops })).into_response()
         }

@@ -412,6 +412,7 @@ impl Lab {
                 admin_password: ext.map(|e| e.admin_password.clone()).unwrap_or_else(|| domain.admin_password.clone()),
                 base_dn: base_dn.clone(),
                 ca_pem: ca_bundle.clone(),
+                own: Default::default(),
             }),
         });
         let app = app.merge(portal::router(pages.clone()));

@@ -62,6 +62,17 @@ pub enum DialError {
 ///
 /// As `LdapConnAsync::with_settings`: the connection must be driven (`ldap3::drive!`).
 pub async fn connect(url: &str, security: Security, tls: Arc<ClientConfig>, timeout: Duration) -> Result<(LdapConnAsync, Ldap), DialError> {
+    connect_noting_address(url, security, tls, timeout).await.map(|(conn, ldap, _)| (conn, ldap))
+}
+
+/// As [`connect`], with the connection's local address: the client address a DC's logs
+/// name it by (the lab's pages tell their own reads apart in the DC's operations by it).
+pub async fn connect_noting_address(
+    url: &str,
+    security: Security,
+    tls: Arc<ClientConfig>,
+    timeout: Duration,
+) -> Result<(LdapConnAsync, Ldap, std::net::SocketAddr), DialError> {
     let target = Target::parse(url)?;
     tokio::time::timeout(timeout, target.open(security, tls)).await.map_err(|_| DialError::Timeout(timeout))?
 }
@@ -91,7 +102,7 @@ impl Target {
         Ok(Target { tls, host, port: parsed.port().unwrap_or(if tls { 636 } else { 389 }) })
     }
 
-    async fn open(self, security: Security, tls: Arc<ClientConfig>) -> Result<(LdapConnAsync, Ldap), DialError> {
+    async fn open(self, security: Security, tls: Arc<ClientConfig>) -> Result<(LdapConnAsync, Ldap, std::net::SocketAddr), DialError> {
         // `localhost` is the loopback address (RFC 6761): no resolver call, which tokio makes on
         // a thread of its blocking pool (a new thread at a lab's start, the cost of the hop
         // highest when the cores are busy)
@@ -100,6 +111,7 @@ impl Target {
             false => TcpStream::connect((self.host.as_str(), self.port)).await,
         }
         .map_err(DialError::Connect)?;
+        let local = tcp.local_addr().map_err(DialError::Connect)?;
         // one LDAP message a write: Nagle would hold a request behind the last answer's ACK
         tcp.set_nodelay(true).map_err(DialError::Connect)?;
         let tls_needed = match (self.tls, security) {
@@ -113,11 +125,13 @@ impl Target {
         if !tls_needed {
             let std = tcp.into_std().map_err(DialError::Connect)?;
             let settings = LdapConnSettings::new().set_std_stream(StdStream::Tcp(std));
-            return Ok(LdapConnAsync::with_settings(settings, &format!("ldap://{}:{}", url_host(&self.host), self.port)).await?);
+            let (conn, ldap) = LdapConnAsync::with_settings(settings, &format!("ldap://{}:{}", url_host(&self.host), self.port)).await?;
+            return Ok((conn, ldap, local));
         }
         let name = ServerName::try_from(self.host.clone()).map_err(|e| DialError::Url(format!("{}: {e}", self.host)))?;
         let session = TlsConnector::from(tls).connect(name, tcp).await.map_err(DialError::Tls)?;
-        pump(session).await
+        let (conn, ldap) = pump(session).await?;
+        Ok((conn, ldap, local))
     }
 }
 

@@ -118,7 +118,7 @@ pub(crate) struct Active {
     /// Answers given, per task.
     tries: Vec<u32>,
     /// Engine events logged before the exercise began.
-    events_before: usize,
+    pub(crate) events_before: usize,
     audit_before: HashSet<String>,
     /// The DC's last operation before the exercise began.
     ops_before: u64,

@@ -25,8 +25,9 @@ mod account;
 mod admin;
 mod connect;
 mod delegation;
+mod evidence;
 pub mod exercise;
-mod onprem;
+pub mod onprem;
 mod pages;
 pub mod sequence;
 mod session;
@@ -57,6 +58,8 @@ pub struct AddsAccess {
     pub base_dn: String,
     /// The CA (bundle) its certificate chains to.
     pub ca_pem: Vec<u8>,
+    /// The pages' own recent connections to it (`Default::default()`).
+    pub own: onprem::OwnConnections,
 }
 
 /// An SSPR flow as the pages walk it (the tenant keeps the flow itself).
@@ -506,7 +509,8 @@ async fn signin_change(State(p): State<Shared>, Form(f): Form<ChangeForm>) -> Re
 /// What the dashboard shows, read from the API.
 /// The lab's switches and logs are the lab administrator's: the dashboard reads them with the
 /// signed-in administrator's token, as any client of `/lab/` must.
-async fn dashboard_state(p: &Portal, token: &str, user: Option<&str>) -> DashboardPage {
+async fn dashboard_state(p: &Portal, token: &str, q: &DashboardQuery) -> DashboardPage {
+    let user = q.user.as_deref();
     let t = Some(token);
     let (_, clock) = p.api(reqwest::Method::GET, "/lab/clock", t, None).await;
     let (engine_status, engine) = p.api(reqwest::Method::GET, "/lab/engine", t, None).await;
@@ -515,23 +519,30 @@ async fn dashboard_state(p: &Portal, token: &str, user: Option<&str>) -> Dashboa
     let (_, trace) = p.api(reqwest::Method::GET, "/lab/engine/trace", t, None).await;
     let last = sequence::last_operation(trace["value"].as_array().map(Vec::as_slice).unwrap_or_default());
     let last_operation = if last.is_empty() { String::new() } else { sequence::svg(&last) };
-    let events = events["value"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .rev()
-        .take(20)
-        .map(|e| EventRow {
-            time: e["time"].as_str().unwrap_or_default().to_string(),
-            id: e["id"].as_u64().unwrap_or(0),
-            level: e["level"].as_str().unwrap_or_default().to_string(),
-            message: e["message"].as_str().unwrap_or_default().to_string(),
-        })
-        .collect();
+    let filter = evidence::EventFilter::parse(
+        q.id.as_deref().unwrap_or_default(),
+        q.level.as_deref().unwrap_or_default(),
+        q.tracking.as_deref().unwrap_or_default(),
+        q.since.as_deref().unwrap_or_default(),
+        q.heartbeats.is_some(),
+    );
+    let (filter, filter_error) = match filter {
+        Ok(f) => (f, None),
+        Err(e) => (evidence::EventFilter { heartbeats: q.heartbeats.is_some(), ..Default::default() }, Some(e)),
+    };
+    let began = p.exercise().as_ref().map(|a| a.events_before);
+    let all_events = events["value"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let (events, events_matched) = evidence::events(all_events, &filter, began);
     let (fault_status, fault) = p.api(reqwest::Method::GET, "/lab/adds/fault", t, None).await;
     let (_, rights) = p.api(reqwest::Method::GET, "/lab/adds/rights", t, None).await;
     let (_, ops) = p.api(reqwest::Method::GET, "/lab/adds/operations", t, None).await;
     let adds = onprem::health(p.cfg.adds.as_ref()).await;
+    let own_reads = q.reads.as_deref() == Some("show");
+    let (operations, own_hidden) = evidence::operations(
+        ops["value"].as_array().map(Vec::as_slice).unwrap_or_default(),
+        |client| p.cfg.adds.as_ref().is_some_and(|a| a.own.contains(client)),
+        own_reads,
+    );
     let user = user.map(str::trim).filter(|u| !u.is_empty()).unwrap_or("User1").to_string();
     let user_view = onprem::user(p.cfg.adds.as_ref(), &user).await;
     DashboardPage {
@@ -551,33 +562,45 @@ async fn dashboard_state(p: &Portal, token: &str, user: Option<&str>) -> Dashboa
                 (name, r["granted"].as_bool().unwrap_or(false), id)
             })
             .collect(),
-        operations: ops["value"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .rev()
-            .take(15)
-            .map(|o| OpRow {
-                who: o["who"].as_str().unwrap_or_default().to_string(),
-                request: o["request"].as_str().unwrap_or_default().to_string(),
-                result: o["result"].as_str().unwrap_or_default().to_string(),
-            })
-            .collect(),
+        operations,
+        own_hidden,
         user,
         user_view,
         now: clock["now"].as_str().unwrap_or_default().to_string(),
         engine: if engine_status == 200 { Some(EngineView::from(&engine)) } else { None },
         events,
+        events_matched,
+        filter: FilterView {
+            ids: q.id.clone().unwrap_or_default(),
+            level: q.level.clone().unwrap_or_default(),
+            tracking: q.tracking.clone().unwrap_or_default(),
+            since_exercise: filter.since_exercise,
+            heartbeats: filter.heartbeats,
+            own_reads,
+            narrows: filter.narrows(),
+        },
         outbox_count: outbox["value"].as_array().map(Vec::len).unwrap_or(0),
         last_operation,
         exercise: p.exercise_view(token).await,
-        error: None,
+        error: filter_error,
     }
 }
 
-#[derive(Deserialize)]
+/// The dashboard's query: the user shown, and the event and operation filters (kept in
+/// the address, so a live reload keeps them).
+#[derive(Deserialize, Default)]
 struct DashboardQuery {
     user: Option<String>,
+    /// Event IDs, separated by commas or spaces.
+    id: Option<String>,
+    level: Option<String>,
+    tracking: Option<String>,
+    /// `exercise`: only what was logged since the exercise began.
+    since: Option<String>,
+    /// Present: heartbeats too.
+    heartbeats: Option<String>,
+    /// `show`: the lab pages' own LDAP reads too.
+    reads: Option<String>,
 }
 
 /// The signed-in administrator's token, or the admin sign-in that comes back to the dashboard.
@@ -593,7 +616,7 @@ async fn dashboard(
     axum::extract::Query(q): axum::extract::Query<DashboardQuery>,
 ) -> Response {
     let token = lab_admin!(p, headers);
-    render(&dashboard_state(&p, &token, q.user.as_deref()).await)
+    render(&dashboard_state(&p, &token, &q).await)
 }
 
 /// `GET /portal/lab/exercise`: the running exercise's checklist, looked at now.
@@ -702,7 +725,7 @@ async fn dashboard_after(p: &Portal, token: &str, status: u16, answer: &Value) -
     if (200..300).contains(&status) {
         return Redirect::to("/portal/lab").into_response();
     }
-    let mut page = dashboard_state(p, token, None).await;
+    let mut page = dashboard_state(p, token, &DashboardQuery::default()).await;
     page.error = Some(api_error(answer).1);
     render_status(StatusCode::BAD_REQUEST, &page)
 }

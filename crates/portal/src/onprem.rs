@@ -22,6 +22,33 @@ pub struct UserView {
     pub flags: Vec<String>,
 }
 
+/// How many of the pages' own connections are remembered (a DC's operation log keeps 200
+/// operations; a page's look opens one or two connections).
+const OWN_KEPT: usize = 256;
+
+/// The local addresses of the pages' own recent LDAP connections: the dashboard tells its
+/// own reads apart in the DC's operations by them (as a DC's logs name a client by address
+/// and port) and hides them unless asked.
+#[derive(Clone, Debug, Default)]
+pub struct OwnConnections(Arc<std::sync::Mutex<std::collections::VecDeque<std::net::SocketAddr>>>);
+
+impl OwnConnections {
+    fn note(&self, a: std::net::SocketAddr) {
+        let mut v = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.retain(|x| *x != a);
+        v.push_back(a);
+        if v.len() > OWN_KEPT {
+            v.pop_front();
+        }
+    }
+
+    /// Whether a client address (as the DC's operations give it) is one of the pages' own.
+    pub fn contains(&self, client: &str) -> bool {
+        let Ok(a) = client.parse::<std::net::SocketAddr>() else { return false };
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&a)
+    }
+}
+
 pub(crate) async fn bind(a: &AddsAccess) -> Result<ldap3::Ldap, String> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -31,8 +58,10 @@ pub(crate) async fn bind(a: &AddsAccess) -> Result<ldap3::Ldap, String> {
     let tls = crate::tls_with(roots).map_err(|e| e.to_string())?;
     // the certificate names localhost, not the address
     let url = a.ldaps.replace("127.0.0.1", "localhost");
-    let (conn, mut l) =
-        ldap_dial::connect(&url, ldap_dial::Security::Url, Arc::new(tls), Duration::from_secs(3)).await.map_err(|e| e.to_string())?;
+    let (conn, mut l, local) = ldap_dial::connect_noting_address(&url, ldap_dial::Security::Url, Arc::new(tls), Duration::from_secs(3))
+        .await
+        .map_err(|e| e.to_string())?;
+    a.own.note(local);
     ldap3::drive!(conn);
     let r = l.simple_bind(&a.admin_dn, &a.admin_password).await.map_err(|e| e.to_string())?;
     if r.rc != 0 {

@@ -134,6 +134,20 @@ pub struct EventRow {
     pub id: u64,
     pub level: String,
     pub message: String,
+    /// Connect's tracking ID ("" for an event outside an operation).
+    pub tracking: String,
+}
+
+/// The dashboard's filters as the form sent them.
+#[derive(Default)]
+pub struct FilterView {
+    pub ids: String,
+    pub level: String,
+    pub tracking: String,
+    pub since_exercise: bool,
+    pub heartbeats: bool,
+    pub own_reads: bool,
+    pub narrows: bool,
 }
 
 pub struct FaultView {
@@ -142,6 +156,10 @@ pub struct FaultView {
 }
 
 pub struct OpRow {
+    /// The client's address and port.
+    pub client: String,
+    /// One of the lab pages' own reads.
+    pub own: bool,
     pub who: String,
     pub request: String,
     pub result: String,
@@ -165,6 +183,12 @@ pub struct DashboardPage {
     pub now: String,
     pub engine: Option<EngineView>,
     pub events: Vec<EventRow>,
+    /// How many events the filter matched (more than are shown when over 50).
+    pub events_matched: usize,
+    /// The event filter's fields as sent, to fill the form again.
+    pub filter: FilterView,
+    /// How many of the DC's operations were the pages' own reads, left out.
+    pub own_hidden: usize,
     pub outbox_count: usize,
     /// The last writeback operation as a sequence diagram (SVG), when there was one.
     pub last_operation: String,
