@@ -58,6 +58,19 @@ enum Command {
     Sync(SyncArgs),
     /// Wait until the lab in a state directory is up (its lab.json written, its listeners
     /// answering) — for scripts that start `lab up` in the background; exit 1 on timeout.
+    /// Put a running lab back to its start — an exercise to its beginning — keeping its CA,
+    /// ports and URLs (clients need import nothing again); waits until it is up again.
+    Reset {
+        /// The lab's state directory.
+        #[arg(long, default_value = ".lab")]
+        state_dir: PathBuf,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Start one lab per trainee on this machine and list each one's URLs and credentials
+    /// for the trainer (docs/exercises.md, "A classroom"); run until Ctrl-C / SIGTERM.
+    Classroom(ClassroomArgs),
     Wait {
         /// The lab's state directory.
         #[arg(long, default_value = ".lab")]
@@ -241,8 +254,47 @@ struct UpArgs {
     /// Where `--exercise` looks for exercises by name (default: those built into `lab`).
     #[arg(long, value_name = "DIR")]
     exercises: Option<PathBuf>,
+    /// A name other machines reach this lab by (repeatable): put in its certificate, accepted
+    /// as a Host, and the first one used in the URLs it prints. Listen beyond loopback too
+    /// (`--https 0.0.0.0:8443`, …) for trainees' laptops to connect.
+    #[arg(long, value_name = "NAME")]
+    hostname: Vec<String>,
     #[command(flatten)]
     external: ExternalArgs,
+}
+
+#[derive(clap::Args)]
+struct ClassroomArgs {
+    /// How many labs (one per trainee; at most 40 on one machine).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=40))]
+    labs: u16,
+    /// The name trainees reach the labs by (repeatable); `{n}` in it is the lab's number
+    /// (`lab{n}.classroom.example`), else the labs share it and differ by port.
+    #[arg(long, value_name = "NAME")]
+    hostname: Vec<String>,
+    /// The address every lab listens on: 0.0.0.0 (or this machine's LAN address) for
+    /// trainees' laptops; the default keeps them on this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: std::net::IpAddr,
+    /// Lab n listens on PORT+4(n-1) to PORT+4(n-1)+3 (LDAP, LDAPS, HTTPS, HTTP); 0: any
+    /// free ports (listed).
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    first_port: u16,
+    /// Every lab starts this exercise (a name from `lab exercises`, or a file).
+    #[arg(long, value_name = "NAME")]
+    exercise: Option<String>,
+    /// Where `--exercise` looks for exercises by name.
+    #[arg(long, value_name = "DIR")]
+    exercises: Option<PathBuf>,
+    /// Lab n's state directory is DIR/labn (its ca.pem, lab.json; `lab reset --state-dir`).
+    #[arg(long, default_value = ".lab-classroom")]
+    state_dir: PathBuf,
+    /// Print one JSON line, `{"labs": [...]}` (each as `lab up --json` prints it).
+    #[arg(long)]
+    json: bool,
+    /// As `lab up --exit-with-parent` (on by default with --json).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    exit_with_parent: Option<bool>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -373,6 +425,8 @@ fn lab_main() -> Result<()> {
         Command::Check(args) => check(args),
         Command::Sync(args) => rt.block_on(sync(args)),
         Command::Wait { state_dir, timeout } => rt.block_on(wait(&state_dir, timeout)),
+        Command::Reset { state_dir, timeout } => rt.block_on(reset(&state_dir, timeout)),
+        Command::Classroom(args) => rt.block_on(classroom(args)),
         Command::Conformance(args) => rt.block_on(conformance(args)),
         Command::Exercises { dir } => exercises(&shelf(dir)),
         Command::Schema { format } => {
@@ -604,37 +658,11 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
 }
 
 async fn sync(a: SyncArgs) -> Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let info = lab_json(&a.state_dir)?;
-    let ca = files::read(&a.state_dir.join("ca.pem"), files::PEM_MAX).context("reading the lab CA")?;
-    let http = reqwest::Client::builder().tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca)?).build()?;
+    let (http, info, token) = lab_client(&a.state_dir).await?;
     let t = &info["tenant"];
     let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let form = [
-        ("grant_type", "password".to_string()),
-        ("client_id", s(&t["client_id"])),
-        ("username", s(&t["admin_upn"])),
-        ("password", s(&t["admin_password"])),
-        ("scope", "https://graph.microsoft.com/.default".to_string()),
-    ];
-    let token: serde_json::Value = http
-        .post(format!("{}/oauth2/v2.0/token", s(&t["authority"])))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| {
-            let why = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
-            anyhow::anyhow!(
-                "the lab's tenant at {} does not answer ({why}): is the lab running? (state dir {})",
-                s(&t["https"]),
-                a.state_dir.display()
-            )
-        })?
-        .json()
-        .await?;
-    let Some(token) = token["access_token"].as_str() else { bail!("no token for the lab's administrator: {token}") };
     let body = serde_json::json!({ "policyType": if a.initial { "Initial" } else { "Delta" } });
-    let r = http.post(format!("{}/lab/sync", s(&t["https"]))).bearer_auth(token).json(&body).send().await?;
+    let r = http.post(format!("{}/lab/sync", s(&t["https"]))).bearer_auth(&token).json(&body).send().await?;
     let status = r.status();
     let report: serde_json::Value = r.json().await?;
     if !status.is_success() {
@@ -689,6 +717,9 @@ async fn up(a: UpArgs) -> Result<()> {
         sync_schedule: a.external.adds.is_none(),
         external_adds: a.external.external()?,
         limits: Default::default(),
+        hostnames: vec![],
+        tls_identity: None,
+        resettable: true,
     };
     if cfg.external_adds.is_some() && cfg.adds_ldif.is_some() {
         bail!("--adds-ldif is for the built-in AD DS; an external directory is seeded with the testlab");
@@ -708,34 +739,17 @@ async fn up(a: UpArgs) -> Result<()> {
         }
         None => None,
     };
+    cfg.hostnames = a.hostname.clone();
+    let plan = Plan {
+        cfg,
+        frozen_clock: a.frozen_clock,
+        exercise: a.exercise.clone().map(|name| (name, a.exercises.clone())),
+        guided: guided.as_ref().map(|(p, _)| p.clone()),
+    };
     // every input read and checked: now the state directory. One directory, one lab: held
     // until this process ends
     let _held = hold_state_dir(&state_dir)?;
-    // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
-    let _ = std::fs::remove_file(state_dir.join("lab.json"));
-    let mut lab = Lab::start(cfg).await?;
-    for w in &lab.warnings {
-        eprintln!("warning: {w}");
-    }
-    let exercise = match exercise {
-        Some(x) => {
-            let guide = exercise_guide(&x);
-            scenario::exercise::begin(&lab, x)
-                .await
-                .map_err(|e| anyhow::anyhow!("exercise {}: {e}", a.exercise.as_deref().unwrap_or_default()))?;
-            lab.info.exercise = a.exercise.clone();
-            Some(guide)
-        }
-        None => None,
-    };
-    if let Some((path, s)) = &guided {
-        let ca_pem = std::fs::read(&lab.info.adds.ca_cert)?;
-        let target = scenario::run::Target { info: lab.info.clone(), external_adds: lab.adds.is_none(), ca_pem };
-        let mut runner = scenario::run::Runner::new(&target).map_err(|e| anyhow::anyhow!(e.0))?;
-        runner.prepare(s).await.map_err(|e| anyhow::anyhow!("{}: given: {}", path.display(), e.0))?;
-    }
-    // what `lab sync` and other tools need to find this lab (private: it holds passwords)
-    write_private(&state_dir.join("lab.json"), serde_json::to_string_pretty(&lab.info)?.as_bytes())?;
+    let lab = plan.start(plan.cfg.clone()).await?;
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", serde_json::to_string(&lab.info)?)?;
@@ -754,13 +768,240 @@ async fn up(a: UpArgs) -> Result<()> {
             s.about.trim()
         )?;
     }
-    if let Some(guide) = exercise.filter(|_| !a.json) {
-        writeln!(out, "\n{guide}\nThe dashboard ({}) ticks each task as you do it.", lab.info.dashboard)?;
+    if let Some(x) = exercise.as_ref().filter(|_| !a.json) {
+        writeln!(out, "\n{}\nThe dashboard ({}) ticks each task as you do it.", exercise_guide(x), lab.info.dashboard)?;
     }
     out.flush()?;
     drop(out);
+    let (_never, stop) = tokio::sync::watch::channel(false);
+    keep(&plan, lab, Some(&mut signals), stop, a.json).await
+}
+
+/// How `lab up` and `lab classroom` start a lab — and start it again on a reset.
+struct Plan {
+    cfg: LabConfig,
+    frozen_clock: bool,
+    /// The exercise's name and where it is looked up (read again for each start).
+    exercise: Option<(String, Option<PathBuf>)>,
+    /// A scenario whose `given:` the lab is set up as.
+    guided: Option<PathBuf>,
+}
+
+impl Plan {
+    /// Starts the lab with `cfg` (the plan's, or a reset's: the same listeners and CA), sets
+    /// it up as the exercise or scenario says, and writes lab.json once it is ready.
+    async fn start(&self, mut cfg: LabConfig) -> Result<Lab> {
+        cfg.clock = if self.frozen_clock { Clock::frozen(Clock::lab_epoch()) } else { Clock::running() };
+        let state_dir = cfg.state_dir.clone();
+        // a lab.json left by an earlier lab would say "up" before this one is (`lab wait`)
+        let _ = std::fs::remove_file(state_dir.join("lab.json"));
+        let mut lab = Lab::start(cfg).await?;
+        for w in &lab.warnings {
+            eprintln!("warning: {w}");
+        }
+        if let Some((name, dir)) = &self.exercise {
+            let x = shelf(dir.clone()).get(name).map_err(|e| anyhow::anyhow!(e))?;
+            scenario::exercise::begin(&lab, x).await.map_err(|e| anyhow::anyhow!("exercise {name}: {e}"))?;
+            lab.info.exercise = Some(name.clone());
+        }
+        if let Some(path) = &self.guided {
+            let s = scenario::suite::load(path).map_err(|e| anyhow::anyhow!("{e}\n{}", e.detail))?;
+            let ca_pem = std::fs::read(&lab.info.adds.ca_cert)?;
+            let target = scenario::run::Target { info: lab.info.clone(), external_adds: lab.adds.is_none(), ca_pem };
+            let mut runner = scenario::run::Runner::new(&target).map_err(|e| anyhow::anyhow!(e.0))?;
+            runner.prepare(&s).await.map_err(|e| anyhow::anyhow!("{}: given: {}", path.display(), e.0))?;
+        }
+        // what `lab sync` and other tools need to find this lab (private: it holds passwords)
+        write_private(&state_dir.join("lab.json"), serde_json::to_string_pretty(&lab.info)?.as_bytes())?;
+        Ok(lab)
+    }
+}
+
+/// Runs a started lab until the signals (or `stop`) say so, resetting it whenever asked:
+/// stopped, then started again where it was, with its CA, ports and URLs. Stops it at the end.
+async fn keep(
+    plan: &Plan,
+    mut lab: Lab,
+    mut signals: Option<&mut Signals>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    quiet: bool,
+) -> Result<()> {
+    loop {
+        let signalled = async {
+            match signals.as_deref_mut() {
+                Some(s) => s.wait().await,
+                None => std::future::pending().await,
+            }
+        };
+        let reset = tokio::select! {
+            _ = signalled => false,
+            _ = stop.wait_for(|s| *s) => false,
+            _ = lab.reset_requested() => true,
+        };
+        if !reset {
+            lab.stop().await;
+            return Ok(());
+        }
+        let again = lab.config_for_reset(plan.cfg.clone());
+        lab.stop().await;
+        lab = plan.start(again).await.context("starting the lab again after a reset")?;
+        if !quiet {
+            println!("The lab was reset to its start (the same CA, ports and URLs): {}", lab.info.dashboard);
+        }
+    }
+}
+
+/// A client of a running lab, from its state directory: the HTTP client trusting its CA,
+/// its lab.json, and its Global Administrator's token (what the lab's switches need).
+async fn lab_client(state_dir: &std::path::Path) -> Result<(reqwest::Client, serde_json::Value, String)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let info = lab_json(state_dir)?;
+    let ca = files::read(&state_dir.join("ca.pem"), files::PEM_MAX).context("reading the lab CA")?;
+    let http = reqwest::Client::builder().tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca)?).build()?;
+    let t = &info["tenant"];
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let form = [
+        ("grant_type", "password".to_string()),
+        ("client_id", s(&t["client_id"])),
+        ("username", s(&t["admin_upn"])),
+        ("password", s(&t["admin_password"])),
+        ("scope", "https://graph.microsoft.com/.default".to_string()),
+    ];
+    let token: serde_json::Value = http
+        .post(format!("{}/oauth2/v2.0/token", s(&t["authority"])))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| {
+            let why = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+            anyhow::anyhow!(
+                "the lab's tenant at {} does not answer ({why}): is the lab running? (state dir {})",
+                s(&t["https"]),
+                state_dir.display()
+            )
+        })?
+        .json()
+        .await?;
+    let Some(token) = token["access_token"].as_str() else { bail!("no token for the lab's administrator: {token}") };
+    Ok((http, info, token.to_string()))
+}
+
+/// `lab reset`: `POST /lab/reset` as the lab's administrator, then waits for the lab that
+/// starts again in its place (a new lab.json, its listeners answering).
+async fn reset(state_dir: &std::path::Path, timeout: u64) -> Result<()> {
+    let (http, info, token) = lab_client(state_dir).await?;
+    let before = std::fs::metadata(state_dir.join("lab.json")).and_then(|m| m.modified()).ok();
+    let https = info["tenant"]["https"].as_str().unwrap_or_default();
+    let r = http.post(format!("{https}/lab/reset")).bearer_auth(&token).send().await?;
+    let status = r.status();
+    if status != reqwest::StatusCode::ACCEPTED {
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        bail!("the lab answered {status}: {}", body["error"]["message"].as_str().unwrap_or_default());
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    // the lab rewrites lab.json once it is up again
+    loop {
+        let now = std::fs::metadata(state_dir.join("lab.json")).and_then(|m| m.modified()).ok();
+        if now.is_some() && now != before {
+            break;
+        }
+        if std::time::Instant::now() > until {
+            bail!("the lab in {} did not come back within {timeout} s (see its `lab up` output)", state_dir.display());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    wait(state_dir, timeout).await
+}
+
+/// `lab classroom`: N labs in this process, each its own state directory, ports and CA,
+/// each reset on its own; the list for the trainer, then run until a signal.
+async fn classroom(a: ClassroomArgs) -> Result<()> {
+    let mut signals = Signals::install()?;
+    if a.exit_with_parent.unwrap_or(a.json) {
+        signals.parent = Some(std::os::unix::process::parent_id());
+    }
+    let exercise = match &a.exercise {
+        Some(name) => Some(shelf(a.exercises.clone()).get(name).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
+    let mut plans = vec![];
+    let mut held = vec![];
+    for n in 1..=a.labs {
+        let port = |k: u16| -> Result<SocketAddr> {
+            let p = match a.first_port {
+                0 => 0,
+                first => first.checked_add(4 * (n - 1) + k).context("--first-port: the labs' ports run past 65535")?,
+            };
+            Ok(SocketAddr::new(a.listen, p))
+        };
+        let dir = a.state_dir.join(format!("lab{n}"));
+        let mut cfg = LabConfig::ephemeral(dir.clone());
+        (cfg.ldap, cfg.ldaps, cfg.https, cfg.http) = (port(0)?, port(1)?, port(2)?, port(3)?);
+        cfg.engine = true;
+        cfg.sync_schedule = true;
+        cfg.resettable = true;
+        cfg.hostnames = a.hostname.iter().map(|h| h.replace("{n}", &n.to_string())).collect();
+        if let Some(x) = &exercise {
+            scenario::exercise::configure(&mut cfg, x);
+        }
+        held.push(hold_state_dir(&dir)?);
+        plans.push(Plan { cfg, frozen_clock: false, exercise: a.exercise.clone().map(|e| (e, a.exercises.clone())), guided: None });
+    }
+    let mut labs = vec![];
+    for p in &plans {
+        labs.push(p.start(p.cfg.clone()).await?);
+    }
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let all: Vec<&labkit::LabInfo> = labs.iter().map(|l| &l.info).collect();
+        writeln!(out, "{}", serde_json::json!({ "labs": all }))?;
+    } else {
+        print_classroom(&mut out, &labs, &a.state_dir)?;
+    }
+    out.flush()?;
+    drop(out);
+    let (stop_all, stop) = tokio::sync::watch::channel(false);
+    let mut kept = tokio::task::JoinSet::new();
+    let plans: Vec<Arc<Plan>> = plans.into_iter().map(Arc::new).collect();
+    for (plan, lab) in plans.iter().cloned().zip(labs) {
+        let stop = stop.clone();
+        let quiet = a.json;
+        kept.spawn(async move {
+            // the classroom's signals stop every lab, through `stop`
+            keep(&plan, lab, None, stop, quiet).await
+        });
+    }
     signals.wait().await;
-    lab.stop().await;
+    let _ = stop_all.send(true);
+    let mut first_error = Ok(());
+    while let Some(done) = kept.join_next().await {
+        if let Ok(Err(e)) = done
+            && first_error.is_ok()
+        {
+            first_error = Err(e);
+        }
+    }
+    drop(held);
+    first_error
+}
+
+/// The trainer's list: per lab what its trainee needs.
+fn print_classroom(out: &mut impl Write, labs: &[Lab], state_dir: &std::path::Path) -> Result<()> {
+    writeln!(out, "hybrid-lab classroom: {} labs (Ctrl-C stops them all)\n", labs.len())?;
+    for (i, lab) in labs.iter().enumerate() {
+        let (info, n) = (&lab.info, i + 1);
+        writeln!(out, "lab {n}  dashboard {}", info.dashboard)?;
+        writeln!(out, "       SSPR      {}", info.sspr)?;
+        writeln!(out, "       sign in   {} / {}", info.tenant.admin_upn, info.tenant.admin_password)?;
+        writeln!(out, "       LDAPS     {}  ({} / {})", info.adds.ldaps, info.adds.admin_dn, info.adds.admin_password)?;
+        writeln!(out, "       CA        {}", info.adds.ca_cert.display())?;
+        if let Some(x) = &info.exercise {
+            writeln!(out, "       exercise  {x}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Give each trainee their lab's lines and its CA file (to import in the browser, or for LDAPTLS_CACERT).")?;
+    writeln!(out, "Put one lab back to its start, with the same CA, ports and URLs: lab reset --state-dir {}/labN", state_dir.display())?;
     Ok(())
 }
 
@@ -907,7 +1148,7 @@ impl Signals {
         Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())?, parent: None })
     }
 
-    async fn wait(mut self) {
+    async fn wait(&mut self) {
         // A parent that ends leaves the lab to a reaper (init or a subreaper): its parent id
         // changes. Looked at every 250 ms: a signal on the parent's death (PR_SET_PDEATHSIG)
         // would follow the *thread* that spawned the lab, which ends with a test while a

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+pub mod browser;
+
 use labkit::{Lab, LabConfig, LabInfo};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 

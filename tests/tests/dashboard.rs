@@ -140,3 +140,37 @@ async fn the_dashboards_own_reads_stay_out_and_events_filter_by_id_level_and_tra
     assert!(said.contains("\"33004x\" is not an event ID"), "a clear error for a bad filter: {said:?}");
     t.stop().await;
 }
+
+/// Issue 32, item 7: the trainer's reset button asks the program running the lab to start it
+/// again (`lab up` does: lab/tests/classroom.rs); a lab whose program cannot (a test's, a
+/// fixture's) offers no button and answers 501, never a 202 that nothing acts on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reset_button_asks_the_labs_program_and_only_where_it_can_reset() {
+    for resettable in [false, true] {
+        let t = TestLab::start_with(|c| c.resettable = resettable).await;
+        let base = t.info().tenant.https.clone();
+        let cookie = t.admin_cookie().await;
+        let page = t.http().get(format!("{base}/portal/lab")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert_eq!(page.contains("id=\"reset-lab\""), resettable, "the button only where the lab can reset");
+        let (status, body) = t.lab_call("POST", "/lab/reset", None).await;
+        if !resettable {
+            assert_eq!((status, body["error"]["code"].as_str()), (501, Some("NotSupported")), "{body}");
+            t.stop().await;
+            continue;
+        }
+        assert_eq!(status, 202, "{body}");
+        tokio::time::timeout(std::time::Duration::from_secs(5), t.lab.reset_requested()).await.expect("the program is told");
+        let r = t
+            .http_no_redirects()
+            .post(format!("{base}/portal/lab/reset"))
+            .header("cookie", &cookie)
+            .header("origin", &base)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        assert!(r.text().await.unwrap().contains("The lab is resetting"));
+        tokio::time::timeout(std::time::Duration::from_secs(5), t.lab.reset_requested()).await.expect("the button tells it too");
+        t.stop().await;
+    }
+}

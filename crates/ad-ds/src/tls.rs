@@ -18,6 +18,13 @@ pub struct TlsIdentity {
     pub ca_pem: String,
 }
 
+impl std::fmt::Debug for TlsIdentity {
+    // the key is in the config: never printed
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").field("ca_pem", &self.ca_pem).finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("making the lab certificates: {0}")]

@@ -120,6 +120,30 @@ fn set_fault(dc: &DomainController, body: &Value) -> Response {
     Json(fault_json(dc)).into_response()
 }
 
+/// `POST /lab/reset`: the lab back to its start, keeping its CA, ports and URLs — done by
+/// the program that runs it (`lab up`, `lab classroom`), which `Lab::reset_requested` wakes.
+/// `202` with `{"status": "resetting"}`; `501` for a lab whose program cannot restart it
+/// (one a test started through labkit or hybrid-lab).
+pub fn reset_router(requests: Option<Arc<tokio::sync::Notify>>) -> axum::Router {
+    let reset = move || {
+        let requests = requests.clone();
+        async move {
+            match requests {
+                Some(n) => {
+                    n.notify_one();
+                    (StatusCode::ACCEPTED, Json(json!({ "status": "resetting" }))).into_response()
+                }
+                None => (
+                    StatusCode::NOT_IMPLEMENTED,
+                    Json(json!({ "error": { "code": "NotSupported", "message": "This lab cannot reset itself: the program that started it does not restart labs (`lab up` does)." } })),
+                )
+                    .into_response(),
+            }
+        }
+    };
+    axum::Router::new().route("/lab/reset", axum::routing::post(reset))
+}
+
 fn bad(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": { "code": "BadRequest", "message": message } }))).into_response()
 }

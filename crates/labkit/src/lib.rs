@@ -80,6 +80,15 @@ pub struct LabConfig {
     pub external_adds: Option<external::External>,
     /// What each listener holds on to (connections, handshake, header and idle times).
     pub limits: Limits,
+    /// Further names the lab is served under (`lab up --hostname`), for machines other than
+    /// this one: in its certificate, accepted as Host, and the first of them in the URLs it
+    /// hands out (LabInfo). Its own parts keep talking to it over loopback.
+    pub hostnames: Vec<String>,
+    /// The TLS identity (CA and server certificate) of an earlier start to serve again: a
+    /// reset lab keeps the CA its clients trust (`Lab::tls`). None: made at start.
+    pub tls_identity: Option<ad_ds::tls::TlsIdentity>,
+    /// The program running the lab restarts it on `POST /lab/reset` ([`Lab::reset_requested`]).
+    pub resettable: bool,
 }
 
 /// The bounds of the lab's listeners (see docs/security.md); tests shrink them.
@@ -111,6 +120,9 @@ impl LabConfig {
             sync_schedule: false,
             external_adds: None,
             limits: Limits::default(),
+            hostnames: vec![],
+            tls_identity: None,
+            resettable: false,
         }
     }
 }
@@ -130,6 +142,54 @@ pub struct LabInfo {
     /// The exercise the lab was started for (`lab up --exercise NAME`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exercise: Option<String>,
+}
+
+impl LabInfo {
+    /// The URLs under `name` (the same ports): what a machine other than this one uses.
+    fn served_as(&mut self, name: &str, own_base: &str, public_base: &str) {
+        for url in [&mut self.dashboard, &mut self.sspr, &mut self.tenant.https, &mut self.tenant.authority, &mut self.tenant.graph] {
+            if let Some(rest) = url.strip_prefix(own_base) {
+                *url = format!("{public_base}{rest}");
+            }
+        }
+        for url in [&mut self.adds.ldap, &mut self.adds.ldaps] {
+            if let Some((scheme, rest)) = url.split_once("://")
+                && let Some((_, port)) = rest.rsplit_once(':')
+            {
+                *url = format!("{scheme}://{}:{port}", url_host(name));
+            }
+        }
+    }
+}
+
+/// A host name or an IP address as `lab up --hostname` takes it: DNS labels of letters,
+/// digits and hyphens (RFC 1123), or an address.
+fn valid_hostname(name: &str) -> bool {
+    name.parse::<std::net::IpAddr>().is_ok()
+        || (name.len() <= 253
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            }))
+}
+
+/// An address or name as a URL's host (`[::1]` for IPv6).
+fn url_host(name: &str) -> String {
+    if name.contains(':') { format!("[{name}]") } else { name.to_string() }
+}
+
+/// How the lab's own parts reach a listener bound to `ip`: `localhost` (127.0.0.1, which the
+/// certificate names) for 127.0.0.1 or all addresses, else the one address it listens on (a
+/// LAN address, 127.0.0.2: nothing listens on 127.0.0.1 then; the certificate names it too).
+fn local_host(ip: std::net::IpAddr) -> String {
+    if ip.is_unspecified() || ip == std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST) {
+        "localhost".into()
+    } else {
+        url_host(&ip.to_string())
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -258,6 +318,12 @@ pub struct Lab {
     pub warnings: Vec<String>,
     /// The pages (an exercise's checklist is handed to them: [`Lab::begin_exercise`]).
     pub portal: Arc<portal::Portal>,
+    /// Its TLS identity: a reset serves it again (LabConfig::tls_identity), so clients keep
+    /// trusting the same CA.
+    pub tls: ad_ds::tls::TlsIdentity,
+    /// Where its listeners are: a reset listens there again.
+    pub listening: Listening,
+    reset: Option<Arc<tokio::sync::Notify>>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -294,11 +360,24 @@ impl Lab {
         }
 
         std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating {}", cfg.state_dir.display()))?;
-        let tls = match &cfg.tls_files {
-            Some((cert, key)) => ad_ds::tls::load(cert, key)?,
-            None => {
+        for name in &cfg.hostnames {
+            if !valid_hostname(name) {
+                anyhow::bail!("--hostname {name:?}: not a DNS name or an IP address");
+            }
+        }
+        let tls = match (&cfg.tls_identity, &cfg.tls_files) {
+            (Some(identity), _) => identity.clone(),
+            (None, Some((cert, key))) => ad_ds::tls::load(cert, key)?,
+            (None, None) => {
                 let host = format!("{}.{}", domain.dc_name.to_lowercase(), domain.dns_name);
-                let names = vec!["localhost".into(), "127.0.0.1".into(), host, domain.dns_name.clone()];
+                let mut names = vec!["localhost".into(), "127.0.0.1".into(), host, domain.dns_name.clone()];
+                // the addresses it listens on and the names it is served under
+                let specific = [cfg.https.ip(), cfg.ldaps.ip()].into_iter().filter(|ip| !ip.is_unspecified()).map(|ip| ip.to_string());
+                for n in specific.chain(cfg.hostnames.iter().map(|n| n.to_ascii_lowercase())) {
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
                 ad_ds::tls::generate(&names, &domain.netbios)?
             }
         };
@@ -346,18 +425,25 @@ impl Lab {
         };
         let hashed = hashing.finish();
         let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &domain.dns_name, &users, &objects, hashed);
-        let https_base = format!("https://localhost:{}", https_addr.port());
+        // the lab's own parts reach it over loopback, or by the address it listens on when
+        // that is one address (a LAN address has no loopback listener); others by its names
+        let https_base = format!("https://{}:{}", local_host(https_addr.ip()), https_addr.port());
+        let public_base = match cfg.hostnames.first() {
+            Some(name) => format!("https://{}:{}", url_host(name), https_addr.port()),
+            None => https_base.clone(),
+        };
         let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.clock.clone()));
         let tenant_server = Arc::new(tenant::server::TenantServer {
             tenant: std::sync::Mutex::new(t),
             // the OS user's key under this lab's own random kid: another lab's tokens are refused
             signer: tenant::token::Signer::new(userkeys::get().signing.clone()),
-            https_base: https_base.clone(),
+            https_base: public_base.clone(),
             clock: cfg.clock.clone(),
             writeback: Arc::new(relay.clone()),
             relay,
             gates: Default::default(),
         });
+        let identity = tls.clone();
         let mut http_tls = (*tls.config).clone();
         http_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
@@ -381,12 +467,20 @@ impl Lab {
         // the lab's HTTP front: the tenant, and the engine's status and switches (late-bound:
         // the engine onboards through the tenant once that listens)
         let engine_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
-        let mut app = tenant::server::app(tenant_server.clone()).merge(writeback::control_router(engine_slot.clone()));
+        let reset = cfg.resettable.then(Arc::<tokio::sync::Notify>::default);
+        let mut app = tenant::server::app(tenant_server.clone())
+            .merge(writeback::control_router(engine_slot.clone()))
+            .merge(control::reset_router(reset.clone()));
+        let mut listening = Listening { ldap: None, ldaps: None, https: https_addr, http: http_addr };
         let mut tasks = vec![];
         let (ldap_url, ldaps_url) = match (&dc, directory_listeners) {
             (Some(dc), Some((ldap, ldaps))) => {
                 app = app.merge(control::router(dc.clone(), connector_dn));
-                let urls = (format!("ldap://{}", ldap.local_addr()?), format!("ldaps://{}", ldaps.local_addr()?));
+                (listening.ldap, listening.ldaps) = (Some(ldap.local_addr()?), Some(ldaps.local_addr()?));
+                let reach = |a: SocketAddr| {
+                    if a.ip().is_unspecified() { SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port()) } else { a }
+                };
+                let urls = (format!("ldap://{}", reach(ldap.local_addr()?)), format!("ldaps://{}", reach(ldaps.local_addr()?)));
                 tasks.push(tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))));
                 tasks.push(tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx.clone()))));
                 urls
@@ -414,11 +508,13 @@ impl Lab {
                 ca_pem: ca_bundle.clone(),
                 own: Default::default(),
             }),
+            resettable: cfg.resettable,
         });
         let app = app.merge(portal::router(pages.clone()));
         // the lab's front door around all of it: its own host names only, no cross-site
         // writes, JSON for the APIs, the lab administrator for /lab/ (tenant::server::guard)
         let mut names = vec![format!("{}.{}", domain.dc_name.to_lowercase(), domain.dns_name), domain.dns_name.clone()];
+        names.extend(cfg.hostnames.iter().map(|n| n.to_ascii_lowercase()));
         for a in [https_addr, http_addr] {
             if !a.ip().is_unspecified() {
                 names.push(a.ip().to_string());
@@ -482,7 +578,24 @@ impl Lab {
         }
         let mut info = info;
         info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string() });
-        Ok(Lab { info, clock: cfg.clock, adds: dc, tenant: tenant_server, engine, warnings, portal: pages, stop, tasks })
+        // for other machines: the URLs under the first name it is served under
+        if let Some(name) = cfg.hostnames.first() {
+            info.served_as(name, &https_base, &public_base);
+        }
+        Ok(Lab {
+            info,
+            clock: cfg.clock,
+            adds: dc,
+            tenant: tenant_server,
+            engine,
+            warnings,
+            portal: pages,
+            tls: identity,
+            listening,
+            reset,
+            stop,
+            tasks,
+        })
     }
 
     /// Puts an exercise's checklist on the dashboard; what happened before now does not count
@@ -503,9 +616,40 @@ impl Lab {
         for mut t in std::mem::take(&mut self.tasks) {
             if tokio::time::timeout_at(until, &mut t).await.is_err() {
                 t.abort();
+                // gone once the runtime has dropped it: its listener's port is free again
+                let _ = t.await;
             }
         }
     }
+
+    /// Resolves when someone asked for a reset (`POST /lab/reset`, the dashboard's button,
+    /// `lab reset`); never for a lab not started `resettable`.
+    pub async fn reset_requested(&self) {
+        match &self.reset {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The configuration that starts this lab again as it began, where it is now: the same
+    /// listeners, the same TLS identity (so the same CA), the same names.
+    pub fn config_for_reset(&self, mut cfg: LabConfig) -> LabConfig {
+        cfg.ldap = self.listening.ldap.unwrap_or(cfg.ldap);
+        cfg.ldaps = self.listening.ldaps.unwrap_or(cfg.ldaps);
+        cfg.https = self.listening.https;
+        cfg.http = self.listening.http;
+        cfg.tls_identity = Some(self.tls.clone());
+        cfg
+    }
+}
+
+/// The addresses a lab's listeners took (its ports, when started on port 0).
+#[derive(Clone, Copy, Debug)]
+pub struct Listening {
+    pub ldap: Option<SocketAddr>,
+    pub ldaps: Option<SocketAddr>,
+    pub https: SocketAddr,
+    pub http: SocketAddr,
 }
 
 /// A lab dropped without [`Lab::stop`] (a test that ends, or panics) still stops: its engine
@@ -548,4 +692,28 @@ fn users_in_ldif(records: &[ad_ds::ldif::Record]) -> Vec<SeededUser> {
             synced: false,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostname_is_a_dns_name_or_an_address() {
+        for ok in ["lab1.classroom.test", "trainer", "xn--bcher-kva.example", "192.0.2.10", "::1", "a-b.c"] {
+            assert!(valid_hostname(ok), "{ok}");
+        }
+        for bad in ["", "a b", "lab_1.example", "-lab.example", "lab-.example", "a..b", "https://x", "x/y", &"a".repeat(64)] {
+            assert!(!valid_hostname(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_labs_own_parts_reach_it_over_loopback_or_its_one_address() {
+        assert_eq!(local_host("0.0.0.0".parse().unwrap()), "localhost");
+        assert_eq!(local_host("127.0.0.1".parse().unwrap()), "localhost");
+        assert_eq!(local_host("127.0.0.2".parse().unwrap()), "127.0.0.2");
+        assert_eq!(local_host("192.0.2.10".parse().unwrap()), "192.0.2.10");
+        assert_eq!(local_host("::1".parse().unwrap()), "[::1]");
+    }
 }

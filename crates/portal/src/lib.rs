@@ -47,6 +47,8 @@ pub struct Config {
     pub client_secret: String,
     /// The AD DS as its administrator reaches it (the dashboard's health and user views).
     pub adds: Option<AddsAccess>,
+    /// The program running the lab restarts it on `POST /lab/reset` (the dashboard offers it).
+    pub resettable: bool,
 }
 
 /// LDAPS to the AD DS as an administrator, like ADUC or ldapsearch would.
@@ -213,6 +215,7 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab/engine", post(dashboard_engine))
         .route("/portal/lab/adds-fault", post(dashboard_fault))
         .route("/portal/lab/right", post(dashboard_right))
+        .route("/portal/lab/reset", post(dashboard_reset))
         .route("/portal/lab/security", get(security_page).post(security_add))
         .route("/portal/lab/security/remove", post(security_remove))
         .route("/portal/lab/stream", get(dashboard_stream))
@@ -582,6 +585,7 @@ async fn dashboard_state(p: &Portal, token: &str, q: &DashboardQuery) -> Dashboa
         outbox_count: outbox["value"].as_array().map(Vec::len).unwrap_or(0),
         last_operation,
         exercise: p.exercise_view(token).await,
+        resettable: p.cfg.resettable,
         error: filter_error,
     }
 }
@@ -664,6 +668,18 @@ async fn dashboard_right(State(p): State<Shared>, headers: axum::http::HeaderMap
     let token = lab_admin!(p, headers);
     let body = json!({ "action": f.action, "right": f.right });
     let (status, answer) = p.api(reqwest::Method::POST, "/lab/adds/rights", Some(&token), Some(body)).await;
+    dashboard_after(&p, &token, status, &answer).await
+}
+
+/// The trainer's reset: the lab back to its start, its CA, ports and URLs kept. The page that
+/// answers comes back to the dashboard once the lab is up again (sessions do not survive a
+/// reset: the trainer signs in again).
+async fn dashboard_reset(State(p): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let token = lab_admin!(p, headers);
+    let (status, answer) = p.api(reqwest::Method::POST, "/lab/reset", Some(&token), None).await;
+    if status == 202 {
+        return render_status(StatusCode::ACCEPTED, &ResettingPage);
+    }
     dashboard_after(&p, &token, status, &answer).await
 }
 

@@ -194,6 +194,8 @@ pub struct DashboardPage {
     pub last_operation: String,
     /// The running exercise's checklist (`lab up --exercise`).
     pub exercise: Option<crate::exercise::ExerciseView>,
+    /// The lab can be reset from here.
+    pub resettable: bool,
     pub error: Option<String>,
 }
 
@@ -224,3 +226,8 @@ impl SecurityPage {
         }
     }
 }
+
+/// While the lab resets: back to the dashboard once it answers again.
+#[derive(Template)]
+#[template(path = "resetting.html")]
+pub struct ResettingPage;

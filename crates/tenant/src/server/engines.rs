@@ -243,7 +243,7 @@ pub(super) async fn register(State(s): State<Shared>, headers: HeaderMap, body: 
         );
     };
     let (id, credential) = s.relay.register(name, key);
-    let relay_url = format!("{}{}", s.https_base.replacen("https://", "wss://", 1), relay::RELAY_PATH);
+    let relay_url = format!("{}{}", s.base_for(&headers).replacen("https://", "wss://", 1), relay::RELAY_PATH);
     (StatusCode::CREATED, Json(json!({ "id": id.to_string(), "relayCredential": format!("{id}.{credential}"), "relayUrl": relay_url })))
         .into_response()
 }

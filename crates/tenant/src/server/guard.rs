@@ -105,7 +105,13 @@ fn unsafe_method(m: &Method) -> bool {
 }
 
 /// The guard as axum middleware; `labkit` puts it around the lab's whole HTTP front.
-pub async fn guard(State((s, hosts)): State<(Shared, Hosts)>, req: Request, next: Next) -> Response {
+pub async fn guard(State((s, hosts)): State<(Shared, Hosts)>, mut req: Request, next: Next) -> Response {
+    // HTTP/2 names the host in the URI's authority: the handlers read it as Host either way
+    if !req.headers().contains_key(header::HOST)
+        && let Some(v) = req.uri().authority().and_then(|a| header::HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(header::HOST, v);
+    }
     let host = req
         .headers()
         .get(header::HOST)

@@ -208,7 +208,7 @@ pub(super) async fn reset_password(
     .await;
     match result {
         Ok((op, generated)) => {
-            let location = format!("{}/v1.0/users/{target}/authentication/operations/{}", s.https_base, op.id);
+            let location = format!("{}/v1.0/users/{target}/authentication/operations/{}", s.base_for(&headers), op.id);
             let body = match generated {
                 Some(p) => {
                     json!({ "@odata.context": format!("{}/v1.0/$metadata#microsoft.graph.passwordResetResponse", s.https_base), "newPassword": p })

@@ -45,11 +45,28 @@ use users::*;
 use crate::directory::{Actor, ClientError, ResetError, SignInError, Tenant, User};
 use crate::token::{AccessClaims, GRAPH_AUDIENCE, LIFETIME_SECONDS, Signer, TokenError};
 
+impl TenantServer {
+    /// The base URL to hand a client: the lab under the name and port the request reached it
+    /// by (the guard let only the lab's own names in), so a trainee's laptop that reached
+    /// `https://lab1.classroom.example:8443` is sent there and the engine on the server, which
+    /// reached `https://localhost:8443`, is sent there; `https_base` when the request came by
+    /// another port (the plain HTTP listener) or names no host.
+    pub fn base_for(&self, headers: &HeaderMap) -> String {
+        let port = self.https_base.rsplit_once(':').map(|(_, p)| p).unwrap_or_default();
+        match headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+            Some(h) if h.rsplit_once(':').is_some_and(|(_, p)| p == port) && !h.contains(['/', '@', ' ']) => format!("https://{h}"),
+            _ => self.https_base.clone(),
+        }
+    }
+}
+
 /// Everything the handlers share.
 pub struct TenantServer {
     pub tenant: Mutex<Tenant>,
     pub signer: Signer,
-    /// The https base URL clients are told to use (`https://localhost:PORT`).
+    /// The lab's own https base URL (`https://localhost:PORT`, or the first name it is served
+    /// under): its tokens' issuer, and the base of the URLs it hands out when a request names
+    /// no other of its names ([`TenantServer::base_for`]).
     pub https_base: String,
     /// The lab clock (the tenant's too), readable without taking the tenant's lock.
     pub clock: clock::Clock,

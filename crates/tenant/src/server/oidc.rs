@@ -19,12 +19,14 @@ pub(super) fn check_tenant(s: &TenantServer, tenant: &str) -> Result<Uuid, Respo
     ))
 }
 
-pub(super) async fn openid_configuration(State(s): State<Shared>, Path(tenant): Path<String>) -> Response {
+pub(super) async fn openid_configuration(State(s): State<Shared>, headers: HeaderMap, Path(tenant): Path<String>) -> Response {
     let tid = match check_tenant(&s, &tenant) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let b = &s.https_base;
+    // the endpoints under the name the client used; the issuer is the lab's one name
+    let b = &s.base_for(&headers);
+    let issuer = &s.https_base;
     Json(json!({
         "token_endpoint": format!("{b}/{tid}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
@@ -34,7 +36,7 @@ pub(super) async fn openid_configuration(State(s): State<Shared>, Path(tenant): 
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": format!("{b}/{tid}/v2.0"),
+        "issuer": format!("{issuer}/{tid}/v2.0"),
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": format!("{b}/oidc/userinfo"),
         "authorization_endpoint": format!("{b}/{tid}/oauth2/v2.0/authorize"),

@@ -372,7 +372,7 @@ pub(super) async fn create_user(State(s): State<Shared>, headers: HeaderMap, bod
         return graph_error(&s, StatusCode::INTERNAL_SERVER_ERROR, "generalException", "unexpected shape");
     };
     v.insert("@odata.context".into(), json!(context(&s, None, true)));
-    let location = format!("{}/v1.0/users/{}", s.https_base, u.id);
+    let location = format!("{}/v1.0/users/{}", s.base_for(&headers), u.id);
     (StatusCode::CREATED, [(header::LOCATION, location)], Json(Value::Object(v))).into_response()
 }
 
