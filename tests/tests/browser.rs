@@ -32,6 +32,9 @@ async fn an_sspr_reset_by_clicking_is_written_back_to_ad() {
     let mut b = Browser::open("sspr-reset", &t).await;
     // a fresh lab's first reset works at once: no clock step (issue #16)
     b.sspr_until_password("user1@testlab.example").await;
+    // a synced user's password is AD's to judge (the testlab's minimum is 7, not Entra's 8)
+    let policy = b.text("policy").await;
+    assert!(policy.contains("on-premises directory") && !policy.contains("8–256"), "{policy}");
     // a mismatch is caught on the page and nothing is sent
     b.choose_password("Blue-Harbor-73", "Blue-Harbor-74").await;
     assert!(b.text("error").await.contains("don't match"), "mismatch reported");
@@ -51,6 +54,9 @@ async fn an_sspr_reset_by_clicking_is_written_back_to_ad() {
     let diagram = b.wait("last-operation").await.html(false).await.unwrap();
     assert!(diagram.contains("modify CN=User1") && diagram.contains("success (0)") && !diagram.contains("Blue-Harbor"), "{diagram}");
     b.shot("dashboard-events").await;
+    // a cloud-only user's password is Entra's to judge: 8 to 256 characters
+    b.sspr_until_password("user5@testlab.onmicrosoft.com").await;
+    assert!(b.text("policy").await.contains("8–256"));
     b.close().await;
 }
 

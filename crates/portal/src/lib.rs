@@ -76,6 +76,8 @@ struct Flow {
     /// The method a code was last sent by (the page then asks for the code).
     code_sent: Option<String>,
     unlock_offered: bool,
+    /// Synced from AD: the new password is judged by AD's policy.
+    synced: bool,
 }
 
 pub struct Portal {
@@ -299,6 +301,7 @@ async fn sspr_start(State(p): State<Shared>, Form(f): Form<UserForm>) -> Respons
         used: vec![],
         code_sent: None,
         unlock_offered: body["unlockOffered"].as_bool().unwrap_or(false),
+        synced: body["onPremisesSyncEnabled"].as_bool().unwrap_or(false),
     };
     p.flows().insert(id.clone(), flow);
     Redirect::to(&format!("/portal/sspr/{id}")).into_response()
@@ -323,7 +326,13 @@ async fn sspr_step(State(p): State<Shared>, Path(id): Path<String>) -> Response 
 
 fn flow_page(id: &str, f: &Flow, error: Option<String>) -> Response {
     if f.gates_passed >= f.gates_required {
-        return render(&SsprPasswordPage { flow: id.to_string(), user: f.user.clone(), unlock_offered: f.unlock_offered, error });
+        return render(&SsprPasswordPage {
+            flow: id.to_string(),
+            user: f.user.clone(),
+            unlock_offered: f.unlock_offered,
+            synced: f.synced,
+            error,
+        });
     }
     let methods =
         f.methods.iter().filter(|(kind, _)| !f.used.contains(kind)).map(|(kind, display)| MethodView::new(kind, display)).collect();

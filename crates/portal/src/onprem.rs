@@ -130,7 +130,15 @@ pub async fn user(a: Option<&AddsAccess>, sam: &str) -> Result<UserView, String>
     if !sam.chars().all(|c| c.is_ascii_alphanumeric() || "-_.$".contains(c)) {
         return Err(format!("{sam:?} is not a sAMAccountName"));
     }
-    let attrs = vec!["pwdLastSet", "badPwdCount", "lockoutTime", "userAccountControl", "msDS-User-Account-Control-Computed", "adminCount"];
+    let attrs = vec![
+        "pwdLastSet",
+        "badPwdCount",
+        "lockoutTime",
+        "userAccountControl",
+        "msDS-User-Account-Control-Computed",
+        "adminCount",
+        "msDS-ResultantPSO",
+    ];
     let mut l = tokio::time::timeout(Duration::from_secs(5), bind(a)).await.map_err(|_| "no answer within 5 s".to_string())??;
     let (found, _) = l
         .search(&a.base_dn, Scope::Subtree, &format!("(sAMAccountName={sam})"), attrs.clone())
@@ -143,6 +151,13 @@ pub async fn user(a: Option<&AddsAccess>, sam: &str) -> Result<UserView, String>
     let int = |n: &str| e.attrs.get(n).and_then(|v| v.first()).and_then(|v| v.parse::<i64>().ok());
     let mut rows = vec![];
     for n in attrs {
+        if n == "msDS-ResultantPSO" {
+            // which policy judges this user's passwords: a fine-grained one, or the domain's
+            let pso = e.attrs.get(n).and_then(|v| v.first()).cloned();
+            let meaning = if pso.is_some() { "a fine-grained password policy applies" } else { "the domain's password policy applies" };
+            rows.push((n.to_string(), pso.unwrap_or_else(|| "(not set)".into()), meaning.into()));
+            continue;
+        }
         let Some(v) = int(n) else {
             rows.push((n.to_string(), "(not set)".into(), String::new()));
             continue;

@@ -54,6 +54,8 @@ pub struct SsprPasswordPage {
     pub flow: String,
     pub user: String,
     pub unlock_offered: bool,
+    /// The on-premises policy judges the password (not Entra's 8 characters).
+    pub synced: bool,
     pub error: Option<String>,
 }
 

@@ -105,7 +105,12 @@ fn the_transcript_says_ads_reason_in_plain_words() {
     assert!(r.passed(), "{:?}", r.outcome);
     let step3 = r.transcript.split("#3 ").nth(1).and_then(|s| s.split("#4 ").next()).expect("step 3");
     assert!(step3.contains("⇢ AD DS → engine: 19 0000052D"), "{step3}");
-    assert!(step3.contains("ℹ lab note: the current password is younger than the domain's minimum password age (minPwdAge)"), "{step3}");
+    assert!(
+        step3.contains(
+            "ℹ lab note: the current password is younger than the minimum password age of the user's policy (the domain's minPwdAge"
+        ),
+        "{step3}"
+    );
     assert!(
         !step3.contains("← 400") || !step3.lines().any(|l| l.starts_with("  ←") && l.contains("minPwdAge")),
         "the tenant's answer stays Entra's: {step3}"

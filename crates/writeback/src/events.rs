@@ -200,13 +200,13 @@ pub fn plain_reason(rc: u32, diagnostic: &str) -> Option<&'static str> {
         return None;
     }
     Some(if d.contains("too young") {
-        "the current password is younger than the domain's minimum password age (minPwdAge); Microsoft's writeback prerequisites ask for 0, or wait"
+        "the current password is younger than the minimum password age of the user's policy (the domain's minPwdAge, or msDS-MinimumPasswordAge of the fine-grained policy in the user's msDS-ResultantPSO); Microsoft's writeback prerequisites ask for 0, or wait"
     } else if d.contains("already used") || d.contains("history") {
-        "the new password is the current one or one of the user's recent passwords (pwdHistoryLength)"
+        "the new password is the current one or one of the user's recent passwords (pwdHistoryLength, or a fine-grained policy's msDS-PasswordHistoryLength)"
     } else if d.contains("too short") {
-        "the new password is shorter than the domain's minimum length (minPwdLength)"
+        "the new password is shorter than the minimum length of the user's policy (the domain's minPwdLength, or msDS-MinimumPasswordLength of the fine-grained policy in the user's msDS-ResultantPSO)"
     } else if d.contains("complexity") {
-        "the new password does not meet the complexity requirements (pwdProperties)"
+        "the new password does not meet the complexity requirements (the domain's pwdProperties, or a fine-grained policy's msDS-PasswordComplexityEnabled)"
     } else {
         "the new password breaks the domain's (or a fine-grained) password policy"
     })

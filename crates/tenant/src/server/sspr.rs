@@ -34,7 +34,10 @@ pub(super) async fn sspr_start(State(s): State<Shared>, Body(Start { user_princi
         Ok(f) => {
             let u = t.user(&f.user).expect("flow user");
             let methods: Vec<Value> = t.usable_methods(u).iter().map(|m| json!({ "type": m.kind(), "display": m.masked() })).collect();
-            (StatusCode::CREATED, Json(json!({ "id": f.id.to_string(), "gatesRequired": f.gates_required, "methods": methods, "unlockOffered": f.unlock_offered }))).into_response()
+            // a synced user's new password is judged by AD's policy (written back), a cloud
+            // user's by Entra's: the page says which
+            let body = json!({ "id": f.id.to_string(), "gatesRequired": f.gates_required, "methods": methods, "unlockOffered": f.unlock_offered, "onPremisesSyncEnabled": u.synced() });
+            (StatusCode::CREATED, Json(body)).into_response()
         }
         Err(e) => sspr_error(&e),
     }
