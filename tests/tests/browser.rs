@@ -584,7 +584,16 @@ async fn the_permissions_exercise_is_walked_from_no_rights_to_a_written_back_res
     b.goto("/portal/lab").await;
     assert_eq!(b.text("task-1-state").await, "done");
 
-    // 2. who Connect writes to AD as: the DC's operations say who bound before the refusal
+    // 2. who Connect writes to AD as: the DC's operations say who bound before the refusal.
+    // The hints come one at a time, in order, and stay shown through reloads
+    assert!(b.c.find_all(Locator::Css("#task-2 .hint-text")).await.unwrap().is_empty(), "no hint before one is asked for");
+    assert_eq!(b.text("task-2-hint-next").await, "Show hint 1 of 2");
+    b.submit("task-2-hint-next").await;
+    assert!(b.text("task-2-hint-1").await.contains("recent operations"));
+    assert_eq!(b.text("task-2-hint-next").await, "Show hint 2 of 2");
+    b.goto("/portal/lab").await;
+    assert!(b.text("task-2-hint-1").await.contains("recent operations"), "still shown after a reload");
+    assert!(b.c.find_all(Locator::Id("task-2-hint-2")).await.unwrap().is_empty(), "hint 2 only when asked for");
     let ops = b.text("operations").await;
     let connector = ops
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))

@@ -46,6 +46,7 @@ async fn every_shipped_exercise_can_be_solved_and_its_checklist_ticks() {
                 })
             })
             .collect();
+        let x_hints: Vec<usize> = x.tasks.iter().map(|t| t.value.hints.len()).collect();
         let t = TestLab::start_with(|c| scenario::exercise::configure(c, &x)).await;
         let solution = scenario::exercise::begin(&t.lab, x).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         let cookie = t.admin_cookie().await;
@@ -64,6 +65,26 @@ async fn every_shipped_exercise_can_be_solved_and_its_checklist_ticks() {
             assert_eq!(said.value().attr("role"), Some("alert"), "{name}");
             assert!(said.text().collect::<String>().contains("no idea"), "{name}");
         }
+        // every hint shown, as a trainee asks for them one by one: its `code` is code, never a
+        // raw backtick
+        for (i, task) in x_hints.iter().enumerate() {
+            for _ in 0..*task {
+                let r = t
+                    .http_no_redirects()
+                    .post(format!("{}/portal/lab/exercise/hint", t.info().tenant.https))
+                    .header("cookie", &cookie)
+                    .form(&[("task", i.to_string())])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 303);
+            }
+        }
+        let page = t.http().get(format!("{}/portal/lab", t.info().tenant.https)).header("cookie", &cookie).send().await.unwrap();
+        let html = scraper::Html::parse_document(&page.text().await.unwrap());
+        let shown: Vec<String> = html.select(&scraper::Selector::parse(".hint-text").unwrap()).map(|h| h.text().collect()).collect();
+        assert_eq!(shown.len(), x_hints.iter().sum::<usize>(), "{name}: every hint shown once asked for");
+        assert!(shown.iter().all(|h| !h.contains('`')), "{name}: {shown:?}");
         scenario::exercise::play_solution(&t.lab, &solution).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         for (i, right) in &questions {
             // a sentence around the answer, or a list of guesses, is not the answer

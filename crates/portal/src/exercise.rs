@@ -92,7 +92,13 @@ pub struct Checklist {
 pub struct TaskView {
     pub title: String,
     pub how: String,
+    /// The hints the trainee has asked for, in order (the next only after the one before).
     pub hints: Vec<String>,
+    /// How many hints the task has.
+    pub hints_total: usize,
+    /// The shown hints as the page renders them (`code` spans).
+    #[serde(skip)]
+    pub hints_html: Vec<String>,
     pub done: bool,
     /// The task's question, when it asks one.
     pub question: Option<String>,
@@ -117,6 +123,8 @@ pub(crate) struct Active {
     answers: HashMap<usize, String>,
     /// Answers given, per task.
     tries: Vec<u32>,
+    /// Hints shown, per task (they are shown in order, and stay shown).
+    hints_shown: Vec<usize>,
     /// Engine events logged before the exercise began.
     pub(crate) events_before: usize,
     audit_before: HashSet<String>,
@@ -136,7 +144,9 @@ impl Active {
             .map(|(i, t)| TaskView {
                 title: t.title.clone(),
                 how: t.how.clone(),
-                hints: t.hints.clone(),
+                hints: t.hints[..self.hints_shown[i]].to_vec(),
+                hints_total: t.hints.len(),
+                hints_html: t.hints[..self.hints_shown[i]].iter().map(|h| inline_code(h)).collect(),
                 done: self.done[i],
                 question: t.done_when.iter().find_map(|c| match c {
                     Check::Answer { question, .. } => Some(question.clone()),
@@ -196,7 +206,9 @@ impl Portal {
         }
         let done = vec![false; list.tasks.len()];
         let tries = vec![0; list.tasks.len()];
-        *self.exercise() = Some(Active { list, done, answers: HashMap::new(), tries, events_before, audit_before, ops_before, dns });
+        let hints_shown = vec![0; list.tasks.len()];
+        *self.exercise() =
+            Some(Active { list, done, answers: HashMap::new(), tries, hints_shown, events_before, audit_before, ops_before, dns });
         Ok(())
     }
 
@@ -303,6 +315,15 @@ impl Portal {
         }
     }
 
+    /// Shows task `task`'s next hint (hints come in order; a shown one stays shown).
+    pub(crate) fn reveal_hint(&self, task: usize) {
+        if let Some(a) = self.exercise().as_mut()
+            && let Some(t) = a.list.tasks.get(task)
+        {
+            a.hints_shown[task] = (a.hints_shown[task] + 1).min(t.hints.len());
+        }
+    }
+
     /// A list the API answers as `{"value": [...]}`, fetched once per look.
     async fn look_list<'a>(&self, look: &'a mut Look, token: &str, path: &'static str) -> &'a Vec<Value> {
         if !look.lists.contains_key(path) {
@@ -311,6 +332,18 @@ impl Portal {
         }
         look.lists.entry(path).or_default()
     }
+}
+
+/// A hint's text as HTML: escaped, with its `backticked` spans as code (what exercise
+/// authors write; the only markup a hint has).
+pub fn inline_code(text: &str) -> String {
+    let escaped = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;");
+    let parts: Vec<&str> = escaped.split('`').collect();
+    // an unpaired backtick stays a backtick
+    if parts.len() % 2 == 0 {
+        return escaped;
+    }
+    parts.iter().enumerate().map(|(i, p)| if i % 2 == 1 { format!("<code>{p}</code>") } else { p.to_string() }).collect()
 }
 
 const EVENTS: &str = "/lab/engine/events";
@@ -330,6 +363,14 @@ pub(crate) fn view_json(v: Option<ExerciseView>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hints_backticks_are_code_and_its_markup_is_text() {
+        assert_eq!(inline_code("Run `dsacls \"DC=x\"` now"), "Run <code>dsacls &quot;DC=x&quot;</code> now");
+        assert_eq!(inline_code("<b>not bold</b> & `a<b`"), "&lt;b&gt;not bold&lt;/b&gt; &amp; <code>a&lt;b</code>");
+        assert_eq!(inline_code("one ` alone"), "one ` alone");
+        assert_eq!(inline_code("plain"), "plain");
+    }
 
     #[test]
     fn an_answer_is_right_when_it_is_an_accepted_answer_as_a_whole() {

@@ -223,6 +223,7 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab/stream", get(dashboard_stream))
         .route("/portal/lab/exercise", get(exercise_json))
         .route("/portal/lab/exercise/answer", post(exercise_answer))
+        .route("/portal/lab/exercise/hint", post(exercise_hint))
         // an unknown page under /portal is a page too, not the tenant's Graph error
         .route("/portal/{*rest}", axum::routing::any(not_found))
         .merge(admin::routes())
@@ -648,6 +649,18 @@ struct AnswerForm {
 }
 
 /// The trainee's answer to a task's question; the dashboard then says whether it is right.
+#[derive(Deserialize)]
+struct HintForm {
+    task: usize,
+}
+
+/// "Show hint n": the task's next hint, shown from now on (a live reload keeps it open).
+async fn exercise_hint(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<HintForm>) -> Response {
+    let _ = lab_admin!(p, headers);
+    p.reveal_hint(f.task);
+    Redirect::to(&format!("/portal/lab#task-{}", f.task + 1)).into_response()
+}
+
 async fn exercise_answer(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<AnswerForm>) -> Response {
     let _ = lab_admin!(p, headers);
     p.answer(f.task, f.answer.trim());
