@@ -500,7 +500,21 @@ async fn run(a: RunArgs) -> Result<()> {
 
 fn check(a: CheckArgs) -> Result<()> {
     let files = scenario::suite::discover(&a.paths)?;
-    let errors = scenario::suite::check(&files);
+    // exercise files (a `tasks:` list) are checked as exercises, the rest as scenarios
+    let (exercises, scenarios): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|f| is_exercise(f));
+    let mut errors = scenario::suite::check(&scenarios);
+    for f in &exercises {
+        match scenario::exercise::load(f) {
+            Ok(x) => errors.extend(scenario::exercise::answers_given_away(&x).into_iter().map(|why| scenario::model::ParseError {
+                file: f.display().to_string(),
+                line: 1,
+                column: 1,
+                message: format!("{why}: keep answers in hints and the solution"),
+                detail: String::new(),
+            })),
+            Err(e) => errors.push(e),
+        }
+    }
     for e in &errors {
         // file:line:column: what — then the parser's picture of the place, without its
         // own first line (the same message again)
@@ -510,13 +524,23 @@ fn check(a: CheckArgs) -> Result<()> {
         }
     }
     let s = |n: usize| if n == 1 { "" } else { "s" };
+    let what = match (scenarios.len(), exercises.len()) {
+        (n, 0) => format!("{n} scenario file{}", s(n)),
+        (0, m) => format!("{m} exercise file{}", s(m)),
+        (n, m) => format!("{n} scenario file{} and {m} exercise file{}", s(n), s(m)),
+    };
     if errors.is_empty() {
-        println!("{} scenario file{} checked: all valid", files.len(), s(files.len()));
+        println!("{what} checked: all valid");
         Ok(())
     } else {
         let bad: std::collections::BTreeSet<&str> = errors.iter().map(|e| e.file.as_str()).collect();
-        bail!("{} mistake{} in {} of {} scenario file{}", errors.len(), s(errors.len()), bad.len(), files.len(), s(files.len()))
+        bail!("{} mistake{} in {} of {what}", errors.len(), s(errors.len()), bad.len())
     }
+}
+
+/// Whether a file is an exercise: a top-level `tasks:` (a scenario has `steps:`).
+fn is_exercise(path: &std::path::Path) -> bool {
+    files::read_text(path, files::SCENARIO_MAX).is_ok_and(|t| t.lines().any(|l| l.starts_with("tasks:")))
 }
 
 fn parse_partition(s: &str) -> Result<(usize, usize), String> {

@@ -680,3 +680,29 @@ fn a_second_lab_on_a_running_labs_state_directory_is_refused_and_changes_nothing
     let again = up(dir.path(), &[]);
     assert!(sigterm(again).success(), "free once the first lab has stopped");
 }
+
+/// Issue 32: `lab check` took an exercise file for a scenario ("unknown field `title`").
+/// Exercises are checked as exercises — a bad setup step named by file:line:column, an
+/// answer given away in a description refused — beside the scenarios.
+#[test]
+fn check_validates_exercise_files_too() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = lab(&["check", "exercises", "scenarios"], &root);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("scenario files and 5 exercise files checked: all valid"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(root.join("exercises/missing-right.yaml")).unwrap();
+    std::fs::write(dir.path().join("typo.yaml"), good.replace("engine.revoke_right:", "engine.revoke_rite:")).unwrap();
+    std::fs::write(dir.path().join("tells.yaml"), good.replace("Someone took one of them away", "Someone took Reset Password away"))
+        .unwrap();
+    let out = lab(&["check", "."], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("typo.yaml:9:5: unknown variant `engine.revoke_rite`"), "{err}");
+    assert!(err.contains("tells.yaml:1:1: the description contains the answer \"reset password\""), "{err}");
+    assert!(err.contains("2 mistakes in 2 of 2 exercise files"), "{err}");
+}
