@@ -478,6 +478,11 @@ async fn the_tutorial_exercise_is_walked_by_clicking_and_its_checklist_ticks() {
         assert_eq!(b.text(&format!("task-{i}-state")).await, "to do", "task {i} at the start");
     }
     b.shot("exercise-start").await;
+    // the service runs and its link is up, but it is not yet a configured writeback client:
+    // the dashboard says what the admin center says
+    assert_eq!(b.text("engine-link").await, "connected");
+    assert_eq!(b.text("engine-client").await, "not ready");
+    assert!(b.text("engine-client-status").await.contains("not properly configured"));
 
     // where the tutorial starts, a synced user's reset is refused: writeback is off
     b.goto("/portal/sspr").await;
@@ -491,10 +496,14 @@ async fn the_tutorial_exercise_is_walked_by_clicking_and_its_checklist_ticks() {
     b.goto("/portal/connect").await;
     b.shot("connect-tasks").await;
     b.click("next").await; // "Customize synchronization options" is chosen
+    let filled = b.wait("user").await.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(filled, "labadmin@testlab.onmicrosoft.com", "the pages' own sign-in is filled in");
     b.fill("user", "user1@testlab.example").await;
     b.fill("password", "Summer-Lake-41").await;
     b.click("next").await;
     assert!(b.text("error").await.contains("Global Administrator"), "a plain user cannot configure Connect");
+    let kept = b.wait("user").await.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(kept, "user1@testlab.example", "the refused name stays, to be corrected");
     b.fill("user", "labadmin@testlab.onmicrosoft.com").await;
     b.fill("password", "Cloud-Admin-Pa55!").await;
     b.shot("connect-azure").await;
@@ -517,6 +526,7 @@ async fn the_tutorial_exercise_is_walked_by_clicking_and_its_checklist_ticks() {
     b.shot("connect-complete").await;
     b.click("exit").await;
     assert_eq!(b.text("task-1-state").await, "done", "Connect's task ticked");
+    assert_eq!(b.text("engine-client").await, "up and running");
     let events = b.text("events").await;
     assert!(events.contains("31004") && events.contains("31005"), "{events}");
 

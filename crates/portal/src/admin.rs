@@ -433,11 +433,10 @@ struct OnPremPage {
     error: Option<String>,
 }
 
-async fn onprem_page(p: &crate::Portal, admin: String, token: &str, saved: bool, error: Option<String>) -> Response {
-    let (status, v) = p.api(Method::GET, "/lab/sspr/onPremisesIntegration", Some(token), None).await;
-    if status != 200 {
-        return graph_failure(status, &v);
-    }
+/// The writeback client as the admin center judges it: up (connected and onboarded by
+/// Connect for writeback), and its status line in the admin center's words. The dashboard
+/// says the same.
+pub(crate) async fn writeback_client(p: &crate::Portal, token: &str) -> (bool, &'static str) {
     let (_, engines) = p.api(Method::GET, "/lab/writeback/engines", Some(token), None).await;
     let engines = engines["value"].as_array().cloned().unwrap_or_default();
     let connected = engines.iter().any(|e| e["connected"].as_bool() == Some(true));
@@ -453,6 +452,15 @@ async fn onprem_page(p: &crate::Portal, admin: String, token: &str, saved: bool,
     } else {
         "Your on-premises writeback client can't connect right now."
     };
+    (client_up, status)
+}
+
+async fn onprem_page(p: &crate::Portal, admin: String, token: &str, saved: bool, error: Option<String>) -> Response {
+    let (status, v) = p.api(Method::GET, "/lab/sspr/onPremisesIntegration", Some(token), None).await;
+    if status != 200 {
+        return graph_failure(status, &v);
+    }
+    let (client_up, status) = writeback_client(p, token).await;
     render(&OnPremPage {
         admin,
         write_back: v["writeBackPasswords"].as_bool().unwrap_or(false),

@@ -120,7 +120,7 @@ impl crate::Portal {
 const CONNECT_ROLES: &[&str] = &[crate::admin::GLOBAL_ADMINISTRATOR, crate::admin::HYBRID_IDENTITY_ADMINISTRATOR];
 
 async fn page(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<String>) -> Response {
-    let (_, token) = signed_in!(p, headers, "/portal/connect/tasks", CONNECT_ROLES);
+    let (admin, token) = signed_in!(p, headers, "/portal/connect/tasks", CONNECT_ROLES);
     let w = p.wizard(&headers);
     // the wizard's order: a page needs the sign-in before it
     if !PAGES.iter().any(|(n, _)| *n == name) {
@@ -128,6 +128,12 @@ async fn page(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
     }
     if !matches!(name.as_str(), "tasks" | "azure") && w.azure.is_none() {
         return Redirect::to("/portal/connect/azure").into_response();
+    }
+    if name == "azure" && w.azure.is_none() {
+        // the user name of the pages' own sign-in, filled in; the password is asked again
+        let mut page = ConnectPage::new("azure");
+        page.user = admin;
+        return render(&page);
     }
     show(&p, &token, &w, &name, None).await
 }
@@ -197,12 +203,17 @@ async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
             let Some(t) = body["access_token"].as_str().filter(|_| status == 200) else {
                 let text =
                     body["error_description"].as_str().unwrap_or("The sign-in failed.").lines().next().unwrap_or_default().to_string();
-                return render_status(StatusCode::UNAUTHORIZED, &with_error("azure", &text));
+                let mut page = with_error("azure", &text);
+                page.user = user;
+                return render_status(StatusCode::UNAUTHORIZED, &page);
             };
             // Connect needs a Global Administrator (or Hybrid Identity Administrator) here
             if let Err(e) = p.sync_features(t).await {
                 let msg = format!("{user} cannot configure synchronization: {e} Sign in with a Global Administrator.");
-                return render_status(StatusCode::FORBIDDEN, &with_error("azure", &msg));
+                // the name stays, to be corrected rather than typed again
+                let mut page = with_error("azure", &msg);
+                page.user = user;
+                return render_status(StatusCode::FORBIDDEN, &page);
             }
             w.azure = Some((user, password));
             p.keep_wizard(&headers, w);

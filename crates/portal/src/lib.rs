@@ -580,7 +580,12 @@ async fn dashboard_state(p: &Portal, token: &str, q: &DashboardQuery) -> Dashboa
         user,
         user_view,
         now: clock["now"].as_str().unwrap_or_default().to_string(),
-        engine: if engine_status == 200 { Some(EngineView::from(&engine)) } else { None },
+        engine: if engine_status == 200 {
+            let (client_up, status) = admin::writeback_client(p, token).await;
+            Some(EngineView { client_up, client_status: status.to_string(), ..EngineView::from(&engine) })
+        } else {
+            None
+        },
         events,
         events_matched,
         filter: FilterView {

@@ -119,6 +119,10 @@ pub struct EngineView {
     pub id: String,
     pub running: bool,
     pub connected: bool,
+    /// The writeback client as the admin center judges it (up, and its words): a running,
+    /// connected service is not yet a configured one (Connect's Password writeback off).
+    pub client_up: bool,
+    pub client_status: String,
 }
 
 impl From<&Value> for EngineView {
@@ -127,6 +131,8 @@ impl From<&Value> for EngineView {
             id: v["engineId"].as_str().unwrap_or_default().to_string(),
             running: v["running"].as_bool().unwrap_or(false),
             connected: v["connected"].as_bool().unwrap_or(false),
+            client_up: false,
+            client_status: String::new(),
         }
     }
 }
