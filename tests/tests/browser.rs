@@ -393,10 +393,25 @@ const PAGES: [&str; 13] = [
 
 /// A lab running an exercise (the dashboard then carries its checklist: hints, a question).
 async fn lab_with_an_exercise() -> TestLab {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/missing-right.yaml");
+    lab_with_exercise("missing-right").await
+}
+
+/// A lab running the shipped exercise `name`, every hint of it shown (as a trainee who asked
+/// for them all sees the dashboard).
+async fn lab_with_exercise(name: &str) -> TestLab {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../exercises/{name}.yaml"));
     let x = scenario::exercise::load(&file).expect("the exercise loads");
+    let hints: Vec<usize> = x.tasks.iter().map(|t| t.value.hints.len()).collect();
     let t = TestLab::start_with(|c| scenario::exercise::configure(c, &x)).await;
     scenario::exercise::begin(&t.lab, x).await.expect("the exercise is set up");
+    let cookie = t.admin_cookie().await;
+    for (task, n) in hints.iter().enumerate() {
+        for _ in 0..*n {
+            let url = format!("{}/portal/lab/exercise/hint", t.info().tenant.https);
+            let r = t.http_no_redirects().post(url).header("cookie", &cookie).form(&[("task", task.to_string())]).send().await.unwrap();
+            assert_eq!(r.status(), 303);
+        }
+    }
     t
 }
 
@@ -408,6 +423,32 @@ async fn every_page_fits_1280_and_390_pixels_without_scrolling_sideways() {
     let mut b = Browser::open("widths", &t).await;
     b.goto("/portal/lab").await; // signs in as the lab's administrator once
     let mut overflowing = vec![];
+    // the tutorial's dashboard too: a long URL in its description, every hint shown (issue 32)
+    let tutorial = lab_with_exercise("enable-writeback").await;
+    let mut tb = Browser::open("widths-tutorial", &tutorial).await;
+    tb.goto("/portal/lab").await;
+    for width in [1280u32, 390] {
+        tb.c.set_window_size(width, 900).await.expect("window size");
+        tb.goto("/portal/lab").await;
+        let v = tb.c.execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![]).await.expect("script");
+        let (scroll, inner) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
+        tb.shot(&format!("{width}px-dashboard-tutorial")).await;
+        // an event ID is one number on one line (at 1280 px they broke mid-number)
+        let broken = tb
+            .c
+            .execute(
+                "return [...document.querySelectorAll('#events td.id')].filter(td => { const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length > 1; }).map(td => td.textContent);",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(broken, serde_json::json!([]), "event IDs broken across lines at {width} px");
+        assert!(!tb.c.find_all(Locator::Css("#events td.id")).await.unwrap().is_empty(), "the tutorial's dashboard lists events");
+        if scroll > inner {
+            overflowing.push(format!("the tutorial's dashboard at {width} px: {scroll} > {inner}"));
+        }
+    }
+    tb.close().await;
     for width in [1280u32, 390] {
         b.c.set_window_size(width, 900).await.expect("window size");
         for page in PAGES {
