@@ -532,6 +532,7 @@ async fn the_tutorial_exercise_is_walked_by_clicking_and_its_checklist_ticks() {
     assert_eq!(b.text("code").await, "SSPR_0010");
     b.goto("/portal/admin/onprem").await;
     assert!(b.text("client-status").await.contains("not properly configured"), "before Connect is configured");
+    assert!(b.text("breadcrumb").await.ends_with("Entra ID › Password reset › On-premises integration"), "the 2026 names");
 
     // 1. Connect's configuration wizard
     b.goto("/portal/connect").await;

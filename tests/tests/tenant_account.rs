@@ -394,3 +394,33 @@ async fn the_lab_clock_and_role_assignments_over_http() {
     assert_eq!(s, 204);
     assert_eq!(t.call("GET", &path, Some(&admin), None).await.1["value"], json!([]));
 }
+
+/// Microsoft's 2026 tutorials name the Hybrid Identity Administrator for Password reset ›
+/// On-premises integration and for Connect (issue 32): that role reads and sets the
+/// integration and the sync side's features; a Helpdesk Administrator may not; neither may
+/// touch the lab's own switches (the lab clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_identity_administrator_turns_writeback_on_in_the_admin_center() {
+    let t = TestLab::start().await;
+    let admin = t.admin_token().await;
+    let user4 = user_id(&t, &admin, "user4@testlab.example").await;
+    let hybrid_role = "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2";
+    let assign = json!({ "principalId": user4, "roleDefinitionId": hybrid_role, "directoryScopeId": "/" });
+    assert_eq!(t.call("POST", "/v1.0/roleManagement/directory/roleAssignments", Some(&admin), Some(assign)).await.0, 201);
+    let hybrid = t.user_token("user4@testlab.example", &t.password_of("User4")).await;
+    let patch = json!({ "writeBackPasswords": false, "allowUnlockWithoutReset": true });
+    let (s, v) = t.call("PATCH", "/lab/sspr/onPremisesIntegration", Some(&hybrid), Some(patch)).await;
+    assert!((200..300).contains(&s), "{s} {v}");
+    let (s, v) = t.call("GET", "/lab/sspr/onPremisesIntegration", Some(&hybrid), None).await;
+    assert_eq!((s, v["writeBackPasswords"].as_bool(), v["allowUnlockWithoutReset"].as_bool()), (200, Some(false), Some(true)), "{v}");
+    let sync = format!("/v1.0/directory/onPremisesSynchronization/{}", t.info().tenant.tenant_id);
+    assert_eq!(t.call("GET", &sync, Some(&hybrid), None).await.0, 200);
+    assert_eq!(t.call("GET", "/lab/writeback/engines", Some(&hybrid), None).await.0, 200);
+    assert_eq!(t.call("POST", "/lab/clock", Some(&hybrid), Some(json!({ "advance": "1d" }))).await.0, 403, "not the lab's switches");
+    let helpdesk = t.user_token("helpdesk@testlab.example", "Help-Desk-Pa55!").await;
+    assert_eq!(t.call("GET", "/lab/sspr/onPremisesIntegration", Some(&helpdesk), None).await.0, 403);
+    assert_eq!(t.call("PATCH", "/lab/sspr/onPremisesIntegration", Some(&helpdesk), Some(json!({ "writeBackPasswords": true }))).await.0, 403);
+    assert_eq!(t.call("GET", &sync, Some(&helpdesk), None).await.0, 403);
+    assert_eq!(t.call("GET", "/lab/sspr/onPremisesIntegration", None, None).await.0, 401);
+    t.stop().await;
+}

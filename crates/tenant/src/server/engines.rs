@@ -229,7 +229,7 @@ impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
 /// onboarding, as the Connect wizard does it with a Global Administrator's token. `201`
 /// with `{"id", "relayCredential", "relayUrl"}`; the credential is shown only here.
 pub(super) async fn register(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
+    if let Err(r) = hybrid_admin(&s, &headers) {
         return r;
     }
     let Some(m) = body_json(&body) else { return unreadable_json(&s) };
@@ -250,7 +250,7 @@ pub(super) async fn register(State(s): State<Shared>, headers: HeaderMap, body: 
 
 /// `GET /lab/writeback/engines`: registered engines, connected or not, with their last beat.
 pub(super) async fn list(State(s): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
+    if let Err(r) = hybrid_admin(&s, &headers) {
         return r;
     }
     Json(json!({ "value": s.relay.status() })).into_response()
@@ -304,7 +304,7 @@ pub(super) async fn patch_settings(State(s): State<Shared>, headers: HeaderMap, 
 
 /// `DELETE /lab/writeback/engines/{id}`: offboarding.
 pub(super) async fn remove(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
+    if let Err(r) = hybrid_admin(&s, &headers) {
         return r;
     }
     match Uuid::parse_str(&id).ok().filter(|id| s.relay.remove(id)) {

@@ -93,7 +93,12 @@ fn strip_port(host: &str) -> &str {
 
 /// `/lab/` paths anyone may reach (their handlers check what they need themselves).
 fn open_lab_path(path: &str) -> bool {
-    path == "/lab/sspr/flows"
+    // the admin center's Password reset › On-premises integration and Connect's onboarding:
+    // Entra's own, for a Hybrid Identity Administrator too, not the lab's switches
+    path == "/lab/sspr/onPremisesIntegration"
+        || path == "/lab/writeback/engines"
+        || path.starts_with("/lab/writeback/engines/")
+        || path == "/lab/sspr/flows"
         || path.starts_with("/lab/sspr/flows/")
         || path == "/lab/signIn/changePassword"
         || path == relay::RELAY_PATH

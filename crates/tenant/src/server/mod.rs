@@ -507,9 +507,21 @@ fn admin_body<T>(s: &TenantServer, headers: &HeaderMap, body: Result<Body<T>, Re
 /// The directory settings endpoints: a Global Administrator with a delegated token only
 /// (Graph supports no application permission for them).
 fn global_admin(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
+    holds_role(s, headers, &[crate::roles::Role::GlobalAdministrator])
+}
+
+/// Password reset's on-premises integration: Microsoft's 2026 tutorials name the Hybrid
+/// Identity Administrator for it (Entra ID > Password reset > On-premises integration); a
+/// Global Administrator may as well.
+fn hybrid_admin(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
+    holds_role(s, headers, &[crate::roles::Role::GlobalAdministrator, crate::roles::Role::HybridIdentityAdministrator])
+}
+
+/// A user (delegated token) holding one of `roles`.
+fn holds_role(s: &TenantServer, headers: &HeaderMap, roles: &[crate::roles::Role]) -> Result<(), Response> {
     let c = caller(s, headers)?;
     let ok = match c {
-        Caller::User { id, .. } => s.lock().user(&id).is_some_and(|u| u.roles.contains(&crate::roles::Role::GlobalAdministrator)),
+        Caller::User { id, .. } => s.lock().user(&id).is_some_and(|u| roles.iter().any(|r| u.roles.contains(r))),
         Caller::App { .. } => false,
     };
     if ok { Ok(()) } else { Err(insufficient_privileges(s)) }

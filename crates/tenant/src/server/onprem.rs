@@ -8,7 +8,7 @@ pub(super) fn sync_object(t: &Tenant) -> Value {
 }
 
 pub(super) async fn get_sync(State(s): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
+    if let Err(r) = hybrid_admin(&s, &headers) {
         return r;
     }
     let value = vec![sync_object(&s.lock())];
@@ -17,7 +17,7 @@ pub(super) async fn get_sync(State(s): State<Shared>, headers: HeaderMap) -> Res
 }
 
 pub(super) async fn get_sync_one(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
+    if let Err(r) = hybrid_admin(&s, &headers) {
         return r;
     }
     if id != s.tenant_id().to_string() {
@@ -41,8 +41,11 @@ pub(super) async fn patch_sync(
     Path(id): Path<String>,
     body: Result<Body<SyncPatch>, Response>,
 ) -> Response {
-    let p = match admin_body(&s, &headers, body) {
-        Ok(p) => p,
+    if let Err(r) = hybrid_admin(&s, &headers) {
+        return r;
+    }
+    let p = match body {
+        Ok(Body(p)) => p,
         Err(r) => return r,
     };
     if id != s.tenant_id().to_string() {
@@ -68,7 +71,7 @@ pub(super) async fn patch_sync(
 
 /// The lab's endpoint for SSPR's "On-premises integration" blade (Graph has no public API).
 pub(super) async fn get_integration(State(s): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = global_admin(&s, &headers) {
+    if let Err(r) = hybrid_admin(&s, &headers) {
         return r;
     }
     let t = s.lock();
@@ -92,8 +95,11 @@ pub(super) async fn patch_integration(
     headers: HeaderMap,
     body: Result<Body<IntegrationPatch>, Response>,
 ) -> Response {
-    let p = match admin_body(&s, &headers, body) {
-        Ok(p) => p,
+    if let Err(r) = hybrid_admin(&s, &headers) {
+        return r;
+    }
+    let p = match body {
+        Ok(Body(p)) => p,
         Err(r) => return r,
     };
     let mut t = s.lock();
