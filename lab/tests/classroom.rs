@@ -147,6 +147,24 @@ async fn three_labs_served_by_name_are_each_reached_by_that_name() {
         let url = b.c.current_url().await.unwrap();
         assert_eq!(url.host_str(), Some(format!("lab{}.classroom.test", i + 1).as_str()));
         b.shot("dashboard").await;
+        if i == 0 {
+            // the trainer resets lab 1 from its dashboard: it comes back on the same name, port
+            // and CA, a new lab (a new engine registration), the trainer asked to sign in again
+            let json = dir.path().join(".lab-classroom/lab1/lab.json");
+            let before: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+            let ca = std::fs::read(dir.path().join(".lab-classroom/lab1/ca.pem")).unwrap();
+            b.click("reset-lab").await;
+            b.c.accept_alert().await.expect("the confirmation");
+            b.wait("resetting").await;
+            b.shot("resetting").await;
+            b.wait("signin").await;
+            assert_eq!(b.c.current_url().await.unwrap().host_str(), Some("lab1.classroom.test"));
+            let after: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+            assert_ne!(after["engine"]["id"], before["engine"]["id"], "a new lab");
+            assert_eq!((&after["dashboard"], &after["adds"]["ldaps"]), (&before["dashboard"], &before["adds"]["ldaps"]));
+            assert_eq!(std::fs::read(dir.path().join(".lab-classroom/lab1/ca.pem")).unwrap(), ca, "the same CA");
+            b.shot("after-reset").await;
+        }
         b.close().await;
     }
     let status = sigterm(&mut child);

@@ -706,3 +706,47 @@ async fn the_permissions_exercise_is_walked_from_no_rights_to_a_written_back_res
     binds(&t, "User1", "Rights-Given-Pass-2").await.expect("the reset landed in AD");
     b.close().await;
 }
+
+/// Issue 32, item 2, in the browser: the evidence an exercise asks for is found by filtering
+/// (an ID, the tracking ID one click away, since the exercise began), the filter survives the
+/// page's live reload, and the dashboard's own reads of AD stay out of the DC's operations
+/// until asked for, then marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_finds_an_exercises_evidence_by_filtering() {
+    let t = lab_with_an_exercise().await;
+    let mut b = Browser::open("dashboard-filters", &t).await;
+    // the exercise's refused reset: 31001, 33004, 6329, 31003 under one tracking ID
+    b.sspr_until_password("user1@testlab.example").await;
+    b.choose_password("No-Right-Pass-1", "No-Right-Pass-1").await;
+    assert_eq!(b.text("code").await, "SSPR_0029");
+    b.goto("/portal/lab").await;
+    for _ in 0..3 {
+        b.goto("/portal/lab").await; // reloads: each reads AD
+    }
+    let hidden = b.text("own-reads-hidden").await;
+    assert!(hidden.split_whitespace().next().unwrap().parse::<usize>().unwrap() >= 8, "{hidden}");
+    assert!(!b.text("operations").await.contains("(the lab's pages)"));
+    b.submit("show-own-reads").await;
+    assert!(b.text("operations").await.contains("(the lab's pages)"), "shown when asked for, marked");
+    b.submit("hide-own-reads").await;
+
+    // one ID
+    b.fill("filter-id", "33004").await;
+    b.submit("filter-events").await;
+    assert_eq!(b.text("events-count").await, "1 matching event (heartbeats hidden).");
+    let row = b.text("events").await;
+    assert!(row.contains("33004") && !row.contains("31001"), "{row}");
+    b.shot("events-33004").await;
+    // its tracking ID: every event of that operation
+    b.c.find(Locator::Css("#events td:last-child a")).await.expect("the tracking ID's link").click().await.unwrap();
+    let one = b.text("events").await;
+    assert!(["31001", "33004", "6329", "31003"].iter().all(|id| one.contains(id)), "{one}");
+    // since the exercise began, errors only — kept through the live reload (it is the address)
+    b.goto("/portal/lab?level=Error&since=exercise").await;
+    assert!(b.wait("filter-since").await.is_selected().await.unwrap());
+    let before = b.text("events").await;
+    assert!(!before.contains("Information"), "{before}");
+    b.c.refresh().await.unwrap();
+    assert_eq!(b.text("events").await, before, "the filter stays through a reload");
+    b.close().await;
+}

@@ -419,7 +419,10 @@ async fn a_hybrid_identity_administrator_turns_writeback_on_in_the_admin_center(
     assert_eq!(t.call("POST", "/lab/clock", Some(&hybrid), Some(json!({ "advance": "1d" }))).await.0, 403, "not the lab's switches");
     let helpdesk = t.user_token("helpdesk@testlab.example", "Help-Desk-Pa55!").await;
     assert_eq!(t.call("GET", "/lab/sspr/onPremisesIntegration", Some(&helpdesk), None).await.0, 403);
-    assert_eq!(t.call("PATCH", "/lab/sspr/onPremisesIntegration", Some(&helpdesk), Some(json!({ "writeBackPasswords": true }))).await.0, 403);
+    assert_eq!(
+        t.call("PATCH", "/lab/sspr/onPremisesIntegration", Some(&helpdesk), Some(json!({ "writeBackPasswords": true }))).await.0,
+        403
+    );
     assert_eq!(t.call("GET", &sync, Some(&helpdesk), None).await.0, 403);
     assert_eq!(t.call("GET", "/lab/sspr/onPremisesIntegration", None, None).await.0, 401);
     t.stop().await;
