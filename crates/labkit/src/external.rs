@@ -202,11 +202,6 @@ pub async fn seed(
 
 // ----- delegated rights, as ADUC's delegation wizard writes them -----
 
-/// LDAP_SERVER_SD_FLAGS_OID with DACL_SECURITY_INFORMATION: read and write the DACL only.
-fn sd_flags_dacl() -> ldap3::controls::RawControl {
-    ldap3::controls::RawControl { ctype: "1.2.840.113556.1.4.801".into(), crit: true, val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]) }
-}
-
 /// The rights Connect's wizard gives its AD DS connector account on the domain root —
 /// writeback (Reset Password; write lockoutTime and pwdLastSet on users) and sync (the
 /// replication rights; write mS-DS-ConsistencyGuid on users).
@@ -219,31 +214,18 @@ const CONNECTOR_RIGHTS: [Right; 6] = [
     Right::ReplicatingDirectoryChangesAll,
 ];
 
-/// The first binary value of `attr` in the first entry a search finds.
-async fn first_binary(
-    l: &mut ldap3::Ldap,
-    base: &str,
-    scope: Scope,
-    filter: &str,
-    attr: &str,
-    controls: Vec<ldap3::controls::RawControl>,
-) -> Result<Option<Vec<u8>>, String> {
-    let (found, _) =
-        l.with_controls(controls).search(base, scope, filter, vec![attr]).await.map_err(ldap_err)?.success().map_err(ldap_err)?;
-    Ok(found.into_iter().next().map(SearchEntry::construct).and_then(|e| e.bin_attrs.get(attr).and_then(|v| v.first().cloned())))
-}
-
 /// Gives the connector account the rights the testlab grants it, on the domain root.
 async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), String> {
     let filter = format!("(sAMAccountName={})", testlab::CONNECTOR);
-    let sid = first_binary(l, base, Scope::Subtree, &filter, "objectSid", vec![]).await?.ok_or("the connector account's objectSid")?;
-    let sd = first_binary(l, base, Scope::Base, "(objectClass=*)", "nTSecurityDescriptor", vec![sd_flags_dacl()])
+    let sid =
+        ldap_dial::first_binary(l, base, Scope::Subtree, &filter, "objectSid", vec![]).await?.ok_or("the connector account's objectSid")?;
+    let sd = ldap_dial::first_binary(l, base, Scope::Base, "(objectClass=*)", "nTSecurityDescriptor", vec![ldap_dial::sd_flags_dacl()])
         .await?
         .ok_or("the domain root's nTSecurityDescriptor")?;
     let aces: Vec<Ace> = CONNECTOR_RIGHTS.iter().map(|r| security::ace_for(true, *r, sid.clone(), false, false)).collect();
     let new = security::dacl_with(&sd, &aces).map_err(|_| "a security descriptor the runner cannot read".to_string())?;
     let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
-    l.with_controls(vec![sd_flags_dacl()])
+    l.with_controls(vec![ldap_dial::sd_flags_dacl()])
         .modify(base, m)
         .await
         .map_err(ldap_err)?

@@ -77,6 +77,33 @@ pub async fn connect_noting_address(
     tokio::time::timeout(timeout, target.open(security, tls)).await.map_err(|_| DialError::Timeout(timeout))?
 }
 
+/// The first binary value of `attr` in the first entry a search finds (an objectSid, an
+/// nTSecurityDescriptor), with `controls` on the search (the SD-flags control). None: no
+/// entry, or no such value; Err: the search failed, in ldap3's words.
+pub async fn first_binary(
+    l: &mut Ldap,
+    base: &str,
+    scope: ldap3::Scope,
+    filter: &str,
+    attr: &str,
+    controls: Vec<ldap3::controls::RawControl>,
+) -> Result<Option<Vec<u8>>, String> {
+    let (found, _) = l
+        .with_controls(controls)
+        .search(base, scope, filter, vec![attr])
+        .await
+        .map_err(|e| e.to_string())?
+        .success()
+        .map_err(|e| e.to_string())?;
+    Ok(found.into_iter().next().map(ldap3::SearchEntry::construct).and_then(|e| e.bin_attrs.get(attr).and_then(|v| v.first().cloned())))
+}
+
+/// LDAP_SERVER_SD_FLAGS_OID with DACL_SECURITY_INFORMATION: nTSecurityDescriptor's DACL only,
+/// read or written (an administrator writes no owner or SACL without privileges it lacks).
+pub fn sd_flags_dacl() -> ldap3::controls::RawControl {
+    ldap3::controls::RawControl { ctype: "1.2.840.113556.1.4.801".into(), crit: true, val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]) }
+}
+
 /// The parts of an LDAP URL a connection needs.
 #[derive(Debug, PartialEq)]
 struct Target {

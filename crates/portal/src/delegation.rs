@@ -10,16 +10,9 @@ use std::time::Duration;
 use ad_ds::access::Right;
 use ad_ds::security::{self, Ace, AppliesTo, SecurityDescriptor};
 use ad_ds::sid::Sid;
-use ldap3::controls::RawControl;
 use ldap3::{Mod, Scope, SearchEntry};
 
 use crate::AddsAccess;
-
-/// LDAP_SERVER_SD_FLAGS_OID with DACL_SECURITY_INFORMATION: read and write the DACL only (an
-/// administrator may not write the owner or the SACL without privileges ADUC does not use).
-fn sd_flags_dacl() -> RawControl {
-    RawControl { ctype: "1.2.840.113556.1.4.801".into(), crit: true, val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]) }
-}
 
 /// One permission entry as the Advanced Security Settings list shows it.
 pub struct EntryView {
@@ -105,18 +98,8 @@ fn escaped(b: &[u8]) -> String {
 }
 
 async fn domain_dacl(l: &mut ldap3::Ldap, base: &str) -> Result<Vec<u8>, String> {
-    let (found, _) = l
-        .with_controls(vec![sd_flags_dacl()])
-        .search(base, Scope::Base, "(objectClass=*)", vec!["nTSecurityDescriptor"])
-        .await
-        .map_err(|e| e.to_string())?
-        .success()
-        .map_err(|e| e.to_string())?;
-    found
-        .into_iter()
-        .next()
-        .map(SearchEntry::construct)
-        .and_then(|e| e.bin_attrs.get("nTSecurityDescriptor").and_then(|v| v.first().cloned()))
+    ldap_dial::first_binary(l, base, Scope::Base, "(objectClass=*)", "nTSecurityDescriptor", vec![ldap_dial::sd_flags_dacl()])
+        .await?
         .ok_or_else(|| "the domain root's nTSecurityDescriptor cannot be read".to_string())
 }
 
@@ -207,17 +190,8 @@ impl NewEntry {
 async fn principal_sid(l: &mut ldap3::Ldap, base: &str, name: &str) -> Result<Vec<u8>, String> {
     let sam = name.rsplit('\\').next().unwrap_or(name);
     let filter = format!("(|(sAMAccountName={})(userPrincipalName={}))", ldap3::ldap_escape(sam), ldap3::ldap_escape(name));
-    let (found, _) = l
-        .search(base, Scope::Subtree, &filter, vec!["objectSid"])
-        .await
-        .map_err(|e| e.to_string())?
-        .success()
-        .map_err(|e| e.to_string())?;
-    found
-        .into_iter()
-        .next()
-        .map(SearchEntry::construct)
-        .and_then(|e| e.bin_attrs.get("objectSid").and_then(|v| v.first().cloned()))
+    ldap_dial::first_binary(l, base, Scope::Subtree, &filter, "objectSid", vec![])
+        .await?
         .ok_or_else(|| {
             format!(
                 "An object named \"{name}\" cannot be found. Check the selected object types and location for accuracy and ensure that you typed the object name correctly, or remove this object from the selection."
@@ -227,7 +201,7 @@ async fn principal_sid(l: &mut ldap3::Ldap, base: &str, name: &str) -> Result<Ve
 
 async fn write_dacl(l: &mut ldap3::Ldap, base: &str, sd: Vec<u8>) -> Result<(), String> {
     let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), std::collections::HashSet::from([sd]))];
-    let r = l.with_controls(vec![sd_flags_dacl()]).modify(base, m).await.map_err(|e| e.to_string())?;
+    let r = l.with_controls(vec![ldap_dial::sd_flags_dacl()]).modify(base, m).await.map_err(|e| e.to_string())?;
     match r.rc {
         0 => Ok(()),
         rc => Err(format!("The DC refused the change: {rc} {}", r.text)),
