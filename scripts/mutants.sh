@@ -25,7 +25,7 @@ section() {
   case "$1" in
     # AD DS: passwords, lockout, who may do what, protected accounts, pwdLastSet
     adds) files=(crates/ad-ds/src/account.rs crates/ad-ds/src/policy.rs crates/ad-ds/src/access.rs crates/ad-ds/src/security.rs crates/ad-ds/src/directory.rs)
-          re='^crates/ad-ds/src/(account|policy|access)\.rs|^crates/ad-ds/src/security\.rs.*(model_of|model_on|broad_deny|acl_fits)|^crates/ad-ds/src/directory\.rs.*Directory::(has_right|is_protected|stamp_protected|pwd_last_set_for|password_modify|need|require_admin)\b' ;;
+          re='^crates/ad-ds/src/(account|policy|access)\.rs|^crates/ad-ds/src/security\.rs.*(model_of|model_on|broad_deny|acl_fits|dacl_with|dacl_without|Ace::(allows|mask|sid))|^crates/ad-ds/src/directory\.rs.*Directory::(has_right|is_protected|stamp_protected|pwd_last_set_for|password_modify|need|require_admin|read_dacl|write_dacl|dacl_of|rekey_access|forget_written)\b' ;;
     # the tenant: token validation, SSPR's gates and counters, roles, sign-in and smart lockout
     tenant) files=(crates/tenant/src/token.rs crates/tenant/src/sspr.rs crates/tenant/src/roles.rs crates/tenant/src/directory.rs)
           re='^crates/tenant/src/(token|sspr|roles)\.rs|^crates/tenant/src/directory\.rs.*(Tenant::sign_in(_start|_finish)?|bad_password_fingerprint)\b' ;;

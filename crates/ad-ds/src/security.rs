@@ -407,6 +407,7 @@ mod tests {
         // an explicit entry is removed; an inherited one, or one past the end, is not
         let removed = SecurityDescriptor::parse(&dacl_without(&out, 0).unwrap().unwrap()).unwrap();
         assert_eq!(removed.dacl, Some(vec![explicit, allow, inherited]));
+        assert_eq!(removed.dacl_control, 0x1400, "the DACL's protection bits are kept");
         assert_eq!(dacl_without(&out, 3).unwrap(), None, "inherited");
         assert_eq!(dacl_without(&out, 4).unwrap(), None, "past the end");
     }
@@ -420,6 +421,13 @@ mod tests {
         assert!(allowed.allows());
         let object = ace_for(true, Right::ResetPassword, sid.clone(), false, false);
         assert_eq!((object.allows(), object.mask(), object.sid()), (true, 0x100, Some(sid.as_slice())));
+        // a kind whose layout the lab does not read (an audit ACE, type 2): no trustee read from it
+        let mut audit = vec![0x02, 0x00];
+        audit.extend(u16::try_from(8 + sid.len()).unwrap().to_le_bytes());
+        audit.extend(0x20u32.to_le_bytes());
+        audit.extend(&sid);
+        let audit = Ace::Other(audit);
+        assert_eq!((audit.allows(), audit.mask(), audit.sid()), (false, 0x20, None));
     }
 
     fn sid(s: &str) -> Vec<u8> {

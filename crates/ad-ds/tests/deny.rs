@@ -284,7 +284,8 @@ fn a_written_entry_reads_back_with_its_own_applies_to() {
     let bob_sid = d.by_sam("Bob").unwrap().values("objectSid")[0].to_vec();
     let unexpire =
         security::ace_applying(true, Some(Right::UnexpirePassword), bob_sid.clone(), security::AppliesTo::ThisObjectAndDescendants);
-    let reset = security::ace_applying(true, Some(Right::ResetPassword), bob_sid.clone(), security::AppliesTo::DescendantUsers);
+    // (not the wizard's form: "This object and all descendant objects" also reaches users)
+    let reset = security::ace_applying(true, Some(Right::ResetPassword), bob_sid.clone(), security::AppliesTo::ThisObjectAndDescendants);
     let sd = d.security_descriptor(&root, security::DACL);
     let sd = security::dacl_with(&sd, &[unexpire.clone(), reset.clone()]).unwrap();
     let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }];
@@ -300,6 +301,16 @@ fn a_written_entry_reads_back_with_its_own_applies_to() {
     let back = SecurityDescriptor::parse(&d.security_descriptor(&root, security::DACL)).unwrap().dacl.unwrap();
     let wizard = security::ace_for(true, Right::UnexpirePassword, bob_sid, false, false);
     assert!(back.contains(&wizard) && !back.contains(&unexpire), "the lab's grant in the wizard's form");
+    // another trustee's written entry goes with that trustee, Bob's stays as written
+    let alice_dn = d.by_sam("Alice").unwrap().dn.to_string();
+    let alice_sid = d.by_sam("Alice").unwrap().values("objectSid")[0].to_vec();
+    let alices = security::ace_applying(true, Some(Right::WriteLockoutTime), alice_sid, security::AppliesTo::ThisObjectAndDescendants);
+    let sd = security::dacl_with(&d.security_descriptor(&root, security::DACL), std::slice::from_ref(&alices)).unwrap();
+    let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd] }];
+    d.modify(&system(), &base, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
+    d.delete(&system(), &alice_dn).unwrap();
+    let back = SecurityDescriptor::parse(&d.security_descriptor(&root, security::DACL)).unwrap().dacl.unwrap();
+    assert!(back.contains(&reset) && !back.contains(&alices), "{back:?}");
 }
 
 /// Denies the model does not write itself but must honour (issue 31, item 10): "All extended
@@ -532,4 +543,40 @@ fn seed(d: &mut Directory) {
             vec![("objectClass".to_string(), vec![b"user".to_vec()]), ("sAMAccountName".to_string(), vec![sam.as_bytes().to_vec()])];
         d.add(&system(), &dn, attrs, tls).expect("add");
     }
+}
+
+/// The SD-flags control says which parts a descriptor write sets: a write without it sets
+/// the DACL too (the whole descriptor), one naming the owner only leaves the DACL alone.
+#[test]
+fn a_descriptor_write_sets_the_dacl_unless_the_sd_flags_name_other_parts() {
+    let mut d = domain();
+    seed(&mut d);
+    let (bob, _) = principal(&d, "Bob");
+    let (_, alice) = principal(&d, "Alice");
+    let alice_dn = d.by_sam("Alice").unwrap().dn.to_string();
+    let bob_sid = d.by_sam("Bob").unwrap().values("objectSid")[0].to_vec();
+    let reset = security::ace_for(true, Right::ResetPassword, bob_sid, true, false);
+    let sd = SecurityDescriptor { dacl: Some(vec![reset]), ..Default::default() }.to_bytes();
+    let write = |d: &mut Directory, parts: u32| {
+        let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd.clone()] }];
+        d.modify(&system(), &alice_dn, m, OpContext { sd_parts: parts, ..OpContext::TLS }).unwrap();
+    };
+    write(&mut d, security::OWNER);
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "the owner only: the DACL untouched");
+    write(&mut d, 0);
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice), "no control: the whole descriptor, its DACL too");
+}
+
+/// A deleted object's ACL goes with it: a new object at the same DN starts without it.
+#[test]
+fn a_new_object_at_a_deleted_ones_dn_starts_without_its_acl() {
+    let mut d = domain();
+    seed(&mut d);
+    let dn = d.by_sam("Alice").unwrap().dn.to_string();
+    d.deny(None, Right::ChangePassword, &dn).unwrap();
+    d.delete(&system(), &dn).unwrap();
+    let attrs = vec![("objectClass".into(), vec![b"user".to_vec()]), ("sAMAccountName".into(), vec![b"Alice".to_vec()])];
+    d.add(&system(), &dn, attrs, OpContext::TLS).unwrap();
+    let (alice, ka) = principal(&d, "Alice");
+    assert!(d.has_right(&alice, Right::ChangePassword, &ka), "the old deny went with the old object");
 }
