@@ -132,6 +132,18 @@ async fn three_labs_served_by_name_are_each_reached_by_that_name() {
             .unwrap();
         let r = h1.get(format!("https://{name}:{port}/portal")).header("host", &other).send().await.unwrap();
         assert_eq!(r.status(), 421, "{other} at lab {n}");
+        // and under its name, a change another site asks for is refused; the lab's switches
+        // need its administrator
+        let r = h1
+            .post(format!("https://{name}:{port}/portal/lab/clock"))
+            .header("origin", "https://evil.example")
+            .form(&[("advance", "1d")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "cross-site under {name}");
+        let r = h1.post(format!("https://{name}:{port}/lab/clock")).json(&serde_json::json!({"advance": "1d"})).send().await.unwrap();
+        assert_eq!(r.status(), 401, "no administrator under {name}");
         // the engine onboarded over loopback: it runs
         assert!(info["engine"]["id"].is_string(), "lab {n} runs its engine: {info}");
         assert_eq!(info["dashboard"], d.as_str());

@@ -736,6 +736,14 @@ async fn the_dashboard_finds_an_exercises_evidence_by_filtering() {
     assert_eq!(b.text("events-count").await, "1 matching event (heartbeats hidden).");
     let row = b.text("events").await;
     assert!(row.contains("33004") && !row.contains("31001"), "{row}");
+    // issue 32, item 1: Connect's 6329 under a refused reset says what the reset lacked, not
+    // ADUC's "User cannot change password" (the Change Password row has its own button)
+    b.fill("filter-id", "6329").await;
+    b.submit("filter-events").await;
+    let note = b.text("events").await;
+    assert!(note.contains("does not hold Reset Password") && !note.contains("User cannot change password"), "{note}");
+    b.fill("filter-id", "33004").await;
+    b.submit("filter-events").await;
     b.shot("events-33004").await;
     // its tracking ID: every event of that operation
     b.c.find(Locator::Css("#events td:last-child a")).await.expect("the tracking ID's link").click().await.unwrap();
