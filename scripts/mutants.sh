@@ -22,10 +22,13 @@ command -v cargo-mutants >/dev/null || { echo "needs cargo-mutants: cargo instal
 
 # section → the files and the mutant names (a regex over "file:line:col: what") it covers
 section() {
+  tests=()
   case "$1" in
     # AD DS: passwords, lockout, who may do what, protected accounts, pwdLastSet
-    adds) files=(crates/ad-ds/src/account.rs crates/ad-ds/src/policy.rs crates/ad-ds/src/access.rs crates/ad-ds/src/security.rs crates/ad-ds/src/directory.rs)
-          re='^crates/ad-ds/src/(account|policy|access)\.rs|^crates/ad-ds/src/security\.rs.*(model_of|model_on|broad_deny|acl_fits|dacl_with|dacl_without|Ace::(allows|mask|sid))|^crates/ad-ds/src/directory\.rs.*Directory::(has_right|is_protected|stamp_protected|pwd_last_set_for|password_modify|need|require_admin|read_dacl|write_dacl|dacl_of|rekey_access|forget_written)\b' ;;
+    adds) files=(crates/ad-ds/src/account.rs crates/ad-ds/src/policy.rs crates/ad-ds/src/access.rs crates/ad-wire/src/rights.rs crates/ad-wire/src/security.rs crates/ad-ds/src/directory.rs)
+          # the vocabulary (ad-wire) is judged by the DC's tests too
+          tests=(--test-package ad-ds,ad-wire)
+          re='^crates/ad-ds/src/(account|policy|access)\.rs|^crates/ad-wire/src/rights\.rs|^crates/ad-wire/src/security\.rs.*(model_of|model_on|broad_deny|acl_fits|dacl_with|dacl_without|Ace::(allows|mask|sid))|^crates/ad-ds/src/directory\.rs.*Directory::(has_right|is_protected|stamp_protected|pwd_last_set_for|password_modify|need|require_admin|read_dacl|write_dacl|dacl_of|rekey_access|forget_written)\b' ;;
     # the tenant: token validation, SSPR's gates and counters, roles, sign-in and smart lockout
     tenant) files=(crates/tenant/src/token.rs crates/tenant/src/sspr.rs crates/tenant/src/roles.rs crates/tenant/src/directory.rs)
           re='^crates/tenant/src/(token|sspr|roles)\.rs|^crates/tenant/src/directory\.rs.*(Tenant::sign_in(_start|_finish)?|bad_password_fingerprint)\b' ;;
@@ -78,7 +81,7 @@ for s in "$@"; do
   echo "== $s"
   # nextest stops a mutant's tests at the first failure; a test run that hangs is a timeout
   (cd "$tree" && cargo mutants "${place[@]}" --test-tool nextest --timeout 180 --build-timeout 900 \
-    --no-shuffle "${args[@]}" --re "$re" "${exclude_args[@]}" ${MUTANTS_ARGS:-} -o "$out") || status=$?
+    --no-shuffle "${args[@]}" ${tests[@]+"${tests[@]}"} --re "$re" "${exclude_args[@]}" ${MUTANTS_ARGS:-} -o "$out") || status=$?
   for k in caught missed unviable timeout; do
     printf '%s %s  ' "$k" "$(wc -l <"$out/mutants.out/$k.txt" 2>/dev/null || echo 0)"
   done

@@ -102,10 +102,15 @@ impl Browser {
     /// it was on is gone (an element of the next page might else be read from the old one).
     pub async fn submit(&self, id: &str) {
         let button = self.wait(id).await;
-        button.click().await.unwrap_or_else(|e| panic!("click #{id}: {e}"));
+        self.follow(button).await;
+    }
+
+    /// Clicks a button or link that loads a page, and waits until the page it was on is gone.
+    pub async fn follow(&self, e: fantoccini::elements::Element) {
+        e.click().await.unwrap_or_else(|err| panic!("click: {err}"));
         let until = Instant::now() + Duration::from_secs(30);
-        while button.is_enabled().await.is_ok() {
-            assert!(Instant::now() < until, "#{id}'s page still shown 30 s after the click");
+        while e.is_enabled().await.is_ok() {
+            assert!(Instant::now() < until, "the page still shown 30 s after the click");
             tokio::task::yield_now().await;
         }
     }

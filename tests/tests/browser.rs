@@ -653,7 +653,7 @@ async fn the_permissions_exercise_is_walked_from_no_rights_to_a_written_back_res
         .unwrap_or_else(|| panic!("the connector account in the DC's operations:\n{ops}"))
         .to_string();
     b.fill("answer-2", &connector).await;
-    b.click("answer-2-send").await;
+    b.submit("answer-2-send").await;
     assert_eq!(b.text("task-2-state").await, "done");
 
     // 3. an entry on the domain object only reaches no user: the DC grants nothing by it
@@ -746,7 +746,7 @@ async fn the_dashboard_finds_an_exercises_evidence_by_filtering() {
     b.submit("filter-events").await;
     b.shot("events-33004").await;
     // its tracking ID: every event of that operation
-    b.c.find(Locator::Css("#events td:last-child a")).await.expect("the tracking ID's link").click().await.unwrap();
+    b.follow(b.c.find(Locator::Css("#events td:last-child a")).await.expect("the tracking ID's link")).await;
     let one = b.text("events").await;
     assert!(["31001", "33004", "6329", "31003"].iter().all(|id| one.contains(id)), "{one}");
     // since the exercise began, errors only — kept through the live reload (it is the address)

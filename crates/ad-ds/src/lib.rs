@@ -42,11 +42,12 @@ pub mod policy;
 pub mod ratelimit;
 pub mod rootdse;
 pub mod schema;
-pub mod security;
 pub mod server;
 pub mod session;
-pub mod sid;
 pub mod tls;
+
+// the wire vocabulary clients share (SIDs, security descriptors): ad-wire's, named here too
+pub use ad_wire::{security, sid};
 
 pub use directory::{Directory, DomainConfig, Principal};
 pub use error::{AdError, ResultCode};

@@ -82,6 +82,8 @@ pub struct DomainController {
     pub limits: Limits,
     /// Connections open on both listeners.
     clients: AtomicUsize,
+    /// Connections taken in since the start (a counter, as a DC's performance counters keep).
+    accepted: std::sync::atomic::AtomicU64,
     /// Reads that spun for a lone client's next request.
     spins: std::sync::atomic::AtomicU64,
     receive_budget: Arc<crate::codec::ReceiveBudget>,
@@ -101,6 +103,7 @@ impl DomainController {
             receive_budget: Arc::new(crate::codec::ReceiveBudget::new(limits.receive_budget, limits.unbound_receive_budget)),
             limits,
             clients: AtomicUsize::new(0),
+            accepted: Default::default(),
             spins: Default::default(),
         })
     }
@@ -118,6 +121,12 @@ impl DomainController {
     /// Connections open on both listeners now.
     pub fn clients(&self) -> usize {
         self.clients.load(Ordering::Relaxed)
+    }
+
+    /// How many connections it has taken in since it started (never goes down: one closing
+    /// while another opens is still seen).
+    pub fn accepted_total(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 
     /// The identity new TLS handshakes get: the DC's own, or, with the untrusted-certificate
@@ -453,6 +462,7 @@ impl UnboundSpins {
 impl ClientSocket {
     fn new(tcp: TcpStream, dc: Arc<DomainController>, bound: Arc<std::sync::atomic::AtomicBool>) -> ClientSocket {
         dc.clients.fetch_add(1, Ordering::Relaxed);
+        dc.accepted.fetch_add(1, Ordering::Relaxed);
         ClientSocket { tcp, dc, spin: Spin::default(), bound, unbound: UnboundSpins::default() }
     }
 

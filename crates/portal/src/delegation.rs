@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ad_ds::access::Right;
-use ad_ds::security::{self, Ace, AppliesTo, SecurityDescriptor};
-use ad_ds::sid::Sid;
+use ad_wire::rights::Right;
+use ad_wire::security::{self, Ace, AppliesTo, SecurityDescriptor};
+use ad_wire::sid::Sid;
 use ldap3::{Mod, Scope, SearchEntry};
 
 use crate::AddsAccess;

@@ -228,7 +228,7 @@ impl SecurityPage {
             base_dn: String::new(),
             entries: vec![],
             applies_to: crate::delegation::APPLIES_TO.to_vec(),
-            rights: ad_ds::access::Right::ALL.iter().map(|r| r.name()).collect(),
+            rights: ad_wire::rights::Right::ALL.iter().map(|r| r.name()).collect(),
             error: (!error.is_empty()).then_some(error),
             done: None,
         }

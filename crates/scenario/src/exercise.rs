@@ -104,8 +104,8 @@ pub fn parse(file: &str, text: &str) -> Result<Exercise, ParseError> {
                 Check::Answer { accept, .. } if accept.iter().all(|a| a.trim().is_empty()) => {
                     return Err(at(line, column, format!("task {:?}: an answer check needs at least one accepted answer", t.value.title)));
                 }
-                Check::Right { right, .. } if ad_ds::access::Right::parse(right).is_none() => {
-                    let names: Vec<&str> = ad_ds::access::Right::ALL.iter().map(|r| r.name()).collect();
+                Check::Right { right, .. } if ad_wire::rights::Right::parse(right).is_none() => {
+                    let names: Vec<&str> = ad_wire::rights::Right::ALL.iter().map(|r| r.name()).collect();
                     return Err(at(
                         line,
                         column,

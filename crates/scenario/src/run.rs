@@ -549,20 +549,20 @@ impl<'a> Runner<'a> {
     /// control, the ACEs for the right added (or taken out) in canonical order, written back the same way.
     /// ADUC's "User cannot change password" denies Everyone and SELF: a deny's default trustees.
     async fn write_ace(&mut self, a: &DenyArg, allow: bool, add: bool) -> Result<Observed, RunError> {
-        use ad_ds::security::{self, SecurityDescriptor};
+        use ad_wire::security::{self, SecurityDescriptor};
         // a modelled right, or None: "All extended rights" (control access, no object type);
         // "Full control" is a plain access-allowed or -denied entry (below)
         let full_control = a.right.eq_ignore_ascii_case("Full control");
         let right = if a.right.eq_ignore_ascii_case("All extended rights") || full_control {
             None
         } else {
-            Some(ad_ds::access::Right::parse(&a.right).ok_or_else(|| RunError(format!("no right named {:?}", a.right)))?)
+            Some(ad_wire::rights::Right::parse(&a.right).ok_or_else(|| RunError(format!("no right named {:?}", a.right)))?)
         };
         if allow && a.trustee.is_none() {
             return Err(RunError("an allow entry names its `trustee`".into()));
         }
         let dn = self.dn_of(&a.entry).await?;
-        let well_known = |s: &str| ad_ds::sid::Sid::parse(s).expect("a well-known SID").to_bytes();
+        let well_known = |s: &str| ad_wire::sid::Sid::parse(s).expect("a well-known SID").to_bytes();
         let sids = match a.trustee.as_deref().map(|t| self.s(t)).transpose()? {
             None => vec![well_known("S-1-1-0"), well_known("S-1-5-10")],
             Some(t) if t.eq_ignore_ascii_case("Everyone") => vec![well_known("S-1-1-0")],

@@ -1,10 +1,10 @@
 //! nTSecurityDescriptor as AD stores it: a self-relative security descriptor (MS-DTYP
 //! 2.4.6) whose DACL holds ACEs (2.4.4). Plain bytes in and out; which ACE means which
-//! password right is [`crate::access`]'s business. Hand-written because no maintained crate
+//! password right is the DC's access model's business. Hand-written because no maintained crate
 //! reads and writes these on Linux (the few that parse are young single-author ones and
 //! build only one shape); the format is small and fixed.
 
-use crate::access::{Right, USER_CLASS};
+use crate::rights::{Right, USER_CLASS};
 
 /// SECURITY_INFORMATION bits, as the SD-flags control (LDAP_SERVER_SD_FLAGS_OID) names the
 /// parts a read returns or a write replaces.
@@ -296,7 +296,7 @@ impl AppliesTo {
             AppliesTo::ThisObjectAndDescendants => (CONTAINER_INHERIT, None),
             AppliesTo::Descendants => (CONTAINER_INHERIT | INHERIT_ONLY, None),
             AppliesTo::DescendantUsers => (CONTAINER_INHERIT | INHERIT_ONLY, class(USER_CLASS)),
-            AppliesTo::DescendantComputers => (CONTAINER_INHERIT | INHERIT_ONLY, class(crate::access::COMPUTER_CLASS)),
+            AppliesTo::DescendantComputers => (CONTAINER_INHERIT | INHERIT_ONLY, class(crate::rights::COMPUTER_CLASS)),
         }
     }
 }
