@@ -1,0 +1,328 @@
+//! A password operation carried to AD over LDAPS as the connector account: the object found
+//! by its sourceAnchor, the commit point, the write, AD's answer read as Connect's events.
+
+use super::*;
+
+/// A password operation as it came over the relay.
+pub(crate) struct Request<'a> {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) anchor: &'a str,
+    pub(crate) upn: &'a str,
+    pub(crate) op: Operation,
+    pub(crate) deadline_ms: u64,
+}
+
+/// One operation: the events Connect logs for it, AD's answer. [`Outcome::NotWritten`] when
+/// it was refused at the commit point (expired, or its link or the service gone): nothing was
+/// written, and the tenant tells the user it failed.
+pub(crate) async fn handle(inner: &Inner, link: &CancellationToken, req: Request<'_>) -> Outcome {
+    let Request { id, anchor, upn, op, deadline_ms } = req;
+    let tracking = id.to_string();
+    let t = Some(tracking.as_str());
+    let (start, ok, fail) = match &op {
+        Operation::Reset { by_admin: true, .. } => (31009, 31010, 31011),
+        Operation::Reset { .. } | Operation::Unlock => (31001, 31002, 31003),
+        Operation::Change { .. } => (31006, 31007, 31008),
+    };
+    let refused = |why: Refused| {
+        let text = match why {
+            Refused::Expired => format!("{} request for {upn} expired before it could be processed; nothing was changed.", a_kind(&op)),
+            Refused::Cancelled => format!(
+                "{} request for {upn} was cancelled before it was written (the service stopped or the relay link closed); nothing was changed.",
+                a_kind(&op)
+            ),
+        };
+        inner.log.log(32000, text, t);
+        Outcome::NotWritten
+    };
+    // the fault switch's delay comes first, and never outlasts the deadline or the link
+    let delay = inner.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        let until_deadline = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(delay).min(until_deadline)) => {}
+            _ = link.cancelled() => return refused(Refused::Cancelled),
+        }
+    }
+    // password hash sync does not export while a writeback is on its way; a cycle holding
+    // the gate is waited for only until the deadline
+    let until = tokio::time::Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+    let _writing = tokio::select! {
+        g = tokio::time::timeout_at(until, inner.phs_gate.read()) => match g {
+            Ok(g) => g,
+            Err(_) => return refused(Refused::Expired),
+        },
+        _ = link.cancelled() => return refused(Refused::Cancelled),
+    };
+    // not begun at all when it is already too late (the commit point checks again before
+    // the write itself)
+    if now_ms() >= deadline_ms {
+        return refused(Refused::Expired);
+    }
+    if link.is_cancelled() || !inner.running.load(Ordering::SeqCst) {
+        return refused(Refused::Cancelled);
+    }
+    inner.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(anchor.to_string());
+    let sealed = match &op {
+        Operation::Unlock => "",
+        _ => " (password sealed: RSA-OAEP-wrapped AES-256-GCM)",
+    };
+    inner.log.trace(&tracking, "tenant", "relay", format!("{} request for {upn}{sealed}", op.kind()));
+    inner.log.trace(&tracking, "relay", "engine", format!("{} request for {upn}", op.kind()));
+    inner.log.log(start, format!("{} request for {upn} was received from the cloud.", a_kind(&op)), t);
+    let result = match write(inner, link, anchor, &op, &tracking, deadline_ms).await {
+        Ok(()) => Ok(()),
+        Err(Stop::Refusal(r)) => Err(r),
+        Err(Stop::Refused(why)) => return refused(why),
+    };
+    let answer = match &result {
+        Ok(()) => "succeeded".to_string(),
+        Err((failure, _)) => format!("failed: {}", events::for_failure(*failure)),
+    };
+    inner.log.trace(&tracking, "engine", "relay", answer.clone());
+    inner.log.trace(&tracking, "relay", "tenant", answer);
+    match result {
+        Ok(()) => {
+            inner.log.log(ok, format!("The {} for {upn} was written to Active Directory.", op.kind()), t);
+            Outcome::Succeeded
+        }
+        Err((failure, detail)) => {
+            let event = events::for_failure(failure);
+            inner.log.log(fail, format!("The {} for {upn} failed on-premises.", op.kind()), t);
+            inner.log.log(event, format!("{} ({upn})", events::name(event)), t);
+            if let Some(d) = detail {
+                inner.log.log(6329, d, t);
+            }
+            Outcome::Failed { failure, event }
+        }
+    }
+}
+
+/// "A reset", "An admin reset", "An unlock", "A change": the start of an event's sentence.
+pub(crate) fn a_kind(op: &Operation) -> String {
+    let kind = op.kind();
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "An" } else { "A" };
+    format!("{article} {kind}")
+}
+
+pub(crate) type Refusal = (Failure, Option<String>);
+
+/// The longest the engine waits for one LDAP answer before a write (a DC that accepts and
+/// never answers must not hold a request, or a sync cycle, for ever).
+pub(crate) const LDAP_OP_LIMIT: Duration = Duration::from_secs(5);
+
+/// The connector's connection (and whether it is new): reused while it works, made again
+/// when it does not.
+pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> {
+    let mut slot = inner.ldap.lock().await;
+    // (ldap3's is_closed takes &mut self)
+    if let Some(l) = slot.as_mut().map(|l| (l.is_closed(), l)).and_then(|(closed, l)| (!closed).then_some(l)) {
+        return Ok((l.clone(), false));
+    }
+    let l = connector_session(&inner.cfg, &inner.tls, inner.unsealed.load(Ordering::SeqCst)).await?;
+    *slot = Some(l.clone());
+    Ok((l, true))
+}
+
+/// A new LDAP session bound as the AD connector account: LDAPS, or plain LDAP when the
+/// "unsealed" fault asks for it.
+pub(crate) async fn connector_session(cfg: &Config, tls: &Arc<rustls::ClientConfig>, unsealed: bool) -> Result<ldap3::Ldap, Refusal> {
+    let url = match (&cfg.ldap, unsealed) {
+        (Some(plain), true) => plain.clone(),
+        _ => cfg.ldaps.replace("127.0.0.1", "localhost"),
+    };
+    // Windows' LDAP client says "server down" for a refused connection and an untrusted
+    // certificate alike; the cause follows in brackets
+    let unavailable = |e: String| (Failure::DirectoryUnavailable, Some(format!("{} ({url}: {e})", events::SERVER_DOWN)));
+    let (conn, mut l) = ldap_dial::connect(&url, ldap_dial::Security::Url, tls.clone(), Duration::from_secs(5))
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    ldap3::drive!(conn);
+    let r = l
+        .with_timeout(LDAP_OP_LIMIT)
+        .simple_bind(&cfg.connector_dn, &cfg.connector_password)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if r.rc != 0 {
+        return Err((Failure::Permissions, Some(format!("The AD connector account could not sign in: {}", r.text))));
+    }
+    Ok(l)
+}
+
+/// The connection and the object for an anchor. A reused connection that went bad (the DC
+/// restarted, or dropped idle connections) costs one more try on a new one, not a failure.
+pub(crate) async fn connect_and_find(inner: &Inner, anchor: &str) -> Result<(ldap3::Ldap, String, i64), Refusal> {
+    let (mut l, fresh) = ldap(inner).await?;
+    match find(&mut l, &inner.cfg, anchor).await {
+        Ok((dn, uac)) => Ok((l, dn, uac)),
+        Err((Failure::DirectoryUnavailable, _)) if !fresh => {
+            *inner.ldap.lock().await = None;
+            let (mut l, _) = ldap(inner).await?;
+            let (dn, uac) = find(&mut l, &inner.cfg, anchor).await?;
+            Ok((l, dn, uac))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The AD object for a sourceAnchor (base64 of the anchor attribute's 16 bytes): by AD's
+/// `<GUID=…>` name for objectGUID, by a search of the domain for mS-DS-ConsistencyGuid
+/// (two objects with one anchor: 33003, as Connect refuses to guess).
+pub(crate) async fn find(l: &mut ldap3::Ldap, cfg: &Config, anchor: &str) -> Result<(String, i64), Refusal> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(anchor).map_err(|_| (Failure::UserNotFound, None))?;
+    let guid: [u8; 16] = bytes.try_into().map_err(|_| (Failure::UserNotFound, None))?;
+    let attrs = vec!["userAccountControl"];
+    l.with_timeout(LDAP_OP_LIMIT);
+    let res = match cfg.source_anchor {
+        SourceAnchor::ObjectGuid => {
+            let base = format!("<GUID={}>", uuid::Uuid::from_bytes_le(guid));
+            l.search(&base, Scope::Base, "(objectClass=user)", attrs).await
+        }
+        SourceAnchor::ConsistencyGuid => {
+            let value: String = guid.iter().map(|b| format!("\\{b:02x}")).collect();
+            let filter = format!("(&(objectClass=user)(mS-DS-ConsistencyGuid={value}))");
+            l.search(&cfg.base_dn, Scope::Subtree, &filter, attrs).await
+        }
+    };
+    let ldap3::SearchResult(entries, r) =
+        res.map_err(|e| (Failure::DirectoryUnavailable, Some(format!("{} ({e})", events::SERVER_DOWN))))?;
+    if r.rc == 32 || entries.is_empty() {
+        return Err((Failure::UserNotFound, Some(events::NOT_FOUND.into())));
+    }
+    if entries.len() > 1 {
+        return Err((Failure::MultiMatch, Some(events::DUPLICATE_ANCHOR.into())));
+    }
+    let e = SearchEntry::construct(entries.into_iter().next().expect("one"));
+    let uac = e.attrs.get("userAccountControl").and_then(|v| v.first()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((e.dn, uac))
+}
+
+pub(crate) const UF_ACCOUNTDISABLE: i64 = 0x2;
+pub(crate) const UF_DONT_EXPIRE_PASSWD: i64 = 0x10000;
+
+pub(crate) fn unicode_pwd(p: &str) -> Vec<u8> {
+    format!("\"{p}\"").encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// Why a write did not happen: AD (or the way to it) refused it, or the commit point
+/// turned it away before anything was sent.
+pub(crate) enum Stop {
+    Refusal(Refusal),
+    Refused(Refused),
+}
+
+impl From<Refusal> for Stop {
+    fn from(r: Refusal) -> Stop {
+        Stop::Refusal(r)
+    }
+}
+
+pub(crate) async fn write(
+    inner: &Inner,
+    link: &CancellationToken,
+    anchor: &str,
+    op: &Operation,
+    tracking: &str,
+    deadline_ms: u64,
+) -> Result<(), Stop> {
+    let wrong_key = inner.wrong_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let open = |s: &relay::Sealed| {
+        match &wrong_key {
+            // the data key was wrapped for the registered public key: RSA-OAEP fails here
+            Some(k) => s.open(k),
+            None => s.open_cached(&inner.reg.key, &inner.keys),
+        }
+        .map_err(|_| (Failure::Decryption, Some(events::KEY_MISMATCH.to_string())))
+    };
+    let trace = |from, to, text: String| inner.log.trace(tracking, from, to, text);
+    trace("engine", "AD DS", format!("search for sourceAnchor {anchor} (LDAPS, as the connector)"));
+    let (mut l, dn, uac) = match connect_and_find(inner, anchor).await {
+        Ok(found) => found,
+        Err(e) => {
+            trace("AD DS", "engine", e.1.clone().unwrap_or_else(|| "not found".into()));
+            return Err(e.into());
+        }
+    };
+    trace("AD DS", "engine", format!("{dn} (userAccountControl {uac})"));
+    // Connect binds the object by its ADSI path before it writes: a DN that path cannot
+    // carry fails there, whatever the account's state
+    if events::adsi_reserved(&dn) {
+        return Err((Failure::Unknown, Some(format!("{} ({dn})", events::BAD_PATHNAME))).into());
+    }
+    if uac & UF_ACCOUNTDISABLE != 0 {
+        return Err((Failure::AccountDisabled, None).into());
+    }
+    let pwd = b"unicodePwd".to_vec();
+    let (mods, hints) = match op {
+        Operation::Reset { password, unlock, force_change, .. } => {
+            let mut mods = vec![Mod::Replace(pwd, HashSet::from([unicode_pwd(&open(password)?)]))];
+            if *unlock {
+                mods.push(Mod::Replace(b"lockoutTime".to_vec(), HashSet::from([b"0".to_vec()])));
+            }
+            // forced-change writeback: not for accounts whose password never expires
+            if *force_change && uac & UF_DONT_EXPIRE_PASSWD == 0 {
+                mods.push(Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()])));
+            }
+            (mods, true)
+        }
+        Operation::Change { old, new } => (
+            vec![
+                Mod::Delete(pwd.clone(), HashSet::from([unicode_pwd(&open(old)?)])),
+                Mod::Add(pwd, HashSet::from([unicode_pwd(&open(new)?)])),
+            ],
+            false,
+        ),
+        Operation::Unlock => (vec![Mod::Replace(b"lockoutTime".to_vec(), HashSet::from([b"0".to_vec()]))], false),
+    };
+    let written: Vec<String> = mods
+        .iter()
+        .map(|m| {
+            let (op, attr, vals) = match m {
+                Mod::Replace(a, v) => ("replace", a, Some(v)),
+                Mod::Add(a, v) => ("add", a, Some(v)),
+                Mod::Delete(a, v) => ("delete", a, Some(v)),
+                Mod::Increment(a, _) => ("increment", a, None),
+            };
+            let attr = String::from_utf8_lossy(attr).to_string();
+            let value = match vals {
+                _ if attr == "unicodePwd" => "***".to_string(),
+                Some(v) => v.iter().map(|x| String::from_utf8_lossy(x).to_string()).collect::<Vec<_>>().join(";"),
+                None => String::new(),
+            };
+            format!("{op} {attr}={value}")
+        })
+        .collect();
+    let with = if hints { " [policy hints 1.2.840.113556.1.4.2239]" } else { "" };
+    trace("engine", "AD DS", format!("modify {dn}: {}{with}", written.join(", ")));
+    // the commit point, immediately before the write (see Inner::commit); the write itself
+    // gets the grace the tenant still waits after the deadline
+    inner.commit(link, deadline_ms).map_err(Stop::Refused)?;
+    let grace = Duration::from_millis((deadline_ms + relay::WRITE_GRACE_MS).saturating_sub(now_ms()).max(1));
+    l.with_timeout(grace);
+    let r = if hints {
+        // LDAP_SERVER_POLICY_HINTS_OID: AD applies the whole policy (history too) to the reset
+        let ctrl = ldap3::controls::RawControl {
+            ctype: "1.2.840.113556.1.4.2239".into(),
+            crit: true,
+            val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+        };
+        l.with_controls(vec![ctrl]).modify(&dn, mods).await
+    } else {
+        l.modify(&dn, mods).await
+    };
+    let r = r.map_err(|e| (Failure::DirectoryUnavailable, Some(format!("{} (the connection was lost: {e})", events::SERVER_DOWN))))?;
+    trace("AD DS", "engine", if r.rc == 0 { "success (0)".to_string() } else { format!("{} {}", r.rc, r.text.trim()) });
+    if r.rc == 0 {
+        return Ok(());
+    }
+    let (failure, detail) = events::classify(r.rc, &r.text);
+    // Connect's text first; the lab's note says which rule AD applied
+    let detail = match events::plain_reason(r.rc, &r.text) {
+        Some(why) => format!("{detail} [lab note: {why}]"),
+        None => detail.to_string(),
+    };
+    Err((failure, Some(detail)).into())
+}
+
+/// The longest relay delay the fault switch takes (an hour: longer than any deadline).
+pub const MAX_DELAY_MS: u64 = 3_600_000;

@@ -1,0 +1,116 @@
+//! The engine's status and switches over HTTP (`/lab/engine`).
+
+use super::*;
+
+/// The engine's status and fault switches over HTTP (the lab serves them on its HTTPS
+/// listener under `/lab/engine`): `GET /lab/engine` (status), `GET /lab/engine/events`,
+/// `POST /lab/engine/control` `{"action": "stop" | "start" | "run-due" | "delay", "ms": N}`,
+/// or `{"action": "offboard", "userPrincipalName", "password"}` (a Global Administrator's).
+/// The lab's front door lets only the lab's administrator reach them (tenant's `guard`);
+/// events carry no passwords.
+/// `slot` holds the engine once it has onboarded (404 until then, or in a lab without one).
+pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
+    use axum::Json;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    fn none() -> Response {
+        let msg = json!({ "error": { "code": "NotFound", "message": "This lab runs no writeback engine." } });
+        (StatusCode::NOT_FOUND, Json(msg)).into_response()
+    }
+    let (s1, s2, s3, s4) = (slot.clone(), slot.clone(), slot.clone(), slot);
+    let status = move || {
+        let e = s1.get().cloned();
+        async move {
+            match e {
+                Some(e) => Json(json!({
+                    "engineId": e.id(),
+                    "running": e.running(),
+                    "connected": e.connected(),
+                    // requests taken and not yet answered (a scenario's "no such event" waits for 0)
+                    "inFlight": e.in_flight(),
+                    "syncScope": e.inner.cfg.sync_scope,
+                    "faults": { "unsealedLdap": e.faults().0, "keyMismatch": e.faults().1 },
+                }))
+                .into_response(),
+                None => none(),
+            }
+        }
+    };
+    let events = move || {
+        let e = s2.get().cloned();
+        async move {
+            match e {
+                Some(e) => Json(json!({ "value": e.events() })).into_response(),
+                None => none(),
+            }
+        }
+    };
+    let trace = move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
+        let e = s4.get().cloned();
+        async move {
+            let since = q.get("since").and_then(|v| v.parse().ok()).unwrap_or(0);
+            match e {
+                Some(e) => Json(json!({ "value": e.trace_since(since) })).into_response(),
+                None => none(),
+            }
+        }
+    };
+    let control = move |Json(body): Json<Value>| {
+        let e = s3.get().cloned();
+        async move {
+            let Some(e) = e else { return none() };
+            match (body["action"].as_str(), body["ms"].as_u64()) {
+                (Some("onboard"), _) => {
+                    let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
+                    if let Err(err) = e.enable_writeback(upn, pw).await {
+                        let msg = json!({ "error": { "code": "OnboardingFailed", "message": err.0 } });
+                        return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                    }
+                }
+                (Some("offboard"), _) => {
+                    let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
+                    if let Err(err) = e.offboard(upn, pw).await {
+                        let msg = json!({ "error": { "code": "OffboardingFailed", "message": err.0 } });
+                        return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                    }
+                }
+                (Some("stop"), _) => {
+                    e.stop();
+                    // answered once the relay link is gone (in-flight writes answered first)
+                    e.wait_disconnected(Duration::from_secs(5)).await;
+                }
+                (Some("start"), _) => {
+                    e.resume();
+                    if !e.wait_connected(Duration::from_secs(10)).await {
+                        let msg = json!({ "error": { "code": "ServiceUnavailable", "message": "The engine did not reconnect to the relay within 10 s." } });
+                        return (StatusCode::SERVICE_UNAVAILABLE, Json(msg)).into_response();
+                    }
+                }
+                (Some("delay"), Some(ms @ 0..=MAX_DELAY_MS)) => e.set_delay(Duration::from_millis(ms)),
+                (Some("export-delay"), Some(ms @ 0..=MAX_DELAY_MS)) => e.set_export_delay(Duration::from_millis(ms)),
+                (Some("fault"), _) if body["unsealedLdap"].is_boolean() || body["keyMismatch"].is_boolean() => {
+                    if let Err(err) = e.set_faults(body["unsealedLdap"].as_bool(), body["keyMismatch"].as_bool()).await {
+                        let msg = json!({ "error": { "code": "BadRequest", "message": err.0 } });
+                        return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                    }
+                }
+                (Some("run-due"), _) => {
+                    // Connect's scheduler after the lab clock moved: what fell due runs now
+                    let report = e.run_due().await;
+                    return Json(json!({ "running": e.running(), "connected": e.connected(), "sync": report })).into_response();
+                }
+                _ => {
+                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"onboard\" | \"offboard\" | \"delay\" | \"export-delay\", \"ms\": 0..{MAX_DELAY_MS}}} or {{\"action\": \"fault\", \"unsealedLdap\": bool, \"keyMismatch\": bool}}.") } });
+                    return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                }
+            }
+            Json(json!({ "running": e.running(), "connected": e.connected() })).into_response()
+        }
+    };
+    axum::Router::new()
+        .route("/lab/engine", get(status))
+        .route("/lab/engine/events", get(events))
+        .route("/lab/engine/trace", get(trace))
+        .route("/lab/engine/control", post(control))
+}
