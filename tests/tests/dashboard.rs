@@ -160,17 +160,20 @@ async fn the_reset_button_asks_the_labs_program_and_only_where_it_can_reset() {
         }
         assert_eq!(status, 202, "{body}");
         tokio::time::timeout(std::time::Duration::from_secs(5), t.lab.reset_requested()).await.expect("the program is told");
-        let r = t
-            .http_no_redirects()
-            .post(format!("{base}/portal/lab/reset"))
-            .header("cookie", &cookie)
-            .header("origin", &base)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        assert!(r.text().await.unwrap().contains("The lab is resetting"));
-        tokio::time::timeout(std::time::Duration::from_secs(5), t.lab.reset_requested()).await.expect("the button tells it too");
+        // the button's page comes first (a reset asked for at once would stop the lab before
+        // the page reached the browser), then the page asks for the reset
+        let post = |path: &'static str| {
+            let (http, cookie, base) = (t.http_no_redirects(), cookie.clone(), base.clone());
+            async move { http.post(format!("{base}{path}")).header("cookie", cookie).header("origin", &base).send().await.unwrap() }
+        };
+        let r = post("/portal/lab/reset").await;
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("The lab is resetting") && page.contains("/portal/lab/reset/now"));
+        // (a request made would have left its permit: it would be ready now)
+        assert!(futures::FutureExt::now_or_never(t.lab.reset_requested()).is_none(), "not before the page asks");
+        assert_eq!(post("/portal/lab/reset/now").await.status(), 202);
+        tokio::time::timeout(std::time::Duration::from_secs(5), t.lab.reset_requested()).await.expect("the page tells it");
         t.stop().await;
     }
 }

@@ -218,6 +218,7 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab/adds-fault", post(dashboard_fault))
         .route("/portal/lab/right", post(dashboard_right))
         .route("/portal/lab/reset", post(dashboard_reset))
+        .route("/portal/lab/reset/now", post(dashboard_reset_now))
         .route("/portal/lab/security", get(security_page).post(security_add))
         .route("/portal/lab/security/remove", post(security_remove))
         .route("/portal/lab/stream", get(dashboard_stream))
@@ -701,13 +702,18 @@ async fn dashboard_right(State(p): State<Shared>, headers: axum::http::HeaderMap
 /// The trainer's reset: the lab back to its start, its CA, ports and URLs kept. The page that
 /// answers comes back to the dashboard once the lab is up again (sessions do not survive a
 /// reset: the trainer signs in again).
+/// The page comes first and asks for the reset itself (`/portal/lab/reset/now`): a reset
+/// asked for here would stop the lab before this answer reached the browser.
 async fn dashboard_reset(State(p): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let _token = lab_admin!(p, headers);
+    render(&ResettingPage)
+}
+
+/// What the resetting page sends once it is shown: `POST /lab/reset` as the administrator.
+async fn dashboard_reset_now(State(p): State<Shared>, headers: axum::http::HeaderMap) -> Response {
     let token = lab_admin!(p, headers);
     let (status, answer) = p.api(reqwest::Method::POST, "/lab/reset", Some(&token), None).await;
-    if status == 202 {
-        return render_status(StatusCode::ACCEPTED, &ResettingPage);
-    }
-    dashboard_after(&p, &token, status, &answer).await
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), axum::Json(answer)).into_response()
 }
 
 // ----- Advanced Security Settings for the domain root -----
