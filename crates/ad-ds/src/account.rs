@@ -189,6 +189,18 @@ pub fn bad_password(e: &Entry, policy: &Policy, now: i64, w: &mut Bookkeeping) {
 /// A simple bind's checks, in the order AD applies them: locked beats everything (and
 /// counts nothing); a wrong password is 52e whatever else holds; with the right password,
 /// disabled (533), account expired (701), must change (773), password expired (532).
+/// Whether `logonHours` lets the account log on at `now`: 21 bytes, a bit per hour of the
+/// week from Sunday 00:00 UTC (bit 0 of byte 0), as ADUC's Logon Hours grid writes them. No
+/// value (or one of another length, which ADUC never writes) allows every hour.
+pub fn within_logon_hours(e: &Entry, now: i64) -> bool {
+    let Some(hours) = e.values("logonHours").first().filter(|v| v.len() == 21) else { return true };
+    let seconds = clock::from_filetime(now).unix_timestamp();
+    // 1970-01-01 was a Thursday: day 4 of a week that starts on Sunday
+    let day = (seconds.div_euclid(86_400) + 4).rem_euclid(7);
+    let hour = day * 24 + seconds.div_euclid(3_600).rem_euclid(24);
+    hours[(hour / 8) as usize] & (1 << (hour % 8)) != 0
+}
+
 pub fn bind(e: &Entry, password: &str, policy: &Policy, now: i64) -> BindOutcome {
     let mut w = Bookkeeping::default();
     if is_locked(e, policy, now) {
@@ -214,6 +226,8 @@ pub fn bind(e: &Entry, password: &str, policy: &Policy, now: i64) -> BindOutcome
         Some("533")
     } else if account_expires != 0 && account_expires != FILETIME_NEVER && account_expires <= now {
         Some("701")
+    } else if !within_logon_hours(e, now) {
+        Some("530")
     } else if must_change(e) {
         Some("773")
     } else if is_expired(e, policy, now) {
@@ -405,6 +419,31 @@ mod tests {
         assert_eq!((written(&out.writes, "badPwdCount"), written(&out.writes, "lastLogon")), (Some("0".into()), Some("1000".into())));
         assert!(!out.writes.is_empty());
         assert_eq!(written(&out.writes, "lockoutTime"), None, "never locked: lockoutTime untouched");
+    }
+
+    /// logonHours: a bit per hour of the week from Sunday 00:00 UTC; outside them the right
+    /// password is refused with 530 (ERROR_INVALID_LOGON_HOURS), a wrong one still 52e.
+    #[test]
+    fn logon_hours_refuse_the_right_password_outside_them() {
+        // the lab epoch, 2026-01-05 09:00 UTC, is a Monday: hour 24 + 9 = 33 of the week
+        let monday_nine = clock::to_filetime(clock::Clock::lab_epoch());
+        let mut e = user(512, Some("Right-Pass-1"));
+        assert!(within_logon_hours(&e, monday_nine), "no value: every hour");
+        let mut hours = vec![0u8; 21];
+        e.set("logonHours", [hours.clone()]);
+        let out = bind(&e, "Right-Pass-1", &policy(0), monday_nine);
+        assert!(out.result.unwrap_err().message.contains("data 530"));
+        assert!(bind(&e, "Wrong-Pass-1", &policy(0), monday_nine).result.unwrap_err().message.contains("data 52e"));
+        hours[4] = 0b10;
+        e.set("logonHours", [hours.clone()]);
+        assert!(bind(&e, "Right-Pass-1", &policy(0), monday_nine).result.is_ok(), "hour 33 allowed");
+        let hour = 3600 * 10_000_000;
+        assert!(!within_logon_hours(&e, monday_nine + hour), "10:00 is not");
+        assert!(!within_logon_hours(&e, monday_nine - hour), "08:00 is not");
+        // a week later, the same hour
+        assert!(within_logon_hours(&e, monday_nine + 7 * 24 * hour));
+        e.set("logonHours", [vec![0u8; 20]]);
+        assert!(within_logon_hours(&e, monday_nine), "not 21 bytes: not a logonHours ADUC writes");
     }
 
     /// A lockout that has run its duration ends at the next attempt: lockoutTime and

@@ -177,6 +177,7 @@ const ATTRIBUTES: &[AttrDef] = attrs! {
     "scriptPath" "1.2.840.113556.1.4.62" String S;
     "profilePath" "1.2.840.113556.1.4.139" String S;
     "userWorkstations" "1.2.840.113556.1.4.86" String S;
+    "logonHours" "1.2.840.113556.1.4.64" Binary S;
     "servicePrincipalName" "1.2.840.113556.1.4.771" String 0;
     "dNSHostName" "1.2.840.113556.1.4.619" String S;
     "thumbnailPhoto" "2.16.840.1.113730.3.1.35" Binary S;
@@ -443,6 +444,7 @@ static CLASSES: &[ClassDef] = &[
             "initials",
             "userCertificate",
             "userWorkstations",
+            "logonHours",
             "userPrincipalName",
             "userAccountControl",
             "unicodePwd",
