@@ -239,6 +239,15 @@ struct UpArgs {
     /// and `lab sync` (or the engine's schedule) brings the on-premises users.
     #[arg(long)]
     unsynced: bool,
+    /// How synced users sign in: `phs` (password hash sync: the cloud checks the synced hash)
+    /// or `pta` (pass-through authentication: an agent beside Connect asks AD at every
+    /// sign-in). Connect's "Change user sign-in" task switches it later.
+    #[arg(long, value_name = "METHOD", default_value = "phs", value_parser = parse_sign_in, conflicts_with = "no_engine")]
+    sign_in: labkit::SignInMethod,
+    /// Standalone authentication agents to install beside Connect's (each its own key and
+    /// queue link; with Connect's, at most 40 a tenant).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=39), conflicts_with = "no_engine")]
+    pta_agents: u8,
     /// An OU (its DN) that directory sync covers; repeat for more. Default: OU=Lab Users in
     /// the built-in domain, the whole domain for one from --adds-ldif.
     #[arg(long, value_name = "DN")]
@@ -553,6 +562,14 @@ fn parse_partition(s: &str) -> Result<(usize, usize), String> {
     Ok((k, n))
 }
 
+fn parse_sign_in(s: &str) -> Result<labkit::SignInMethod, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "phs" => Ok(labkit::SignInMethod::PasswordHashSync),
+        "pta" => Ok(labkit::SignInMethod::PassThroughAuthentication),
+        _ => Err("phs (password hash sync) or pta (pass-through authentication)".into()),
+    }
+}
+
 fn parse_anchor(s: &str) -> Result<writeback::SourceAnchor, String> {
     writeback::SourceAnchor::parse(s).ok_or_else(|| "expected objectGUID or mS-DS-ConsistencyGuid".into())
 }
@@ -744,6 +761,8 @@ async fn up(a: UpArgs) -> Result<()> {
         hostnames: vec![],
         tls_identity: None,
         resettable: true,
+        sign_in: a.sign_in,
+        pta_agents: usize::from(a.pta_agents),
     };
     if cfg.external_adds.is_some() && cfg.adds_ldif.is_some() {
         bail!("--adds-ldif is for the built-in AD DS; an external directory is seeded with the testlab");

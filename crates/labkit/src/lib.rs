@@ -25,6 +25,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// How synced users sign in (password hash sync or pass-through authentication).
+pub use tenant::signins::SignInMethod;
 pub use testlab::SeededUser;
 
 /// The default ports (unprivileged, so `lab up` needs no root).
@@ -89,6 +91,12 @@ pub struct LabConfig {
     pub tls_identity: Option<ad_ds::tls::TlsIdentity>,
     /// The program running the lab restarts it on `POST /lab/reset` ([`Lab::reset_requested`]).
     pub resettable: bool,
+    /// How synced users sign in: password hash sync (default) or pass-through authentication
+    /// (Connect's agent installed beside the engine, the tenant's feature on; needs the engine).
+    pub sign_in: tenant::signins::SignInMethod,
+    /// Standalone authentication agents beside Connect's (`lab up --pta-agents N`), each its
+    /// own key and queue link; with Connect's, at most 40.
+    pub pta_agents: usize,
 }
 
 /// The bounds of the lab's listeners (see docs/security.md); tests shrink them.
@@ -123,6 +131,8 @@ impl LabConfig {
             hostnames: vec![],
             tls_identity: None,
             resettable: false,
+            sign_in: Default::default(),
+            pta_agents: 0,
         }
     }
 }
@@ -142,6 +152,20 @@ pub struct LabInfo {
     /// The exercise the lab was started for (`lab up --exercise NAME`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exercise: Option<String>,
+    /// How synced users sign in: `passwordHashSync` or `passThroughAuthentication`.
+    pub sign_in: tenant::signins::SignInMethod,
+    /// The authentication agents running (Connect's first), when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pta_agents: Vec<AgentInfo>,
+}
+
+/// An authentication agent of the lab.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentInfo {
+    /// Its registration id in the tenant (the sign-in log's "PTA AgentId").
+    pub id: String,
+    pub machine_name: String,
 }
 
 impl LabInfo {
@@ -314,6 +338,8 @@ pub struct Lab {
     pub tenant: Arc<tenant::server::TenantServer>,
     /// The writeback engine, when the lab runs one (its controls are the lab's fault switches).
     pub engine: Option<writeback::Engine>,
+    /// Pass-through authentication's agents (with the engine).
+    pub agents: Option<Arc<writeback::pta::Agents>>,
     /// What the lab noticed about its configuration that an operator should hear.
     pub warnings: Vec<String>,
     /// The pages (an exercise's checklist is handed to them: [`Lab::begin_exercise`]).
@@ -433,7 +459,9 @@ impl Lab {
             None => https_base.clone(),
         };
         let relay = Arc::new(tenant::server::engines::RelayHub::new(cfg.clock.clone()));
+        let pta = Arc::new(tenant::server::pta::PtaHub::new(cfg.clock.clone(), cfg.seed));
         let tenant_server = Arc::new(tenant::server::TenantServer {
+            pta,
             tenant: std::sync::Mutex::new(t),
             // the OS user's key under this lab's own random kid: another lab's tokens are refused
             signer: tenant::token::Signer::new(userkeys::get().signing.clone()),
@@ -467,9 +495,11 @@ impl Lab {
         // the lab's HTTP front: the tenant, and the engine's status and switches (late-bound:
         // the engine onboards through the tenant once that listens)
         let engine_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
+        let agents_slot: Arc<std::sync::OnceLock<Arc<writeback::pta::Agents>>> = Arc::default();
         let reset = cfg.resettable.then(Arc::<tokio::sync::Notify>::default);
         let mut app = tenant::server::app(tenant_server.clone())
             .merge(writeback::control_router(engine_slot.clone()))
+            .merge(writeback::pta_router(agents_slot.clone()))
             .merge(control::reset_router(reset.clone()));
         let mut listening = Listening { ldap: None, ldaps: None, https: https_addr, http: http_addr };
         let mut tasks = vec![];
@@ -553,6 +583,8 @@ impl Lab {
             users: all_users,
             engine: None,
             exercise: None,
+            sign_in: Default::default(),
+            pta_agents: vec![],
         };
         let engine = if cfg.engine { Some(start_engine(&cfg, &info).await?) } else { None };
         if let Some(e) = &engine {
@@ -578,6 +610,44 @@ impl Lab {
         }
         let mut info = info;
         info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string() });
+        // pass-through authentication: the agents (Connect's beside the engine, then the
+        // standalone ones), registered with the tenant's administrator
+        let agents = match &engine {
+            Some(_) => {
+                let agents = writeback::pta::Agents::new(writeback::pta::AgentSetup {
+                    tenant_https: info.tenant.https.clone(),
+                    tenant_id: info.tenant.tenant_id.clone(),
+                    client_id: info.tenant.client_id.clone(),
+                    ca_pem: std::fs::read(&info.adds.ca_cert)?,
+                    ldaps: info.adds.ldaps.clone(),
+                    clock: cfg.clock.clone(),
+                    keys: Arc::new(userkeys::agent),
+                });
+                let _ = agents_slot.set(agents.clone());
+                Some(agents)
+            }
+            None if cfg.sign_in == tenant::signins::SignInMethod::PassThroughAuthentication || cfg.pta_agents > 0 => {
+                anyhow::bail!("pass-through authentication needs the writeback engine (Connect enables it): start without --no-engine")
+            }
+            None => None,
+        };
+        if let Some(agents) = &agents {
+            if cfg.pta_agents + usize::from(cfg.sign_in == tenant::signins::SignInMethod::PassThroughAuthentication) > 40 {
+                anyhow::bail!("at most 40 authentication agents a tenant (Connect's and {} standalone asked for)", cfg.pta_agents);
+            }
+            let (upn, pw) = (&info.tenant.admin_upn, &info.tenant.admin_password);
+            if cfg.sign_in == tenant::signins::SignInMethod::PassThroughAuthentication {
+                agents
+                    .change_sign_in(writeback::pta::Method::PassThroughAuthentication, upn, pw)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("pass-through authentication: {e}"))?;
+            }
+            for _ in 0..cfg.pta_agents {
+                agents.install(false, upn, pw).await.map_err(|e| anyhow::anyhow!("authentication agent: {e}"))?;
+            }
+            info.pta_agents = agents.all().iter().map(|a| AgentInfo { id: a.id().into(), machine_name: a.machine_name().into() }).collect();
+        }
+        info.sign_in = cfg.sign_in;
         // for other machines: the URLs under the first name it is served under
         if let Some(name) = cfg.hostnames.first() {
             info.served_as(name, &https_base, &public_base);
@@ -588,6 +658,7 @@ impl Lab {
             adds: dc,
             tenant: tenant_server,
             engine,
+            agents,
             warnings,
             portal: pages,
             tls: identity,
@@ -610,6 +681,9 @@ impl Lab {
     pub async fn stop(mut self) {
         if let Some(e) = &self.engine {
             e.shutdown();
+        }
+        if let Some(a) = &self.agents {
+            a.shutdown();
         }
         let _ = self.stop.send(true);
         let until = tokio::time::Instant::now() + STOP_LIMIT;
@@ -659,6 +733,9 @@ impl Drop for Lab {
     fn drop(&mut self) {
         if let Some(e) = &self.engine {
             e.shutdown();
+        }
+        if let Some(a) = &self.agents {
+            a.shutdown();
         }
         let _ = self.stop.send(true);
         for t in &self.tasks {

@@ -67,6 +67,26 @@ fn key<K>(dir: Option<&Path>, name: &str, make: fn() -> Vec<u8>, parse: impl Fn(
     parse(&make()).expect("a key just made parses")
 }
 
+/// Authentication agent `n`'s key (`pta-agent-N.der`; index [`relay::pta::MAX_AGENTS`] is
+/// `pta-agent-spare.der`, a key no agent registers): made the first time this OS user runs
+/// that agent — only labs with pass-through authentication pay for it, once — and kept like
+/// the other two. Blocking: call it off the async threads.
+pub fn agent(n: usize) -> rsa::RsaPrivateKey {
+    static KEYS: Mutex<Vec<Option<rsa::RsaPrivateKey>>> = Mutex::new(Vec::new());
+    let mut keys = KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if keys.len() <= n {
+        keys.resize(n + 1, None);
+    }
+    if let Some(k) = &keys[n] {
+        return k.clone();
+    }
+    let name = if n >= relay::pta::MAX_AGENTS { "pta-agent-spare.der".to_string() } else { format!("pta-agent-{}.der", n + 1) };
+    let kept = dir().filter(|d| usable_dir(d).is_ok());
+    let k = key(kept.as_deref(), &name, new_engine_der, engine_key);
+    keys[n] = Some(k.clone());
+    k
+}
+
 /// The engine's key, if `der` is one: RSA of at least 2,048 bits, as the tenant registers
 /// (a smaller key is refused and remade, not a failed onboarding later). ring refuses small
 /// signing keys itself.

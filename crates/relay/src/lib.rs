@@ -311,6 +311,8 @@ pub struct ExportResult {
 /// Password hash sync's derivation, as Microsoft documents it: the NT hash as hex, encoded
 /// UTF-16LE (64 bytes), through PBKDF2-HMAC-SHA256 with a per-user 10-byte salt and 1,000
 /// iterations. The engine derives it; the tenant runs a typed password through the same.
+pub mod pta;
+
 pub mod phs {
     use sha2::Sha256;
 

@@ -55,6 +55,32 @@ pub struct Given {
     pub tenant: TenantGiven,
     #[serde(default, rename = "ad-ds")]
     pub ad_ds: AdGiven,
+    #[serde(default)]
+    pub connect: ConnectGiven,
+}
+
+/// What Connect (and its authentication agents) are set to before the steps.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectGiven {
+    /// User sign-in: `phs` (password hash sync) or `pta` (pass-through authentication),
+    /// set by Connect's "Change user sign-in" task.
+    pub sign_in: Option<SignInMethodArg>,
+    /// Standalone authentication agents installed beside Connect's (PTA2, PTA3, …).
+    pub pta_agents: Option<u8>,
+    /// How long a sign-in waits for its agent (ms) before AADSTS80002 (default 10000).
+    pub pta_timeout_ms: Option<u64>,
+}
+
+/// The sign-in methods Connect's "Change user sign-in" offers (Seamless SSO is not modelled:
+/// it needs Kerberos).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignInMethodArg {
+    /// Password hash synchronization.
+    Phs,
+    /// Pass-through authentication.
+    Pta,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -318,6 +344,13 @@ actions! {
     /// LDAP traffic" off: 33009, 0x8023062C), `key_mismatch: true` (another private key than
     /// the registered one: 32004 DecryptionError).
     "engine.fault" => EngineFault(EngineFault),
+    /// Connect's "Change user sign-in" task: `{ method: pta }` installs the agent beside
+    /// Connect (if it is not) and turns pass-through authentication on; `{ method: phs }`
+    /// turns it off. As the tenant's Global Administrator, or `user`/`password` given.
+    "connect.change_sign_in" => ConnectChangeSignIn(ChangeSignIn),
+    /// An authentication agent's fault switches (`agent`: `CONNECT1`, `PTA2`, … or `all`,
+    /// the default): `stopped`, `delay_ms`, `wrong_key`, `directory_unreachable`.
+    "pta.fault" => PtaFault(PtaFault),
     /// A sync cycle now, asked for as an administrator (`POST /lab/sync`): `delta` (default)
     /// or `initial`.
     "sync.run" => SyncRun(SyncRunArg),
@@ -432,6 +465,30 @@ pub enum AppliesTo {
     DescendantUsers,
     /// "Descendant Computer objects": inherit-only, for the computer class.
     DescendantComputers,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeSignIn {
+    pub method: SignInMethodArg,
+    /// The administrator who runs the task (default: the tenant's Global Administrator).
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PtaFault {
+    /// `CONNECT1` (Connect's), `PTA2`, … or `all` (default).
+    pub agent: Option<String>,
+    /// The agent's service stopped (Inactive: no queue link).
+    pub stopped: Option<bool>,
+    /// Each validation held this long (ms) before AD is asked.
+    pub delay_ms: Option<u64>,
+    /// The agent holds another private key than the one it registered (AADSTS80010).
+    pub wrong_key: Option<bool>,
+    /// The agent cannot reach a domain controller (AADSTS80007).
+    pub directory_unreachable: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -1048,6 +1048,28 @@ impl<'a> Runner<'a> {
             }
             Action::AddsDeny(a) | Action::AddsRemoveDeny(a) => self.write_ace(a, false, matches!(action, Action::AddsDeny(_))).await,
             Action::AddsAllow(a) | Action::AddsRemoveAllow(a) => self.write_ace(a, true, matches!(action, Action::AddsAllow(_))).await,
+            Action::ConnectChangeSignIn(a) => {
+                let t = self.target.info.tenant.clone();
+                let user = a.user.clone().unwrap_or(t.admin_upn);
+                let password = match &a.password {
+                    Some(p) => p.clone(),
+                    None if a.user.is_none() => t.admin_password,
+                    None => self.password_for(&user, None)?,
+                };
+                self.change_sign_in(a.method, &user, &password).await
+            }
+            Action::PtaFault(a) => {
+                let mut body = json!({ "agent": a.agent.clone().unwrap_or_else(|| "all".into()) });
+                for (k, v) in [("stopped", a.stopped), ("wrongKey", a.wrong_key), ("directoryUnreachable", a.directory_unreachable)] {
+                    if let Some(v) = v {
+                        body[k] = json!(v);
+                    }
+                }
+                if let Some(ms) = a.delay_ms {
+                    body["delayMs"] = json!(ms);
+                }
+                self.lab_call("POST", "/lab/engine/pta/faults", Some(body)).await
+            }
             Action::EngineFault(a) => {
                 let mut body = json!({ "action": "fault" });
                 if let Some(b) = a.unsealed_ldap {
@@ -1195,6 +1217,19 @@ impl<'a> Runner<'a> {
                 Ok(Observed::check((!diffs.is_empty()).then(|| diffs.join("; "))))
             }
         }
+    }
+
+    /// Connect's "Change user sign-in" task, as `user`.
+    async fn change_sign_in(&mut self, method: SignInMethodArg, user: &str, password: &str) -> Result<Observed, RunError> {
+        if self.target.info.engine.is_none() {
+            return Err(RunError("this lab runs no writeback engine (Connect), which changes the sign-in method".into()));
+        }
+        let method = match method {
+            SignInMethodArg::Pta => "pta",
+            SignInMethodArg::Phs => "phs",
+        };
+        self.lab_call("POST", "/lab/engine/sign-in", Some(json!({ "method": method, "userPrincipalName": user, "password": password })))
+            .await
     }
 
     async fn engine_control(&mut self, body: Value) -> Result<Observed, RunError> {
@@ -1533,6 +1568,20 @@ impl<'a> Runner<'a> {
         }
         if let Some(p) = &g.ad_ds.policy {
             results.push(self.set_ad_policy(p).await?);
+        }
+        let c = &g.connect;
+        // Connect's agent first (CONNECT1), then the standalone ones (PTA2, …)
+        if let Some(m) = c.sign_in {
+            let t = self.target.info.tenant.clone();
+            results.push(self.change_sign_in(m, &t.admin_upn, &t.admin_password).await?);
+        }
+        if let Some(n) = c.pta_agents.filter(|n| *n > 0) {
+            let t = self.target.info.tenant.clone();
+            let body = json!({ "userPrincipalName": t.admin_upn, "password": t.admin_password, "count": n });
+            results.push(self.lab_call("POST", "/lab/engine/pta/agents", Some(body)).await?);
+        }
+        if let Some(ms) = c.pta_timeout_ms {
+            results.push(self.lab_call("PATCH", "/lab/pta/settings", Some(json!({ "timeoutMs": ms }))).await?);
         }
         match results.into_iter().find(|o| !o.ok) {
             Some(o) => Err(RunError(o.describe())),

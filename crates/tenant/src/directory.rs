@@ -143,6 +143,39 @@ struct SmartLockout {
     recent_bad: std::collections::VecDeque<[u8; 32]>,
 }
 
+impl SmartLockout {
+    /// A wrong password: counted (unless `fingerprint` is one of the last few, which only
+    /// password-hash sign-ins can tell), locking at the threshold, or at once on probation;
+    /// each lockout lasts longer than the last.
+    fn failure(&mut self, fingerprint: Option<[u8; 32]>, threshold: u32, duration: u32, now: OffsetDateTime) -> SignInError {
+        if let Some(fingerprint) = fingerprint {
+            if self.recent_bad.contains(&fingerprint) {
+                return SignInError::InvalidCredentials;
+            }
+            if self.recent_bad.len() == RECENT_BAD_PASSWORDS {
+                self.recent_bad.pop_front();
+            }
+            self.recent_bad.push_back(fingerprint);
+        }
+        self.failures += 1;
+        if self.failures >= threshold || self.on_probation {
+            self.lockouts += 1;
+            self.on_probation = true;
+            let seconds = u64::from(duration) * u64::from(self.lockouts);
+            self.locked_until = Some(now + std::time::Duration::from_secs(seconds));
+            self.failures = 0;
+            return SignInError::Locked;
+        }
+        SignInError::InvalidCredentials
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+        self.recent_bad.clear();
+        self.on_probation = false;
+    }
+}
+
 /// How many wrong passwords smart lockout remembers.
 const RECENT_BAD_PASSWORDS: usize = 3;
 
@@ -174,6 +207,22 @@ pub enum SignInError {
     PasswordChangeRequired,
     /// AADSTS50142: the user-risk policy demands a secure password change.
     RiskyUserPasswordChange,
+    /// AADSTS50057 from an authentication agent: AD says disabled (or account expired).
+    DisabledOnPrem,
+    /// AADSTS50053 from an authentication agent: AD says locked out (no published code).
+    LockedOnPrem,
+    /// AADSTS50144: AD says the password expired (or must change at next logon).
+    PasswordExpiredOnPrem,
+    /// AADSTS80012: outside the account's logon hours.
+    LogonHours,
+    /// AADSTS80001: no authentication agent available.
+    NoAgent,
+    /// AADSTS80002: the agent's validation timed out.
+    AgentTimedOut,
+    /// AADSTS80010: the agent could not decrypt the password.
+    AgentCannotDecrypt,
+    /// AADSTS80007: the agent could not reach (or understand) AD.
+    AgentCannotReachDirectory,
 }
 
 impl SignInError {
@@ -185,6 +234,14 @@ impl SignInError {
             SignInError::Locked => 50053,
             SignInError::PasswordChangeRequired => 50055,
             SignInError::RiskyUserPasswordChange => 50142,
+            SignInError::DisabledOnPrem => 50057,
+            SignInError::LockedOnPrem => 50053,
+            SignInError::PasswordExpiredOnPrem => 50144,
+            SignInError::LogonHours => 80012,
+            SignInError::NoAgent => 80001,
+            SignInError::AgentTimedOut => 80002,
+            SignInError::AgentCannotDecrypt => 80010,
+            SignInError::AgentCannotReachDirectory => 80007,
         }
     }
 }
@@ -392,6 +449,10 @@ pub struct Tenant {
     /// `operation_order`).
     operations: HashMap<Uuid, Operation>,
     operation_order: std::collections::VecDeque<Uuid>,
+    /// Password hash sync or pass-through authentication, for every managed domain.
+    pub sign_in_method: crate::signins::SignInMethod,
+    /// The newest sign-ins (Graph's auditLogs/signIns), within a memory bound.
+    pub sign_ins: crate::signins::SignInLog,
     clock: Clock,
     rng: StdRng,
 }
@@ -433,6 +494,8 @@ impl Tenant {
             outbox: Default::default(),
             operations: HashMap::new(),
             operation_order: Default::default(),
+            sign_in_method: Default::default(),
+            sign_ins: Default::default(),
             clock,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -539,28 +602,39 @@ impl Tenant {
         }
         let good = if user.credential == *checked { good } else { user.credential.as_ref().is_some_and(|c| c.verify(password)) };
         if !good {
-            let fingerprint = bad_password_fingerprint(password);
-            if lock.recent_bad.contains(&fingerprint) {
-                return Err(SignInError::InvalidCredentials);
-            }
-            if lock.recent_bad.len() == RECENT_BAD_PASSWORDS {
-                lock.recent_bad.pop_front();
-            }
-            lock.recent_bad.push_back(fingerprint);
-            lock.failures += 1;
-            if lock.failures >= threshold || lock.on_probation {
-                lock.lockouts += 1;
-                lock.on_probation = true;
-                let seconds = u64::from(duration) * u64::from(lock.lockouts);
-                lock.locked_until = Some(now + std::time::Duration::from_secs(seconds));
-                lock.failures = 0;
-                return Err(SignInError::Locked);
-            }
-            return Err(SignInError::InvalidCredentials);
+            return Err(lock.failure(Some(bad_password_fingerprint(password)), threshold, duration, now));
         }
-        lock.failures = 0;
-        lock.recent_bad.clear();
-        lock.on_probation = false;
+        lock.succeeded();
+        Self::signed_in(user, demands_change)
+    }
+
+    /// A pass-through sign-in's end, with what the agents answered: a wrong password counts
+    /// toward smart lockout — every one, as Entra tracks no repeated passwords with PTA (the
+    /// password never reaches the cloud) —, a good one is then held to the cloud's checks
+    /// (the account, the user-risk policy), and every other answer refuses as Microsoft's
+    /// PTA pages say, without counting.
+    pub fn pass_through_finish(&mut self, id: Uuid, answer: &crate::signins::AgentAnswer) -> Result<Uuid, SignInError> {
+        let now = self.clock.now();
+        let (threshold, duration) = (self.password_rules.lockout_threshold, self.password_rules.lockout_duration_seconds);
+        let Some(user) = self.users.get(&id) else { return Err(SignInError::UnknownUser) };
+        let demands_change = self.user_risk_policy.demands_change(&user.risk);
+        let user = self.users.get_mut(&id).expect("looked up");
+        let lock = &mut user.smart_lockout;
+        if lock.locked_until.is_some_and(|t| t > now) {
+            return Err(SignInError::Locked);
+        }
+        if let Some(refusal) = answer.refusal() {
+            return Err(refusal);
+        }
+        if matches!(answer, crate::signins::AgentAnswer::Logon { win32, .. } if *win32 != 0) {
+            return Err(lock.failure(None, threshold, duration, now));
+        }
+        lock.succeeded();
+        Self::signed_in(user, demands_change)
+    }
+
+    /// Whether a user whose password was good may have a token.
+    fn signed_in(user: &User, demands_change: bool) -> Result<Uuid, SignInError> {
         if !user.account_enabled {
             return Err(SignInError::Disabled);
         }
@@ -570,7 +644,7 @@ impl Tenant {
         if demands_change {
             return Err(SignInError::RiskyUserPasswordChange);
         }
-        Ok(id)
+        Ok(user.id)
     }
 
     /// A refresh token for a user who just signed in (`offline_access` was asked for).

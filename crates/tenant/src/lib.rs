@@ -15,6 +15,7 @@ pub mod risk;
 pub mod roles;
 pub mod server;
 pub mod settings;
+pub mod signins;
 pub mod sspr;
 pub mod sync;
 pub mod token;

@@ -13,6 +13,7 @@ mod control;
 pub mod events;
 mod link;
 mod onboarding;
+pub mod pta;
 pub mod sync;
 
 use std::collections::HashSet;
@@ -37,6 +38,7 @@ pub use events::Event;
 use link::*;
 use onboarding::*;
 pub use onboarding::{install, onboard};
+pub use pta::pta_router;
 pub use sync::Baseline;
 
 /// What the engine needs to know; the connector's credentials come from the environment

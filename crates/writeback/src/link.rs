@@ -47,8 +47,12 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 pub(crate) type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
 pub(crate) async fn connect(inner: &Inner) -> Result<Ws, Error> {
+    dial(&inner.reg.relay_url, &inner.reg.credential, &inner.tls).await
+}
+
+/// A WebSocket to the tenant over TLS, with a credential (the relay's, or an agent's queue).
+pub(crate) async fn dial(url: &str, credential: &str, tls: &Arc<rustls::ClientConfig>) -> Result<Ws, Error> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let url = &inner.reg.relay_url;
     let rest = url.strip_prefix("wss://").ok_or_else(|| Error(format!("not a wss URL: {url}")))?;
     let hostport = rest.split('/').next().unwrap_or("");
     let host = hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport).to_string();
@@ -60,9 +64,9 @@ pub(crate) async fn connect(inner: &Inner) -> Result<Ws, Error> {
     .map_err(|e| Error(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     let name = rustls::pki_types::ServerName::try_from(host).map_err(|e| Error(e.to_string()))?;
-    let tls = tokio_rustls::TlsConnector::from(inner.tls.clone()).connect(name, tcp).await.map_err(|e| Error(format!("TLS: {e}")))?;
-    let mut req = url.as_str().into_client_request().map_err(|e| Error(e.to_string()))?;
-    let auth = format!("Bearer {}", inner.reg.credential);
+    let tls = tokio_rustls::TlsConnector::from(tls.clone()).connect(name, tcp).await.map_err(|e| Error(format!("TLS: {e}")))?;
+    let mut req = url.into_client_request().map_err(|e| Error(e.to_string()))?;
+    let auth = format!("Bearer {credential}");
     req.headers_mut().insert("authorization", auth.parse().map_err(|_| Error("credential".into()))?);
     let (ws, _) = tokio_tungstenite::client_async(req, tls).await.map_err(|e| Error(e.to_string()))?;
     Ok(ws)

@@ -34,3 +34,32 @@ pub(super) async fn directory_audits(State(s): State<Shared>, headers: HeaderMap
         .collect();
     Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#auditLogs/directoryAudits", s.https_base), "value": value })).into_response()
 }
+
+/// `GET /auditLogs/signIns`: the sign-in log, newest first, for the same readers;
+/// `$filter=userPrincipalName eq '…'` and `$top` as Graph takes them.
+pub(super) async fn sign_ins(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = match caller(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let t = s.lock();
+    let allowed = match &c {
+        Caller::User { id, .. } => t.user(id).is_some_and(|u| u.roles.iter().any(|r| AUDIT_READERS.contains(r))),
+        Caller::App { roles, .. } => roles.iter().any(|r| r == "AuditLog.Read.All"),
+    };
+    if !allowed {
+        drop(t);
+        return insufficient_privileges(&s);
+    }
+    let upn =
+        q.get("$filter").and_then(|f| f.strip_prefix("userPrincipalName eq '")).and_then(|f| f.strip_suffix('\'')).map(str::to_lowercase);
+    let top = q.get("$top").and_then(|n| n.parse::<usize>().ok()).unwrap_or(1000).min(1000);
+    let value: Vec<Value> = t
+        .sign_ins
+        .newest()
+        .filter(|e| upn.as_deref().is_none_or(|u| e.user_principal_name.eq_ignore_ascii_case(u)))
+        .take(top)
+        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .collect();
+    Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#auditLogs/signIns", s.https_base), "value": value })).into_response()
+}

@@ -103,6 +103,11 @@ fn open_lab_path(path: &str) -> bool {
         || path == "/lab/signIn/changePassword"
         || path == relay::RELAY_PATH
         || path == "/lab/sync/export"
+        // pass-through authentication: the Connect task's switch and the agents' own
+        || path == "/lab/pta"
+        || path == relay::pta::AGENTS_PATH
+        || path.starts_with("/lab/pta/agents/")
+        || path == relay::pta::QUEUE_PATH
 }
 
 fn unsafe_method(m: &Method) -> bool {
@@ -237,6 +242,8 @@ mod tests {
         assert!(open_lab_path("/lab/sspr/flows/abc/codes"));
         assert!(!open_lab_path("/lab/sspr/policy"));
         assert!(!open_lab_path("/lab/outbox"));
+        assert!(open_lab_path("/lab/pta") && open_lab_path("/lab/pta/queue") && open_lab_path("/lab/pta/agents/x"));
+        assert!(!open_lab_path("/lab/pta/settings"), "the agents' timeout is the lab's switch");
         assert!(!open_lab_path("/lab/engine/control"));
         assert!(!open_lab_path("/lab/adds/rights"));
         assert!(!open_lab_path("/lab/sspr/flowsX"));

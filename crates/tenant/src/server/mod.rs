@@ -31,6 +31,7 @@ mod oidc;
 mod onprem;
 mod policies;
 mod protection;
+pub mod pta;
 mod sspr;
 mod users;
 pub mod writeback;
@@ -75,6 +76,8 @@ pub struct TenantServer {
     pub writeback: Arc<dyn crate::sspr::Writeback>,
     /// The engines' registry and relay links.
     pub relay: Arc<engines::RelayHub>,
+    /// Pass-through authentication's agents and queue.
+    pub pta: Arc<pta::PtaHub>,
     /// One async lock per user: a user's password operations that wait for on-premises run
     /// one at a time, so the cloud and AD take them in the same order.
     pub gates: writeback::Gates,
@@ -148,6 +151,12 @@ pub fn app(state: Shared) -> Router {
         .route("/lab/sync", post(engines::run_sync))
         .route("/lab/sync/export", post(engines::sync_export))
         .route(relay::RELAY_PATH, get(engines::connect))
+        .route("/lab/pta", get(pta::get_feature).patch(pta::patch_feature))
+        .route("/lab/pta/settings", get(pta::get_settings).patch(pta::patch_settings))
+        .route(relay::pta::AGENTS_PATH, get(pta::list).post(pta::register))
+        .route("/lab/pta/agents/{id}", axum::routing::delete(pta::remove))
+        .route(relay::pta::QUEUE_PATH, get(pta::connect))
+        .route("/v1.0/auditLogs/signIns", get(sign_ins))
         .route("/v1.0/roleManagement/directory/roleAssignments", get(lab::list_assignments).post(lab::create_assignment))
         .route("/v1.0/roleManagement/directory/roleAssignments/{id}", axum::routing::delete(lab::delete_assignment))
         .fallback(not_found)

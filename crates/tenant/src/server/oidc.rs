@@ -2,6 +2,7 @@
 //! v2.0 token endpoint (password, client-credentials and refresh grants).
 
 use super::*;
+use crate::signins::SignInMethod;
 
 pub(super) fn check_tenant(s: &TenantServer, tenant: &str) -> Result<Uuid, Response> {
     let t = s.lock();
@@ -294,24 +295,61 @@ pub(super) async fn token(
             let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
                 return missing(if form.contains_key("username") { "password" } else { "username" });
             };
-            let (id, credential) = {
-                let t = s.lock();
+            let (id, credential, app_name, pass_through) = {
+                let mut t = s.lock();
                 let Some(app) = Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)) else {
                     return unknown_app(&client_id, &t, now);
                 };
+                let app_name = app.display_name.clone();
                 // a scope that is no scope at all: refused before any sign-in is tried
                 if let Err(r @ ScopeRefusal::Invalid(_)) = check_delegated_scopes(scope) {
-                    return scope_refused(&r, &client_id, &app.display_name, now);
+                    return scope_refused(&r, &client_id, &app_name, now);
                 }
                 match t.sign_in_start(username) {
-                    Ok(found) => found,
-                    Err(e) => return sign_in_error(&e, username, &t, now),
+                    Ok((id, credential)) => {
+                        let user = t.user(&id).expect("found");
+                        // PTA is for every synced user of a managed domain; cloud users keep the cloud's check
+                        let pta = (t.sign_in_method == SignInMethod::PassThroughAuthentication && user.synced())
+                            .then(|| user.user_principal_name.clone());
+                        (id, credential, app_name, pta)
+                    }
+                    Err(e) => {
+                        let attempt = Attempt {
+                            upn: username,
+                            user: None,
+                            app_id: &client_id,
+                            app_name: &app_name,
+                            method: "Password in the cloud",
+                            agent: None,
+                        };
+                        log_sign_in(&mut t, &attempt, Err(&e));
+                        return sign_in_error(&e, username, &t, now);
+                    }
                 }
             };
-            // PBKDF2 without the tenant held: sign-ins use both cores and nothing waits on them
-            let good = credential.as_ref().is_some_and(|c| c.verify(password));
+            let (outcome, method, agent) = match pass_through {
+                Some(upn) => {
+                    // the agent asks AD, without the tenant held; no fallback to the hash
+                    let answer = s.pta.validate(&upn, password).await;
+                    let mut t = s.lock();
+                    (t.pass_through_finish(id, &answer), "Pass-through Authentication", answer.agent())
+                }
+                None => {
+                    // PBKDF2 without the tenant held: sign-ins use both cores and nothing waits on them
+                    let good = credential.as_ref().is_some_and(|c| c.verify(password));
+                    let mut t = s.lock();
+                    let synced = t.user(&id).is_some_and(User::synced);
+                    (
+                        t.sign_in_finish(id, &credential, good, password),
+                        if synced { "Password Hash Sync" } else { "Password in the cloud" },
+                        None,
+                    )
+                }
+            };
             let mut t = s.lock();
-            let user_id = match t.sign_in_finish(id, &credential, good, password) {
+            let attempt = Attempt { upn: username, user: Some(id), app_id: &client_id, app_name: &app_name, method, agent };
+            log_sign_in(&mut t, &attempt, outcome.as_ref().map(|_| ()));
+            let user_id = match outcome {
                 Ok(id) => id,
                 Err(e) => return sign_in_error(&e, username, &t, now),
             };
@@ -448,6 +486,58 @@ pub(super) fn user_claims(claims: &mut AccessClaims, u: &User) {
     claims.wids = u.roles.iter().map(|r| r.template_id().to_string()).collect();
 }
 
+/// A password sign-in, for the sign-in log.
+struct Attempt<'a> {
+    upn: &'a str,
+    user: Option<Uuid>,
+    app_id: &'a str,
+    app_name: &'a str,
+    /// "Password Hash Sync", "Pass-through Authentication" or "Password in the cloud".
+    method: &'static str,
+    agent: Option<Uuid>,
+}
+
+fn log_sign_in(t: &mut Tenant, a: &Attempt, outcome: Result<(), &SignInError>) {
+    use crate::signins::*;
+    let tenant = t.id;
+    let id = t.sign_ins.next_id(tenant);
+    let when = t.clock().now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default();
+    let (error_code, reason) = match outcome {
+        Ok(()) => (0, None),
+        Err(e) => (e.code(), Some(failure_reason(e).to_string())),
+    };
+    // the password step itself: good unless AD or the cloud said it was not
+    let password_ok =
+        matches!(outcome, Ok(()) | Err(SignInError::Disabled | SignInError::PasswordChangeRequired | SignInError::RiskyUserPasswordChange));
+    let step = match outcome {
+        Ok(()) => "Correct password".to_string(),
+        Err(SignInError::InvalidCredentials) => "Invalid username or password or Invalid on-premise username or password.".into(),
+        Err(e) => failure_reason(e).to_string(),
+    };
+    let upn = t.user(&a.user.unwrap_or_default()).map(|u| u.user_principal_name.clone()).unwrap_or_else(|| a.upn.to_string());
+    let processing = a
+        .agent
+        .map(|agent| vec![KeyValue { key: "Pass-through Authentication Agent Id".into(), value: agent.to_string() }])
+        .unwrap_or_default();
+    t.sign_ins.push(SignIn {
+        id,
+        created_date_time: when,
+        user_principal_name: upn,
+        user_id: a.user,
+        app_id: a.app_id.to_string(),
+        app_display_name: a.app_name.to_string(),
+        client_app_used: "Mobile Apps and Desktop clients",
+        status: SignInStatus { error_code, failure_reason: reason, additional_details: a.agent.map(|g| format!("PTA AgentId: {g}")) },
+        authentication_details: vec![AuthenticationDetail {
+            authentication_method: "Password",
+            authentication_method_detail: a.method,
+            succeeded: password_ok,
+            authentication_step_result_detail: step,
+        }],
+        authentication_processing_details: processing,
+    });
+}
+
 pub(super) fn sign_in_error(e: &SignInError, username: &str, t: &Tenant, now: clock::OffsetDateTime) -> Response {
     let text = match e {
         SignInError::UnknownUser => format!("The user account {{EUII Hidden}} does not exist in the '{}' directory. To sign into this application, the account must be added to the directory.", t.id),
@@ -456,6 +546,18 @@ pub(super) fn sign_in_error(e: &SignInError, username: &str, t: &Tenant, now: cl
         SignInError::Locked => "Your account is temporarily locked to prevent unauthorized use. Try again later, and if you still have trouble, contact your admin.".into(),
         SignInError::PasswordChangeRequired => "The password is expired.".into(),
         SignInError::RiskyUserPasswordChange => "Password change is required due to a conditional access policy.".into(),
+        SignInError::DisabledOnPrem => "The user object in Active Directory backing this account has been disabled. An on-premises administrator should re-enable the account.".into(),
+        SignInError::LockedOnPrem => "The user account is locked in the on-premises Active Directory.".into(),
+        // the sign-in page then offers the change through writeback, or says it cannot (PTA FAQ)
+        SignInError::PasswordExpiredOnPrem if t.sync_features.password_writeback_enabled && t.on_premises_integration.write_back_passwords => {
+            "The user's on-premises password is expired.".into()
+        }
+        SignInError::PasswordExpiredOnPrem => "The user's on-premises password is expired. Your organization doesn't allow you to update your password on this site. Update it according to the method recommended by your organization, or ask your admin if you need help.".into(),
+        SignInError::LogonHours => "The user is attempting to log in outside of the allowed hours (this is specified in AD).".into(),
+        SignInError::NoAgent => "An Authentication Agent is unable to connect to Active Directory. Make sure that agent servers are members of the same AD forest as the users whose passwords need to be validated and they are able to connect to Active Directory.".into(),
+        SignInError::AgentTimedOut => "The Authentication Agent validation request timed out. Make sure that Active Directory is available and responding to requests from the agents.".into(),
+        SignInError::AgentCannotDecrypt => "The Authentication Agent is unable to decrypt the password.".into(),
+        SignInError::AgentCannotReachDirectory => "An error occurred while communicating with Active Directory. Check the agent logs for more information and verify that Active Directory is operating as expected.".into(),
     };
     let _ = username; // never echoed: Entra hides the account (EUII)
     sts_error(StatusCode::BAD_REQUEST, "invalid_grant", e.code(), &text, now)
