@@ -375,7 +375,7 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
 }
 
 /// The pages a trainer and a trainee open (signed in as the lab's administrator first).
-const PAGES: [&str; 13] = [
+const PAGES: [&str; 15] = [
     "/portal",
     "/portal/lab",
     "/portal/lab/security",
@@ -386,6 +386,8 @@ const PAGES: [&str; 13] = [
     "/portal/admin/onprem",
     "/portal/admin/sspr",
     "/portal/admin/audit",
+    "/portal/admin/signins",
+    "/portal/admin/connect",
     "/portal/account/password",
     "/portal/connect/tasks",
     "/portal/connect/azure",
@@ -756,5 +758,61 @@ async fn the_dashboard_finds_an_exercises_evidence_by_filtering() {
     assert!(!before.contains("Information"), "{before}");
     b.c.refresh().await.unwrap();
     assert_eq!(b.text("events").await, before, "the filter stays through a reload");
+    b.close().await;
+}
+
+/// Microsoft 365's step 10, "Simplify user sign-in", walked by clicking: Connect's task
+/// "Change user sign-in" turns pass-through authentication on (installing the agent beside
+/// Connect), the admin center's Entra Connect page then says Enabled and lists the agent as
+/// Active, a synced user's sign-in is validated by it (the sign-in log says so), and a user
+/// whose AD password must change is offered the change, which is written back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_user_sign_in_task_turns_on_pass_through_authentication() {
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let mut b = Browser::open("change-user-sign-in", &t).await;
+    b.goto("/portal/admin/connect").await;
+    assert_eq!(b.text("pta").await, "Disabled");
+    assert!(b.text("no-agents").await.contains("Change user sign-in"));
+    b.goto("/portal/connect").await;
+    b.click("task-signin").await;
+    b.click("next").await;
+    b.fill("user", "labadmin@testlab.onmicrosoft.com").await;
+    b.fill("password", "Cloud-Admin-Pa55!").await;
+    b.click("next").await;
+    assert!(b.wait("signin-phs").await.is_selected().await.unwrap(), "hash sync is the method now");
+    assert!(!b.wait("sso").await.is_enabled().await.unwrap(), "Seamless SSO is not offered");
+    b.click("signin-pta").await;
+    b.shot("connect-user-sign-in").await;
+    b.click("next").await;
+    assert!(b.text("summary").await.contains("will change to Pass-through authentication"));
+    b.click("configure").await;
+    assert!(b.text("outcome").await.starts_with("Pass-through authentication is enabled"));
+    b.goto("/portal/admin/connect").await;
+    assert_eq!(b.text("pta").await, "Enabled");
+    let agents = b.text("agents").await;
+    assert!(agents.contains("CONNECT1") && agents.contains("Active"), "{agents}");
+    b.shot("admin-entra-connect-pta").await;
+
+    // AD says the password must change (pwdLastSet 0): the sign-in page offers the change
+    let mut admin = t.admin(Via::Ldaps).await;
+    let dn = t.info().users.iter().find(|u| u.sam == "User1").unwrap().dn.clone();
+    let zero = std::collections::HashSet::from([b"0".to_vec()]);
+    admin.modify(&dn, vec![ldap3::Mod::Replace(b"pwdLastSet".to_vec(), zero)]).await.unwrap().success().unwrap();
+    b.goto("/portal/signin").await;
+    b.fill("user", "user1@testlab.example").await;
+    b.fill("password", "Summer-Lake-41").await;
+    b.click("signin").await;
+    assert!(b.text("reason").await.contains("update your password"));
+    b.fill("current_password", "Summer-Lake-41").await;
+    b.fill("new_password", "Tidal-Stone-84").await;
+    b.fill("confirm_password", "Tidal-Stone-84").await;
+    b.click("change").await;
+    assert!(b.text("result").await.contains("user1@testlab.example"));
+    assert!(t.ad_accepts("TESTLAB\\User1", "Tidal-Stone-84").await, "the change was written back");
+    assert_eq!(t.token("user1@testlab.example", "Tidal-Stone-84").await.0, 200, "and signs in through the agent");
+    b.goto("/portal/admin/signins").await;
+    let log = b.text("signins").await;
+    assert!(log.contains("Pass-through Authentication") && log.contains("50144"), "{log}");
+    b.shot("admin-sign-in-logs").await;
     b.close().await;
 }

@@ -43,6 +43,8 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/portal/admin/sspr", get(sspr).post(sspr_save))
         .route("/portal/admin/onprem", get(onprem).post(onprem_save))
         .route("/portal/admin/audit", get(audit))
+        .route("/portal/admin/signins", get(sign_ins))
+        .route("/portal/admin/connect", get(connect_blade))
 }
 
 /// The administrator's (name, token), or the admin sign-in page.
@@ -531,6 +533,84 @@ async fn audit(State(p): State<Shared>, headers: HeaderMap) -> Response {
         })
         .collect();
     render(&AuditPage { admin, entries })
+}
+
+pub(crate) struct SignInRow {
+    pub time: String,
+    pub user: String,
+    pub app: String,
+    pub code: u64,
+    pub reason: String,
+    pub method: String,
+    pub agent: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_signins.html")]
+struct SignInsPage {
+    admin: String,
+    entries: Vec<SignInRow>,
+}
+
+/// Monitoring & health › Sign-in logs: Graph's auditLogs/signIns, newest first.
+async fn sign_ins(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/signins");
+    let (status, v) = p.api(Method::GET, "/v1.0/auditLogs/signIns?$top=200", Some(&token), None).await;
+    if status != 200 {
+        return graph_failure(status, &v);
+    }
+    let entries = v["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| SignInRow {
+            time: e["createdDateTime"].as_str().unwrap_or_default().to_string(),
+            user: e["userPrincipalName"].as_str().unwrap_or_default().to_string(),
+            app: e["appDisplayName"].as_str().unwrap_or_default().to_string(),
+            code: e["status"]["errorCode"].as_u64().unwrap_or(0),
+            reason: e["status"]["failureReason"].as_str().unwrap_or_default().to_string(),
+            method: e["authenticationDetails"][0]["authenticationMethodDetail"].as_str().unwrap_or_default().to_string(),
+            agent: e["authenticationProcessingDetails"][0]["value"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    render(&SignInsPage { admin, entries })
+}
+
+#[derive(Template)]
+#[template(path = "admin_connect.html")]
+struct ConnectBlade {
+    admin: String,
+    hash_sync: bool,
+    pta: bool,
+    /// (machine name, id, Active)
+    agents: Vec<(String, String, bool)>,
+}
+
+/// Entra ID › Entra Connect › Connect Sync: the sign-in methods and, under pass-through
+/// authentication, the agents with Active / Inactive, as the blade lists them.
+async fn connect_blade(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/connect");
+    let (status, v) = p.api(Method::GET, "/lab/pta", Some(&token), None).await;
+    if status != 200 {
+        return graph_failure(status, &v);
+    }
+    let sync = format!("/v1.0/directory/onPremisesSynchronization/{}", p.cfg.tenant_id);
+    let (_, sync) = p.api(Method::GET, &sync, Some(&token), None).await;
+    let agents = v["agents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            (s("machineName"), s("id"), a["status"] == "active")
+        })
+        .collect();
+    render(&ConnectBlade {
+        admin,
+        hash_sync: sync["features"]["passwordSyncEnabled"].as_bool().unwrap_or(false),
+        pta: v["enabled"].as_bool().unwrap_or(false),
+        agents,
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 //! Optional features → Ready to configure → Configure → Exit. Configuring turns the engine's
 //! Password writeback on (or off) through `/lab/engine/control` with the credentials given on
 //! the second page, as Connect onboards with them (events 31004 → 31017 → 31018 → 31005).
+//! The task **Change user sign-in** (Tasks → Connect to Microsoft Entra ID → User sign-in →
+//! Configure) switches between password hash sync and pass-through authentication through
+//! `/lab/engine/sign-in`, which installs Connect's authentication agent when it is needed.
 //!
 //! The wizard's progress is kept per administrator session, in memory; the password typed on
 //! its sign-in page never leaves this process except to the token endpoint and the engine.
@@ -31,6 +34,10 @@ const PAGES: [(&str, &str); 6] = [
     ("configure", "Configure"),
 ];
 
+/// The pages of the task "Change user sign-in".
+const SIGN_IN_PAGES: [(&str, &str); 4] =
+    [("tasks", "Tasks"), ("azure", "Connect to Microsoft Entra ID"), ("signin", "User sign-in"), ("configure", "Configure")];
+
 /// One administrator's walk through the wizard.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Wizard {
@@ -38,6 +45,11 @@ pub(crate) struct Wizard {
     azure: Option<(String, String)>,
     /// Password writeback as the features page left it (None: not visited yet).
     writeback: Option<bool>,
+    /// The task is "Change user sign-in" (else "Customize synchronization options").
+    sign_in_task: bool,
+    /// The sign-in method the User sign-in page chose: `phs`, `pta`, or None for "Do not
+    /// configure".
+    sign_in: Option<String>,
 }
 
 /// How many wizards are kept at once (the oldest goes first).
@@ -66,13 +78,26 @@ struct ConnectPage {
     writeback_now: bool,
     /// What Configure did ("Password writeback enabled.").
     outcome: Option<String>,
+    /// The task is "Change user sign-in".
+    sign_in_task: bool,
+    /// The tenant's sign-in method now (`phs`, `pta`) and as chosen on the User sign-in page
+    /// (`none`: Do not configure).
+    sign_in_now: String,
+    sign_in: String,
+    /// The authentication agents (machine name, Active).
+    agents: Vec<(String, bool)>,
 }
 
 impl ConnectPage {
     fn new(page: &str) -> ConnectPage {
+        ConnectPage::for_task(page, false)
+    }
+
+    fn for_task(page: &str, sign_in_task: bool) -> ConnectPage {
+        let pages: &[(&str, &str)] = if sign_in_task { &SIGN_IN_PAGES } else { &PAGES };
         ConnectPage {
             page: page.to_string(),
-            steps: PAGES.iter().map(|(p, t)| (p.to_string(), t.to_string(), *p == page)).collect(),
+            steps: pages.iter().map(|(p, t)| (p.to_string(), t.to_string(), *p == page)).collect(),
             error: None,
             user: String::new(),
             directory: String::new(),
@@ -82,6 +107,10 @@ impl ConnectPage {
             writeback: false,
             writeback_now: false,
             outcome: None,
+            sign_in_task,
+            sign_in_now: String::new(),
+            sign_in: String::new(),
+            agents: vec![],
         }
     }
 }
@@ -113,6 +142,22 @@ impl crate::Portal {
         let (status, v) = self.api(Method::GET, &path, Some(token), None).await;
         if status == 200 { Ok(v["features"].clone()) } else { Err(crate::api_error(&v).1) }
     }
+
+    /// The tenant's sign-in method (`phs` or `pta`) and its authentication agents.
+    pub(crate) async fn pass_through(&self, token: &str) -> Result<(String, Vec<(String, bool)>), String> {
+        let (status, v) = self.api(Method::GET, "/lab/pta", Some(token), None).await;
+        if status != 200 {
+            return Err(crate::api_error(&v).1);
+        }
+        let method = if v["enabled"].as_bool() == Some(true) { "pta" } else { "phs" };
+        let agents = v["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| (a["machineName"].as_str().unwrap_or_default().to_string(), a["status"] == "active"))
+            .collect();
+        Ok((method.to_string(), agents))
+    }
 }
 
 /// Who may run Entra Connect's wizard: a Global Administrator or a Hybrid Identity
@@ -123,7 +168,7 @@ async fn page(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
     let (admin, token) = signed_in!(p, headers, "/portal/connect/tasks", CONNECT_ROLES);
     let w = p.wizard(&headers);
     // the wizard's order: a page needs the sign-in before it
-    if !PAGES.iter().any(|(n, _)| *n == name) {
+    if !PAGES.iter().chain(SIGN_IN_PAGES.iter()).any(|(n, _)| *n == name) {
         return (StatusCode::NOT_FOUND, "No such page in the wizard.").into_response();
     }
     if !matches!(name.as_str(), "tasks" | "azure") && w.azure.is_none() {
@@ -131,7 +176,7 @@ async fn page(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
     }
     if name == "azure" && w.azure.is_none() {
         // the user name of the pages' own sign-in, filled in; the password is asked again
-        let mut page = ConnectPage::new("azure");
+        let mut page = ConnectPage::for_task("azure", w.sign_in_task);
         page.user = admin;
         return render(&page);
     }
@@ -139,7 +184,7 @@ async fn page(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
 }
 
 async fn show(p: &crate::Portal, token: &str, w: &Wizard, name: &str, error: Option<String>) -> Response {
-    let mut page = ConnectPage::new(name);
+    let mut page = ConnectPage::for_task(name, w.sign_in_task);
     page.user = w.azure.as_ref().map(|(u, _)| u.clone()).unwrap_or_default();
     page.error = error;
     match name {
@@ -164,6 +209,14 @@ async fn show(p: &crate::Portal, token: &str, w: &Wizard, name: &str, error: Opt
                 }
             }
         }
+        "signin" | "configure" if w.sign_in_task => match p.pass_through(token).await {
+            Ok((now, agents)) => {
+                page.sign_in = w.sign_in.clone().unwrap_or_else(|| if name == "signin" { now.clone() } else { "none".into() });
+                page.sign_in_now = now;
+                page.agents = agents;
+            }
+            Err(e) => page.error = Some(e),
+        },
         "features" | "configure" => match p.sync_features(token).await {
             Ok(f) => {
                 page.hash_sync = f["passwordSyncEnabled"].as_bool().unwrap_or(false);
@@ -183,6 +236,7 @@ struct NextForm {
     user: Option<String>,
     password: Option<String>,
     password_writeback: Option<String>,
+    sign_in: Option<String>,
 }
 
 async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<String>, Form(f): Form<NextForm>) -> Response {
@@ -191,9 +245,13 @@ async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
     let go = |to: &str| Redirect::to(&format!("/portal/connect/{to}")).into_response();
     match name.as_str() {
         "tasks" => match f.task.as_deref() {
-            Some("customize") => go("azure"),
+            Some(task @ ("customize" | "signin")) => {
+                // a new task: a new walk (the credentials are asked again, as Connect does)
+                p.keep_wizard(&headers, Wizard { sign_in_task: task == "signin", ..Wizard::default() });
+                go("azure")
+            }
             _ => {
-                let msg = "The lab's wizard offers \"Customize synchronization options\" only: choose it to change optional features.";
+                let msg = "The lab's wizard offers \"Customize synchronization options\" and \"Change user sign-in\": choose one of them.";
                 render_status(StatusCode::BAD_REQUEST, &with_error("tasks", msg))
             }
         },
@@ -215,10 +273,23 @@ async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
                 page.user = user;
                 return render_status(StatusCode::FORBIDDEN, &page);
             }
+            let sign_in_task = w.sign_in_task;
             w.azure = Some((user, password));
             p.keep_wizard(&headers, w);
-            go("directories")
+            go(if sign_in_task { "signin" } else { "directories" })
         }
+        "signin" => match f.sign_in.as_deref() {
+            Some(m @ ("phs" | "pta" | "none")) => {
+                w.sign_in = (m != "none").then(|| m.to_string());
+                p.keep_wizard(&headers, w);
+                go("configure")
+            }
+            _ => {
+                let mut page = with_error("signin", "Choose how users sign in.");
+                page.sign_in_task = true;
+                render_status(StatusCode::BAD_REQUEST, &page)
+            }
+        },
         "directories" => go("filtering"),
         "filtering" => go("features"),
         "features" => {
@@ -231,6 +302,36 @@ async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
     }
 }
 
+/// Configure for "Change user sign-in": the method chosen, through the engine (which installs
+/// its authentication agent for PTA), as the wizard's administrator.
+async fn configure_sign_in(p: &crate::Portal, headers: &HeaderMap, token: &str, w: Wizard, user: &str, password: &str) -> Response {
+    let now = match p.pass_through(token).await {
+        Ok((now, _)) => now,
+        Err(e) => return show(p, token, &w, "configure", Some(e)).await,
+    };
+    let outcome = match w.sign_in.as_deref() {
+        None => "Nothing to change: user sign-in is not configured by this task.".to_string(),
+        Some(m) if m == now => "Nothing to change: the configuration is as you chose it.".to_string(),
+        Some(m) => {
+            let body = json!({ "method": m, "userPrincipalName": user, "password": password });
+            let (status, answer) = p.api(Method::POST, "/lab/engine/sign-in", Some(token), Some(body)).await;
+            if !(200..300).contains(&status) {
+                let (_, message) = crate::api_error(&answer);
+                return show(p, token, &w, "configure", Some(format!("Configuration failed: {message}"))).await;
+            }
+            if m == "pta" {
+                "Pass-through authentication is enabled: an Authentication Agent is installed on this server and registered.".to_string()
+            } else {
+                "Password hash synchronization is the user sign-in method: pass-through authentication is disabled.".to_string()
+            }
+        }
+    };
+    p.keep_wizard(headers, Wizard::default());
+    let mut page = ConnectPage::for_task("done", true);
+    page.outcome = Some(outcome);
+    render(&page)
+}
+
 fn with_error(page: &str, msg: &str) -> ConnectPage {
     let mut p = ConnectPage::new(page);
     p.error = Some(msg.to_string());
@@ -241,6 +342,9 @@ fn with_error(page: &str, msg: &str) -> ConnectPage {
 /// Administrator of the wizard's second page.
 async fn configure(p: &crate::Portal, headers: &HeaderMap, token: &str, w: Wizard) -> Response {
     let Some((user, password)) = w.azure.clone() else { return Redirect::to("/portal/connect/azure").into_response() };
+    if w.sign_in_task {
+        return configure_sign_in(p, headers, token, w, &user, &password).await;
+    }
     let now = match p.sync_features(token).await {
         Ok(f) => f["passwordWritebackEnabled"].as_bool().unwrap_or(false),
         Err(e) => return show(p, token, &w, "configure", Some(e)).await,

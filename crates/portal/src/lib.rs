@@ -479,7 +479,8 @@ async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response 
     let code = first.split(':').next().unwrap_or_default().trim_start_matches("AADSTS").to_string();
     match code.as_str() {
         // the password has expired or must be changed; the user-risk policy's secure change
-        "50055" | "50142" => {
+        // …and an on-premises password expired (PTA): changed here only through writeback
+        "50055" | "50142" | "50144" if !first.contains("doesn't allow you to update your password on this site") => {
             let risky = code == "50142";
             render(&ChangeInterruptPage { user: f.user.trim().to_string(), risky, error: None })
         }
