@@ -8,13 +8,13 @@
 # Installs Debian's slapd and ldap-utils if missing. Listens on 127.0.0.1 only.
 #  4. a fresh lab's start (`lab up --json` x100) and the scenario suite (`lab run`, nextest),
 #     idle and with every core busy.
-# Arguments pick sections (default: all): ldap password import tenant startup lookup
+# Arguments pick sections (default: all): ldap password import tenant pta startup lookup
 # scenarios writeback sync — e.g. `bench/run.sh ldap` for the bind/search comparison alone.
 # BEFORE=<path to an older `lab` binary> adds its column to the LDAP table, measured in the
 # same interleaved runs: a change's before and after against the same slapd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECTIONS=" ${*:-ldap password import tenant startup lookup scenarios writeback sync} "
+SECTIONS=" ${*:-ldap password import tenant pta startup lookup scenarios writeback sync} "
 want() { [[ "$SECTIONS" == *" $1 "* ]]; }
 USERS=${USERS:-10000}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
@@ -134,6 +134,14 @@ if want tenant; then
 echo
 echo "== the tenant (in process, HTTPS): token issuance and Graph reads"
 $BIN/lab-bench tenant --conns 16 --seconds "$SECONDS_PER_RUN"
+fi
+if want pta; then
+echo
+echo "== sign-ins at 16 users at once: password hash sync against pass-through authentication,"
+echo "   alternating rounds in one lab; idle, then with every core busy"
+$BIN/lab-bench pta --conns 16 --seconds "$SECONDS_PER_RUN"
+$BIN/lab-bench pta --conns 16 --seconds "$SECONDS_PER_RUN" --busy "$(nproc)"
+$BIN/lab-bench pta --conns 16 --seconds "$SECONDS_PER_RUN" --agents 2 --busy "$(nproc)"
 fi
 if want startup; then
 echo

@@ -97,6 +97,22 @@ enum Cmd {
         #[arg(long, default_value_t = 4)]
         seconds: u64,
     },
+    /// Password sign-ins (the token endpoint's password grant) of N users at once, each its
+    /// own synced user: password hash sync and pass-through authentication (Connect's agent
+    /// and `agents` standalone ones, binding to the lab's DC) in alternating rounds of one
+    /// lab, with `busy` spinning processes beside it.
+    Pta {
+        #[arg(long, default_value_t = 16)]
+        conns: usize,
+        #[arg(long, default_value_t = 4)]
+        seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value_t = 0)]
+        agents: usize,
+        #[arg(long, default_value_t = 0)]
+        busy: usize,
+    },
     /// How long `Lab::start` takes (both halves, listeners bound), N times in one process.
     Startup {
         #[arg(long, default_value_t = 10)]
@@ -399,6 +415,10 @@ fn main() -> Result<()> {
         }
         Cmd::Tenant { conns, seconds } => tokio::runtime::Runtime::new()?.block_on(tenant_load(conns, seconds))?,
         Cmd::Startup { runs } => tokio::runtime::Runtime::new()?.block_on(startup(runs))?,
+        Cmd::Pta { conns, seconds, rounds, agents, busy } => {
+            let _load = Busy::start(busy, false)?;
+            tokio::runtime::Runtime::new()?.block_on(pta_load(conns, seconds, rounds, agents, busy))?
+        }
         Cmd::FreshStart { runs, lab, busy, busy_elsewhere } => {
             let _load = Busy::start(busy, busy_elsewhere)?;
             let load = format!(
@@ -526,6 +546,82 @@ async fn tenant_load(conns: usize, seconds: u64) -> Result<()> {
     }
     one.sort();
     println!("Graph GET /users/{{id}}, one client: median {:.3} ms", one[one.len() / 2].as_secs_f64() * 1000.0);
+    lab.stop().await;
+    Ok(())
+}
+
+async fn pta_load(conns: usize, seconds: u64, rounds: usize, agents: usize, busy: usize) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir()?;
+    let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
+    cfg.engine = true;
+    cfg.load_users = conns;
+    cfg.sign_in = labkit::SignInMethod::PassThroughAuthentication;
+    cfg.pta_agents = agents;
+    let lab = labkit::Lab::start(cfg).await?;
+    let host = lab.agents.clone().context("the lab's agents")?;
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&lab.info.adds.ca_cert)?)?;
+    let client = reqwest::Client::builder().add_root_certificate(ca).build()?;
+    let t = lab.info.tenant.clone();
+    let token_url = format!("{}/oauth2/v2.0/token", t.authority);
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "password sign-ins, {conns} users at once (each its own synced user), {} agent(s) under PTA, {busy} busy process(es) on {cpus} CPUs, {rounds} alternating rounds of {seconds} s:",
+        agents + 1
+    );
+    let mut results: std::collections::BTreeMap<&str, Vec<(f64, Duration, Duration)>> = Default::default();
+    for round in 0..rounds * 2 {
+        let (name, method) = if round % 2 == 0 {
+            ("password hash sync", writeback::pta::Method::PasswordHashSync)
+        } else {
+            ("pass-through authentication", writeback::pta::Method::PassThroughAuthentication)
+        };
+        host.change_sign_in(method, &t.admin_upn, &t.admin_password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let start = Arc::new(tokio::sync::Barrier::new(conns));
+        let mut tasks = Vec::new();
+        for i in 0..conns {
+            let (client, start, token_url) = (client.clone(), start.clone(), token_url.clone());
+            let form: Vec<(String, String)> = vec![
+                ("grant_type".into(), "password".into()),
+                ("client_id".into(), t.client_id.clone()),
+                ("username".into(), format!("load{i}@testlab.example")),
+                ("password".into(), format!("Load-Pass-{i}-Aa")),
+                ("scope".into(), "https://graph.microsoft.com/.default".into()),
+            ];
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                let deadline = Instant::now() + Duration::from_secs(seconds);
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    let r = client.post(&token_url).form(&form).send().await?;
+                    let ok = r.status().is_success();
+                    let body = r.text().await?;
+                    if !ok {
+                        bail!("sign-in failed: {body}");
+                    }
+                    latencies.push(t0.elapsed());
+                }
+                anyhow::Ok(latencies)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        all.sort();
+        let rate = all.len() as f64 / seconds as f64;
+        let (median, p95) = (all[all.len() / 2], all[all.len() * 95 / 100]);
+        results.entry(name).or_default().push((rate, median, p95));
+    }
+    for (name, runs) in &results {
+        let rates: Vec<String> = runs.iter().map(|(r, _, _)| format!("{r:.0}")).collect();
+        let medians: Vec<String> = runs.iter().map(|(_, m, _)| format!("{:.1}", m.as_secs_f64() * 1000.0)).collect();
+        let p95s: Vec<String> = runs.iter().map(|(_, _, p)| format!("{:.1}", p.as_secs_f64() * 1000.0)).collect();
+        println!("  {name}: {} sign-ins/s; median {} ms; p95 {} ms", rates.join(" / "), medians.join(" / "), p95s.join(" / "));
+    }
+    let counts: Vec<String> = host.all().iter().map(|a| format!("{} {}", a.machine_name(), a.counters()[0])).collect();
+    println!("  validations per agent: {}", counts.join(", "));
     lab.stop().await;
     Ok(())
 }

@@ -814,5 +814,21 @@ async fn the_change_user_sign_in_task_turns_on_pass_through_authentication() {
     let log = b.text("signins").await;
     assert!(log.contains("Pass-through Authentication") && log.contains("50144"), "{log}");
     b.shot("admin-sign-in-logs").await;
+
+    // the dashboard: the agent, its trace (why AD refused), and its switch
+    assert_eq!(t.token("user1@testlab.example", "Wrong-Pass-9").await.0, 400);
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("pta-state").await, "pass-through authentication");
+    assert_eq!(b.text("agent-CONNECT1-state").await, "Active");
+    let trace = b.text("agent-trace").await;
+    assert!(trace.contains("Reason: '1326'") && trace.contains("Reason: '1907'"), "{trace}");
+    b.shot("dashboard-pta").await;
+    b.click("agent-CONNECT1-stop").await;
+    assert_eq!(b.wait_text_changes("agent-CONNECT1-state", "Active").await, "Inactive");
+    let (_, body) = t.token("user1@testlab.example", "Tidal-Stone-84").await;
+    assert_eq!(body["error_codes"][0], 80001, "{body}");
+    b.click("agent-CONNECT1-start").await;
+    assert_eq!(b.wait_text_changes("agent-CONNECT1-state", "Inactive").await, "Active");
+    assert_eq!(t.token("user1@testlab.example", "Tidal-Stone-84").await.0, 200);
     b.close().await;
 }

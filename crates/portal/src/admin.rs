@@ -45,6 +45,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/portal/admin/audit", get(audit))
         .route("/portal/admin/signins", get(sign_ins))
         .route("/portal/admin/connect", get(connect_blade))
+        .route("/portal/admin/protection", get(protection).post(protection_save))
 }
 
 /// The administrator's (name, token), or the admin sign-in page.
@@ -611,6 +612,61 @@ async fn connect_blade(State(p): State<Shared>, headers: HeaderMap) -> Response 
         pta: v["enabled"].as_bool().unwrap_or(false),
         agents,
     })
+}
+
+/// Password Rule Settings' template (Microsoft's id, the same in every tenant).
+const PASSWORD_RULE_SETTINGS_TEMPLATE: &str = "5cf42378-d67d-4f36-ba46-e8b86229381d";
+
+#[derive(Template)]
+#[template(path = "admin_protection.html")]
+struct ProtectionPage {
+    admin: String,
+    threshold: u32,
+    duration: u32,
+    saved: bool,
+    error: Option<String>,
+}
+
+/// Entra ID › Authentication methods › Password protection: smart lockout's threshold and
+/// duration (the Password Rule Settings directory setting, through Graph).
+async fn protection(State(p): State<Shared>, headers: HeaderMap) -> Response {
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/protection");
+    protection_page(&p, admin, &token, false, None).await
+}
+
+async fn protection_page(p: &crate::Portal, admin: String, token: &str, saved: bool, error: Option<String>) -> Response {
+    let (status, v) = p.api(Method::GET, "/v1.0/groupSettings", Some(token), None).await;
+    if status != 200 {
+        return graph_failure(status, &v);
+    }
+    let (threshold, duration) = crate::exercise::smart_lockout(&v);
+    render(&ProtectionPage { admin, threshold, duration, saved, error })
+}
+
+#[derive(Deserialize)]
+struct ProtectionForm {
+    threshold: String,
+    duration: String,
+}
+
+async fn protection_save(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<ProtectionForm>) -> Response {
+    let (admin, token) = signed_in!(p, headers, "/portal/admin/protection");
+    let values = json!([
+        { "name": "LockoutThreshold", "value": f.threshold.trim() },
+        { "name": "LockoutDurationInSeconds", "value": f.duration.trim() },
+    ]);
+    let (_, v) = p.api(Method::GET, "/v1.0/groupSettings", Some(&token), None).await;
+    let existing =
+        v["value"].as_array().into_iter().flatten().find(|s| s["displayName"] == "Password Rule Settings").and_then(|s| s["id"].as_str());
+    let (status, answer) = match existing {
+        Some(id) => p.api(Method::PATCH, &format!("/v1.0/groupSettings/{id}"), Some(&token), Some(json!({ "values": values }))).await,
+        None => {
+            let body = json!({ "templateId": PASSWORD_RULE_SETTINGS_TEMPLATE, "values": values });
+            p.api(Method::POST, "/v1.0/groupSettings", Some(&token), Some(body)).await
+        }
+    };
+    let error = (!(200..300).contains(&status)).then(|| api_error(&answer).1);
+    protection_page(&p, admin, &token, error.is_none(), error).await
 }
 
 #[cfg(test)]

@@ -77,6 +77,26 @@ pub enum Check {
     /// The trainee answers a question on the dashboard; an answer that is one of `accept`
     /// as a whole (ignoring case, extra spaces and surrounding punctuation) is right.
     Answer { question: String, accept: Vec<String> },
+    /// How synced users sign in: `pta` (pass-through authentication on) or `phs`.
+    SignInMethod(String),
+    /// A sign-in in the sign-in log since the exercise began: the user's, and if given its
+    /// error code (0: success) and authentication method detail ("Pass-through
+    /// Authentication", "Password Hash Sync").
+    SignIn {
+        user: String,
+        #[serde(default)]
+        error_code: Option<u64>,
+        #[serde(default)]
+        method: Option<String>,
+    },
+    /// Smart lockout's settings (Password protection): a threshold of at most
+    /// `threshold_at_most` failures and a lockout of at least `duration_at_least` seconds.
+    SmartLockout {
+        #[serde(default)]
+        threshold_at_most: Option<u32>,
+        #[serde(default)]
+        duration_at_least: Option<u32>,
+    },
 }
 
 /// An exercise as the dashboard runs it.
@@ -132,6 +152,8 @@ pub(crate) struct Active {
     ops_before: u64,
     /// The DNs of the users `ad_password_written` names (sAMAccountName → DN).
     dns: HashMap<String, String>,
+    /// Sign-ins logged before the exercise began (ids).
+    sign_ins_before: HashSet<String>,
 }
 
 impl Active {
@@ -181,6 +203,8 @@ struct Look {
     /// `value` lists by API path (the engine's events, the audit log, the DC's operations).
     lists: HashMap<&'static str, Vec<Value>>,
     rights: Option<Value>,
+    pta: Option<Value>,
+    settings: Option<Value>,
 }
 
 impl Portal {
@@ -195,6 +219,8 @@ impl Portal {
         let audit_before =
             self.look_list(&mut look, token, AUDIT).await.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
         let ops_before = self.look_list(&mut look, token, OPERATIONS).await.iter().filter_map(|o| o["seq"].as_u64()).max().unwrap_or(0);
+        let sign_ins_before =
+            self.look_list(&mut look, token, SIGN_INS).await.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
         let mut dns = HashMap::new();
         for t in &list.tasks {
             for c in &t.done_when {
@@ -207,8 +233,18 @@ impl Portal {
         let done = vec![false; list.tasks.len()];
         let tries = vec![0; list.tasks.len()];
         let hints_shown = vec![0; list.tasks.len()];
-        *self.exercise() =
-            Some(Active { list, done, answers: HashMap::new(), tries, hints_shown, events_before, audit_before, ops_before, dns });
+        *self.exercise() = Some(Active {
+            list,
+            done,
+            answers: HashMap::new(),
+            tries,
+            hints_shown,
+            events_before,
+            audit_before,
+            ops_before,
+            dns,
+            sign_ins_before,
+        });
         Ok(())
     }
 
@@ -218,10 +254,19 @@ impl Portal {
 
     /// Looks at the lab, ticks what is now done, and says where the exercise stands.
     pub(crate) async fn exercise_view(&self, token: &str) -> Option<ExerciseView> {
-        let (tasks, done, answers, events_before, audit_before, ops_before, dns) = {
+        let (tasks, done, answers, events_before, audit_before, ops_before, dns, sign_ins_before) = {
             let g = self.exercise();
             let a = g.as_ref()?;
-            (a.list.tasks.clone(), a.done.clone(), a.answers.clone(), a.events_before, a.audit_before.clone(), a.ops_before, a.dns.clone())
+            (
+                a.list.tasks.clone(),
+                a.done.clone(),
+                a.answers.clone(),
+                a.events_before,
+                a.audit_before.clone(),
+                a.ops_before,
+                a.dns.clone(),
+                a.sign_ins_before.clone(),
+            )
         };
         let mut look = Look::default();
         let mut now_done = done.clone();
@@ -278,6 +323,28 @@ impl Portal {
                         let v = look.engine.as_ref().unwrap_or(&Value::Null);
                         running.is_none_or(|r| v["running"].as_bool() == Some(r))
                             && connected.is_none_or(|c| v["connected"].as_bool() == Some(c))
+                    }
+                    Check::SignInMethod(method) => {
+                        if look.pta.is_none() {
+                            look.pta = Some(self.api(Method::GET, "/lab/pta", Some(token), None).await.1);
+                        }
+                        let enabled = look.pta.as_ref().and_then(|v| v["enabled"].as_bool()).unwrap_or(false);
+                        method.eq_ignore_ascii_case(if enabled { "pta" } else { "phs" })
+                    }
+                    Check::SignIn { user, error_code, method } => self.look_list(&mut look, token, SIGN_INS).await.iter().any(|e| {
+                        !e["id"].as_str().is_some_and(|id| sign_ins_before.contains(id))
+                            && e["userPrincipalName"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(user))
+                            && error_code.is_none_or(|c| e["status"]["errorCode"].as_u64() == Some(c))
+                            && method
+                                .as_deref()
+                                .is_none_or(|m| e["authenticationDetails"][0]["authenticationMethodDetail"].as_str() == Some(m))
+                    }),
+                    Check::SmartLockout { threshold_at_most, duration_at_least } => {
+                        if look.settings.is_none() {
+                            look.settings = Some(self.api(Method::GET, "/v1.0/groupSettings", Some(token), None).await.1);
+                        }
+                        let (threshold, duration) = smart_lockout(look.settings.as_ref().unwrap_or(&Value::Null));
+                        threshold_at_most.is_none_or(|t| threshold <= t) && duration_at_least.is_none_or(|d| duration >= d)
                     }
                     Check::Right { right, granted } => {
                         if look.rights.is_none() {
@@ -349,6 +416,23 @@ pub fn inline_code(text: &str) -> String {
 const EVENTS: &str = "/lab/engine/events";
 const AUDIT: &str = "/v1.0/auditLogs/directoryAudits";
 const OPERATIONS: &str = "/lab/adds/operations";
+const SIGN_INS: &str = "/v1.0/auditLogs/signIns";
+
+/// Smart lockout's (threshold, duration in seconds) from `GET /groupSettings`: the Password
+/// Rule Settings' values, Entra's defaults (10, 60) where there are none.
+pub(crate) fn smart_lockout(settings: &Value) -> (u32, u32) {
+    let values = settings["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["displayName"] == "Password Rule Settings")
+        .and_then(|s| s["values"].as_array().cloned())
+        .unwrap_or_default();
+    let get = |name: &str, default: u32| {
+        values.iter().find(|v| v["name"] == name).and_then(|v| v["value"].as_str()?.parse().ok()).unwrap_or(default)
+    };
+    (get("LockoutThreshold", 10), get("LockoutDurationInSeconds", 60))
+}
 
 /// `GET /portal/lab/exercise`: the checklist as JSON (what the dashboard shows).
 pub(crate) fn view_json(v: Option<ExerciseView>) -> Value {
@@ -400,5 +484,20 @@ mod tests {
         assert!(matches!(t[0], Check::SyncWriteback(true)));
         assert!(matches!(&t[1], Check::CloudWriteback { write_back_passwords: Some(true), allow_unlock: None }));
         assert!(serde_json::from_value::<Check>(json!({ "event": { "id": 1, "colour": "red" } })).is_err());
+        let pta: Vec<Check> = serde_json::from_value(json!([
+            { "sign_in_method": "pta" },
+            { "sign_in": { "user": "user1@testlab.example", "error_code": 0, "method": "Pass-through Authentication" } },
+            { "smart_lockout": { "threshold_at_most": 4, "duration_at_least": 1801 } }
+        ]))
+        .unwrap();
+        assert!(matches!(&pta[2], Check::SmartLockout { threshold_at_most: Some(4), duration_at_least: Some(1801) }));
+    }
+
+    #[test]
+    fn smart_lockouts_settings_are_entras_defaults_until_set() {
+        assert_eq!(smart_lockout(&json!({ "value": [] })), (10, 60));
+        let set = json!({ "value": [{ "displayName": "Password Rule Settings", "values": [
+            { "name": "LockoutDurationInSeconds", "value": "3600" }, { "name": "LockoutThreshold", "value": "3" } ] }] });
+        assert_eq!(smart_lockout(&set), (3, 3600));
     }
 }

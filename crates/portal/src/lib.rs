@@ -215,6 +215,7 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/lab", get(dashboard))
         .route("/portal/lab/clock", post(dashboard_clock))
         .route("/portal/lab/engine", post(dashboard_engine))
+        .route("/portal/lab/pta", post(dashboard_agent))
         .route("/portal/lab/adds-fault", post(dashboard_fault))
         .route("/portal/lab/right", post(dashboard_right))
         .route("/portal/lab/reset", post(dashboard_reset))
@@ -603,8 +604,63 @@ async fn dashboard_state(p: &Portal, token: &str, q: &DashboardQuery) -> Dashboa
         last_operation,
         exercise: p.exercise_view(token).await,
         resettable: p.cfg.resettable,
+        pta: pta_view(p, token).await,
         error: filter_error,
     }
+}
+
+/// How many of the agents' trace lines the dashboard shows.
+const AGENT_TRACE_SHOWN: usize = 20;
+
+/// The pass-through authentication card: None when the lab has no agents and PTA is off.
+async fn pta_view(p: &Portal, token: &str) -> Option<pages::PtaView> {
+    let (status, answer) = p.api(reqwest::Method::GET, "/lab/engine/pta", Some(token), None).await;
+    if status != 200 {
+        return None;
+    }
+    let (_, feature) = p.api(reqwest::Method::GET, "/lab/pta", Some(token), None).await;
+    let enabled = feature["enabled"].as_bool().unwrap_or(false);
+    let list = answer["agents"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() && !enabled {
+        return None;
+    }
+    let agents = list
+        .iter()
+        .map(|a| {
+            let f = &a["faults"];
+            let mut faults = vec![];
+            if f["wrongKey"] == true {
+                faults.push("wrong key".to_string());
+            }
+            if f["directoryUnreachable"] == true {
+                faults.push("no DC".to_string());
+            }
+            if let Some(ms) = f["delayMs"].as_u64().filter(|ms| *ms > 0) {
+                faults.push(format!("delay {ms} ms"));
+            }
+            let c = &a["counters"];
+            pages::AgentView {
+                machine: a["machineName"].as_str().unwrap_or_default().to_string(),
+                connected: a["connected"].as_bool().unwrap_or(false),
+                stopped: f["stopped"].as_bool().unwrap_or(false),
+                authentications: c["authentications"].as_u64().unwrap_or(0),
+                failed: c["failed"].as_u64().unwrap_or(0),
+                errors: c["errors"].as_u64().unwrap_or(0),
+                faults: faults.join(", "),
+            }
+        })
+        .collect();
+    let lines = answer["trace"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let trace = lines
+        .iter()
+        .rev()
+        .take(AGENT_TRACE_SHOWN)
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+            pages::AgentTraceRow { time: s("time"), agent: s("agent"), level: s("level"), message: s("message") }
+        })
+        .collect();
+    Some(pages::PtaView { enabled, agents, trace })
 }
 
 /// The dashboard's query: the user shown, and the event and operation filters (kept in
@@ -815,6 +871,30 @@ async fn dashboard_engine(State(p): State<Shared>, headers: axum::http::HeaderMa
     dashboard_after(&p, &token, status, &body).await
 }
 
+#[derive(Deserialize)]
+struct AgentForm {
+    agent: String,
+    /// `stop`, `start`, `wrong-key`, `right-key`, `no-dc`, `dc`.
+    action: String,
+}
+
+/// An authentication agent's switch from the dashboard.
+async fn dashboard_agent(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<AgentForm>) -> Response {
+    let token = lab_admin!(p, headers);
+    let (key, on) = match f.action.as_str() {
+        "stop" => ("stopped", true),
+        "start" => ("stopped", false),
+        "wrong-key" => ("wrongKey", true),
+        "right-key" => ("wrongKey", false),
+        "no-dc" => ("directoryUnreachable", true),
+        "dc" => ("directoryUnreachable", false),
+        _ => return (StatusCode::BAD_REQUEST, "action: stop, start, wrong-key, right-key, no-dc or dc").into_response(),
+    };
+    let body = json!({ "agent": f.agent, key: on });
+    let (status, body) = p.api(reqwest::Method::POST, "/lab/engine/pta/faults", Some(&token), Some(body)).await;
+    dashboard_after(&p, &token, status, &body).await
+}
+
 /// How many dashboards may watch the lab live at once (each looks at the API twice a second).
 const MAX_STREAMS: usize = 16;
 
@@ -825,8 +905,9 @@ async fn dashboard_stream(State(p): State<Shared>, headers: axum::http::HeaderMa
     let Some(slot) = StreamSlot::take(&p) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "Too many live dashboards are open; reload later.").into_response();
     };
-    const PARTS: [(&str, &str); 5] = [
+    const PARTS: [(&str, &str); 6] = [
         ("engine", "/lab/engine"),
+        ("pta", "/lab/engine/pta"),
         ("outbox", "/lab/outbox"),
         ("trace", "/lab/engine/trace"),
         ("fault", "/lab/adds/fault"),

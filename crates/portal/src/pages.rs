@@ -204,7 +204,34 @@ pub struct DashboardPage {
     pub exercise: Option<crate::exercise::ExerciseView>,
     /// The lab can be reset from here.
     pub resettable: bool,
+    /// Pass-through authentication: on, its agents, their newest trace lines (newest first).
+    pub pta: Option<PtaView>,
     pub error: Option<String>,
+}
+
+/// The dashboard's pass-through authentication card.
+pub struct PtaView {
+    pub enabled: bool,
+    pub agents: Vec<AgentView>,
+    pub trace: Vec<AgentTraceRow>,
+}
+
+pub struct AgentView {
+    pub machine: String,
+    pub connected: bool,
+    pub stopped: bool,
+    pub authentications: u64,
+    pub failed: u64,
+    pub errors: u64,
+    /// The faults switched on, in words ("wrong key", "no DC", "delay 800 ms").
+    pub faults: String,
+}
+
+pub struct AgentTraceRow {
+    pub time: String,
+    pub agent: String,
+    pub level: String,
+    pub message: String,
 }
 
 #[derive(Template)]

@@ -178,11 +178,13 @@ pub fn load(path: &Path) -> Result<Exercise, ParseError> {
 /// The exercises built into the program (`exercises/*.yaml` when it was compiled), by name:
 /// what `lab exercises` lists and `lab up --exercise NAME` starts wherever `lab` was installed
 /// (`cargo install`). A test keeps this list equal to the directory.
-pub const BUILT_IN: [(&str, &str); 5] = [
+pub const BUILT_IN: [(&str, &str); 7] = [
     ("enable-writeback", include_str!("../../../exercises/enable-writeback.yaml")),
     ("missing-right", include_str!("../../../exercises/missing-right.yaml")),
     ("protected-user", include_str!("../../../exercises/protected-user.yaml")),
+    ("pta-lockout-thresholds", include_str!("../../../exercises/pta-lockout-thresholds.yaml")),
     ("service-stopped", include_str!("../../../exercises/service-stopped.yaml")),
+    ("switch-to-pta", include_str!("../../../exercises/switch-to-pta.yaml")),
     ("writeback-permissions", include_str!("../../../exercises/writeback-permissions.yaml")),
 ];
 
