@@ -1609,6 +1609,51 @@ mod tests {
         assert_eq!(sign_in(&mut t, "Right-Pass-Word-1"), Err(SignInError::Disabled));
     }
 
+    /// Pass-through sign-ins: AD's "wrong password" counts toward smart lockout every time —
+    /// the same wrong password too, there being no hash to remember —, the lock holds against
+    /// AD's "good" until it has run, and what is not the user's fault (no agent, a timeout, AD
+    /// locked, must change) counts nothing. A good answer is still held to the account's state.
+    #[test]
+    fn pass_through_answers_count_every_wrong_password_and_nothing_else() {
+        use crate::signins::AgentAnswer;
+        let clock = Clock::frozen(Clock::lab_epoch());
+        let (mut t, id) = with_amy(clock.clone(), "Right-Pass-Word-1");
+        t.password_rules.lockout_threshold = 3;
+        let agent = Uuid::from_u128(7);
+        let (good, wrong) = (AgentAnswer::Logon { win32: 0, agent }, AgentAnswer::Logon { win32: 1326, agent });
+        let failures = |t: &Tenant| t.users[&id].smart_lockout.failures;
+        assert_eq!(t.pass_through_finish(id, &wrong), Err(SignInError::InvalidCredentials));
+        assert_eq!(failures(&t), 1);
+        for other in [
+            AgentAnswer::NoAgent,
+            AgentAnswer::TimedOut { agent },
+            AgentAnswer::CannotDecrypt { agent },
+            AgentAnswer::DirectoryUnreachable { agent },
+            AgentAnswer::Logon { win32: 1909, agent },
+            AgentAnswer::Logon { win32: 1907, agent },
+            AgentAnswer::Logon { win32: 1328, agent },
+        ] {
+            let refusal = other.refusal().expect("a refusal");
+            assert_eq!(t.pass_through_finish(id, &other), Err(refusal), "{other:?}");
+            assert_eq!(failures(&t), 1, "{other:?} is not the user's wrong password");
+        }
+        assert_eq!(t.pass_through_finish(id, &wrong), Err(SignInError::InvalidCredentials), "the same answer again counts");
+        assert_eq!(failures(&t), 2);
+        assert_eq!(t.pass_through_finish(id, &wrong), Err(SignInError::Locked), "the third locks");
+        assert_eq!(t.pass_through_finish(id, &good), Err(SignInError::Locked), "against AD's good answer too");
+        assert_eq!(t.pass_through_finish(id, &AgentAnswer::NoAgent), Err(SignInError::Locked), "locked comes first");
+        clock.advance(std::time::Duration::from_secs(60));
+        assert_eq!(t.pass_through_finish(id, &good), Ok(id));
+        assert_eq!(failures(&t), 0);
+        assert!(!t.users[&id].smart_lockout.on_probation, "a good sign-in ends the probation");
+        // the cloud's own checks after AD's good answer
+        t.users.get_mut(&id).unwrap().force_change_password_next_sign_in = true;
+        assert_eq!(t.pass_through_finish(id, &good), Err(SignInError::PasswordChangeRequired));
+        t.users.get_mut(&id).unwrap().account_enabled = false;
+        assert_eq!(t.pass_through_finish(id, &good), Err(SignInError::Disabled));
+        assert_eq!(t.pass_through_finish(Uuid::from_u128(99), &good), Err(SignInError::UnknownUser));
+    }
+
     /// A sign-in whose account another sign-in locked while its password was being checked
     /// (the two halves run apart, without the tenant held) is refused as locked.
     #[test]
