@@ -710,3 +710,30 @@ fn check_validates_exercise_files_too() {
     assert!(err.contains("tells.yaml:1:1: the description contains the answer \"reset password\""), "{err}");
     assert!(err.contains("2 mistakes in 2 of 2 exercise files"), "{err}");
 }
+
+/// `lab up --sign-in pta --pta-agents 2`: pass-through authentication from the start, with
+/// Connect's agent and two standalone ones, each registered (the line names them); a synced
+/// user signs in through them; the flags' bounds are refused before anything starts.
+#[test]
+fn up_with_pass_through_authentication_and_standalone_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = up(dir.path(), &["--sign-in", "pta", "--pta-agents", "2"]);
+    let info = run.info.clone();
+    assert_eq!(info["sign_in"], "passThroughAuthentication", "{info}");
+    let names: Vec<&str> = info["pta_agents"].as_array().unwrap().iter().map(|a| a["machine_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["CONNECT1", "PTA2", "PTA3"]);
+    let out = Command::new("curl")
+        .args(["-s", "--cacert", info["adds"]["ca_cert"].as_str().unwrap()])
+        .arg(format!("{}/oauth2/v2.0/token", info["tenant"]["authority"].as_str().unwrap()))
+        .args(["-d", "grant_type=password", "-d", &format!("client_id={}", info["tenant"]["client_id"].as_str().unwrap())])
+        .args(["-d", "username=user1@testlab.example", "-d", "password=Wrong-Pass-1", "-d", "scope=openid"])
+        .output()
+        .expect("curl");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["error_codes"][0], 50126, "{answer}");
+    assert_eq!(sigterm(run).code(), Some(0));
+    for bad in [&["--sign-in", "adfs"][..], &["--pta-agents", "40"], &["--sign-in", "pta", "--no-engine"]] {
+        let out = lab(&[&["up", "--state-dir", "x"][..], bad].concat(), dir.path());
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

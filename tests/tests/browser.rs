@@ -830,5 +830,18 @@ async fn the_change_user_sign_in_task_turns_on_pass_through_authentication() {
     b.click("agent-CONNECT1-start").await;
     assert_eq!(b.wait_text_changes("agent-CONNECT1-state", "Inactive").await, "Active");
     assert_eq!(t.token("user1@testlab.example", "Tidal-Stone-84").await.0, 200);
+    // the agent's other faults, from the same card
+    b.submit("agent-CONNECT1-wrong-key").await;
+    b.wait("agent-CONNECT1-right-key").await;
+    let (_, body) = t.token("user1@testlab.example", "Tidal-Stone-84").await;
+    assert_eq!(body["error_codes"][0], 80010, "{body}");
+    b.submit("agent-CONNECT1-right-key").await;
+    b.submit("agent-CONNECT1-no-dc").await;
+    b.wait("agent-CONNECT1-dc").await;
+    let (_, body) = t.token("user1@testlab.example", "Tidal-Stone-84").await;
+    assert_eq!(body["error_codes"][0], 80007, "{body}");
+    b.submit("agent-CONNECT1-dc").await;
+    b.wait("agent-CONNECT1-no-dc").await;
+    assert_eq!(t.token("user1@testlab.example", "Tidal-Stone-84").await.0, 200);
     b.close().await;
 }

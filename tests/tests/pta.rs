@@ -190,3 +190,44 @@ async fn an_expired_on_premises_password_is_changed_here_only_with_writeback() {
     assert!(page.contains("update your password on this site") && !page.contains("current_password"), "{page}");
     t.stop().await;
 }
+
+/// Each agent registers its own key (Connect's and the standalone ones differ), a tenant
+/// takes at most 40 agents (Microsoft's PTA quick start), and registering needs a Hybrid
+/// Identity Administrator or a Global Administrator — a plain user's token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_register_their_own_keys_and_a_tenant_takes_at_most_forty() {
+    install_crypto();
+    let t = pta_lab(1).await;
+    let agents = t.lab.agents.clone().unwrap().all();
+    let keys: std::collections::HashSet<Vec<u8>> = [0, 1]
+        .iter()
+        .map(|n| rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&labkit::userkeys::agent(*n)).unwrap().as_bytes().to_vec())
+        .collect();
+    assert_eq!((agents.len(), keys.len()), (2, 2), "two agents, two keys");
+    let public = relay::public_key_to_b64(&rsa::RsaPublicKey::from(&labkit::userkeys::agent(0)));
+    let body = |n: usize| json!({ "machineName": format!("EXTRA{n}"), "publicKey": public });
+    let user = t.user_token(USER1.0, USER1.1).await;
+    let (s, _) = t.call("POST", "/lab/pta/agents", Some(&user), Some(body(0))).await;
+    assert_eq!(s, 403, "a plain user registers no agent");
+    let admin = t.admin_token().await;
+    for n in 2..40 {
+        let (s, r) = t.call("POST", "/lab/pta/agents", Some(&admin), Some(body(n))).await;
+        assert_eq!(s, 201, "agent {}: {r}", n + 1);
+        assert!(r["credential"].as_str().unwrap().starts_with(r["id"].as_str().unwrap()), "{r}");
+    }
+    let (s, r) = t.call("POST", "/lab/pta/agents", Some(&admin), Some(body(40))).await;
+    assert_eq!(s, 400, "the 41st: {r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("40 Authentication Agents"), "{r}");
+    let (_, list) = t.call("GET", "/lab/pta/agents", Some(&admin), None).await;
+    let list = list["value"].as_array().unwrap();
+    assert_eq!(list.len(), 40);
+    assert_eq!(list.iter().filter(|a| a["status"] == "active").count(), 2, "registered is not connected");
+    // the sign-ins still go to a connected agent; the 38 without a link are sealed for and skipped
+    assert_eq!(t.token(USER1.0, USER1.1).await.0, 200);
+    // offboarding one makes room again
+    let id = list[39]["id"].as_str().unwrap();
+    let (s, _) = t.call("DELETE", &format!("/lab/pta/agents/{id}"), Some(&admin), None).await;
+    assert_eq!(s, 204);
+    assert_eq!(t.call("POST", "/lab/pta/agents", Some(&admin), Some(body(41))).await.0, 201);
+    t.stop().await;
+}

@@ -128,6 +128,26 @@ impl LabConfig {
         self
     }
 
+    /// Synced users sign in with pass-through authentication (`--sign-in pta`): Connect's
+    /// authentication agent installed beside the engine, every synced user's password
+    /// checked against AD at sign-in (docs/pta.md). Needs the engine.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), hybrid_lab::Error> {
+    /// let lab = hybrid_lab::Lab::start(hybrid_lab::LabConfig::testlab().pass_through_authentication(1)).await?;
+    /// assert!(lab.json().contains(r#""sign_in":"passThroughAuthentication""#));
+    /// assert_eq!(lab.pta_agents(), ["CONNECT1", "PTA2"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    /// `standalone` more agents beside Connect's (`--pta-agents N`; at most 39).
+    pub fn pass_through_authentication(mut self, standalone: usize) -> LabConfig {
+        self.inner.sign_in = labkit::SignInMethod::PassThroughAuthentication;
+        self.inner.pta_agents = standalone;
+        self
+    }
+
     /// Before Connect's first sync cycle (`--unsynced`): the tenant holds only its
     /// cloud-only accounts until [`EngineSwitches::sync`] brings the on-premises users.
     ///
@@ -412,6 +432,12 @@ impl Lab {
     /// ```
     pub fn engine(&self) -> Option<EngineSwitches<'_>> {
         self.inner.engine.as_ref().map(|e| EngineSwitches { engine: e })
+    }
+
+    /// The authentication agents' machine names, Connect's first (`CONNECT1`, `PTA2`, …);
+    /// empty unless the lab runs pass-through authentication or standalone agents.
+    pub fn pta_agents(&self) -> Vec<&str> {
+        self.inner.info.pta_agents.iter().map(|a| a.machine_name.as_str()).collect()
     }
 
     /// Every endpoint and credential as one JSON line: what `lab up --json` prints for the

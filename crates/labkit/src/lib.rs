@@ -161,7 +161,6 @@ pub struct LabInfo {
 
 /// An authentication agent of the lab.
 #[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AgentInfo {
     /// Its registration id in the tenant (the sign-in log's "PTA AgentId").
     pub id: String,

@@ -643,6 +643,9 @@ async fn pta_view(p: &Portal, token: &str) -> Option<pages::PtaView> {
                 machine: a["machineName"].as_str().unwrap_or_default().to_string(),
                 connected: a["connected"].as_bool().unwrap_or(false),
                 stopped: f["stopped"].as_bool().unwrap_or(false),
+                wrong_key: f["wrongKey"].as_bool().unwrap_or(false),
+                no_dc: f["directoryUnreachable"].as_bool().unwrap_or(false),
+                delay_ms: f["delayMs"].as_u64().unwrap_or(0),
                 authentications: c["authentications"].as_u64().unwrap_or(0),
                 failed: c["failed"].as_u64().unwrap_or(0),
                 errors: c["errors"].as_u64().unwrap_or(0),
@@ -874,23 +877,25 @@ async fn dashboard_engine(State(p): State<Shared>, headers: axum::http::HeaderMa
 #[derive(Deserialize)]
 struct AgentForm {
     agent: String,
-    /// `stop`, `start`, `wrong-key`, `right-key`, `no-dc`, `dc`.
+    /// `stop`, `start`, `wrong-key`, `right-key`, `no-dc`, `dc`, `delay` (with `ms`).
     action: String,
+    ms: Option<u64>,
 }
 
 /// An authentication agent's switch from the dashboard.
 async fn dashboard_agent(State(p): State<Shared>, headers: axum::http::HeaderMap, Form(f): Form<AgentForm>) -> Response {
     let token = lab_admin!(p, headers);
-    let (key, on) = match f.action.as_str() {
-        "stop" => ("stopped", true),
-        "start" => ("stopped", false),
-        "wrong-key" => ("wrongKey", true),
-        "right-key" => ("wrongKey", false),
-        "no-dc" => ("directoryUnreachable", true),
-        "dc" => ("directoryUnreachable", false),
-        _ => return (StatusCode::BAD_REQUEST, "action: stop, start, wrong-key, right-key, no-dc or dc").into_response(),
+    let (key, value) = match (f.action.as_str(), f.ms) {
+        ("stop", _) => ("stopped", json!(true)),
+        ("start", _) => ("stopped", json!(false)),
+        ("wrong-key", _) => ("wrongKey", json!(true)),
+        ("right-key", _) => ("wrongKey", json!(false)),
+        ("no-dc", _) => ("directoryUnreachable", json!(true)),
+        ("dc", _) => ("directoryUnreachable", json!(false)),
+        ("delay", Some(ms)) => ("delayMs", json!(ms)),
+        _ => return (StatusCode::BAD_REQUEST, "action: stop, start, wrong-key, right-key, no-dc, dc, or delay with ms").into_response(),
     };
-    let body = json!({ "agent": f.agent, key: on });
+    let body = json!({ "agent": f.agent, key: value });
     let (status, body) = p.api(reqwest::Method::POST, "/lab/engine/pta/faults", Some(&token), Some(body)).await;
     dashboard_after(&p, &token, status, &body).await
 }

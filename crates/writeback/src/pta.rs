@@ -405,9 +405,12 @@ async fn validate(inner: &AgentInner, id: uuid::Uuid, upn: &str, copies: &[relay
     if f.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
     }
-    let key = if f.wrong_key { &inner.wrong_key } else { &inner.key };
     let mine = copies.iter().find(|c| c.agent.to_string() == inner.id);
-    let Some(password) = mine.and_then(|c| c.password.open_cached(key, &inner.keys).ok()) else {
+    // an agent holding another key has none of the data keys its own unwrapped: no cache
+    let opened = mine.and_then(|c| {
+        if f.wrong_key { c.password.open(&inner.wrong_key).ok() } else { c.password.open_cached(&inner.key, &inner.keys).ok() }
+    });
+    let Some(password) = opened else {
         inner.counts[3].fetch_add(1, Ordering::Relaxed);
         inner.log(
             "Error",
