@@ -591,15 +591,9 @@ impl Tenant {
     /// smart lockout's counting and the account's state, as one step. Should the credential
     /// have changed in between (a reset), the password is checked again against the new one.
     pub fn sign_in_finish(&mut self, id: Uuid, checked: &Option<Credential>, good: bool, password: &str) -> Result<Uuid, SignInError> {
-        let now = self.clock.now();
-        let (threshold, duration) = (self.password_rules.lockout_threshold, self.password_rules.lockout_duration_seconds);
-        let Some(user) = self.users.get(&id) else { return Err(SignInError::UnknownUser) };
-        let demands_change = self.user_risk_policy.demands_change(&user.risk);
+        let (now, threshold, duration, demands_change) = self.second_half(id)?;
         let user = self.users.get_mut(&id).expect("looked up");
         let lock = &mut user.smart_lockout;
-        if lock.locked_until.is_some_and(|t| t > now) {
-            return Err(SignInError::Locked);
-        }
         let good = if user.credential == *checked { good } else { user.credential.as_ref().is_some_and(|c| c.verify(password)) };
         if !good {
             return Err(lock.failure(Some(bad_password_fingerprint(password)), threshold, duration, now));
@@ -614,15 +608,9 @@ impl Tenant {
     /// (the account, the user-risk policy), and every other answer refuses as Microsoft's
     /// PTA pages say, without counting.
     pub fn pass_through_finish(&mut self, id: Uuid, answer: &crate::signins::AgentAnswer) -> Result<Uuid, SignInError> {
-        let now = self.clock.now();
-        let (threshold, duration) = (self.password_rules.lockout_threshold, self.password_rules.lockout_duration_seconds);
-        let Some(user) = self.users.get(&id) else { return Err(SignInError::UnknownUser) };
-        let demands_change = self.user_risk_policy.demands_change(&user.risk);
+        let (now, threshold, duration, demands_change) = self.second_half(id)?;
         let user = self.users.get_mut(&id).expect("looked up");
         let lock = &mut user.smart_lockout;
-        if lock.locked_until.is_some_and(|t| t > now) {
-            return Err(SignInError::Locked);
-        }
         if let Some(refusal) = answer.refusal() {
             return Err(refusal);
         }
@@ -631,6 +619,18 @@ impl Tenant {
         }
         lock.succeeded();
         Self::signed_in(user, demands_change)
+    }
+
+    /// What both second halves start from: now, smart lockout's threshold and duration, and
+    /// whether the user-risk policy demands a change — or the refusal of a user gone or locked.
+    fn second_half(&self, id: Uuid) -> Result<(OffsetDateTime, u32, u32, bool), SignInError> {
+        let now = self.clock.now();
+        let Some(user) = self.users.get(&id) else { return Err(SignInError::UnknownUser) };
+        if user.smart_lockout.locked_until.is_some_and(|t| t > now) {
+            return Err(SignInError::Locked);
+        }
+        let rules = &self.password_rules;
+        Ok((now, rules.lockout_threshold, rules.lockout_duration_seconds, self.user_risk_policy.demands_change(&user.risk)))
     }
 
     /// Whether a user whose password was good may have a token.

@@ -336,6 +336,24 @@ impl Inner {
     }
 }
 
+/// Waits (real time, at most `limit`) until `holds`, looking again each time `changed` is
+/// told: no polling. Whether it holds in the end.
+pub(crate) async fn wait_until(changed: &Notify, holds: impl Fn() -> bool, limit: Duration) -> bool {
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        // registered before the look, so a change in between is not missed
+        notified.as_mut().enable();
+        if holds() {
+            return true;
+        }
+        if tokio::time::timeout_at(until, notified).await.is_err() {
+            return holds();
+        }
+    }
+}
+
 /// A running engine.
 #[derive(Clone)]
 pub struct Engine {
@@ -414,19 +432,7 @@ impl Engine {
 
     /// Woken by the link's own change (no polling: a lab start waits for exactly this).
     async fn wait_link(&self, up: bool, limit: Duration) -> bool {
-        let until = tokio::time::Instant::now() + limit;
-        loop {
-            let changed = self.inner.link_changed.notified();
-            tokio::pin!(changed);
-            // registered before the look, so a change in between is not missed
-            changed.as_mut().enable();
-            if self.connected() == up {
-                return true;
-            }
-            if tokio::time::timeout_at(until, changed).await.is_err() {
-                return self.connected() == up;
-            }
-        }
+        wait_until(&self.inner.link_changed, || self.connected() == up, limit).await
     }
 
     /// Stops the service (31016): the relay link closes; the tenant then answers callers as

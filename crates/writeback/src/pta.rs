@@ -262,18 +262,7 @@ impl Agent {
     }
 
     async fn wait_link(&self, up: bool, limit: Duration) -> bool {
-        let until = tokio::time::Instant::now() + limit;
-        loop {
-            let changed = self.inner.link_changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if self.connected() == up {
-                return true;
-            }
-            if tokio::time::timeout_at(until, changed).await.is_err() {
-                return self.connected() == up;
-            }
-        }
+        wait_until(&self.inner.link_changed, || self.connected() == up, limit).await
     }
 
     fn log(&self, level: &'static str, message: impl Into<String>) {

@@ -11,20 +11,28 @@ pub(super) const AUDIT_READERS: &[crate::roles::Role] = &[
     crate::roles::Role::HelpdeskAdministrator,
 ];
 
-pub(super) async fn directory_audits(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+/// The tenant, held for a caller who may read the logs: one of [`AUDIT_READERS`], or an
+/// app with AuditLog.Read.All.
+fn reader<'a>(s: &'a TenantServer, headers: &HeaderMap) -> Result<std::sync::MutexGuard<'a, crate::directory::Tenant>, Response> {
+    let c = caller(s, headers)?;
     let t = s.lock();
     let allowed = match &c {
         Caller::User { id, .. } => t.user(id).is_some_and(|u| u.roles.iter().any(|r| AUDIT_READERS.contains(r))),
         Caller::App { roles, .. } => roles.iter().any(|r| r == "AuditLog.Read.All"),
     };
-    if !allowed {
+    if allowed {
+        Ok(t)
+    } else {
         drop(t);
-        return insufficient_privileges(&s);
+        Err(insufficient_privileges(s))
     }
+}
+
+pub(super) async fn directory_audits(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let t = match reader(&s, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let want =
         q.get("$filter").and_then(|f| f.strip_prefix("activityDisplayName eq '")).and_then(|f| f.strip_suffix('\'')).map(str::to_string);
     let value: Vec<Value> = t
@@ -38,19 +46,10 @@ pub(super) async fn directory_audits(State(s): State<Shared>, headers: HeaderMap
 /// `GET /auditLogs/signIns`: the sign-in log, newest first, for the same readers;
 /// `$filter=userPrincipalName eq '…'` and `$top` as Graph takes them.
 pub(super) async fn sign_ins(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
+    let t = match reader(&s, &headers) {
+        Ok(t) => t,
         Err(r) => return r,
     };
-    let t = s.lock();
-    let allowed = match &c {
-        Caller::User { id, .. } => t.user(id).is_some_and(|u| u.roles.iter().any(|r| AUDIT_READERS.contains(r))),
-        Caller::App { roles, .. } => roles.iter().any(|r| r == "AuditLog.Read.All"),
-    };
-    if !allowed {
-        drop(t);
-        return insufficient_privileges(&s);
-    }
     let upn =
         q.get("$filter").and_then(|f| f.strip_prefix("userPrincipalName eq '")).and_then(|f| f.strip_suffix('\'')).map(str::to_lowercase);
     let top = q.get("$top").and_then(|n| n.parse::<usize>().ok()).unwrap_or(1000).min(1000);

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use relay::{Outcome, Sealed, ToEngine, ToTenant};
 use sha2::Digest;
 use tokio::sync::{mpsc, oneshot};
@@ -102,11 +102,9 @@ impl RelayHub {
     fn authenticate(&self, header: &str) -> Option<Uuid> {
         let (id, secret) = header.strip_prefix("Bearer ")?.split_once('.')?;
         let id = Uuid::parse_str(id).ok()?;
-        let digest: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
         let st = self.state();
         let e = st.engines.get(&id)?;
-        // compare every byte whatever the first difference
-        (e.credential.iter().zip(digest.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0).then_some(id)
+        credential_matches(&e.credential, secret).then_some(id)
     }
 
     pub fn status(&self) -> Vec<Value> {
@@ -338,52 +336,31 @@ async fn serve_link(s: Shared, engine: Uuid, mut socket: WebSocket) {
         }
         n
     };
-    loop {
-        tokio::select! {
-            out = rx.recv() => {
-                let Some(msg) = out else { break };
-                let text = serde_json::to_string(&msg).unwrap_or_default();
-                if socket.send(Message::Text(text.into())).await.is_err() {
-                    break;
-                }
+    let incoming = |text: &str| match serde_json::from_str::<ToTenant>(text) {
+        Ok(ToTenant::Heartbeat) => {
+            let now = s.relay.now();
+            if let Some(e) = s.relay.state().engines.get_mut(&engine) {
+                e.last_heartbeat = Some(now);
             }
-            inc = socket.recv() => {
-                let text = match inc {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => continue,
-                    _ => break,
-                };
-                match serde_json::from_str::<ToTenant>(&text) {
-                    Ok(ToTenant::Heartbeat) => {
-                        let now = s.relay.now();
-                        if let Some(e) = s.relay.state().engines.get_mut(&engine) {
-                            e.last_heartbeat = Some(now);
-                        }
-                        let ack = serde_json::to_string(&ToEngine::HeartbeatAck).unwrap_or_default();
-                        if socket.send(Message::Text(ack.into())).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(ToTenant::Answer { id, outcome }) => {
-                        if let Some((_, waiting)) = s.relay.state().pending.remove(&id) {
-                            let _ = waiting.send(outcome);
-                        }
-                    }
-                    Ok(ToTenant::SyncDone { id, report }) => {
-                        if let Some((_, waiting)) = s.relay.state().pending_sync.remove(&id) {
-                            let _ = waiting.send(report);
-                        }
-                    }
-                    Err(_) => break,
-                }
+            Ok(Some(ToEngine::HeartbeatAck))
+        }
+        Ok(ToTenant::Answer { id, outcome }) => {
+            if let Some((_, waiting)) = s.relay.state().pending.remove(&id) {
+                let _ = waiting.send(outcome);
             }
+            Ok(None)
         }
-        // offboarded, or replaced by a newer connection of the same engine
-        let current = s.relay.state().engines.get(&engine).map(|e| e.link_id == link_id && e.link.is_some()).unwrap_or(false);
-        if !current {
-            break;
+        Ok(ToTenant::SyncDone { id, report }) => {
+            if let Some((_, waiting)) = s.relay.state().pending_sync.remove(&id) {
+                let _ = waiting.send(report);
+            }
+            Ok(None)
         }
-    }
+        Err(_) => Err(()),
+    };
+    // offboarded, or replaced by a newer connection of the same engine
+    let current = || s.relay.state().engines.get(&engine).map(|e| e.link_id == link_id && e.link.is_some()).unwrap_or(false);
+    pump(&mut socket, &mut rx, incoming, current).await;
     let mut st = s.relay.state();
     if let Some(e) = st.engines.get_mut(&engine).filter(|e| e.link_id == link_id) {
         e.link = None;

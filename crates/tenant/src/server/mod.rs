@@ -536,6 +536,55 @@ fn holds_role(s: &TenantServer, headers: &HeaderMap, roles: &[crate::roles::Role
     if ok { Ok(()) } else { Err(insufficient_privileges(s)) }
 }
 
+/// Whether a presented secret's SHA-256 is `kept`, comparing every byte whatever the first
+/// difference (relay and queue credentials are kept as hashes).
+fn credential_matches(kept: &[u8; 32], presented: &str) -> bool {
+    use sha2::Digest;
+    let digest: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
+    kept.iter().zip(digest.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// One outbound link's WebSocket (an engine's relay, an agent's queue): what `outgoing`
+/// holds goes out as JSON text; each text frame that comes in goes to `incoming`, whose
+/// `Some` is sent straight back (a heartbeat's ack) and whose `Err` ends the link, as does
+/// `current` turning false (the link replaced or offboarded) or either side closing.
+async fn pump<Out: serde::Serialize>(
+    socket: &mut axum::extract::ws::WebSocket,
+    outgoing: &mut tokio::sync::mpsc::UnboundedReceiver<Out>,
+    mut incoming: impl FnMut(&str) -> Result<Option<Out>, ()>,
+    mut current: impl FnMut() -> bool,
+) {
+    use axum::extract::ws::Message;
+    loop {
+        let reply = tokio::select! {
+            out = outgoing.recv() => match out {
+                Some(msg) => Some(msg),
+                None => break,
+            },
+            inc = socket.recv() => {
+                let text = match inc {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => continue,
+                    _ => break,
+                };
+                match incoming(&text) {
+                    Ok(reply) => reply,
+                    Err(()) => break,
+                }
+            }
+        };
+        if let Some(msg) = reply {
+            let text = serde_json::to_string(&msg).unwrap_or_default();
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+        if !current() {
+            break;
+        }
+    }
+}
+
 fn body_json(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Some(m),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use rand::{Rng, SeedableRng};
 use relay::pta::{AgentCopy, FromAgent, ToAgent, Validation};
 use sha2::Digest;
@@ -110,10 +110,9 @@ impl PtaHub {
     fn authenticate(&self, header: &str) -> Option<Uuid> {
         let (id, secret) = header.strip_prefix("Bearer ")?.split_once('.')?;
         let id = Uuid::parse_str(id).ok()?;
-        let digest: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
         let st = self.state();
         let (_, a) = st.agents.iter().find(|(a, _)| *a == id)?;
-        (a.credential.iter().zip(digest.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0).then_some(id)
+        credential_matches(&a.credential, secret).then_some(id)
     }
 
     /// The agents as the admin center lists them: Active while connected, else Inactive.
@@ -323,50 +322,28 @@ async fn serve_link(s: Shared, agent: Uuid, mut socket: WebSocket) {
         }
         n
     };
-    let seen = |s: &Shared| {
+    let seen = || {
         let now = s.pta.now();
         if let Some(a) = s.pta.state().get_mut(&agent) {
             a.last_seen = Some(now);
         }
     };
-    seen(&s);
-    loop {
-        tokio::select! {
-            out = rx.recv() => {
-                let Some(msg) = out else { break };
-                let text = serde_json::to_string(&msg).unwrap_or_default();
-                if socket.send(Message::Text(text.into())).await.is_err() {
-                    break;
-                }
-            }
-            inc = socket.recv() => {
-                let text = match inc {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => continue,
-                    _ => break,
-                };
-                match serde_json::from_str::<FromAgent>(&text) {
-                    Ok(FromAgent::Heartbeat) => {
-                        seen(&s);
-                        let ack = serde_json::to_string(&ToAgent::HeartbeatAck).unwrap_or_default();
-                        if socket.send(Message::Text(ack.into())).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(FromAgent::Validated { id, result }) => {
-                        if let Some((_, waiting)) = s.pta.state().pending.remove(&id) {
-                            let _ = waiting.send(result);
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
+    seen();
+    let incoming = |text: &str| match serde_json::from_str::<FromAgent>(text) {
+        Ok(FromAgent::Heartbeat) => {
+            seen();
+            Ok(Some(ToAgent::HeartbeatAck))
         }
-        let current = s.pta.state().get_mut(&agent).map(|a| a.link_id == link_id && a.link.is_some()).unwrap_or(false);
-        if !current {
-            break;
+        Ok(FromAgent::Validated { id, result }) => {
+            if let Some((_, waiting)) = s.pta.state().pending.remove(&id) {
+                let _ = waiting.send(result);
+            }
+            Ok(None)
         }
-    }
+        Err(_) => Err(()),
+    };
+    let current = || s.pta.state().get_mut(&agent).map(|a| a.link_id == link_id && a.link.is_some()).unwrap_or(false);
+    pump(&mut socket, &mut rx, incoming, current).await;
     let mut st = s.pta.state();
     if let Some(a) = st.get_mut(&agent).filter(|a| a.link_id == link_id) {
         a.link = None;
