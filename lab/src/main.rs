@@ -563,11 +563,7 @@ fn parse_partition(s: &str) -> Result<(usize, usize), String> {
 }
 
 fn parse_sign_in(s: &str) -> Result<labkit::SignInMethod, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "phs" => Ok(labkit::SignInMethod::PasswordHashSync),
-        "pta" => Ok(labkit::SignInMethod::PassThroughAuthentication),
-        _ => Err("phs (password hash sync) or pta (pass-through authentication)".into()),
-    }
+    labkit::SignInMethod::parse(s).ok_or_else(|| "phs (password hash sync) or pta (pass-through authentication)".into())
 }
 
 fn parse_anchor(s: &str) -> Result<writeback::SourceAnchor, String> {

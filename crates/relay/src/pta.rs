@@ -46,6 +46,36 @@ pub mod win32 {
     }
 }
 
+/// How synced users' passwords are checked at sign-in, for every managed domain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignInMethod {
+    /// Against the hash password hash sync left in the cloud.
+    #[default]
+    PasswordHashSync,
+    /// By an on-premises authentication agent, against AD, at every sign-in.
+    PassThroughAuthentication,
+}
+
+impl SignInMethod {
+    /// `phs` / `pta` (as `lab up --sign-in` and Connect's task take them), or the long names.
+    pub fn parse(s: &str) -> Option<SignInMethod> {
+        match s.to_ascii_lowercase().as_str() {
+            "phs" | "passwordhashsync" | "password-hash-sync" => Some(SignInMethod::PasswordHashSync),
+            "pta" | "passthroughauthentication" | "pass-through-authentication" => Some(SignInMethod::PassThroughAuthentication),
+            _ => None,
+        }
+    }
+
+    /// The short name (`phs`, `pta`).
+    pub fn short(self) -> &'static str {
+        match self {
+            SignInMethod::PasswordHashSync => "phs",
+            SignInMethod::PassThroughAuthentication => "pta",
+        }
+    }
+}
+
 /// One agent's copy of the password.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,26 +7,7 @@ use uuid::Uuid;
 
 use crate::directory::SignInError;
 
-/// How synced users' passwords are checked at sign-in, for every managed domain.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum SignInMethod {
-    /// Against the hash password hash sync left in the cloud.
-    #[default]
-    PasswordHashSync,
-    /// By an on-premises authentication agent, against AD, at every sign-in.
-    PassThroughAuthentication,
-}
-
-impl SignInMethod {
-    pub fn parse(s: &str) -> Option<SignInMethod> {
-        match s.to_ascii_lowercase().as_str() {
-            "phs" | "passwordhashsync" | "password-hash-sync" => Some(SignInMethod::PasswordHashSync),
-            "pta" | "passthroughauthentication" | "pass-through-authentication" => Some(SignInMethod::PassThroughAuthentication),
-            _ => None,
-        }
-    }
-}
+pub use relay::pta::SignInMethod;
 
 /// What came back for a sign-in sent to the agents.
 #[derive(Clone, Debug, PartialEq, Eq)]

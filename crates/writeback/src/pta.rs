@@ -477,21 +477,7 @@ async fn logon(inner: &AgentInner, url: &str, upn: &str, password: &str) -> Resu
 
 /// The sign-in methods Connect's "Change user sign-in" task offers (Seamless SSO is not: it
 /// needs Kerberos, which the lab does not speak).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    PasswordHashSync,
-    PassThroughAuthentication,
-}
-
-impl Method {
-    pub fn parse(s: &str) -> Option<Method> {
-        match s.to_ascii_lowercase().as_str() {
-            "phs" | "password-hash-sync" | "passwordhashsync" => Some(Method::PasswordHashSync),
-            "pta" | "pass-through-authentication" | "passthroughauthentication" => Some(Method::PassThroughAuthentication),
-            _ => None,
-        }
-    }
-}
+pub use relay::pta::SignInMethod as Method;
 
 impl Agents {
     /// Connect's task **Change user sign-in**, with the administrator's credentials: for
@@ -631,9 +617,7 @@ pub fn pta_router(slot: Arc<std::sync::OnceLock<Arc<Agents>>>) -> axum::Router {
             };
             let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
             match agents.change_sign_in(method, upn, pw).await {
-                Ok(()) => {
-                    Json(json!({ "method": if method == Method::PassThroughAuthentication { "pta" } else { "phs" } })).into_response()
-                }
+                Ok(()) => Json(json!({ "method": method.short() })).into_response(),
                 Err(e) => error(StatusCode::BAD_REQUEST, "SignInChangeFailed", e.0),
             }
         }
