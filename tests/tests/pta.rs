@@ -231,3 +231,31 @@ async fn agents_register_their_own_keys_and_a_tenant_takes_at_most_forty() {
     assert_eq!(t.call("POST", "/lab/pta/agents", Some(&admin), Some(body(41))).await.0, 201);
     t.stop().await;
 }
+
+/// Connect's "Change user sign-in" authenticates with the credentials it is given, as the
+/// wizard on the Connect server does: a Hybrid Identity Administrator runs it without being
+/// the lab's administrator (the admin center's pages call it with their own sign-in), a user
+/// without the role is refused and nothing changes, and no credentials at all change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_identity_administrator_runs_change_user_sign_in() {
+    install_crypto();
+    let t = TestLab::start_with(|c| c.engine = true).await;
+    let task = |user: &str, password: &str| json!({ "method": "pta", "userPrincipalName": user, "password": password });
+    let (s, r) = t.call("POST", "/lab/engine/sign-in", None, Some(task("", ""))).await;
+    assert_eq!(s, 400, "{r}");
+    let (s, r) = t.call("POST", "/lab/engine/sign-in", None, Some(task(USER1.0, USER1.1))).await;
+    assert_eq!(s, 400, "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("HTTP 403"), "{r}");
+    let admin = t.admin_token().await;
+    let (_, f) = t.call("GET", "/lab/pta", Some(&admin), None).await;
+    assert_eq!(f["enabled"], false);
+    let user1 = t.call("GET", "/v1.0/users/user1@testlab.example", Some(&admin), None).await.1["id"].as_str().unwrap().to_string();
+    let hia = json!({ "principalId": user1, "roleDefinitionId": "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2", "directoryScopeId": "/" });
+    let (s, r) = t.call("POST", "/v1.0/roleManagement/directory/roleAssignments", Some(&admin), Some(hia)).await;
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = t.call("POST", "/lab/engine/sign-in", None, Some(task(USER1.0, USER1.1))).await;
+    assert_eq!(s, 200, "{r}");
+    let (_, f) = t.call("GET", "/lab/pta", Some(&admin), None).await;
+    assert_eq!((f["enabled"].as_bool(), f["agents"][0]["machineName"].as_str()), (Some(true), Some("CONNECT1")), "{f}");
+    t.stop().await;
+}

@@ -242,6 +242,11 @@ mod tests {
         assert_eq!(code(1909), Some(50053));
         assert_eq!(code(1), Some(80007));
         assert_eq!(AgentAnswer::NoAgent.refusal().map(|e| e.code()), Some(80001));
+        // the sign-in log names the agent that answered, and none when none could
+        let other = Uuid::from_u128(5);
+        assert_eq!(AgentAnswer::Logon { win32: 0, agent: other }.agent(), Some(other));
+        assert_eq!(AgentAnswer::TimedOut { agent: other }.agent(), Some(other));
+        assert_eq!(AgentAnswer::NoAgent.agent(), None);
         assert_eq!(AgentAnswer::TimedOut { agent }.refusal().map(|e| e.code()), Some(80002));
         assert_eq!(AgentAnswer::CannotDecrypt { agent }.refusal().map(|e| e.code()), Some(80010));
         assert_eq!(AgentAnswer::DirectoryUnreachable { agent }.refusal().map(|e| e.code()), Some(80007));

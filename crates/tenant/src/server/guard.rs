@@ -103,7 +103,10 @@ fn open_lab_path(path: &str) -> bool {
         || path == "/lab/signIn/changePassword"
         || path == relay::RELAY_PATH
         || path == "/lab/sync/export"
-        // pass-through authentication: the Connect task's switch and the agents' own
+        // pass-through authentication: the Connect task's switch and the agents' own; Connect's
+        // "Change user sign-in" signs in with the credentials it is given (a Hybrid Identity or
+        // Global Administrator's), as the wizard on the Connect server does, not the lab's
+        || path == "/lab/engine/sign-in"
         || path == "/lab/pta"
         || path == relay::pta::AGENTS_PATH
         || path.starts_with("/lab/pta/agents/")
@@ -244,6 +247,7 @@ mod tests {
         assert!(!open_lab_path("/lab/outbox"));
         assert!(open_lab_path("/lab/pta") && open_lab_path("/lab/pta/queue") && open_lab_path("/lab/pta/agents/x"));
         assert!(!open_lab_path("/lab/pta/settings"), "the agents' timeout is the lab's switch");
+        assert!(open_lab_path("/lab/engine/sign-in") && !open_lab_path("/lab/engine/pta/faults") && !open_lab_path("/lab/engine/control"));
         assert!(!open_lab_path("/lab/engine/control"));
         assert!(!open_lab_path("/lab/adds/rights"));
         assert!(!open_lab_path("/lab/sspr/flowsX"));
