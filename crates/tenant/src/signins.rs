@@ -228,6 +228,21 @@ mod tests {
         assert!(log.entries.len() < before - 5 && log.bytes() <= LOG_BYTES);
     }
 
+    /// Each entry its own id; a lab replays the same ids, another tenant gets others.
+    #[test]
+    fn sign_in_ids_are_distinct_and_replay_per_tenant() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let ids = |tenant: Uuid| {
+            let mut log = SignInLog::default();
+            (0..3).map(|_| log.next_id(tenant)).collect::<Vec<_>>()
+        };
+        let first = ids(a);
+        assert_eq!(first.iter().collect::<std::collections::HashSet<_>>().len(), 3, "{first:?}");
+        assert!(first.iter().all(|id| !id.is_nil() && id.get_version_num() == 4));
+        assert_eq!(ids(a), first, "replayed");
+        assert!(ids(b).iter().all(|id| !first.contains(id)), "another tenant's");
+    }
+
     #[test]
     fn an_agents_answer_maps_to_microsofts_codes() {
         let agent = Uuid::nil();
