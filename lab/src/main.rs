@@ -1126,7 +1126,14 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bo
     writeln!(out, "       authority {}", t.authority)?;
     writeln!(out, "       Graph     {}", t.graph)?;
     writeln!(out, "       admin     {} / {}", t.admin_upn, t.admin_password)?;
-    writeln!(out, "       app       client_id {} / secret {}\n", t.client_id, t.client_secret)?;
+    writeln!(out, "       app       client_id {} / secret {}", t.client_id, t.client_secret)?;
+    match info.sign_in {
+        labkit::SignInMethod::PassThroughAuthentication => {
+            let agents: Vec<&str> = info.pta_agents.iter().map(|a| a.machine_name.as_str()).collect();
+            writeln!(out, "       sign-in   pass-through authentication (agents {}; docs/pta.md)\n", agents.join(", "))?;
+        }
+        labkit::SignInMethod::PasswordHashSync => writeln!(out, "       sign-in   password hash sync\n")?,
+    }
     writeln!(out, "Seeded accounts:")?;
     for u in &info.users {
         let name = if u.sam.is_empty() { &u.upn } else { &u.sam };
