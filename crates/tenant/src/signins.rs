@@ -216,6 +216,9 @@ mod tests {
             log.push(entry(n));
         }
         assert!(log.bytes() <= LOG_BYTES);
+        let kept: usize = log.entries.iter().map(|(e, _)| estimate(e)).sum();
+        assert_eq!(log.bytes(), kept, "the count is the kept entries' sizes");
+        assert!(log.bytes() > LOG_BYTES - 2 * one, "full, within an entry: {}", log.bytes());
         // (the newest entries' names are a few bytes longer than the first's)
         let fewest = LOG_BYTES / estimate(&entry(fits + 99));
         assert!(log.entries.len() >= fewest && log.entries.len() <= fits, "{} of {fewest}..{fits}", log.entries.len());
