@@ -129,8 +129,12 @@ impl SignInLog {
     }
 
     pub fn push(&mut self, entry: SignIn) {
+        self.push_within(entry, LOG_BYTES);
+    }
+
+    fn push_within(&mut self, entry: SignIn, bound: usize) {
         let size = estimate(&entry);
-        while self.bytes + size > LOG_BYTES {
+        while self.bytes + size > bound {
             let Some((_, s)) = self.entries.pop_front() else { break };
             self.bytes -= s;
         }
@@ -229,6 +233,59 @@ mod tests {
         let before = log.entries.len();
         log.push(big);
         assert!(log.entries.len() < before - 5 && log.bytes() <= LOG_BYTES);
+    }
+
+    /// The estimate counts every string's bytes and each list item's size: each pushes the
+    /// log's bound by exactly that much.
+    #[test]
+    fn an_entrys_estimate_counts_each_string_and_item() {
+        let base = estimate(&entry(1));
+        assert!(base > std::mem::size_of::<(SignIn, usize)>() + 100, "the inline part and the strings");
+        let grow = |f: &dyn Fn(&mut SignIn)| {
+            let mut e = entry(1);
+            f(&mut e);
+            estimate(&e) - base
+        };
+        assert_eq!(grow(&|e| e.user_principal_name.push_str("abc")), 3);
+        assert_eq!(grow(&|e| e.created_date_time.push_str("abcd")), 4);
+        assert_eq!(grow(&|e| e.app_id.push_str("ab")), 2);
+        assert_eq!(grow(&|e| e.app_display_name.push('a')), 1);
+        assert_eq!(grow(&|e| e.status.failure_reason = Some("y".repeat(105))), 5);
+        assert_eq!(grow(&|e| e.status.additional_details = Some("z".repeat(7))), 7);
+        let detail = AuthenticationDetail {
+            authentication_method: "Password",
+            authentication_method_detail: "Pass-through Authentication",
+            succeeded: true,
+            authentication_step_result_detail: "r".repeat(9),
+        };
+        let one = std::mem::size_of::<AuthenticationDetail>() + 9;
+        assert_eq!(grow(&|e| e.authentication_details.push(detail.clone())), one);
+        assert_eq!(grow(&|e| e.authentication_details.extend([detail.clone(), detail.clone()])), 2 * one);
+        let kv = KeyValue { key: "k".repeat(3), value: "v".repeat(4) };
+        let one = std::mem::size_of::<KeyValue>() + 7;
+        assert_eq!(grow(&|e| e.authentication_processing_details.push(kv.clone())), one);
+        assert_eq!(grow(&|e| e.authentication_processing_details.extend([kv.clone(), kv.clone()])), 2 * one);
+    }
+
+    /// An entry that fits exactly is kept; the next one pushes the oldest out.
+    #[test]
+    fn the_bound_is_inclusive() {
+        let size = estimate(&entry(1));
+        let mut log = SignInLog::default();
+        log.push_within(entry(1), 2 * size);
+        log.push_within(entry(2), 2 * size);
+        assert_eq!((log.entries.len(), log.bytes()), (2, 2 * size));
+        log.push_within(entry(3), 2 * size);
+        assert_eq!(log.entries.len(), 2);
+        assert_eq!(log.newest().last().unwrap().user_principal_name, "user2@testlab.example");
+    }
+
+    #[test]
+    fn failure_reasons_are_the_sign_in_logs_words() {
+        assert_eq!(failure_reason(&SignInError::NoAgent), "No Authentication Agent available.");
+        assert_eq!(failure_reason(&SignInError::AgentTimedOut), "Validation request timed out.");
+        assert!(failure_reason(&SignInError::InvalidCredentials).starts_with("Invalid username or password"));
+        assert!(failure_reason(&SignInError::LogonHours).contains("allowed hours"));
     }
 
     /// Each entry its own id; a lab replays the same ids, another tenant gets others.
