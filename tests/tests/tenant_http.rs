@@ -674,3 +674,41 @@ async fn refresh_tokens_renew_stay_valid_when_redeemed_and_a_password_change_rev
         assert!(e["error_description"].as_str().unwrap().contains("changed or reset their password"), "{e}");
     }
 }
+
+/// OpenID Connect's UserInfo at the discovery document's `userinfo_endpoint` (issue 34): a
+/// user's access token answers the user, with the id token's `sub`; an app's token and no
+/// token are Graph's 401 with its challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_answers_the_signed_in_user_as_the_id_token_names_them() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let discovery: Value = t
+        .http()
+        .get(format!("{}/v2.0/.well-known/openid-configuration", t.info().tenant.authority))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = discovery["userinfo_endpoint"].as_str().unwrap().to_string();
+    let (s, body) = user_token(&t, "user1@testlab.example", "Summer-Lake-41").await;
+    assert_eq!(s, 200, "{body}");
+    let id_token = body["id_token"].as_str().unwrap();
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    for (method, via) in [(reqwest::Method::GET, "GET"), (reqwest::Method::POST, "POST")] {
+        let r = t.http().request(method, &endpoint).bearer_auth(body["access_token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{via}");
+        let info: Value = r.json().await.unwrap();
+        assert_eq!(info["sub"], claims["sub"], "{via}: {info}");
+        assert_eq!((info["name"].as_str(), info["given_name"].as_str()), (Some("User1"), Some("User1")), "{info}");
+    }
+    let r = t.http().get(&endpoint).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let app = app_token(&t).await;
+    let r = t.http().get(&endpoint).bearer_auth(app).send().await.unwrap();
+    assert_eq!(r.status(), 401, "an app's token names no user");
+    t.stop().await;
+}

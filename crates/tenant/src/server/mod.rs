@@ -106,6 +106,7 @@ pub fn app(state: Shared) -> Router {
         .route("/{tenant}/discovery/v2.0/keys", get(jwks))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/common/userrealm/{upn}", get(user_realm))
+        .route("/oidc/userinfo", get(userinfo).post(userinfo))
         .route("/v1.0/me", get(me))
         .route("/v1.0/users", get(list_users).post(create_user))
         .route("/v1.0/users/{id}", get(get_user).patch(patch_user).delete(delete_user))

@@ -61,6 +61,34 @@ pub(super) async fn jwks(State(s): State<Shared>, Path(tenant): Path<String>) ->
     Json(serde_json::to_value(s.signer.jwks()).unwrap_or(Value::Null)).into_response()
 }
 
+/// `GET`/`POST /oidc/userinfo` (Graph's host in Entra): the signed-in user as OpenID
+/// Connect's UserInfo answers — `sub` (the id token's), `name`, `given_name`, `family_name`,
+/// `email`, `picture` — for a user's access token; an app's token or none is Graph's 401.
+pub(super) async fn userinfo(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let id = match caller(&s, &headers) {
+        Ok(Caller::User { id, .. }) => id,
+        Ok(Caller::App { .. }) => {
+            let msg = "UserInfo needs a user's token (an app's token names no user).";
+            return graph_error(&s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", msg);
+        }
+        Err(r) => return r,
+    };
+    let t = s.lock();
+    let Some(u) = t.user(&id) else {
+        drop(t);
+        return graph_error(&s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "The token's user does not exist.");
+    };
+    Json(json!({
+        "sub": id.to_string(),
+        "name": u.display_name,
+        "given_name": u.given_name,
+        "family_name": u.surname,
+        "email": u.mail,
+        "picture": "https://graph.microsoft.com/v1.0/me/photo/$value",
+    }))
+    .into_response()
+}
+
 /// MSAL's username/password flow asks this first: a managed (not federated) account.
 pub(super) async fn user_realm(State(s): State<Shared>, Path(upn): Path<String>) -> Response {
     let t = s.lock();
