@@ -342,12 +342,19 @@ pub(super) async fn token(
                         (id, credential, app_name, pta)
                     }
                     Err(e) => {
+                        // (locked by smart lockout: the user is known, and so is how it signs in)
+                        let user = t.find_user(username).map(|u| (u.id, u.synced()));
+                        let method = match user {
+                            Some((_, true)) if t.sign_in_method == SignInMethod::PassThroughAuthentication => "Pass-through Authentication",
+                            Some((_, true)) => "Password Hash Sync",
+                            _ => "Password in the cloud",
+                        };
                         let attempt = Attempt {
                             upn: username,
-                            user: None,
+                            user: user.map(|(id, _)| id),
                             app_id: &client_id,
                             app_name: &app_name,
-                            method: "Password in the cloud",
+                            method,
                             agent: None,
                         };
                         log_sign_in(&mut t, &attempt, Err(&e));
