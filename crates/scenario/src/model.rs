@@ -181,7 +181,8 @@ pub struct Outcome {
     /// Text the error message contains.
     pub message: Option<String>,
     /// Fields of the step's JSON answer by dotted path (`unlockOffered`, `value.0.id`,
-    /// `error.code`), each equal to the value given: a detail of a success or of a refusal.
+    /// `error.code`), each equal to the value given (`null`: null or absent): a detail of a
+    /// success or of a refusal.
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub json: Option<BTreeMap<String, serde_json::Value>>,
     /// HTTP response headers by name (any case): a value, `"*"` for present with any value,

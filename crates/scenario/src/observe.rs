@@ -214,7 +214,11 @@ pub fn matches(e: &Expect, got: &Observed) -> bool {
     let count_ok = o.count.is_none_or(|want| got.count == Some(want));
     let compare_ok = o.compare.is_none_or(|want| got.compare == Some(want));
     let message_ok = o.message.as_ref().is_none_or(|want| got.message().is_some_and(|m| m.contains(want.as_str())));
-    let json_ok = o.json.iter().flatten().all(|(path, want)| got.json_at(path) == Some(want));
+    // `null` is null or absent, as a header's `null` is absent
+    let json_ok = o.json.iter().flatten().all(|(path, want)| match got.json_at(path) {
+        Some(v) => v == want,
+        None => want.is_null(),
+    });
     let headers_ok = o.headers.iter().flatten().all(|(name, want)| match (want.as_deref(), got.header(name)) {
         (None, found) => found.is_none(),
         (Some("*"), found) => found.is_some(),
@@ -366,6 +370,10 @@ mod tests {
         assert!(matches(&want("methods.0.type", json!("email")), &started));
         assert!(!matches(&want("unlockOffered", json!(false)), &started));
         assert!(matches(&want("error.code", json!("NotAllowed")), &refused), "a detail of a refusal too");
+        // null: null or absent; absent is not any other value
+        assert!(matches(&want("methods.1", Value::Null), &started), "no second method");
+        assert!(!matches(&want("methods.0", Value::Null), &started), "a first one there is");
+        assert!(!matches(&want("methods.1.type", json!("email")), &started));
         assert_eq!(
             describe_against(&want("unlockOffered", json!(false)), &started).split(", ").last(),
             Some("answer's unlockOffered = true")

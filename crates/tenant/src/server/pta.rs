@@ -26,6 +26,8 @@ struct Agent {
     link: Option<mpsc::UnboundedSender<ToAgent>>,
     link_id: u64,
     last_seen: Option<String>,
+    /// When it was last heard of (its registration, its link, its beats), on the lab clock.
+    seen_at: clock::OffsetDateTime,
     /// The link's data key and how many passwords it sealed.
     data_key: Option<(relay::DataKey, u64)>,
 }
@@ -43,6 +45,9 @@ impl Registry {
         self.agents.iter_mut().find(|(a, _)| a == id).map(|(_, a)| a)
     }
 }
+
+/// How long an agent that stopped answering stays on the admin center's list.
+const INACTIVE_LISTED: std::time::Duration = std::time::Duration::from_secs(10 * 86_400);
 
 pub struct PtaHub {
     state: Mutex<Registry>,
@@ -90,6 +95,7 @@ impl PtaHub {
             link: None,
             link_id: 0,
             last_seen: None,
+            seen_at: self.clock.now(),
             data_key: None,
         };
         let mut st = self.state();
@@ -115,11 +121,14 @@ impl PtaHub {
         credential_matches(&a.credential, secret).then_some(id)
     }
 
-    /// The agents as the admin center lists them: Active while connected, else Inactive.
+    /// The agents as the admin center lists them: Active while connected, else Inactive; an
+    /// agent inactive for 10 days drops off the list (Microsoft's PTA FAQ).
     pub fn status(&self) -> Vec<Value> {
+        let now = self.clock.now();
         self.state()
             .agents
             .iter()
+            .filter(|(_, a)| a.link.is_some() || now - a.seen_at < INACTIVE_LISTED)
             .map(|(id, a)| {
                 json!({
                     "id": id.to_string(), "machineName": a.display_name,
@@ -323,9 +332,10 @@ async fn serve_link(s: Shared, agent: Uuid, mut socket: WebSocket) {
         n
     };
     let seen = || {
-        let now = s.pta.now();
+        let (now, at) = (s.pta.now(), s.pta.clock.now());
         if let Some(a) = s.pta.state().get_mut(&agent) {
             a.last_seen = Some(now);
+            a.seen_at = at;
         }
     };
     seen();
