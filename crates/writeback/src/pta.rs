@@ -72,6 +72,8 @@ pub struct Agent {
 
 struct AgentInner {
     id: String,
+    /// The same id, as the tenant's copies name it (parsed once, not per sign-in).
+    uuid: uuid::Uuid,
     machine: String,
     with_connect: bool,
     credential: String,
@@ -145,6 +147,7 @@ impl Agents {
         }
         let inner = Arc::new(AgentInner {
             id: reg["id"].as_str().unwrap_or_default().into(),
+            uuid: reg["id"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok()).unwrap_or_default(),
             machine,
             with_connect,
             credential: reg["credential"].as_str().unwrap_or_default().into(),
@@ -394,7 +397,7 @@ async fn validate(inner: &AgentInner, id: uuid::Uuid, upn: &str, copies: &[relay
     if f.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
     }
-    let mine = copies.iter().find(|c| c.agent.to_string() == inner.id);
+    let mine = copies.iter().find(|c| c.agent == inner.uuid);
     // an agent holding another key has none of the data keys its own unwrapped: no cache
     let opened = mine.and_then(|c| {
         if f.wrong_key { c.password.open(&inner.wrong_key).ok() } else { c.password.open_cached(&inner.key, &inner.keys).ok() }
