@@ -124,6 +124,8 @@ async fn sign_in_failures_answer_entras_aadsts_codes_and_smart_lockout_is_the_cl
     assert_eq!((s, aadsts(&b)), (400, 900144));
     let client_id = t.info().tenant.client_id.clone();
     let (s, b) = token(&t, &[("grant_type", "authorization_code"), ("client_id", &client_id), ("scope", "openid")]).await;
+    assert_eq!((s, aadsts(&b)), (400, 900144), "a code grant needs its code: {b}");
+    let (s, b) = token(&t, &[("grant_type", "urn:example:no-such-grant"), ("client_id", &client_id), ("scope", "openid")]).await;
     assert_eq!((s, b["error"].as_str().unwrap()), (400, "unsupported_grant_type"));
 }
 
@@ -238,7 +240,7 @@ async fn graph_reads_users_with_odata_shapes_and_synced_twins_match_ad() {
     assert_eq!((s, e["error"]["code"].as_str().unwrap()), (404, "Request_ResourceNotFound"));
     let (s, _, e) = graph(&t, "/me?$select=favouriteColour", Some(&user)).await;
     assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "Request_BadRequest"));
-    let (s, _, e) = graph(&t, "/users?$filter=startswith(displayName,'U')", Some(&user)).await;
+    let (s, _, e) = graph(&t, "/users?$filter=startswith(officeLocation,'U')", Some(&user)).await;
     assert_eq!((s, e["error"]["code"].as_str().unwrap()), (400, "Request_UnsupportedQuery"));
     // an app token has no /me
     let app = app_token(&t).await;

@@ -78,6 +78,8 @@ struct Flow {
     unlock_offered: bool,
     /// Synced from AD: the new password is judged by AD's policy.
     synced: bool,
+    /// The sign-in to go back to once done.
+    back: String,
 }
 
 pub struct Portal {
@@ -272,16 +274,41 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 #[derive(Deserialize)]
 struct UserForm {
     user: String,
+    ru: Option<String>,
 }
 
-async fn sspr_user() -> Response {
-    render(&SsprUserPage { error: None, user: String::new() })
+#[derive(Deserialize)]
+struct SsprQuery {
+    user: Option<String>,
+    ru: Option<String>,
+}
+
+/// A return address the page may link to: one of the lab's own paths (`/…`, not `//host`),
+/// so "Can't access your account?" is never a way to send a user elsewhere.
+fn same_site(ru: Option<&str>) -> String {
+    match ru {
+        Some(r)
+            if r.starts_with('/')
+                && !r.starts_with("//")
+                && !r.starts_with("/\\")
+                && r.len() <= 4096
+                && !r.chars().any(char::is_control) =>
+        {
+            r.to_string()
+        }
+        _ => "/portal/signin".into(),
+    }
+}
+
+async fn sspr_user(axum::extract::Query(q): axum::extract::Query<SsprQuery>) -> Response {
+    render(&SsprUserPage { error: None, user: q.user.unwrap_or_default(), back: same_site(q.ru.as_deref()) })
 }
 
 async fn sspr_start(State(p): State<Shared>, Form(f): Form<UserForm>) -> Response {
     let user = f.user.trim().to_string();
+    let back = same_site(f.ru.as_deref());
     if user.is_empty() {
-        let page = SsprUserPage { error: Some("Enter your user ID (your email or user name).".into()), user };
+        let page = SsprUserPage { error: Some("Enter your user ID (your email or user name).".into()), user, back };
         return render_status(StatusCode::BAD_REQUEST, &page);
     }
     let (status, body) = p.api(reqwest::Method::POST, "/lab/sspr/flows", None, Some(json!({ "userPrincipalName": user }))).await;
@@ -305,6 +332,7 @@ async fn sspr_start(State(p): State<Shared>, Form(f): Form<UserForm>) -> Respons
         code_sent: None,
         unlock_offered: body["unlockOffered"].as_bool().unwrap_or(false),
         synced: body["onPremisesSyncEnabled"].as_bool().unwrap_or(false),
+        back,
     };
     p.flows().insert(id.clone(), flow);
     Redirect::to(&format!("/portal/sspr/{id}")).into_response()
@@ -421,7 +449,7 @@ async fn sspr_reset(State(p): State<Shared>, Path(id): Path<String>, Form(f): Fo
         return sspr_error(status, &code, &message, Some(&id));
     }
     p.flows().remove(&id);
-    render(&SsprDonePage { user: flow.user, unlocked_only: false })
+    render(&SsprDonePage { user: flow.user, unlocked_only: false, back: flow.back })
 }
 
 async fn sspr_unlock(State(p): State<Shared>, Path(id): Path<String>) -> Response {
@@ -432,7 +460,7 @@ async fn sspr_unlock(State(p): State<Shared>, Path(id): Path<String>) -> Respons
         return sspr_error(status, &code, &message, Some(&id));
     }
     p.flows().remove(&id);
-    render(&SsprDonePage { user: flow.user, unlocked_only: true })
+    render(&SsprDonePage { user: flow.user, unlocked_only: true, back: flow.back })
 }
 
 /// The outbox holds every user's codes: the lab administrator's, like the dashboard.

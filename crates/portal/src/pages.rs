@@ -13,6 +13,8 @@ pub struct IndexPage;
 pub struct SsprUserPage {
     pub error: Option<String>,
     pub user: String,
+    /// Where the sign-in page that sent the user here wants them back ("Forgot my password").
+    pub back: String,
 }
 
 /// A verification method as the page offers it.
@@ -64,6 +66,8 @@ pub struct SsprPasswordPage {
 pub struct SsprDonePage {
     pub user: String,
     pub unlocked_only: bool,
+    /// The sign-in the user came from, or the lab's sign-in page.
+    pub back: String,
 }
 
 #[derive(Template)]

@@ -120,9 +120,65 @@ pub const SKU_ENTRA_ID_P2: Uuid = uuid::uuid!("84a661c4-e949-4bd2-a560-ed7766fca
 pub struct App {
     pub client_id: Uuid,
     pub display_name: String,
-    pub secret: Credential,
+    /// The app's first secret (the lab's own app is seeded with one); more come from
+    /// `addPassword` ([`App::passwords`]). None for an app registered without one.
+    pub secret: Option<Credential>,
     /// Graph application permissions granted with admin consent (the token's `roles`).
     pub permissions: Vec<String>,
+    /// The application object's id (Graph's `/applications/{id}`; the client id is its `appId`).
+    pub object_id: Uuid,
+    /// The service principal's id, once there is one (`/servicePrincipals`).
+    pub service_principal: Option<Uuid>,
+    /// Redirect URIs by platform: web, public client (mobile and desktop), single-page app.
+    pub web_redirect_uris: Vec<String>,
+    pub public_redirect_uris: Vec<String>,
+    pub spa_redirect_uris: Vec<String>,
+    /// "Allow public client flows": ROPC and device code without a secret.
+    pub is_fallback_public_client: bool,
+    /// Secrets added with `addPassword`.
+    pub passwords: Vec<AppPassword>,
+}
+
+/// An id that follows from another (an app's object and service principal ids from its
+/// appId): reproducible, and drawing nothing from the generator other ids come from.
+pub fn derived_id(from: Uuid, what: &str) -> Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new().chain_update(from.as_bytes()).chain_update(what.as_bytes()).finalize();
+    let bytes: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// A client secret added over Graph (`passwordCredential`): the text is shown once.
+#[derive(Clone, Debug)]
+pub struct AppPassword {
+    pub key_id: Uuid,
+    pub display_name: Option<String>,
+    /// The first three characters of the secret (Graph's `hint`).
+    pub hint: String,
+    pub credential: Credential,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+}
+
+impl App {
+    /// Every redirect URI the app registered, on any platform.
+    pub fn redirect_uris(&self) -> impl Iterator<Item = &String> {
+        self.web_redirect_uris.iter().chain(&self.public_redirect_uris).chain(&self.spa_redirect_uris)
+    }
+
+    /// A public client: it holds no secret a token request could prove (mobile, desktop,
+    /// single-page), so PKCE is its proof. An app whose redirect URI is a public client's or
+    /// a single-page app's, or that allows public client flows.
+    pub fn is_public_for(&self, redirect_uri: &str) -> bool {
+        crate::authorize::redirect_uri_registered(self.public_redirect_uris.iter().chain(&self.spa_redirect_uris), redirect_uri)
+            || (self.is_fallback_public_client && !crate::authorize::redirect_uri_registered(&self.web_redirect_uris, redirect_uri))
+    }
+
+    /// Whether `secret` is one of the app's secrets (expired ones are not) at `now`.
+    pub fn secret_matches(&self, secret: &str, now: OffsetDateTime) -> bool {
+        self.secret.as_ref().is_some_and(|c| c.verify(secret))
+            || self.passwords.iter().any(|p| p.end > now && p.start <= now && p.credential.verify(secret))
+    }
 }
 
 /// Entra smart lockout, apart from AD's: after 10 failed sign-ins the account is locked for
@@ -420,6 +476,8 @@ pub struct Tenant {
     by_upn: HashMap<String, Uuid>,
     pub(crate) groups: HashMap<Uuid, crate::groups::Group>,
     apps: HashMap<Uuid, App>,
+    /// Authorization codes, device flows and the browser's sign-in sessions.
+    pub grants: crate::authorize::Grants,
     /// Newest last.
     /// The newest [`AUDIT_KEPT`] entries (Entra keeps 30 days; the lab keeps a count).
     audit: std::collections::VecDeque<AuditEntry>,
@@ -468,6 +526,7 @@ impl Tenant {
             by_upn: HashMap::new(),
             groups: HashMap::new(),
             apps: HashMap::new(),
+            grants: Default::default(),
             audit: Default::default(),
             banned,
             password_rules: Default::default(),
@@ -533,10 +592,66 @@ impl Tenant {
     /// [`Tenant::add_app`] with its secret already hashed.
     pub fn add_app_hashed(&mut self, display_name: &str, secret: Credential, permissions: &[&str]) -> Uuid {
         let client_id = self.new_id();
-        let app =
-            App { client_id, display_name: display_name.into(), secret, permissions: permissions.iter().map(|p| p.to_string()).collect() };
+        let object_id = derived_id(client_id, "application");
+        let service_principal = Some(derived_id(client_id, "servicePrincipal"));
+        let app = App {
+            client_id,
+            display_name: display_name.into(),
+            secret: Some(secret),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            object_id,
+            service_principal,
+            web_redirect_uris: vec![],
+            // a desktop app's loopback (any port) and MSAL's native client URI
+            public_redirect_uris: vec!["http://localhost".into(), "https://login.microsoftonline.com/common/oauth2/nativeclient".into()],
+            spa_redirect_uris: vec![],
+            is_fallback_public_client: true,
+            passwords: vec![],
+        };
         self.apps.insert(client_id, app);
         client_id
+    }
+
+    /// A new app registration (Graph's `POST /applications`): no secret, no permissions, no
+    /// service principal yet.
+    pub fn register_app(&mut self, display_name: &str) -> Uuid {
+        let client_id = self.new_id();
+        let object_id = derived_id(client_id, "application");
+        let app = App {
+            client_id,
+            display_name: display_name.into(),
+            secret: None,
+            permissions: vec![],
+            object_id,
+            service_principal: None,
+            web_redirect_uris: vec![],
+            public_redirect_uris: vec![],
+            spa_redirect_uris: vec![],
+            is_fallback_public_client: false,
+            passwords: vec![],
+        };
+        self.apps.insert(client_id, app);
+        client_id
+    }
+
+    pub fn app_mut(&mut self, client_id: &Uuid) -> Option<&mut App> {
+        self.apps.get_mut(client_id)
+    }
+
+    /// By the application object's id or its appId.
+    pub fn app_by_object(&self, id: &Uuid) -> Option<&App> {
+        self.apps.values().find(|a| a.object_id == *id).or_else(|| self.apps.get(id))
+    }
+
+    /// Apps in a stable order (by display name, then appId).
+    pub fn apps(&self) -> Vec<&App> {
+        let mut v: Vec<&App> = self.apps.values().collect();
+        v.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()).then(a.client_id.cmp(&b.client_id)));
+        v
+    }
+
+    pub fn remove_app(&mut self, client_id: &Uuid) -> Option<App> {
+        self.apps.remove(client_id)
     }
 
     pub fn user(&self, id: &Uuid) -> Option<&User> {
@@ -565,6 +680,23 @@ impl Tenant {
 
     pub fn app(&self, client_id: &Uuid) -> Option<&App> {
         self.apps.get(client_id)
+    }
+
+    /// A browser's sign-in session at the STS: a new one for `user`, its cookie and `sid`.
+    pub fn start_session(&mut self, user: Uuid) -> Option<(String, Uuid)> {
+        let credential = self.users.get(&user)?.credential.as_ref()?.salt;
+        let sid = self.new_id();
+        let now = self.clock.now();
+        Some((self.grants.start_session(user, sid, credential, now), sid))
+    }
+
+    /// The session a cookie names: while it lasts, its user enabled and with the password it
+    /// signed in with (a changed or reset password ends every session, as it revokes refresh
+    /// tokens).
+    pub fn session(&self, cookie: &str) -> Option<crate::authorize::Session> {
+        let s = self.grants.session(cookie, self.clock.now())?;
+        let u = self.users.get(&s.user)?;
+        (u.account_enabled && u.credential.as_ref().is_some_and(|c| c.salt == s.credential)).then(|| s.clone())
     }
 
     /// A user's sign-in with a password (the ROPC grant): the checks and smart lockout's
@@ -1442,7 +1574,7 @@ impl Tenant {
     pub fn authenticate_app(&self, client_id: &str, secret: &str) -> Result<&App, ClientError> {
         let id = Uuid::parse_str(client_id).map_err(|_| ClientError::UnknownApp)?;
         let app = self.apps.get(&id).ok_or(ClientError::UnknownApp)?;
-        if app.secret.verify(secret) { Ok(app) } else { Err(ClientError::InvalidSecret) }
+        if app.secret_matches(secret, self.clock.now()) { Ok(app) } else { Err(ClientError::InvalidSecret) }
     }
 }
 

@@ -107,6 +107,11 @@ impl crate::directory::Tenant {
         if g.members.len() == before { Err(MemberError::NotMember) } else { Ok(()) }
     }
 
+    /// Whether `member` is in `group`, directly or through nested groups.
+    pub fn is_member_of(&self, group: Uuid, member: Uuid) -> bool {
+        is_member(&self.groups, group, member)
+    }
+
     /// Whether a user sits in a role-assignable group (Microsoft's table then guards them).
     pub fn in_role_assignable_group(&self, user: Uuid) -> bool {
         in_role_assignable_group(&self.groups, user)

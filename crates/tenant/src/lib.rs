@@ -7,8 +7,10 @@
 //! - [`passwords`]: Entra's cloud password rules, Password Protection's banned-password
 //!   evaluation, and the salted form in which the tenant keeps a password.
 
+pub mod authorize;
 pub mod directory;
 pub mod groups;
+pub mod odata;
 pub mod passwords;
 pub mod refresh;
 pub mod risk;

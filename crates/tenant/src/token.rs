@@ -99,6 +99,8 @@ pub struct SigningKey {
     decoding: DecodingKey,
     /// The public key as a JWK, without a key id (each signer gives its own).
     jwk: Jwk,
+    /// A self-signed certificate of the key (the JWKS's `x5c`), made when first asked for.
+    certificate: std::sync::OnceLock<Option<Vec<u8>>>,
 }
 
 /// How many tokens a process signs with ring before AWS-LC is warmed (in the background).
@@ -121,7 +123,36 @@ impl SigningKey {
         let encoding = EncodingKey::from_rsa_der(der);
         let jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).ok()?;
         let decoding = DecodingKey::from_jwk(&jwk).ok()?;
-        Some(SigningKey { ring, aws_lc: Default::default(), der: der.to_vec(), signed: Default::default(), decoding, jwk })
+        Some(SigningKey {
+            ring,
+            aws_lc: Default::default(),
+            der: der.to_vec(),
+            signed: Default::default(),
+            decoding,
+            jwk,
+            certificate: Default::default(),
+        })
+    }
+
+    /// The key's self-signed certificate (DER), as Entra publishes one per signing key in its
+    /// JWKS (`x5c`) for clients that validate against a certificate; made once per key (one
+    /// RSA signature), not on a start path.
+    pub fn certificate(&self) -> Option<&[u8]> {
+        self.certificate
+            .get_or_init(|| {
+                use rsa::pkcs1::DecodeRsaPrivateKey;
+                use rsa::pkcs8::EncodePrivateKey;
+                let pkcs8 = RsaPrivateKey::from_pkcs1_der(&self.der).ok()?.to_pkcs8_der().ok()?;
+                let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_bytes());
+                let key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).ok()?;
+                let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).ok()?;
+                // Entra's signing certificates name the token service
+                params.distinguished_name.push(rcgen::DnType::CommonName, "accounts.accesscontrol.windows.net");
+                params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2031, 1, 1);
+                Some(params.self_signed(&key).ok()?.der().to_vec())
+            })
+            .as_deref()
     }
 
     /// The key for AWS-LC (None if AWS-LC refuses a key ring took: ring signs then).
@@ -204,6 +235,25 @@ impl Signer {
 
     pub fn jwks(&self) -> &JwkSet {
         &self.jwks
+    }
+
+    /// The JWKS as Entra publishes it: each key with `use: sig`, its certificate (`x5c`) and
+    /// that certificate's SHA-1 thumbprint (`x5t`), and the issuer it signs for.
+    pub fn published_jwks(&self, issuer: &str) -> serde_json::Value {
+        use base64::Engine;
+        let mut keys = vec![];
+        for jwk in &self.jwks.keys {
+            let mut k = serde_json::to_value(jwk).unwrap_or_default();
+            k["use"] = "sig".into();
+            if let Some(cert) = self.key.certificate() {
+                let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert);
+                k["x5t"] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1.as_ref()).into();
+                k["x5c"] = serde_json::json!([base64::engine::general_purpose::STANDARD.encode(cert)]);
+            }
+            k["issuer"] = issuer.into();
+            keys.push(k);
+        }
+        serde_json::json!({ "keys": keys })
     }
 
     pub fn sign<T: Serialize>(&self, claims: &T) -> String {

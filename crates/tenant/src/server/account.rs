@@ -10,30 +10,38 @@ use crate::sspr::WritebackError;
 /// What Graph answers for each refusal. The wrong-current-password text is the lab's own
 /// (Microsoft does not document it; docs/fidelity.md).
 fn change_error(s: &TenantServer, e: &ChangeError) -> Response {
-    let bad = |m: &str| graph_error(s, StatusCode::BAD_REQUEST, "Request_BadRequest", m);
+    let (status, code) = match e {
+        ChangeError::NotFound => return no_such_resource(s, "me"),
+        ChangeError::OnPremises(WritebackError::Unreachable) => (StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable"),
+        ChangeError::OnPremises(WritebackError::Policy) => (StatusCode::BAD_REQUEST, "Request_BadRequest"),
+        ChangeError::OnPremises(_) => (StatusCode::FORBIDDEN, "Authorization_RequestDenied"),
+        _ => (StatusCode::BAD_REQUEST, "Request_BadRequest"),
+    };
+    graph_error(s, status, code, change_message(e))
+}
+
+/// A refused change in words (Graph's message, and the sign-in page's).
+pub(super) fn change_message(e: &ChangeError) -> &'static str {
     match e {
-        ChangeError::NotFound => no_such_resource(s, "me"),
-        ChangeError::WrongCurrentPassword => bad("The current password you entered is incorrect."),
-        ChangeError::Policy(_) | ChangeError::SameAsCurrent => bad(COMPLEXITY_MESSAGE),
+        ChangeError::NotFound | ChangeError::WrongCurrentPassword => "The current password you entered is incorrect.",
+        ChangeError::Policy(_) | ChangeError::SameAsCurrent => COMPLEXITY_MESSAGE,
         ChangeError::WritebackNotEnabled => {
-            bad("The password of this user is managed on-premises, and password writeback is not enabled for the organization.")
+            "The password of this user is managed on-premises, and password writeback is not enabled for the organization."
         }
-        ChangeError::OnPremises(WritebackError::Policy) => bad(
-            "Unfortunately, your password contains a word, phrase, or pattern that makes it easily guessable or does not meet your organization's on-premises password policy.",
-        ),
-        ChangeError::OnPremises(WritebackError::Unreachable) => graph_error(
-            s,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "serviceNotAvailable",
-            "We can't change your password due to a poor connection with your on-premises environment. Try again later.",
-        ),
-        ChangeError::OnPremises(_) => graph_error(
-            s,
-            StatusCode::FORBIDDEN,
-            "Authorization_RequestDenied",
-            "We're unable to change your password due to an error in your on-premises configuration.",
-        ),
+        ChangeError::OnPremises(WritebackError::Policy) => {
+            "Unfortunately, your password contains a word, phrase, or pattern that makes it easily guessable or does not meet your organization's on-premises password policy."
+        }
+        ChangeError::OnPremises(WritebackError::Unreachable) => {
+            "We can't change your password due to a poor connection with your on-premises environment. Try again later."
+        }
+        ChangeError::OnPremises(_) => "We're unable to change your password due to an error in your on-premises configuration.",
     }
+}
+
+/// A user's own change, through the writeback port for synced users: both sides or neither.
+pub(super) async fn change_password(s: &Shared, id: Uuid, current: &str, new: &str, via: ChangeVia) -> Result<(), ChangeError> {
+    super::writeback::through(s, id, |t| t.change_password(id, current, new, via), |t, request, outcome| t.finish_change(request, outcome))
+        .await
 }
 
 fn passwords_from(s: &TenantServer, body: &[u8], extra: &[&str]) -> Result<serde_json::Map<String, Value>, Response> {
@@ -98,14 +106,7 @@ async fn change(s: &Shared, id: Uuid, body: &[u8], via: ChangeVia) -> Response {
         Err(r) => return r,
     };
     let (current, new) = (m["currentPassword"].as_str().unwrap_or(""), m["newPassword"].as_str().unwrap_or(""));
-    let outcome = super::writeback::through(
-        s,
-        id,
-        |t| t.change_password(id, current, new, via),
-        |t, request, outcome| t.finish_change(request, outcome),
-    )
-    .await;
-    match outcome {
+    match change_password(s, id, current, new, via).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => change_error(s, &e),
     }

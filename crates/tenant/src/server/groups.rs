@@ -43,7 +43,7 @@ fn may_write(s: &TenantServer, c: &Caller, role_assignable: bool) -> bool {
     }
 }
 
-pub(super) async fn list_groups(State(s): State<Shared>, headers: HeaderMap) -> Response {
+pub(super) async fn list_groups(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let c = match caller(&s, &headers) {
         Ok(c) => c,
         Err(r) => return r,
@@ -51,8 +51,176 @@ pub(super) async fn list_groups(State(s): State<Shared>, headers: HeaderMap) -> 
     if !may_read(&c) {
         return insufficient_privileges(&s);
     }
-    let value: Vec<Value> = s.lock().groups().into_iter().map(group_json).collect();
-    Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#groups", s.https_base), "value": value })).into_response()
+    let items: Vec<Value> = s.lock().groups().into_iter().map(group_json).collect();
+    query::collection(&s, &headers, &q, items, &query::GROUPS, "/v1.0/groups", "groups")
+}
+
+/// `GET /groups/$count` (an advanced query).
+pub(super) async fn count_groups(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = match caller(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !may_read(&c) {
+        return insufficient_privileges(&s);
+    }
+    let items: Vec<Value> = s.lock().groups().into_iter().map(group_json).collect();
+    query::count(&s, &headers, &q, items, &query::GROUPS)
+}
+
+/// The groups a user (or group) is in — directly (`memberOf`) or through nesting
+/// (`transitiveMemberOf`) — and the directory roles a user holds, as Graph lists them.
+fn member_of(t: &Tenant, member: Uuid, transitive: bool) -> Vec<Value> {
+    let mut out: Vec<Value> = t
+        .groups()
+        .into_iter()
+        .filter(|g| if transitive { t.is_member_of(g.id, member) } else { g.members.contains(&member) })
+        .map(|g| {
+            let mut v = group_json(g);
+            v["@odata.type"] = json!("#microsoft.graph.group");
+            v
+        })
+        .collect();
+    if let Some(u) = t.user(&member) {
+        for r in &u.roles {
+            out.push(json!({
+                "@odata.type": "#microsoft.graph.directoryRole",
+                "id": crate::directory::derived_id(t.id, r.template_id()).to_string(),
+                "displayName": r.display_name(),
+                "description": null,
+                "roleTemplateId": r.template_id(),
+            }));
+        }
+    }
+    out
+}
+
+/// Who the path names: `me` or a user by id or userPrincipalName; the caller may read it
+/// (their own, or with a directory read permission).
+fn readable_user(s: &TenantServer, headers: &HeaderMap, key: &str) -> Result<Uuid, Response> {
+    let c = caller(s, headers)?;
+    let t = s.lock();
+    let target = match (key, &c) {
+        ("me", Caller::User { id, .. }) => Some(*id),
+        ("me", Caller::App { .. }) => {
+            drop(t);
+            return Err(graph_error(
+                s,
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "/me request is only valid with delegated authentication flow.",
+            ));
+        }
+        _ => t.find_user(key).map(|u| u.id),
+    };
+    let Some(target) = target else {
+        drop(t);
+        return Err(no_such_resource(s, key));
+    };
+    let own = matches!(&c, Caller::User { id, .. } if *id == target);
+    drop(t);
+    if !own && !c.may_read_users() {
+        return Err(insufficient_privileges(s));
+    }
+    Ok(target)
+}
+
+/// `GET /users/{id}/memberOf`, `/me/memberOf`.
+pub(super) async fn user_member_of(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    memberships(&s, &headers, &key, &q, false)
+}
+
+/// `GET /users/{id}/transitiveMemberOf`, `/me/transitiveMemberOf`.
+pub(super) async fn user_transitive_member_of(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    memberships(&s, &headers, &key, &q, true)
+}
+
+pub(super) async fn me_member_of(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    memberships(&s, &headers, "me", &q, false)
+}
+
+pub(super) async fn me_transitive_member_of(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    memberships(&s, &headers, "me", &q, true)
+}
+
+fn memberships(s: &TenantServer, headers: &HeaderMap, key: &str, q: &HashMap<String, String>, transitive: bool) -> Response {
+    let id = match readable_user(s, headers, key) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let items = member_of(&s.lock(), id, transitive);
+    let what = if transitive { "transitiveMemberOf" } else { "memberOf" };
+    query::collection(s, headers, q, items, &query::GROUPS, &format!("/v1.0/users/{id}/{what}"), "directoryObjects")
+}
+
+/// `POST /users/{id}/checkMemberGroups {"groupIds": [...]}` (at most 20): those of the
+/// groups the user is in, directly or not. `POST …/getMemberObjects {"securityEnabledOnly"}`:
+/// every group and directory role the user is in. Also under `/me`.
+pub(super) async fn check_member_groups(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    member_check(&s, &headers, &key, &body, true)
+}
+
+pub(super) async fn get_member_objects(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    member_check(&s, &headers, &key, &body, false)
+}
+
+pub(super) async fn me_check_member_groups(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    member_check(&s, &headers, "me", &body, true)
+}
+
+pub(super) async fn me_get_member_objects(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    member_check(&s, &headers, "me", &body, false)
+}
+
+fn member_check(s: &TenantServer, headers: &HeaderMap, key: &str, body: &[u8], check: bool) -> Response {
+    let id = match readable_user(s, headers, key) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(m) = body_json(body) else { return unreadable_json(s) };
+    let bad = |m: &str| graph_error(s, StatusCode::BAD_REQUEST, "Request_BadRequest", m);
+    let t = s.lock();
+    let all = member_of(&t, id, true);
+    let ids = |v: &[Value]| v.iter().filter_map(|x| x["id"].as_str().map(str::to_string)).collect::<Vec<_>>();
+    let value = if check {
+        let Some(asked) = m.get("groupIds").and_then(Value::as_array) else { return bad("Invalid value for property 'groupIds'.") };
+        if asked.len() > 20 {
+            return bad("The number of group IDs in the request exceeds the limit of 20.");
+        }
+        let mine = ids(&all);
+        asked.iter().filter_map(Value::as_str).filter(|g| mine.iter().any(|x| x.eq_ignore_ascii_case(g))).map(str::to_string).collect()
+    } else {
+        let Some(security_only) = m.get("securityEnabledOnly").and_then(Value::as_bool) else {
+            return bad("Invalid value for property 'securityEnabledOnly'.");
+        };
+        let kept: Vec<Value> = all.into_iter().filter(|x| !security_only || x["securityEnabled"] != json!(false)).collect();
+        ids(&kept)
+    };
+    Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#Collection(Edm.String)", s.https_base), "value": value })).into_response()
 }
 
 /// `POST /groups`: displayName, mailEnabled (false), mailNickname and securityEnabled are

@@ -20,7 +20,10 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 mod account;
+mod apps;
 mod audit;
+mod authorize;
+mod batch;
 pub mod engines;
 mod groups;
 pub mod guard;
@@ -32,6 +35,7 @@ mod onprem;
 mod policies;
 mod protection;
 pub mod pta;
+mod query;
 mod sspr;
 mod users;
 pub mod writeback;
@@ -105,9 +109,15 @@ pub fn app(state: Shared) -> Router {
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
         .route("/{tenant}/discovery/v2.0/keys", get(jwks))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(authorize::devicecode))
+        .route("/{tenant}/oauth2/v2.0/logout", get(authorize::logout))
+        .route("/{tenant}/login", post(authorize::login))
+        .route("/devicelogin", get(authorize::device_page).post(authorize::device_code_entered))
         .route("/common/userrealm/{upn}", get(user_realm))
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
         .route("/v1.0/me", get(me))
+        .route("/v1.0/$batch", post(batch::batch))
         .route("/v1.0/users", get(list_users).post(create_user))
         .route("/v1.0/users/{id}", get(get_user).patch(patch_user).delete(delete_user))
         .route("/v1.0/users/{id}/assignLicense", post(assign_license))
@@ -131,6 +141,21 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/users/{id}/changePassword", post(account::user_change_password))
         .route("/lab/signIn/changePassword", post(account::sign_in_change_password))
         .route("/v1.0/groups", get(groups::list_groups).post(groups::create_group))
+        .route("/v1.0/groups/$count", get(groups::count_groups))
+        .route("/v1.0/applications", get(apps::list_applications).post(apps::create_application))
+        .route("/v1.0/applications/{id}", get(apps::get_application).patch(apps::patch_application).delete(apps::delete_application))
+        .route("/v1.0/applications/{id}/addPassword", post(apps::add_password))
+        .route("/v1.0/applications/{id}/removePassword", post(apps::remove_password))
+        .route("/v1.0/servicePrincipals", get(apps::list_service_principals).post(apps::create_service_principal))
+        .route("/v1.0/servicePrincipals/{id}", get(apps::get_service_principal).delete(apps::delete_service_principal))
+        .route("/v1.0/me/memberOf", get(groups::me_member_of))
+        .route("/v1.0/me/transitiveMemberOf", get(groups::me_transitive_member_of))
+        .route("/v1.0/me/checkMemberGroups", post(groups::me_check_member_groups))
+        .route("/v1.0/me/getMemberObjects", post(groups::me_get_member_objects))
+        .route("/v1.0/users/{id}/memberOf", get(groups::user_member_of))
+        .route("/v1.0/users/{id}/transitiveMemberOf", get(groups::user_transitive_member_of))
+        .route("/v1.0/users/{id}/checkMemberGroups", post(groups::check_member_groups))
+        .route("/v1.0/users/{id}/getMemberObjects", post(groups::get_member_objects))
         .route("/v1.0/groups/{id}", get(groups::get_group).delete(groups::delete_group))
         .route("/v1.0/groups/{id}/members", get(groups::list_members))
         .route("/v1.0/groups/{id}/members/$ref", post(groups::add_member))

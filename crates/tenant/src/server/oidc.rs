@@ -45,7 +45,7 @@ pub(super) async fn openid_configuration(State(s): State<Shared>, headers: Heade
         "http_logout_supported": true,
         "frontchannel_logout_supported": true,
         "end_session_endpoint": format!("{b}/{tid}/oauth2/v2.0/logout"),
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid", "preferred_username", "tid", "ver"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid", "preferred_username", "tid", "ver", "sid", "uti", "nonce"],
         "tenant_region_scope": "EU",
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
@@ -55,10 +55,11 @@ pub(super) async fn openid_configuration(State(s): State<Shared>, headers: Heade
 }
 
 pub(super) async fn jwks(State(s): State<Shared>, Path(tenant): Path<String>) -> Response {
-    if let Err(r) = check_tenant(&s, &tenant) {
-        return r;
-    }
-    Json(serde_json::to_value(s.signer.jwks()).unwrap_or(Value::Null)).into_response()
+    let tid = match check_tenant(&s, &tenant) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    Json(s.signer.published_jwks(&format!("{}/{tid}/v2.0", s.https_base))).into_response()
 }
 
 /// `GET`/`POST /oidc/userinfo` (Graph's host in Entra): the signed-in user as OpenID
@@ -284,7 +285,10 @@ pub(super) async fn token(
         )
     };
     let Some(grant) = form.get("grant_type") else { return missing("grant_type") };
-    let Some(scope) = form.get("scope") else {
+    // a code or a device code carries the scope it was asked with (the parameter is optional)
+    let interactive = grant == "authorization_code" || grant == DEVICE_CODE_GRANT;
+    let none = String::new();
+    let Some(scope) = form.get("scope").or(interactive.then_some(&none)) else {
         return sts_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -318,76 +322,41 @@ pub(super) async fn token(
     };
     let mut refresh_token: Option<String> = None;
     let mut wants_id_token = false;
+    // the scope the token answers for; an interactive grant's nonce and session
+    let mut granted = scope.clone();
+    let mut nonce: Option<String> = None;
+    let mut sid: Option<Uuid> = None;
     match grant.as_str() {
         "password" => {
             let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
                 return missing(if form.contains_key("username") { "password" } else { "username" });
             };
-            let (id, credential, app_name, pass_through) = {
-                let mut t = s.lock();
+            let app_name = {
+                let t = s.lock();
                 let Some(app) = Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)) else {
                     return unknown_app(&client_id, &t, now);
                 };
                 let app_name = app.display_name.clone();
+                // a confidential client proves itself; a public one must allow public client flows
+                let secret = form.get("client_secret").cloned().or(basic_secret.clone());
+                match secret {
+                    Some(secret) if !app.secret_matches(&secret, now) => return invalid_secret(&client_id, now),
+                    None if !app.is_fallback_public_client => return secret_required(now),
+                    _ => {}
+                }
                 // a scope that is no scope at all: refused before any sign-in is tried
                 if let Err(r @ ScopeRefusal::Invalid(_)) = check_delegated_scopes(scope) {
                     return scope_refused(&r, &client_id, &app_name, now);
                 }
-                match t.sign_in_start(username) {
-                    Ok((id, credential)) => {
-                        let user = t.user(&id).expect("found");
-                        // PTA is for every synced user of a managed domain; cloud users keep the cloud's check
-                        let pta = (t.sign_in_method == SignInMethod::PassThroughAuthentication && user.synced())
-                            .then(|| user.user_principal_name.clone());
-                        (id, credential, app_name, pta)
-                    }
-                    Err(e) => {
-                        // (locked by smart lockout: the user is known, and so is how it signs in)
-                        let user = t.find_user(username).map(|u| (u.id, u.synced()));
-                        let method = match user {
-                            Some((_, true)) if t.sign_in_method == SignInMethod::PassThroughAuthentication => "Pass-through Authentication",
-                            Some((_, true)) => "Password Hash Sync",
-                            _ => "Password in the cloud",
-                        };
-                        let attempt = Attempt {
-                            upn: username,
-                            user: user.map(|(id, _)| id),
-                            app_id: &client_id,
-                            app_name: &app_name,
-                            method,
-                            agent: None,
-                        };
-                        log_sign_in(&mut t, &attempt, Err(&e));
-                        return sign_in_error(&e, username, &t, now);
-                    }
-                }
+                app_name
             };
-            let (outcome, method, agent) = match pass_through {
-                Some(upn) => {
-                    // the agent asks AD, without the tenant held; no fallback to the hash
-                    let answer = s.pta.validate(&upn, password).await;
-                    let mut t = s.lock();
-                    (t.pass_through_finish(id, &answer), "Pass-through Authentication", answer.agent())
-                }
-                None => {
-                    // PBKDF2 without the tenant held: sign-ins use both cores and nothing waits on them
-                    let good = credential.as_ref().is_some_and(|c| c.verify(password));
-                    let mut t = s.lock();
-                    let synced = t.user(&id).is_some_and(User::synced);
-                    (
-                        t.sign_in_finish(id, &credential, good, password),
-                        if synced { "Password Hash Sync" } else { "Password in the cloud" },
-                        None,
-                    )
-                }
+            let attempt =
+                Attempt { upn: username, user: None, app_id: &client_id, app_name: &app_name, method: "", agent: None, browser: false };
+            let user_id = match password_sign_in(&s, attempt, password).await {
+                Ok(id) => id,
+                Err(e) => return sign_in_error(&e, username, &s.lock(), now),
             };
             let mut t = s.lock();
-            let attempt = Attempt { upn: username, user: Some(id), app_id: &client_id, app_name: &app_name, method, agent };
-            log_sign_in(&mut t, &attempt, outcome.as_ref().map(|_| ()));
-            let user_id = match outcome {
-                Ok(id) => id,
-                Err(e) => return sign_in_error(&e, username, &t, now),
-            };
             if let Err(r) = check_delegated_scopes(scope) {
                 let app = Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).map(|a| a.display_name.clone()).unwrap_or_default();
                 return scope_refused(&r, &client_id, &app, now);
@@ -436,22 +405,117 @@ pub(super) async fn token(
             let app = match t.authenticate_app(&client_id, &secret) {
                 Ok(a) => a,
                 Err(ClientError::UnknownApp) => return unknown_app(&client_id, &t, now),
-                Err(ClientError::InvalidSecret) => {
-                    return sts_error(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_client",
-                        7000215,
-                        &format!(
-                            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                        ),
-                        now,
-                    );
-                }
+                Err(ClientError::InvalidSecret) => return invalid_secret(&client_id, now),
             };
             // the app's service principal object id stands in as oid
             claims.oid = app.client_id.to_string();
             claims.sub = app.client_id.to_string();
             claims.roles = app.permissions.clone();
+        }
+        "authorization_code" => {
+            let Some(code) = form.get("code") else { return missing("code") };
+            let secret = form.get("client_secret").cloned().or(basic_secret);
+            let redirect_uri = form.get("redirect_uri").map(String::as_str);
+            let mut t = s.lock();
+            let Some(app) = Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)) else {
+                return unknown_app(&client_id, &t, now);
+            };
+            let (app_id, public) = (app.client_id, app.is_public_for(redirect_uri.unwrap_or_default()));
+            match (public, secret) {
+                (true, Some(_)) => {
+                    return sts_error(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        700025,
+                        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+                        now,
+                    );
+                }
+                (false, None) => return secret_required(now),
+                (false, Some(secret)) if !app.secret_matches(&secret, now) => return invalid_secret(&client_id, now),
+                _ => {}
+            }
+            let verifier = form.get("code_verifier").map(String::as_str);
+            let code = match t.grants.redeem_code(code, app_id, redirect_uri, verifier, now) {
+                Ok(c) => c,
+                Err(e) => return sts_error(StatusCode::BAD_REQUEST, "invalid_grant", e.code(), &e.message(), now),
+            };
+            let Some(user) = t.user(&code.user).filter(|u| u.account_enabled) else {
+                return sign_in_error(&SignInError::Disabled, "", &t, now);
+            };
+            user_claims(&mut claims, user);
+            granted = code.scope.clone();
+            if granted.split_whitespace().any(|s| s == "offline_access") {
+                refresh_token = t.issue_refresh_token(code.user, &client_id, &granted);
+            }
+            wants_id_token = granted.split_whitespace().any(|s| s == "openid");
+            (nonce, sid) = (code.nonce, Some(code.sid));
+        }
+        DEVICE_CODE_GRANT => {
+            let Some(device_code) = form.get("device_code").or(form.get("code")) else { return missing("device_code") };
+            let mut t = s.lock();
+            let Some(app_id) = Uuid::parse_str(&client_id).ok().and_then(|id| t.app(&id)).map(|a| a.client_id) else {
+                return unknown_app(&client_id, &t, now);
+            };
+            use crate::authorize::Poll;
+            let (user, session, scope) = match t.grants.poll_device(device_code, app_id, now, std::time::Instant::now()) {
+                Poll::Approved { user, sid, scope } => (user, sid, scope),
+                Poll::Pending => {
+                    return sts_error(
+                        StatusCode::BAD_REQUEST,
+                        "authorization_pending",
+                        70016,
+                        "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+                        now,
+                    );
+                }
+                Poll::SlowDown => {
+                    return sts_error(
+                        StatusCode::BAD_REQUEST,
+                        "slow_down",
+                        70016,
+                        "OAuth 2.0 device flow error. Polled before the interval passed: slow down (the interval grew by 5 seconds).",
+                        now,
+                    );
+                }
+                Poll::Expired => {
+                    return sts_error(
+                        StatusCode::BAD_REQUEST,
+                        "expired_token",
+                        70020,
+                        "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+                        now,
+                    );
+                }
+                Poll::Declined => {
+                    return sts_error(
+                        StatusCode::BAD_REQUEST,
+                        "authorization_declined",
+                        70000,
+                        "The end user denied the authorization request.",
+                        now,
+                    );
+                }
+                Poll::Unknown => {
+                    return sts_error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_verification_code",
+                        70000,
+                        "The device_code sent to the /token endpoint wasn't recognized.",
+                        now,
+                    );
+                }
+            };
+            let Some(u) = t.user(&user).filter(|u| u.account_enabled) else {
+                return sign_in_error(&SignInError::Disabled, "", &t, now);
+            };
+            user_claims(&mut claims, u);
+            granted = scope;
+            if granted.split_whitespace().any(|s| s == "offline_access") {
+                refresh_token = t.issue_refresh_token(user, &client_id, &granted);
+            }
+            wants_id_token = granted.split_whitespace().any(|s| s == "openid");
+            sid = Some(session);
         }
         other => {
             return sts_error(
@@ -466,7 +530,7 @@ pub(super) async fn token(
     let access = s.signer.sign_access(&claims);
     let mut body = json!({
         "token_type": "Bearer",
-        "scope": claims.scp.as_deref().map(|granted| response_scope(scope, granted)).unwrap_or_else(|| scope.clone()),
+        "scope": claims.scp.as_deref().map(|held| response_scope(&granted, held)).unwrap_or_else(|| granted.clone()),
         "expires_in": LIFETIME_SECONDS,
         "ext_expires_in": LIFETIME_SECONDS,
         "access_token": access,
@@ -474,13 +538,19 @@ pub(super) async fn token(
     if let Some(rt) = refresh_token {
         body["refresh_token"] = Value::String(rt);
     }
-    if (grant == "password" || grant == "refresh_token") && (wants_id_token || scope.split_whitespace().any(|s| s == "openid")) {
+    if grant != "client_credentials" && (wants_id_token || scope.split_whitespace().any(|s| s == "openid")) {
         // an id token (v2.0) for MSAL's account cache, and client_info when asked for
-        let id_claims = json!({
+        let mut id_claims = json!({
             "aud": client_id, "iss": format!("{}/{tid}/v2.0", s.https_base), "iat": iat, "nbf": iat, "exp": iat + LIFETIME_SECONDS,
             "name": claims.name, "oid": claims.oid, "preferred_username": claims.upn, "sub": claims.sub, "tid": tid.to_string(),
             "uti": crate::token::new_uti(), "ver": "2.0",
         });
+        if let Some(n) = nonce {
+            id_claims["nonce"] = Value::String(n);
+        }
+        if let Some(sid) = sid {
+            id_claims["sid"] = Value::String(sid.to_string());
+        }
         body["id_token"] = Value::String(s.signer.sign(&id_claims));
         if form.get("client_info").map(String::as_str) == Some("1") {
             let info = json!({ "uid": claims.oid, "utid": tid.to_string() }).to_string();
@@ -488,6 +558,84 @@ pub(super) async fn token(
         }
     }
     (StatusCode::OK, [(header::CACHE_CONTROL, "no-store, no-cache")], Json(body)).into_response()
+}
+
+/// A user's password sign-in for an app — the password grant and the sign-in page alike:
+/// the cloud's checks, then pass-through authentication's agent or the kept hash, smart
+/// lockout, and the sign-in log. The user, or why not.
+pub(super) async fn password_sign_in(s: &Shared, mut attempt: Attempt<'_>, password: &str) -> Result<Uuid, SignInError> {
+    let username = attempt.upn;
+    let (id, credential, pass_through) = {
+        let mut t = s.lock();
+        match t.sign_in_start(username) {
+            Ok((id, credential)) => {
+                let user = t.user(&id).expect("found");
+                // PTA is for every synced user of a managed domain; cloud users keep the cloud's check
+                let pta = (t.sign_in_method == SignInMethod::PassThroughAuthentication && user.synced())
+                    .then(|| user.user_principal_name.clone());
+                (id, credential, pta)
+            }
+            Err(e) => {
+                // (locked by smart lockout: the user is known, and so is how it signs in)
+                let user = t.find_user(username).map(|u| (u.id, u.synced()));
+                attempt.method = match user {
+                    Some((_, true)) if t.sign_in_method == SignInMethod::PassThroughAuthentication => "Pass-through Authentication",
+                    Some((_, true)) => "Password Hash Sync",
+                    _ => "Password in the cloud",
+                };
+                attempt.user = user.map(|(id, _)| id);
+                log_sign_in(&mut t, &attempt, Err(&e));
+                return Err(e);
+            }
+        }
+    };
+    let (outcome, method, agent) = match pass_through {
+        Some(upn) => {
+            // the agent asks AD, without the tenant held; no fallback to the hash
+            let answer = s.pta.validate(&upn, password).await;
+            let mut t = s.lock();
+            (t.pass_through_finish(id, &answer), "Pass-through Authentication", answer.agent())
+        }
+        None => {
+            // PBKDF2 without the tenant held: sign-ins use both cores and nothing waits on them
+            let good = credential.as_ref().is_some_and(|c| c.verify(password));
+            let mut t = s.lock();
+            let synced = t.user(&id).is_some_and(User::synced);
+            (t.sign_in_finish(id, &credential, good, password), if synced { "Password Hash Sync" } else { "Password in the cloud" }, None)
+        }
+    };
+    let mut t = s.lock();
+    attempt.user = Some(id);
+    attempt.method = method;
+    attempt.agent = agent;
+    log_sign_in(&mut t, &attempt, outcome.as_ref().map(|_| ()));
+    outcome
+}
+
+/// The device code grant's name.
+pub(super) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// A confidential client sent no secret (AADSTS7000218).
+pub(super) fn secret_required(now: clock::OffsetDateTime) -> Response {
+    sts_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        now,
+    )
+}
+
+fn invalid_secret(client_id: &str, now: clock::OffsetDateTime) -> Response {
+    sts_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7000215,
+        &format!(
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+        ),
+        now,
+    )
 }
 
 pub(super) fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
@@ -522,14 +670,16 @@ pub(super) fn user_claims(claims: &mut AccessClaims, u: &User) {
 }
 
 /// A password sign-in, for the sign-in log.
-struct Attempt<'a> {
-    upn: &'a str,
-    user: Option<Uuid>,
-    app_id: &'a str,
-    app_name: &'a str,
+pub(super) struct Attempt<'a> {
+    pub upn: &'a str,
+    pub user: Option<Uuid>,
+    pub app_id: &'a str,
+    pub app_name: &'a str,
     /// "Password Hash Sync", "Pass-through Authentication" or "Password in the cloud".
-    method: &'static str,
-    agent: Option<Uuid>,
+    pub method: &'static str,
+    pub agent: Option<Uuid>,
+    /// On the sign-in page (clientAppUsed "Browser") rather than the password grant.
+    pub browser: bool,
 }
 
 fn log_sign_in(t: &mut Tenant, a: &Attempt, outcome: Result<(), &SignInError>) {
@@ -561,7 +711,7 @@ fn log_sign_in(t: &mut Tenant, a: &Attempt, outcome: Result<(), &SignInError>) {
         user_id: a.user,
         app_id: a.app_id.to_string(),
         app_display_name: a.app_name.to_string(),
-        client_app_used: "Mobile Apps and Desktop clients",
+        client_app_used: if a.browser { "Browser" } else { "Mobile Apps and Desktop clients" },
         status: SignInStatus { error_code, failure_reason: reason, additional_details: a.agent.map(|g| format!("PTA AgentId: {g}")) },
         authentication_details: vec![AuthenticationDetail {
             authentication_method: "Password",

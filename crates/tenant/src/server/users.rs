@@ -116,6 +116,13 @@ pub(super) async fn get_user(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if id == "$count" {
+        if !c.may_read_users() {
+            return insufficient_privileges(&s);
+        }
+        let items: Vec<Value> = s.lock().users().into_iter().map(|u| Value::Object(user_json(u))).collect();
+        return query::count(&s, &headers, &q, items, &query::USERS);
+    }
     let t = s.lock();
     let own = matches!(&c, Caller::User { id: me, .. } if t.find_user(&id).is_some_and(|u| u.id == *me));
     if !own && !c.may_read_users() {
@@ -135,27 +142,8 @@ pub(super) async fn list_users(State(s): State<Shared>, headers: HeaderMap, Quer
     if !c.may_read_users() {
         return insufficient_privileges(&s);
     }
-    let filter = match q.get("$filter").map(|f| parse_filter(&s, f)).transpose() {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let sel = q.get("$select").map(String::as_str);
-    let t = s.lock();
-    let mut value = vec![];
-    for u in t.users() {
-        if let Some((prop, want)) = &filter {
-            let props = user_json(u);
-            let have = props.iter().find(|(k, _)| k.eq_ignore_ascii_case(prop)).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
-            if !have.as_str().is_some_and(|h| h.eq_ignore_ascii_case(want)) {
-                continue;
-            }
-        }
-        match select(&s, u, sel) {
-            Ok(v) => value.push(v),
-            Err(r) => return r,
-        }
-    }
-    Json(json!({ "@odata.context": context(&s, sel, false), "value": value })).into_response()
+    let items: Vec<Value> = s.lock().users().into_iter().map(|u| Value::Object(user_json(u))).collect();
+    query::collection(&s, &headers, &q, items, &query::USERS, "/v1.0/users", "users")
 }
 
 /// Graph's message for any password the policy refuses (it does not say which rule).
@@ -442,27 +430,4 @@ pub(super) async fn delete_user(State(s): State<Shared>, headers: HeaderMap, Pat
     };
     t.delete_user(&uid);
     StatusCode::NO_CONTENT.into_response()
-}
-
-/// `$filter`: `prop eq 'value'` on the properties the lab indexes.
-pub(super) fn parse_filter(s: &TenantServer, f: &str) -> Result<(String, String), Response> {
-    let bad = || {
-        graph_error(
-            s,
-            StatusCode::BAD_REQUEST,
-            "Request_UnsupportedQuery",
-            &format!(
-                "Unsupported or invalid query filter clause specified for property '{}' of resource 'User'.",
-                f.split_whitespace().next().unwrap_or("")
-            ),
-        )
-    };
-    let parts: Vec<&str> = f.splitn(3, ' ').collect();
-    let [prop, op, value] = parts.as_slice() else { return Err(bad()) };
-    let allowed = ["userPrincipalName", "onPremisesImmutableId", "id", "mail", "displayName"];
-    if !op.eq_ignore_ascii_case("eq") || !allowed.iter().any(|a| a.eq_ignore_ascii_case(prop)) {
-        return Err(bad());
-    }
-    let v = value.trim().strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).ok_or_else(bad)?;
-    Ok((prop.to_string(), v.replace("''", "'")))
 }
