@@ -3,8 +3,9 @@
 # packages (ldapsearch, ldapwhoami, ldapmodify), OpenSSL's headers (examples/consumer builds
 # ldap3 with native-tls), Chromium and its WebDriver (the browser
 # tests), Debian's pytest (the embedding example, examples/pytest), Python's ldap3, msal and
-# maturin (the wheel test) in a venv (.venv, which sees Debian's packages), and axe-core from npm in .axe (the browser
-# tests' accessibility audit).
+# maturin (the wheel test), the Graph SDK (msgraph-sdk, azure-identity) in a venv (.venv, which sees
+# Debian's packages), axe-core from npm in .axe (the browser tests' accessibility audit), and
+# the Node.js clients (tests/node: msal-node, openid-client).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,12 @@ if [ ! -x .venv/bin/python ] || [ "$want" != "$(cat .venv/.requirements 2>/dev/n
   "$system_python" -m venv --system-site-packages .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
   printf '%s' "$want" > .venv/.requirements
+fi
+
+# the Node.js clients (msal-node, openid-client), as tests/node/package.json and its lockfile say
+if [ ! -d tests/node/node_modules/@azure/msal-node ] || [ ! -d tests/node/node_modules/openid-client ] \
+  || [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
+  npm ci --prefix tests/node --no-audit --no-fund --silent
 fi
 
 # axe-core, pinned to its major version, in the project's own node_modules

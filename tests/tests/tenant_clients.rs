@@ -79,6 +79,13 @@ impl Client {
     }
 }
 
+/// A lab whose clock stands at the wall clock's time (frozen there): clients that check a
+/// token's `exp` and `iat` against their own clock (openid-client, msal-node) accept its
+/// tokens, and the test stays deterministic.
+async fn lab_at_wall_clock_time() -> TestLab {
+    TestLab::start_with(|c| c.clock = clock::Clock::frozen(clock::OffsetDateTime::now_utc())).await
+}
+
 fn info(t: &TestLab) -> String {
     serde_json::to_string(&serde_json::json!({ "tenant": t.info().tenant })).unwrap()
 }
@@ -107,7 +114,7 @@ async fn landed_at(b: &Browser, prefix: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_msal_auth_code_flow_signs_in_through_the_pages_in_chromium() {
-    let t = TestLab::start().await;
+    let t = lab_at_wall_clock_time().await;
     let mut client = Client::python("msal_interactive.py", &["code", &info(&t)], &t);
     let ask = client.json().await;
     let mut b = Browser::open("msal-python-code", &t).await;
@@ -124,7 +131,7 @@ async fn python_msal_auth_code_flow_signs_in_through_the_pages_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_msal_device_flow_is_completed_by_a_second_client() {
-    let t = TestLab::start().await;
+    let t = lab_at_wall_clock_time().await;
     let mut client = Client::python("msal_interactive.py", &["device", &info(&t)], &t);
     let ask = client.json().await;
     let mut b = Browser::open("msal-python-device", &t).await;
@@ -141,4 +148,85 @@ async fn python_msal_device_flow_is_completed_by_a_second_client() {
     let out = client.finish().await;
     assert!(out.contains("6 checks passed"), "{out}");
     b.close().await;
+}
+
+impl Client {
+    fn node(args: &[&str], t: &TestLab) -> Client {
+        let modules = root().join("tests/node/node_modules");
+        assert!(
+            modules.join("@azure/msal-node").exists() && modules.join("openid-client").exists(),
+            "{} is missing: run `make deps`",
+            modules.display()
+        );
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(root().join("tests/node/clients.mjs")).args(args);
+        Client::start(cmd, t)
+    }
+}
+
+/// A Node.js client's code flow: its authorization URL opened in Chromium, signed in on the
+/// pages, the address it was sent back to handed to it.
+async fn node_code_flow(mode: &str, expect: &str) {
+    let t = lab_at_wall_clock_time().await;
+    let mut client = Client::node(&[mode, &info(&t)], &t);
+    let ask = client.json().await;
+    let mut b = Browser::open(&format!("node-{mode}"), &t).await;
+    b.c.goto(ask["auth_uri"].as_str().unwrap()).await.expect("the authorize page");
+    sign_in_on_the_pages(&mut b).await;
+    let landed = landed_at(&b, "http://localhost:53198").await;
+    client.say(&landed).await;
+    let out = client.finish().await;
+    assert!(out.contains(expect), "{out}");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_node_auth_code_flow_signs_in_through_the_pages_in_chromium() {
+    node_code_flow("msal-code", "6 checks passed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_discovers_signs_in_and_reads_userinfo() {
+    node_code_flow("oidc", "10 checks passed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_graph_sdk_pages_through_250_users_with_top_100() {
+    let t = lab_at_wall_clock_time().await;
+    let admin = t.admin_token().await;
+    let (_, seeded) = t.call("GET", "/v1.0/users?$top=999&$select=id", Some(&admin), None).await;
+    let seeded = seeded["value"].as_array().unwrap().len();
+    // up to 250 users in all, made over Graph a few at a time
+    let bodies: Vec<serde_json::Value> = (seeded..250)
+        .map(|i| {
+            serde_json::json!({
+                "accountEnabled": true, "displayName": format!("Bulk {i:03}"), "mailNickname": format!("bulk{i:03}"),
+                "userPrincipalName": format!("bulk{i:03}@testlab.example"),
+                "passwordProfile": { "password": format!("Bulk-Pass-{i:03}-Xy"), "forceChangePasswordNextSignIn": false },
+            })
+        })
+        .collect();
+    use futures::StreamExt;
+    let made: Vec<u16> = futures::stream::iter(bodies)
+        .map(|b| {
+            let (t, admin) = (&t, &admin);
+            async move { t.call("POST", "/v1.0/users", Some(admin), Some(b)).await.0 }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(made.iter().all(|s| *s == 201), "{made:?}");
+    let info = serde_json::json!({ "tenant": t.info().tenant, "ca": t.info().adds.ca_cert, "seeded": seeded }).to_string();
+    let python = root().join(".venv/bin/python");
+    // azure-identity's async transport (aiohttp) trusts what OpenSSL's SSL_CERT_FILE names
+    let out = tokio::process::Command::new(python)
+        .arg(root().join("tests/python/graph_sdk_paging.py"))
+        .arg(info)
+        .arg("250")
+        .env("SSL_CERT_FILE", &t.info().adds.ca_cert)
+        .output()
+        .await
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("4 checks passed"), "{text}");
 }

@@ -31,13 +31,25 @@ pub const MAX_PARAMETER: usize = 2048;
 /// native apps listen on whatever loopback port is free).
 pub fn redirect_uri_registered<'a>(registered: impl IntoIterator<Item = &'a String>, asked: &str) -> bool {
     let asked_loopback = loopback_without_port(asked);
-    registered.into_iter().any(|r| r == asked || asked_loopback.is_some() && loopback_without_port(r) == asked_loopback)
+    registered.into_iter().any(|r| same_uri(r, asked) || asked_loopback.is_some() && loopback_without_port(r) == asked_loopback)
+}
+
+/// Two redirect URIs are the same one: exactly, except that an empty path is `/` (URL
+/// parsers write `http://localhost:5000` back as `http://localhost:5000/`).
+pub fn same_uri(a: &str, b: &str) -> bool {
+    fn normal(u: &str) -> std::borrow::Cow<'_, str> {
+        match u.split_once("://") {
+            Some((_, rest)) if !rest.contains(['/', '?', '#']) => format!("{u}/").into(),
+            _ => u.into(),
+        }
+    }
+    normal(a) == normal(b)
 }
 
 /// `http://localhost[:port]/path` as (host, path), None for anything else.
 fn loopback_without_port(uri: &str) -> Option<(String, String)> {
     let rest = uri.strip_prefix("http://")?;
-    let (authority, path) = rest.split_once('/').map_or((rest, String::new()), |(a, p)| (a, format!("/{p}")));
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
     let host = match authority.rsplit_once(':') {
         Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
         _ => authority,
@@ -262,7 +274,7 @@ impl Grants {
         if grant.client_id != client_id {
             return Err(CodeError::OtherClient);
         }
-        if redirect_uri != Some(grant.redirect_uri.as_str()) {
+        if !redirect_uri.is_some_and(|r| same_uri(r, &grant.redirect_uri)) {
             return Err(CodeError::RedirectUri);
         }
         match (&grant.challenge, verifier) {
@@ -408,7 +420,14 @@ mod tests {
     #[test]
     fn redirect_uris_match_exactly_but_for_a_loopback_port() {
         let reg = vec!["https://app.example/cb".to_string(), "http://localhost".to_string(), "http://127.0.0.1/auth".to_string()];
-        for ok in ["https://app.example/cb", "http://localhost", "http://localhost:51234", "http://127.0.0.1:8400/auth"] {
+        for ok in [
+            "https://app.example/cb",
+            "http://localhost",
+            "http://localhost/",
+            "http://localhost:51234",
+            "http://localhost:51234/",
+            "http://127.0.0.1:8400/auth",
+        ] {
             assert!(redirect_uri_registered(&reg, ok), "{ok}");
         }
         for bad in [
