@@ -12,5 +12,6 @@ pub mod harness;
 pub mod model;
 pub mod observe;
 pub mod run;
+pub mod sts;
 pub mod suite;
 pub mod transcript;

@@ -181,8 +181,8 @@ pub struct Outcome {
     /// Text the error message contains.
     pub message: Option<String>,
     /// Fields of the step's JSON answer by dotted path (`unlockOffered`, `value.0.id`,
-    /// `error.code`), each equal to the value given (`null`: null or absent): a detail of a
-    /// success or of a refusal.
+    /// `error.code`), each equal to the value given (`null`: null or absent; `"*"`: any value
+    /// present, e.g. `"@odata.nextLink": "*"`): a detail of a success or of a refusal.
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub json: Option<BTreeMap<String, serde_json::Value>>,
     /// HTTP response headers by name (any case): a value, `"*"` for present with any value,
@@ -263,6 +263,16 @@ actions! {
     "sspr.unlock" => SsprUnlock(SsprUnlock),
     /// A cloud sign-in (the token endpoint's password grant).
     "user.sign_in" => UserSignIn(Credentials),
+    /// An app's sign-in as a browser walks it: the authorization code flow with PKCE through
+    /// the sign-in pages (username, password, "Update your password"), the code redeemed.
+    /// The answer: the token response with `id_token_claims`, or the page's or redirect's
+    /// AADSTS error. The STS session (cookie) is kept for later steps (`prompt: none`).
+    "user.sign_in_interactive" => UserSignInInteractive(Interactive),
+    /// Signs out at the end_session endpoint: the STS session ends.
+    "user.sign_out" => UserSignOut(Nothing),
+    /// The device code flow: a device asks for a code, a second client (a browser) enters it
+    /// on the "Enter code" page and signs in (or cancels), the device polls for its token.
+    "user.device_code" => UserDeviceCode(DeviceCode),
     /// A user's own change: Graph's /me/changePassword or the sign-in page's.
     "user.change_password" => UserChangePassword(UserChange),
     /// An administrator's reset: Graph's resetPassword method (written back) or PATCH passwordProfile (cloud only).
@@ -714,6 +724,47 @@ pub struct GraphCall {
     #[serde(rename = "as")]
     pub actor: Option<String>,
     pub password: Option<String>,
+    /// Request headers, e.g. `{ ConsistencyLevel: eventual }` for Graph's advanced queries.
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// `user.sign_in_interactive`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Interactive {
+    /// Typed on the username page (none: the flow must end without it, e.g. `prompt: none`).
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Typed on "Update your password" when the pages ask for a new password.
+    pub new_password: Option<String>,
+    /// `login`, `none`, `select_account` (the account picker's signed-in account is chosen).
+    pub prompt: Option<String>,
+    /// Sends `user` as `login_hint` (the pages start at the password).
+    #[serde(default)]
+    pub login_hint: bool,
+    /// `query` (default), `fragment` or `form_post`.
+    pub response_mode: Option<String>,
+    /// Default `http://localhost:53100` (the lab app's loopback redirect URI).
+    pub redirect_uri: Option<String>,
+    /// Default: the lab's own app.
+    pub client_id: Option<String>,
+    /// Sends no PKCE challenge (a public client is refused: AADSTS9002325).
+    #[serde(default)]
+    pub no_pkce: bool,
+}
+
+/// `user.device_code`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceCode {
+    /// Who signs in on the "Enter code" page (none: nobody does, the device's poll says so).
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Answers "Cancel" to "Are you trying to sign in to …?".
+    #[serde(default)]
+    pub decline: bool,
+    /// Moves the lab clock this much before the code is entered (`901s`: past its lifetime).
+    pub advance: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

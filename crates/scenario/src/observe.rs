@@ -23,6 +23,24 @@ pub struct Observed {
     pub headers: Vec<(String, String)>,
 }
 
+/// A value by dotted path (`value.0.id`); a key that itself holds dots, as OData's
+/// `@odata.nextLink` does, is found whole (the longest key that fits wins).
+pub fn at_path<'v>(mut v: &'v Value, path: &str) -> Option<&'v Value> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut i = 0;
+    while i < parts.len() {
+        if let (Value::Array(items), Ok(n)) = (v, parts[i].parse::<usize>()) {
+            v = items.get(n)?;
+            i += 1;
+            continue;
+        }
+        let j = (i + 1..=parts.len()).rev().find(|j| v.get(parts[i..*j].join(".")).is_some())?;
+        v = v.get(parts[i..j].join("."))?;
+        i = j;
+    }
+    Some(v)
+}
+
 impl Observed {
     pub fn ldap(rc: u32, text: &str) -> Observed {
         // compareFalse and compareTrue are answers, not failures
@@ -48,14 +66,7 @@ impl Observed {
     }
 
     pub fn json_at(&self, path: &str) -> Option<&Value> {
-        let (_, mut v) = self.http.as_ref().map(|(s, b)| (s, b))?;
-        for part in path.split('.') {
-            v = match part.parse::<usize>() {
-                Ok(i) if v.is_array() => v.get(i)?,
-                _ => v.get(part)?,
-            };
-        }
-        Some(v)
+        at_path(&self.http.as_ref()?.1, path)
     }
 
     fn aadsts(&self) -> Option<u64> {
@@ -214,9 +225,9 @@ pub fn matches(e: &Expect, got: &Observed) -> bool {
     let count_ok = o.count.is_none_or(|want| got.count == Some(want));
     let compare_ok = o.compare.is_none_or(|want| got.compare == Some(want));
     let message_ok = o.message.as_ref().is_none_or(|want| got.message().is_some_and(|m| m.contains(want.as_str())));
-    // `null` is null or absent, as a header's `null` is absent
+    // `null` is null or absent, as a header's `null` is absent; `"*"` any value present
     let json_ok = o.json.iter().flatten().all(|(path, want)| match got.json_at(path) {
-        Some(v) => v == want,
+        Some(v) => v == want || (want == "*" && !v.is_null()),
         None => want.is_null(),
     });
     let headers_ok = o.headers.iter().flatten().all(|(name, want)| match (want.as_deref(), got.header(name)) {

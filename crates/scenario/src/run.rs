@@ -85,6 +85,23 @@ pub struct Runner<'a> {
     lab_token: Option<String>,
     /// SSPR flows started so far (their ids show as `<flow-N>`).
     flows_seen: usize,
+    /// A browser's client for the STS's pages: redirects shown, not followed.
+    sts: reqwest::Client,
+    /// The STS's session cookie (`ESTSAUTH`), kept between interactive steps.
+    sts_cookie: Option<String>,
+    /// Headers the next Graph call sends besides its token (`admin.graph`'s `headers`).
+    next_headers: Vec<(String, String)>,
+}
+
+/// Where a walk through the sign-in pages ended.
+enum Walked {
+    /// Sent back to the app: the address (query or fragment).
+    Redirect(String),
+    /// A page that posts the answer to the app (`response_mode=form_post`): its fields.
+    FormPost(Vec<(String, String)>),
+    /// A page the walk cannot go past: the STS's error, a refused password, the
+    /// "Update your password" page without a new password, the device's "signed in".
+    Page { header: String, error: Option<String> },
 }
 
 fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, RunError> {
@@ -104,6 +121,11 @@ impl<'a> Runner<'a> {
         let http = reqwest::Client::builder()
             .tls_certs_only(reqwest::Certificate::from_pem_bundle(&target.ca_pem)?)
             .resolve("localhost", std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()?;
+        let sts = reqwest::Client::builder()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&target.ca_pem)?)
+            .resolve("localhost", std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let mut transcript = Transcript::default();
         for u in &target.info.users {
@@ -129,6 +151,9 @@ impl<'a> Runner<'a> {
             trace_seq: 0,
             lab_token: None,
             flows_seen: 0,
+            sts,
+            sts_cookie: None,
+            next_headers: vec![],
         })
     }
 
@@ -295,6 +320,9 @@ impl<'a> Runner<'a> {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
+        for (k, v) in std::mem::take(&mut self.next_headers) {
+            req = req.header(k, v);
+        }
         match &payload {
             Some(Payload::Json(b)) => req = req.json(b),
             Some(Payload::Form(f)) => req = req.form(f),
@@ -359,6 +387,262 @@ impl<'a> Runner<'a> {
                 self.transcript.note(self.step, why);
             }
         }
+    }
+
+    /// A browser's request to the STS: the session cookie sent, and kept from the answer.
+    async fn browse(&mut self, req: reqwest::RequestBuilder) -> Result<(u16, Option<String>, String), RunError> {
+        let req = match &self.sts_cookie {
+            Some(c) => req.header("Cookie", format!("ESTSAUTH={c}")),
+            None => req,
+        };
+        let r = req.send().await?;
+        for c in r.headers().get_all("set-cookie") {
+            if let Some(v) = c.to_str().ok().and_then(|c| c.strip_prefix("ESTSAUTH=")) {
+                let v = v.split(';').next().unwrap_or_default();
+                self.sts_cookie = (!v.is_empty()).then(|| v.to_string());
+            }
+        }
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok((status, location, r.text().await?))
+    }
+
+    /// Posts a step of the sign-in pages (a same-origin form, as a browser sends it).
+    async fn post_page(&mut self, path: &str, fields: &[(&str, &str)]) -> Result<(u16, Option<String>, String), RunError> {
+        let https = self.target.info.tenant.https.clone();
+        let shown: Vec<String> =
+            fields.iter().filter(|(k, _)| *k != "ctx").map(|(k, v)| if k.contains("passwd") || *k == "otc" { format!("{k}=***") } else { format!("{k}={v}") }).collect();
+        self.transcript.request(self.step, &format!("POST {path} {}", shown.join("&")));
+        let req = self.sts.post(format!("{https}{path}")).header("Origin", https).form(fields);
+        let (status, location, html) = self.browse(req).await?;
+        self.transcript.response(self.step, &page_line(status, location.as_deref(), &html));
+        Ok((status, location, html))
+    }
+
+    /// Walks the sign-in pages from `html` on: the username, the password, the account
+    /// picker, "Update your password" (with `new_password`), the device's confirmation.
+    async fn walk(
+        &mut self,
+        mut answer: (u16, Option<String>, String),
+        user: Option<&str>,
+        password: Option<&str>,
+        new_password: Option<&str>,
+        decline: bool,
+    ) -> Result<Walked, RunError> {
+        let login = format!("/{}/login", self.target.info.tenant.tenant_id);
+        let mut changed = false;
+        // every page moves the walk on or ends it: a few pages at most
+        for _ in 0..8 {
+            let (_, location, html) = &answer;
+            if let Some(l) = location {
+                return Ok(Walked::Redirect(l.clone()));
+            }
+            if html.contains("document.forms[0].submit()") {
+                let fields = ["code", "state", "session_state", "error", "error_description"]
+                    .iter()
+                    .filter_map(|k| crate::sts::field(html, k).map(|v| (k.to_string(), v)))
+                    .collect();
+                return Ok(Walked::FormPost(fields));
+            }
+            let header = crate::sts::text(html, "loginHeader").unwrap_or_default();
+            let error = ["errorMessage", "usernameError", "passwordError", "error"].iter().find_map(|id| crate::sts::text(html, id));
+            let ctx = crate::sts::field(html, "ctx").unwrap_or_default();
+            let login_field = crate::sts::field(html, "loginfmt").unwrap_or_else(|| user.unwrap_or_default().to_string());
+            let next = match header.as_str() {
+                _ if error.is_some() && !(header == "Update your password" && new_password.is_some() && !changed) => {
+                    return Ok(Walked::Page { header, error });
+                }
+                "Sign in" => match user {
+                    Some(u) => vec![("step", "username".to_string()), ("loginfmt", u.to_string())],
+                    None => return Ok(Walked::Page { header, error: Some("the username page, and no user to type".into()) }),
+                },
+                "Enter password" => match password {
+                    Some(p) => vec![("step", "password".to_string()), ("loginfmt", login_field), ("passwd", p.to_string())],
+                    None => return Ok(Walked::Page { header, error: Some("the password page, and no password to type".into()) }),
+                },
+                "Update your password" => match (new_password, password) {
+                    (Some(n), Some(p)) if !changed => {
+                        changed = true;
+                        vec![
+                            ("step", "change".to_string()),
+                            ("loginfmt", login_field),
+                            ("oldpasswd", p.to_string()),
+                            ("newpasswd", n.to_string()),
+                            ("confirmnewpasswd", n.to_string()),
+                        ]
+                    }
+                    _ => return Ok(Walked::Page { header, error }),
+                },
+                "Pick an account" => vec![("step", "session".to_string())],
+                h if h.starts_with("Are you trying to sign in to") => {
+                    vec![("step", if decline { "decline" } else { "other" }.to_string())]
+                }
+                _ => return Ok(Walked::Page { header, error }),
+            };
+            let mut fields: Vec<(&str, &str)> = vec![("ctx", ctx.as_str())];
+            fields.extend(next.iter().map(|(k, v)| (*k, v.as_str())));
+            answer = self.post_page(&login, &fields).await?;
+        }
+        Err(RunError("the sign-in pages went round in circles".into()))
+    }
+
+    /// `user.sign_in_interactive`.
+    async fn sign_in_interactive(&mut self, a: &crate::model::Interactive) -> Result<Observed, RunError> {
+        use base64::Engine;
+        let t = self.target.info.tenant.clone();
+        let user = a.user.as_deref().map(|u| self.s(u)).transpose()?;
+        let password = a.password.as_deref().map(|p| self.s(p)).transpose()?;
+        let new_password = a.new_password.as_deref().map(|p| self.s(p)).transpose()?;
+        for p in password.iter().chain(&new_password) {
+            self.transcript.secret(p);
+        }
+        let client = a.client_id.as_deref().map(|c| self.s(c)).transpose()?.unwrap_or(t.client_id.clone());
+        let redirect = a.redirect_uri.as_deref().map(|r| self.s(r)).transpose()?.unwrap_or("http://localhost:53100".into());
+        // PKCE with a verifier the step makes (a test client's; the transcript stays stable)
+        let verifier = format!("scenario-step-{:03}-pkce-verifier-0123456789abcdefghij", self.step);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+        let nonce = format!("nonce-{}", self.step);
+        let mut q: Vec<(&str, String)> = vec![
+            ("client_id", client.clone()),
+            ("response_type", "code".into()),
+            ("redirect_uri", redirect.clone()),
+            ("scope", "openid profile offline_access User.Read".into()),
+            ("state", "scenario-state".into()),
+            ("nonce", nonce),
+        ];
+        if !a.no_pkce {
+            q.push(("code_challenge", challenge));
+            q.push(("code_challenge_method", "S256".into()));
+        }
+        for (k, v) in [("prompt", &a.prompt), ("response_mode", &a.response_mode)] {
+            if let Some(v) = v {
+                q.push((k, v.clone()));
+            }
+        }
+        if a.login_hint
+            && let Some(u) = &user
+        {
+            q.push(("login_hint", u.clone()));
+        }
+        let path = format!("/{}/oauth2/v2.0/authorize", t.tenant_id);
+        let shown: Vec<String> = q.iter().filter(|(k, _)| *k != "code_challenge").map(|(k, v)| format!("{k}={v}")).collect();
+        self.transcript.request(self.step, &format!("GET {path}?{}", shown.join("&")));
+        let query = serde_urlencoded_pairs(&q);
+        let first = self.browse(self.sts.get(format!("{}{path}?{query}", t.https))).await?;
+        self.transcript.response(self.step, &page_line(first.0, first.1.as_deref(), &first.2));
+        let walked = self.walk(first, user.as_deref(), password.as_deref(), new_password.as_deref(), false).await?;
+        let params: Vec<(String, String)> = match walked {
+            Walked::Redirect(l) => {
+                let rest = l.strip_prefix(&redirect).unwrap_or(&l);
+                let q = rest.split_once(['?', '#']).map(|(_, q)| q).unwrap_or_default();
+                parse_pairs(q)
+            }
+            Walked::FormPost(f) => f,
+            Walked::Page { header, error } => return Ok(page_observed(&header, error)),
+        };
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        if let Some(e) = get("error") {
+            let description = get("error_description").unwrap_or_default();
+            let codes: Vec<u64> = crate::sts::aadsts(&description).into_iter().collect();
+            return Ok(Observed::http(400, json!({ "error": e, "error_codes": codes, "error_description": description, "state": get("state") })));
+        }
+        let Some(code) = get("code") else { return Err(RunError("the app was sent back neither a code nor an error".into())) };
+        self.transcript.secret(&code);
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "authorization_code"), ("client_id", &client), ("code", &code), ("redirect_uri", &redirect)];
+        if !a.no_pkce {
+            form.push(("code_verifier", &verifier));
+        }
+        let o = self.redeem(&form).await?;
+        if let (true, Some(u), Some(p)) = (o.ok, &user, new_password.as_ref().or(password.as_ref())) {
+            self.learn(u, p);
+        }
+        Ok(o)
+    }
+
+    /// A token request of an interactive grant: the answer, with the ID token's claims
+    /// (`id_token_claims`, less what differs between runs) for expectations.
+    async fn redeem(&mut self, form: &[(&str, &str)]) -> Result<Observed, RunError> {
+        use base64::Engine;
+        let t = self.target.info.tenant.clone();
+        let path = format!("/{}/oauth2/v2.0/token", t.tenant_id);
+        self.transcript.request(self.step, &format!("POST {path} {}", clean_form(form)));
+        let r = self.http.post(format!("{}{path}", t.https)).form(form).send().await?;
+        let status = r.status().as_u16();
+        let mut body: Value = r.json().await?;
+        if let Some(claims) = body["id_token"].as_str().and_then(|j| j.split('.').nth(1)).and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        {
+            let mut claims: Value = serde_json::from_slice(&claims)?;
+            if let Some(m) = claims.as_object_mut() {
+                for k in ["uti", "iat", "nbf", "exp"] {
+                    m.remove(k);
+                }
+            }
+            body["id_token_claims"] = claims;
+        }
+        self.transcript.response(self.step, &format!("{status} {}", clean_json(&body)));
+        self.last_body = body.clone();
+        Ok(Observed::http(status, body))
+    }
+
+    /// `user.device_code`.
+    async fn device_code(&mut self, a: &crate::model::DeviceCode) -> Result<Observed, RunError> {
+        let t = self.target.info.tenant.clone();
+        let user = a.user.as_deref().map(|u| self.s(u)).transpose()?;
+        let password = a.password.as_deref().map(|p| self.s(p)).transpose()?;
+        if let Some(p) = &password {
+            self.transcript.secret(p);
+        }
+        let path = format!("/{}/oauth2/v2.0/devicecode", t.tenant_id);
+        let form = [("client_id", t.client_id.as_str()), ("scope", "openid profile User.Read")];
+        self.transcript.request(self.step, &format!("POST {path} {}", clean_form(&form)));
+        let r = self.http.post(format!("{}{path}", t.https)).form(&form).send().await?;
+        let status = r.status().as_u16();
+        let started: Value = r.json().await?;
+        if status != 200 {
+            self.transcript.response(self.step, &format!("{status} {}", clean_json(&started)));
+            return Ok(Observed::http(status, started));
+        }
+        let (device, code) = (started["device_code"].as_str().unwrap_or_default().to_string(), started["user_code"].as_str().unwrap_or_default().to_string());
+        self.transcript.secret(&code);
+        self.transcript.response(self.step, &format!("{status} {}", clean_json(&json!({ "interval": started["interval"], "expires_in": started["expires_in"] }))));
+        let poll = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", t.client_id.as_str()), ("device_code", device.as_str())];
+        // the device polls at once: nobody has entered the code yet
+        let pending = self.redeem(&poll).await?;
+        if let Some(d) = &a.advance {
+            clock::parse_duration(d).map_err(RunError)?;
+            self.transcript.request(self.step, &format!("advance the lab clock by {d}"));
+            self.lab_call("POST", "/lab/clock", Some(json!({ "advance": d }))).await?;
+            self.lab_token = None;
+        }
+        let Some(user) = user else { return Ok(pending) };
+        // a second client: the "Enter code" page in a browser
+        self.transcript.request(self.step, "GET /devicelogin");
+        let page = self.browse(self.sts.get(format!("{}/devicelogin", t.https))).await?;
+        self.transcript.response(self.step, &page_line(page.0, None, &page.2));
+        let entered = self.post_page("/devicelogin", &[("otc", code.as_str())]).await?;
+        if let Walked::Page { header, error: Some(e) } = self.walk(entered, Some(&user), password.as_deref(), None, a.decline).await?
+            && header != "Enter code"
+        {
+            return Ok(page_observed(&header, Some(e)));
+        }
+        // the device's next poll, the interval later
+        let o = self.redeem(&poll).await?;
+        if o.ok
+            && let Some(p) = &password
+        {
+            self.learn(&user, p);
+        }
+        Ok(o)
+    }
+
+    /// `user.sign_out`: the end_session endpoint with the STS session.
+    async fn sign_out(&mut self) -> Result<Observed, RunError> {
+        let t = self.target.info.tenant.clone();
+        let path = format!("/{}/oauth2/v2.0/logout", t.tenant_id);
+        self.transcript.request(self.step, &format!("GET {path}"));
+        let (status, location, html) = self.browse(self.sts.get(format!("{}{path}", t.https))).await?;
+        self.transcript.response(self.step, &page_line(status, location.as_deref(), &html));
+        Ok(Observed::http(status, json!({ "page": crate::sts::text(&html, "loginHeader") })))
     }
 
     async fn token(&mut self, upn: &str, password: &str) -> Result<(Observed, Option<String>), RunError> {
@@ -697,6 +981,9 @@ impl<'a> Runner<'a> {
                 self.transcript.secret(&password);
                 Ok(self.token(&user, &password).await?.0)
             }
+            Action::UserSignInInteractive(a) => self.sign_in_interactive(a).await,
+            Action::UserSignOut(_) => self.sign_out().await,
+            Action::UserDeviceCode(a) => self.device_code(a).await,
             Action::UserChangePassword(a) => {
                 let (user, current, new) = (self.s(&a.user)?, self.s(&a.current)?, self.s(&a.new)?);
                 self.transcript.secret(&current);
@@ -774,6 +1061,9 @@ impl<'a> Runner<'a> {
                     }
                     (None, None) => None,
                 };
+                for (k, v) in a.headers.iter().flatten() {
+                    self.next_headers.push((k.clone(), self.s(v)?));
+                }
                 self.call_with(&a.method.to_ascii_uppercase(), &path, Some(&token), payload).await
             }
             Action::LdapBind(a) => {
@@ -1654,14 +1944,7 @@ fn report_line(r: &relay::SyncReport) -> String {
 }
 
 fn lookup(body: &Value, path: &str) -> Option<String> {
-    let mut v = body;
-    for part in path.split('.') {
-        v = match part.parse::<usize>() {
-            Ok(i) => v.get(i)?,
-            Err(_) => v.get(part)?,
-        };
-    }
-    match v {
+    match crate::observe::at_path(body, path)? {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         other => Some(other.to_string()),
@@ -1720,4 +2003,43 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path, exte
     };
     lab.stop().await;
     FreshRun { outcome: result, transcript, lab_start, duration: started.elapsed() }
+}
+
+/// A page as a transcript line: its status, where it sends the browser, or its heading and error.
+fn page_line(status: u16, location: Option<&str>, html: &str) -> String {
+    if let Some(l) = location {
+        // a code in the address is a secret: only its name shows
+        let shown: Vec<String> = l
+            .split(['?', '#', '&'])
+            .enumerate()
+            .map(|(i, p)| if i == 0 { p.to_string() } else { p.split('=').next().unwrap_or_default().to_string() })
+            .collect();
+        return format!("{status} → {} ({})", shown[0], shown[1..].join(", "));
+    }
+    let header = crate::sts::text(html, "loginHeader").unwrap_or_default();
+    let error = ["errorMessage", "usernameError", "passwordError", "error"].iter().find_map(|id| crate::sts::text(html, id));
+    match error {
+        Some(e) => format!("{status} page \"{header}\": {e}"),
+        None => format!("{status} page \"{header}\""),
+    }
+}
+
+/// Where the pages stopped, as a step's answer: `page` and `error`, and the AADSTS code the
+/// page shows (`error_codes`, for `expect: { aadsts }`); 400 for an error, 200 otherwise.
+fn page_observed(header: &str, error: Option<String>) -> Observed {
+    let codes: Vec<u64> = error.as_deref().and_then(crate::sts::aadsts).into_iter().collect();
+    let status = if error.is_some() { 400 } else { 200 };
+    Observed::http(status, json!({ "page": header, "error": error, "error_codes": codes }))
+}
+
+fn serde_urlencoded_pairs(q: &[(&str, String)]) -> String {
+    let mut s = url_form::Serializer::new(String::new());
+    for (k, v) in q {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn parse_pairs(q: &str) -> Vec<(String, String)> {
+    url_form::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }

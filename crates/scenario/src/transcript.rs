@@ -15,6 +15,9 @@ const SECRET_KEYS: &[&str] = &[
     "id_token",
     "refresh_token",
     "client_info",
+    "device_code",
+    "user_code",
+    "code_verifier",
 ];
 
 /// Keys whose values differ between runs.
