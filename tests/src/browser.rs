@@ -83,6 +83,17 @@ impl Browser {
         self.c.goto(&format!("{}{path}", self.base)).await.expect("navigate");
     }
 
+    /// Signs in on the lab's sign-in page — the tenant's own pages, username then password
+    /// (the authorization code flow, as an app signs its users in) — as `upn`. Where it
+    /// ends (signed in, an error, "Update your password") is the caller's to read.
+    pub async fn sign_in_as(&mut self, upn: &str, password: &str) {
+        self.goto("/portal/signin").await;
+        self.fill("i0116", upn).await;
+        self.submit("idSIButton9").await;
+        self.fill("i0118", password).await;
+        self.submit("idSIButton9").await;
+    }
+
     /// Waits for an element (the page after a click), at most 15 s.
     pub async fn wait(&self, id: &str) -> fantoccini::elements::Element {
         self.c.wait().at_most(Duration::from_secs(15)).for_element(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"))

@@ -122,11 +122,9 @@ async fn stopping_the_engine_on_the_dashboard_fails_the_next_reset_with_sspr_003
 async fn the_sign_in_page_shows_aadsts_errors_and_the_forced_change_interruption() {
     let t = TestLab::start_with(|c| c.engine = true).await;
     let mut b = Browser::open("sign-in", &t).await;
-    b.goto("/portal/signin").await;
-    b.fill("user", "user5@testlab.onmicrosoft.com").await;
-    b.fill("password", "Not-The-Password-1").await;
-    b.click("signin").await;
+    b.sign_in_as("user5@testlab.onmicrosoft.com", "Not-The-Password-1").await;
     assert_eq!(b.text("aadsts").await, "AADSTS50126");
+    assert!(b.text("passwordError").await.starts_with("Your account or password is incorrect."));
     b.shot("signin-50126").await;
     // an admin reset with forced change (Graph, as the admin pages will do) interrupts sign-in
     let token = t.user_token("labadmin@testlab.onmicrosoft.com", "Cloud-Admin-Pa55!").await;
@@ -139,16 +137,13 @@ async fn the_sign_in_page_shows_aadsts_errors_and_the_forced_change_interruption
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
-    b.goto("/portal/signin").await;
-    b.fill("user", "user5@testlab.onmicrosoft.com").await;
-    b.fill("password", "Temp-Pass-From-Admin-1").await;
-    b.click("signin").await;
+    b.sign_in_as("user5@testlab.onmicrosoft.com", "Temp-Pass-From-Admin-1").await;
     assert!(b.text("reason").await.contains("update your password"));
     b.shot("signin-update-password").await;
-    b.fill("current_password", "Temp-Pass-From-Admin-1").await;
-    b.fill("new_password", "My-Own-Pass-Now-2").await;
-    b.fill("confirm_password", "My-Own-Pass-Now-2").await;
-    b.click("change").await;
+    b.fill("currentPassword", "Temp-Pass-From-Admin-1").await;
+    b.fill("newPassword", "My-Own-Pass-Now-2").await;
+    b.fill("confirmNewPassword", "My-Own-Pass-Now-2").await;
+    b.submit("idSIButton9").await;
     assert!(b.text("result").await.contains("user5@testlab.onmicrosoft.com"));
     b.shot("signed-in").await;
     assert_eq!(t.token("user5@testlab.onmicrosoft.com", "My-Own-Pass-Now-2").await.0, 200);
@@ -190,6 +185,13 @@ async fn no_page_links_to_a_missing_page_or_posts_to_a_missing_route() {
             continue;
         }
         let r = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap();
+        // the sign-in page sends the browser on to the tenant's own (/authorize): followed
+        if r.status().is_redirection()
+            && let Some(to) = r.headers().get("location").and_then(|l| l.to_str().ok()).filter(|l| l.starts_with('/'))
+        {
+            todo.push(to.to_string());
+            continue;
+        }
         assert_eq!(r.status(), 200, "GET {path}");
         let html = scraper::Html::parse_document(&r.text().await.unwrap());
         assert!(html.errors.is_empty() || html.errors.iter().all(|e| !e.contains("Unexpected")), "{path}: {:?}", html.errors);
@@ -346,10 +348,7 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
     // (no clock step first: testlab's minimum password age is 0, a fresh lab's change works)
     let mut b = Browser::open("my-account", &t).await;
     // registration: a cloud user with an email only adds a mobile phone
-    b.goto("/portal/signin").await;
-    b.fill("user", "user5@testlab.onmicrosoft.com").await;
-    b.fill("password", "Amber-Cloud-62!").await;
-    b.click("signin").await;
+    b.sign_in_as("user5@testlab.onmicrosoft.com", "Amber-Cloud-62!").await;
     b.click("my-account").await;
     assert_eq!(b.text("phone").await, "not registered");
     b.fill("new-phone", "+1 4255550142").await;
@@ -358,9 +357,7 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
     b.shot("account-phone-registered").await;
     b.click("signout").await;
     // a synced user's change through "Change password" reaches AD
-    b.fill("user", "user1@testlab.example").await;
-    b.fill("password", "Summer-Lake-41").await;
-    b.click("signin").await;
+    b.sign_in_as("user1@testlab.example", "Summer-Lake-41").await;
     b.click("my-account").await;
     b.click("change-password").await;
     b.fill("current_password", "Summer-Lake-41").await;
@@ -798,15 +795,12 @@ async fn the_change_user_sign_in_task_turns_on_pass_through_authentication() {
     let dn = t.info().users.iter().find(|u| u.sam == "User1").unwrap().dn.clone();
     let zero = std::collections::HashSet::from([b"0".to_vec()]);
     admin.modify(&dn, vec![ldap3::Mod::Replace(b"pwdLastSet".to_vec(), zero)]).await.unwrap().success().unwrap();
-    b.goto("/portal/signin").await;
-    b.fill("user", "user1@testlab.example").await;
-    b.fill("password", "Summer-Lake-41").await;
-    b.click("signin").await;
+    b.sign_in_as("user1@testlab.example", "Summer-Lake-41").await;
     assert!(b.text("reason").await.contains("update your password"));
-    b.fill("current_password", "Summer-Lake-41").await;
-    b.fill("new_password", "Tidal-Stone-84").await;
-    b.fill("confirm_password", "Tidal-Stone-84").await;
-    b.click("change").await;
+    b.fill("currentPassword", "Summer-Lake-41").await;
+    b.fill("newPassword", "Tidal-Stone-84").await;
+    b.fill("confirmNewPassword", "Tidal-Stone-84").await;
+    b.submit("idSIButton9").await;
     assert!(b.text("result").await.contains("user1@testlab.example"));
     assert!(t.ad_accepts("TESTLAB\\User1", "Tidal-Stone-84").await, "the change was written back");
     assert_eq!(t.token("user1@testlab.example", "Tidal-Stone-84").await.0, 200, "and signs in through the agent");

@@ -450,6 +450,20 @@ impl Lab {
         };
         let hashed = hashing.finish();
         let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &domain.dns_name, &users, &objects, hashed);
+        // the lab's pages sign users in as a web app does (the authorization code flow), back
+        // at their callback under every name the lab answers to
+        if let Some(app) = t.app_mut(&client_id) {
+            let mut https_names = vec!["localhost".to_string(), "127.0.0.1".to_string(), local_host(https_addr.ip())];
+            https_names.extend(cfg.hostnames.iter().map(|n| url_host(&n.to_ascii_lowercase())));
+            https_names.extend([format!("{}.{}", domain.dc_name.to_lowercase(), domain.dns_name), domain.dns_name.clone()]);
+            let mut uris: Vec<String> =
+                https_names.iter().map(|n| format!("https://{n}:{}/portal/signin/callback", https_addr.port())).collect();
+            for n in ["localhost".to_string(), "127.0.0.1".to_string(), local_host(http_addr.ip())] {
+                uris.push(format!("http://{n}:{}/portal/signin/callback", http_addr.port()));
+            }
+            uris.dedup();
+            app.web_redirect_uris = uris;
+        }
         // the lab's own parts reach it over loopback, or by the address it listens on when
         // that is one address (a LAN address has no loopback listener); others by its names
         let https_base = format!("https://{}:{}", local_host(https_addr.ip()), https_addr.port());

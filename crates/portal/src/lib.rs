@@ -213,6 +213,7 @@ pub fn router(p: Shared) -> Router {
         .route("/portal/sspr/{flow}/unlock", post(sspr_unlock))
         .route("/portal/outbox", get(outbox))
         .route("/portal/signin", get(signin_page).post(signin))
+        .route("/portal/signin/callback", get(signin_callback))
         .route("/portal/signin/change", post(signin_change))
         .route("/portal/lab", get(dashboard))
         .route("/portal/lab/clock", post(dashboard_clock))
@@ -491,8 +492,118 @@ struct SignInForm {
     password: String,
 }
 
-async fn signin_page() -> Response {
-    render(&SignInPage { user: String::new(), error: None })
+/// The sign-in page is the tenant's: `/authorize` with the authorization code flow, as a web
+/// app signs its users in (PKCE, a state, `prompt=login`), back at `/portal/signin/callback`.
+/// `?form` shows the lab's one-page form instead (the password grant, for scripts).
+async fn signin_page(
+    State(p): State<Shared>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    use base64::Engine;
+    if q.contains_key("form") {
+        return render(&SignInPage { user: String::new(), error: None });
+    }
+    let state = uuid::Uuid::new_v4().simple().to_string();
+    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+    let query = [
+        ("client_id", p.cfg.client_id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", &callback_uri(&p, &headers)),
+        ("scope", "openid profile https://graph.microsoft.com/.default"),
+        ("state", &state),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("prompt", "login"),
+    ];
+    let query: String = query.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&");
+    let cookie = format!("{SIGNIN_COOKIE}={state}.{verifier}; Path=/portal/signin; HttpOnly; Secure; SameSite=Lax; Max-Age=900");
+    ([(axum::http::header::SET_COOKIE, cookie)], Redirect::to(&format!("/{}/oauth2/v2.0/authorize?{query}", p.cfg.tenant_id)))
+        .into_response()
+}
+
+/// The sign-in in progress: its state and PKCE verifier, kept by the browser for the callback.
+const SIGNIN_COOKIE: &str = "hybrid_lab_signin";
+
+/// Where the tenant sends the browser back: this page's own origin (the lab registers the
+/// callback under each of its names).
+fn callback_uri(p: &Portal, headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    // the HTTPS listener's port is the API's; any other is the plain HTTP listener
+    let https_port = p.cfg.api.rsplit_once(':').map(|(_, port)| port).unwrap_or("443");
+    let scheme = if host.rsplit_once(':').map_or("443", |(_, port)| port) == https_port { "https" } else { "http" };
+    format!("{scheme}://{host}/portal/signin/callback")
+}
+
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// `GET /portal/signin/callback?code&state`: the code redeemed (the app's secret and the PKCE
+/// verifier), the user signed in to the pages; or the tenant's error shown.
+async fn signin_callback(
+    State(p): State<Shared>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    use base64::Engine;
+    let kept = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(&format!("{SIGNIN_COOKIE}=")).map(str::to_string));
+    let fail = |code: &str, message: &str| {
+        render_status(
+            StatusCode::BAD_REQUEST,
+            &SignInPage { user: String::new(), error: Some(SignInError { code: code.into(), message: message.into() }) },
+        )
+    };
+    let Some((state, verifier)) = kept.as_deref().and_then(|k| k.split_once('.')) else {
+        return fail("", "This sign-in has no sign-in in progress in this browser: start again.");
+    };
+    if q.get("state").map(String::as_str) != Some(state) {
+        return fail("", "The sign-in's state does not match this browser's: start again.");
+    }
+    if let Some(e) = q.get("error_description") {
+        let first = e.split(" Trace ID:").next().unwrap_or_default();
+        let code = first.split(':').next().unwrap_or_default().trim_start_matches("AADSTS");
+        return fail(code, first);
+    }
+    let Some(code) = q.get("code") else { return fail("", "The tenant sent neither a code nor an error.") };
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", p.cfg.client_id.as_str()),
+        ("client_secret", p.cfg.client_secret.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", &callback_uri(&p, &headers)),
+        ("code_verifier", verifier),
+    ];
+    let url = format!("{}/{}/oauth2/v2.0/token", p.cfg.api, p.cfg.tenant_id);
+    let body: Value = match p.http().post(url).form(&form).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(e) => return fail("", &format!("The tenant could not be reached: {e}")),
+    };
+    let (Some(access), Some(id_token)) = (body["access_token"].as_str(), body["id_token"].as_str()) else {
+        let first = body["error_description"].as_str().unwrap_or("No token.").lines().next().unwrap_or_default().to_string();
+        return fail(first.split(':').next().unwrap_or_default().trim_start_matches("AADSTS"), &first);
+    };
+    let claims: Value = id_token
+        .split('.')
+        .nth(1)
+        .and_then(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok())
+        .and_then(|c| serde_json::from_slice(&c).ok())
+        .unwrap_or_default();
+    let user = claims["preferred_username"].as_str().unwrap_or_default().to_string();
+    let session = p.users.start(&user, access);
+    let done = format!("{SIGNIN_COOKIE}=; Path=/portal/signin; HttpOnly; Secure; SameSite=Lax; Max-Age=0");
+    let mut r = render(&SignedInPage { user });
+    r.headers_mut().append(axum::http::header::SET_COOKIE, session.parse().expect("a cookie"));
+    r.headers_mut().append(axum::http::header::SET_COOKIE, done.parse().expect("a cookie"));
+    r
 }
 
 async fn signin(State(p): State<Shared>, Form(f): Form<SignInForm>) -> Response {

@@ -410,8 +410,11 @@ impl<'a> Runner<'a> {
     /// Posts a step of the sign-in pages (a same-origin form, as a browser sends it).
     async fn post_page(&mut self, path: &str, fields: &[(&str, &str)]) -> Result<(u16, Option<String>, String), RunError> {
         let https = self.target.info.tenant.https.clone();
-        let shown: Vec<String> =
-            fields.iter().filter(|(k, _)| *k != "ctx").map(|(k, v)| if k.contains("passwd") || *k == "otc" { format!("{k}=***") } else { format!("{k}={v}") }).collect();
+        let shown: Vec<String> = fields
+            .iter()
+            .filter(|(k, _)| *k != "ctx")
+            .map(|(k, v)| if k.contains("passwd") || *k == "otc" { format!("{k}=***") } else { format!("{k}={v}") })
+            .collect();
         self.transcript.request(self.step, &format!("POST {path} {}", shown.join("&")));
         let req = self.sts.post(format!("{https}{path}")).header("Origin", https).form(fields);
         let (status, location, html) = self.browse(req).await?;
@@ -500,7 +503,8 @@ impl<'a> Runner<'a> {
         let redirect = a.redirect_uri.as_deref().map(|r| self.s(r)).transpose()?.unwrap_or("http://localhost:53100".into());
         // PKCE with a verifier the step makes (a test client's; the transcript stays stable)
         let verifier = format!("scenario-step-{:03}-pkce-verifier-0123456789abcdefghij", self.step);
-        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+        let challenge =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
         let nonce = format!("nonce-{}", self.step);
         let mut q: Vec<(&str, String)> = vec![
             ("client_id", client.clone()),
@@ -544,11 +548,15 @@ impl<'a> Runner<'a> {
         if let Some(e) = get("error") {
             let description = get("error_description").unwrap_or_default();
             let codes: Vec<u64> = crate::sts::aadsts(&description).into_iter().collect();
-            return Ok(Observed::http(400, json!({ "error": e, "error_codes": codes, "error_description": description, "state": get("state") })));
+            return Ok(Observed::http(
+                400,
+                json!({ "error": e, "error_codes": codes, "error_description": description, "state": get("state") }),
+            ));
         }
         let Some(code) = get("code") else { return Err(RunError("the app was sent back neither a code nor an error".into())) };
         self.transcript.secret(&code);
-        let mut form: Vec<(&str, &str)> = vec![("grant_type", "authorization_code"), ("client_id", &client), ("code", &code), ("redirect_uri", &redirect)];
+        let mut form: Vec<(&str, &str)> =
+            vec![("grant_type", "authorization_code"), ("client_id", &client), ("code", &code), ("redirect_uri", &redirect)];
         if !a.no_pkce {
             form.push(("code_verifier", &verifier));
         }
@@ -569,7 +577,10 @@ impl<'a> Runner<'a> {
         let r = self.http.post(format!("{}{path}", t.https)).form(form).send().await?;
         let status = r.status().as_u16();
         let mut body: Value = r.json().await?;
-        if let Some(claims) = body["id_token"].as_str().and_then(|j| j.split('.').nth(1)).and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        if let Some(claims) = body["id_token"]
+            .as_str()
+            .and_then(|j| j.split('.').nth(1))
+            .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
         {
             let mut claims: Value = serde_json::from_slice(&claims)?;
             if let Some(m) = claims.as_object_mut() {
@@ -602,10 +613,20 @@ impl<'a> Runner<'a> {
             self.transcript.response(self.step, &format!("{status} {}", clean_json(&started)));
             return Ok(Observed::http(status, started));
         }
-        let (device, code) = (started["device_code"].as_str().unwrap_or_default().to_string(), started["user_code"].as_str().unwrap_or_default().to_string());
+        let (device, code) = (
+            started["device_code"].as_str().unwrap_or_default().to_string(),
+            started["user_code"].as_str().unwrap_or_default().to_string(),
+        );
         self.transcript.secret(&code);
-        self.transcript.response(self.step, &format!("{status} {}", clean_json(&json!({ "interval": started["interval"], "expires_in": started["expires_in"] }))));
-        let poll = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", t.client_id.as_str()), ("device_code", device.as_str())];
+        self.transcript.response(
+            self.step,
+            &format!("{status} {}", clean_json(&json!({ "interval": started["interval"], "expires_in": started["expires_in"] }))),
+        );
+        let poll = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", t.client_id.as_str()),
+            ("device_code", device.as_str()),
+        ];
         // the device polls at once: nobody has entered the code yet
         let pending = self.redeem(&poll).await?;
         if let Some(d) = &a.advance {
