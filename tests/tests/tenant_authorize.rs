@@ -412,3 +412,38 @@ async fn a_forced_change_on_the_sign_in_page_is_written_back_before_the_code() {
     let elsewhere = b.get(&format!("{}/portal/sspr?ru=//evil.example/", b.origin)).await.text().await.unwrap();
     assert_eq!(field(&elsewhere, "ru"), "/portal/signin");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_the_discovery_document_names_answers() {
+    let t = TestLab::start().await;
+    let tn = t.info().tenant.clone();
+    let meta: Value =
+        t.http().get(format!("{}/v2.0/.well-known/openid-configuration", tn.authority)).send().await.unwrap().json().await.unwrap();
+    let http = t.http_no_redirects();
+    let user = t.user_token(USER1.0, USER1.1).await;
+    let endpoints: Vec<(&str, String)> = meta
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| (k.ends_with("_endpoint") || k.as_str() == "jwks_uri") && v.is_string())
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(endpoints.len(), 6, "{endpoints:?}");
+    for (name, url) in endpoints {
+        // each as a client calls it: a token or device request is a POST, the rest GETs
+        let r = match name {
+            "token_endpoint" => http.post(&url).form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", tn.client_id.as_str()),
+                ("client_secret", tn.client_secret.as_str()),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ]),
+            "device_authorization_endpoint" => http.post(&url).form(&[("client_id", tn.client_id.as_str()), ("scope", "openid")]),
+            "userinfo_endpoint" => http.get(&url).bearer_auth(&user),
+            "authorization_endpoint" => http.get(format!("{url}?{}", authorize_url(&t, &[]).split_once('?').unwrap().1)),
+            _ => http.get(&url),
+        };
+        let r = r.send().await.unwrap();
+        assert!(r.status().is_success() || r.status().is_redirection(), "{name} {url}: {}", r.status());
+    }
+}
