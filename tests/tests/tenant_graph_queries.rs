@@ -229,6 +229,26 @@ async fn an_app_registered_over_graph_signs_in_with_its_own_secret_and_redirect_
         )
         .await;
     assert_eq!(s, 400, "plain http is for localhost only: {b}");
+    for bad in ["javascript://x%0Aalert(1)", "data://text/html,x", "http://app.example/cb"] {
+        let (s, b) = t
+            .call(
+                "POST",
+                "/v1.0/applications",
+                Some(&admin),
+                Some(json!({ "displayName": "x", "publicClient": { "redirectUris": [bad] } })),
+            )
+            .await;
+        assert_eq!(s, 400, "a browser's own scheme is no app's redirect URI: {bad} {b}");
+    }
+    let (s, _) = t
+        .call(
+            "POST",
+            "/v1.0/applications",
+            Some(&admin),
+            Some(json!({ "displayName": "desktop", "publicClient": { "redirectUris": ["msal1234://auth"] } })),
+        )
+        .await;
+    assert_eq!(s, 201, "a desktop app's own scheme");
     let user = t.user_token("user1@testlab.example", "Summer-Lake-41").await;
     assert_eq!(t.call("POST", "/v1.0/applications", Some(&user), Some(json!({ "displayName": "mine" }))).await.0, 403);
 
@@ -366,6 +386,7 @@ async fn a_batch_answers_each_request_as_if_sent_alone() {
         json!({ "requests": [{ "id": "1", "method": "GET", "url": "/me" }, { "id": "1", "method": "GET", "url": "/me" }] }),
         json!({ "requests": [{ "id": "1", "method": "GET", "url": "/lab/outbox" }] }),
         json!({ "requests": [{ "id": "1", "method": "GET", "url": "https://evil.example/" }] }),
+        json!({ "requests": [{ "id": "1", "method": "GET", "url": "/../lab/outbox" }] }),
     ] {
         assert_eq!(t.call("POST", "/v1.0/$batch", Some(&user1), Some(bad.clone())).await.0, 400, "{bad}");
     }

@@ -226,8 +226,11 @@ pub struct Grants {
 fn estimate(g: &CodeGrant, code: &str) -> usize {
     256 + code.len() + g.redirect_uri.len() + g.scope.len() + g.nonce.as_ref().map_or(0, String::len)
 }
-/// A device flow's and a session's estimate (their strings are short and bounded).
-const DEVICE_BYTES: usize = 512;
+/// A device flow's estimate: its fixed part and its scope.
+fn device_estimate(d: &DeviceFlow) -> usize {
+    384 + d.scope.len()
+}
+/// A session's estimate (its strings are short and fixed).
 const SESSION_BYTES: usize = 256;
 
 impl Grants {
@@ -287,25 +290,26 @@ impl Grants {
 
     /// A new device flow: (device_code, user_code).
     pub fn start_device(&mut self, client_id: Uuid, scope: &str, now: OffsetDateTime) -> (String, String) {
-        // the oldest go first, expired ones before any other
-        self.devices.retain(|_, d| now - d.issued <= DEVICE_LIFETIME);
-        self.device_order.retain(|c| self.devices.contains_key(c));
-        while self.devices.len() * DEVICE_BYTES >= STORE_BYTES {
-            let Some(old) = self.device_order.pop_front() else { break };
-            self.devices.remove(&old);
-        }
-        let device_code = format!("DAQABAAEAAAD{}", secret(48));
-        let user_code = user_code();
         let scope: String = scope.chars().take(MAX_PARAMETER).collect();
         let flow = DeviceFlow {
             client_id,
             scope,
-            user_code: user_code.clone(),
+            user_code: user_code(),
             issued: now,
             state: DeviceState::Pending,
             last_poll: None,
             interval: DEVICE_INTERVAL_SECONDS,
         };
+        // the oldest go first, expired ones before any other
+        self.devices.retain(|_, d| now - d.issued <= DEVICE_LIFETIME);
+        self.device_order.retain(|c| self.devices.contains_key(c));
+        let mut held: usize = self.devices.values().map(device_estimate).sum();
+        while held + device_estimate(&flow) > STORE_BYTES {
+            let Some(old) = self.device_order.pop_front() else { break };
+            held -= self.devices.remove(&old).map_or(0, |d| device_estimate(&d));
+        }
+        let device_code = format!("DAQABAAEAAAD{}", secret(48));
+        let user_code = flow.user_code.clone();
         self.device_order.push_back(device_code.clone());
         self.devices.insert(device_code.clone(), flow);
         (device_code, user_code)
@@ -383,7 +387,7 @@ impl Grants {
 
     /// What the stores hold, by estimate (codes, device flows, sessions).
     pub fn bytes(&self) -> usize {
-        self.code_bytes + self.devices.len() * DEVICE_BYTES + self.sessions.len() * SESSION_BYTES
+        self.code_bytes + self.devices.values().map(device_estimate).sum::<usize>() + self.sessions.len() * SESSION_BYTES
     }
 }
 
@@ -524,6 +528,18 @@ mod tests {
         let (device, user) = g.start_device(app, "openid", t0());
         assert!(g.answer_device(&user, DeviceState::Declined));
         assert_eq!(g.poll_device(&device, app, t0(), at), Poll::Declined);
+    }
+
+    #[test]
+    fn the_device_store_is_bounded_by_memory_scopes_counted() {
+        let mut g = Grants::default();
+        let app = Uuid::from_u128(1);
+        let (first, _) = g.start_device(app, &"s".repeat(10 * MAX_PARAMETER), t0());
+        for _ in 0..2000 {
+            g.start_device(app, &"s".repeat(MAX_PARAMETER), t0());
+        }
+        assert!(g.bytes() <= STORE_BYTES, "{}", g.bytes());
+        assert_eq!(g.poll_device(&first, app, t0(), std::time::Instant::now()), Poll::Unknown, "the oldest went first");
     }
 
     #[test]

@@ -84,8 +84,14 @@ fn redirect_uris(body: &serde_json::Map<String, Value>, platform: &str) -> Resul
         let loopback = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
             .iter()
             .any(|l| u == *l || u.starts_with(&format!("{l}:")) || u.starts_with(&format!("{l}/")));
-        let scheme_ok =
-            u.starts_with("https://") || loopback || (platform == "publicClient" && u.contains("://") && !u.starts_with("http://"));
+        // a desktop or mobile app's own scheme (`myapp://auth`), never one a browser runs or reads
+        let scheme = u.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        let custom = platform == "publicClient"
+            && u.contains("://")
+            && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            && !matches!(scheme.as_str(), "http" | "javascript" | "data" | "vbscript" | "file" | "blob" | "about");
+        let scheme_ok = u.starts_with("https://") || loopback || custom;
         if !scheme_ok || u.contains('#') || u.len() > 256 {
             return Err(format!("Invalid value specified for property 'redirectUris' of resource '{platform}': '{u}'."));
         }

@@ -25,7 +25,7 @@ pub(super) async fn batch(State(s): State<Shared>, headers: HeaderMap, body: axu
         }
         ids.push(id);
         let url = r.get("url").and_then(Value::as_str).unwrap_or_default();
-        if !url.starts_with('/') || url.starts_with("//") || url.starts_with("/lab") || url.starts_with("/$batch") {
+        if !url.starts_with('/') || url.starts_with("//") || url.starts_with("/lab") || url.starts_with("/$batch") || url.contains("..") {
             return bad(&format!("Invalid batch payload format: '{url}' is not a relative Graph URL."));
         }
         if r.get("method").and_then(Value::as_str).is_none() {
@@ -76,7 +76,8 @@ pub(super) async fn batch(State(s): State<Shared>, headers: HeaderMap, body: axu
                 out_headers.insert(k.to_string(), json!(v.to_str().unwrap_or_default()));
             }
         }
-        let bytes = axum::body::to_bytes(res.into_body(), MAX_BODY * 4).await.unwrap_or_default();
+        // each answer within the tenant's own body limit: a batch holds at most 20 MiB
+        let bytes = axum::body::to_bytes(res.into_body(), MAX_BODY).await.unwrap_or_default();
         let body = serde_json::from_slice::<Value>(&bytes)
             .unwrap_or_else(|_| if bytes.is_empty() { Value::Null } else { json!(String::from_utf8_lossy(&bytes)) });
         let mut one = json!({ "id": id, "status": status, "headers": out_headers });
