@@ -29,9 +29,10 @@ section() {
           # the vocabulary (ad-wire) is judged by the DC's tests too
           tests=(--test-package ad-ds,ad-wire)
           re='^crates/ad-ds/src/(account|policy|access)\.rs|^crates/ad-wire/src/rights\.rs|^crates/ad-wire/src/security\.rs.*(model_of|model_on|broad_deny|acl_fits|dacl_with|dacl_without|Ace::(allows|mask|sid))|^crates/ad-ds/src/directory\.rs.*Directory::(has_right|is_protected|stamp_protected|pwd_last_set_for|password_modify|need|require_admin|read_dacl|write_dacl|dacl_of|rekey_access|forget_written)\b' ;;
-    # the tenant: token validation, SSPR's gates and counters, roles, sign-in and smart lockout
-    tenant) files=(crates/tenant/src/token.rs crates/tenant/src/sspr.rs crates/tenant/src/roles.rs crates/tenant/src/directory.rs crates/tenant/src/signins.rs)
-          re='^crates/tenant/src/(token|sspr|roles)\.rs|^crates/tenant/src/directory\.rs.*(Tenant::(sign_in(_start|_finish)?|pass_through_finish|signed_in|second_half)|SmartLockout::(failure|succeeded)|bad_password_fingerprint)\b|^crates/tenant/src/signins\.rs.*(AgentAnswer|SignInLog|estimate|SignInMethod)' ;;
+    # the tenant: token validation, SSPR's gates and counters, roles, sign-in and smart lockout,
+    # the interactive grants (redirect URIs, PKCE, codes, device flows), Graph's query rules
+    tenant) files=(crates/tenant/src/token.rs crates/tenant/src/sspr.rs crates/tenant/src/roles.rs crates/tenant/src/directory.rs crates/tenant/src/signins.rs crates/tenant/src/authorize.rs crates/tenant/src/odata.rs)
+          re='^crates/tenant/src/(token|sspr|roles|authorize|odata)\.rs|^crates/tenant/src/directory\.rs.*(Tenant::(sign_in(_start|_finish)?|pass_through_finish|signed_in|second_half)|SmartLockout::(failure|succeeded)|bad_password_fingerprint)\b|^crates/tenant/src/signins\.rs.*(AgentAnswer|SignInLog|estimate|SignInMethod)' ;;
     # the engine: the commit point and what a failure is called
     engine) files=(crates/writeback/src/lib.rs crates/writeback/src/events.rs)
           re='^crates/writeback/src/lib\.rs.*\badmit\b|^crates/writeback/src/events\.rs' ;;
