@@ -531,6 +531,74 @@ mod tests {
     }
 
     #[test]
+    fn uris_compare_with_an_empty_path_as_slash_and_ports_are_numbers() {
+        assert!(same_uri("https://app.example", "https://app.example/"));
+        assert!(same_uri("http://localhost:5000/", "http://localhost:5000"));
+        assert!(!same_uri("https://app.example/cb", "https://app.example/cb/"), "a path's slash counts");
+        assert!(!same_uri("https://app.example?x=1", "https://app.example/?x=1"));
+        let reg = vec!["http://localhost".to_string()];
+        assert!(!redirect_uri_registered(&reg, "http://localhost:evil.example"), "a port is digits");
+    }
+
+    #[test]
+    fn a_plain_challenge_is_the_verifier_itself() {
+        let c = Challenge::Plain("the-verifier".into());
+        assert!(c.verifies("the-verifier"));
+        assert!(!c.verifies("another"));
+        assert!(!Challenge::S256(s256("v")).verifies("w"));
+    }
+
+    #[test]
+    fn code_errors_are_entras_codes_and_words() {
+        let table = [
+            (CodeError::Malformed, 9002313, "Invalid request. Request is malformed or invalid."),
+            (CodeError::Redeemed, 54005, "OAuth2 Authorization code was already redeemed"),
+            (CodeError::Expired, 70008, "The provided authorization code or refresh token has expired due to inactivity."),
+            (CodeError::OtherClient, 70000, "The provided value for the 'code' parameter is not valid."),
+            (CodeError::RedirectUri, 50011, "The redirect URI specified in the request does not match"),
+            (CodeError::Verifier, 50148, "The code_verifier does not match the code_challenge"),
+        ];
+        for (e, code, words) in table {
+            assert_eq!(e.code(), code, "{e:?}");
+            assert!(e.message().starts_with(words), "{e:?}: {}", e.message());
+        }
+    }
+
+    #[test]
+    fn the_code_store_counts_what_each_code_holds_and_keeps_what_fits_exactly() {
+        let mut g = Grants::default();
+        let mut big = grant(None);
+        big.scope = "s".repeat(MAX_PARAMETER);
+        g.issue_code(big.clone());
+        // a code's own strings and a fixed part: no more, no less than about that
+        let strings = 66 + big.redirect_uri.len() + big.scope.len();
+        assert!(g.bytes() >= strings && g.bytes() <= strings + 512, "{}", g.bytes());
+        // two codes whose estimates fill the store exactly are both kept
+        let mut g = Grants::default();
+        let fixed = 256 + 66 + big.redirect_uri.len();
+        let mut a = grant(None);
+        a.scope = "a".repeat(STORE_BYTES / 2 - fixed);
+        let mut b = grant(None);
+        b.scope = "b".repeat(STORE_BYTES - STORE_BYTES / 2 - fixed);
+        let (ca, cb) = (g.issue_code(a), g.issue_code(b));
+        assert_eq!(g.bytes(), STORE_BYTES);
+        let uri = Some("http://localhost:5000/cb");
+        assert!(g.redeem_code(&ca, Uuid::from_u128(1), uri, None, t0()).is_ok(), "the first still there");
+        assert!(g.redeem_code(&cb, Uuid::from_u128(1), uri, None, t0()).is_ok());
+        // filled past it, the store stays near its bound, not far below
+        let mut g = Grants::default();
+        for _ in 0..2000 {
+            g.issue_code(big.clone());
+        }
+        assert!(g.bytes() <= STORE_BYTES && g.bytes() > STORE_BYTES - 4 * MAX_PARAMETER, "{}", g.bytes());
+        let d = g.bytes();
+        let mut g2 = Grants::default();
+        g2.start_device(Uuid::from_u128(1), "openid", t0());
+        assert!(g2.bytes() < 1024 && g2.bytes() >= "openid".len(), "a device flow's estimate: {}", g2.bytes());
+        assert!(STORE_BYTES >= 2 * 1024 * 1024 && d > 1024 * 1024);
+    }
+
+    #[test]
     fn the_device_store_is_bounded_by_memory_scopes_counted() {
         let mut g = Grants::default();
         let app = Uuid::from_u128(1);
@@ -543,11 +611,83 @@ mod tests {
     }
 
     #[test]
+    fn redeemed_codes_are_remembered_and_the_order_of_the_rest_kept() {
+        let mut g = Grants::default();
+        let uri = Some("http://localhost:5000/cb");
+        let id = Uuid::from_u128(1);
+        let (a, b) = (g.issue_code(grant(None)), g.issue_code(grant(None)));
+        assert!(g.redeem_code(&a, id, uri, None, t0()).is_ok());
+        assert!(g.redeem_code(&b, id, uri, None, t0()).is_ok());
+        assert_eq!(g.redeem_code(&a, id, uri, None, t0()), Err(CodeError::Redeemed), "the earlier one too");
+        // a redeemed code leaves the order: what is left still goes first when the store fills
+        let kept = g.issue_code(grant(None));
+        let c = g.issue_code(grant(None));
+        assert!(g.redeem_code(&c, id, uri, None, t0()).is_ok());
+        let mut big = grant(None);
+        big.scope = "s".repeat(MAX_PARAMETER);
+        for _ in 0..2000 {
+            g.issue_code(big.clone());
+        }
+        assert!(g.bytes() <= STORE_BYTES, "{}", g.bytes());
+        assert_eq!(g.redeem_code(&kept, id, uri, None, t0()), Err(CodeError::Malformed), "the oldest went");
+    }
+
+    #[test]
+    fn device_flows_keep_each_other_and_their_edges() {
+        let mut g = Grants::default();
+        let app = Uuid::from_u128(1);
+        let at = std::time::Instant::now();
+        let (a, code_a) = g.start_device(app, "openid", t0());
+        let (b, code_b) = g.start_device(app, "openid", t0() + std::time::Duration::from_secs(60));
+        assert_eq!(g.poll_device(&a, app, t0(), at), Poll::Pending, "a second flow leaves the first");
+        // answering one code answers that flow only
+        assert!(g.answer_device(&code_b, DeviceState::Declined));
+        assert_eq!(
+            g.poll_device(&a, app, t0(), at + std::time::Duration::from_secs(5)),
+            Poll::Pending,
+            "exactly the interval later: not too early"
+        );
+        assert_eq!(g.poll_device(&b, app, t0(), at), Poll::Declined);
+        // exactly at its lifetime a code is still good
+        assert_eq!(g.poll_device(&a, app, t0() + DEVICE_LIFETIME, at + std::time::Duration::from_secs(60)), Poll::Pending);
+        assert!(!g.answer_device("NOSUCHCODE", DeviceState::Declined));
+        let _ = code_a;
+        // user codes draw on the whole alphabet
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..40 {
+            seen.extend(user_code().chars());
+        }
+        assert!(seen.len() > 20, "{seen:?}");
+        // filled, the device store stays near its bound
+        for _ in 0..3000 {
+            g.start_device(app, &"s".repeat(MAX_PARAMETER), t0());
+        }
+        assert!(g.bytes() <= STORE_BYTES && g.bytes() > STORE_BYTES / 2, "{}", g.bytes());
+    }
+
+    #[test]
+    fn the_session_store_keeps_sessions_within_its_bound() {
+        let mut g = Grants::default();
+        let (first, second) = (
+            g.start_session(Uuid::from_u128(2), Uuid::from_u128(3), [0; 10], t0()),
+            g.start_session(Uuid::from_u128(4), Uuid::from_u128(5), [0; 10], t0()),
+        );
+        assert!(g.session(&first, t0()).is_some() && g.session(&second, t0()).is_some());
+        g.end_session(&second);
+        for i in 0..10_000u128 {
+            g.start_session(Uuid::from_u128(i), Uuid::from_u128(i), [0; 10], t0());
+        }
+        assert!(g.bytes() <= STORE_BYTES && g.bytes() > STORE_BYTES / 2, "{}", g.bytes());
+        assert!(g.session(&first, t0()).is_none(), "the oldest went first");
+    }
+
+    #[test]
     fn sessions_last_a_day_and_end_at_sign_out() {
         let mut g = Grants::default();
         let (user, sid) = (Uuid::from_u128(2), Uuid::from_u128(3));
         let cookie = g.start_session(user, sid, [0; 10], t0());
         assert_eq!(g.session(&cookie, t0()).map(|s| s.sid), Some(sid));
+        assert!(g.session(&cookie, t0() + std::time::Duration::from_secs(23 * 3600)).is_some(), "a day long");
         assert!(g.session(&cookie, t0() + SESSION_LIFETIME + std::time::Duration::from_secs(1)).is_none());
         assert!(g.session("another", t0()).is_none());
         assert!(g.end_session(&cookie).is_some());

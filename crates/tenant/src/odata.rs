@@ -5,17 +5,15 @@
 //! `$count=true`) — Microsoft's "Advanced query capabilities on Microsoft Entra ID objects".
 //! Plain synchronous Rust; the HTTP handlers turn the errors into Graph's bodies.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-/// A literal in a filter.
+/// A literal in a filter (an unquoted GUID or date-time is a `Str`: compared as text).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lit {
     Str(String),
     Bool(bool),
     Null,
     Num(f64),
-    /// An unquoted GUID (`skuId eq 184efa21-…`).
-    Guid(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,17 +152,13 @@ fn tokens(s: &str) -> Result<Vec<Tok>, QueryError> {
                     return Err(QueryError::Syntax(format!("unexpected '{c}' at position {i}")));
                 }
                 match w.parse::<f64>() {
-                    Ok(n) if !is_guid(&w) => out.push(Tok::Num(n)),
+                    Ok(n) => out.push(Tok::Num(n)),
                     _ => out.push(Tok::Word(w)),
                 }
             }
         }
     }
     Ok(out)
-}
-
-fn is_guid(w: &str) -> bool {
-    uuid::Uuid::parse_str(w).is_ok() && w.len() == 36
 }
 
 struct Parser {
@@ -307,8 +301,8 @@ impl Parser {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("true") => Ok(Lit::Bool(true)),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("false") => Ok(Lit::Bool(false)),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Lit::Null),
-            Some(Tok::Word(w)) if is_guid(&w) => Ok(Lit::Guid(w.to_lowercase())),
-            Some(Tok::Word(w)) => Ok(Lit::Str(w)), // a date-time, unquoted as OData writes them
+            // a GUID or a date-time, unquoted as OData writes them (compared as text)
+            Some(Tok::Word(w)) => Ok(Lit::Str(w)),
             other => Err(QueryError::Syntax(format!("expected a value, found {}", describe(other.as_ref())))),
         }
     }
@@ -434,8 +428,7 @@ fn compare(have: Option<&Value>, op: Op, want: &Lit) -> bool {
     let have = have.unwrap_or(&Value::Null);
     let ord: Option<Ordering> = match (have, want) {
         (Value::Null, Lit::Null) => Some(Ordering::Equal),
-        (_, Lit::Null) | (Value::Null, _) => None,
-        (Value::String(h), Lit::Str(w) | Lit::Guid(w)) => Some(h.to_lowercase().cmp(&w.to_lowercase())),
+        (Value::String(h), Lit::Str(w)) => Some(h.to_lowercase().cmp(&w.to_lowercase())),
         (Value::Bool(h), Lit::Bool(w)) => Some(h.cmp(w)),
         (Value::Number(h), Lit::Num(w)) => h.as_f64().and_then(|h| h.partial_cmp(w)),
         _ => None,
@@ -619,11 +612,6 @@ pub fn parse_skiptoken(t: &str) -> Option<usize> {
     String::from_utf8(raw).ok()?.strip_prefix("RFNwdAIAAQAAA:")?.parse().ok()
 }
 
-/// An object as JSON, for filtering and sorting.
-pub fn object(m: Map<String, Value>) -> Value {
-    Value::Object(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -716,6 +704,66 @@ mod tests {
     }
 
     #[test]
+    fn literals_operators_and_lambdas_are_read_and_judged() {
+        let cmp = |f: &str| match parse(f).unwrap() {
+            Expr::Cmp { op, value, .. } => (op, value),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(cmp("accountEnabled eq false"), (Op::Eq, Lit::Bool(false)));
+        assert_eq!(cmp("accountEnabled eq TRUE"), (Op::Eq, Lit::Bool(true)));
+        assert_eq!(cmp("mail eq null"), (Op::Eq, Lit::Null));
+        assert_eq!(cmp("n gt 3"), (Op::Gt, Lit::Num(3.0)));
+        assert_eq!(cmp("n ge 3"), (Op::Ge, Lit::Num(3.0)));
+        assert_eq!(cmp("n lt 3"), (Op::Lt, Lit::Num(3.0)));
+        assert_eq!(cmp("n le 3"), (Op::Le, Lit::Num(3.0)));
+        assert_eq!(cmp("n NE 3"), (Op::Ne, Lit::Num(3.0)));
+        let u = json!({ "displayName": "Adele Vance", "n": 3 });
+        for (f, want) in [
+            ("displayName gt 'Adam'", true),
+            ("displayName lt 'Adam'", false),
+            ("n ge 3", true),
+            ("n gt 3", false),
+            ("n le 3", true),
+            ("n lt 3", false),
+        ] {
+            assert_eq!(eval(&parse(f).unwrap(), &u), want, "{f}");
+        }
+        // what the parser says it found
+        for (f, found) in [
+            ("displayName", "found the end"),
+            ("startswith(displayName:'x')", "found ':'"),
+            ("(", "found the end"),
+            ("displayName eq (", "found '('"),
+        ] {
+            let Err(QueryError::Syntax(m)) = parse(f) else { panic!("{f} parses") };
+            assert!(m.contains(found), "{f}: {m}");
+        }
+        // nesting is bounded; siblings are not nesting
+        assert!(parse(&format!("{}a eq 'b'", "not ".repeat(31))).is_ok());
+        assert!(parse(&format!("{}a eq 'b'", "not ".repeat(32))).is_err());
+        let siblings = (0..40).map(|i| format!("(a eq '{i}')")).collect::<Vec<_>>().join(" and ");
+        assert!(parse(&siblings).is_ok());
+        // the length bound
+        let long = format!("a eq '{}'", "x".repeat(MAX_FILTER - 7));
+        assert_eq!(long.len(), MAX_FILTER);
+        assert!(parse(&long).is_ok());
+        assert!(parse(&format!("{long} ")).is_err());
+        // inside any(): only the element's own paths, and the advanced operators still advanced
+        let refused = |f: &str, advanced: bool| parse(f).and_then(|e| check(&e, &USERS, advanced)).err();
+        assert_eq!(refused("assignedLicenses/any(x:x/foo eq 'a')", true), Some(QueryError::Property("x/foo".into())));
+        assert_eq!(refused("assignedLicenses/any(x:y/skuId eq 'a')", true), Some(QueryError::Property("y/skuId".into())));
+        assert_eq!(refused("assignedLicenses/any(x:x/skuId ne 'a')", false), Some(QueryError::NeedsAdvanced("ne")));
+        assert_eq!(refused("assignedLicenses/any(x:x/skuId ne 'a')", true), None);
+        assert_eq!(refused("otherMails/any(m:endswith(m,'x'))", false), Some(QueryError::NeedsAdvanced("endsWith")));
+        assert_eq!(refused("otherMails/any(m:endswith(m,'x') or m in ('a'))", true), None);
+        assert_eq!(refused("otherMails/any(m:m/x eq 'a')", true), Some(QueryError::Property("m/x".into())));
+        assert!(matches!(refused("otherMails/any(m:not(m eq 'a'))", true), Some(QueryError::Syntax(_))));
+        assert_eq!(QueryError::Syntax("x".into()).code(), "BadRequest");
+        assert_eq!(QueryError::Property("x".into()).code(), "Request_UnsupportedQuery");
+        assert_eq!(QueryError::NeedsAdvanced("ne").code(), "Request_UnsupportedQuery");
+    }
+
+    #[test]
     fn search_matches_words_and_orderby_sorts() {
         let s = Search::parse("\"displayName:van\"", &["displayName", "mail"]).unwrap();
         assert!(s.matches(&user()));
@@ -733,6 +781,16 @@ mod tests {
         let mut v = vec![json!({"displayName": "b"}), json!({"displayName": "A"}), json!({"displayName": "c"})];
         sort_by(&mut v, "displayName", false);
         assert_eq!(v[0]["displayName"], "A");
+        assert!(parse_orderby("displayName asc extra", &sortable, true, "User").is_err());
+        assert!(parse_orderby("displayName,userPrincipalName", &sortable, true, "User").is_err());
+        // a quoted clause is one clause, whatever it holds
+        let s = Search::parse("\"displayName:van OR x\"", &["displayName"]).unwrap();
+        assert!(s.matches(&json!({ "displayName": "Van or x" })) && !s.matches(&user()), "{s:?}");
+        let long = format!("\"displayName:{}\"", "x".repeat(MAX_FILTER - 14));
+        assert_eq!(long.len(), MAX_FILTER);
+        assert!(Search::parse(&long, &["displayName"]).is_ok());
+        assert!(Search::parse(&format!("{long} "), &["displayName"]).is_ok(), "trimmed");
+        assert!(Search::parse(&format!("{long}x"), &["displayName"]).is_err());
         assert_eq!(parse_skiptoken(&skiptoken(200)), Some(200));
         assert_eq!(parse_skiptoken("nonsense"), None);
     }
