@@ -569,10 +569,15 @@ mod tests {
         let mut g = Grants::default();
         let mut big = grant(None);
         big.scope = "s".repeat(MAX_PARAMETER);
-        g.issue_code(big.clone());
+        big.nonce = Some("n".repeat(MAX_PARAMETER));
+        let one = g.issue_code(big.clone());
         // a code's own strings and a fixed part: no more, no less than about that
-        let strings = 66 + big.redirect_uri.len() + big.scope.len();
+        let strings = 66 + big.redirect_uri.len() + big.scope.len() + MAX_PARAMETER;
         assert!(g.bytes() >= strings && g.bytes() <= strings + 512, "{}", g.bytes());
+        // a redeemed code gives its memory back
+        assert!(g.redeem_code(&one, Uuid::from_u128(1), Some("http://localhost:5000/cb"), None, t0()).is_ok());
+        assert_eq!(g.bytes(), 0);
+        big.nonce = None;
         // two codes whose estimates fill the store exactly are both kept
         let mut g = Grants::default();
         let fixed = 256 + 66 + big.redirect_uri.len();
@@ -663,6 +668,22 @@ mod tests {
             g.start_device(app, &"s".repeat(MAX_PARAMETER), t0());
         }
         assert!(g.bytes() <= STORE_BYTES && g.bytes() > STORE_BYTES / 2, "{}", g.bytes());
+    }
+
+    #[test]
+    fn device_flows_that_fill_the_store_exactly_are_all_kept() {
+        let mut g = Grants::default();
+        let app = Uuid::from_u128(1);
+        let full = "s".repeat(MAX_PARAMETER);
+        let per = 384 + MAX_PARAMETER;
+        let (first, _) = g.start_device(app, &full, t0());
+        for _ in 1..STORE_BYTES / per {
+            g.start_device(app, &full, t0());
+        }
+        let rest = STORE_BYTES - (STORE_BYTES / per) * per;
+        g.start_device(app, &"s".repeat(rest - 384), t0());
+        assert_eq!(g.bytes(), STORE_BYTES);
+        assert_eq!(g.poll_device(&first, app, t0(), std::time::Instant::now()), Poll::Pending, "nothing had to go");
     }
 
     #[test]
