@@ -164,6 +164,16 @@ fn reader(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
     if may_read(s, &c) { Ok(()) } else { Err(insufficient_privileges(s)) }
 }
 
+/// The app a request names, once its caller may read it (or, with `write`, change it).
+fn target(s: &TenantServer, headers: &HeaderMap, key: &str, write: bool) -> Result<Uuid, Response> {
+    if write {
+        writer(s, headers)?
+    } else {
+        reader(s, headers)?
+    }
+    app_id(s, key)
+}
+
 /// The app a path names: the application object's id.
 fn app_id(s: &TenantServer, key: &str) -> Result<Uuid, Response> {
     let t = s.lock();
@@ -202,10 +212,7 @@ pub(super) async fn list_applications(State(s): State<Shared>, headers: HeaderMa
 }
 
 pub(super) async fn get_application(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>) -> Response {
-    if let Err(r) = reader(&s, &headers) {
-        return r;
-    }
-    let id = match app_id(&s, &key) {
+    let id = match target(&s, &headers, &key, false) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -219,10 +226,7 @@ pub(super) async fn patch_application(
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = writer(&s, &headers) {
-        return r;
-    }
-    let id = match app_id(&s, &key) {
+    let id = match target(&s, &headers, &key, true) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -236,10 +240,7 @@ pub(super) async fn patch_application(
 }
 
 pub(super) async fn delete_application(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>) -> Response {
-    if let Err(r) = writer(&s, &headers) {
-        return r;
-    }
-    let id = match app_id(&s, &key) {
+    let id = match target(&s, &headers, &key, true) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -256,10 +257,7 @@ pub(super) async fn add_password(
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = writer(&s, &headers) {
-        return r;
-    }
-    let id = match app_id(&s, &key) {
+    let id = match target(&s, &headers, &key, true) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -316,10 +314,7 @@ pub(super) async fn remove_password(
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = writer(&s, &headers) {
-        return r;
-    }
-    let id = match app_id(&s, &key) {
+    let id = match target(&s, &headers, &key, true) {
         Ok(id) => id,
         Err(r) => return r,
     };

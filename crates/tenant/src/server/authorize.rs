@@ -533,6 +533,7 @@ pub(super) async fn login(State(s): State<Shared>, Path(tenant): Path<String>, h
         }
     };
     let login = f.loginfmt.clone().unwrap_or_default().trim().to_string();
+    let app_text = app_id.to_string();
     let back = back_to(&flow, &action);
     let password_page = |error: Option<String>, code: Option<u32>| {
         html(&PasswordPage {
@@ -592,15 +593,7 @@ pub(super) async fn login(State(s): State<Shared>, Path(tenant): Path<String>, h
         }
         "password" => {
             let password = f.passwd.clone().unwrap_or_default();
-            let attempt = oidc::Attempt {
-                upn: &login,
-                user: None,
-                app_id: &app_id.to_string(),
-                app_name: &app_name,
-                method: "",
-                agent: None,
-                browser: true,
-            };
+            let attempt = oidc::Attempt::new(&login, &app_text, &app_name, true);
             match password_sign_in(&s, attempt, &password).await {
                 Ok(id) => (id, None),
                 Err(e @ (SignInError::PasswordChangeRequired | SignInError::RiskyUserPasswordChange)) => {
@@ -608,11 +601,7 @@ pub(super) async fn login(State(s): State<Shared>, Path(tenant): Path<String>, h
                 }
                 Err(SignInError::PasswordExpiredOnPrem) if s.lock().writeback_enabled() => return change_page(false, None),
                 Err(SignInError::UnknownUser) => return username_page(Some(page_text(&SignInError::UnknownUser))),
-                Err(e) => {
-                    let mut r = password_page(Some(page_text(&e)), Some(e.code()));
-                    *r.status_mut() = StatusCode::OK;
-                    return r;
-                }
+                Err(e) => return password_page(Some(page_text(&e)), Some(e.code())),
             }
         }
         "change" => {
@@ -631,15 +620,7 @@ pub(super) async fn login(State(s): State<Shared>, Path(tenant): Path<String>, h
                 return change_page(false, Some(account::change_message(&e).into()));
             }
             // signed in with the new password (checked as any sign-in is)
-            let attempt = oidc::Attempt {
-                upn: &login,
-                user: None,
-                app_id: &app_id.to_string(),
-                app_name: &app_name,
-                method: "",
-                agent: None,
-                browser: true,
-            };
+            let attempt = oidc::Attempt::new(&login, &app_text, &app_name, true);
             match password_sign_in(&s, attempt, &new).await {
                 Ok(id) => (id, None),
                 Err(e) => return password_page(Some(page_text(&e)), Some(e.code())),

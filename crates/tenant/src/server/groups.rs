@@ -43,29 +43,27 @@ fn may_write(s: &TenantServer, c: &Caller, role_assignable: bool) -> bool {
     }
 }
 
-pub(super) async fn list_groups(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_read(&c) {
-        return insufficient_privileges(&s);
+/// Every group, for a caller who may read them.
+fn readable_groups(s: &TenantServer, headers: &HeaderMap) -> Result<Vec<Value>, Response> {
+    if !may_read(&caller(s, headers)?) {
+        return Err(insufficient_privileges(s));
     }
-    let items: Vec<Value> = s.lock().groups().into_iter().map(group_json).collect();
-    query::collection(&s, &headers, &q, items, &query::GROUPS, "/v1.0/groups", "groups")
+    Ok(s.lock().groups().into_iter().map(group_json).collect())
+}
+
+pub(super) async fn list_groups(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    match readable_groups(&s, &headers) {
+        Ok(items) => query::collection(&s, &headers, &q, items, &query::GROUPS, "/v1.0/groups", "groups"),
+        Err(r) => r,
+    }
 }
 
 /// `GET /groups/$count` (an advanced query).
 pub(super) async fn count_groups(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    let c = match caller(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_read(&c) {
-        return insufficient_privileges(&s);
+    match readable_groups(&s, &headers) {
+        Ok(items) => query::count(&s, &headers, &q, items, &query::GROUPS),
+        Err(r) => r,
     }
-    let items: Vec<Value> = s.lock().groups().into_iter().map(group_json).collect();
-    query::count(&s, &headers, &q, items, &query::GROUPS)
 }
 
 /// The groups a user (or group) is in — directly (`memberOf`) or through nesting

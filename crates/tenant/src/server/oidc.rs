@@ -350,8 +350,7 @@ pub(super) async fn token(
                 }
                 app_name
             };
-            let attempt =
-                Attempt { upn: username, user: None, app_id: &client_id, app_name: &app_name, method: "", agent: None, browser: false };
+            let attempt = Attempt::new(username, &client_id, &app_name, false);
             let user_id = match password_sign_in(&s, attempt, password).await {
                 Ok(id) => id,
                 Err(e) => return sign_in_error(&e, username, &s.lock(), now),
@@ -680,6 +679,13 @@ pub(super) struct Attempt<'a> {
     pub agent: Option<Uuid>,
     /// On the sign-in page (clientAppUsed "Browser") rather than the password grant.
     pub browser: bool,
+}
+
+impl<'a> Attempt<'a> {
+    /// `upn`'s sign-in to an app, before anything is known of the user.
+    pub(super) fn new(upn: &'a str, app_id: &'a str, app_name: &'a str, browser: bool) -> Attempt<'a> {
+        Attempt { upn, user: None, app_id, app_name, method: "", agent: None, browser }
+    }
 }
 
 fn log_sign_in(t: &mut Tenant, a: &Attempt, outcome: Result<(), &SignInError>) {
