@@ -391,3 +391,30 @@ async fn a_batch_answers_each_request_as_if_sent_alone() {
         assert_eq!(t.call("POST", "/v1.0/$batch", Some(&user1), Some(bad.clone())).await.0, 400, "{bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_directory_quota_graph_creates_nothing_more() {
+    let t = TestLab::start().await;
+    let admin = t.admin_token().await;
+    let (s, all) = t.call("GET", "/v1.0/users?$top=999&$select=id", Some(&admin), None).await;
+    assert_eq!(s, 200);
+    // the lab's switch (as a fixture sets one): a quota of what the tenant holds now, plus one
+    {
+        let mut tenant = t.lab.tenant.tenant.lock().unwrap();
+        let groups = tenant.groups().len();
+        tenant.object_quota = all["value"].as_array().unwrap().len() + groups + 1 /* the lab's app */ + 1;
+    }
+    let app = json!({ "displayName": "one more" });
+    assert_eq!(t.call("POST", "/v1.0/applications", Some(&admin), Some(app.clone())).await.0, 201);
+    for (path, body) in [
+        ("/v1.0/applications", app),
+        ("/v1.0/groups", json!({ "displayName": "G", "mailEnabled": false, "mailNickname": "g", "securityEnabled": true })),
+        (
+            "/v1.0/users",
+            json!({ "accountEnabled": true, "displayName": "U", "mailNickname": "u", "userPrincipalName": "u@testlab.example", "passwordProfile": { "password": "Quota-Pass-123!" } }),
+        ),
+    ] {
+        let (s, b) = t.call("POST", path, Some(&admin), Some(body)).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (400, Some("Directory_QuotaExceeded")), "{path}: {b}");
+    }
+}

@@ -139,6 +139,13 @@ pub struct App {
     pub passwords: Vec<AppPassword>,
 }
 
+/// Entra's default directory quota: 50,000 objects for a tenant ("Microsoft Entra service
+/// limits and restrictions"); the lab's bound on what Graph may create.
+pub const OBJECT_QUOTA: usize = 50_000;
+
+/// Graph's answer past the quota.
+pub const QUOTA_MESSAGE: &str = "The directory object quota limit for the Tenant has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.";
+
 /// An id that follows from another (an app's object and service principal ids from its
 /// appId): reproducible, and drawing nothing from the generator other ids come from.
 pub fn derived_id(from: Uuid, what: &str) -> Uuid {
@@ -478,6 +485,8 @@ pub struct Tenant {
     apps: HashMap<Uuid, App>,
     /// Authorization codes, device flows and the browser's sign-in sessions.
     pub grants: crate::authorize::Grants,
+    /// How many directory objects (users, groups, apps) the tenant may hold ([`OBJECT_QUOTA`]).
+    pub object_quota: usize,
     /// Newest last.
     /// The newest [`AUDIT_KEPT`] entries (Entra keeps 30 days; the lab keeps a count).
     audit: std::collections::VecDeque<AuditEntry>,
@@ -527,6 +536,7 @@ impl Tenant {
             groups: HashMap::new(),
             apps: HashMap::new(),
             grants: Default::default(),
+            object_quota: OBJECT_QUOTA,
             audit: Default::default(),
             banned,
             password_rules: Default::default(),
@@ -680,6 +690,11 @@ impl Tenant {
 
     pub fn app(&self, client_id: &Uuid) -> Option<&App> {
         self.apps.get(client_id)
+    }
+
+    /// Whether another user, group or app would pass the directory's object quota.
+    pub fn quota_reached(&self) -> bool {
+        self.users.len() + self.groups.len() + self.apps.len() >= self.object_quota
     }
 
     /// A browser's sign-in session at the STS: a new one for `user`, its cookie and `sid`.

@@ -195,6 +195,10 @@ pub(super) async fn create_application(State(s): State<Shared>, headers: HeaderM
         Err(msg) => return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", &msg),
     };
     let mut t = s.lock();
+    if t.quota_reached() {
+        drop(t);
+        return quota_exceeded(&s);
+    }
     let id = t.register_app(edit.display_name.as_deref().unwrap_or_default());
     let a = t.app_mut(&id).expect("just registered");
     apply(a, edit);

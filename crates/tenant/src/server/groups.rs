@@ -264,6 +264,10 @@ pub(super) async fn create_group(State(s): State<Shared>, headers: HeaderMap, bo
         members: vec![],
     };
     let mut t = s.lock();
+    if t.quota_reached() {
+        drop(t);
+        return quota_exceeded(&s);
+    }
     let id = t.add_group(spec);
     let mut body = group_json(t.group(&id).expect("just added"));
     drop(t);

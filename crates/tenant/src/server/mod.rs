@@ -409,6 +409,11 @@ fn no_such_resource(s: &TenantServer, id: &str) -> Response {
     )
 }
 
+/// 400 past the directory's object quota, in Graph's words.
+fn quota_exceeded(s: &TenantServer) -> Response {
+    graph_error(s, StatusCode::BAD_REQUEST, "Directory_QuotaExceeded", crate::directory::QUOTA_MESSAGE)
+}
+
 /// 400 for a body that is not the JSON object expected, in Graph's words.
 fn unreadable_json(s: &TenantServer) -> Response {
     graph_error(

@@ -317,6 +317,10 @@ pub(super) async fn create_user(State(s): State<Shared>, headers: HeaderMap, bod
     };
     let force = m.get("passwordProfile").and_then(|p| p.get("forceChangePasswordNextSignIn")).and_then(Value::as_bool).unwrap_or(true);
     let mut t = s.lock();
+    if t.quota_reached() {
+        drop(t);
+        return quota_exceeded(&s);
+    }
     if !t.verified_domain(&upn) {
         drop(t);
         return graph_error(
