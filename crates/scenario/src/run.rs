@@ -531,7 +531,7 @@ impl<'a> Runner<'a> {
         let path = format!("/{}/oauth2/v2.0/authorize", t.tenant_id);
         let shown: Vec<String> = q.iter().filter(|(k, _)| *k != "code_challenge").map(|(k, v)| format!("{k}={v}")).collect();
         self.transcript.request(self.step, &format!("GET {path}?{}", shown.join("&")));
-        let query = serde_urlencoded_pairs(&q);
+        let query = form_query(&q);
         let first = self.browse(self.sts.get(format!("{}{path}?{query}", t.https))).await?;
         self.transcript.response(self.step, &page_line(first.0, first.1.as_deref(), &first.2));
         let walked = self.walk(first, user.as_deref(), password.as_deref(), new_password.as_deref(), false).await?;
@@ -2053,7 +2053,7 @@ fn page_observed(header: &str, error: Option<String>) -> Observed {
     Observed::http(status, json!({ "page": header, "error": error, "error_codes": codes }))
 }
 
-fn serde_urlencoded_pairs(q: &[(&str, String)]) -> String {
+fn form_query(q: &[(&str, String)]) -> String {
     let mut s = url_form::Serializer::new(String::new());
     for (k, v) in q {
         s.append_pair(k, v);

@@ -73,13 +73,7 @@ fn validate(t: &Tenant, p: &AuthorizeParams) -> Result<Valid, Refusal> {
         return Err(page(90015, "The request is too long: a parameter is over 2048 characters.".into()));
     }
     let Some(app) = Uuid::parse_str(client_id).ok().and_then(|id| t.app(&id)) else {
-        return Err(page(
-            700016,
-            format!(
-                "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-                t.name
-            ),
-        ));
+        return Err(page(700016, unknown_app_message(client_id, t)));
     };
     let Some(redirect_uri) = p.redirect_uri.clone() else { return Err(missing("redirect_uri")) };
     if !crate::authorize::redirect_uri_registered(app.redirect_uris(), &redirect_uri) {
@@ -132,9 +126,6 @@ fn validate(t: &Tenant, p: &AuthorizeParams) -> Result<Valid, Refusal> {
                 format!("response_type '{other}' is not enabled for the application."),
             ));
         }
-    }
-    if valid.mode == Mode::Query && p.response_mode.is_none() {
-        // (a code goes in the query unless asked otherwise)
     }
     let Some(scope) = p.scope.as_deref().filter(|s| !s.trim().is_empty()) else {
         return Err(refuse(valid, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.".into()));

@@ -645,15 +645,14 @@ pub(super) fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 pub(super) fn unknown_app(client_id: &str, t: &Tenant, now: clock::OffsetDateTime) -> Response {
-    sts_error(
-        StatusCode::BAD_REQUEST,
-        "unauthorized_client",
-        700016,
-        &format!(
-            "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-            t.name
-        ),
-        now,
+    sts_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, &unknown_app_message(client_id, t), now)
+}
+
+/// AADSTS700016's text: the token endpoint's and the sign-in pages' alike.
+pub(super) fn unknown_app_message(client_id: &str, t: &Tenant) -> String {
+    format!(
+        "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+        t.name
     )
 }
 
