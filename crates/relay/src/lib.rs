@@ -155,6 +155,49 @@ pub fn public_key_from_b64(s: &str) -> Result<RsaPublicKey, CryptoError> {
     if key.size() < 256 { Err(CryptoError::BadKey) } else { Ok(key) }
 }
 
+/// Which sync agent an engine is: Connect Sync's engine, or Cloud Sync's provisioning agent.
+/// It registers as one or the other; the tenant sends a synced user's password operations to
+/// an agent of the kind whose export synced that user, and names it in the audit log's
+/// `OnPremisesAgent` detail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AgentKind {
+    /// Microsoft Entra Connect Sync: finds the user by its sourceAnchor, logs the
+    /// PasswordResetService events.
+    #[default]
+    #[serde(rename = "ConnectSync")]
+    ConnectSync,
+    /// Microsoft Entra Cloud Sync's provisioning agent: finds the user by its distinguished
+    /// name, runs as a gMSA, keeps a trace log (no published event IDs).
+    #[serde(rename = "CloudSync")]
+    CloudSync,
+}
+
+impl AgentKind {
+    /// The audit log's `OnPremisesAgent` value for a synced user's reset (howto-sspr-reporting).
+    pub fn audit_name(self) -> &'static str {
+        match self {
+            AgentKind::ConnectSync => "Microsoft Entra Connect",
+            AgentKind::CloudSync => "CloudSync",
+        }
+    }
+
+    /// As the command line and scenario files spell it.
+    pub fn slug(self) -> &'static str {
+        match self {
+            AgentKind::ConnectSync => "connect-sync",
+            AgentKind::CloudSync => "cloud-sync",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AgentKind> {
+        match s.to_ascii_lowercase().as_str() {
+            "connect-sync" | "connectsync" | "connect" => Some(AgentKind::ConnectSync),
+            "cloud-sync" | "cloudsync" => Some(AgentKind::CloudSync),
+            _ => None,
+        }
+    }
+}
+
 /// What the tenant asks of on-premises.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]
@@ -198,6 +241,11 @@ pub enum ToEngine {
         anchor: String,
         /// For the event log only.
         user_principal_name: String,
+        /// onPremisesDistinguishedName as the last sync left it: how Cloud Sync's agent finds
+        /// the user (a stale DN after an OU rename is its documented blind spot). Connect
+        /// ignores it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        distinguished_name: Option<String>,
         operation: Operation,
         /// Unix time (ms) after which the tenant no longer waits: the engine refuses the
         /// request then, so an answer nobody hears cannot leave the sides apart.
@@ -443,12 +491,28 @@ mod tests {
             id: Uuid::nil(),
             anchor: "AAAA".into(),
             user_principal_name: "u@x".into(),
+            distinguished_name: None,
             operation: Operation::Unlock,
             deadline_ms: 1,
         };
         let text = serde_json::to_string(&m).unwrap();
         assert!(text.contains("\"kind\":\"request\"") && text.contains("\"type\":\"unlock\""), "{text}");
+        assert!(!text.contains("distinguishedName"), "Connect's requests carry no DN: {text}");
         assert_eq!(serde_json::from_str::<ToEngine>(&text).unwrap(), m);
+        // Cloud Sync's carry the DN it finds the user by
+        let dn = Some("CN=User6,OU=Cloud Sync Users,DC=testlab,DC=example".to_string());
+        let m = ToEngine::Request {
+            id: Uuid::nil(),
+            anchor: "AAAA".into(),
+            user_principal_name: "u@x".into(),
+            distinguished_name: dn,
+            operation: Operation::Unlock,
+            deadline_ms: 1,
+        };
+        assert_eq!(serde_json::from_str::<ToEngine>(&serde_json::to_string(&m).unwrap()).unwrap(), m);
+        assert_eq!(AgentKind::parse("cloud-sync"), Some(AgentKind::CloudSync));
+        assert_eq!(serde_json::to_string(&AgentKind::CloudSync).unwrap(), "\"CloudSync\"");
+        assert_eq!((AgentKind::ConnectSync.audit_name(), AgentKind::CloudSync.audit_name()), ("Microsoft Entra Connect", "CloudSync"));
         let a = ToTenant::Answer { id: Uuid::nil(), outcome: Outcome::Failed { failure: Failure::Permissions, event: 33004 } };
         assert_eq!(serde_json::from_str::<ToTenant>(&serde_json::to_string(&a).unwrap()).unwrap(), a);
     }

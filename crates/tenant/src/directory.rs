@@ -43,6 +43,9 @@ pub struct OnPremises {
     pub domain_name: String,
     pub distinguished_name: String,
     pub security_identifier: String,
+    /// Which sync agent provisions the user (its writeback goes to an agent of that kind).
+    #[serde(skip)]
+    pub agent: relay::AgentKind,
 }
 
 #[derive(Clone, Debug)]
@@ -375,6 +378,9 @@ pub struct OnPremisesIntegration {
     /// `/me/changePassword` of a synced user is written back (true: treated as the
     /// self-service change Microsoft supports) or changes the cloud password only (false).
     pub write_back_graph_change_password: bool,
+    /// "Write back passwords with Microsoft Entra Connect cloud sync" (shown only when a
+    /// provisioning agent is registered): Cloud Sync's users are written back only with it.
+    pub write_back_with_cloud_sync: bool,
 }
 
 /// A long-running operation (Graph's longRunningOperation for a password reset).
@@ -553,6 +559,7 @@ impl Tenant {
                 write_back_passwords: true,
                 allow_unlock_without_reset: false,
                 write_back_graph_change_password: true,
+                write_back_with_cloud_sync: false,
             },
             sspr_policy: crate::sspr::Policy::default(),
             allowed_to_use_sspr: true,
@@ -925,8 +932,14 @@ impl Tenant {
         if !synced {
             return Ok(Next::Done(self.complete_reset_method(actor, target, NewPassword::clear(&password), generated, false, Ok(()))));
         }
-        if !self.writeback_enabled() {
+        if !self.writeback_enabled_for(&self.users[&target]) {
             let code = crate::sspr::Error::WritebackNotEnabled.code().to_string();
+            return Ok(Next::Done(self.complete_reset_method(actor, target, NewPassword::clear(&password), None, true, Err(code))));
+        }
+        // unsupported with Cloud Sync: an administrator's reset of another administrator
+        // (the lab refuses it as an on-premises configuration error: docs/fidelity.md)
+        if self.cloud_sync_admin(target) {
+            let code = crate::sspr::Error::OnPremisesAdminActionRequired.code().to_string();
             return Ok(Next::Done(self.complete_reset_method(actor, target, NewPassword::clear(&password), None, true, Err(code))));
         }
         let force_change = self.sync_features.user_force_password_change_on_logon_enabled;
@@ -967,7 +980,10 @@ impl Tenant {
                 u.risk.remediate(crate::risk::RiskDetail::AdminGeneratedTemporaryPassword);
             }
         }
-        let agent = if synced { "Microsoft Entra Connect" } else { "None" };
+        let agent = match self.agent_of(target) {
+            Some(kind) if synced => kind.audit_name(),
+            _ => "None",
+        };
         self.record(
             "Reset password (by admin)",
             "UserManagement",
@@ -1010,6 +1026,8 @@ impl Tenant {
         crate::sspr::OnPremRequest {
             user,
             anchor: u.on_premises.as_ref().map(|o| o.immutable_id.clone()).unwrap_or_default(),
+            agent: u.on_premises.as_ref().map(|o| o.agent).unwrap_or_default(),
+            distinguished_name: u.on_premises.as_ref().map(|o| o.distinguished_name.clone()).unwrap_or_default(),
             user_principal_name: u.user_principal_name.clone(),
             op,
             hashed: None,
@@ -1084,7 +1102,7 @@ impl Tenant {
         if !written_back {
             return Ok(Next::Done(()));
         }
-        if !self.writeback_enabled() {
+        if !self.writeback_enabled_for(u) {
             return Err(ChangeError::WritebackNotEnabled);
         }
         Ok(Next::Writeback(self.request_for(user, crate::sspr::OnPremOp::Change { old: current.into(), new: new.into() })))
@@ -1156,9 +1174,38 @@ impl Tenant {
         });
     }
 
-    /// Writeback is on only when both halves say so.
+    /// Connect Sync's writeback is on only when both halves say so (the engine's onboarding
+    /// set the sync side's flag; the SSPR blade's "Enable password write back").
     pub fn writeback_enabled(&self) -> bool {
         self.sync_features.password_writeback_enabled && self.on_premises_integration.write_back_passwords
+    }
+
+    /// Whether a synced user's password operations are written back: by the agent that
+    /// provisions the user. Cloud Sync's need "Enable password write back for synced users"
+    /// and "Write back passwords with Microsoft Entra Connect cloud sync" (or
+    /// `Set-AADCloudSyncPasswordWritebackConfiguration -Enable $true`); unchecking only the
+    /// latter leaves Connect's running (the Cloud Sync tutorial's clean-up).
+    pub fn writeback_enabled_for(&self, u: &User) -> bool {
+        match u.on_premises.as_ref().map(|o| o.agent) {
+            Some(relay::AgentKind::CloudSync) => {
+                self.on_premises_integration.write_back_passwords && self.on_premises_integration.write_back_with_cloud_sync
+            }
+            _ => self.writeback_enabled(),
+        }
+    }
+
+    /// The agent that provisions a user (None: cloud-only).
+    pub fn agent_of(&self, user: Uuid) -> Option<relay::AgentKind> {
+        self.users.get(&user)?.on_premises.as_ref().map(|o| o.agent)
+    }
+
+    /// An operation Microsoft lists as unsupported with Cloud Sync's writeback: "any
+    /// administrator cannot use password reset tool to reset their own password, or any other
+    /// Administrator in Microsoft Entra ID" — a Cloud Sync user who holds a directory role.
+    pub fn cloud_sync_admin(&self, user: Uuid) -> bool {
+        self.users
+            .get(&user)
+            .is_some_and(|u| !u.roles.is_empty() && u.on_premises.as_ref().is_some_and(|o| o.agent == relay::AgentKind::CloudSync))
     }
 
     // ----- self-service password reset -----
@@ -1180,6 +1227,11 @@ impl Tenant {
     /// up (`writeback_up`: "If the writeback service is down, the user is informed that their
     /// password can't be reset right now", before any gate — Microsoft's "How it works").
     /// Administrators are always enabled and always need two gates (the two-gate policy).
+    /// The agent kind that provisions the user with this UPN (None: cloud-only or unknown).
+    pub fn agent_of_upn(&self, upn: &str) -> Option<relay::AgentKind> {
+        self.agent_of(*self.by_upn.get(&upn.to_lowercase())?)
+    }
+
     pub fn sspr_start(&mut self, upn: &str, writeback_up: bool) -> Result<crate::sspr::Flow, crate::sspr::Error> {
         use crate::sspr::{Enabled, Error, Flow};
         let now = self.clock.now();
@@ -1204,7 +1256,7 @@ impl Tenant {
         if self.usable_methods(u).len() < required {
             return Err(Error::NotProperlyConfigured);
         }
-        if u.synced() && !self.writeback_enabled() {
+        if u.synced() && !self.writeback_enabled_for(u) {
             return Err(Error::WritebackNotEnabled);
         }
         if u.synced() && !writeback_up {
@@ -1358,7 +1410,11 @@ impl Tenant {
         let user = f.user;
         let u = &self.users[&user];
         let checked = self.check_new_password(u, password).map_err(|_| Error::Policy { on_premises: false });
-        let checked = checked.and_then(|()| if u.synced() && !self.writeback_enabled() { Err(Error::WritebackNotEnabled) } else { Ok(()) });
+        let checked =
+            checked.and_then(|()| if u.synced() && !self.writeback_enabled_for(u) { Err(Error::WritebackNotEnabled) } else { Ok(()) });
+        // unsupported with Cloud Sync: an administrator resetting their own password with the
+        // reset tool (refused as an on-premises configuration error: docs/fidelity.md)
+        let checked = checked.and_then(|()| if self.cloud_sync_admin(user) { Err(Error::OnPremisesAdminActionRequired) } else { Ok(()) });
         match checked {
             Err(e) => {
                 self.complete_sspr_reset(flow, user, NewPassword::clear(password), Err(e.clone()));
@@ -1872,5 +1928,69 @@ mod tests {
         };
         let shown = format!("{request:?}");
         assert!(!shown.contains("Pass-Word") && shown.contains("<redacted>"), "{shown}");
+    }
+
+    /// Issue 35: which agent provisions a synced user decides which switch writes it back
+    /// (Connect's sync-side flag, or Cloud Sync's checkbox), what the reset audit names, and
+    /// whether an administrator's reset of an administrator is refused (Cloud Sync only).
+    #[test]
+    fn the_users_agent_decides_its_writeback_switch_audit_and_admin_rule() {
+        let clock = Clock::frozen(Clock::lab_epoch());
+        let mut t = Tenant::new(Uuid::nil(), "lab", vec!["testlab.example".into()], clock, 1);
+        let synced = |upn: &str, agent| NewUser {
+            user_principal_name: upn.into(),
+            display_name: upn.into(),
+            account_enabled: true,
+            password: Some("Seeded-Pass-Word-1".into()),
+            on_premises: Some(OnPremises {
+                immutable_id: upn.into(),
+                agent,
+                distinguished_name: format!("CN={upn}"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let connect = t.add_user(synced("c@testlab.example", relay::AgentKind::ConnectSync));
+        let cloud = t.add_user(synced("s@testlab.example", relay::AgentKind::CloudSync));
+        let admin = t.add_user(NewUser {
+            user_principal_name: "ga@testlab.example".into(),
+            display_name: "GA".into(),
+            account_enabled: true,
+            roles: vec![Role::GlobalAdministrator],
+            ..Default::default()
+        });
+        let (cu, su) = (t.users[&connect].clone(), t.users[&cloud].clone());
+        // a new tenant: neither half on
+        assert!(!t.writeback_enabled_for(&cu) && !t.writeback_enabled_for(&su));
+        t.sync_features.password_writeback_enabled = true;
+        assert!(t.writeback_enabled_for(&cu) && !t.writeback_enabled_for(&su), "Connect's flag is Connect's");
+        t.on_premises_integration.write_back_with_cloud_sync = true;
+        assert!(t.writeback_enabled_for(&su));
+        t.on_premises_integration.write_back_passwords = false;
+        assert!(!t.writeback_enabled_for(&cu) && !t.writeback_enabled_for(&su), "the master checkbox stops both");
+        t.on_premises_integration.write_back_passwords = true;
+        // the request names the agent and the DN Cloud Sync finds the user by
+        let Ok(Next::Writeback(r)) = t.reset_password_method(Actor::User(admin), cloud, Some("Reset-Pass-Word-2")) else {
+            panic!("a writeback")
+        };
+        assert_eq!((r.agent, r.distinguished_name.as_str()), (relay::AgentKind::CloudSync, "CN=s@testlab.example"));
+        let (op, _) = t.finish_reset_password_method(Actor::User(admin), &r, Ok(()));
+        assert_eq!(op.status, "succeeded");
+        assert_eq!(t.audit.back().unwrap().additional_details[0]["value"], "CloudSync");
+        // Cloud Sync refuses an administrator's reset of an administrator, before AD
+        t.users.get_mut(&cloud).unwrap().roles = vec![Role::HelpdeskAdministrator];
+        t.users.get_mut(&connect).unwrap().roles = vec![Role::HelpdeskAdministrator];
+        let Ok(Next::Done((op, _))) = t.reset_password_method(Actor::User(admin), cloud, Some("Reset-Pass-Word-3")) else {
+            panic!("refused at once")
+        };
+        assert_eq!((op.status.as_str(), op.status_detail.as_deref()), ("failed", Some("SSPR_0029")));
+        assert_eq!(t.audit.back().unwrap().additional_details[0]["value"], "CloudSync");
+        let Ok(Next::Writeback(r)) = t.reset_password_method(Actor::User(admin), connect, Some("Reset-Pass-Word-3")) else {
+            panic!("Connect's goes on")
+        };
+        assert_eq!(r.agent, relay::AgentKind::ConnectSync);
+        t.finish_reset_password_method(Actor::User(admin), &r, Ok(()));
+        assert_eq!(t.audit.back().unwrap().additional_details[0]["value"], "Microsoft Entra Connect");
+        assert!(t.cloud_sync_admin(cloud) && !t.cloud_sync_admin(connect) && !t.cloud_sync_admin(admin));
     }
 }

@@ -366,6 +366,10 @@ pub struct OnPremRequest {
     pub user: Uuid,
     /// onPremisesImmutableId, the sourceAnchor.
     pub anchor: String,
+    /// The agent kind that provisions the user: only one of that kind may write it back.
+    pub agent: relay::AgentKind,
+    /// onPremisesDistinguishedName (Cloud Sync finds the user by it).
+    pub distinguished_name: String,
     pub user_principal_name: String,
     pub op: OnPremOp,
     /// The cloud's hash of the new password, made on another core while AD answers
@@ -383,7 +387,7 @@ pub trait Writeback: Send + Sync {
     fn send(&self, request: OnPremRequest) -> WritebackFuture;
     /// Whether the writeback service is up (an engine connected): SSPR tells a synced user
     /// before any gate when it is not.
-    fn available(&self) -> bool;
+    fn available(&self, agent: relay::AgentKind) -> bool;
 }
 
 /// No engine has connected: what Entra says when the on-premises side cannot be reached.
@@ -393,7 +397,7 @@ impl Writeback for NoEngine {
     fn send(&self, _: OnPremRequest) -> WritebackFuture {
         Box::pin(async { Err(WritebackError::Unreachable) })
     }
-    fn available(&self) -> bool {
+    fn available(&self, _: relay::AgentKind) -> bool {
         false
     }
 }
@@ -501,7 +505,7 @@ mod tests {
             (reset.new_password(), change.new_password(), OnPremOp::Unlock.new_password()),
             (Some("New-Pass-1"), Some("New-Pass-2"), None)
         );
-        assert!(!NoEngine.available());
+        assert!(!NoEngine.available(relay::AgentKind::ConnectSync));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! What the tenant does with a directory sync export from Connect: synced users created,
+//! What the tenant does with a directory sync export from an agent (Connect Sync or Cloud
+//! Sync; each provisions its own users): synced users created,
 //! updated and deleted by sourceAnchor (onPremisesImmutableId), password hashes taken in
 //! the password hash sync form. Conflicts are reported, never guessed at: a UPN another
 //! object holds is Connect's `AttributeValueMustBeUnique`, and the user is left out.
@@ -6,7 +7,7 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use relay::{ExportResult, PasswordHash, SyncError, SyncExport, SyncedUser};
+use relay::{AgentKind, ExportResult, PasswordHash, SyncError, SyncExport, SyncedUser};
 use uuid::Uuid;
 
 use crate::directory::{NewUser, OnPremises, Tenant};
@@ -14,20 +15,22 @@ use crate::passwords::Credential;
 
 /// Applies one export, all of it, in order: users, deletions, passwords. (The engine leaves
 /// out hashes a writeback has superseded: it orders the two itself.)
-pub fn apply(t: &mut Tenant, export: &SyncExport) -> ExportResult {
+pub fn apply(t: &mut Tenant, export: &SyncExport, agent: AgentKind) -> ExportResult {
     let mut out = ExportResult::default();
-    let mut by_anchor: HashMap<String, Uuid> =
-        t.users_unordered().filter_map(|u| u.on_premises.as_ref().map(|o| (o.immutable_id.clone(), u.id))).collect();
+    let mut by_anchor: HashMap<String, (Uuid, AgentKind)> =
+        t.users_unordered().filter_map(|u| u.on_premises.as_ref().map(|o| (o.immutable_id.clone(), (u.id, o.agent)))).collect();
     for u in &export.users {
         match by_anchor.get(&u.anchor).copied() {
-            Some(id) => match update(t, id, u) {
+            // a user is in one agent's scope, never both: the other agent's delete comes first
+            Some((_, owner)) if owner != agent => out.errors.push(owned_elsewhere(u, owner)),
+            Some((id, _)) => match update(t, id, u, agent) {
                 Ok(true) => out.updated += 1,
                 Ok(false) => {}
                 Err(e) => out.errors.push(e),
             },
-            None => match add(t, u) {
+            None => match add(t, u, agent) {
                 Ok(id) => {
-                    by_anchor.insert(u.anchor.clone(), id);
+                    by_anchor.insert(u.anchor.clone(), (id, agent));
                     out.added += 1;
                 }
                 Err(e) => out.errors.push(e),
@@ -35,13 +38,15 @@ pub fn apply(t: &mut Tenant, export: &SyncExport) -> ExportResult {
         }
     }
     for anchor in &export.deletes {
-        if let Some(id) = by_anchor.remove(anchor) {
+        // an agent deletes only what it provisions
+        if let Some((id, _)) = by_anchor.get(anchor).copied().filter(|(_, owner)| *owner == agent) {
+            by_anchor.remove(anchor);
             t.delete_user(&id);
             out.deleted += 1;
         }
     }
     for p in &export.passwords {
-        let Some(id) = by_anchor.get(&p.anchor) else { continue };
+        let Some((id, _)) = by_anchor.get(&p.anchor).filter(|(_, owner)| *owner == agent) else { continue };
         if set_password(t, *id, p) {
             out.passwords += 1;
         }
@@ -60,8 +65,25 @@ fn unique_upn_error(u: &SyncedUser) -> SyncError {
     }
 }
 
-fn on_premises(u: &SyncedUser) -> OnPremises {
+/// The lab's words (Microsoft documents none): the anchor is provisioned by the other agent.
+fn owned_elsewhere(u: &SyncedUser, owner: AgentKind) -> SyncError {
+    let owner = match owner {
+        AgentKind::ConnectSync => "Microsoft Entra Connect Sync",
+        AgentKind::CloudSync => "Microsoft Entra Cloud Sync",
+    };
+    SyncError {
+        code: "ObjectManagedByAnotherAgent".into(),
+        distinguished_name: u.distinguished_name.clone(),
+        message: format!(
+            "The object with sourceAnchor {} is provisioned by {owner}. A user is in one agent's scope at a time: moved between them, it is deleted by the agent it left and created again by the other.",
+            u.anchor
+        ),
+    }
+}
+
+fn on_premises(u: &SyncedUser, agent: AgentKind) -> OnPremises {
     OnPremises {
+        agent,
         immutable_id: u.anchor.clone(),
         sam_account_name: u.sam_account_name.clone(),
         domain_name: u.domain_name.clone(),
@@ -86,7 +108,7 @@ fn cloud_upn(t: &Tenant, u: &SyncedUser) -> String {
     }
 }
 
-fn add(t: &mut Tenant, u: &SyncedUser) -> Result<Uuid, SyncError> {
+fn add(t: &mut Tenant, u: &SyncedUser, agent: AgentKind) -> Result<Uuid, SyncError> {
     let upn = cloud_upn(t, u);
     if t.upn_taken(&upn) {
         return Err(unique_upn_error(u));
@@ -99,13 +121,13 @@ fn add(t: &mut Tenant, u: &SyncedUser) -> Result<Uuid, SyncError> {
         surname: u.surname.clone(),
         mail: u.mail.clone(),
         account_enabled: u.account_enabled,
-        on_premises: Some(on_premises(u)),
+        on_premises: Some(on_premises(u, agent)),
         ..Default::default()
     }))
 }
 
 /// True when something changed.
-fn update(t: &mut Tenant, id: Uuid, u: &SyncedUser) -> Result<bool, SyncError> {
+fn update(t: &mut Tenant, id: Uuid, u: &SyncedUser, agent: AgentKind) -> Result<bool, SyncError> {
     let current = t.user(&id).map(|c| c.user_principal_name.clone()).unwrap_or_default();
     let upn = cloud_upn(t, u);
     if !current.eq_ignore_ascii_case(&upn) {
@@ -121,7 +143,7 @@ fn update(t: &mut Tenant, id: Uuid, u: &SyncedUser) -> Result<bool, SyncError> {
     c.surname = u.surname.clone();
     c.mail = u.mail.clone();
     c.account_enabled = u.account_enabled;
-    c.on_premises = Some(on_premises(u));
+    c.on_premises = Some(on_premises(u, agent));
     Ok(before != synced_view(c) || !current.eq(&upn))
 }
 
@@ -160,6 +182,8 @@ fn set_password(t: &mut Tenant, id: Uuid, p: &PasswordHash) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const C: AgentKind = AgentKind::ConnectSync;
 
     fn tenant() -> Tenant {
         let clock = clock::Clock::frozen(clock::Clock::lab_epoch());
@@ -200,18 +224,18 @@ mod tests {
         let mut t = tenant();
         let export =
             SyncExport { users: vec![user("AAA=", "new@testlab.example"), user("BBB=", "cloud@testlab.example")], ..Default::default() };
-        let r = apply(&mut t, &export);
+        let r = apply(&mut t, &export, C);
         assert_eq!((r.added, r.updated, r.errors.len()), (1, 0, 1));
         assert_eq!(r.errors[0].code, "AttributeValueMustBeUnique");
         assert!(t.find_user("cloud@testlab.example").unwrap().on_premises.is_none(), "the cloud-only user is left alone");
         // the same anchor again, renamed: an update, not a second user
         let export = SyncExport { users: vec![user("AAA=", "renamed@testlab.example")], ..Default::default() };
-        let r = apply(&mut t, &export);
+        let r = apply(&mut t, &export, C);
         assert_eq!((r.added, r.updated), (0, 1));
         assert!(t.find_user("new@testlab.example").is_none() && t.find_user("renamed@testlab.example").is_some());
         // unchanged: nothing counted
-        assert_eq!(apply(&mut t, &export).updated, 0);
-        let r = apply(&mut t, &SyncExport { deletes: vec!["AAA=".into(), "ZZZ=".into()], ..Default::default() });
+        assert_eq!(apply(&mut t, &export, C).updated, 0);
+        let r = apply(&mut t, &SyncExport { deletes: vec!["AAA=".into(), "ZZZ=".into()], ..Default::default() }, C);
         assert_eq!(r.deleted, 1);
         assert!(t.find_user("renamed@testlab.example").is_none());
     }
@@ -223,14 +247,14 @@ mod tests {
         let clock = clock::Clock::frozen(clock::Clock::lab_epoch());
         let domains = vec!["testlab.onmicrosoft.com".into(), "testlab.example".into()];
         let mut t = Tenant::new(Uuid::nil(), "lab", domains, clock, 1);
-        let r = apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@corp.local")], ..Default::default() });
+        let r = apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@corp.local")], ..Default::default() }, C);
         assert_eq!(r.added, 1);
         assert!(t.find_user("bob@corp.local").is_none());
         let bob = t.find_user("bob@testlab.onmicrosoft.com").expect("on the initial domain");
         assert_eq!(bob.on_premises.as_ref().unwrap().immutable_id, "AAA=");
-        assert_eq!(apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@corp.local")], ..Default::default() }).updated, 0);
+        assert_eq!(apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@corp.local")], ..Default::default() }, C).updated, 0);
         // the on-premises UPN moves to a verified suffix: so does the cloud's
-        let r = apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@testlab.example")], ..Default::default() });
+        let r = apply(&mut t, &SyncExport { users: vec![user("AAA=", "bob@testlab.example")], ..Default::default() }, C);
         assert_eq!(r.updated, 1);
         assert!(t.find_user("bob@testlab.example").is_some() && t.find_user("bob@testlab.onmicrosoft.com").is_none());
     }
@@ -243,17 +267,46 @@ mod tests {
             passwords: vec![hash_of("Synced-Pass-1", "AAA=", true)],
             ..Default::default()
         };
-        assert_eq!(apply(&mut t, &export).passwords, 1);
+        assert_eq!(apply(&mut t, &export, C).passwords, 1);
         let u = t.find_user("new@testlab.example").unwrap();
         assert!(u.credential.as_ref().unwrap().verify("Synced-Pass-1"));
         assert!(u.password_policies.contains(&"DisablePasswordExpiration".to_string()));
         assert!(!u.force_change_password_next_sign_in, "the feature is off by default");
         t.sync_features.user_force_password_change_on_logon_enabled = true;
         let export = SyncExport { passwords: vec![hash_of("Synced-Pass-2", "AAA=", true)], ..Default::default() };
-        apply(&mut t, &export);
+        apply(&mut t, &export, C);
         assert!(t.find_user("new@testlab.example").unwrap().force_change_password_next_sign_in);
         // a hash for an anchor the tenant does not hold is ignored
         let export = SyncExport { passwords: vec![hash_of("Stray-Pass-3", "ZZZ=", false)], ..Default::default() };
-        assert_eq!(apply(&mut t, &export).passwords, 0);
+        assert_eq!(apply(&mut t, &export, C).passwords, 0);
+    }
+
+    /// Cloud Sync FAQ: a user moved from a Cloud Sync OU to a Connect OU is deleted and
+    /// created again — an agent touches only what it provisions.
+    #[test]
+    fn each_agent_provisions_its_own_users_and_a_move_is_a_delete_and_a_create() {
+        const CS: AgentKind = AgentKind::CloudSync;
+        let mut t = tenant();
+        let r = apply(&mut t, &SyncExport { users: vec![user("AAA=", "mover@testlab.example")], ..Default::default() }, CS);
+        assert_eq!(r.added, 1);
+        let first = t.find_user("mover@testlab.example").unwrap().id;
+        assert_eq!(t.agent_of(first), Some(CS));
+        // Connect meets it before Cloud Sync's delete: refused, nothing changed
+        let r = apply(&mut t, &SyncExport { users: vec![user("AAA=", "mover@testlab.example")], ..Default::default() }, C);
+        assert_eq!((r.added, r.updated, r.errors[0].code.as_str()), (0, 0, "ObjectManagedByAnotherAgent"));
+        // nor may Connect delete it or set its password
+        let r = apply(
+            &mut t,
+            &SyncExport { deletes: vec!["AAA=".into()], passwords: vec![hash_of("Other-Pass-1", "AAA=", false)], ..Default::default() },
+            C,
+        );
+        assert_eq!((r.deleted, r.passwords), (0, 0));
+        assert!(t.find_user("mover@testlab.example").is_some());
+        // Cloud Sync's cycle deletes it, Connect's creates it again: a new cloud object
+        assert_eq!(apply(&mut t, &SyncExport { deletes: vec!["AAA=".into()], ..Default::default() }, CS).deleted, 1);
+        assert_eq!(apply(&mut t, &SyncExport { users: vec![user("AAA=", "mover@testlab.example")], ..Default::default() }, C).added, 1);
+        let second = t.find_user("mover@testlab.example").unwrap().id;
+        assert_ne!(first, second);
+        assert_eq!(t.agent_of(second), Some(C));
     }
 }

@@ -20,6 +20,8 @@ use crate::sspr::{OnPremOp, OnPremRequest, WritebackError, WritebackFuture};
 /// A registered engine.
 struct Engine {
     display_name: String,
+    /// Connect Sync's engine or Cloud Sync's provisioning agent.
+    kind: relay::AgentKind,
     public_key: rsa::RsaPublicKey,
     /// SHA-256 of the relay credential (the credential itself is shown once).
     credential: [u8; 32],
@@ -64,7 +66,7 @@ impl RelayHub {
     }
 
     /// Registers an engine; its relay credential (returned once).
-    pub fn register(&self, display_name: &str, public_key: rsa::RsaPublicKey) -> (Uuid, String) {
+    pub fn register(&self, display_name: &str, public_key: rsa::RsaPublicKey, kind: relay::AgentKind) -> (Uuid, String) {
         let (id, credential) = {
             // an engine's id and relay credential, its data keys and nonces: from the OS, so
             // no two labs ever share them whatever their seeds
@@ -75,6 +77,7 @@ impl RelayHub {
         };
         let engine = Engine {
             display_name: display_name.into(),
+            kind,
             public_key,
             credential: sha2::Sha256::digest(credential.as_bytes()).into(),
             registered: self.now(),
@@ -99,6 +102,17 @@ impl RelayHub {
         }
     }
 
+    /// Whether an agent of this kind is registered (connected or not): the SSPR blade shows
+    /// Cloud Sync's checkbox only then.
+    pub fn registered(&self, kind: relay::AgentKind) -> bool {
+        self.state().engines.values().any(|e| e.kind == kind)
+    }
+
+    /// The kind of a registered engine.
+    fn kind_of(&self, id: &Uuid) -> Option<relay::AgentKind> {
+        self.state().engines.get(id).map(|e| e.kind)
+    }
+
     fn authenticate(&self, header: &str) -> Option<Uuid> {
         let (id, secret) = header.strip_prefix("Bearer ")?.split_once('.')?;
         let id = Uuid::parse_str(id).ok()?;
@@ -114,7 +128,7 @@ impl RelayHub {
             .iter()
             .map(|(id, e)| {
                 json!({
-                    "id": id.to_string(), "displayName": e.display_name, "registeredDateTime": e.registered,
+                    "id": id.to_string(), "displayName": e.display_name, "agentKind": e.kind, "registeredDateTime": e.registered,
                     "connected": e.link.is_some(), "lastHeartbeatDateTime": e.last_heartbeat,
                 })
             })
@@ -125,6 +139,11 @@ impl RelayHub {
 
     pub fn any_connected(&self) -> bool {
         self.state().engines.values().any(|e| e.link.is_some())
+    }
+
+    /// Whether an agent of this kind is connected.
+    pub fn connected(&self, kind: relay::AgentKind) -> bool {
+        self.state().engines.values().any(|e| e.kind == kind && e.link.is_some())
     }
 
     /// The data key for an engine's current link, made (one RSA operation) when the link
@@ -153,8 +172,8 @@ impl RelayHub {
 }
 
 impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
-    fn available(&self) -> bool {
-        self.any_connected()
+    fn available(&self, agent: relay::AgentKind) -> bool {
+        self.connected(agent)
     }
 
     fn send(&self, request: OnPremRequest) -> WritebackFuture {
@@ -164,11 +183,12 @@ impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
             let (tx, rx) = oneshot::channel();
             {
                 let mut st = hub.state();
-                // the most recently beating connected engine (several may be registered)
+                // the most recently beating connected agent of the kind that provisions the user
+                // (several may be registered; "any one healthy agent answers")
                 let chosen = st
                     .engines
                     .iter()
-                    .filter(|(_, e)| e.link.is_some())
+                    .filter(|(_, e)| e.link.is_some() && e.kind == request.agent)
                     .max_by_key(|(_, e)| e.last_heartbeat.clone())
                     .map(|(id, e)| (*id, e.public_key.clone(), e.link.clone().expect("connected"), e.link_id));
                 let Some((engine, public, link, link_id)) = chosen else { return Err(WritebackError::Unreachable) };
@@ -194,6 +214,7 @@ impl crate::sspr::Writeback for std::sync::Arc<RelayHub> {
                     id,
                     anchor: request.anchor.clone(),
                     user_principal_name: request.user_principal_name.clone(),
+                    distinguished_name: Some(request.distinguished_name.clone()).filter(|d| !d.is_empty()),
                     operation,
                     deadline_ms,
                 };
@@ -232,6 +253,20 @@ pub(super) async fn register(State(s): State<Shared>, headers: HeaderMap, body: 
     }
     let Some(m) = body_json(&body) else { return unreadable_json(&s) };
     let name = m.get("displayName").and_then(Value::as_str).unwrap_or("writeback engine");
+    let kind = match m.get("agentKind") {
+        None => relay::AgentKind::ConnectSync,
+        Some(v) => match v.as_str().and_then(|k| serde_json::from_value::<relay::AgentKind>(json!(k)).ok()) {
+            Some(k) => k,
+            None => {
+                return graph_error(
+                    &s,
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "Invalid value for property 'agentKind': ConnectSync or CloudSync.",
+                );
+            }
+        },
+    };
     let Some(key) = m.get("publicKey").and_then(Value::as_str).and_then(|k| relay::public_key_from_b64(k).ok()) else {
         return graph_error(
             &s,
@@ -240,7 +275,7 @@ pub(super) async fn register(State(s): State<Shared>, headers: HeaderMap, body: 
             "Invalid value for property 'publicKey': an RSA public key of 2048 bits or more (SPKI DER, base64).",
         );
     };
-    let (id, credential) = s.relay.register(name, key);
+    let (id, credential) = s.relay.register(name, key, kind);
     let relay_url = format!("{}{}", s.base_for(&headers).replacen("https://", "wss://", 1), relay::RELAY_PATH);
     (StatusCode::CREATED, Json(json!({ "id": id.to_string(), "relayCredential": format!("{id}.{credential}"), "relayUrl": relay_url })))
         .into_response()
@@ -381,11 +416,12 @@ impl RelayHub {
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.state();
+            // Start-ADSyncSyncCycle is Connect's; a lab with only Cloud Sync's agent asks it
             let (link, link_id) = st
                 .engines
                 .values()
                 .filter(|e| e.link.is_some())
-                .max_by_key(|e| e.last_heartbeat.clone())
+                .max_by_key(|e| (e.kind == relay::AgentKind::ConnectSync, e.last_heartbeat.clone()))
                 .map(|e| (e.link.clone().expect("connected"), e.link_id))?;
             st.pending_sync.insert(id, (link_id, tx));
             if link.send(ToEngine::Sync { id, policy_type }).is_err() {
@@ -429,10 +465,10 @@ pub(super) async fn run_sync(State(s): State<Shared>, headers: HeaderMap, body: 
 /// all at once; answers what was done ([`relay::ExportResult`]).
 pub(super) async fn sync_export(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if s.relay.authenticate(auth).is_none() {
+    let Some(kind) = s.relay.authenticate(auth).and_then(|id| s.relay.kind_of(&id)) else {
         return graph_error(&s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "The relay credential is not valid.");
-    }
+    };
     let Ok(export) = serde_json::from_slice::<relay::SyncExport>(&body) else { return unreadable_json(&s) };
-    let result = crate::sync::apply(&mut s.lock(), &export);
+    let result = crate::sync::apply(&mut s.lock(), &export, kind);
     Json(result).into_response()
 }

@@ -103,6 +103,9 @@ fn open_lab_path(path: &str) -> bool {
         || path == "/lab/signIn/changePassword"
         || path == relay::RELAY_PATH
         || path == "/lab/sync/export"
+        // Cloud Sync: Set-AADCloudSyncPasswordWritebackConfiguration (a Hybrid Identity
+        // Administrator's credentials)
+        || path == "/lab/cloudsync/passwordWritebackConfiguration"
         // pass-through authentication: the Connect task's switch and the agents' own; Connect's
         // "Change user sign-in" signs in with the credentials it is given (a Hybrid Identity or
         // Global Administrator's), as the wizard on the Connect server does, not the lab's

@@ -130,6 +130,7 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/directory/onPremisesSynchronization", get(get_sync))
         .route("/v1.0/directory/onPremisesSynchronization/{id}", get(get_sync_one).patch(patch_sync))
         .route("/lab/sspr/onPremisesIntegration", get(get_integration).patch(patch_integration))
+        .route("/lab/cloudsync/passwordWritebackConfiguration", post(onprem::cloud_sync_writeback))
         .route("/lab/sspr/policy", get(get_sspr_policy).patch(patch_sspr_policy))
         .route("/lab/sspr/flows", post(sspr_start))
         .route("/lab/sspr/flows/{flow}/codes", post(sspr_code))

@@ -28,7 +28,9 @@ pub(super) struct Start {
 }
 
 pub(super) async fn sspr_start(State(s): State<Shared>, Body(Start { user_principal_name: upn }): Body<Start>) -> Response {
-    let writeback_up = s.writeback.available();
+    // an agent of the kind that provisions the user must be connected
+    let agent = s.lock().agent_of_upn(&upn).unwrap_or_default();
+    let writeback_up = s.writeback.available(agent);
     let mut t = s.lock();
     match t.sspr_start(&upn, writeback_up) {
         Ok(f) => {
