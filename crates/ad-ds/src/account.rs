@@ -105,12 +105,14 @@ pub fn constructed(dir: &Directory, e: &Entry, name: &str, now: i64) -> Option<V
     }
 }
 
-/// When the password expires (FILETIME): never for DONT_EXPIRE_PASSWD or maxPwdAge 0, 0 when
-/// the user must change it now.
+/// When the password expires (FILETIME): never for DONT_EXPIRE_PASSWD, a machine account
+/// (a computer or a gMSA changes its own password: MS-ADTS's
+/// msDS-UserPasswordExpiryTimeComputed) or maxPwdAge 0, 0 when the user must change it now.
 pub fn password_expiry(e: &Entry, policy: &Policy) -> i64 {
     let uac = e.int(USER_ACCOUNT_CONTROL).unwrap_or(0);
     let last = e.int(PWD_LAST_SET).unwrap_or(0);
-    if uac & UF_DONT_EXPIRE_PASSWD != 0 || policy.max_age == 0 {
+    let machine = uac & (UF_WORKSTATION_TRUST_ACCOUNT | UF_SERVER_TRUST_ACCOUNT) != 0;
+    if uac & UF_DONT_EXPIRE_PASSWD != 0 || machine || policy.max_age == 0 {
         return FILETIME_NEVER;
     }
     if last == 0 {
@@ -532,5 +534,21 @@ mod tests {
         set_password(&mut new, "Other-Pass-2", 1, 3);
         new.set_str("pwdLastSet", old.first_str("pwdLastSet").unwrap_or_default());
         assert!(replicated_change(&old, &new), "a secret");
+    }
+
+    /// A machine account (a computer, a gMSA: Cloud Sync's agent runs as one) changes its own
+    /// password: maxPwdAge does not expire it (msDS-UserPasswordExpiryTimeComputed "never").
+    #[test]
+    fn a_machine_accounts_password_never_expires_by_age() {
+        let mut p = policy(0);
+        p.max_age = 42 * 864_000_000_000;
+        let mut e = Entry::new(Dn::parse("CN=x,DC=y").unwrap());
+        e.set_str("pwdLastSet", "1000");
+        e.set_str("userAccountControl", UF_NORMAL_ACCOUNT.to_string());
+        assert_eq!(password_expiry(&e, &p), 1000 + p.max_age);
+        e.set_str("userAccountControl", UF_WORKSTATION_TRUST_ACCOUNT.to_string());
+        assert_eq!(password_expiry(&e, &p), FILETIME_NEVER);
+        e.set_str("userAccountControl", UF_SERVER_TRUST_ACCOUNT.to_string());
+        assert_eq!(password_expiry(&e, &p), FILETIME_NEVER);
     }
 }

@@ -203,6 +203,9 @@ pub struct Directory {
     /// read back as written (ADUC shows the "Applies to" the administrator chose), where a
     /// grant made by the lab's switches is read back in the delegation wizard's form.
     written_aces: HashMap<DnKey, Vec<(bool, Grant, security::Ace)>>,
+    /// Objects whose DACL is protected (SE_DACL_PROTECTED: ADUC's "Disable inheritance" with
+    /// the inherited entries removed): nothing granted or denied above them reaches them.
+    dacl_protected: BTreeSet<DnKey>,
     /// Deleted objects as AD keeps them for replication and sync: a few attributes under
     /// `CN=Deleted Objects`, isDeleted TRUE, a fresh uSNChanged.
     tombstones: Vec<Entry>,
@@ -235,6 +238,7 @@ impl Directory {
             denies: Vec::new(),
             other_aces: HashMap::new(),
             written_aces: HashMap::new(),
+            dacl_protected: BTreeSet::new(),
             tombstones: Vec::new(),
             derived: OnceLock::new(),
         };
@@ -515,16 +519,20 @@ impl Directory {
             Trustee::SelfPrincipal => &me == target,
             Trustee::Object(t) => t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new()),
         };
-        if self.denies.iter().any(|g| g.right == right && g.covers(target) && applies(&g.trustee)) {
+        // with inheritance disabled on the target only the entries on the target itself count
+        let sealed = self.dacl_protected.contains(target);
+        let reaches = |g: &Grant| g.covers(target) && (!sealed || &g.scope == target);
+        if self.denies.iter().any(|g| g.right == right && reaches(g) && applies(&g.trustee)) {
             return false;
         }
         // the denies kept as written that the model honours all the same (Full Control or
         // All extended rights denied), on the target or inherited from above it
-        let broad = self.other_aces.iter().filter(|(scope, _)| *scope == target || target.is_below(scope)).any(|(scope, aces)| {
-            aces.iter()
-                .filter_map(|a| security::broad_deny(a, scope == target))
-                .any(|(rights, sid)| rights.contains(&right) && self.trustee_of_sid(sid).is_some_and(|t| applies(&t)))
-        });
+        let broad =
+            self.other_aces.iter().filter(|(scope, _)| *scope == target || (!sealed && target.is_below(scope))).any(|(scope, aces)| {
+                aces.iter()
+                    .filter_map(|a| security::broad_deny(a, scope == target))
+                    .any(|(rights, sid)| rights.contains(&right) && self.trustee_of_sid(sid).is_some_and(|t| applies(&t)))
+            });
         if broad {
             return false;
         }
@@ -533,12 +541,10 @@ impl Directory {
         // Everyone and SELF reach one — not an Everyone grant of another right above it
         let protected = self.is_protected(target);
         let admin_sd_holder = |g: &Grant| g.right == Right::ChangePassword && !matches!(g.trustee, Trustee::Object(_));
-        self.grants.iter().filter(|g| g.right == right && g.covers(target) && (!protected || admin_sd_holder(g))).any(|g| {
-            match &g.trustee {
-                Trustee::Everyone => true,
-                Trustee::SelfPrincipal => &me == target,
-                Trustee::Object(t) => t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new()),
-            }
+        self.grants.iter().filter(|g| g.right == right && reaches(g) && (!protected || admin_sd_holder(g))).any(|g| match &g.trustee {
+            Trustee::Everyone => true,
+            Trustee::SelfPrincipal => &me == target,
+            Trustee::Object(t) => t == &me || self.reaches(dn, "memberOf", t, &mut BTreeSet::new()),
         })
     }
 
@@ -631,7 +637,7 @@ impl Directory {
             owner: (parts & security::OWNER != 0).then(|| admins.clone()),
             group: (parts & security::GROUP != 0).then_some(admins),
             dacl: (parts & security::DACL != 0).then_some(dacl),
-            dacl_control: 0,
+            dacl_control: if self.dacl_protected.contains(key) { security::SE_DACL_PROTECTED } else { 0 },
         };
         sd.to_bytes()
     }
@@ -666,7 +672,11 @@ impl Directory {
             }
         }
         dacl.extend(other.into_iter().flatten().cloned());
-        for (allow, list) in [(false, &self.denies), (true, &self.grants)] {
+        let sealed = match written {
+            Some(w) => w.protected,
+            None => self.dacl_protected.contains(key),
+        };
+        for (allow, list) in [(false, &self.denies), (true, &self.grants)].into_iter().filter(|_| !sealed) {
             // a right on the domain object is not inherited by what is below it
             for g in list.iter().filter(|g| key.is_below(&g.scope) && !g.right.on_the_domain()) {
                 if let Some(sid) = self.trustee_sid(&g.trustee) {
@@ -700,7 +710,7 @@ impl Directory {
     fn read_dacl(&self, key: &DnKey, bytes: &[u8], parts: u32) -> AdResult<Option<NewDacl>> {
         let sd = security::SecurityDescriptor::parse(bytes).map_err(|_| AdError::constraint("nTSecurityDescriptor"))?;
         let Some(aces) = sd.dacl.filter(|_| parts == 0 || parts & security::DACL != 0) else { return Ok(None) };
-        let mut new = NewDacl::default();
+        let mut new = NewDacl { protected: sd.dacl_control & security::SE_DACL_PROTECTED != 0, ..NewDacl::default() };
         let leaf = self.entries.get(key).is_some_and(|e| e.is_class("user"));
         for ace in aces.into_iter().filter(|a| a.flags() & security::INHERITED == 0) {
             let modelled = security::model_on(&ace, leaf).and_then(|(allow, right, sid)| Some((allow, right, self.trustee_of_sid(sid)?)));
@@ -738,6 +748,28 @@ impl Directory {
         } else {
             self.other_aces.insert(key.clone(), new.other);
         }
+        if new.protected {
+            self.dacl_protected.insert(key.clone());
+        } else {
+            self.dacl_protected.remove(key);
+        }
+    }
+
+    /// ADUC's Advanced Security Settings › "Disable inheritance" (removing the inherited
+    /// entries) or "Enable inheritance" on an object.
+    pub fn set_inheritance(&mut self, dn: &str, inherit: bool) -> AdResult<()> {
+        let key = self.resolve(dn)?;
+        if inherit {
+            self.dacl_protected.remove(&key);
+        } else {
+            self.dacl_protected.insert(key);
+        }
+        Ok(())
+    }
+
+    /// Whether the object inherits the entries above it.
+    pub fn inherits(&self, dn: &str) -> AdResult<bool> {
+        Ok(!self.dacl_protected.contains(&self.resolve(dn)?))
     }
 
     /// An object's access entries after it moved (`Some(new key)`) or was deleted (`None`):
@@ -760,6 +792,11 @@ impl Directory {
             && let Some(to) = to
         {
             self.other_aces.insert(to.clone(), aces);
+        }
+        if self.dacl_protected.remove(from)
+            && let Some(to) = to
+        {
+            self.dacl_protected.insert(to.clone());
         }
         // an entry as written names its grant by the old DNs: dropped, so the grants read
         // back in the wizard's form (what they grant is unchanged)
@@ -1856,6 +1893,8 @@ impl Subject for Candidate<'_> {
 /// A DACL written over LDAP, read into the access model (see [`Directory::read_dacl`]).
 #[derive(Default)]
 struct NewDacl {
+    /// SE_DACL_PROTECTED: the object no longer inherits.
+    protected: bool,
     grants: Vec<Grant>,
     denies: Vec<Grant>,
     /// Each modelled ACE as written, with the grant or deny it makes.

@@ -480,6 +480,18 @@ static CLASSES: &[ClassDef] = &[
         must: &[],
         may: &["managedBy", "dNSHostName", "cn"],
     },
+    // a group managed service account (Cloud Sync's provAgentgMSA$): a computer whose password
+    // the DC manages (msDS-ManagedPassword is not modelled: the lab hands it to the agent)
+    ClassDef {
+        name: "msDS-GroupManagedServiceAccount",
+        oid: "1.2.840.113556.1.5.282",
+        kind: Structural,
+        chain: &["top", "person", "organizationalPerson", "user", "computer", "msDS-GroupManagedServiceAccount"],
+        category: "ms-DS-Group-Managed-Service-Account",
+        aux: &[],
+        must: &[],
+        may: &[],
+    },
     ClassDef {
         name: "group",
         oid: "1.2.840.113556.1.5.8",

@@ -580,3 +580,50 @@ fn a_new_object_at_a_deleted_ones_dn_starts_without_its_acl() {
     let (alice, ka) = principal(&d, "Alice");
     assert!(d.has_right(&alice, Right::ChangePassword, &ka), "the old deny went with the old object");
 }
+
+/// ADUC's "Disable inheritance" (inherited entries removed) writes the DACL back with
+/// SE_DACL_PROTECTED: a right granted on the domain root no longer reaches the object, one
+/// granted on the object itself still does; the descriptor read back says so. Enabling it
+/// again (a write without the bit, or the lab's switch) restores what is inherited. Cloud
+/// Sync's troubleshooting: "users with inheritance disabled are not written back".
+#[test]
+fn a_protected_dacl_inherits_nothing_from_above() {
+    let mut d = domain();
+    seed(&mut d);
+    let (bob, _) = principal(&d, "Bob");
+    let (_, alice) = principal(&d, "Alice");
+    let (alice_dn, bob_dn) = (d.by_sam("Alice").unwrap().dn.to_string(), d.by_sam("Bob").unwrap().dn.to_string());
+    let root = d.base_dn().to_string();
+    d.grant(Some(&bob_dn), Right::ResetPassword, &root).unwrap();
+    d.grant(Some(&bob_dn), Right::WriteLockoutTime, &alice_dn).unwrap();
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice) && d.inherits(&alice_dn).unwrap());
+    let read = |d: &Directory| SecurityDescriptor::parse(&d.security_descriptor(&alice, security::DACL)).unwrap();
+    let before = read(&d);
+    assert_eq!(before.dacl_control & security::SE_DACL_PROTECTED, 0);
+    assert!(before.dacl.as_ref().unwrap().iter().any(|a| a.flags() & security::INHERITED != 0), "the root's grant shows inherited");
+    // what ADUC writes: the explicit entries only, the protected bit set
+    let explicit: Vec<_> = before.dacl.unwrap().into_iter().filter(|a| a.flags() & security::INHERITED == 0).collect();
+    let sd = SecurityDescriptor { dacl: Some(explicit.clone()), dacl_control: security::SE_DACL_PROTECTED, ..Default::default() };
+    let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd.to_bytes()] }];
+    d.modify(&system(), &alice_dn, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
+    assert!(!d.inherits(&alice_dn).unwrap());
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "the root's grant no longer reaches Alice");
+    assert!(d.has_right(&bob, Right::WriteLockoutTime, &alice), "the entry on Alice herself still counts");
+    let after = read(&d);
+    assert_eq!(after.dacl_control & security::SE_DACL_PROTECTED, security::SE_DACL_PROTECTED);
+    assert!(after.dacl.unwrap().iter().all(|a| a.flags() & security::INHERITED == 0), "nothing inherited is shown");
+    // the protection moves with the object, and a write without the bit lifts it
+    d.rename(&system(), &alice_dn, "CN=Alice", true, Some(&root)).unwrap();
+    let moved = format!("CN=Alice,{root}");
+    assert!(!d.inherits(&moved).unwrap());
+    let sd = SecurityDescriptor { dacl: Some(explicit), ..Default::default() };
+    let m = vec![Modification { op: ModOp::Replace, attr: "nTSecurityDescriptor".into(), values: vec![sd.to_bytes()] }];
+    d.modify(&system(), &moved, m, OpContext { sd_parts: security::DACL, ..OpContext::TLS }).unwrap();
+    let (_, alice) = principal(&d, "Alice");
+    assert!(d.inherits(&moved).unwrap() && d.has_right(&bob, Right::ResetPassword, &alice));
+    // the lab's switch does the same
+    d.set_inheritance(&moved, false).unwrap();
+    assert!(!d.has_right(&bob, Right::ResetPassword, &alice));
+    d.set_inheritance(&moved, true).unwrap();
+    assert!(d.has_right(&bob, Right::ResetPassword, &alice));
+}

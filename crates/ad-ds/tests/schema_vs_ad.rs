@@ -1,6 +1,6 @@
 //! The lab's schema table against Microsoft's own schema definition, as Samba ships it
-//! (MS-AD_Schema_2K8_R2_*.txt, the files Samba provisions a DC from; `.ci/run` installs
-//! them with samba-ad-provision): every attribute and class the lab publishes in
+//! (MS-AD_Schema_2K8_R2_*.txt, the files Samba provisions a DC from, and the Windows Server
+//! 2012 R2 classes' LDIF beside them; `.ci/run` installs them with samba-ad-provision): every attribute and class the lab publishes in
 //! CN=Aggregate carries AD's attributeID / governsID, syntax, single-valuedness and
 //! systemOnly, and names only what AD's class names.
 
@@ -13,7 +13,8 @@ const DIR: &str = "/usr/share/samba/setup/ad-schema";
 
 /// `lDAPDisplayName` (lower case) → its block's `key: value` lines (keys lower case).
 fn blocks(file: &str) -> Option<HashMap<String, HashMap<String, String>>> {
-    let text = std::fs::read_to_string(Path::new(DIR).join(file)).ok()?;
+    // (Microsoft's LDIF files are CRLF and not all UTF-8: read as the text they mostly are)
+    let text = String::from_utf8_lossy(&std::fs::read(Path::new(DIR).join(file)).ok()?).replace("\r\n", "\n");
     let mut out = HashMap::new();
     for block in text.split("\n\n") {
         let mut fields: HashMap<String, String> = HashMap::new();
@@ -79,9 +80,14 @@ fn every_published_attribute_is_ads() {
 
 #[test]
 fn every_published_class_is_ads() {
-    let Some(ad) = blocks("MS-AD_Schema_2K8_R2_Classes.txt") else {
+    let Some(mut ad) = blocks("MS-AD_Schema_2K8_R2_Classes.txt") else {
         return not_here();
     };
+    // the classes Windows Server 2012 R2 added (the group managed service account Cloud
+    // Sync's agent runs as), from Microsoft's schema LDIF in the same directory
+    for (name, fields) in blocks("AD_DS_Classes__Windows_Server_2012_R2.ldf").unwrap_or_default() {
+        ad.entry(name).or_insert(fields);
+    }
     for c in schema::described_classes() {
         let f = ad.get(&c.name.to_ascii_lowercase()).unwrap_or_else(|| panic!("{} is not in AD's schema", c.name));
         assert_eq!(f["governsid"], c.oid, "{}'s governsID", c.name);

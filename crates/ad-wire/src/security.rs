@@ -15,6 +15,8 @@ pub const SACL: u32 = 8;
 
 /// ACE flags (MS-DTYP 2.4.4.1).
 pub const OBJECT_INHERIT: u8 = 0x01;
+/// The descriptor's control bit for a DACL that inherits nothing (MS-DTYP 2.4.6, "PD").
+pub const SE_DACL_PROTECTED: u16 = 0x1000;
 pub const CONTAINER_INHERIT: u8 = 0x02;
 pub const INHERIT_ONLY: u8 = 0x08;
 pub const INHERITED: u8 = 0x10;
