@@ -7,6 +7,8 @@ use super::*;
 pub(crate) struct Request<'a> {
     pub(crate) id: uuid::Uuid,
     pub(crate) anchor: &'a str,
+    /// onPremisesDistinguishedName, as the tenant last synced it (Cloud Sync finds by it).
+    pub(crate) dn: Option<&'a str>,
     pub(crate) upn: &'a str,
     pub(crate) op: Operation,
     pub(crate) deadline_ms: u64,
@@ -16,7 +18,7 @@ pub(crate) struct Request<'a> {
 /// it was refused at the commit point (expired, or its link or the service gone): nothing was
 /// written, and the tenant tells the user it failed.
 pub(crate) async fn handle(inner: &Inner, link: &CancellationToken, req: Request<'_>) -> Outcome {
-    let Request { id, anchor, upn, op, deadline_ms } = req;
+    let Request { id, anchor, dn, upn, op, deadline_ms } = req;
     let tracking = id.to_string();
     let t = Some(tracking.as_str());
     let (start, ok, fail) = match &op {
@@ -70,7 +72,7 @@ pub(crate) async fn handle(inner: &Inner, link: &CancellationToken, req: Request
     inner.log.trace(&tracking, "tenant", "relay", format!("{} request for {upn}{sealed}", op.kind()));
     inner.log.trace(&tracking, "relay", "engine", format!("{} request for {upn}", op.kind()));
     inner.log.log(start, format!("{} request for {upn} was received from the cloud.", a_kind(&op)), t);
-    let result = match write(inner, link, anchor, &op, &tracking, deadline_ms).await {
+    let result = match write(inner, link, Target { anchor, dn }, &op, &tracking, deadline_ms).await {
         Ok(()) => Ok(()),
         Err(Stop::Refusal(r)) => Err(r),
         Err(Stop::Refused(why)) => return refused(why),
@@ -149,20 +151,56 @@ pub(crate) async fn connector_session(cfg: &Config, tls: &Arc<rustls::ClientConf
     Ok(l)
 }
 
-/// The connection and the object for an anchor. A reused connection that went bad (the DC
-/// restarted, or dropped idle connections) costs one more try on a new one, not a failure.
-pub(crate) async fn connect_and_find(inner: &Inner, anchor: &str) -> Result<(ldap3::Ldap, String, i64), Refusal> {
+/// How a request names its user: Connect by the sourceAnchor, Cloud Sync by the DN.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) anchor: &'a str,
+    pub(crate) dn: Option<&'a str>,
+}
+
+/// The connection and the object for a request's user. A reused connection that went bad
+/// (the DC restarted, or dropped idle connections) costs one more try on a new one, not a
+/// failure.
+pub(crate) async fn connect_and_find(inner: &Inner, target: Target<'_>) -> Result<(ldap3::Ldap, String, i64), Refusal> {
     let (mut l, fresh) = ldap(inner).await?;
-    match find(&mut l, &inner.cfg, anchor).await {
+    match find_target(&mut l, &inner.cfg, target).await {
         Ok((dn, uac)) => Ok((l, dn, uac)),
         Err((Failure::DirectoryUnavailable, _)) if !fresh => {
             *inner.ldap.lock().await = None;
             let (mut l, _) = ldap(inner).await?;
-            let (dn, uac) = find(&mut l, &inner.cfg, anchor).await?;
+            let (dn, uac) = find_target(&mut l, &inner.cfg, target).await?;
             Ok((l, dn, uac))
         }
         Err(e) => Err(e),
     }
+}
+
+async fn find_target(l: &mut ldap3::Ldap, cfg: &Config, target: Target<'_>) -> Result<(String, i64), Refusal> {
+    match cfg.kind {
+        relay::AgentKind::ConnectSync => find(l, cfg, target.anchor).await,
+        relay::AgentKind::CloudSync => find_by_dn(l, target.dn.unwrap_or_default()).await,
+    }
+}
+
+/// Cloud Sync's lookup: the user at the DN the last sync recorded (support cases: it binds
+/// the object by DN through .NET's UserPrincipal, with no sourceAnchor join), so a user whose
+/// in-scope OU was renamed since is not found — the documented blind spot.
+pub(crate) async fn find_by_dn(l: &mut ldap3::Ldap, dn: &str) -> Result<(String, i64), Refusal> {
+    // (the lab's words: Microsoft publishes none of Cloud Sync's writeback errors)
+    let not_found = || (Failure::UserNotFound, Some(format!("No user object at the recorded distinguished name {dn:?}.")));
+    if dn.is_empty() {
+        return Err(not_found());
+    }
+    l.with_timeout(LDAP_OP_LIMIT);
+    let res = l.search(dn, Scope::Base, "(objectClass=user)", vec!["userAccountControl"]).await;
+    let ldap3::SearchResult(entries, r) =
+        res.map_err(|e| (Failure::DirectoryUnavailable, Some(format!("{} ({e})", events::SERVER_DOWN))))?;
+    if r.rc == 32 || entries.is_empty() {
+        return Err(not_found());
+    }
+    let e = SearchEntry::construct(entries.into_iter().next().expect("one"));
+    let uac = e.attrs.get("userAccountControl").and_then(|v| v.first()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((e.dn, uac))
 }
 
 /// The AD object for a sourceAnchor (base64 of the anchor attribute's 16 bytes): by AD's
@@ -220,7 +258,7 @@ impl From<Refusal> for Stop {
 pub(crate) async fn write(
     inner: &Inner,
     link: &CancellationToken,
-    anchor: &str,
+    target: Target<'_>,
     op: &Operation,
     tracking: &str,
     deadline_ms: u64,
@@ -235,8 +273,12 @@ pub(crate) async fn write(
         .map_err(|_| (Failure::Decryption, Some(events::KEY_MISMATCH.to_string())))
     };
     let trace = |from, to, text: String| inner.log.trace(tracking, from, to, text);
-    trace("engine", "AD DS", format!("search for sourceAnchor {anchor} (LDAPS, as the connector)"));
-    let (mut l, dn, uac) = match connect_and_find(inner, anchor).await {
+    let lookup = match inner.cfg.kind {
+        relay::AgentKind::ConnectSync => format!("search for sourceAnchor {} (LDAPS, as the connector)", target.anchor),
+        relay::AgentKind::CloudSync => format!("look up {} (LDAPS, as {CLOUD_SYNC_GMSA})", target.dn.unwrap_or("(no DN)")),
+    };
+    trace("engine", "AD DS", lookup);
+    let (mut l, dn, uac) = match connect_and_find(inner, target).await {
         Ok(found) => found,
         Err(e) => {
             trace("AD DS", "engine", e.1.clone().unwrap_or_else(|| "not found".into()));

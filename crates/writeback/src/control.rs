@@ -10,6 +10,15 @@ use super::*;
 /// events carry no passwords.
 /// `slot` holds the engine once it has onboarded (404 until then, or in a lab without one).
 pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
+    control_router_at(slot, "/lab/engine")
+}
+
+/// The same switches for an agent under `prefix` (`/lab/engine` for the lab's engine,
+/// `/lab/cloudsync` for Cloud Sync's provisioning agent), and for Cloud Sync's agent its
+/// trace log (`GET {prefix}/agent-trace`) and `Set-AADCloudSyncPermissions` (`POST
+/// {prefix}/permissions` `{"permissionType", "userName", "password"}`: an Enterprise or Domain
+/// Administrator's credentials).
+pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -> axum::Router {
     use axum::Json;
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
@@ -18,13 +27,14 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
         let msg = json!({ "error": { "code": "NotFound", "message": "This lab runs no writeback engine." } });
         (StatusCode::NOT_FOUND, Json(msg)).into_response()
     }
-    let (s1, s2, s3, s4) = (slot.clone(), slot.clone(), slot.clone(), slot);
+    let (s1, s2, s3, s4, s5, s6) = (slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot);
     let status = move || {
         let e = s1.get().cloned();
         async move {
             match e {
                 Some(e) => Json(json!({
                     "engineId": e.id(),
+                    "agentKind": e.kind(),
                     "running": e.running(),
                     "connected": e.connected(),
                     // requests taken and not yet answered (a scenario's "no such event" waits for 0)
@@ -108,9 +118,42 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
             Json(json!({ "running": e.running(), "connected": e.connected() })).into_response()
         }
     };
+    let agent_trace = move || {
+        let e = s5.get().cloned();
+        async move {
+            match e {
+                Some(e) => Json(json!({ "value": e.agent_trace() })).into_response(),
+                None => none(),
+            }
+        }
+    };
+    let permissions = move |Json(body): Json<Value>| {
+        let e = s6.get().cloned();
+        async move {
+            let Some(e) = e else { return none() };
+            if e.kind() != relay::AgentKind::CloudSync {
+                let msg = json!({ "error": { "code": "BadRequest", "message": "Set-AADCloudSyncPermissions is Cloud Sync's: this is Connect Sync's engine (Set-ADSyncPasswordWritebackPermissions)." } });
+                return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+            }
+            let (t, user, pw) = (body["permissionType"].as_str(), body["userName"].as_str(), body["password"].as_str());
+            let (Some(t), Some(user), Some(pw)) = (t, user, pw) else {
+                let msg = json!({ "error": { "code": "BadRequest", "message": "Expected {\"permissionType\", \"userName\", \"password\"} (an Enterprise or Domain Administrator's credentials)." } });
+                return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+            };
+            match crate::cloudsync::set_permissions(&e.inner.cfg, t, user, pw).await {
+                Ok(done) => Json(done).into_response(),
+                Err(m) => {
+                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Set-AADCloudSyncPermissions: {m}") } });
+                    (StatusCode::BAD_REQUEST, Json(msg)).into_response()
+                }
+            }
+        }
+    };
     axum::Router::new()
-        .route("/lab/engine", get(status))
-        .route("/lab/engine/events", get(events))
-        .route("/lab/engine/trace", get(trace))
-        .route("/lab/engine/control", post(control))
+        .route(prefix, get(status))
+        .route(&format!("{prefix}/events"), get(events))
+        .route(&format!("{prefix}/trace"), get(trace))
+        .route(&format!("{prefix}/agent-trace"), get(agent_trace))
+        .route(&format!("{prefix}/permissions"), post(permissions))
+        .route(&format!("{prefix}/control"), post(control))
 }

@@ -212,6 +212,30 @@ pub fn plain_reason(rc: u32, diagnostic: &str) -> Option<&'static str> {
     })
 }
 
+/// What Cloud Sync's provisioning agent writes to its trace log where Connect logs event
+/// `id`: the same happening in the agent's words, without an event ID (Microsoft publishes
+/// none for Cloud Sync); AD's failures by the exception names support cases quote
+/// (`ADUserNotFound`, …).
+pub fn cloud_sync_line(id: u32, message: String, tracking: Option<&str>, time: String) -> crate::AgentTraceLine {
+    let component = match id {
+        31015 | 31016 | 31017 | 31018 | 31019 | 32002 | 32009 | 32011 | 32014 => "AgentService",
+        656 | 657 | PHS_FAILED | SYNC_STARTED..=SYNC_FAILED => "Provisioning",
+        _ => "PasswordWriteback",
+    };
+    let message = match id {
+        31015 => {
+            "Microsoft Entra Provisioning Agent service started (running as the gMSA); listening for requests from the cloud.".to_string()
+        }
+        31016 => "Microsoft Entra Provisioning Agent service stopped; password writeback requests will fail.".to_string(),
+        33001..=33009 => {
+            let full = name(id);
+            message.replacen(full, full.strip_suffix("Error").unwrap_or(full), 1)
+        }
+        _ => message,
+    };
+    crate::AgentTraceLine { time, level: level(id), component, message, tracking_id: tracking.map(str::to_string), connect_event: id }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +345,28 @@ mod tests {
         ] {
             assert!(adsi_reserved(bad), "{bad}");
         }
+    }
+
+    /// Cloud Sync's trace line for a happening Connect logs as an event: no event ID in the
+    /// line, the AD failure by its exception name, the agent service's own words.
+    #[test]
+    fn cloud_syncs_trace_lines_name_no_event_id() {
+        let line = |id, m: &str| cloud_sync_line(id, m.into(), Some("t1"), "2026-01-01T00:00:00Z".into());
+        let l = line(33002, "ADUserNotFoundError (u@x)");
+        assert_eq!((l.component, l.level, l.message.as_str()), ("PasswordWriteback", "Error", "ADUserNotFound (u@x)"));
+        assert_eq!((l.connect_event, l.tracking_id.as_deref()), (33002, Some("t1")));
+        assert!(!l.message.contains("33002"));
+        assert_eq!(line(31016, "The password writeback service stopped").component, "AgentService");
+        assert!(line(31016, "x").message.contains("Provisioning Agent service stopped"));
+        assert_eq!(line(657, "Password Change Result").component, "Provisioning");
+        assert_eq!(
+            line(31002, "The reset for u@x was written to Active Directory.").message,
+            "The reset for u@x was written to Active Directory."
+        );
+        // and an agent's log keeps them instead of events
+        let log = crate::EventLog::for_agent(clock::Clock::frozen(clock::Clock::lab_epoch()), relay::AgentKind::CloudSync);
+        log.log(33004, "ADPermissionsError (u@x)", None);
+        assert!(log.all().is_empty());
+        assert_eq!(log.agent_trace()[0].message, "ADPermissions (u@x)");
     }
 }

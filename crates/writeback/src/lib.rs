@@ -9,6 +9,7 @@
 //! it works against any AD-compatible directory.
 
 mod ad;
+pub mod cloudsync;
 mod control;
 pub mod events;
 mod link;
@@ -31,7 +32,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-pub use control::control_router;
+pub use control::{control_router, control_router_at};
 // the engine's parts, each in a file of its own, seen here as one
 use ad::*;
 pub use events::Event;
@@ -62,9 +63,43 @@ pub struct Config {
     /// The domain partition the connector searches for anchors.
     pub base_dn: String,
     pub source_anchor: SourceAnchor,
-    /// The OUs directory sync covers (DNs); empty: the whole domain.
+    /// The OUs directory sync covers (DNs); empty: the whole domain. Cloud Sync takes at
+    /// most [`CLOUD_SYNC_MAX_SCOPES`].
     pub sync_scope: Vec<String>,
     pub clock: clock::Clock,
+    /// Connect Sync's engine, or Cloud Sync's provisioning agent (which binds as its gMSA,
+    /// finds users by their DN, syncs every two minutes and keeps a trace log).
+    pub kind: relay::AgentKind,
+}
+
+/// Cloud Sync's scoping limit: "up to 59 separate OUs or security groups" a configuration
+/// (Cloud Sync prerequisites).
+pub const CLOUD_SYNC_MAX_SCOPES: usize = 59;
+
+/// The name Cloud Sync's installer gives its group managed service account.
+pub const CLOUD_SYNC_GMSA: &str = "provAgentgMSA$";
+
+/// A configuration's scope as the agent takes it: Cloud Sync's at most
+/// [`CLOUD_SYNC_MAX_SCOPES`] OUs (Connect sets no such limit).
+pub fn check_scope(kind: relay::AgentKind, scope: &[String]) -> Result<(), Error> {
+    if kind == relay::AgentKind::CloudSync && scope.len() > CLOUD_SYNC_MAX_SCOPES {
+        return Err(Error(format!(
+            "a Cloud Sync configuration scopes at most {CLOUD_SYNC_MAX_SCOPES} OUs or groups ({} given)",
+            scope.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Between sync cycles: Connect's default 30 minutes; Cloud Sync's provisioning runs
+    /// "every 2 mins" (users, groups and password hashes alike: Cloud Sync FAQ).
+    pub fn cycle_interval(&self) -> Duration {
+        match self.kind {
+            relay::AgentKind::ConnectSync => sync::CYCLE_INTERVAL,
+            relay::AgentKind::CloudSync => sync::HASH_INTERVAL,
+        }
+    }
 }
 
 /// The attribute whose value (base64) is a synced user's onPremisesImmutableId, chosen when
@@ -159,11 +194,32 @@ pub struct TraceLine {
     pub text: String,
 }
 
-/// The engine's event log (and its wire trace), shared by its tasks.
+/// One line of Cloud Sync's agent trace log (`C:\ProgramData\Microsoft\Azure AD Connect
+/// Provisioning Agent\Trace`): Microsoft publishes no event IDs for Cloud Sync's writeback,
+/// so its agent writes these instead of Connect's events.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentTraceLine {
+    pub time: String,
+    /// Information, Warning or Error.
+    pub level: &'static str,
+    /// `AgentService`, `PasswordWriteback` or `Provisioning`.
+    pub component: &'static str,
+    pub message: String,
+    pub tracking_id: Option<String>,
+    /// The Connect event ID logged for the same happening (not in the agent's file: the lab
+    /// keeps it so one scenario's `expect.event` can check either agent).
+    pub connect_event: u32,
+}
+
+/// The engine's event log (and its wire trace), shared by its tasks. Cloud Sync's agent
+/// keeps a trace log instead of events ([`AgentTraceLine`]).
 #[derive(Clone)]
 pub struct EventLog {
     events: Arc<Mutex<std::collections::VecDeque<Event>>>,
     trace: Arc<Mutex<std::collections::VecDeque<TraceLine>>>,
+    agent_trace: Arc<Mutex<std::collections::VecDeque<AgentTraceLine>>>,
+    kind: relay::AgentKind,
     clock: clock::Clock,
 }
 
@@ -175,7 +231,17 @@ const TRACE_KEPT: usize = 2_000;
 
 impl EventLog {
     pub fn new(clock: clock::Clock) -> EventLog {
-        EventLog { events: Arc::default(), trace: Arc::default(), clock }
+        EventLog::for_agent(clock, relay::AgentKind::ConnectSync)
+    }
+
+    /// The log of an agent of `kind`: Connect's events, or Cloud Sync's trace log.
+    pub fn for_agent(clock: clock::Clock, kind: relay::AgentKind) -> EventLog {
+        EventLog { events: Arc::default(), trace: Arc::default(), agent_trace: Arc::default(), kind, clock }
+    }
+
+    /// Cloud Sync's agent trace log, oldest first (empty for Connect).
+    pub fn agent_trace(&self) -> Vec<AgentTraceLine> {
+        self.agent_trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
     }
 
     pub(crate) fn trace(&self, tracking_id: &str, from: &'static str, to: &'static str, text: impl Into<String>) {
@@ -201,6 +267,16 @@ impl EventLog {
             _ => "PasswordResetService",
         };
         let time = self.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default();
+        if self.kind == relay::AgentKind::CloudSync {
+            let line = events::cloud_sync_line(id, message.into(), tracking, time);
+            tracing::debug!(component = line.component, message = %line.message, "provisioning agent trace");
+            let mut t = self.agent_trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if t.len() >= EVENTS_KEPT {
+                t.pop_front();
+            }
+            t.push_back(line);
+            return;
+        }
         let e = Event {
             id,
             source,
@@ -363,6 +439,7 @@ pub struct Engine {
 impl Engine {
     /// Starts the service (31015) and its relay link; returns at once.
     pub fn start(cfg: Config, reg: Registration, log: EventLog) -> Result<Engine, Error> {
+        check_scope(cfg.kind, &cfg.sync_scope)?;
         let tls = tls(&cfg.ca_pem)?;
         // (a tenant that accepts an export and never answers must not hold a cycle for ever)
         // (the relay's WebSocket and the exports share one configuration: one CA parse)
@@ -471,6 +548,9 @@ impl Engine {
         if *self.inner.shutdown.borrow() {
             return Err(Error("this engine was offboarded; start the lab again to onboard a new one".into()));
         }
+        if self.inner.cfg.kind == relay::AgentKind::CloudSync {
+            return Err(Error("Cloud Sync's writeback is turned on in the admin center (Password reset > On-premises integration) or with Set-AADCloudSyncPasswordWritebackConfiguration, not in Connect's wizard".into()));
+        }
         let (cfg, log) = (&self.inner.cfg, &self.inner.log);
         log.log(31004, "Onboarding to the password reset service started.", None);
         let (http, token) = signed_in(cfg, admin_upn, admin_password, log).await?;
@@ -510,6 +590,9 @@ impl Engine {
             .map_err(|e| Error(e.to_string()))?;
         if !r.status().is_success() {
             return Err(Error(format!("the tenant refused the offboarding: HTTP {}", r.status())));
+        }
+        if cfg.kind == relay::AgentKind::CloudSync {
+            return Ok(());
         }
         set_sync_writeback(&http, cfg, &token, false).await
     }
@@ -571,13 +654,13 @@ impl Engine {
         let r = sync::run(&self.inner, policy, true, true).await;
         let now = self.inner.cfg.clock.now();
         let mut st = self.inner.sync.lock().await;
-        st.next_cycle = Some(now + sync::CYCLE_INTERVAL);
+        st.next_cycle = Some(now + self.inner.cfg.cycle_interval());
         st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
         r
     }
 
-    /// Runs what the schedule says is due by the lab clock: a delta cycle every 30 minutes,
-    /// password hash sync every 2 minutes (from the engine's start). A frozen lab clock
+    /// Runs what the schedule says is due by the lab clock: a delta cycle every 30 minutes
+    /// (Cloud Sync's: every 2), password hash sync every 2 minutes (from the engine's start). A frozen lab clock
     /// moves only when advanced; whoever advances it calls this.
     pub async fn run_due(&self) -> Option<relay::SyncReport> {
         if !self.running() {
@@ -586,11 +669,11 @@ impl Engine {
         let now = self.inner.cfg.clock.now();
         let (cycle, hashes) = {
             let mut st = self.inner.sync.lock().await;
-            let next_cycle = *st.next_cycle.get_or_insert(now + sync::CYCLE_INTERVAL);
+            let next_cycle = *st.next_cycle.get_or_insert(now + self.inner.cfg.cycle_interval());
             let next_hash = *st.next_hash_sync.get_or_insert(now + sync::HASH_INTERVAL);
             let (cycle, hashes) = (now >= next_cycle, now >= next_hash);
             if cycle {
-                st.next_cycle = Some(now + sync::CYCLE_INTERVAL);
+                st.next_cycle = Some(now + self.inner.cfg.cycle_interval());
             }
             if hashes {
                 st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
@@ -616,13 +699,23 @@ impl Engine {
         drop(slot);
         let now = self.inner.cfg.clock.now();
         let mut st = self.inner.sync.lock().await;
-        st.next_cycle = Some(now + sync::CYCLE_INTERVAL);
+        st.next_cycle = Some(now + self.inner.cfg.cycle_interval());
         st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
     }
 
     /// The status a Connect server would show: state, link, last events.
     pub fn status(&self) -> Value {
         json!({ "engineId": self.id(), "running": self.running(), "connected": self.connected(), "events": self.events() })
+    }
+
+    /// Connect Sync's engine or Cloud Sync's provisioning agent.
+    pub fn kind(&self) -> relay::AgentKind {
+        self.inner.cfg.kind
+    }
+
+    /// Cloud Sync's agent trace log (empty for Connect, whose log is [`Engine::events`]).
+    pub fn agent_trace(&self) -> Vec<AgentTraceLine> {
+        self.inner.log.agent_trace()
     }
 }
 
@@ -644,6 +737,32 @@ mod tests {
         assert_eq!(admit(false, true, 0, 1_000), Err(Refused::Cancelled), "the service stopped");
         assert_eq!(admit(true, false, 0, 1_000), Err(Refused::Cancelled), "the link closed");
         assert_eq!(admit(false, false, 5_000, 1_000), Err(Refused::Cancelled));
+    }
+
+    #[test]
+    fn cloud_sync_scopes_at_most_59_ous_and_cycles_every_two_minutes() {
+        let ous = |n: usize| (0..n).map(|i| format!("OU=O{i},DC=testlab,DC=example")).collect::<Vec<_>>();
+        assert!(check_scope(relay::AgentKind::CloudSync, &ous(59)).is_ok());
+        let e = check_scope(relay::AgentKind::CloudSync, &ous(60)).unwrap_err();
+        assert!(e.0.contains("at most 59") && e.0.contains("60 given"), "{e}");
+        assert!(check_scope(relay::AgentKind::ConnectSync, &ous(500)).is_ok());
+        let cfg = |kind| Config {
+            tenant_https: String::new(),
+            tenant_id: String::new(),
+            client_id: String::new(),
+            ca_pem: vec![],
+            ldaps: String::new(),
+            ldap: None,
+            connector_dn: String::new(),
+            connector_password: String::new(),
+            base_dn: String::new(),
+            source_anchor: SourceAnchor::ObjectGuid,
+            sync_scope: vec![],
+            clock: clock::Clock::frozen(clock::Clock::lab_epoch()),
+            kind,
+        };
+        assert_eq!(cfg(relay::AgentKind::CloudSync).cycle_interval(), Duration::from_secs(120));
+        assert_eq!(cfg(relay::AgentKind::ConnectSync).cycle_interval(), Duration::from_secs(1800));
     }
 
     #[test]

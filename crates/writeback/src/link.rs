@@ -131,11 +131,12 @@ pub(crate) async fn session(inner: &Arc<Inner>, ws: Ws, shutdown: &mut watch::Re
                             inner.set_connected(true);
                         }
                     }
-                    Ok(ToEngine::Request { id, anchor, user_principal_name, operation, deadline_ms }) => {
+                    Ok(ToEngine::Request { id, anchor, user_principal_name, distinguished_name, operation, deadline_ms }) => {
                         let (inner, answers, link) = (inner.clone(), answers.clone(), link.clone());
                         inner.in_flight.fetch_add(1, Ordering::SeqCst);
                         tokio::spawn(async move {
-                            let req = Request { id, anchor: &anchor, upn: &user_principal_name, op: operation, deadline_ms };
+                            let dn = distinguished_name.as_deref();
+                            let req = Request { id, anchor: &anchor, dn, upn: &user_principal_name, op: operation, deadline_ms };
                             let outcome = handle(&inner, &link, req).await;
                             let _ = answers.send(ToTenant::Answer { id, outcome });
                             // (after the answer is queued: a closing link waits for this)

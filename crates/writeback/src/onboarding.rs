@@ -13,6 +13,14 @@ pub async fn onboard(
     admin_password: &str,
     log: &EventLog,
 ) -> Result<Registration, Error> {
+    if cfg.kind == relay::AgentKind::CloudSync {
+        // the provisioning agent's installer registers it; writeback itself is turned on in
+        // the admin center or with Set-AADCloudSyncPasswordWritebackConfiguration
+        let (http, token) = signed_in(cfg, admin_upn, admin_password, log).await?;
+        let reg = register(cfg, key, &http, &token, log).await?;
+        log.log(31005, format!("Agent registration succeeded: registered with the tenant as {}.", reg.engine_id), None);
+        return Ok(reg);
+    }
     log.log(31004, "Onboarding to the password reset service started.", None);
     let (http, token) = signed_in(cfg, admin_upn, admin_password, log).await?;
     log.log(31018, "Created the password encryption key (RSA-2048).", None);
@@ -88,7 +96,7 @@ pub(crate) async fn register(
     let r = http
         .post(format!("{}/lab/writeback/engines", cfg.tenant_https))
         .bearer_auth(token)
-        .json(&json!({ "displayName": "hybrid-lab writeback engine", "publicKey": public }))
+        .json(&json!({ "displayName": display_name(cfg.kind), "publicKey": public, "agentKind": cfg.kind }))
         .send()
         .await
         .map_err(|e| Error(e.to_string()))?;
@@ -104,6 +112,14 @@ pub(crate) async fn register(
         relay_url: reg["relayUrl"].as_str().unwrap_or_default().into(),
         key,
     })
+}
+
+/// How an agent shows in the tenant's list.
+fn display_name(kind: relay::AgentKind) -> &'static str {
+    match kind {
+        relay::AgentKind::ConnectSync => "hybrid-lab writeback engine",
+        relay::AgentKind::CloudSync => "Microsoft Entra provisioning agent",
+    }
 }
 
 pub(crate) enum SignIn {

@@ -193,6 +193,7 @@ impl Agents {
             source_anchor: SourceAnchor::ObjectGuid,
             sync_scope: vec![],
             clock: s.clock.clone(),
+            kind: relay::AgentKind::ConnectSync,
         };
         match admin_session(&cfg, upn, password).await {
             Ok((http, token)) => Ok((cfg, http, token)),

@@ -58,6 +58,9 @@ pub struct SyncState {
     pub objects: HashMap<String, ([u8; 16], u64)>,
     /// anchor → fingerprint of the password last sent (the NT hash and pwdLastSet).
     pub hashes: HashMap<String, u64>,
+    /// Objects whose export the tenant refused: imported again next cycle, whatever their
+    /// uSNChanged (Connect retries its export errors every run).
+    pub retry: Vec<Imported>,
     pub next_cycle: Option<clock::OffsetDateTime>,
     pub next_hash_sync: Option<clock::OffsetDateTime>,
 }
@@ -82,6 +85,9 @@ pub struct ObjectPlan {
     pub errors: Vec<SyncError>,
     /// Objects without an mS-DS-ConsistencyGuid yet (that anchor): DN → objectGUID to write.
     pub stamp: Vec<(String, [u8; 16])>,
+    /// An object joined for the first time: its password goes out this cycle whatever its
+    /// uSNChanged (a new cloud user needs the hash it has had all along).
+    pub new_joins: bool,
 }
 
 fn in_scope(dn: &str, scope: &[String]) -> bool {
@@ -183,6 +189,7 @@ pub fn plan_objects(
         u.anchor = a.clone();
         let f = fingerprint(&u);
         if state.objects.get(&a).map(|(_, old)| *old) != Some(f) {
+            plan.new_joins |= !state.objects.contains_key(&a);
             state.objects.insert(a, (i.object_guid, f));
             plan.upserts.push(u);
         }
@@ -368,6 +375,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
     let mut report = SyncReport { policy_type: Some(policy), ..Default::default() };
     let full = policy == PolicyType::Initial || inner.sync.lock().await.watermark.is_none();
     // the object half runs whenever the connector space is empty: hashes need joined users
+    let mut new_joins = false;
     if objects || full {
         let since = if full { None } else { inner.sync.lock().await.watermark };
         let filter = match since {
@@ -375,7 +383,12 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
             None => "(&(objectCategory=person)(objectClass=user))".into(),
         };
         let entries = search_all(&mut l, &cfg.base_dn, &filter, USER_ATTRS.to_vec(), false).await?;
-        let found: Vec<Imported> = entries.iter().filter_map(|e| imported(e, &domain)).collect();
+        let mut found: Vec<Imported> = entries.iter().filter_map(|e| imported(e, &domain)).collect();
+        for r in std::mem::take(&mut inner.sync.lock().await.retry) {
+            if !found.iter().any(|i| i.object_guid == r.object_guid) {
+                found.push(r);
+            }
+        }
         let mut deleted = vec![];
         let mut top = found.iter().map(|i| i.usn).max().unwrap_or(0);
         if let Some(w) = since {
@@ -404,6 +417,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
             st.watermark = Some(st.watermark.unwrap_or(0).max(top));
             plan
         };
+        new_joins = plan.new_joins;
         for (dn, guid) in &plan.stamp {
             let m = ldap3::Mod::Replace(b"mS-DS-ConsistencyGuid".to_vec(), HashSet::from([guid.to_vec()]));
             let r = l.with_timeout(crate::LDAP_OP_LIMIT).modify(dn, vec![m]).await.map_err(|e| Error(e.to_string()))?;
@@ -417,14 +431,27 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
         }
         report.errors.extend(plan.errors);
         for chunk in plan.upserts.chunks(USER_BATCH) {
-            add_up(&mut report, export(inner, SyncExport { users: chunk.to_vec(), ..Default::default() }).await?);
+            let r = export(inner, SyncExport { users: chunk.to_vec(), ..Default::default() }).await?;
+            // an object the tenant refused is exported again next cycle (Connect retries its
+            // export errors), not remembered as done
+            let refused: Vec<&SyncedUser> =
+                chunk.iter().filter(|u| r.errors.iter().any(|e| e.distinguished_name == u.distinguished_name)).collect();
+            if !refused.is_empty() {
+                let mut st = inner.sync.lock().await;
+                for u in refused {
+                    st.objects.remove(&u.anchor);
+                    st.retry.extend(found.iter().filter(|i| i.dn == u.distinguished_name).cloned());
+                }
+            }
+            add_up(&mut report, r);
         }
         if !plan.deletes.is_empty() {
             add_up(&mut report, export(inner, SyncExport { deletes: plan.deletes, ..Default::default() }).await?);
         }
     }
-    if hashes || full {
-        hash_sync(inner, &mut l, full, &mut report).await?;
+    // (a user joined for the first time gets the password it has had all along)
+    if hashes || full || new_joins {
+        hash_sync(inner, &mut l, full || new_joins, &mut report).await?;
     }
     Ok(report)
 }
@@ -467,6 +494,11 @@ async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut 
         };
         let Some(v) = value else { continue };
         let pwd_last_set = first(e, "pwdLastSet").and_then(|v| v.parse().ok()).unwrap_or(0);
+        // Cloud Sync skips users who must change their password at next logon until they have
+        // (Cloud Sync prerequisites and FAQ); Connect sends them, flagged
+        if cfg.kind == relay::AgentKind::CloudSync && pwd_last_set == 0 {
+            continue;
+        }
         read.push(ImportedHash { anchor: b64.encode(v), dn: e.dn.clone(), nt_hash: nt, pwd_last_set });
     }
     let changed: Vec<&ImportedHash> = {
