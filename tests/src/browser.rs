@@ -109,6 +109,14 @@ impl Browser {
         self.wait(id).await.click().await.unwrap_or_else(|e| panic!("click #{id}: {e}"));
     }
 
+    /// Ticks (`on`) or clears a checkbox, clicking it only when it is not so already.
+    pub async fn check(&self, id: &str, on: bool) {
+        let e = self.wait(id).await;
+        if e.is_selected().await.unwrap_or_else(|err| panic!("#{id}: {err}")) != on {
+            e.click().await.unwrap_or_else(|err| panic!("click #{id}: {err}"));
+        }
+    }
+
     /// Clicks a button that sends a form back to the same address, and waits until the page
     /// it was on is gone (an element of the next page might else be read from the old one).
     pub async fn submit(&self, id: &str) {

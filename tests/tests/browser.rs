@@ -66,7 +66,7 @@ async fn a_locked_out_user_unlocks_without_a_reset() {
     let mut b = Browser::open("sspr-unlock", &t).await;
     // the administrator allows unlock without reset, on "On-premises integration"
     b.goto("/portal/admin/onprem").await;
-    b.click("allow_unlock-yes").await;
+    b.check("allow_unlock", true).await;
     b.click("save").await;
     b.wait("saved").await;
     b.shot("admin-allow-unlock").await;
@@ -574,8 +574,8 @@ async fn the_tutorial_exercise_is_walked_by_clicking_and_its_checklist_ticks() {
     // 2 and 3: the admin center's on-premises integration
     b.goto("/portal/admin/onprem").await;
     assert_eq!(b.text("client-status").await, "Your on-premises writeback client is up and running.");
-    b.click("write_back-yes").await;
-    b.click("allow_unlock-yes").await;
+    b.check("write_back", true).await;
+    b.check("allow_unlock", true).await;
     b.click("save").await;
     b.wait("saved").await;
     b.goto("/portal/lab").await;

@@ -1090,6 +1090,10 @@ impl LabClock<'_> {
         if let Some(e) = &self.lab.engine {
             e.run_due().await;
         }
+        // Cloud Sync's agent beside Connect's engine keeps its own two-minute schedule
+        if let Some(a) = self.lab.cloud_sync.as_ref().filter(|a| self.lab.engine.as_ref().is_none_or(|e| e.id() != a.id())) {
+            a.run_due().await;
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! Password", "trustee": DN or "Everyone" (default: the connector account for grants, Everyone
 //! for denies), "scope": DN (default: the domain root)}` — a deny wins over any allow (ADUC's
 //! "User cannot change password" is Change Password denied to Everyone on the user).
-//! `GET /lab/adds/rights`: which of them the connector holds on the domain root.
+//! `GET /lab/adds/rights[?trustee=DN or sAMAccountName]`: which of them the connector (or
+//! the trustee: Cloud Sync's `provAgentgMSA$`) holds on the domain root.
 //! `POST /lab/adds/fault` `{"state": "up" | "down" | "untrusted-certificate",
 //! "policyHints": bool}` (either or both): a DC that does not answer, one whose certificate
 //! comes from a CA clients were not given, one that predates the policy-hints control;
@@ -39,9 +40,18 @@ pub fn router(dc: Arc<DomainController>, connector_dn: Option<String>) -> axum::
         let dc = dc3.clone();
         async move { Json(fault_json(&dc)).into_response() }
     };
-    let rights_held = move || {
+    let rights_held = move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
         let (dc, connector_dn) = (dc4.clone(), connector2.clone());
-        async move { connector_rights(&dc, connector_dn.as_deref()) }
+        async move {
+            match q.get("trustee") {
+                None => connector_rights(&dc, connector_dn.as_deref()),
+                Some(t) => {
+                    // a sAMAccountName (provAgentgMSA$) or a DN
+                    let dn = dc.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner).by_sam(t).map(|e| e.dn.to_string());
+                    connector_rights(&dc, Some(dn.as_deref().unwrap_or(t)))
+                }
+            }
+        }
     };
     let operations = move || {
         let dc = dc5.clone();

@@ -97,6 +97,47 @@ pub struct LabConfig {
     /// Standalone authentication agents beside Connect's (`lab up --pta-agents N`), each its
     /// own key and queue link; with Connect's, at most 40.
     pub pta_agents: usize,
+    /// Which sync agent(s) the lab runs (`lab up --agent`): Connect Sync (default), Cloud
+    /// Sync's provisioning agent, or both side by side with the users split by OU.
+    pub sync_agents: SyncAgents,
+}
+
+/// The sync agents a lab runs. With both, Connect covers `OU=Lab Users` and Cloud Sync
+/// `OU=Cloud Sync Users` with User6 (a user is in one agent's scope, never both); Cloud Sync
+/// alone takes Connect's place and scope.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncAgents {
+    #[default]
+    ConnectSync,
+    CloudSync,
+    Both,
+}
+
+impl SyncAgents {
+    pub fn parse(s: &str) -> Option<SyncAgents> {
+        match s.to_ascii_lowercase().as_str() {
+            "connect-sync" | "connect" => Some(SyncAgents::ConnectSync),
+            "cloud-sync" => Some(SyncAgents::CloudSync),
+            "both" => Some(SyncAgents::Both),
+            _ => None,
+        }
+    }
+
+    /// Whether Cloud Sync's provisioning agent runs.
+    pub fn cloud_sync(self) -> bool {
+        self != SyncAgents::ConnectSync
+    }
+
+    /// Whether Connect Sync's engine runs.
+    pub fn connect_sync(self) -> bool {
+        self != SyncAgents::CloudSync
+    }
+
+    /// The agent whose scope holds `OU=Lab Users`.
+    pub fn lab_users(self) -> relay::AgentKind {
+        if self == SyncAgents::CloudSync { relay::AgentKind::CloudSync } else { relay::AgentKind::ConnectSync }
+    }
 }
 
 /// The bounds of the lab's listeners (see docs/security.md); tests shrink them.
@@ -133,6 +174,7 @@ impl LabConfig {
             resettable: false,
             sign_in: Default::default(),
             pta_agents: 0,
+            sync_agents: SyncAgents::ConnectSync,
         }
     }
 }
@@ -146,9 +188,13 @@ pub struct LabInfo {
     pub adds: AddsInfo,
     pub tenant: TenantInfo,
     pub users: Vec<SeededUser>,
-    /// The writeback engine, when the lab runs one.
+    /// The writeback engine, when the lab runs one (Cloud Sync's agent when it is the only one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineInfo>,
+    /// Cloud Sync's provisioning agent, when the lab runs one (its switches under
+    /// `/lab/cloudsync`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_sync: Option<CloudSyncInfo>,
     /// The exercise the lab was started for (`lab up --exercise NAME`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exercise: Option<String>,
@@ -219,12 +265,32 @@ fn local_host(ip: std::net::IpAddr) -> String {
 pub struct EngineInfo {
     /// The engine's registration id in the tenant.
     pub id: String,
+    /// `ConnectSync` or `CloudSync`.
+    pub kind: relay::AgentKind,
+}
+
+/// Cloud Sync's provisioning agent in a lab.
+#[derive(Clone, Debug, Serialize)]
+pub struct CloudSyncInfo {
+    /// Its registration id in the tenant.
+    pub id: String,
+    /// The group managed service account it runs as.
+    pub gmsa: String,
+    /// The OUs it provisions.
+    pub scope: Vec<String>,
+}
+
+/// Cloud Sync's agent as its installer leaves it: the gMSA it runs as (DN and password) and
+/// the OUs its configuration scopes.
+struct ProvisioningAgent {
+    gmsa_dn: String,
+    gmsa_password: String,
+    scope: Vec<String>,
 }
 
 /// Onboards the writeback engine with the tenant's Global Administrator (as the Connect wizard
 /// does), then starts it and waits for its relay link.
 async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engine> {
-    let ca_pem = std::fs::read(&info.adds.ca_cert)?;
     // the connector's credentials, as the environment holds them (a directory restored from
     // LDIF keeps the connector's hash; the environment still knows its password)
     let Some(connector) = info.users.iter().find(|u| u.sam == testlab::CONNECTOR) else {
@@ -232,6 +298,32 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
     };
     let connector_dn = connector.dn.clone();
     let connector_password = connector.password.clone().unwrap_or_else(|| testlab::CONNECTOR_PASSWORD.into());
+    let scope = match &cfg.sync_scope {
+        Some(s) => s.clone(),
+        None if cfg.adds_ldif.is_none() => vec![format!("{},{}", testlab::SYNC_OU, info.adds.base_dn)],
+        None => vec![],
+    };
+    start_agent(cfg, info, relay::AgentKind::ConnectSync, (connector_dn, connector_password), scope).await
+}
+
+/// Registers Cloud Sync's provisioning agent with the tenant's Global Administrator (as its
+/// installer does), then starts it, running as its gMSA, and waits for its link.
+async fn start_provisioning_agent(cfg: &LabConfig, info: &LabInfo, a: &ProvisioningAgent) -> Result<writeback::Engine> {
+    start_agent(cfg, info, relay::AgentKind::CloudSync, (a.gmsa_dn.clone(), a.gmsa_password.clone()), a.scope.clone()).await
+}
+
+async fn start_agent(
+    cfg: &LabConfig,
+    info: &LabInfo,
+    kind: relay::AgentKind,
+    (connector_dn, connector_password): (String, String),
+    sync_scope: Vec<String>,
+) -> Result<writeback::Engine> {
+    let what = match kind {
+        relay::AgentKind::ConnectSync => "writeback engine",
+        relay::AgentKind::CloudSync => "Cloud Sync's provisioning agent",
+    };
+    let ca_pem = std::fs::read(&info.adds.ca_cert)?;
     let ecfg = writeback::Config {
         tenant_https: info.tenant.https.clone(),
         tenant_id: info.tenant.tenant_id.clone(),
@@ -243,42 +335,45 @@ async fn start_engine(cfg: &LabConfig, info: &LabInfo) -> Result<writeback::Engi
         connector_dn,
         connector_password,
         base_dn: info.adds.base_dn.clone(),
-        source_anchor: cfg.source_anchor,
-        sync_scope: match &cfg.sync_scope {
-            Some(s) => s.clone(),
-            None if cfg.adds_ldif.is_none() => vec![format!("{},{}", testlab::SYNC_OU, info.adds.base_dn)],
-            None => vec![],
-        },
+        // Cloud Sync's anchor is mS-DS-ConsistencyGuid falling back to objectGUID, and it never
+        // writes the former: on the testlab's users (none carry one) that is objectGUID
+        source_anchor: if kind == relay::AgentKind::CloudSync { writeback::SourceAnchor::ObjectGuid } else { cfg.source_anchor },
+        sync_scope,
         clock: cfg.clock.clone(),
+        kind,
     };
-    let log = writeback::EventLog::new(cfg.clock.clone());
-    // the OS user's engine key (made once, never on a lab's start path): userkeys
-    let key = userkeys::get().engine.clone();
+    let log = writeback::EventLog::for_agent(cfg.clock.clone(), kind);
+    // the OS user's engine key (made once, never on a lab's start path): userkeys; the
+    // provisioning agent's, the first time this OS user runs a Cloud Sync lab
+    let key = match kind {
+        relay::AgentKind::ConnectSync => userkeys::get().engine.clone(),
+        relay::AgentKind::CloudSync => tokio::task::spawn_blocking(userkeys::provisioning_agent).await?,
+    };
     let (upn, password) = (&info.tenant.admin_upn, &info.tenant.admin_password);
     // the connector space is read over LDAP while the engine onboards, and the relay link
     // comes up after (none needs another; a lab start waits for all)
     // (an external directory offers no way to read hashes the engine knows: no baseline)
-    let baseline = cfg.presynced && cfg.external_adds.is_none() && info.users.iter().any(|u| u.synced);
+    let baseline = cfg.presynced && cfg.external_adds.is_none() && info.users.iter().any(|u| u.synced && u.agent == Some(kind));
     // (a task of its own: on another core when there is one)
     let read = baseline.then(|| {
         let ecfg = ecfg.clone();
         tokio::spawn(async move { writeback::Baseline::read(&ecfg).await })
     });
-    let reg = match cfg.password_writeback {
+    let reg = match cfg.password_writeback || kind == relay::AgentKind::CloudSync {
         true => writeback::onboard(&ecfg, key, upn, password, &log).await,
         false => writeback::install(&ecfg, key, upn, password, &log).await,
     };
-    let reg = reg.map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
+    let reg = reg.map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     let read = match read {
-        Some(task) => Some(task.await?.map_err(|e| anyhow::anyhow!("writeback engine: reading the directory for sync: {e}"))?),
+        Some(task) => Some(task.await?.map_err(|e| anyhow::anyhow!("{what}: reading the directory for sync: {e}"))?),
         None => None,
     };
-    let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("writeback engine: {e}"))?;
+    let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     if let Some(read) = read {
         engine.adopt(read).await;
     }
     if !engine.wait_connected(std::time::Duration::from_secs(10)).await {
-        anyhow::bail!("writeback engine: no relay link after 10 s");
+        anyhow::bail!("{what}: no relay link after 10 s");
     }
     Ok(engine)
 }
@@ -335,8 +430,12 @@ pub struct Lab {
     pub adds: Option<Arc<DomainController>>,
     /// The tenant's state, likewise.
     pub tenant: Arc<tenant::server::TenantServer>,
-    /// The writeback engine, when the lab runs one (its controls are the lab's fault switches).
+    /// The writeback engine, when the lab runs one (its controls are the lab's fault switches);
+    /// Cloud Sync's provisioning agent when that is the lab's only agent.
     pub engine: Option<writeback::Engine>,
+    /// Cloud Sync's provisioning agent, when the lab runs one (the same as `engine` when it is
+    /// the only agent).
+    pub cloud_sync: Option<writeback::Engine>,
     /// Pass-through authentication's agents (with the engine).
     pub agents: Option<Arc<writeback::pta::Agents>>,
     /// What the lab noticed about its configuration that an operator should hear.
@@ -360,8 +459,18 @@ impl Lab {
             None => None,
             Some((name, text)) => Some((name, ad_ds::ldif::parse(text).map_err(|e| anyhow::anyhow!("{name}:{e}"))?)),
         };
+        if cfg.sync_agents.cloud_sync() {
+            if ldif.is_some() {
+                anyhow::bail!("Cloud Sync's provisioning agent runs on the built-in testlab only (not with a directory from LDIF)");
+            }
+            if cfg.sign_in == tenant::signins::SignInMethod::PassThroughAuthentication && !cfg.sync_agents.connect_sync() {
+                anyhow::bail!(
+                    "pass-through authentication is configured with Connect Sync; Cloud Sync cannot configure it (start with --agent both)"
+                );
+            }
+        }
         let users = match &ldif {
-            None => testlab::users(&domain, cfg.load_users),
+            None => testlab::users(&domain, cfg.load_users, cfg.sync_agents),
             Some((_, records)) => users_in_ldif(records),
         };
         // the tenant's seeded passwords: salted now, their PBKDF2 left to the sign-in that needs
@@ -383,6 +492,24 @@ impl Lab {
                 testlab::grant_writeback_rights(&mut dir);
             }
         }
+        // Cloud Sync's installer: its gMSA and rights (an external directory gets them when
+        // it is seeded)
+        let provisioning = cfg.sync_agents.cloud_sync().then(|| {
+            let password = testlab::gmsa_password();
+            let base = dir.base_dn().to_string();
+            let gmsa_dn = match cfg.external_adds {
+                Some(_) => format!("CN={},{},{base}", writeback::CLOUD_SYNC_GMSA.trim_end_matches('$'), testlab::MANAGED_SERVICE_ACCOUNTS),
+                None => testlab::install_provisioning_agent(&mut dir, &password),
+            };
+            // alone it takes Connect's place (its scope, `--sync-ou`'s when given); beside
+            // Connect, its own OU
+            let scope = match (cfg.sync_agents, &cfg.sync_scope) {
+                (SyncAgents::Both, _) => vec![format!("{},{base}", testlab::CLOUD_SYNC_OU)],
+                (_, Some(s)) => s.clone(),
+                (_, None) => vec![format!("{},{base}", testlab::SYNC_OU)],
+            };
+            ProvisioningAgent { gmsa_dn, gmsa_password: password, scope }
+        });
 
         std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating {}", cfg.state_dir.display()))?;
         for name in &cfg.hostnames {
@@ -450,6 +577,9 @@ impl Lab {
         };
         let hashed = hashing.finish();
         let (cloud_users, client_id) = testlab::seed_tenant(&mut t, &domain.dns_name, &users, &objects, hashed);
+        // the Cloud Sync tutorial's end state: "Write back passwords with Microsoft Entra
+        // Connect cloud sync" checked (an exercise starts before it)
+        t.on_premises_integration.write_back_with_cloud_sync = cfg.sync_agents.cloud_sync() && cfg.password_writeback;
         // the lab's pages sign users in as a web app does (the authorization code flow), back
         // at their callback under every name the lab answers to
         if let Some(app) = t.app_mut(&client_id) {
@@ -508,10 +638,12 @@ impl Lab {
         // the lab's HTTP front: the tenant, and the engine's status and switches (late-bound:
         // the engine onboards through the tenant once that listens)
         let engine_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
+        let cloud_sync_slot: Arc<std::sync::OnceLock<writeback::Engine>> = Arc::default();
         let agents_slot: Arc<std::sync::OnceLock<Arc<writeback::pta::Agents>>> = Arc::default();
         let reset = cfg.resettable.then(Arc::<tokio::sync::Notify>::default);
         let mut app = tenant::server::app(tenant_server.clone())
             .merge(writeback::control_router(engine_slot.clone()))
+            .merge(writeback::control_router_at(cloud_sync_slot.clone(), "/lab/cloudsync"))
             .merge(writeback::pta_router(agents_slot.clone()))
             .merge(control::reset_router(reset.clone()));
         let mut listening = Listening { ldap: None, ldaps: None, https: https_addr, http: http_addr };
@@ -595,16 +727,39 @@ impl Lab {
             },
             users: all_users,
             engine: None,
+            cloud_sync: None,
             exercise: None,
             sign_in: Default::default(),
             pta_agents: vec![],
         };
-        let engine = if cfg.engine { Some(start_engine(&cfg, &info).await?) } else { None };
+        // Connect's engine and Cloud Sync's agent register side by side (each its own key)
+        let (engine, cloud_sync) = match (cfg.engine, &provisioning) {
+            (false, _) => (None, None),
+            (true, None) => (Some(start_engine(&cfg, &info).await?), None),
+            (true, Some(p)) if !cfg.sync_agents.connect_sync() => {
+                let a = start_provisioning_agent(&cfg, &info, p).await?;
+                (Some(a.clone()), Some(a))
+            }
+            (true, Some(p)) => {
+                let (e, a) = tokio::try_join!(start_engine(&cfg, &info), start_provisioning_agent(&cfg, &info, p))?;
+                (Some(e), Some(a))
+            }
+        };
+        if let Some(a) = &cloud_sync {
+            let _ = cloud_sync_slot.set(a.clone());
+        }
+        let scheduled: Vec<writeback::Engine> = match (&engine, &cloud_sync) {
+            (Some(e), Some(a)) if e.id() != a.id() => vec![e.clone(), a.clone()],
+            (Some(e), _) => vec![e.clone()],
+            _ => vec![],
+        };
         if let Some(e) = &engine {
             let _ = engine_slot.set(e.clone());
+        }
+        for e in scheduled {
             if cfg.sync_schedule {
-                // Connect's scheduler, on the lab clock: a look every second at what is due
-                let (e, mut stopped) = (e.clone(), stop.subscribe());
+                // each agent's scheduler, on the lab clock: a look every second at what is due
+                let mut stopped = stop.subscribe();
                 tasks.push(tokio::spawn(async move {
                     loop {
                         tokio::select! {
@@ -622,11 +777,16 @@ impl Lab {
             }
         }
         let mut info = info;
-        info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string() });
+        info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string(), kind: e.kind() });
+        info.cloud_sync = cloud_sync.as_ref().zip(provisioning.as_ref()).map(|(a, p)| CloudSyncInfo {
+            id: a.id().to_string(),
+            gmsa: p.gmsa_dn.clone(),
+            scope: p.scope.clone(),
+        });
         // pass-through authentication: the agents (Connect's beside the engine, then the
-        // standalone ones), registered with the tenant's administrator
+        // standalone ones), registered with the tenant's administrator — Connect's feature
         let agents = match &engine {
-            Some(_) => {
+            Some(_) if cfg.sync_agents.connect_sync() => {
                 let agents = writeback::pta::Agents::new(writeback::pta::AgentSetup {
                     tenant_https: info.tenant.https.clone(),
                     tenant_id: info.tenant.tenant_id.clone(),
@@ -639,10 +799,10 @@ impl Lab {
                 let _ = agents_slot.set(agents.clone());
                 Some(agents)
             }
-            None if cfg.sign_in == tenant::signins::SignInMethod::PassThroughAuthentication || cfg.pta_agents > 0 => {
+            _ if cfg.sign_in == tenant::signins::SignInMethod::PassThroughAuthentication || cfg.pta_agents > 0 => {
                 anyhow::bail!("pass-through authentication needs the writeback engine (Connect enables it): start without --no-engine")
             }
-            None => None,
+            _ => None,
         };
         if let Some(agents) = &agents {
             if cfg.pta_agents + usize::from(cfg.sign_in == tenant::signins::SignInMethod::PassThroughAuthentication) > 40 {
@@ -671,6 +831,7 @@ impl Lab {
             adds: dc,
             tenant: tenant_server,
             engine,
+            cloud_sync,
             agents,
             warnings,
             portal: pages,
@@ -694,6 +855,9 @@ impl Lab {
     pub async fn stop(mut self) {
         if let Some(e) = &self.engine {
             e.shutdown();
+        }
+        if let Some(a) = &self.cloud_sync {
+            a.shutdown();
         }
         if let Some(a) = &self.agents {
             a.shutdown();
@@ -747,6 +911,9 @@ impl Drop for Lab {
         if let Some(e) = &self.engine {
             e.shutdown();
         }
+        if let Some(a) = &self.cloud_sync {
+            a.shutdown();
+        }
         if let Some(a) = &self.agents {
             a.shutdown();
         }
@@ -780,6 +947,7 @@ fn users_in_ldif(records: &[ad_ds::ldif::Record]) -> Vec<SeededUser> {
             about: get(r, "description").unwrap_or_else(|| "seeded from LDIF".into()),
             cloud: false,
             synced: false,
+            agent: None,
         })
         .collect()
 }

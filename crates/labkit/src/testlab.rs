@@ -24,6 +24,9 @@ pub struct SeededUser {
     pub cloud: bool,
     /// The tenant's account is the synced twin of the AD account.
     pub synced: bool,
+    /// The sync agent whose scope holds it (`ConnectSync` or `CloudSync`), for a synced user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<relay::AgentKind>,
 }
 
 /// The domain's built-in administrator (RID 500): provisioned with the domain, so seeding
@@ -112,6 +115,15 @@ const USERS: &[Spec] = &[
         about: "outside the sync scope: its cloud twin is a cloud-only user",
     },
     Spec {
+        sam: CLOUD_SYNC_USER,
+        given: CLOUD_SYNC_USER,
+        ou: CLOUD_SYNC_OU,
+        password: "Harbor-Light-36",
+        uac: UF_NORMAL_ACCOUNT,
+        groups: &[],
+        about: "plain user in Cloud Sync's scope (labs with Cloud Sync's provisioning agent): the tutorial's second user",
+    },
+    Spec {
         sam: CONNECTOR,
         given: "",
         ou: "OU=Service Accounts",
@@ -126,14 +138,24 @@ pub const OUS: &[(&str, &str)] = &[
     ("Lab Users", "Users in the sync scope"),
     ("Service Accounts", "Service accounts (the AD DS connector account)"),
     ("Not Synced", "Users outside the sync scope"),
+    ("Cloud Sync Users", "Users in Cloud Sync's scope"),
 ];
+
+/// The OU Cloud Sync's provisioning agent covers beside Connect's (alone, it covers
+/// `OU=Lab Users` instead), and the user seeded there.
+pub const CLOUD_SYNC_OU: &str = "OU=Cloud Sync Users";
+pub const CLOUD_SYNC_USER: &str = "User6";
+
+/// Where Cloud Sync's installer creates its gMSA (AD's container for managed service
+/// accounts, made with it here).
+pub const MANAGED_SERVICE_ACCOUNTS: &str = "CN=Managed Service Accounts";
 
 /// The users a testlab directory holds once [`seed`] has run, as `lab up --json` lists
 /// them: the built-in Administrator, the Test Lab Guide's users and connector account, and
 /// `load` more plain synced users, Load0..Load{load-1} in OU=Lab Users (password
 /// `Load-Pass-{i}-Aa`) for load and concurrency tests. Known before the directory is, so a
 /// lab hashes their cloud twins' passwords while it seeds.
-pub fn users(domain: &DomainConfig, load: usize) -> Vec<SeededUser> {
+pub fn users(domain: &DomainConfig, load: usize, agents: crate::SyncAgents) -> Vec<SeededUser> {
     let base = domain.base_dn().to_string();
     let dns = &domain.dns_name;
     let admin = SeededUser {
@@ -144,10 +166,19 @@ pub fn users(domain: &DomainConfig, load: usize) -> Vec<SeededUser> {
         about: "the domain's built-in administrator (RID 500)".into(),
         cloud: false,
         synced: false,
+        agent: None,
     };
-    let specs = USERS.iter().map(|u| {
-        // Connect syncs OU=Lab Users; User5's OU is out of scope.
-        let synced = u.ou == "OU=Lab Users";
+    // Cloud Sync's OU and its user only in a lab with both agents (alone, Cloud Sync takes
+    // Connect's place: the same users)
+    let specs = USERS.iter().filter(|u| u.ou != CLOUD_SYNC_OU || agents == crate::SyncAgents::Both).map(|u| {
+        // Connect syncs OU=Lab Users (Cloud Sync does when it is the only agent), Cloud Sync
+        // its own OU; User5's OU is out of scope.
+        let agent = match u.ou {
+            CLOUD_SYNC_OU => Some(relay::AgentKind::CloudSync),
+            SYNC_OU => Some(agents.lab_users()),
+            _ => None,
+        };
+        let synced = agent.is_some();
         SeededUser {
             sam: u.sam.into(),
             upn: format!("{}@{dns}", u.sam.to_lowercase()),
@@ -156,6 +187,7 @@ pub fn users(domain: &DomainConfig, load: usize) -> Vec<SeededUser> {
             about: u.about.into(),
             cloud: synced,
             synced,
+            agent,
         }
     });
     let loads = (0..load).map(|i| {
@@ -168,6 +200,7 @@ pub fn users(domain: &DomainConfig, load: usize) -> Vec<SeededUser> {
             about: "a load-test user".into(),
             cloud: true,
             synced: true,
+            agent: Some(agents.lab_users()),
         }
     });
     std::iter::once(admin).chain(specs).chain(loads).collect()
@@ -182,7 +215,9 @@ pub fn seed(d: &mut Directory, users: &[SeededUser]) {
     let policy =
         POLICY.iter().map(|(a, v)| Modification { op: ModOp::Replace, attr: (*a).into(), values: vec![v.as_bytes().to_vec()] }).collect();
     d.modify(&sys, &base, policy, tls).expect("testlab policy");
-    for (ou, desc) in OUS {
+    // (Cloud Sync's OU only when a seeded user lives there)
+    let cloud_sync = users.iter().any(|u| u.dn.contains(&format!("{CLOUD_SYNC_OU},")));
+    for (ou, desc) in OUS.iter().filter(|(ou, _)| cloud_sync || format!("OU={ou}") != CLOUD_SYNC_OU) {
         let attrs =
             vec![("objectClass".into(), vec![b"organizationalUnit".to_vec()]), ("description".into(), vec![desc.as_bytes().to_vec()])];
         d.add(&sys, &format!("OU={ou},{base}"), attrs, tls).expect("testlab OU");
@@ -232,6 +267,49 @@ pub fn grant_writeback_rights(d: &mut Directory) {
     for right in Right::WRITEBACK.into_iter().chain(Right::SYNC) {
         d.grant(Some(&connector), right, &root).expect("connector and domain root exist");
     }
+}
+
+/// What Cloud Sync's installer does in AD with a Domain Administrator's credentials: the
+/// group managed service account `provAgentgMSA$` (its password the DC's to manage — here
+/// made by the lab from the OS's generator and handed to the agent alone), with Cloud Sync's
+/// default rights on the domain root: the writeback four (Reset password, Write lockoutTime,
+/// Write pwdLastSet, Unexpire Password) and password hash sync's replication rights. The
+/// gMSA's DN.
+pub fn install_provisioning_agent(d: &mut Directory, password: &str) -> String {
+    let sys = system();
+    let tls = OpContext::TLS;
+    let base = d.base_dn().to_string();
+    let container = format!("{MANAGED_SERVICE_ACCOUNTS},{base}");
+    if d.resolve(&container).is_err() {
+        let attrs = vec![
+            ("objectClass".into(), vec![b"container".to_vec()]),
+            ("description".into(), vec![b"Default container for managed service accounts".to_vec()]),
+        ];
+        d.add(&sys, &container, attrs, tls).expect("the managed service accounts container");
+    }
+    let name = writeback::CLOUD_SYNC_GMSA.trim_end_matches('$');
+    let dn = format!("CN={name},{container}");
+    let attrs = vec![
+        ("objectClass".into(), vec![b"msDS-GroupManagedServiceAccount".to_vec()]),
+        ("sAMAccountName".into(), vec![writeback::CLOUD_SYNC_GMSA.as_bytes().to_vec()]),
+        ("description".into(), vec![b"Microsoft Entra Cloud Sync provisioning agent's group managed service account".to_vec()]),
+        ("unicodePwd".into(), vec![unicode_pwd(password)]),
+        ("userAccountControl".into(), vec![ad_ds::account::UF_WORKSTATION_TRUST_ACCOUNT.to_string().into_bytes()]),
+    ];
+    d.add(&sys, &dn, attrs, tls).expect("the provisioning agent's gMSA");
+    for right in Right::WRITEBACK.into_iter().chain(Right::HASH_SYNC) {
+        d.grant(Some(&dn), right, &base).expect("gMSA and domain root exist");
+    }
+    dn
+}
+
+/// A gMSA password for a lab: 32 bytes from the OS's generator (never from the seed).
+pub fn gmsa_password() -> String {
+    use base64::Engine;
+    let mut b = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    // (the character classes AD's complexity rule asks for, whatever the bytes)
+    format!("Gm-{}-9a", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
 /// A lab user's registered SSPR methods: an alternate email, and (when `phone`) a mobile
@@ -394,6 +472,7 @@ pub fn seed_tenant(
             mail: e.mail.clone(),
             account_enabled: e.user_account_control & ad_ds::account::UF_ACCOUNTDISABLE == 0,
             on_premises: Some(OnPremises {
+                agent: u.agent.unwrap_or_default(),
                 immutable_id: base64::engine::general_purpose::STANDARD.encode(&e.anchor),
                 sam_account_name: u.sam.clone(),
                 domain_name: domain_name.to_string(),
@@ -442,6 +521,7 @@ pub fn seed_tenant(
             about: about.into(),
             cloud: true,
             synced: false,
+            agent: None,
         });
     }
     // PWReset holds User1 and User4 (and not User2, the protected administrator)

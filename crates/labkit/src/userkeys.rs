@@ -87,6 +87,21 @@ pub fn agent(n: usize) -> rsa::RsaPrivateKey {
     k
 }
 
+/// Cloud Sync's provisioning agent's key (`provisioning-agent.der`): made the first time this
+/// OS user runs a lab with Cloud Sync — only those labs pay for it, once — and kept like the
+/// others. Blocking: call it off the async threads.
+pub fn provisioning_agent() -> rsa::RsaPrivateKey {
+    static KEY: Mutex<Option<rsa::RsaPrivateKey>> = Mutex::new(None);
+    let mut slot = KEY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(k) = slot.as_ref() {
+        return k.clone();
+    }
+    let kept = dir().filter(|d| usable_dir(d).is_ok());
+    let k = key(kept.as_deref(), "provisioning-agent.der", new_engine_der, engine_key);
+    *slot = Some(k.clone());
+    k
+}
+
 /// The engine's key, if `der` is one: RSA of at least 2,048 bits, as the tenant registers
 /// (a smaller key is refused and remade, not a failed onboarding later). ring refuses small
 /// signing keys itself.

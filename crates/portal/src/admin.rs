@@ -428,6 +428,10 @@ async fn sspr_save(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<Ss
 struct OnPremPage {
     admin: String,
     write_back: bool,
+    /// "Write back passwords with Microsoft Entra Connect cloud sync", shown only when a
+    /// provisioning agent is registered.
+    cloud_sync_agents: bool,
+    cloud_sync: bool,
     allow_unlock: bool,
     /// The writeback client's status line, in the admin center's words.
     status: String,
@@ -436,18 +440,22 @@ struct OnPremPage {
     error: Option<String>,
 }
 
-/// The writeback client as the admin center judges it: up (connected and onboarded by
-/// Connect for writeback), and its status line in the admin center's words. The dashboard
-/// says the same.
+/// The writeback client as the admin center judges it: up (Connect's engine connected and
+/// onboarded for writeback, or Cloud Sync's agent connected with its writeback checked), and
+/// its status line in the admin center's words. The dashboard says the same.
 pub(crate) async fn writeback_client(p: &crate::Portal, token: &str) -> (bool, &'static str) {
     let (_, engines) = p.api(Method::GET, "/lab/writeback/engines", Some(token), None).await;
     let engines = engines["value"].as_array().cloned().unwrap_or_default();
-    let connected = engines.iter().any(|e| e["connected"].as_bool() == Some(true));
-    // the client counts as configured only once Connect onboarded it for writeback
+    let connected = |kind: &str| engines.iter().any(|e| e["agentKind"] == kind && e["connected"].as_bool() == Some(true));
+    // Connect's client counts as configured only once its wizard onboarded it for writeback;
+    // Cloud Sync's once its checkbox (or Set-AADCloudSyncPasswordWritebackConfiguration) is on
     let sync = format!("/v1.0/directory/onPremisesSynchronization/{}", p.cfg.tenant_id);
     let (_, sync) = p.api(Method::GET, &sync, Some(token), None).await;
-    let onboarded = sync["features"]["passwordWritebackEnabled"].as_bool().unwrap_or(false);
-    let client_up = connected && onboarded;
+    let (_, integration) = p.api(Method::GET, "/lab/sspr/onPremisesIntegration", Some(token), None).await;
+    let connect = sync["features"]["passwordWritebackEnabled"].as_bool().unwrap_or(false);
+    let cloud_sync = integration["writeBackWithCloudSync"].as_bool().unwrap_or(false);
+    let onboarded = connect || cloud_sync;
+    let client_up = (connected("ConnectSync") && connect) || (connected("CloudSync") && cloud_sync);
     let status = if client_up {
         "Your on-premises writeback client is up and running."
     } else if engines.is_empty() || !onboarded {
@@ -467,6 +475,8 @@ async fn onprem_page(p: &crate::Portal, admin: String, token: &str, saved: bool,
     render(&OnPremPage {
         admin,
         write_back: v["writeBackPasswords"].as_bool().unwrap_or(false),
+        cloud_sync_agents: v["cloudSyncAgentRegistered"].as_bool().unwrap_or(false),
+        cloud_sync: v["writeBackWithCloudSync"].as_bool().unwrap_or(false),
         allow_unlock: v["allowUnlockWithoutReset"].as_bool().unwrap_or(false),
         status: status.into(),
         client_up,
@@ -480,15 +490,25 @@ async fn onprem(State(p): State<Shared>, headers: HeaderMap) -> Response {
     onprem_page(&p, admin, &token, false, None).await
 }
 
+/// The blade's checkboxes: a checked one is sent, an unchecked one is not.
 #[derive(Deserialize)]
 struct OnPremForm {
-    write_back: String,
-    allow_unlock: String,
+    write_back: Option<String>,
+    cloud_sync: Option<String>,
+    /// The page showed Cloud Sync's checkbox (a provisioning agent was registered then).
+    cloud_sync_shown: Option<String>,
+    allow_unlock: Option<String>,
 }
 
 async fn onprem_save(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<OnPremForm>) -> Response {
     let (admin, token) = signed_in!(p, headers, "/portal/admin/onprem");
-    let body = json!({ "writeBackPasswords": f.write_back == "yes", "allowUnlockWithoutReset": f.allow_unlock == "yes" });
+    let yes = |v: &Option<String>| v.as_deref() == Some("yes");
+    let mut body = json!({ "writeBackPasswords": yes(&f.write_back), "allowUnlockWithoutReset": yes(&f.allow_unlock) });
+    // Cloud Sync's box counts only where the page showed it (the tenant refuses it checked
+    // with no provisioning agent registered: the admin center's error)
+    if yes(&f.cloud_sync_shown) || yes(&f.cloud_sync) {
+        body["writeBackWithCloudSync"] = json!(yes(&f.cloud_sync));
+    }
     let (status, answer) = p.api(Method::PATCH, "/lab/sspr/onPremisesIntegration", Some(&token), Some(body)).await;
     let error = (!(200..300).contains(&status)).then(|| api_error(&answer).1);
     onprem_page(&p, admin, &token, error.is_none(), error).await

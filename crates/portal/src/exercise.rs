@@ -42,6 +42,9 @@ pub enum Check {
         write_back_passwords: Option<bool>,
         #[serde(default)]
         allow_unlock: Option<bool>,
+        /// "Write back passwords with Microsoft Entra Connect cloud sync".
+        #[serde(default)]
+        cloud_sync: Option<bool>,
     },
     /// The writeback service's state (the dashboard's engine card).
     Engine {
@@ -67,13 +70,22 @@ pub enum Check {
         reason: Option<String>,
         #[serde(default)]
         user: Option<String>,
+        /// Additional details by key, e.g. `{ OnPremisesAgent: CloudSync }`.
+        #[serde(default)]
+        details: std::collections::BTreeMap<String, String>,
     },
     /// AD accepted a new password for the user (by sAMAccountName) since the exercise
     /// began: the DC's own record of a unicodePwd modify answered success — proof that a
     /// password landed on-premises (pwdLastSet would not move on a frozen lab clock).
     AdPasswordWritten { user: String },
-    /// The connector account holds (or lacks) this right on the domain root.
-    Right { right: String, granted: bool },
+    /// The connector account (or `account`, a sAMAccountName or DN: Cloud Sync's
+    /// `provAgentgMSA$`) holds (or lacks) this right on the domain root.
+    Right {
+        right: String,
+        granted: bool,
+        #[serde(default)]
+        account: Option<String>,
+    },
     /// The trainee answers a question on the dashboard; an answer that is one of `accept`
     /// as a whole (ignoring case, extra spaces and surrounding punctuation) is right.
     Answer { question: String, accept: Vec<String> },
@@ -202,7 +214,8 @@ struct Look {
     engine: Option<Value>,
     /// `value` lists by API path (the engine's events, the audit log, the DC's operations).
     lists: HashMap<&'static str, Vec<Value>>,
-    rights: Option<Value>,
+    /// By account (None: the connector's).
+    rights: HashMap<Option<String>, Value>,
     pta: Option<Value>,
     settings: Option<Value>,
 }
@@ -292,15 +305,20 @@ impl Portal {
                         e["id"].as_u64() == Some(u64::from(*id))
                             && message.as_deref().is_none_or(|m| e["message"].as_str().unwrap_or_default().contains(m))
                     }),
-                    Check::Audit { activity, result, reason, user } => self.look_list(&mut look, token, AUDIT).await.iter().any(|e| {
-                        !e["id"].as_str().is_some_and(|id| audit_before.contains(id))
-                            && e["activityDisplayName"].as_str() == Some(activity)
-                            && result.as_deref().is_none_or(|r| e["result"].as_str() == Some(r))
-                            && reason.as_deref().is_none_or(|r| e["resultReason"].as_str() == Some(r))
-                            && user.as_deref().is_none_or(|u| {
-                                e["targetResources"][0]["userPrincipalName"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(u))
-                            })
-                    }),
+                    Check::Audit { activity, result, reason, user, details } => {
+                        self.look_list(&mut look, token, AUDIT).await.iter().any(|e| {
+                            !e["id"].as_str().is_some_and(|id| audit_before.contains(id))
+                                && e["activityDisplayName"].as_str() == Some(activity)
+                                && result.as_deref().is_none_or(|r| e["result"].as_str() == Some(r))
+                                && reason.as_deref().is_none_or(|r| e["resultReason"].as_str() == Some(r))
+                                && user.as_deref().is_none_or(|u| {
+                                    e["targetResources"][0]["userPrincipalName"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(u))
+                                })
+                                && details.iter().all(|(k, v)| {
+                                    e["additionalDetails"].as_array().into_iter().flatten().any(|d| d["key"] == k.as_str() && d["value"] == v.as_str())
+                                })
+                        })
+                    }
                     Check::SyncWriteback(on) => {
                         if look.sync.is_none() {
                             let path = format!("/v1.0/directory/onPremisesSynchronization/{}", self.cfg.tenant_id);
@@ -308,13 +326,14 @@ impl Portal {
                         }
                         look.sync.as_ref().and_then(|v| v["features"]["passwordWritebackEnabled"].as_bool()) == Some(*on)
                     }
-                    Check::CloudWriteback { write_back_passwords, allow_unlock } => {
+                    Check::CloudWriteback { write_back_passwords, allow_unlock, cloud_sync } => {
                         if look.integration.is_none() {
                             look.integration = Some(self.api(Method::GET, "/lab/sspr/onPremisesIntegration", Some(token), None).await.1);
                         }
                         let v = look.integration.as_ref().unwrap_or(&Value::Null);
                         write_back_passwords.is_none_or(|w| v["writeBackPasswords"].as_bool() == Some(w))
                             && allow_unlock.is_none_or(|u| v["allowUnlockWithoutReset"].as_bool() == Some(u))
+                            && cloud_sync.is_none_or(|c| v["writeBackWithCloudSync"].as_bool() == Some(c))
                     }
                     Check::Engine { running, connected } => {
                         if look.engine.is_none() {
@@ -346,11 +365,16 @@ impl Portal {
                         let (threshold, duration) = smart_lockout(look.settings.as_ref().unwrap_or(&Value::Null));
                         threshold_at_most.is_none_or(|t| threshold <= t) && duration_at_least.is_none_or(|d| duration >= d)
                     }
-                    Check::Right { right, granted } => {
-                        if look.rights.is_none() {
-                            look.rights = Some(self.api(Method::GET, "/lab/adds/rights", Some(token), None).await.1);
+                    Check::Right { right, granted, account } => {
+                        if !look.rights.contains_key(account) {
+                            let path = match account {
+                                Some(a) => format!("/lab/adds/rights?trustee={}", url_form::byte_serialize(a.as_bytes()).collect::<String>()),
+                                None => "/lab/adds/rights".to_string(),
+                            };
+                            let v = self.api(Method::GET, &path, Some(token), None).await.1;
+                            look.rights.insert(account.clone(), v);
                         }
-                        let v = look.rights.as_ref().unwrap_or(&Value::Null);
+                        let v = look.rights.get(account).unwrap_or(&Value::Null);
                         v["rights"].as_array().into_iter().flatten().any(|r| {
                             r["right"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(right)) && r["granted"].as_bool() == Some(*granted)
                         })
@@ -482,7 +506,7 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(t[0], Check::SyncWriteback(true)));
-        assert!(matches!(&t[1], Check::CloudWriteback { write_back_passwords: Some(true), allow_unlock: None }));
+        assert!(matches!(&t[1], Check::CloudWriteback { write_back_passwords: Some(true), allow_unlock: None, cloud_sync: None }));
         assert!(serde_json::from_value::<Check>(json!({ "event": { "id": 1, "colour": "red" } })).is_err());
         let pta: Vec<Check> = serde_json::from_value(json!([
             { "sign_in_method": "pta" },
