@@ -143,6 +143,11 @@ struct RunArgs {
     /// `cargo nextest run --partition count:K/N` deals the scenario tests — one CI machine each.
     #[arg(long, value_name = "K/N", value_parser = parse_partition)]
     partition: Option<(usize, usize)>,
+    /// The sync agent(s) a scenario runs under when its `given:` names none: connect-sync
+    /// (default), cloud-sync (Cloud Sync's provisioning agent: scenarios marked
+    /// `cloud_sync_differs` must come out differently, and the report says why) or both.
+    #[arg(long, value_name = "AGENT", default_value = "connect-sync", value_parser = parse_agents, conflicts_with = "adds")]
+    agent: labkit::SyncAgents,
     #[command(flatten)]
     external: ExternalArgs,
 }
@@ -248,6 +253,11 @@ struct UpArgs {
     /// queue link; with Connect's, at most 40 a tenant).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=39), conflicts_with = "no_engine")]
     pta_agents: u8,
+    /// The sync agent(s): connect-sync (Microsoft Entra Connect Sync, default), cloud-sync
+    /// (Cloud Sync's provisioning agent in Connect's place, running as provAgentgMSA$) or
+    /// both (side by side: Connect OU=Lab Users, Cloud Sync OU=Cloud Sync Users with User6).
+    #[arg(long, value_name = "AGENT", default_value = "connect-sync", value_parser = parse_agents, conflicts_with = "no_engine")]
+    agent: labkit::SyncAgents,
     /// An OU (its DN) that directory sync covers; repeat for more. Default: OU=Lab Users in
     /// the built-in domain, the whole domain for one from --adds-ldif.
     #[arg(long, value_name = "DN")]
@@ -479,7 +489,7 @@ async fn run(a: RunArgs) -> Result<()> {
             let can = labkit::external::probe(&ext).await.map_err(|e| anyhow::anyhow!("{}: {e}", ext.ldaps))?;
             scenario::suite::run_all_external(&root, files, &ext, can).await
         }
-        None => scenario::suite::run_all(&root, files, jobs).await,
+        None => scenario::suite::run_all_as(&root, files, jobs, a.agent).await,
     };
     print!("{}", scenario::suite::human(&results, scenario::suite::Style::for_stdout()));
     println!("wall time {} ms", started.elapsed().as_millis());
@@ -564,6 +574,10 @@ fn parse_partition(s: &str) -> Result<(usize, usize), String> {
 
 fn parse_sign_in(s: &str) -> Result<labkit::SignInMethod, String> {
     labkit::SignInMethod::parse(s).ok_or_else(|| "phs (password hash sync) or pta (pass-through authentication)".into())
+}
+
+fn parse_agents(s: &str) -> Result<labkit::SyncAgents, String> {
+    labkit::SyncAgents::parse(s).ok_or_else(|| "connect-sync, cloud-sync or both".into())
 }
 
 fn parse_anchor(s: &str) -> Result<writeback::SourceAnchor, String> {
@@ -759,6 +773,7 @@ async fn up(a: UpArgs) -> Result<()> {
         resettable: true,
         sign_in: a.sign_in,
         pta_agents: usize::from(a.pta_agents),
+        sync_agents: a.agent,
     };
     if cfg.external_adds.is_some() && cfg.adds_ldif.is_some() {
         bail!("--adds-ldif is for the built-in AD DS; an external directory is seeded with the testlab");
@@ -769,6 +784,9 @@ async fn up(a: UpArgs) -> Result<()> {
     };
     if let Some(anchor) = guided.as_ref().and_then(|(_, s)| s.source_anchor) {
         cfg.source_anchor = anchor;
+    }
+    if let Some(agent) = guided.as_ref().and_then(|(_, s)| s.given.agent) {
+        cfg.sync_agents = agent.lab();
     }
     let exercise = match &a.exercise {
         Some(name) => {

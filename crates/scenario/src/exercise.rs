@@ -68,6 +68,7 @@ impl Exercise {
             engine: Some(true),
             source_anchor: None,
             samba_differs: None,
+            cloud_sync_differs: None,
             presynced: Some(true),
             given,
             steps,
@@ -292,6 +293,7 @@ pub async fn play_solution(lab: &labkit::Lab, solution: &Scenario) -> Result<(),
 pub fn configure(cfg: &mut labkit::LabConfig, x: &Exercise) {
     cfg.engine = true;
     cfg.password_writeback = x.password_writeback.unwrap_or(true);
+    cfg.sync_agents = x.given.agent.map(crate::model::AgentArg::lab).unwrap_or_default();
 }
 
 #[cfg(test)]

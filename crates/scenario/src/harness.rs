@@ -40,8 +40,16 @@ fn external() -> Option<External> {
 
 /// Runs every scenario file under `dir` as a test, with the command line's test arguments,
 /// and exits the process with the result (the `main` of a `harness = false` test).
-#[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
 pub fn run_folder(dir: impl AsRef<Path>) -> ! {
+    run_folder_also_under_cloud_sync(dir, &[])
+}
+
+/// [`run_folder`], and the files under the sub-folders `also` (e.g. `["writeback", "sspr"]`)
+/// a second time under Cloud Sync's provisioning agent, as tests named
+/// `cloud-sync/{path}`: the same files, the runner's agent parameter (a scenario that names
+/// its agent in `given:` runs once; one marked `cloud_sync_differs` must fail there).
+#[allow(deprecated)] // ring on purpose: docs/security.md, "ring, not AWS-LC, for TLS"
+pub fn run_folder_also_under_cloud_sync(dir: impl AsRef<Path>, also: &[&str]) -> ! {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut args = Arguments::from_args();
     let root: PathBuf = dir.as_ref().to_path_buf();
@@ -52,18 +60,32 @@ pub fn run_folder(dir: impl AsRef<Path>) -> ! {
     if ext.is_some() {
         args.test_threads = Some(1);
     }
-    let trials = files
+    // the second runs: files under `also` that name no agent of their own (external
+    // directories: Connect's runs only)
+    let twice: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| ext.is_none() && also.iter().any(|a| suite::test_id(&root, f).starts_with(&format!("{a}/"))))
+        .filter(|f| suite::load(f).is_ok_and(|s| s.given.agent.is_none()))
+        .cloned()
+        .collect();
+    let runs = files
         .into_iter()
-        .map(|f| {
+        .map(|f| (f, labkit::SyncAgents::ConnectSync))
+        .chain(twice.into_iter().map(|f| (f, labkit::SyncAgents::CloudSync)));
+    let trials = runs
+        .map(|(f, agents)| {
             let (rt, root, ext) = (rt.clone(), root.clone(), ext.clone());
-            let id = suite::test_id(&root, &f);
+            let id = match agents {
+                labkit::SyncAgents::CloudSync => format!("cloud-sync/{}", suite::test_id(&root, &f)),
+                _ => suite::test_id(&root, &f),
+            };
             let skip = can.is_some_and(|can| {
                 suite::load(&f).is_ok_and(|s| crate::external::ineligible(&s, can).is_some() || s.samba_differs.is_some())
             });
             Trial::test(id, move || {
                 let r = match &ext {
                     Some(ext) => rt.block_on(suite::run_all_external(&root, vec![f.clone()], ext, can.expect("probed"))).remove(0),
-                    None => rt.block_on(suite::run_file(&root, &f)),
+                    None => rt.block_on(suite::run_file_as(&root, &f, agents)),
                 };
                 match &r.outcome {
                     Ok(()) => Ok(()),

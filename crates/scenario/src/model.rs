@@ -36,6 +36,11 @@ pub struct Scenario {
     /// then expects it to fail against Samba, and says so in its table.
     #[serde(default)]
     pub samba_differs: Option<String>,
+    /// Known: under Cloud Sync's provisioning agent (`lab run --agent cloud-sync`) this
+    /// scenario comes out differently from Connect Sync, and why — with Microsoft's source.
+    /// The run then expects it to fail there and reports it as a known difference.
+    #[serde(default)]
+    pub cloud_sync_differs: Option<String>,
     /// The tenant starts as Connect's cycles left it (default: true). `false`: before the
     /// first cycle — only cloud-only accounts; `sync.run` brings the on-premises users.
     #[serde(default)]
@@ -51,12 +56,40 @@ pub struct Scenario {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Given {
+    /// The sync agent(s) the lab runs (read when the lab starts): `connect-sync` (Connect's
+    /// engine), `cloud-sync` (Cloud Sync's provisioning agent alone, in Connect's place:
+    /// OU=Lab Users) or `both` (side by side: Connect OU=Lab Users, Cloud Sync OU=Cloud Sync
+    /// Users with User6). Unset: the runner's `--agent` (default connect-sync).
+    #[serde(default)]
+    pub agent: Option<AgentArg>,
     #[serde(default)]
     pub tenant: TenantGiven,
     #[serde(default, rename = "ad-ds")]
     pub ad_ds: AdGiven,
     #[serde(default)]
     pub connect: ConnectGiven,
+}
+
+/// The sync agents a lab can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentArg {
+    /// Microsoft Entra Connect Sync (the default).
+    ConnectSync,
+    /// Microsoft Entra Cloud Sync's provisioning agent alone.
+    CloudSync,
+    /// Both, side by side, each with its own OU.
+    Both,
+}
+
+impl AgentArg {
+    pub fn lab(self) -> labkit::SyncAgents {
+        match self {
+            AgentArg::ConnectSync => labkit::SyncAgents::ConnectSync,
+            AgentArg::CloudSync => labkit::SyncAgents::CloudSync,
+            AgentArg::Both => labkit::SyncAgents::Both,
+        }
+    }
 }
 
 /// What Connect (and its authentication agents) are set to before the steps.
@@ -348,6 +381,10 @@ actions! {
     /// `untrusted_certificate` (TLS from a CA the engine does not trust), `up`; and
     /// `policy_hints: false` (a DC that predates the policy-hints control).
     "adds.fault" => AddsFault(AddsFault),
+    /// ADUC's Advanced Security Settings › "Disable inheritance" (removing the inherited
+    /// entries: SE_DACL_PROTECTED) or "Enable inheritance" on an object, written over LDAPS
+    /// as the domain's administrator.
+    "adds.inheritance" => AddsInheritance(InheritanceArg),
     /// The tenant's fault switch: `cloud_write_fails: true` makes the cloud's own write of
     /// an SSPR reset fail after AD took it (OnPremisesSuccessCloudFailure).
     "tenant.fault" => TenantFault(TenantFault),
@@ -373,6 +410,8 @@ actions! {
     "expect.events" => ExpectEvents(ExpectEvents),
     /// A directory audit entry exists (the newest with that activity).
     "expect.audit" => ExpectAudit(ExpectAudit),
+    /// Cloud Sync's provisioning agent wrote a trace line (its log has no event IDs).
+    "expect.agent_trace" => ExpectAgentTrace(ExpectAgentTrace),
     /// An AD entry's attributes, read as the domain's administrator.
     "expect.entry" => ExpectEntry(ExpectEntry),
     /// A cloud user's properties, read through Graph as an administrator.
@@ -462,6 +501,16 @@ pub struct DenyArg {
     pub applies_to: Option<AppliesTo>,
 }
 
+/// `adds.inheritance`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InheritanceArg {
+    /// The object (sAMAccountName, UPN or DN).
+    pub entry: String,
+    /// false: "Disable inheritance" (inherited entries removed); true: "Enable inheritance".
+    pub inherit: bool,
+}
+
 /// ADUC's "Applies to" list (the ACE's inheritance flags and inherited object type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -521,6 +570,18 @@ pub struct TenantFault {
 #[serde(deny_unknown_fields)]
 pub struct ExpectEvents {
     pub sequence: Vec<u32>,
+}
+
+/// `expect.agent_trace`: lines of Cloud Sync's agent trace log (`GET /lab/cloudsync/agent-trace`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectAgentTrace {
+    /// Text the line contains, e.g. `ADUserNotFound`.
+    pub contains: String,
+    /// `AgentService`, `PasswordWriteback` or `Provisioning`.
+    pub component: Option<String>,
+    /// How many lines (default: at least one).
+    pub count: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -658,6 +719,9 @@ pub struct SetWriteback {
     pub allow_unlock: Option<bool>,
     /// Whether Graph's /me/changePassword of a synced user is written back.
     pub graph_change_password: Option<bool>,
+    /// "Write back passwords with Microsoft Entra Connect cloud sync" (Cloud Sync's users are
+    /// written back only with it; refused while no provisioning agent is registered).
+    pub cloud_sync: Option<bool>,
     /// The sync side's forced-password-change writeback (userForcePasswordChangeOnLogonEnabled).
     pub force_change: Option<bool>,
     /// How long the tenant waits for on-premises (ms) before "can't reach on-premises".
@@ -849,8 +913,10 @@ pub struct LdapMove {
     #[serde(default)]
     pub via: Via,
     pub entry: String,
-    /// The new parent's DN.
-    pub to: String,
+    /// The new parent's DN (default: where it is: a rename).
+    pub to: Option<String>,
+    /// A new RDN, e.g. `OU=Cloud Users` (default: its own: a move).
+    pub rdn: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -686,6 +686,31 @@ impl<'a> Runner<'a> {
         Ok((Observed::http(status, body), token))
     }
 
+    /// The engine's log as Connect's events. Cloud Sync's agent logs no event IDs: its trace
+    /// lines stand in, each under the ID Connect logs for the same happening.
+    async fn engine_events(&mut self) -> Result<Value, RunError> {
+        let cloud_sync = self.target.info.engine.as_ref().is_some_and(|e| e.kind == relay::AgentKind::CloudSync);
+        if !cloud_sync {
+            return Ok(self.lab_get("/lab/engine/events").await?["value"].take());
+        }
+        let lines = self.lab_get("/lab/engine/agent-trace").await?["value"].take();
+        let events: Vec<Value> = lines
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| json!({ "id": l["connectEvent"], "message": l["message"], "trackingId": l["trackingId"] }))
+            .collect();
+        Ok(Value::Array(events))
+    }
+
+    /// The account the lab's engine writes AD as, when it is not Connect's connector: Cloud
+    /// Sync's gMSA (None: the connector, the rights switch's default).
+    fn agent_account(&self) -> Option<String> {
+        let info = &self.target.info;
+        let cloud_sync = info.engine.as_ref().is_some_and(|e| e.kind == relay::AgentKind::CloudSync);
+        info.cloud_sync.as_ref().filter(|_| cloud_sync).map(|c| c.gmsa.clone())
+    }
+
     /// The lab administrator's token for `/lab/` (the tenant's Global Administrator), kept
     /// until the lab clock moves (tokens live on it) or the lab refuses it. Fetched quietly:
     /// not a step's answer, not in the transcript.
@@ -923,6 +948,36 @@ impl<'a> Runner<'a> {
         let applies = format!("{applies:?}");
         self.transcript
             .request(self.step, &format!("modify {dn}: replace nTSecurityDescriptor ({what} of {right}, {applies}) [SD flags: DACL]"));
+        let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
+        let r = l.with_controls(vec![sd_flags()]).modify(&dn, m).await?;
+        self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
+        let _ = l.unbind().await;
+        Ok(Observed::ldap(r.rc, &r.text))
+    }
+
+    /// ADUC's "Disable inheritance" / "Enable inheritance": the object's DACL written back with
+    /// SE_DACL_PROTECTED set (and the inherited entries dropped) or cleared.
+    async fn set_inheritance(&mut self, a: &crate::model::InheritanceArg) -> Result<Observed, RunError> {
+        use ad_wire::security::{self, SecurityDescriptor};
+        let dn = self.dn_of(&a.entry).await?;
+        let sd_flags = ldap_dial::sd_flags_dacl;
+        let (sd, _) = self.read_binary(&dn, "nTSecurityDescriptor", vec![sd_flags()]).await?;
+        let sd = sd.ok_or_else(|| RunError(format!("{dn}: no nTSecurityDescriptor was returned")))?;
+        let sd = SecurityDescriptor::parse(&sd).map_err(|_| RunError(format!("{dn}: a security descriptor the runner cannot read")))?;
+        let mut dacl = sd.dacl.unwrap_or_default();
+        let control = if a.inherit {
+            sd.dacl_control & !security::SE_DACL_PROTECTED
+        } else {
+            dacl.retain(|x| x.flags() & security::INHERITED == 0);
+            sd.dacl_control | security::SE_DACL_PROTECTED
+        };
+        let new = SecurityDescriptor { dacl: Some(dacl), dacl_control: control, ..Default::default() }.to_bytes();
+        let mut l = match self.bound(None, None, Via::Ldaps).await? {
+            Ok(l) => l,
+            Err(o) => return Ok(o),
+        };
+        let what = if a.inherit { "enable inheritance" } else { "disable inheritance, inherited entries removed" };
+        self.transcript.request(self.step, &format!("modify {dn}: replace nTSecurityDescriptor ({what}) [SD flags: DACL]"));
         let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
         let r = l.with_controls(vec![sd_flags()]).modify(&dn, m).await?;
         self.transcript.response(self.step, &ldap_line(r.rc, &r.text));
@@ -1208,8 +1263,18 @@ impl<'a> Runner<'a> {
             }
             Action::LdapMove(a) => {
                 let dn = self.dn_of(&a.entry).await?;
-                let to = self.s(&a.to)?;
-                let rdn = dn.split(',').next().unwrap_or_default().to_string();
+                let (own_rdn, parent) = dn.split_once(',').unwrap_or((dn.as_str(), ""));
+                let to = match &a.to {
+                    Some(t) => self.s(t)?,
+                    None => parent.to_string(),
+                };
+                let rdn = match &a.rdn {
+                    Some(r) => self.s(r)?,
+                    None => own_rdn.to_string(),
+                };
+                if a.to.is_none() && a.rdn.is_none() {
+                    return Err(RunError("ldap.move needs `to` (a new parent), `rdn` (a new name) or both".into()));
+                }
                 let mut l = match self.bound(a.actor.as_deref(), a.password.as_deref(), a.via).await? {
                     Ok(l) => l,
                     Err(o) => return Ok(o),
@@ -1273,16 +1338,40 @@ impl<'a> Runner<'a> {
                 if !o.ok || self.target.info.engine.is_none() {
                     return Ok(o);
                 }
-                // Connect's scheduler looks at the clock: what fell due runs now
-                let due = self.lab_call("POST", "/lab/engine/control", Some(json!({ "action": "run-due" }))).await?;
-                if let Some((200, body)) = &due.http
-                    && body["sync"].is_object()
-                {
-                    let report: relay::SyncReport = serde_json::from_value(body["sync"].clone())?;
-                    self.transcript.response(self.step, &format!("scheduled sync: {}", report_line(&report)));
-                    self.last_sync = Some(body["sync"].clone());
+                // each agent's scheduler looks at the clock: what fell due runs now (Connect's
+                // engine, and Cloud Sync's agent when it runs beside it)
+                let mut prefixes = vec!["/lab/engine"];
+                if self.target.info.cloud_sync.as_ref().is_some_and(|c| self.target.info.engine.as_ref().is_none_or(|e| e.id != c.id)) {
+                    prefixes.push("/lab/cloudsync");
                 }
-                Ok(Observed { ok: due.ok, ..Default::default() })
+                let mut ok = true;
+                // (two agents' cycles count as one report: `expect.sync` sees them added up)
+                let mut cycles: Option<relay::SyncReport> = None;
+                for prefix in prefixes {
+                    let due = self.lab_call("POST", &format!("{prefix}/control"), Some(json!({ "action": "run-due" }))).await?;
+                    ok &= due.ok;
+                    if let Some((200, body)) = &due.http
+                        && body["sync"].is_object()
+                    {
+                        let report: relay::SyncReport = serde_json::from_value(body["sync"].clone())?;
+                        self.transcript.response(self.step, &format!("scheduled sync: {}", report_line(&report)));
+                        cycles = Some(match cycles {
+                            None => report,
+                            Some(mut all) => {
+                                all.added += report.added;
+                                all.updated += report.updated;
+                                all.deleted += report.deleted;
+                                all.passwords += report.passwords;
+                                all.errors.extend(report.errors);
+                                all
+                            }
+                        });
+                    }
+                }
+                if let Some(all) = cycles {
+                    self.last_sync = Some(serde_json::to_value(all)?);
+                }
+                Ok(Observed { ok, ..Default::default() })
             }
             Action::EngineStop(_) => self.engine_control(json!({ "action": "stop" })).await,
             Action::EngineStart(_) => self.engine_control(json!({ "action": "start" })).await,
@@ -1296,7 +1385,8 @@ impl<'a> Runner<'a> {
                 self.engine_control(json!({ "action": "offboard", "userPrincipalName": t.admin_upn, "password": t.admin_password })).await
             }
             Action::EngineRevokeRight(r) => {
-                self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "revoke", "right": r.right }))).await
+                let body = json!({ "action": "revoke", "right": r.right, "trustee": self.agent_account() });
+                self.lab_call("POST", "/lab/adds/rights", Some(body)).await
             }
             Action::SyncRun(a) => {
                 let token = self.admin_token(None, None).await?;
@@ -1355,10 +1445,12 @@ impl<'a> Runner<'a> {
                 self.lab_call("POST", "/lab/adds/fault", Some(body)).await
             }
             Action::EngineGrantRight(r) => {
-                self.lab_call("POST", "/lab/adds/rights", Some(json!({ "action": "grant", "right": r.right }))).await
+                let body = json!({ "action": "grant", "right": r.right, "trustee": self.agent_account() });
+                self.lab_call("POST", "/lab/adds/rights", Some(body)).await
             }
             Action::AddsDeny(a) | Action::AddsRemoveDeny(a) => self.write_ace(a, false, matches!(action, Action::AddsDeny(_))).await,
             Action::AddsAllow(a) | Action::AddsRemoveAllow(a) => self.write_ace(a, true, matches!(action, Action::AddsAllow(_))).await,
+            Action::AddsInheritance(a) => self.set_inheritance(a).await,
             Action::ConnectChangeSignIn(a) => {
                 let t = self.target.info.tenant.clone();
                 let user = a.user.clone().unwrap_or(t.admin_upn);
@@ -1402,7 +1494,7 @@ impl<'a> Runner<'a> {
                 // (as for expect.event: the engine may still be finishing, look again up to 5 s)
                 let until = Instant::now() + Duration::from_secs(5);
                 loop {
-                    let events = self.lab_get("/lab/engine/events").await?["value"].take();
+                    let events = self.engine_events().await?;
                     let events = events.as_array().cloned().unwrap_or_default();
                     let tracking = events
                         .iter()
@@ -1441,7 +1533,7 @@ impl<'a> Runner<'a> {
                     if self.target.info.engine.is_none() {
                         return Err(RunError("this lab runs no writeback engine".into()));
                     }
-                    let events = self.lab_get("/lab/engine/events").await?["value"].take();
+                    let events = self.engine_events().await?;
                     let found = events
                         .as_array()
                         .into_iter()
@@ -1478,6 +1570,53 @@ impl<'a> Runner<'a> {
                 })))
             }
             Action::ExpectAudit(a) => self.expect_audit(a).await,
+            Action::ExpectAgentTrace(a) => {
+                if self.target.info.cloud_sync.is_none() {
+                    return Err(RunError(
+                        "this lab runs no Cloud Sync provisioning agent (`given: { agent: cloud-sync }` or `both`)".into(),
+                    ));
+                }
+                // (as for expect.event: the agent may still be finishing, look again up to 5 s;
+                // an absence only once nothing is in flight)
+                let until = Instant::now() + Duration::from_secs(5);
+                if a.count == Some(0) {
+                    while self.lab_get("/lab/cloudsync").await?["inFlight"].as_u64() != Some(0) && Instant::now() < until {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                loop {
+                    let lines = self.lab_get("/lab/cloudsync/agent-trace").await?["value"].take();
+                    let lines = lines.as_array().cloned().unwrap_or_default();
+                    let found = lines
+                        .iter()
+                        .filter(|l| a.component.as_ref().is_none_or(|c| l["component"].as_str() == Some(c.as_str())))
+                        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains(a.contains.as_str())))
+                        .count();
+                    let ok = match a.count {
+                        Some(n) => found == n,
+                        None => found > 0,
+                    };
+                    if ok || Instant::now() > until {
+                        let latest: Vec<String> = lines
+                            .iter()
+                            .rev()
+                            .take(6)
+                            .map(|l| {
+                                format!("{}: {}", l["component"].as_str().unwrap_or_default(), l["message"].as_str().unwrap_or_default())
+                            })
+                            .collect();
+                        let want = a.count.map(|n| format!("{n} times")).unwrap_or("at least once".into());
+                        break Ok(Observed::check((!ok).then(|| {
+                            format!(
+                                "a trace line containing {:?} expected {want}, found {found}; latest lines: [{}]",
+                                a.contains,
+                                latest.join("; ")
+                            )
+                        })));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
             Action::ExpectEntry(a) => self.expect_entry(a).await,
             Action::ExpectUser(a) => {
                 let token = self.admin_token(None, None).await?;
@@ -1728,6 +1867,7 @@ impl<'a> Runner<'a> {
             ("writeBackPasswords", a.write_back_passwords),
             ("allowUnlockWithoutReset", a.allow_unlock),
             ("writeBackGraphChangePassword", a.graph_change_password),
+            ("writeBackWithCloudSync", a.cloud_sync),
         ] {
             if let Some(v) = v {
                 body.insert(k.into(), json!(v));
@@ -1983,6 +2123,17 @@ pub struct FreshRun {
 
 /// Runs one scenario in its own lab (ephemeral ports, a frozen clock at the lab epoch).
 pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path, external: Option<&crate::external::External>) -> FreshRun {
+    run_in_fresh_lab_as(s, scenario_dir, external, labkit::SyncAgents::ConnectSync).await
+}
+
+/// [`run_in_fresh_lab`] with the sync agent(s) a scenario that names none runs under (the
+/// runner's `--agent`).
+pub async fn run_in_fresh_lab_as(
+    s: &Scenario,
+    scenario_dir: &std::path::Path,
+    external: Option<&crate::external::External>,
+    agents: labkit::SyncAgents,
+) -> FreshRun {
     let started = Instant::now();
     let early = |outcome: Result<(), Failure>| FreshRun {
         outcome,
@@ -2008,6 +2159,7 @@ pub async fn run_in_fresh_lab(s: &Scenario, scenario_dir: &std::path::Path, exte
     cfg.source_anchor = s.source_anchor.unwrap_or_default();
     cfg.presynced = s.presynced.unwrap_or(true);
     cfg.external_adds = external.cloned();
+    cfg.sync_agents = s.given.agent.map(crate::model::AgentArg::lab).unwrap_or(agents);
     let lab = match labkit::Lab::start(cfg).await {
         Ok(l) => l,
         Err(e) => return early(Err(fail(format!("{e:#}")))),

@@ -25,6 +25,9 @@ pub struct ScenarioResult {
     pub transcript: String,
     /// Not run, and why (a scenario an external directory cannot play).
     pub skipped: Option<String>,
+    /// Came out differently under Cloud Sync's agent, as the scenario's `cloud_sync_differs`
+    /// says it does, and why (counted as passed: a known difference).
+    pub differs: Option<String>,
 }
 
 impl ScenarioResult {
@@ -90,10 +93,22 @@ pub fn check(files: &[PathBuf]) -> Vec<ParseError> {
 
 /// Parses and runs one file in a fresh lab (whose AD DS is `external` when given).
 pub async fn run_file(root: &Path, path: &Path) -> ScenarioResult {
-    run_file_with(root, path, None).await
+    run_file_with(root, path, None, labkit::SyncAgents::ConnectSync).await
 }
 
-async fn run_file_with(root: &Path, path: &Path, external: Option<&crate::external::External>) -> ScenarioResult {
+/// [`run_file`] under the sync agent(s) `agents` for a scenario that names none (`lab run
+/// --agent`). Under Cloud Sync a scenario with `cloud_sync_differs` must fail, and is reported
+/// as that known difference; one that passes all the same is a failure (its mark is stale).
+pub async fn run_file_as(root: &Path, path: &Path, agents: labkit::SyncAgents) -> ScenarioResult {
+    run_file_with(root, path, None, agents).await
+}
+
+async fn run_file_with(
+    root: &Path,
+    path: &Path,
+    external: Option<&crate::external::External>,
+    agents: labkit::SyncAgents,
+) -> ScenarioResult {
     let id = test_id(root, path);
     let shown = path.display().to_string();
     match load(path) {
@@ -113,19 +128,37 @@ async fn run_file_with(root: &Path, path: &Path, external: Option<&crate::extern
             lab_start: Duration::ZERO,
             transcript: String::new(),
             skipped: None,
+            differs: None,
         },
         Ok(s) => {
             let dir = path.parent().unwrap_or(Path::new("."));
-            let r = run::run_in_fresh_lab(&s, dir, external).await;
+            let r = run::run_in_fresh_lab_as(&s, dir, external, agents).await;
+            let known = s.cloud_sync_differs.clone().filter(|_| s.given.agent.is_none() && agents == labkit::SyncAgents::CloudSync);
+            let (outcome, differs) = match (r.outcome, known) {
+                (outcome, None) => (outcome, None),
+                (Err(_), Some(why)) => (Ok(()), Some(why)),
+                (Ok(()), Some(_)) => (
+                    Err(Failure {
+                        step: 0,
+                        action: "cloud_sync_differs".into(),
+                        line: 1,
+                        column: 1,
+                        expected: "a different outcome under Cloud Sync, as `cloud_sync_differs` says".into(),
+                        actual: "the same as under Connect Sync: remove `cloud_sync_differs`".into(),
+                    }),
+                    None,
+                ),
+            };
             ScenarioResult {
                 path: shown,
                 id,
                 name: s.name.clone(),
-                outcome: r.outcome,
+                outcome,
                 duration: r.duration,
                 lab_start: r.lab_start,
                 transcript: r.transcript.render(),
                 skipped: None,
+                differs,
             }
         }
     }
@@ -133,6 +166,11 @@ async fn run_file_with(root: &Path, path: &Path, external: Option<&crate::extern
 
 /// Runs files, `jobs` at a time, each in its own lab; a progress bar on a terminal.
 pub async fn run_all(root: &Path, files: Vec<PathBuf>, jobs: usize) -> Vec<ScenarioResult> {
+    run_all_as(root, files, jobs, labkit::SyncAgents::ConnectSync).await
+}
+
+/// [`run_all`] under `agents` (see [`run_file_as`]).
+pub async fn run_all_as(root: &Path, files: Vec<PathBuf>, jobs: usize, agents: labkit::SyncAgents) -> Vec<ScenarioResult> {
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     if std::io::stderr().is_terminal() {
         bar.set_style(
@@ -148,7 +186,7 @@ pub async fn run_all(root: &Path, files: Vec<PathBuf>, jobs: usize) -> Vec<Scena
         let (gate, root, bar) = (gate.clone(), root.to_path_buf(), bar.clone());
         set.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            let r = run_file(&root, &f).await;
+            let r = run_file_as(&root, &f, agents).await;
             bar.inc(1);
             if !r.passed() {
                 bar.set_message(format!("(failing: {})", r.id));
@@ -191,9 +229,10 @@ pub async fn run_all_external(
                     lab_start: Duration::ZERO,
                     transcript: String::new(),
                     skipped: Some(why),
+                    differs: None,
                 })
             }
-            None => out.push(run_file_with(root, &f, Some(ext)).await),
+            None => out.push(run_file_with(root, &f, Some(ext), labkit::SyncAgents::ConnectSync).await),
         }
     }
     out
@@ -241,6 +280,16 @@ pub fn human(results: &[ScenarioResult], style: Style) -> String {
             out.push_str(&format!("SKIP {} {}\n     {why}\n", r.id, r.name));
             continue;
         }
+        if let Some(why) = &r.differs {
+            out.push_str(&format!(
+                "{} {} ({} ms) {}\n     under Cloud Sync, as known: {why}\n",
+                style.green("DIFF"),
+                r.id,
+                r.duration.as_millis(),
+                r.name
+            ));
+            continue;
+        }
         let mark = if r.passed() { style.green("PASS") } else { style.red("FAIL") };
         out.push_str(&format!("{mark} {} ({} ms) {}\n", r.id, r.duration.as_millis(), r.name));
         if let Err(f) = &r.outcome {
@@ -252,7 +301,9 @@ pub fn human(results: &[ScenarioResult], style: Style) -> String {
     let failed = results.iter().filter(|r| !r.passed()).count();
     let skipped = results.iter().filter(|r| r.skipped.is_some()).count();
     let total: Duration = results.iter().map(|r| r.duration).sum();
+    let differ = results.iter().filter(|r| r.differs.is_some()).count();
     let skipped_text = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
+    let skipped_text = if differ > 0 { format!("{skipped_text}, {differ} of them differ under Cloud Sync as known") } else { skipped_text };
     let summary = format!(
         "{} scenario{}: {} passed, {failed} failed{skipped_text} ({} ms of scenario time)",
         results.len(),
