@@ -282,6 +282,10 @@ pub enum ToTenant {
     },
 }
 
+/// The error code of an export the tenant refused whole because Cloud Sync's job is in
+/// quarantine (nothing applied: the agent sends it all again later).
+pub const QUARANTINED: &str = "SyncJobQuarantined";
+
 /// One sync cycle's outcome, as Synchronization Service Manager's run history counts it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -504,6 +504,8 @@ pub struct Tenant {
     /// The two halves of writeback's switch: the sync side's flags and SSPR's blade.
     pub sync_features: SyncFeatures,
     pub on_premises_integration: OnPremisesIntegration,
+    /// Cloud Sync's job (quarantine, accidental-delete threshold) and provisioning log.
+    pub cloud_sync_job: crate::cloudsync::Job,
     pub sspr_policy: crate::sspr::Policy,
     /// The authorization policy's allowedToUseSSPR: whether administrators may use SSPR.
     allowed_to_use_sspr: bool,
@@ -561,6 +563,7 @@ impl Tenant {
                 write_back_graph_change_password: true,
                 write_back_with_cloud_sync: false,
             },
+            cloud_sync_job: crate::cloudsync::Job::new(format!("{}.{}", crate::cloudsync::TEMPLATE_ID, id.simple())),
             sspr_policy: crate::sspr::Policy::default(),
             allowed_to_use_sspr: true,
             refresh_tokens: Default::default(),

@@ -8,6 +8,7 @@
 //!   evaluation, and the salted form in which the tenant keeps a password.
 
 pub mod authorize;
+pub mod cloudsync;
 pub mod directory;
 pub mod groups;
 pub mod odata;

@@ -17,23 +17,46 @@ use crate::passwords::Credential;
 /// out hashes a writeback has superseded: it orders the two itself.)
 pub fn apply(t: &mut Tenant, export: &SyncExport, agent: AgentKind) -> ExportResult {
     let mut out = ExportResult::default();
+    // Cloud Sync's job: nothing while it is in quarantine, and an export with too many
+    // deletes puts it there (accidental-delete prevention)
+    if agent == AgentKind::CloudSync
+        && let Err(why) = t.cloud_sync_job.admit(export.deletes.len())
+    {
+        out.errors.push(SyncError { code: relay::QUARANTINED.into(), distinguished_name: String::new(), message: why });
+        return out;
+    }
+    let cloud_sync = agent == AgentKind::CloudSync;
     let mut by_anchor: HashMap<String, (Uuid, AgentKind)> =
         t.users_unordered().filter_map(|u| u.on_premises.as_ref().map(|o| (o.immutable_id.clone(), (u.id, o.agent)))).collect();
     for u in &export.users {
         match by_anchor.get(&u.anchor).copied() {
             // a user is in one agent's scope, never both: the other agent's delete comes first
-            Some((_, owner)) if owner != agent => out.errors.push(owned_elsewhere(u, owner)),
+            Some((_, owner)) if owner != agent => {
+                let e = owned_elsewhere(u, owner);
+                log(t, cloud_sync, "create", u, None, Some(&e));
+                out.errors.push(e);
+            }
             Some((id, _)) => match update(t, id, u, agent) {
-                Ok(true) => out.updated += 1,
+                Ok(true) => {
+                    log(t, cloud_sync, "update", u, Some(id), None);
+                    out.updated += 1;
+                }
                 Ok(false) => {}
-                Err(e) => out.errors.push(e),
+                Err(e) => {
+                    log(t, cloud_sync, "update", u, Some(id), Some(&e));
+                    out.errors.push(e);
+                }
             },
             None => match add(t, u, agent) {
                 Ok(id) => {
                     by_anchor.insert(u.anchor.clone(), (id, agent));
+                    log(t, cloud_sync, "create", u, Some(id), None);
                     out.added += 1;
                 }
-                Err(e) => out.errors.push(e),
+                Err(e) => {
+                    log(t, cloud_sync, "create", u, None, Some(&e));
+                    out.errors.push(e);
+                }
             },
         }
     }
@@ -41,6 +64,22 @@ pub fn apply(t: &mut Tenant, export: &SyncExport, agent: AgentKind) -> ExportRes
         // an agent deletes only what it provisions
         if let Some((id, _)) = by_anchor.get(anchor).copied().filter(|(_, owner)| *owner == agent) {
             by_anchor.remove(anchor);
+            if cloud_sync {
+                let (dn, upn) = t
+                    .user(&id)
+                    .map(|u| {
+                        (u.on_premises.as_ref().map(|o| o.distinguished_name.clone()).unwrap_or_default(), u.user_principal_name.clone())
+                    })
+                    .unwrap_or_default();
+                let now = now(t);
+                let a = crate::cloudsync::Action {
+                    action: "delete",
+                    source: (&dn, &upn),
+                    target: Some((id.to_string(), upn.clone())),
+                    error: None,
+                };
+                t.cloud_sync_job.record(&now, a);
+            }
             t.delete_user(&id);
             out.deleted += 1;
         }
@@ -63,6 +102,27 @@ fn unique_upn_error(u: &SyncedUser) -> SyncError {
             u.user_principal_name
         ),
     }
+}
+
+fn now(t: &Tenant) -> String {
+    t.clock().now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Cloud Sync's provisioning log: one entry per user an export created or updated, or failed
+/// to (Connect's runs show in Synchronization Service Manager, not here).
+fn log(t: &mut Tenant, cloud_sync: bool, action: &'static str, u: &SyncedUser, id: Option<Uuid>, error: Option<&SyncError>) {
+    if !cloud_sync {
+        return;
+    }
+    let target = id.map(|id| (id.to_string(), t.user(&id).map(|c| c.user_principal_name.clone()).unwrap_or_default()));
+    let now = now(t);
+    let a = crate::cloudsync::Action {
+        action,
+        source: (&u.distinguished_name, &u.display_name),
+        target,
+        error: error.map(|e| (e.code.as_str(), e.message.as_str())),
+    };
+    t.cloud_sync_job.record(&now, a);
 }
 
 /// The lab's words (Microsoft documents none): the anchor is provisioned by the other agent.

@@ -13,7 +13,10 @@ pub(super) const AUDIT_READERS: &[crate::roles::Role] = &[
 
 /// The tenant, held for a caller who may read the logs: one of [`AUDIT_READERS`], or an
 /// app with AuditLog.Read.All.
-fn reader<'a>(s: &'a TenantServer, headers: &HeaderMap) -> Result<std::sync::MutexGuard<'a, crate::directory::Tenant>, Response> {
+pub(super) fn reader<'a>(
+    s: &'a TenantServer,
+    headers: &HeaderMap,
+) -> Result<std::sync::MutexGuard<'a, crate::directory::Tenant>, Response> {
     let c = caller(s, headers)?;
     let t = s.lock();
     let allowed = match &c {

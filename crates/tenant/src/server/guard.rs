@@ -106,6 +106,9 @@ fn open_lab_path(path: &str) -> bool {
         // Cloud Sync: Set-AADCloudSyncPasswordWritebackConfiguration (a Hybrid Identity
         // Administrator's credentials)
         || path == "/lab/cloudsync/passwordWritebackConfiguration"
+        // Cloud Sync's job (its configuration is Entra's: the admin center's Cloud Sync page)
+        || path == "/lab/cloudsync/job"
+        || path == "/lab/cloudsync/job/restart"
         // pass-through authentication: the Connect task's switch and the agents' own; Connect's
         // "Change user sign-in" signs in with the credentials it is given (a Hybrid Identity or
         // Global Administrator's), as the wizard on the Connect server does, not the lab's

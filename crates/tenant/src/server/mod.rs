@@ -24,6 +24,7 @@ mod apps;
 mod audit;
 mod authorize;
 mod batch;
+mod cloudsync;
 pub mod engines;
 mod groups;
 pub mod guard;
@@ -131,6 +132,9 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/directory/onPremisesSynchronization/{id}", get(get_sync_one).patch(patch_sync))
         .route("/lab/sspr/onPremisesIntegration", get(get_integration).patch(patch_integration))
         .route("/lab/cloudsync/passwordWritebackConfiguration", post(onprem::cloud_sync_writeback))
+        .route("/lab/cloudsync/job", get(cloudsync::get_job).patch(cloudsync::patch_job))
+        .route("/lab/cloudsync/job/restart", post(cloudsync::restart_job))
+        .route("/v1.0/auditLogs/provisioning", get(cloudsync::provisioning))
         .route("/lab/sspr/policy", get(get_sspr_policy).patch(patch_sspr_policy))
         .route("/lab/sspr/flows", post(sspr_start))
         .route("/lab/sspr/flows/{flow}/codes", post(sspr_code))

@@ -1,0 +1,211 @@
+//! Cloud Sync's configuration as the tenant keeps it ("configuration is stored in Entra ID,
+//! not on the server"): its job's state — active, or in quarantine — with accidental-delete
+//! prevention (the `SyncNotificationSettings` secret's DeleteThresholdValue: an export with
+//! that many deletes or more quarantines the job, nothing deleted), the restart that lifts a
+//! quarantine (`resetScope: ForceDeletes` lets the held deletes through once), and the
+//! provisioning log (Graph's provisioningObjectSummary, what the admin center's Provisioning
+//! logs list). Plain data and rules: `sync::apply` and `server::cloudsync` use them.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// DeleteThresholdValue's default (Cloud Sync's Graph configuration: "500 → at most 499
+/// deletes a run").
+pub const DELETE_THRESHOLD: usize = 500;
+
+/// How many provisioning log entries the tenant keeps (the oldest go first).
+pub const ENTRIES_KEPT: usize = 5_000;
+
+/// The job's `templateId` for users from AD (Cloud Sync's Graph configuration).
+pub const TEMPLATE_ID: &str = "AD2AADProvisioning";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum JobState {
+    Active,
+    Quarantine,
+}
+
+/// `restart`'s `criteria.resetScope` the lab takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetScope {
+    /// "Clear quarantine" / "Restart sync": the job runs again (held deletes stay held).
+    Full,
+    /// The held deletes go through on the next run.
+    ForceDeletes,
+}
+
+/// One provisioning action (Graph's provisioningObjectSummary, the fields the lab fills).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub id: String,
+    pub activity_date_time: String,
+    pub job_id: String,
+    pub cycle_id: String,
+    /// create, update, delete, other.
+    pub provisioning_action: &'static str,
+    pub provisioning_status_info: Value,
+    pub source_identity: Value,
+    pub target_identity: Value,
+    pub source_system: Value,
+    pub target_system: Value,
+    pub initiated_by: Value,
+}
+
+/// What one action came to, for [`Job::record`].
+pub struct Action<'a> {
+    pub action: &'static str,
+    /// The AD object's DN and display name.
+    pub source: (&'a str, &'a str),
+    /// The cloud user's id and userPrincipalName, when there is one.
+    pub target: Option<(String, String)>,
+    /// None: success; else Graph's errorCode and reason.
+    pub error: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: String,
+    pub state: JobState,
+    /// Why it is in quarantine (synchronizationQuarantine's `reason`, and a sentence).
+    pub quarantine: Option<(&'static str, String)>,
+    pub delete_threshold: usize,
+    force_deletes: bool,
+    entries: VecDeque<Entry>,
+    next: u64,
+    cycles: u64,
+}
+
+impl Job {
+    pub fn new(id: String) -> Job {
+        Job {
+            id,
+            state: JobState::Active,
+            quarantine: None,
+            delete_threshold: DELETE_THRESHOLD,
+            force_deletes: false,
+            entries: VecDeque::new(),
+            next: 0,
+            cycles: 0,
+        }
+    }
+
+    /// Whether an export may be applied: not while the job is in quarantine, and not one
+    /// whose deletes reach the threshold (it quarantines the job: "TooManyDeletes") unless
+    /// a restart forced them through. Err: why, in the lab's words.
+    pub fn admit(&mut self, deletes: usize) -> Result<(), String> {
+        if self.state == JobState::Quarantine {
+            return Err(self.quarantine.as_ref().map(|(_, why)| why.clone()).unwrap_or_default());
+        }
+        if deletes > 0 && deletes >= self.delete_threshold && !self.force_deletes {
+            let why = format!(
+                "The job is in quarantine: this run would delete {deletes} objects, at or over the accidental-delete threshold of {}. Review the deletes, then restart the job with resetScope ForceDeletes to let them through.",
+                self.delete_threshold
+            );
+            self.state = JobState::Quarantine;
+            self.quarantine = Some(("TooManyDeletes", why.clone()));
+            return Err(why);
+        }
+        if deletes > 0 {
+            self.force_deletes = false;
+        }
+        self.cycles += 1;
+        Ok(())
+    }
+
+    /// "Clear quarantine" / "Restart sync" (`POST …/jobs/{id}/restart`).
+    pub fn restart(&mut self, scope: ResetScope) {
+        self.state = JobState::Active;
+        self.quarantine = None;
+        self.force_deletes = scope == ResetScope::ForceDeletes;
+    }
+
+    pub fn record(&mut self, now: &str, a: Action<'_>) {
+        self.next += 1;
+        let status = match a.error {
+            None => json!({ "status": "success" }),
+            Some((code, reason)) => json!({ "status": "failure", "errorInformation": { "errorCode": code, "reason": reason } }),
+        };
+        let (target_id, target_name) = a.target.unwrap_or_default();
+        let e = Entry {
+            id: format!("{}-{:06}", self.id, self.next),
+            activity_date_time: now.to_string(),
+            job_id: self.id.clone(),
+            cycle_id: format!("{}-cycle-{}", self.id, self.cycles),
+            provisioning_action: a.action,
+            provisioning_status_info: status,
+            source_identity: json!({ "id": a.source.0, "displayName": a.source.1, "identityType": "User" }),
+            target_identity: json!({ "id": target_id, "displayName": target_name, "identityType": "User" }),
+            source_system: json!({ "displayName": "Active Directory" }),
+            target_system: json!({ "displayName": "Entra ID" }),
+            initiated_by: json!({ "displayName": "Azure AD Provisioning Service", "initiatorType": "system" }),
+        };
+        if self.entries.len() >= ENTRIES_KEPT {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(e);
+    }
+
+    /// The provisioning log, newest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().rev()
+    }
+
+    /// The job as Graph's synchronizationJob shows it (the fields the lab keeps).
+    pub fn to_json(&self) -> Value {
+        let quarantine = self.quarantine.as_ref().map(|(reason, why)| json!({ "reason": reason, "error": { "message": why } }));
+        let code = match self.state {
+            JobState::Active => "Active",
+            JobState::Quarantine => "Quarantine",
+        };
+        json!({
+            "id": self.id,
+            "templateId": TEMPLATE_ID,
+            "schedule": { "interval": "PT2M", "state": "Active" },
+            "status": { "code": code, "quarantine": quarantine },
+            "deleteThreshold": self.delete_threshold,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletes_at_the_threshold_quarantine_the_job_until_a_restart_forces_them() {
+        let mut j = Job::new("AD2AADProvisioning.x".into());
+        assert!(j.admit(DELETE_THRESHOLD - 1).is_ok(), "499 deletes go through");
+        let why = j.admit(DELETE_THRESHOLD).unwrap_err();
+        assert!(why.contains("500") && why.contains("ForceDeletes"), "{why}");
+        assert_eq!(j.state, JobState::Quarantine);
+        assert!(j.admit(0).is_err(), "nothing runs in quarantine");
+        assert_eq!(j.to_json()["status"]["quarantine"]["reason"], "TooManyDeletes");
+        j.restart(ResetScope::Full);
+        assert!(j.admit(0).is_ok());
+        assert!(j.admit(DELETE_THRESHOLD).is_err(), "a plain restart does not let them through");
+        j.restart(ResetScope::ForceDeletes);
+        assert!(j.admit(DELETE_THRESHOLD).is_ok(), "forced once");
+        assert!(j.admit(DELETE_THRESHOLD).is_err(), "and only once");
+        let mut j = Job::new("j".into());
+        j.delete_threshold = 1;
+        assert!(j.admit(1).is_err(), "the threshold itself is too many");
+    }
+
+    #[test]
+    fn the_log_keeps_its_newest_entries_newest_first() {
+        let mut j = Job::new("j".into());
+        for i in 0..ENTRIES_KEPT + 3 {
+            let dn = format!("CN=U{i}");
+            j.record("t", Action { action: "create", source: (&dn, "U"), target: None, error: None });
+        }
+        let all: Vec<&Entry> = j.entries().collect();
+        assert_eq!(all.len(), ENTRIES_KEPT);
+        assert_eq!(all[0].source_identity["id"], format!("CN=U{}", ENTRIES_KEPT + 2));
+        j.record("t", Action { action: "update", source: ("CN=X", "X"), target: None, error: Some(("Code", "why")) });
+        let e = j.entries().next().unwrap();
+        assert_eq!(e.provisioning_status_info["errorInformation"]["errorCode"], "Code");
+    }
+}
