@@ -61,6 +61,8 @@ pub struct SyncState {
     /// Objects whose export the tenant refused: imported again next cycle, whatever their
     /// uSNChanged (Connect retries its export errors every run).
     pub retry: Vec<Imported>,
+    /// Deletes the tenant held back (Cloud Sync's job in quarantine): sent again next cycle.
+    pub pending_deletes: Vec<String>,
     pub next_cycle: Option<clock::OffsetDateTime>,
     pub next_hash_sync: Option<clock::OffsetDateTime>,
 }
@@ -434,8 +436,9 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
             let r = export(inner, SyncExport { users: chunk.to_vec(), ..Default::default() }).await?;
             // an object the tenant refused is exported again next cycle (Connect retries its
             // export errors), not remembered as done
+            let whole = quarantined(&r);
             let refused: Vec<&SyncedUser> =
-                chunk.iter().filter(|u| r.errors.iter().any(|e| e.distinguished_name == u.distinguished_name)).collect();
+                chunk.iter().filter(|u| whole || r.errors.iter().any(|e| e.distinguished_name == u.distinguished_name)).collect();
             if !refused.is_empty() {
                 let mut st = inner.sync.lock().await;
                 for u in refused {
@@ -445,8 +448,14 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
             }
             add_up(&mut report, r);
         }
-        if !plan.deletes.is_empty() {
-            add_up(&mut report, export(inner, SyncExport { deletes: plan.deletes, ..Default::default() }).await?);
+        let mut deletes = std::mem::take(&mut inner.sync.lock().await.pending_deletes);
+        deletes.extend(plan.deletes.into_iter().filter(|d| !deletes.contains(d)).collect::<Vec<_>>());
+        if !deletes.is_empty() {
+            let r = export(inner, SyncExport { deletes: deletes.clone(), ..Default::default() }).await?;
+            if quarantined(&r) {
+                inner.sync.lock().await.pending_deletes = deletes;
+            }
+            add_up(&mut report, r);
         }
     }
     // (a user joined for the first time gets the password it has had all along)
@@ -454,6 +463,11 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
         hash_sync(inner, &mut l, full || new_joins, &mut report).await?;
     }
     Ok(report)
+}
+
+/// The tenant refused the whole export: Cloud Sync's job is in quarantine.
+fn quarantined(r: &relay::ExportResult) -> bool {
+    r.errors.iter().any(|e| e.code == relay::QUARANTINED)
 }
 
 fn add_up(report: &mut SyncReport, r: relay::ExportResult) {
@@ -526,6 +540,15 @@ async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut 
     }
     for chunk in planned.chunks(HASH_BATCH) {
         let r = export(inner, SyncExport { passwords: chunk.iter().map(|(p, _)| p.clone()).collect(), ..Default::default() }).await?;
+        if quarantined(&r) {
+            // not sent after all: the next hash sync sends them again
+            let mut st = inner.sync.lock().await;
+            for (p, _) in chunk {
+                st.hashes.remove(&p.anchor);
+            }
+            // (read whole next time: these were read already)
+            st.hash_watermark = None;
+        }
         report.passwords += r.passwords;
         report.errors.extend(r.errors);
     }
