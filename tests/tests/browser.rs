@@ -372,7 +372,7 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
 }
 
 /// The pages a trainer and a trainee open (signed in as the lab's administrator first).
-const PAGES: [&str; 15] = [
+const PAGES: [&str; 16] = [
     "/portal",
     "/portal/lab",
     "/portal/lab/security",
@@ -385,6 +385,7 @@ const PAGES: [&str; 15] = [
     "/portal/admin/audit",
     "/portal/admin/signins",
     "/portal/admin/connect",
+    "/portal/admin/cloudsync",
     "/portal/account/password",
     "/portal/connect/tasks",
     "/portal/connect/azure",
@@ -703,6 +704,88 @@ async fn the_permissions_exercise_is_walked_from_no_rights_to_a_written_back_res
     assert!(b.text("exercise-complete").await.contains("complete"));
     b.shot("exercise-complete").await;
     binds(&t, "User1", "Rights-Given-Pass-2").await.expect("the reset landed in AD");
+    b.close().await;
+}
+
+/// Issue 35: Microsoft's Cloud Sync writeback tutorial, by clicking. The provisioning agent
+/// beside Connect, its gMSA without Reset password: User6's reset fails and the agent's trace
+/// (no event IDs) says why; the trainee finds the agent on the admin center's Cloud sync page,
+/// grants the gMSA the right in ADUC's Advanced Security Settings, ticks "Write back passwords
+/// with Microsoft Entra Connect cloud sync" and the unlock box, and the tutorial's validation —
+/// User6's SSPR reset, an administrator's reset audited as CloudSync — lands in AD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_sync_tutorial_is_walked_by_clicking() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/cloud-sync-writeback.yaml");
+    let x = scenario::exercise::load(&file).expect("the exercise loads");
+    let t = TestLab::start_with(|c| scenario::exercise::configure(c, &x)).await;
+    scenario::exercise::begin(&t.lab, x).await.expect("the exercise is set up");
+    let mut b = Browser::open("exercise-cloud-sync", &t).await;
+    b.goto("/portal/lab").await;
+    for i in 1..=5 {
+        assert_eq!(b.text(&format!("task-{i}-state")).await, "to do", "task {i} at the start");
+    }
+    b.shot("cloud-sync-start").await;
+    // the admin center: the agent is there and active; Cloud Sync's writeback is off
+    b.goto("/portal/admin/cloudsync").await;
+    let agents = b.text("agents").await;
+    assert!(agents.contains("Microsoft Entra provisioning agent") && agents.contains("Active"), "{agents}");
+    assert_eq!(b.text("job-status").await, "Healthy");
+    b.shot("admin-cloud-sync").await;
+    b.goto("/portal/admin/onprem").await;
+    assert!(!b.wait("cloud_sync").await.is_selected().await.unwrap(), "Cloud Sync's box starts unticked");
+    assert!(b.wait("write_back").await.is_selected().await.unwrap(), "Connect's half is on");
+    // User6 (Cloud Sync's) cannot reset yet: its password is managed on-premises
+    b.goto("/portal/sspr").await;
+    b.fill("user", "user6@testlab.example").await;
+    b.click("next").await;
+    assert_eq!(b.text("code").await, "SSPR_0010");
+
+    // 2 and 3: the boxes, as Microsoft's 2026 admin center shows them
+    b.goto("/portal/admin/onprem").await;
+    b.check("cloud_sync", true).await;
+    b.check("allow_unlock", true).await;
+    b.click("save").await;
+    b.wait("saved").await;
+    b.shot("admin-onprem-cloud-sync").await;
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-2-state").await, "done");
+    assert_eq!(b.text("task-3-state").await, "done");
+
+    // the reset now reaches the agent, and AD refuses its gMSA: the trace says so
+    b.sspr_until_password("user6@testlab.example").await;
+    b.choose_password("No-Right-Yet-6", "No-Right-Yet-6").await;
+    assert_eq!(b.text("code").await, "SSPR_0029");
+    b.goto("/portal/lab").await;
+    let trace = b.text("agent-trace").await;
+    assert!(trace.contains("ADPermissions (user6@testlab.example)"), "{trace}");
+    b.shot("dashboard-agent-trace").await;
+
+    // 1. the gMSA's right, in ADUC's Advanced Security Settings for the domain root
+    b.goto("/portal/lab/security").await;
+    b.wait("entries").await;
+    add_entry(&b, "provAgentgMSA$", "descendant-users", &["Reset Password"]).await;
+    assert!(b.text("entries").await.contains("provAgentgMSA$"));
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-1-state").await, "done");
+
+    // 4. the tutorial's validation: SSPR
+    b.sspr_until_password("user6@testlab.example").await;
+    b.choose_password("Cloud-Tutorial-2026", "Cloud-Tutorial-2026").await;
+    assert_eq!(b.text("result").await, "Your password has been reset.");
+    binds(&t, "User6", "Cloud-Tutorial-2026").await.expect("the reset landed in AD");
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-4-state").await, "done");
+
+    // 5. and an administrator's reset, audited as CloudSync's
+    b.goto("/portal/admin").await;
+    b.click("user-user6@testlab.example").await;
+    b.fill("new_password", "Admin-Tutorial-2026").await;
+    b.click("reset").await;
+    assert!(b.text("result").await.contains("written back"));
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-5-state").await, "done");
+    assert!(b.text("exercise-complete").await.contains("complete"));
+    b.shot("cloud-sync-complete").await;
     b.close().await;
 }
 

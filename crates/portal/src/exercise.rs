@@ -315,7 +315,11 @@ impl Portal {
                                     e["targetResources"][0]["userPrincipalName"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(u))
                                 })
                                 && details.iter().all(|(k, v)| {
-                                    e["additionalDetails"].as_array().into_iter().flatten().any(|d| d["key"] == k.as_str() && d["value"] == v.as_str())
+                                    e["additionalDetails"]
+                                        .as_array()
+                                        .into_iter()
+                                        .flatten()
+                                        .any(|d| d["key"] == k.as_str() && d["value"] == v.as_str())
                                 })
                         })
                     }
@@ -368,7 +372,9 @@ impl Portal {
                     Check::Right { right, granted, account } => {
                         if !look.rights.contains_key(account) {
                             let path = match account {
-                                Some(a) => format!("/lab/adds/rights?trustee={}", url_form::byte_serialize(a.as_bytes()).collect::<String>()),
+                                Some(a) => {
+                                    format!("/lab/adds/rights?trustee={}", url_form::byte_serialize(a.as_bytes()).collect::<String>())
+                                }
                                 None => "/lab/adds/rights".to_string(),
                             };
                             let v = self.api(Method::GET, &path, Some(token), None).await.1;

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 mod account;
 mod admin;
+mod cloudsync;
 mod connect;
 mod delegation;
 mod evidence;
@@ -232,6 +233,7 @@ pub fn router(p: Shared) -> Router {
         // an unknown page under /portal is a page too, not the tenant's Graph error
         .route("/portal/{*rest}", axum::routing::any(not_found))
         .merge(admin::routes())
+        .merge(cloudsync::routes())
         .merge(connect::routes())
         .merge(account::routes())
         .with_state(p)
@@ -744,8 +746,22 @@ async fn dashboard_state(p: &Portal, token: &str, q: &DashboardQuery) -> Dashboa
         exercise: p.exercise_view(token).await,
         resettable: p.cfg.resettable,
         pta: pta_view(p, token).await,
+        cloud_sync_trace: cloud_sync_trace(p, token).await,
         error: filter_error,
     }
+}
+
+/// Cloud Sync's agent trace, newest first: None when the lab runs no provisioning agent.
+async fn cloud_sync_trace(p: &Portal, token: &str) -> Option<Vec<(String, String, String, String)>> {
+    let (status, answer) = p.api(reqwest::Method::GET, "/lab/cloudsync/agent-trace", Some(token), None).await;
+    if status != 200 {
+        return None;
+    }
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let lines = answer["value"].as_array().map(Vec::as_slice).unwrap_or_default();
+    Some(
+        lines.iter().rev().take(AGENT_TRACE_SHOWN).map(|l| (s(&l["time"]), s(&l["level"]), s(&l["component"]), s(&l["message"]))).collect(),
+    )
 }
 
 /// How many of the agents' trace lines the dashboard shows.

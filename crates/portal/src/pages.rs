@@ -210,6 +210,9 @@ pub struct DashboardPage {
     pub resettable: bool,
     /// Pass-through authentication: on, its agents, their newest trace lines (newest first).
     pub pta: Option<PtaView>,
+    /// Cloud Sync's provisioning agent's trace log, newest first (None: no such agent):
+    /// (time, level, component, message).
+    pub cloud_sync_trace: Option<Vec<(String, String, String, String)>>,
     pub error: Option<String>,
 }
 
