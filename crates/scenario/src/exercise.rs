@@ -179,7 +179,8 @@ pub fn load(path: &Path) -> Result<Exercise, ParseError> {
 /// The exercises built into the program (`exercises/*.yaml` when it was compiled), by name:
 /// what `lab exercises` lists and `lab up --exercise NAME` starts wherever `lab` was installed
 /// (`cargo install`). A test keeps this list equal to the directory.
-pub const BUILT_IN: [(&str, &str); 7] = [
+pub const BUILT_IN: [(&str, &str); 8] = [
+    ("cloud-sync-writeback", include_str!("../../../exercises/cloud-sync-writeback.yaml")),
     ("enable-writeback", include_str!("../../../exercises/enable-writeback.yaml")),
     ("missing-right", include_str!("../../../exercises/missing-right.yaml")),
     ("protected-user", include_str!("../../../exercises/protected-user.yaml")),
@@ -315,7 +316,7 @@ mod tests {
         assert!(shelf.iter().all(|(_, x)| x.is_ok()));
         assert!(Shelf::BuiltIn.get("enable-writeback").is_ok());
         let e = Shelf::BuiltIn.get("enable-writebak").unwrap_err();
-        assert!(e.contains("there are: enable-writeback, missing-right"), "{e}");
+        assert!(e.contains("there are: cloud-sync-writeback, enable-writeback, missing-right"), "{e}");
     }
 
     #[test]
