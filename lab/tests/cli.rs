@@ -737,3 +737,67 @@ fn up_with_pass_through_authentication_and_standalone_agents() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// `lab up --agent both` (README, docs/writeback.md): Connect's engine and Cloud Sync's
+/// provisioning agent side by side; the line names the agent, its gMSA and scope, and User6 as
+/// Cloud Sync's; User6 binds as seeded, the gMSA signs in to AD with what only the agent
+/// holds (not with anything the line shows); `--agent cloud-sync` puts the agent in Connect's
+/// place; a wrong agent name and Cloud Sync with pass-through authentication are refused.
+#[test]
+fn up_with_cloud_sync_beside_connect_or_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = up(dir.path(), &["--agent", "both"]);
+    let info = run.info.clone();
+    assert_eq!(info["engine"]["kind"], "ConnectSync", "{info}");
+    let cs = &info["cloud_sync"];
+    assert_eq!(cs["gmsa"], "CN=provAgentgMSA,CN=Managed Service Accounts,DC=testlab,DC=example", "{info}");
+    assert_eq!(cs["scope"][0], "OU=Cloud Sync Users,DC=testlab,DC=example");
+    assert_ne!(cs["id"], info["engine"]["id"]);
+    let user6 = info["users"].as_array().unwrap().iter().find(|u| u["sam"] == "User6").expect("User6").clone();
+    assert_eq!((user6["agent"].as_str(), user6["synced"].as_bool()), (Some("CloudSync"), Some(true)));
+    assert!(ldapwhoami(&info, "TESTLAB\\User6", "Harbor-Light-36").contains("User6"));
+    assert!(!info.to_string().contains("Gm-"), "the gMSA's password is the agent's alone: {info}");
+    assert_eq!(sigterm(run).code(), Some(0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = up(dir.path(), &["--agent", "cloud-sync"]);
+    let info = run.info.clone();
+    assert_eq!(info["engine"]["kind"], "CloudSync", "{info}");
+    assert_eq!(info["cloud_sync"]["id"], info["engine"]["id"]);
+    assert_eq!(info["cloud_sync"]["scope"][0], "OU=Lab Users,DC=testlab,DC=example");
+    assert!(info["users"].as_array().unwrap().iter().all(|u| u["sam"] != "User6"), "alone, it takes Connect's users");
+    assert_eq!(sigterm(run).code(), Some(0));
+    for bad in [&["--agent", "adconnect"][..], &["--agent", "cloud-sync", "--no-engine"]] {
+        let out = lab(&[&["up", "--state-dir", "x"][..], bad].concat(), dir.path());
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = lab(&["up", "--state-dir", "y", "--agent", "cloud-sync", "--sign-in", "pta"], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cloud Sync cannot configure it"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `lab run --agent cloud-sync` (docs/scenarios.md): the same files under Cloud Sync's agent;
+/// one marked `cloud_sync_differs` that does differ is reported as a known difference, one
+/// whose mark is stale fails the run.
+#[test]
+fn run_under_cloud_sync_reports_the_known_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(root.join("scenarios/writeback/offboarding.yaml"), d.join("offboarding.yaml")).unwrap();
+    std::fs::copy(root.join("scenarios/unlock/reset-alone-does-not-unlock.yaml"), d.join("same.yaml")).unwrap();
+    let out = lab(&["run", "--agent", "cloud-sync", "."], d);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("DIFF offboarding") && text.contains("under Cloud Sync, as known: Offboarding is Connect's wizard"), "{text}");
+    assert!(text.contains("PASS same") && text.contains("1 of them differ under Cloud Sync as known"), "{text}");
+    // a mark on a scenario that comes out the same is stale
+    let same = std::fs::read_to_string(d.join("same.yaml")).unwrap();
+    std::fs::write(d.join("same.yaml"), same.replacen("steps:", "cloud_sync_differs: it does not\nsteps:", 1)).unwrap();
+    let out = lab(&["run", "--agent", "cloud-sync", "."], d);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("remove `cloud_sync_differs`"), "{text}");
+    // under Connect (the default), the marks do not apply
+    assert!(lab(&["run", "."], d).status.success());
+}

@@ -92,6 +92,7 @@ pub async fn seed(
     model: &ad_ds::Directory,
     users: &[SeededUser],
     anchor_attribute: &str,
+    provisioning_agent: Option<&str>,
 ) -> Result<HashMap<String, OnPremObject>, String> {
     let base = model.base_dn().to_string();
     let (conn, mut l) = dial(ext).await?;
@@ -155,6 +156,12 @@ pub async fn seed(
                 attrs.push((a.as_bytes().to_vec(), vals));
             }
         }
+        // the same account where an earlier scenario left it (moved, or in a renamed OU)
+        let filter = format!("(sAMAccountName={})", ldap3::ldap_escape(&u.sam));
+        let ldap3::SearchResult(left, _) = l.search(&base, Scope::Subtree, &filter, vec!["1.1"]).await.map_err(ldap_err)?;
+        for c in left.into_iter().map(SearchEntry::construct) {
+            l.delete(&c.dn).await.map_err(ldap_err)?.success().map_err(|e| format!("delete {}: {e}", c.dn))?;
+        }
         l.add(&u.dn, attrs).await.map_err(ldap_err)?.success().map_err(|err| format!("add {}: {err}", u.dn))?;
         let password = u.password.as_deref().unwrap_or_default();
         let mut mods = vec![Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([ad_ds::password::unicode_pwd(password)]))];
@@ -172,6 +179,9 @@ pub async fn seed(
         }
     }
     grant_connector_rights(&mut l, &base).await?;
+    if let Some(password) = provisioning_agent {
+        seed_provisioning_agent(&mut l, &base, password).await?;
+    }
 
     // what Connect would have imported: the synced users as the directory now holds them
     let mut objects = HashMap::new();
@@ -216,13 +226,44 @@ const CONNECTOR_RIGHTS: [Right; 6] = [
 
 /// Gives the connector account the rights the testlab grants it, on the domain root.
 async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), String> {
-    let filter = format!("(sAMAccountName={})", testlab::CONNECTOR);
-    let sid =
-        ldap_dial::first_binary(l, base, Scope::Subtree, &filter, "objectSid", vec![]).await?.ok_or("the connector account's objectSid")?;
+    grant_rights(l, base, testlab::CONNECTOR, &CONNECTOR_RIGHTS).await
+}
+
+/// Cloud Sync's agent account, made again, with its default rights on the domain root. A
+/// group managed service account's password is the DC's to make, and Samba 4.17 neither
+/// computes one (msDS-ManagedPassword) nor lets an administrator set it: the agent runs there
+/// as a computer account of the same name, whose password the lab sets (docs/fidelity.md).
+async fn seed_provisioning_agent(l: &mut ldap3::Ldap, base: &str, password: &str) -> Result<(), String> {
+    let name = writeback::CLOUD_SYNC_GMSA.trim_end_matches('$');
+    let dn = format!("CN={name},{},{base}", testlab::MANAGED_SERVICE_ACCOUNTS);
+    // 32: none left by an earlier seeding
+    let r = l.delete(&dn).await.map_err(ldap_err)?;
+    if r.rc != 0 && r.rc != 32 {
+        return Err(format!("delete {dn}: {}", r.text));
+    }
+    let attrs = vec![
+        (b"objectClass".to_vec(), HashSet::from([b"computer".to_vec()])),
+        (b"sAMAccountName".to_vec(), HashSet::from([writeback::CLOUD_SYNC_GMSA.as_bytes().to_vec()])),
+    ];
+    l.add(&dn, attrs).await.map_err(ldap_err)?.success().map_err(|e| format!("add {dn}: {e}"))?;
+    let uac = ad_ds::account::UF_WORKSTATION_TRUST_ACCOUNT.to_string();
+    let mods = vec![
+        Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([ad_ds::password::unicode_pwd(password)])),
+        Mod::Replace(b"userAccountControl".to_vec(), HashSet::from([uac.into_bytes()])),
+    ];
+    l.modify(&dn, mods).await.map_err(ldap_err)?.success().map_err(|e| format!("password of {dn}: {e}"))?;
+    let rights: Vec<Right> = Right::WRITEBACK.into_iter().chain(Right::HASH_SYNC).collect();
+    grant_rights(l, base, writeback::CLOUD_SYNC_GMSA, &rights).await
+}
+
+/// Gives the account `sam` allow entries for `rights` on the domain root.
+async fn grant_rights(l: &mut ldap3::Ldap, base: &str, sam: &str, rights: &[Right]) -> Result<(), String> {
+    let filter = format!("(sAMAccountName={})", ldap3::ldap_escape(sam));
+    let sid = ldap_dial::first_binary(l, base, Scope::Subtree, &filter, "objectSid", vec![]).await?.ok_or(format!("{sam}'s objectSid"))?;
     let sd = ldap_dial::first_binary(l, base, Scope::Base, "(objectClass=*)", "nTSecurityDescriptor", vec![ldap_dial::sd_flags_dacl()])
         .await?
         .ok_or("the domain root's nTSecurityDescriptor")?;
-    let aces: Vec<Ace> = CONNECTOR_RIGHTS.iter().map(|r| security::ace_for(true, *r, sid.clone(), false, false)).collect();
+    let aces: Vec<Ace> = rights.iter().map(|r| security::ace_for(true, *r, sid.clone(), false, false)).collect();
     let new = security::dacl_with(&sd, &aces).map_err(|_| "a security descriptor the runner cannot read".to_string())?;
     let m = vec![Mod::Replace(b"nTSecurityDescriptor".to_vec(), HashSet::from([new]))];
     l.with_controls(vec![ldap_dial::sd_flags_dacl()])
@@ -230,6 +271,6 @@ async fn grant_connector_rights(l: &mut ldap3::Ldap, base: &str) -> Result<(), S
         .await
         .map_err(ldap_err)?
         .success()
-        .map_err(|e| format!("granting the connector's rights: {e}"))?;
+        .map_err(|e| format!("granting {sam}'s rights: {e}"))?;
     Ok(())
 }

@@ -567,7 +567,10 @@ impl Lab {
             if cfg.presynced { users } else { users.into_iter().map(|u| SeededUser { synced: false, cloud: false, ..u }).collect() };
         let anchor = cfg.source_anchor.attribute();
         let objects = match ext {
-            Some(e) => external::seed(e, &dir, &users, anchor).await.map_err(|m| anyhow::anyhow!("{}: {m}", e.ldaps))?,
+            Some(e) => {
+                let agent = provisioning.as_ref().map(|p| p.gmsa_password.as_str());
+                external::seed(e, &dir, &users, anchor, agent).await.map_err(|m| anyhow::anyhow!("{}: {m}", e.ldaps))?
+            }
             None => {
                 if cfg.source_anchor == writeback::SourceAnchor::ConsistencyGuid {
                     testlab::stamp_consistency_guids(&mut dir, &users);

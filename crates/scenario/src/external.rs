@@ -31,6 +31,7 @@ pub fn ineligible(s: &Scenario, can: Capabilities) -> Option<String> {
             }
             Action::AddsFault(_) => "switches a fault of the built-in domain controller",
             Action::EngineRevokeRight(_) | Action::EngineGrantRight(_) => "switches a connector right in the built-in directory",
+            Action::AdminGraph(g) if g.path.starts_with("/lab/adds/") => "uses a switch of the built-in directory (/lab/adds/)",
             Action::EngineFault(f) if f.unsealed_ldap.is_some() => "sends the engine to the built-in directory's plain LDAP port",
             // the engine reads NT hashes with the built-in directory's own control; a real DC
             // hands them out over DRSR (MS-DRSR GetNCChanges), which the lab does not speak
