@@ -28,14 +28,16 @@ section() {
     adds) files=(crates/ad-ds/src/account.rs crates/ad-ds/src/policy.rs crates/ad-ds/src/access.rs crates/ad-wire/src/rights.rs crates/ad-wire/src/security.rs crates/ad-ds/src/directory.rs)
           # the vocabulary (ad-wire) is judged by the DC's tests too
           tests=(--test-package ad-ds,ad-wire)
-          re='^crates/ad-ds/src/(account|policy|access)\.rs|^crates/ad-wire/src/rights\.rs|^crates/ad-wire/src/security\.rs.*(model_of|model_on|broad_deny|acl_fits|dacl_with|dacl_without|Ace::(allows|mask|sid))|^crates/ad-ds/src/directory\.rs.*Directory::(has_right|is_protected|stamp_protected|pwd_last_set_for|password_modify|need|require_admin|read_dacl|write_dacl|dacl_of|rekey_access|forget_written)\b' ;;
+          re='^crates/ad-ds/src/(account|policy|access)\.rs|^crates/ad-wire/src/rights\.rs|^crates/ad-wire/src/security\.rs.*(model_of|model_on|broad_deny|acl_fits|dacl_with|dacl_without|Ace::(allows|mask|sid))|^crates/ad-ds/src/directory\.rs.*Directory::(has_right|is_protected|stamp_protected|pwd_last_set_for|password_modify|need|require_admin|read_dacl|write_dacl|dacl_of|rekey_access|forget_written|set_inheritance|inherits|security_descriptor)\b' ;;
     # the tenant: token validation, SSPR's gates and counters, roles, sign-in and smart lockout,
-    # the interactive grants (redirect URIs, PKCE, codes, device flows), Graph's query rules
-    tenant) files=(crates/tenant/src/token.rs crates/tenant/src/sspr.rs crates/tenant/src/roles.rs crates/tenant/src/directory.rs crates/tenant/src/signins.rs crates/tenant/src/authorize.rs crates/tenant/src/odata.rs)
-          re='^crates/tenant/src/(token|sspr|roles|authorize|odata)\.rs|^crates/tenant/src/directory\.rs.*(Tenant::(sign_in(_start|_finish)?|pass_through_finish|signed_in|second_half)|SmartLockout::(failure|succeeded)|bad_password_fingerprint)\b|^crates/tenant/src/signins\.rs.*(AgentAnswer|SignInLog|estimate|SignInMethod)' ;;
-    # the engine: the commit point and what a failure is called
-    engine) files=(crates/writeback/src/lib.rs crates/writeback/src/events.rs)
-          re='^crates/writeback/src/lib\.rs.*\badmit\b|^crates/writeback/src/events\.rs' ;;
+    # the interactive grants (redirect URIs, PKCE, codes, device flows), Graph's query rules;
+    # Cloud Sync's: which agent writes a user back, its job and provisioning log, exports by agent
+    tenant) files=(crates/tenant/src/token.rs crates/tenant/src/sspr.rs crates/tenant/src/roles.rs crates/tenant/src/directory.rs crates/tenant/src/signins.rs crates/tenant/src/authorize.rs crates/tenant/src/odata.rs crates/tenant/src/cloudsync.rs crates/tenant/src/sync.rs)
+          re='^crates/tenant/src/(token|sspr|roles|authorize|odata|cloudsync|sync)\.rs|^crates/tenant/src/directory\.rs.*(Tenant::(sign_in(_start|_finish)?|pass_through_finish|signed_in|second_half|writeback_enabled_for|cloud_sync_admin|agent_of)|SmartLockout::(failure|succeeded)|bad_password_fingerprint)\b|^crates/tenant/src/signins\.rs.*(AgentAnswer|SignInLog|estimate|SignInMethod)' ;;
+    # the engine: the commit point, what a failure is called (Connect's event, Cloud Sync's
+    # trace line), Cloud Sync's scope limit and cycle
+    engine) files=(crates/writeback/src/lib.rs crates/writeback/src/events.rs crates/writeback/src/cloudsync.rs)
+          re='^crates/writeback/src/lib\.rs.*\b(admit|check_scope|cycle_interval)\b|^crates/writeback/src/events\.rs|^crates/writeback/src/cloudsync\.rs.*permission_rights' ;;
     # the relay's sealing of passwords
     relay) files=(crates/relay/src/lib.rs)
           re='DataKey|Sealed|unwrap_key|KeyCache' ;;
