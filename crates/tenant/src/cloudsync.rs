@@ -71,7 +71,8 @@ pub struct Job {
     pub state: JobState,
     /// Why it is in quarantine (synchronizationQuarantine's `reason`, and a sentence).
     pub quarantine: Option<(&'static str, String)>,
-    pub delete_threshold: usize,
+    /// DeleteThresholdValue: at least 1 ([`Job::set_delete_threshold`]).
+    delete_threshold: usize,
     force_deletes: bool,
     entries: VecDeque<Entry>,
     next: u64,
@@ -99,7 +100,8 @@ impl Job {
         if self.state == JobState::Quarantine {
             return Err(self.quarantine.as_ref().map(|(_, why)| why.clone()).unwrap_or_default());
         }
-        if deletes > 0 && deletes >= self.delete_threshold && !self.force_deletes {
+        // (the threshold is at least 1: an export without deletes never reaches it)
+        if deletes >= self.delete_threshold && !self.force_deletes {
             let why = format!(
                 "The job is in quarantine: this run would delete {deletes} objects, at or over the accidental-delete threshold of {}. Review the deletes, then restart the job with resetScope ForceDeletes to let them through.",
                 self.delete_threshold
@@ -112,6 +114,20 @@ impl Job {
             self.force_deletes = false;
         }
         self.cycles += 1;
+        Ok(())
+    }
+
+    pub fn delete_threshold(&self) -> usize {
+        self.delete_threshold
+    }
+
+    /// The `SyncNotificationSettings` secret's DeleteThresholdValue; 0 is refused (every
+    /// run would quarantine the job).
+    pub fn set_delete_threshold(&mut self, n: usize) -> Result<(), String> {
+        if n == 0 {
+            return Err("deleteThreshold must be 1 or more.".into());
+        }
+        self.delete_threshold = n;
         Ok(())
     }
 
@@ -187,10 +203,13 @@ mod tests {
         assert!(j.admit(0).is_ok());
         assert!(j.admit(DELETE_THRESHOLD).is_err(), "a plain restart does not let them through");
         j.restart(ResetScope::ForceDeletes);
+        assert!(j.admit(0).is_ok(), "a run with no deletes keeps the force for the next that has some");
         assert!(j.admit(DELETE_THRESHOLD).is_ok(), "forced once");
         assert!(j.admit(DELETE_THRESHOLD).is_err(), "and only once");
         let mut j = Job::new("j".into());
-        j.delete_threshold = 1;
+        assert!(j.set_delete_threshold(0).is_err());
+        assert_eq!(j.delete_threshold(), DELETE_THRESHOLD, "a refused value changes nothing");
+        j.set_delete_threshold(1).unwrap();
         assert!(j.admit(1).is_err(), "the threshold itself is too many");
     }
 
@@ -207,5 +226,16 @@ mod tests {
         j.record("t", Action { action: "update", source: ("CN=X", "X"), target: None, error: Some(("Code", "why")) });
         let e = j.entries().next().unwrap();
         assert_eq!(e.provisioning_status_info["errorInformation"]["errorCode"], "Code");
+        // every entry its own id; each admitted run its own cycle id
+        let ids: std::collections::HashSet<&str> = j.entries().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), ENTRIES_KEPT);
+        let mut j = Job::new("j".into());
+        let mut cycles = std::collections::HashSet::new();
+        for _ in 0..3 {
+            j.admit(0).unwrap();
+            j.record("t", Action { action: "create", source: ("CN=U", "U"), target: None, error: None });
+            cycles.insert(j.entries().next().unwrap().cycle_id.clone());
+        }
+        assert_eq!(cycles.len(), 3, "{cycles:?}");
     }
 }

@@ -369,4 +369,67 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(t.agent_of(second), Some(C));
     }
+
+    /// Cloud Sync's job judges Cloud Sync's exports only, and only they are in its
+    /// provisioning log (Connect's runs are Synchronization Service Manager's), stamped with
+    /// the lab clock's time.
+    #[test]
+    fn only_cloud_syncs_exports_meet_its_job_and_fill_its_log() {
+        const CS: AgentKind = AgentKind::CloudSync;
+        let mut t = tenant();
+        t.cloud_sync_job.set_delete_threshold(1).unwrap();
+        apply(&mut t, &SyncExport { users: vec![user("AAA=", "c@testlab.example")], ..Default::default() }, C);
+        apply(&mut t, &SyncExport { users: vec![user("BBB=", "s@testlab.example")], ..Default::default() }, CS);
+        let log: Vec<_> = t.cloud_sync_job.entries().collect();
+        assert_eq!(log.len(), 1, "Connect's create is not in the log");
+        assert_eq!((log[0].provisioning_action, log[0].target_identity["displayName"].as_str()), ("create", Some("s@testlab.example")));
+        let now = t.clock().now().format(&clock::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(log[0].activity_date_time, now);
+        // one delete is the threshold: Cloud Sync's is held (the job quarantined), Connect's not
+        let r = apply(&mut t, &SyncExport { deletes: vec!["AAA=".into()], ..Default::default() }, C);
+        assert_eq!((r.deleted, r.errors.len()), (1, 0));
+        let r = apply(&mut t, &SyncExport { deletes: vec!["BBB=".into()], ..Default::default() }, CS);
+        assert_eq!((r.deleted, r.errors[0].code.as_str()), (0, relay::QUARANTINED));
+        assert!(t.find_user("s@testlab.example").is_some());
+        assert_eq!(t.cloud_sync_job.state, crate::cloudsync::JobState::Quarantine);
+        assert_eq!(t.cloud_sync_job.entries().count(), 1, "nothing logged for a refused run");
+        assert_eq!(t.agent_of_upn("S@testlab.example"), Some(CS));
+        assert_eq!(t.agent_of_upn("cloud@testlab.example"), None, "a cloud-only user has no agent");
+    }
+
+    /// What an export writes of a user: its names and mail on create; an update counted when
+    /// only a name changed (the UPN the same); the DisablePasswordExpiration stamp once, and
+    /// not with the cloud password policy for synced users on.
+    #[test]
+    fn created_users_carry_their_names_and_updates_and_stamps_count_once() {
+        let mut t = tenant();
+        let mut u = user("AAA=", "named@testlab.example");
+        (u.given_name, u.surname, u.mail) = (Some("Given".into()), Some("Sur".into()), Some("named@testlab.example".into()));
+        apply(&mut t, &SyncExport { users: vec![u.clone()], ..Default::default() }, C);
+        let c = t.find_user("named@testlab.example").unwrap();
+        assert_eq!(
+            (c.given_name.as_deref(), c.surname.as_deref(), c.mail.as_deref()),
+            (Some("Given"), Some("Sur"), Some("named@testlab.example"))
+        );
+        u.display_name = "Renamed Only".into();
+        assert_eq!(apply(&mut t, &SyncExport { users: vec![u], ..Default::default() }, C).updated, 1, "a name alone is an update");
+        for pw in ["Synced-Pass-1", "Synced-Pass-2"] {
+            apply(&mut t, &SyncExport { passwords: vec![hash_of(pw, "AAA=", false)], ..Default::default() }, C);
+        }
+        let stamps =
+            t.find_user("named@testlab.example").unwrap().password_policies.iter().filter(|p| *p == "DisablePasswordExpiration").count();
+        assert_eq!(stamps, 1);
+        let mut t = tenant();
+        t.sync_features.cloud_password_policy_for_password_synced_users_enabled = true;
+        apply(
+            &mut t,
+            &SyncExport {
+                users: vec![user("BBB=", "b@testlab.example")],
+                passwords: vec![hash_of("Synced-Pass-3", "BBB=", false)],
+                ..Default::default()
+            },
+            C,
+        );
+        assert!(t.find_user("b@testlab.example").unwrap().password_policies.is_empty(), "the cloud policy applies: no stamp");
+    }
 }

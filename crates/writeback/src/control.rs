@@ -17,7 +17,8 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
 /// `/lab/cloudsync` for Cloud Sync's provisioning agent), and for Cloud Sync's agent its
 /// trace log (`GET {prefix}/agent-trace`) and `Set-AADCloudSyncPermissions` (`POST
 /// {prefix}/permissions` `{"permissionType", "userName", "password"}`: an Enterprise or Domain
-/// Administrator's credentials).
+/// Administrator's credentials); `PUT {prefix}/scope` `{"scope": [DN, …]}` edits the
+/// configuration's scope (OUs and groups; Cloud Sync's at most 59).
 pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -> axum::Router {
     use axum::Json;
     use axum::http::StatusCode;
@@ -27,7 +28,7 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
         let msg = json!({ "error": { "code": "NotFound", "message": "This lab runs no writeback engine." } });
         (StatusCode::NOT_FOUND, Json(msg)).into_response()
     }
-    let (s1, s2, s3, s4, s5, s6) = (slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot);
+    let (s1, s2, s3, s4, s5, s6, s7) = (slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot);
     let status = move || {
         let e = s1.get().cloned();
         async move {
@@ -39,7 +40,7 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
                     "connected": e.connected(),
                     // requests taken and not yet answered (a scenario's "no such event" waits for 0)
                     "inFlight": e.in_flight(),
-                    "syncScope": e.inner.cfg.sync_scope,
+                    "syncScope": e.scope().await,
                     "faults": { "unsealedLdap": e.faults().0, "keyMismatch": e.faults().1 },
                 }))
                 .into_response(),
@@ -149,7 +150,28 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
             }
         }
     };
+    let scope = move |Json(body): Json<Value>| {
+        let e = s7.get().cloned();
+        async move {
+            let Some(e) = e else { return none() };
+            let Some(list) =
+                body["scope"].as_array().and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
+            else {
+                let msg =
+                    json!({ "error": { "code": "BadRequest", "message": "Expected {\"scope\": [DN, …]} (OUs and security groups)." } });
+                return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+            };
+            match e.set_scope(list).await {
+                Ok(()) => Json(json!({ "syncScope": e.scope().await })).into_response(),
+                Err(err) => {
+                    let msg = json!({ "error": { "code": "BadRequest", "message": err.0 } });
+                    (StatusCode::BAD_REQUEST, Json(msg)).into_response()
+                }
+            }
+        }
+    };
     axum::Router::new()
+        .route(&format!("{prefix}/scope"), axum::routing::put(scope))
         .route(prefix, get(status))
         .route(&format!("{prefix}/events"), get(events))
         .route(&format!("{prefix}/trace"), get(trace))

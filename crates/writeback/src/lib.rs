@@ -708,6 +708,21 @@ impl Engine {
         json!({ "engineId": self.id(), "running": self.running(), "connected": self.connected(), "events": self.events() })
     }
 
+    /// The configuration's scope now (OUs and groups).
+    pub async fn scope(&self) -> Vec<String> {
+        self.inner.sync.lock().await.scope.clone().unwrap_or_else(|| self.inner.cfg.sync_scope.clone())
+    }
+
+    /// Edits the configuration's scope (Cloud Sync's "Scoping filters": OUs or security
+    /// groups, at most 59): the next cycle reads the directory whole, as a restart does.
+    pub async fn set_scope(&self, scope: Vec<String>) -> Result<(), Error> {
+        check_scope(self.inner.cfg.kind, &scope)?;
+        let mut st = self.inner.sync.lock().await;
+        st.scope = Some(scope);
+        st.watermark = None;
+        Ok(())
+    }
+
     /// Connect Sync's engine or Cloud Sync's provisioning agent.
     pub fn kind(&self) -> relay::AgentKind {
         self.inner.cfg.kind

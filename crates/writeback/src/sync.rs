@@ -44,6 +44,7 @@ const USER_ATTRS: &[&str] = &[
     "userAccountControl",
     "isCriticalSystemObject",
     "uSNChanged",
+    "memberOf",
 ];
 
 /// What Connect's connector space remembers between cycles.
@@ -63,6 +64,8 @@ pub struct SyncState {
     pub retry: Vec<Imported>,
     /// Deletes the tenant held back (Cloud Sync's job in quarantine): sent again next cycle.
     pub pending_deletes: Vec<String>,
+    /// The configuration's scope as last edited (None: the one it was installed with).
+    pub scope: Option<Vec<String>>,
     pub next_cycle: Option<clock::OffsetDateTime>,
     pub next_hash_sync: Option<clock::OffsetDateTime>,
 }
@@ -76,6 +79,8 @@ pub struct Imported {
     pub usn: i64,
     /// Critical system objects and the connector accounts are never synced.
     pub excluded: bool,
+    /// The groups it is a direct member of (memberOf), for group scoping.
+    pub groups: Vec<String>,
     pub user: SyncedUser,
 }
 
@@ -92,9 +97,20 @@ pub struct ObjectPlan {
     pub new_joins: bool,
 }
 
-fn in_scope(dn: &str, scope: &[String]) -> bool {
-    let dn = dn.to_ascii_lowercase();
-    scope.is_empty() || scope.iter().any(|s| dn.ends_with(&format!(",{}", s.to_ascii_lowercase())))
+/// Whether an object is in a scope of OUs and groups: under one of the OUs, or a direct member
+/// of one of the groups — Cloud Sync's group scoping does not include members beyond the
+/// first level (a member of a member group is out), and AD's memberOf lists direct
+/// memberships only.
+fn in_scope(i: &Imported, scope: &[String]) -> bool {
+    let dn = i.dn.to_ascii_lowercase();
+    scope.is_empty()
+        || scope.iter().any(|s| dn.ends_with(&format!(",{}", s.to_ascii_lowercase())) || i.groups.iter().any(|g| g.eq_ignore_ascii_case(s)))
+}
+
+/// Whether a scope names a group (then a delta import by the users' uSNChanged misses
+/// membership changes, which change the group: the import is read whole).
+pub fn scopes_groups(scope: &[String]) -> bool {
+    scope.iter().any(|s| s.trim_start().get(..3).is_some_and(|p| p.eq_ignore_ascii_case("CN=")))
 }
 
 fn fingerprint(u: &SyncedUser) -> u64 {
@@ -146,7 +162,7 @@ pub fn plan_objects(
     }
     let mut seen: HashMap<String, Vec<&Imported>> = HashMap::new();
     for i in imported {
-        if !i.excluded && in_scope(&i.dn, scope) {
+        if !i.excluded && in_scope(i, scope) {
             seen.entry(anchor_of(i, anchor).0).or_default().push(i);
         }
     }
@@ -170,7 +186,7 @@ pub fn plan_objects(
     for i in imported {
         let (a, stamp) = anchor_of(i, anchor);
         present.insert(a.clone());
-        let scoped = !i.excluded && in_scope(&i.dn, scope);
+        let scoped = !i.excluded && in_scope(i, scope);
         if duplicate.contains(&a) && seen[&a].len() == 1 {
             continue; // the object already joined keeps its twin
         }
@@ -294,6 +310,7 @@ fn imported(e: &SearchEntry, domain: &str) -> Option<Imported> {
         usn: first(e, "uSNChanged").and_then(|v| v.parse().ok()).unwrap_or(0),
         // Connect's default rules leave out critical system objects and its own accounts
         excluded: critical || sam.starts_with("MSOL_") || sam.starts_with("AAD_"),
+        groups: e.attrs.get("memberOf").cloned().unwrap_or_default(),
         user: SyncedUser {
             anchor: String::new(),
             user_principal_name: first(e, "userPrincipalName").map(str::to_string).unwrap_or_else(|| format!("{sam}@{domain}")),
@@ -375,7 +392,8 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
     let (mut l, _) = crate::ldap(inner).await.map_err(|(_, d)| Error(d.unwrap_or_else(|| "the DC could not be reached".into())))?;
     let domain = domain_of(&cfg.base_dn);
     let mut report = SyncReport { policy_type: Some(policy), ..Default::default() };
-    let full = policy == PolicyType::Initial || inner.sync.lock().await.watermark.is_none();
+    let scope = inner.sync.lock().await.scope.clone().unwrap_or_else(|| cfg.sync_scope.clone());
+    let full = policy == PolicyType::Initial || inner.sync.lock().await.watermark.is_none() || scopes_groups(&scope);
     // the object half runs whenever the connector space is empty: hashes need joined users
     let mut new_joins = false;
     if objects || full {
@@ -415,7 +433,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
         }
         let plan = {
             let mut st = inner.sync.lock().await;
-            let plan = plan_objects(&mut st, &found, &deleted, &cfg.sync_scope, cfg.source_anchor, full);
+            let plan = plan_objects(&mut st, &found, &deleted, &scope, cfg.source_anchor, full);
             st.watermark = Some(st.watermark.unwrap_or(0).max(top));
             plan
         };
@@ -602,7 +620,8 @@ impl Baseline {
 pub(crate) async fn adopt(inner: &Inner, b: Baseline) {
     let cfg = &inner.cfg;
     let mut st = inner.sync.lock().await;
-    let _ = plan_objects(&mut st, &b.found, &[], &cfg.sync_scope, cfg.source_anchor, true);
+    let scope = st.scope.clone().unwrap_or_else(|| cfg.sync_scope.clone());
+    let _ = plan_objects(&mut st, &b.found, &[], &scope, cfg.source_anchor, true);
     let _ = changed_hashes(&mut st, &b.hashes);
     st.watermark = Some(b.top);
     st.hash_watermark = Some(b.top);
@@ -635,6 +654,7 @@ mod tests {
             consistency_guid: None,
             usn: 5000 + u64::from(guid) as i64,
             excluded: false,
+            groups: vec![],
             user: SyncedUser {
                 anchor: String::new(),
                 user_principal_name: upn.into(),
@@ -738,5 +758,22 @@ mod tests {
         let b = [1, 4, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0x51, 0x04, 0, 0];
         assert_eq!(sid_text(&b), "S-1-5-21-1-2-1105");
         assert_eq!(domain_of("DC=testlab,DC=example"), "testlab.example");
+    }
+
+    /// Cloud Sync's group scoping: a direct member of a scoped group is in, a member of a
+    /// member group is not; OUs still count.
+    #[test]
+    fn a_scoped_groups_direct_members_are_in_and_nested_ones_are_not() {
+        let scope = vec!["OU=Cloud Sync Users,DC=t".to_string(), "CN=Pilot,OU=Groups,DC=t".to_string()];
+        assert!(scopes_groups(&scope) && !scopes_groups(&scope[..1]));
+        let mut direct = user("CN=D,OU=Elsewhere,DC=t", 1, "d@t");
+        direct.groups = vec!["cn=pilot,ou=groups,dc=t".into()];
+        let mut nested = user("CN=N,OU=Elsewhere,DC=t", 2, "n@t");
+        nested.groups = vec!["CN=Inner,OU=Groups,DC=t".into()];
+        let in_ou = user("CN=O,OU=Cloud Sync Users,DC=t", 3, "o@t");
+        let mut st = SyncState::default();
+        let plan = plan_objects(&mut st, &[direct, nested, in_ou], &[], &scope, SourceAnchor::ObjectGuid, true);
+        let upns: Vec<&str> = plan.upserts.iter().map(|u| u.user_principal_name.as_str()).collect();
+        assert_eq!(upns, ["d@t", "o@t"]);
     }
 }

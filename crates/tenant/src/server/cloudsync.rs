@@ -30,11 +30,11 @@ pub(super) async fn patch_job(State(s): State<Shared>, headers: HeaderMap, body:
         Ok(Body(p)) => p,
         Err(r) => return r,
     };
-    if p.delete_threshold == 0 {
-        return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", "deleteThreshold must be 1 or more.");
-    }
     let mut t = s.lock();
-    t.cloud_sync_job.delete_threshold = p.delete_threshold;
+    if let Err(m) = t.cloud_sync_job.set_delete_threshold(p.delete_threshold) {
+        drop(t);
+        return graph_error(&s, StatusCode::BAD_REQUEST, "Request_BadRequest", &m);
+    }
     Json(t.cloud_sync_job.to_json()).into_response()
 }
 
