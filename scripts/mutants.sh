@@ -36,8 +36,10 @@ section() {
           re='^crates/tenant/src/(token|sspr|roles|authorize|odata|cloudsync|sync)\.rs|^crates/tenant/src/directory\.rs.*(Tenant::(sign_in(_start|_finish)?|pass_through_finish|signed_in|second_half|writeback_enabled_for|cloud_sync_admin|agent_of)|SmartLockout::(failure|succeeded)|bad_password_fingerprint)\b|^crates/tenant/src/signins\.rs.*(AgentAnswer|SignInLog|estimate|SignInMethod)' ;;
     # the engine: the commit point, what a failure is called (Connect's event, Cloud Sync's
     # trace line), Cloud Sync's scope limit and cycle
-    engine) files=(crates/writeback/src/lib.rs crates/writeback/src/events.rs crates/writeback/src/cloudsync.rs crates/writeback/src/sync.rs)
-          re='^crates/writeback/src/lib\.rs.*\b(admit|check_scope|cycle_interval)\b|^crates/writeback/src/events\.rs|^crates/writeback/src/cloudsync\.rs.*permission_rights|^crates/writeback/src/sync\.rs.*\b(in_scope|scopes_groups)\b' ;;
+    # (sync.rs's scope rules were run on their own: cargo-mutants 27.1 lets the file's "delete
+    # field" mutants of its I/O functions through any --re; docs/testing.md)
+    engine) files=(crates/writeback/src/lib.rs crates/writeback/src/events.rs crates/writeback/src/cloudsync.rs)
+          re='^crates/writeback/src/lib\.rs.*\b(admit|check_scope|cycle_interval)\b|^crates/writeback/src/events\.rs|^crates/writeback/src/cloudsync\.rs.*permission_rights' ;;
     # the relay's sealing of passwords
     relay) files=(crates/relay/src/lib.rs)
           re='DataKey|Sealed|unwrap_key|KeyCache' ;;

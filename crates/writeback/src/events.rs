@@ -357,6 +357,8 @@ mod tests {
         assert_eq!((l.connect_event, l.tracking_id.as_deref()), (33002, Some("t1")));
         assert!(!l.message.contains("33002"));
         assert_eq!(line(31016, "The password writeback service stopped").component, "AgentService");
+        let started = line(31015, "The password writeback service started and is ready for requests from the cloud.");
+        assert!(started.message.starts_with("Microsoft Entra Provisioning Agent service started"), "{}", started.message);
         assert!(line(31016, "x").message.contains("Provisioning Agent service stopped"));
         assert_eq!(line(657, "Password Change Result").component, "Provisioning");
         assert_eq!(
