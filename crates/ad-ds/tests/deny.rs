@@ -404,6 +404,17 @@ fn a_broad_deny_holds_its_trustee_only() {
     let (_, alice) = principal(&d, "Alice");
     assert!(!d.has_right(&bob, Right::ResetPassword, &alice), "Bob is denied");
     assert!(d.has_right(&carol, Right::ResetPassword, &alice), "Carol is not named");
+    let (_, carol_key) = principal(&d, "Carol");
+    assert!(d.has_right(&bob, Right::ResetPassword, &carol_key), "the deny is on Alice: it does not reach her sibling Carol");
+    // an inherited broad deny reaches what is below its object, and nothing beside it
+    let elsewhere = format!("OU=Elsewhere,{base}");
+    d.add(&system(), &elsewhere, vec![("objectClass".to_string(), vec![b"organizationalUnit".to_vec()])], OpContext::TLS).unwrap();
+    let bob_sid = d.by_sam("Bob").unwrap().values("objectSid")[0].to_vec();
+    write_dacl(&mut d, &elsewhere, vec![security::full_control(false, bob_sid, security::AppliesTo::ThisObjectAndDescendants)]);
+    assert!(d.has_right(&bob, Right::ResetPassword, &carol_key), "OU=Elsewhere's deny is not above Carol");
+    d.rename(&system(), &carol_dn, "CN=Carol", true, Some(&elsewhere)).unwrap();
+    let (_, carol_key) = principal(&d, "Carol");
+    assert!(!d.has_right(&bob, Right::ResetPassword, &carol_key), "below it, it is");
 }
 
 /// A grant to SELF is each object's own: Alice may do on her own object what she may not do

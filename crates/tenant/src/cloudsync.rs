@@ -15,8 +15,11 @@ use serde_json::{Value, json};
 /// deletes a run").
 pub const DELETE_THRESHOLD: usize = 500;
 
-/// How many provisioning log entries the tenant keeps (the oldest go first).
+/// How many provisioning log entries the tenant keeps (the oldest go first)…
 pub const ENTRIES_KEPT: usize = 5_000;
+/// …and how much memory they may take, by estimate: their text comes from AD (names, DNs),
+/// whose values an LDAP client chooses.
+pub const ENTRIES_BYTES: usize = 2 << 20;
 
 /// The job's `templateId` for users from AD (Cloud Sync's Graph configuration).
 pub const TEMPLATE_ID: &str = "AD2AADProvisioning";
@@ -74,7 +77,9 @@ pub struct Job {
     /// DeleteThresholdValue: at least 1 ([`Job::set_delete_threshold`]).
     delete_threshold: usize,
     force_deletes: bool,
-    entries: VecDeque<Entry>,
+    entries: VecDeque<(Entry, usize)>,
+    /// The entries' estimated size.
+    bytes: usize,
     next: u64,
     cycles: u64,
 }
@@ -88,6 +93,7 @@ impl Job {
             delete_threshold: DELETE_THRESHOLD,
             force_deletes: false,
             entries: VecDeque::new(),
+            bytes: 0,
             next: 0,
             cycles: 0,
         }
@@ -158,15 +164,19 @@ impl Job {
             target_system: json!({ "displayName": "Entra ID" }),
             initiated_by: json!({ "displayName": "Azure AD Provisioning Service", "initiatorType": "system" }),
         };
-        if self.entries.len() >= ENTRIES_KEPT {
-            self.entries.pop_front();
+        let size = estimate(&e);
+        while !self.entries.is_empty() && (self.entries.len() >= ENTRIES_KEPT || self.bytes + size > ENTRIES_BYTES) {
+            if let Some((_, gone)) = self.entries.pop_front() {
+                self.bytes -= gone;
+            }
         }
-        self.entries.push_back(e);
+        self.bytes += size;
+        self.entries.push_back((e, size));
     }
 
     /// The provisioning log, newest first.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.iter().rev()
+        self.entries.iter().rev().map(|(e, _)| e)
     }
 
     /// The job as Graph's synchronizationJob shows it (the fields the lab keeps).
@@ -184,6 +194,15 @@ impl Job {
             "deleteThreshold": self.delete_threshold,
         })
     }
+}
+
+/// An entry's memory, by estimate: its JSON text and a fixed overhead.
+fn estimate(e: &Entry) -> usize {
+    256 + e.id.len()
+        + e.job_id.len()
+        + e.cycle_id.len()
+        + e.activity_date_time.len()
+        + [&e.provisioning_status_info, &e.source_identity, &e.target_identity].iter().map(|v| v.to_string().len()).sum::<usize>()
 }
 
 #[cfg(test)]
@@ -237,5 +256,14 @@ mod tests {
             cycles.insert(j.entries().next().unwrap().cycle_id.clone());
         }
         assert_eq!(cycles.len(), 3, "{cycles:?}");
+        // long names from AD: the memory bound, not the count, keeps the newest
+        let mut j = Job::new("j".into());
+        let long = "x".repeat(60_000);
+        for i in 0..100 {
+            let dn = format!("CN={i}{long}");
+            j.record("t", Action { action: "create", source: (&dn, "U"), target: None, error: None });
+        }
+        assert!(j.bytes <= ENTRIES_BYTES && j.entries().count() < 40, "{} entries, {} bytes", j.entries().count(), j.bytes);
+        assert!(j.entries().next().unwrap().source_identity["id"].as_str().unwrap().starts_with("CN=99"));
     }
 }
