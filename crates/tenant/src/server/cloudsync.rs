@@ -23,11 +23,8 @@ pub(super) struct JobPatch {
 }
 
 pub(super) async fn patch_job(State(s): State<Shared>, headers: HeaderMap, body: Result<Body<JobPatch>, Response>) -> Response {
-    if let Err(r) = hybrid_admin(&s, &headers) {
-        return r;
-    }
-    let p = match body {
-        Ok(Body(p)) => p,
+    let p = match hybrid_admin_body(&s, &headers, body) {
+        Ok(p) => p,
         Err(r) => return r,
     };
     let mut t = s.lock();
@@ -51,11 +48,8 @@ pub(super) struct Criteria {
 }
 
 pub(super) async fn restart_job(State(s): State<Shared>, headers: HeaderMap, body: Result<Body<Restart>, Response>) -> Response {
-    if let Err(r) = hybrid_admin(&s, &headers) {
-        return r;
-    }
-    let p = match body {
-        Ok(Body(p)) => p,
+    let p = match hybrid_admin_body(&s, &headers, body) {
+        Ok(p) => p,
         Err(r) => return r,
     };
     let scope = match p.criteria.and_then(|c| c.reset_scope).as_deref() {

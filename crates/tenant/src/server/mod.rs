@@ -562,6 +562,13 @@ fn hybrid_admin(s: &TenantServer, headers: &HeaderMap) -> Result<(), Response> {
     holds_role(s, headers, &[crate::roles::Role::GlobalAdministrator, crate::roles::Role::HybridIdentityAdministrator])
 }
 
+/// A request body, for a Global or Hybrid Identity Administrator: the caller checked first,
+/// then the body read (so a stranger learns nothing from a body's errors).
+fn hybrid_admin_body<T>(s: &TenantServer, headers: &HeaderMap, body: Result<Body<T>, Response>) -> Result<T, Response> {
+    hybrid_admin(s, headers)?;
+    body.map(|Body(p)| p)
+}
+
 /// A user (delegated token) holding one of `roles`.
 fn holds_role(s: &TenantServer, headers: &HeaderMap, roles: &[crate::roles::Role]) -> Result<(), Response> {
     let c = caller(s, headers)?;

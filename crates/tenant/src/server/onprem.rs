@@ -41,11 +41,8 @@ pub(super) async fn patch_sync(
     Path(id): Path<String>,
     body: Result<Body<SyncPatch>, Response>,
 ) -> Response {
-    if let Err(r) = hybrid_admin(&s, &headers) {
-        return r;
-    }
-    let p = match body {
-        Ok(Body(p)) => p,
+    let p = match hybrid_admin_body(&s, &headers, body) {
+        Ok(p) => p,
         Err(r) => return r,
     };
     if id != s.tenant_id().to_string() {
@@ -103,11 +100,8 @@ pub(super) async fn patch_integration(
     headers: HeaderMap,
     body: Result<Body<IntegrationPatch>, Response>,
 ) -> Response {
-    if let Err(r) = hybrid_admin(&s, &headers) {
-        return r;
-    }
-    let p = match body {
-        Ok(Body(p)) => p,
+    let p = match hybrid_admin_body(&s, &headers, body) {
+        Ok(p) => p,
         Err(r) => return r,
     };
     if p.write_back_with_cloud_sync == Some(true) && !s.relay.registered(relay::AgentKind::CloudSync) {
@@ -144,11 +138,8 @@ pub(super) async fn cloud_sync_writeback(
     headers: HeaderMap,
     body: Result<Body<CloudSyncWriteback>, Response>,
 ) -> Response {
-    if let Err(r) = hybrid_admin(&s, &headers) {
-        return r;
-    }
-    let p = match body {
-        Ok(Body(p)) => p,
+    let p = match hybrid_admin_body(&s, &headers, body) {
+        Ok(p) => p,
         Err(r) => return r,
     };
     if p.enable && !s.relay.registered(relay::AgentKind::CloudSync) {
