@@ -622,6 +622,9 @@ fn a_protected_dacl_inherits_nothing_from_above() {
     assert!(d.has_right(&bob, Right::WriteLockoutTime, &alice), "the entry on Alice herself still counts");
     let after = read(&d);
     assert_eq!(after.dacl_control & security::SE_DACL_PROTECTED, security::SE_DACL_PROTECTED);
+    // the SD-flags control's parts: the owner alone is the owner alone
+    let owner_only = SecurityDescriptor::parse(&d.security_descriptor(&alice, security::OWNER)).unwrap();
+    assert!(owner_only.owner.is_some() && owner_only.group.is_none() && owner_only.dacl.is_none());
     assert!(after.dacl.unwrap().iter().all(|a| a.flags() & security::INHERITED == 0), "nothing inherited is shown");
     // the protection moves with the object, and a write without the bit lifts it
     d.rename(&system(), &alice_dn, "CN=Alice", true, Some(&root)).unwrap();
