@@ -267,5 +267,16 @@ mod tests {
         assert_eq!(j.entries().count(), ENTRIES_BYTES / size, "{} bytes each", size);
         assert!(j.bytes <= ENTRIES_BYTES);
         assert!(j.entries().next().unwrap().source_identity["id"].as_str().unwrap().starts_with("CN=99"));
+        // entries of 64 KiB each: 64 fill the 4 MiB exactly, all kept
+        let mut j = Job::new("j".into());
+        let sized = |n: usize| format!("CN={}", "y".repeat(n));
+        j.record("t", Action { action: "create", source: (&sized(1000), "U"), target: None, error: None });
+        let first = ENTRY_OVERHEAD + serde_json::to_string(j.entries().next().unwrap()).unwrap().len();
+        let n = 1000 + 65_536 - first;
+        let mut j = Job::new("j".into());
+        for _ in 0..100 {
+            j.record("t", Action { action: "create", source: (&sized(n), "U"), target: None, error: None });
+        }
+        assert_eq!((j.entries().count(), j.bytes), (64, ENTRIES_BYTES), "the budget itself is not over it");
     }
 }
