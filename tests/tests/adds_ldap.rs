@@ -110,7 +110,9 @@ async fn the_subschema_entry_publishes_ads_schema_when_asked_by_name() {
     assert!(attr(&plain, "attributeTypes").is_empty() && attr(&plain, "objectClasses").is_empty());
     let e = one(&mut l, &aggregate, vec!["attributeTypes", "objectClasses", "dITContentRules", "modifyTimeStamp"]).await;
     let types = attr(&e, "attributeTypes");
-    assert_eq!(types.len(), ad_ds::schema::attributes().len());
+    // AD's whole schema (Microsoft's 2016 files), and Exchange's extensionAttribute1-15 the lab keeps
+    assert_eq!(types.len(), ad_ds::ad_schema::attributes().count() + 15);
+    assert!(types.iter().any(|t| t.starts_with("( 1.2.840.113556.1.4.363 NAME 'operatingSystem' ")), "AD's, not only the lab's");
     assert!(
         types.contains(
             &"( 1.2.840.113556.1.4.8 NAME 'userAccountControl' SYNTAX '1.3.6.1.4.1.1466.115.121.1.27' SINGLE-VALUE )".to_string()
@@ -121,7 +123,7 @@ async fn the_subschema_entry_publishes_ads_schema_when_asked_by_name() {
         classes.iter().any(|c| c.starts_with("( 1.2.840.113556.1.5.9 NAME 'user' SUP organizationalPerson STRUCTURAL MAY (")),
         "{classes:?}"
     );
-    assert!(attr(&e, "dITContentRules").iter().any(|c| c.contains("NAME 'group' AUX ( mailRecipient $ securityPrincipal )")));
+    assert!(attr(&e, "dITContentRules").iter().any(|c| c.contains("NAME 'group' AUX ( mailRecipient $ securityPrincipal $ posixGroup )")));
     assert_eq!(attr(&e, "modifyTimeStamp").len(), 1);
     // one level below it there is nothing; a filter that does not match returns nothing
     let r = l.search(&aggregate, Scope::OneLevel, "(objectClass=*)", vec!["cn"]).await.unwrap();
@@ -526,4 +528,121 @@ async fn the_implicit_upn_binds_with_or_without_an_explicit_one() {
     assert_eq!(r.rc, 0, "{}", r.text);
     assert_eq!(c.simple_bind("carol.n@testlab.example", "Implicit-Upn-42").await.unwrap().rc, 0);
     assert_eq!(c.simple_bind("noupn@other.example", "Implicit-Upn-42").await.unwrap().rc, 49);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_groups_on_a_base_search_only() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let mut l = t.bind(Via::Plain, "Administrator@testlab.example", "Lab-Admin-Pa55!").await;
+    let sid = |e: &SearchEntry, a: &str| -> Vec<String> {
+        let mut v: Vec<String> =
+            e.bin_attrs.get(a).into_iter().flatten().filter_map(|b| ad_ds::sid::Sid::from_bytes(b)).map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    let admin = format!("CN=Administrator,CN=Users,{}", t.base());
+    let e = one(&mut l, &admin, vec!["objectSid", "tokenGroups", "tokenGroupsGlobalAndUniversal"]).await;
+    let domain = sid(&e, "objectSid")[0].trim_end_matches("-500").to_string();
+    let rids = |v: Vec<String>| -> Vec<String> { v.into_iter().map(|s| s.replace(&domain, "D")).collect() };
+    // Samba 4.17 answers the same set for its Administrator (docs/fidelity.md): nested and
+    // through the primary group, Domain Users being in BUILTIN\Users
+    let mut want = vec!["D-512", "D-513", "D-518", "D-519", "D-520", "S-1-5-32-544", "S-1-5-32-545"];
+    want.sort();
+    assert_eq!(rids(sid(&e, "tokenGroups")), want);
+    // global and universal: no builtin (domain-local) groups
+    assert_eq!(rids(sid(&e, "tokenGroupsGlobalAndUniversal")), vec!["D-512", "D-513", "D-518", "D-519", "D-520"]);
+    // `+` does not bring it
+    let plus = one(&mut l, &admin, vec!["+"]).await;
+    assert!(!plus.bin_attrs.contains_key("tokenGroups"));
+    // in any other scope: operationsError with Samba's text
+    let r =
+        l.search(&format!("CN=Users,{}", t.base()), Scope::Subtree, "(sAMAccountName=Administrator)", vec!["tokenGroups"]).await.unwrap();
+    assert_eq!(r.1.rc, 1, "{:?}", r.1);
+    assert!(r.1.text.contains("Cannot provide tokenGroups attribute, this is not a BASE search"), "{}", r.1.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_that_reach_other_naming_contexts_end_with_continuation_references() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let base = t.base();
+    let mut l = t.bind(Via::Plain, "user1@testlab.example", &t.password_of("User1")).await;
+    let refs = |scope, at: String| {
+        let mut l = l.clone();
+        async move {
+            let r = l.search(&at, scope, "(sAMAccountName=User1)", vec!["1.1"]).await.unwrap();
+            (r.0.len(), r.1.refs.clone())
+        }
+    };
+    let dns = "testlab.example";
+    let subtree = vec![
+        format!("ldap://ForestDnsZones.{dns}/DC=ForestDnsZones,{base}"),
+        format!("ldap://DomainDnsZones.{dns}/DC=DomainDnsZones,{base}"),
+        format!("ldap://{dns}/CN=Configuration,{base}"),
+    ];
+    assert_eq!(refs(Scope::Subtree, base.clone()).await, (1, subtree.clone()));
+    let one_level: Vec<String> = subtree.iter().map(|r| format!("{r}??base")).collect();
+    assert_eq!(refs(Scope::OneLevel, base.clone()).await, (0, one_level));
+    assert_eq!(refs(Scope::Base, base.clone()).await, (0, vec![]));
+    assert_eq!(refs(Scope::Subtree, format!("OU=Lab Users,{base}")).await, (1, vec![]));
+    // Configuration's subtree is referred to Schema, which it does not hold
+    let config = format!("CN=Configuration,{base}");
+    let r = l.search(&config, Scope::Subtree, "(cn=Partitions)", vec!["1.1"]).await.unwrap();
+    assert_eq!((r.0.len(), r.1.refs.clone()), (1, vec![format!("ldap://{dns}/CN=Schema,{config}")]));
+    // paged: the references come once, with the last page
+    let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> =
+        vec![Box::new(ldap3::adapters::EntriesOnly::new()), Box::new(ldap3::adapters::PagedResults::new(2))];
+    let mut s = l.streaming_search_with(adapters, &base, Scope::Subtree, "(objectClass=user)", vec!["1.1"]).await.unwrap();
+    let mut n = 0;
+    while s.next().await.unwrap().is_some() {
+        n += 1;
+    }
+    let done = s.finish().await;
+    assert!(n > 4 && done.rc == 0, "{n} {done:?}");
+    assert_eq!(done.refs, subtree);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_and_schema_naming_contexts_are_served() {
+    install_crypto();
+    let t = TestLab::start().await;
+    let base = t.base();
+    let mut l = t.bind(Via::Plain, "user1@testlab.example", &t.password_of("User1")).await;
+    let root = one(&mut l, "", vec!["namingContexts", "dsServiceName"]).await;
+    let ncs = attr(&root, "namingContexts");
+    assert_eq!(ncs.len(), 5, "{ncs:?}");
+    // every NC the rootDSE names is there, and the object dsServiceName names
+    for dn in ncs.iter().chain(attr(&root, "dsServiceName").iter()) {
+        let r = l.search(dn, Scope::Base, "(objectClass=*)", vec!["objectClass"]).await.unwrap().success().unwrap();
+        assert_eq!(r.0.len(), 1, "{dn}");
+    }
+    let schema = format!("CN=Schema,CN=Configuration,{base}");
+    let user = one(&mut l, &format!("CN=User,{schema}"), vec!["governsID", "lDAPDisplayName", "objectCategory", "schemaIDGUID"]).await;
+    assert_eq!(attr(&user, "governsID"), vec!["1.2.840.113556.1.5.9"]);
+    assert_eq!(attr(&user, "objectCategory"), vec![format!("CN=Class-Schema,{schema}")]);
+    assert_eq!(user.bin_attrs["schemaIDGUID"][0].len(), 16);
+    // one object per definition of Microsoft's schema (paged: more than a page's 1,000)
+    let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> =
+        vec![Box::new(ldap3::adapters::EntriesOnly::new()), Box::new(ldap3::adapters::PagedResults::new(1000))];
+    let mut s = l
+        .streaming_search_with(adapters, &schema, Scope::OneLevel, "(|(objectClass=attributeSchema)(objectClass=classSchema))", vec!["1.1"])
+        .await
+        .unwrap();
+    let mut n = 0;
+    while s.next().await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, ad_ds::ad_schema::objects().len());
+    // unpaged, AD stops at MaxPageSize
+    let r = l.search(&schema, Scope::OneLevel, "(objectClass=*)", vec!["1.1"]).await.unwrap();
+    assert_eq!((r.0.len(), r.1.rc), (1000, 4));
+    // nothing is there that is not: noSuchObject with the best match
+    let r = l.search(&format!("CN=Nope,{schema}"), Scope::Base, "(objectClass=*)", vec!["1.1"]).await.unwrap();
+    assert_eq!(r.1.rc, 32);
+    assert_eq!(r.1.matched, schema);
+    // the DNS partitions' zone
+    let zone = format!("DC=testlab.example,CN=MicrosoftDNS,DC=DomainDnsZones,{base}");
+    let z = one(&mut l, &zone, vec!["objectClass"]).await;
+    assert!(attr(&z, "objectClass").contains(&"dnsZone".to_string()));
 }

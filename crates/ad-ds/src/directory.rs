@@ -152,6 +152,9 @@ impl Selection {
     }
 }
 
+/// The constructed attributes a DC works out only for a base search.
+pub const TOKEN_GROUPS: &[&str] = &["tokenGroups", "tokenGroupsGlobalAndUniversal", "tokenGroupsNoGCAcceptable"];
+
 /// A rendered search entry: DN and attributes with values.
 pub type Rendered = (String, Vec<(String, Vec<Vec<u8>>)>);
 
@@ -211,6 +214,8 @@ pub struct Directory {
     tombstones: Vec<Entry>,
     /// Emptied by every write but a bind's bookkeeping (see [`Directory::derived`]).
     derived: OnceLock<Derived>,
+    /// The Configuration, Schema and DNS naming contexts: made on the first search of one.
+    partitions: OnceLock<crate::partitions::Partitions>,
 }
 
 impl Directory {
@@ -241,9 +246,15 @@ impl Directory {
             dacl_protected: BTreeSet::new(),
             tombstones: Vec::new(),
             derived: OnceLock::new(),
+            partitions: OnceLock::new(),
         };
         crate::domain::provision(&mut d);
         d
+    }
+
+    /// The naming contexts this DC holds beside the domain's (built on first use).
+    pub fn partitions(&self) -> &crate::partitions::Partitions {
+        self.partitions.get_or_init(|| crate::partitions::Partitions::build(self))
     }
 
     pub fn config(&self) -> &DomainConfig {
@@ -1665,9 +1676,40 @@ impl Directory {
             "modifyTimeStamp" => e.values("whenChanged").first().map(|v| vec![v.to_vec()]),
             "structuralObjectClass" => e.structural_class().map(|c| vec![c.as_bytes().to_vec()]),
             "subSchemaSubEntry" => one(format!("CN=Aggregate,{}", self.schema_dn())),
+            "tokenGroups" | "tokenGroupsNoGCAcceptable" => self.token_groups(e, false),
+            "tokenGroupsGlobalAndUniversal" => self.token_groups(e, true),
             _ if e.is_class("user") => account::constructed(self, e, name, self.clock.filetime()),
             _ => None,
         }
+    }
+
+    /// The SIDs of every group a security principal is in, nested and through its primary
+    /// group (MS-ADTS 3.1.1.4.5.19); without the domain-local and builtin ones for
+    /// tokenGroupsGlobalAndUniversal.
+    fn token_groups(&self, e: &Entry, global_and_universal: bool) -> Option<Vec<Vec<u8>>> {
+        if !(e.is_class("user") || e.is_class("group")) {
+            return None;
+        }
+        let mut todo: Vec<DnKey> = e.values("memberOf").iter().filter_map(|v| self.resolve(&String::from_utf8_lossy(v)).ok()).collect();
+        let primary = e.values("primaryGroupID").first().and_then(|v| std::str::from_utf8(v).ok()?.parse::<u32>().ok());
+        if let Some(rid) = primary {
+            todo.extend(self.idx_sid.get(self.domain_sid.child(rid).to_bytes().as_slice()).cloned());
+        }
+        let mut seen = BTreeSet::new();
+        let mut sids = vec![];
+        while let Some(k) = todo.pop() {
+            if !seen.insert(k.clone()) {
+                continue;
+            }
+            let Some(g) = self.entries.get(&k) else { continue };
+            let group_type = g.values("groupType").first().and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok()).unwrap_or(0);
+            // GROUP_TYPE_BUILTIN_LOCAL_GROUP 0x1, GROUP_TYPE_RESOURCE_GROUP (domain local) 0x4
+            if !(global_and_universal && group_type & 0x5 != 0) {
+                sids.extend(g.values("objectSid").iter().map(|v| v.to_vec()));
+            }
+            todo.extend(g.values("memberOf").iter().filter_map(|v| self.resolve(&String::from_utf8_lossy(v)).ok()));
+        }
+        Some(sids)
     }
 
     /// Renders an entry for a search result.
@@ -1687,7 +1729,8 @@ impl Directory {
             }
         }
         if sel.all_operational {
-            for d in schema::attributes().iter().filter(|d| d.constructed()) {
+            // (tokenGroups only when asked for by name: it is worked out for one object)
+            for d in schema::attributes().iter().filter(|d| d.constructed() && !TOKEN_GROUPS.contains(&d.name)) {
                 push(d.name.to_string(), self.values_of(e, d.name));
             }
         }

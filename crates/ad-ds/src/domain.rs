@@ -251,6 +251,8 @@ pub(crate) fn provision(d: &mut Directory) {
     member_add(d, &format!("CN=Administrators,{builtin}"), &format!("CN=Domain Admins,{users}"));
     member_add(d, &format!("CN=Administrators,{builtin}"), &format!("CN=Enterprise Admins,{users}"));
     member_add(d, &format!("CN=Domain Controllers,{users}"), &dc_dn);
+    // as dcpromo leaves it: every domain user is in BUILTIN\Users (tokenGroups shows it)
+    member_add(d, &format!("CN=Users,{builtin}"), &format!("CN=Domain Users,{users}"));
 }
 
 /// Adds `member` to a group as the system.

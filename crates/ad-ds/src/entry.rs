@@ -150,7 +150,7 @@ impl Entry {
 /// Equality under the attribute's syntax: case-insensitive strings and DNs, numbers by value,
 /// binary byte for byte.
 pub fn values_equal(attr: &str, a: &[u8], b: &[u8]) -> bool {
-    let syntax = schema::attribute(attr).map(|d| d.syntax).unwrap_or(Syntax::String);
+    let syntax = schema::published(attr).map(|d| d.syntax).unwrap_or(Syntax::String);
     match syntax {
         // AD also accepts the text form of a SID in an assertion: (objectSid=S-1-5-21-...)
         Syntax::Sid => a == b || crate::sid::Sid::parse(&String::from_utf8_lossy(b)).is_some_and(|s| s.to_bytes() == a),

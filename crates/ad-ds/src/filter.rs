@@ -96,7 +96,7 @@ impl Filter {
                 Truth::from_bool(!s.values_of(a).is_empty())
             }
             Filter::Equal(a, v) | Filter::Approx(a, v) => {
-                let Some(def) = schema::attribute(a) else { return Truth::Undefined };
+                let Some(def) = schema::published(a) else { return Truth::Undefined };
                 let want = if def.name == "objectCategory" { Cow::Owned(expand_category(v).into_bytes()) } else { assertion_bytes(v) };
                 let vals = s.values_of(a);
                 Truth::from_bool(vals.iter().any(|x| equal(def.syntax, a, x, &want)))
@@ -104,7 +104,7 @@ impl Filter {
             Filter::GreaterOrEqual(a, v) => order(s, a, v, |o| o != Ordering::Less),
             Filter::LessOrEqual(a, v) => order(s, a, v, |o| o != Ordering::Greater),
             Filter::Substring { attr, initial, any, last } => {
-                let Some(def) = schema::attribute(attr) else { return Truth::Undefined };
+                let Some(def) = schema::published(attr) else { return Truth::Undefined };
                 if def.binary() {
                     return Truth::Undefined;
                 }
@@ -116,7 +116,7 @@ impl Filter {
             }
             Filter::Extensible { rule, attr, value, .. } => {
                 let (Some(rule), Some(attr)) = (rule, attr) else { return Truth::Undefined };
-                if schema::attribute(attr).is_none() {
+                if schema::published(attr).is_none() {
                     return Truth::Undefined;
                 }
                 match rule.as_str() {
@@ -188,7 +188,7 @@ fn equal(syntax: Syntax, attr: &str, stored: &[u8], asserted: &[u8]) -> bool {
 }
 
 fn order(s: &dyn Subject, a: &str, v: &str, ok: impl Fn(Ordering) -> bool) -> Truth {
-    let Some(def) = schema::attribute(a) else { return Truth::Undefined };
+    let Some(def) = schema::published(a) else { return Truth::Undefined };
     let vals = s.values_of(a);
     match def.syntax {
         Syntax::Integer | Syntax::LargeInteger => {

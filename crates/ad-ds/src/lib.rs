@@ -8,12 +8,18 @@
 //! AD's name forms for simple binds, its result codes and diagnostic texts, its rootDSE,
 //! paging and size limits, and passwords kept only as NT hashes.
 //!
+//! Beside the domain's naming context it serves, read-only, the Configuration NC (Partitions
+//! and its crossRefs, Sites, Services), the Schema NC (AD's whole schema, from Microsoft's
+//! published files) and the DNS partitions, and refers a search at the domain's root to them
+//! as a Windows DC does (continuation references).
+//!
 //! What it leaves out: schema changes, replication, Kerberos/NTLM/SASL, ACEs beyond the
-//! password and sync rights (kept, not enforced), the Configuration and Schema naming
-//! contexts (only the subschema entry is served), referrals.
+//! password and sync rights (kept, not enforced), values for attributes outside the lab's
+//! own table, DNS records.
 //!
 //! Layout:
-//! - [`dn`], [`sid`], [`schema`], [`entry`]: names, SIDs, the known schema, one object;
+//! - [`dn`], [`sid`], [`schema`], [`entry`]: names, SIDs, the attributes the lab keeps values
+//!   for, one object; [`ad_schema`]: Microsoft's whole schema, read at build time;
 //! - [`directory`]: the objects, the indexes and every operation as plain synchronous Rust;
 //! - [`account`], [`password`], [`policy`]: account state, bind bookkeeping, password
 //!   material, the domain and fine-grained password policies;
@@ -21,13 +27,15 @@
 //!   [`security`]: those rights as nTSecurityDescriptor's ACEs;
 //! - [`filter`]: RFC 4515 filters with AD's matching rules;
 //! - [`domain`]: what a new domain holds; [`ldif`]: seeding and saving a directory;
-//! - [`session`], [`rootdse`]: LDAP requests → directory calls, with no socket; the rootDSE
-//!   and the subschema entry;
+//! - [`session`], [`rootdse`], [`partitions`]: LDAP requests → directory calls, with no
+//!   socket; the rootDSE and the subschema entry; the other naming contexts and the
+//!   references to them;
 //! - [`codec`]: ldap3_proto's codec, repaired for binary filter values;
 //! - [`server`], [`tls`]: listeners, LDAPS and StartTLS.
 
 pub mod access;
 pub mod account;
+pub mod ad_schema;
 pub mod codec;
 pub mod directory;
 pub mod dn;
@@ -37,6 +45,7 @@ pub mod error;
 pub mod filter;
 pub mod ldif;
 pub mod oplog;
+pub mod partitions;
 pub mod password;
 pub mod policy;
 pub mod ratelimit;

@@ -32,9 +32,11 @@ pub fn entry(d: &Directory, tls_available: bool, _encrypted: bool) -> RootDse {
         ("currentTime", s(&clock::generalized_time(d.clock().now()))),
         ("subschemaSubentry", s(&subschema_dn(d))),
         ("dsServiceName", s(&format!("CN=NTDS Settings,{server}"))),
-        // Only the domain naming context is served; AD also lists Configuration, Schema
-        // and the DNS zones, which the lab does not hold (docs/fidelity.md).
-        ("namingContexts", s(&base)),
+        // the domain's, then those crate::partitions holds, in a Windows DC's order
+        ("namingContexts", {
+            let n = crate::partitions::names(d.base_dn());
+            many(&[&base, &n.config, &n.schema, &n.domain_dns, &n.forest_dns])
+        }),
         ("defaultNamingContext", s(&base)),
         ("rootDomainNamingContext", s(&base)),
         ("configurationNamingContext", s(&config_nc)),
@@ -73,16 +75,20 @@ pub fn subschema_dn(d: &Directory) -> String {
     format!("CN=Aggregate,{}", d.schema_dn())
 }
 
-/// The subschema entry: every attribute and class the lab knows, with AD's attributeID,
-/// governsID and LDAP syntax OIDs, so schema-aware clients (Python ldap3's `get_info=ALL`,
-/// Apache Directory Studio) show objectGUID as a GUID and pwdLastSet as a number.
+/// The subschema entry: every attribute and class of AD's schema (Microsoft's files, read at
+/// build time: [`crate::ad_schema`]), with AD's attributeID, governsID and LDAP syntax OIDs,
+/// so schema-aware clients (Python ldap3's `get_info=ALL`, Apache Directory Studio) accept
+/// any AD attribute and show objectGUID as a GUID and pwdLastSet as a number.
 pub fn subschema(d: &Directory) -> RootDse {
     let s = |v: &str| vec![v.as_bytes().to_vec()];
     // the schema is as old as the domain (the lab's schema never changes)
     let created = d.get_dn(d.base_dn()).and_then(|e| e.values("whenCreated").first().map(|v| v.to_vec())).unwrap_or_default();
-    let types = schema::attributes().iter().map(|a| a.description().into_bytes()).collect();
-    let classes = schema::described_classes().map(|c| c.description().into_bytes()).collect();
-    let rules = schema::described_classes().filter_map(|c| c.content_rule()).map(String::into_bytes).collect();
+    // Microsoft's whole schema, and the lab's attributes it lacks (Exchange's extensionAttributes)
+    let all = crate::ad_schema::descriptions();
+    let mut types = all.attribute_types.clone();
+    types.extend(schema::attributes().iter().filter(|a| crate::ad_schema::find(a.name).is_none()).map(|a| a.description().into_bytes()));
+    let classes = all.object_classes.clone();
+    let rules = all.content_rules.clone();
     let attrs = vec![
         ("objectClass", vec![b"top".to_vec(), b"subSchema".to_vec()]),
         ("cn", s("Aggregate")),

@@ -264,6 +264,10 @@ const ATTRIBUTES: &[AttrDef] = attrs! {
     "modifyTimeStamp" "2.5.18.2" GeneralizedTime C | N;
     "structuralObjectClass" "2.5.21.9" Oid CONSTRUCTED | SYSTEM;
     "subSchemaSubEntry" "2.5.18.10" Dn CONSTRUCTED | SYSTEM | N;
+    // a principal's groups, nested (a base search only)
+    "tokenGroups" "1.2.840.113556.1.4.1301" Sid CONSTRUCTED | SYSTEM;
+    "tokenGroupsGlobalAndUniversal" "1.2.840.113556.1.4.1418" Sid CONSTRUCTED | SYSTEM;
+    "tokenGroupsNoGCAcceptable" "1.2.840.113556.1.4.1303" Sid CONSTRUCTED | SYSTEM;
     // the security descriptor: read and written through the access model (crate::security)
     "nTSecurityDescriptor" "1.2.840.113556.1.2.281" SecurityDescriptor SINGLE | CONSTRUCTED;
     // the subschema entry's (CN=Aggregate): constructed from this table
@@ -342,6 +346,12 @@ pub fn attribute_id(name: &str) -> Option<u16> {
 /// as the lab knows it) does not have.
 pub fn attribute(name: &str) -> Option<&'static AttrDef> {
     attribute_id(name).map(|i| &ATTRIBUTES[i as usize])
+}
+
+/// Any attribute AD's schema publishes: the lab's own definition, else Microsoft's (the
+/// Configuration and Schema NCs' objects hold attributes the lab keeps no values for).
+pub fn published(name: &str) -> Option<&'static AttrDef> {
+    attribute(name).or_else(|| crate::ad_schema::attribute_def(name))
 }
 
 pub fn attribute_by_id(id: u16) -> &'static AttrDef {
@@ -789,6 +799,11 @@ pub fn category_by_short_name(name: &str) -> Option<&'static str> {
         .find(|c| c.category.eq_ignore_ascii_case(name) || c.name.eq_ignore_ascii_case(name))
         .map(|c| c.category)
         .or_else(|| name.eq_ignore_ascii_case("person").then_some("Person"))
+        .or_else(|| {
+            // any class of AD's schema: its defaultObjectCategory's CN (crossRef → Cross-Ref)
+            let c = crate::ad_schema::find(name).filter(|c| c.is_class())?;
+            c.get("defaultObjectCategory")?.strip_prefix("CN=")?.split(',').next()
+        })
 }
 
 #[cfg(test)]

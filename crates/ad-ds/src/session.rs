@@ -100,8 +100,48 @@ pub struct Reply {
 /// A paged search in progress: what is left to send.
 struct Cursor {
     cookie: Vec<u8>,
-    remaining: VecDeque<DnKey>,
+    remaining: Remaining,
     selection: Selection,
+    /// Continuation references, sent with the last page.
+    refs: Vec<String>,
+}
+
+/// What a search found: objects of the domain NC, or of the other naming contexts (by
+/// position: they never change).
+enum Remaining {
+    Domain(VecDeque<DnKey>),
+    Other(VecDeque<usize>),
+}
+
+impl Remaining {
+    fn len(&self) -> usize {
+        match self {
+            Remaining::Domain(k) => k.len(),
+            Remaining::Other(k) => k.len(),
+        }
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Remaining::Domain(k) => k.truncate(n),
+            Remaining::Other(k) => k.truncate(n),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Remaining {
+        match self {
+            Remaining::Domain(k) => Remaining::Domain(k.drain(..n.min(k.len())).collect()),
+            Remaining::Other(k) => Remaining::Other(k.drain(..n.min(k.len())).collect()),
+        }
+    }
+}
+
+/// The scheme of a continuation reference: Windows writes `ldap://` whatever the connection
+/// (Samba writes the connection's own: docs/fidelity.md).
+const REFERENCE_SCHEME: &str = "ldap";
+
+fn reference_msg(msgid: i32, uri: String) -> LdapMsg {
+    LdapMsg { msgid, op: LdapOp::SearchResultReference(LdapSearchResultReference { uris: vec![uri] }), ctrl: vec![] }
 }
 
 /// Paged searches a connection may keep open at once (AD keeps a bounded number too).
@@ -441,27 +481,56 @@ impl Session {
             Ok(f) => f,
             Err(e) => return vec![done(err(&e), vec![])],
         };
-        let scope = match req.scope {
-            LdapSearchScope::Base => Scope::Base,
-            LdapSearchScope::OneLevel => Scope::OneLevel,
-            LdapSearchScope::Subtree | LdapSearchScope::Children => Scope::Subtree,
-        };
-        let sreq = SearchRequest { base: req.base.clone(), scope, filter };
-        let keys = {
+        let one_level = req.scope == LdapSearchScope::OneLevel;
+        if let Err(e) = self.token_groups_allowed(&req, &selection) {
+            return vec![done(err(&e), vec![])];
+        }
+        let (mut found, refs) = if read(dir).partitions().holds(&req.base) {
+            // Configuration, Schema, the DNS zones: held apart from the domain NC
+            if matches!(self.principal, Principal::Anonymous) {
+                return vec![done(err(&AdError::must_bind()), vec![])];
+            }
+            let scope = match req.scope {
+                LdapSearchScope::Base => crate::partitions::Scope::Base,
+                LdapSearchScope::OneLevel => crate::partitions::Scope::OneLevel,
+                LdapSearchScope::Subtree | LdapSearchScope::Children => crate::partitions::Scope::Subtree,
+            };
             let d = read(dir);
-            match d.search(&self.principal, &sreq) {
-                Ok(k) => k,
+            let p = d.partitions();
+            match p.search(&req.base, scope, &filter) {
+                Ok(mut at) => {
+                    if req.scope == LdapSearchScope::Children {
+                        at.retain(|i| p.render(*i, &Selection::default()).is_some_and(|(dn, _)| !same_dn(&dn, &req.base)));
+                    }
+                    let refs =
+                        if req.scope == LdapSearchScope::Base { vec![] } else { p.references(&req.base, one_level, REFERENCE_SCHEME) };
+                    (Remaining::Other(at.into()), refs)
+                }
                 Err(e) => return vec![done(err(&e), vec![])],
             }
+        } else {
+            let scope = match req.scope {
+                LdapSearchScope::Base => Scope::Base,
+                LdapSearchScope::OneLevel => Scope::OneLevel,
+                LdapSearchScope::Subtree | LdapSearchScope::Children => Scope::Subtree,
+            };
+            let sreq = SearchRequest { base: req.base.clone(), scope, filter };
+            let d = read(dir);
+            let mut keys: VecDeque<DnKey> = match d.search(&self.principal, &sreq) {
+                Ok(k) => k.into(),
+                Err(e) => return vec![done(err(&e), vec![])],
+            };
+            if req.scope == LdapSearchScope::Children {
+                keys.retain(|k| k.as_str() != "" && Some(k) != d.resolve(&req.base).ok().as_ref());
+            }
+            let refs =
+                if req.scope == LdapSearchScope::Base { vec![] } else { d.partitions().references(&req.base, one_level, REFERENCE_SCHEME) };
+            (Remaining::Domain(keys), refs)
         };
-        let mut keys: VecDeque<DnKey> = keys.into();
-        if req.scope == LdapSearchScope::Children {
-            keys.retain(|k| k.as_str() != "" && Some(k) != read(dir).resolve(&req.base).ok().as_ref());
-        }
         let client_limit = usize::try_from(req.sizelimit).unwrap_or(0);
-        if client_limit > 0 && keys.len() > client_limit {
-            keys.truncate(client_limit);
-            let mut msgs = self.render(dir, msgid, keys.iter(), &selection);
+        if client_limit > 0 && found.len() > client_limit {
+            found.truncate(client_limit);
+            let mut msgs = self.render(dir, msgid, &found, &selection);
             msgs.push(done(result(ResultCode::SizeLimitExceeded, None), vec![]));
             return msgs;
         }
@@ -469,33 +538,55 @@ impl Session {
             Some((size, _)) => {
                 let cookie = self.next_cookie.to_be_bytes().to_vec();
                 self.next_cookie += 1;
-                let mut cursor = Cursor { cookie, remaining: keys, selection };
+                let mut cursor = Cursor { cookie, remaining: found, selection, refs };
                 self.page(dir, msgid, &mut cursor, usize::try_from(size).unwrap_or(0))
             }
             None => {
                 // Without paging AD answers at most MaxPageSize entries, then sizeLimitExceeded.
-                let over = keys.len() > MAX_PAGE_SIZE;
-                keys.truncate(MAX_PAGE_SIZE);
-                let mut msgs = self.render(dir, msgid, keys.iter(), &selection);
-                let code = if over { ResultCode::SizeLimitExceeded } else { ResultCode::Success };
+                let over = found.len() > MAX_PAGE_SIZE;
+                found.truncate(MAX_PAGE_SIZE);
+                let mut msgs = self.render(dir, msgid, &found, &selection);
+                let code = if over {
+                    ResultCode::SizeLimitExceeded
+                } else {
+                    msgs.extend(refs.into_iter().map(|r| reference_msg(msgid, r)));
+                    ResultCode::Success
+                };
                 msgs.push(done(result(code, None), vec![]));
                 msgs
             }
         }
     }
 
+    /// tokenGroups is worked out for one object at a time: AD refuses it in a search of
+    /// more than the base (Samba's text; Windows' is not published).
+    fn token_groups_allowed(&self, req: &LdapSearchRequest, sel: &Selection) -> Result<(), AdError> {
+        let asked = sel.named.iter().find(|n| crate::directory::TOKEN_GROUPS.iter().any(|t| t.eq_ignore_ascii_case(n)));
+        match asked {
+            Some(name) if req.scope != LdapSearchScope::Base => Err(AdError::new(
+                ResultCode::OperationsError,
+                format!(
+                    "00002020: operational_search_post_process failed for attribute '{name}' - Cannot provide {name} attribute, this is not a BASE search"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn page(&mut self, dir: &RwLock<Directory>, msgid: i32, cursor: &mut Cursor, size: usize) -> Vec<LdapMsg> {
         let n = size.clamp(1, MAX_PAGE_SIZE).min(cursor.remaining.len());
-        let page: Vec<DnKey> = cursor.remaining.drain(..n).collect();
-        let mut msgs = self.render(dir, msgid, page.iter(), &cursor.selection);
-        let next_cookie = if cursor.remaining.is_empty() {
+        let page = cursor.remaining.take(n);
+        let mut msgs = self.render(dir, msgid, &page, &cursor.selection);
+        let next_cookie = if cursor.remaining.len() == 0 {
+            msgs.extend(std::mem::take(&mut cursor.refs).into_iter().map(|r| reference_msg(msgid, r)));
             vec![]
         } else {
             let c = std::mem::take(&mut cursor.cookie);
             self.cursors.push_back(Cursor {
                 cookie: c.clone(),
-                remaining: std::mem::take(&mut cursor.remaining),
+                remaining: cursor.remaining.take(usize::MAX),
                 selection: cursor.selection.clone(),
+                refs: std::mem::take(&mut cursor.refs),
             });
             while self.cursors.len() > MAX_CURSORS {
                 self.cursors.pop_front();
@@ -506,9 +597,12 @@ impl Session {
         msgs
     }
 
-    fn render<'a>(&self, dir: &RwLock<Directory>, msgid: i32, keys: impl Iterator<Item = &'a DnKey>, sel: &Selection) -> Vec<LdapMsg> {
+    fn render(&self, dir: &RwLock<Directory>, msgid: i32, found: &Remaining, sel: &Selection) -> Vec<LdapMsg> {
         let d = read(dir);
-        keys.filter_map(|k| d.render(k, sel)).map(|r| entry_msg(msgid, r)).collect()
+        match found {
+            Remaining::Domain(keys) => keys.iter().filter_map(|k| d.render(k, sel)).map(|r| entry_msg(msgid, r)).collect(),
+            Remaining::Other(at) => at.iter().filter_map(|i| d.partitions().render(*i, sel)).map(|r| entry_msg(msgid, r)).collect(),
+        }
     }
 
     fn extended(&mut self, msgid: i32, req: LdapExtendedRequest, netbios: &str) -> Reply {
