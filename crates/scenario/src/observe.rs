@@ -21,6 +21,8 @@ pub struct Observed {
     pub mismatch: Option<String>,
     /// HTTP: the response's headers (names in lower case).
     pub headers: Vec<(String, String)>,
+    /// An LDAP search's answer as JSON (`entries`, `references`), for `expect.json`.
+    pub answer: Option<Value>,
 }
 
 /// A value by dotted path (`value.0.id`); a key that itself holds dots, as OData's
@@ -66,7 +68,7 @@ impl Observed {
     }
 
     pub fn json_at(&self, path: &str) -> Option<&Value> {
-        at_path(&self.http.as_ref()?.1, path)
+        at_path(self.http.as_ref().map(|(_, b)| b).or(self.answer.as_ref())?, path)
     }
 
     fn aadsts(&self) -> Option<u64> {

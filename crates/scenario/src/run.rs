@@ -1184,11 +1184,14 @@ impl<'a> Runner<'a> {
                     entries.push(Value::Object(m));
                 }
                 let r = &res.1;
-                self.transcript.response(self.step, &format!("{} entries; {}", entries.len(), ldap_line(r.rc, &r.text)));
+                self.transcript
+                    .response(self.step, &format!("{} entries, {} references; {}", entries.len(), r.refs.len(), ldap_line(r.rc, &r.text)));
                 let _ = l.unbind().await;
-                self.last_body = json!({ "entries": entries });
+                // continuation references (a search at a domain's root meets the other NCs)
+                self.last_body = json!({ "entries": entries, "references": r.refs });
                 let mut o = Observed::ldap(r.rc, &r.text);
                 o.count = Some(entries.len());
+                o.answer = Some(self.last_body.clone());
                 Ok(o)
             }
             Action::LdapCompare(a) => {
