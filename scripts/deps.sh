@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need, once: OpenLDAP's command-line clients from Debian's
-# packages (ldapsearch, ldapwhoami, ldapmodify), OpenSSL's headers (examples/consumer builds
+# packages (ldapsearch, ldapwhoami, ldapmodify), python-ldap (python3-ldap: OpenLDAP's
+# libldap for Python) and a JDK (JNDI, run from source) for the real-client checks of a DC's
+# tree (tests/tests/adds_ldap_clients.rs), OpenSSL's headers (examples/consumer builds
 # ldap3 with native-tls), Chromium and its WebDriver (the browser
 # tests), Debian's pytest (the embedding example, examples/pytest), Python's ldap3, msal and
 # maturin (the wheel test), the Graph SDK (msgraph-sdk, azure-identity) in a venv (.venv, which sees
@@ -12,8 +14,8 @@ cd "$(dirname "$0")/.."
 
 # only the packages whose command is missing: a Node.js from elsewhere (NodeSource's
 # nodejs ships npm) conflicts with Debian's npm package
-declare -A package_of=([ldapsearch]=ldap-utils [chromium]=chromium [chromedriver]=chromium-driver [npm]=npm)
-packages=(python3-pytest python3-venv)
+declare -A package_of=([ldapsearch]=ldap-utils [chromium]=chromium [chromedriver]=chromium-driver [npm]=npm [java]=default-jdk-headless)
+packages=(python3-pytest python3-venv python3-ldap)
 missing=0
 for c in "${!package_of[@]}"; do
   command -v "$c" >/dev/null 2>&1 || { missing=1; packages+=("${package_of[$c]}"); }
@@ -21,7 +23,7 @@ done
 # Debian's own Python (not another one first on PATH) holds Debian's pytest
 system_python=/usr/bin/python3
 [ -x "$system_python" ] || system_python=python3
-"$system_python" -c 'import pytest, venv' >/dev/null 2>&1 || missing=1
+"$system_python" -c 'import pytest, venv, ldap' >/dev/null 2>&1 || missing=1
 # OpenSSL's headers: examples/consumer's ldap3 keeps its default TLS, native-tls (openssl-sys)
 if ! pkg-config --exists openssl 2>/dev/null; then missing=1; packages+=(libssl-dev pkg-config); fi
 if [ "$missing" = 1 ]; then
