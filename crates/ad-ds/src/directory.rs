@@ -152,6 +152,12 @@ impl Selection {
     }
 }
 
+/// What each DC stamps for itself on every write, originating or replicated.
+pub(crate) const LOCAL_STAMPS: &[&str] = &["uSNChanged", "uSNCreated", "whenChanged"];
+
+/// The attribute whose replication metadata the password material shares.
+pub(crate) const UNICODE_PWD: schema::AttrId = schema::AttrId::of("unicodePwd");
+
 /// The constructed attributes a DC works out only for a base search.
 pub const TOKEN_GROUPS: &[&str] = &["tokenGroups", "tokenGroupsGlobalAndUniversal", "tokenGroupsNoGCAcceptable"];
 
@@ -216,7 +222,13 @@ pub struct Directory {
     derived: OnceLock<Derived>,
     /// The Configuration, Schema and DNS naming contexts: made on the first search of one.
     partitions: OnceLock<crate::partitions::Partitions>,
+    /// This DC's number in its domain (0: the first, the PDC emulator), stamped on the
+    /// originating writes it makes (replication.rs).
+    invocation: u8,
 }
+
+mod replication;
+pub use replication::{Change, Changes};
 
 impl Directory {
     /// A directory holding only what a freshly promoted domain controller has.
@@ -247,6 +259,7 @@ impl Directory {
             tombstones: Vec::new(),
             derived: OnceLock::new(),
             partitions: OnceLock::new(),
+            invocation: 0,
         };
         crate::domain::provision(&mut d);
         d
@@ -461,6 +474,27 @@ impl Directory {
         let usn = self.next_usn();
         e.set_str("uSNChanged", usn.to_string());
         e.set_str("whenChanged", clock::generalized_time(self.clock.now()));
+        self.originate(e);
+    }
+
+    /// Marks an entry's state as this DC's originating write (replication carries it on):
+    /// the object's version, and each attribute's that differs from the stored object's.
+    fn originate(&self, e: &mut Entry) {
+        let v = crate::entry::Version { writes: e.version.writes + 1, at: self.clock.filetime(), dc: self.invocation };
+        let stored = e.guid().and_then(|g| self.idx_guid.get(&g)).and_then(|k| self.entries.get(k));
+        if let Some(old) = stored {
+            let ids: BTreeSet<u16> = old.attr_ids().chain(e.attr_ids()).collect();
+            for id in ids {
+                let name = schema::attribute_by_id(id).name;
+                if old.values(name) != e.values(name) && !LOCAL_STAMPS.contains(&name) {
+                    e.set_meta(id, v);
+                }
+            }
+            if old.secrets != e.secrets {
+                e.set_meta(UNICODE_PWD.0, v);
+            }
+        }
+        e.version = v;
     }
 
     // ----- name resolution -----
@@ -1073,6 +1107,7 @@ impl Directory {
             let usn = self.next_usn();
             e.set_str("uSNCreated", usn.to_string());
             e.set_str("uSNChanged", usn.to_string());
+            self.originate(e);
         }
         if !e.has("instanceType") {
             e.set_str("instanceType", "4");
@@ -1408,11 +1443,18 @@ impl Directory {
         {
             return Err(AdError::unwilling(0x2035, ""));
         }
-        let gone = self.unstore(&key).expect("resolved");
+        self.remove_object(&key);
+        Ok(())
+    }
+
+    /// Takes an object away as a delete does (an originating one, or one replicated in): its
+    /// tombstone, its ACL, the links to and from it.
+    fn remove_object(&mut self, key: &DnKey) {
+        let gone = self.unstore(key).expect("present");
         self.tombstone(&gone);
         // its ACL goes with it, and entries naming it match no one (a new object at the same
         // DN is another principal, with another SID)
-        self.rekey_access(&key, None);
+        self.rekey_access(key, None);
         // AD drops links to a deleted object everywhere, forward and back.
         for (fwd, back) in LINKS {
             self.relink(fwd, &gone.dn, gone.values(fwd), &[]);
@@ -1427,7 +1469,6 @@ impl Directory {
             }
         }
         self.next_usn();
-        Ok(())
     }
 
     /// What a delete leaves for replication (MS-ADTS 3.1.1.5.5.1.1): the object renamed to
@@ -1448,6 +1489,9 @@ impl Directory {
         }
         t.set_str("isDeleted", "TRUE");
         t.set_str("lastKnownParent", gone.dn.parent().map(|p| p.to_string()).unwrap_or_default());
+        // the delete is the object's next originating write (a replicated one is restamped)
+        t.version = gone.version;
+        self.originate(&mut t);
         let usn = self.next_usn();
         t.set_str("uSNChanged", usn.to_string());
         t.set_str("whenChanged", clock::generalized_time(self.clock.now()));

@@ -255,6 +255,31 @@ pub(crate) fn provision(d: &mut Directory) {
     member_add(d, &format!("CN=Users,{builtin}"), &format!("CN=Domain Users,{users}"));
 }
 
+/// Another domain controller's computer account, as dcpromo leaves it on the DC it
+/// replicated from (before [`crate::Directory::replica`] copies the domain to the new DC):
+/// under OU=Domain Controllers, a server trust account in Domain Controllers, its machine
+/// password from the OS generator and known to nobody.
+pub fn add_domain_controller(d: &mut Directory, name: &str) -> crate::error::AdResult<()> {
+    let base = d.base_dn().clone();
+    let dc_dn = format!("CN={name},OU=Domain Controllers,{base}");
+    let host = format!("{}.{}", name.to_lowercase(), d.config().dns_name);
+    let uac = (account::UF_SERVER_TRUST_ACCOUNT | account::UF_TRUSTED_FOR_DELEGATION).to_string();
+    let machine_pw = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    let attrs = [
+        ("objectClass", "computer"),
+        ("sAMAccountName", &format!("{name}$")),
+        ("dNSHostName", &host),
+        ("userAccountControl", &uac),
+        ("primaryGroupID", "516"),
+        ("isCriticalSystemObject", "TRUE"),
+    ];
+    let mut attrs: Vec<(String, Vec<Vec<u8>>)> = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
+    attrs.push(("unicodePwd".into(), vec![crate::password::unicode_pwd(&machine_pw)]));
+    d.add(&system(), &dc_dn, attrs, TLS)?;
+    member_add(d, &format!("CN=Domain Controllers,CN=Users,{base}"), &dc_dn);
+    Ok(())
+}
+
 /// Adds `member` to a group as the system.
 pub fn member_add(d: &mut Directory, group: &str, member: &str) {
     let m = Modification { op: ModOp::Add, attr: "member".into(), values: vec![member.as_bytes().to_vec()] };

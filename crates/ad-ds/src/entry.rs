@@ -45,17 +45,53 @@ pub struct Entry {
     /// The values, in the order of `ids`.
     vals: Vec<Value>,
     pub secrets: Secrets,
+    /// The object's latest originating write (replication's quick check, and a delete's).
+    pub version: Version,
+    /// Each attribute's latest originating write after the object's creation, by attribute
+    /// id (the password material under unicodePwd's): replication takes an attribute from a
+    /// partner only where the partner's write is the later one, as AD's per-attribute
+    /// metadata does. An attribute without one has kept its value since creation.
+    pub meta: Vec<(u16, Version)>,
+}
+
+/// One originating write (AD's replication metadata, MS-DRSR's PROPERTY_META_DATA_EXT): how
+/// many the object or attribute had, when this one was, on which DC. A higher version wins;
+/// two DCs that wrote the same version between replications are told apart by time, then DC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    pub writes: u32,
+    /// FILETIME of the write on the lab clock.
+    pub at: i64,
+    /// The originating DC's number in its domain (0 for the first).
+    pub dc: u8,
 }
 
 impl Entry {
     pub fn new(dn: Dn) -> Entry {
-        Entry { dn, ids: Vec::new(), vals: Vec::new(), secrets: Secrets::default() }
+        Entry { dn, ids: Vec::new(), vals: Vec::new(), secrets: Secrets::default(), version: Version::default(), meta: Vec::new() }
     }
 
     /// Gives back the room the arrays keep for growth: a stored object seldom grows.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.ids.shrink_to_fit();
         self.vals.shrink_to_fit();
+    }
+
+    /// An attribute's latest originating write (the default: none since creation).
+    pub fn meta_of(&self, id: u16) -> Version {
+        self.meta.iter().find(|(i, _)| *i == id).map(|(_, v)| *v).unwrap_or_default()
+    }
+
+    pub fn set_meta(&mut self, id: u16, v: Version) {
+        match self.meta.iter_mut().find(|(i, _)| *i == id) {
+            Some(m) => m.1 = v,
+            None => self.meta.push((id, v)),
+        }
+    }
+
+    /// The ids of the attributes it has values for.
+    pub fn attr_ids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ids.chunk_by(|a, b| a == b).map(|c| c[0])
     }
 
     /// Every attribute, in schema id order.

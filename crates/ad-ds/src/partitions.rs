@@ -58,9 +58,19 @@ impl Partitions {
         let created = d.get_dn(d.base_dn()).and_then(|e| e.values("whenCreated").first().map(|v| v.to_vec())).unwrap_or_default();
         let usn = d.get_dn(d.base_dn()).and_then(|e| e.values("uSNCreated").first().map(|v| v.to_vec())).unwrap_or_else(|| b"1".to_vec());
         let site = format!("CN=Default-First-Site-Name,CN=Sites,{}", n.config);
-        let server = format!("CN={},CN=Servers,{site}", cfg.dc_name);
-        let ntds = format!("CN=NTDS Settings,{server}");
-        let host = format!("{}.{}", cfg.dc_name.to_lowercase(), cfg.dns_name);
+        // the domain's DCs (their computer accounts under OU=Domain Controllers)
+        let dcs_ou = format!("OU=Domain Controllers,{base}");
+        let mut dc_names: Vec<String> = d
+            .unordered_entries()
+            .filter(|e| e.is_class("computer") && e.dn.parent().is_some_and(|p| p.to_string().eq_ignore_ascii_case(&dcs_ou)))
+            .filter_map(|e| e.dn.rdns.first().map(|r| r.value.clone()))
+            .collect();
+        if !dc_names.iter().any(|x| x.eq_ignore_ascii_case(&cfg.dc_name)) {
+            dc_names.push(cfg.dc_name.clone());
+        }
+        dc_names.sort();
+        // the operations masters' holder: the domain's first DC (the PDC emulator)
+        let ntds = format!("CN=NTDS Settings,CN={},CN=Servers,{site}", dc_names[0]);
         let seed = cfg.seed;
         let mut out = Builder { entries: vec![], created, usn, seed, schema: n.schema.clone() };
 
@@ -103,47 +113,51 @@ impl Partitions {
             a.push(("msDS-NC-Replica-Locations", s(&ntds)));
             out.add(&format!("CN={},{partitions}", guid_text(&derived_guid(seed, label))), "crossRef", "Cross-Ref", 4, a);
         }
-        // Sites: this DC's server object and its NTDS Settings
+        // Sites
         let sites = format!("CN=Sites,{}", n.config);
         out.add(&sites, "sitesContainer", "Sites-Container", 4, vec![("systemFlags", s("-2113929216"))]);
         out.add(&site, "site", "Site", 4, vec![("systemFlags", s("33554432"))]);
         out.add(&format!("CN=Servers,{site}"), "serversContainer", "Servers-Container", 4, vec![("systemFlags", s("33554432"))]);
-        out.add(
-            &server,
-            "server",
-            "Server",
-            4,
-            vec![
-                ("dNSHostName", s(&host)),
-                ("serverReference", s(&format!("CN={},OU=Domain Controllers,{base}", cfg.dc_name))),
-                ("systemFlags", s("1375731712")),
-            ],
-        );
-        out.add(
-            &ntds,
-            "nTDSDSA",
-            "NTDS-DSA",
-            4,
-            vec![
-                ("options", s("1")), // NTDSDSA_OPT_IS_GC
-                ("invocationId", vec![derived_guid(seed, &format!("invocation {}", cfg.dc_name)).to_vec()]),
-                ("dMDLocation", s(&n.schema)),
-                ("hasMasterNCs", vec![n.schema.clone().into_bytes(), n.config.clone().into_bytes(), base.clone().into_bytes()]),
-                (
-                    "msDS-hasMasterNCs",
-                    vec![
-                        n.forest_dns.clone().into_bytes(),
-                        n.domain_dns.clone().into_bytes(),
-                        n.schema.clone().into_bytes(),
-                        n.config.clone().into_bytes(),
-                        base.clone().into_bytes(),
-                    ],
-                ),
-                ("msDS-HasDomainNCs", s(&base)),
-                ("msDS-Behavior-Version", s("7")),
-                ("systemFlags", s("33554432")),
-            ],
-        );
+        // every DC of the domain: a server object and its NTDS Settings each
+        for name in &dc_names {
+            let server = format!("CN={name},CN=Servers,{site}");
+            out.add(
+                &server,
+                "server",
+                "Server",
+                4,
+                vec![
+                    ("dNSHostName", s(&format!("{}.{}", name.to_lowercase(), cfg.dns_name))),
+                    ("serverReference", s(&format!("CN={name},{dcs_ou}"))),
+                    ("systemFlags", s("1375731712")),
+                ],
+            );
+            out.add(
+                &format!("CN=NTDS Settings,{server}"),
+                "nTDSDSA",
+                "NTDS-DSA",
+                4,
+                vec![
+                    ("options", s("1")), // NTDSDSA_OPT_IS_GC
+                    ("invocationId", vec![derived_guid(seed, &format!("invocation {name}")).to_vec()]),
+                    ("dMDLocation", s(&n.schema)),
+                    ("hasMasterNCs", vec![n.schema.clone().into_bytes(), n.config.clone().into_bytes(), base.clone().into_bytes()]),
+                    (
+                        "msDS-hasMasterNCs",
+                        vec![
+                            n.forest_dns.clone().into_bytes(),
+                            n.domain_dns.clone().into_bytes(),
+                            n.schema.clone().into_bytes(),
+                            n.config.clone().into_bytes(),
+                            base.clone().into_bytes(),
+                        ],
+                    ),
+                    ("msDS-HasDomainNCs", s(&base)),
+                    ("msDS-Behavior-Version", s("7")),
+                    ("systemFlags", s("33554432")),
+                ],
+            );
+        }
         // Services: where tools read the tombstone lifetime and dSHeuristics
         let services = format!("CN=Services,{}", n.config);
         out.add(&services, "container", "Container", 4, vec![("systemFlags", s("-2147483648"))]);

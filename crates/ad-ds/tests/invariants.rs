@@ -111,6 +111,9 @@ fn without_bookkeeping(e: &Entry) -> Entry {
     for a in ["badPwdCount", "badPasswordTime", "lockoutTime", "uSNChanged", "whenChanged"] {
         e.remove(a);
     }
+    // (replication metadata, like uSNChanged: a lockout is a replicated write)
+    e.version = Default::default();
+    e.meta.clear();
     e
 }
 

@@ -1,0 +1,222 @@
+//! Replication between the DCs of one domain, as plain data: what a DC changed since a
+//! partner's watermark ([`Directory::changes_since`]), and applying a partner's changes
+//! ([`Directory::apply`]). Each DC has its own USNs; an object's [`Version`] says which
+//! originating write a copy is, so a change comes back to its own DC as already held, and of
+//! two DCs that wrote one object between replications the later write wins (AD resolves
+//! per attribute; the lab per object: docs/fidelity.md).
+//!
+//! What is not replicated stays each DC's own, as in AD: badPwdCount, badPasswordTime,
+//! lastLogon, logonCount, lastLogoff (MS-ADA1: not in the partial or full replica set's
+//! replicated attributes), and back links (memberOf, directReports), which each DC keeps from
+//! the forward links it holds.
+
+use super::*;
+use crate::entry::Version;
+
+/// The attributes a DC keeps for itself.
+const NOT_REPLICATED: &[&str] = &["badPwdCount", "badPasswordTime", "lastLogon", "logonCount", "lastLogoff"];
+
+/// One object's state as its DC holds it, or its deletion.
+#[derive(Clone, Debug)]
+pub enum Change {
+    Object {
+        entry: Entry,
+        /// The grants and denies placed on the object itself (ACEs written into its
+        /// nTSecurityDescriptor travel with it).
+        grants: Vec<Grant>,
+        denies: Vec<Grant>,
+        protected: bool,
+    },
+    Deleted {
+        guid: [u8; 16],
+        version: Version,
+    },
+}
+
+/// What a DC sends a partner: its changes in USN order, and the highest USN they reach
+/// (the partner's next watermark).
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    pub changes: Vec<Change>,
+    pub high_usn: i64,
+}
+
+impl Directory {
+    /// This DC's number in its domain (0: the first DC, which holds the PDC emulator role).
+    pub fn invocation(&self) -> u8 {
+        self.invocation
+    }
+
+    /// A second (third, …) DC of this domain, promoted from this one: a full copy of the
+    /// domain as it stands (AD's initial replication), its own name, number and USNs, and a
+    /// RID pool of its own. The caller adds the new DC's computer account first (on this DC,
+    /// so that both hold it).
+    pub fn replica(&self, dc_name: &str, invocation: u8) -> Directory {
+        let mut config = self.config.clone();
+        config.dc_name = dc_name.to_string();
+        Directory {
+            config,
+            base: self.base.clone(),
+            domain_sid: self.domain_sid.clone(),
+            clock: self.clock.clone(),
+            rng: StdRng::seed_from_u64(self.config.seed ^ (u64::from(invocation) << 56)),
+            entries: self.entries.clone(),
+            order: self.order.clone(),
+            idx_sam: self.idx_sam.clone(),
+            idx_upn: self.idx_upn.clone(),
+            idx_guid: self.idx_guid.clone(),
+            idx_sid: self.idx_sid.clone(),
+            idx_mail: self.idx_mail.clone(),
+            idx_usn: self.idx_usn.clone(),
+            usn: self.usn,
+            // AD hands each DC a pool of RIDs from the RID master; the lab's pools are far apart
+            next_rid: self.next_rid + 100_000 * u32::from(invocation),
+            grants: self.grants.clone(),
+            denies: self.denies.clone(),
+            other_aces: self.other_aces.clone(),
+            written_aces: self.written_aces.clone(),
+            dacl_protected: self.dacl_protected.clone(),
+            tombstones: self.tombstones.clone(),
+            derived: OnceLock::new(),
+            partitions: OnceLock::new(),
+            invocation,
+        }
+    }
+
+    /// Every change this DC holds above a partner's watermark (objects by uSNChanged,
+    /// deletions by their tombstone's).
+    pub fn changes_since(&self, watermark: i64) -> Changes {
+        let mut changes: Vec<(i64, Change)> = self
+            .idx_usn
+            .range((watermark + 1, Dn::root().key())..)
+            .filter_map(|(usn, k)| self.entries.get(k).map(|e| (*usn, self.object_change(k, e))))
+            .collect();
+        for t in &self.tombstones {
+            let usn = t.int("uSNChanged").unwrap_or(0);
+            if let (true, Some(guid)) = (usn > watermark, t.guid()) {
+                changes.push((usn, Change::Deleted { guid, version: t.version }));
+            }
+        }
+        changes.sort_by_key(|(usn, _)| *usn);
+        Changes { high_usn: self.usn.max(watermark), changes: changes.into_iter().map(|(_, c)| c).collect() }
+    }
+
+    /// One object's state now, for an urgent replication (a lockout, a password written on a
+    /// DC that is not the PDC emulator: MS-ADTS 3.1.1.1.10's "replicated urgently").
+    pub fn change_of(&self, key: &DnKey) -> Option<Change> {
+        self.entries.get(key).map(|e| self.object_change(key, e))
+    }
+
+    fn object_change(&self, key: &DnKey, e: &Entry) -> Change {
+        Change::Object {
+            entry: e.clone(),
+            grants: self.grants.iter().filter(|g| &g.scope == key).cloned().collect(),
+            denies: self.denies.iter().filter(|g| &g.scope == key).cloned().collect(),
+            protected: self.dacl_protected.contains(key),
+        }
+    }
+
+    /// Applies a partner's changes: each one this DC does not already hold at that version
+    /// or a later one. Returns how many it took.
+    pub fn apply(&mut self, changes: &Changes) -> usize {
+        let mut taken = 0;
+        for c in &changes.changes {
+            let took = match c {
+                Change::Object { entry, grants, denies, protected } => self.apply_object(entry, grants, denies, *protected),
+                Change::Deleted { guid, version } => {
+                    let Some(key) = self.idx_guid.get(guid).cloned() else { continue };
+                    if self.entries.get(&key).is_some_and(|e| e.version > *version) {
+                        continue;
+                    }
+                    self.remove_object(&key);
+                    if let Some(t) = self.tombstones.last_mut() {
+                        t.version = *version;
+                    }
+                    true
+                }
+            };
+            taken += usize::from(took);
+        }
+        taken
+    }
+
+    fn apply_object(&mut self, incoming: &Entry, grants: &[Grant], denies: &[Grant], protected: bool) -> bool {
+        let Some(guid) = incoming.guid() else { return false };
+        let held_key = self.idx_guid.get(&guid).cloned();
+        let held = held_key.as_ref().and_then(|k| self.entries.get(k)).cloned();
+        let mut e = match &held {
+            Some(h) => match merge(h, incoming) {
+                Some(merged) => merged,
+                None => return false,
+            },
+            None => {
+                // new here: the object as the partner holds it, bookkeeping left out
+                let mut e = incoming.clone();
+                for a in NOT_REPLICATED {
+                    e.set(a, Vec::<Value>::new());
+                }
+                e
+            }
+        };
+        let key = e.dn.key();
+        let usn = self.next_usn();
+        e.set_str("uSNChanged", usn.to_string());
+        e.set_str("whenChanged", clock::generalized_time(self.clock.now()));
+        if held.is_none() {
+            e.set_str("uSNCreated", usn.to_string());
+        }
+        // a rename or move made on the partner: the object leaves its old place here
+        if let Some(old_key) = held_key.as_ref().filter(|k| **k != key) {
+            self.unstore(old_key);
+            self.rekey_access(old_key, Some(&key));
+        }
+        let links: Vec<(&str, Vec<Value>, Vec<Value>)> = LINKS
+            .iter()
+            .map(|(f, _)| (*f, held.as_ref().map(|h| h.values(f).to_vec()).unwrap_or_default(), e.values(f).to_vec()))
+            .collect();
+        let dn = e.dn.clone();
+        self.store_at(key.clone(), e);
+        for (fwd, old, new) in links {
+            self.relink(fwd, &dn, &old, &new);
+        }
+        self.grants.retain(|g| g.scope != key);
+        self.grants.extend(grants.iter().cloned());
+        self.denies.retain(|g| g.scope != key);
+        self.denies.extend(denies.iter().cloned());
+        if protected {
+            self.dacl_protected.insert(key);
+        } else {
+            self.dacl_protected.remove(&key);
+        }
+        true
+    }
+}
+
+/// A partner's copy folded into this DC's, attribute by attribute: each replicated
+/// attribute whose latest write on the partner is later than this DC's (the password
+/// material with unicodePwd, the name with distinguishedName). None: nothing is newer.
+fn merge(held: &Entry, incoming: &Entry) -> Option<Entry> {
+    let mut e = held.clone();
+    let mut taken = false;
+    let ids: BTreeSet<u16> = held.attr_ids().chain(incoming.attr_ids()).chain(incoming.meta.iter().map(|(i, _)| *i)).collect();
+    for id in ids {
+        let name = schema::attribute_by_id(id).name;
+        if NOT_REPLICATED.contains(&name) || LOCAL_STAMPS.contains(&name) || LINKS.iter().any(|(_, back)| *back == name) {
+            continue;
+        }
+        let theirs = incoming.meta_of(id);
+        if theirs > held.meta_of(id) {
+            e.set(name, incoming.values(name).to_vec());
+            e.set_meta(id, theirs);
+            if id == UNICODE_PWD.0 {
+                e.secrets = incoming.secrets.clone();
+            }
+            if name == "distinguishedName" {
+                e.dn = incoming.dn.clone();
+            }
+            taken = true;
+        }
+    }
+    e.version = held.version.max(incoming.version);
+    taken.then_some(e)
+}
