@@ -54,6 +54,7 @@ pub mod schema;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod topology;
 
 // the wire vocabulary clients share (SIDs, security descriptors): ad-wire's, named here too
 pub use ad_wire::{security, sid};

@@ -87,9 +87,28 @@ pub struct DomainController {
     /// Reads that spun for a lone client's next request.
     spins: std::sync::atomic::AtomicU64,
     receive_budget: Arc<crate::codec::ReceiveBudget>,
+    /// The domain's PDC emulator, on a DC that is not it ([`crate::topology`]): where a
+    /// wrong password is checked again and a password write is sent at once.
+    pub pdc: std::sync::OnceLock<Arc<DomainController>>,
+    /// The domain's other DCs (weak: they point back here), which a lockout reaches at once.
+    pub partners: std::sync::OnceLock<Vec<std::sync::Weak<DomainController>>>,
 }
 
 impl DomainController {
+    /// Urgent replication of one object to every partner that is up (an account lockout:
+    /// AD replicates it at once to the PDC emulator and the site's DCs). Copied out first,
+    /// applied after: no two directory locks at once.
+    pub fn replicate_urgently(&self, key: &crate::dn::DnKey) {
+        let change = self.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner).change_of(key);
+        let Some(change) = change else { return };
+        let changes = crate::directory::Changes { changes: vec![change], high_usn: 0 };
+        for p in self.partners.get().into_iter().flatten().filter_map(std::sync::Weak::upgrade) {
+            if p.faults.state() != DcState::Down {
+                p.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&changes);
+            }
+        }
+    }
+
     pub fn new(directory: Directory, tls: Option<TlsIdentity>) -> Arc<DomainController> {
         DomainController::with_limits(directory, tls, Limits::default())
     }
@@ -105,6 +124,8 @@ impl DomainController {
             clients: AtomicUsize::new(0),
             accepted: Default::default(),
             spins: Default::default(),
+            pdc: Default::default(),
+            partners: Default::default(),
         })
     }
 
@@ -307,6 +328,8 @@ async fn connection(
     let stream = ClientSocket::new(stream, dc.clone(), bound.clone());
     let acceptor = dc.acceptor();
     let mut session = Session::new(transport == Transport::Ldaps, acceptor.is_some());
+    session.pdc = dc.pdc.get().cloned();
+    session.this_dc = dc.partners.get().is_some().then(|| dc.clone());
     if transport == Transport::Ldaps {
         let Some(acceptor) = acceptor else { return };
         match tokio::time::timeout(dc.limits.handshake_timeout, acceptor.accept(stream)).await {

@@ -83,6 +83,9 @@ pub const SUPPORTED_CONTROLS: &[&str] = &[
     "1.2.840.113556.1.4.473",  // server-side sort request: accepted, directory order kept
 ];
 
+/// Writes a DC that is not the PDC emulator sends it at once.
+const URGENT: &[&str] = &["unicodePwd", "userPassword", "lockoutTime"];
+
 /// What the connection does after the replies are sent.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
@@ -156,6 +159,10 @@ pub struct Session {
     /// False on a DC that predates the policy-hints control (before Windows Server 2012 for
     /// 2239, 2008 R2 for 2066): the control is then an unknown one.
     pub policy_hints_supported: bool,
+    /// The PDC emulator, on a DC that is not it (crate::topology).
+    pub pdc: Option<std::sync::Arc<crate::server::DomainController>>,
+    /// The DC this session is on, in a domain of several (urgent replication starts here).
+    pub this_dc: Option<std::sync::Arc<crate::server::DomainController>>,
 }
 
 fn result(code: ResultCode, e: Option<&AdError>) -> LdapResult {
@@ -236,6 +243,8 @@ impl Session {
             cursors: VecDeque::new(),
             next_cookie: 1,
             policy_hints_supported: true,
+            pdc: None,
+            this_dc: None,
         }
     }
 
@@ -323,7 +332,7 @@ impl Session {
             }
             LdapOp::SearchRequest(req) => Reply { msgs: self.search(dir, msgid, req, paged, export, sd_parts), next: Next::Continue },
             LdapOp::ModifyRequest(req) => {
-                let mods = req
+                let mods: Vec<Modification> = req
                     .changes
                     .into_iter()
                     .map(|m| Modification {
@@ -337,7 +346,11 @@ impl Session {
                         values: m.modification.vals,
                     })
                     .collect();
+                let urgent = mods.iter().any(|m: &Modification| URGENT.iter().any(|a| m.attr.eq_ignore_ascii_case(a)));
                 let r = write(dir).modify(&self.principal, &req.dn, mods, ctx);
+                if r.is_ok() && urgent {
+                    self.urgent_to_pdc(dir, &req.dn);
+                }
                 one(LdapOp::ModifyResponse(r.map_or_else(|e| err(&e), |()| ok())))
             }
             LdapOp::AddRequest(req) => {
@@ -401,13 +414,77 @@ impl Session {
         // Most binds write nothing (no bad password to count, no logon stamp due): answer
         // those under the read lock, and take the write lock only to record something.
         let (result, writes) = read(dir).bind_outcome(&req.dn, &password);
+        if let Some(at_pdc) = self.check_at_pdc(dir, &req.dn, &password, &result) {
+            return at_pdc;
+        }
+        // a lockout this bind makes reaches the domain's other DCs at once
+        let lockout = writes.as_ref().filter(|(_, w)| w.0.iter().any(|(a, v)| *a == "lockoutTime" && v != "0")).map(|(k, _)| k.clone());
         let result = if writes.is_some() { write(dir).bind(&req.dn, &password) } else { result };
+        if let (Some(key), Some(me)) = (lockout, &self.this_dc) {
+            me.replicate_urgently(&key);
+        }
         match result {
             Ok(p) => {
                 self.principal = p;
                 ok()
             }
             Err(e) => err(&e),
+        }
+    }
+
+    /// Password check chaining (MS-SAMR 3.1.1.8.10, MS-APDS 3.1.5): on a DC that is not the
+    /// PDC emulator, a bind refused for a wrong password (or an unknown name: 52e either way)
+    /// is tried again at the PDC, which holds the newest passwords. Its success is the
+    /// answer; its refusal counts at the PDC too, and a lockout it makes reaches this DC at
+    /// once (urgent replication). None: answer from this DC alone.
+    fn check_at_pdc(
+        &mut self,
+        dir: &RwLock<Directory>,
+        name: &str,
+        password: &str,
+        local: &Result<Principal, AdError>,
+    ) -> Option<LdapResult> {
+        let wrong_password = matches!(local, Err(e) if e.code == ResultCode::InvalidCredentials && e.message.contains("data 52e"));
+        let pdc = self.pdc.as_ref().filter(|p| p.faults.state() != crate::server::DcState::Down)?;
+        if !wrong_password || password.is_empty() {
+            return None;
+        }
+        let at_pdc = pdc.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner).bind(name, password);
+        match at_pdc {
+            Ok(p) => {
+                self.principal = p;
+                Some(ok())
+            }
+            Err(_) => {
+                // this DC counts it too (below); a lockout the PDC made reaches every DC at once
+                let key = read(dir).resolve_bind_name(name)?;
+                let guid = read(dir).get(&key).and_then(|e| e.guid())?;
+                let locked = {
+                    let p = pdc.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    p.by_guid(&guid).filter(|e| e.int("lockoutTime").is_some_and(|t| t != 0)).map(|e| e.dn.key())
+                };
+                if let Some(k) = locked {
+                    pdc.replicate_urgently(&k);
+                }
+                None
+            }
+        }
+    }
+
+    /// Urgent replication: a password or a lockout written on a DC that is not the PDC
+    /// emulator is sent to it at once (MS-SAMR 3.1.1.8.10's forwarding of password changes;
+    /// MS-DRSR's DRS_SYNC_URGENT for lockouts).
+    fn urgent_to_pdc(&self, dir: &RwLock<Directory>, dn: &str) {
+        let Some(pdc) = self.pdc.as_ref().filter(|p| p.faults.state() != crate::server::DcState::Down) else { return };
+        let change = {
+            let d = read(dir);
+            d.resolve(dn).ok().and_then(|k| d.change_of(&k))
+        };
+        if let Some(c) = change {
+            pdc.directory
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .apply(&crate::directory::Changes { changes: vec![c], high_usn: 0 });
         }
     }
 
