@@ -114,24 +114,68 @@ pub(crate) type Refusal = (Failure, Option<String>);
 pub(crate) const LDAP_OP_LIMIT: Duration = Duration::from_secs(5);
 
 /// The connector's connection (and whether it is new): reused while it works, made again
-/// when it does not.
+/// when it does not — to the first DC of its candidates that answers ([`crate::dcs`]).
 pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> {
     let mut slot = inner.ldap.lock().await;
     // (ldap3's is_closed takes &mut self)
     if let Some(l) = slot.as_mut().map(|l| (l.is_closed(), l)).and_then(|(closed, l)| (!closed).then_some(l)) {
         return Ok((l.clone(), false));
     }
-    let l = connector_session(&inner.cfg, &inner.tls, inner.unsealed.load(Ordering::SeqCst)).await?;
-    *slot = Some(l.clone());
-    Ok((l, true))
+    let settings = inner.dc_settings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let all = inner.cfg.dcs();
+    let mut passed = vec![];
+    for dc in crate::dcs::candidates(&all, &settings) {
+        match connector_session_to(&inner.cfg, dc, &inner.tls, inner.unsealed.load(Ordering::SeqCst)).await {
+            Ok(l) => {
+                *slot = Some(l.clone());
+                *inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(dc.name.clone());
+                return Ok((l, true));
+            }
+            Err((Failure::DirectoryUnavailable, detail)) => {
+                // (the lab's event: Microsoft documents none for a DC that does not answer)
+                let msg = format!("{} The AD connector passes over domain controller {}.", detail.unwrap_or_default(), dc.name);
+                inner.log.log(6329, msg, None);
+                passed.push(dc.name.clone());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    *inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    let only = if settings.only_preferred { " (\"Only use preferred domain controllers\" is on)" } else { "" };
+    Err((
+        Failure::DirectoryUnavailable,
+        Some(format!("{} No domain controller answered: {}{only}.", events::SERVER_DOWN, passed.join(", "))),
+    ))
 }
 
-/// A new LDAP session bound as the AD connector account: LDAPS, or plain LDAP when the
-/// "unsealed" fault asks for it.
-pub(crate) async fn connector_session(cfg: &Config, tls: &Arc<rustls::ClientConfig>, unsealed: bool) -> Result<ldap3::Ldap, Refusal> {
-    let url = match (&cfg.ldap, unsealed) {
+/// A new LDAP session bound as the AD connector account, to the domain's first DC that
+/// answers (the preferred DCs aside: for reads before the engine runs), and that DC's name.
+pub(crate) async fn connector_session(
+    cfg: &Config,
+    tls: &Arc<rustls::ClientConfig>,
+    unsealed: bool,
+) -> Result<(ldap3::Ldap, String), Refusal> {
+    let mut last = None;
+    for dc in cfg.dcs() {
+        match connector_session_to(cfg, &dc, tls, unsealed).await {
+            Err((Failure::DirectoryUnavailable, d)) => last = Some((Failure::DirectoryUnavailable, d)),
+            other => return other.map(|l| (l, dc.name)),
+        }
+    }
+    Err(last.unwrap_or((Failure::DirectoryUnavailable, None)))
+}
+
+/// A new LDAP session to one DC bound as the AD connector account: LDAPS, or plain LDAP when
+/// the "unsealed" fault asks for it.
+pub(crate) async fn connector_session_to(
+    cfg: &Config,
+    dc: &crate::dcs::DcEndpoint,
+    tls: &Arc<rustls::ClientConfig>,
+    unsealed: bool,
+) -> Result<ldap3::Ldap, Refusal> {
+    let url = match (&dc.ldap, unsealed) {
         (Some(plain), true) => plain.clone(),
-        _ => cfg.ldaps.replace("127.0.0.1", "localhost"),
+        _ => dc.ldaps.replace("127.0.0.1", "localhost"),
     };
     // Windows' LDAP client says "server down" for a refused connection and an untrusted
     // certificate alike; the cause follows in brackets

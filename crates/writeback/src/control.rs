@@ -18,7 +18,10 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
 /// trace log (`GET {prefix}/agent-trace`) and `Set-AADCloudSyncPermissions` (`POST
 /// {prefix}/permissions` `{"permissionType", "userName", "password"}`: an Enterprise or Domain
 /// Administrator's credentials); `PUT {prefix}/scope` `{"scope": [DN, …]}` edits the
-/// configuration's scope (OUs and groups; Cloud Sync's at most 59).
+/// configuration's scope (OUs and groups; Cloud Sync's at most 59). `GET
+/// {prefix}/domain-controllers` names the domain's DCs, the connector's settings and the DC it
+/// talks to; `PUT` it `{"preferred": ["DC2"], "onlyPreferred": true}` sets Connect's preferred
+/// DCs and restarts the connector's connection ([`crate::dcs`]).
 pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -> axum::Router {
     use axum::Json;
     use axum::http::StatusCode;
@@ -28,7 +31,43 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
         let msg = json!({ "error": { "code": "NotFound", "message": "This lab runs no writeback engine." } });
         (StatusCode::NOT_FOUND, Json(msg)).into_response()
     }
-    let (s1, s2, s3, s4, s5, s6, s7) = (slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot);
+    let (s1, s2, s3, s4, s5, s6, s7) = (slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone());
+    let (s8, s9) = (slot.clone(), slot);
+    fn dc_view(e: &Engine) -> Value {
+        let s = e.dc_settings();
+        json!({
+            "domainControllers": e.domain_controllers().iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
+            "preferred": s.preferred,
+            "onlyPreferred": s.only_preferred,
+            "current": e.current_dc(),
+        })
+    }
+    let dcs_get = move || {
+        let e = s8.get().cloned();
+        async move {
+            match e {
+                Some(e) => Json(dc_view(&e)).into_response(),
+                None => none(),
+            }
+        }
+    };
+    let dcs_put = move |Json(body): Json<Value>| {
+        let e = s9.get().cloned();
+        async move {
+            let Some(e) = e else { return none() };
+            let Ok(settings) = serde_json::from_value::<crate::dcs::DcSettings>(body) else {
+                let msg = json!({ "error": { "code": "BadRequest", "message": "Expected {\"preferred\": [DC name, …], \"onlyPreferred\": bool}." } });
+                return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+            };
+            match e.set_dc_settings(settings).await {
+                Ok(()) => Json(dc_view(&e)).into_response(),
+                Err(err) => {
+                    let msg = json!({ "error": { "code": "BadRequest", "message": err.0 } });
+                    (StatusCode::BAD_REQUEST, Json(msg)).into_response()
+                }
+            }
+        }
+    };
     let status = move || {
         let e = s1.get().cloned();
         async move {
@@ -178,4 +217,5 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
         .route(&format!("{prefix}/agent-trace"), get(agent_trace))
         .route(&format!("{prefix}/permissions"), post(permissions))
         .route(&format!("{prefix}/control"), post(control))
+        .route(&format!("{prefix}/domain-controllers"), get(dcs_get).put(dcs_put))
 }

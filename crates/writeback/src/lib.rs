@@ -11,6 +11,7 @@
 mod ad;
 pub mod cloudsync;
 mod control;
+pub mod dcs;
 pub mod events;
 mod link;
 mod onboarding;
@@ -70,6 +71,8 @@ pub struct Config {
     /// Connect Sync's engine, or Cloud Sync's provisioning agent (which binds as its gMSA,
     /// finds users by their DN, syncs every two minutes and keeps a trace log).
     pub kind: relay::AgentKind,
+    /// Every DC of the domain, in the order the domain lists them (empty: `ldaps` alone).
+    pub domain_controllers: Vec<dcs::DcEndpoint>,
 }
 
 /// Cloud Sync's scoping limit: "up to 59 separate OUs or security groups" a configuration
@@ -92,6 +95,14 @@ pub fn check_scope(kind: relay::AgentKind, scope: &[String]) -> Result<(), Error
 }
 
 impl Config {
+    /// The domain's DCs: as configured, or the one `ldaps` names.
+    pub fn dcs(&self) -> Vec<dcs::DcEndpoint> {
+        if !self.domain_controllers.is_empty() {
+            return self.domain_controllers.clone();
+        }
+        vec![dcs::DcEndpoint { name: "DC1".into(), ldaps: self.ldaps.clone(), ldap: self.ldap.clone() }]
+    }
+
     /// Between sync cycles: Connect's default 30 minutes; Cloud Sync's provisioning runs
     /// "every 2 mins" (users, groups and password hashes alike: Cloud Sync FAQ).
     pub fn cycle_interval(&self) -> Duration {
@@ -333,6 +344,10 @@ pub(crate) struct Inner {
     shutdown: watch::Sender<bool>,
     /// The connector's LDAP connection, reused across operations (ldap3 multiplexes).
     ldap: tokio::sync::Mutex<Option<ldap3::Ldap>>,
+    /// The connector's domain controller connection settings (preferred DCs).
+    dc_settings: Mutex<dcs::DcSettings>,
+    /// The DC the connection above talks to.
+    current_dc: Mutex<Option<String>>,
     /// The tenant's data keys, unwrapped once each.
     keys: relay::KeyCache,
     /// Directory and password hash sync: the connector space, one cycle at a time.
@@ -463,6 +478,8 @@ impl Engine {
             link_changed: Notify::new(),
             shutdown,
             ldap: tokio::sync::Mutex::new(None),
+            dc_settings: Mutex::default(),
+            current_dc: Mutex::default(),
             keys: relay::KeyCache::default(),
             sync: tokio::sync::Mutex::new(sync::SyncState::default()),
             sync_lock: tokio::sync::Mutex::new(()),
@@ -491,6 +508,31 @@ impl Engine {
 
     pub fn connected(&self) -> bool {
         self.inner.connected.load(Ordering::SeqCst)
+    }
+
+    /// The connector's domain controller connection settings.
+    pub fn dc_settings(&self) -> dcs::DcSettings {
+        self.inner.dc_settings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Changes them, as Synchronization Service Manager does, and restarts the connector's
+    /// connection ("restart the ADSync service"): the next operation picks its DC anew.
+    pub async fn set_dc_settings(&self, s: dcs::DcSettings) -> Result<(), Error> {
+        s.check(&self.inner.cfg.dcs()).map_err(Error)?;
+        *self.inner.dc_settings.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = s;
+        *self.inner.ldap.lock().await = None;
+        *self.inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        Ok(())
+    }
+
+    /// The DC the connector's connection talks to now (None before its first operation).
+    pub fn current_dc(&self) -> Option<String> {
+        self.inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The domain's DCs as the connector knows them.
+    pub fn domain_controllers(&self) -> Vec<dcs::DcEndpoint> {
+        self.inner.cfg.dcs()
     }
 
     pub fn running(&self) -> bool {
@@ -690,11 +732,12 @@ impl Engine {
     /// engine started ([`Baseline::read`] needs no tenant: a lab reads it while the engine
     /// onboards), and the connector's LDAP session it was read on; the schedule starts now.
     pub async fn adopt(&self, read: Baseline) {
-        let session = read.session.clone();
+        let (session, dc) = (read.session.clone(), read.dc.clone());
         sync::adopt(&self.inner, read).await;
         let mut slot = self.inner.ldap.lock().await;
         if slot.is_none() {
             *slot = Some(session);
+            *self.inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(dc);
         }
         drop(slot);
         let now = self.inner.cfg.clock.now();
@@ -775,6 +818,7 @@ mod tests {
             sync_scope: vec![],
             clock: clock::Clock::frozen(clock::Clock::lab_epoch()),
             kind,
+            domain_controllers: vec![],
         };
         assert_eq!(cfg(relay::AgentKind::CloudSync).cycle_interval(), Duration::from_secs(120));
         assert_eq!(cfg(relay::AgentKind::ConnectSync).cycle_interval(), Duration::from_secs(1800));

@@ -194,6 +194,7 @@ impl Agents {
             sync_scope: vec![],
             clock: s.clock.clone(),
             kind: relay::AgentKind::ConnectSync,
+            domain_controllers: vec![],
         };
         match admin_session(&cfg, upn, password).await {
             Ok((http, token)) => Ok((cfg, http, token)),

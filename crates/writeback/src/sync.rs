@@ -54,6 +54,9 @@ pub struct SyncState {
     /// one is a full import).
     pub watermark: Option<i64>,
     pub hash_watermark: Option<i64>,
+    /// The DC those watermarks are of: each DC numbers its changes with USNs of its own, so
+    /// a cycle on another DC (a preferred DC changed, a failover) imports in full.
+    pub watermark_dc: Option<String>,
     /// Joined objects: anchor → the AD object's objectGUID and a fingerprint of what was
     /// exported.
     pub objects: HashMap<String, ([u8; 16], u64)>,
@@ -390,6 +393,14 @@ pub(crate) async fn run(inner: &Inner, policy: PolicyType, objects: bool, hashes
 async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -> Result<SyncReport, Error> {
     let cfg = &inner.cfg;
     let (mut l, _) = crate::ldap(inner).await.map_err(|(_, d)| Error(d.unwrap_or_else(|| "the DC could not be reached".into())))?;
+    let dc = inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    {
+        let mut st = inner.sync.lock().await;
+        if st.watermark_dc != dc {
+            // another DC's USNs mean nothing here: start over from a full import
+            (st.watermark, st.hash_watermark, st.watermark_dc) = (None, None, dc);
+        }
+    }
     let domain = domain_of(&cfg.base_dn);
     let mut report = SyncReport { policy_type: Some(policy), ..Default::default() };
     let scope = inner.sync.lock().await.scope.clone().unwrap_or_else(|| cfg.sync_scope.clone());
@@ -584,6 +595,8 @@ pub struct Baseline {
     hashes: Vec<ImportedHash>,
     top: i64,
     pub(crate) session: ldap3::Ldap,
+    /// The DC it was read from.
+    pub(crate) dc: String,
 }
 
 impl Baseline {
@@ -591,7 +604,7 @@ impl Baseline {
     /// or the engine's is needed, so a lab reads it while the engine onboards.
     pub async fn read(cfg: &crate::Config) -> Result<Baseline, Error> {
         let tls = crate::tls(&cfg.ca_pem)?;
-        let mut l = crate::connector_session(cfg, &tls, false).await.map_err(|(_, d)| Error(d.unwrap_or_default()))?;
+        let (mut l, dc) = crate::connector_session(cfg, &tls, false).await.map_err(|(_, d)| Error(d.unwrap_or_default()))?;
         let domain = domain_of(&cfg.base_dn);
         let filter = "(&(objectCategory=person)(objectClass=user))";
         let mut attrs = USER_ATTRS.to_vec();
@@ -612,7 +625,7 @@ impl Baseline {
             })
             .collect();
         let top = found.iter().map(|i| i.usn).max().unwrap_or(0);
-        Ok(Baseline { found, hashes, top, session: l })
+        Ok(Baseline { found, hashes, top, session: l, dc })
     }
 }
 
@@ -625,6 +638,7 @@ pub(crate) async fn adopt(inner: &Inner, b: Baseline) {
     let _ = changed_hashes(&mut st, &b.hashes);
     st.watermark = Some(b.top);
     st.hash_watermark = Some(b.top);
+    st.watermark_dc = Some(b.dc);
 }
 
 async fn export(inner: &Inner, body: SyncExport) -> Result<relay::ExportResult, Error> {
