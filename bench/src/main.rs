@@ -131,6 +131,9 @@ enum Cmd {
         /// Busy processes beside the starts (one per core: both cores busy, as in CI).
         #[arg(long, default_value_t = 0)]
         busy: usize,
+        /// Domain controllers each lab starts (`lab up --dcs N`).
+        #[arg(long, default_value_t = 1)]
+        dcs: usize,
         /// Run the busy processes in a session of their own, as `stress --cpu N` started
         /// from another terminal: Linux's autogroup then shares the CPUs between the two
         /// sessions, not between threads. By default they share the labs' session, as a CI
@@ -419,14 +422,14 @@ fn main() -> Result<()> {
             let _load = Busy::start(busy, false)?;
             tokio::runtime::Runtime::new()?.block_on(pta_load(conns, seconds, rounds, agents, busy))?
         }
-        Cmd::FreshStart { runs, lab, busy, busy_elsewhere } => {
+        Cmd::FreshStart { runs, lab, busy, dcs, busy_elsewhere } => {
             let _load = Busy::start(busy, busy_elsewhere)?;
             let load = format!(
                 "{busy} busy process(es) beside it{} on {} CPUs",
                 if busy_elsewhere { " in a session of their own" } else { "" },
                 std::thread::available_parallelism().map_or(0, |n| n.get())
             );
-            tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab, load))?
+            tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab, dcs, load))?
         }
         Cmd::Spin => loop {
             std::hint::black_box(0u64.wrapping_add(1));
@@ -695,7 +698,7 @@ fn spread_ms(mut v: Vec<std::time::Duration>) -> String {
     format!("median {:.1} ms, p95 {:.1} ms, max {:.1} ms (min {:.1}, n={})", at(0.5), at(0.95), at(1.0), at(0.0), v.len())
 }
 
-async fn fresh_start(runs: usize, lab_bin: &std::path::Path, load: String) -> Result<()> {
+async fn fresh_start(runs: usize, lab_bin: &std::path::Path, dcs: usize, load: String) -> Result<()> {
     use std::io::BufRead;
     // a process: `lab up --json` until its line on stdout, process start included
     let run = || -> Result<std::time::Duration> {
@@ -713,6 +716,8 @@ async fn fresh_start(runs: usize, lab_bin: &std::path::Path, load: String) -> Re
             "127.0.0.1:0",
             "--http",
             "127.0.0.1:0",
+            "--dcs",
+            &dcs.to_string(),
             "--state-dir",
         ])
         .arg(dir.path())
@@ -730,7 +735,7 @@ async fn fresh_start(runs: usize, lab_bin: &std::path::Path, load: String) -> Re
         Ok(took)
     };
     let times: Vec<_> = (0..runs).map(|_| run()).collect::<Result<_>>()?;
-    println!("`lab up --json` x{runs} back to back, each in a new empty state directory, to its JSON line: {}", spread_ms(times));
+    println!("`lab up --json --dcs {dcs}` x{runs} back to back, each in a new empty state directory, to its JSON line: {}", spread_ms(times));
     println!("  load: {load}; loadavg after: {}", loadavg());
     // in process: a new temp dir each time
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -740,12 +745,13 @@ async fn fresh_start(runs: usize, lab_bin: &std::path::Path, load: String) -> Re
             let dir = tempfile::tempdir()?;
             let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
             cfg.engine = engine;
+            cfg.dcs = dcs;
             let t = Instant::now();
             let lab = labkit::Lab::start(cfg).await?;
             times.push(t.elapsed());
             lab.stop().await;
         }
-        println!("Lab::start in a new empty state directory{}: {}", if engine { " with the engine" } else { "" }, spread_ms(times));
+        println!("Lab::start ({dcs} DC) in a new empty state directory{}: {}", if engine { " with the engine" } else { "" }, spread_ms(times));
     }
     Ok(())
 }

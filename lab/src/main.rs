@@ -253,6 +253,11 @@ struct UpArgs {
     /// queue link; with Connect's, at most 40 a tenant).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=39), conflicts_with = "no_engine")]
     pta_agents: u8,
+    /// Domain controllers of the domain: DC1 (the PDC emulator) and replicas, each on its own
+    /// ports with its own copy of the directory, replicating every 15 s of the lab clock
+    /// (`/lab/adds/replication` pauses it or runs it now).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    dcs: u8,
     /// The sync agent(s): connect-sync (Microsoft Entra Connect Sync, default), cloud-sync
     /// (Cloud Sync's provisioning agent in Connect's place, running as provAgentgMSA$) or
     /// both (side by side: Connect OU=Lab Users, Cloud Sync OU=Cloud Sync Users with User6).
@@ -774,6 +779,8 @@ async fn up(a: UpArgs) -> Result<()> {
         sign_in: a.sign_in,
         pta_agents: usize::from(a.pta_agents),
         sync_agents: a.agent,
+        dcs: usize::from(a.dcs),
+        dc_listeners: vec![],
     };
     if cfg.external_adds.is_some() && cfg.adds_ldif.is_some() {
         bail!("--adds-ldif is for the built-in AD DS; an external directory is seeded with the testlab");
@@ -788,6 +795,18 @@ async fn up(a: UpArgs) -> Result<()> {
     if let Some(agent) = guided.as_ref().and_then(|(_, s)| s.given.agent) {
         cfg.sync_agents = agent.lab();
     }
+    if let Some(n) = guided.as_ref().and_then(|(_, s)| s.given.dcs) {
+        cfg.dcs = usize::from(n);
+    }
+    // DC2, DC3, … a thousand ports above DC1's each (2389/2636, …), when DC1's are fixed
+    cfg.dc_listeners = (1..cfg.dcs as u16)
+        .map(|i| {
+            let at = |a: std::net::SocketAddr| {
+                if a.port() == 0 { a } else { std::net::SocketAddr::new(a.ip(), a.port().saturating_add(1000 * i)) }
+            };
+            (at(cfg.ldap), at(cfg.ldaps))
+        })
+        .collect();
     let exercise = match &a.exercise {
         Some(name) => {
             let x = shelf(a.exercises.clone()).get(name).map_err(|e| anyhow::anyhow!(e))?;
@@ -1135,6 +1154,9 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bo
         writeln!(out, "AD DS  {} (external: the testlab seeded into it; no directory sync)", a.ldaps)?;
     } else {
         writeln!(out, "AD DS  {} (StartTLS)  {}", a.ldap, a.ldaps)?;
+        for dc in a.dcs.iter().skip(1) {
+            writeln!(out, "       {}   {} (StartTLS)  {}  (replica; DC1 holds the PDC emulator role)", dc.name, dc.ldap, dc.ldaps)?;
+        }
     }
     writeln!(out, "       domain {} ({}), base {}", a.domain, a.netbios, a.base_dn)?;
     writeln!(out, "       admin  {} / {}", a.admin_dn, a.admin_password)?;

@@ -801,3 +801,48 @@ fn run_under_cloud_sync_reports_the_known_differences() {
     // under Connect (the default), the marks do not apply
     assert!(lab(&["run", "."], d).status.success());
 }
+
+/// `lab up --dcs 2` (docs/ldap.md): DC2 on ports of its own, in `lab up --json`, its own name
+/// in its rootDSE; what DC1 takes reaches DC2 by replication (or at once through the PDC
+/// emulator, for a password); `--dcs` is 1 to 8.
+#[test]
+fn up_with_two_domain_controllers() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = up(dir.path(), &["--dcs", "2"]);
+    let info = run.info.clone();
+    let dcs = info["adds"]["dcs"].as_array().unwrap().clone();
+    assert_eq!(dcs.len(), 2, "{info}");
+    assert_eq!((dcs[0]["name"].as_str(), dcs[0]["pdc"].as_bool()), (Some("DC1"), Some(true)));
+    assert_eq!((dcs[1]["name"].as_str(), dcs[1]["pdc"].as_bool()), (Some("DC2"), Some(false)));
+    assert_eq!(dcs[0]["ldaps"], info["adds"]["ldaps"], "the top-level URLs are DC1's");
+    assert_ne!(dcs[1]["ldaps"], dcs[0]["ldaps"]);
+    let mut dc2 = info.clone();
+    dc2["adds"]["ldaps"] = dcs[1]["ldaps"].clone();
+    assert!(ldapwhoami(&dc2, "TESTLAB\\User1", "Summer-Lake-41").contains("User1"), "DC2 holds the domain's users");
+    let out = Command::new("ldapsearch")
+        .args([
+            "-H",
+            dcs[1]["ldaps"].as_str().unwrap(),
+            "-x",
+            "-LLL",
+            "-D",
+            "TESTLAB\\User1",
+            "-w",
+            "Summer-Lake-41",
+            "-b",
+            "",
+            "-s",
+            "base",
+        ])
+        .args(["dnsHostName"])
+        .env("LDAPTLS_CACERT", info["adds"]["ca_cert"].as_str().unwrap())
+        .env("LDAPCONF", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dnsHostName: dc2.testlab.example"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(sigterm(run).code(), Some(0));
+    for bad in ["0", "9"] {
+        let out = lab(&["up", "--state-dir", "x", "--dcs", bad], dir.path());
+        assert_eq!(out.status.code(), Some(2), "--dcs {bad}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

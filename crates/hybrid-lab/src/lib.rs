@@ -166,6 +166,26 @@ impl LabConfig {
         self
     }
 
+    /// `n` domain controllers (`--dcs N`, 1–8): DC1 holds the PDC emulator role, the others
+    /// are replicas on ports of their own, replicating every 15 s of the lab clock
+    /// ([`Adds::replicate`] runs it now). [`Adds::domain_controllers`] lists them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), hybrid_lab::Error> {
+    /// let lab = hybrid_lab::Lab::start(hybrid_lab::LabConfig::testlab().no_engine().domain_controllers(2)).await?;
+    /// let dcs = lab.adds().domain_controllers();
+    /// assert_eq!(dcs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["DC1", "DC2"]);
+    /// assert!(dcs[0].pdc && dcs[1].ldaps_url != dcs[0].ldaps_url);
+    /// assert!(lab.json().contains(r#""name":"DC2""#));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn domain_controllers(mut self, n: usize) -> LabConfig {
+        self.inner.dcs = n;
+        self
+    }
+
     /// Before Connect's first sync cycle (`--unsynced`): the tenant holds only its
     /// cloud-only accounts until [`EngineSwitches::sync`] brings the on-premises users.
     ///
@@ -607,6 +627,19 @@ pub struct Adds<'a> {
     lab: &'a Lab,
 }
 
+/// One domain controller of the lab's domain ([`Adds::domain_controllers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainController {
+    /// `DC1`, `DC2`, …
+    pub name: String,
+    /// `ldap://127.0.0.1:PORT`.
+    pub ldap_url: String,
+    /// `ldaps://127.0.0.1:PORT`.
+    pub ldaps_url: String,
+    /// Holds the PDC emulator role.
+    pub pdc: bool,
+}
+
 /// How the domain controller answers ([`Adds::set_state`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DcState {
@@ -668,6 +701,30 @@ impl<'a> Adds<'a> {
     /// ```
     pub fn ldap_url(&self) -> &'a str {
         &self.info().ldap
+    }
+
+    /// Every domain controller of the domain, DC1 (the PDC emulator) first.
+    pub fn domain_controllers(&self) -> Vec<DomainController> {
+        self.info()
+            .dcs
+            .iter()
+            .map(|d| DomainController { name: d.name.clone(), ldap_url: d.ldap.clone(), ldaps_url: d.ldaps.clone(), pdc: d.pdc })
+            .collect()
+    }
+
+    /// `repadmin /syncall`: every DC pulls every other's changes now. Returns how many objects
+    /// the DCs took in all (0 in a lab with one DC).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), hybrid_lab::Error> {
+    /// let lab = hybrid_lab::Lab::start(hybrid_lab::LabConfig::testlab().no_engine().domain_controllers(2)).await?;
+    /// assert_eq!(lab.adds().replicate(), 0, "nothing changed since DC2 was made");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replicate(&self) -> usize {
+        self.lab.inner.topology.as_ref().map_or(0, |t| t.replicate_now().iter().map(|p| p.objects).sum())
     }
 
     /// `ldaps://127.0.0.1:PORT`.

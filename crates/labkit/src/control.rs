@@ -9,9 +9,11 @@
 //! `GET /lab/adds/rights[?trustee=DN or sAMAccountName]`: which of them the connector (or
 //! the trustee: Cloud Sync's `provAgentgMSA$`) holds on the domain root.
 //! `POST /lab/adds/fault` `{"state": "up" | "down" | "untrusted-certificate",
-//! "policyHints": bool}` (either or both): a DC that does not answer, one whose certificate
-//! comes from a CA clients were not given, one that predates the policy-hints control;
-//! `GET /lab/adds/fault`: the switches as they stand. `GET /lab/adds/operations`: the DC's
+//! "policyHints": bool}` (either or both; `"dc": "DC2"` for another DC than the first): a DC
+//! that does not answer, one whose certificate comes from a CA clients were not given, one
+//! that predates the policy-hints control; `GET /lab/adds/fault[?dc=DC2]`: the switches as
+//! they stand. `GET /lab/adds/dcs`: the lab's DCs and their replication; `POST
+//! /lab/adds/replication` (see [`replicate`]). A rights switch acts on every DC. `GET /lab/adds/operations`: the DC's
 //! recent operations (the client's address, who, the request, the answer; passwords `***`),
 //! oldest first.
 //! Lab-only, like the outbox: the lab listens on loopback.
@@ -19,26 +21,58 @@
 use std::sync::Arc;
 
 use ad_ds::access::Right;
+use ad_ds::topology::Topology;
 use ad_ds::{DcState, DomainController};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub fn router(dc: Arc<DomainController>, connector_dn: Option<String>) -> axum::Router {
-    let (dc2, dc3, dc4, dc5) = (dc.clone(), dc.clone(), dc.clone(), dc.clone());
+pub fn router(dcs: Vec<Arc<DomainController>>, topology: Option<Arc<Topology>>, connector_dn: Option<String>) -> axum::Router {
+    let dc = dcs[0].clone();
+    let (dc4, dc5) = (dc.clone(), dc.clone());
+    let (all, all2, all3, all4) = (dcs.clone(), dcs.clone(), dcs.clone(), dcs);
     let connector2 = connector_dn.clone();
     let rights = move |Json(body): Json<Value>| {
-        let (dc, connector_dn) = (dc.clone(), connector_dn.clone());
-        async move { change_right(&dc, connector_dn.as_deref(), &body) }
+        let (dcs, connector_dn) = (all.clone(), connector_dn.clone());
+        // a lab switch on the domain's ACL: every DC holds it at once, as after replication
+        async move {
+            let mut answer = None;
+            for dc in &dcs {
+                answer = Some(change_right(dc, connector_dn.as_deref(), &body));
+                if answer.as_ref().is_some_and(|r| r.status() != StatusCode::OK) {
+                    break;
+                }
+            }
+            answer.expect("a lab has a DC")
+        }
     };
     let fault = move |Json(body): Json<Value>| {
-        let dc = dc2.clone();
-        async move { set_fault(&dc, &body) }
+        let dcs = all2.clone();
+        async move {
+            match pick(&dcs, body["dc"].as_str()) {
+                Ok(dc) => set_fault(dc, &body),
+                Err(r) => *r,
+            }
+        }
     };
-    let fault_state = move || {
-        let dc = dc3.clone();
-        async move { Json(fault_json(&dc)).into_response() }
+    let fault_state = move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
+        let dcs = all3.clone();
+        async move {
+            match pick(&dcs, q.get("dc").map(String::as_str)) {
+                Ok(dc) => Json(fault_json(dc)).into_response(),
+                Err(r) => *r,
+            }
+        }
+    };
+    let (t1, t2) = (topology.clone(), topology);
+    let dcs_view = move || {
+        let (dcs, t) = (all4.clone(), t1.clone());
+        async move { Json(dcs_json(&dcs, t.as_deref())).into_response() }
+    };
+    let replication = move |Json(body): Json<Value>| {
+        let t = t2.clone();
+        async move { replicate(t.as_deref(), &body) }
     };
     let rights_held = move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
         let (dc, connector_dn) = (dc4.clone(), connector2.clone());
@@ -69,6 +103,67 @@ pub fn router(dc: Arc<DomainController>, connector_dn: Option<String>) -> axum::
         .route("/lab/adds/operations", axum::routing::get(operations))
         .route("/lab/adds/rights", axum::routing::post(rights).get(rights_held))
         .route("/lab/adds/fault", axum::routing::post(fault).get(fault_state))
+        .route("/lab/adds/dcs", axum::routing::get(dcs_view))
+        .route("/lab/adds/replication", axum::routing::post(replication))
+}
+
+/// The DC a switch names (`"dc": "DC2"`; none: the first, the PDC emulator).
+fn pick<'a>(dcs: &'a [Arc<DomainController>], name: Option<&str>) -> Result<&'a Arc<DomainController>, Box<Response>> {
+    let Some(name) = name else { return Ok(&dcs[0]) };
+    let named = |d: &&Arc<DomainController>| {
+        d.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner).config().dc_name.eq_ignore_ascii_case(name)
+    };
+    dcs.iter().find(named).ok_or_else(|| Box::new(bad(format!("no domain controller {name:?} in this lab"))))
+}
+
+/// `GET /lab/adds/dcs`: each DC (name, PDC emulator or not, its switches, its highest USN) and
+/// the replication between them.
+fn dcs_json(dcs: &[Arc<DomainController>], t: Option<&Topology>) -> Value {
+    let list: Vec<Value> = dcs
+        .iter()
+        .enumerate()
+        .map(|(i, dc)| {
+            let d = dc.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut v = fault_json(dc);
+            v["name"] = json!(d.config().dc_name);
+            v["pdc"] = json!(i == 0);
+            v["highestCommittedUSN"] = json!(d.highest_usn());
+            v
+        })
+        .collect();
+    let replication = t.map(|t| {
+        let s = t.status();
+        json!({ "intervalSeconds": s.interval_seconds, "paused": s.paused })
+    });
+    json!({ "value": list, "replication": replication })
+}
+
+/// `POST /lab/adds/replication` `{"action": "now" | "run-due"}` (`repadmin /syncall`; what
+/// fell due on the lab clock), `{"paused": bool}`, `{"intervalSeconds": N}` (any of them):
+/// the replication between the lab's DCs. `400` in a lab with one DC.
+fn replicate(t: Option<&Topology>, body: &Value) -> Response {
+    let Some(t) = t else { return bad("this lab has one domain controller: nothing replicates (start it with --dcs 2)".into()) };
+    let known = ["action", "paused", "intervalSeconds"];
+    if body.as_object().is_none_or(|o| o.is_empty() || o.keys().any(|k| !known.contains(&k.as_str()))) {
+        return bad("expected {\"action\": \"now\" | \"run-due\"}, {\"paused\": bool} and/or {\"intervalSeconds\": N}".into());
+    }
+    if let Some(p) = body.get("paused") {
+        let Some(p) = p.as_bool() else { return bad("`paused` must be true or false".into()) };
+        t.set_paused(p);
+    }
+    if let Some(i) = body.get("intervalSeconds") {
+        let Some(i) = i.as_u64().filter(|i| (1..=86_400).contains(i)) else { return bad("`intervalSeconds` must be 1..86400".into()) };
+        t.set_interval(std::time::Duration::from_secs(i));
+    }
+    let passes = match body.get("action").map(|a| a.as_str()) {
+        None => vec![],
+        Some(Some("now")) => t.replicate_now(),
+        Some(Some("run-due")) => t.run_due(),
+        Some(_) => return bad("`action` must be now or run-due".into()),
+    };
+    let s = t.status();
+    let passes: Vec<Value> = passes.iter().map(|p| json!({ "from": p.from, "to": p.to, "objects": p.objects })).collect();
+    Json(json!({ "intervalSeconds": s.interval_seconds, "paused": s.paused, "passes": passes })).into_response()
 }
 
 fn fault_json(dc: &DomainController) -> Value {

@@ -100,6 +100,13 @@ pub struct LabConfig {
     /// Which sync agent(s) the lab runs (`lab up --agent`): Connect Sync (default), Cloud
     /// Sync's provisioning agent, or both side by side with the users split by OU.
     pub sync_agents: SyncAgents,
+    /// Domain controllers of the domain (`lab up --dcs N`, 1–8): DC1 (the PDC emulator) and
+    /// replicas of it, each with its own listeners and copy of the directory, replicating on
+    /// the lab clock (ad_ds::topology).
+    pub dcs: usize,
+    /// Where the DCs after the first listen (LDAP, LDAPS): a reset listens there again; none
+    /// given, any free ports on the first DC's address.
+    pub dc_listeners: Vec<(SocketAddr, SocketAddr)>,
 }
 
 /// The sync agents a lab runs. With both, Connect covers `OU=Lab Users` and Cloud Sync
@@ -175,6 +182,8 @@ impl LabConfig {
             sign_in: Default::default(),
             pta_agents: 0,
             sync_agents: SyncAgents::ConnectSync,
+            dcs: 1,
+            dc_listeners: vec![],
         }
     }
 }
@@ -341,6 +350,15 @@ async fn start_agent(
         sync_scope,
         clock: cfg.clock.clone(),
         kind,
+        domain_controllers: match cfg.external_adds {
+            Some(_) => vec![],
+            None => info
+                .adds
+                .dcs
+                .iter()
+                .map(|d| writeback::dcs::DcEndpoint { name: d.name.clone(), ldaps: d.ldaps.clone(), ldap: Some(d.ldap.clone()) })
+                .collect(),
+        },
     };
     let log = writeback::EventLog::for_agent(cfg.clock.clone(), kind);
     // the OS user's engine key (made once, never on a lab's start path): userkeys; the
@@ -412,8 +430,11 @@ impl TenantInfo {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct AddsInfo {
+    /// The first DC's (DC1, the PDC emulator); every DC's in `dcs`.
     pub ldap: String,
     pub ldaps: String,
+    /// Every domain controller of the domain.
+    pub dcs: Vec<DcInfo>,
     pub base_dn: String,
     pub domain: String,
     pub netbios: String,
@@ -422,12 +443,24 @@ pub struct AddsInfo {
     pub ca_cert: PathBuf,
 }
 
+/// One domain controller of the lab's domain.
+#[derive(Clone, Debug, Serialize)]
+pub struct DcInfo {
+    pub name: String,
+    pub ldap: String,
+    pub ldaps: String,
+    /// Holds the PDC emulator role (the first DC).
+    pub pdc: bool,
+}
+
 pub struct Lab {
     pub info: LabInfo,
     pub clock: Clock,
     /// The AD DS's state, for the lab's own control surface (never for scenario steps);
-    /// None when the AD DS is an external directory.
+    /// None when the AD DS is an external directory. The first DC's.
     pub adds: Option<Arc<DomainController>>,
+    /// The domain's DCs and their replication, in a lab with more than one.
+    pub topology: Option<Arc<ad_ds::topology::Topology>>,
     /// The tenant's state, likewise.
     pub tenant: Arc<tenant::server::TenantServer>,
     /// The writeback engine, when the lab runs one (its controls are the lab's fault switches);
@@ -492,6 +525,16 @@ impl Lab {
                 testlab::grant_writeback_rights(&mut dir);
             }
         }
+        if !(1..=MAX_DCS).contains(&cfg.dcs) {
+            anyhow::bail!("--dcs {}: a lab runs 1 to {MAX_DCS} domain controllers", cfg.dcs);
+        }
+        if cfg.dcs > 1 && cfg.external_adds.is_some() {
+            anyhow::bail!("--dcs: an external directory brings its own domain controllers (start the built-in AD DS for several)");
+        }
+        // the other DCs' computer accounts, as dcpromo leaves them (the replicas copy them)
+        for i in 2..=cfg.dcs {
+            ad_ds::domain::add_domain_controller(&mut dir, &format!("DC{i}")).map_err(|e| anyhow::anyhow!("DC{i}: {e}"))?;
+        }
         // Cloud Sync's installer: its gMSA and rights (an external directory gets them when
         // it is seeded)
         let provisioning = cfg.sync_agents.cloud_sync().then(|| {
@@ -523,6 +566,7 @@ impl Lab {
             (None, None) => {
                 let host = format!("{}.{}", domain.dc_name.to_lowercase(), domain.dns_name);
                 let mut names = vec!["localhost".into(), "127.0.0.1".into(), host, domain.dns_name.clone()];
+                names.extend((2..=cfg.dcs).map(|i| format!("dc{i}.{}", domain.dns_name)));
                 // the addresses it listens on and the names it is served under
                 let specific = [cfg.https.ip(), cfg.ldaps.ip()].into_iter().filter(|ip| !ip.is_unspecified()).map(|ip| ip.to_string());
                 for n in specific.chain(cfg.hostnames.iter().map(|n| n.to_ascii_lowercase())) {
@@ -551,6 +595,16 @@ impl Lab {
                 TcpListener::bind(cfg.ldaps).await.with_context(|| format!("LDAPS listener on {}", cfg.ldaps))?,
             )),
         };
+        // the other DCs' listeners: where a reset found them, else any free port
+        let mut dc_listeners = vec![];
+        for i in 2..=cfg.dcs {
+            let any = SocketAddr::new(cfg.ldap.ip(), 0);
+            let (ldap, ldaps) = cfg.dc_listeners.get(i - 2).copied().unwrap_or((any, any));
+            dc_listeners.push((
+                TcpListener::bind(ldap).await.with_context(|| format!("DC{i}'s LDAP listener on {ldap}"))?,
+                TcpListener::bind(ldaps).await.with_context(|| format!("DC{i}'s LDAPS listener on {ldaps}"))?,
+            ));
+        }
         let https = TcpListener::bind(cfg.https).await.with_context(|| format!("HTTPS listener on {}", cfg.https))?;
         let http = TcpListener::bind(cfg.http).await.with_context(|| format!("HTTP listener on {}", cfg.http))?;
         let (https_addr, http_addr) = (https.local_addr()?, http.local_addr()?);
@@ -633,7 +687,17 @@ impl Lab {
                 }
             }
         }
+        // the other DCs: copies of the first as it stands (AD's initial replication)
+        let replicas: Vec<ad_ds::Directory> = (2..=cfg.dcs).map(|i| dir.replica(&format!("DC{i}"), (i - 1) as u8)).collect();
+        let replicas: Vec<Arc<DomainController>> =
+            replicas.into_iter().map(|r| DomainController::with_limits(r, Some(tls.clone()), cfg.limits.ldap)).collect();
         let dc = directory_listeners.as_ref().map(|_| DomainController::with_limits(dir, Some(tls), cfg.limits.ldap));
+        let topology = match &dc {
+            Some(first) if !replicas.is_empty() => {
+                Some(ad_ds::topology::Topology::new(std::iter::once(first.clone()).chain(replicas.iter().cloned()).collect()))
+            }
+            _ => None,
+        };
         let (stop, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -649,18 +713,33 @@ impl Lab {
             .merge(writeback::control_router_at(cloud_sync_slot.clone(), "/lab/cloudsync"))
             .merge(writeback::pta_router(agents_slot.clone()))
             .merge(control::reset_router(reset.clone()));
-        let mut listening = Listening { ldap: None, ldaps: None, https: https_addr, http: http_addr };
+        let mut listening = Listening { ldap: None, ldaps: None, https: https_addr, http: http_addr, dcs: vec![] };
         let mut tasks = vec![];
+        let mut dc_urls: Vec<DcInfo> = vec![];
         let (ldap_url, ldaps_url) = match (&dc, directory_listeners) {
             (Some(dc), Some((ldap, ldaps))) => {
-                app = app.merge(control::router(dc.clone(), connector_dn));
+                let all: Vec<Arc<DomainController>> = std::iter::once(dc.clone()).chain(replicas.iter().cloned()).collect();
+                app = app.merge(control::router(all, topology.clone(), connector_dn));
                 (listening.ldap, listening.ldaps) = (Some(ldap.local_addr()?), Some(ldaps.local_addr()?));
                 let reach = |a: SocketAddr| {
                     if a.ip().is_unspecified() { SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port()) } else { a }
                 };
                 let urls = (format!("ldap://{}", reach(ldap.local_addr()?)), format!("ldaps://{}", reach(ldaps.local_addr()?)));
+                dc_urls.push(DcInfo { name: domain.dc_name.clone(), ldap: urls.0.clone(), ldaps: urls.1.clone(), pdc: true });
                 tasks.push(tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))));
                 tasks.push(tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx.clone()))));
+                for (i, ((ldap, ldaps), r)) in dc_listeners.into_iter().zip(&replicas).enumerate() {
+                    listening.dcs.push((ldap.local_addr()?, ldaps.local_addr()?));
+                    let name = format!("DC{}", i + 2);
+                    dc_urls.push(DcInfo {
+                        name,
+                        ldap: format!("ldap://{}", reach(ldap.local_addr()?)),
+                        ldaps: format!("ldaps://{}", reach(ldaps.local_addr()?)),
+                        pdc: false,
+                    });
+                    tasks.push(tokio::spawn(ad_ds::serve(ldap, r.clone(), Transport::Ldap, stopped(rx.clone()))));
+                    tasks.push(tokio::spawn(ad_ds::serve(ldaps, r.clone(), Transport::Ldaps, stopped(rx.clone()))));
+                }
                 urls
             }
             _ => {
@@ -708,6 +787,11 @@ impl Lab {
             dashboard: format!("{https_base}/portal/lab"),
             sspr: format!("{https_base}/portal/sspr"),
             adds: AddsInfo {
+                dcs: if dc_urls.is_empty() {
+                    vec![DcInfo { name: domain.dc_name.clone(), ldap: ldap_url.clone(), ldaps: ldaps_url.clone(), pdc: true }]
+                } else {
+                    dc_urls
+                },
                 ldap: ldap_url,
                 ldaps: ldaps_url,
                 admin_dn: ext.map(|e| e.admin_dn.clone()).unwrap_or_else(|| format!("CN=Administrator,CN=Users,{base_dn}")),
@@ -779,6 +863,21 @@ impl Lab {
                 }));
             }
         }
+        if let (true, Some(t)) = (cfg.sync_schedule, &topology) {
+            // replication on the lab clock, looked at every second like the agents' schedules
+            let (t, mut stopped) = (t.clone(), stop.subscribe());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stopped.changed() => break,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                            let t = t.clone();
+                            let _ = tokio::task::spawn_blocking(move || t.run_due()).await;
+                        }
+                    }
+                }
+            }));
+        }
         let mut info = info;
         info.engine = engine.as_ref().map(|e| EngineInfo { id: e.id().to_string(), kind: e.kind() });
         info.cloud_sync = cloud_sync.as_ref().zip(provisioning.as_ref()).map(|(a, p)| CloudSyncInfo {
@@ -832,6 +931,7 @@ impl Lab {
             info,
             clock: cfg.clock,
             adds: dc,
+            topology,
             tenant: tenant_server,
             engine,
             cloud_sync,
@@ -892,19 +992,25 @@ impl Lab {
         cfg.ldaps = self.listening.ldaps.unwrap_or(cfg.ldaps);
         cfg.https = self.listening.https;
         cfg.http = self.listening.http;
+        cfg.dc_listeners = self.listening.dcs.clone();
         cfg.tls_identity = Some(self.tls.clone());
         cfg
     }
 }
 
 /// The addresses a lab's listeners took (its ports, when started on port 0).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Listening {
     pub ldap: Option<SocketAddr>,
     pub ldaps: Option<SocketAddr>,
     pub https: SocketAddr,
     pub http: SocketAddr,
+    /// The other DCs' (LDAP, LDAPS).
+    pub dcs: Vec<(SocketAddr, SocketAddr)>,
 }
+
+/// The most domain controllers a lab runs.
+pub const MAX_DCS: usize = 8;
 
 /// A lab dropped without [`Lab::stop`] (a test that ends, or panics) still stops: its engine
 /// shuts down and every listener task is cancelled, which closes its sockets as soon as the
