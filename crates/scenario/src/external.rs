@@ -17,6 +17,9 @@ pub fn ineligible(s: &Scenario, can: Capabilities) -> Option<String> {
     if s.presynced == Some(false) {
         return Some("starts before Connect's first cycle (directory sync needs the built-in directory)".into());
     }
+    if s.given.dcs.is_some_and(|n| n > 1) {
+        return Some("starts several domain controllers of the built-in domain".into());
+    }
     for (i, step) in s.steps.iter().enumerate() {
         let a = &step.value.action;
         let why = match a {
@@ -30,6 +33,9 @@ pub fn ineligible(s: &Scenario, can: Capabilities) -> Option<String> {
                 continue;
             }
             Action::AddsFault(_) => "switches a fault of the built-in domain controller",
+            Action::AddsUseDc(_) | Action::AddsReplicate(_) | Action::AddsReplication(_) | Action::EnginePreferredDcs(_) => {
+                "uses the built-in domain's several domain controllers"
+            }
             Action::EngineRevokeRight(_) | Action::EngineGrantRight(_) => "switches a connector right in the built-in directory",
             Action::AdminGraph(g) if g.path.starts_with("/lab/adds/") => "uses a switch of the built-in directory (/lab/adds/)",
             Action::EngineFault(f) if f.unsealed_ldap.is_some() => "sends the engine to the built-in directory's plain LDAP port",

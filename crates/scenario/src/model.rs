@@ -62,6 +62,11 @@ pub struct Given {
     /// Users with User6). Unset: the runner's `--agent` (default connect-sync).
     #[serde(default)]
     pub agent: Option<AgentArg>,
+    /// Domain controllers of the domain (1–8; default 1): DC1, the PDC emulator, and
+    /// replicas replicating every 15 s of the lab clock (`adds.replication`, `adds.use_dc`).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 8))]
+    pub dcs: Option<u8>,
     #[serde(default)]
     pub tenant: TenantGiven,
     #[serde(default, rename = "ad-ds")]
@@ -381,6 +386,18 @@ actions! {
     /// `untrusted_certificate` (TLS from a CA the engine does not trust), `up`; and
     /// `policy_hints: false` (a DC that predates the policy-hints control).
     "adds.fault" => AddsFault(AddsFault),
+    /// ADUC's "Change Domain Controller…": the LDAP steps after it talk to this DC (`DC2`),
+    /// `expect.entry` reads from it. In a lab started with `given: { dcs: N }`.
+    "adds.use_dc" => AddsUseDc(String),
+    /// `repadmin /syncall`: every DC pulls every other's changes now, paused or not.
+    "adds.replicate" => AddsReplicate(Nothing),
+    /// The replication between the DCs: `paused: true` (as `repadmin /options
+    /// +DISABLE_INBOUND_REPL`), `interval: 5m` (default 15s of the lab clock).
+    "adds.replication" => AddsReplication(Replication),
+    /// Connect's AD connector › Configure Directory Partitions › Domain controller connection
+    /// settings: `{ preferred: [DC2], only_preferred: true }`; the connector's connection
+    /// restarts (as after restarting ADSync).
+    "engine.preferred_dcs" => EnginePreferredDcs(PreferredDcs),
     /// ADUC's Advanced Security Settings › "Disable inheritance" (removing the inherited
     /// entries: SE_DACL_PROTECTED) or "Enable inheritance" on an object, written over LDAPS
     /// as the domain's administrator.
@@ -463,7 +480,25 @@ pub struct ExpectSync {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct Replication {
+    pub paused: Option<bool>,
+    /// Between runs, on the lab clock (`15s`, `5m`; at least a second, at most a day).
+    pub interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreferredDcs {
+    pub preferred: Vec<String>,
+    #[serde(default)]
+    pub only_preferred: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddsFault {
+    /// Which DC (`DC2`; default DC1).
+    pub dc: Option<String>,
     pub state: Option<DcState>,
     pub policy_hints: Option<bool>,
     /// How late the DC answers each search, in milliseconds (0: at once; at most 60000): a DC

@@ -79,6 +79,8 @@ pub struct Runner<'a> {
     pub transcript: Transcript,
     step: usize,
     last_body: Value,
+    /// The DC the LDAP steps talk to (`adds.use_dc`; None: the first).
+    dc: Option<String>,
     /// The engine's wire trace read so far (its last sequence number).
     trace_seq: u64,
     /// The lab administrator's token for the control surface (see `lab_token`).
@@ -148,6 +150,7 @@ impl<'a> Runner<'a> {
             transcript,
             step: 0,
             last_body: Value::Null,
+            dc: None,
             trace_seq: 0,
             lab_token: None,
             flows_seen: 0,
@@ -790,10 +793,13 @@ impl<'a> Runner<'a> {
 
     async fn connect(&mut self, via: Via) -> Result<ldap3::Ldap, RunError> {
         let a = &self.target.info.adds;
+        // the DC `adds.use_dc` chose, else the first
+        let dc = self.dc.as_ref().and_then(|n| a.dcs.iter().find(|d| d.name.eq_ignore_ascii_case(n)));
+        let (ldap, ldaps) = dc.map_or((&a.ldap, &a.ldaps), |d| (&d.ldap, &d.ldaps));
         let (security, url) = match via {
-            Via::Ldap => (Security::Url, &a.ldap),
-            Via::Starttls => (Security::StartTls, &a.ldap),
-            Via::Ldaps => (Security::Url, &a.ldaps),
+            Via::Ldap => (Security::Url, ldap),
+            Via::Starttls => (Security::StartTls, ldap),
+            Via::Ldaps => (Security::Url, ldaps),
         };
         // `localhost`, so the certificate's DNS name is checked
         let url = url.replace("127.0.0.1", "localhost");
@@ -1338,6 +1344,14 @@ impl<'a> Runner<'a> {
                 let o = self.lab_call("POST", "/lab/clock", Some(json!({ "advance": d }))).await?;
                 // tokens live on the lab clock: the next control call signs in again
                 self.lab_token = None;
+                if o.ok && self.target.info.adds.dcs.len() > 1 {
+                    // the DCs' replication looks at the clock first (the agents then read DCs
+                    // that have replicated what fell due)
+                    let r = self.lab_call("POST", "/lab/adds/replication", Some(json!({ "action": "run-due" }))).await?;
+                    if !r.ok {
+                        return Ok(r);
+                    }
+                }
                 if !o.ok || self.target.info.engine.is_none() {
                     return Ok(o);
                 }
@@ -1445,7 +1459,38 @@ impl<'a> Runner<'a> {
                 if let Some(ms) = f.search_delay_ms {
                     body["searchDelayMs"] = json!(ms);
                 }
+                if let Some(dc) = &f.dc {
+                    body["dc"] = json!(dc);
+                }
                 self.lab_call("POST", "/lab/adds/fault", Some(body)).await
+            }
+            Action::AddsUseDc(name) => {
+                if !self.target.info.adds.dcs.iter().any(|d| d.name.eq_ignore_ascii_case(name)) {
+                    let names: Vec<&str> = self.target.info.adds.dcs.iter().map(|d| d.name.as_str()).collect();
+                    return Err(RunError(format!(
+                        "no domain controller {name} in this lab ({}); start it with `given: {{ dcs: N }}`",
+                        names.join(", ")
+                    )));
+                }
+                self.transcript.request(self.step, &format!("Change Domain Controller: {name}"));
+                self.dc = Some(name.clone());
+                Ok(Observed { ok: true, ..Default::default() })
+            }
+            Action::AddsReplicate(_) => self.lab_call("POST", "/lab/adds/replication", Some(json!({ "action": "now" }))).await,
+            Action::AddsReplication(r) => {
+                let mut body = json!({});
+                if let Some(p) = r.paused {
+                    body["paused"] = json!(p);
+                }
+                if let Some(i) = &r.interval {
+                    let d = clock::parse_duration(i).map_err(RunError)?;
+                    body["intervalSeconds"] = json!(d.as_secs());
+                }
+                self.lab_call("POST", "/lab/adds/replication", Some(body)).await
+            }
+            Action::EnginePreferredDcs(p) => {
+                let body = json!({ "preferred": p.preferred, "onlyPreferred": p.only_preferred });
+                self.lab_call("PUT", "/lab/engine/domain-controllers", Some(body)).await
             }
             Action::EngineGrantRight(r) => {
                 let body = json!({ "action": "grant", "right": r.right, "trustee": self.agent_account() });
@@ -2163,6 +2208,7 @@ pub async fn run_in_fresh_lab_as(
     cfg.presynced = s.presynced.unwrap_or(true);
     cfg.external_adds = external.cloned();
     cfg.sync_agents = s.given.agent.map(crate::model::AgentArg::lab).unwrap_or(agents);
+    cfg.dcs = usize::from(s.given.dcs.unwrap_or(1));
     let lab = match labkit::Lab::start(cfg).await {
         Ok(l) => l,
         Err(e) => return early(Err(fail(format!("{e:#}")))),
