@@ -95,6 +95,28 @@ pub fn check_scope(kind: relay::AgentKind, scope: &[String]) -> Result<(), Error
 }
 
 impl Config {
+    /// A configuration that reaches no directory: an agent of `kind` on `clock`, its tenant
+    /// and DC left empty for the caller to fill (the authentication agents' registration
+    /// needs only the tenant).
+    pub fn minimal(clock: clock::Clock, kind: relay::AgentKind) -> Config {
+        Config {
+            tenant_https: String::new(),
+            tenant_id: String::new(),
+            client_id: String::new(),
+            ca_pem: vec![],
+            ldaps: String::new(),
+            ldap: None,
+            connector_dn: String::new(),
+            connector_password: String::new(),
+            base_dn: String::new(),
+            source_anchor: SourceAnchor::ObjectGuid,
+            sync_scope: vec![],
+            clock,
+            kind,
+            domain_controllers: vec![],
+        }
+    }
+
     /// The domain's DCs: as configured, or the one `ldaps` names.
     pub fn dcs(&self) -> Vec<dcs::DcEndpoint> {
         if !self.domain_controllers.is_empty() {
@@ -224,21 +246,59 @@ pub struct AgentTraceLine {
 }
 
 /// The engine's event log (and its wire trace), shared by its tasks. Cloud Sync's agent
-/// keeps a trace log instead of events ([`AgentTraceLine`]).
+/// keeps a trace log instead of events ([`AgentTraceLine`]). Each keeps its newest entries
+/// within a budget of bytes, as Windows' event logs have a maximum size and overwrite their
+/// oldest events: a message carries DNs and texts that come from AD, of any length.
 #[derive(Clone)]
 pub struct EventLog {
-    events: Arc<Mutex<std::collections::VecDeque<Event>>>,
-    trace: Arc<Mutex<std::collections::VecDeque<TraceLine>>>,
-    agent_trace: Arc<Mutex<std::collections::VecDeque<AgentTraceLine>>>,
+    events: Arc<Mutex<Ring<Event>>>,
+    trace: Arc<Mutex<Ring<TraceLine>>>,
+    agent_trace: Arc<Mutex<Ring<AgentTraceLine>>>,
     kind: relay::AgentKind,
     clock: clock::Clock,
 }
 
-/// How many events the engine's log keeps (the oldest go first).
-pub const EVENTS_KEPT: usize = 10_000;
+/// What the event log and Cloud Sync's trace log each hold at most (by estimate: an entry's
+/// texts and a fixed overhead), and the wire trace.
+pub const EVENTS_BUDGET: usize = 4 << 20;
+const TRACE_BUDGET: usize = 1 << 20;
 
-/// How many trace lines the engine keeps (the oldest go first).
-const TRACE_KEPT: usize = 2_000;
+/// An entry's cost beside its texts: the struct, the deque's slot, the allocations' headers.
+const ENTRY_OVERHEAD: usize = 128;
+
+/// Entries oldest first, the oldest dropped while the newest would not fit the budget.
+pub(crate) struct Ring<T> {
+    items: std::collections::VecDeque<(usize, T)>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl<T: Clone> Ring<T> {
+    pub(crate) fn new(budget: usize) -> Ring<T> {
+        Ring { items: Default::default(), bytes: 0, budget }
+    }
+
+    pub(crate) fn push(&mut self, size: usize, item: T) {
+        let size = size + ENTRY_OVERHEAD;
+        while self.bytes + size > self.budget {
+            let Some((s, _)) = self.items.pop_front() else { break };
+            self.bytes -= s;
+        }
+        // one entry larger than the whole budget is not kept
+        if size <= self.budget {
+            self.bytes += size;
+            self.items.push_back((size, item));
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().map(|(_, t)| t)
+    }
+
+    pub(crate) fn last(&self) -> Option<&T> {
+        self.items.back().map(|(_, t)| t)
+    }
+}
 
 impl EventLog {
     pub fn new(clock: clock::Clock) -> EventLog {
@@ -247,7 +307,13 @@ impl EventLog {
 
     /// The log of an agent of `kind`: Connect's events, or Cloud Sync's trace log.
     pub fn for_agent(clock: clock::Clock, kind: relay::AgentKind) -> EventLog {
-        EventLog { events: Arc::default(), trace: Arc::default(), agent_trace: Arc::default(), kind, clock }
+        EventLog {
+            events: Arc::new(Mutex::new(Ring::new(EVENTS_BUDGET))),
+            trace: Arc::new(Mutex::new(Ring::new(TRACE_BUDGET))),
+            agent_trace: Arc::new(Mutex::new(Ring::new(EVENTS_BUDGET))),
+            kind,
+            clock,
+        }
     }
 
     /// Cloud Sync's agent trace log, oldest first (empty for Connect).
@@ -257,12 +323,9 @@ impl EventLog {
 
     pub(crate) fn trace(&self, tracking_id: &str, from: &'static str, to: &'static str, text: impl Into<String>) {
         let mut t = self.trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let seq = t.back().map(|l| l.seq + 1).unwrap_or(1);
-        // a ring, not a Vec drained at the front: that moved all 2,000 lines on every line
-        if t.len() >= TRACE_KEPT {
-            t.pop_front();
-        }
-        t.push_back(TraceLine { seq, tracking_id: tracking_id.to_string(), from, to, text: text.into() });
+        let seq = t.last().map(|l| l.seq + 1).unwrap_or(1);
+        let text = text.into();
+        t.push(tracking_id.len() + text.len(), TraceLine { seq, tracking_id: tracking_id.to_string(), from, to, text });
     }
 
     /// The trace lines after `seq` (0: all kept).
@@ -281,11 +344,8 @@ impl EventLog {
         if self.kind == relay::AgentKind::CloudSync {
             let line = events::cloud_sync_line(id, message.into(), tracking, time);
             tracing::debug!(component = line.component, message = %line.message, "provisioning agent trace");
-            let mut t = self.agent_trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if t.len() >= EVENTS_KEPT {
-                t.pop_front();
-            }
-            t.push_back(line);
+            let size = line.time.len() + line.message.len() + line.tracking_id.as_ref().map_or(0, String::len);
+            self.agent_trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(size, line);
             return;
         }
         let e = Event {
@@ -298,12 +358,8 @@ impl EventLog {
             time,
         };
         tracing::debug!(id, source, message = %e.message, "writeback event");
-        let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // an event log has a maximum size and overwrites its oldest events, as Windows' does
-        if events.len() >= EVENTS_KEPT {
-            events.pop_front();
-        }
-        events.push_back(e);
+        let size = e.time.len() + e.message.len() + e.tracking_id.as_ref().map_or(0, String::len);
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(size, e);
     }
 
     pub fn all(&self) -> Vec<Event> {
@@ -804,44 +860,53 @@ mod tests {
         let e = check_scope(relay::AgentKind::CloudSync, &ous(60)).unwrap_err();
         assert!(e.0.contains("at most 59") && e.0.contains("60 given"), "{e}");
         assert!(check_scope(relay::AgentKind::ConnectSync, &ous(500)).is_ok());
-        let cfg = |kind| Config {
-            tenant_https: String::new(),
-            tenant_id: String::new(),
-            client_id: String::new(),
-            ca_pem: vec![],
-            ldaps: String::new(),
-            ldap: None,
-            connector_dn: String::new(),
-            connector_password: String::new(),
-            base_dn: String::new(),
-            source_anchor: SourceAnchor::ObjectGuid,
-            sync_scope: vec![],
-            clock: clock::Clock::frozen(clock::Clock::lab_epoch()),
-            kind,
-            domain_controllers: vec![],
-        };
+        let cfg = |kind| Config::minimal(clock::Clock::frozen(clock::Clock::lab_epoch()), kind);
         assert_eq!(cfg(relay::AgentKind::CloudSync).cycle_interval(), Duration::from_secs(120));
         assert_eq!(cfg(relay::AgentKind::ConnectSync).cycle_interval(), Duration::from_secs(1800));
     }
 
     #[test]
+    fn a_ring_keeps_its_newest_entries_within_its_budget_of_bytes() {
+        let mut r = Ring::new(1000);
+        for i in 0..10 {
+            r.push(72, i); // 200 bytes each with the overhead
+        }
+        assert_eq!(r.iter().copied().collect::<Vec<_>>(), [5, 6, 7, 8, 9]);
+        assert_eq!(r.bytes, 1000, "exactly full");
+        r.push(472, 10); // 600 bytes: three older ones make room
+        assert_eq!(r.iter().copied().collect::<Vec<_>>(), [8, 9, 10]);
+        assert_eq!(r.bytes, 1000);
+        r.push(2000, 11); // larger than the budget: not kept, and the ring emptied for it
+        assert_eq!(r.bytes, 0);
+        assert!(r.last().is_none());
+    }
+
+    #[test]
     fn the_trace_and_the_event_log_keep_their_newest_lines_in_order() {
         let log = EventLog::new(clock::Clock::frozen(clock::Clock::lab_epoch()));
-        for i in 0..TRACE_KEPT + 5 {
-            log.trace("t", "engine", "relay", format!("line {i}"));
+        // each line costs its texts and the overhead: 1 + 1,000 + 128 bytes
+        let per_line = 1 + 1000 + ENTRY_OVERHEAD;
+        let fit = TRACE_BUDGET / per_line;
+        for i in 0..fit + 5 {
+            log.trace("t", "engine", "relay", format!("{i:>1000}"));
         }
         let kept = log.trace_since(0);
-        assert_eq!(kept.len(), TRACE_KEPT);
-        assert_eq!((kept[0].seq, kept[0].text.as_str()), (6, "line 5"));
+        assert_eq!(kept.len(), fit);
+        assert_eq!((kept[0].seq, kept[0].text.trim()), (6, "5"));
         assert!(kept.windows(2).all(|w| w[1].seq == w[0].seq + 1));
-        assert_eq!(log.trace_since(kept[TRACE_KEPT - 3].seq).len(), 2);
+        assert_eq!(log.trace_since(kept[fit - 3].seq).len(), 2);
 
-        for i in 0..EVENTS_KEPT + 3 {
-            log.log(31002, format!("event {i}"), None);
+        // a message of 10,000 bytes (a long DN from AD, say): the log holds what fits in its
+        // budget, newest last, whatever the count
+        let time_len = log.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap().len();
+        let per_event = time_len + 10_000 + ENTRY_OVERHEAD;
+        let fit = EVENTS_BUDGET / per_event;
+        for i in 0..fit + 3 {
+            log.log(31002, format!("{i:>10000}"), None);
         }
         let events = log.all();
-        assert_eq!(events.len(), EVENTS_KEPT);
-        assert_eq!(events[0].message, "event 3");
-        assert_eq!(events[EVENTS_KEPT - 1].message, format!("event {}", EVENTS_KEPT + 2));
+        assert_eq!(events.len(), fit);
+        assert_eq!(events[0].message.trim(), "3");
+        assert_eq!(events[fit - 1].message.trim(), format!("{}", fit + 2));
     }
 }

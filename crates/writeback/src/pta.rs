@@ -53,14 +53,15 @@ pub struct AgentTrace {
     pub message: String,
 }
 
-/// How many trace lines the lab's agents keep together (the oldest go first).
-const TRACE_KEPT: usize = 2_000;
+/// What the lab's agents' trace keeps, all agents together (by estimate; the oldest go
+/// first): its lines carry AD's texts.
+const TRACE_BUDGET: usize = 1 << 20;
 
 /// The lab's authentication agents.
 pub struct Agents {
     setup: AgentSetup,
     list: Mutex<Vec<Agent>>,
-    trace: Arc<Mutex<std::collections::VecDeque<AgentTrace>>>,
+    trace: Arc<Mutex<crate::Ring<AgentTrace>>>,
     /// One registration at a time (the count and the indexes of keys stay in step).
     installing: tokio::sync::Mutex<()>,
 }
@@ -92,7 +93,7 @@ struct AgentInner {
     pool: Mutex<Vec<ldap3::Ldap>>,
     /// Performance counters: `# PTA authentications`, successful, failed, errors.
     counts: [AtomicU64; 4],
-    trace: Arc<Mutex<std::collections::VecDeque<AgentTrace>>>,
+    trace: Arc<Mutex<crate::Ring<AgentTrace>>>,
     clock: clock::Clock,
 }
 
@@ -101,7 +102,12 @@ const POOL_KEPT: usize = 16;
 
 impl Agents {
     pub fn new(setup: AgentSetup) -> Arc<Agents> {
-        Arc::new(Agents { setup, list: Mutex::default(), trace: Arc::default(), installing: tokio::sync::Mutex::new(()) })
+        Arc::new(Agents {
+            setup,
+            list: Mutex::default(),
+            trace: Arc::new(Mutex::new(crate::Ring::new(TRACE_BUDGET))),
+            installing: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn all(&self) -> Vec<Agent> {
@@ -186,15 +192,7 @@ impl Agents {
             client_id: s.client_id.clone(),
             ca_pem: s.ca_pem.clone(),
             ldaps: s.ldaps.clone(),
-            ldap: None,
-            connector_dn: String::new(),
-            connector_password: String::new(),
-            base_dn: String::new(),
-            source_anchor: SourceAnchor::ObjectGuid,
-            sync_scope: vec![],
-            clock: s.clock.clone(),
-            kind: relay::AgentKind::ConnectSync,
-            domain_controllers: vec![],
+            ..Config::minimal(s.clock.clone(), relay::AgentKind::ConnectSync)
         };
         match admin_session(&cfg, upn, password).await {
             Ok((http, token)) => Ok((cfg, http, token)),
@@ -280,11 +278,9 @@ impl AgentInner {
         let time = self.clock.now().format(&clock::format_description::well_known::Rfc3339).unwrap_or_default();
         tracing::debug!(agent = %self.machine, %message, "authentication agent");
         let mut t = self.trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let seq = t.back().map(|l| l.seq + 1).unwrap_or(1);
-        if t.len() >= TRACE_KEPT {
-            t.pop_front();
-        }
-        t.push_back(AgentTrace { seq, time, agent: self.machine.clone(), level, message });
+        let seq = t.last().map(|l| l.seq + 1).unwrap_or(1);
+        let size = time.len() + self.machine.len() + message.len();
+        t.push(size, AgentTrace { seq, time, agent: self.machine.clone(), level, message });
     }
 
     fn set_connected(&self, on: bool) {
