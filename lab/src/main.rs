@@ -56,6 +56,10 @@ enum Command {
     /// Run a sync cycle on a running lab now (`Start-ADSyncSyncCycle`), as its Global
     /// Administrator, through the tenant's `POST /lab/sync`; print the report.
     Sync(SyncArgs),
+    /// A running lab's domain controllers (`lab up --dcs N`): each one's state and highest
+    /// USN, the replication's switches, and with `--object` that object as each DC holds it
+    /// (as `Get-ADUser -Server DC2` would show it) — replication lag made visible.
+    Dcs(DcsArgs),
     /// Wait until the lab in a state directory is up (its lab.json written, its listeners
     /// answering) — for scripts that start `lab up` in the background; exit 1 on timeout.
     /// Put a running lab back to its start — an exercise to its beginning — keeping its CA,
@@ -116,6 +120,19 @@ struct SyncArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+struct DcsArgs {
+    /// The running lab's state directory.
+    #[arg(long, default_value = ".lab")]
+    state_dir: PathBuf,
+    /// An object to show on each DC: a DN, a sAMAccountName or a UPN.
+    #[arg(long)]
+    object: Option<String>,
+    /// Replicate now first (`repadmin /syncall`).
+    #[arg(long)]
+    replicate: bool,
 }
 
 #[derive(clap::Args)]
@@ -448,6 +465,7 @@ fn lab_main() -> Result<()> {
         Command::Run(args) => rt.block_on(run(args)),
         Command::Check(args) => check(args),
         Command::Sync(args) => rt.block_on(sync(args)),
+        Command::Dcs(args) => rt.block_on(dcs(args)),
         Command::Wait { state_dir, timeout } => rt.block_on(wait(&state_dir, timeout)),
         Command::Reset { state_dir, timeout } => rt.block_on(reset(&state_dir, timeout)),
         Command::Classroom(args) => rt.block_on(classroom(args)),
@@ -710,6 +728,68 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(bytes)?;
+    Ok(())
+}
+
+/// The attributes `lab dcs --object` shows: what replicates (and when), and what each DC
+/// keeps for itself.
+const DC_VIEW: &[&str] = &["uSNChanged", "whenChanged", "pwdLastSet", "lockoutTime", "badPwdCount", "description"];
+
+async fn dcs(a: DcsArgs) -> Result<()> {
+    use ldap3::{Scope, SearchEntry};
+    let (http, info, token) = lab_client(&a.state_dir).await?;
+    let https = info["tenant"]["https"].as_str().unwrap_or_default().to_string();
+    if a.replicate {
+        let r = http.post(format!("{https}/lab/adds/replication")).bearer_auth(&token).json(&serde_json::json!({ "action": "now" })).send().await?;
+        let body: serde_json::Value = r.json().await?;
+        if let Some(m) = body["error"]["message"].as_str() {
+            bail!("{m}");
+        }
+        let taken: u64 = body["passes"].as_array().into_iter().flatten().filter_map(|p| p["objects"].as_u64()).sum();
+        println!("replicated now: {taken} object(s) taken\n");
+    }
+    let view: serde_json::Value = http.get(format!("{https}/lab/adds/dcs")).bearer_auth(&token).send().await?.json().await?;
+    if let Some(r) = view["replication"].as_object() {
+        println!("replication every {}s of the lab clock{}", r["intervalSeconds"], if r["paused"] == true { " (paused)" } else { "" });
+    }
+    let adds = &info["adds"];
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let ca = files::read(&a.state_dir.join("ca.pem"), files::PEM_MAX).context("reading the lab CA")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile_certs(&ca)? {
+        roots.add(c)?;
+    }
+    let tls = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+    for (dc, url) in view["value"].as_array().into_iter().flatten().zip(adds["dcs"].as_array().into_iter().flatten()) {
+        let role = if dc["pdc"] == true { "  PDC emulator" } else { "" };
+        println!("{:<5} {:<5} highestCommittedUSN {:<8} {}{role}", s(&dc["name"]), s(&dc["state"]), dc["highestCommittedUSN"], s(&url["ldaps"]));
+        let Some(object) = &a.object else { continue };
+        if dc["state"] == "down" {
+            continue;
+        }
+        let ldaps = s(&url["ldaps"]).replace("127.0.0.1", "localhost");
+        let (conn, mut l) = ldap_dial::connect(&ldaps, ldap_dial::Security::Url, tls.clone(), std::time::Duration::from_secs(10))
+            .await
+            .with_context(|| format!("connecting to {ldaps}"))?;
+        ldap3::drive!(conn);
+        l.simple_bind(&s(&adds["admin_dn"]), &s(&adds["admin_password"])).await?.success().context("bind")?;
+        let (base, scope, filter) = if object.contains('=') {
+            (object.clone(), Scope::Base, "(objectClass=*)".to_string())
+        } else {
+            let v = ldap3::ldap_escape(object);
+            (s(&adds["base_dn"]), Scope::Subtree, format!("(|(sAMAccountName={v})(userPrincipalName={v}))"))
+        };
+        let (found, _) = l.search(&base, scope, &filter, DC_VIEW.to_vec()).await?.success()?;
+        match found.into_iter().next().map(SearchEntry::construct) {
+            None => println!("      {object}: not on this DC"),
+            Some(e) => {
+                let shown: Vec<String> =
+                    DC_VIEW.iter().filter_map(|k| e.attrs.get(*k).and_then(|v| v.first()).map(|v| format!("{k} {v}"))).collect();
+                println!("      {}: {}", e.dn, shown.join(", "));
+            }
+        }
+        let _ = l.unbind().await;
+    }
     Ok(())
 }
 

@@ -840,6 +840,14 @@ fn up_with_two_domain_controllers() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("dnsHostName: dc2.testlab.example"), "{}", String::from_utf8_lossy(&out.stdout));
+    // `lab dcs --object`: the object as each DC holds it
+    let out = lab(&["dcs", "--state-dir", dir.path().to_str().unwrap(), "--object", "User1", "--replicate"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("replication every 15s of the lab clock"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("DC1") && l.contains("PDC emulator")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("DC2") && l.contains("up")), "{text}");
+    assert_eq!(text.matches("CN=User1,OU=Lab Users,DC=testlab,DC=example: uSNChanged").count(), 2, "{text}");
     assert_eq!(sigterm(run).code(), Some(0));
     for bad in ["0", "9"] {
         let out = lab(&["up", "--state-dir", "x", "--dcs", bad], dir.path());
