@@ -131,9 +131,12 @@ enum Cmd {
         /// Busy processes beside the starts (one per core: both cores busy, as in CI).
         #[arg(long, default_value_t = 0)]
         busy: usize,
-        /// Domain controllers each lab starts (`lab up --dcs N`).
+        /// Domain controllers each lab starts, per domain (`lab up --dcs N`).
         #[arg(long, default_value_t = 1)]
         dcs: usize,
+        /// Forests (`lab up --forests N`: 2 adds fabrikam.example).
+        #[arg(long, default_value_t = 1)]
+        forests: usize,
         /// Run the busy processes in a session of their own, as `stress --cpu N` started
         /// from another terminal: Linux's autogroup then shares the CPUs between the two
         /// sessions, not between threads. By default they share the labs' session, as a CI
@@ -422,14 +425,14 @@ fn main() -> Result<()> {
             let _load = Busy::start(busy, false)?;
             tokio::runtime::Runtime::new()?.block_on(pta_load(conns, seconds, rounds, agents, busy))?
         }
-        Cmd::FreshStart { runs, lab, busy, dcs, busy_elsewhere } => {
+        Cmd::FreshStart { runs, lab, busy, dcs, forests, busy_elsewhere } => {
             let _load = Busy::start(busy, busy_elsewhere)?;
             let load = format!(
                 "{busy} busy process(es) beside it{} on {} CPUs",
                 if busy_elsewhere { " in a session of their own" } else { "" },
                 std::thread::available_parallelism().map_or(0, |n| n.get())
             );
-            tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab, dcs, load))?
+            tokio::runtime::Runtime::new()?.block_on(fresh_start(runs, &lab, dcs, forests, load))?
         }
         Cmd::Spin => loop {
             std::hint::black_box(0u64.wrapping_add(1));
@@ -698,7 +701,7 @@ fn spread_ms(mut v: Vec<std::time::Duration>) -> String {
     format!("median {:.1} ms, p95 {:.1} ms, max {:.1} ms (min {:.1}, n={})", at(0.5), at(0.95), at(1.0), at(0.0), v.len())
 }
 
-async fn fresh_start(runs: usize, lab_bin: &std::path::Path, dcs: usize, load: String) -> Result<()> {
+async fn fresh_start(runs: usize, lab_bin: &std::path::Path, dcs: usize, forests: usize, load: String) -> Result<()> {
     use std::io::BufRead;
     // a process: `lab up --json` until its line on stdout, process start included
     let run = || -> Result<std::time::Duration> {
@@ -718,6 +721,8 @@ async fn fresh_start(runs: usize, lab_bin: &std::path::Path, dcs: usize, load: S
             "127.0.0.1:0",
             "--dcs",
             &dcs.to_string(),
+            "--forests",
+            &forests.to_string(),
             "--state-dir",
         ])
         .arg(dir.path())
@@ -735,7 +740,10 @@ async fn fresh_start(runs: usize, lab_bin: &std::path::Path, dcs: usize, load: S
         Ok(took)
     };
     let times: Vec<_> = (0..runs).map(|_| run()).collect::<Result<_>>()?;
-    println!("`lab up --json --dcs {dcs}` x{runs} back to back, each in a new empty state directory, to its JSON line: {}", spread_ms(times));
+    println!(
+        "`lab up --json --dcs {dcs} --forests {forests}` x{runs} back to back, each in a new empty state directory, to its JSON line: {}",
+        spread_ms(times)
+    );
     println!("  load: {load}; loadavg after: {}", loadavg());
     // in process: a new temp dir each time
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -746,12 +754,17 @@ async fn fresh_start(runs: usize, lab_bin: &std::path::Path, dcs: usize, load: S
             let mut cfg = labkit::LabConfig::ephemeral(dir.path().to_path_buf());
             cfg.engine = engine;
             cfg.dcs = dcs;
+            cfg.forests = forests;
             let t = Instant::now();
             let lab = labkit::Lab::start(cfg).await?;
             times.push(t.elapsed());
             lab.stop().await;
         }
-        println!("Lab::start ({dcs} DC) in a new empty state directory{}: {}", if engine { " with the engine" } else { "" }, spread_ms(times));
+        println!(
+            "Lab::start ({forests} forest(s) x {dcs} DC) in a new empty state directory{}: {}",
+            if engine { " with the engine" } else { "" },
+            spread_ms(times)
+        );
     }
     Ok(())
 }

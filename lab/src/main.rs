@@ -275,6 +275,13 @@ struct UpArgs {
     /// (`/lab/adds/replication` pauses it or runs it now).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
     dcs: u8,
+    /// Forests: 2 adds fabrikam.example (FABRIKAM: FDC1…, FUser1, FUser2, its own connector
+    /// account), `--dcs` DCs of its own.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    forests: u8,
+    /// A child domain in testlab's forest: child.testlab.example (CHILD: CDC1…, CUser1).
+    #[arg(long)]
+    child_domain: bool,
     /// The sync agent(s): connect-sync (Microsoft Entra Connect Sync, default), cloud-sync
     /// (Cloud Sync's provisioning agent in Connect's place, running as provAgentgMSA$) or
     /// both (side by side: Connect OU=Lab Users, Cloud Sync OU=Cloud Sync Users with User6).
@@ -740,7 +747,12 @@ async fn dcs(a: DcsArgs) -> Result<()> {
     let (http, info, token) = lab_client(&a.state_dir).await?;
     let https = info["tenant"]["https"].as_str().unwrap_or_default().to_string();
     if a.replicate {
-        let r = http.post(format!("{https}/lab/adds/replication")).bearer_auth(&token).json(&serde_json::json!({ "action": "now" })).send().await?;
+        let r = http
+            .post(format!("{https}/lab/adds/replication"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "action": "now" }))
+            .send()
+            .await?;
         let body: serde_json::Value = r.json().await?;
         if let Some(m) = body["error"]["message"].as_str() {
             bail!("{m}");
@@ -762,7 +774,13 @@ async fn dcs(a: DcsArgs) -> Result<()> {
     let tls = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
     for (dc, url) in view["value"].as_array().into_iter().flatten().zip(adds["dcs"].as_array().into_iter().flatten()) {
         let role = if dc["pdc"] == true { "  PDC emulator" } else { "" };
-        println!("{:<5} {:<5} highestCommittedUSN {:<8} {}{role}", s(&dc["name"]), s(&dc["state"]), dc["highestCommittedUSN"], s(&url["ldaps"]));
+        println!(
+            "{:<5} {:<5} highestCommittedUSN {:<8} {}{role}",
+            s(&dc["name"]),
+            s(&dc["state"]),
+            dc["highestCommittedUSN"],
+            s(&url["ldaps"])
+        );
         let Some(object) = &a.object else { continue };
         if dc["state"] == "down" {
             continue;
@@ -861,6 +879,9 @@ async fn up(a: UpArgs) -> Result<()> {
         sync_agents: a.agent,
         dcs: usize::from(a.dcs),
         dc_listeners: vec![],
+        forests: usize::from(a.forests),
+        child_domain: a.child_domain,
+        domain_listeners: vec![],
     };
     if cfg.external_adds.is_some() && cfg.adds_ldif.is_some() {
         bail!("--adds-ldif is for the built-in AD DS; an external directory is seeded with the testlab");
@@ -877,6 +898,10 @@ async fn up(a: UpArgs) -> Result<()> {
     }
     if let Some(n) = guided.as_ref().and_then(|(_, s)| s.given.dcs) {
         cfg.dcs = usize::from(n);
+    }
+    if let Some((_, s)) = &guided {
+        cfg.forests = usize::from(s.given.forests.unwrap_or(cfg.forests as u8));
+        cfg.child_domain |= s.given.child_domain;
     }
     // DC2, DC3, … a thousand ports above DC1's each (2389/2636, …), when DC1's are fixed
     cfg.dc_listeners = (1..cfg.dcs as u16)
@@ -1236,6 +1261,13 @@ fn print_summary(out: &mut impl Write, info: &labkit::LabInfo, external_adds: bo
         writeln!(out, "AD DS  {} (StartTLS)  {}", a.ldap, a.ldaps)?;
         for dc in a.dcs.iter().skip(1) {
             writeln!(out, "       {}   {} (StartTLS)  {}  (replica; DC1 holds the PDC emulator role)", dc.name, dc.ldap, dc.ldaps)?;
+        }
+        for d in a.domains.iter().skip(1) {
+            let kind = if d.forest == d.domain { "a forest of its own" } else { "in testlab's forest" };
+            writeln!(out, "       domain {} ({}, {kind}), admin {} / {}", d.domain, d.netbios, d.admin_dn, d.admin_password)?;
+            for dc in &d.dcs {
+                writeln!(out, "         {}  {} (StartTLS)  {}", dc.name, dc.ldap, dc.ldaps)?;
+            }
         }
     }
     writeln!(out, "       domain {} ({}), base {}", a.domain, a.netbios, a.base_dn)?;

@@ -854,3 +854,26 @@ fn up_with_two_domain_controllers() {
         assert_eq!(out.status.code(), Some(2), "--dcs {bad}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// `lab up --forests 2 --child-domain` (docs/ldap.md): every domain in `lab up --json`, each
+/// DC answering for its own domain's users.
+#[test]
+fn up_with_a_second_forest_and_a_child_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = up(dir.path(), &["--forests", "2", "--child-domain"]);
+    let info = run.info.clone();
+    let domains = info["adds"]["domains"].as_array().unwrap().clone();
+    let names: Vec<&str> = domains.iter().map(|d| d["domain"].as_str().unwrap()).collect();
+    assert_eq!(names, ["testlab.example", "fabrikam.example", "child.testlab.example"], "{info}");
+    assert_eq!(domains[2]["forest"], "testlab.example");
+    assert_eq!(domains[1]["netbios"], "FABRIKAM");
+    for (d, user, password) in [(&domains[1], "FABRIKAM\\FUser1", "Maple-Ridge-52"), (&domains[2], "CHILD\\CUser1", "Cedar-Brook-63")] {
+        let mut at = info.clone();
+        at["adds"]["ldaps"] = d["dcs"][0]["ldaps"].clone();
+        assert!(ldapwhoami(&at, user, password).contains(user), "{user} on {}", d["dcs"][0]["name"]);
+    }
+    assert!(info["users"].as_array().unwrap().iter().any(|u| u["upn"] == "fuser1@fabrikam.example" && u["synced"] == false));
+    assert_eq!(sigterm(run).code(), Some(0));
+    let out = lab(&["up", "--state-dir", "x", "--forests", "3"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -225,6 +225,9 @@ pub struct Directory {
     /// This DC's number in its domain (0: the first, the PDC emulator), stamped on the
     /// originating writes it makes (replication.rs).
     invocation: u8,
+    /// The forest the domain belongs to, when it is more than this domain (set before the
+    /// first search: the Configuration NC describes it).
+    forest: Option<crate::partitions::Forest>,
 }
 
 mod replication;
@@ -233,6 +236,12 @@ pub use replication::{Change, Changes};
 impl Directory {
     /// A directory holding only what a freshly promoted domain controller has.
     pub fn new(config: DomainConfig, clock: Clock) -> Directory {
+        Directory::in_forest(config, clock, None)
+    }
+
+    /// A new domain of a forest (a child domain: its objects name the forest root's schema
+    /// from the start). None: the forest of this domain alone.
+    pub fn in_forest(config: DomainConfig, clock: Clock, forest: Option<crate::partitions::Forest>) -> Directory {
         let base = config.base_dn();
         let domain_sid = Sid::domain(config.sid);
         let mut d = Directory {
@@ -260,9 +269,20 @@ impl Directory {
             derived: OnceLock::new(),
             partitions: OnceLock::new(),
             invocation: 0,
+            forest,
         };
         crate::domain::provision(&mut d);
         d
+    }
+
+    /// Places the domain in a forest of several domains (labkit, before anyone searches).
+    pub fn set_forest(&mut self, forest: crate::partitions::Forest) {
+        self.forest = Some(forest);
+        self.partitions = OnceLock::new();
+    }
+
+    pub fn forest(&self) -> Option<&crate::partitions::Forest> {
+        self.forest.as_ref()
     }
 
     /// The naming contexts this DC holds beside the domain's (built on first use).
@@ -1140,7 +1160,13 @@ impl Directory {
     }
 
     pub fn schema_dn(&self) -> String {
-        format!("CN=Schema,CN=Configuration,{}", self.base)
+        format!("CN=Schema,CN=Configuration,{}", self.forest_root())
+    }
+
+    /// The forest root domain's DN: where the Configuration and Schema NCs are named (this
+    /// domain's own, unless it is a child domain).
+    pub fn forest_root(&self) -> Dn {
+        self.forest.as_ref().map_or_else(|| self.base.clone(), |f| Dn::from_dns_domain(&f.root_dns))
     }
 
     fn check_links_exist(&self, e: &Entry) -> AdResult<()> {

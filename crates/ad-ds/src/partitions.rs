@@ -15,6 +15,10 @@ use crate::error::AdError;
 use crate::filter::Filter;
 use crate::rootdse::RootDse;
 
+/// The scheme of a referral: Windows writes `ldap://` whatever the connection (Samba writes
+/// the connection's own: docs/fidelity.md).
+pub const REFERENCE_SCHEME: &str = "ldap";
+
 /// A search's scope within these naming contexts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -50,27 +54,62 @@ pub fn names(base: &Dn) -> Names {
     }
 }
 
-impl Partitions {
-    pub fn build(d: &Directory) -> Partitions {
+/// The forest a DC's domain belongs to, as its Configuration NC describes it: the forest
+/// root (whose name the Configuration, Schema and ForestDnsZones NCs are under), every domain
+/// and every DC. A lab with one domain has the default: that domain alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forest {
+    /// The forest root domain's DNS name.
+    pub root_dns: String,
+    pub domains: Vec<ForestDomain>,
+    /// Every DC of the forest: its name and its domain's DNS name.
+    pub dcs: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForestDomain {
+    pub dns_name: String,
+    pub netbios: String,
+}
+
+impl Forest {
+    /// A forest of one domain: this DC's, its DCs the computer accounts under OU=Domain
+    /// Controllers.
+    pub fn single(d: &Directory) -> Forest {
         let cfg = d.config();
-        let base = d.base_dn().to_string();
-        let n = names(d.base_dn());
-        let created = d.get_dn(d.base_dn()).and_then(|e| e.values("whenCreated").first().map(|v| v.to_vec())).unwrap_or_default();
-        let usn = d.get_dn(d.base_dn()).and_then(|e| e.values("uSNCreated").first().map(|v| v.to_vec())).unwrap_or_else(|| b"1".to_vec());
-        let site = format!("CN=Default-First-Site-Name,CN=Sites,{}", n.config);
-        // the domain's DCs (their computer accounts under OU=Domain Controllers)
-        let dcs_ou = format!("OU=Domain Controllers,{base}");
-        let mut dc_names: Vec<String> = d
+        let dcs_ou = format!("OU=Domain Controllers,{}", d.base_dn());
+        let mut dcs: Vec<String> = d
             .unordered_entries()
             .filter(|e| e.is_class("computer") && e.dn.parent().is_some_and(|p| p.to_string().eq_ignore_ascii_case(&dcs_ou)))
             .filter_map(|e| e.dn.rdns.first().map(|r| r.value.clone()))
             .collect();
-        if !dc_names.iter().any(|x| x.eq_ignore_ascii_case(&cfg.dc_name)) {
-            dc_names.push(cfg.dc_name.clone());
+        if !dcs.iter().any(|x| x.eq_ignore_ascii_case(&cfg.dc_name)) {
+            dcs.push(cfg.dc_name.clone());
         }
-        dc_names.sort();
-        // the operations masters' holder: the domain's first DC (the PDC emulator)
-        let ntds = format!("CN=NTDS Settings,CN={},CN=Servers,{site}", dc_names[0]);
+        dcs.sort();
+        Forest {
+            root_dns: cfg.dns_name.clone(),
+            domains: vec![ForestDomain { dns_name: cfg.dns_name.clone(), netbios: cfg.netbios.clone() }],
+            dcs: dcs.into_iter().map(|n| (n, cfg.dns_name.clone())).collect(),
+        }
+    }
+}
+
+impl Partitions {
+    pub fn build(d: &Directory) -> Partitions {
+        let cfg = d.config();
+        let forest = d.forest().cloned().unwrap_or_else(|| Forest::single(d));
+        let base = d.base_dn().to_string();
+        let root = Dn::from_dns_domain(&forest.root_dns);
+        // Configuration, Schema and ForestDnsZones are under the forest root's name; each
+        // domain has its own DomainDnsZones
+        let n = Names { domain_dns: format!("DC=DomainDnsZones,{base}"), ..names(&root) };
+        let created = d.get_dn(d.base_dn()).and_then(|e| e.values("whenCreated").first().map(|v| v.to_vec())).unwrap_or_default();
+        let usn = d.get_dn(d.base_dn()).and_then(|e| e.values("uSNCreated").first().map(|v| v.to_vec())).unwrap_or_else(|| b"1".to_vec());
+        let site = format!("CN=Default-First-Site-Name,CN=Sites,{}", n.config);
+        // the operations masters' holder: the forest root's first DC
+        let first = forest.dcs.iter().find(|(_, dom)| dom.eq_ignore_ascii_case(&forest.root_dns)).map(|(n, _)| n.clone());
+        let ntds = format!("CN=NTDS Settings,CN={},CN=Servers,{site}", first.unwrap_or_else(|| cfg.dc_name.clone()));
         let seed = cfg.seed;
         let mut out = Builder { entries: vec![], created, usn, seed, schema: n.schema.clone() };
 
@@ -92,34 +131,50 @@ impl Partitions {
             }
             a
         };
-        out.add(
-            &format!("CN={},{partitions}", cfg.netbios),
-            "crossRef",
-            "Cross-Ref",
-            4,
-            cross_ref(&base, &cfg.dns_name, "3", Some(&cfg.netbios)),
-        );
+        // a crossRef per domain of the forest (FLAG_CR_NTDS_NC | FLAG_CR_NTDS_DOMAIN)
+        for dom in &forest.domains {
+            let nc = Dn::from_dns_domain(&dom.dns_name).to_string();
+            out.add(
+                &format!("CN={},{partitions}", dom.netbios),
+                "crossRef",
+                "Cross-Ref",
+                4,
+                cross_ref(&nc, &dom.dns_name, "3", Some(&dom.netbios)),
+            );
+        }
         out.add(
             &format!("CN=Enterprise Configuration,{partitions}"),
             "crossRef",
             "Cross-Ref",
             4,
-            cross_ref(&n.config, &cfg.dns_name, "1", None),
+            cross_ref(&n.config, &forest.root_dns, "1", None),
         );
-        out.add(&format!("CN=Enterprise Schema,{partitions}"), "crossRef", "Cross-Ref", 4, cross_ref(&n.schema, &cfg.dns_name, "1", None));
-        for (nc, label) in [(&n.domain_dns, "DomainDnsZones"), (&n.forest_dns, "ForestDnsZones")] {
-            // an application partition's crossRef is named by a GUID (FLAG_CR_NTDS_NC | _NOT_DOMAIN)
-            let mut a = cross_ref(nc, &format!("{label}.{}", cfg.dns_name), "5", None);
-            a.push(("msDS-NC-Replica-Locations", s(&ntds)));
-            out.add(&format!("CN={},{partitions}", guid_text(&derived_guid(seed, label))), "crossRef", "Cross-Ref", 4, a);
+        out.add(
+            &format!("CN=Enterprise Schema,{partitions}"),
+            "crossRef",
+            "Cross-Ref",
+            4,
+            cross_ref(&n.schema, &forest.root_dns, "1", None),
+        );
+        // the DNS application partitions (FLAG_CR_NTDS_NC | FLAG_CR_NTDS_NOT_GC_REPLICATED), each
+        // crossRef named by a GUID: the forest's one and every domain's
+        let mut dns_ncs = vec![(n.forest_dns.clone(), format!("ForestDnsZones.{}", forest.root_dns))];
+        for dom in &forest.domains {
+            let nc = format!("DC=DomainDnsZones,{}", Dn::from_dns_domain(&dom.dns_name));
+            dns_ncs.push((nc, format!("DomainDnsZones.{}", dom.dns_name)));
         }
-        // Sites
+        for (nc, dns_root) in &dns_ncs {
+            let mut a = cross_ref(nc, dns_root, "5", None);
+            a.push(("msDS-NC-Replica-Locations", s(&ntds)));
+            out.add(&format!("CN={},{partitions}", guid_text(&derived_guid(seed, dns_root))), "crossRef", "Cross-Ref", 4, a);
+        }
+        // Sites: every DC of the forest, a server object and its NTDS Settings each
         let sites = format!("CN=Sites,{}", n.config);
         out.add(&sites, "sitesContainer", "Sites-Container", 4, vec![("systemFlags", s("-2113929216"))]);
         out.add(&site, "site", "Site", 4, vec![("systemFlags", s("33554432"))]);
         out.add(&format!("CN=Servers,{site}"), "serversContainer", "Servers-Container", 4, vec![("systemFlags", s("33554432"))]);
-        // every DC of the domain: a server object and its NTDS Settings each
-        for name in &dc_names {
+        for (name, dom) in &forest.dcs {
+            let dom_base = Dn::from_dns_domain(dom).to_string();
             let server = format!("CN={name},CN=Servers,{site}");
             out.add(
                 &server,
@@ -127,11 +182,12 @@ impl Partitions {
                 "Server",
                 4,
                 vec![
-                    ("dNSHostName", s(&format!("{}.{}", name.to_lowercase(), cfg.dns_name))),
-                    ("serverReference", s(&format!("CN={name},{dcs_ou}"))),
+                    ("dNSHostName", s(&format!("{}.{dom}", name.to_lowercase()))),
+                    ("serverReference", s(&format!("CN={name},OU=Domain Controllers,{dom_base}"))),
                     ("systemFlags", s("1375731712")),
                 ],
             );
+            let dom_dns_nc = format!("DC=DomainDnsZones,{dom_base}");
             out.add(
                 &format!("CN=NTDS Settings,{server}"),
                 "nTDSDSA",
@@ -139,20 +195,20 @@ impl Partitions {
                 4,
                 vec![
                     ("options", s("1")), // NTDSDSA_OPT_IS_GC
-                    ("invocationId", vec![derived_guid(seed, &format!("invocation {name}")).to_vec()]),
+                    ("invocationId", vec![derived_guid(seed, &format!("invocation {name}.{dom}")).to_vec()]),
                     ("dMDLocation", s(&n.schema)),
-                    ("hasMasterNCs", vec![n.schema.clone().into_bytes(), n.config.clone().into_bytes(), base.clone().into_bytes()]),
+                    ("hasMasterNCs", vec![n.schema.clone().into_bytes(), n.config.clone().into_bytes(), dom_base.clone().into_bytes()]),
                     (
                         "msDS-hasMasterNCs",
                         vec![
                             n.forest_dns.clone().into_bytes(),
-                            n.domain_dns.clone().into_bytes(),
+                            dom_dns_nc.into_bytes(),
                             n.schema.clone().into_bytes(),
                             n.config.clone().into_bytes(),
-                            base.clone().into_bytes(),
+                            dom_base.clone().into_bytes(),
                         ],
                     ),
-                    ("msDS-HasDomainNCs", s(&base)),
+                    ("msDS-HasDomainNCs", s(&dom_base)),
                     ("msDS-Behavior-Version", s("7")),
                     ("systemFlags", s("33554432")),
                 ],
@@ -179,8 +235,8 @@ impl Partitions {
         aggregate.dn = crate::rootdse::subschema_dn(d);
         out.entries.push(aggregate);
 
-        // The DNS application partitions: their heads, the MicrosoftDNS container, the zone
-        for (nc, zone) in [(&n.domain_dns, cfg.dns_name.clone()), (&n.forest_dns, format!("_msdcs.{}", cfg.dns_name))] {
+        // The DNS application partitions this DC holds: its domain's and the forest's
+        for (nc, zone) in [(&n.domain_dns, cfg.dns_name.clone()), (&n.forest_dns, format!("_msdcs.{}", forest.root_dns))] {
             out.add(nc, "domainDNS", "Domain-DNS", 5, vec![("dc", s(nc.split(',').next().unwrap_or("").trim_start_matches("DC=")))]);
             out.add(
                 &format!("CN=Infrastructure,{nc}"),
@@ -199,15 +255,23 @@ impl Partitions {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         let key = |dn: &str| Dn::parse(dn).map(|d| d.key()).ok();
         let heads = [&n.config, &n.schema, &n.domain_dns, &n.forest_dns].iter().filter_map(|h| key(h)).collect();
-        let referrals = [
-            (&n.forest_dns, format!("ForestDnsZones.{}", cfg.dns_name)),
+        // what a search may be referred to: these NCs, and the forest's other domains (a
+        // child domain's NC is under its parent's name)
+        let mut referrals: Vec<(DnKey, String, String)> = [
+            (&n.forest_dns, format!("ForestDnsZones.{}", forest.root_dns)),
             (&n.domain_dns, format!("DomainDnsZones.{}", cfg.dns_name)),
-            (&n.config, cfg.dns_name.clone()),
-            (&n.schema, cfg.dns_name.clone()),
+            (&n.config, forest.root_dns.clone()),
+            (&n.schema, forest.root_dns.clone()),
         ]
         .into_iter()
         .filter_map(|(nc, host)| Some((key(nc)?, nc.clone(), host)))
         .collect();
+        for dom in forest.domains.iter().filter(|dom| !dom.dns_name.eq_ignore_ascii_case(&cfg.dns_name)) {
+            let nc = Dn::from_dns_domain(&dom.dns_name).to_string();
+            if let Some(k) = key(&nc) {
+                referrals.push((k, nc, dom.dns_name.clone()));
+            }
+        }
         Partitions { entries, heads, referrals }
     }
 
@@ -217,6 +281,17 @@ impl Partitions {
             let k = b.key();
             self.heads.iter().any(|h| &k == h || k.is_below(h))
         })
+    }
+
+    /// The referral for a base this DC does not hold but the forest does (another domain's
+    /// NC, or below it): the host that holds it (AD's `0000202B: RefErr`).
+    pub fn referral_for(&self, base: &str) -> Option<(String, String)> {
+        let k = Dn::parse(base).ok()?.key();
+        self.referrals
+            .iter()
+            .filter(|(h, _, _)| !self.heads.contains(h))
+            .find(|(h, _, _)| &k == h || k.is_below(h))
+            .map(|(_, nc, host)| (format!("{REFERENCE_SCHEME}://{host}/{nc}"), host.clone()))
     }
 
     /// The entries a search finds, by position (a paged search keeps positions).
@@ -252,7 +327,9 @@ impl Partitions {
     pub fn references(&self, base: &str, one_level: bool, scheme: &str) -> Vec<String> {
         let Ok(b) = Dn::parse(base) else { return vec![] };
         let k = b.key();
-        let nearest = |h: &DnKey| !self.heads.iter().any(|h2| h2 != h && h.is_below(h2) && h2.is_below(&k));
+        // (an NC inside another the search reaches is that one's to refer to)
+        let ncs: Vec<&DnKey> = self.referrals.iter().map(|(h, _, _)| h).collect();
+        let nearest = |h: &DnKey| !ncs.iter().any(|h2| *h2 != h && h.is_below(h2) && h2.is_below(&k));
         self.referrals
             .iter()
             .filter(|(h, _, _)| if one_level { h.is_below(&k) && h.depth() == k.depth() + 1 } else { h.is_below(&k) && nearest(h) })

@@ -18,8 +18,9 @@ pub struct RootDse {
 
 pub fn entry(d: &Directory, tls_available: bool, _encrypted: bool) -> RootDse {
     let base = d.base_dn().to_string();
+    let root = d.forest_root().to_string();
     let cfg = d.config();
-    let config_nc = format!("CN=Configuration,{base}");
+    let config_nc = format!("CN=Configuration,{root}");
     let server = format!("CN={},CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config_nc}", cfg.dc_name);
     let host = format!("{}.{}", cfg.dc_name.to_lowercase(), cfg.dns_name);
     let s = |v: &str| vec![v.as_bytes().to_vec()];
@@ -34,11 +35,12 @@ pub fn entry(d: &Directory, tls_available: bool, _encrypted: bool) -> RootDse {
         ("dsServiceName", s(&format!("CN=NTDS Settings,{server}"))),
         // the domain's, then those crate::partitions holds, in a Windows DC's order
         ("namingContexts", {
-            let n = crate::partitions::names(d.base_dn());
-            many(&[&base, &n.config, &n.schema, &n.domain_dns, &n.forest_dns])
+            let n = crate::partitions::names(&d.forest_root());
+            let domain_dns = format!("DC=DomainDnsZones,{base}");
+            many(&[&base, &n.config, &n.schema, &domain_dns, &n.forest_dns])
         }),
         ("defaultNamingContext", s(&base)),
-        ("rootDomainNamingContext", s(&base)),
+        ("rootDomainNamingContext", s(&root)),
         ("configurationNamingContext", s(&config_nc)),
         ("schemaNamingContext", s(&d.schema_dn())),
         ("serverName", s(&server)),

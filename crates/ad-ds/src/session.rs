@@ -139,9 +139,7 @@ impl Remaining {
     }
 }
 
-/// The scheme of a continuation reference: Windows writes `ldap://` whatever the connection
-/// (Samba writes the connection's own: docs/fidelity.md).
-const REFERENCE_SCHEME: &str = "ldap";
+use crate::partitions::REFERENCE_SCHEME;
 
 fn reference_msg(msgid: i32, uri: String) -> LdapMsg {
     LdapMsg { msgid, op: LdapOp::SearchResultReference(LdapSearchResultReference { uris: vec![uri] }), ctrl: vec![] }
@@ -561,6 +559,19 @@ impl Session {
         let one_level = req.scope == LdapSearchScope::OneLevel;
         if let Err(e) = self.token_groups_allowed(&req, &selection) {
             return vec![done(err(&e), vec![])];
+        }
+        // another domain of the forest: a referral to the DC that holds it (0000202B RefErr)
+        if let Some((url, host)) = {
+            let d = read(dir);
+            if d.resolve(&req.base).is_err() && !d.partitions().holds(&req.base) { d.partitions().referral_for(&req.base) } else { None }
+        } {
+            let res = LdapResult {
+                code: LdapResultCode::Referral,
+                matcheddn: String::new(),
+                message: format!("0000202B: RefErr: DSID-0310084A, data 0, 1 access points\n\tref 1: '{host}'\n"),
+                referral: vec![url],
+            };
+            return vec![done(res, vec![])];
         }
         let (mut found, refs) = if read(dir).partitions().holds(&req.base) {
             // Configuration, Schema, the DNS zones: held apart from the domain NC

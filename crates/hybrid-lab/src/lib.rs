@@ -186,6 +186,27 @@ impl LabConfig {
         self
     }
 
+    /// A second forest, fabrikam.example (`--forests 2`), and/or a child domain in testlab's,
+    /// child.testlab.example (`--child-domain`), each with its own DCs and users;
+    /// [`Adds::domains`] lists them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), hybrid_lab::Error> {
+    /// let lab = hybrid_lab::Lab::start(hybrid_lab::LabConfig::testlab().no_engine().other_domains(true, true)).await?;
+    /// let names: Vec<String> = lab.adds().domains().iter().map(|d| d.domain.clone()).collect();
+    /// assert_eq!(names, ["testlab.example", "fabrikam.example", "child.testlab.example"]);
+    /// assert_eq!(lab.adds().domains()[2].forest, "testlab.example");
+    /// assert_eq!(lab.adds().domains()[1].dcs[0].name, "FDC1");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn other_domains(mut self, second_forest: bool, child_domain: bool) -> LabConfig {
+        self.inner.forests = if second_forest { 2 } else { 1 };
+        self.inner.child_domain = child_domain;
+        self
+    }
+
     /// Before Connect's first sync cycle (`--unsynced`): the tenant holds only its
     /// cloud-only accounts until [`EngineSwitches::sync`] brings the on-premises users.
     ///
@@ -627,6 +648,31 @@ pub struct Adds<'a> {
     lab: &'a Lab,
 }
 
+fn dcs(list: &[labkit::DcInfo]) -> Vec<DomainController> {
+    list.iter()
+        .map(|d| DomainController { name: d.name.clone(), ldap_url: d.ldap.clone(), ldaps_url: d.ldaps.clone(), pdc: d.pdc })
+        .collect()
+}
+
+/// One domain of the lab ([`Adds::domains`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Domain {
+    /// `fabrikam.example`.
+    pub domain: String,
+    /// `FABRIKAM`.
+    pub netbios: String,
+    /// `DC=fabrikam,DC=example`.
+    pub base_dn: String,
+    /// Its forest root's DNS name.
+    pub forest: String,
+    /// Its domain controllers, the PDC emulator first.
+    pub dcs: Vec<DomainController>,
+    /// Its built-in Administrator's DN.
+    pub admin_dn: String,
+    /// And password.
+    pub admin_password: String,
+}
+
 /// One domain controller of the lab's domain ([`Adds::domain_controllers`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomainController {
@@ -705,10 +751,23 @@ impl<'a> Adds<'a> {
 
     /// Every domain controller of the domain, DC1 (the PDC emulator) first.
     pub fn domain_controllers(&self) -> Vec<DomainController> {
+        dcs(&self.info().dcs)
+    }
+
+    /// Every domain of the lab, the testlab first.
+    pub fn domains(&self) -> Vec<Domain> {
         self.info()
-            .dcs
+            .domains
             .iter()
-            .map(|d| DomainController { name: d.name.clone(), ldap_url: d.ldap.clone(), ldaps_url: d.ldaps.clone(), pdc: d.pdc })
+            .map(|d| Domain {
+                domain: d.domain.clone(),
+                netbios: d.netbios.clone(),
+                base_dn: d.base_dn.clone(),
+                forest: d.forest.clone(),
+                dcs: dcs(&d.dcs),
+                admin_dn: d.admin_dn.clone(),
+                admin_password: d.admin_password.clone(),
+            })
             .collect()
     }
 
@@ -724,7 +783,7 @@ impl<'a> Adds<'a> {
     /// # }
     /// ```
     pub fn replicate(&self) -> usize {
-        self.lab.inner.topology.as_ref().map_or(0, |t| t.replicate_now().iter().map(|p| p.objects).sum())
+        self.lab.inner.topologies.iter().flat_map(|t| t.replicate_now()).map(|p| p.objects).sum()
     }
 
     /// `ldaps://127.0.0.1:PORT`.

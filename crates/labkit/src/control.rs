@@ -28,7 +28,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub fn router(dcs: Vec<Arc<DomainController>>, topology: Option<Arc<Topology>>, connector_dn: Option<String>) -> axum::Router {
+pub fn router(dcs: Vec<Arc<DomainController>>, topologies: Vec<Arc<Topology>>, connector_dn: Option<String>) -> axum::Router {
     let dc = dcs[0].clone();
     let (dc4, dc5) = (dc.clone(), dc.clone());
     let (all, all2, all3, all4) = (dcs.clone(), dcs.clone(), dcs.clone(), dcs);
@@ -65,14 +65,14 @@ pub fn router(dcs: Vec<Arc<DomainController>>, topology: Option<Arc<Topology>>, 
             }
         }
     };
-    let (t1, t2) = (topology.clone(), topology);
+    let (t1, t2) = (topologies.clone(), topologies);
     let dcs_view = move || {
         let (dcs, t) = (all4.clone(), t1.clone());
-        async move { Json(dcs_json(&dcs, t.as_deref())).into_response() }
+        async move { Json(dcs_json(&dcs, &t)).into_response() }
     };
     let replication = move |Json(body): Json<Value>| {
         let t = t2.clone();
-        async move { replicate(t.as_deref(), &body) }
+        async move { replicate(&t, &body) }
     };
     let rights_held = move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
         let (dc, connector_dn) = (dc4.clone(), connector2.clone());
@@ -116,22 +116,22 @@ fn pick<'a>(dcs: &'a [Arc<DomainController>], name: Option<&str>) -> Result<&'a 
     dcs.iter().find(named).ok_or_else(|| Box::new(bad(format!("no domain controller {name:?} in this lab"))))
 }
 
-/// `GET /lab/adds/dcs`: each DC (name, PDC emulator or not, its switches, its highest USN) and
-/// the replication between them.
-fn dcs_json(dcs: &[Arc<DomainController>], t: Option<&Topology>) -> Value {
+/// `GET /lab/adds/dcs`: each DC of every domain (name, domain, PDC emulator or not, its
+/// switches, its highest USN) and the replication between a domain's DCs.
+fn dcs_json(dcs: &[Arc<DomainController>], topologies: &[Arc<Topology>]) -> Value {
     let list: Vec<Value> = dcs
         .iter()
-        .enumerate()
-        .map(|(i, dc)| {
+        .map(|dc| {
             let d = dc.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut v = fault_json(dc);
             v["name"] = json!(d.config().dc_name);
-            v["pdc"] = json!(i == 0);
+            v["domain"] = json!(d.config().dns_name);
+            v["pdc"] = json!(dc.pdc.get().is_none());
             v["highestCommittedUSN"] = json!(d.highest_usn());
             v
         })
         .collect();
-    let replication = t.map(|t| {
+    let replication = topologies.first().map(|t| {
         let s = t.status();
         json!({ "intervalSeconds": s.interval_seconds, "paused": s.paused })
     });
@@ -140,28 +140,49 @@ fn dcs_json(dcs: &[Arc<DomainController>], t: Option<&Topology>) -> Value {
 
 /// `POST /lab/adds/replication` `{"action": "now" | "run-due"}` (`repadmin /syncall`; what
 /// fell due on the lab clock), `{"paused": bool}`, `{"intervalSeconds": N}` (any of them):
-/// the replication between the lab's DCs. `400` in a lab with one DC.
-fn replicate(t: Option<&Topology>, body: &Value) -> Response {
-    let Some(t) = t else { return bad("this lab has one domain controller: nothing replicates (start it with --dcs 2)".into()) };
+/// the replication between each domain's DCs. `400` in a lab whose domains have one DC each.
+fn replicate(topologies: &[Arc<Topology>], body: &Value) -> Response {
+    if topologies.is_empty() {
+        return bad("this lab's domains have one domain controller each: nothing replicates (start it with --dcs 2)".into());
+    }
     let known = ["action", "paused", "intervalSeconds"];
     if body.as_object().is_none_or(|o| o.is_empty() || o.keys().any(|k| !known.contains(&k.as_str()))) {
         return bad("expected {\"action\": \"now\" | \"run-due\"}, {\"paused\": bool} and/or {\"intervalSeconds\": N}".into());
     }
-    if let Some(p) = body.get("paused") {
-        let Some(p) = p.as_bool() else { return bad("`paused` must be true or false".into()) };
-        t.set_paused(p);
-    }
-    if let Some(i) = body.get("intervalSeconds") {
-        let Some(i) = i.as_u64().filter(|i| (1..=86_400).contains(i)) else { return bad("`intervalSeconds` must be 1..86400".into()) };
-        t.set_interval(std::time::Duration::from_secs(i));
-    }
-    let passes = match body.get("action").map(|a| a.as_str()) {
-        None => vec![],
-        Some(Some("now")) => t.replicate_now(),
-        Some(Some("run-due")) => t.run_due(),
+    let paused = match body.get("paused") {
+        None => None,
+        Some(p) => match p.as_bool() {
+            Some(p) => Some(p),
+            None => return bad("`paused` must be true or false".into()),
+        },
+    };
+    let interval = match body.get("intervalSeconds") {
+        None => None,
+        Some(i) => match i.as_u64().filter(|i| (1..=86_400).contains(i)) {
+            Some(i) => Some(std::time::Duration::from_secs(i)),
+            None => return bad("`intervalSeconds` must be 1..86400".into()),
+        },
+    };
+    let action = match body.get("action").map(|a| a.as_str()) {
+        None => None,
+        Some(Some(a @ ("now" | "run-due"))) => Some(a),
         Some(_) => return bad("`action` must be now or run-due".into()),
     };
-    let s = t.status();
+    let mut passes = vec![];
+    for t in topologies {
+        if let Some(p) = paused {
+            t.set_paused(p);
+        }
+        if let Some(i) = interval {
+            t.set_interval(i);
+        }
+        passes.extend(match action {
+            Some("now") => t.replicate_now(),
+            Some(_) => t.run_due(),
+            None => vec![],
+        });
+    }
+    let s = topologies[0].status();
     let passes: Vec<Value> = passes.iter().map(|p| json!({ "from": p.from, "to": p.to, "objects": p.objects })).collect();
     Json(json!({ "intervalSeconds": s.interval_seconds, "paused": s.paused, "passes": passes })).into_response()
 }

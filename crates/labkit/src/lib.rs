@@ -10,6 +10,7 @@
 
 mod control;
 pub mod external;
+pub mod forests;
 pub mod testlab;
 pub mod userkeys;
 
@@ -107,6 +108,12 @@ pub struct LabConfig {
     /// Where the DCs after the first listen (LDAP, LDAPS): a reset listens there again; none
     /// given, any free ports on the first DC's address.
     pub dc_listeners: Vec<(SocketAddr, SocketAddr)>,
+    /// Forests (`lab up --forests 2`, 1–2): the second is fabrikam.example ([`forests`]).
+    pub forests: usize,
+    /// testlab's forest has a child domain, child.testlab.example (`--child-domain`).
+    pub child_domain: bool,
+    /// Where the other domains' DCs listen, domain by domain (a reset listens there again).
+    pub domain_listeners: Vec<Vec<(SocketAddr, SocketAddr)>>,
 }
 
 /// The sync agents a lab runs. With both, Connect covers `OU=Lab Users` and Cloud Sync
@@ -184,7 +191,22 @@ impl LabConfig {
             sync_agents: SyncAgents::ConnectSync,
             dcs: 1,
             dc_listeners: vec![],
+            forests: 1,
+            child_domain: false,
+            domain_listeners: vec![],
         }
+    }
+
+    /// The domains beside the testlab this configuration asks for.
+    pub fn other_domains(&self) -> Vec<forests::OtherDomain> {
+        let mut v = vec![];
+        if self.forests > 1 {
+            v.push(forests::OtherDomain::Fabrikam);
+        }
+        if self.child_domain {
+            v.push(forests::OtherDomain::Child);
+        }
+        v
     }
 }
 
@@ -435,12 +457,30 @@ pub struct AddsInfo {
     pub ldaps: String,
     /// Every domain controller of the domain.
     pub dcs: Vec<DcInfo>,
+    /// Every domain of the lab, the testlab first (`--forests 2`, `--child-domain`).
+    pub domains: Vec<DomainInfo>,
     pub base_dn: String,
     pub domain: String,
     pub netbios: String,
     pub admin_dn: String,
     pub admin_password: String,
     pub ca_cert: PathBuf,
+}
+
+/// One domain of the lab.
+#[derive(Clone, Debug, Serialize)]
+pub struct DomainInfo {
+    pub domain: String,
+    pub netbios: String,
+    pub base_dn: String,
+    /// Its forest root's DNS name.
+    pub forest: String,
+    pub dcs: Vec<DcInfo>,
+    pub admin_dn: String,
+    pub admin_password: String,
+    /// Connect's AD connector account for it (None: an external directory's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
 }
 
 /// One domain controller of the lab's domain.
@@ -461,6 +501,9 @@ pub struct Lab {
     pub adds: Option<Arc<DomainController>>,
     /// The domain's DCs and their replication, in a lab with more than one.
     pub topology: Option<Arc<ad_ds::topology::Topology>>,
+    /// Every domain's DCs and their replication (the testlab's first), where a domain has
+    /// more than one DC.
+    pub topologies: Vec<Arc<ad_ds::topology::Topology>>,
     /// The tenant's state, likewise.
     pub tenant: Arc<tenant::server::TenantServer>,
     /// The writeback engine, when the lab runs one (its controls are the lab's fault switches);
@@ -531,6 +574,15 @@ impl Lab {
         if cfg.dcs > 1 && cfg.external_adds.is_some() {
             anyhow::bail!("--dcs: an external directory brings its own domain controllers (start the built-in AD DS for several)");
         }
+        if !(1..=2).contains(&cfg.forests) {
+            anyhow::bail!("--forests {}: a lab runs testlab's forest and at most one more (fabrikam.example)", cfg.forests);
+        }
+        if (cfg.forests > 1 || cfg.child_domain) && cfg.external_adds.is_some() {
+            anyhow::bail!("--forests and --child-domain are for the built-in AD DS");
+        }
+        if cfg.child_domain {
+            dir.set_forest(forests::testlab_forest(cfg.dcs));
+        }
         // the other DCs' computer accounts, as dcpromo leaves them (the replicas copy them)
         for i in 2..=cfg.dcs {
             ad_ds::domain::add_domain_controller(&mut dir, &format!("DC{i}")).map_err(|e| anyhow::anyhow!("DC{i}: {e}"))?;
@@ -567,6 +619,10 @@ impl Lab {
                 let host = format!("{}.{}", domain.dc_name.to_lowercase(), domain.dns_name);
                 let mut names = vec!["localhost".into(), "127.0.0.1".into(), host, domain.dns_name.clone()];
                 names.extend((2..=cfg.dcs).map(|i| format!("dc{i}.{}", domain.dns_name)));
+                for o in cfg.other_domains() {
+                    names.push(o.dns_name().to_string());
+                    names.extend((1..=cfg.dcs).map(|i| format!("{}.{}", o.dc_name(i).to_lowercase(), o.dns_name())));
+                }
                 // the addresses it listens on and the names it is served under
                 let specific = [cfg.https.ip(), cfg.ldaps.ip()].into_iter().filter(|ip| !ip.is_unspecified()).map(|ip| ip.to_string());
                 for n in specific.chain(cfg.hostnames.iter().map(|n| n.to_ascii_lowercase())) {
@@ -604,6 +660,21 @@ impl Lab {
                 TcpListener::bind(ldap).await.with_context(|| format!("DC{i}'s LDAP listener on {ldap}"))?,
                 TcpListener::bind(ldaps).await.with_context(|| format!("DC{i}'s LDAPS listener on {ldaps}"))?,
             ));
+        }
+        // the other domains' DCs' listeners, likewise
+        let mut domain_listeners = vec![];
+        for (k, o) in cfg.other_domains().into_iter().enumerate() {
+            let mut ls = vec![];
+            for i in 1..=cfg.dcs {
+                let any = SocketAddr::new(cfg.ldap.ip(), 0);
+                let (ldap, ldaps) = cfg.domain_listeners.get(k).and_then(|d| d.get(i - 1)).copied().unwrap_or((any, any));
+                let name = o.dc_name(i);
+                ls.push((
+                    TcpListener::bind(ldap).await.with_context(|| format!("{name}'s LDAP listener on {ldap}"))?,
+                    TcpListener::bind(ldaps).await.with_context(|| format!("{name}'s LDAPS listener on {ldaps}"))?,
+                ));
+            }
+            domain_listeners.push((o, ls));
         }
         let https = TcpListener::bind(cfg.https).await.with_context(|| format!("HTTPS listener on {}", cfg.https))?;
         let http = TcpListener::bind(cfg.http).await.with_context(|| format!("HTTP listener on {}", cfg.http))?;
@@ -687,6 +758,18 @@ impl Lab {
                 }
             }
         }
+        // the other domains: each one's first DC seeded, replicas of it
+        let mut others: Vec<(forests::OtherDomain, Vec<Arc<DomainController>>)> = vec![];
+        for (o, _) in &domain_listeners {
+            let forest = (*o == forests::OtherDomain::Child).then(|| forests::testlab_forest(cfg.dcs));
+            let first = o.directory(cfg.seed, cfg.clock.clone(), forest, cfg.dcs).map_err(|e| anyhow::anyhow!("{}: {e}", o.dns_name()))?;
+            let copies: Vec<ad_ds::Directory> = (2..=cfg.dcs).map(|i| first.replica(&o.dc_name(i), (i - 1) as u8)).collect();
+            let dcs = std::iter::once(first)
+                .chain(copies)
+                .map(|d| DomainController::with_limits(d, Some(tls.clone()), cfg.limits.ldap))
+                .collect();
+            others.push((*o, dcs));
+        }
         // the other DCs: copies of the first as it stands (AD's initial replication)
         let replicas: Vec<ad_ds::Directory> = (2..=cfg.dcs).map(|i| dir.replica(&format!("DC{i}"), (i - 1) as u8)).collect();
         let replicas: Vec<Arc<DomainController>> =
@@ -698,6 +781,8 @@ impl Lab {
             }
             _ => None,
         };
+        let mut topologies: Vec<Arc<ad_ds::topology::Topology>> = topology.iter().cloned().collect();
+        topologies.extend(others.iter().filter(|(_, dcs)| dcs.len() > 1).map(|(_, dcs)| ad_ds::topology::Topology::new(dcs.clone())));
         let (stop, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -713,13 +798,17 @@ impl Lab {
             .merge(writeback::control_router_at(cloud_sync_slot.clone(), "/lab/cloudsync"))
             .merge(writeback::pta_router(agents_slot.clone()))
             .merge(control::reset_router(reset.clone()));
-        let mut listening = Listening { ldap: None, ldaps: None, https: https_addr, http: http_addr, dcs: vec![] };
+        let mut listening = Listening { ldap: None, ldaps: None, https: https_addr, http: http_addr, dcs: vec![], domains: vec![] };
         let mut tasks = vec![];
         let mut dc_urls: Vec<DcInfo> = vec![];
+        let mut other_infos: Vec<DomainInfo> = vec![];
         let (ldap_url, ldaps_url) = match (&dc, directory_listeners) {
             (Some(dc), Some((ldap, ldaps))) => {
-                let all: Vec<Arc<DomainController>> = std::iter::once(dc.clone()).chain(replicas.iter().cloned()).collect();
-                app = app.merge(control::router(all, topology.clone(), connector_dn));
+                let all: Vec<Arc<DomainController>> = std::iter::once(dc.clone())
+                    .chain(replicas.iter().cloned())
+                    .chain(others.iter().flat_map(|(_, dcs)| dcs.iter().cloned()))
+                    .collect();
+                app = app.merge(control::router(all, topologies.clone(), connector_dn));
                 (listening.ldap, listening.ldaps) = (Some(ldap.local_addr()?), Some(ldaps.local_addr()?));
                 let reach = |a: SocketAddr| {
                     if a.ip().is_unspecified() { SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port()) } else { a }
@@ -739,6 +828,34 @@ impl Lab {
                     });
                     tasks.push(tokio::spawn(ad_ds::serve(ldap, r.clone(), Transport::Ldap, stopped(rx.clone()))));
                     tasks.push(tokio::spawn(ad_ds::serve(ldaps, r.clone(), Transport::Ldaps, stopped(rx.clone()))));
+                }
+                // the other domains' DCs
+                for ((o, ls), (_, dcs)) in domain_listeners.into_iter().zip(&others) {
+                    let mut infos = vec![];
+                    let mut addrs = vec![];
+                    for (i, ((ldap, ldaps), dc)) in ls.into_iter().zip(dcs).enumerate() {
+                        addrs.push((ldap.local_addr()?, ldaps.local_addr()?));
+                        infos.push(DcInfo {
+                            name: o.dc_name(i + 1),
+                            ldap: format!("ldap://{}", reach(ldap.local_addr()?)),
+                            ldaps: format!("ldaps://{}", reach(ldaps.local_addr()?)),
+                            pdc: i == 0,
+                        });
+                        tasks.push(tokio::spawn(ad_ds::serve(ldap, dc.clone(), Transport::Ldap, stopped(rx.clone()))));
+                        tasks.push(tokio::spawn(ad_ds::serve(ldaps, dc.clone(), Transport::Ldaps, stopped(rx.clone()))));
+                    }
+                    listening.domains.push(addrs);
+                    let base = ad_ds::dn::Dn::from_dns_domain(o.dns_name()).to_string();
+                    other_infos.push(DomainInfo {
+                        domain: o.dns_name().into(),
+                        netbios: o.netbios().into(),
+                        admin_dn: format!("CN=Administrator,CN=Users,{base}"),
+                        connector: Some(format!("CN={},CN=Users,{base}", o.connector())),
+                        base_dn: base,
+                        forest: o.forest().into(),
+                        dcs: infos,
+                        admin_password: testlab::ADMIN_PASSWORD.into(),
+                    });
                 }
                 urls
             }
@@ -783,15 +900,30 @@ impl Lab {
         tasks.push(tokio::spawn(tenant::server::serve_with(http, app, None, limits, stopped(rx))));
         let mut all_users = users;
         all_users.extend(cloud_users);
+        // the other domains' users (Connect syncs the testlab's)
+        all_users.extend(others.iter().flat_map(|(o, _)| o.users()));
+        let dcs_info = if dc_urls.is_empty() {
+            vec![DcInfo { name: domain.dc_name.clone(), ldap: ldap_url.clone(), ldaps: ldaps_url.clone(), pdc: true }]
+        } else {
+            dc_urls
+        };
         let info = LabInfo {
             dashboard: format!("{https_base}/portal/lab"),
             sspr: format!("{https_base}/portal/sspr"),
             adds: AddsInfo {
-                dcs: if dc_urls.is_empty() {
-                    vec![DcInfo { name: domain.dc_name.clone(), ldap: ldap_url.clone(), ldaps: ldaps_url.clone(), pdc: true }]
-                } else {
-                    dc_urls
-                },
+                dcs: dcs_info.clone(),
+                domains: std::iter::once(DomainInfo {
+                    domain: domain.dns_name.clone(),
+                    netbios: domain.netbios.clone(),
+                    base_dn: base_dn.clone(),
+                    forest: domain.dns_name.clone(),
+                    dcs: dcs_info,
+                    admin_dn: ext.map(|e| e.admin_dn.clone()).unwrap_or_else(|| format!("CN=Administrator,CN=Users,{base_dn}")),
+                    admin_password: ext.map(|e| e.admin_password.clone()).unwrap_or_else(|| domain.admin_password.clone()),
+                    connector: ext.is_none().then(|| format!("CN={},CN=Users,{base_dn}", testlab::CONNECTOR)),
+                })
+                .chain(other_infos)
+                .collect(),
                 ldap: ldap_url,
                 ldaps: ldaps_url,
                 admin_dn: ext.map(|e| e.admin_dn.clone()).unwrap_or_else(|| format!("CN=Administrator,CN=Users,{base_dn}")),
@@ -863,7 +995,7 @@ impl Lab {
                 }));
             }
         }
-        if let (true, Some(t)) = (cfg.sync_schedule, &topology) {
+        for t in topologies.iter().filter(|_| cfg.sync_schedule) {
             // replication on the lab clock, looked at every second like the agents' schedules
             let (t, mut stopped) = (t.clone(), stop.subscribe());
             tasks.push(tokio::spawn(async move {
@@ -932,6 +1064,7 @@ impl Lab {
             clock: cfg.clock,
             adds: dc,
             topology,
+            topologies,
             tenant: tenant_server,
             engine,
             cloud_sync,
@@ -993,6 +1126,7 @@ impl Lab {
         cfg.https = self.listening.https;
         cfg.http = self.listening.http;
         cfg.dc_listeners = self.listening.dcs.clone();
+        cfg.domain_listeners = self.listening.domains.clone();
         cfg.tls_identity = Some(self.tls.clone());
         cfg
     }
@@ -1007,6 +1141,8 @@ pub struct Listening {
     pub http: SocketAddr,
     /// The other DCs' (LDAP, LDAPS).
     pub dcs: Vec<(SocketAddr, SocketAddr)>,
+    /// The other domains' DCs', domain by domain.
+    pub domains: Vec<Vec<(SocketAddr, SocketAddr)>>,
 }
 
 /// The most domain controllers a lab runs.

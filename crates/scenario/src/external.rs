@@ -20,6 +20,9 @@ pub fn ineligible(s: &Scenario, can: Capabilities) -> Option<String> {
     if s.given.dcs.is_some_and(|n| n > 1) {
         return Some("starts several domain controllers of the built-in domain".into());
     }
+    if s.given.forests.is_some_and(|n| n > 1) || s.given.child_domain {
+        return Some("starts other domains beside the built-in one".into());
+    }
     for (i, step) in s.steps.iter().enumerate() {
         let a = &step.value.action;
         let why = match a {

@@ -67,6 +67,13 @@ pub struct Given {
     #[serde(default)]
     #[schemars(range(min = 1, max = 8))]
     pub dcs: Option<u8>,
+    /// Forests: 2 adds fabrikam.example (FDC1…, FUser1, FUser2), `dcs` DCs of its own.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 2))]
+    pub forests: Option<u8>,
+    /// A child domain in testlab's forest: child.testlab.example (CDC1…, CUser1).
+    #[serde(default)]
+    pub child_domain: bool,
     #[serde(default)]
     pub tenant: TenantGiven,
     #[serde(default, rename = "ad-ds")]
@@ -386,8 +393,8 @@ actions! {
     /// `untrusted_certificate` (TLS from a CA the engine does not trust), `up`; and
     /// `policy_hints: false` (a DC that predates the policy-hints control).
     "adds.fault" => AddsFault(AddsFault),
-    /// ADUC's "Change Domain Controller…": the LDAP steps after it talk to this DC (`DC2`),
-    /// `expect.entry` reads from it. In a lab started with `given: { dcs: N }`.
+    /// ADUC's "Change Domain Controller…": the LDAP steps after it talk to this DC (`DC2`, or
+    /// another domain's: `FDC1`, `CDC1`), `expect.entry` reads from it.
     "adds.use_dc" => AddsUseDc(String),
     /// `repadmin /syncall`: every DC pulls every other's changes now, paused or not.
     "adds.replicate" => AddsReplicate(Nothing),

@@ -794,7 +794,7 @@ impl<'a> Runner<'a> {
     async fn connect(&mut self, via: Via) -> Result<ldap3::Ldap, RunError> {
         let a = &self.target.info.adds;
         // the DC `adds.use_dc` chose, else the first
-        let dc = self.dc.as_ref().and_then(|n| a.dcs.iter().find(|d| d.name.eq_ignore_ascii_case(n)));
+        let dc = self.dc.as_ref().and_then(|n| a.domains.iter().flat_map(|d| &d.dcs).find(|d| d.name.eq_ignore_ascii_case(n)));
         let (ldap, ldaps) = dc.map_or((&a.ldap, &a.ldaps), |d| (&d.ldap, &d.ldaps));
         let (security, url) = match via {
             Via::Ldap => (Security::Url, ldap),
@@ -1344,7 +1344,7 @@ impl<'a> Runner<'a> {
                 let o = self.lab_call("POST", "/lab/clock", Some(json!({ "advance": d }))).await?;
                 // tokens live on the lab clock: the next control call signs in again
                 self.lab_token = None;
-                if o.ok && self.target.info.adds.dcs.len() > 1 {
+                if o.ok && self.target.info.adds.domains.iter().any(|d| d.dcs.len() > 1) {
                     // the DCs' replication looks at the clock first (the agents then read DCs
                     // that have replicated what fell due)
                     let r = self.lab_call("POST", "/lab/adds/replication", Some(json!({ "action": "run-due" }))).await?;
@@ -1465,8 +1465,9 @@ impl<'a> Runner<'a> {
                 self.lab_call("POST", "/lab/adds/fault", Some(body)).await
             }
             Action::AddsUseDc(name) => {
-                if !self.target.info.adds.dcs.iter().any(|d| d.name.eq_ignore_ascii_case(name)) {
-                    let names: Vec<&str> = self.target.info.adds.dcs.iter().map(|d| d.name.as_str()).collect();
+                let all: Vec<&labkit::DcInfo> = self.target.info.adds.domains.iter().flat_map(|d| &d.dcs).collect();
+                if !all.iter().any(|d| d.name.eq_ignore_ascii_case(name)) {
+                    let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
                     return Err(RunError(format!(
                         "no domain controller {name} in this lab ({}); start it with `given: {{ dcs: N }}`",
                         names.join(", ")
@@ -2209,6 +2210,8 @@ pub async fn run_in_fresh_lab_as(
     cfg.external_adds = external.cloned();
     cfg.sync_agents = s.given.agent.map(crate::model::AgentArg::lab).unwrap_or(agents);
     cfg.dcs = usize::from(s.given.dcs.unwrap_or(1));
+    cfg.forests = usize::from(s.given.forests.unwrap_or(1));
+    cfg.child_domain = s.given.child_domain;
     let lab = match labkit::Lab::start(cfg).await {
         Ok(l) => l,
         Err(e) => return early(Err(fail(format!("{e:#}")))),

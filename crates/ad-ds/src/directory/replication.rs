@@ -80,6 +80,7 @@ impl Directory {
             derived: OnceLock::new(),
             partitions: OnceLock::new(),
             invocation,
+            forest: self.forest.clone(),
         }
     }
 
