@@ -8,6 +8,8 @@ import json
 import ssl
 import sys
 
+from checklist import check, done
+
 from ldap3 import MODIFY_REPLACE, Connection, Server, Tls
 
 info = json.loads(sys.argv[1])
@@ -16,16 +18,6 @@ host, port = adds["ldaps"].removeprefix("ldaps://").rsplit(":", 1)
 tls = Tls(ca_certs_file=adds["ca_cert"], validate=ssl.CERT_REQUIRED)
 server = Server("localhost", port=int(port), use_ssl=True, tls=tls, get_info=None)
 users = {u["sam"]: u for u in info["users"]}
-checks = 0
-
-
-def check(what, cond, detail=""):
-    global checks
-    if not cond:
-        print(f"FAIL {what}: {detail}")
-        sys.exit(1)
-    checks += 1
-    print(f"ok   {what}")
 
 
 def bind(name, password):
@@ -106,4 +98,4 @@ e = aware.entries[0]
 check("objectGUID reads as a GUID", isinstance(e.objectGUID.value, str) and uuid.UUID(e.objectGUID.value), e.objectGUID.raw_values)
 check("pwdLastSet reads as a time, userAccountControl as a number", isinstance(e.pwdLastSet.value, datetime.datetime) and isinstance(e.userAccountControl.value, int), (e.pwdLastSet.raw_values, e.userAccountControl.raw_values))
 check("objectSid reads as a SID, whenCreated as a time", str(e.objectSid.value).startswith("S-1-5-21-") and isinstance(e.whenCreated.value, datetime.datetime), (e.objectSid.value, e.whenCreated.value))
-print(f"{checks} checks passed")
+done()

@@ -18,6 +18,8 @@ import json
 import ssl
 import sys
 
+from checklist import check, done
+
 import ldap
 from ldap3 import ALL, BASE, Connection, Server, Tls
 
@@ -25,16 +27,6 @@ info = json.loads(sys.argv[1])
 adds = info["adds"]
 base = adds["base_dn"]
 user1 = next(u for u in info["users"] if u["sam"] == "User1")
-checks = 0
-
-
-def check(what, cond, detail=""):
-    global checks
-    if not cond:
-        print(f"FAIL {what}: {detail}")
-        sys.exit(1)
-    checks += 1
-    print(f"ok   {what}")
 
 
 COMMON = [
@@ -93,4 +85,4 @@ for chase in (0, 1):
     check("below the root, no reference", all(dn is not None for dn, _ in found) and len(found) == 1, found)
     pl.unbind_s()
 
-print(f"{checks} checks passed")
+done()

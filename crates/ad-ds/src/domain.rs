@@ -217,23 +217,10 @@ pub(crate) fn provision(d: &mut Directory) {
     fix_sid(d, &format!("CN=krbtgt,{users}"), dsid.child(502), true);
     let dc = d.config().dc_name.clone();
     let dc_dn = format!("CN={dc},OU=Domain Controllers,{base}");
-    let host = format!("{}.{}", dc.to_lowercase(), d.config().dns_name);
-    let uac = (account::UF_SERVER_TRUST_ACCOUNT | account::UF_TRUSTED_FOR_DELEGATION).to_string();
-    // The DC's machine password: random, as Windows makes it, and known to nobody.
-    // a credential: from the OS, never from the lab's seed. (The two seeded draws it once
-    // took are still drawn, so that a seed keeps naming the same GUIDs it always did.)
+    // (The two seeded draws the DC's password once took are still drawn, so that a seed keeps
+    // naming the same GUIDs it always did.)
     let _ = (d.random_u64(), d.random_u64());
-    let machine_pw = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
-    let attrs = [
-        ("objectClass", "computer"),
-        ("sAMAccountName", &format!("{dc}$")),
-        ("dNSHostName", &host),
-        ("userAccountControl", &uac),
-        ("primaryGroupID", "516"),
-        critical,
-    ];
-    let mut attrs: Vec<(String, Vec<Vec<u8>>)> = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
-    attrs.push(("unicodePwd".into(), vec![crate::password::unicode_pwd(&machine_pw)]));
+    let attrs = dc_account(d, &dc);
     d.add(&sys, &dc_dn, attrs, TLS).expect("provisioning the DC account");
     fix_sid(d, &dc_dn, dsid.child(1000), false);
 
@@ -262,6 +249,16 @@ pub(crate) fn provision(d: &mut Directory) {
 pub fn add_domain_controller(d: &mut Directory, name: &str) -> crate::error::AdResult<()> {
     let base = d.base_dn().clone();
     let dc_dn = format!("CN={name},OU=Domain Controllers,{base}");
+    let attrs = dc_account(d, name);
+    d.add(&system(), &dc_dn, attrs, TLS)?;
+    member_add(d, &format!("CN=Domain Controllers,CN=Users,{base}"), &dc_dn);
+    Ok(())
+}
+
+/// A DC's computer account: a server trust account trusted for delegation, in Domain
+/// Controllers by its primary group, critical; its machine password random, as Windows makes
+/// it, and known to nobody — a credential: from the OS, never from the lab's seed.
+fn dc_account(d: &Directory, name: &str) -> Vec<(String, Vec<Vec<u8>>)> {
     let host = format!("{}.{}", name.to_lowercase(), d.config().dns_name);
     let uac = (account::UF_SERVER_TRUST_ACCOUNT | account::UF_TRUSTED_FOR_DELEGATION).to_string();
     let machine_pw = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
@@ -275,9 +272,7 @@ pub fn add_domain_controller(d: &mut Directory, name: &str) -> crate::error::AdR
     ];
     let mut attrs: Vec<(String, Vec<Vec<u8>>)> = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
     attrs.push(("unicodePwd".into(), vec![crate::password::unicode_pwd(&machine_pw)]));
-    d.add(&system(), &dc_dn, attrs, TLS)?;
-    member_add(d, &format!("CN=Domain Controllers,CN=Users,{base}"), &dc_dn);
-    Ok(())
+    attrs
 }
 
 /// Adds `member` to a group as the system.
