@@ -152,8 +152,21 @@ impl Selection {
     }
 }
 
-/// What each DC stamps for itself on every write, originating or replicated.
-pub(crate) const LOCAL_STAMPS: &[&str] = &["uSNChanged", "uSNCreated", "whenChanged"];
+/// What each DC keeps for itself, never replicated: the stamps it puts on every write,
+/// originating or replicated; the bind bookkeeping (MS-ADA1: not replicated); the back links
+/// it keeps from the forward links it holds.
+pub(crate) const KEPT_BY_EACH_DC: &[&str] = &[
+    "uSNChanged",
+    "uSNCreated",
+    "whenChanged",
+    "badPwdCount",
+    "badPasswordTime",
+    "lastLogon",
+    "logonCount",
+    "lastLogoff",
+    "memberOf",
+    "directReports",
+];
 
 /// The attribute whose replication metadata the password material shares.
 pub(crate) const UNICODE_PWD: schema::AttrId = schema::AttrId::of("unicodePwd");
@@ -231,7 +244,7 @@ pub struct Directory {
 }
 
 mod replication;
-pub use replication::{Change, Changes};
+pub use replication::{Change, Changes, RID_POOL};
 
 impl Directory {
     /// A directory holding only what a freshly promoted domain controller has.
@@ -500,13 +513,23 @@ impl Directory {
     /// Marks an entry's state as this DC's originating write (replication carries it on):
     /// the object's version, and each attribute's that differs from the stored object's.
     fn originate(&self, e: &mut Entry) {
+        let stored = e.guid().and_then(|g| self.idx_guid.get(&g)).and_then(|k| self.entries.get(k)).cloned();
+        self.originate_from(stored.as_ref(), e);
+    }
+
+    /// [`Directory::originate`] against the object as it was (a rename takes it out of the
+    /// indexes before it writes it back).
+    fn originate_from(&self, stored: Option<&Entry>, e: &mut Entry) {
         let v = crate::entry::Version { writes: e.version.writes + 1, at: self.clock.filetime(), dc: self.invocation };
-        let stored = e.guid().and_then(|g| self.idx_guid.get(&g)).and_then(|k| self.entries.get(k));
         if let Some(old) = stored {
             let ids: BTreeSet<u16> = old.attr_ids().chain(e.attr_ids()).collect();
             for id in ids {
                 let name = schema::attribute_by_id(id).name;
-                if old.values(name) != e.values(name) && !LOCAL_STAMPS.contains(&name) {
+                // (what each DC keeps for itself has no originating write to compare)
+                if KEPT_BY_EACH_DC.contains(&name) {
+                    continue;
+                }
+                if old.values(name) != e.values(name) {
                     e.set_meta(id, v);
                 }
             }
@@ -1593,6 +1616,7 @@ impl Directory {
         let mut rekeyed = Vec::new();
         for k in moved {
             let mut e = self.unstore(&k).expect("listed");
+            let before = e.clone();
             let keep = e.dn.rdns.len() - old_dn.rdns.len();
             let mut rdns = e.dn.rdns[..keep].to_vec();
             rdns.extend(new_dn.rdns.iter().cloned());
@@ -1602,7 +1626,10 @@ impl Directory {
                 let rdn_attr = rdn.attr.to_ascii_lowercase();
                 e.set_str(&rdn_attr, rdn.value.clone());
                 e.set_str("name", rdn.value.clone());
-                self.touch(&mut e);
+                let usn = self.next_usn();
+                e.set_str("uSNChanged", usn.to_string());
+                e.set_str("whenChanged", clock::generalized_time(self.clock.now()));
+                self.originate_from(Some(&before), &mut e);
             }
             rekeyed.push((k, e.dn.key()));
             renamed.push(e);

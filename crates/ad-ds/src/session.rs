@@ -443,8 +443,9 @@ impl Session {
         local: &Result<Principal, AdError>,
     ) -> Option<LdapResult> {
         let wrong_password = matches!(local, Err(e) if e.code == ResultCode::InvalidCredentials && e.message.contains("data 52e"));
+        // (an empty password is an unauthenticated bind: never a wrong one)
         let pdc = self.pdc.as_ref().filter(|p| p.faults.state() != crate::server::DcState::Down)?;
-        if !wrong_password || password.is_empty() {
+        if !wrong_password {
             return None;
         }
         let at_pdc = pdc.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner).bind(name, password);

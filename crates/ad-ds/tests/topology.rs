@@ -187,3 +187,36 @@ fn a_password_written_on_another_dc_reaches_the_pdc_emulator_at_once() {
     assert!(ok(&dc1, "Green-Field-82"), "the PDC emulator has it at once");
     assert!(ok(&dc3, "Blue-Ocean-71") && !ok(&dc3, "Green-Field-82"), "DC3 only after replication");
 }
+
+#[test]
+fn a_good_bind_is_answered_where_it_is_made_and_a_failure_without_lockout_sends_nothing() {
+    let (t, _clock) = domain(3);
+    let (dc1, dc2, dc3) = (t.dcs()[0].clone(), t.dcs()[1].clone(), t.dcs()[2].clone());
+    // a good bind on DC2 is DC2's alone: the PDC emulator records no logon for it
+    assert_eq!(bind(&dc2, "Blue-Ocean-71").code, LdapResultCode::Success);
+    assert!(attr(&dc2, "lastLogonTimestamp").is_some());
+    assert_eq!(attr(&dc1, "lastLogonTimestamp"), None);
+    // a wrong password the PDC emulator counts without locking moves nothing between DCs:
+    // what DC1 holds and has not replicated stays on DC1 (lockoutTime 0 from an earlier
+    // unlock is no lockout)
+    let unlock = Modification { op: ModOp::Replace, attr: "lockoutTime".into(), values: vec![b"0".to_vec()] };
+    dc1.directory.write().unwrap().modify(&system(), USER, vec![unlock], OpContext::TLS).unwrap();
+    t.replicate_now();
+    set_description(&dc1, "only on DC1");
+    assert_eq!(bind(&dc2, "Wrong-Pass-1").code, LdapResultCode::InvalidCredentials);
+    assert_eq!(attr(&dc1, "badPwdCount").as_deref(), Some("1"));
+    assert_eq!((description(&dc2), description(&dc3)), (None, None));
+}
+
+#[test]
+fn of_two_writes_at_one_moment_the_one_made_after_replication_wins() {
+    // the lab clock stands still: the write count, not the time, says which came later
+    let (t, _clock) = domain(2);
+    let (dc1, dc2) = (&t.dcs()[0], &t.dcs()[1]);
+    set_description(dc2, "first, on DC2");
+    t.replicate_now();
+    set_description(dc1, "second, on DC1");
+    t.replicate_now();
+    assert_eq!(description(dc2).as_deref(), Some("second, on DC1"));
+    assert_eq!(description(dc1).as_deref(), Some("second, on DC1"));
+}

@@ -13,8 +13,25 @@
 use super::*;
 use crate::entry::Version;
 
-/// The attributes a DC keeps for itself.
-const NOT_REPLICATED: &[&str] = &["badPwdCount", "badPasswordTime", "lastLogon", "logonCount", "lastLogoff"];
+/// The bind bookkeeping a DC keeps for itself (a new object arrives without it).
+const BOOKKEEPING: &[&str] = &["badPwdCount", "badPasswordTime", "lastLogon", "logonCount", "lastLogoff"];
+
+/// The RIDs between one DC's pool and the next's.
+pub const RID_POOL: u32 = 100_000;
+
+/// A replica's generator of GUIDs: seeded, so a lab is reproducible, from the lab's seed and
+/// the DC's name, so no two DCs draw the same GUIDs (MD4 as a mixer: no secret here).
+fn replica_rng(seed: u64, dc_name: &str) -> StdRng {
+    use md4::Digest;
+    let mut h = md4::Md4::new();
+    h.update(seed.to_le_bytes());
+    h.update(dc_name.as_bytes());
+    let d: [u8; 16] = h.finalize().into();
+    let mut s = [0u8; 32];
+    s[..16].copy_from_slice(&d);
+    s[16..].copy_from_slice(&d);
+    StdRng::from_seed(s)
+}
 
 /// One object's state as its DC holds it, or its deletion.
 #[derive(Clone, Debug)]
@@ -42,11 +59,6 @@ pub struct Changes {
 }
 
 impl Directory {
-    /// This DC's number in its domain (0: the first DC, which holds the PDC emulator role).
-    pub fn invocation(&self) -> u8 {
-        self.invocation
-    }
-
     /// A second (third, …) DC of this domain, promoted from this one: a full copy of the
     /// domain as it stands (AD's initial replication), its own name, number and USNs, and a
     /// RID pool of its own. The caller adds the new DC's computer account first (on this DC,
@@ -59,7 +71,7 @@ impl Directory {
             base: self.base.clone(),
             domain_sid: self.domain_sid.clone(),
             clock: self.clock.clone(),
-            rng: StdRng::seed_from_u64(self.config.seed ^ (u64::from(invocation) << 56)),
+            rng: replica_rng(self.config.seed, dc_name),
             entries: self.entries.clone(),
             order: self.order.clone(),
             idx_sam: self.idx_sam.clone(),
@@ -70,7 +82,7 @@ impl Directory {
             idx_usn: self.idx_usn.clone(),
             usn: self.usn,
             // AD hands each DC a pool of RIDs from the RID master; the lab's pools are far apart
-            next_rid: self.next_rid + 100_000 * u32::from(invocation),
+            next_rid: self.next_rid + RID_POOL * u32::from(invocation),
             grants: self.grants.clone(),
             denies: self.denies.clone(),
             other_aces: self.other_aces.clone(),
@@ -125,10 +137,8 @@ impl Directory {
             let took = match c {
                 Change::Object { entry, grants, denies, protected } => self.apply_object(entry, grants, denies, *protected),
                 Change::Deleted { guid, version } => {
+                    // a delete wins over any write made elsewhere meanwhile (AD's isDeleted)
                     let Some(key) = self.idx_guid.get(guid).cloned() else { continue };
-                    if self.entries.get(&key).is_some_and(|e| e.version > *version) {
-                        continue;
-                    }
                     self.remove_object(&key);
                     if let Some(t) = self.tombstones.last_mut() {
                         t.version = *version;
@@ -145,6 +155,11 @@ impl Directory {
         let Some(guid) = incoming.guid() else { return false };
         let held_key = self.idx_guid.get(&guid).cloned();
         let held = held_key.as_ref().and_then(|k| self.entries.get(k)).cloned();
+        // an object deleted here stays deleted: a write made elsewhere before the delete
+        // reached there does not bring it back
+        if held.is_none() && self.tombstones.iter().any(|t| t.guid() == Some(guid)) {
+            return false;
+        }
         let mut e = match &held {
             Some(h) => match merge(h, incoming) {
                 Some(merged) => merged,
@@ -153,7 +168,7 @@ impl Directory {
             None => {
                 // new here: the object as the partner holds it, bookkeeping left out
                 let mut e = incoming.clone();
-                for a in NOT_REPLICATED {
+                for a in BOOKKEEPING {
                     e.set(a, Vec::<Value>::new());
                 }
                 e
@@ -166,10 +181,23 @@ impl Directory {
         if held.is_none() {
             e.set_str("uSNCreated", usn.to_string());
         }
-        // a rename or move made on the partner: the object leaves its old place here
-        if let Some(old_key) = held_key.as_ref().filter(|k| **k != key) {
+        // a rename or move made on the partner: the object leaves its old place here, and
+        // what is below it follows (AD names children by their parent)
+        if let (Some(old_key), Some(h)) = (held_key.as_ref().filter(|k| **k != key), &held) {
+            let below: Vec<DnKey> = self.order.range(old_key.subtree_start()..).take_while(|k| k.is_below(old_key)).cloned().collect();
             self.unstore(old_key);
             self.rekey_access(old_key, Some(&key));
+            for k in below {
+                let Some(mut c) = self.unstore(&k) else { continue };
+                let keep = c.dn.rdns.len() - h.dn.rdns.len();
+                let mut rdns = c.dn.rdns[..keep].to_vec();
+                rdns.extend(e.dn.rdns.iter().cloned());
+                c.dn = Dn { rdns };
+                c.set_str("distinguishedName", c.dn.to_string());
+                let to = c.dn.key();
+                self.rekey_access(&k, Some(&to));
+                self.store_at(to, c);
+            }
         }
         let links: Vec<(&str, Vec<Value>, Vec<Value>)> = LINKS
             .iter()
@@ -202,7 +230,7 @@ fn merge(held: &Entry, incoming: &Entry) -> Option<Entry> {
     let ids: BTreeSet<u16> = held.attr_ids().chain(incoming.attr_ids()).chain(incoming.meta.iter().map(|(i, _)| *i)).collect();
     for id in ids {
         let name = schema::attribute_by_id(id).name;
-        if NOT_REPLICATED.contains(&name) || LOCAL_STAMPS.contains(&name) || LINKS.iter().any(|(_, back)| *back == name) {
+        if KEPT_BY_EACH_DC.contains(&name) {
             continue;
         }
         let theirs = incoming.meta_of(id);
