@@ -242,3 +242,18 @@ fn a_rename_moves_the_object_on_the_partner() {
     assert!(dc2.resolve(USER).is_err(), "nothing left at the old name");
     assert!(dc2.bind("CN=Renamed,CN=Users,DC=rep,DC=example", "Blue-Ocean-71").is_ok());
 }
+
+#[test]
+fn a_renamed_container_takes_what_is_below_it_on_the_partner() {
+    let (mut dc1, mut dc2, _clock) = pair();
+    let ou = "OU=Old,DC=rep,DC=example";
+    dc1.add(&system(), ou, vec![("objectClass".to_string(), vec![b"organizationalUnit".to_vec()])], OpContext::TLS).unwrap();
+    let attrs = vec![("objectClass".to_string(), vec![b"user".to_vec()]), ("sAMAccountName".into(), vec![b"Inside".to_vec()])];
+    dc1.add(&system(), &format!("CN=Inside,{ou}"), attrs, OpContext::TLS).unwrap();
+    dc2.apply(&dc1.changes_since(0));
+    let m1 = dc1.highest_usn();
+    dc1.rename(&system(), ou, "OU=New", true, None).unwrap();
+    dc2.apply(&dc1.changes_since(m1));
+    assert_eq!(dc2.by_sam("Inside").unwrap().dn.to_string(), "CN=Inside,OU=New,DC=rep,DC=example");
+    assert!(dc2.resolve(ou).is_err() && dc2.resolve("OU=New,DC=rep,DC=example").is_ok());
+}
