@@ -11,11 +11,13 @@
 //! Beside the domain's naming context it serves, read-only, the Configuration NC (Partitions
 //! and its crossRefs, Sites, Services), the Schema NC (AD's whole schema, from Microsoft's
 //! published files) and the DNS partitions, and refers a search at the domain's root to them
-//! as a Windows DC does (continuation references).
+//! as a Windows DC does (continuation references). Several DCs of a domain replicate with
+//! each other on the lab clock, per attribute, the first holding the PDC emulator's part in
+//! binds ([`topology`]); a domain may sit in a forest of several ([`partitions::Forest`]).
 //!
-//! What it leaves out: schema changes, replication, Kerberos/NTLM/SASL, ACEs beyond the
-//! password and sync rights (kept, not enforced), values for attributes outside the lab's
-//! own table, DNS records.
+//! What it leaves out: schema changes, Kerberos/NTLM/SASL, trusts, the global catalog port,
+//! ACEs beyond the password and sync rights (kept, not enforced), values for attributes
+//! outside the lab's own table, DNS records.
 //!
 //! Layout:
 //! - [`dn`], [`sid`], [`schema`], [`entry`]: names, SIDs, the attributes the lab keeps values

@@ -3,7 +3,8 @@
 //! command and the tests start labs through [`Lab::start`]; the parts are reached only
 //! through their protocols afterwards.
 //!
-//! A lab is the AD DS (LDAP and LDAPS), the tenant (HTTPS and HTTP: OIDC, tokens, a Graph
+//! A lab is the AD DS (LDAP and LDAPS; one DC or several, and other domains and forests
+//! beside the testlab: [`forests`]), the tenant (HTTPS and HTTP: OIDC, tokens, a Graph
 //! subset) and, unless turned off, the writeback and sync engine, onboarded with the tenant.
 //! The AD DS may be an external directory instead (a Samba AD DC): the testlab is seeded
 //! into it over LDAP and the engine works against it ([`external`]).
