@@ -419,14 +419,20 @@ impl Builder {
 
 /// A stable GUID for an object the lab makes up (the seed and a name, through MD4: no secret).
 fn derived_guid(seed: u64, name: &str) -> [u8; 16] {
-    use md4::Digest;
-    let mut h = md4::Md4::new();
-    h.update(seed.to_le_bytes());
-    h.update(name.to_ascii_lowercase().as_bytes());
-    let mut g: [u8; 16] = h.finalize().into();
+    let mut g = mix(seed, &name.to_ascii_lowercase());
     g[7] = (g[7] & 0x0f) | 0x40; // version 4, in AD's mixed-endian layout
     g[8] = (g[8] & 0x3f) | 0x80;
     g
+}
+
+/// 16 bytes that depend on the lab's seed and a name, reproducibly (MD4 as a mixer: no
+/// secret is made this way): made-up GUIDs, a replica's GUID generator.
+pub(crate) fn mix(seed: u64, name: &str) -> [u8; 16] {
+    use md4::Digest;
+    let mut h = md4::Md4::new();
+    h.update(seed.to_le_bytes());
+    h.update(name.as_bytes());
+    h.finalize().into()
 }
 
 fn guid_text(g: &[u8; 16]) -> String {

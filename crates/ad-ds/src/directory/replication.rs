@@ -20,13 +20,9 @@ const BOOKKEEPING: &[&str] = &["badPwdCount", "badPasswordTime", "lastLogon", "l
 pub const RID_POOL: u32 = 100_000;
 
 /// A replica's generator of GUIDs: seeded, so a lab is reproducible, from the lab's seed and
-/// the DC's name, so no two DCs draw the same GUIDs (MD4 as a mixer: no secret here).
+/// the DC's name, so no two DCs draw the same GUIDs.
 fn replica_rng(seed: u64, dc_name: &str) -> StdRng {
-    use md4::Digest;
-    let mut h = md4::Md4::new();
-    h.update(seed.to_le_bytes());
-    h.update(dc_name.as_bytes());
-    let d: [u8; 16] = h.finalize().into();
+    let d = crate::partitions::mix(seed, dc_name);
     let mut s = [0u8; 32];
     s[..16].copy_from_slice(&d);
     s[16..].copy_from_slice(&d);
