@@ -39,6 +39,9 @@ impl<'a> NewPassword<'a> {
 pub struct OnPremises {
     /// base64 of the AD objectGUID (or mS-DS-ConsistencyGuid): the sourceAnchor.
     pub immutable_id: String,
+    /// The on-premises userPrincipalName (the cloud's differs when its suffix is not a
+    /// verified domain of the tenant).
+    pub user_principal_name: String,
     pub sam_account_name: String,
     pub domain_name: String,
     pub distinguished_name: String,

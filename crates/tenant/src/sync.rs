@@ -145,6 +145,7 @@ fn on_premises(u: &SyncedUser, agent: AgentKind) -> OnPremises {
     OnPremises {
         agent,
         immutable_id: u.anchor.clone(),
+        user_principal_name: u.user_principal_name.clone(),
         sam_account_name: u.sam_account_name.clone(),
         domain_name: u.domain_name.clone(),
         distinguished_name: u.distinguished_name.clone(),

@@ -36,6 +36,7 @@ pub(super) const USERS: Spec = Spec {
             ("onPremisesImmutableId", true),
             ("onPremisesSyncEnabled", false),
             ("onPremisesSamAccountName", true),
+            ("onPremisesUserPrincipalName", true),
         ],
         collections: &[("assignedLicenses", &["skuId"]), ("businessPhones", &[""])],
     },

@@ -39,6 +39,7 @@ pub(super) fn user_json(u: &User) -> serde_json::Map<String, Value> {
     put("onPremisesSyncEnabled", if on.is_some() { json!(true) } else { Value::Null });
     put("onPremisesImmutableId", json!(on.map(|o| &o.immutable_id)));
     put("onPremisesSamAccountName", json!(on.map(|o| &o.sam_account_name)));
+    put("onPremisesUserPrincipalName", json!(on.map(|o| &o.user_principal_name)));
     put("onPremisesDomainName", json!(on.map(|o| &o.domain_name)));
     put("onPremisesDistinguishedName", json!(on.map(|o| &o.distinguished_name)));
     put("onPremisesSecurityIdentifier", json!(on.map(|o| &o.security_identifier)));
