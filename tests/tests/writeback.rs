@@ -132,6 +132,7 @@ async fn with_two_engines_registered_the_tenant_uses_a_connected_one() {
         clock: t.lab.clock.clone(),
         kind: relay::AgentKind::ConnectSync,
         domain_controllers: vec![],
+        directories: vec![],
     };
     let log = writeback::EventLog::new(t.lab.clock.clone());
     // the OS user's engine key, as a second Connect server of the same user would have it

@@ -89,6 +89,14 @@ impl OtherDomain {
         format!("{}{n}", self.spec().dc_prefix)
     }
 
+    /// Whether the lab's tenant has its DNS name as a verified custom domain: fabrikam.example
+    /// yes; child.testlab.example was never added (a subdomain of a verified domain is
+    /// verified once added, Graph's domain-post-domains says; until then it is a suffix the
+    /// tenant does not know, and its users sync onto the initial onmicrosoft.com domain).
+    pub fn verified_in_tenant(self) -> bool {
+        self == OtherDomain::Fabrikam
+    }
+
     pub fn connector(self) -> &'static str {
         self.spec().connector
     }

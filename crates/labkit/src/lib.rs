@@ -375,11 +375,27 @@ async fn start_agent(
         kind,
         domain_controllers: match cfg.external_adds {
             Some(_) => vec![],
-            None => info
+            None => info.adds.dcs.iter().map(dc_endpoint).collect(),
+        },
+        // Connect's wizard connected the other domains too, each with the connector account
+        // "Add Directory" made there (Cloud Sync's agent serves the testlab's domain)
+        directories: match kind {
+            relay::AgentKind::CloudSync => vec![],
+            relay::AgentKind::ConnectSync => info
                 .adds
-                .dcs
+                .domains
                 .iter()
-                .map(|d| writeback::dcs::DcEndpoint { name: d.name.clone(), ldaps: d.ldaps.clone(), ldap: Some(d.ldap.clone()) })
+                .skip(1)
+                .filter_map(|d| {
+                    Some(writeback::connectors::DirectoryConfig {
+                        name: d.domain.clone(),
+                        base_dn: d.base_dn.clone(),
+                        domain_controllers: d.dcs.iter().map(dc_endpoint).collect(),
+                        connector_dn: d.connector.clone()?,
+                        connector_password: forests::CONNECTOR_PASSWORD.into(),
+                        sync_scope: vec![format!("{},{}", testlab::SYNC_OU, d.base_dn)],
+                    })
+                })
                 .collect(),
         },
     };
@@ -417,6 +433,10 @@ async fn start_agent(
         anyhow::bail!("{what}: no relay link after 10 s");
     }
     Ok(engine)
+}
+
+fn dc_endpoint(d: &DcInfo) -> writeback::dcs::DcEndpoint {
+    writeback::dcs::DcEndpoint { name: d.name.clone(), ldaps: d.ldaps.clone(), ldap: Some(d.ldap.clone()) }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -686,7 +706,10 @@ impl Lab {
         id_bytes[..8].copy_from_slice(&cfg.seed.to_le_bytes());
         id_bytes[8..].copy_from_slice(b"tenantid");
         let tenant_id = uuid::Builder::from_random_bytes(id_bytes).into_uuid();
-        let domains = vec![testlab::INITIAL_DOMAIN.to_string(), domain.dns_name.clone()];
+        // the custom domains the tenant verified: testlab's, and the second forest's; the child
+        // domain's suffix is not added, so its users arrive on the initial domain
+        let mut domains = vec![testlab::INITIAL_DOMAIN.to_string(), domain.dns_name.clone()];
+        domains.extend(cfg.other_domains().into_iter().filter(|o| o.verified_in_tenant()).map(|o| o.dns_name().to_string()));
         let mut t = tenant::directory::Tenant::new(tenant_id, testlab::TENANT_NAME, domains, cfg.clock.clone(), cfg.seed);
         // before Connect's first cycle nothing on-premises has a cloud twin yet
         let users: Vec<SeededUser> =

@@ -474,6 +474,7 @@ pub fn seed_tenant(
             on_premises: Some(OnPremises {
                 agent: u.agent.unwrap_or_default(),
                 immutable_id: base64::engine::general_purpose::STANDARD.encode(&e.anchor),
+                user_principal_name: u.upn.clone(),
                 sam_account_name: u.sam.clone(),
                 domain_name: domain_name.to_string(),
                 distinguished_name: u.dn.clone(),

@@ -40,6 +40,9 @@ pub fn ineligible(s: &Scenario, can: Capabilities) -> Option<String> {
                 "uses the built-in domain's several domain controllers"
             }
             Action::EngineRevokeRight(_) | Action::EngineGrantRight(_) => "switches a connector right in the built-in directory",
+            Action::EngineAddDirectory(_) | Action::EngineRemoveDirectory(_) | Action::EngineConnectorPassword(_) => {
+                "connects the built-in lab's other domains and forests"
+            }
             Action::AdminGraph(g) if g.path.starts_with("/lab/adds/") => "uses a switch of the built-in directory (/lab/adds/)",
             Action::EngineFault(f) if f.unsealed_ldap.is_some() => "sends the engine to the built-in directory's plain LDAP port",
             // the engine reads NT hashes with the built-in directory's own control; a real DC

@@ -372,8 +372,24 @@ actions! {
     /// the sync side's flag off.
     "engine.offboard" => EngineOffboard(Nothing),
     /// Enables writeback as the Connect wizard's Optional features → Password writeback →
-    /// Configure does (31004, 31017, 31018, 31005): the sync side's flag on.
+    /// Configure does (31004, 31017, 31018, 31005): the sync side's flag on, password
+    /// management on every connector there is, the service started.
     "engine.onboard" => EngineOnboard(Nothing),
+    /// Clears the wizard's Optional features → Password writeback, Connect staying installed
+    /// for sync (31012, 31013, 31016): the first half of "turn writeback off and on", the fix
+    /// for 0x8023061f (`engine.onboard` is the second).
+    "engine.disable_writeback" => EngineDisableWriteback(Nothing),
+    /// The wizard's Connect your directories › Add Directory for a directory the lab's Connect
+    /// server reaches (`fabrikam.example`, `child.testlab.example`): a new connector, without
+    /// password writeback until writeback is turned off and on.
+    "engine.add_directory" => EngineAddDirectory(String),
+    /// Connect your directories › Remove: the connector and its connector space go; the next
+    /// cycle deletes the users no other connector holds from the cloud.
+    "engine.remove_directory" => EngineRemoveDirectory(String),
+    /// Synchronization Service Manager › Connectors › Properties › Connect to Active Directory
+    /// Forest: the connector account's new password `{ directory, password }` (after it was
+    /// changed in AD, event 6000 "no-start-credentials" until this), the service restarted.
+    "engine.connector_password" => EngineConnectorPassword(ConnectorPassword),
     /// Takes a delegated right away from the connector account (`Reset Password`, `Write lockoutTime`, …).
     "engine.revoke_right" => EngineRevokeRight(RightArg),
     /// Gives it back.
@@ -491,6 +507,14 @@ pub struct Replication {
     pub paused: Option<bool>,
     /// Between runs, on the lab clock (`15s`, `5m`; at least a second, at most a day).
     pub interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorPassword {
+    /// The connector's directory: `fabrikam.example`.
+    pub directory: String,
+    pub password: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -1397,6 +1397,17 @@ impl<'a> Runner<'a> {
                 let t = self.target.info.tenant.clone();
                 self.engine_control(json!({ "action": "onboard", "userPrincipalName": t.admin_upn, "password": t.admin_password })).await
             }
+            Action::EngineDisableWriteback(_) => {
+                let t = self.target.info.tenant.clone();
+                let body = json!({ "action": "disable-writeback", "userPrincipalName": t.admin_upn, "password": t.admin_password });
+                self.engine_control(body).await
+            }
+            Action::EngineAddDirectory(name) => self.lab_call("POST", "/lab/engine/directories", Some(json!({ "name": name }))).await,
+            Action::EngineRemoveDirectory(name) => self.lab_call("DELETE", &format!("/lab/engine/directories/{name}"), None).await,
+            Action::EngineConnectorPassword(p) => {
+                let path = format!("/lab/engine/directories/{}/password", p.directory);
+                self.lab_call("PUT", &path, Some(json!({ "password": p.password }))).await
+            }
             Action::EngineOffboard(_) => {
                 let t = self.target.info.tenant.clone();
                 self.engine_control(json!({ "action": "offboard", "userPrincipalName": t.admin_upn, "password": t.admin_password })).await

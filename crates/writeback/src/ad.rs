@@ -2,6 +2,7 @@
 //! by its sourceAnchor, the commit point, the write, AD's answer read as Connect's events.
 
 use super::*;
+use crate::connectors::Connector;
 
 /// A password operation as it came over the relay.
 pub(crate) struct Request<'a> {
@@ -113,22 +114,22 @@ pub(crate) type Refusal = (Failure, Option<String>);
 /// never answers must not hold a request, or a sync cycle, for ever).
 pub(crate) const LDAP_OP_LIMIT: Duration = Duration::from_secs(5);
 
-/// The connector's connection (and whether it is new): reused while it works, made again
-/// when it does not — to the first DC of its candidates that answers ([`crate::dcs`]).
-pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> {
-    let mut slot = inner.ldap.lock().await;
+/// A connector's connection (and whether it is new): reused while it works, made again when
+/// it does not — to the first DC of its candidates that answers ([`crate::dcs`]).
+pub(crate) async fn ldap(inner: &Inner, c: &Connector) -> Result<(ldap3::Ldap, bool), Refusal> {
+    let mut slot = c.ldap.lock().await;
     // (ldap3's is_closed takes &mut self)
     if let Some(l) = slot.as_mut().map(|l| (l.is_closed(), l)).and_then(|(closed, l)| (!closed).then_some(l)) {
         return Ok((l.clone(), false));
     }
-    let settings = inner.dc_settings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    let all = inner.cfg.dcs();
+    let settings = c.dc_settings();
+    let account = (c.account_dn.clone(), c.password());
     let mut passed = vec![];
-    for dc in crate::dcs::candidates(&all, &settings) {
-        match connector_session_to(&inner.cfg, dc, &inner.tls, inner.unsealed.load(Ordering::SeqCst)).await {
+    for dc in crate::dcs::candidates(&c.dcs, &settings) {
+        match connector_session_to(&account, dc, &inner.tls, inner.unsealed.load(Ordering::SeqCst)).await {
             Ok(l) => {
                 *slot = Some(l.clone());
-                *inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(dc.name.clone());
+                c.set_current_dc(Some(dc.name.clone()));
                 return Ok((l, true));
             }
             Err((Failure::DirectoryUnavailable, detail)) => {
@@ -140,7 +141,7 @@ pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> 
             Err(e) => return Err(e),
         }
     }
-    *inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    c.set_current_dc(None);
     let only = if settings.only_preferred { " (\"Only use preferred domain controllers\" is on)" } else { "" };
     Err((
         Failure::DirectoryUnavailable,
@@ -148,16 +149,18 @@ pub(crate) async fn ldap(inner: &Inner) -> Result<(ldap3::Ldap, bool), Refusal> 
     ))
 }
 
-/// A new LDAP session bound as the AD connector account, to the domain's first DC that
-/// answers (the preferred DCs aside: for reads before the engine runs), and that DC's name.
+/// A new LDAP session bound as the first directory's AD connector account, to its first DC
+/// that answers (the preferred DCs aside: for reads before the engine runs), and that DC's
+/// name.
 pub(crate) async fn connector_session(
     cfg: &Config,
     tls: &Arc<rustls::ClientConfig>,
     unsealed: bool,
 ) -> Result<(ldap3::Ldap, String), Refusal> {
     let mut last = None;
+    let account = (cfg.connector_dn.clone(), cfg.connector_password.clone());
     for dc in cfg.dcs() {
-        match connector_session_to(cfg, &dc, tls, unsealed).await {
+        match connector_session_to(&account, &dc, tls, unsealed).await {
             Err((Failure::DirectoryUnavailable, d)) => last = Some((Failure::DirectoryUnavailable, d)),
             other => return other.map(|l| (l, dc.name)),
         }
@@ -165,10 +168,13 @@ pub(crate) async fn connector_session(
     Err(last.unwrap_or((Failure::DirectoryUnavailable, None)))
 }
 
-/// A new LDAP session to one DC bound as the AD connector account: LDAPS, or plain LDAP when
-/// the "unsealed" fault asks for it.
+/// The connector account's text when AD refuses its bind (the sync's 6000, "no-start-credentials").
+pub(crate) const CONNECTOR_SIGN_IN: &str = "The AD connector account could not sign in";
+
+/// A new LDAP session to one DC bound as a connector account (DN, password): LDAPS, or plain
+/// LDAP when the "unsealed" fault asks for it.
 pub(crate) async fn connector_session_to(
-    cfg: &Config,
+    (account_dn, password): &(String, String),
     dc: &crate::dcs::DcEndpoint,
     tls: &Arc<rustls::ClientConfig>,
     unsealed: bool,
@@ -184,13 +190,9 @@ pub(crate) async fn connector_session_to(
         .await
         .map_err(|e| unavailable(e.to_string()))?;
     ldap3::drive!(conn);
-    let r = l
-        .with_timeout(LDAP_OP_LIMIT)
-        .simple_bind(&cfg.connector_dn, &cfg.connector_password)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
+    let r = l.with_timeout(LDAP_OP_LIMIT).simple_bind(account_dn, password).await.map_err(|e| unavailable(e.to_string()))?;
     if r.rc != 0 {
-        return Err((Failure::Permissions, Some(format!("The AD connector account could not sign in: {}", r.text))));
+        return Err((Failure::Permissions, Some(format!("{CONNECTOR_SIGN_IN}: {}", r.text))));
     }
     Ok(l)
 }
@@ -202,26 +204,71 @@ pub(crate) struct Target<'a> {
     pub(crate) dn: Option<&'a str>,
 }
 
-/// The connection and the object for a request's user. A reused connection that went bad
-/// (the DC restarted, or dropped idle connections) costs one more try on a new one, not a
-/// failure.
-pub(crate) async fn connect_and_find(inner: &Inner, target: Target<'_>) -> Result<(ldap3::Ldap, String, i64), Refusal> {
-    let (mut l, fresh) = ldap(inner).await?;
-    match find_target(&mut l, &inner.cfg, target).await {
+/// The user found for a request: the connector that holds it, its connection, DN and
+/// userAccountControl.
+pub(crate) struct Found {
+    pub(crate) connector: Arc<Connector>,
+    pub(crate) ldap: ldap3::Ldap,
+    pub(crate) dn: String,
+    pub(crate) uac: i64,
+}
+
+/// The connection and the object for a request's user. Connect looks in the connectors whose
+/// connector space holds the anchor (all of them when none does yet) and routes to the
+/// enabled account ([`crate::connectors::route`]); Cloud Sync's agent in its one domain.
+pub(crate) async fn connect_and_find(inner: &Inner, target: Target<'_>) -> Result<Found, Refusal> {
+    let all = inner.connectors();
+    if inner.cfg.kind == relay::AgentKind::CloudSync || all.len() == 1 {
+        let c = all[0].clone();
+        let (ldap, dn, uac) = find_in(inner, &c, target).await?;
+        return Ok(Found { connector: c, ldap, dn, uac });
+    }
+    let mut holding = vec![];
+    for c in &all {
+        if c.sync.lock().await.objects.contains_key(target.anchor) {
+            holding.push(c.clone());
+        }
+    }
+    let candidates = if holding.is_empty() { all } else { holding };
+    let mut found = vec![];
+    let mut failed = None;
+    for c in candidates {
+        match find_in(inner, &c, target).await {
+            Ok((ldap, dn, uac)) => found.push(Found { connector: c, ldap, dn, uac }),
+            Err((Failure::UserNotFound, _)) => {}
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    let seen: Vec<(usize, bool)> = found.iter().enumerate().map(|(i, f)| (i, f.uac & UF_ACCOUNTDISABLE == 0)).collect();
+    match crate::connectors::route(&seen) {
+        crate::connectors::Route::To(i) => Ok(found.swap_remove(i)),
+        crate::connectors::Route::MultiMatch => {
+            let where_: Vec<String> = found.iter().map(|f| format!("{} ({})", f.dn, f.connector.name)).collect();
+            Err((Failure::MultiMatch, Some(format!("{} Enabled accounts: {}.", events::MULTIPLE_MATCHES, where_.join("; ")))))
+        }
+        crate::connectors::Route::NotFound => Err(failed.unwrap_or((Failure::UserNotFound, Some(events::NOT_FOUND.into())))),
+    }
+}
+
+/// One connector's lookup. A reused connection that went bad (the DC restarted, or dropped
+/// idle connections) costs one more try on a new one, not a failure.
+async fn find_in(inner: &Inner, c: &Connector, target: Target<'_>) -> Result<(ldap3::Ldap, String, i64), Refusal> {
+    let (mut l, fresh) = ldap(inner, c).await?;
+    match find_target(&mut l, &inner.cfg, &c.base_dn, target).await {
         Ok((dn, uac)) => Ok((l, dn, uac)),
         Err((Failure::DirectoryUnavailable, _)) if !fresh => {
-            *inner.ldap.lock().await = None;
-            let (mut l, _) = ldap(inner).await?;
-            let (dn, uac) = find_target(&mut l, &inner.cfg, target).await?;
+            *c.ldap.lock().await = None;
+            let (mut l, _) = ldap(inner, c).await?;
+            let (dn, uac) = find_target(&mut l, &inner.cfg, &c.base_dn, target).await?;
             Ok((l, dn, uac))
         }
         Err(e) => Err(e),
     }
 }
 
-async fn find_target(l: &mut ldap3::Ldap, cfg: &Config, target: Target<'_>) -> Result<(String, i64), Refusal> {
+async fn find_target(l: &mut ldap3::Ldap, cfg: &Config, base_dn: &str, target: Target<'_>) -> Result<(String, i64), Refusal> {
     match cfg.kind {
-        relay::AgentKind::ConnectSync => find(l, cfg, target.anchor).await,
+        relay::AgentKind::ConnectSync => find(l, cfg.source_anchor, base_dn, target.anchor).await,
         relay::AgentKind::CloudSync => find_by_dn(l, target.dn.unwrap_or_default()).await,
     }
 }
@@ -250,12 +297,12 @@ pub(crate) async fn find_by_dn(l: &mut ldap3::Ldap, dn: &str) -> Result<(String,
 /// The AD object for a sourceAnchor (base64 of the anchor attribute's 16 bytes): by AD's
 /// `<GUID=…>` name for objectGUID, by a search of the domain for mS-DS-ConsistencyGuid
 /// (two objects with one anchor: 33003, as Connect refuses to guess).
-pub(crate) async fn find(l: &mut ldap3::Ldap, cfg: &Config, anchor: &str) -> Result<(String, i64), Refusal> {
+pub(crate) async fn find(l: &mut ldap3::Ldap, source_anchor: SourceAnchor, base_dn: &str, anchor: &str) -> Result<(String, i64), Refusal> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(anchor).map_err(|_| (Failure::UserNotFound, None))?;
     let guid: [u8; 16] = bytes.try_into().map_err(|_| (Failure::UserNotFound, None))?;
     let attrs = vec!["userAccountControl"];
     l.with_timeout(LDAP_OP_LIMIT);
-    let res = match cfg.source_anchor {
+    let res = match source_anchor {
         SourceAnchor::ObjectGuid => {
             let base = format!("<GUID={}>", uuid::Uuid::from_bytes_le(guid));
             l.search(&base, Scope::Base, "(objectClass=user)", attrs).await
@@ -263,7 +310,7 @@ pub(crate) async fn find(l: &mut ldap3::Ldap, cfg: &Config, anchor: &str) -> Res
         SourceAnchor::ConsistencyGuid => {
             let value: String = guid.iter().map(|b| format!("\\{b:02x}")).collect();
             let filter = format!("(&(objectClass=user)(mS-DS-ConsistencyGuid={value}))");
-            l.search(&cfg.base_dn, Scope::Subtree, &filter, attrs).await
+            l.search(base_dn, Scope::Subtree, &filter, attrs).await
         }
     };
     let ldap3::SearchResult(entries, r) =
@@ -322,7 +369,7 @@ pub(crate) async fn write(
         relay::AgentKind::CloudSync => format!("look up {} (LDAPS, as {CLOUD_SYNC_GMSA})", target.dn.unwrap_or("(no DN)")),
     };
     trace("engine", "AD DS", lookup);
-    let (mut l, dn, uac) = match connect_and_find(inner, target).await {
+    let Found { connector, ldap: mut l, dn, uac } = match connect_and_find(inner, target).await {
         Ok(found) => found,
         Err(e) => {
             trace("AD DS", "engine", e.1.clone().unwrap_or_else(|| "not found".into()));
@@ -330,6 +377,11 @@ pub(crate) async fn write(
         }
     };
     trace("AD DS", "engine", format!("{dn} (userAccountControl {uac})"));
+    // the connector the user came from must have password management on: one added after
+    // writeback was enabled does not, until writeback is turned off and on
+    if !connector.writeback() {
+        return Err((Failure::Configuration, Some(format!("{} (connector {})", events::PWD_SYNC_NOT_ENABLED, connector.name))).into());
+    }
     // Connect binds the object by its ADSI path before it writes: a DN that path cannot
     // carry fails there, whatever the account's state
     if events::adsi_reserved(&dn) {

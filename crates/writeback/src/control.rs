@@ -13,6 +13,67 @@ pub fn control_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
     control_router_at(slot, "/lab/engine")
 }
 
+/// Connect's connectors (`{prefix}/directories`): `GET` lists them (Synchronization Service
+/// Manager's Connectors tab); `POST` `{"name": "fabrikam.example"}` is the wizard's Add
+/// Directory for a directory the server reaches; `DELETE /{name}` its Remove; `PUT
+/// /{name}/password` `{"password"}` the connector's "Connect to Active Directory Forest"
+/// password, after it was changed in AD.
+fn directories_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
+    use axum::Json;
+    use axum::extract::Path;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    fn answer(e: &Engine, r: Result<(), Error>) -> Response {
+        match r {
+            Ok(()) => Json(json!({ "value": e.directories() })).into_response(),
+            Err(err) => (StatusCode::BAD_REQUEST, Json(json!({ "error": { "code": "BadRequest", "message": err.0 } }))).into_response(),
+        }
+    }
+    fn none() -> Response {
+        let msg = json!({ "error": { "code": "NotFound", "message": "This lab runs no writeback engine." } });
+        (StatusCode::NOT_FOUND, Json(msg)).into_response()
+    }
+    let (s1, s2, s3, s4) = (slot.clone(), slot.clone(), slot.clone(), slot);
+    let list = move || {
+        let e = s1.get().cloned();
+        async move { e.map_or_else(none, |e| Json(json!({ "value": e.directories() })).into_response()) }
+    };
+    let add = move |Json(body): Json<Value>| {
+        let e = s2.get().cloned();
+        async move {
+            let Some(e) = e else { return none() };
+            let Some(name) = body["name"].as_str() else {
+                return answer(&e, Err(Error("Expected {\"name\": the directory's DNS name}.".into())));
+            };
+            let r = e.add_directory(name);
+            answer(&e, r)
+        }
+    };
+    let remove = move |Path(name): Path<String>| {
+        let e = s3.get().cloned();
+        async move {
+            let Some(e) = e else { return none() };
+            let r = e.remove_directory(&name);
+            answer(&e, r)
+        }
+    };
+    let password = move |Path(name): Path<String>, Json(body): Json<Value>| {
+        let e = s4.get().cloned();
+        async move {
+            let Some(e) = e else { return none() };
+            let r = match body["password"].as_str() {
+                Some(p) => e.set_connector_password(&name, p).await,
+                None => Err(Error("Expected {\"password\"}.".into())),
+            };
+            answer(&e, r)
+        }
+    };
+    axum::Router::new()
+        .route("/", axum::routing::get(list).post(add))
+        .route("/{name}", axum::routing::delete(remove))
+        .route("/{name}/password", axum::routing::put(password))
+}
+
 /// The same switches for an agent under `prefix` (`/lab/engine` for the lab's engine,
 /// `/lab/cloudsync` for Cloud Sync's provisioning agent), and for Cloud Sync's agent its
 /// trace log (`GET {prefix}/agent-trace`) and `Set-AADCloudSyncPermissions` (`POST
@@ -32,7 +93,7 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
         (StatusCode::NOT_FOUND, Json(msg)).into_response()
     }
     let (s1, s2, s3, s4, s5, s6, s7) = (slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone(), slot.clone());
-    let (s8, s9) = (slot.clone(), slot);
+    let (s8, s9, s10) = (slot.clone(), slot.clone(), slot);
     fn dc_view(e: &Engine) -> Value {
         let s = e.dc_settings();
         json!({
@@ -118,6 +179,13 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
                         return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
                     }
                 }
+                (Some("disable-writeback"), _) => {
+                    let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
+                    if let Err(err) = e.disable_writeback(upn, pw).await {
+                        let msg = json!({ "error": { "code": "OffboardingFailed", "message": err.0 } });
+                        return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
+                    }
+                }
                 (Some("offboard"), _) => {
                     let (upn, pw) = (body["userPrincipalName"].as_str().unwrap_or(""), body["password"].as_str().unwrap_or(""));
                     if let Err(err) = e.offboard(upn, pw).await {
@@ -151,7 +219,7 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
                     return Json(json!({ "running": e.running(), "connected": e.connected(), "sync": report })).into_response();
                 }
                 _ => {
-                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"onboard\" | \"offboard\" | \"delay\" | \"export-delay\", \"ms\": 0..{MAX_DELAY_MS}}} or {{\"action\": \"fault\", \"unsealedLdap\": bool, \"keyMismatch\": bool}}.") } });
+                    let msg = json!({ "error": { "code": "BadRequest", "message": format!("Expected {{\"action\": \"stop\" | \"start\" | \"run-due\" | \"onboard\" | \"disable-writeback\" | \"offboard\" | \"delay\" | \"export-delay\", \"ms\": 0..{MAX_DELAY_MS}}} or {{\"action\": \"fault\", \"unsealedLdap\": bool, \"keyMismatch\": bool}}.") } });
                     return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
                 }
             }
@@ -210,6 +278,7 @@ pub fn control_router_at(slot: Arc<std::sync::OnceLock<Engine>>, prefix: &str) -
         }
     };
     axum::Router::new()
+        .nest(&format!("{prefix}/directories"), directories_router(s10))
         .route(&format!("{prefix}/scope"), axum::routing::put(scope))
         .route(prefix, get(status))
         .route(&format!("{prefix}/events"), get(events))

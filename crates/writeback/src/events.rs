@@ -69,6 +69,7 @@ const NAMES: &[(u32, &str)] = &[
     (33008, "ADPasswordPolicyError"),
     (33009, "ADConfigurationError"),
     (6329, "ADSync"),
+    (RUN_FAILED, "ADSync"),
     (656, "PasswordChangeRequest"),
     (657, "PasswordChangeResult"),
     (611, "PasswordHashSyncFailed"),
@@ -84,7 +85,7 @@ pub fn name(id: u32) -> &'static str {
 
 pub fn level(id: u32) -> &'static str {
     match id {
-        31003 | 31008 | 31011 | 31014 | 32000..=32999 | 33001..=33999 | 6329 | PHS_FAILED | SYNC_FAILED => "Error",
+        31003 | 31008 | 31011 | 31014 | 32000..=32999 | 33001..=33999 | 6329 | RUN_FAILED | PHS_FAILED | SYNC_FAILED => "Error",
         _ => "Information",
     }
 }
@@ -111,6 +112,18 @@ pub const NOT_FOUND: &str = "0x80230405: The operation failed because the object
 /// ADSync 6329's text when more than one object carries it (Microsoft's troubleshooting table).
 pub const DUPLICATE_ANCHOR: &str =
     "hr=80230402: An attempt to get an object failed because there are duplicated entries with the same anchor.";
+
+/// ADSync 6329's text for a user of a connector without password management: a forest added
+/// (or re-added) after writeback was enabled (Microsoft's troubleshooting table).
+pub const PWD_SYNC_NOT_ENABLED: &str =
+    "hr=0x8023061f: The operation failed because password synchronization is not enabled on this Management Agent.";
+/// ADSync 6329's text when the anchor's metaverse object joins more than one enabled account
+/// (Connect's writeback troubleshooting: "Multiple matches found").
+pub const MULTIPLE_MATCHES: &str =
+    "Multiple matches found: hr=80230402: An attempt to get an object failed because there are duplicated entries with the same anchor.";
+/// Event 6000: a connector's run that could not start because AD refused its account
+/// (Synchronization Service Manager's run status `no-start-credentials`).
+pub const RUN_FAILED: u32 = 6000;
 
 /// ADSync 6329's text when the DC does not know the policy-hints control.
 pub const NO_POLICY_HINTS: &str = "MMS(3040): admaexport.cpp(2837): The server doesn't contain the LDAP password policy control.";
@@ -219,7 +232,7 @@ pub fn plain_reason(rc: u32, diagnostic: &str) -> Option<&'static str> {
 pub fn cloud_sync_line(id: u32, message: String, tracking: Option<&str>, time: String) -> crate::AgentTraceLine {
     let component = match id {
         31015 | 31016 | 31017 | 31018 | 31019 | 32002 | 32009 | 32011 | 32014 => "AgentService",
-        656 | 657 | PHS_FAILED | SYNC_STARTED..=SYNC_FAILED => "Provisioning",
+        656 | 657 | PHS_FAILED | RUN_FAILED | SYNC_STARTED..=SYNC_FAILED => "Provisioning",
         _ => "PasswordWriteback",
     };
     let message = match id {

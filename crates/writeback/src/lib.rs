@@ -10,6 +10,7 @@
 
 mod ad;
 pub mod cloudsync;
+pub mod connectors;
 mod control;
 pub mod dcs;
 pub mod events;
@@ -73,6 +74,9 @@ pub struct Config {
     pub kind: relay::AgentKind,
     /// Every DC of the domain, in the order the domain lists them (empty: `ldaps` alone).
     pub domain_controllers: Vec<dcs::DcEndpoint>,
+    /// The other directories Connect's wizard connected, each with its own connector
+    /// ([`connectors`]): other forests' domains, child domains. Connect Sync only.
+    pub directories: Vec<connectors::DirectoryConfig>,
 }
 
 /// Cloud Sync's scoping limit: "up to 59 separate OUs or security groups" a configuration
@@ -114,6 +118,19 @@ impl Config {
             clock,
             kind,
             domain_controllers: vec![],
+            directories: vec![],
+        }
+    }
+
+    /// The first directory's connector, as configured (the domain `base_dn` names).
+    pub(crate) fn first_directory(&self) -> connectors::DirectoryConfig {
+        connectors::DirectoryConfig {
+            name: sync::domain_of(&self.base_dn),
+            base_dn: self.base_dn.clone(),
+            domain_controllers: self.dcs(),
+            connector_dn: self.connector_dn.clone(),
+            connector_password: self.connector_password.clone(),
+            sync_scope: self.sync_scope.clone(),
         }
     }
 
@@ -159,6 +176,19 @@ impl SourceAnchor {
     pub fn parse(s: &str) -> Option<SourceAnchor> {
         [SourceAnchor::ObjectGuid, SourceAnchor::ConsistencyGuid].into_iter().find(|a| a.attribute().eq_ignore_ascii_case(s))
     }
+}
+
+/// One connector as Synchronization Service Manager lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryStatus {
+    pub name: String,
+    pub base_dn: String,
+    pub connector_account: String,
+    pub domain_controllers: Vec<String>,
+    pub current_dc: Option<String>,
+    /// Password writeback enabled on it (off for a directory added after onboarding).
+    pub password_writeback: bool,
 }
 
 /// What onboarding leaves the engine with.
@@ -335,7 +365,7 @@ impl EventLog {
 
     pub fn log(&self, id: u32, message: impl Into<String>, tracking: Option<&str>) {
         let source = match id {
-            6329 => "ADSync",
+            6329 | events::RUN_FAILED => "ADSync",
             events::PHS_FAILED | 656 | 657 => "Directory Synchronization",
             events::SYNC_STARTED..=events::SYNC_FAILED => "hybrid-lab",
             _ => "PasswordResetService",
@@ -398,16 +428,15 @@ pub(crate) struct Inner {
     /// Told whenever the relay link comes up or goes down (`wait_connected`).
     link_changed: Notify,
     shutdown: watch::Sender<bool>,
-    /// The connector's LDAP connection, reused across operations (ldap3 multiplexes).
-    ldap: tokio::sync::Mutex<Option<ldap3::Ldap>>,
-    /// The connector's domain controller connection settings (preferred DCs).
-    dc_settings: Mutex<dcs::DcSettings>,
-    /// The DC the connection above talks to.
-    current_dc: Mutex<Option<String>>,
+    /// The AD connectors, the first directory's first: each its LDAP connection, DCs and
+    /// connector space ([`connectors`]).
+    connectors: std::sync::RwLock<Vec<Arc<connectors::Connector>>>,
+    /// The metaverse: each synced anchor's contributing connector (by name).
+    owners: Mutex<std::collections::HashMap<String, String>>,
+    /// Anchors whose connector was removed: the next cycle exports what becomes of them.
+    orphans: Mutex<Vec<String>>,
     /// The tenant's data keys, unwrapped once each.
     keys: relay::KeyCache,
-    /// Directory and password hash sync: the connector space, one cycle at a time.
-    sync: tokio::sync::Mutex<sync::SyncState>,
     sync_lock: tokio::sync::Mutex<()>,
     /// Writebacks hold it shared; password hash sync's export holds it alone.
     phs_gate: tokio::sync::RwLock<()>,
@@ -440,6 +469,16 @@ enum Refused {
 }
 
 impl Inner {
+    /// The connectors as they stand, the first directory's first.
+    pub(crate) fn connectors(&self) -> Vec<Arc<connectors::Connector>> {
+        self.connectors.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The first directory's connector (the one the lab installed Connect against).
+    pub(crate) fn primary(&self) -> Arc<connectors::Connector> {
+        self.connectors.read().unwrap_or_else(std::sync::PoisonError::into_inner)[0].clone()
+    }
+
     fn set_connected(&self, up: bool) {
         self.connected.store(up, Ordering::SeqCst);
         self.link_changed.notify_waiters();
@@ -516,6 +555,11 @@ impl Engine {
         // (the relay's WebSocket and the exports share one configuration: one CA parse)
         let http = https_client(&tls, Some(Duration::from_secs(30)))?;
         let (shutdown, _) = watch::channel(false);
+        // onboarding enabled writeback on every connector there is
+        let connectors = std::iter::once(cfg.first_directory())
+            .chain(cfg.directories.iter().cloned())
+            .map(|d| Arc::new(connectors::Connector::new(d, true)))
+            .collect();
         let inner = Arc::new(Inner {
             cfg,
             unsealed: AtomicBool::new(false),
@@ -533,11 +577,10 @@ impl Engine {
             changed: watch::Sender::new(()),
             link_changed: Notify::new(),
             shutdown,
-            ldap: tokio::sync::Mutex::new(None),
-            dc_settings: Mutex::default(),
-            current_dc: Mutex::default(),
+            connectors: std::sync::RwLock::new(connectors),
+            owners: Mutex::default(),
+            orphans: Mutex::default(),
             keys: relay::KeyCache::default(),
-            sync: tokio::sync::Mutex::new(sync::SyncState::default()),
             sync_lock: tokio::sync::Mutex::new(()),
             phs_gate: tokio::sync::RwLock::new(()),
             written: Mutex::default(),
@@ -566,29 +609,95 @@ impl Engine {
         self.inner.connected.load(Ordering::SeqCst)
     }
 
-    /// The connector's domain controller connection settings.
+    /// The first connector's domain controller connection settings.
     pub fn dc_settings(&self) -> dcs::DcSettings {
-        self.inner.dc_settings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.inner.primary().dc_settings()
     }
 
     /// Changes them, as Synchronization Service Manager does, and restarts the connector's
     /// connection ("restart the ADSync service"): the next operation picks its DC anew.
     pub async fn set_dc_settings(&self, s: dcs::DcSettings) -> Result<(), Error> {
-        s.check(&self.inner.cfg.dcs()).map_err(Error)?;
-        *self.inner.dc_settings.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = s;
-        *self.inner.ldap.lock().await = None;
-        *self.inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let c = self.inner.primary();
+        s.check(&c.dcs).map_err(Error)?;
+        *c.dc_settings.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = s;
+        c.restart().await;
         Ok(())
     }
 
-    /// The DC the connector's connection talks to now (None before its first operation).
+    /// The DC the first connector's connection talks to now (None before its first operation).
     pub fn current_dc(&self) -> Option<String> {
-        self.inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.inner.primary().current_dc()
     }
 
-    /// The domain's DCs as the connector knows them.
+    /// The first domain's DCs as the connector knows them.
     pub fn domain_controllers(&self) -> Vec<dcs::DcEndpoint> {
-        self.inner.cfg.dcs()
+        self.inner.primary().dcs.clone()
+    }
+
+    /// The connectors, as Synchronization Service Manager's Connectors tab lists them.
+    pub fn directories(&self) -> Vec<DirectoryStatus> {
+        self.inner
+            .connectors()
+            .iter()
+            .map(|c| DirectoryStatus {
+                name: c.name.clone(),
+                base_dn: c.base_dn.clone(),
+                connector_account: c.account_dn.clone(),
+                domain_controllers: c.dcs.iter().map(|d| d.name.clone()).collect(),
+                current_dc: c.current_dc(),
+                password_writeback: c.writeback(),
+            })
+            .collect()
+    }
+
+    /// The wizard's "Connect your directories" › Add Directory: a new connector for one of
+    /// the directories the server reaches ([`Config::directories`]), with its connector
+    /// account. Password writeback is not enabled on it until writeback is turned off and on
+    /// again (0x8023061f). The next cycle imports it in full.
+    pub fn add_directory(&self, name: &str) -> Result<(), Error> {
+        if self.inner.cfg.kind != relay::AgentKind::ConnectSync {
+            return Err(Error("directories are added in Connect's wizard; Cloud Sync's agent serves its own domain".into()));
+        }
+        let known = &self.inner.cfg.directories;
+        let Some(d) = known.iter().find(|d| d.name.eq_ignore_ascii_case(name)).cloned() else {
+            let names: Vec<&str> = known.iter().map(|d| d.name.as_str()).collect();
+            return Err(Error(format!("{name} is not a directory this server reaches (it reaches: {})", names.join(", "))));
+        };
+        let mut all = self.inner.connectors.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if all.iter().any(|c| c.name.eq_ignore_ascii_case(&d.name)) {
+            return Err(Error(format!("{} is already connected", d.name)));
+        }
+        all.push(Arc::new(connectors::Connector::new(d, false)));
+        Ok(())
+    }
+
+    /// The wizard's "Connect your directories" › Remove: the connector and its connector space
+    /// go; the next cycle deletes from the cloud the users no other connector holds.
+    pub fn remove_directory(&self, name: &str) -> Result<(), Error> {
+        let mut all = self.inner.connectors.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(i) = all.iter().position(|c| c.name.eq_ignore_ascii_case(name)) else {
+            return Err(Error(format!("{name} is not a connected directory")));
+        };
+        if i == 0 {
+            return Err(Error(format!("{name} is the directory Connect was installed against; it stays")));
+        }
+        let gone = all.remove(i);
+        drop(all);
+        let owners = self.inner.owners.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let orphaned = owners.iter().filter(|(_, c)| **c == gone.name).map(|(a, _)| a.clone());
+        self.inner.orphans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(orphaned);
+        Ok(())
+    }
+
+    /// Synchronization Service Manager › Connectors › Properties › "Connect to Active
+    /// Directory Forest": the connector account's new password (after it was changed in AD:
+    /// event 6000 until then), and the service restarted.
+    pub async fn set_connector_password(&self, name: &str, password: &str) -> Result<(), Error> {
+        let c = self.inner.connectors().into_iter().find(|c| c.name.eq_ignore_ascii_case(name));
+        let Some(c) = c else { return Err(Error(format!("{name} is not a connected directory"))) };
+        *c.password.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = password.to_string();
+        c.restart().await;
+        Ok(())
     }
 
     pub fn running(&self) -> bool {
@@ -653,7 +762,43 @@ impl Engine {
         log.log(31004, "Onboarding to the password reset service started.", None);
         let (http, token) = signed_in(cfg, admin_upn, admin_password, log).await?;
         log.log(31018, "Created the password encryption key (RSA-2048).", None);
-        writeback_on(&http, cfg, &token, log).await
+        writeback_on(&http, cfg, &token, log).await?;
+        // every connector there now is gets password management: a directory added since
+        // the last onboarding is included from here on
+        for c in self.inner.connectors() {
+            c.writeback.store(true, Ordering::SeqCst);
+        }
+        self.resume();
+        Ok(())
+    }
+
+    /// The wizard's Optional features with "Password writeback" cleared, Connect staying
+    /// installed for sync (31012 → 31013): the sync side's writeback flag off, password
+    /// management off on every connector, the writeback service stopped (31016). Turning it
+    /// on again is [`Engine::enable_writeback`] — Microsoft's fix for 0x8023061f and 32004.
+    pub async fn disable_writeback(&self, admin_upn: &str, admin_password: &str) -> Result<(), Error> {
+        if self.inner.cfg.kind == relay::AgentKind::CloudSync {
+            return Err(Error(
+                "Cloud Sync's writeback is turned off in the admin center or with Set-AADCloudSyncPasswordWritebackConfiguration".into(),
+            ));
+        }
+        let (cfg, log) = (&self.inner.cfg, &self.inner.log);
+        log.log(31012, "Offboarding from the password reset service started.", None);
+        let done = match admin_session(cfg, admin_upn, admin_password).await {
+            Ok((http, token)) => set_sync_writeback(&http, cfg, &token, false).await,
+            Err(SignIn::Unreachable(e)) => Err(Error(e)),
+            Err(SignIn::NoToken(_)) => Err(Error(format!("no token for {admin_upn}"))),
+        };
+        if let Err(e) = done {
+            log.log(31014, format!("Offboarding failed: {e}"), None);
+            return Err(e);
+        }
+        for c in self.inner.connectors() {
+            c.writeback.store(false, Ordering::SeqCst);
+        }
+        log.log(31013, "Offboarding succeeded: password writeback is disabled.", None);
+        self.stop();
+        Ok(())
     }
 
     /// Offboarding, as disabling writeback in the Connect wizard does it (31012 → 31013, or
@@ -706,7 +851,9 @@ impl Engine {
             }
             self.inner.unsealed.store(on, Ordering::SeqCst);
             // the next write opens a connection the new way
-            *self.inner.ldap.lock().await = None;
+            for c in self.inner.connectors() {
+                c.restart().await;
+            }
         }
         if let Some(on) = key_mismatch {
             let key = if on {
@@ -751,7 +898,8 @@ impl Engine {
     pub async fn sync(&self, policy: relay::PolicyType) -> Result<relay::SyncReport, Error> {
         let r = sync::run(&self.inner, policy, true, true).await;
         let now = self.inner.cfg.clock.now();
-        let mut st = self.inner.sync.lock().await;
+        let first = self.inner.primary();
+        let mut st = first.sync.lock().await;
         st.next_cycle = Some(now + self.inner.cfg.cycle_interval());
         st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
         r
@@ -766,7 +914,8 @@ impl Engine {
         }
         let now = self.inner.cfg.clock.now();
         let (cycle, hashes) = {
-            let mut st = self.inner.sync.lock().await;
+            let first = self.inner.primary();
+            let mut st = first.sync.lock().await;
             let next_cycle = *st.next_cycle.get_or_insert(now + self.inner.cfg.cycle_interval());
             let next_hash = *st.next_hash_sync.get_or_insert(now + sync::HASH_INTERVAL);
             let (cycle, hashes) = (now >= next_cycle, now >= next_hash);
@@ -790,14 +939,15 @@ impl Engine {
     pub async fn adopt(&self, read: Baseline) {
         let (session, dc) = (read.session.clone(), read.dc.clone());
         sync::adopt(&self.inner, read).await;
-        let mut slot = self.inner.ldap.lock().await;
+        let first = self.inner.primary();
+        let mut slot = first.ldap.lock().await;
         if slot.is_none() {
             *slot = Some(session);
-            *self.inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(dc);
+            first.set_current_dc(Some(dc));
         }
         drop(slot);
         let now = self.inner.cfg.clock.now();
-        let mut st = self.inner.sync.lock().await;
+        let mut st = first.sync.lock().await;
         st.next_cycle = Some(now + self.inner.cfg.cycle_interval());
         st.next_hash_sync = Some(now + sync::HASH_INTERVAL);
     }
@@ -809,14 +959,15 @@ impl Engine {
 
     /// The configuration's scope now (OUs and groups).
     pub async fn scope(&self) -> Vec<String> {
-        self.inner.sync.lock().await.scope.clone().unwrap_or_else(|| self.inner.cfg.sync_scope.clone())
+        self.inner.primary().sync.lock().await.scope.clone().unwrap_or_else(|| self.inner.cfg.sync_scope.clone())
     }
 
     /// Edits the configuration's scope (Cloud Sync's "Scoping filters": OUs or security
     /// groups, at most 59): the next cycle reads the directory whole, as a restart does.
     pub async fn set_scope(&self, scope: Vec<String>) -> Result<(), Error> {
         check_scope(self.inner.cfg.kind, &scope)?;
-        let mut st = self.inner.sync.lock().await;
+        let first = self.inner.primary();
+        let mut st = first.sync.lock().await;
         st.scope = Some(scope);
         st.watermark = None;
         Ok(())

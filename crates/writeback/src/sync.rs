@@ -17,6 +17,9 @@ use ldap3::{Scope, SearchEntry};
 use rand::RngCore;
 use relay::{PasswordHash, PolicyType, SyncError, SyncExport, SyncReport, SyncedUser};
 
+use std::sync::Arc;
+
+use crate::connectors::Connector;
 use crate::{Error, Inner, SourceAnchor, events};
 
 /// The lab's get-changes-with-secrets control (a stand-in for DRSGetNCChanges): the DC
@@ -62,6 +65,8 @@ pub struct SyncState {
     pub objects: HashMap<String, ([u8; 16], u64)>,
     /// anchor → fingerprint of the password last sent (the NT hash and pwdLastSet).
     pub hashes: HashMap<String, u64>,
+    /// Joined objects as last imported (the metaverse's contributions: [`crate::connectors::merge`]).
+    pub users: HashMap<String, SyncedUser>,
     /// Objects whose export the tenant refused: imported again next cycle, whatever their
     /// uSNChanged (Connect retries its export errors every run).
     pub retry: Vec<Imported>,
@@ -340,7 +345,7 @@ fn sid_text(b: &[u8]) -> String {
     std::iter::once(format!("S-{}-{authority}", b[0])).chain(subs).collect::<Vec<_>>().join("-")
 }
 
-fn domain_of(base_dn: &str) -> String {
+pub(crate) fn domain_of(base_dn: &str) -> String {
     base_dn.split(',').filter_map(|p| p.trim().strip_prefix("DC=").or_else(|| p.trim().strip_prefix("dc="))).collect::<Vec<_>>().join(".")
 }
 
@@ -390,108 +395,233 @@ pub(crate) async fn run(inner: &Inner, policy: PolicyType, objects: bool, hashes
     result
 }
 
+/// One connector's import this cycle: what its plan upserted and released, and what it read.
+struct ConnectorRun {
+    c: Arc<Connector>,
+    l: ldap3::Ldap,
+    found: Vec<Imported>,
+    upserted: Vec<String>,
+    deleted: Vec<String>,
+    full: bool,
+    new_joins: bool,
+    /// A user's contribution moved to this connector: its hashes are read whole.
+    resend: bool,
+}
+
 async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -> Result<SyncReport, Error> {
+    let mut report = SyncReport { policy_type: Some(policy), ..Default::default() };
+    let connectors = inner.connectors();
+    let alone = connectors.len() == 1;
+    let mut runs = vec![];
+    for c in connectors {
+        // each run binds as the connector account (a kept connection binds again: cheap, and
+        // a password changed in AD since shows here, as it does to Connect's next run)
+        let bound = match crate::ldap(inner, &c).await {
+            Ok((l, true)) => Ok(l),
+            Ok((mut l, false)) => match l.with_timeout(crate::LDAP_OP_LIMIT).simple_bind(&c.account_dn, &c.password()).await {
+                Ok(r) if r.rc == 0 => Ok(l),
+                Ok(r) => {
+                    c.restart().await;
+                    Err((relay::Failure::Permissions, Some(format!("{}: {}", crate::ad::CONNECTOR_SIGN_IN, r.text))))
+                }
+                Err(e) => {
+                    c.restart().await;
+                    crate::ldap(inner, &c).await.map(|(l, _)| l).map_err(|f| if f.1.is_some() { f } else { (f.0, Some(e.to_string())) })
+                }
+            },
+            Err(e) => Err(e),
+        };
+        let l = match bound {
+            Ok(l) => l,
+            Err((_, Some(d))) if d.starts_with(crate::ad::CONNECTOR_SIGN_IN) => {
+                // Synchronization Service Manager's run status; the other connectors still run
+                let msg = format!("The management agent \"{}\" failed to run because the credentials were invalid.", c.name);
+                inner.log.log(events::RUN_FAILED, msg.clone(), None);
+                report.errors.push(SyncError { code: "no-start-credentials".into(), distinguished_name: c.base_dn.clone(), message: msg });
+                continue;
+            }
+            Err((_, d)) => {
+                let d = d.unwrap_or_else(|| "the DC could not be reached".into());
+                if alone {
+                    return Err(Error(d));
+                }
+                report.errors.push(SyncError { code: "stopped-server-down".into(), distinguished_name: c.base_dn.clone(), message: d });
+                continue;
+            }
+        };
+        runs.push(import(inner, c, l, policy, objects, &mut report).await?);
+    }
+    // the metaverse: each anchor's contribution, across connectors
+    let merged = {
+        let states: Vec<_> = {
+            let mut v = vec![];
+            for r in &runs {
+                v.push(r.c.sync.lock().await);
+            }
+            v
+        };
+        let views: Vec<crate::connectors::View> = runs
+            .iter()
+            .zip(&states)
+            .map(|(r, st)| crate::connectors::View {
+                name: &r.c.name,
+                users: &st.users,
+                upserted: r.upserted.iter().map(String::as_str).collect(),
+                deleted: r.deleted.iter().map(String::as_str).collect(),
+            })
+            .collect();
+        let orphans = std::mem::take(&mut *inner.orphans.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut owners = inner.owners.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::connectors::merge(&mut owners, &views, &orphans)
+    };
+    let (upserts, mut deletes) = (merged.upserts, merged.deletes);
+    // a user whose contributing account changed: the new account's password is sent again
+    for (anchor, to) in &merged.handed_over {
+        if let Some(run) = runs.iter_mut().find(|r| r.c.name == *to) {
+            run.c.sync.lock().await.hashes.remove(anchor);
+            run.resend = true;
+        }
+    }
+    for chunk in upserts.chunks(USER_BATCH) {
+        let r = export(inner, SyncExport { users: chunk.to_vec(), ..Default::default() }).await?;
+        // an object the tenant refused is exported again next cycle (Connect retries its
+        // export errors), not remembered as done
+        let whole = quarantined(&r);
+        let refused: Vec<&SyncedUser> =
+            chunk.iter().filter(|u| whole || r.errors.iter().any(|e| e.distinguished_name == u.distinguished_name)).collect();
+        for u in refused {
+            for run in &runs {
+                let again: Vec<Imported> = run.found.iter().filter(|i| i.dn == u.distinguished_name).cloned().collect();
+                if !again.is_empty() {
+                    let mut st = run.c.sync.lock().await;
+                    st.objects.remove(&u.anchor);
+                    st.users.remove(&u.anchor);
+                    st.retry.extend(again);
+                }
+            }
+            inner.owners.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&u.anchor);
+        }
+        add_up(&mut report, r);
+    }
+    let first = inner.primary();
+    let pending = std::mem::take(&mut first.sync.lock().await.pending_deletes);
+    deletes.retain(|d| !pending.contains(d));
+    let deletes: Vec<String> = pending.into_iter().chain(deletes).collect();
+    if !deletes.is_empty() {
+        let r = export(inner, SyncExport { deletes: deletes.clone(), ..Default::default() }).await?;
+        if quarantined(&r) {
+            first.sync.lock().await.pending_deletes = deletes;
+        }
+        add_up(&mut report, r);
+    }
+    for mut run in runs {
+        // (a user joined for the first time gets the password it has had all along)
+        if hashes || run.full || run.new_joins || run.resend {
+            let full = run.full || run.new_joins || run.resend;
+            hash_sync(inner, &run.c, &mut run.l, full, &mut report).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// One connector's object import and plan (its connector space updated; nothing exported).
+async fn import(
+    inner: &Inner,
+    c: Arc<Connector>,
+    mut l: ldap3::Ldap,
+    policy: PolicyType,
+    objects: bool,
+    report: &mut SyncReport,
+) -> Result<ConnectorRun, Error> {
     let cfg = &inner.cfg;
-    let (mut l, _) = crate::ldap(inner).await.map_err(|(_, d)| Error(d.unwrap_or_else(|| "the DC could not be reached".into())))?;
-    let dc = inner.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let dc = c.current_dc();
     {
-        let mut st = inner.sync.lock().await;
+        let mut st = c.sync.lock().await;
         if st.watermark_dc != dc {
             // another DC's USNs mean nothing here: start over from a full import
             (st.watermark, st.hash_watermark, st.watermark_dc) = (None, None, dc);
         }
     }
-    let domain = domain_of(&cfg.base_dn);
-    let mut report = SyncReport { policy_type: Some(policy), ..Default::default() };
-    let scope = inner.sync.lock().await.scope.clone().unwrap_or_else(|| cfg.sync_scope.clone());
-    let full = policy == PolicyType::Initial || inner.sync.lock().await.watermark.is_none() || scopes_groups(&scope);
+    let domain = domain_of(&c.base_dn);
+    let scope = c.sync.lock().await.scope.clone().unwrap_or_else(|| c.sync_scope.clone());
+    let full = policy == PolicyType::Initial || c.sync.lock().await.watermark.is_none() || scopes_groups(&scope);
+    let mut run = ConnectorRun {
+        c: c.clone(),
+        l: l.clone(),
+        found: vec![],
+        upserted: vec![],
+        deleted: vec![],
+        full,
+        new_joins: false,
+        resend: false,
+    };
     // the object half runs whenever the connector space is empty: hashes need joined users
-    let mut new_joins = false;
-    if objects || full {
-        let since = if full { None } else { inner.sync.lock().await.watermark };
-        let filter = match since {
-            Some(w) => format!("(&(objectCategory=person)(objectClass=user)(uSNChanged>={}))", w + 1),
-            None => "(&(objectCategory=person)(objectClass=user))".into(),
-        };
-        let entries = search_all(&mut l, &cfg.base_dn, &filter, USER_ATTRS.to_vec(), false).await?;
-        let mut found: Vec<Imported> = entries.iter().filter_map(|e| imported(e, &domain)).collect();
-        for r in std::mem::take(&mut inner.sync.lock().await.retry) {
-            if !found.iter().any(|i| i.object_guid == r.object_guid) {
-                found.push(r);
-            }
-        }
-        let mut deleted = vec![];
-        let mut top = found.iter().map(|i| i.usn).max().unwrap_or(0);
-        if let Some(w) = since {
-            let base = format!("CN=Deleted Objects,{}", cfg.base_dn);
-            let f = format!("(&(isDeleted=TRUE)(uSNChanged>={}))", w + 1);
-            let res = l
-                .with_controls(vec![ldap3::controls::RawControl { ctype: OID_SHOW_DELETED.into(), crit: true, val: None }])
-                .search(&base, Scope::Subtree, &f, vec!["objectGUID", "mS-DS-ConsistencyGuid", "uSNChanged"])
-                .await
-                .map_err(|e| Error(e.to_string()))?;
-            let b64 = base64::engine::general_purpose::STANDARD;
-            for e in res.0.into_iter().map(SearchEntry::construct) {
-                top = top.max(first(&e, "uSNChanged").and_then(|v| v.parse().ok()).unwrap_or(0));
-                let value = match cfg.source_anchor {
-                    SourceAnchor::ObjectGuid => first_bin(&e, "objectGUID"),
-                    SourceAnchor::ConsistencyGuid => first_bin(&e, "mS-DS-ConsistencyGuid").or_else(|| first_bin(&e, "objectGUID")),
-                };
-                if let (Some(v), Some(g)) = (value, first_bin(&e, "objectGUID").and_then(|g| <[u8; 16]>::try_from(g).ok())) {
-                    deleted.push((b64.encode(v), g));
-                }
-            }
-        }
-        let plan = {
-            let mut st = inner.sync.lock().await;
-            let plan = plan_objects(&mut st, &found, &deleted, &scope, cfg.source_anchor, full);
-            st.watermark = Some(st.watermark.unwrap_or(0).max(top));
-            plan
-        };
-        new_joins = plan.new_joins;
-        for (dn, guid) in &plan.stamp {
-            let m = ldap3::Mod::Replace(b"mS-DS-ConsistencyGuid".to_vec(), HashSet::from([guid.to_vec()]));
-            let r = l.with_timeout(crate::LDAP_OP_LIMIT).modify(dn, vec![m]).await.map_err(|e| Error(e.to_string()))?;
-            if r.rc != 0 {
-                report.errors.push(SyncError {
-                    code: "PermissionIssue".into(),
-                    distinguished_name: dn.clone(),
-                    message: format!("Could not write mS-DS-ConsistencyGuid: {}", r.text),
-                });
-            }
-        }
-        report.errors.extend(plan.errors);
-        for chunk in plan.upserts.chunks(USER_BATCH) {
-            let r = export(inner, SyncExport { users: chunk.to_vec(), ..Default::default() }).await?;
-            // an object the tenant refused is exported again next cycle (Connect retries its
-            // export errors), not remembered as done
-            let whole = quarantined(&r);
-            let refused: Vec<&SyncedUser> =
-                chunk.iter().filter(|u| whole || r.errors.iter().any(|e| e.distinguished_name == u.distinguished_name)).collect();
-            if !refused.is_empty() {
-                let mut st = inner.sync.lock().await;
-                for u in refused {
-                    st.objects.remove(&u.anchor);
-                    st.retry.extend(found.iter().filter(|i| i.dn == u.distinguished_name).cloned());
-                }
-            }
-            add_up(&mut report, r);
-        }
-        let mut deletes = std::mem::take(&mut inner.sync.lock().await.pending_deletes);
-        deletes.extend(plan.deletes.into_iter().filter(|d| !deletes.contains(d)).collect::<Vec<_>>());
-        if !deletes.is_empty() {
-            let r = export(inner, SyncExport { deletes: deletes.clone(), ..Default::default() }).await?;
-            if quarantined(&r) {
-                inner.sync.lock().await.pending_deletes = deletes;
-            }
-            add_up(&mut report, r);
+    if !(objects || full) {
+        return Ok(run);
+    }
+    let since = if full { None } else { c.sync.lock().await.watermark };
+    let filter = match since {
+        Some(w) => format!("(&(objectCategory=person)(objectClass=user)(uSNChanged>={}))", w + 1),
+        None => "(&(objectCategory=person)(objectClass=user))".into(),
+    };
+    let entries = search_all(&mut l, &c.base_dn, &filter, USER_ATTRS.to_vec(), false).await?;
+    let mut found: Vec<Imported> = entries.iter().filter_map(|e| imported(e, &domain)).collect();
+    for r in std::mem::take(&mut c.sync.lock().await.retry) {
+        if !found.iter().any(|i| i.object_guid == r.object_guid) {
+            found.push(r);
         }
     }
-    // (a user joined for the first time gets the password it has had all along)
-    if hashes || full || new_joins {
-        hash_sync(inner, &mut l, full || new_joins, &mut report).await?;
+    let mut deleted = vec![];
+    let mut top = found.iter().map(|i| i.usn).max().unwrap_or(0);
+    if let Some(w) = since {
+        let base = format!("CN=Deleted Objects,{}", c.base_dn);
+        let f = format!("(&(isDeleted=TRUE)(uSNChanged>={}))", w + 1);
+        let res = l
+            .with_controls(vec![ldap3::controls::RawControl { ctype: OID_SHOW_DELETED.into(), crit: true, val: None }])
+            .search(&base, Scope::Subtree, &f, vec!["objectGUID", "mS-DS-ConsistencyGuid", "uSNChanged"])
+            .await
+            .map_err(|e| Error(e.to_string()))?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for e in res.0.into_iter().map(SearchEntry::construct) {
+            top = top.max(first(&e, "uSNChanged").and_then(|v| v.parse().ok()).unwrap_or(0));
+            let value = match cfg.source_anchor {
+                SourceAnchor::ObjectGuid => first_bin(&e, "objectGUID"),
+                SourceAnchor::ConsistencyGuid => first_bin(&e, "mS-DS-ConsistencyGuid").or_else(|| first_bin(&e, "objectGUID")),
+            };
+            if let (Some(v), Some(g)) = (value, first_bin(&e, "objectGUID").and_then(|g| <[u8; 16]>::try_from(g).ok())) {
+                deleted.push((b64.encode(v), g));
+            }
+        }
     }
-    Ok(report)
+    let plan = {
+        let mut st = c.sync.lock().await;
+        let plan = plan_objects(&mut st, &found, &deleted, &scope, cfg.source_anchor, full);
+        st.watermark = Some(st.watermark.unwrap_or(0).max(top));
+        for u in &plan.upserts {
+            st.users.insert(u.anchor.clone(), u.clone());
+        }
+        for d in &plan.deletes {
+            st.users.remove(d);
+        }
+        plan
+    };
+    run.new_joins = plan.new_joins;
+    for (dn, guid) in &plan.stamp {
+        let m = ldap3::Mod::Replace(b"mS-DS-ConsistencyGuid".to_vec(), HashSet::from([guid.to_vec()]));
+        let r = l.with_timeout(crate::LDAP_OP_LIMIT).modify(dn, vec![m]).await.map_err(|e| Error(e.to_string()))?;
+        if r.rc != 0 {
+            report.errors.push(SyncError {
+                code: "PermissionIssue".into(),
+                distinguished_name: dn.clone(),
+                message: format!("Could not write mS-DS-ConsistencyGuid: {}", r.text),
+            });
+        }
+    }
+    report.errors.extend(plan.errors);
+    run.upserted = plan.upserts.into_iter().map(|u| u.anchor).collect();
+    run.deleted = plan.deletes;
+    run.found = found;
+    Ok(run)
 }
 
 /// The tenant refused the whole export: Cloud Sync's job is in quarantine.
@@ -507,21 +637,21 @@ fn add_up(report: &mut SyncReport, r: relay::ExportResult) {
     report.errors.extend(r.errors);
 }
 
-async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut SyncReport) -> Result<(), Error> {
+async fn hash_sync(inner: &Inner, c: &Connector, l: &mut ldap3::Ldap, full: bool, report: &mut SyncReport) -> Result<(), Error> {
     let cfg = &inner.cfg;
     // writebacks from here on supersede what this import reads
     inner.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-    let since = if full { None } else { inner.sync.lock().await.hash_watermark };
+    let since = if full { None } else { c.sync.lock().await.hash_watermark };
     let filter = match since {
         Some(w) => format!("(&(objectCategory=person)(objectClass=user)(uSNChanged>={}))", w + 1),
         None => "(&(objectCategory=person)(objectClass=user))".into(),
     };
     let attrs = vec!["objectGUID", "mS-DS-ConsistencyGuid", "pwdLastSet", "uSNChanged"];
-    let entries = match search_all(l, &cfg.base_dn, &filter, attrs, true).await {
+    let entries = match search_all(l, &c.base_dn, &filter, attrs, true).await {
         Ok(e) => e,
         Err(e) => {
             inner.log.log(events::PHS_FAILED, format!("Password hash sync could not read the directory: {e}"), None);
-            report.errors.push(SyncError { code: "PasswordHashSyncFailed".into(), distinguished_name: cfg.base_dn.clone(), message: e.0 });
+            report.errors.push(SyncError { code: "PasswordHashSyncFailed".into(), distinguished_name: c.base_dn.clone(), message: e.0 });
             return Ok(());
         }
     };
@@ -544,8 +674,13 @@ async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut 
         }
         read.push(ImportedHash { anchor: b64.encode(v), dn: e.dn.clone(), nt_hash: nt, pwd_last_set });
     }
+    // a joined user's password comes from the account the metaverse takes (the enabled one)
+    let read: Vec<ImportedHash> = {
+        let owners = inner.owners.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        read.into_iter().filter(|h| owners.get(&h.anchor).is_none_or(|o| *o == c.name)).collect()
+    };
     let changed: Vec<&ImportedHash> = {
-        let mut st = inner.sync.lock().await;
+        let mut st = c.sync.lock().await;
         st.hash_watermark = Some(st.hash_watermark.unwrap_or(0).max(top));
         changed_hashes(&mut st, &read)
     };
@@ -571,7 +706,7 @@ async fn hash_sync(inner: &Inner, l: &mut ldap3::Ldap, full: bool, report: &mut 
         let r = export(inner, SyncExport { passwords: chunk.iter().map(|(p, _)| p.clone()).collect(), ..Default::default() }).await?;
         if quarantined(&r) {
             // not sent after all: the next hash sync sends them again
-            let mut st = inner.sync.lock().await;
+            let mut st = c.sync.lock().await;
             for (p, _) in chunk {
                 st.hashes.remove(&p.anchor);
             }
@@ -632,9 +767,16 @@ impl Baseline {
 /// The engine's sync state from a [`Baseline`].
 pub(crate) async fn adopt(inner: &Inner, b: Baseline) {
     let cfg = &inner.cfg;
-    let mut st = inner.sync.lock().await;
+    let first = inner.primary();
+    let mut st = first.sync.lock().await;
     let scope = st.scope.clone().unwrap_or_else(|| cfg.sync_scope.clone());
-    let _ = plan_objects(&mut st, &b.found, &[], &scope, cfg.source_anchor, true);
+    let plan = plan_objects(&mut st, &b.found, &[], &scope, cfg.source_anchor, true);
+    let mut owners = inner.owners.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for u in plan.upserts {
+        owners.insert(u.anchor.clone(), first.name.clone());
+        st.users.insert(u.anchor.clone(), u);
+    }
+    drop(owners);
     let _ = changed_hashes(&mut st, &b.hashes);
     st.watermark = Some(b.top);
     st.hash_watermark = Some(b.top);
