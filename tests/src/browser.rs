@@ -68,7 +68,9 @@ impl Browser {
     /// Opens a page; the lab administrator's pages first ask for the sign-in (once), as they
     /// do a trainer, and then come back to the page asked for.
     pub async fn goto(&mut self, path: &str) {
-        let admins_only = ["/portal/lab", "/portal/outbox", "/portal/admin", "/portal/connect"].iter().any(|p| path.starts_with(p));
+        let admins_only = ["/portal/lab", "/portal/outbox", "/portal/admin", "/portal/connect", "/portal/syncmanager"]
+            .iter()
+            .any(|p| path.starts_with(p));
         if admins_only && !self.admin && !path.starts_with("/portal/admin/signin") {
             self.c.goto(&format!("{}{path}", self.base)).await.expect("navigate");
             self.wait("signin").await;

@@ -13,7 +13,7 @@ pub struct TestLab {
     _dir: tempfile::TempDir,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
     /// ldap:// in clear
     Plain,
@@ -100,19 +100,24 @@ impl TestLab {
 
     /// A connected, unauthenticated client.
     pub async fn connect(&self, via: Via) -> Ldap {
+        let a = &self.lab.info.adds;
+        let url = match via {
+            Via::Plain | Via::StartTls => a.ldap.clone(),
+            Via::Ldaps => a.ldaps.clone(),
+        };
+        self.connect_to(&url, via == Via::StartTls).await
+    }
+
+    /// A connected, unauthenticated client of one DC (`ldaps://…` or `ldap://…` from
+    /// `info().adds.domains`: another domain's DC too).
+    pub async fn connect_to(&self, url: &str, starttls: bool) -> Ldap {
         let mut roots = rustls::RootCertStore::empty();
         use rustls::pki_types::pem::PemObject;
         for c in rustls::pki_types::CertificateDer::pem_slice_iter(&self.ca_pem()) {
             roots.add(c.expect("PEM")).expect("CA");
         }
         let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        let settings = LdapConnSettings::new().set_config(Arc::new(tls));
-        let a = &self.lab.info.adds;
-        let (settings, url) = match via {
-            Via::Plain => (settings, a.ldap.clone()),
-            Via::StartTls => (settings.set_starttls(true), a.ldap.clone()),
-            Via::Ldaps => (settings, a.ldaps.clone()),
-        };
+        let settings = LdapConnSettings::new().set_config(Arc::new(tls)).set_starttls(starttls);
         // `localhost` so that the certificate's DNS name is checked, not only its IP.
         let url = url.replace("127.0.0.1", "localhost");
         let (conn, ldap) = LdapConnAsync::with_settings(settings, &url).await.expect("connect");

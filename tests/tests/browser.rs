@@ -372,7 +372,7 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
 }
 
 /// The pages a trainer and a trainee open (signed in as the lab's administrator first).
-const PAGES: [&str; 16] = [
+const PAGES: [&str; 17] = [
     "/portal",
     "/portal/lab",
     "/portal/lab/security",
@@ -389,6 +389,7 @@ const PAGES: [&str; 16] = [
     "/portal/account/password",
     "/portal/connect/tasks",
     "/portal/connect/azure",
+    "/portal/syncmanager",
 ];
 
 /// A lab running an exercise (the dashboard then carries its checklist: hints, a question).
@@ -920,5 +921,114 @@ async fn the_change_user_sign_in_task_turns_on_pass_through_authentication() {
     b.submit("agent-CONNECT1-dc").await;
     b.wait("agent-CONNECT1-no-dc").await;
     assert_eq!(t.token("user1@testlab.example", "Tidal-Stone-84").await.0, 200);
+    b.close().await;
+}
+
+/// Connect's wizard, Customize synchronization options through to Configure with Password
+/// writeback `on` or off: what "Connect your directories" listed, and the outcome.
+async fn writeback_in_the_wizard(b: &mut Browser, on: bool) -> (String, String) {
+    b.goto("/portal/connect").await;
+    b.click("task-customize").await;
+    b.submit("next").await;
+    b.fill("user", "labadmin@testlab.onmicrosoft.com").await;
+    b.fill("password", "Cloud-Admin-Pa55!").await;
+    b.submit("next").await;
+    let dirs = b.text("directories").await;
+    b.submit("next").await; // Connect your directories
+    b.submit("next").await; // Domain and OU filtering
+    let boxed = b.wait("password-writeback").await;
+    if boxed.is_selected().await.unwrap() != on {
+        boxed.click().await.unwrap();
+    }
+    b.submit("next").await;
+    b.submit("configure").await;
+    (dirs, b.text("outcome").await)
+}
+
+/// Issue 36: the two multi-forest exercises, by clicking. A forest re-added after writeback
+/// was enabled: an administrator's reset of its user fails (0x8023061f in Connect's log), the
+/// wizard's "Connect your directories" shows its connector without password writeback, and
+/// writeback turned off and on in the wizard brings it back — the next reset lands on
+/// fabrikam's DC. Then a connector account whose password was rotated in AD: Synchronization
+/// Service Manager's Run shows its connector `no-start-credentials` (event 6000), its
+/// Properties take the new password, and the next Run exports what it had missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forest_exercises_are_walked_by_clicking() {
+    let t = lab_with_exercise("forest-added-after-writeback").await;
+    let mut b = Browser::open("exercise-forest-added", &t).await;
+    b.goto("/portal/lab").await;
+    for i in 1..=4 {
+        assert_eq!(b.text(&format!("task-{i}-state")).await, "to do", "task {i} at the start");
+    }
+    // 1. an administrator's reset of FUser1 fails on-premises
+    b.goto("/portal/admin").await;
+    b.click("user-fuser1@fabrikam.example").await;
+    b.fill("new_password", "River-Stone-58").await;
+    b.click("reset").await;
+    let error = b.text("error").await;
+    assert!(error.contains("SSPR_0029"), "{error}");
+    let note = b.text("lab-note").await;
+    assert!(note.contains("fabrikam.example") && note.contains("added after"), "the lab's note says what Connect found: {note}");
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-1-state").await, "done");
+    // 2. Connect's log names the HRESULT
+    let events = b.text("events").await;
+    assert!(events.contains("0x8023061f"), "{events}");
+    b.fill("answer-2", "0x8023061f").await;
+    b.submit("answer-2-send").await;
+    assert_eq!(b.text("task-2-state").await, "done");
+    // 3. the wizard: fabrikam's connector has no password writeback; off, then on again
+    let (dirs, outcome) = writeback_in_the_wizard(&mut b, false).await;
+    assert!(dirs.contains("fabrikam.example") && dirs.contains("MSOL_9b3e07d1c4a2") && dirs.contains("Not enabled"), "{dirs}");
+    assert_eq!(outcome, "Password writeback is disabled.");
+    let (dirs, outcome) = writeback_in_the_wizard(&mut b, true).await;
+    assert_eq!(dirs.matches("Not enabled").count(), 2, "every connector lost it with writeback off: {dirs}");
+    assert_eq!(outcome, "Password writeback is enabled.");
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-3-state").await, "done");
+    // 4. the reset lands on FDC1
+    b.goto("/portal/admin").await;
+    b.click("user-fuser1@fabrikam.example").await;
+    b.fill("new_password", "Harbor-Gate-47").await;
+    b.click("reset").await;
+    assert!(b.text("result").await.contains("written back"));
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-4-state").await, "done");
+    assert!(b.text("exercise-complete").await.contains("complete"));
+    b.shot("exercise-forest-added-complete").await;
+    let mut l = t.connect_to(&t.info().adds.domains[1].dcs[0].ldaps, false).await;
+    let bound = l.simple_bind("FABRIKAM\\FUser1", "Harbor-Gate-47").await.unwrap();
+    // (an administrator's reset asks for a change at next logon: 773 is AD taking the password)
+    assert!(bound.rc == 0 || bound.text.contains("data 773"), "written on fabrikam's DC: {bound:?}");
+    b.close().await;
+
+    // the connector-password exercise
+    let t = lab_with_exercise("connector-password").await;
+    let mut b = Browser::open("exercise-connector-password", &t).await;
+    b.goto("/portal/syncmanager").await;
+    b.submit("run").await;
+    let outcome = b.text("outcome").await;
+    assert!(outcome.contains("no-start-credentials") && outcome.contains("DC=fabrikam,DC=example"), "{outcome}");
+    let table = b.text("connectors").await;
+    assert!(table.contains("no-start-credentials") && table.contains("success"), "testlab's ran, fabrikam's did not: {table}");
+    b.shot("sync-manager-no-start-credentials").await;
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-1-state").await, "done");
+    b.fill("answer-2", "no-start-credentials").await;
+    b.submit("answer-2-send").await;
+    assert_eq!(b.text("task-2-state").await, "done");
+    b.goto("/portal/syncmanager").await;
+    b.c.find(Locator::Css("#directory option[value='fabrikam.example']")).await.unwrap().click().await.unwrap();
+    b.fill("password", "Rotated-Connector-8841!").await;
+    b.submit("save").await;
+    assert!(b.text("outcome").await.contains("fabrikam.example"));
+    assert!(!b.c.source().await.unwrap().contains("Rotated-Connector"), "the password is not rendered back");
+    b.submit("run").await;
+    let outcome = b.text("outcome").await;
+    assert!(outcome.contains("1 updated") && !outcome.contains("no-start-credentials"), "{outcome}");
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-3-state").await, "done");
+    assert_eq!(b.text("task-4-state").await, "done");
+    b.shot("exercise-connector-password-complete").await;
     b.close().await;
 }

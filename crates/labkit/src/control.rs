@@ -13,7 +13,7 @@
 //! that does not answer, one whose certificate comes from a CA clients were not given, one
 //! that predates the policy-hints control; `GET /lab/adds/fault[?dc=DC2]`: the switches as
 //! they stand. `GET /lab/adds/dcs`: the lab's DCs and their replication; `POST
-//! /lab/adds/replication` (see [`replicate`]). A rights switch acts on every DC. `GET /lab/adds/operations`: the DC's
+//! /lab/adds/replication` (see [`replicate`]). A rights switch acts on every DC. `GET /lab/adds/operations[?dc=FDC1]`: a DC's (default the first's)
 //! recent operations (the client's address, who, the request, the answer; passwords `***`),
 //! oldest first.
 //! Lab-only, like the outbox: the lab listens on loopback.
@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 
 pub fn router(dcs: Vec<Arc<DomainController>>, topologies: Vec<Arc<Topology>>, connector_dn: Option<String>) -> axum::Router {
     let dc = dcs[0].clone();
-    let (dc4, dc5) = (dc.clone(), dc.clone());
-    let (all, all2, all3, all4) = (dcs.clone(), dcs.clone(), dcs.clone(), dcs);
+    let dc4 = dc.clone();
+    let (all, all2, all3, all4, all5) = (dcs.clone(), dcs.clone(), dcs.clone(), dcs.clone(), dcs);
     let connector2 = connector_dn.clone();
     let rights = move |Json(body): Json<Value>| {
         let (dcs, connector_dn) = (all.clone(), connector_dn.clone());
@@ -87,9 +87,14 @@ pub fn router(dcs: Vec<Arc<DomainController>>, topologies: Vec<Arc<Topology>>, c
             }
         }
     };
-    let operations = move || {
-        let dc = dc5.clone();
+    let operations = move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
+        let dcs = all5.clone();
         async move {
+            // `?dc=FDC1`: another DC's record (default: the first's)
+            let dc = match pick(&dcs, q.get("dc").map(String::as_str)) {
+                Ok(dc) => dc.clone(),
+                Err(r) => return *r,
+            };
             let ops: Vec<Value> = dc
                 .ops
                 .recent()

@@ -50,6 +50,9 @@ pub(crate) struct Wizard {
     /// The sign-in method the User sign-in page chose: `phs`, `pta`, or None for "Do not
     /// configure".
     sign_in: Option<String>,
+    /// Directories "Connect your directories" added or removed, applied at Configure.
+    add: Vec<String>,
+    remove: Vec<String>,
 }
 
 /// How many wizards are kept at once (the oldest goes first).
@@ -70,6 +73,12 @@ struct ConnectPage {
     user: String,
     directory: String,
     connector: String,
+    /// The connected directories: (name, connector account, password writeback, to be removed).
+    directories: Vec<(String, String, bool, bool)>,
+    /// Directories the server reaches that are not connected (Add Directory offers them),
+    /// and those chosen to be added.
+    available: Vec<String>,
+    adding: Vec<String>,
     /// (OU DN, synced)
     ous: Vec<(String, bool)>,
     hash_sync: bool,
@@ -102,6 +111,9 @@ impl ConnectPage {
             user: String::new(),
             directory: String::new(),
             connector: String::new(),
+            directories: vec![],
+            available: vec![],
+            adding: vec![],
             ous: vec![],
             hash_sync: false,
             writeback: false,
@@ -162,7 +174,7 @@ impl crate::Portal {
 
 /// Who may run Entra Connect's wizard: a Global Administrator or a Hybrid Identity
 /// Administrator (Microsoft's "Azure AD Connect: Accounts and permissions").
-const CONNECT_ROLES: &[&str] = &[crate::admin::GLOBAL_ADMINISTRATOR, crate::admin::HYBRID_IDENTITY_ADMINISTRATOR];
+pub(crate) const CONNECT_ROLES: &[&str] = &[crate::admin::GLOBAL_ADMINISTRATOR, crate::admin::HYBRID_IDENTITY_ADMINISTRATOR];
 
 async fn page(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<String>) -> Response {
     let (admin, token) = signed_in!(p, headers, "/portal/connect/tasks", CONNECT_ROLES);
@@ -188,7 +200,41 @@ async fn show(p: &crate::Portal, token: &str, w: &Wizard, name: &str, error: Opt
     page.user = w.azure.as_ref().map(|(u, _)| u.clone()).unwrap_or_default();
     page.error = error;
     match name {
-        "directories" | "filtering" => {
+        "directories" | "configure" if !w.sign_in_task => {
+            let (_, v) = p.api(Method::GET, "/lab/engine/directories", Some(token), None).await;
+            page.directories = v["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    let name = d["name"].as_str().unwrap_or_default().to_string();
+                    let removing = w.remove.iter().any(|r| r.eq_ignore_ascii_case(&name));
+                    (name, d["connectorAccount"].as_str().unwrap_or_default().to_string(), d["passwordWriteback"] == true, removing)
+                })
+                .collect();
+            page.available = v["available"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .filter(|n| !w.add.contains(n))
+                .collect();
+            page.adding = w.add.clone();
+            if let Some(a) = &p.cfg.adds {
+                // (a lab without an engine: the directory the pages read)
+                page.directory = a.base_dn.clone();
+                page.connector = "the AD DS connector account (MSOL_…)".into();
+            }
+            if name == "configure" {
+                // the features page's part of the summary
+                if let Ok(f) = p.sync_features(token).await {
+                    page.hash_sync = f["passwordSyncEnabled"].as_bool().unwrap_or(false);
+                    page.writeback_now = f["passwordWritebackEnabled"].as_bool().unwrap_or(false);
+                    page.writeback = w.writeback.unwrap_or(page.writeback_now);
+                }
+            }
+        }
+        "filtering" => {
             let (_, engine) = p.api(Method::GET, "/lab/engine", Some(token), None).await;
             let scope: Vec<String> =
                 engine["syncScope"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_lowercase)).collect();
@@ -217,7 +263,7 @@ async fn show(p: &crate::Portal, token: &str, w: &Wizard, name: &str, error: Opt
             }
             Err(e) => page.error = Some(e),
         },
-        "features" | "configure" => match p.sync_features(token).await {
+        "features" => match p.sync_features(token).await {
             Ok(f) => {
                 page.hash_sync = f["passwordSyncEnabled"].as_bool().unwrap_or(false);
                 page.writeback_now = f["passwordWritebackEnabled"].as_bool().unwrap_or(false);
@@ -232,6 +278,9 @@ async fn show(p: &crate::Portal, token: &str, w: &Wizard, name: &str, error: Opt
 
 #[derive(Deserialize)]
 struct NextForm {
+    /// "Connect your directories": Add Directory (a name) or Remove (a name).
+    add: Option<String>,
+    remove: Option<String>,
     task: Option<String>,
     user: Option<String>,
     password: Option<String>,
@@ -290,7 +339,26 @@ async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
                 render_status(StatusCode::BAD_REQUEST, &page)
             }
         },
-        "directories" => go("filtering"),
+        "directories" => match (f.add, f.remove) {
+            (Some(a), _) => {
+                if !w.add.contains(&a) {
+                    w.add.push(a);
+                }
+                p.keep_wizard(&headers, w);
+                go("directories")
+            }
+            (_, Some(r)) => {
+                // a directory added in this walk is simply not added; a connected one is removed
+                if let Some(i) = w.add.iter().position(|a| a.eq_ignore_ascii_case(&r)) {
+                    w.add.remove(i);
+                } else if !w.remove.contains(&r) {
+                    w.remove.push(r);
+                }
+                p.keep_wizard(&headers, w);
+                go("directories")
+            }
+            _ => go("filtering"),
+        },
         "filtering" => go("features"),
         "features" => {
             w.writeback = Some(f.password_writeback.is_some());
@@ -350,17 +418,36 @@ async fn configure(p: &crate::Portal, headers: &HeaderMap, token: &str, w: Wizar
         Err(e) => return show(p, token, &w, "configure", Some(e)).await,
     };
     let want = w.writeback.unwrap_or(now);
+    // the directories first (a forest added now gets password writeback only if writeback is
+    // turned on after it), then the optional features
+    let mut done = vec![];
+    for r in &w.remove {
+        let (status, answer) = p.api(Method::DELETE, &format!("/lab/engine/directories/{r}"), Some(token), None).await;
+        if !(200..300).contains(&status) {
+            return show(p, token, &w, "configure", Some(format!("Configuration failed: {}", crate::api_error(&answer).1))).await;
+        }
+        done.push(format!("{r} is removed."));
+    }
+    for a in &w.add {
+        let (status, answer) = p.api(Method::POST, "/lab/engine/directories", Some(token), Some(json!({ "name": a }))).await;
+        if !(200..300).contains(&status) {
+            return show(p, token, &w, "configure", Some(format!("Configuration failed: {}", crate::api_error(&answer).1))).await;
+        }
+        done.push(format!("{a} is connected."));
+    }
     let outcome = if want == now {
-        "Nothing to change: the configuration is as you chose it.".to_string()
+        if done.is_empty() { "Nothing to change: the configuration is as you chose it.".to_string() } else { done.join(" ") }
     } else {
-        let action = if want { "onboard" } else { "offboard" };
+        // clearing the box disables writeback and keeps Connect installed for sync
+        let action = if want { "onboard" } else { "disable-writeback" };
         let body = json!({ "action": action, "userPrincipalName": user, "password": password });
         let (status, answer) = p.api(Method::POST, "/lab/engine/control", Some(token), Some(body)).await;
         if !(200..300).contains(&status) {
             let (_, message) = crate::api_error(&answer);
             return show(p, token, &w, "configure", Some(format!("Configuration failed: {message}"))).await;
         }
-        if want { "Password writeback is enabled." } else { "Password writeback is disabled." }.to_string()
+        done.push(if want { "Password writeback is enabled." } else { "Password writeback is disabled." }.to_string());
+        done.join(" ")
     };
     // the wizard ends here: its credentials are forgotten
     p.keep_wizard(headers, Wizard::default());

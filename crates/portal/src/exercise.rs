@@ -77,7 +77,23 @@ pub enum Check {
     /// AD accepted a new password for the user (by sAMAccountName) since the exercise
     /// began: the DC's own record of a unicodePwd modify answered success — proof that a
     /// password landed on-premises (pwdLastSet would not move on a frozen lab clock).
-    AdPasswordWritten { user: String },
+    AdPasswordWritten {
+        /// A sAMAccountName of the lab's first domain, or a DN (another domain's user).
+        user: String,
+        /// The DC whose record is read (`FDC1`: fabrikam's; default the first DC).
+        #[serde(default)]
+        dc: Option<String>,
+    },
+    /// One of Connect's connectors (Synchronization Service Manager's Connectors tab), by its
+    /// directory: password writeback enabled on it, its last run's status (`success`,
+    /// `no-start-credentials`).
+    Connector {
+        directory: String,
+        #[serde(default)]
+        password_writeback: Option<bool>,
+        #[serde(default)]
+        last_run: Option<String>,
+    },
     /// The connector account (or `account`, a sAMAccountName or DN: Cloud Sync's
     /// `provAgentgMSA$`) holds (or lacks) this right on the domain root.
     Right {
@@ -86,6 +102,9 @@ pub enum Check {
         #[serde(default)]
         account: Option<String>,
     },
+    /// A cloud user's properties as Graph answers them (`{ displayName: FUser2 (Sales) }`;
+    /// a boolean or number compares by its text).
+    CloudUser { user: String, props: std::collections::BTreeMap<String, String> },
     /// The trainee answers a question on the dashboard; an answer that is one of `accept`
     /// as a whole (ignoring case, extra spaces and surrounding punctuation) is right.
     Answer { question: String, accept: Vec<String> },
@@ -160,8 +179,8 @@ pub(crate) struct Active {
     /// Engine events logged before the exercise began.
     pub(crate) events_before: usize,
     audit_before: HashSet<String>,
-    /// The DC's last operation before the exercise began.
-    ops_before: u64,
+    /// Each DC's last operation before the exercise began (by the name checks give; "" the first).
+    ops_before: HashMap<String, u64>,
     /// The DNs of the users `ad_password_written` names (sAMAccountName → DN).
     dns: HashMap<String, String>,
     /// Sign-ins logged before the exercise began (ids).
@@ -212,8 +231,10 @@ struct Look {
     sync: Option<Value>,
     integration: Option<Value>,
     engine: Option<Value>,
-    /// `value` lists by API path (the engine's events, the audit log, the DC's operations).
+    /// `value` lists by API path (the engine's events, the audit log, the connectors).
     lists: HashMap<&'static str, Vec<Value>>,
+    /// Each DC's recent operations, by name ("": the first).
+    operations: HashMap<String, Vec<Value>>,
     /// By account (None: the connector's).
     rights: HashMap<Option<String>, Value>,
     pta: Option<Value>,
@@ -231,14 +252,29 @@ impl Portal {
         let events_before = self.look_list(&mut look, token, EVENTS).await.len();
         let audit_before =
             self.look_list(&mut look, token, AUDIT).await.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
-        let ops_before = self.look_list(&mut look, token, OPERATIONS).await.iter().filter_map(|o| o["seq"].as_u64()).max().unwrap_or(0);
+        let mut ops_before = HashMap::new();
+        for t in &list.tasks {
+            for c in &t.done_when {
+                if let Check::AdPasswordWritten { dc, .. } = c {
+                    let dc = dc.clone().unwrap_or_default();
+                    if let std::collections::hash_map::Entry::Vacant(slot) = ops_before.entry(dc) {
+                        let ops = self.operations(&mut look, token, slot.key()).await;
+                        slot.insert(ops.iter().filter_map(|o| o["seq"].as_u64()).max().unwrap_or(0));
+                    }
+                }
+            }
+        }
         let sign_ins_before =
             self.look_list(&mut look, token, SIGN_INS).await.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
         let mut dns = HashMap::new();
         for t in &list.tasks {
             for c in &t.done_when {
-                if let Check::AdPasswordWritten { user } = c {
-                    let dn = crate::onprem::user(self.cfg.adds.as_ref(), user).await.map_err(|e| format!("the user {user}: {e}"))?.dn;
+                if let Check::AdPasswordWritten { user, .. } = c {
+                    let dn = if user.contains('=') {
+                        user.clone()
+                    } else {
+                        crate::onprem::user(self.cfg.adds.as_ref(), user).await.map_err(|e| format!("the user {user}: {e}"))?.dn
+                    };
                     dns.insert(user.clone(), dn);
                 }
             }
@@ -276,7 +312,7 @@ impl Portal {
                 a.answers.clone(),
                 a.events_before,
                 a.audit_before.clone(),
-                a.ops_before,
+                a.ops_before.clone(),
                 a.dns.clone(),
                 a.sign_ins_before.clone(),
             )
@@ -291,11 +327,13 @@ impl Portal {
             for c in &t.done_when {
                 let holds = match c {
                     Check::Answer { accept, .. } => answers.get(&i).is_some_and(|a| answer_matches(a, accept)),
-                    Check::AdPasswordWritten { user } => {
+                    Check::AdPasswordWritten { user, dc } => {
                         let target = format!("modify {}:", dns.get(user).map(String::as_str).unwrap_or_default()).to_lowercase();
-                        self.look_list(&mut look, token, OPERATIONS).await.iter().any(|o| {
+                        let dc = dc.clone().unwrap_or_default();
+                        let before = ops_before.get(&dc).copied().unwrap_or(0);
+                        self.operations(&mut look, token, &dc).await.iter().any(|o| {
                             let request = o["request"].as_str().unwrap_or_default();
-                            o["seq"].as_u64().is_some_and(|s| s > ops_before)
+                            o["seq"].as_u64().is_some_and(|s| s > before)
                                 && request.to_lowercase().starts_with(&target)
                                 && request.contains("unicodePwd")
                                 && o["result"].as_str().unwrap_or_default().starts_with("success")
@@ -338,6 +376,29 @@ impl Portal {
                         write_back_passwords.is_none_or(|w| v["writeBackPasswords"].as_bool() == Some(w))
                             && allow_unlock.is_none_or(|u| v["allowUnlockWithoutReset"].as_bool() == Some(u))
                             && cloud_sync.is_none_or(|c| v["writeBackWithCloudSync"].as_bool() == Some(c))
+                    }
+                    Check::CloudUser { user, props } => {
+                        let select: Vec<&str> = props.keys().map(String::as_str).collect();
+                        let path = format!(
+                            "/v1.0/users/{}?$select={}",
+                            url_form::byte_serialize(user.as_bytes()).collect::<String>(),
+                            url_form::byte_serialize(select.join(",").as_bytes()).collect::<String>()
+                        );
+                        let (status, v) = self.api(Method::GET, &path, Some(token), None).await;
+                        status == 200
+                            && props.iter().all(|(k, want)| match &v[k] {
+                                Value::String(s) => s == want,
+                                Value::Null => false,
+                                other => serde_json::from_str::<Value>(want).is_ok_and(|w| w == *other),
+                            })
+                    }
+                    Check::Connector { directory, password_writeback, last_run } => {
+                        let list = self.look_list(&mut look, token, DIRECTORIES).await;
+                        list.iter().any(|d| {
+                            d["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(directory))
+                                && password_writeback.is_none_or(|w| d["passwordWriteback"].as_bool() == Some(w))
+                                && last_run.as_deref().is_none_or(|r| d["lastRun"].as_str() == Some(r))
+                        })
                     }
                     Check::Engine { running, connected } => {
                         if look.engine.is_none() {
@@ -421,6 +482,16 @@ impl Portal {
         }
     }
 
+    /// A DC's recent operations (`""`: the first DC's), fetched once per look.
+    async fn operations<'a>(&self, look: &'a mut Look, token: &str, dc: &str) -> &'a Vec<Value> {
+        if !look.operations.contains_key(dc) {
+            let path = if dc.is_empty() { OPERATIONS.to_string() } else { format!("{OPERATIONS}?dc={dc}") };
+            let (_, v) = self.api(Method::GET, &path, Some(token), None).await;
+            look.operations.insert(dc.to_string(), v["value"].as_array().cloned().unwrap_or_default());
+        }
+        look.operations.entry(dc.to_string()).or_default()
+    }
+
     /// A list the API answers as `{"value": [...]}`, fetched once per look.
     async fn look_list<'a>(&self, look: &'a mut Look, token: &str, path: &'static str) -> &'a Vec<Value> {
         if !look.lists.contains_key(path) {
@@ -446,6 +517,7 @@ pub fn inline_code(text: &str) -> String {
 const EVENTS: &str = "/lab/engine/events";
 const AUDIT: &str = "/v1.0/auditLogs/directoryAudits";
 const OPERATIONS: &str = "/lab/adds/operations";
+const DIRECTORIES: &str = "/lab/engine/directories";
 const SIGN_INS: &str = "/v1.0/auditLogs/signIns";
 
 /// Smart lockout's (threshold, duration in seconds) from `GET /groupSettings`: the Password

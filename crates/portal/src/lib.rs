@@ -32,6 +32,7 @@ pub mod onprem;
 mod pages;
 pub mod sequence;
 mod session;
+mod sync_manager;
 
 use pages::*;
 
@@ -235,6 +236,7 @@ pub fn router(p: Shared) -> Router {
         .merge(admin::routes())
         .merge(cloudsync::routes())
         .merge(connect::routes())
+        .merge(sync_manager::routes())
         .merge(account::routes())
         .with_state(p)
 }

@@ -179,9 +179,11 @@ pub fn load(path: &Path) -> Result<Exercise, ParseError> {
 /// The exercises built into the program (`exercises/*.yaml` when it was compiled), by name:
 /// what `lab exercises` lists and `lab up --exercise NAME` starts wherever `lab` was installed
 /// (`cargo install`). A test keeps this list equal to the directory.
-pub const BUILT_IN: [(&str, &str); 8] = [
+pub const BUILT_IN: [(&str, &str); 10] = [
     ("cloud-sync-writeback", include_str!("../../../exercises/cloud-sync-writeback.yaml")),
+    ("connector-password", include_str!("../../../exercises/connector-password.yaml")),
     ("enable-writeback", include_str!("../../../exercises/enable-writeback.yaml")),
+    ("forest-added-after-writeback", include_str!("../../../exercises/forest-added-after-writeback.yaml")),
     ("missing-right", include_str!("../../../exercises/missing-right.yaml")),
     ("protected-user", include_str!("../../../exercises/protected-user.yaml")),
     ("pta-lockout-thresholds", include_str!("../../../exercises/pta-lockout-thresholds.yaml")),
@@ -295,6 +297,10 @@ pub fn configure(cfg: &mut labkit::LabConfig, x: &Exercise) {
     cfg.engine = true;
     cfg.password_writeback = x.password_writeback.unwrap_or(true);
     cfg.sync_agents = x.given.agent.map(crate::model::AgentArg::lab).unwrap_or_default();
+    // the topology the exercise starts in: DCs, domains and forests
+    cfg.dcs = usize::from(x.given.dcs.unwrap_or(1));
+    cfg.forests = usize::from(x.given.forests.unwrap_or(1));
+    cfg.child_domain = x.given.child_domain;
 }
 
 #[cfg(test)]
@@ -316,7 +322,12 @@ mod tests {
         assert!(shelf.iter().all(|(_, x)| x.is_ok()));
         assert!(Shelf::BuiltIn.get("enable-writeback").is_ok());
         let e = Shelf::BuiltIn.get("enable-writebak").unwrap_err();
-        assert!(e.contains("there are: cloud-sync-writeback, enable-writeback, missing-right"), "{e}");
+        assert!(
+            e.contains(
+                "there are: cloud-sync-writeback, connector-password, enable-writeback, forest-added-after-writeback, missing-right"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -380,7 +380,12 @@ pub(crate) async fn write(
     // the connector the user came from must have password management on: one added after
     // writeback was enabled does not, until writeback is turned off and on
     if !connector.writeback() {
-        return Err((Failure::Configuration, Some(format!("{} (connector {})", events::PWD_SYNC_NOT_ENABLED, connector.name))).into());
+        let why = format!(
+            "{} [lab note: the connector for {} has no password writeback: it was added after password writeback was enabled]",
+            events::PWD_SYNC_NOT_ENABLED,
+            connector.name
+        );
+        return Err((Failure::Configuration, Some(why)).into());
     }
     // Connect binds the object by its ADSI path before it writes: a DN that path cannot
     // carry fails there, whatever the account's state

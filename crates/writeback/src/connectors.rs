@@ -55,6 +55,9 @@ pub(crate) struct Connector {
     /// Password writeback (and password management) enabled on this connector: set by
     /// onboarding for every connector there is; one added later has it off (0x8023061f).
     pub(crate) writeback: AtomicBool,
+    /// Its last run's status as Synchronization Service Manager shows it: `success`,
+    /// `no-start-credentials`, `stopped-server-down` (None: it has not run).
+    pub(crate) last_run: Mutex<Option<&'static str>>,
 }
 
 impl Connector {
@@ -71,6 +74,7 @@ impl Connector {
             current_dc: Default::default(),
             sync: Default::default(),
             writeback: AtomicBool::new(writeback),
+            last_run: Mutex::new(None),
         }
     }
 
@@ -88,6 +92,14 @@ impl Connector {
 
     pub(crate) fn set_current_dc(&self, dc: Option<String>) {
         *self.current_dc.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = dc;
+    }
+
+    pub(crate) fn last_run(&self) -> Option<&'static str> {
+        *self.last_run.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_last_run(&self, status: &'static str) {
+        *self.last_run.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
     }
 
     pub(crate) fn dc_settings(&self) -> DcSettings {

@@ -25,7 +25,7 @@ fn directories_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
     use axum::response::{IntoResponse, Response};
     fn answer(e: &Engine, r: Result<(), Error>) -> Response {
         match r {
-            Ok(()) => Json(json!({ "value": e.directories() })).into_response(),
+            Ok(()) => Json(json!({ "value": e.directories(), "available": e.unconnected_directories() })).into_response(),
             Err(err) => (StatusCode::BAD_REQUEST, Json(json!({ "error": { "code": "BadRequest", "message": err.0 } }))).into_response(),
         }
     }
@@ -36,7 +36,9 @@ fn directories_router(slot: Arc<std::sync::OnceLock<Engine>>) -> axum::Router {
     let (s1, s2, s3, s4) = (slot.clone(), slot.clone(), slot.clone(), slot);
     let list = move || {
         let e = s1.get().cloned();
-        async move { e.map_or_else(none, |e| Json(json!({ "value": e.directories() })).into_response()) }
+        async move {
+            e.map_or_else(none, |e| Json(json!({ "value": e.directories(), "available": e.unconnected_directories() })).into_response())
+        }
     };
     let add = move |Json(body): Json<Value>| {
         let e = s2.get().cloned();

@@ -189,6 +189,8 @@ pub struct DirectoryStatus {
     pub current_dc: Option<String>,
     /// Password writeback enabled on it (off for a directory added after onboarding).
     pub password_writeback: bool,
+    /// Its last run's status (`success`, `no-start-credentials`, `stopped-server-down`).
+    pub last_run: Option<&'static str>,
 }
 
 /// What onboarding leaves the engine with.
@@ -646,7 +648,21 @@ impl Engine {
                 domain_controllers: c.dcs.iter().map(|d| d.name.clone()).collect(),
                 current_dc: c.current_dc(),
                 password_writeback: c.writeback(),
+                last_run: c.last_run(),
             })
+            .collect()
+    }
+
+    /// The directories this server reaches and has no connector for (the wizard's Add
+    /// Directory offers them).
+    pub fn unconnected_directories(&self) -> Vec<String> {
+        let on = self.inner.connectors();
+        self.inner
+            .cfg
+            .directories
+            .iter()
+            .filter(|d| !on.iter().any(|c| c.name.eq_ignore_ascii_case(&d.name)))
+            .map(|d| d.name.clone())
             .collect()
     }
 

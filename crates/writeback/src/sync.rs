@@ -435,6 +435,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
             Ok(l) => l,
             Err((_, Some(d))) if d.starts_with(crate::ad::CONNECTOR_SIGN_IN) => {
                 // Synchronization Service Manager's run status; the other connectors still run
+                c.set_last_run("no-start-credentials");
                 let msg = format!("The management agent \"{}\" failed to run because the credentials were invalid.", c.name);
                 inner.log.log(events::RUN_FAILED, msg.clone(), None);
                 report.errors.push(SyncError { code: "no-start-credentials".into(), distinguished_name: c.base_dn.clone(), message: msg });
@@ -442,6 +443,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
             }
             Err((_, d)) => {
                 let d = d.unwrap_or_else(|| "the DC could not be reached".into());
+                c.set_last_run("stopped-server-down");
                 if alone {
                     return Err(Error(d));
                 }
@@ -449,7 +451,9 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
                 continue;
             }
         };
-        runs.push(import(inner, c, l, policy, objects, &mut report).await?);
+        let run = import(inner, c.clone(), l, policy, objects, &mut report).await;
+        c.set_last_run(if run.is_ok() { "success" } else { "stopped-extension-dll-exception" });
+        runs.push(run?);
     }
     // the metaverse: each anchor's contribution, across connectors
     let merged = {
