@@ -2,8 +2,9 @@
 //! with the tenant once (a Global Administrator's token, a fresh RSA key, a relay
 //! credential; the sync side's writeback flag), keeps an outbound WebSocket to the tenant's
 //! relay (heartbeats, reconnect with backoff), and carries each password operation to AD over
-//! LDAPS as the connector account: the object found by its sourceAnchor, the password
-//! opened only in memory, AD's answer sent back and logged as Connect's events.
+//! LDAPS as the connector account of the forest the user came from (one connector per
+//! directory: [`connectors`]): the object found by its sourceAnchor, the password opened only
+//! in memory, AD's answer sent back and logged as Connect's events.
 //!
 //! It reaches the tenant only over HTTPS/WSS and the AD DS only with the `ldap3` crate, so
 //! it works against any AD-compatible directory.
