@@ -235,6 +235,7 @@ pub struct Directory {
     derived: OnceLock<Derived>,
     /// The Configuration, Schema and DNS naming contexts: made on the first search of one.
     partitions: OnceLock<crate::partitions::Partitions>,
+    layout: OnceLock<crate::partitions::Layout>,
     /// This DC's number in its domain (0: the first, the PDC emulator), stamped on the
     /// originating writes it makes (replication.rs).
     invocation: u8,
@@ -281,6 +282,7 @@ impl Directory {
             tombstones: Vec::new(),
             derived: OnceLock::new(),
             partitions: OnceLock::new(),
+            layout: OnceLock::new(),
             invocation: 0,
             forest,
         };
@@ -292,6 +294,7 @@ impl Directory {
     pub fn set_forest(&mut self, forest: crate::partitions::Forest) {
         self.forest = Some(forest);
         self.partitions = OnceLock::new();
+        self.layout = OnceLock::new();
     }
 
     pub fn forest(&self) -> Option<&crate::partitions::Forest> {
@@ -301,6 +304,17 @@ impl Directory {
     /// The naming contexts this DC holds beside the domain's (built on first use).
     pub fn partitions(&self) -> &crate::partitions::Partitions {
         self.partitions.get_or_init(|| crate::partitions::Partitions::build(self))
+    }
+
+    /// Whether those naming contexts' objects have been built (only a search based in one
+    /// builds them: a lab's start and the domain's searches never do).
+    pub fn partitions_built(&self) -> bool {
+        self.partitions.get().is_some()
+    }
+
+    /// Where those naming contexts are (cheap: no objects), for every search of the domain.
+    pub fn layout(&self) -> &crate::partitions::Layout {
+        self.layout.get_or_init(|| crate::partitions::Layout::build(self))
     }
 
     pub fn config(&self) -> &DomainConfig {

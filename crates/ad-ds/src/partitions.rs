@@ -29,6 +29,13 @@ pub enum Scope {
 
 pub struct Partitions {
     entries: Vec<(DnKey, RootDse)>,
+    layout: Layout,
+}
+
+/// Where the naming contexts are, without their objects: what every search of the domain
+/// asks (is the base in another NC? which references end it?), cheap to make — the objects
+/// ([`Partitions`], 1,769 of them) are built only for a search based in one of these NCs.
+pub struct Layout {
     /// The naming contexts' heads: Configuration, Schema, DomainDnsZones, ForestDnsZones.
     heads: Vec<DnKey>,
     /// Each NC a search may be referred to (its head, its DN, the host a reference names),
@@ -253,6 +260,48 @@ impl Partitions {
         let mut entries: Vec<(DnKey, RootDse)> =
             out.entries.into_iter().filter_map(|e| Dn::parse(&e.dn).ok().map(|dn| (dn.key(), e))).collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Partitions { entries, layout: Layout::build(d) }
+    }
+
+    /// True when `base` names one of these naming contexts or something under one.
+    pub fn holds(&self, base: &str) -> bool {
+        self.layout.holds(base)
+    }
+
+    /// The entries a search finds, by position (a paged search keeps positions).
+    pub fn search(&self, base: &str, scope: Scope, filter: &Filter) -> Result<Vec<usize>, AdError> {
+        let key = Dn::parse(base).map_err(|_| AdError::invalid_dn(base))?.key();
+        let Ok(at) = self.entries.binary_search_by(|(k, _)| k.cmp(&key)) else {
+            let best = self.entries.iter().rev().find(|(k, _)| key.is_below(k)).map(|(_, e)| e.dn.clone()).unwrap_or_default();
+            return Err(AdError::no_such_object(&best));
+        };
+        // an NC's search stays in that NC: the Schema NC is not part of Configuration's subtree
+        let nc_below = |k: &DnKey| self.layout.heads.iter().any(|h| h != &key && h.is_below(&key) && (k == h || k.is_below(h)));
+        let found = self.entries.iter().enumerate().skip(at).take_while(|(_, (k, _))| k == &key || k.is_below(&key));
+        Ok(found
+            .filter(|(_, (k, _))| match scope {
+                Scope::Base => k == &key,
+                Scope::OneLevel => k.is_below(&key) && k.depth() == key.depth() + 1,
+                Scope::Subtree => true,
+            })
+            .filter(|(_, (k, _))| !nc_below(k))
+            .filter(|(_, (_, e))| filter.matches(&crate::rootdse::Subject(e)))
+            .map(|(i, _)| i)
+            .collect())
+    }
+
+    pub fn render(&self, at: usize, sel: &Selection) -> Option<Rendered> {
+        self.entries.get(at).map(|(_, e)| crate::rootdse::render(e, sel))
+    }
+}
+
+impl Layout {
+    pub fn build(d: &Directory) -> Layout {
+        let cfg = d.config();
+        let forest = d.forest().cloned().unwrap_or_else(|| Forest::single(d));
+        let base = d.base_dn().to_string();
+        let root = Dn::from_dns_domain(&forest.root_dns);
+        let n = Names { domain_dns: format!("DC=DomainDnsZones,{base}"), ..names(&root) };
         let key = |dn: &str| Dn::parse(dn).map(|d| d.key()).ok();
         let heads = [&n.config, &n.schema, &n.domain_dns, &n.forest_dns].iter().filter_map(|h| key(h)).collect();
         // what a search may be referred to: these NCs, and the forest's other domains (a
@@ -272,7 +321,7 @@ impl Partitions {
                 referrals.push((k, nc, dom.dns_name.clone()));
             }
         }
-        Partitions { entries, heads, referrals }
+        Layout { heads, referrals }
     }
 
     /// True when `base` names one of these naming contexts or something under one.
@@ -292,32 +341,6 @@ impl Partitions {
             .filter(|(h, _, _)| !self.heads.contains(h))
             .find(|(h, _, _)| &k == h || k.is_below(h))
             .map(|(_, nc, host)| (format!("{REFERENCE_SCHEME}://{host}/{nc}"), host.clone()))
-    }
-
-    /// The entries a search finds, by position (a paged search keeps positions).
-    pub fn search(&self, base: &str, scope: Scope, filter: &Filter) -> Result<Vec<usize>, AdError> {
-        let key = Dn::parse(base).map_err(|_| AdError::invalid_dn(base))?.key();
-        let Ok(at) = self.entries.binary_search_by(|(k, _)| k.cmp(&key)) else {
-            let best = self.entries.iter().rev().find(|(k, _)| key.is_below(k)).map(|(_, e)| e.dn.clone()).unwrap_or_default();
-            return Err(AdError::no_such_object(&best));
-        };
-        // an NC's search stays in that NC: the Schema NC is not part of Configuration's subtree
-        let nc_below = |k: &DnKey| self.heads.iter().any(|h| h != &key && h.is_below(&key) && (k == h || k.is_below(h)));
-        let found = self.entries.iter().enumerate().skip(at).take_while(|(_, (k, _))| k == &key || k.is_below(&key));
-        Ok(found
-            .filter(|(_, (k, _))| match scope {
-                Scope::Base => k == &key,
-                Scope::OneLevel => k.is_below(&key) && k.depth() == key.depth() + 1,
-                Scope::Subtree => true,
-            })
-            .filter(|(_, (k, _))| !nc_below(k))
-            .filter(|(_, (_, e))| filter.matches(&crate::rootdse::Subject(e)))
-            .map(|(i, _)| i)
-            .collect())
-    }
-
-    pub fn render(&self, at: usize, sel: &Selection) -> Option<Rendered> {
-        self.entries.get(at).map(|(_, e)| crate::rootdse::render(e, sel))
     }
 
     /// The naming contexts a search at `base` reaches but another NC holds, as continuation

@@ -564,7 +564,7 @@ impl Session {
         // another domain of the forest: a referral to the DC that holds it (0000202B RefErr)
         if let Some((url, host)) = {
             let d = read(dir);
-            if d.resolve(&req.base).is_err() && !d.partitions().holds(&req.base) { d.partitions().referral_for(&req.base) } else { None }
+            if d.resolve(&req.base).is_err() && !d.layout().holds(&req.base) { d.layout().referral_for(&req.base) } else { None }
         } {
             let res = LdapResult {
                 code: LdapResultCode::Referral,
@@ -574,7 +574,7 @@ impl Session {
             };
             return vec![done(res, vec![])];
         }
-        let (mut found, refs) = if read(dir).partitions().holds(&req.base) {
+        let (mut found, refs) = if read(dir).layout().holds(&req.base) {
             // Configuration, Schema, the DNS zones: held apart from the domain NC
             if matches!(self.principal, Principal::Anonymous) {
                 return vec![done(err(&AdError::must_bind()), vec![])];
@@ -591,8 +591,11 @@ impl Session {
                     if req.scope == LdapSearchScope::Children {
                         at.retain(|i| p.render(*i, &Selection::default()).is_some_and(|(dn, _)| !same_dn(&dn, &req.base)));
                     }
-                    let refs =
-                        if req.scope == LdapSearchScope::Base { vec![] } else { p.references(&req.base, one_level, REFERENCE_SCHEME) };
+                    let refs = if req.scope == LdapSearchScope::Base {
+                        vec![]
+                    } else {
+                        d.layout().references(&req.base, one_level, REFERENCE_SCHEME)
+                    };
                     (Remaining::Other(at.into()), refs)
                 }
                 Err(e) => return vec![done(err(&e), vec![])],
@@ -613,7 +616,7 @@ impl Session {
                 keys.retain(|k| k.as_str() != "" && Some(k) != d.resolve(&req.base).ok().as_ref());
             }
             let refs =
-                if req.scope == LdapSearchScope::Base { vec![] } else { d.partitions().references(&req.base, one_level, REFERENCE_SCHEME) };
+                if req.scope == LdapSearchScope::Base { vec![] } else { d.layout().references(&req.base, one_level, REFERENCE_SCHEME) };
             (Remaining::Domain(keys), refs)
         };
         let client_limit = usize::try_from(req.sizelimit).unwrap_or(0);

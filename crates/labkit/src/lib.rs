@@ -421,12 +421,11 @@ async fn start_agent(
         false => writeback::install(&ecfg, key, upn, password, &log).await,
     };
     let reg = reg.map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-    let read = match read {
-        Some(task) => Some(task.await?.map_err(|e| anyhow::anyhow!("{what}: reading the directory for sync: {e}"))?),
-        None => None,
-    };
+    // the relay link comes up while the connector space is still being read: nothing runs a
+    // cycle or sends a request before the lab's start returns, after both
     let engine = writeback::Engine::start(ecfg, reg, log).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-    if let Some(read) = read {
+    if let Some(task) = read {
+        let read = task.await?.map_err(|e| anyhow::anyhow!("{what}: reading the directory for sync: {e}"))?;
         engine.adopt(read).await;
     }
     if !engine.wait_connected(std::time::Duration::from_secs(10)).await {

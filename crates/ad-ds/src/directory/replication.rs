@@ -87,6 +87,7 @@ impl Directory {
             tombstones: self.tombstones.clone(),
             derived: OnceLock::new(),
             partitions: OnceLock::new(),
+            layout: OnceLock::new(),
             invocation,
             forest: self.forest.clone(),
         }
