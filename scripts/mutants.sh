@@ -6,7 +6,7 @@
 #   scripts/mutants.sh          every listed module (make mutants; an hour or more on 2 cores)
 #   scripts/mutants.sh ci       the time-boxed subset CI runs: the commit point's rule and
 #                               token validation (a few minutes on a built tree)
-#   scripts/mutants.sh SECTION  one section below (adds, tenant, engine, dcs, relay)
+#   scripts/mutants.sh SECTION  one section below (adds, tenant, engine, dcs, forests, relay)
 #   MUTANTS_ARGS=--iterate scripts/mutants.sh tenant   only what the last run missed
 #
 # By default the mutants are made in a git worktree of HEAD under target/mutants/tree (its own
@@ -44,13 +44,17 @@ section() {
     # emulator's part in a bind and urgent replication (issue 36)
     dcs)  files=(crates/ad-ds/src/directory/replication.rs crates/ad-ds/src/topology.rs crates/ad-ds/src/directory.rs crates/ad-ds/src/session.rs crates/ad-ds/src/server.rs)
           re='^crates/ad-ds/src/directory/replication\.rs|^crates/ad-ds/src/topology\.rs|^crates/ad-ds/src/directory\.rs.*Directory::originate|^crates/ad-ds/src/session\.rs.*Session::(check_at_pdc|urgent_to_pdc)|^crates/ad-ds/src/server\.rs.*replicate_urgently' ;;
+    # several forests: the metaverse's join by anchor, the enabled account's contribution,
+    # which connector a writeback goes to (33003) (issue 36)
+    forests) files=(crates/writeback/src/connectors.rs)
+          re='^crates/writeback/src/connectors\.rs.*\b(route|winner|merge)\b' ;;
     # the relay's sealing of passwords
     relay) files=(crates/relay/src/lib.rs)
           re='DataKey|Sealed|unwrap_key|KeyCache' ;;
     # what CI runs: the commit point's rule, token validation
     ci)   files=(crates/writeback/src/lib.rs crates/tenant/src/token.rs)
           re='^crates/writeback/src/lib\.rs.*\badmit\b|Signer::validate' ;;
-    *) echo "unknown section $1 (adds, tenant, engine, dcs, relay, ci)" >&2; exit 2 ;;
+    *) echo "unknown section $1 (adds, tenant, engine, dcs, forests, relay, ci)" >&2; exit 2 ;;
   esac
 }
 
@@ -79,7 +83,7 @@ else
   place=(--in-place)   # in the worktree: nothing here is touched
 fi
 
-[ $# -gt 0 ] || set -- adds tenant engine dcs relay
+[ $# -gt 0 ] || set -- adds tenant engine dcs forests relay
 status=0
 for s in "$@"; do
   section "$s"
