@@ -68,7 +68,7 @@ impl Browser {
     /// Opens a page; the lab administrator's pages first ask for the sign-in (once), as they
     /// do a trainer, and then come back to the page asked for.
     pub async fn goto(&mut self, path: &str) {
-        let admins_only = ["/portal/lab", "/portal/outbox", "/portal/admin", "/portal/connect", "/portal/syncmanager"]
+        let admins_only = ["/portal/lab", "/portal/outbox", "/portal/admin", "/portal/connect", "/portal/syncmanager", "/portal/dcs"]
             .iter()
             .any(|p| path.starts_with(p));
         if admins_only && !self.admin && !path.starts_with("/portal/admin/signin") {

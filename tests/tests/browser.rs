@@ -372,7 +372,7 @@ async fn a_signed_in_user_registers_a_method_and_changes_the_password_written_ba
 }
 
 /// The pages a trainer and a trainee open (signed in as the lab's administrator first).
-const PAGES: [&str; 17] = [
+const PAGES: [&str; 18] = [
     "/portal",
     "/portal/lab",
     "/portal/lab/security",
@@ -390,6 +390,7 @@ const PAGES: [&str; 17] = [
     "/portal/connect/tasks",
     "/portal/connect/azure",
     "/portal/syncmanager",
+    "/portal/dcs",
 ];
 
 /// A lab running an exercise (the dashboard then carries its checklist: hints, a question).
@@ -1030,5 +1031,52 @@ async fn the_forest_exercises_are_walked_by_clicking() {
     assert_eq!(b.text("task-3-state").await, "done");
     assert_eq!(b.text("task-4-state").await, "done");
     b.shot("exercise-connector-password-complete").await;
+    b.close().await;
+}
+
+/// Whether the DC at `url` takes the password.
+async fn binds_at(t: &TestLab, url: &str, name: &str, password: &str) -> bool {
+    let mut l = t.connect_to(url, false).await;
+    l.simple_bind(name, password).await.map(|r| r.rc == 0).unwrap_or(false)
+}
+
+/// Issue 36: replication lag, by clicking. Inbound replication left disabled: a reset through
+/// SSPR lands on DC1, DC2 keeps taking the old password, Synchronization Service Manager names
+/// the DC Connect wrote to, and the Domain controllers page shows DC2's backlog until
+/// replication is enabled again and run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replication_exercise_is_walked_by_clicking() {
+    let t = lab_with_exercise("replication-lag").await;
+    let mut b = Browser::open("exercise-replication-lag", &t).await;
+    b.goto("/portal/lab").await;
+    b.sspr_until_password("user1@testlab.example").await;
+    b.choose_password("Branch-Office-Pass-4", "Branch-Office-Pass-4").await;
+    assert_eq!(b.text("result").await, "Your password has been reset.");
+    let dc2 = t.info().adds.dcs[1].ldaps.clone();
+    assert!(binds_at(&t, &dc2, "TESTLAB\\User1", "Summer-Lake-41").await, "DC2 has not heard of the reset");
+    b.goto("/portal/syncmanager").await;
+    assert!(b.text("connectors").await.contains("DC1"), "the DC Connect talks to");
+    b.goto("/portal/dcs").await;
+    // User1's reset, and the first logons' lastLogonTimestamp (replicated) of the accounts
+    // that bound to DC1 since: the connector's, the dashboard's administrator's
+    let waiting: u32 = b.text("dc-DC2-pending").await.parse().unwrap();
+    assert!(waiting >= 1, "DC2 has changes waiting");
+    assert!(b.text("replication").await.contains("disabled"));
+    b.shot("dcs-backlog").await;
+    b.goto("/portal/lab").await;
+    b.fill("answer-2", "DC1").await;
+    b.submit("answer-2-send").await;
+    assert_eq!(b.text("task-2-state").await, "done");
+    b.goto("/portal/dcs").await;
+    b.submit("resume").await;
+    assert!(b.text("outcome").await.contains("enabled again"));
+    b.submit("replicate-now").await;
+    assert_eq!(b.text("dc-DC2-pending").await, "0");
+    assert!(!binds_at(&t, &dc2, "TESTLAB\\User1", "Summer-Lake-41").await, "the old password is gone from DC2 too");
+    b.goto("/portal/lab").await;
+    assert_eq!(b.text("task-1-state").await, "done");
+    assert_eq!(b.text("task-3-state").await, "done");
+    assert!(b.text("exercise-complete").await.contains("complete"));
+    b.shot("exercise-replication-lag-complete").await;
     b.close().await;
 }

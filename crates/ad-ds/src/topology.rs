@@ -121,6 +121,24 @@ impl Topology {
     /// Every DC that is up pulls from every other that is up (`repadmin /syncall`), paused or
     /// not. Each pull copies the changes out of the source first and applies them after, so
     /// no two directory locks are ever held at once.
+    /// Each DC's backlog: how many changes its partners hold that it has not taken yet
+    /// (`repadmin /showrepl`), by DC name, in the domain's order.
+    pub fn backlog(&self) -> Vec<(String, usize)> {
+        (0..self.dcs.len())
+            .map(|to| {
+                let waiting = (0..self.dcs.len())
+                    .filter(|from| *from != to)
+                    .map(|from| {
+                        let mark = self.state().watermarks.get(&(to, from)).copied().unwrap_or(0);
+                        let changes = read(&self.dcs[from]).changes_since(mark);
+                        read(&self.dcs[to]).would_take(&changes)
+                    })
+                    .sum();
+                (read(&self.dcs[to]).config().dc_name.clone(), waiting)
+            })
+            .collect()
+    }
+
     pub fn replicate_now(&self) -> Vec<Pass> {
         let mut passes = vec![];
         let up = |d: &DomainController| d.faults.state() != DcState::Down;

@@ -220,3 +220,23 @@ fn of_two_writes_at_one_moment_the_one_made_after_replication_wins() {
     assert_eq!(description(dc2).as_deref(), Some("second, on DC1"));
     assert_eq!(description(dc1).as_deref(), Some("second, on DC1"));
 }
+
+/// `repadmin /showrepl`'s backlog: a write on DC1 waits on DC2 and DC3 until they pull it,
+/// and once they have, nothing waits anywhere — not even the echo of DC1's own write coming
+/// back from DC2, which DC1 holds at that version already.
+#[test]
+fn each_dc_backlog_counts_what_it_would_take_and_not_its_own_writes_echoed() {
+    let (t, _clock) = domain(3);
+    let waiting = |t: &Topology| t.backlog().into_iter().map(|(_, n)| n).collect::<Vec<_>>();
+    t.replicate_now();
+    assert_eq!(waiting(&t), [0, 0, 0], "a fresh domain is in step");
+    set_description(&t.dcs()[0], "written on DC1");
+    assert_eq!(waiting(&t), [0, 1, 1]);
+    t.set_paused(true);
+    assert_eq!(waiting(&t), [0, 1, 1], "a paused replication leaves it waiting");
+    t.replicate_now();
+    assert_eq!(waiting(&t), [0, 0, 0], "taken everywhere, the echoes included");
+    assert_eq!(description(&t.dcs()[2]).as_deref(), Some("written on DC1"));
+    set_description(&t.dcs()[1], "written on DC2");
+    assert_eq!(waiting(&t), [1, 0, 1]);
+}

@@ -136,6 +136,16 @@ fn dcs_json(dcs: &[Arc<DomainController>], topologies: &[Arc<Topology>]) -> Valu
             v
         })
         .collect();
+    // each DC's backlog from its domain's other DCs (repadmin /showrepl)
+    let backlog: Vec<(String, usize)> = topologies.iter().flat_map(|t| t.backlog()).collect();
+    let list: Vec<Value> = list
+        .into_iter()
+        .map(|mut v| {
+            let waiting = backlog.iter().find(|(n, _)| v["name"].as_str() == Some(n.as_str())).map_or(0, |(_, w)| *w);
+            v["pendingChanges"] = json!(waiting);
+            v
+        })
+        .collect();
     let replication = topologies.first().map(|t| {
         let s = t.status();
         json!({ "intervalSeconds": s.interval_seconds, "paused": s.paused })

@@ -102,6 +102,11 @@ pub enum Check {
         #[serde(default)]
         account: Option<String>,
     },
+    /// A domain controller (by name) has this many changes waiting from its partners
+    /// (`repadmin /showrepl`; 0: up to date).
+    DomainController { name: String, pending_changes: u64 },
+    /// Replication between the DCs: inbound replication disabled (`paused: true`) or not.
+    Replication { paused: bool },
     /// A cloud user's properties as Graph answers them (`{ displayName: FUser2 (Sales) }`;
     /// a boolean or number compares by its text).
     CloudUser { user: String, props: std::collections::BTreeMap<String, String> },
@@ -235,6 +240,7 @@ struct Look {
     lists: HashMap<&'static str, Vec<Value>>,
     /// Each DC's recent operations, by name ("": the first).
     operations: HashMap<String, Vec<Value>>,
+    dcs: Option<Value>,
     /// By account (None: the connector's).
     rights: HashMap<Option<String>, Value>,
     pta: Option<Value>,
@@ -392,6 +398,16 @@ impl Portal {
                                 other => serde_json::from_str::<Value>(want).is_ok_and(|w| w == *other),
                             })
                     }
+                    Check::DomainController { name, pending_changes } => {
+                        let v = self.look_dcs(&mut look, token).await;
+                        v["value"].as_array().into_iter().flatten().any(|d| {
+                            d["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))
+                                && d["pendingChanges"].as_u64() == Some(*pending_changes)
+                        })
+                    }
+                    Check::Replication { paused } => {
+                        self.look_dcs(&mut look, token).await["replication"]["paused"].as_bool() == Some(*paused)
+                    }
                     Check::Connector { directory, password_writeback, last_run } => {
                         let list = self.look_list(&mut look, token, DIRECTORIES).await;
                         list.iter().any(|d| {
@@ -480,6 +496,14 @@ impl Portal {
         {
             a.hints_shown[task] = (a.hints_shown[task] + 1).min(t.hints.len());
         }
+    }
+
+    /// The lab's DCs and their replication (`/lab/adds/dcs`), fetched once per look.
+    async fn look_dcs<'a>(&self, look: &'a mut Look, token: &str) -> &'a Value {
+        if look.dcs.is_none() {
+            look.dcs = Some(self.api(Method::GET, "/lab/adds/dcs", Some(token), None).await.1);
+        }
+        look.dcs.get_or_insert(Value::Null)
     }
 
     /// A DC's recent operations (`""`: the first DC's), fetched once per look.

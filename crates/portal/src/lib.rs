@@ -25,6 +25,7 @@ mod account;
 mod admin;
 mod cloudsync;
 mod connect;
+mod dcs;
 mod delegation;
 mod evidence;
 pub mod exercise;
@@ -237,6 +238,7 @@ pub fn router(p: Shared) -> Router {
         .merge(cloudsync::routes())
         .merge(connect::routes())
         .merge(sync_manager::routes())
+        .merge(dcs::routes())
         .merge(account::routes())
         .with_state(p)
 }

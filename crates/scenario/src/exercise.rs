@@ -179,7 +179,7 @@ pub fn load(path: &Path) -> Result<Exercise, ParseError> {
 /// The exercises built into the program (`exercises/*.yaml` when it was compiled), by name:
 /// what `lab exercises` lists and `lab up --exercise NAME` starts wherever `lab` was installed
 /// (`cargo install`). A test keeps this list equal to the directory.
-pub const BUILT_IN: [(&str, &str); 10] = [
+pub const BUILT_IN: [(&str, &str); 11] = [
     ("cloud-sync-writeback", include_str!("../../../exercises/cloud-sync-writeback.yaml")),
     ("connector-password", include_str!("../../../exercises/connector-password.yaml")),
     ("enable-writeback", include_str!("../../../exercises/enable-writeback.yaml")),
@@ -187,6 +187,7 @@ pub const BUILT_IN: [(&str, &str); 10] = [
     ("missing-right", include_str!("../../../exercises/missing-right.yaml")),
     ("protected-user", include_str!("../../../exercises/protected-user.yaml")),
     ("pta-lockout-thresholds", include_str!("../../../exercises/pta-lockout-thresholds.yaml")),
+    ("replication-lag", include_str!("../../../exercises/replication-lag.yaml")),
     ("service-stopped", include_str!("../../../exercises/service-stopped.yaml")),
     ("switch-to-pta", include_str!("../../../exercises/switch-to-pta.yaml")),
     ("writeback-permissions", include_str!("../../../exercises/writeback-permissions.yaml")),

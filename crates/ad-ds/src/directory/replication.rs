@@ -126,6 +126,25 @@ impl Directory {
         }
     }
 
+    /// How many of a partner's changes [`Directory::apply`] would take (`repadmin /showrepl`'s
+    /// backlog): the ones this DC does not hold at that version or a later one.
+    pub fn would_take(&self, changes: &Changes) -> usize {
+        changes
+            .changes
+            .iter()
+            .filter(|c| match c {
+                Change::Object { entry, .. } => {
+                    let Some(guid) = entry.guid() else { return false };
+                    match self.idx_guid.get(&guid).and_then(|k| self.entries.get(k)) {
+                        Some(held) => merge(held, entry).is_some(),
+                        None => !self.tombstones.iter().any(|t| t.guid() == Some(guid)),
+                    }
+                }
+                Change::Deleted { guid, .. } => self.idx_guid.contains_key(guid),
+            })
+            .count()
+    }
+
     /// Applies a partner's changes: each one this DC does not already hold at that version
     /// or a later one. Returns how many it took.
     pub fn apply(&mut self, changes: &Changes) -> usize {
