@@ -339,7 +339,7 @@ async fn next(State(p): State<Shared>, headers: HeaderMap, Path(name): Path<Stri
                 render_status(StatusCode::BAD_REQUEST, &page)
             }
         },
-        "directories" => match (f.add, f.remove) {
+        "directories" => match (f.add.filter(|n| crate::dns_name(n)), f.remove.filter(|n| crate::dns_name(n))) {
             (Some(a), _) => {
                 if !w.add.contains(&a) {
                     w.add.push(a);

@@ -243,6 +243,12 @@ pub fn router(p: Shared) -> Router {
         .with_state(p)
 }
 
+/// A domain's DNS name as a form may give it (it goes into an API path: letters, digits,
+/// hyphens and dots only).
+pub(crate) fn dns_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') && !s.contains("..")
+}
+
 fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),

@@ -76,7 +76,7 @@ struct ActForm {
 async fn act(State(p): State<Shared>, headers: HeaderMap, Form(f): Form<ActForm>) -> Response {
     let (_, token) = signed_in!(p, headers, "/portal/syncmanager", crate::connect::CONNECT_ROLES);
     let (status, answer, done) = match (f.action.as_str(), f.directory.as_deref(), f.password.as_deref()) {
-        ("password", Some(d), Some(pw)) if !pw.is_empty() && !d.contains('/') => {
+        ("password", Some(d), Some(pw)) if !pw.is_empty() && crate::dns_name(d) => {
             let path = format!("/lab/engine/directories/{d}/password");
             let (s, v) = p.api(Method::PUT, &path, Some(&token), Some(json!({ "password": pw }))).await;
             (s, v, format!("The password of {d}'s connector account is saved; the service restarted."))
@@ -112,4 +112,16 @@ fn summary(v: &Value) -> String {
         s.push_str(&format!(" {}: {}.", e["code"].as_str().unwrap_or_default(), e["distinguishedName"].as_str().unwrap_or_default()));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    /// A directory's name from a form goes into an API path: nothing but a DNS name passes.
+    #[test]
+    fn only_a_dns_name_reaches_the_directories_api() {
+        assert!(crate::dns_name("fabrikam.example") && crate::dns_name("child.testlab.example"));
+        for bad in ["", "../engine/control", "fabrikam.example/password", "a?b=c", "x..y", "fab rikam", &"a".repeat(254)] {
+            assert!(!crate::dns_name(bad), "{bad:?}");
+        }
+    }
 }
