@@ -102,15 +102,19 @@ impl Forest {
     }
 }
 
+/// A DC's forest and its NCs' DNs: Configuration, Schema and ForestDnsZones are under the
+/// forest root's name; each domain has its own DomainDnsZones.
+fn forest_names(d: &Directory) -> (Forest, Names) {
+    let forest = d.forest().cloned().unwrap_or_else(|| Forest::single(d));
+    let root = Dn::from_dns_domain(&forest.root_dns);
+    let n = Names { domain_dns: format!("DC=DomainDnsZones,{}", d.base_dn()), ..names(&root) };
+    (forest, n)
+}
+
 impl Partitions {
     pub fn build(d: &Directory) -> Partitions {
         let cfg = d.config();
-        let forest = d.forest().cloned().unwrap_or_else(|| Forest::single(d));
-        let base = d.base_dn().to_string();
-        let root = Dn::from_dns_domain(&forest.root_dns);
-        // Configuration, Schema and ForestDnsZones are under the forest root's name; each
-        // domain has its own DomainDnsZones
-        let n = Names { domain_dns: format!("DC=DomainDnsZones,{base}"), ..names(&root) };
+        let (forest, n) = forest_names(d);
         let created = d.get_dn(d.base_dn()).and_then(|e| e.values("whenCreated").first().map(|v| v.to_vec())).unwrap_or_default();
         let usn = d.get_dn(d.base_dn()).and_then(|e| e.values("uSNCreated").first().map(|v| v.to_vec())).unwrap_or_else(|| b"1".to_vec());
         let site = format!("CN=Default-First-Site-Name,CN=Sites,{}", n.config);
@@ -298,10 +302,7 @@ impl Partitions {
 impl Layout {
     pub fn build(d: &Directory) -> Layout {
         let cfg = d.config();
-        let forest = d.forest().cloned().unwrap_or_else(|| Forest::single(d));
-        let base = d.base_dn().to_string();
-        let root = Dn::from_dns_domain(&forest.root_dns);
-        let n = Names { domain_dns: format!("DC=DomainDnsZones,{base}"), ..names(&root) };
+        let (forest, n) = forest_names(d);
         let key = |dn: &str| Dn::parse(dn).map(|d| d.key()).ok();
         let heads = [&n.config, &n.schema, &n.domain_dns, &n.forest_dns].iter().filter_map(|h| key(h)).collect();
         // what a search may be referred to: these NCs, and the forest's other domains (a
