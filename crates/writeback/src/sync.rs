@@ -413,6 +413,8 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
     let connectors = inner.connectors();
     let alone = connectors.len() == 1;
     let mut runs = vec![];
+    // connectors whose run did not start: their users still count in the metaverse
+    let mut idle: Vec<Arc<Connector>> = vec![];
     for c in connectors {
         // each run binds as the connector account (a kept connection binds again: cheap, and
         // a password changed in AD since shows here, as it does to Connect's next run)
@@ -439,6 +441,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
                 let msg = format!("The management agent \"{}\" failed to run because the credentials were invalid.", c.name);
                 inner.log.log(events::RUN_FAILED, msg.clone(), None);
                 report.errors.push(SyncError { code: "no-start-credentials".into(), distinguished_name: c.base_dn.clone(), message: msg });
+                idle.push(c);
                 continue;
             }
             Err((_, d)) => {
@@ -448,6 +451,7 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
                     return Err(Error(d));
                 }
                 report.errors.push(SyncError { code: "stopped-server-down".into(), distinguished_name: c.base_dn.clone(), message: d });
+                idle.push(c);
                 continue;
             }
         };
@@ -457,21 +461,24 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
     }
     // the metaverse: each anchor's contribution, across connectors
     let merged = {
-        let states: Vec<_> = {
-            let mut v = vec![];
-            for r in &runs {
-                v.push(r.c.sync.lock().await);
-            }
-            v
-        };
-        let views: Vec<crate::connectors::View> = runs
+        // every connector, in the wizard's order: those that ran with what they changed
+        let all = inner.connectors();
+        let mut states = vec![];
+        for c in &all {
+            states.push(c.sync.lock().await);
+        }
+        let views: Vec<crate::connectors::View> = all
             .iter()
             .zip(&states)
-            .map(|(r, st)| crate::connectors::View {
-                name: &r.c.name,
-                users: &st.users,
-                upserted: r.upserted.iter().map(String::as_str).collect(),
-                deleted: r.deleted.iter().map(String::as_str).collect(),
+            .filter(|(c, _)| runs.iter().any(|r| Arc::ptr_eq(&r.c, c)) || idle.iter().any(|i| Arc::ptr_eq(i, c)))
+            .map(|(c, st)| {
+                let run = runs.iter().find(|r| Arc::ptr_eq(&r.c, c));
+                crate::connectors::View {
+                    name: &c.name,
+                    users: &st.users,
+                    upserted: run.map(|r| r.upserted.iter().map(String::as_str).collect()).unwrap_or_default(),
+                    deleted: run.map(|r| r.deleted.iter().map(String::as_str).collect()).unwrap_or_default(),
+                }
             })
             .collect();
         let orphans = std::mem::take(&mut *inner.orphans.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
