@@ -44,8 +44,8 @@ struct DcsPage {
 }
 
 async fn view(p: &crate::Portal, token: &str, error: Option<String>, outcome: Option<String>) -> DcsPage {
-    let (status, v) = p.api(Method::GET, "/lab/adds/dcs", Some(token), None).await;
-    let error = if status == 200 { error } else { error.or(Some(crate::api_error(&v).1)) };
+    let (v, failed) = p.read_api("/lab/adds/dcs", token).await;
+    let error = error.or(failed);
     let rows = v["value"]
         .as_array()
         .into_iter()

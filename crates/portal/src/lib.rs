@@ -146,6 +146,14 @@ impl Portal {
     }
 
     /// One request to the tenant's API: the status and the JSON body (Null when none).
+    /// A `GET` of the lab's API as a page shows it: the body, and the API's error message when
+    /// it answered anything but 200.
+    async fn read_api(&self, path: &str, token: &str) -> (Value, Option<String>) {
+        let (status, v) = self.api(reqwest::Method::GET, path, Some(token), None).await;
+        let failed = (status != 200).then(|| api_error(&v).1);
+        (v, failed)
+    }
+
     async fn api(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
         let mut rq = self.http().request(method, format!("{}{path}", self.cfg.api));
         if let Some(t) = token {

@@ -41,11 +41,8 @@ struct SyncManagerPage {
 }
 
 async fn view(p: &crate::Portal, token: &str, error: Option<String>, outcome: Option<String>) -> SyncManagerPage {
-    let (status, v) = p.api(Method::GET, "/lab/engine/directories", Some(token), None).await;
-    let error = match status {
-        200 => error,
-        _ => error.or(Some(crate::api_error(&v).1)),
-    };
+    let (v, failed) = p.read_api("/lab/engine/directories", token).await;
+    let error = error.or(failed);
     let rows = v["value"]
         .as_array()
         .into_iter()
