@@ -78,8 +78,16 @@ impl Browser {
             self.fill("password", "Cloud-Admin-Pa55!").await;
             self.click("signin").await;
             self.admin = true;
-            let now = self.c.current_url().await.expect("url");
+            // the sign-in page's own address ends with `?next={path}` too: wait until it is gone
+            let until = Instant::now() + Duration::from_secs(15);
+            let mut now = self.c.current_url().await.expect("url");
+            while now.path().ends_with("/signin") {
+                assert!(Instant::now() < until, "still on the sign-in page 15 s after signing in: {now}");
+                tokio::task::yield_now().await;
+                now = self.c.current_url().await.expect("url");
+            }
             assert!(now.as_str().ends_with(path), "after signing in, back at {path}: {now}");
+            self.wait("main").await;
             return;
         }
         self.c.goto(&format!("{}{path}", self.base)).await.expect("navigate");

@@ -1049,6 +1049,9 @@ async fn the_replication_exercise_is_walked_by_clicking() {
     let t = lab_with_exercise("replication-lag").await;
     let mut b = Browser::open("exercise-replication-lag", &t).await;
     b.goto("/portal/lab").await;
+    for i in 1..=3 {
+        assert_eq!(b.text(&format!("task-{i}-state")).await, "to do", "task {i} at the start");
+    }
     b.sspr_until_password("user1@testlab.example").await;
     b.choose_password("Branch-Office-Pass-4", "Branch-Office-Pass-4").await;
     assert_eq!(b.text("result").await, "Your password has been reset.");
