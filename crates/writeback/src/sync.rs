@@ -435,7 +435,8 @@ async fn cycle(inner: &Inner, policy: PolicyType, objects: bool, hashes: bool) -
         };
         let l = match bound {
             Ok(l) => l,
-            Err((_, Some(d))) if d.starts_with(crate::ad::CONNECTOR_SIGN_IN) => {
+            // (the one refusal of the connector's own bind: its credentials)
+            Err((relay::Failure::Permissions, _)) => {
                 // Synchronization Service Manager's run status; the other connectors still run
                 c.set_last_run("no-start-credentials");
                 let msg = format!("The management agent \"{}\" failed to run because the credentials were invalid.", c.name);
